@@ -1,0 +1,40 @@
+/*
+ * Names shared by agents and the controller: error kinds, status classes and
+ * HTTP methods. Kept as small enums on the hot path, spelled as strings on
+ * the wire and in the store so versions can add kinds without breaking.
+ */
+#ifndef HERD_COMMON_METRIC_H
+#define HERD_COMMON_METRIC_H
+
+typedef enum errk {
+	ERRK_CONNREFUSED = 0, /* "connect_refused" */
+	ERRK_TIMEOUT,         /* "timeout" */
+	ERRK_RESET,           /* "reset" */
+	ERRK_TLS,             /* "tls" */
+	ERRK_DNS,             /* "dns" */
+	ERRK_HTTP4XX,         /* "http_4xx" */
+	ERRK_HTTP5XX,         /* "http_5xx" */
+	ERRK_CHECK,           /* "check_failed" */
+	ERRK_OTHER,           /* "other" */
+	ERRK__N
+} errk;
+
+/* Returns the wire/store name of kind ("other" when out of range). */
+const char *errk_name(int kind);
+/* Returns the kind named name, or ERRK_OTHER when unknown. */
+errk errk_from_name(const char *name);
+
+typedef enum http_method {
+	HM_GET = 0,
+	HM_POST,
+	HM_PUT,
+	HM_PATCH,
+	HM_DELETE,
+	HM_HEAD,
+	HM__N
+} http_method;
+
+/* Upper-case method name ("GET"), or "?" when out of range. */
+const char *http_method_name(int m);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * herd's wire messages: types and their msgpack encoding. No I/O and no
+ * threads here: bytes in, structs out, and back. Every message is a msgpack
+ * map with at least "v" (protocol version) and "t" (type name). Decoding is
+ * strict and bounded: malformed, truncated or hostile bytes give HERD_EPROTO
+ * (or HERD_EVERSION) and never a crash, and nothing is allocated in
+ * proportion to a count the peer claims before the bytes are there.
+ */
+#ifndef HERD_PROTO_WIRE_H
+#define HERD_PROTO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hist.h"
+#include "common/metric.h"
+
+#define WIRE_VERSION 1
+#define WIRE_MAX_MSG (64u << 20) /* larger messages are refused */
+
+typedef enum wire_type {
+	WIRE_HELLO = 1, /* agent -> controller: who I am */
+	WIRE_WELCOME,   /* controller -> agent: accepted */
+	WIRE_POLL,      /* agent -> controller: long poll for a command; doubles as heartbeat */
+	WIRE_NOP,       /* controller -> agent: nothing to do (reply to POLL); heartbeat */
+	WIRE_ASSIGN,    /* controller -> agent: run this share of this plan */
+	WIRE_READY,     /* agent -> controller: assignment accepted and parsed */
+	WIRE_METRICS,   /* agent -> controller: one interval's batch */
+	WIRE_ACK,       /* controller -> agent: batch seq merged (or already had) */
+	WIRE_STOP,      /* controller -> agent: stop the run (reason) */
+	WIRE_DONE,      /* agent -> controller: run over, last seq sent */
+	WIRE_ERROR,     /* either way: something failed (code, message) */
+	WIRE__NTYPES
+} wire_type;
+
+/* Wire name of a type ("HELLO"), or "?" when out of range. */
+const char *wire_type_name(int t);
+
+/* One metric series for one interval. Strings are owned by the message. */
+typedef struct wire_entry {
+	char *metric;   /* "http_req_duration", "iterations", "vus", ... */
+	char *scenario; /* "" when none */
+	char *name;     /* step name, "" when none */
+	char *method;   /* "GET", "" when none */
+	uint32_t status_class; /* 0: none / no response, 2: 2xx, 4: 4xx, 5: 5xx ... */
+	uint64_t count;
+	uint64_t errors[ERRK__N];
+	uint64_t bytes_in, bytes_out;
+	int64_t gauge;  /* for gauges (vus): the last value in the interval */
+	hist *h;        /* NULL when the metric has no histogram; owned */
+} wire_entry;
+
+typedef struct wire_hello {
+	char *agent_id, *name, *host, *version;
+	uint32_t cores;
+	uint32_t pid;
+	int64_t clock_ns; /* agent CLOCK_REALTIME when sent */
+} wire_hello;
+
+typedef struct wire_welcome {
+	int64_t clock_ns;     /* controller CLOCK_REALTIME when sent */
+	uint32_t heartbeat_ms;
+} wire_welcome;
+
+typedef struct wire_poll {
+	char *agent_id;
+	char *run_id;       /* "" when idle */
+	double cpu_pct;     /* process CPU use since the last poll, 100 = one core */
+	uint64_t rss_kb;
+} wire_poll;
+
+typedef struct wire_assign {
+	char *run_id;
+	char *plan_file;   /* name for error messages */
+	char *plan_text;   /* the plan's YAML, parsed again by the agent */
+	uint32_t agent_index;
+	uint32_t nweights;
+	double *weights;   /* one per agent; this agent's share is weights[agent_index] */
+	int64_t start_ns;  /* when to start, in the agent's CLOCK_REALTIME */
+	uint32_t interval_ms;
+} wire_assign;
+
+typedef struct wire_metrics {
+	char *agent_id;
+	char *run_id;
+	uint64_t seq;          /* 1, 2, 3 ... per (run, agent) */
+	int64_t interval_ms;   /* start of the interval, ms since run start */
+	uint32_t nentries;
+	wire_entry *entries;
+} wire_metrics;
+
+typedef struct wire_ack {
+	char *run_id;
+	uint64_t seq;
+} wire_ack;
+
+typedef struct wire_stop {
+	char *run_id;
+	char *reason;
+} wire_stop;
+
+typedef struct wire_done {
+	char *agent_id;
+	char *run_id;
+	uint64_t last_seq;
+	uint64_t dropped_batches;
+} wire_done;
+
+typedef struct wire_error {
+	char *agent_id; /* "" from the controller */
+	char *run_id;   /* "" when not about a run */
+	int32_t code;   /* a herd_err */
+	char *message;
+} wire_error;
+
+typedef struct wire_msg {
+	wire_type type;
+	uint32_t version; /* filled by decode */
+	union {
+		wire_hello hello;
+		wire_welcome welcome;
+		wire_poll poll;
+		wire_assign assign;
+		wire_metrics metrics;
+		wire_ack ack;
+		wire_stop stop;
+		wire_done done;
+		wire_error error;
+	} u;
+} wire_msg;
+
+/*
+ * Encodes m into a new buffer (*buf, *len; free with free()). Returns
+ * HERD_OK, HERD_EINVAL for an unknown type, or HERD_ENOMEM. NULL strings are
+ * encoded as "".
+ */
+int wire_encode(const wire_msg *m, char **buf, size_t *len);
+
+/*
+ * Decodes len bytes into *m, which then owns copies of everything (free with
+ * wire_msg_fini). Returns HERD_OK; HERD_EVERSION when "v" is not
+ * WIRE_VERSION (m->version tells the peer's, m->type is still set when
+ * known); HERD_EPROTO for anything malformed, truncated, oversized or with a
+ * missing or mistyped field; HERD_ENOMEM. On error *m holds nothing to free.
+ */
+int wire_decode(const char *buf, size_t len, wire_msg *m);
+
+/* Frees what m owns and zeroes it. Safe on a zeroed message. */
+void wire_msg_fini(wire_msg *m);
+
+/* Frees what e owns (strings and histogram) and zeroes it. */
+void wire_entry_fini(wire_entry *e);
+
+#endif
