@@ -80,6 +80,11 @@ typedef struct wire_assign {
 	uint32_t interval_ms;
 } wire_assign;
 
+typedef struct wire_ready {
+	char *agent_id;
+	char *run_id;
+} wire_ready;
+
 typedef struct wire_metrics {
 	char *agent_id;
 	char *run_id;
@@ -121,6 +126,7 @@ typedef struct wire_msg {
 		wire_welcome welcome;
 		wire_poll poll;
 		wire_assign assign;
+		wire_ready ready;
 		wire_metrics metrics;
 		wire_ack ack;
 		wire_stop stop;

@@ -1,0 +1,51 @@
+/*
+ * The table of operations a traffic driver provides to an agent worker.
+ * HTTP over libcurl is the first; WebSocket over wslay and a lean HTTP/1.1
+ * driver slot in beside it. A driver owns its per-worker state and per-VU
+ * connection state; the worker owns VUs, timers and metrics. A driver runs
+ * only on its worker's thread and reports every finished step exactly once
+ * through worker_step_done(), never from inside start().
+ */
+#ifndef HERD_AGENT_DRIVER_H
+#define HERD_AGENT_DRIVER_H
+
+#include <stdint.h>
+
+#include "common/metric.h"
+#include "common/plan.h"
+
+typedef struct worker worker;
+typedef struct vu vu;
+
+/* What a finished request reports. Times in microseconds. */
+typedef struct step_result {
+	int status;         /* HTTP status, 0 when no response */
+	int err;            /* an errk, or -1 when the transfer itself succeeded */
+	uint64_t blocked_us, connecting_us, tls_us, sending_us, waiting_us, receiving_us;
+	uint64_t duration_us; /* sending + waiting + receiving, as k6's http_req_duration */
+	uint64_t bytes_in, bytes_out;
+	const char *body;   /* the body when the step checks it, else NULL */
+	size_t body_len;
+} step_result;
+
+typedef struct driver_ops {
+	const char *name;
+	/* Sets up per-worker state in *state. Returns a herd_err. */
+	int (*init)(worker *w, void **state);
+	/* Cancels everything in flight (without reporting) and frees the state. */
+	void (*fini)(void *state);
+	/* Starts step s for v. Returns a herd_err; on error nothing is reported. */
+	int (*start)(void *state, vu *v, const plan_step *s);
+	/* Abandons v's step in flight, if any, without reporting it. */
+	void (*cancel)(void *state, vu *v);
+	/* Releases v's connection state (v->conn). */
+	void (*vu_release)(void *state, vu *v);
+	/* Nanoseconds (CLOCK_MONOTONIC) of the driver's next timer, or INT64_MAX. */
+	int64_t (*next_timer)(void *state);
+	/* Called when the timer is due. */
+	void (*on_timer)(void *state);
+} driver_ops;
+
+extern const driver_ops http_driver;
+
+#endif

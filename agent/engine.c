@@ -1,0 +1,273 @@
+/*
+ * Worker threads and the batcher; see engine.h. Workers call back into the
+ * batcher once per interval (the only lock they take, once a second); the
+ * batcher merges aggregates of the same interval and turns each complete
+ * interval into a wire batch with names attached.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/engine.h"
+#include "agent/worker.h"
+#include "common/err.h"
+#include "common/log.h"
+
+typedef struct pending {
+	agg *a;
+	struct pending *next;
+} pending;
+
+struct engine {
+	engine_cfg cfg;
+	int n;
+	worker **workers;
+	pthread_t *threads;
+	int *started;
+	int64_t *last_interval; /* per worker: last interval handed in */
+	int *done;              /* per worker: finished */
+	pthread_mutex_t mu;
+	pending *queue;         /* merged intervals waiting for slower workers, oldest first */
+	atomic_int stop;
+	atomic_int finished;
+};
+
+int engine_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? HERD_OK : HERD_EINTERNAL;
+}
+
+void engine_global_fini(void)
+{
+	curl_global_cleanup();
+}
+
+static char *dupstr(const char *s)
+{
+	return strdup(s != NULL ? s : "");
+}
+
+/* Builds the wire entry for an aggregate entry; takes its histogram. */
+static int entry_to_wire(const plan *p, agg_entry *a, wire_entry *e)
+{
+	const plan_scenario *s = a->key.scenario != AGG_NONE ? &p->scenarios[a->key.scenario] : NULL;
+	const plan_step *st = s != NULL && a->key.step != AGG_NONE ? &s->steps[a->key.step] : NULL;
+	char check[512];
+	const char *name = st != NULL ? st->name : "";
+
+	if (a->key.metric == AM_CHECKS && st != NULL) {
+		if (a->key.sub == 0)
+			snprintf(check, sizeof(check), "%s: status is %d", st->name, st->check_status);
+		else
+			snprintf(check, sizeof(check), "%s: body contains \"%s\"", st->name,
+			         st->check_body_contains ? st->check_body_contains : "");
+		name = check;
+	}
+	e->metric = dupstr(agg_metric_name(a->key.metric));
+	e->scenario = dupstr(s != NULL ? s->name : "");
+	e->name = dupstr(name);
+	e->method = dupstr(a->key.method != 0xff ? http_method_name(a->key.method) : "");
+	if (e->metric == NULL || e->scenario == NULL || e->name == NULL || e->method == NULL)
+		return HERD_ENOMEM;
+	e->status_class = a->key.status_class;
+	e->count = a->count;
+	memcpy(e->errors, a->errors, sizeof(e->errors));
+	e->bytes_in = a->bytes_in;
+	e->bytes_out = a->bytes_out;
+	e->gauge = a->gauge;
+	e->h = a->h;
+	a->h = NULL;
+	return HERD_OK;
+}
+
+static wire_metrics *to_wire(const plan *p, agg *a)
+{
+	wire_metrics *m = calloc(1, sizeof(*m));
+	size_t pos = 0, i = 0;
+	agg_entry *ae;
+	if (m == NULL)
+		return NULL;
+	m->interval_ms = -1; /* set by the caller */
+	m->entries = calloc(a->len + 1, sizeof(*m->entries));
+	if (m->entries == NULL)
+		goto fail;
+	while ((ae = agg_next(a, &pos)) != NULL) {
+		m->nentries = (uint32_t)(i + 1);
+		if (entry_to_wire(p, ae, &m->entries[i++]) != HERD_OK)
+			goto fail;
+	}
+	return m;
+fail:
+	for (uint32_t k = 0; k < m->nentries; k++)
+		wire_entry_fini(&m->entries[k]);
+	free(m->entries);
+	free(m);
+	return NULL;
+}
+
+/* Emits every interval all workers have handed in. Called with mu held. */
+static void emit_ready(engine *e, int force)
+{
+	while (e->queue != NULL) {
+		int64_t k = e->queue->a->interval;
+		int ready = 1;
+		for (int w = 0; w < e->n; w++)
+			if (!e->done[w] && e->last_interval[w] < k)
+				ready = 0;
+		if (!ready && !force)
+			return;
+		pending *pd = e->queue;
+		e->queue = pd->next;
+		int all_done = 1;
+		for (int w = 0; w < e->n; w++)
+			all_done &= e->done[w];
+		int last = all_done && e->queue == NULL;
+		wire_metrics *m = to_wire(e->cfg.plan, pd->a);
+		if (m != NULL) {
+			m->interval_ms = pd->a->interval * e->cfg.interval_ms;
+			e->cfg.batch(e->cfg.batch_arg, m, last);
+		} else {
+			log_error("out of memory: interval %lld lost", (long long)pd->a->interval);
+		}
+		agg_free(pd->a);
+		free(pd);
+		if (last)
+			atomic_store(&e->finished, 1);
+	}
+}
+
+static void on_flush(void *arg, int wi, agg *a, int last)
+{
+	engine *e = arg;
+	pthread_mutex_lock(&e->mu);
+	e->last_interval[wi] = a->interval;
+	if (last)
+		e->done[wi] = 1;
+	/* Merge into the pending interval, keeping the queue sorted. */
+	pending **pp = &e->queue;
+	while (*pp != NULL && (*pp)->a->interval < a->interval)
+		pp = &(*pp)->next;
+	if (*pp != NULL && (*pp)->a->interval == a->interval) {
+		if (agg_merge((*pp)->a, a) != 0)
+			log_error("out of memory merging interval %lld", (long long)a->interval);
+		agg_free(a);
+	} else {
+		pending *pd = malloc(sizeof(*pd));
+		if (pd == NULL) {
+			agg_free(a);
+		} else {
+			pd->a = a;
+			pd->next = *pp;
+			*pp = pd;
+		}
+	}
+	int all_done = 1;
+	for (int w = 0; w < e->n; w++)
+		all_done &= e->done[w];
+	emit_ready(e, 0);
+	if (all_done && e->queue == NULL)
+		atomic_store(&e->finished, 1);
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void *thread_main(void *arg)
+{
+	worker_run(arg);
+	return NULL;
+}
+
+int engine_start(const engine_cfg *cfg, engine **out)
+{
+	engine *e = calloc(1, sizeof(*e));
+	int rv = HERD_ENOMEM;
+	if (e == NULL)
+		return HERD_ENOMEM;
+	e->cfg = *cfg;
+	e->n = cfg->nworkers > 0 ? cfg->nworkers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (e->n < 1)
+		e->n = 1;
+	pthread_mutex_init(&e->mu, NULL);
+	atomic_init(&e->stop, 0);
+	atomic_init(&e->finished, 0);
+	e->workers = calloc((size_t)e->n, sizeof(*e->workers));
+	e->threads = calloc((size_t)e->n, sizeof(*e->threads));
+	e->started = calloc((size_t)e->n, sizeof(*e->started));
+	e->last_interval = calloc((size_t)e->n, sizeof(*e->last_interval));
+	e->done = calloc((size_t)e->n, sizeof(*e->done));
+	if (!e->workers || !e->threads || !e->started || !e->last_interval || !e->done)
+		goto fail;
+	uint32_t id_base = 0;
+	for (int i = 0; i < e->n; i++) {
+		e->last_interval[i] = -1;
+		worker_cfg wc = {
+			.plan = cfg->plan,
+			.place = { .weights = cfg->weights, .nagents = cfg->nagents, .agent = cfg->agent,
+			           .nworkers = (size_t)e->n, .worker = (size_t)i },
+			.start_mono_ns = cfg->start_mono_ns,
+			.interval_ms = cfg->interval_ms,
+			.vu_id_base = id_base,
+			.flush = on_flush,
+			.flush_arg = e,
+			.stop = &e->stop,
+		};
+		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
+			goto fail;
+		id_base += 1000000; /* VU ids stay unique across workers */
+	}
+	for (int i = 0; i < e->n; i++) {
+		if (pthread_create(&e->threads[i], NULL, thread_main, e->workers[i]) != 0) {
+			rv = HERD_EINTERNAL;
+			engine_stop(e, 2);
+			goto fail;
+		}
+		e->started[i] = 1;
+	}
+	*out = e;
+	return HERD_OK;
+fail:
+	engine_free(e);
+	return rv;
+}
+
+void engine_stop(engine *e, int level)
+{
+	if (atomic_load(&e->stop) < level)
+		atomic_store(&e->stop, level);
+}
+
+int engine_finished(engine *e)
+{
+	return atomic_load(&e->finished);
+}
+
+int engine_workers(const engine *e)
+{
+	return e->n;
+}
+
+void engine_free(engine *e)
+{
+	if (e == NULL)
+		return;
+	for (int i = 0; e->threads != NULL && i < e->n; i++)
+		if (e->started[i])
+			pthread_join(e->threads[i], NULL);
+	for (int i = 0; e->workers != NULL && i < e->n; i++)
+		worker_free(e->workers[i]);
+	while (e->queue != NULL) {
+		pending *pd = e->queue;
+		e->queue = pd->next;
+		agg_free(pd->a);
+		free(pd);
+	}
+	pthread_mutex_destroy(&e->mu);
+	free(e->workers);
+	free(e->threads);
+	free(e->started);
+	free(e->last_interval);
+	free(e->done);
+	free(e);
+}

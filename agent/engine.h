@@ -1,0 +1,50 @@
+/*
+ * The load engine of one agent: one worker thread per core running the
+ * assignment, and the batcher that merges the workers' interval aggregates
+ * into one METRICS batch per interval, in order, once every worker has
+ * handed that interval in.
+ */
+#ifndef HERD_AGENT_ENGINE_H
+#define HERD_AGENT_ENGINE_H
+
+#include <stdint.h>
+
+#include "common/plan.h"
+#include "proto/wire.h"
+
+typedef struct engine engine;
+
+/* Receives each batch (entries only: run id, agent id and seq are left for
+ * the caller) and takes ownership of it. Called from worker threads, in
+ * interval order, one at a time. last is 1 for the final batch. */
+typedef void (*engine_batch_cb)(void *arg, wire_metrics *m, int last);
+
+typedef struct engine_cfg {
+	const plan *plan;       /* must outlive the engine */
+	const double *weights;  /* agent weights, as sent in ASSIGN */
+	size_t nagents;
+	size_t agent;           /* this agent's index */
+	int nworkers;           /* 0: one per core */
+	int64_t start_mono_ns;  /* when to start, CLOCK_MONOTONIC */
+	int64_t interval_ms;
+	engine_batch_cb batch;
+	void *batch_arg;
+} engine_cfg;
+
+/* Creates the workers and starts their threads. Returns a herd_err. */
+int engine_start(const engine_cfg *cfg, engine **out);
+/* Asks the workers to stop: 1 = no new iterations, let in-flight ones finish
+ * (up to gracefulStop); 2 = abandon everything now. */
+void engine_stop(engine *e, int level);
+/* 1 when every worker has finished and the last batch has been delivered. */
+int engine_finished(engine *e);
+/* Waits for the threads and frees everything. */
+void engine_free(engine *e);
+/* Number of workers the engine runs. */
+int engine_workers(const engine *e);
+
+/* One-time process setup (libcurl). Call from main before any thread. */
+int engine_global_init(void);
+void engine_global_fini(void);
+
+#endif

@@ -1,0 +1,492 @@
+/*
+ * Agent side of the wire; see link.h. The main thread runs the command loop
+ * (HELLO, then POLL in a loop); a second thread sends METRICS batches from
+ * the queue the engine fills. Each request is a synchronous NNG aio with a
+ * time limit; a request that times out is simply sent again, and the
+ * controller merges each (run, agent, seq) once, so repeats are harmless.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/engine.h"
+#include "agent/link.h"
+#include "agent/sysstat.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/plan.h"
+#include "proto/wire.h"
+
+#define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
+#define SEND_TIMEOUT_MS 2000
+
+typedef struct qbatch {
+	wire_metrics *m;
+	struct qbatch *next;
+} qbatch;
+
+typedef struct agent {
+	const link_cfg *cfg;
+	nng_socket sock;
+	nng_ctx cmd_ctx, met_ctx;
+	char id[192];
+	char name[128];
+	char host[128];
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	qbatch *head, *tail; /* unacknowledged batches, oldest first */
+	size_t queued;
+	uint64_t dropped;
+	uint64_t next_seq;
+	uint64_t last_acked;
+	int final_queued;    /* the engine delivered its last batch */
+	int sender_quit;
+
+	/* the current run */
+	char run_id[64];
+	plan *plan;
+	double *weights;
+	engine *eng;
+	int done_sent;
+	int64_t last_heard_ns;
+	int lost;
+
+	uint64_t cpu_prev_us;
+	int64_t cpu_prev_ns;
+} agent;
+
+static int nng_to_herd(int rv)
+{
+	switch (rv) {
+	case 0: return HERD_OK;
+	case NNG_ETIMEDOUT: return HERD_ETIMEDOUT;
+	case NNG_ENOMEM: return HERD_ENOMEM;
+	case NNG_ECLOSED: return HERD_ECLOSED;
+	default: return HERD_ENET;
+	}
+}
+
+/* Sends m on ctx and waits up to ms for the reply, decoded into *reply. */
+static int request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
+{
+	char *buf;
+	size_t len;
+	nng_aio *aio = NULL;
+	nng_msg *msg = NULL;
+	int rv;
+
+	if ((rv = wire_encode(m, &buf, &len)) != HERD_OK)
+		return rv;
+	if ((rv = nng_msg_alloc(&msg, 0)) != 0 || (rv = nng_msg_append(msg, buf, len)) != 0) {
+		free(buf);
+		nng_msg_free(msg);
+		return nng_to_herd(rv);
+	}
+	free(buf);
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		return nng_to_herd(rv);
+	}
+	nng_aio_set_timeout(aio, ms);
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio)); /* a failed send leaves the message with us */
+		nng_aio_free(aio);
+		return nng_to_herd(rv);
+	}
+	nng_aio_set_timeout(aio, ms);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_aio_free(aio);
+		return nng_to_herd(rv);
+	}
+	msg = nng_aio_get_msg(aio);
+	nng_aio_free(aio);
+	rv = wire_decode(nng_msg_body(msg), nng_msg_len(msg), reply);
+	nng_msg_free(msg);
+	if (rv != HERD_OK)
+		log_warn("dropped a malformed reply from the controller: %s", herd_strerror(rv));
+	return rv;
+}
+
+/* ---- metric queue ---- */
+
+static void free_batch(wire_metrics *m)
+{
+	wire_msg w = { .type = WIRE_METRICS };
+	w.u.metrics = *m;
+	wire_msg_fini(&w);
+	free(m);
+}
+
+static void on_batch(void *arg, wire_metrics *m, int last)
+{
+	agent *a = arg;
+	qbatch *q = calloc(1, sizeof(*q));
+	pthread_mutex_lock(&a->mu);
+	if (q == NULL) {
+		a->dropped++;
+		free_batch(m);
+	} else {
+		m->seq = ++a->next_seq;
+		q->m = m;
+		if (a->tail != NULL)
+			a->tail->next = q;
+		else
+			a->head = q;
+		a->tail = q;
+		a->queued++;
+		if (a->queued > a->cfg->max_queued) {
+			/* Bounded memory: the oldest batch goes, and we say so in DONE. */
+			qbatch *old = a->head;
+			a->head = old->next;
+			a->queued--;
+			a->dropped++;
+			free_batch(old->m);
+			free(old);
+		}
+	}
+	if (last)
+		a->final_queued = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void *sender_main(void *arg)
+{
+	agent *a = arg;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->sender_quit && a->head == NULL)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->sender_quit)
+			break;
+		qbatch *q = a->head;
+		wire_msg m = { .type = WIRE_METRICS };
+		m.u.metrics = *q->m;
+		m.u.metrics.agent_id = a->id;
+		m.u.metrics.run_id = a->run_id;
+		/* Encoding reads the batch; only this thread removes it from the queue. */
+		pthread_mutex_unlock(&a->mu);
+		wire_msg reply = { 0 };
+		int rv = request(a->met_ctx, &m, &reply, SEND_TIMEOUT_MS);
+		int acked = rv == HERD_OK && reply.type == WIRE_ACK && reply.u.ack.seq == q->m->seq;
+		if (rv == HERD_OK && reply.type == WIRE_ERROR)
+			log_warn("controller refused batch %llu: %s", (unsigned long long)q->m->seq,
+			         reply.u.error.message);
+		wire_msg_fini(&reply);
+		if (!acked)
+			clock_sleep_ms(100);
+		pthread_mutex_lock(&a->mu);
+		if (acked) {
+			a->last_acked = q->m->seq;
+			a->head = q->next;
+			if (a->head == NULL)
+				a->tail = NULL;
+			a->queued--;
+			free_batch(q->m);
+			free(q);
+			pthread_cond_broadcast(&a->cv);
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* ---- runs ---- */
+
+static void end_run(agent *a)
+{
+	if (a->eng != NULL) {
+		engine_stop(a->eng, 2);
+		engine_free(a->eng);
+		a->eng = NULL;
+	}
+	plan_free(a->plan);
+	a->plan = NULL;
+	free(a->weights);
+	a->weights = NULL;
+	pthread_mutex_lock(&a->mu);
+	while (a->head != NULL) {
+		qbatch *q = a->head;
+		a->head = q->next;
+		free_batch(q->m);
+		free(q);
+	}
+	a->tail = NULL;
+	a->queued = 0;
+	a->final_queued = 0;
+	a->next_seq = 0;
+	a->last_acked = 0;
+	a->dropped = 0;
+	pthread_mutex_unlock(&a->mu);
+	a->run_id[0] = '\0';
+	a->done_sent = 0;
+}
+
+static int send_error(agent *a, const char *run_id, int code, const char *text)
+{
+	wire_msg m = { .type = WIRE_ERROR }, reply = { 0 };
+	m.u.error.agent_id = a->id;
+	m.u.error.run_id = (char *)run_id;
+	m.u.error.code = code;
+	m.u.error.message = (char *)text;
+	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	wire_msg_fini(&reply);
+	return rv;
+}
+
+static void on_assign(agent *a, const wire_assign *as)
+{
+	char err[1024];
+	int rv;
+
+	if (a->run_id[0] != '\0') {
+		send_error(a, as->run_id, HERD_EINVAL, "agent is busy with another run");
+		return;
+	}
+	if ((rv = plan_parse(as->plan_text, strlen(as->plan_text), as->plan_file, &a->plan, err,
+	                     sizeof(err))) != HERD_OK) {
+		log_error("assignment refused: %s", err);
+		send_error(a, as->run_id, rv, err);
+		return;
+	}
+	if (as->nweights == 0 || as->agent_index >= as->nweights) {
+		plan_free(a->plan);
+		a->plan = NULL;
+		send_error(a, as->run_id, HERD_EPROTO, "assignment has no share for this agent");
+		return;
+	}
+	a->weights = malloc(as->nweights * sizeof(double));
+	if (a->weights == NULL) {
+		plan_free(a->plan);
+		a->plan = NULL;
+		send_error(a, as->run_id, HERD_ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(a->weights, as->weights, as->nweights * sizeof(double));
+	snprintf(a->run_id, sizeof(a->run_id), "%s", as->run_id);
+	/* The start time is in our real-time clock; run on the monotonic one. */
+	int64_t start_mono = clock_mono_ns() + (as->start_ns - clock_real_ns());
+	engine_cfg ec = {
+		.plan = a->plan,
+		.weights = a->weights,
+		.nagents = as->nweights,
+		.agent = as->agent_index,
+		.nworkers = a->cfg->workers,
+		.start_mono_ns = start_mono,
+		.interval_ms = as->interval_ms ? as->interval_ms : 1000,
+		.batch = on_batch,
+		.batch_arg = a,
+	};
+	if ((rv = engine_start(&ec, &a->eng)) != HERD_OK) {
+		snprintf(err, sizeof(err), "cannot start the load engine: %s", herd_strerror(rv));
+		log_error("%s", err);
+		send_error(a, as->run_id, rv, err);
+		end_run(a);
+		return;
+	}
+	log_info("run %s: assigned share %u of %u, %d workers, starts in %lld ms", a->run_id,
+	         as->agent_index + 1, as->nweights, engine_workers(a->eng),
+	         (long long)((start_mono - clock_mono_ns()) / 1000000));
+	wire_msg m = { .type = WIRE_READY }, reply = { 0 };
+	m.u.ready.agent_id = a->id;
+	m.u.ready.run_id = a->run_id;
+	request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	wire_msg_fini(&reply);
+}
+
+/* Sends DONE once the engine is over and every batch is acknowledged.
+ * Returns 1 when DONE was acknowledged. */
+static int try_done(agent *a)
+{
+	pthread_mutex_lock(&a->mu);
+	int ready = a->final_queued && a->head == NULL;
+	uint64_t last = a->next_seq, dropped = a->dropped;
+	pthread_mutex_unlock(&a->mu);
+	if (!ready)
+		return 0;
+	wire_msg m = { .type = WIRE_DONE }, reply = { 0 };
+	m.u.done.agent_id = a->id;
+	m.u.done.run_id = a->run_id;
+	m.u.done.last_seq = last;
+	m.u.done.dropped_batches = dropped;
+	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	int ok = rv == HERD_OK && reply.type != WIRE_ERROR;
+	wire_msg_fini(&reply);
+	if (ok)
+		log_info("run %s: done, %llu batches delivered", a->run_id, (unsigned long long)last);
+	return ok;
+}
+
+static void fill_poll(agent *a, wire_msg *m)
+{
+	int64_t now = clock_mono_ns();
+	uint64_t cpu = sysstat_cpu_us();
+	m->type = WIRE_POLL;
+	m->u.poll.agent_id = a->id;
+	m->u.poll.run_id = a->run_id;
+	if (a->cpu_prev_ns > 0 && now > a->cpu_prev_ns)
+		m->u.poll.cpu_pct = (double)(cpu - a->cpu_prev_us) * 1000.0 * 100.0 / (double)(now - a->cpu_prev_ns);
+	m->u.poll.rss_kb = sysstat_rss_kb();
+	a->cpu_prev_us = cpu;
+	a->cpu_prev_ns = now;
+}
+
+static int hello(agent *a)
+{
+	wire_msg m = { .type = WIRE_HELLO }, reply = { 0 };
+	m.u.hello.agent_id = a->id;
+	m.u.hello.name = a->name;
+	m.u.hello.host = a->host;
+	m.u.hello.version = HERD_VERSION;
+	m.u.hello.cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	if (a->cfg->workers > 0)
+		m.u.hello.cores = (uint32_t)a->cfg->workers;
+	m.u.hello.pid = (uint32_t)getpid();
+	m.u.hello.clock_ns = clock_real_ns();
+	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	if (rv == HERD_OK && reply.type == WIRE_ERROR) {
+		log_error("controller refused this agent: %s", reply.u.error.message);
+		rv = reply.u.error.code == HERD_EVERSION ? HERD_EVERSION : HERD_EINVAL;
+	} else if (rv == HERD_OK && reply.type != WIRE_WELCOME) {
+		rv = HERD_EPROTO;
+	} else if (rv == HERD_EVERSION) {
+		log_error("controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
+	}
+	wire_msg_fini(&reply);
+	return rv;
+}
+
+int link_run(const link_cfg *cfg)
+{
+	agent a;
+	pthread_t sender;
+	int rv;
+
+	memset(&a, 0, sizeof(a));
+	a.cfg = cfg;
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	gethostname(a.host, sizeof(a.host) - 1);
+	snprintf(a.name, sizeof(a.name), "%s", cfg->name ? cfg->name : a.host);
+	snprintf(a.id, sizeof(a.id), "%s-%d-%04x", a.name, (int)getpid(),
+	         (unsigned)(clock_real_ns() / 1000 & 0xffff));
+
+	if ((rv = nng_req0_open(&a.sock)) != 0) {
+		log_error("cannot open socket: %s", nng_strerror(rv));
+		return HERD_ENET;
+	}
+	nng_socket_set_ms(a.sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(a.sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_size(a.sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
+	if ((rv = nng_ctx_open(&a.cmd_ctx, a.sock)) != 0 || (rv = nng_ctx_open(&a.met_ctx, a.sock)) != 0 ||
+	    (rv = nng_dial(a.sock, cfg->url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		log_error("cannot dial %s: %s", cfg->url, nng_strerror(rv));
+		nng_close(a.sock);
+		return HERD_ENET;
+	}
+	/* Our own time limits decide when to send again, not REQ's resend timer. */
+	nng_ctx_set_ms(a.cmd_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_ctx_set_ms(a.met_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (pthread_create(&sender, NULL, sender_main, &a) != 0) {
+		nng_close(a.sock);
+		return HERD_EINTERNAL;
+	}
+
+	int welcomed = 0;
+	rv = HERD_OK;
+	a.last_heard_ns = clock_mono_ns();
+	while (!*cfg->quit) {
+		wire_msg reply = { 0 };
+		if (!welcomed) {
+			rv = hello(&a);
+			if (rv == HERD_OK) {
+				welcomed = 1;
+				a.last_heard_ns = clock_mono_ns();
+				log_info("connected to %s as %s", cfg->url, a.id);
+				continue;
+			}
+			if (rv == HERD_EVERSION || rv == HERD_EINVAL)
+				break;
+			rv = HERD_OK;
+			/* A one-run agent whose controller never answers has nothing to wait for. */
+			if (cfg->once && clock_mono_ns() - a.last_heard_ns > (cfg->lost_controller_ms + 10000) * 1000000) {
+				log_error("no controller at %s: giving up", cfg->url);
+				rv = HERD_ETIMEDOUT;
+				break;
+			}
+			continue; /* not there yet: NNG keeps redialing */
+		}
+		if (a.eng != NULL && !a.done_sent && engine_finished(a.eng) && try_done(&a)) {
+			a.done_sent = 1;
+			end_run(&a);
+			if (cfg->once)
+				break;
+			continue;
+		}
+		wire_msg m = { 0 };
+		fill_poll(&a, &m);
+		int prv = request(a.cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+		int64_t now = clock_mono_ns();
+		if (prv == HERD_OK) {
+			if (a.lost)
+				log_info("controller is back");
+			a.lost = 0;
+			a.last_heard_ns = now;
+			switch (reply.type) {
+			case WIRE_ASSIGN: on_assign(&a, &reply.u.assign); break;
+			case WIRE_STOP:
+				if (a.eng != NULL && strcmp(reply.u.stop.run_id, a.run_id) == 0) {
+					log_info("run %s: stop (%s)", a.run_id, reply.u.stop.reason);
+					engine_stop(a.eng, strcmp(reply.u.stop.reason, "abort") == 0 ? 2 : 1);
+				}
+				break;
+			case WIRE_ERROR:
+				log_warn("controller: %s", reply.u.error.message);
+				if (reply.u.error.code == HERD_ENOTFOUND)
+					welcomed = 0; /* the controller forgot us (restarted): say hello again */
+				break;
+			default: break;
+			}
+		} else if (now - a.last_heard_ns > cfg->lost_controller_ms * 1000000 && !a.lost) {
+			a.lost = 1;
+			if (a.eng != NULL) {
+				log_warn("no word from the controller for %lld ms: stopping all load",
+				         (long long)cfg->lost_controller_ms);
+				engine_stop(a.eng, 2);
+			}
+		}
+		wire_msg_fini(&reply);
+		if (prv != HERD_OK && cfg->once && now - a.last_heard_ns > (cfg->lost_controller_ms + 10000) * 1000000) {
+			log_error("controller gone for good: exiting");
+			rv = HERD_ECLOSED;
+			break;
+		}
+		if (prv != HERD_OK)
+			clock_sleep_ms(100);
+	}
+
+	if (a.eng != NULL)
+		engine_stop(a.eng, 2);
+	pthread_mutex_lock(&a.mu);
+	a.sender_quit = 1;
+	pthread_cond_broadcast(&a.cv);
+	pthread_mutex_unlock(&a.mu);
+	/* Closing the socket ends a request the sender may be waiting on. */
+	nng_close(a.sock);
+	pthread_join(sender, NULL);
+	end_run(&a);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+	return rv;
+}

@@ -1,0 +1,29 @@
+/*
+ * The agent's link to its controller over NNG (REQ socket, two contexts):
+ * one context long-polls for commands (and is the heartbeat), the other
+ * sends METRICS batches and waits for their ACKs. Batches stay queued until
+ * acknowledged (bounded; what the bound drops is counted) and are sent again
+ * after a reconnect. The agent stops all load by itself when it has heard
+ * nothing from the controller for lost_controller_ms.
+ */
+#ifndef HERD_AGENT_LINK_H
+#define HERD_AGENT_LINK_H
+
+#include <signal.h>
+#include <stdint.h>
+
+typedef struct link_cfg {
+	const char *url;          /* controller address: ipc://, tcp://, tls+tcp:// */
+	const char *name;         /* agent name; NULL: host name */
+	int workers;              /* 0: one per core */
+	int once;                 /* exit after one run (local agents) */
+	int64_t lost_controller_ms; /* default 3000 */
+	size_t max_queued;        /* unacknowledged batches kept; default 3600 */
+	volatile sig_atomic_t *quit; /* set by a signal handler to leave */
+} link_cfg;
+
+/* Runs the agent until quit is set, or after one run when once is set.
+ * Returns a herd_err (HERD_OK on a normal end). */
+int link_run(const link_cfg *cfg);
+
+#endif

@@ -1,0 +1,653 @@
+/*
+ * An agent worker: one thread, one epoll loop, its share of every scenario.
+ * Executors run on each pass of the loop (at least every 10 ms): closed-model
+ * scenarios move VUs in and out of the active set toward their target; the
+ * arrival-rate scenario starts iterations by the clock and measures latency
+ * from the scheduled start, counting dropped iterations when no VU is free.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "agent/worker.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#define TICK_NS 10000000 /* the executors' resolution: 10 ms */
+
+typedef struct watch {
+	worker_fd_cb cb;
+	void *arg;
+	uint32_t events;
+	int used;
+} watch;
+
+typedef struct scen_rt {
+	const plan_scenario *s;
+	uint16_t idx;
+	int64_t start_ns, end_ns, hard_end_ns;
+	int64_t vus_share;    /* constant-vus, per-vu-iterations */
+	int64_t start_vus;    /* ramping-vus, this worker's share */
+	int64_t *targets;     /* ramping-vus stage targets, this worker's share */
+	int64_t max_vus;      /* VUs this worker may allocate */
+	vu **vus;
+	size_t nvus;
+	int64_t active;       /* VUs counted toward the closed-model target */
+	int64_t running;      /* VUs inside an iteration */
+	int64_t period_ns;    /* arrival-rate: time between this worker's arrivals */
+	int64_t next_arrival_ns;
+	int over;             /* nothing will start again */
+} scen_rt;
+
+struct worker {
+	worker_cfg cfg;
+	int epfd;
+	watch *watches;
+	size_t nwatches;
+	scen_rt *sc;
+	size_t nsc;
+	vu **heap; /* VU think timers, a binary min-heap on wake_ns */
+	size_t heap_len, heap_cap;
+	uint32_t next_vu_id;
+	void *http; /* driver state */
+	agg *cur;
+	int64_t interval_ns;
+};
+
+const plan *worker_plan(const worker *w)
+{
+	return w->cfg.plan;
+}
+
+/* ---- timers ---- */
+
+static void heap_swap(worker *w, size_t a, size_t b)
+{
+	vu *t = w->heap[a];
+	w->heap[a] = w->heap[b];
+	w->heap[b] = t;
+	w->heap[a]->heap_pos = a;
+	w->heap[b]->heap_pos = b;
+}
+
+static void heap_up(worker *w, size_t i)
+{
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (w->heap[p]->wake_ns <= w->heap[i]->wake_ns)
+			break;
+		heap_swap(w, p, i);
+		i = p;
+	}
+}
+
+static void heap_down(worker *w, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < w->heap_len && w->heap[l]->wake_ns < w->heap[m]->wake_ns)
+			m = l;
+		if (r < w->heap_len && w->heap[r]->wake_ns < w->heap[m]->wake_ns)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(w, i, m);
+		i = m;
+	}
+}
+
+static int timer_set(worker *w, vu *v, int64_t at)
+{
+	if (v->heap_pos != SIZE_MAX) {
+		v->wake_ns = at;
+		heap_up(w, v->heap_pos);
+		heap_down(w, v->heap_pos);
+		return 0;
+	}
+	if (w->heap_len == w->heap_cap) {
+		size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
+		vu **nh = realloc(w->heap, cap * sizeof(*nh));
+		if (nh == NULL)
+			return -1;
+		w->heap = nh;
+		w->heap_cap = cap;
+	}
+	v->wake_ns = at;
+	v->heap_pos = w->heap_len;
+	w->heap[w->heap_len++] = v;
+	heap_up(w, v->heap_pos);
+	return 0;
+}
+
+static void timer_clear(worker *w, vu *v)
+{
+	size_t i = v->heap_pos;
+	if (i == SIZE_MAX)
+		return;
+	w->heap_len--;
+	if (i != w->heap_len) {
+		w->heap[i] = w->heap[w->heap_len];
+		w->heap[i]->heap_pos = i;
+		heap_up(w, i);
+		heap_down(w, w->heap[i]->heap_pos);
+	}
+	v->heap_pos = SIZE_MAX;
+}
+
+/* ---- fd watching (driver service) ---- */
+
+int worker_watch(worker *w, int fd, uint32_t events, worker_fd_cb cb, void *arg)
+{
+	if (fd < 0)
+		return HERD_EINVAL;
+	if ((size_t)fd >= w->nwatches) {
+		size_t n = w->nwatches ? w->nwatches : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		watch *nw = realloc(w->watches, n * sizeof(*nw));
+		if (nw == NULL)
+			return HERD_ENOMEM;
+		memset(nw + w->nwatches, 0, (n - w->nwatches) * sizeof(*nw));
+		w->watches = nw;
+		w->nwatches = n;
+	}
+	watch *wt = &w->watches[fd];
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	int op = wt->used ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(w->epfd, op, fd, &ev) != 0)
+		return HERD_EIO;
+	wt->cb = cb;
+	wt->arg = arg;
+	wt->events = events;
+	wt->used = 1;
+	return HERD_OK;
+}
+
+int worker_unwatch(worker *w, int fd)
+{
+	if (fd < 0 || (size_t)fd >= w->nwatches || !w->watches[fd].used)
+		return HERD_ENOTFOUND;
+	/* The fd may already be closed; epoll forgets closed fds by itself. */
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+	w->watches[fd].used = 0;
+	return HERD_OK;
+}
+
+/* ---- VUs ---- */
+
+static uint64_t vu_rand(vu *v)
+{
+	/* xorshift64*: cheap, per VU, no shared state */
+	v->rng ^= v->rng >> 12;
+	v->rng ^= v->rng << 25;
+	v->rng ^= v->rng >> 27;
+	return v->rng * UINT64_C(2685821657736338717);
+}
+
+static vu *vu_alloc(worker *w, scen_rt *r)
+{
+	vu **nv = realloc(r->vus, (r->nvus + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return NULL;
+	r->vus = nv;
+	vu *v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	v->id = w->cfg.vu_id_base + ++w->next_vu_id;
+	v->scenario = r->idx;
+	v->heap_pos = SIZE_MAX;
+	v->rng = UINT64_C(0x9e3779b97f4a7c15) ^ ((uint64_t)v->id * UINT64_C(0xbf58476d1ce4e5b9));
+	r->vus[r->nvus++] = v;
+	return v;
+}
+
+static agg_key key_of(uint8_t metric, const vu *v, uint16_t step)
+{
+	agg_key k = { .metric = metric, .method = 0xff, .scenario = v->scenario, .step = step };
+	return k;
+}
+
+static void run_step(worker *w, vu *v, int64_t due_ns);
+
+static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
+{
+	r->running++;
+	v->iter_start_ns = sched_ns;
+	v->step = 0;
+	run_step(w, v, sched_ns);
+}
+
+/* Whether a closed-model VU goes on to another iteration. */
+static int wants_another(const worker *w, const scen_rt *r, const vu *v, int64_t now)
+{
+	if (r->over || !v->active || v->stopping || now >= r->end_ns || atomic_load(w->cfg.stop))
+		return 0;
+	if (r->s->executor == EXEC_PER_VU_ITERATIONS && v->iters >= r->s->iterations)
+		return 0;
+	return r->s->executor != EXEC_CONSTANT_ARRIVAL_RATE;
+}
+
+static void iteration_done(worker *w, vu *v, int64_t now)
+{
+	scen_rt *r = &w->sc[v->scenario];
+	uint64_t us = now > v->iter_start_ns ? (uint64_t)(now - v->iter_start_ns) / 1000 : 0;
+	agg_observe(w->cur, key_of(AM_ITERATIONS, v, AGG_NONE), us);
+	v->iters++;
+	v->state = VU_IDLE;
+	r->running--;
+	if (v->stopping) {
+		v->stopping = 0;
+		v->active = 0;
+	}
+	if (wants_another(w, r, v, now))
+		start_iteration(w, r, v, now);
+}
+
+static void run_step(worker *w, vu *v, int64_t due_ns)
+{
+	const plan_scenario *s = w->sc[v->scenario].s;
+	for (;;) {
+		int64_t now = clock_mono_ns();
+		if (v->step >= s->nsteps) {
+			iteration_done(w, v, now);
+			return;
+		}
+		const plan_step *st = &s->steps[v->step];
+		if (st->kind == STEP_THINK) {
+			int64_t ms = st->think_min_ms;
+			if (st->think_max_ms > st->think_min_ms)
+				ms += (int64_t)(vu_rand(v) % (uint64_t)(st->think_max_ms - st->think_min_ms + 1));
+			v->state = VU_THINKING;
+			if (timer_set(w, v, now + ms * 1000000) != 0)
+				v->step = (uint16_t)s->nsteps; /* out of memory: end the iteration */
+			else
+				return;
+			continue;
+		}
+		v->step_start_ns = due_ns;
+		v->sent_ns = now;
+		v->state = VU_BUSY;
+		if (http_driver.start(w->http, v, st) == HERD_OK)
+			return;
+		/* Could not even start: count it as a failed request and retry later. */
+		agg_entry *e = agg_get(w->cur, (agg_key){ .metric = AM_HTTP_REQ_DURATION,
+		                                          .method = (uint8_t)st->method,
+		                                          .scenario = v->scenario,
+		                                          .step = v->step });
+		if (e != NULL) {
+			e->count++;
+			e->errors[ERRK_OTHER]++;
+		}
+		/* The timer moves the VU past this step when it fires. */
+		v->state = VU_THINKING;
+		if (timer_set(w, v, now + TICK_NS) == 0)
+			return;
+		v->step++;
+	}
+}
+
+static void record_check(worker *w, const vu *v, uint8_t sub, int ok)
+{
+	agg_key k = key_of(AM_CHECKS, v, v->step);
+	k.sub = sub;
+	agg_entry *e = agg_get(w->cur, k);
+	if (e == NULL)
+		return;
+	e->count++;
+	if (!ok)
+		e->errors[ERRK_CHECK]++;
+}
+
+void worker_step_done(worker *w, vu *v, const step_result *res)
+{
+	const plan_scenario *s = w->sc[v->scenario].s;
+	const plan_step *st = &s->steps[v->step];
+	int64_t now = clock_mono_ns();
+	agg_key k = key_of(AM_HTTP_REQ_DURATION, v, v->step);
+	k.method = (uint8_t)st->method;
+	k.status_class = (uint8_t)(res->status > 0 && res->status < 600 ? res->status / 100 : 0);
+
+	/* Latency from when the step was due, not from when it could start
+	 * (coordinated omission): a late start is the server's cost too. */
+	uint64_t late = v->sent_ns > v->step_start_ns ? (uint64_t)(v->sent_ns - v->step_start_ns) / 1000 : 0;
+
+	agg_entry *e = agg_get(w->cur, k);
+	if (e != NULL) {
+		if (e->h == NULL)
+			e->h = hist_new();
+		if (e->h != NULL)
+			hist_record(e->h, res->duration_us + late);
+		e->count++;
+		if (res->err >= 0 && res->err < ERRK__N)
+			e->errors[res->err]++;
+		e->bytes_in += res->bytes_in;
+		e->bytes_out += res->bytes_out;
+	}
+	static const uint8_t phase_metric[] = { AM_HTTP_REQ_WAITING, AM_HTTP_REQ_CONNECTING, AM_HTTP_REQ_TLS,
+		                                    AM_HTTP_REQ_SENDING, AM_HTTP_REQ_RECEIVING, AM_HTTP_REQ_BLOCKED };
+	const uint64_t phase_us[] = { res->waiting_us, res->connecting_us, res->tls_us,
+		                          res->sending_us, res->receiving_us, res->blocked_us };
+	for (size_t i = 0; i < sizeof(phase_metric); i++) {
+		k.metric = phase_metric[i];
+		agg_observe(w->cur, k, phase_us[i]);
+	}
+	if (st->check_status != 0)
+		record_check(w, v, 0, res->status == st->check_status);
+	if (st->check_body_contains != NULL)
+		record_check(w, v, 1, res->body != NULL && strstr(res->body, st->check_body_contains) != NULL);
+
+	v->step++;
+	run_step(w, v, now);
+}
+
+/* ---- executors ---- */
+
+static int64_t closed_target(const worker *w, const scen_rt *r, int64_t now)
+{
+	if (now < r->start_ns || now >= r->end_ns || atomic_load(w->cfg.stop))
+		return 0;
+	if (r->s->executor == EXEC_RAMPING_VUS)
+		return sched_ramp_target(r->start_vus, r->s->stages, r->targets, r->s->nstages,
+		                         (now - r->start_ns) / 1000000);
+	return r->vus_share;
+}
+
+static void adjust_closed(worker *w, scen_rt *r, int64_t now)
+{
+	int64_t target = closed_target(w, r, now);
+	/* Bring VUs in: a VU still finishing an iteration is simply kept. */
+	for (size_t i = 0; i < r->nvus && r->active < target; i++) {
+		vu *v = r->vus[i];
+		if (v->active && !v->stopping)
+			continue;
+		if (r->s->executor == EXEC_PER_VU_ITERATIONS && v->iters >= r->s->iterations)
+			continue;
+		if (v->active && v->stopping) {
+			v->stopping = 0;
+			r->active++;
+			continue;
+		}
+		v->active = 1;
+		r->active++;
+		if (v->state == VU_IDLE)
+			start_iteration(w, r, v, now);
+	}
+	/* Ramp down: the newest VUs leave first, after their current iteration. */
+	for (size_t i = r->nvus; i-- > 0 && r->active > target;) {
+		vu *v = r->vus[i];
+		if (!v->active || v->stopping)
+			continue;
+		r->active--;
+		if (v->state == VU_IDLE)
+			v->active = 0;
+		else
+			v->stopping = 1;
+	}
+}
+
+static void arrivals(worker *w, scen_rt *r, int64_t now)
+{
+	if (r->period_ns <= 0 || atomic_load(w->cfg.stop))
+		return;
+	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
+		vu *free_vu = NULL;
+		for (size_t i = 0; i < r->nvus && free_vu == NULL; i++)
+			if (r->vus[i]->state == VU_IDLE)
+				free_vu = r->vus[i];
+		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
+			free_vu = vu_alloc(w, r);
+		if (free_vu == NULL) {
+			agg_count(w->cur, (agg_key){ .metric = AM_DROPPED_ITERATIONS, .method = 0xff,
+			                            .scenario = r->idx, .step = AGG_NONE }, 1);
+		} else {
+			start_iteration(w, r, free_vu, r->next_arrival_ns);
+		}
+		r->next_arrival_ns += r->period_ns;
+	}
+}
+
+static void cancel_all(worker *w, scen_rt *r)
+{
+	for (size_t i = 0; i < r->nvus; i++) {
+		vu *v = r->vus[i];
+		if (v->state == VU_BUSY)
+			http_driver.cancel(w->http, v);
+		timer_clear(w, v);
+		if (v->state != VU_IDLE)
+			r->running--;
+		v->state = VU_IDLE;
+		v->active = 0;
+		v->stopping = 0;
+	}
+	r->active = 0;
+}
+
+/* Runs every executor once; returns 1 while any scenario has work left. */
+static int tick(worker *w, int64_t now)
+{
+	int busy = 0;
+	int stop = atomic_load(w->cfg.stop);
+	for (size_t i = 0; i < w->nsc; i++) {
+		scen_rt *r = &w->sc[i];
+		if (r->over)
+			continue;
+		if (stop >= 2 || now >= r->hard_end_ns) {
+			/* gracefulStop ran out (or a hard stop): abandon what is in flight */
+			cancel_all(w, r);
+			r->over = 1;
+			continue;
+		}
+		if (r->s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
+			arrivals(w, r, now);
+		else
+			adjust_closed(w, r, now);
+		int ended = stop || now >= r->end_ns;
+		if (r->s->executor == EXEC_PER_VU_ITERATIONS && now >= r->start_ns && r->running == 0) {
+			int left = 0;
+			for (size_t k = 0; k < r->nvus; k++)
+				left |= r->vus[k]->iters < r->s->iterations;
+			ended |= !left;
+		}
+		if (ended && r->running == 0)
+			r->over = 1;
+		else
+			busy = 1;
+	}
+	return busy;
+}
+
+/* ---- intervals ---- */
+
+static void record_gauges(worker *w)
+{
+	for (size_t i = 0; i < w->nsc; i++) {
+		scen_rt *r = &w->sc[i];
+		agg_key k = { .metric = AM_VUS, .method = 0xff, .scenario = r->idx, .step = AGG_NONE };
+		int64_t vus = r->s->executor == EXEC_CONSTANT_ARRIVAL_RATE ? r->running : r->active;
+		agg_gauge(w->cur, k, vus);
+		k.metric = AM_VUS_MAX;
+		agg_gauge(w->cur, k, (int64_t)r->nvus);
+	}
+}
+
+static void flush(worker *w, int last)
+{
+	record_gauges(w);
+	agg *next = last ? NULL : agg_new(w->cur->interval + 1);
+	w->cfg.flush(w->cfg.flush_arg, (int)w->cfg.place.worker, w->cur, last);
+	w->cur = next;
+	if (!last && next == NULL)
+		log_error("out of memory for the next interval");
+}
+
+/* ---- life cycle ---- */
+
+static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_t idx)
+{
+	const sched_place *pl = &w->cfg.place;
+	int64_t start = w->cfg.start_mono_ns;
+
+	r->s = s;
+	r->idx = idx;
+	r->start_ns = start + s->start_ms * 1000000;
+	r->end_ns = r->start_ns + plan_scenario_length_ms(s) * 1000000;
+	r->hard_end_ns = r->end_ns + s->graceful_stop_ms * 1000000;
+	switch (s->executor) {
+	case EXEC_CONSTANT_VUS:
+	case EXEC_PER_VU_ITERATIONS:
+		r->vus_share = sched_share_int(pl, s->vus);
+		r->max_vus = r->vus_share;
+		break;
+	case EXEC_RAMPING_VUS:
+		r->start_vus = sched_share_int(pl, s->start_vus);
+		r->max_vus = r->start_vus;
+		if ((r->targets = calloc(s->nstages + 1, sizeof(*r->targets))) == NULL)
+			return HERD_ENOMEM;
+		for (size_t i = 0; i < s->nstages; i++) {
+			r->targets[i] = sched_share_int(pl, s->stages[i].target);
+			if (r->targets[i] > r->max_vus)
+				r->max_vus = r->targets[i];
+		}
+		break;
+	case EXEC_CONSTANT_ARRIVAL_RATE: {
+		double rate = sched_share_rate(pl, sched_arrival_rate(s));
+		int64_t pre = sched_share_int(pl, s->pre_allocated_vus);
+		r->max_vus = sched_share_int(pl, s->max_vus);
+		if (rate > 0 && r->max_vus == 0)
+			r->max_vus = 1; /* a worker with arrivals needs at least one VU */
+		if (pre > r->max_vus)
+			pre = r->max_vus;
+		r->period_ns = rate > 0 ? (int64_t)(1e9 / rate) : 0;
+		/* Stagger workers so their arrivals interleave instead of colliding. */
+		r->next_arrival_ns = r->start_ns + (int64_t)((double)r->period_ns * (double)pl->worker /
+		                                             (double)(pl->nworkers ? pl->nworkers : 1));
+		for (int64_t i = 0; i < pre; i++)
+			if (vu_alloc(w, r) == NULL)
+				return HERD_ENOMEM;
+		return HERD_OK;
+	}
+	}
+	for (int64_t i = 0; i < r->max_vus; i++)
+		if (vu_alloc(w, r) == NULL)
+			return HERD_ENOMEM;
+	return HERD_OK;
+}
+
+int worker_new(const worker_cfg *cfg, worker **out)
+{
+	worker *w = calloc(1, sizeof(*w));
+	int rv = HERD_ENOMEM;
+	if (w == NULL)
+		return HERD_ENOMEM;
+	w->cfg = *cfg;
+	w->epfd = -1;
+	w->interval_ns = cfg->interval_ms * 1000000;
+	w->nsc = cfg->plan->nscenarios;
+	if ((w->sc = calloc(w->nsc + 1, sizeof(*w->sc))) == NULL)
+		goto fail;
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		rv = HERD_EIO;
+		goto fail;
+	}
+	if ((rv = http_driver.init(w, &w->http)) != HERD_OK)
+		goto fail;
+	for (size_t i = 0; i < w->nsc; i++)
+		if ((rv = setup_scenario(w, &w->sc[i], &cfg->plan->scenarios[i], (uint16_t)i)) != HERD_OK)
+			goto fail;
+	rv = HERD_ENOMEM;
+	if ((w->cur = agg_new(0)) == NULL)
+		goto fail;
+	*out = w;
+	return HERD_OK;
+fail:
+	worker_free(w);
+	return rv;
+}
+
+void worker_free(worker *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->nsc; i++) {
+		scen_rt *r = &w->sc[i];
+		for (size_t k = 0; k < r->nvus; k++) {
+			if (w->http != NULL)
+				http_driver.vu_release(w->http, r->vus[k]);
+			free(r->vus[k]);
+		}
+		free(r->vus);
+		free(r->targets);
+	}
+	free(w->sc);
+	if (w->http != NULL)
+		http_driver.fini(w->http);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	free(w->watches);
+	free(w->heap);
+	agg_free(w->cur);
+	free(w);
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+void worker_run(worker *w)
+{
+	struct epoll_event evs[256];
+	int64_t start = w->cfg.start_mono_ns;
+
+	for (;;) {
+		int64_t now = clock_mono_ns();
+		if (now >= start && w->cur != NULL) {
+			int64_t idx = (now - start) / w->interval_ns;
+			while (w->cur != NULL && idx > w->cur->interval)
+				flush(w, 0);
+		}
+		if (w->cur == NULL)
+			break; /* out of memory: nothing more can be recorded */
+		/* Think timers that are due. */
+		while (w->heap_len > 0 && w->heap[0]->wake_ns <= now) {
+			vu *v = w->heap[0];
+			timer_clear(w, v);
+			v->step++;
+			run_step(w, v, v->wake_ns);
+		}
+		if (http_driver.next_timer(w->http) <= now)
+			http_driver.on_timer(w->http);
+		if (!tick(w, now) && now >= start)
+			break;
+
+		int64_t wake = now + TICK_NS;
+		if (w->heap_len > 0)
+			wake = min64(wake, w->heap[0]->wake_ns);
+		wake = min64(wake, http_driver.next_timer(w->http));
+		if (now >= start)
+			wake = min64(wake, start + (w->cur->interval + 1) * w->interval_ns);
+		else
+			wake = min64(wake, start);
+		for (size_t i = 0; i < w->nsc; i++)
+			if (w->sc[i].period_ns > 0 && !w->sc[i].over)
+				wake = min64(wake, w->sc[i].next_arrival_ns);
+		int64_t wait_ns = wake - clock_mono_ns();
+		/* Round up so we never wake a hair early and spin. */
+		int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
+		int n = epoll_wait(w->epfd, evs, 256, timeout);
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if ((size_t)fd < w->nwatches && w->watches[fd].used)
+				w->watches[fd].cb(w->watches[fd].arg, fd, evs[i].events);
+		}
+	}
+	if (w->cur != NULL)
+		flush(w, 1);
+}

@@ -1,0 +1,71 @@
+/*
+ * One agent worker: a thread with one epoll loop, its share of every
+ * scenario's VUs, the traffic drivers' per-worker state, and the aggregate of
+ * the current interval. VUs are small state machines, not threads. At each
+ * interval boundary the worker hands its aggregate to the engine.
+ */
+#ifndef HERD_AGENT_WORKER_H
+#define HERD_AGENT_WORKER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "agent/agg.h"
+#include "agent/driver.h"
+#include "agent/sched.h"
+#include "common/plan.h"
+
+typedef enum vu_state {
+	VU_IDLE = 0, /* allocated, not running an iteration */
+	VU_BUSY,     /* a request is in flight */
+	VU_THINKING, /* waiting on its timer */
+} vu_state;
+
+struct vu {
+	uint32_t id;          /* 1-based, unique within the agent (k6's __VU) */
+	uint16_t scenario;
+	uint16_t step;        /* current step index */
+	vu_state state;
+	uint8_t active;       /* counted toward the executor's target */
+	uint8_t stopping;     /* finish this iteration, then go idle */
+	int64_t iters;        /* iterations completed */
+	int64_t iter_start_ns;  /* start of the iteration (scheduled, for arrival-rate) */
+	int64_t step_start_ns;  /* when the current step was due (coordinated omission) */
+	int64_t sent_ns;        /* when the current request was handed to its driver */
+	int64_t wake_ns;        /* think timer */
+	size_t heap_pos;        /* position in the timer heap, SIZE_MAX when none */
+	void *conn;           /* driver's per-VU state */
+	uint64_t rng;
+};
+
+/* Callback for a watched file descriptor; events are EPOLL* bits. */
+typedef void (*worker_fd_cb)(void *arg, int fd, uint32_t events);
+
+/* Called with each finished interval aggregate; takes ownership of a. */
+typedef void (*worker_flush_cb)(void *arg, int worker, agg *a, int last);
+
+typedef struct worker_cfg {
+	const plan *plan;
+	sched_place place;
+	int64_t start_mono_ns;   /* run start in CLOCK_MONOTONIC */
+	int64_t interval_ms;
+	uint32_t vu_id_base;     /* VU ids of this worker start above this */
+	worker_flush_cb flush;
+	void *flush_arg;
+	atomic_int *stop;        /* 1: graceful stop (no new iterations); 2: stop now */
+} worker_cfg;
+
+/* Creates a worker; returns a herd_err. The plan must outlive it. */
+int worker_new(const worker_cfg *cfg, worker **out);
+/* Runs the loop until every scenario is over; flushes the last interval. */
+void worker_run(worker *w);
+void worker_free(worker *w);
+
+/* Services for drivers. */
+const plan *worker_plan(const worker *w);
+int worker_watch(worker *w, int fd, uint32_t events, worker_fd_cb cb, void *arg);
+int worker_unwatch(worker *w, int fd);
+/* Reports that v's current step finished. Called by drivers only. */
+void worker_step_done(worker *w, vu *v, const step_result *r);
+
+#endif

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# HTTP speed benchmark (not a test): herd against wrk on the same nginx.
+#
+# nginx (one worker, keep-alive, no access log) is pinned to CPU 0; each client
+# is pinned to CPU 1 and drives http://127.0.0.1:PORT/small with 50 keep-alive
+# connections for 10 s. For each client it prints requests/s, CPU µs per request
+# (user+sys of the client's whole process tree, from GNU time) and peak RSS,
+# then herd/wrk ratios. All traffic stays on 127.0.0.1; every run is bounded.
+#
+#   BUILD=build bench/http.sh        # binaries from $BUILD (default: build)
+#   DURATION=10 CONNS=50 bench/http.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+DURATION=${DURATION:-10}   # seconds per client run
+CONNS=${CONNS:-50}         # keep-alive connections (herd: VUs)
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
+HERD="$BUILD/controller/herd"
+AGENT="$BUILD/agent/herd-agent"
+if [ ! -x "$HERD" ] || [ ! -x "$AGENT" ]; then
+	die "herd is not built in $BUILD (need $HERD and $AGENT): run 'meson setup $BUILD && ninja -C $BUILD' or set BUILD="
+fi
+
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU)"
+[ -x "$NGINX" ] || die "$NGINX not found: apt-get install nginx"
+for c in taskset timeout python3 curl; do
+	command -v "$c" >/dev/null || die "'$c' not found"
+done
+
+# wrk and GNU time are the two things this script may install by itself.
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/bin/time ] && /usr/bin/time --version 2>&1 | grep -q 'GNU' || need+=(time)
+if [ "${#need[@]}" -gt 0 ]; then
+	[ "$(id -u)" -eq 0 ] || die "missing ${need[*]}: run 'sudo apt-get install ${need[*]}'"
+	echo "bench: installing ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+tmp=$(mktemp -d /tmp/herd-bench.XXXXXX)
+nginx_pid=""
+run_pid=""
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	if [ -n "$run_pid" ]; then kill -TERM "$run_pid" 2>/dev/null || true; fi
+	if [ -n "$nginx_pid" ]; then
+		kill -QUIT "$nginx_pid" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$nginx_pid" 2>/dev/null || true
+	fi
+	if [ -n "${KEEP_TMP:-}" ]; then echo "bench: files kept in $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+url="$base/small"
+
+mkdir -p "$tmp/nginx"
+cat > "$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  keepalive_requests 1000000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$port;
+    location = /small { default_type text/plain; return 200 "hello herd\n"; }
+    # Server-side request counter, to check each client's own count.
+    location = /nginx_status { stub_status; }
+  }
+}
+EOF
+# The master forks the worker, which inherits the CPU affinity.
+taskset -c "$SERVER_CPU" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" ||
+	die "nginx did not start (see above)"
+for _ in $(seq 50); do
+	[ -s "$tmp/nginx/nginx.pid" ] && curl -fsS -o /dev/null "$url" 2>/dev/null && break
+	sleep 0.1
+done
+nginx_pid=$(cat "$tmp/nginx/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+curl -fsS -o /dev/null "$url" || die "nginx on 127.0.0.1:$port does not answer /small"
+
+# Requests nginx has handled so far (stub_status "requests" column).
+nginx_requests() { curl -fsS "$base/nginx_status" | awk 'NR==3 { print $3 }'; }
+
+# Peak of the sum of VmHWM (each process's own peak RSS) over the processes under
+# $1 other than timeout and time themselves, sampled each second. Sum of per-process
+# peaks is an upper bound of the tree's true simultaneous peak.
+# shellcheck disable=SC2317 # runs in its own bash, from measure
+sample_tree_rss() {
+	local root=$1 out=$2 peak=0
+	while kill -0 "$root" 2>/dev/null; do
+		local sum=0 todo=("$root") p c comm hwm kids=()
+		while [ "${#todo[@]}" -gt 0 ]; do
+			p=${todo[0]}; todo=("${todo[@]:1}")
+			for c in /proc/"$p"/task/*/children; do
+				kids=()
+				read -r -a kids 2>/dev/null < "$c" || true
+				todo+=("${kids[@]}")
+			done
+			comm=$(cat /proc/"$p"/comm 2>/dev/null) || continue
+			case "$comm" in timeout | time | taskset) continue ;; esac
+			hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || true
+			sum=$((sum + ${hwm:-0}))
+		done
+		[ "$sum" -gt "$peak" ] && peak=$sum && echo "$peak" > "$out"
+		sleep 1
+	done
+}
+
+# measure NAME CMD...: runs CMD pinned to the client CPU under GNU time, bounded.
+# Leaves NAME.out, NAME.err, NAME.time (elapsed user sys maxrss_kb), NAME.tree_rss,
+# NAME.rc and NAME.server (requests nginx handled during the run) in $tmp.
+measure() {
+	local name=$1; shift
+	local limit=$((DURATION + 30)) before after rc=0 spid
+	echo 0 > "$tmp/$name.tree_rss"
+	before=$(nginx_requests)
+	timeout -k 5 "$limit" taskset -c "$CLIENT_CPU" \
+		/usr/bin/time -f '%e %U %S %M' -o "$tmp/$name.time" "$@" \
+		> "$tmp/$name.out" 2> "$tmp/$name.err" &
+	run_pid=$!
+	taskset -c "$SERVER_CPU" bash -c "$(declare -f sample_tree_rss); sample_tree_rss $run_pid $tmp/$name.tree_rss" &
+	spid=$!
+	wait "$run_pid" || rc=$?
+	run_pid=""
+	wait "$spid" 2>/dev/null || true
+	after=$(nginx_requests)
+	# minus 1: the stub_status request of "before" is counted in "after"
+	echo $((after - before - 1)) > "$tmp/$name.server"
+	echo "$rc" > "$tmp/$name.rc"
+	[ "$rc" -eq 124 ] && echo "bench: $name hit the ${limit}s limit and was stopped" >&2
+	[ -s "$tmp/$name.time" ] || echo "0 0 0 0" > "$tmp/$name.time"
+	sleep 1 # let the sockets of this run close before the next one
+}
+
+# result NAME REQUESTS RATE: one table row from $tmp/NAME.* files.
+rows=()
+result() {
+	local name=$1 reqs=$2 rate=$3
+	local t
+	# GNU time may prefix "Command exited with non-zero status N" lines: keep the last.
+	read -r -a t < <(tail -n 1 "$tmp/$name.time")
+	local row
+	row=$(python3 - "$name" "$reqs" "$rate" "${t[1]}" "${t[2]}" "${t[3]}" \
+		"$(cat "$tmp/$name.tree_rss")" "$(cat "$tmp/$name.server")" "$(cat "$tmp/$name.rc")" <<'PY'
+import sys
+name, reqs, rate, u, s, maxrss, tree, server, rc = sys.argv[1:]
+reqs, rate, cpu = int(reqs), float(rate), float(u) + float(s)
+us = cpu * 1e6 / reqs if reqs else float("nan")
+print(f"{name} {rate:.0f} {us:.2f} {int(maxrss)} {int(tree)} {reqs} {int(server)} {cpu:.2f} {rc}")
+PY
+	)
+	rows+=("$row")
+}
+
+echo "bench: nginx $("$NGINX" -v 2>&1 | sed 's|.*/||') pid $nginx_pid on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
+echo "bench: $url, $CONNS connections, ${DURATION}s per client"
+# Other work on the machine skews req/s far more than CPU per request: show it.
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+status=0
+
+# --- wrk ---------------------------------------------------------------------
+echo "bench: wrk ..."
+measure wrk wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url"
+wrk_rate=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.out")
+wrk_reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.out")
+if [ -z "$wrk_rate" ] || [ -z "$wrk_reqs" ]; then
+	cat "$tmp/wrk.out" "$tmp/wrk.err" >&2
+	die "could not read wrk's output"
+fi
+grep -E 'Non-2xx|Socket errors' "$tmp/wrk.out" | sed 's/^/bench: wrk: /' || true
+result wrk "$wrk_reqs" "$wrk_rate"
+
+# --- herd --------------------------------------------------------------------
+cat > "$tmp/plan.yaml" <<EOF
+name: bench
+target: $base
+scenarios:
+  load:
+    executor: constant-vus
+    vus: $CONNS
+    duration: ${DURATION}s
+    gracefulStop: 5s
+    flow:
+      - get: /small
+EOF
+echo "bench: herd ..."
+# Flags before the plan: herd's getopt string starts with '+', which stops option
+# parsing at the first non-option, so "run plan.yaml --workers 1" is rejected (104).
+HERD_AGENT_BIN="$AGENT" measure herd "$HERD" run --workers 1 --quiet \
+	--db "$tmp/bench.db" --summary-export "$tmp/summary.json" "$tmp/plan.yaml"
+herd_rc=$(cat "$tmp/herd.rc")
+if [ -s "$tmp/herd.err" ]; then sed 's/^/bench: herd stderr: /' "$tmp/herd.err" | head -20 >&2; fi
+[ "$herd_rc" -eq 0 ] || echo "bench: herd exited with $herd_rc" >&2
+if [ -s "$tmp/summary.json" ]; then
+	read -r herd_reqs herd_rate herd_failed < <(python3 - "$tmp/summary.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+r = m.get("http_reqs", {})
+f = m.get("http_req_failed", {})
+print(int(r.get("count", 0)), float(r.get("rate", 0)), f.get("value", f.get("rate", "?")))
+PY
+	)
+	echo "bench: herd: http_req_failed rate $herd_failed"
+	[ "$herd_reqs" -gt 0 ] || { echo "bench: herd counted no requests" >&2; status=1; }
+	result herd "$herd_reqs" "$herd_rate"
+else
+	echo "bench: herd wrote no summary; its stdout:" >&2
+	sed 's/^/bench: herd stdout: /' "$tmp/herd.out" | tail -n 20 >&2
+	status=1
+fi
+
+# --- optional peers ----------------------------------------------------------
+if command -v ab >/dev/null; then
+	echo "bench: ab ..."
+	# -t alone caps ab at 50000 requests; -n after it lifts the cap (ab allocates
+	# per-request records as they are used, so its RSS grows with the count).
+	measure ab ab -q -k -c"$CONNS" -t"$DURATION" -n 10000000 "$url"
+	ab_rate=$(awk '/^Requests per second:/ { print $4 }' "$tmp/ab.out")
+	ab_reqs=$(awk '/^Complete requests:/ { print $3 }' "$tmp/ab.out")
+	if [ -n "$ab_rate" ] && [ -n "$ab_reqs" ]; then
+		result ab "$ab_reqs" "$ab_rate"
+	else
+		echo "bench: could not read ab's output: $(tail -n 3 "$tmp/ab.err")" >&2
+	fi
+else
+	echo "bench: ab not installed (apt-get install apache2-utils): skipped"
+fi
+
+# --- table -------------------------------------------------------------------
+echo
+{
+	echo "tool req/s cpu_us/req peak_rss_kb tree_rss_kb requests nginx_saw cpu_s exit"
+	printf '%s\n' "${rows[@]}"
+} | column -t
+python3 - "$CONNS" "${rows[@]}" <<'PY'
+import sys
+conns = int(sys.argv[1])
+rows = {r.split()[0]: r.split() for r in sys.argv[2:]}
+w, h = rows.get("wrk"), rows.get("herd")
+def ratio(i, fmt="{:.2f}"):
+    try:
+        return fmt.format(float(h[i]) / float(w[i]))
+    except (ZeroDivisionError, ValueError):
+        return "n/a"
+if w and h:
+    print(f"herd/wrk ratios: req/s {ratio(1)}  cpu/req {ratio(2)}  rss {ratio(3)}  tree_rss {ratio(4)}")
+for name, r in rows.items():
+    # Up to one request per connection may be in flight when a client stops.
+    if abs(int(r[6]) - int(r[5])) > conns:
+        print(f"note: {name} counted {r[5]} requests but nginx handled {r[6]}")
+PY
+cat <<EOF
+
+req/s: wrk's "Requests/sec"; herd's metrics.http_reqs.rate from --summary-export.
+cpu_us/req: (user+sys CPU of the client's process tree, GNU time %U+%S, waited-for
+  children included: herd's is controller + herd-agent) / the client's own request count.
+peak_rss_kb: GNU time %M, the peak RSS of the largest single process of the tree.
+tree_rss_kb: sum over the tree of each process's peak RSS (VmHWM), sampled each second.
+nginx_saw: requests nginx handled during the run (stub_status), to check the client's count.
+EOF
+exit $status

@@ -1,0 +1,74 @@
+/*
+ * The controller's side of the wire: a REP socket listening for agents, a
+ * registry of the agents that said HELLO, and one queued command per agent
+ * delivered on its next long poll. Handler threads each own one REP context;
+ * a poll with nothing to deliver is held up to one heartbeat (1 s) so a
+ * command reaches its agent as soon as it is queued.
+ */
+#ifndef HERD_CONTROLLER_CLUSTER_H
+#define HERD_CONTROLLER_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/wire.h"
+
+typedef struct cluster cluster;
+
+typedef enum agent_state {
+	AGENT_JOINED = 0, /* said HELLO */
+	AGENT_ASSIGNED,   /* ASSIGN queued or sent */
+	AGENT_READY,      /* accepted the assignment */
+	AGENT_DONE,       /* sent DONE */
+	AGENT_FAILED,     /* sent ERROR for the run */
+	AGENT_LOST,       /* silent for longer than the loss limit */
+} agent_state;
+
+const char *agent_state_name(agent_state s);
+
+typedef struct agent_info {
+	char id[192];
+	char name[128];
+	char host[128];
+	char version[32];
+	uint32_t cores;
+	uint32_t pid;
+	int64_t joined_ns;      /* controller CLOCK_REALTIME */
+	int64_t last_seen_mono; /* controller CLOCK_MONOTONIC */
+	int64_t clock_offset_ns; /* agent clock minus controller clock, estimated */
+	agent_state state;
+	double cpu_pct;
+	uint64_t rss_kb;
+	uint64_t batches;       /* batches merged (not counting repeats) */
+	uint64_t last_seq;      /* from DONE */
+	uint64_t dropped;       /* from DONE: batches the agent had to drop */
+	char error[512];        /* from ERROR */
+} agent_info;
+
+/* Called for each METRICS batch from a handler thread. Returns HERD_OK to
+ * acknowledge it (also when it was already merged before); anything else is
+ * answered with ERROR and the agent sends it again. */
+typedef int (*cluster_metrics_fn)(void *arg, const char *agent_id, const wire_metrics *m);
+
+/* Opens a listener on url with room for up to max_agents agents. */
+int cluster_open(const char *url, int max_agents, cluster_metrics_fn on_metrics, void *arg,
+                 cluster **out);
+/* Stops the handler threads and closes the socket. */
+void cluster_close(cluster *c);
+
+/* Waits until n agents have joined or timeout_ms passes; returns how many joined. */
+int cluster_wait_joined(cluster *c, int n, int64_t timeout_ms);
+/* Copies up to max agents (in joining order) into out; returns the count. */
+size_t cluster_agents(cluster *c, agent_info *out, size_t max);
+
+/* Queues m for agent id (replacing any queued command). The message is
+ * encoded at once; m stays the caller's. Returns a herd_err. */
+int cluster_send(cluster *c, const char *id, const wire_msg *m);
+/* Sets an agent's state. */
+void cluster_set_state(cluster *c, const char *id, agent_state s);
+/* Marks agents not heard from for loss_ms as lost; returns how many became lost now. */
+int cluster_check_lost(cluster *c, int64_t loss_ms);
+/* Messages that could not be decoded so far. */
+uint64_t cluster_malformed(cluster *c);
+
+#endif

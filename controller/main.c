@@ -1,0 +1,154 @@
+/* herd: the command line. Parsing and wiring only; the work is in run.c and store.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "controller/run.h"
+#include "controller/store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: herd run PLAN.yaml [--local-agents N] [--workers N] [--db FILE]\n"
+	        "                          [--summary-export FILE] [--quiet]\n"
+	        "       herd results list [--db FILE]\n"
+	        "       herd results show RUN_ID [--db FILE]\n"
+	        "       herd version\n"
+	        "\n"
+	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
+	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup failed,\n"
+	        "            104 invalid plan or flags, 105 interrupted.\n");
+}
+
+static int parse_count(const char *flag, const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 4096) {
+		fprintf(stderr, "herd: %s: expected a number from 1 to 4096, got '%s'\n", flag, s);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "local-agents", required_argument, NULL, 'a' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "summary-export", required_argument, NULL, 's' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	run_opts o = { .local_agents = 1 };
+	int c;
+	while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			if (parse_count("--local-agents", optarg, &o.local_agents) != 0)
+				return EXIT_INVALID;
+			break;
+		case 'w':
+			if (parse_count("--workers", optarg, &o.workers) != 0)
+				return EXIT_INVALID;
+			break;
+		case 'd': o.db_path = optarg; break;
+		case 's': o.summary_export = optarg; break;
+		case 'q': o.quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_INVALID;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "herd run: expected one plan file\n");
+		usage(stderr);
+		return EXIT_INVALID;
+	}
+	o.plan_path = argv[optind];
+	return run_main(&o);
+}
+
+static int cmd_results(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *db = getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
+	char err[512];
+	store *st;
+	int c, rv;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (c != 'd') {
+			usage(stderr);
+			return EXIT_INVALID;
+		}
+		db = optarg;
+	}
+	if (optind >= argc || (strcmp(argv[optind], "list") != 0 && strcmp(argv[optind], "show") != 0)) {
+		fprintf(stderr, "herd results: expected 'list' or 'show RUN_ID'\n");
+		return EXIT_INVALID;
+	}
+	const char *sub = argv[optind++];
+	/* flags may also follow the subcommand */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'd') {
+			usage(stderr);
+			return EXIT_INVALID;
+		}
+		db = optarg;
+	}
+	if (strcmp(sub, "show") == 0 && optind != argc - 1) {
+		fprintf(stderr, "herd results show: expected one RUN_ID\n");
+		return EXIT_INVALID;
+	}
+	if ((rv = store_open(db, &st, err, sizeof(err))) != HERD_OK) {
+		fprintf(stderr, "herd: results store %s: %s\n", db, err);
+		return EXIT_SETUP;
+	}
+	if (strcmp(sub, "list") == 0)
+		rv = store_list_runs(st, stdout);
+	else
+		rv = store_show_run(st, argv[optind], stdout);
+	if (rv == HERD_ENOTFOUND)
+		fprintf(stderr, "herd: no run '%s' in %s\n", argv[optind], db);
+	else if (rv != HERD_OK)
+		fprintf(stderr, "herd: results store %s: %s\n", db, store_errmsg(st));
+	store_close(st);
+	return rv == HERD_OK ? 0 : rv == HERD_ENOTFOUND ? 1 : EXIT_SETUP;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("herd");
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_INVALID;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0) {
+		/* The live line and the summary are the output; log lines only for trouble. */
+		if (getenv("HERD_LOG") == NULL)
+			log_set_level(LOG_WARN);
+		return cmd_run(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "results") == 0)
+		return cmd_results(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("herd %s\n", HERD_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "herd: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EXIT_INVALID;
+}

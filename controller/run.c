@@ -1,0 +1,556 @@
+/*
+ * The run life cycle; see run.h. Threads: the main thread drives the run and
+ * prints the live line; the cluster's handler threads call on_metrics, which
+ * stores and merges each batch under the run's mutex. Local agents are real
+ * herd-agent processes speaking the real protocol over ipc://, exactly as
+ * remote agents do over tcp://.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/plan.h"
+#include "controller/cluster.h"
+#include "controller/live.h"
+#include "controller/results.h"
+#include "controller/run.h"
+#include "controller/store.h"
+#include "controller/summary.h"
+#include "controller/verdict.h"
+
+#define INTERVAL_MS 1000
+#define JOIN_TIMEOUT_MS 15000
+#define READY_TIMEOUT_MS 10000
+#define START_DELAY_MS 500
+#define LOSS_MS 3000
+
+static volatile sig_atomic_t interrupts;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupts++;
+}
+
+typedef struct run {
+	const run_opts *o;
+	plan *plan;
+	char *plan_text;
+	store *st;
+	results *res;
+	live *lv;
+	cluster *cl;
+	char run_id[64];
+	pthread_mutex_t mu;
+	uint64_t duplicates;
+	int store_failed;
+	char tmpdir[PATH_MAX];
+	char url[PATH_MAX + 16];
+	pid_t *pids;
+	int npids;
+} run;
+
+/* ---- batches (handler threads) ---- */
+
+static int on_metrics(void *arg, const char *agent_id, const wire_metrics *m)
+{
+	run *r = arg;
+	int dup = 0, rv;
+	if (strcmp(m->run_id, r->run_id) != 0)
+		return HERD_ENOTFOUND; /* a batch from another run: refuse, never merge */
+	pthread_mutex_lock(&r->mu);
+	rv = store_add_batch(r->st, r->run_id, agent_id, m->seq, m->interval_ms, m->entries,
+	                     m->nentries, &dup);
+	if (rv != HERD_OK) {
+		if (!r->store_failed)
+			log_error("results store: %s", store_errmsg(r->st));
+		r->store_failed = 1;
+	} else if (dup) {
+		r->duplicates++;
+	} else {
+		rv = results_add_batch(r->res, agent_id, m->interval_ms, m->entries, m->nentries);
+		if (rv == HERD_OK)
+			live_add(r->lv, m->interval_ms, m->entries, m->nentries);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
+/* ---- local agents ---- */
+
+static int find_agent_bin(const run_opts *o, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n;
+	/* out must hold self plus the longest suffix below */
+	if (o->agent_bin != NULL) {
+		snprintf(out, len, "%s", o->agent_bin);
+		return access(out, X_OK) == 0 ? 0 : -1;
+	}
+	if (getenv("HERD_AGENT_BIN") != NULL) {
+		snprintf(out, len, "%s", getenv("HERD_AGENT_BIN"));
+		return access(out, X_OK) == 0 ? 0 : -1;
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			/* installed side by side, or the build tree (controller/ beside agent/) */
+			snprintf(out, len, "%s/herd-agent", self);
+			if (access(out, X_OK) == 0)
+				return 0;
+			snprintf(out, len, "%s/../agent/herd-agent", self);
+			if (access(out, X_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(out, len, "herd-agent"); /* execvp looks in PATH */
+	return 0;
+}
+
+static int spawn_agents(run *r, int n, int workers)
+{
+	char bin[PATH_MAX + 64], name[32], wbuf[16], logpath[PATH_MAX + 32];
+	if (find_agent_bin(r->o, bin, sizeof(bin)) != 0) {
+		fprintf(stderr, "herd: cannot run the agent program %s\n", bin);
+		return -1;
+	}
+	snprintf(logpath, sizeof(logpath), "%s/agents.log", r->tmpdir);
+	r->pids = calloc((size_t)n, sizeof(pid_t));
+	if (r->pids == NULL)
+		return -1;
+	snprintf(wbuf, sizeof(wbuf), "%d", workers);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "local-%d", i + 1);
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "herd: fork: %s\n", strerror(errno));
+			return -1;
+		}
+		if (pid == 0) {
+			/* The agent's log goes to a file so the live line stays readable. */
+			int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+			if (fd >= 0 && getenv("HERD_AGENT_LOG_STDERR") == NULL) {
+				dup2(fd, 2);
+				close(fd);
+			}
+			/* Ctrl-C goes to the controller, which stops the agents in order;
+			 * if the controller dies, its local agents go with it. */
+			signal(SIGINT, SIG_IGN);
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() == 1)
+				_exit(1);
+			execlp(bin, bin, "--controller", r->url, "--name", name, "--workers", wbuf, "--once",
+			       (char *)NULL);
+			fprintf(stderr, "herd: cannot run %s: %s\n", bin, strerror(errno));
+			_exit(127);
+		}
+		r->pids[r->npids++] = pid;
+	}
+	return 0;
+}
+
+/* Waits up to ms for the local agents to exit, then kills what is left. */
+static void reap_agents(run *r, int64_t ms)
+{
+	int64_t deadline = clock_mono_ns() + ms * 1000000;
+	for (int i = 0; i < r->npids; i++) {
+		if (r->pids[i] <= 0)
+			continue;
+		for (;;) {
+			pid_t w = waitpid(r->pids[i], NULL, WNOHANG);
+			if (w == r->pids[i] || (w < 0 && errno != EINTR))
+				break;
+			if (clock_mono_ns() >= deadline) {
+				kill(r->pids[i], SIGKILL);
+				waitpid(r->pids[i], NULL, 0);
+				break;
+			}
+			clock_sleep_ms(20);
+		}
+		r->pids[i] = 0;
+	}
+}
+
+static void print_agent_log(run *r)
+{
+	char path[PATH_MAX + 32], line[1024];
+	snprintf(path, sizeof(path), "%s/agents.log", r->tmpdir);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	fprintf(stderr, "herd: agent log (%s):\n", path);
+	while (fgets(line, sizeof(line), f) != NULL)
+		fprintf(stderr, "  %s", line);
+	fclose(f);
+}
+
+static void remove_tmpdir(run *r)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/agents.log", r->tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/ctl.sock", r->tmpdir);
+	unlink(path);
+	rmdir(r->tmpdir);
+}
+
+/* ---- the run ---- */
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+static int all_finished(run *r, agent_info *ai, size_t n)
+{
+	(void)r;
+	for (size_t i = 0; i < n; i++)
+		if (ai[i].state != AGENT_DONE && ai[i].state != AGENT_FAILED && ai[i].state != AGENT_LOST)
+			return 0;
+	return 1;
+}
+
+static void stop_all(run *r, agent_info *ai, size_t n, const char *reason)
+{
+	wire_msg m = { .type = WIRE_STOP };
+	m.u.stop.run_id = r->run_id;
+	m.u.stop.reason = (char *)reason;
+	for (size_t i = 0; i < n; i++)
+		if (ai[i].state == AGENT_READY || ai[i].state == AGENT_ASSIGNED)
+			cluster_send(r->cl, ai[i].id, &m);
+}
+
+static void record_agents(run *r, agent_info *ai, size_t n, const double *weights, double wsum)
+{
+	for (size_t i = 0; i < n; i++) {
+		store_agent sa = {
+			.agent_id = ai[i].id,
+			.name = ai[i].name,
+			.host = ai[i].host,
+			.cores = ai[i].cores,
+			.weight = weights != NULL && wsum > 0 ? weights[i] / wsum : 0,
+			.joined_at = ai[i].joined_ns / 1000000,
+			.left_at = ai[i].state == AGENT_DONE || ai[i].state == AGENT_LOST ? clock_real_ns() / 1000000 : 0,
+			.status = agent_state_name(ai[i].state),
+		};
+		if (store_agent_upsert(r->st, r->run_id, &sa) != HERD_OK)
+			log_warn("results store: %s", store_errmsg(r->st));
+	}
+}
+
+int run_main(const run_opts *o)
+{
+	run r;
+	char err[2048];
+	int code = EXIT_SETUP, rv;
+	agent_info *ai = NULL;
+	double *weights = NULL;
+	size_t nai = 0;
+	int interrupted = 0, degraded = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	pthread_mutex_init(&r.mu, NULL);
+
+	/* 1. The plan: every error is reported before anything is started. */
+	if ((rv = plan_load_file(o->plan_path, &r.plan, err, sizeof(err))) != HERD_OK) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_INVALID;
+	}
+	if ((r.plan_text = read_file(o->plan_path)) == NULL) {
+		fprintf(stderr, "herd: %s: cannot read: %s\n", o->plan_path, strerror(errno));
+		plan_free(r.plan);
+		return EXIT_INVALID;
+	}
+	{
+		for (size_t i = 0; i < r.plan->nthresholds; i++) {
+			th_metric m;
+			th_expr e;
+			char terr[256];
+			const plan_threshold *t = &r.plan->thresholds[i];
+			if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
+			    th_parse_expr(t->expr, &e, terr, sizeof(terr)) != 0 ||
+			    verdict_check(&m, &e, terr, sizeof(terr)) != 0) {
+				fprintf(stderr, "%s:%d:%d: threshold '%s: %s': %s\n", r.plan->file, t->line, t->col,
+				        t->metric, t->expr, terr);
+				plan_free(r.plan);
+				free(r.plan_text);
+				return EXIT_INVALID;
+			}
+		}
+	}
+
+	/* 2. The store. */
+	const char *db = o->db_path ? o->db_path : getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
+	if ((rv = store_open(db, &r.st, err, sizeof(err))) != HERD_OK) {
+		fprintf(stderr, "herd: results store %s: %s\n", db, err);
+		goto out;
+	}
+	store_make_run_id(clock_real_ns() / 1000000, r.run_id, sizeof(r.run_id));
+	if ((rv = results_new(INTERVAL_MS, &r.res)) != HERD_OK || (rv = live_new(&r.lv)) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", herd_strerror(rv));
+		goto out;
+	}
+
+	/* 3. The listener and the local agents. */
+	int nlocal = o->local_agents > 0 ? o->local_agents : 1;
+	int workers = o->workers;
+	if (workers <= 0) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = (int)(cores / nlocal);
+		if (workers < 1)
+			workers = 1;
+	}
+	snprintf(r.tmpdir, sizeof(r.tmpdir), "%s/herd-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(r.tmpdir) == NULL) {
+		fprintf(stderr, "herd: cannot make a temporary directory: %s\n", strerror(errno));
+		goto out;
+	}
+	snprintf(r.url, sizeof(r.url), "ipc://%s/ctl.sock", r.tmpdir);
+	if ((rv = cluster_open(r.url, nlocal, on_metrics, &r, &r.cl)) != HERD_OK) {
+		fprintf(stderr, "herd: cannot listen on %s\n", r.url);
+		goto out;
+	}
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (spawn_agents(&r, nlocal, workers) != 0)
+		goto out;
+	if (cluster_wait_joined(r.cl, nlocal, JOIN_TIMEOUT_MS) < nlocal) {
+		fprintf(stderr, "herd: only %d of %d local agents connected within %d s\n",
+		        cluster_wait_joined(r.cl, nlocal, 0), nlocal, JOIN_TIMEOUT_MS / 1000);
+		print_agent_log(&r);
+		goto out;
+	}
+
+	/* 4. Split and assign: weights are the agents' worker counts. */
+	ai = calloc((size_t)nlocal, sizeof(*ai));
+	weights = calloc((size_t)nlocal, sizeof(*weights));
+	if (ai == NULL || weights == NULL)
+		goto out;
+	nai = cluster_agents(r.cl, ai, (size_t)nlocal);
+	double wsum = 0;
+	for (size_t i = 0; i < nai; i++) {
+		weights[i] = ai[i].cores;
+		wsum += weights[i];
+	}
+	int64_t start_real = clock_real_ns() + (int64_t)START_DELAY_MS * 1000000;
+	if (store_run_begin(r.st, r.run_id, r.plan->name, o->plan_path, r.plan_text, start_real / 1000000,
+	                    INTERVAL_MS) != HERD_OK) {
+		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
+		goto out;
+	}
+	for (size_t i = 0; i < nai; i++) {
+		wire_msg m = { .type = WIRE_ASSIGN };
+		m.u.assign.run_id = r.run_id;
+		m.u.assign.plan_file = (char *)o->plan_path;
+		m.u.assign.plan_text = r.plan_text;
+		m.u.assign.agent_index = (uint32_t)i;
+		m.u.assign.nweights = (uint32_t)nai;
+		m.u.assign.weights = weights;
+		m.u.assign.start_ns = start_real + ai[i].clock_offset_ns;
+		m.u.assign.interval_ms = INTERVAL_MS;
+		cluster_set_state(r.cl, ai[i].id, AGENT_ASSIGNED);
+		if (cluster_send(r.cl, ai[i].id, &m) != HERD_OK) {
+			fprintf(stderr, "herd: cannot send the assignment to %s\n", ai[i].id);
+			goto out;
+		}
+	}
+	record_agents(&r, ai, nai, weights, wsum);
+	if (!o->quiet) {
+		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", r.run_id, r.plan->name,
+		       o->plan_path, r.plan->nscenarios, r.plan->nscenarios == 1 ? "" : "s", nai,
+		       nai == 1 ? "" : "s");
+		for (size_t i = 0; i < nai; i++)
+			printf("  agent %-12s %u workers, share %.1f%%\n", ai[i].name, ai[i].cores,
+			       100.0 * weights[i] / wsum);
+		fflush(stdout);
+	}
+
+	/* 5. Watch: a live line per second until every agent is done. */
+	int64_t start_mono = clock_mono_ns() + (start_real - clock_real_ns());
+	int64_t total_ms = plan_total_ms(r.plan);
+	int64_t hard_deadline = start_mono + (total_ms + 30000) * 1000000;
+	int64_t ready_deadline = clock_mono_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
+	int64_t next_tick = start_mono + (int64_t)INTERVAL_MS * 1000000 + 200000000;
+	int seen_interrupts = 0;
+	code = EXIT_OK;
+	for (;;) {
+		clock_sleep_ms(50);
+		nai = cluster_agents(r.cl, ai, (size_t)nlocal);
+		if (interrupts > seen_interrupts) {
+			seen_interrupts = interrupts;
+			interrupted = 1;
+			if (seen_interrupts == 1) {
+				fprintf(stderr, "\nherd: stopping gracefully (Ctrl-C again to stop at once)\n");
+				stop_all(&r, ai, nai, "interrupt");
+			} else {
+				fprintf(stderr, "\nherd: stopping at once\n");
+				stop_all(&r, ai, nai, "abort");
+				break;
+			}
+		}
+		int failed = 0;
+		for (size_t i = 0; i < nai; i++)
+			if (ai[i].state == AGENT_FAILED)
+				failed = 1;
+		if (failed) {
+			for (size_t i = 0; i < nai; i++)
+				if (ai[i].state == AGENT_FAILED)
+					fprintf(stderr, "herd: agent %s failed: %s\n", ai[i].name, ai[i].error);
+			stop_all(&r, ai, nai, "abort");
+			code = EXIT_SETUP;
+			break;
+		}
+		if (clock_mono_ns() > ready_deadline) {
+			for (size_t i = 0; i < nai; i++)
+				if (ai[i].state == AGENT_ASSIGNED) {
+					fprintf(stderr, "herd: agent %s did not accept its assignment\n", ai[i].name);
+					code = EXIT_SETUP;
+				}
+			if (code != EXIT_OK)
+				break;
+		}
+		if (cluster_check_lost(r.cl, LOSS_MS) > 0) {
+			degraded = 1;
+			for (size_t i = 0; i < nai; i++)
+				if (ai[i].state == AGENT_LOST)
+					store_add_event(r.st, r.run_id, clock_real_ns() / 1000000, "agent_lost", ai[i].id,
+					                "nothing heard for 3 s");
+		}
+		if (all_finished(&r, ai, nai))
+			break;
+		int64_t now = clock_mono_ns();
+		if (now > hard_deadline) {
+			fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
+			stop_all(&r, ai, nai, "abort");
+			break;
+		}
+		if (now >= next_tick) {
+			next_tick += (int64_t)INTERVAL_MS * 1000000;
+			if (!o->quiet) {
+				int joined = 0;
+				for (size_t i = 0; i < nai; i++)
+					joined += ai[i].state != AGENT_LOST && ai[i].state != AGENT_FAILED;
+				pthread_mutex_lock(&r.mu);
+				live_print(r.lv, stdout, (now - start_mono) / 1000000, total_ms, joined, (int)nai,
+				           interrupted ? "stopping" : "running");
+				pthread_mutex_unlock(&r.mu);
+			}
+		}
+	}
+	live_end(r.lv, stdout);
+
+	/* Give batches a moment to arrive after an immediate stop, then close. */
+	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
+	nai = cluster_agents(r.cl, ai, (size_t)nlocal);
+	cluster_close(r.cl);
+	r.cl = NULL;
+	record_agents(&r, ai, nai, weights, wsum);
+	for (size_t i = 0; i < nai; i++) {
+		if (ai[i].state == AGENT_LOST || (ai[i].state != AGENT_DONE && ai[i].batches == 0))
+			degraded = 1;
+		if (ai[i].dropped > 0) {
+			degraded = 1;
+			fprintf(stderr, "herd: agent %s dropped %llu batches (its queue was full)\n", ai[i].name,
+			        (unsigned long long)ai[i].dropped);
+		}
+	}
+
+	/* 6. Judge, report, record. */
+	verdict_set *vs = NULL;
+	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK) {
+		fprintf(stderr, "herd: cannot evaluate thresholds\n");
+	}
+	if (code == EXIT_OK) {
+		if (interrupted)
+			code = EXIT_INTERRUPTED;
+		else if (vs != NULL && !verdict_all_ok(vs))
+			code = EXIT_THRESHOLDS;
+	}
+	summary_info si = {
+		.run_id = r.run_id,
+		.plan_name = r.plan->name,
+		.plan = r.plan,
+		.status = code == EXIT_OK ? "passed" : code == EXIT_THRESHOLDS ? "failed"
+		                                  : code == EXIT_INTERRUPTED   ? "interrupted" : "error",
+		.degraded = degraded,
+		.verdicts = vs,
+	};
+	char *text = NULL, *json = NULL;
+	if (summary_text(r.res, &si, &text) != HERD_OK || summary_json_text(r.res, &si, &json) != HERD_OK)
+		fprintf(stderr, "herd: out of memory writing the summary\n");
+	if (text != NULL)
+		fputs(text, stdout);
+	fflush(stdout);
+	if (o->summary_export != NULL && json != NULL) {
+		FILE *f = fopen(o->summary_export, "w");
+		if (f == NULL || fputs(json, f) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "herd: cannot write %s: %s\n", o->summary_export, strerror(errno));
+			if (code == EXIT_OK)
+				code = EXIT_SETUP;
+		}
+	}
+	if (vs != NULL)
+		store_add_verdicts(r.st, r.run_id, vs);
+	store_status ss = code == EXIT_OK ? STORE_PASSED : code == EXIT_THRESHOLDS ? STORE_FAILED
+	                 : code == EXIT_INTERRUPTED                               ? STORE_INTERRUPTED
+	                                                                          : STORE_ERROR;
+	if (store_run_end(r.st, r.run_id, ss, code, degraded, clock_real_ns() / 1000000, json, text) != HERD_OK)
+		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
+	else if (!o->quiet)
+		printf("results stored in %s as run %s\n", db, r.run_id);
+	if (r.store_failed && code == EXIT_OK)
+		code = EXIT_SETUP;
+	free(text);
+	free(json);
+	verdict_set_free(vs);
+
+out:
+	if (r.cl != NULL)
+		cluster_close(r.cl);
+	if (r.npids > 0)
+		reap_agents(&r, code == EXIT_SETUP ? 0 : 2000);
+	if (r.tmpdir[0] != '\0')
+		remove_tmpdir(&r);
+	free(r.pids);
+	free(ai);
+	free(weights);
+	live_free(r.lv);
+	results_free(r.res);
+	store_close(r.st);
+	plan_free(r.plan);
+	free(r.plan_text);
+	pthread_mutex_destroy(&r.mu);
+	return code;
+}

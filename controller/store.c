@@ -1,0 +1,1070 @@
+/*
+ * The SQLite results store: see store.h. Schema changes are a list of
+ * migrations applied in order, each in its own transaction together with
+ * the new PRAGMA user_version, so an interrupted upgrade leaves the previous
+ * version intact. The statements of the hot path (one batch per agent per
+ * second) are prepared once at open; the rest are prepared when used.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "controller/store.h"
+
+/*
+ * Migrations: migrations[i] takes the schema from version i to i + 1.
+ * Never edit a released entry; append a new one and bump
+ * STORE_SCHEMA_VERSION.
+ *
+ * Times are INTEGER milliseconds since the Unix epoch. intervals.errors is a
+ * JSON object of the non-zero error kinds by name ({"timeout": 3}), so a
+ * later version can add kinds without a migration. intervals.hist is the
+ * blob of store_hist_encode. Rows of intervals are additive: a series may
+ * hold two rows for one interval (from two batches); loading adds them up.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the first schema. */
+	"CREATE TABLE runs ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  plan_file TEXT,"
+	"  plan_text TEXT,"
+	"  started_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  interval_ms INTEGER NOT NULL DEFAULT 1000 CHECK (interval_ms > 0),"
+	"  status TEXT NOT NULL DEFAULT 'running' CHECK (status IN"
+	"    ('running', 'passed', 'failed', 'aborted', 'interrupted', 'error')),"
+	"  exit_code INTEGER,"
+	"  degraded INTEGER NOT NULL DEFAULT 0,"
+	"  summary_json TEXT,"
+	"  summary_text TEXT"
+	");"
+	"CREATE INDEX runs_started ON runs (started_at);"
+	"CREATE TABLE run_agents ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  agent_id TEXT NOT NULL,"
+	"  name TEXT,"
+	"  host TEXT,"
+	"  cores INTEGER,"
+	"  weight REAL,"
+	"  joined_at INTEGER,"
+	"  left_at INTEGER,"
+	"  batches INTEGER NOT NULL DEFAULT 0,"
+	"  last_seq INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT,"
+	"  PRIMARY KEY (run_id, agent_id)"
+	");"
+	"CREATE TABLE series_keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  metric TEXT NOT NULL CHECK (metric <> ''),"
+	"  scenario TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  status_class INTEGER NOT NULL,"
+	"  agent_id TEXT NOT NULL,"
+	"  UNIQUE (run_id, metric, scenario, name, method, status_class, agent_id)"
+	");"
+	"CREATE TABLE intervals ("
+	"  key_id INTEGER NOT NULL REFERENCES series_keys (id) ON DELETE CASCADE,"
+	"  interval_ms INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  errors TEXT,"
+	"  bytes_in INTEGER NOT NULL,"
+	"  bytes_out INTEGER NOT NULL,"
+	"  gauge INTEGER NOT NULL,"
+	"  hist BLOB"
+	");"
+	"CREATE INDEX intervals_key ON intervals (key_id, interval_ms);"
+	"CREATE TABLE batches ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  agent_id TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  interval_ms INTEGER NOT NULL,"
+	"  entries INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (run_id, agent_id, seq)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE thresholds ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  metric TEXT NOT NULL,"
+	"  expr TEXT NOT NULL,"
+	"  observed REAL,"
+	"  ok INTEGER NOT NULL,"
+	"  nodata INTEGER NOT NULL DEFAULT 0,"
+	"  error TEXT"
+	");"
+	"CREATE INDEX thresholds_run ON thresholds (run_id);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  agent_id TEXT,"
+	"  message TEXT"
+	");"
+	"CREATE INDEX events_run ON events (run_id, at);",
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+/* Statements of the batch path, prepared at open. */
+enum {
+	S_BEGIN = 0,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_BATCH_INS,
+	S_KEY_SEL,
+	S_KEY_INS,
+	S_IV_INS,
+	S_AGENT_BATCH,
+	S__N
+};
+
+static const char *const stmt_sql[S__N] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_BATCH_INS] = "INSERT INTO batches (run_id, agent_id, seq, interval_ms, entries, received_at)"
+	                " VALUES (?, ?, ?, ?, ?, ?)"
+	                " ON CONFLICT (run_id, agent_id, seq) DO NOTHING",
+	[S_KEY_SEL] = "SELECT id FROM series_keys WHERE run_id = ? AND metric = ? AND scenario = ?"
+	              " AND name = ? AND method = ? AND status_class = ? AND agent_id = ?",
+	[S_KEY_INS] = "INSERT INTO series_keys (run_id, metric, scenario, name, method, status_class,"
+	              " agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	[S_IV_INS] = "INSERT INTO intervals (key_id, interval_ms, count, errors, bytes_in, bytes_out,"
+	             " gauge, hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	[S_AGENT_BATCH] = "INSERT INTO run_agents (run_id, agent_id, batches, last_seq)"
+	                  " VALUES (?, ?, 1, ?)"
+	                  " ON CONFLICT (run_id, agent_id) DO UPDATE SET batches = batches + 1,"
+	                  " last_seq = max(last_seq, excluded.last_seq)",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S__N];
+	char err[512];
+};
+
+static const char *const status_names[] = {
+	"running", "passed", "failed", "aborted", "interrupted", "error",
+};
+
+const char *store_status_name(store_status s)
+{
+	if ((unsigned)s >= sizeof(status_names) / sizeof(status_names[0]))
+		return "error";
+	return status_names[s];
+}
+
+static void set_err(store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(store *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Records SQLite's message for a failure while doing `what`. */
+static int serr(store *st, const char *what)
+{
+	set_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
+	return HERD_ESTORE;
+}
+
+const char *store_errmsg(const store *st)
+{
+	return st != NULL ? st->err : "no store";
+}
+
+static int exec(store *st, const char *sql, const char *what)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		set_err(st, "%s: %s", what, msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return HERD_ESTORE;
+	}
+	return HERD_OK;
+}
+
+static int user_version(store *st, int *v)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return serr(st, "reading the schema version");
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return serr(st, "reading the schema version");
+	}
+	*v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return HERD_OK;
+}
+
+int store_schema_version(store *st)
+{
+	int v;
+	return user_version(st, &v) == 0 ? v : -1;
+}
+
+/* Applies the missing migrations, one transaction each. The version is read
+ * again inside the write transaction, so two processes opening a new file
+ * at once do not both migrate it. */
+static int migrate(store *st)
+{
+	char sql[64];
+	int v, rv;
+
+	for (;;) {
+		if ((rv = exec(st, "BEGIN IMMEDIATE", "starting the schema migration")) != 0)
+			return rv;
+		if ((rv = user_version(st, &v)) != 0)
+			goto fail;
+		if (v > NMIGRATIONS) {
+			set_err(st,
+			        "the database has schema version %d, newer than this herd knows (%d): "
+			        "use a newer herd",
+			        v, NMIGRATIONS);
+			rv = HERD_ESTORE;
+			goto fail;
+		}
+		if (v == NMIGRATIONS)
+			return exec(st, "COMMIT", "ending the schema check");
+		if ((rv = exec(st, migrations[v], "migrating the schema")) != 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if ((rv = exec(st, sql, "setting the schema version")) != 0)
+			goto fail;
+		if ((rv = exec(st, "COMMIT", "committing the schema migration")) != 0)
+			goto fail;
+	}
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rv;
+}
+
+static int wal_on(store *st)
+{
+	sqlite3_stmt *s;
+	int rv = HERD_OK;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK)
+		return serr(st, "setting WAL mode");
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rv = serr(st, "setting WAL mode");
+	} else {
+		const char *mode = (const char *)sqlite3_column_text(s, 0);
+		/* An in-memory database answers "memory", which is fine for tests. */
+		if (mode == NULL || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+			set_err(st, "setting WAL mode: the database stays in '%s' mode",
+			        mode ? mode : "?");
+			rv = HERD_ESTORE;
+		}
+	}
+	sqlite3_finalize(s);
+	return rv;
+}
+
+int store_open(const char *path, store **out, char *err, size_t errlen)
+{
+	store *st;
+	int rv;
+
+	if (path == NULL || out == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "no store path");
+		return HERD_EINVAL;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", path);
+		return HERD_ENOMEM;
+	}
+	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		if (st->db == NULL) {
+			rv = HERD_ENOMEM;
+			set_err(st, "out of memory");
+		} else {
+			rv = serr(st, "opening");
+		}
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, 5000);
+	/* synchronous = NORMAL in WAL mode keeps the database consistent when the
+	 * process is killed; only a power loss may lose the latest commits. */
+	if ((rv = wal_on(st)) != 0 ||
+	    (rv = exec(st, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL",
+	               "setting pragmas")) != 0 ||
+	    (rv = migrate(st)) != 0)
+		goto fail;
+	for (int i = 0; i < S__N; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+		                       NULL) != SQLITE_OK) {
+			rv = serr(st, "preparing statements");
+			goto fail;
+		}
+	}
+	*out = st;
+	return HERD_OK;
+
+fail:
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: %s", path, st->err);
+	store_close(st);
+	return rv;
+}
+
+void store_close(store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < S__N; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+void store_make_run_id(int64_t now_ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+	uint16_t rnd = 0;
+	char ts[32];
+
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd = (uint16_t)((uint64_t)clock_mono_ns() ^ (uint64_t)getpid());
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%d-%H%M%S", &tm);
+	snprintf(buf, len, "%s-%04x", ts, (unsigned)rnd);
+}
+
+/* Binds text or NULL. */
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+/* Binds a value that 0 means "unknown" for, as NULL. */
+static int bind_int_or_null(sqlite3_stmt *s, int i, int64_t v)
+{
+	if (v == 0)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_int64(s, i, v);
+}
+
+/* Steps a statement expected to finish without rows, then finalizes it. */
+static int run_once(store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	int rv = rc == SQLITE_DONE ? HERD_OK : serr(st, what);
+	sqlite3_finalize(s);
+	return rv;
+}
+
+static int prepare(store *st, const char *sql, sqlite3_stmt **s, const char *what)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
+		return serr(st, what);
+	return HERD_OK;
+}
+
+int store_run_begin(store *st, const char *run_id, const char *name, const char *plan_file,
+                    const char *plan_text, int64_t started_at, uint32_t interval_len_ms)
+{
+	sqlite3_stmt *s;
+	int rv;
+	if (run_id == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st,
+	                  "INSERT INTO runs (id, name, plan_file, plan_text, started_at, interval_ms)"
+	                  " VALUES (?, ?, ?, ?, ?, ?)",
+	                  &s, "recording the run")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	bind_text(s, 2, name ? name : "");
+	bind_text(s, 3, plan_file);
+	bind_text(s, 4, plan_text);
+	sqlite3_bind_int64(s, 5, started_at);
+	sqlite3_bind_int64(s, 6, interval_len_ms ? interval_len_ms : 1000);
+	return run_once(st, s, "recording the run");
+}
+
+int store_run_end(store *st, const char *run_id, store_status status, int exit_code, int degraded,
+                  int64_t ended_at, const char *summary_json, const char *summary_text)
+{
+	sqlite3_stmt *s;
+	int rv;
+	if (run_id == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st,
+	                  "UPDATE runs SET status = ?, exit_code = ?, degraded = ?, ended_at = ?,"
+	                  " summary_json = ?, summary_text = ? WHERE id = ?",
+	                  &s, "ending the run")) != 0)
+		return rv;
+	bind_text(s, 1, store_status_name(status));
+	sqlite3_bind_int(s, 2, exit_code);
+	sqlite3_bind_int(s, 3, degraded ? 1 : 0);
+	sqlite3_bind_int64(s, 4, ended_at);
+	bind_text(s, 5, summary_json);
+	bind_text(s, 6, summary_text);
+	bind_text(s, 7, run_id);
+	if ((rv = run_once(st, s, "ending the run")) != 0)
+		return rv;
+	if (sqlite3_changes(st->db) == 0) {
+		set_err(st, "no run '%s'", run_id);
+		return HERD_ENOTFOUND;
+	}
+	return HERD_OK;
+}
+
+int store_agent_upsert(store *st, const char *run_id, const store_agent *a)
+{
+	sqlite3_stmt *s;
+	int rv;
+	if (run_id == NULL || a == NULL || a->agent_id == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st,
+	                  "INSERT INTO run_agents (run_id, agent_id, name, host, cores, weight,"
+	                  " joined_at, left_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	                  " ON CONFLICT (run_id, agent_id) DO UPDATE SET"
+	                  " name = coalesce(excluded.name, name),"
+	                  " host = coalesce(excluded.host, host),"
+	                  " cores = coalesce(excluded.cores, cores),"
+	                  " weight = coalesce(excluded.weight, weight),"
+	                  " joined_at = coalesce(excluded.joined_at, joined_at),"
+	                  " left_at = coalesce(excluded.left_at, left_at),"
+	                  " status = coalesce(excluded.status, status)",
+	                  &s, "recording an agent")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	bind_text(s, 2, a->agent_id);
+	bind_text(s, 3, a->name);
+	bind_text(s, 4, a->host);
+	bind_int_or_null(s, 5, a->cores);
+	if (a->weight != 0)
+		sqlite3_bind_double(s, 6, a->weight);
+	else
+		sqlite3_bind_null(s, 6);
+	bind_int_or_null(s, 7, a->joined_at);
+	bind_int_or_null(s, 8, a->left_at);
+	bind_text(s, 9, a->status);
+	return run_once(st, s, "recording an agent");
+}
+
+/* Steps a prepared batch-path statement and resets it for the next use. */
+static int step_reset(store *st, int which, const char *what)
+{
+	sqlite3_stmt *s = st->stmt[which];
+	int rc = sqlite3_step(s);
+	int rv = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? HERD_OK : serr(st, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rv;
+}
+
+static const char *nz(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+static int key_id(store *st, const char *run_id, const char *agent_id, const wire_entry *e,
+                  int64_t *id)
+{
+	sqlite3_stmt *s = st->stmt[S_KEY_SEL];
+	for (int pass = 0; pass < 2; pass++) {
+		sqlite3_stmt *q = pass == 0 ? s : st->stmt[S_KEY_INS];
+		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, nz(e->metric), -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, nz(e->scenario), -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, nz(e->name), -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, nz(e->method), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 6, e->status_class);
+		sqlite3_bind_text(q, 7, agent_id, -1, SQLITE_STATIC);
+		if (pass == 0) {
+			int rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW)
+				*id = sqlite3_column_int64(s, 0);
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			if (rc == SQLITE_ROW)
+				return HERD_OK;
+			if (rc != SQLITE_DONE)
+				return serr(st, "looking up a series key");
+		} else {
+			int rv = step_reset(st, S_KEY_INS, "adding a series key");
+			if (rv != 0)
+				return rv;
+			*id = sqlite3_last_insert_rowid(st->db);
+		}
+	}
+	return HERD_OK;
+}
+
+/* {"timeout":3,"http_5xx":1} for the non-zero kinds, or NULL (*json = NULL)
+ * when none. buf must hold ERRK__N * 40 bytes. */
+static void errors_json(const wire_entry *e, char *buf, size_t len, const char **json)
+{
+	size_t off = 0;
+	*json = NULL;
+	for (int k = 0; k < ERRK__N; k++) {
+		if (e->errors[k] == 0)
+			continue;
+		int w = snprintf(buf + off, len - off, "%s\"%s\":%" PRIu64, off ? "," : "{", errk_name(k),
+		                 e->errors[k]);
+		if (w < 0 || (size_t)w >= len - off)
+			return;
+		off += (size_t)w;
+	}
+	if (off == 0 || off + 2 > len)
+		return;
+	buf[off++] = '}';
+	buf[off] = '\0';
+	*json = buf;
+}
+
+int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_t seq,
+                    int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate)
+{
+	char ebuf[ERRK__N * 40];
+	sqlite3_stmt *s;
+	int rv;
+
+	if (st == NULL || run_id == NULL || agent_id == NULL || duplicate == NULL ||
+	    (entries == NULL && n > 0))
+		return HERD_EINVAL;
+	*duplicate = 0;
+	if ((rv = step_reset(st, S_BEGIN, "starting a batch transaction")) != 0)
+		return rv;
+
+	s = st->stmt[S_BATCH_INS];
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)seq);
+	sqlite3_bind_int64(s, 4, interval_ms);
+	sqlite3_bind_int64(s, 5, (int64_t)n);
+	sqlite3_bind_int64(s, 6, clock_real_ns() / 1000000);
+	if ((rv = step_reset(st, S_BATCH_INS, "recording the batch")) != 0)
+		goto fail;
+	if (sqlite3_changes(st->db) == 0) {
+		/* Already merged: nothing was written, so roll back the empty
+		 * transaction. */
+		*duplicate = 1;
+		return step_reset(st, S_ROLLBACK, "ending a duplicate batch");
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		const wire_entry *e = &entries[i];
+		const char *ej;
+		uint8_t *blob = NULL;
+		size_t blen = 0;
+		int64_t id;
+
+		if ((rv = key_id(st, run_id, agent_id, e, &id)) != 0)
+			goto fail;
+		if (e->h != NULL && (rv = store_hist_encode(e->h, &blob, &blen)) != 0) {
+			set_err(st, "encoding a histogram: %s", herd_strerror(rv));
+			goto fail;
+		}
+		errors_json(e, ebuf, sizeof(ebuf), &ej);
+		s = st->stmt[S_IV_INS];
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, interval_ms);
+		sqlite3_bind_int64(s, 3, (int64_t)e->count);
+		bind_text(s, 4, ej);
+		sqlite3_bind_int64(s, 5, (int64_t)e->bytes_in);
+		sqlite3_bind_int64(s, 6, (int64_t)e->bytes_out);
+		sqlite3_bind_int64(s, 7, e->gauge);
+		if (blob != NULL)
+			sqlite3_bind_blob(s, 8, blob, (int)blen, free);
+		else
+			sqlite3_bind_null(s, 8);
+		if ((rv = step_reset(st, S_IV_INS, "adding an interval")) != 0)
+			goto fail;
+	}
+
+	s = st->stmt[S_AGENT_BATCH];
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)seq);
+	if ((rv = step_reset(st, S_AGENT_BATCH, "counting the agent's batch")) != 0)
+		goto fail;
+	if ((rv = step_reset(st, S_COMMIT, "committing the batch")) != 0)
+		goto fail;
+	return HERD_OK;
+
+fail:
+	/* Keep the first message: the rollback's own would hide the cause. */
+	if (sqlite3_get_autocommit(st->db) == 0) {
+		sqlite3_step(st->stmt[S_ROLLBACK]);
+		sqlite3_reset(st->stmt[S_ROLLBACK]);
+	}
+	return rv;
+}
+
+int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
+{
+	sqlite3_stmt *s = NULL;
+	int rv;
+
+	if (run_id == NULL)
+		return HERD_EINVAL;
+	if ((rv = exec(st, "BEGIN IMMEDIATE", "starting to store verdicts")) != 0)
+		return rv;
+	if ((rv = prepare(st, "DELETE FROM thresholds WHERE run_id = ?", &s,
+	                  "replacing verdicts")) != 0)
+		goto fail;
+	bind_text(s, 1, run_id);
+	rv = run_once(st, s, "replacing verdicts");
+	s = NULL;
+	if (rv != 0)
+		goto fail;
+	if ((rv = prepare(st,
+	                  "INSERT INTO thresholds (run_id, metric, expr, observed, ok, nodata, error)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?)",
+	                  &s, "storing verdicts")) != 0)
+		goto fail;
+	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
+		const verdict *v = &vs->v[i];
+		bind_text(s, 1, run_id);
+		bind_text(s, 2, v->metric);
+		bind_text(s, 3, v->expr);
+		if (v->error != NULL || v->nodata)
+			sqlite3_bind_null(s, 4);
+		else
+			sqlite3_bind_double(s, 4, v->observed);
+		sqlite3_bind_int(s, 5, v->ok ? 1 : 0);
+		sqlite3_bind_int(s, 6, v->nodata ? 1 : 0);
+		bind_text(s, 7, v->error);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			rv = serr(st, "storing verdicts");
+			goto fail;
+		}
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if ((rv = exec(st, "COMMIT", "committing verdicts")) != 0)
+		goto fail;
+	return HERD_OK;
+
+fail:
+	sqlite3_finalize(s);
+	if (sqlite3_get_autocommit(st->db) == 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rv;
+}
+
+int store_add_event(store *st, const char *run_id, int64_t at, const char *kind,
+                    const char *agent_id, const char *message)
+{
+	sqlite3_stmt *s;
+	int rv;
+	if (run_id == NULL || kind == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st,
+	                  "INSERT INTO events (run_id, at, kind, agent_id, message)"
+	                  " VALUES (?, ?, ?, ?, ?)",
+	                  &s, "recording an event")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, at);
+	bind_text(s, 3, kind);
+	bind_text(s, 4, agent_id);
+	bind_text(s, 5, message);
+	return run_once(st, s, "recording an event");
+}
+
+/* Duration as "1h2m", "3m04s" or "12.5s". */
+static void fmt_span(char *buf, size_t len, int64_t ms)
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms < 60000)
+		snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+	else if (ms < 3600000)
+		snprintf(buf, len, "%dm%02ds", (int)(ms / 60000), (int)(ms / 1000 % 60));
+	else
+		snprintf(buf, len, "%dh%02dm", (int)(ms / 3600000), (int)(ms / 60000 % 60));
+}
+
+/* Copies at most max bytes of s, never cutting a UTF-8 sequence. */
+static void clip(char *buf, size_t len, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	snprintf(buf, len, "%.*s", (int)n, s);
+}
+
+static void fmt_utc(char *buf, size_t len, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* Reads requests, req/s and p95 out of a stored summary (the layout of
+ * summary.c's JSON export), as text columns; "-" when absent. */
+static void summary_numbers(const char *json, char *reqs, char *rate, char *p95, size_t len)
+{
+	snprintf(reqs, len, "-");
+	snprintf(rate, len, "-");
+	snprintf(p95, len, "-");
+	if (json == NULL)
+		return;
+	json_t *root = json_loads(json, 0, NULL);
+	if (root == NULL)
+		return;
+	json_t *metrics = json_object_get(root, "metrics");
+	json_t *r = json_object_get(metrics, "http_reqs");
+	json_t *d = json_object_get(metrics, "http_req_duration");
+	if (json_is_number(json_object_get(r, "count")))
+		snprintf(reqs, len, "%.0f", json_number_value(json_object_get(r, "count")));
+	if (json_is_number(json_object_get(r, "rate")))
+		snprintf(rate, len, "%.1f", json_number_value(json_object_get(r, "rate")));
+	if (json_is_number(json_object_get(d, "p(95)"))) {
+		double ms = json_number_value(json_object_get(d, "p(95)"));
+		if (ms < 1)
+			snprintf(p95, len, "%.0fus", ms * 1000);
+		else if (ms < 1000)
+			snprintf(p95, len, "%.1fms", ms);
+		else
+			snprintf(p95, len, "%.2fs", ms / 1000);
+	}
+	json_decref(root);
+}
+
+int store_list_runs(store *st, FILE *out)
+{
+	sqlite3_stmt *s;
+	int rv, rc, degraded = 0;
+
+	if ((rv = prepare(st,
+	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json"
+	                  " FROM runs ORDER BY started_at DESC, id DESC",
+	                  &s, "listing runs")) != 0)
+		return rv;
+	if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n", "ID", "NAME", "STARTED (UTC)",
+	            "DURATION", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
+		rv = HERD_EIO;
+	while (rv == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char name[64], started[32], dur[32], status[24], reqs[32], rate[32], p95[32];
+		const char *status_txt = (const char *)sqlite3_column_text(s, 4);
+		int deg = sqlite3_column_int(s, 5);
+
+		clip(name, sizeof(name), (const char *)sqlite3_column_text(s, 1), 20);
+		fmt_utc(started, sizeof(started), sqlite3_column_int64(s, 2));
+		if (sqlite3_column_type(s, 3) == SQLITE_NULL)
+			snprintf(dur, sizeof(dur), "-");
+		else
+			fmt_span(dur, sizeof(dur), sqlite3_column_int64(s, 3) - sqlite3_column_int64(s, 2));
+		snprintf(status, sizeof(status), "%s%s", status_txt ? status_txt : "?", deg ? "*" : "");
+		degraded |= deg;
+		summary_numbers((const char *)sqlite3_column_text(s, 6), reqs, rate, p95, sizeof(reqs));
+		if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n",
+		            (const char *)sqlite3_column_text(s, 0), name, started, dur, status, reqs, rate,
+		            p95) < 0)
+			rv = HERD_EIO;
+	}
+	if (rv == 0 && rc != SQLITE_DONE)
+		rv = serr(st, "listing runs");
+	sqlite3_finalize(s);
+	if (rv == 0 && degraded && fprintf(out, "* degraded: agents were lost or batches missing\n") < 0)
+		rv = HERD_EIO;
+	if (rv == HERD_EIO)
+		set_err(st, "writing the run list failed");
+	return rv;
+}
+
+int store_show_run(store *st, const char *run_id, FILE *out)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+
+	if (run_id == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st, "SELECT name, status, summary_text FROM runs WHERE id = ?", &s,
+	                  "reading the run")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(s, 2);
+		int w;
+		if (text != NULL)
+			w = fputs(text, out);
+		else
+			w = fprintf(out, "run %s (%s): %s, no summary yet\n", run_id,
+			            (const char *)sqlite3_column_text(s, 0),
+			            (const char *)sqlite3_column_text(s, 1));
+		if (w < 0) {
+			set_err(st, "writing the summary failed");
+			rv = HERD_EIO;
+		}
+	} else if (rc == SQLITE_DONE) {
+		set_err(st, "no run '%s'", run_id);
+		rv = HERD_ENOTFOUND;
+	} else {
+		rv = serr(st, "reading the run");
+	}
+	sqlite3_finalize(s);
+	return rv;
+}
+
+/* Fills e->errors from the stored JSON object; unknown kinds count as
+ * "other", as errk_from_name does. */
+static int errors_parse(const char *txt, wire_entry *e)
+{
+	json_t *o, *v;
+	const char *k;
+	if (txt == NULL)
+		return HERD_OK;
+	if ((o = json_loads(txt, 0, NULL)) == NULL || !json_is_object(o)) {
+		json_decref(o);
+		return HERD_EPROTO;
+	}
+	json_object_foreach(o, k, v)
+	{
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			json_decref(o);
+			return HERD_EPROTO;
+		}
+		e->errors[errk_from_name(k)] += (uint64_t)json_integer_value(v);
+	}
+	json_decref(o);
+	return HERD_OK;
+}
+
+int store_load_results(store *st, const char *run_id, results **out)
+{
+	sqlite3_stmt *s = NULL;
+	results *r = NULL;
+	hist *h = NULL;
+	uint32_t ilen;
+	int rv, rc;
+
+	if (run_id == NULL || out == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st, "SELECT interval_ms FROM runs WHERE id = ?", &s, "reading the run")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	rc = sqlite3_step(s);
+	ilen = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc == SQLITE_DONE) {
+		set_err(st, "no run '%s'", run_id);
+		return HERD_ENOTFOUND;
+	}
+	if (rc != SQLITE_ROW)
+		return serr(st, "reading the run");
+
+	if ((rv = results_new(ilen, &r)) != 0 || (h = hist_new()) == NULL) {
+		rv = HERD_ENOMEM;
+		goto fail;
+	}
+	/* Rows in insertion order, so a gauge written twice for one interval
+	 * ends with the later value, as it did live. */
+	if ((rv = prepare(st,
+	                  "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
+	                  " i.interval_ms, i.count, i.errors, i.bytes_in, i.bytes_out, i.gauge, i.hist"
+	                  " FROM intervals i JOIN series_keys k ON k.id = i.key_id"
+	                  " WHERE k.run_id = ? ORDER BY i.rowid",
+	                  &s, "reading intervals")) != 0)
+		goto fail;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		wire_entry e;
+		memset(&e, 0, sizeof(e));
+		e.metric = (char *)sqlite3_column_text(s, 1);
+		e.scenario = (char *)sqlite3_column_text(s, 2);
+		e.name = (char *)sqlite3_column_text(s, 3);
+		e.method = (char *)sqlite3_column_text(s, 4);
+		e.status_class = (uint32_t)sqlite3_column_int64(s, 5);
+		e.count = (uint64_t)sqlite3_column_int64(s, 7);
+		e.bytes_in = (uint64_t)sqlite3_column_int64(s, 9);
+		e.bytes_out = (uint64_t)sqlite3_column_int64(s, 10);
+		e.gauge = sqlite3_column_int64(s, 11);
+		if (errors_parse((const char *)sqlite3_column_text(s, 8), &e) != 0) {
+			set_err(st, "run '%s': a stored errors value is not a JSON object of counts", run_id);
+			rv = HERD_ESTORE;
+			goto fail;
+		}
+		if (sqlite3_column_type(s, 12) != SQLITE_NULL) {
+			const uint8_t *b = sqlite3_column_blob(s, 12);
+			size_t blen = (size_t)sqlite3_column_bytes(s, 12);
+			if (store_hist_decode(b, blen, h) != 0) {
+				set_err(st, "run '%s': a stored histogram is corrupt", run_id);
+				rv = HERD_ESTORE;
+				goto fail;
+			}
+			e.h = h;
+		}
+		rv = results_add_batch(r, (const char *)sqlite3_column_text(s, 0),
+		                       sqlite3_column_int64(s, 6), &e, 1);
+		if (rv != 0) {
+			set_err(st, "rebuilding results: %s", herd_strerror(rv));
+			goto fail;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rv = serr(st, "reading intervals");
+		goto fail;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+
+	/* A batch without entries still extends the run, as it did live. */
+	if ((rv = prepare(st,
+	                  "SELECT agent_id, max(interval_ms) FROM batches WHERE run_id = ?"
+	                  " GROUP BY run_id",
+	                  &s, "reading batches")) != 0)
+		goto fail;
+	bind_text(s, 1, run_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		rv = results_add_batch(r, (const char *)sqlite3_column_text(s, 0),
+		                       sqlite3_column_int64(s, 1), NULL, 0);
+		if (rv != 0) {
+			set_err(st, "rebuilding results: %s", herd_strerror(rv));
+			goto fail;
+		}
+	} else if (rc != SQLITE_DONE) {
+		rv = serr(st, "reading batches");
+		goto fail;
+	}
+	sqlite3_finalize(s);
+	hist_free(h);
+	*out = r;
+	return HERD_OK;
+
+fail:
+	sqlite3_finalize(s);
+	hist_free(h);
+	results_free(r);
+	return rv;
+}
+
+/* Histogram blobs. */
+
+#define HIST_BLOB_V1 1
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p == end)
+			return HERD_EPROTO;
+		uint8_t b = *(*p)++;
+		/* The tenth byte may only carry the top bit of a 64-bit value. */
+		if (shift == 63 && b > 1)
+			return HERD_EPROTO;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*v = x;
+			return HERD_OK;
+		}
+	}
+	return HERD_EPROTO;
+}
+
+int store_hist_encode(const hist *h, uint8_t **buf, size_t *len)
+{
+	uint32_t nz = 0;
+	for (uint32_t i = 0; i < HIST_NBUCKETS; i++)
+		nz += h->counts[i] != 0;
+	/* A header byte and five varints of at most 10 bytes, then at most 3 + 5
+	 * bytes per bucket (gap below 2^21, count below 2^35). */
+	uint8_t *p = malloc(1 + 5 * 10 + (size_t)nz * 8);
+	if (p == NULL)
+		return HERD_ENOMEM;
+	size_t n = 0;
+	p[n++] = HIST_BLOB_V1;
+	n += put_varint(p + n, h->total);
+	n += put_varint(p + n, h->sum);
+	n += put_varint(p + n, h->min);
+	n += put_varint(p + n, h->max);
+	n += put_varint(p + n, nz);
+	int64_t prev = -1;
+	for (uint32_t i = 0; i < HIST_NBUCKETS; i++) {
+		if (h->counts[i] == 0)
+			continue;
+		n += put_varint(p + n, (uint64_t)((int64_t)i - prev));
+		n += put_varint(p + n, h->counts[i]);
+		prev = i;
+	}
+	*buf = p;
+	*len = n;
+	return HERD_OK;
+}
+
+int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	uint64_t nz, sum = 0;
+
+	if (buf == NULL || len < 1 || *p++ != HIST_BLOB_V1)
+		return HERD_EPROTO;
+	hist_init(h);
+	if (get_varint(&p, end, &h->total) || get_varint(&p, end, &h->sum) ||
+	    get_varint(&p, end, &h->min) || get_varint(&p, end, &h->max) || get_varint(&p, end, &nz))
+		return HERD_EPROTO;
+	if (nz > HIST_NBUCKETS)
+		return HERD_EPROTO;
+	int64_t idx = -1;
+	for (uint64_t i = 0; i < nz; i++) {
+		uint64_t gap, c;
+		if (get_varint(&p, end, &gap) || get_varint(&p, end, &c))
+			return HERD_EPROTO;
+		if (gap == 0 || gap > HIST_NBUCKETS || idx + (int64_t)gap >= (int64_t)HIST_NBUCKETS)
+			return HERD_EPROTO;
+		if (c == 0 || c > UINT32_MAX)
+			return HERD_EPROTO;
+		idx += (int64_t)gap;
+		h->counts[idx] = (uint32_t)c;
+		sum += c;
+	}
+	if (p != end || sum != h->total)
+		return HERD_EPROTO;
+	if (h->total == 0) {
+		/* Senders differ in how they spell an empty histogram's extremes;
+		 * keep the canonical empty state. */
+		hist_init(h);
+		return HERD_OK;
+	}
+	if (h->min > h->max || h->max > HIST_MAX_US)
+		return HERD_EPROTO;
+	return HERD_OK;
+}

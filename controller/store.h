@@ -1,0 +1,169 @@
+/*
+ * The results store: one SQLite file (WAL mode, schema version in PRAGMA
+ * user_version, migrated on open) holding runs, the agents of each run,
+ * metric series keys, per-interval values with histogram blobs, threshold
+ * verdicts, events and summaries. Each merged batch is one transaction, so a
+ * killed controller leaves a consistent database, and a (run, agent, seq)
+ * batch is merged exactly once. A run's results can be rebuilt from the
+ * database alone (store_load_results).
+ *
+ * A store is one SQLite connection and is not thread-safe: use it from one
+ * thread. Other processes may read the file at the same time (WAL).
+ * Every SQLite failure is returned as HERD_ESTORE; store_errmsg tells what
+ * was being done and SQLite's own message.
+ */
+#ifndef HERD_CONTROLLER_STORE_H
+#define HERD_CONTROLLER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/hist.h"
+#include "controller/results.h"
+#include "controller/verdict.h"
+#include "proto/wire.h"
+
+/* The schema version this build creates and reads. */
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store store;
+
+typedef enum store_status {
+	STORE_RUNNING = 0,
+	STORE_PASSED,
+	STORE_FAILED,      /* thresholds failed */
+	STORE_ABORTED,     /* an abort rule or the user stopped it */
+	STORE_INTERRUPTED, /* the controller went away before the end */
+	STORE_ERROR,       /* setup or internal error */
+} store_status;
+
+/* Name stored in runs.status ("running", "passed", ...). */
+const char *store_status_name(store_status s);
+
+/* An agent taking part in a run. Strings may be NULL (stored as NULL). */
+typedef struct store_agent {
+	const char *agent_id;
+	const char *name;
+	const char *host;
+	uint32_t cores;
+	double weight;       /* its share of the load, 0..1 */
+	int64_t joined_at;   /* ms since the Unix epoch, 0 = unknown */
+	int64_t left_at;     /* ms since the Unix epoch, 0 = still there */
+	const char *status;  /* "ready", "running", "lost", "done", ... */
+} store_agent;
+
+/*
+ * Opens (creating if needed) the store at path and migrates its schema to
+ * STORE_SCHEMA_VERSION, in WAL mode with a busy timeout of 5 s and foreign
+ * keys on. Returns HERD_OK and *out (close with store_close), or HERD_ESTORE
+ * (cannot open, not a database, a schema newer than this build) or
+ * HERD_ENOMEM, with a message in err (errlen bytes, always terminated); *out
+ * is then untouched.
+ */
+int store_open(const char *path, store **out, char *err, size_t errlen);
+
+/* Closes the connection and frees st. NULL is fine. */
+void store_close(store *st);
+
+/* The message of the last failed call: what herd was doing and, for SQLite
+ * failures, SQLite's message. "" when none failed yet. Valid until the next
+ * call on st. */
+const char *store_errmsg(const store *st);
+
+/* Schema version the open database reports (PRAGMA user_version), or -1. */
+int store_schema_version(store *st);
+
+/*
+ * Writes a new run id "YYYYMMDD-HHMMSS-xxxx" (UTC time now_ms, ms since the
+ * epoch, and four random hex digits) into buf (at least 21 bytes).
+ */
+void store_make_run_id(int64_t now_ms, char *buf, size_t len);
+
+/*
+ * Records a new run with status "running". Times are ms since the epoch;
+ * interval_len_ms is the agents' reporting interval (needed to rebuild
+ * results). plan_file and plan_text may be NULL. Returns HERD_OK or
+ * HERD_ESTORE (for example when id already exists).
+ */
+int store_run_begin(store *st, const char *run_id, const char *name, const char *plan_file,
+                    const char *plan_text, int64_t started_at, uint32_t interval_len_ms);
+
+/*
+ * Finishes a run: status, exit code, degraded flag (1 when agents were lost
+ * or batches missing), the end time (ms since the epoch) and the summaries
+ * (either may be NULL). Returns HERD_OK, HERD_ENOTFOUND for an unknown run,
+ * HERD_ESTORE.
+ */
+int store_run_end(store *st, const char *run_id, store_status status, int exit_code, int degraded,
+                  int64_t ended_at, const char *summary_json, const char *summary_text);
+
+/*
+ * Inserts or updates an agent of a run. On update, NULL strings, zero times
+ * and zero cores keep the stored values. The counters (batches, last_seq)
+ * are kept by store_add_batch. Returns HERD_OK or HERD_ESTORE (also for an
+ * unknown run).
+ */
+int store_agent_upsert(store *st, const char *run_id, const store_agent *a);
+
+/*
+ * Stores one METRICS batch in one transaction: its (run, agent, seq) record,
+ * any new series keys, one interval row per entry, and the agent's batch
+ * count and last seq. When (run, agent, seq) is already stored, nothing
+ * changes and *duplicate is set to 1 (else 0). On any failure the
+ * transaction is rolled back, so the batch is either wholly stored or not at
+ * all, and a retry is not mistaken for a duplicate. The caller keeps
+ * entries. Returns HERD_OK, HERD_EINVAL for NULL arguments, HERD_ENOMEM, or
+ * HERD_ESTORE (also for an unknown run or an entry without a metric name).
+ */
+int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_t seq,
+                    int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate);
+
+/* Replaces the run's stored threshold verdicts with vs, in one transaction.
+ * Returns HERD_OK or HERD_ESTORE. */
+int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs);
+
+/* Records an event (kind: "agent_lost", "abort", "threshold", ...) at time at
+ * (ms since the epoch). agent_id may be NULL. Returns HERD_OK or HERD_ESTORE. */
+int store_add_event(store *st, const char *run_id, int64_t at, const char *kind,
+                    const char *agent_id, const char *message);
+
+/*
+ * Prints one line per run, newest first: id, name, start (UTC), duration,
+ * status, requests, req/s and p95, after a header line. The numbers come
+ * from the stored summary JSON ("-" while a run has none). Returns HERD_OK,
+ * HERD_EIO when writing fails, or HERD_ESTORE.
+ */
+int store_list_runs(store *st, FILE *out);
+
+/*
+ * Prints the stored summary text of run_id (or a short note when the run has
+ * no summary yet). Returns HERD_OK, HERD_ENOTFOUND ("no run 'X'" in
+ * store_errmsg), HERD_EIO or HERD_ESTORE.
+ */
+int store_show_run(store *st, const char *run_id, FILE *out);
+
+/*
+ * Rebuilds the merged results of run_id from its stored intervals, so a
+ * summary or a verdict can be computed from the database alone. Returns
+ * HERD_OK and *out (free with results_free), HERD_ENOTFOUND, HERD_ENOMEM or
+ * HERD_ESTORE (also for a corrupt histogram blob).
+ */
+int store_load_results(store *st, const char *run_id, results **out);
+
+/*
+ * Histogram blob codec (a pure function pair, used for the intervals.hist
+ * column). The format is byte 1 (format version), then unsigned LEB128
+ * varints: total, sum, min, max, the number of non-empty buckets, and for
+ * each of those the gap from the previous bucket index (+1) and its count.
+ *
+ * store_hist_encode returns HERD_OK and a new buffer in *buf, *len (free with
+ * free()), or HERD_ENOMEM. store_hist_decode fills *h from len bytes and
+ * returns HERD_OK, or HERD_EPROTO for anything malformed, truncated or
+ * inconsistent (bucket counts that do not add up to total); *h is then
+ * undefined.
+ */
+int store_hist_encode(const hist *h, uint8_t **buf, size_t *len);
+int store_hist_decode(const uint8_t *buf, size_t len, hist *h);
+
+#endif

@@ -1,0 +1,1243 @@
+/*
+ * End-of-run summary: see summary.h. The text follows k6's layout (metric
+ * names padded with dots, trends as avg/min/med/max/p(90)/p(95)/p(99),
+ * durations auto-scaled, bytes in SI units) so a k6 user reads it at once;
+ * the JSON follows k6's --summary-export. Rates per second are taken over
+ * the whole run (results_duration_ms), for scenarios and steps too.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "controller/summary.h"
+
+#define NAME_WIDTH_MIN 31
+
+/* Shared state of one summary: the aggregate is reused by every query
+ * because it embeds a whole histogram. */
+typedef struct ctx {
+	const results *r;
+	const summary_info *info;
+	res_agg *a;
+	double dur_s;
+	int oom; /* JSON building ran out of memory */
+} ctx;
+
+/* A small growable list of borrowed strings. */
+typedef struct strlist {
+	const char **v;
+	size_t n, cap;
+} strlist;
+
+static int strlist_add(strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return HERD_OK;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		const char **v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return HERD_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
+	return HERD_OK;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Formatting. */
+
+/* Prints v with dec decimals and strips trailing zeros ("12.30" -> "12.3"). */
+static const char *fmt_num(double v, int dec, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*f", dec, v);
+	if (strchr(buf, '.') != NULL) {
+		char *e = buf + strlen(buf) - 1;
+		while (*e == '0')
+			*e-- = '\0';
+		if (*e == '.')
+			*e = '\0';
+	}
+	return buf;
+}
+
+const char *summary_fmt_duration(double us, char *buf, size_t len)
+{
+	char n[48];
+	if (us < 0)
+		us = 0;
+	if (us < 1000) {
+		snprintf(buf, len, "%sµs", fmt_num(us, 2, n, sizeof(n)));
+	} else if (us < 1e6) {
+		snprintf(buf, len, "%sms", fmt_num(us / 1e3, 2, n, sizeof(n)));
+	} else if (us < 60e6) {
+		snprintf(buf, len, "%ss", fmt_num(us / 1e6, 2, n, sizeof(n)));
+	} else {
+		double s = floor(us / 1e6);
+		long long h = (long long)(s / 3600), m = (long long)(fmod(s, 3600) / 60);
+		double rest = (us - (double)(h * 3600 + m * 60) * 1e6) / 1e6;
+		if (h > 0)
+			snprintf(buf, len, "%lldh%lldm%ss", h, m, fmt_num(rest, 1, n, sizeof(n)));
+		else
+			snprintf(buf, len, "%lldm%ss", m, fmt_num(rest, 1, n, sizeof(n)));
+	}
+	return buf;
+}
+
+static const char *fmt_ms(double ms, char *buf, size_t len)
+{
+	return summary_fmt_duration(ms * 1000.0, buf, len);
+}
+
+/* SI bytes as k6 prints them: "950 B", "1.2 kB", "40 kB", "3.4 MB". */
+static const char *fmt_bytes(double b, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	int u = 0;
+	while (b >= 1000 && u < 5) {
+		b /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f B", b);
+	else
+		snprintf(buf, len, b < 10 ? "%.1f %s" : "%.0f %s", b, units[u]);
+	return buf;
+}
+
+static const char *fmt_rate(double per_s, char *buf, size_t len)
+{
+	return fmt_num(per_s, per_s < 1 ? 4 : 2, buf, len);
+}
+
+/* Display width of UTF-8 text: code points, as every character used here
+ * (ASCII, µ, ✓, ✗, ↳) takes one column. */
+static int dwidth(const char *s)
+{
+	int w = 0;
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static void pad(FILE *f, const char *s, int width)
+{
+	fputs(s, f);
+	for (int w = dwidth(s); w < width; w++)
+		fputc(' ', f);
+}
+
+static void rpad(FILE *f, const char *s, int width)
+{
+	for (int w = dwidth(s); w < width; w++)
+		fputc(' ', f);
+	fputs(s, f);
+}
+
+/* "  ✓ name.......: " with the colon at column indent + 2 + width. */
+static void put_label(FILE *f, int indent, const char *mark, const char *name, int width)
+{
+	for (int i = 0; i < indent; i++)
+		fputc(' ', f);
+	fputs(mark != NULL ? mark : "  ", f);
+	fputs(name, f);
+	for (int w = dwidth(name); w < width; w++)
+		fputc('.', f);
+	fputs(": ", f);
+}
+
+/* Queries. */
+
+static int query(ctx *c, const char *metric, const th_tag *tags, size_t ntags)
+{
+	int rv = results_query(c->r, metric, tags, ntags, c->a);
+	if (rv == HERD_ENOTFOUND || rv == HERD_EINVAL) {
+		/* Unknown names and filters were reported by the verdicts; show
+		 * them as empty here. */
+		memset(c->a, 0, sizeof(*c->a));
+		hist_init(&c->a->h);
+		return HERD_OK;
+	}
+	return rv;
+}
+
+static double pct_ms(const hist *h, double p)
+{
+	return (double)hist_percentile(h, p) / 1000.0;
+}
+
+/* Whether the aggregate holds anything to show for a metric of type t. */
+static int has_data(const char *metric, res_type t, const res_agg *a)
+{
+	uint64_t trues, total;
+	switch (t) {
+	case RES_TREND: return a->h.total > 0;
+	case RES_RATE: return results_rate_counts(metric, a, &trues, &total) == 0 && total > 0;
+	case RES_GAUGE: return a->has_gauge;
+	case RES_COUNTER: return 1;
+	}
+	return 0;
+}
+
+/* Writes the value part of a metric line for the aggregate in c->a. */
+static void put_value(ctx *c, FILE *f, const char *metric, res_type t)
+{
+	const res_agg *a = c->a;
+	char b1[64], b2[64];
+
+	if (!has_data(metric, t, a)) {
+		fputs("no data\n", f);
+		return;
+	}
+	switch (t) {
+	case RES_TREND: {
+		static const struct {
+			const char *label;
+			double p; /* < 0: avg, 0: min, 100: max */
+		} cols[] = {{"avg", -1}, {"min", 0},      {"med", 50},     {"max", 100},
+		            {"p(90)", 90}, {"p(95)", 95}, {"p(99)", 99}};
+		for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+			double us = cols[i].p < 0 ? hist_mean(&a->h)
+			                          : (double)hist_percentile(&a->h, cols[i].p);
+			char item[96];
+			snprintf(item, sizeof(item), "%s=%s", cols[i].label,
+			         summary_fmt_duration(us, b1, sizeof(b1)));
+			if (i + 1 < sizeof(cols) / sizeof(cols[0]))
+				pad(f, item, 15);
+			else
+				fputs(item, f);
+		}
+		break;
+	}
+	case RES_RATE: {
+		uint64_t trues = 0, total = 0;
+		results_rate_counts(metric, a, &trues, &total);
+		snprintf(b1, sizeof(b1), "%.2f%%", 100.0 * (double)trues / (double)total);
+		pad(f, b1, 8);
+		fprintf(f, "%llu out of %llu", (unsigned long long)trues, (unsigned long long)total);
+		break;
+	}
+	case RES_COUNTER: {
+		uint64_t v = results_counter_value(metric, a);
+		double rate = c->dur_s > 0 ? (double)v / c->dur_s : 0;
+		int bytes = strcmp(metric, "data_received") == 0 || strcmp(metric, "data_sent") == 0;
+		if (bytes) {
+			pad(f, fmt_bytes((double)v, b1, sizeof(b1)), 8);
+			fprintf(f, "%s/s", fmt_bytes(rate, b2, sizeof(b2)));
+		} else {
+			snprintf(b1, sizeof(b1), "%llu", (unsigned long long)v);
+			pad(f, b1, 8);
+			fprintf(f, "%s/s", fmt_rate(rate, b2, sizeof(b2)));
+		}
+		break;
+	}
+	case RES_GAUGE:
+		snprintf(b1, sizeof(b1), "%lld", (long long)a->gauge_last);
+		pad(f, b1, 8);
+		snprintf(b1, sizeof(b1), "min=%lld", (long long)a->gauge_min);
+		pad(f, b1, 11);
+		fprintf(f, "max=%lld", (long long)a->gauge_max);
+		break;
+	}
+	fputc('\n', f);
+}
+
+/* Thresholds attached to a metric line: ✓ when all hold, ✗ when any fails,
+ * NULL when none. For a submetric, exact is its text as written and the
+ * verdicts are matched on it; else exact is NULL and the verdicts on the
+ * parsed name without tags count. */
+static const char *mark_for(const verdict_set *vs, const char *name, const char *exact)
+{
+	int any = 0, bad = 0;
+	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
+		const verdict *v = &vs->v[i];
+		if (exact != NULL) {
+			if (strcmp(v->metric, exact) != 0)
+				continue;
+		} else if (!v->parsed || v->m.ntags != 0 || strcmp(v->m.name, name) != 0) {
+			continue;
+		}
+		any = 1;
+		bad |= !v->ok;
+	}
+	if (!any)
+		return NULL;
+	return bad ? "✗ " : "✓ ";
+}
+
+/* Submetrics of name: distinct texts of parsed thresholds with tags. */
+static int submetrics_of(const verdict_set *vs, const char *name, strlist *out)
+{
+	int rv;
+	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
+		const verdict *v = &vs->v[i];
+		if (v->parsed && v->m.ntags > 0 && strcmp(v->m.name, name) == 0 &&
+		    (rv = strlist_add(out, v->metric)) != 0)
+			return rv;
+	}
+	return HERD_OK;
+}
+
+static const verdict *first_verdict(const verdict_set *vs, const char *text)
+{
+	for (size_t i = 0; vs != NULL && i < vs->n; i++)
+		if (strcmp(vs->v[i].metric, text) == 0 && vs->v[i].parsed)
+			return &vs->v[i];
+	return NULL;
+}
+
+/* The metrics the summary lists, sorted: every known metric whose series
+ * exist, every other stored metric, and every metric a threshold names. */
+static int metric_names(ctx *c, strlist *out)
+{
+	const char **stored = NULL;
+	size_t nstored = 0, nknown;
+	const res_metric_info *known = results_known_metrics(&nknown);
+	int rv;
+
+	if ((rv = results_series_metrics(c->r, &stored, &nstored)) != 0)
+		return rv;
+	for (size_t k = 0; k < nknown && rv == 0; k++) {
+		if (bsearch(&known[k].source, stored, nstored, sizeof(*stored), str_cmp) == NULL)
+			continue;
+		/* iterations entries may come without durations. */
+		if (strcmp(known[k].name, "iteration_duration") == 0) {
+			if ((rv = query(c, known[k].name, NULL, 0)) != 0)
+				break;
+			if (c->a->h.total == 0)
+				continue;
+		}
+		rv = strlist_add(out, known[k].name);
+	}
+	for (size_t i = 0; i < nstored && rv == 0; i++) {
+		res_metric_info info;
+		if (results_metric_info(NULL, stored[i], &info) != 0)
+			rv = strlist_add(out, stored[i]);
+	}
+	const verdict_set *vs = c->info->verdicts;
+	for (size_t i = 0; vs != NULL && i < vs->n && rv == 0; i++) {
+		res_metric_info info;
+		if (vs->v[i].parsed && results_metric_info(c->r, vs->v[i].m.name, &info) == 0)
+			rv = strlist_add(out, info.name);
+	}
+	free(stored);
+	if (rv == 0 && out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), str_cmp);
+	return rv;
+}
+
+/* Text sections. */
+
+static void put_scenario_detail(FILE *f, const plan_scenario *s)
+{
+	char b1[32], b2[32];
+	fprintf(f, "    * %s: %s", s->name, plan_executor_name(s->executor));
+	switch (s->executor) {
+	case EXEC_CONSTANT_VUS:
+		fprintf(f, ", %lld VUs for %s", (long long)s->vus,
+		        summary_fmt_duration((double)s->duration_ms * 1000, b1, sizeof(b1)));
+		break;
+	case EXEC_RAMPING_VUS: {
+		int64_t max = s->start_vus;
+		for (size_t i = 0; i < s->nstages; i++)
+			if (s->stages[i].target > max)
+				max = s->stages[i].target;
+		fprintf(f, ", %zu stages, up to %lld VUs", s->nstages, (long long)max);
+		break;
+	}
+	case EXEC_CONSTANT_ARRIVAL_RATE:
+		fprintf(f, ", %lld iterations per %s for %s, up to %lld VUs", (long long)s->rate,
+		        summary_fmt_duration((double)s->time_unit_ms * 1000, b1, sizeof(b1)),
+		        summary_fmt_duration((double)s->duration_ms * 1000, b2, sizeof(b2)),
+		        (long long)(s->max_vus ? s->max_vus : s->pre_allocated_vus));
+		break;
+	case EXEC_PER_VU_ITERATIONS:
+		fprintf(f, ", %lld VUs x %lld iterations", (long long)s->vus, (long long)s->iterations);
+		break;
+	}
+	if (s->start_ms > 0)
+		fprintf(f, ", starting at %s",
+		        summary_fmt_duration((double)s->start_ms * 1000, b1, sizeof(b1)));
+	fputc('\n', f);
+}
+
+static int put_header(ctx *c, FILE *f)
+{
+	const summary_info *in = c->info;
+	char b[64];
+	int rv;
+
+	fputc('\n', f);
+	if (in->run_id != NULL)
+		fprintf(f, "  run........: %s\n", in->run_id);
+	if (in->plan_name != NULL || (in->plan != NULL && in->plan->name != NULL))
+		fprintf(f, "  plan.......: %s\n", in->plan_name ? in->plan_name : in->plan->name);
+	if (in->status != NULL)
+		fprintf(f, "  status.....: %s%s\n", in->status,
+		        in->degraded ? " (degraded: agents lost or batches missing)" : "");
+	else if (in->degraded)
+		fprintf(f, "  status.....: degraded (agents lost or batches missing)\n");
+	fprintf(f, "  duration...: %s\n",
+	        summary_fmt_duration((double)results_duration_ms(c->r) * 1000, b, sizeof(b)));
+
+	if (in->plan != NULL) {
+		fprintf(f, "  scenarios..: %zu\n", in->plan->nscenarios);
+		for (size_t i = 0; i < in->plan->nscenarios; i++)
+			put_scenario_detail(f, &in->plan->scenarios[i]);
+		return HERD_OK;
+	}
+	const char **sc;
+	size_t n;
+	if ((rv = results_tag_values(c->r, NULL, "scenario", NULL, 0, &sc, &n)) != 0)
+		return rv;
+	fprintf(f, "  scenarios..: %zu\n", n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "    * %s\n", sc[i]);
+	free(sc);
+	return HERD_OK;
+}
+
+/* k6's check list: ✓ name, or ✗ name with its pass rate and counts. */
+static int put_checks(ctx *c, FILE *f)
+{
+	const char **names;
+	size_t n;
+	th_tag t;
+	int rv;
+
+	if ((rv = results_tag_values(c->r, "checks", "name", NULL, 0, &names, &n)) != 0) {
+		return rv == HERD_ENOTFOUND ? HERD_OK : rv;
+	}
+	if (n > 0)
+		fputc('\n', f);
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		uint64_t passes = 0, total = 0;
+		res_tag_set(&t, "name", names[i]);
+		if ((rv = query(c, "checks", &t, 1)) != 0)
+			break;
+		results_rate_counts("checks", c->a, &passes, &total);
+		if (passes == total) {
+			fprintf(f, "    ✓ %s\n", names[i]);
+		} else {
+			fprintf(f, "    ✗ %s\n", names[i]);
+			fprintf(f, "      ↳  %.0f%% — ✓ %llu / ✗ %llu\n",
+			        floor(100.0 * (double)passes / (double)total), (unsigned long long)passes,
+			        (unsigned long long)(total - passes));
+		}
+	}
+	free(names);
+	return rv;
+}
+
+static int put_metrics(ctx *c, FILE *f)
+{
+	strlist names = {0}, subs = {0};
+	const verdict_set *vs = c->info->verdicts;
+	int rv, width = NAME_WIDTH_MIN;
+
+	if ((rv = metric_names(c, &names)) != 0)
+		goto out;
+	for (size_t i = 0; i < names.n && rv == 0; i++)
+		rv = submetrics_of(vs, names.v[i], &subs);
+	if (rv != 0)
+		goto out;
+	for (size_t i = 0; i < names.n; i++)
+		if (dwidth(names.v[i]) + 3 > width)
+			width = dwidth(names.v[i]) + 3;
+	for (size_t i = 0; i < subs.n; i++)
+		if (dwidth(subs.v[i]) + 5 > width)
+			width = dwidth(subs.v[i]) + 5;
+
+	fputc('\n', f);
+	for (size_t i = 0; i < names.n; i++) {
+		res_metric_info info;
+		if (results_metric_info(c->r, names.v[i], &info) != 0)
+			continue;
+		if ((rv = query(c, names.v[i], NULL, 0)) != 0)
+			goto out;
+		put_label(f, 2, mark_for(vs, names.v[i], NULL), names.v[i], width);
+		put_value(c, f, info.name, info.type);
+
+		for (size_t j = 0; j < subs.n; j++) {
+			const verdict *v = first_verdict(vs, subs.v[j]);
+			if (v == NULL || strcmp(v->m.name, names.v[i]) != 0)
+				continue;
+			if ((rv = query(c, v->m.name, v->m.tags, v->m.ntags)) != 0)
+				goto out;
+			put_label(f, 4, mark_for(vs, names.v[i], subs.v[j]), subs.v[j], width - 2);
+			put_value(c, f, info.name, info.type);
+		}
+	}
+out:
+	free(names.v);
+	free(subs.v);
+	return rv;
+}
+
+/* Errors by kind: the request errors of http_req_duration and the failed
+ * checks (the only metrics whose errors are not mirrors of another's). */
+static int errors_by_kind(ctx *c, uint64_t *kinds)
+{
+	int rv;
+	memset(kinds, 0, sizeof(uint64_t) * ERRK__N);
+	if ((rv = query(c, "http_req_duration", NULL, 0)) != 0)
+		return rv;
+	for (int k = 0; k < ERRK__N; k++)
+		if (k != ERRK_CHECK)
+			kinds[k] += c->a->errors[k];
+	if ((rv = query(c, "checks", NULL, 0)) != 0)
+		return rv;
+	kinds[ERRK_CHECK] += c->a->errors[ERRK_CHECK];
+	return HERD_OK;
+}
+
+static int put_errors(ctx *c, FILE *f)
+{
+	uint64_t kinds[ERRK__N];
+	int rv, any = 0;
+	if ((rv = errors_by_kind(c, kinds)) != 0)
+		return rv;
+	for (int k = 0; k < ERRK__N; k++) {
+		if (kinds[k] == 0)
+			continue;
+		if (!any)
+			fprintf(f, "\n  errors by kind:\n");
+		any = 1;
+		put_label(f, 2, NULL, errk_name(k), 18);
+		fprintf(f, "%llu\n", (unsigned long long)kinds[k]);
+	}
+	return HERD_OK;
+}
+
+/* Request statistics of one row of a table. */
+typedef struct rowstat {
+	uint64_t reqs, failed;
+	double rate, p50, p95, p99; /* req/s; ms */
+} rowstat;
+
+static int row_query(ctx *c, const th_tag *tags, size_t ntags, rowstat *rs)
+{
+	uint64_t total = 0;
+	int rv;
+	memset(rs, 0, sizeof(*rs));
+	if ((rv = query(c, "http_req_duration", tags, ntags)) != 0)
+		return rv;
+	rs->reqs = c->a->count;
+	results_rate_counts("http_req_failed", c->a, &rs->failed, &total);
+	rs->rate = c->dur_s > 0 ? (double)rs->reqs / c->dur_s : 0;
+	rs->p50 = pct_ms(&c->a->h, 50);
+	rs->p95 = pct_ms(&c->a->h, 95);
+	rs->p99 = pct_ms(&c->a->h, 99);
+	return HERD_OK;
+}
+
+static void put_row_cols(FILE *f, const rowstat *rs)
+{
+	char b[64];
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)rs->reqs);
+	rpad(f, b, 10);
+	rpad(f, fmt_num(rs->rate, 2, b, sizeof(b)), 10);
+	snprintf(b, sizeof(b), "%.2f%%", rs->reqs ? 100.0 * (double)rs->failed / (double)rs->reqs : 0);
+	rpad(f, b, 9);
+	rpad(f, rs->reqs ? fmt_ms(rs->p50, b, sizeof(b)) : "-", 11);
+	rpad(f, rs->reqs ? fmt_ms(rs->p95, b, sizeof(b)) : "-", 11);
+	rpad(f, rs->reqs ? fmt_ms(rs->p99, b, sizeof(b)) : "-", 11);
+}
+
+static void put_row_head(FILE *f)
+{
+	rpad(f, "requests", 10);
+	rpad(f, "req/s", 10);
+	rpad(f, "failed", 9);
+	rpad(f, "p50", 11);
+	rpad(f, "p95", 11);
+	rpad(f, "p99", 11);
+}
+
+/* The scenarios of the plan in plan order, else those of the results. */
+static int scenario_list(ctx *c, const char ***out, size_t *n)
+{
+	const plan *p = c->info->plan;
+	if (p == NULL)
+		return results_tag_values(c->r, NULL, "scenario", NULL, 0, out, n);
+	const char **v = malloc((p->nscenarios ? p->nscenarios : 1) * sizeof(*v));
+	if (v == NULL)
+		return HERD_ENOMEM;
+	for (size_t i = 0; i < p->nscenarios; i++)
+		v[i] = p->scenarios[i].name;
+	*out = v;
+	*n = p->nscenarios;
+	return HERD_OK;
+}
+
+static int put_scenarios(ctx *c, FILE *f)
+{
+	const char **sc = NULL;
+	size_t n = 0;
+	int rv, w = 10;
+	th_tag t;
+
+	if ((rv = scenario_list(c, &sc, &n)) != 0)
+		return rv;
+	if (n == 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (dwidth(sc[i]) + 2 > w)
+			w = dwidth(sc[i]) + 2;
+	fprintf(f, "\n  ");
+	pad(f, "scenario", w);
+	put_row_head(f);
+	rpad(f, "iterations", 12);
+	rpad(f, "dropped", 9);
+	fputc('\n', f);
+	for (size_t i = 0; i < n; i++) {
+		rowstat rs;
+		char b[32];
+		res_tag_set(&t, "scenario", sc[i]);
+		if ((rv = row_query(c, &t, 1, &rs)) != 0)
+			goto out;
+		fprintf(f, "  ");
+		pad(f, sc[i], w);
+		put_row_cols(f, &rs);
+		if ((rv = query(c, "iterations", &t, 1)) != 0)
+			goto out;
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)c->a->count);
+		rpad(f, b, 12);
+		if ((rv = query(c, "dropped_iterations", &t, 1)) != 0)
+			goto out;
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)c->a->count);
+		rpad(f, b, 9);
+		fputc('\n', f);
+	}
+out:
+	free(sc);
+	return rv;
+}
+
+/* Calls fn for every (scenario, step name, method) with requests, in sorted
+ * order. tags holds the three filters while fn runs. */
+static int for_each_step(ctx *c, int (*fn)(ctx *, const th_tag *, void *), void *arg)
+{
+	const char **sc = NULL, **nm = NULL, **me = NULL;
+	size_t nsc = 0, nnm = 0, nme = 0;
+	th_tag t[3];
+	int rv;
+
+	if ((rv = results_tag_values(c->r, "http_req_duration", "scenario", NULL, 0, &sc, &nsc)) != 0)
+		return rv;
+	for (size_t i = 0; i < nsc && rv == 0; i++) {
+		res_tag_set(&t[0], "scenario", sc[i]);
+		if ((rv = results_tag_values(c->r, "http_req_duration", "name", t, 1, &nm, &nnm)) != 0)
+			break;
+		for (size_t j = 0; j < nnm && rv == 0; j++) {
+			res_tag_set(&t[1], "name", nm[j]);
+			if ((rv = results_tag_values(c->r, "http_req_duration", "method", t, 2, &me, &nme)) !=
+			    0)
+				break;
+			for (size_t k = 0; k < nme && rv == 0; k++) {
+				res_tag_set(&t[2], "method", me[k]);
+				rv = fn(c, t, arg);
+			}
+			free(me);
+			me = NULL;
+		}
+		free(nm);
+		nm = NULL;
+	}
+	free(sc);
+	return rv;
+}
+
+typedef struct stepw {
+	int ws, wn;
+	FILE *f;
+} stepw;
+
+static int step_width(ctx *c, const th_tag *t, void *arg)
+{
+	stepw *sw = arg;
+	(void)c;
+	if (dwidth(t[0].value) + 2 > sw->ws)
+		sw->ws = dwidth(t[0].value) + 2;
+	if (dwidth(t[1].value) + 2 > sw->wn)
+		sw->wn = dwidth(t[1].value) + 2;
+	return HERD_OK;
+}
+
+static int step_row(ctx *c, const th_tag *t, void *arg)
+{
+	stepw *sw = arg;
+	rowstat rs;
+	int rv;
+	if ((rv = row_query(c, t, 3, &rs)) != 0)
+		return rv;
+	fprintf(sw->f, "  ");
+	pad(sw->f, t[0].value, sw->ws);
+	pad(sw->f, t[1].value, sw->wn);
+	pad(sw->f, t[2].value, 8);
+	put_row_cols(sw->f, &rs);
+	fputc('\n', sw->f);
+	return HERD_OK;
+}
+
+static int put_steps(ctx *c, FILE *f)
+{
+	stepw sw = {10, 6, f};
+	int rv;
+	const char **sc;
+	size_t n;
+
+	if ((rv = results_tag_values(c->r, "http_req_duration", "scenario", NULL, 0, &sc, &n)) != 0)
+		return rv;
+	free(sc);
+	if (n == 0)
+		return HERD_OK;
+	if ((rv = for_each_step(c, step_width, &sw)) != 0)
+		return rv;
+	fprintf(f, "\n  ");
+	pad(f, "scenario", sw.ws);
+	pad(f, "step", sw.wn);
+	pad(f, "method", 8);
+	put_row_head(f);
+	fputc('\n', f);
+	return for_each_step(c, step_row, &sw);
+}
+
+static int put_agents(ctx *c, FILE *f)
+{
+	const char **ag;
+	size_t n;
+	int rv, w = 7;
+	th_tag t;
+
+	if ((rv = results_tag_values(c->r, "http_req_duration", "agent", NULL, 0, &ag, &n)) != 0)
+		return rv;
+	for (size_t i = 0; i < n; i++)
+		if (dwidth(ag[i]) + 2 > w)
+			w = dwidth(ag[i]) + 2;
+	if (n > 0) {
+		fprintf(f, "\n  ");
+		pad(f, "agent", w);
+		put_row_head(f);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < n; i++) {
+		rowstat rs;
+		res_tag_set(&t, "agent", ag[i]);
+		if ((rv = row_query(c, &t, 1, &rs)) != 0)
+			break;
+		fprintf(f, "  ");
+		pad(f, ag[i], w);
+		put_row_cols(f, &rs);
+		fputc('\n', f);
+	}
+	free(ag);
+	return rv;
+}
+
+/* "p(95)=12.3ms", "rate=0.50%", "count=1234", "rate=41.1/s", "max=10". */
+static const char *fmt_observed(const verdict *v, char *buf, size_t len)
+{
+	char lbl[32], b[64];
+	th_agg_label(&v->e, lbl, sizeof(lbl));
+	switch (v->type) {
+	case RES_TREND: snprintf(buf, len, "%s=%s", lbl, fmt_ms(v->observed, b, sizeof(b))); break;
+	case RES_RATE: snprintf(buf, len, "%s=%.2f%%", lbl, v->observed * 100); break;
+	case RES_COUNTER:
+		if (v->e.agg == TH_COUNT)
+			snprintf(buf, len, "%s=%.0f", lbl, v->observed);
+		else
+			snprintf(buf, len, "%s=%s/s", lbl, fmt_rate(v->observed, b, sizeof(b)));
+		break;
+	case RES_GAUGE: snprintf(buf, len, "%s=%.0f", lbl, v->observed); break;
+	}
+	return buf;
+}
+
+static int put_thresholds(ctx *c, FILE *f)
+{
+	const verdict_set *vs = c->info->verdicts;
+	strlist groups = {0};
+	int rv = HERD_OK;
+
+	if (vs == NULL || vs->n == 0)
+		return HERD_OK;
+	for (size_t i = 0; i < vs->n && rv == 0; i++)
+		rv = strlist_add(&groups, vs->v[i].metric);
+	if (rv != 0)
+		goto out;
+	fprintf(f, "\n  thresholds:\n");
+	for (size_t g = 0; g < groups.n; g++) {
+		fprintf(f, "    %s\n", groups.v[g]);
+		for (size_t i = 0; i < vs->n; i++) {
+			const verdict *v = &vs->v[i];
+			char b[160];
+			if (strcmp(v->metric, groups.v[g]) != 0)
+				continue;
+			fprintf(f, "    %s '%s' ", v->ok ? "✓" : "✗", v->expr);
+			if (v->error != NULL)
+				fprintf(f, "error: %s\n", v->error);
+			else if (v->nodata)
+				fprintf(f, "no data\n");
+			else
+				fprintf(f, "%s\n", fmt_observed(v, b, sizeof(b)));
+		}
+	}
+out:
+	free(groups.v);
+	return rv;
+}
+
+static int ctx_init(ctx *c, const results *r, const summary_info *info)
+{
+	static const summary_info none;
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	c->info = info != NULL ? info : &none;
+	c->dur_s = (double)results_duration_ms(r) / 1000.0;
+	if ((c->a = malloc(sizeof(*c->a))) == NULL)
+		return HERD_ENOMEM;
+	return HERD_OK;
+}
+
+int summary_write_text(FILE *out, const results *r, const summary_info *info)
+{
+	ctx c;
+	int rv;
+
+	if (out == NULL || r == NULL)
+		return HERD_EINVAL;
+	if ((rv = ctx_init(&c, r, info)) != 0)
+		return rv;
+	if ((rv = put_header(&c, out)) == 0 && (rv = put_checks(&c, out)) == 0 &&
+	    (rv = put_metrics(&c, out)) == 0 && (rv = put_errors(&c, out)) == 0 &&
+	    (rv = put_scenarios(&c, out)) == 0 && (rv = put_steps(&c, out)) == 0 &&
+	    (rv = put_agents(&c, out)) == 0 && (rv = put_thresholds(&c, out)) == 0)
+		fputc('\n', out);
+	free(c.a);
+	if (rv == 0 && ferror(out))
+		rv = HERD_EIO;
+	return rv;
+}
+
+int summary_text(const results *r, const summary_info *info, char **text)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rv;
+
+	if (f == NULL)
+		return HERD_ENOMEM;
+	rv = summary_write_text(f, r, info);
+	if (fclose(f) != 0 && rv == 0)
+		rv = HERD_ENOMEM;
+	if (rv != 0) {
+		free(buf);
+		return rv == HERD_EIO ? HERD_ENOMEM : rv;
+	}
+	*text = buf;
+	return HERD_OK;
+}
+
+/* JSON. */
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+static size_t u8_seq(const unsigned char *s)
+{
+	size_t n;
+	uint32_t cp;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * Names in the summary come from agents and plans; jansson refuses strings
+ * that are not UTF-8. Returns s when it is valid, else a new copy (set in
+ * *copy, to free) with each bad byte replaced by '?', or NULL when out of
+ * memory.
+ */
+static const char *u8_clean(const char *s, char **copy)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+	*copy = NULL;
+	while (*p != 0 && (n = u8_seq(p)) != 0)
+		p += n;
+	if (*p == 0)
+		return s;
+	if ((*copy = strdup(s)) == NULL)
+		return NULL;
+	for (unsigned char *q = (unsigned char *)*copy; *q != 0;) {
+		if ((n = u8_seq(q)) == 0) {
+			*q++ = '?';
+			continue;
+		}
+		q += n;
+	}
+	return *copy;
+}
+
+/* json_string that never fails on bad UTF-8 (NULL only when out of memory). */
+static json_t *jstr(const char *s)
+{
+	char *copy;
+	const char *t = u8_clean(s, &copy);
+	json_t *v = t != NULL ? json_string(t) : NULL;
+	free(copy);
+	return v;
+}
+
+/* Sets o[key] = v, taking v; flags c->oom on failure. */
+static void jset(ctx *c, json_t *o, const char *key, json_t *v)
+{
+	char *copy = NULL;
+	const char *k = key != NULL ? u8_clean(key, &copy) : NULL;
+	if (v == NULL) {
+		c->oom = 1;
+	} else if (o == NULL || k == NULL) {
+		json_decref(v);
+		c->oom = 1;
+	} else if (json_object_set_new(o, k, v) != 0) {
+		/* json_object_set_new has released v. */
+		c->oom = 1;
+	}
+	free(copy);
+}
+
+static json_t *jms(double ms)
+{
+	return json_real(ms);
+}
+
+/* Adds "thresholds": {expr: failed} for the verdicts of metric text, as k6's
+ * export does (true = failed). */
+static void add_thresholds(ctx *c, json_t *m, const char *text, int by_name)
+{
+	const verdict_set *vs = c->info->verdicts;
+	json_t *th = NULL;
+	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
+		const verdict *v = &vs->v[i];
+		int match = by_name ? (v->parsed && v->m.ntags == 0 && strcmp(v->m.name, text) == 0)
+		                    : strcmp(v->metric, text) == 0;
+		if (!match)
+			continue;
+		if (th == NULL && (th = json_object()) == NULL) {
+			c->oom = 1;
+			return;
+		}
+		jset(c, th, v->expr, json_boolean(!v->ok));
+	}
+	if (th != NULL)
+		jset(c, m, "thresholds", th);
+}
+
+/* The metric object for the aggregate in c->a, or NULL when it has no data
+ * (the caller then adds only thresholds). */
+static json_t *metric_obj(ctx *c, const char *metric, res_type t)
+{
+	const res_agg *a = c->a;
+	json_t *m = json_object();
+	if (m == NULL) {
+		c->oom = 1;
+		return NULL;
+	}
+	if (!has_data(metric, t, a))
+		return m;
+	switch (t) {
+	case RES_TREND:
+		jset(c, m, "avg", jms(hist_mean(&a->h) / 1000.0));
+		jset(c, m, "min", jms((double)a->h.min / 1000.0));
+		jset(c, m, "med", jms(pct_ms(&a->h, 50)));
+		jset(c, m, "max", jms((double)a->h.max / 1000.0));
+		jset(c, m, "p(90)", jms(pct_ms(&a->h, 90)));
+		jset(c, m, "p(95)", jms(pct_ms(&a->h, 95)));
+		jset(c, m, "p(99)", jms(pct_ms(&a->h, 99)));
+		break;
+	case RES_RATE: {
+		uint64_t trues = 0, total = 0;
+		results_rate_counts(metric, a, &trues, &total);
+		jset(c, m, "value", json_real((double)trues / (double)total));
+		/* k6: passes are the non-zero samples, whatever they mean. */
+		jset(c, m, "passes", json_integer((json_int_t)trues));
+		jset(c, m, "fails", json_integer((json_int_t)(total - trues)));
+		break;
+	}
+	case RES_COUNTER: {
+		uint64_t v = results_counter_value(metric, a);
+		jset(c, m, "count", json_integer((json_int_t)v));
+		jset(c, m, "rate", json_real(c->dur_s > 0 ? (double)v / c->dur_s : 0));
+		break;
+	}
+	case RES_GAUGE:
+		jset(c, m, "value", json_integer(a->gauge_last));
+		jset(c, m, "min", json_integer(a->gauge_min));
+		jset(c, m, "max", json_integer(a->gauge_max));
+		break;
+	}
+	return m;
+}
+
+static int json_metrics(ctx *c, json_t *root)
+{
+	strlist names = {0};
+	json_t *ms = json_object();
+	const verdict_set *vs = c->info->verdicts;
+	int rv;
+
+	if (ms == NULL)
+		return HERD_ENOMEM;
+	jset(c, root, "metrics", ms);
+	if ((rv = metric_names(c, &names)) != 0)
+		goto out;
+	for (size_t i = 0; i < names.n; i++) {
+		res_metric_info info;
+		if (results_metric_info(c->r, names.v[i], &info) != 0)
+			continue;
+		if ((rv = query(c, names.v[i], NULL, 0)) != 0)
+			goto out;
+		json_t *m = metric_obj(c, info.name, info.type);
+		add_thresholds(c, m, names.v[i], 1);
+		jset(c, ms, names.v[i], m);
+	}
+	/* Submetrics, under their names as written in the thresholds. */
+	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
+		const verdict *v = &vs->v[i];
+		res_metric_info info;
+		if (!v->parsed || v->m.ntags == 0 || json_object_get(ms, v->metric) != NULL)
+			continue;
+		if (results_metric_info(c->r, v->m.name, &info) != 0)
+			continue;
+		if ((rv = query(c, v->m.name, v->m.tags, v->m.ntags)) != 0)
+			goto out;
+		json_t *m = metric_obj(c, info.name, info.type);
+		add_thresholds(c, m, v->metric, 0);
+		jset(c, ms, v->metric, m);
+	}
+out:
+	free(names.v);
+	return rv;
+}
+
+static int json_root_group(ctx *c, json_t *root)
+{
+	json_t *g = json_object(), *checks = json_object();
+	const char **names = NULL;
+	size_t n = 0;
+	th_tag t;
+	int rv;
+
+	jset(c, root, "root_group", g);
+	jset(c, g, "name", jstr(""));
+	jset(c, g, "path", jstr(""));
+	jset(c, g, "groups", json_object());
+	jset(c, g, "checks", checks);
+	if (c->oom)
+		return HERD_ENOMEM;
+	rv = results_tag_values(c->r, "checks", "name", NULL, 0, &names, &n);
+	if (rv == HERD_ENOTFOUND)
+		return HERD_OK;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		uint64_t passes = 0, total = 0;
+		char path[160];
+		json_t *ck = json_object();
+		res_tag_set(&t, "name", names[i]);
+		if ((rv = query(c, "checks", &t, 1)) != 0) {
+			json_decref(ck);
+			break;
+		}
+		results_rate_counts("checks", c->a, &passes, &total);
+		snprintf(path, sizeof(path), "::%s", names[i]);
+		jset(c, checks, names[i], ck);
+		jset(c, ck, "name", jstr(names[i]));
+		jset(c, ck, "path", jstr(path));
+		jset(c, ck, "passes", json_integer((json_int_t)passes));
+		jset(c, ck, "fails", json_integer((json_int_t)(total - passes)));
+	}
+	free(names);
+	return rv;
+}
+
+static json_t *row_obj(ctx *c, const rowstat *rs)
+{
+	json_t *o = json_object();
+	jset(c, o, "requests", json_integer((json_int_t)rs->reqs));
+	jset(c, o, "rate", json_real(rs->rate));
+	jset(c, o, "failed", json_integer((json_int_t)rs->failed));
+	if (rs->reqs > 0) {
+		jset(c, o, "p(50)", jms(rs->p50));
+		jset(c, o, "p(95)", jms(rs->p95));
+		jset(c, o, "p(99)", jms(rs->p99));
+	}
+	return o;
+}
+
+static int json_step(ctx *c, const th_tag *t, void *arg)
+{
+	json_t *steps = arg;
+	rowstat rs;
+	int rv;
+	if ((rv = row_query(c, t, 3, &rs)) != 0)
+		return rv;
+	json_t *o = row_obj(c, &rs);
+	jset(c, o, "scenario", jstr(t[0].value));
+	jset(c, o, "name", jstr(t[1].value));
+	jset(c, o, "method", jstr(t[2].value));
+	if (o == NULL || json_array_append_new(steps, o) != 0)
+		c->oom = 1;
+	return HERD_OK;
+}
+
+static int json_herd(ctx *c, json_t *root)
+{
+	const summary_info *in = c->info;
+	json_t *h = json_object(), *ek = json_object(), *scs = json_object(), *steps = json_array(),
+	       *agents = json_object(), *ths = json_array();
+	uint64_t kinds[ERRK__N];
+	const char **v = NULL;
+	size_t n = 0;
+	th_tag t;
+	int rv;
+
+	jset(c, root, "herd", h);
+	jset(c, h, "run_id", in->run_id ? jstr(in->run_id) : json_null());
+	const char *pname = in->plan_name ? in->plan_name : in->plan ? in->plan->name : NULL;
+	jset(c, h, "plan", pname ? jstr(pname) : json_null());
+	jset(c, h, "status", in->status ? jstr(in->status) : json_null());
+	jset(c, h, "degraded", json_boolean(in->degraded));
+	jset(c, h, "duration_ms", json_integer(results_duration_ms(c->r)));
+	jset(c, h, "errors_by_kind", ek);
+	jset(c, h, "scenarios", scs);
+	jset(c, h, "steps", steps);
+	jset(c, h, "agents", agents);
+	jset(c, h, "thresholds", ths);
+	if (c->oom)
+		return HERD_ENOMEM;
+
+	if ((rv = errors_by_kind(c, kinds)) != 0)
+		return rv;
+	for (int k = 0; k < ERRK__N; k++)
+		if (kinds[k] > 0)
+			jset(c, ek, errk_name(k), json_integer((json_int_t)kinds[k]));
+
+	if ((rv = scenario_list(c, &v, &n)) != 0)
+		return rv;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rowstat rs;
+		res_tag_set(&t, "scenario", v[i]);
+		if ((rv = row_query(c, &t, 1, &rs)) != 0)
+			break;
+		json_t *o = row_obj(c, &rs);
+		jset(c, scs, v[i], o);
+		if (in->plan != NULL)
+			jset(c, o, "executor",
+			     jstr(plan_executor_name(in->plan->scenarios[i].executor)));
+		if ((rv = query(c, "iterations", &t, 1)) != 0)
+			break;
+		jset(c, o, "iterations", json_integer((json_int_t)c->a->count));
+		if ((rv = query(c, "dropped_iterations", &t, 1)) != 0)
+			break;
+		jset(c, o, "dropped_iterations", json_integer((json_int_t)c->a->count));
+	}
+	free(v);
+	v = NULL;
+	if (rv != 0)
+		return rv;
+
+	if ((rv = for_each_step(c, json_step, steps)) != 0)
+		return rv;
+
+	if ((rv = results_tag_values(c->r, NULL, "agent", NULL, 0, &v, &n)) != 0)
+		return rv;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rowstat rs;
+		res_tag_set(&t, "agent", v[i]);
+		if ((rv = row_query(c, &t, 1, &rs)) == 0)
+			jset(c, agents, v[i], row_obj(c, &rs));
+	}
+	free(v);
+	if (rv != 0)
+		return rv;
+
+	for (size_t i = 0; in->verdicts != NULL && i < in->verdicts->n; i++) {
+		const verdict *vd = &in->verdicts->v[i];
+		json_t *o = json_object();
+		jset(c, o, "metric", jstr(vd->metric));
+		jset(c, o, "expr", jstr(vd->expr));
+		jset(c, o, "ok", json_boolean(vd->ok));
+		jset(c, o, "nodata", json_boolean(vd->nodata));
+		jset(c, o, "observed", vd->error || vd->nodata ? json_null() : json_real(vd->observed));
+		jset(c, o, "error", vd->error ? jstr(vd->error) : json_null());
+		if (o == NULL || json_array_append_new(ths, o) != 0)
+			c->oom = 1;
+	}
+	return HERD_OK;
+}
+
+int summary_json(const results *r, const summary_info *info, json_t **out)
+{
+	ctx c;
+	json_t *root;
+	int rv;
+
+	if (r == NULL || out == NULL)
+		return HERD_EINVAL;
+	if ((rv = ctx_init(&c, r, info)) != 0)
+		return rv;
+	if ((root = json_object()) == NULL) {
+		free(c.a);
+		return HERD_ENOMEM;
+	}
+	if ((rv = json_root_group(&c, root)) == 0 && (rv = json_metrics(&c, root)) == 0)
+		rv = json_herd(&c, root);
+	free(c.a);
+	if (rv == 0 && c.oom)
+		rv = HERD_ENOMEM;
+	if (rv != 0) {
+		json_decref(root);
+		return rv;
+	}
+	*out = root;
+	return HERD_OK;
+}
+
+int summary_json_text(const results *r, const summary_info *info, char **text)
+{
+	json_t *j;
+	int rv;
+	if ((rv = summary_json(r, info, &j)) != 0)
+		return rv;
+	*text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+	json_decref(j);
+	return *text != NULL ? HERD_OK : HERD_ENOMEM;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# herd's test command: installs dependencies, builds with warnings as errors,
+# runs the unit and integration suites, then the unit suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+count() { # count meson's results for one build dir
+  local log="$1/meson-logs/testlog.json"
+  [ -f "$log" ] || return
+  local p f
+  p=$(grep -c '"result": "OK"' "$log" || true)
+  f=$(grep -vc '"result": "OK"' "$log" || true)
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+build() { # build DIR [meson options...]
+  local dir="$1"; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" -Dwerror=true "$@" >/dev/null || return 1
+  fi
+  ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { cat "$dir.ninja.log"; return 1; }
+}
+
+if build build-ci; then
+  meson test -C build-ci --print-errorlogs --num-processes 2 || true
+  count build-ci
+else
+  echo "build failed"; failed=$((failed + 1))
+fi
+
+if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-ci-asan --suite unit --print-errorlogs --num-processes 2 || true
+  count build-ci-asan
+else
+  echo "sanitizer build failed"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,524 @@
+"""Shared helpers for herd's integration tests (Python 3 standard library only).
+
+- free_port(): a free TCP port on 127.0.0.1.
+- Nginx: a context manager running Debian's nginx on 127.0.0.1:<free port> with
+  its own config, temp dir and access log (one line per request, fields
+  separated by TAB, see LOG_FIELDS).
+- run_herd() / start_herd(): run `herd run` on a plan text with --db and
+  --summary-export in a temp dir; load the exported JSON.
+- main(tests): a tiny runner printing `ok - name` / `not ok - name: reason`,
+  then `N passed, N failed`; exits 1 when anything failed. `-k SUBSTR` runs
+  only the tests whose name contains SUBSTR.
+
+Every load these tests generate goes to 127.0.0.1 only and is bounded by the
+plan's own duration or iteration count, and by a timeout on the process.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+NGINX = "/usr/sbin/nginx"
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+
+# Access log fields, TAB separated, in this order.
+LOG_FIELDS = ["msec", "method", "uri", "args", "status", "content_type", "content_length",
+              "authorization", "request_body"]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _src_root():
+    return os.environ.get("HERD_SRC") or os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))
+
+
+def herd_bin():
+    b = os.environ.get("HERD_BIN")
+    if not b:
+        raise RuntimeError("HERD_BIN is not set (path of the built herd binary)")
+    return os.path.abspath(b)
+
+
+def agent_bin():
+    b = os.environ.get("HERD_AGENT_BIN")
+    return os.path.abspath(b) if b else None
+
+
+class Fail(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def near(value, want, rel):
+    """True when value is within rel (a fraction) of want."""
+    return abs(value - want) <= abs(want) * rel
+
+
+NGINX_CONF = r"""
+load_module {echo_module};
+{user}
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    log_format herd escape=json '$msec\t$request_method\t$uri\t$args\t$status\t$content_type\t$content_length\t$http_authorization\t$request_body';
+    access_log {dir}/access.log herd;
+    client_body_temp_path {dir}/tmp/client_body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    client_body_buffer_size 64k;
+    keepalive_requests 100000;
+    keepalive_timeout 120s;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        default_type text/plain;
+        location = /small {{ return 200 "hello herd\n"; }}
+        location = /delay50 {{ echo_sleep 0.05; echo "delayed"; }}
+        location = /slow {{ echo_sleep 0.1; echo "slow"; }}
+        location = /status404 {{ return 404; }}
+        location = /status500 {{ return 500; }}
+        location = /body {{ return 200 "a haystack with a needle in it\n"; }}
+        location = /api/orders {{
+            if ($request_method != POST) {{ return 405; }}
+            default_type application/json;
+            return 201 '{{"id":1,"status":"created"}}';
+        }}
+        location = /api/echo {{
+            echo_read_request_body;
+            echo_request_body;
+        }}
+        location / {{ return 404; }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx on 127.0.0.1:<free port>, its files in a temp dir, stopped on exit."""
+
+    def __init__(self):
+        self.dir = None
+        self.port = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "access.log")
+
+    def __enter__(self):
+        if not os.path.exists(NGINX):
+            raise Fail("%s is missing: apt-get install nginx-light (or nginx)" % NGINX)
+        if not os.path.exists(ECHO_MODULE):
+            raise Fail("%s is missing: apt-get install libnginx-mod-http-echo "
+                       "(needed for echo_sleep)" % ECHO_MODULE)
+        self.dir = tempfile.mkdtemp(prefix="herd-nginx-")
+        os.chmod(self.dir, 0o755)
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        for attempt in range(5):
+            self.port = free_port()
+            conf = NGINX_CONF.format(
+                echo_module=ECHO_MODULE, dir=self.dir, port=self.port,
+                user="user root;" if os.geteuid() == 0 else "")
+            with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+                f.write(conf)
+            open(self.log_path, "w").close()
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                 "-c", os.path.join(self.dir, "nginx.conf"), "-g", "daemon off;"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if self._wait_ready():
+                return self
+            err = self._stop_proc()
+            if attempt == 4:
+                self._cleanup()
+                raise Fail("nginx did not start: %s" % err)
+        return self
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    def _stop_proc(self):
+        err = ""
+        if self.proc is None:
+            return err
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:
+            err = self.proc.stderr.read().decode(errors="replace")
+        except Exception:
+            pass
+        self.proc.stderr.close()
+        try:
+            with open(os.path.join(self.dir, "error.log")) as f:
+                err += f.read()[-2000:]
+        except OSError:
+            pass
+        self.proc = None
+        return err.strip()
+
+    def _cleanup(self):
+        if self.dir and not os.environ.get("HERD_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __exit__(self, *exc):
+        self._stop_proc()
+        self._cleanup()
+        return False
+
+    def settle(self, quiet_s=0.3, max_s=3.0):
+        """Waits until the access log stops growing (nginx logs a request
+        after answering it, so the last lines may land just after herd exits)."""
+        deadline = time.monotonic() + max_s
+        last = -1
+        stable_since = time.monotonic()
+        while time.monotonic() < deadline:
+            size = os.path.getsize(self.log_path)
+            if size != last:
+                last = size
+                stable_since = time.monotonic()
+            elif time.monotonic() - stable_since >= quiet_s:
+                return
+            time.sleep(0.05)
+
+    def entries(self):
+        """The access log as a list of dicts (keys: LOG_FIELDS)."""
+        out = []
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                parts = line.split("\t")
+                parts += [""] * (len(LOG_FIELDS) - len(parts))
+                e = dict(zip(LOG_FIELDS, parts))
+                e["status"] = int(e["status"]) if e["status"].isdigit() else 0
+                e["msec"] = float(e["msec"]) if e["msec"] else 0.0
+                for k in ("args", "content_type", "authorization", "request_body"):
+                    try:  # escape=json in the log format
+                        e[k] = json.loads('"%s"' % e[k])
+                    except ValueError:
+                        pass
+                out.append(e)
+        return out
+
+    def access_log_lines(self, path=None, status=None, method=None, settle=True):
+        """Number of logged requests, optionally only those for path (exact
+        URI), status (int) and method."""
+        if settle:
+            self.settle()
+        n = 0
+        for e in self.entries():
+            if path is not None and e["uri"] != path:
+                continue
+            if status is not None and e["status"] != status:
+                continue
+            if method is not None and e["method"] != method:
+                continue
+            n += 1
+        return n
+
+
+class HerdResult:
+    def __init__(self, code, stdout, stderr, summary, tmpdir, plan_path, db, export, elapsed):
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+        self.summary = summary
+        self.dir = tmpdir
+        self.plan_path = plan_path
+        self.db = db
+        self.export = export
+        self.elapsed = elapsed
+
+    def metric(self, name):
+        check(self.summary is not None, "no summary export written (exit %s)%s"
+              % (self.code, self.tail()))
+        m = self.summary.get("metrics", {})
+        check(name in m, "metric %r missing from the export (has: %s)"
+              % (name, ", ".join(sorted(m))))
+        return m[name]
+
+    def herd(self):
+        check(self.summary is not None, "no summary export written (exit %s)%s"
+              % (self.code, self.tail()))
+        check("herd" in self.summary, "export has no 'herd' section")
+        return self.summary["herd"]
+
+    def errors_by_kind(self):
+        return self.herd().get("errors_by_kind", {}) or {}
+
+    def count(self):
+        return self.metric("http_reqs")["count"]
+
+    def tail(self, n=1500):
+        s = ""
+        if self.stderr.strip():
+            s += "\n--- herd stderr (tail) ---\n" + self.stderr[-n:]
+        if self.stdout.strip():
+            s += "\n--- herd stdout (tail) ---\n" + self.stdout[-n:]
+        return s
+
+
+_tmpdirs = []
+
+
+def _new_tmpdir():
+    d = tempfile.mkdtemp(prefix="herd-test-")
+    _tmpdirs.append(d)
+    return d
+
+
+def _cleanup_tmpdirs():
+    if os.environ.get("HERD_KEEP_TMP"):
+        return
+    while _tmpdirs:
+        shutil.rmtree(_tmpdirs.pop(), ignore_errors=True)
+
+
+def _herd_env():
+    env = dict(os.environ)
+    env.pop("HERD_DB", None)
+    if agent_bin():
+        env["HERD_AGENT_BIN"] = agent_bin()
+    return env
+
+
+def prepare_run(plan_text, args=(), db=None, export=True, plan_name="plan.yaml"):
+    """Writes the plan into a new temp dir and builds the herd command line."""
+    d = _new_tmpdir()
+    plan_path = os.path.join(d, plan_name)
+    if plan_text is not None:
+        with open(plan_path, "w") as f:
+            f.write(plan_text)
+    db = db or os.path.join(d, "herd.db")
+    export_path = os.path.join(d, "summary.json") if export else None
+    # Flags go before the plan here; test_flags_after_plan (plan_cli_test.py)
+    # covers the documented order `herd run PLAN.yaml [flags]` on its own.
+    cmd = [herd_bin(), "run", "--db", db]
+    if export_path:
+        cmd += ["--summary-export", export_path]
+    cmd += list(args)
+    cmd.append(plan_path)
+    return d, plan_path, db, export_path, cmd
+
+
+def _load_export(export_path):
+    if export_path and os.path.exists(export_path):
+        with open(export_path) as f:
+            text = f.read()
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise Fail("summary export is not valid JSON: %s\n%s" % (e, text[:500]))
+    return None
+
+
+def run_herd(plan_text, *args, timeout=60, db=None, export=True, quiet=True,
+             plan_name="plan.yaml", cwd=None):
+    """Runs `herd run` on plan_text and returns a HerdResult. The process is
+    killed (and the test fails) if it outlives timeout seconds."""
+    args = list(args)
+    if quiet and "--quiet" not in args:
+        args.append("--quiet")
+    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name)
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=_herd_env(), cwd=cwd or d, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        out, err = p.communicate()
+        raise Fail("herd did not finish within %ss (killed)\n%s\n%s" % (
+            timeout, err.decode(errors="replace")[-1500:], out.decode(errors="replace")[-1500:]))
+    elapsed = time.monotonic() - t0
+    res = HerdResult(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                     _load_export(export_path), d, plan_path, db, export_path, elapsed)
+    check(p.returncode >= 0, "herd died from signal %d%s" % (-p.returncode, res.tail()))
+    strays = reap_group(p)
+    check(not strays, "processes of herd's group outlived herd by 3 s (killed): %s%s"
+          % (strays, res.tail()))
+    return res
+
+
+def _group_members(pgid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            fields = st[st.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                out.append("%s %s" % (d, cmd))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def reap_group(p, grace=3.0):
+    """After herd (started in its own session, so its pid is the group id)
+    has exited: waits up to grace seconds for the rest of its group (local
+    agents) to go, then kills what is left by group id. Returns the
+    processes that had to be killed."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = _group_members(p.pid)
+        if not left:
+            return []
+        if time.monotonic() >= deadline:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return left
+        time.sleep(0.1)
+
+
+def start_herd(plan_text, *args, db=None, quiet=False):
+    """Starts `herd run` and returns (Popen, HerdResult-builder). Call
+    finish(p, timeout) to collect the result."""
+    args = list(args)
+    if quiet and "--quiet" not in args:
+        args.append("--quiet")
+    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=_herd_env(), cwd=d, start_new_session=True)
+    p._herd_info = (d, plan_path, db, export_path, time.monotonic())
+    return p
+
+
+def finish(p, timeout):
+    d, plan_path, db, export_path, t0 = p._herd_info
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        out, err = p.communicate()
+        raise Fail("herd did not finish within %ss (killed)\n%s" % (
+            timeout, err.decode(errors="replace")[-1500:]))
+    res = HerdResult(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                     _load_export(export_path), d, plan_path, db, export_path,
+                     time.monotonic() - t0)
+    check(p.returncode >= 0, "herd died from signal %d%s" % (-p.returncode, res.tail()))
+    strays = reap_group(p)
+    check(not strays, "processes of herd's group outlived herd by 3 s (killed): %s%s"
+          % (strays, res.tail()))
+    return res
+
+
+def _kill_group(p):
+    """Kills the herd process we started and its process group (its local
+    agents), by id."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        try:
+            p.kill()
+        except OSError:
+            pass
+
+
+def run_cli(*args, timeout=30, cwd=None):
+    """Runs herd with raw arguments; returns (code, stdout, stderr)."""
+    p = subprocess.Popen([herd_bin()] + list(args), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=_herd_env(), cwd=cwd or _new_tmpdir(),
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        p.communicate()
+        raise Fail("herd %s did not finish within %ss (killed)" % (" ".join(args), timeout))
+    strays = reap_group(p)
+    check(not strays, "processes of herd's group outlived herd by 3 s (killed): %s" % strays)
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def main(tests):
+    """Runs tests (a list of functions). Options: -k SUBSTR (repeatable),
+    -l to list the names."""
+    argv = sys.argv[1:]
+    only = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "-k" and i + 1 < len(argv):
+            only.append(argv[i + 1])
+            i += 2
+        elif argv[i] == "-l":
+            for t in tests:
+                print(t.__name__)
+            return
+        else:
+            print("usage: %s [-k NAME]... [-l]" % sys.argv[0], file=sys.stderr)
+            sys.exit(2)
+    if not os.environ.get("HERD_BIN"):
+        print("HERD_BIN must name the herd binary (HERD_AGENT_BIN the agent)", file=sys.stderr)
+        sys.exit(2)
+    selected = [t for t in tests if not only or any(k in t.__name__ for k in only)]
+    passed = failed = 0
+    t_all = time.monotonic()
+    for t in selected:
+        t0 = time.monotonic()
+        try:
+            t()
+        except Fail as e:
+            failed += 1
+            print("not ok - %s: %s" % (t.__name__, str(e).strip().replace("\n", "\n    ")))
+        except Exception:
+            failed += 1
+            tb = traceback.format_exc().strip().replace("\n", "\n    ")
+            print("not ok - %s: %s" % (t.__name__, tb))
+        else:
+            passed += 1
+            print("ok - %s (%.1fs)" % (t.__name__, time.monotonic() - t0))
+        finally:
+            _cleanup_tmpdirs()
+        sys.stdout.flush()
+    print("# %.1fs" % (time.monotonic() - t_all))
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)

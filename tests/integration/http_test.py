@@ -1,0 +1,725 @@
+#!/usr/bin/env python3
+"""herd against a real nginx on 127.0.0.1: counts cross-checked with nginx's
+access log, latency, error kinds, executors, checks, thresholds, the results
+store, Ctrl-C and several local agents.
+
+Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/http_test.py [-k NAME]
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (Fail, Nginx, check, finish, free_port, main, near, run_cli,  # noqa: E402
+                     run_herd, start_herd)
+
+
+def plan(target, scenarios, thresholds=None, name="itest"):
+    """Builds a plan's YAML text. scenarios: {name: yaml body (indented 4)}."""
+    out = ["name: %s" % name, "target: %s" % target, "scenarios:"]
+    for sname, body in scenarios.items():
+        out.append("  %s:" % sname)
+        for line in body.strip("\n").splitlines():
+            out.append("    " + line)
+    if thresholds:
+        out.append("thresholds:")
+        for metric, exprs in thresholds.items():
+            out.append("  %s: %s" % (json.dumps(metric), json.dumps(exprs)))
+    return "\n".join(out) + "\n"
+
+
+def expect_code(r, want):
+    check(r.code == want, "herd exited %d, expected %d%s" % (r.code, want, r.tail()))
+
+
+def rate_counts(r, name):
+    m = r.metric(name)
+    for k in ("passes", "fails", "value"):
+        check(k in m, "%s has no %r: %s" % (name, k, m))
+    return m["passes"], m["fails"], m["value"]
+
+
+def dropped(r):
+    m = r.summary.get("metrics", {}).get("dropped_iterations")
+    return 0 if m is None else m.get("count", 0)
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_count_equals_nginx_log():
+    """constant-vus 5 VUs 4 s on /small: http_reqs.count == nginx's lines, no failures."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"s": """
+executor: constant-vus
+vus: 5
+duration: 4s
+flow:
+  - get: /small
+"""}), timeout=40)
+        expect_code(r, 0)
+        logged = ng.access_log_lines()
+        small_ok = ng.access_log_lines(path="/small", status=200, settle=False)
+        count = r.count()
+        check(count > 100, "only %d requests in 4 s" % count)
+        check(count == logged, "herd http_reqs.count %d != nginx logged %d" % (count, logged))
+        check(small_ok == logged, "nginx logged %d lines, only %d are GET /small 200"
+              % (logged, small_ok))
+        passes, fails, value = rate_counts(r, "http_req_failed")
+        check(passes == 0 and value == 0, "http_req_failed passes=%s value=%s, expected 0"
+              % (passes, value))
+        check(fails == count, "http_req_failed fails %s != requests %d" % (fails, count))
+        it = r.metric("iterations")["count"]
+        check(it == count, "iterations %d != requests %d (1 request per iteration)" % (it, count))
+
+
+def test_p50_of_50ms_delay():
+    """constant-vus 10 VUs 5 s on /delay50 (echo_sleep 0.05): med within 2% of 50 ms."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"d": """
+executor: constant-vus
+vus: 10
+duration: 5s
+flow:
+  - get: /delay50
+"""}), timeout=40)
+        expect_code(r, 0)
+        d = r.metric("http_req_duration")
+        med = d["med"]
+        check(near(med, 50.0, 0.02), "p50 %.3f ms is not within 2%% of 50 ms (min %.3f avg %.3f "
+              "p90 %.3f max %.3f)" % (med, d["min"], d["avg"], d["p(90)"], d["max"]))
+        check(d["min"] >= 49.5, "min %.3f ms is below the 50 ms the server sleeps" % d["min"])
+        for a, b in (("min", "med"), ("med", "p(90)"), ("p(90)", "p(95)"), ("p(95)", "p(99)"),
+                     ("p(99)", "max")):
+            check(d[a] <= d[b], "%s %.3f > %s %.3f" % (a, d[a], b, d[b]))
+        logged = ng.access_log_lines(path="/delay50", status=200)
+        check(r.count() == logged, "herd count %d != nginx %d" % (r.count(), logged))
+
+
+def test_4xx_5xx_are_failed():
+    """/status404 and /status500 count in http_req_failed and as http_4xx/http_5xx."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"e": """
+executor: constant-vus
+vus: 3
+duration: 3s
+flow:
+  - get: /status404
+  - get: /status500
+  - get: /small
+  - think: 5ms
+"""}), timeout=40)
+        expect_code(r, 0)
+        n404 = ng.access_log_lines(status=404)
+        n500 = ng.access_log_lines(status=500, settle=False)
+        n200 = ng.access_log_lines(status=200, settle=False)
+        total = ng.access_log_lines(settle=False)
+        check(n404 > 0 and n500 > 0 and n200 > 0, "nginx saw 404=%d 500=%d 200=%d"
+              % (n404, n500, n200))
+        check(r.count() == total, "herd count %d != nginx %d" % (r.count(), total))
+        passes, fails, value = rate_counts(r, "http_req_failed")
+        check(passes == n404 + n500, "http_req_failed.passes %d != nginx 404+500 %d"
+              % (passes, n404 + n500))
+        check(fails == n200, "http_req_failed.fails %d != nginx 200s %d" % (fails, n200))
+        check(near(value, (n404 + n500) / total, 0.001), "http_req_failed.value %s != %s"
+              % (value, (n404 + n500) / total))
+        ebk = r.errors_by_kind()
+        check(ebk.get("http_4xx") == n404, "errors_by_kind.http_4xx %s != nginx 404s %d (%s)"
+              % (ebk.get("http_4xx"), n404, ebk))
+        check(ebk.get("http_5xx") == n500, "errors_by_kind.http_5xx %s != nginx 500s %d (%s)"
+              % (ebk.get("http_5xx"), n500, ebk))
+
+
+def test_closed_port_connect_refused():
+    """A port nothing listens on: connect_refused errors, exit 0, no crash."""
+    port = free_port()
+    r = run_herd(plan("http://127.0.0.1:%d" % port, {"c": """
+executor: constant-vus
+vus: 2
+duration: 2s
+flow:
+  - get: /small
+  - think: 10ms
+"""}), timeout=40)
+    expect_code(r, 0)
+    count = r.count()
+    check(count > 0, "no requests counted against a closed port")
+    ebk = r.errors_by_kind()
+    check(ebk.get("connect_refused") == count, "errors_by_kind.connect_refused %s != requests %d"
+          " (%s)" % (ebk.get("connect_refused"), count, ebk))
+    passes, fails, value = rate_counts(r, "http_req_failed")
+    check(passes == count and fails == 0 and value == 1,
+          "http_req_failed passes=%s fails=%s value=%s, expected all %d failed"
+          % (passes, fails, value, count))
+    check(not r.herd().get("degraded"), "run marked degraded (an agent lost?)")
+    for bad in ("Segmentation", "AddressSanitizer", "core dumped", "Aborted"):
+        check(bad not in r.stderr, "herd's stderr mentions %r%s" % (bad, r.tail()))
+
+
+def test_arrival_rate_within_2pct():
+    """constant-arrival-rate 100/s for 10 s: nginx logs 1000 +- 20, at 100/s +- 2%."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"a": """
+executor: constant-arrival-rate
+rate: 100
+timeUnit: 1s
+duration: 10s
+preAllocatedVUs: 10
+maxVUs: 20
+flow:
+  - get: /small
+"""}), timeout=50)
+        expect_code(r, 0)
+        ng.settle()
+        entries = ng.entries()
+        n = len(entries)
+        check(980 <= n <= 1020, "nginx logged %d requests, expected 1000 +- 20" % n)
+        it = r.metric("iterations")["count"]
+        check(it == n, "herd iterations %d != nginx lines %d" % (it, n))
+        check(r.count() == n, "herd http_reqs %d != nginx lines %d" % (r.count(), n))
+        check(dropped(r) == 0, "dropped_iterations %d, expected 0" % dropped(r))
+        ts = sorted(e["msec"] for e in entries)
+        span = ts[-1] - ts[0]
+        rate = (n - 1) / span if span > 0 else 0
+        check(near(rate, 100, 0.02), "nginx saw %.2f req/s over %.3f s, expected 100 +- 2%%"
+              % (rate, span))
+
+
+def test_arrival_rate_two_agents():
+    """The rate split over two local agents still adds up: 50/s for 4 s -> 200 +- 4."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"a": """
+executor: constant-arrival-rate
+rate: 50
+timeUnit: 1s
+duration: 4s
+preAllocatedVUs: 4
+maxVUs: 10
+flow:
+  - get: /small
+"""}), "--local-agents", "2", "--workers", "1", timeout=40)
+        expect_code(r, 0)
+        n = ng.access_log_lines()
+        check(196 <= n <= 204, "nginx logged %d requests, expected 200 +- 4" % n)
+        check(r.count() == n, "herd http_reqs %d != nginx lines %d" % (r.count(), n))
+        check(dropped(r) == 0, "dropped_iterations %d, expected 0" % dropped(r))
+
+
+def test_per_vu_iterations_exact():
+    """per-vu-iterations vus 3, iterations 7 -> exactly 21 requests."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"p": """
+executor: per-vu-iterations
+vus: 3
+iterations: 7
+maxDuration: 20s
+flow:
+  - get: /small
+"""}), timeout=40)
+        expect_code(r, 0)
+        n = ng.access_log_lines()
+        check(n == 21, "nginx logged %d requests, expected 21" % n)
+        check(r.count() == 21, "herd http_reqs %d, expected 21" % r.count())
+        check(r.metric("iterations")["count"] == 21, "iterations %s, expected 21"
+              % r.metric("iterations")["count"])
+
+
+def test_per_vu_iterations_two_agents():
+    """per-vu-iterations vus 3, iterations 7 split over 2 local agents -> still 21."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"p": """
+executor: per-vu-iterations
+vus: 3
+iterations: 7
+maxDuration: 20s
+flow:
+  - get: /small
+"""}), "--local-agents", "2", "--workers", "1", timeout=40)
+        expect_code(r, 0)
+        n = ng.access_log_lines()
+        check(n == 21, "nginx logged %d requests, expected 21" % n)
+        check(r.count() == 21, "herd http_reqs %d, expected 21" % r.count())
+
+
+def test_ramping_vus_reaches_target():
+    """ramping-vus stages up to 6 VUs: the vus gauge's max is 6; counts match nginx."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"r": """
+executor: ramping-vus
+startVUs: 0
+stages:
+  - { duration: 1s, target: 3 }
+  - { duration: 2s, target: 6 }
+  - { duration: 2s, target: 6 }
+  - { duration: 1s, target: 0 }
+flow:
+  - get: /small
+  - think: 20ms
+"""}), timeout=40)
+        expect_code(r, 0)
+        vus = r.metric("vus")
+        check(vus.get("max") == 6, "vus max %s, expected 6 (%s)" % (vus.get("max"), vus))
+        n = ng.access_log_lines()
+        check(r.count() == n, "herd http_reqs %d != nginx lines %d" % (r.count(), n))
+
+
+def test_checks_pass_and_fail():
+    """check {status: 200, body: needle}: passes on /body, the body check fails on /small."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"c": """
+executor: constant-vus
+vus: 2
+duration: 3s
+flow:
+  - get: /body
+    name: hay
+    check: { status: 200, body: needle }
+  - get: /small
+    name: small
+    check: { status: 200, body: needle }
+  - think: 10ms
+"""}), timeout=40)
+        expect_code(r, 0)
+        n_body = ng.access_log_lines(path="/body", status=200)
+        n_small = ng.access_log_lines(path="/small", status=200, settle=False)
+        check(n_body > 0 and n_small > 0, "nginx saw /body %d /small %d" % (n_body, n_small))
+        passes, fails, value = rate_counts(r, "checks")
+        # two checks per step (status, body): all pass on /body, status passes on /small
+        check(fails == n_small, "checks.fails %d != /small requests %d" % (fails, n_small))
+        check(passes == 2 * n_body + n_small, "checks.passes %d != 2*%d + %d"
+              % (passes, n_body, n_small))
+        ebk = r.errors_by_kind()
+        check(ebk.get("check_failed") == n_small, "errors_by_kind.check_failed %s != %d (%s)"
+              % (ebk.get("check_failed"), n_small, ebk))
+        checks = r.summary.get("root_group", {}).get("checks", {})
+        found = False
+        for c in (checks.values() if isinstance(checks, dict) else checks):
+            nm = c.get("name", "")
+            if "needle" in nm and nm.startswith("small"):
+                found = True
+                check(c.get("fails") == n_small and c.get("passes") == 0,
+                      "check %r: passes %s fails %s, expected 0 / %d"
+                      % (nm, c.get("passes"), c.get("fails"), n_small))
+            if "needle" in nm and nm.startswith("hay"):
+                check(c.get("fails") == 0 and c.get("passes") == n_body,
+                      "check %r: passes %s fails %s, expected %d / 0"
+                      % (nm, c.get("passes"), c.get("fails"), n_body))
+        check(found, "root_group.checks has no body check of step 'small': %s"
+              % json.dumps(checks)[:600])
+
+
+def test_post_headers_json_body_query():
+    """POST with headers and a json body, a raw body, and a query string reach nginx as sent."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"p": """
+executor: per-vu-iterations
+vus: 2
+iterations: 5
+maxDuration: 20s
+flow:
+  - post: /api/orders
+    name: create
+    headers: { Authorization: "Bearer abc", X-Test: "1" }
+    json: { item: 42, qty: 1 }
+    check: { status: 201, body: created }
+  - post: /api/echo
+    json: { item: 42, qty: 1, tags: [a, b] }
+    check: { status: 200, body: qty }
+  - put: /api/echo
+    headers: { Content-Type: text/plain }
+    body: "raw-payload"
+  - get: /small
+    query: { a: 1, b: x y }
+"""}), timeout=40)
+        expect_code(r, 0)
+        ng.settle()
+        es = ng.entries()
+        orders = [e for e in es if e["uri"] == "/api/orders"]
+        check(len(orders) == 10, "nginx saw %d requests to /api/orders, expected 10" % len(orders))
+        for e in orders:
+            check(e["method"] == "POST" and e["status"] == 201, "order request %s" % e)
+            check(e["content_type"].startswith("application/json"),
+                  "Content-Type %r, expected application/json" % e["content_type"])
+            check(e["authorization"] == "Bearer abc", "Authorization %r" % e["authorization"])
+            check(e["content_length"].isdigit() and int(e["content_length"]) > 0,
+                  "Content-Length %r" % e["content_length"])
+        echoes = [e for e in es if e["uri"] == "/api/echo" and e["method"] == "POST"]
+        check(len(echoes) == 10, "nginx saw %d POST /api/echo, expected 10" % len(echoes))
+        for e in echoes:
+            try:
+                body = json.loads(e["request_body"])
+            except ValueError:
+                raise Fail("POST body is not JSON: %r" % e["request_body"])
+            check(body == {"item": 42, "qty": 1, "tags": ["a", "b"]}, "POST body %r" % body)
+        puts = [e for e in es if e["uri"] == "/api/echo" and e["method"] == "PUT"]
+        check(len(puts) == 10, "nginx saw %d PUT /api/echo, expected 10" % len(puts))
+        for e in puts:
+            check(e["request_body"] == "raw-payload", "PUT body %r" % e["request_body"])
+            check(e["content_type"] == "text/plain", "PUT Content-Type %r" % e["content_type"])
+        gets = [e for e in es if e["uri"] == "/small"]
+        check(len(gets) == 10, "nginx saw %d GET /small, expected 10" % len(gets))
+        for e in gets:
+            q = dict(kv.split("=", 1) for kv in e["args"].split("&") if "=" in kv)
+            check(q.get("a") == "1" and q.get("b") in ("x%20y", "x+y"),
+                  "query string %r, expected a=1&b=x%%20y" % e["args"])
+        passes, fails, _ = rate_counts(r, "checks")
+        check(fails == 0 and passes == 40, "checks passes %d fails %d, expected 40 / 0"
+              % (passes, fails))
+        check(r.count() == len(es), "herd count %d != nginx %d" % (r.count(), len(es)))
+
+
+def _threshold_marks(r, metric):
+    m = r.metric(metric)
+    check("thresholds" in m, "export of %s has no thresholds: %s" % (metric, m))
+    return m["thresholds"]
+
+
+def test_threshold_fails_exit_99():
+    """http_req_duration p(95) < 1 against /delay50: exit 99, marked failed in the export."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"d": """
+executor: constant-vus
+vus: 2
+duration: 2s
+flow:
+  - get: /delay50
+"""}, thresholds={"http_req_duration": ["p(95) < 1"]}), timeout=40)
+        expect_code(r, 99)
+        th = _threshold_marks(r, "http_req_duration")
+        check(th.get("p(95) < 1") is True, "thresholds[\"p(95) < 1\"] = %r, expected true "
+              "(k6's export: true means failed): %s" % (th.get("p(95) < 1"), th))
+        hth = r.herd().get("thresholds", [])
+        bad = [t for t in hth if t.get("metric") == "http_req_duration"]
+        check(bad and bad[0].get("ok") is False, "herd.thresholds does not mark it failed: %s"
+              % hth)
+
+
+def test_threshold_passes_exit_0():
+    """http_req_duration p(95) < 1000 and http_req_failed rate < 0.01: exit 0."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"d": """
+executor: constant-vus
+vus: 2
+duration: 2s
+flow:
+  - get: /delay50
+"""}, thresholds={"http_req_duration": ["p(95) < 1000", "med >= 50"],
+                  "http_req_failed": ["rate < 0.01"]}), timeout=40)
+        expect_code(r, 0)
+        th = _threshold_marks(r, "http_req_duration")
+        check(th.get("p(95) < 1000") is False and th.get("med >= 50") is False,
+              "thresholds marked %s, expected both false (passed)" % th)
+        th = _threshold_marks(r, "http_req_failed")
+        check(th.get("rate < 0.01") is False, "http_req_failed thresholds %s" % th)
+
+
+def test_submetric_threshold_by_scenario():
+    """Submetrics named in thresholds appear under their exact names, filtered by scenario."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {
+            "browse": """
+executor: constant-vus
+vus: 2
+duration: 2s
+flow:
+  - get: /small
+  - think: 10ms
+""",
+            "slowpoke": """
+executor: constant-vus
+vus: 2
+duration: 2s
+flow:
+  - get: /delay50
+"""}, thresholds={"http_req_duration{scenario:browse}": ["p(99) < 1000"],
+                  "http_reqs{scenario:browse}": ["count > 0"],
+                  "http_req_duration{scenario:slowpoke}": ["p(95) < 10"]}), timeout=40)
+        expect_code(r, 99)  # the slowpoke scenario's threshold must fail
+        n_small = ng.access_log_lines(path="/small")
+        n_delay = ng.access_log_lines(path="/delay50", settle=False)
+        sub = r.metric("http_reqs{scenario:browse}")
+        check(sub.get("count") == n_small, "http_reqs{scenario:browse}.count %s != nginx /small %d"
+              % (sub.get("count"), n_small))
+        slow = r.metric("http_req_duration{scenario:slowpoke}")
+        check(slow["min"] >= 49.5, "slowpoke min %.3f ms < 50 ms: other scenarios mixed in?"
+              % slow["min"])
+        br = r.metric("http_req_duration{scenario:browse}")
+        check(br["p(99)"] < slow["min"], "browse p99 %.3f >= slowpoke min %.3f: /delay50 "
+              "mixed into the browse submetric?" % (br["p(99)"], slow["min"]))
+        check(_threshold_marks(r, "http_req_duration{scenario:browse}").get("p(99) < 1000")
+              is False, "browse threshold marked failed")
+        check(_threshold_marks(r, "http_req_duration{scenario:slowpoke}").get("p(95) < 10")
+              is True, "slowpoke threshold not marked failed")
+        check(r.count() == n_small + n_delay, "herd count %d != nginx %d"
+              % (r.count(), n_small + n_delay))
+
+
+ISSUE_PLAN = """name: smoke
+target: http://127.0.0.1:8080
+scenarios:
+  browse:
+    executor: constant-vus
+    vus: 20
+    duration: 10s
+    flow:
+      - get: /small
+        name: small
+        check: { status: 200 }
+  orders:
+    executor: constant-arrival-rate
+    rate: 200
+    timeUnit: 1s
+    duration: 10s
+    preAllocatedVUs: 20
+    maxVUs: 50
+    flow:
+      - post: /api/orders
+        headers: { Authorization: "Bearer abc" }
+        json: { item: 42, qty: 1 }
+  ramp:
+    executor: ramping-vus
+    startTime: 2s
+    stages:
+      - { duration: 5s, target: 10 }
+      - { duration: 5s, target: 0 }
+    flow:
+      - get: /slow
+        timeout: 2s
+      - think: 100ms..300ms
+thresholds:
+  http_req_duration: ["p(95) < 500"]
+  "http_req_duration{scenario:browse}": ["p(99) < 1000"]
+  http_req_failed: ["rate < 0.01"]
+"""
+
+
+def test_issue_example_plan():
+    """The example plan of issue 2, as written (port substituted)."""
+    with Nginx() as ng:
+        text = ISSUE_PLAN.replace("http://127.0.0.1:8080", ng.url)
+        r = run_herd(text, timeout=90)
+        check(r.code in (0, 99), "exit %d%s" % (r.code, r.tail()))
+        d = r.metric("http_req_duration")
+        b = r.metric("http_req_duration{scenario:browse}")
+        passes, fails, value = rate_counts(r, "http_req_failed")
+        want = 0 if (d["p(95)"] < 500 and b["p(99)"] < 1000 and value < 0.01) else 99
+        check(r.code == want, "exit %d but thresholds say %d (p95 %.2f, browse p99 %.2f, "
+              "failed rate %s)" % (r.code, want, d["p(95)"], b["p(99)"], value))
+        scen = r.herd().get("scenarios", {})
+        names = set(scen) if isinstance(scen, dict) else {s.get("name") for s in scen}
+        check({"browse", "orders", "ramp"} <= names, "herd.scenarios has %s" % sorted(names))
+        total = ng.access_log_lines()
+        n_small = ng.access_log_lines(path="/small", settle=False)
+        n_orders = ng.access_log_lines(path="/api/orders", settle=False)
+        n_orders_ok = ng.access_log_lines(path="/api/orders", status=201, method="POST",
+                                          settle=False)
+        n_slow = ng.access_log_lines(path="/slow", settle=False)
+        check(r.count() == total, "herd http_reqs %d != nginx lines %d" % (r.count(), total))
+        check(n_small + n_orders + n_slow == total, "nginx saw other paths")
+        check(n_orders_ok == n_orders, "%d of %d orders were not POST 201"
+              % (n_orders - n_orders_ok, n_orders))
+        check(1960 <= n_orders <= 2040, "orders: %d requests, expected 2000 +- 2%%" % n_orders)
+        check(n_slow > 0 and n_small > 0, "nginx saw /slow %d, /small %d" % (n_slow, n_small))
+        check(passes == 0, "%d requests failed" % passes)
+        check(dropped(r) == 0, "dropped_iterations %d" % dropped(r))
+        vus = r.metric("vus")
+        check(vus.get("max", 0) >= 20 + 10 + 1,
+              "vus max %s: browse 20 + ramp 10 + some orders VUs expected" % vus.get("max"))
+
+
+def _find_run_in_db(db, run_id):
+    con = sqlite3.connect(db)
+    try:
+        uv = con.execute("PRAGMA user_version").fetchone()[0]
+        jm = con.execute("PRAGMA journal_mode").fetchone()[0]
+        hits = []
+        tables = [t[0] for t in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        for t in tables:
+            cols = [c[1] for c in con.execute("PRAGMA table_info(\"%s\")" % t)]
+            for c in cols:
+                if c in ("id", "run_id", "run"):
+                    n = con.execute("SELECT count(*) FROM \"%s\" WHERE \"%s\" = ?" % (t, c),
+                                    (run_id,)).fetchone()[0]
+                    if n:
+                        hits.append((t, c, n))
+        return uv, jm, tables, hits
+    finally:
+        con.close()
+
+
+def test_results_store_and_cli():
+    """The run lands in the SQLite store (WAL, user_version) and `herd results` shows it."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"s": """
+executor: per-vu-iterations
+vus: 2
+iterations: 10
+maxDuration: 10s
+flow:
+  - get: /small
+"""}), timeout=40)
+        expect_code(r, 0)
+        run_id = r.herd().get("run_id")
+        check(run_id, "export has no herd.run_id")
+        check(os.path.exists(r.db), "no database at %s" % r.db)
+        uv, jm, tables, hits = _find_run_in_db(r.db, run_id)
+        check(uv > 0, "PRAGMA user_version is %d" % uv)
+        check(jm.lower() == "wal", "journal_mode is %s, expected wal" % jm)
+        check(hits, "run %s not found in any table of %s (tables %s)" % (run_id, r.db, tables))
+        code, out, err = run_cli("results", "list", "--db", r.db)
+        check(code == 0, "results list exited %d: %s" % (code, err))
+        check(run_id in out, "results list does not show %s:\n%s" % (run_id, out))
+        code, out, err = run_cli("results", "show", run_id, "--db", r.db)
+        check(code == 0, "results show exited %d: %s" % (code, err))
+        check("http_reqs" in out and "20" in out, "results show lacks http_reqs/20:\n%s" % out)
+        code, out, err = run_cli("results", "show", "no-such-run", "--db", r.db)
+        check(code != 0, "results show of an unknown run exited 0")
+        # a second run is listed beside the first
+        r2 = run_herd(plan(ng.url, {"s": """
+executor: per-vu-iterations
+vus: 1
+iterations: 3
+flow:
+  - get: /small
+"""}), db=r.db, timeout=40)
+        expect_code(r2, 0)
+        run2 = r2.herd().get("run_id")
+        check(run2 and run2 != run_id, "second run id %r (first %r)" % (run2, run_id))
+        code, out, err = run_cli("results", "list", "--db", r.db)
+        check(run_id in out and run2 in out, "results list lacks a run:\n%s" % out)
+
+
+SIGINT_PLAN = """
+executor: constant-vus
+vus: 5
+duration: 30s
+flow:
+  - get: /small
+  - think: 10ms
+"""
+
+
+def _sigint_run(to_group):
+    with Nginx() as ng:
+        p = start_herd(plan(ng.url, {"s": SIGINT_PLAN}), quiet=True)
+        try:
+            deadline = time.monotonic() + 15
+            while ng.access_log_lines(settle=False) < 50:
+                check(p.poll() is None, "herd exited %s before the signal" % p.returncode)
+                check(time.monotonic() < deadline, "no load reached nginx in 15 s")
+                time.sleep(0.1)
+            time.sleep(1.0)
+            t_sig = time.monotonic()
+            if to_group:
+                os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+            else:
+                os.kill(p.pid, signal.SIGINT)
+            r = finish(p, timeout=25)
+            took = time.monotonic() - t_sig
+        except BaseException:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            raise
+        expect_code(r, 105)
+        check(took < 10, "herd took %.1f s to stop after SIGINT" % took)
+        check("http_reqs" in r.stdout, "no summary on stdout after SIGINT:\n%s" % r.tail())
+        n = ng.access_log_lines()
+        check(r.count() == n, "herd http_reqs %d != nginx lines %d after SIGINT" % (r.count(), n))
+        return r
+
+
+def test_sigint_graceful_stop():
+    """SIGINT to herd during a 30 s run: exit 105 soon, summary printed, counts kept."""
+    _sigint_run(to_group=False)
+
+
+def test_sigint_process_group():
+    """SIGINT to herd's whole process group (a terminal's Ctrl-C reaches the agents too)."""
+    _sigint_run(to_group=True)
+
+
+def test_second_sigint_stops_at_once():
+    """Two SIGINTs: exit 105, nothing left running."""
+    with Nginx() as ng:
+        p = start_herd(plan(ng.url, {"s": SIGINT_PLAN}), quiet=True)
+        try:
+            deadline = time.monotonic() + 15
+            while ng.access_log_lines(settle=False) < 50:
+                check(p.poll() is None, "herd exited %s before the signal" % p.returncode)
+                check(time.monotonic() < deadline, "no load reached nginx in 15 s")
+                time.sleep(0.1)
+            os.kill(p.pid, signal.SIGINT)
+            time.sleep(0.05)
+            os.kill(p.pid, signal.SIGINT)
+            r = finish(p, timeout=20)
+        except BaseException:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            raise
+        expect_code(r, 105)
+
+
+def test_two_local_agents():
+    """--local-agents 2 --workers 1, constant-vus 4: totals match nginx, 2 agents reported."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"s": """
+executor: constant-vus
+vus: 4
+duration: 3s
+flow:
+  - get: /small
+  - think: 10ms
+"""}), "--local-agents", "2", "--workers", "1", timeout=40)
+        expect_code(r, 0)
+        n = ng.access_log_lines()
+        check(r.count() == n, "herd http_reqs %d != nginx lines %d" % (r.count(), n))
+        agents = r.herd().get("agents")
+        check(agents is not None, "export has no herd.agents")
+        check(len(agents) == 2, "herd.agents has %d entries, expected 2: %s"
+              % (len(agents), json.dumps(agents)[:500]))
+        vals = agents.values() if isinstance(agents, dict) else agents
+        counts = []
+        for a in vals:
+            for k in ("http_reqs", "requests", "count", "reqs"):
+                if isinstance(a, dict) and isinstance(a.get(k), int):
+                    counts.append(a[k])
+                    break
+        if len(counts) == 2:
+            check(all(c > 0 for c in counts), "an agent sent nothing: %s" % counts)
+            check(sum(counts) == n, "per-agent counts %s do not add up to %d" % (counts, n))
+        check(r.metric("vus").get("max") == 4, "vus max %s, expected 4" % r.metric("vus"))
+
+
+TESTS = [
+    test_count_equals_nginx_log,
+    test_p50_of_50ms_delay,
+    test_4xx_5xx_are_failed,
+    test_closed_port_connect_refused,
+    test_arrival_rate_within_2pct,
+    test_arrival_rate_two_agents,
+    test_per_vu_iterations_exact,
+    test_per_vu_iterations_two_agents,
+    test_ramping_vus_reaches_target,
+    test_checks_pass_and_fail,
+    test_post_headers_json_body_query,
+    test_threshold_fails_exit_99,
+    test_threshold_passes_exit_0,
+    test_submetric_threshold_by_scenario,
+    test_issue_example_plan,
+    test_results_store_and_cli,
+    test_sigint_graceful_stop,
+    test_sigint_process_group,
+    test_second_sigint_stops_at_once,
+    test_two_local_agents,
+]
+
+if __name__ == "__main__":
+    main(TESTS)

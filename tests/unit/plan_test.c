@@ -1,0 +1,1131 @@
+/*
+ * Tests for common/plan: the reference plan with every field checked,
+ * defaults, durations, JSON bodies and URLs, one test per kind of error with
+ * its exact file:line:column, and hostile input (aliases, nesting, huge
+ * numbers, bytes that are not YAML) that must fail cleanly under ASan.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/plan.h"
+#include "tests/unit/check.h"
+
+static const char smoke_yaml[] = "name: smoke\n"
+                                 "target: http://127.0.0.1:8080\n"
+                                 "scenarios:\n"
+                                 "  browse:\n"
+                                 "    executor: constant-vus\n"
+                                 "    vus: 20\n"
+                                 "    duration: 10s\n"
+                                 "    flow:\n"
+                                 "      - get: /small\n"
+                                 "        name: small\n"
+                                 "        check: { status: 200 }\n"
+                                 "  orders:\n"
+                                 "    executor: constant-arrival-rate\n"
+                                 "    rate: 200\n"
+                                 "    timeUnit: 1s\n"
+                                 "    duration: 10s\n"
+                                 "    preAllocatedVUs: 20\n"
+                                 "    maxVUs: 50\n"
+                                 "    flow:\n"
+                                 "      - post: /api/orders\n"
+                                 "        headers: { Authorization: \"Bearer abc\" }\n"
+                                 "        json: { item: 42, qty: 1 }\n"
+                                 "  ramp:\n"
+                                 "    executor: ramping-vus\n"
+                                 "    startTime: 2s\n"
+                                 "    stages:\n"
+                                 "      - { duration: 5s, target: 10 }\n"
+                                 "      - { duration: 5s, target: 0 }\n"
+                                 "    flow:\n"
+                                 "      - get: /slow\n"
+                                 "        timeout: 2s\n"
+                                 "      - think: 100ms..300ms\n"
+                                 "thresholds:\n"
+                                 "  http_req_duration: [\"p(95) < 500\"]\n"
+                                 "  \"http_req_duration{scenario:browse}\": [\"p(99) < 1000\"]\n"
+                                 "  http_req_failed: [\"rate < 0.01\"]\n";
+
+static plan *parse_ok_as(const char *yaml, const char *file)
+{
+	plan *p = NULL;
+	char err[512] = "";
+	int rv = plan_parse(yaml, strlen(yaml), file, &p, err, sizeof(err));
+	CHECK_EQ_INT(rv, HERD_OK);
+	if (rv != HERD_OK)
+		fprintf(stderr, "  unexpected error: %s\n", err);
+	return p;
+}
+
+static plan *parse_ok(const char *yaml)
+{
+	return parse_ok_as(yaml, "t.yaml");
+}
+
+/*
+ * Parses yaml as "t.yaml", expects HERD_EPLAN, an error that starts with
+ * where ("t.yaml:3:5: ") and contains want.
+ */
+static void expect_err(int line, const char *yaml, const char *where, const char *want)
+{
+	plan *p = (plan *)0x1;
+	char err[512] = "";
+	int rv = plan_parse(yaml, strlen(yaml), "t.yaml", &p, err, sizeof(err));
+	check_total_++;
+	if (rv != HERD_EPLAN || strncmp(err, where, strlen(where)) != 0 || strstr(err, want) == NULL ||
+	    p != (plan *)0x1) {
+		check_failed_++;
+		fprintf(stderr, "%s:%d: rv %d, error \"%s\"; want \"%s...%s\"\n", __FILE__, line, rv, err,
+		        where, want);
+	}
+}
+#define EXPECT_ERR(yaml, where, want) expect_err(__LINE__, yaml, where, want)
+
+/* A valid scenario head, for error tests that only vary the flow. */
+#define HEAD                                                                                       \
+	"target: http://h:1\n"                                                                         \
+	"scenarios:\n"                                                                                 \
+	"  s:\n"                                                                                       \
+	"    executor: constant-vus\n"                                                                 \
+	"    duration: 1s\n"
+
+static void test_smoke_plan(void)
+{
+	plan *p = parse_ok(smoke_yaml);
+	const plan_scenario *s;
+	const plan_step *st;
+
+	if (p == NULL)
+		return;
+	CHECK_EQ_STR(p->file, "t.yaml");
+	CHECK_EQ_STR(p->name, "smoke");
+	CHECK_EQ_STR(p->target, "http://127.0.0.1:8080");
+	CHECK_EQ_INT(p->nscenarios, 3);
+
+	s = &p->scenarios[0];
+	CHECK_EQ_STR(s->name, "browse");
+	CHECK_EQ_INT(s->line, 4);
+	CHECK_EQ_INT(s->col, 3);
+	CHECK_EQ_INT(s->executor, EXEC_CONSTANT_VUS);
+	CHECK_EQ_STR(plan_executor_name(s->executor), "constant-vus");
+	CHECK_EQ_INT(s->vus, 20);
+	CHECK_EQ_INT(s->duration_ms, 10000);
+	CHECK_EQ_INT(s->start_ms, 0);
+	CHECK_EQ_INT(s->graceful_stop_ms, 30000);
+	CHECK_EQ_INT(s->nsteps, 1);
+	st = &s->steps[0];
+	CHECK_EQ_INT(st->kind, STEP_HTTP);
+	CHECK_EQ_INT(st->line, 9);
+	CHECK_EQ_INT(st->col, 9);
+	CHECK_EQ_INT(st->method, HM_GET);
+	CHECK_EQ_STR(st->path, "/small");
+	CHECK_EQ_STR(st->url, "http://127.0.0.1:8080/small");
+	CHECK_EQ_STR(st->name, "small");
+	CHECK_EQ_INT(st->check_status, 200);
+	CHECK(st->check_body_contains == NULL);
+	CHECK(st->body == NULL);
+	CHECK_EQ_INT(st->nheaders, 0);
+	CHECK_EQ_INT(st->timeout_ms, 0);
+	CHECK_EQ_INT(plan_scenario_length_ms(s), 10000);
+
+	s = &p->scenarios[1];
+	CHECK_EQ_STR(s->name, "orders");
+	CHECK_EQ_INT(s->line, 12);
+	CHECK_EQ_INT(s->executor, EXEC_CONSTANT_ARRIVAL_RATE);
+	CHECK_EQ_INT(s->rate, 200);
+	CHECK_EQ_INT(s->time_unit_ms, 1000);
+	CHECK_EQ_INT(s->duration_ms, 10000);
+	CHECK_EQ_INT(s->pre_allocated_vus, 20);
+	CHECK_EQ_INT(s->max_vus, 50);
+	CHECK_EQ_INT(s->nsteps, 1);
+	st = &s->steps[0];
+	CHECK_EQ_INT(st->method, HM_POST);
+	CHECK_EQ_STR(st->path, "/api/orders");
+	CHECK_EQ_STR(st->url, "http://127.0.0.1:8080/api/orders");
+	CHECK_EQ_STR(st->name, "/api/orders");
+	CHECK_EQ_INT(st->nheaders, 1);
+	if (st->nheaders == 1) {
+		CHECK_EQ_STR(st->headers[0].name, "Authorization");
+		CHECK_EQ_STR(st->headers[0].value, "Bearer abc");
+	}
+	CHECK_EQ_STR(st->body, "{\"item\":42,\"qty\":1}");
+	CHECK_EQ_INT(st->body_len, strlen("{\"item\":42,\"qty\":1}"));
+	CHECK_EQ_INT(st->body_is_json, 1);
+	CHECK_EQ_INT(st->check_status, 0);
+	CHECK_EQ_INT(plan_scenario_length_ms(s), 10000);
+
+	s = &p->scenarios[2];
+	CHECK_EQ_STR(s->name, "ramp");
+	CHECK_EQ_INT(s->executor, EXEC_RAMPING_VUS);
+	CHECK_EQ_INT(s->start_ms, 2000);
+	CHECK_EQ_INT(s->start_vus, 0);
+	CHECK_EQ_INT(s->nstages, 2);
+	if (s->nstages == 2) {
+		CHECK_EQ_INT(s->stages[0].duration_ms, 5000);
+		CHECK_EQ_INT(s->stages[0].target, 10);
+		CHECK_EQ_INT(s->stages[1].duration_ms, 5000);
+		CHECK_EQ_INT(s->stages[1].target, 0);
+	}
+	CHECK_EQ_INT(s->nsteps, 2);
+	if (s->nsteps == 2) {
+		st = &s->steps[0];
+		CHECK_EQ_INT(st->kind, STEP_HTTP);
+		CHECK_EQ_STR(st->url, "http://127.0.0.1:8080/slow");
+		CHECK_EQ_STR(st->name, "/slow");
+		CHECK_EQ_INT(st->timeout_ms, 2000);
+		st = &s->steps[1];
+		CHECK_EQ_INT(st->kind, STEP_THINK);
+		CHECK_EQ_INT(st->line, 32);
+		CHECK_EQ_INT(st->col, 9);
+		CHECK_EQ_INT(st->think_min_ms, 100);
+		CHECK_EQ_INT(st->think_max_ms, 300);
+	}
+	CHECK_EQ_INT(plan_scenario_length_ms(s), 10000);
+
+	CHECK_EQ_INT(p->nthresholds, 3);
+	if (p->nthresholds == 3) {
+		CHECK_EQ_STR(p->thresholds[0].metric, "http_req_duration");
+		CHECK_EQ_STR(p->thresholds[0].expr, "p(95) < 500");
+		CHECK_EQ_INT(p->thresholds[0].line, 34);
+		CHECK_EQ_INT(p->thresholds[0].col, 23);
+		CHECK_EQ_STR(p->thresholds[1].metric, "http_req_duration{scenario:browse}");
+		CHECK_EQ_STR(p->thresholds[1].expr, "p(99) < 1000");
+		CHECK_EQ_INT(p->thresholds[1].line, 35);
+		CHECK_EQ_STR(p->thresholds[2].metric, "http_req_failed");
+		CHECK_EQ_STR(p->thresholds[2].expr, "rate < 0.01");
+	}
+	/* ramp ends last: 2 s start + 10 s of stages + 30 s graceful stop. */
+	CHECK_EQ_INT(plan_total_ms(p), 42000);
+	plan_free(p);
+}
+
+static void test_defaults(void)
+{
+	plan *p = parse_ok_as("target: https://example.com/\n"
+	                      "scenarios:\n"
+	                      "  once:\n"
+	                      "    executor: per-vu-iterations\n"
+	                      "    flow: [ { get: /a } ]\n"
+	                      "  arrive:\n"
+	                      "    executor: constant-arrival-rate\n"
+	                      "    rate: 5\n"
+	                      "    duration: 1m\n"
+	                      "    preAllocatedVUs: 3\n"
+	                      "    gracefulStop: 0s\n"
+	                      "    flow: [ { think: 1s } ]\n"
+	                      "  cv:\n"
+	                      "    executor: constant-vus\n"
+	                      "    duration: 1s\n"
+	                      "    flow: [ { head: /h } ]\n",
+	                      "plans/dir.v2/load-test.yaml");
+	if (p == NULL)
+		return;
+	CHECK_EQ_STR(p->name, "load-test");
+	CHECK_EQ_STR(p->target, "https://example.com");
+	CHECK_EQ_INT(p->nthresholds, 0);
+	CHECK_EQ_INT(p->scenarios[0].vus, 1);
+	CHECK_EQ_INT(p->scenarios[0].iterations, 1);
+	CHECK_EQ_INT(p->scenarios[0].max_duration_ms, 600000);
+	CHECK_EQ_INT(p->scenarios[0].graceful_stop_ms, 30000);
+	CHECK_EQ_INT(plan_scenario_length_ms(&p->scenarios[0]), 600000);
+	CHECK_EQ_STR(p->scenarios[0].steps[0].url, "https://example.com/a");
+	CHECK_EQ_INT(p->scenarios[1].time_unit_ms, 1000);
+	CHECK_EQ_INT(p->scenarios[1].max_vus, 3);
+	CHECK_EQ_INT(p->scenarios[1].graceful_stop_ms, 0);
+	CHECK_EQ_INT(p->scenarios[1].steps[0].kind, STEP_THINK);
+	CHECK_EQ_INT(p->scenarios[1].steps[0].think_min_ms, 1000);
+	CHECK_EQ_INT(p->scenarios[1].steps[0].think_max_ms, 1000);
+	CHECK_EQ_INT(p->scenarios[2].vus, 1);
+	CHECK_EQ_INT(p->scenarios[2].steps[0].method, HM_HEAD);
+	/* per-vu-iterations: 10 min maxDuration + 30 s graceful stop. */
+	CHECK_EQ_INT(plan_total_ms(p), 630000);
+	plan_free(p);
+
+	/* Without a file name the plan is still named. */
+	p = parse_ok_as(HEAD "    flow: [ { get: / } ]\n", NULL);
+	if (p != NULL) {
+		CHECK_EQ_STR(p->name, "plan");
+		CHECK_EQ_STR(p->file, "<plan>");
+		plan_free(p);
+	}
+	p = parse_ok_as(HEAD "    flow: [ { get: / } ]\n", "noext");
+	if (p != NULL) {
+		CHECK_EQ_STR(p->name, "noext");
+		plan_free(p);
+	}
+}
+
+static void duration_is(const char *s, int64_t want)
+{
+	int64_t ms = -1;
+	int rv = plan_parse_duration(s, &ms);
+	CHECK_EQ_INT(rv, HERD_OK);
+	if (ms != want)
+		fprintf(stderr, "  duration '%s'\n", s);
+	CHECK_EQ_INT(ms, want);
+}
+
+static void duration_bad(const char *s)
+{
+	int64_t ms = 1234;
+	int rv = plan_parse_duration(s, &ms);
+	if (rv != HERD_EINVAL)
+		fprintf(stderr, "  duration '%s' was accepted\n", s);
+	CHECK_EQ_INT(rv, HERD_EINVAL);
+	CHECK_EQ_INT(ms, 1234);
+}
+
+static void test_durations(void)
+{
+	duration_is("250ms", 250);
+	duration_is("10s", 10000);
+	duration_is("1.5s", 1500);
+	duration_is("0.1s", 100);
+	duration_is(".5s", 500);
+	duration_is("2m", 120000);
+	duration_is("1h", 3600000);
+	duration_is("1m30s", 90000);
+	duration_is("1h2m3s4ms", 3723004);
+	duration_is("0s", 0);
+	duration_is("0.0004s", 0);
+	duration_is("1.0005s", 1001);
+	duration_is("1.123456789123s", 1123);
+	duration_bad("");
+	duration_bad("0");
+	duration_bad("10");
+	duration_bad("10x");
+	duration_bad("100us");
+	duration_bad("100ns");
+	duration_bad("-1s");
+	duration_bad("+1s");
+	duration_bad("1 s");
+	duration_bad(" 1s");
+	duration_bad("s");
+	duration_bad(".s");
+	duration_bad("1s2");
+	duration_bad("1d");
+	duration_bad("99999999999999999999ms");
+	duration_bad("9999999999999999h");
+	duration_bad("5124095576030431h1h");
+	CHECK_EQ_INT(plan_parse_duration(NULL, NULL), HERD_EINVAL);
+}
+
+static void test_json_bodies(void)
+{
+	plan *p = parse_ok(HEAD "    flow:\n"
+	                        "      - post: /a\n"
+	                        "        json:\n"
+	                        "          i: 42\n"
+	                        "          s: \"42\"\n"
+	                        "          q: '7'\n"
+	                        "          f: 1.5\n"
+	                        "          g: 0.1\n"
+	                        "          e: 1e3\n"
+	                        "          neg: -3\n"
+	                        "          hex: 0x1F\n"
+	                        "          t: true\n"
+	                        "          n: null\n"
+	                        "          tilde: ~\n"
+	                        "          str: hello world\n"
+	                        "          tagged: !!str 5\n"
+	                        "          list: [1, two, [3], {four: 4}]\n"
+	                        "          \"quoted key\": \"a\\\"b\\u00e9\"\n"
+	                        "          empty: {}\n"
+	                        "          lit: |\n"
+	                        "            line\n"
+	                        "      - put: /b\n"
+	                        "        json: [1, 2]\n"
+	                        "      - patch: /c\n"
+	                        "        json: just text\n"
+	                        "      - delete: /d\n"
+	                        "        body: raw body\n"
+	                        "      - post: /e\n"
+	                        "        json: 9223372036854775807\n");
+	if (p == NULL)
+		return;
+	const plan_scenario *s = &p->scenarios[0];
+	CHECK_EQ_STR(s->steps[0].body,
+	             "{\"i\":42,\"s\":\"42\",\"q\":\"7\",\"f\":1.5,\"g\":0.1,\"e\":1000.0,\"neg\":-3,"
+	             "\"hex\":31,\"t\":true,\"n\":null,\"tilde\":null,\"str\":\"hello world\","
+	             "\"tagged\":\"5\",\"list\":[1,\"two\",[3],{\"four\":4}],"
+	             "\"quoted key\":\"a\\\"b\xc3\xa9\",\"empty\":{},\"lit\":\"line\\n\"}");
+	CHECK_EQ_INT(s->steps[0].body_is_json, 1);
+	CHECK_EQ_INT(s->steps[0].body_len, strlen(s->steps[0].body));
+	CHECK_EQ_INT(s->steps[1].method, HM_PUT);
+	CHECK_EQ_STR(s->steps[1].body, "[1,2]");
+	CHECK_EQ_INT(s->steps[2].method, HM_PATCH);
+	CHECK_EQ_STR(s->steps[2].body, "\"just text\"");
+	CHECK_EQ_INT(s->steps[3].method, HM_DELETE);
+	CHECK_EQ_STR(s->steps[3].body, "raw body");
+	CHECK_EQ_INT(s->steps[3].body_len, 8);
+	CHECK_EQ_INT(s->steps[3].body_is_json, 0);
+	CHECK_EQ_STR(s->steps[4].body, "9223372036854775807");
+	plan_free(p);
+}
+
+static void test_urls_and_requests(void)
+{
+	plan *p = parse_ok("target: http://h:8080//\n"
+	                   "scenarios:\n"
+	                   "  s:\n"
+	                   "    executor: constant-vus\n"
+	                   "    duration: 1s\n"
+	                   "    flow:\n"
+	                   "      - get: /search\n"
+	                   "        query: { q: \"a b&c=d/é\", page: 2, exact: true }\n"
+	                   "      - get: /x?fixed=1\n"
+	                   "        query: { more: yes }\n"
+	                   "      - get: https://other.example/abs\n"
+	                   "        headers:\n"
+	                   "          X-Num: 5\n"
+	                   "          Accept: application/json\n"
+	                   "          X-Empty: \"\"\n"
+	                   "        check: { status: 404, body_contains: \"not found\" }\n"
+	                   "      - get: /y\n"
+	                   "        check:\n"
+	                   "          body: ok\n"
+	                   "      - think: 2s .. 3s\n");
+	if (p == NULL)
+		return;
+	const plan_scenario *s = &p->scenarios[0];
+	CHECK_EQ_STR(p->target, "http://h:8080");
+	CHECK_EQ_STR(s->steps[0].url,
+	             "http://h:8080/search?q=a%20b%26c%3Dd%2F%C3%A9&page=2&exact=true");
+	CHECK_EQ_STR(s->steps[0].name, "/search");
+	CHECK_EQ_STR(s->steps[1].url, "http://h:8080/x?fixed=1&more=yes");
+	CHECK_EQ_STR(s->steps[2].url, "https://other.example/abs");
+	CHECK_EQ_STR(s->steps[2].name, "https://other.example/abs");
+	CHECK_EQ_INT(s->steps[2].nheaders, 3);
+	CHECK_EQ_STR(s->steps[2].headers[0].name, "X-Num");
+	CHECK_EQ_STR(s->steps[2].headers[0].value, "5");
+	CHECK_EQ_STR(s->steps[2].headers[1].name, "Accept");
+	CHECK_EQ_STR(s->steps[2].headers[1].value, "application/json");
+	CHECK_EQ_STR(s->steps[2].headers[2].value, "");
+	CHECK_EQ_INT(s->steps[2].check_status, 404);
+	CHECK_EQ_STR(s->steps[2].check_body_contains, "not found");
+	CHECK_EQ_STR(s->steps[3].check_body_contains, "ok");
+	CHECK_EQ_INT(s->steps[3].check_status, 0);
+	CHECK_EQ_INT(s->steps[4].think_min_ms, 2000);
+	CHECK_EQ_INT(s->steps[4].think_max_ms, 3000);
+	plan_free(p);
+
+	/* No target is fine when every step has a full URL. */
+	p = parse_ok("scenarios:\n"
+	             "  s:\n"
+	             "    executor: per-vu-iterations\n"
+	             "    flow:\n"
+	             "      - get: http://a.example/x\n"
+	             "      - think: 1s\n");
+	if (p != NULL) {
+		CHECK(p->target == NULL);
+		CHECK_EQ_STR(p->scenarios[0].steps[0].url, "http://a.example/x");
+		plan_free(p);
+	}
+}
+
+static void test_aliases_ok(void)
+{
+	/* Anchors and aliases reuse parts of a plan. */
+	plan *p = parse_ok("target: http://h\n"
+	                   "scenarios:\n"
+	                   "  a:\n"
+	                   "    executor: constant-vus\n"
+	                   "    duration: &d 5s\n"
+	                   "    flow: &f\n"
+	                   "      - post: /p\n"
+	                   "        headers: &h { X-A: \"1\" }\n"
+	                   "        json: &j { k: [1, 2] }\n"
+	                   "  b:\n"
+	                   "    executor: constant-vus\n"
+	                   "    duration: *d\n"
+	                   "    flow: *f\n"
+	                   "  c:\n"
+	                   "    executor: constant-vus\n"
+	                   "    duration: 1s\n"
+	                   "    flow:\n"
+	                   "      - put: /q\n"
+	                   "        headers: *h\n"
+	                   "        json: { inner: *j }\n");
+	if (p == NULL)
+		return;
+	CHECK_EQ_INT(p->scenarios[1].duration_ms, 5000);
+	CHECK_EQ_STR(p->scenarios[1].steps[0].url, "http://h/p");
+	CHECK_EQ_STR(p->scenarios[1].steps[0].body, "{\"k\":[1,2]}");
+	CHECK_EQ_STR(p->scenarios[2].steps[0].headers[0].value, "1");
+	CHECK_EQ_STR(p->scenarios[2].steps[0].body, "{\"inner\":{\"k\":[1,2]}}");
+	plan_free(p);
+}
+
+/* ---- One test per kind of error, with its exact position ---- */
+
+static void test_err_yaml_syntax(void)
+{
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s: [a, b\n",
+	           "t.yaml:4:1: ", "YAML syntax error");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: constant-vus\n"
+	           "     duration: 1s\n",
+	           "t.yaml:4:15: ", "YAML syntax error");
+	EXPECT_ERR("]\n", "t.yaml:1:1: ", "YAML syntax error");
+	/* libfyaml refuses duplicate keys; the second one is reported. */
+	EXPECT_ERR("target: http://h\n"
+	           "target: http://i\n",
+	           "t.yaml:2:1: ", "duplicate key");
+	/* Bytes are checked before libfyaml sees them: it loops on some bad UTF-8. */
+	EXPECT_ERR("a: \"\xff\xfe\"\n", "t.yaml:1:5: ", "the plan is not valid UTF-8");
+	EXPECT_ERR("%e \x9d\n---\na: 1\n", "t.yaml:1:4: ", "not valid UTF-8");
+	EXPECT_ERR("name: \"\xc3\xa9\xc3\"\n", "t.yaml:1:9: ", "not valid UTF-8");
+	EXPECT_ERR("name: \xed\xa0\x80\n", "t.yaml:1:7: ", "not valid UTF-8");
+	EXPECT_ERR("name: \xc0\xaf\n", "t.yaml:1:7: ", "not valid UTF-8");
+	EXPECT_ERR("name: \xf4\x90\x80\x80\n", "t.yaml:1:7: ", "not valid UTF-8");
+}
+
+static void test_err_unknown_key(void)
+{
+	EXPECT_ERR(HEAD "    vu: 5\n"
+	                "    flow: [ { get: / } ]\n",
+	           "t.yaml:6:5: ", "unknown key 'vu' in scenario 's' (did you mean 'vus'?)");
+	EXPECT_ERR("targt: http://h\n", "t.yaml:1:1: ", "did you mean 'target'?");
+	EXPECT_ERR("target: http://h\n"
+	           "options: {}\n",
+	           "t.yaml:2:1: ",
+	           "unknown key 'options' at the top of the plan; expected one of: name, target, "
+	           "scenarios, thresholds");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        hedaers: {}\n",
+	           "t.yaml:8:9: ", "did you mean 'headers'?");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        check: { stauts: 200 }\n",
+	           "t.yaml:8:18: ", "did you mean 'status'?");
+	EXPECT_ERR(HEAD "    preallocatedvus: 3\n", "t.yaml:6:5: ", "did you mean 'preAllocatedVUs'?");
+}
+
+static void test_err_wrong_type(void)
+{
+	EXPECT_ERR(HEAD "    vus: abc\n", "t.yaml:6:10: ", "'vus' must be a number, got 'abc'");
+	EXPECT_ERR(HEAD "    vus: 1.5\n", "t.yaml:6:10: ", "'vus' must be a whole number");
+	EXPECT_ERR(HEAD "    vus: \"20\"\n", "t.yaml:6:10: ", "'vus' must be a number");
+	EXPECT_ERR(HEAD "    vus: [1]\n", "t.yaml:6:10: ", "'vus' must be a number, not a list");
+	EXPECT_ERR(HEAD "    flow: { get: / }\n", "t.yaml:6:11: ", "'flow' must be a list of steps");
+	EXPECT_ERR(HEAD "    flow: get /\n", "t.yaml:6:11: ", "'flow' must be a list of steps");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get /x\n",
+	           "t.yaml:7:9: ", "a step must be a mapping");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        headers: [a]\n",
+	           "t.yaml:8:18: ", "'headers' must be a mapping");
+	EXPECT_ERR("target: [http://h]\n", "t.yaml:1:9: ", "'target' must be a string");
+	EXPECT_ERR("scenarios: [a]\n", "t.yaml:1:12: ", "'scenarios' must be a mapping");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s: 5\n",
+	           "t.yaml:3:6: ", "must be a mapping");
+}
+
+/* A scenario head without its duration, for duration errors. */
+#define HEAD_CV                                                                                    \
+	"target: http://h:1\n"                                                                         \
+	"scenarios:\n"                                                                                 \
+	"  s:\n"                                                                                       \
+	"    executor: constant-vus\n"
+
+static void test_err_bad_duration(void)
+{
+	EXPECT_ERR(HEAD_CV "    duration: 10x\n", "t.yaml:5:15: ", "bad duration '10x' for 'duration'");
+	EXPECT_ERR(HEAD_CV "    duration: 10\n", "t.yaml:5:15: ", "duration needs a unit, e.g. '10s'");
+	EXPECT_ERR(HEAD_CV "    duration: 1.5\n", "t.yaml:5:15: ", "duration needs a unit");
+	EXPECT_ERR(HEAD_CV "    duration: 100us\n", "t.yaml:5:15: ", "the smallest unit is ms");
+	EXPECT_ERR(HEAD_CV "    duration: -5s\n", "t.yaml:5:15: ", "'duration' cannot be negative");
+	EXPECT_ERR(HEAD_CV "    duration: 0s\n", "t.yaml:5:15: ", "'duration' must be longer than 0");
+	EXPECT_ERR(HEAD_CV "    duration: 9000h\n", "t.yaml:5:15: ", "too long");
+	EXPECT_ERR(HEAD_CV "    duration: \"\"\n", "t.yaml:5:15: ", "bad duration");
+	EXPECT_ERR(HEAD_CV "    duration:\n", "t.yaml:5:5: ", "'duration' needs a value");
+	EXPECT_ERR(HEAD "    gracefulStop: 30\n", "t.yaml:6:19: ", "duration needs a unit");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        timeout: 5\n",
+	           "t.yaml:8:18: ", "duration needs a unit");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - think: 5\n",
+	           "t.yaml:7:16: ", "needs a unit");
+}
+
+static void test_err_missing_target(void)
+{
+	EXPECT_ERR("scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    flow:\n"
+	           "      - get: http://a/x\n"
+	           "      - get: /small\n",
+	           "t.yaml:1:1: ",
+	           "plan has no 'target', but the step at 6:9 uses the relative path '/small'");
+	/* With a leading comment, the document starts at its first key. */
+	EXPECT_ERR("# my plan\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    flow: [ { get: /a } ]\n",
+	           "t.yaml:2:1: ", "plan has no 'target'");
+	EXPECT_ERR("target: ftp://h\n", "t.yaml:1:9: ", "must start with http:// or https://");
+	EXPECT_ERR("target: http://\n", "t.yaml:1:9: ", "has no host");
+	EXPECT_ERR("target: \"http://a b\"\n", "t.yaml:1:9: ", "space or control character");
+	EXPECT_ERR("target: http://h\n", "t.yaml:1:1: ", "plan has no 'scenarios'");
+}
+
+static void test_err_executor(void)
+{
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: constant-users\n",
+	           "t.yaml:4:15: ",
+	           "unknown executor 'constant-users'; use one of: constant-vus, ramping-vus, "
+	           "constant-arrival-rate, per-vu-iterations");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: constant-vu\n",
+	           "t.yaml:4:15: ", "(did you mean 'constant-vus'?)");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: breaking-point\n",
+	           "t.yaml:4:15: ", "not supported yet");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    vus: 3\n",
+	           "t.yaml:3:3: ", "scenario 's' has no 'executor'");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: 5\n",
+	           "t.yaml:4:15: ", "must be an executor name");
+}
+
+static void test_err_missing_required(void)
+{
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  browse:\n"
+	           "    executor: constant-vus\n"
+	           "    vus: 2\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "scenario 'browse': executor constant-vus needs 'duration'");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "executor ramping-vus needs 'stages'");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a:\n"
+	           "    executor: constant-arrival-rate\n"
+	           "    duration: 1s\n"
+	           "    preAllocatedVUs: 1\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "executor constant-arrival-rate needs 'rate'");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a:\n"
+	           "    executor: constant-arrival-rate\n"
+	           "    duration: 1s\n"
+	           "    rate: 1\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "needs 'preAllocatedVUs'");
+	EXPECT_ERR(HEAD, "t.yaml:3:3: ", "scenario 's' has no 'flow'");
+	EXPECT_ERR(HEAD "    flow: []\n", "t.yaml:6:11: ", "'flow' is empty");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    stages:\n"
+	           "      - { duration: 5s }\n",
+	           "t.yaml:6:9: ", "a stage needs 'target'");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    stages: []\n",
+	           "t.yaml:5:13: ", "'stages' is empty");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    stages: [ { duration: 0s, target: 5 } ]\n",
+	           "t.yaml:5:13: ", "the stages last 0s");
+}
+
+static void test_err_not_for_executor(void)
+{
+	EXPECT_ERR(HEAD "    stages: []\n",
+	           "t.yaml:6:5: ", "'stages' is not used by executor constant-vus");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  p:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    rate: 5\n",
+	           "t.yaml:5:5: ", "'rate' is not used by executor per-vu-iterations");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    duration: 5s\n"
+	           "    executor: ramping-vus\n",
+	           "t.yaml:4:5: ", "'duration' is not used by executor ramping-vus");
+}
+
+static void test_err_range(void)
+{
+	EXPECT_ERR(HEAD "    vus: 0\n", "t.yaml:6:10: ", "'vus' must be at least 1");
+	EXPECT_ERR(HEAD "    vus: -3\n", "t.yaml:6:10: ", "'vus' must be at least 1");
+	EXPECT_ERR(HEAD "    vus: 99999999999999999999999\n", "t.yaml:6:10: ", "'vus' is out of range");
+	EXPECT_ERR(HEAD "    vus: 2000000000\n", "t.yaml:6:10: ", "'vus' is too large");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a:\n"
+	           "    executor: constant-arrival-rate\n"
+	           "    rate: 0\n",
+	           "t.yaml:5:11: ", "'rate' must be at least 1");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a:\n"
+	           "    executor: constant-arrival-rate\n"
+	           "    rate: 1\n"
+	           "    duration: 1s\n"
+	           "    preAllocatedVUs: 10\n"
+	           "    maxVUs: 5\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:8:13: ", "'maxVUs' (5) is below 'preAllocatedVUs' (10)");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a:\n"
+	           "    executor: constant-arrival-rate\n"
+	           "    rate: 1\n"
+	           "    duration: 1s\n"
+	           "    preAllocatedVUs: 0\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:7:22: ", "needs a VU");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    startVUs: -1\n",
+	           "t.yaml:5:15: ", "'startVUs' must not be negative");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    stages:\n"
+	           "      - { duration: 1s, target: -2 }\n",
+	           "t.yaml:6:33: ", "'target' must not be negative");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        check: { status: 99 }\n",
+	           "t.yaml:8:26: ", "'status' must be at least 100");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        check: { status: 600 }\n",
+	           "t.yaml:8:26: ", "'status' is too large (the limit is 599)");
+}
+
+static void test_err_steps(void)
+{
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - name: lonely\n",
+	           "t.yaml:7:9: ",
+	           "a step needs a request (get, post, put, patch, delete or head) or a 'think'");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /a\n"
+	                "        post: /b\n",
+	           "t.yaml:8:9: ",
+	           "a step makes one request, but this one has both 'get' (line 7) and 'post'");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /a\n"
+	                "        think: 1s\n",
+	           "t.yaml:8:9: ", "a step is either a request or a think, not both");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - think: 1s\n"
+	                "        headers: { A: b }\n",
+	           "t.yaml:8:9: ", "'headers' is not used by a think step");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - post: /a\n"
+	                "        body: x\n"
+	                "        json: { a: 1 }\n",
+	           "t.yaml:9:9: ", "a step takes 'json' or 'body', not both");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: small\n",
+	           "t.yaml:7:14: ", "path 'small' must start with '/'");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /a b\n",
+	           "t.yaml:7:14: ", "space or control character");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        headers: { \"Bad Name\": x }\n",
+	           "t.yaml:8:20: ", "header name 'Bad Name' has a character that is not allowed");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        headers: { X: \"a\\r\\nB: c\" }\n",
+	           "t.yaml:8:23: ", "line break");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        query: { a: [1] }\n",
+	           "t.yaml:8:21: ", "'a' must be a string or a number");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        check: { body: a, body_contains: b }\n",
+	           "t.yaml:8:27: ", "not both");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - get: /\n"
+	                "        name: \"\"\n",
+	           "t.yaml:8:15: ", "'name' is empty");
+}
+
+static void test_err_think(void)
+{
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - think: 300ms..100ms\n",
+	           "t.yaml:7:16: ", "bad think range '300ms..100ms': the minimum is above the maximum");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - think: 100ms..\n",
+	           "t.yaml:7:16: ", "bad think range '100ms..'");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - think: 1..2\n",
+	           "t.yaml:7:16: ", "bad think range");
+	EXPECT_ERR(HEAD "    flow:\n"
+	                "      - think: soon\n",
+	           "t.yaml:7:16: ", "bad duration 'soon' for 'think'");
+}
+
+static void test_err_thresholds(void)
+{
+	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
+	                "thresholds:\n"
+	                "  http_req_duration: [\"p(95) < 500\", \"p95 < 500\"]\n",
+	           "t.yaml:8:38: ",
+	           "bad threshold 'p95 < 500': unknown aggregation 'p95', expected p(N), avg, med, "
+	           "min, max, rate or count");
+	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
+	                "thresholds:\n"
+	                "  http_req_failed: rate < 1 parsec\n",
+	           "t.yaml:8:20: ", "bad threshold 'rate < 1 parsec'");
+	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
+	                "thresholds:\n"
+	                "  http_req_failed:\n"
+	                "    - rate < 0.1\n"
+	                "    - 5\n",
+	           "t.yaml:10:7: ", "bad threshold '5'");
+	EXPECT_ERR(
+	    HEAD "    flow: [ { get: / } ]\n"
+	         "thresholds:\n"
+	         "  \"http_req_duration{scenario:browse\": [\"p(95) < 1\"]\n",
+	    "t.yaml:8:3: ", "bad threshold metric 'http_req_duration{scenario:browse': missing '}'");
+	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
+	                "thresholds:\n"
+	                "  \"http_req_duration{scenario:nope}\": [\"p(95) < 1\"]\n",
+	           "t.yaml:8:3: ", "scenario 'nope', which the plan does not define");
+	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
+	                "thresholds:\n"
+	                "  checks: { rate: 1 }\n",
+	           "t.yaml:8:11: ", "'checks' must be an expression or a list of expressions");
+	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
+	                "thresholds: [a]\n",
+	           "t.yaml:7:13: ", "'thresholds' must be a mapping");
+
+	/* A single string is accepted as well as a list. */
+	plan *p = parse_ok(HEAD "    flow: [ { get: / } ]\n"
+	                        "thresholds:\n"
+	                        "  http_req_failed: rate < 1%\n"
+	                        "  checks: []\n");
+	if (p != NULL) {
+		CHECK_EQ_INT(p->nthresholds, 1);
+		CHECK_EQ_STR(p->thresholds[0].expr, "rate < 1%");
+		CHECK_EQ_INT(p->thresholds[0].line, 8);
+		CHECK_EQ_INT(p->thresholds[0].col, 20);
+		plan_free(p);
+	}
+}
+
+static void test_err_empty_scenarios(void)
+{
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios: {}\n",
+	           "t.yaml:2:12: ", "'scenarios' is empty");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n",
+	           "t.yaml:2:1: ", "'scenarios' is empty");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  \"bad name\":\n"
+	           "    executor: constant-vus\n",
+	           "t.yaml:3:3: ", "may only use letters");
+}
+
+/* ---- Hostile input ---- */
+
+static void expect_fail_anywhere(int line, const char *text, size_t len)
+{
+	plan *p = NULL;
+	char err[512] = "";
+	int rv = plan_parse(text, len, "f.yaml", &p, err, sizeof(err));
+	check_total_++;
+	if (rv != HERD_EPLAN || strncmp(err, "f.yaml:", 7) != 0 || p != NULL) {
+		check_failed_++;
+		fprintf(stderr, "%s:%d: rv %d, error \"%s\"\n", __FILE__, line, rv, err);
+	}
+}
+#define EXPECT_FAIL(text) expect_fail_anywhere(__LINE__, text, strlen(text))
+
+static void test_hostile(void)
+{
+	char err[256];
+	plan *p = NULL;
+
+	EXPECT_ERR("", "t.yaml:1:1: ", "plan is empty");
+	EXPECT_ERR("# only a comment\n\n", "t.yaml:1:1: ", "plan is empty");
+	EXPECT_ERR("---\n", "t.yaml:1:1: ", "plan is empty");
+	EXPECT_ERR("just a scalar\n", "t.yaml:1:1: ", "a plan must be a mapping");
+	EXPECT_ERR("- a\n- b\n", "t.yaml:1:1: ", "a plan must be a mapping");
+	EXPECT_ERR("target: http://h\n"
+	           "---\n"
+	           "target: http://i\n",
+	           "t.yaml:3:1: ", "a plan is a single YAML document");
+	EXPECT_ERR("target: http://h\n\0garbage", "t.yaml:", "");
+	expect_fail_anywhere(__LINE__, "target: http://h\n  \0x", 21);
+	{
+		char e[256] = "";
+		CHECK_EQ_INT(plan_parse("ab\nc\0d", 6, "n.yaml", &p, e, sizeof(e)), HERD_EPLAN);
+		CHECK_CONTAINS(e, "n.yaml:2:2: the plan contains a NUL byte");
+	}
+	/* A byte order mark and non-ASCII text are fine. */
+	p = parse_ok("\xef\xbb\xbfname: caf\xc3\xa9 \xf0\x9f\x90\x91\n" HEAD
+	             "    flow: [ { get: / } ]\n");
+	if (p != NULL) {
+		CHECK_EQ_STR(p->name, "caf\xc3\xa9 \xf0\x9f\x90\x91");
+		plan_free(p);
+		p = NULL;
+	}
+	/* Text need not be NUL-terminated: only len bytes are read. */
+	{
+		const char *full = HEAD "    flow: [ { get: / } ]\nthis is not yaml: [";
+		size_t len = strlen(HEAD "    flow: [ { get: / } ]\n");
+		CHECK_EQ_INT(plan_parse(full, len, "t.yaml", &p, err, sizeof(err)), HERD_OK);
+		plan_free(p);
+		p = NULL;
+	}
+	CHECK_EQ_INT(plan_parse(NULL, 0, "t.yaml", &p, err, sizeof(err)), HERD_EPLAN);
+	CHECK_EQ_INT(plan_parse("x", 1, "t.yaml", &p, NULL, 0), HERD_EPLAN);
+
+	/* Aliases that lead nowhere, to themselves, or explode. */
+	EXPECT_ERR(HEAD "    flow: *nothing\n",
+	           "t.yaml:6:11: ", "alias '*nothing' refers to no anchor");
+	EXPECT_ERR(HEAD "    flow: &f [ *f ]\n", "t.yaml:6:16: ", "a step must be a mapping");
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: &j { a: [ *j ] }\n");
+	EXPECT_FAIL("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+	            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+	            "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n");
+	{
+		/* A billion laughs inside a JSON body: stopped by the work budget. */
+		const char *bomb = HEAD "    flow:\n"
+		                        "      - post: /\n"
+		                        "        json:\n"
+		                        "          - &a [x, x, x, x, x, x, x, x, x, x]\n"
+		                        "          - &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+		                        "          - &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+		                        "          - &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+		                        "          - &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+		                        "          - &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+		                        "          - &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+		                        "          - &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n";
+		char e[512] = "";
+		CHECK_EQ_INT(plan_parse(bomb, strlen(bomb), "t.yaml", &p, e, sizeof(e)), HERD_EPLAN);
+		CHECK_CONTAINS(e, "too large once its aliases are expanded");
+	}
+	EXPECT_ERR("&t target: http://h\n"
+	           "*t : http://i\n",
+	           "t.yaml:2:", "a key may not be an alias");
+
+	/* Deep nesting: libfyaml's depth limit, and ours for JSON through aliases. */
+	{
+		char deep[4096];
+		size_t o = 0;
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "%s",
+		                      HEAD "    flow:\n      - post: /\n        json: ");
+		for (int i = 0; i < 500; i++)
+			deep[o++] = '[';
+		for (int i = 0; i < 500; i++)
+			deep[o++] = ']';
+		deep[o++] = '\n';
+		deep[o] = '\0';
+		EXPECT_FAIL(deep);
+	}
+	{
+		/* 60 levels are fine; chaining aliases pushes past 64. */
+		char deep[8192];
+		size_t o = 0;
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "%s",
+		                      HEAD "    flow:\n      - post: /\n        json:\n          - &a ");
+		for (int i = 0; i < 55; i++)
+			deep[o++] = '[';
+		for (int i = 0; i < 55; i++)
+			deep[o++] = ']';
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o,
+		                      "\n          - &b [[[[[[ *a ]]]]]]\n          - [[[[[[ *b ]]]]]]\n");
+		char e[512] = "";
+		CHECK_EQ_INT(plan_parse(deep, o, "t.yaml", &p, e, sizeof(e)), HERD_EPLAN);
+		CHECK_CONTAINS(e, "nested too deeply");
+	}
+
+	/* Numbers that do not fit. */
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: 99999999999999999999999\n");
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: -9223372036854775809\n");
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: 1e999\n");
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: .inf\n");
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: .nan\n");
+	EXPECT_FAIL(HEAD "    vus: 0x7fffffffffffffffff\n");
+	EXPECT_FAIL(HEAD "    flow:\n      - post: /\n        json: { \"a\\0b\": 1 }\n");
+	EXPECT_FAIL(HEAD "    flow:\n      - get: \"/a\\0b\"\n");
+	EXPECT_FAIL("\xff\xfe\xfd: x\n");
+	EXPECT_FAIL("target: \"\\xff\"\n");
+	EXPECT_FAIL("? [a, b]\n: c\n");
+	EXPECT_FAIL("{a: 1}: x\n");
+	EXPECT_FAIL("target: !!binary aGVsbG8=\nscenarios: {}\n");
+	EXPECT_FAIL("%YAML 9.9\n---\na: 1\n");
+	EXPECT_FAIL("a: |\n  x\n b\n");
+}
+
+/* Mutates the reference plan at random; every outcome must be clean. */
+static void test_random_mutations(void)
+{
+	size_t base = strlen(smoke_yaml);
+	char *buf = malloc(base + 64);
+	unsigned seed = 12345;
+	int ok = 0, failed = 0, bad = 0;
+
+	if (buf == NULL)
+		return;
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t len = base;
+		memcpy(buf, smoke_yaml, base);
+		int edits = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 4;
+		for (int e = 0; e < edits && len > 2; e++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t at = (seed >> 8) % len;
+			seed = seed * 1103515245u + 12345u;
+			unsigned char ch = (unsigned char)(seed >> 16);
+			switch ((seed >> 4) % 3) {
+			case 0: buf[at] = (char)ch; break;
+			case 1:
+				memmove(buf + at, buf + at + 1, len - at - 1);
+				len--;
+				break;
+			default:
+				memmove(buf + at + 1, buf + at, len - at);
+				buf[at] = (char)ch;
+				len++;
+			}
+		}
+		plan *p = NULL;
+		char err[512] = "";
+		int rv = plan_parse(buf, len, "m.yaml", &p, err, sizeof(err));
+		if (rv == HERD_OK) {
+			ok++;
+			plan_free(p);
+		} else if (rv == HERD_EPLAN && strncmp(err, "m.yaml:", 7) == 0) {
+			failed++;
+		} else {
+			bad++;
+			fprintf(stderr, "  mutation %d: rv %d, error \"%s\"\n", iter, rv, err);
+		}
+	}
+	free(buf);
+	CHECK_EQ_INT(bad, 0);
+	CHECK(ok > 0);
+	CHECK(failed > 0);
+
+	/* Pure noise, too. */
+	for (int iter = 0; iter < 2000; iter++) {
+		char noise[128];
+		size_t len = 1 + (seed = seed * 1103515245u + 12345u) % sizeof(noise);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			noise[i] = (char)(seed >> 16);
+			/* Bias towards YAML punctuation so the parser gets past byte one. */
+			if ((seed >> 4) % 3 == 0)
+				noise[i] = ":-[]{}\n &*!|>'\"#,?"[(seed >> 8) % 19];
+		}
+		plan *p = NULL;
+		char err[256];
+		int rv = plan_parse(noise, len, "n.yaml", &p, err, sizeof(err));
+		CHECK(rv == HERD_EPLAN || rv == HERD_OK);
+		if (rv == HERD_OK)
+			plan_free(p);
+	}
+}
+
+static void test_load_file(void)
+{
+	char path[] = "/tmp/herd_plan_test_XXXXXX";
+	char err[512] = "";
+	plan *p = NULL;
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_EQ_INT(write(fd, smoke_yaml, strlen(smoke_yaml)), (long long)strlen(smoke_yaml));
+	close(fd);
+	CHECK_EQ_INT(plan_load_file(path, &p, err, sizeof(err)), HERD_OK);
+	if (p != NULL) {
+		CHECK_EQ_STR(p->file, path);
+		CHECK_EQ_STR(p->name, "smoke");
+		CHECK_EQ_INT(p->nscenarios, 3);
+		plan_free(p);
+	}
+	unlink(path);
+	p = NULL;
+	CHECK_EQ_INT(plan_load_file(path, &p, err, sizeof(err)), HERD_EPLAN);
+	CHECK(p == NULL);
+	CHECK(strncmp(err, path, strlen(path)) == 0);
+	CHECK_CONTAINS(err, ": cannot read: No such file or directory");
+	plan_free(NULL);
+}
+
+int main(void)
+{
+	test_smoke_plan();
+	test_defaults();
+	test_durations();
+	test_json_bodies();
+	test_urls_and_requests();
+	test_aliases_ok();
+	test_err_yaml_syntax();
+	test_err_unknown_key();
+	test_err_wrong_type();
+	test_err_bad_duration();
+	test_err_missing_target();
+	test_err_executor();
+	test_err_missing_required();
+	test_err_not_for_executor();
+	test_err_range();
+	test_err_steps();
+	test_err_think();
+	test_err_thresholds();
+	test_err_empty_scenarios();
+	test_hostile();
+	test_random_mutations();
+	test_load_file();
+	return check_done();
+}

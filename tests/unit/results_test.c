@@ -1,0 +1,501 @@
+/*
+ * Tests of controller/results (merging, tag queries, gauges over time) and
+ * controller/verdict (threshold semantics per metric type), on batches built
+ * by hand as agents would send them.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "controller/results.h"
+#include "controller/verdict.h"
+#include "tests/unit/check.h"
+
+/* A deterministic stream of values: xorshift64. */
+static uint64_t rng_state = UINT64_C(0x9e3779b97f4a7c15);
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* Latency-like values from 50 µs to about 3 s, skewed to the low end. */
+static uint64_t latency(void)
+{
+	double u = (double)(rng() % 1000000) / 1000000.0;
+	return 50 + (uint64_t)(exp(u * 11.0));
+}
+
+static wire_entry entry(const char *metric, const char *scenario, const char *name,
+                        const char *method, uint32_t cls)
+{
+	wire_entry e;
+	memset(&e, 0, sizeof(e));
+	e.metric = (char *)metric;
+	e.scenario = (char *)scenario;
+	e.name = (char *)name;
+	e.method = (char *)method;
+	e.status_class = cls;
+	return e;
+}
+
+static void test_merge_two_agents(void)
+{
+	results *r;
+	hist *all = hist_new(), *h[2][5];
+	wire_entry e[2][5];
+
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	/* Two agents, five intervals each; every value also goes into one
+	 * reference histogram. */
+	for (int a = 0; a < 2; a++) {
+		for (int i = 0; i < 5; i++) {
+			h[a][i] = hist_new();
+			e[a][i] = entry("http_req_duration", "browse", "home", "GET", 2);
+			e[a][i].h = h[a][i];
+			int n = 500 + 300 * a + 17 * i;
+			for (int k = 0; k < n; k++) {
+				uint64_t v = latency();
+				hist_record(h[a][i], v);
+				hist_record(all, v);
+			}
+			e[a][i].count = (uint64_t)n;
+			e[a][i].bytes_in = (uint64_t)n * 100;
+		}
+	}
+	/* Interleave the agents' batches, out of order for agent b. */
+	for (int i = 0; i < 5; i++) {
+		CHECK_EQ_INT(results_add_batch(r, "agent-a", i * 1000, &e[0][i], 1), HERD_OK);
+		CHECK_EQ_INT(results_add_batch(r, "agent-b", (4 - i) * 1000, &e[1][4 - i], 1), HERD_OK);
+	}
+
+	res_agg *q = malloc(sizeof(*q));
+	CHECK_EQ_INT(results_query(r, "http_req_duration", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->nseries, 2);
+	CHECK_EQ_INT(q->h.total, all->total);
+	CHECK_EQ_INT(q->count, all->total);
+	CHECK_EQ_INT(q->h.min, all->min);
+	CHECK_EQ_INT(q->h.max, all->max);
+	CHECK_EQ_INT(q->h.sum, all->sum);
+	static const double ps[] = {1, 25, 50, 75, 90, 95, 99, 99.9};
+	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
+		CHECK_EQ_INT(hist_percentile(&q->h, ps[i]), hist_percentile(all, ps[i]));
+	for (uint32_t i = 0; i < HIST_NBUCKETS; i++)
+		if (q->h.counts[i] != all->counts[i]) {
+			CHECK(q->h.counts[i] == all->counts[i]);
+			break;
+		}
+
+	/* http_reqs and data_received read the same series. */
+	CHECK_EQ_INT(results_query(r, "http_reqs", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(results_counter_value("http_reqs", q), all->total);
+	CHECK_EQ_INT(results_query(r, "data_received", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(results_counter_value("data_received", q), all->total * 100);
+
+	CHECK_EQ_INT(results_duration_ms(r), 5000);
+	CHECK_EQ_INT(results_interval_len_ms(r), 1000);
+
+	free(q);
+	for (int a = 0; a < 2; a++)
+		for (int i = 0; i < 5; i++)
+			hist_free(h[a][i]);
+	hist_free(all);
+	results_free(r);
+}
+
+/* A small run: two scenarios, two steps, 2xx and 5xx, two agents, checks. */
+static results *small_run(void)
+{
+	results *r;
+	if (results_new(1000, &r) != 0)
+		return NULL;
+	for (int a = 0; a < 2; a++) {
+		const char *agent = a == 0 ? "a1" : "a2";
+		wire_entry e[6];
+		e[0] = entry("http_req_duration", "browse", "home", "GET", 2);
+		e[0].count = 100;
+		e[0].bytes_in = 1000;
+		e[0].bytes_out = 200;
+		e[1] = entry("http_req_duration", "browse", "home", "GET", 5);
+		e[1].count = 10;
+		e[1].errors[ERRK_HTTP5XX] = 10;
+		e[2] = entry("http_req_duration", "buy", "cart", "POST", 2);
+		e[2].count = 40;
+		e[3] = entry("http_req_duration", "buy", "cart", "POST", 0);
+		e[3].count = 5;
+		e[3].errors[ERRK_TIMEOUT] = 5;
+		e[4] = entry("checks", "browse", "home status 200", "", 0);
+		e[4].count = 110;
+		e[4].errors[ERRK_CHECK] = 10;
+		e[5] = entry("iterations", "browse", "", "", 0);
+		e[5].count = 55;
+		CHECK_EQ_INT(results_add_batch(r, agent, 0, e, 6), HERD_OK);
+	}
+	return r;
+}
+
+static void test_query_filters(void)
+{
+	results *r = small_run();
+	res_agg *q = malloc(sizeof(*q));
+	th_tag t[3];
+
+	CHECK(r != NULL);
+	CHECK_EQ_INT(results_query(r, "http_reqs", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 310);
+	CHECK_EQ_INT(q->nseries, 8);
+
+	res_tag_set(&t[0], "scenario", "browse");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 220);
+
+	res_tag_set(&t[1], "status", "5xx");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 2, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 20);
+	CHECK_EQ_INT(q->errors[ERRK_HTTP5XX], 20);
+
+	res_tag_set(&t[1], "status", "2XX");
+	res_tag_set(&t[2], "agent", "a2");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 3, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 100);
+	CHECK_EQ_INT(q->nseries, 1);
+
+	res_tag_set(&t[0], "method", "post");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 90);
+
+	res_tag_set(&t[0], "status", "0");
+	CHECK_EQ_INT(results_query(r, "http_req_failed", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->errors[ERRK_TIMEOUT], 10);
+
+	res_tag_set(&t[0], "name", "cart");
+	CHECK_EQ_INT(results_query(r, "http_req_failed", t, 1, q), HERD_OK);
+	uint64_t trues, total;
+	CHECK_EQ_INT(results_rate_counts("http_req_failed", q, &trues, &total), HERD_OK);
+	CHECK_EQ_INT(trues, 10);
+	CHECK_EQ_INT(total, 90);
+
+	/* "check" is an alias of "name" for checks. */
+	res_tag_set(&t[0], "check", "home status 200");
+	CHECK_EQ_INT(results_query(r, "checks", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(results_rate_counts("checks", q, &trues, &total), HERD_OK);
+	CHECK_EQ_INT(trues, 200);
+	CHECK_EQ_INT(total, 220);
+
+	/* A filter matching nothing is an empty result, not an error. */
+	res_tag_set(&t[0], "scenario", "nope");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->nseries, 0);
+	CHECK_EQ_INT(q->count, 0);
+
+	res_tag_set(&t[0], "url", "/x");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_EINVAL);
+	res_tag_set(&t[0], "status", "200");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_EINVAL);
+	CHECK_EQ_INT(results_query(r, "no_such_metric", NULL, 0, q), HERD_ENOTFOUND);
+	CHECK_EQ_INT(results_rate_counts("http_reqs", q, &trues, &total), HERD_EINVAL);
+
+	free(q);
+	results_free(r);
+}
+
+static void test_tag_values(void)
+{
+	results *r = small_run();
+	const char **v;
+	size_t n;
+	th_tag t;
+
+	CHECK_EQ_INT(results_tag_values(r, NULL, "scenario", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(v[0], "browse");
+		CHECK_EQ_STR(v[1], "buy");
+	}
+	free(v);
+
+	res_tag_set(&t, "scenario", "buy");
+	CHECK_EQ_INT(results_tag_values(r, "http_reqs", "status", &t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(v[0], "0");
+		CHECK_EQ_STR(v[1], "2xx");
+	}
+	free(v);
+
+	CHECK_EQ_INT(results_tag_values(r, NULL, "agent", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	free(v);
+
+	/* Empty step names (iterations) are left out. */
+	CHECK_EQ_INT(results_tag_values(r, "iterations", "name", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 0);
+	free(v);
+
+	CHECK_EQ_INT(results_series_metrics(r, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_STR(v[0], "checks");
+		CHECK_EQ_STR(v[1], "http_req_duration");
+		CHECK_EQ_STR(v[2], "iterations");
+	}
+	free(v);
+	results_free(r);
+}
+
+static void test_gauges(void)
+{
+	results *r;
+	res_agg *q = malloc(sizeof(*q));
+	th_tag t;
+
+	CHECK_EQ_INT(results_new(500, &r), HERD_OK);
+	/* Agent a: 10, 20, 20, 5; agent b: 0, 10, 30, 5 (interval 1500 arrives
+	 * first). Sums per interval: 10, 30, 50, 10. */
+	static const int64_t va[] = {10, 20, 20, 5}, vb[] = {0, 10, 30, 5};
+	wire_entry e = entry("vus", "s1", "", "", 0);
+	e.gauge = vb[3];
+	CHECK_EQ_INT(results_add_batch(r, "b", 1500, &e, 1), HERD_OK);
+	for (int i = 0; i < 4; i++) {
+		e.gauge = va[i];
+		CHECK_EQ_INT(results_add_batch(r, "a", i * 500, &e, 1), HERD_OK);
+		if (i < 3) {
+			e.gauge = vb[i];
+			CHECK_EQ_INT(results_add_batch(r, "b", i * 500, &e, 1), HERD_OK);
+		}
+	}
+	CHECK_EQ_INT(results_query(r, "vus", NULL, 0, q), HERD_OK);
+	CHECK(q->has_gauge);
+	CHECK_EQ_INT(q->gauge_min, 10);
+	CHECK_EQ_INT(q->gauge_max, 50);
+	CHECK_EQ_INT(q->gauge_last, 10);
+
+	/* A second value for the same series and interval replaces the first. */
+	e.gauge = 100;
+	CHECK_EQ_INT(results_add_batch(r, "a", 500, &e, 1), HERD_OK);
+	CHECK_EQ_INT(results_query(r, "vus", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->gauge_max, 110);
+
+	res_tag_set(&t, "agent", "b");
+	CHECK_EQ_INT(results_query(r, "vus", &t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->gauge_min, 0);
+	CHECK_EQ_INT(q->gauge_max, 30);
+
+	/* Counters have no gauge. */
+	wire_entry it = entry("iterations", "s1", "", "", 0);
+	it.count = 3;
+	it.gauge = 77;
+	CHECK_EQ_INT(results_add_batch(r, "a", 0, &it, 1), HERD_OK);
+	CHECK_EQ_INT(results_query(r, "iterations", NULL, 0, q), HERD_OK);
+	CHECK(!q->has_gauge);
+
+	CHECK_EQ_INT(results_duration_ms(r), 2000);
+	CHECK_EQ_INT(results_add_batch(r, NULL, 0, &e, 1), HERD_EINVAL);
+	CHECK_EQ_INT(results_add_batch(r, "a", -1, &e, 1), HERD_EINVAL);
+	free(q);
+	results_free(r);
+}
+
+static th_metric metric(const char *name, const char *tk, const char *tv)
+{
+	th_metric m;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	if (tk != NULL) {
+		res_tag_set(&m.tags[0], tk, tv);
+		m.ntags = 1;
+	}
+	return m;
+}
+
+static th_expr expr(th_agg agg, double pct, th_op op, double value)
+{
+	th_expr e;
+	memset(&e, 0, sizeof(e));
+	e.agg = agg;
+	e.pct = pct;
+	e.op = op;
+	e.value = value;
+	return e;
+}
+
+/* Requests with known latencies: 100 of 10 ms, 100 of 100 ms in scenario a,
+ * and 20 failures; 10 s of run. */
+static results *latency_run(void)
+{
+	results *r;
+	hist *h1 = hist_new(), *h2 = hist_new();
+	wire_entry e[5];
+
+	if (results_new(1000, &r) != 0)
+		return NULL;
+	hist_record_n(h1, 10000, 100);
+	hist_record_n(h2, 100000, 100);
+	e[0] = entry("http_req_duration", "a", "fast", "GET", 2);
+	e[0].count = 100;
+	e[0].h = h1;
+	e[1] = entry("http_req_duration", "b", "slow", "GET", 5);
+	e[1].count = 100;
+	e[1].errors[ERRK_HTTP5XX] = 20;
+	e[1].h = h2;
+	e[2] = entry("checks", "a", "ok", "", 0);
+	e[2].count = 50;
+	e[2].errors[ERRK_CHECK] = 1;
+	e[3] = entry("iterations", "a", "", "", 0);
+	e[3].count = 30;
+	e[4] = entry("vus", "a", "", "", 0);
+	e[4].gauge = 7;
+	CHECK_EQ_INT(results_add_batch(r, "x", 0, e, 5), HERD_OK);
+	CHECK_EQ_INT(results_add_batch(r, "x", 9000, NULL, 0), HERD_OK);
+	hist_free(h1);
+	hist_free(h2);
+	return r;
+}
+
+static void test_verdicts(void)
+{
+	results *r = latency_run();
+	verdict_set *vs;
+	th_metric m;
+	th_expr e;
+	double v;
+	int nodata;
+	char err[256];
+
+	CHECK(r != NULL);
+	CHECK_EQ_INT(results_duration_ms(r), 10000);
+
+	/* p(95) over both scenarios is the 100 ms bucket; p(50) is 10 ms. */
+	m = metric("http_req_duration", NULL, NULL);
+	e = expr(TH_P, 95, TH_LT, 500);
+	CHECK_EQ_INT(verdict_value(r, &m, &e, &v, &nodata, err, sizeof(err)), HERD_OK);
+	CHECK(fabs(v - 100.0) < 0.5);
+	CHECK(!nodata);
+	e = expr(TH_MED, 0, TH_LT, 500);
+	CHECK_EQ_INT(verdict_value(r, &m, &e, &v, &nodata, err, sizeof(err)), HERD_OK);
+	CHECK(fabs(v - 10.0) < 0.05);
+	e = expr(TH_AVG, 0, TH_LT, 500);
+	CHECK_EQ_INT(verdict_value(r, &m, &e, &v, &nodata, err, sizeof(err)), HERD_OK);
+	CHECK(fabs(v - 55.0) < 0.001);
+
+	CHECK_EQ_INT(verdict_set_new(&vs), HERD_OK);
+	m = metric("http_req_duration", NULL, NULL);
+	e = expr(TH_P, 95, TH_LT, 500);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_duration", "p(95)<500", &m, &e), HERD_OK);
+	e = expr(TH_P, 95, TH_LT, 50);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_duration", "p(95)<50", &m, &e), HERD_OK);
+	/* The submetric of scenario a alone passes the same bound. */
+	m = metric("http_req_duration", "scenario", "a");
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_duration{scenario:a}", "p(95)<50", &m, &e),
+	             HERD_OK);
+	/* http_req_failed: 20 of 200. */
+	m = metric("http_req_failed", NULL, NULL);
+	e = expr(TH_RATE, 0, TH_LT, 0.05);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_failed", "rate<0.05", &m, &e), HERD_OK);
+	e = expr(TH_RATE, 0, TH_LE, 0.1);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_failed", "rate<=0.1", &m, &e), HERD_OK);
+	/* checks: 49 of 50 passed. */
+	m = metric("checks", NULL, NULL);
+	e = expr(TH_RATE, 0, TH_GT, 0.99);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "checks", "rate>0.99", &m, &e), HERD_OK);
+	e = expr(TH_RATE, 0, TH_GT, 0.95);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "checks", "rate>0.95", &m, &e), HERD_OK);
+	/* Counters: 200 requests in 10 s = 20/s. */
+	m = metric("http_reqs", NULL, NULL);
+	e = expr(TH_COUNT, 0, TH_GE, 200);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_reqs", "count>=200", &m, &e), HERD_OK);
+	e = expr(TH_RATE, 0, TH_GT, 25);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_reqs", "rate>25", &m, &e), HERD_OK);
+	/* A type mismatch is an error verdict. */
+	e = expr(TH_P, 95, TH_LT, 100);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_reqs", "p(95)<100", &m, &e), HERD_OK);
+	/* A trend with no samples passes with nodata; a counter with none is 0. */
+	m = metric("http_req_duration", "scenario", "never");
+	e = expr(TH_P, 95, TH_LT, 1);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_duration{scenario:never}", "p(95)<1", &m, &e),
+	             HERD_OK);
+	m = metric("dropped_iterations", NULL, NULL);
+	e = expr(TH_COUNT, 0, TH_GT, 0);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "dropped_iterations", "count>0", &m, &e), HERD_OK);
+	/* Gauges: max of vus. */
+	m = metric("vus", NULL, NULL);
+	e = expr(TH_MAX, 0, TH_LE, 7);
+	CHECK_EQ_INT(verdict_add_parsed(vs, r, "vus", "max<=7", &m, &e), HERD_OK);
+
+	CHECK_EQ_INT(vs->n, 13);
+	if (vs->n == 13) {
+		static const int ok[] = {1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1};
+		for (size_t i = 0; i < 13; i++)
+			if (vs->v[i].ok != ok[i]) {
+				fprintf(stderr, "verdict %zu (%s %s): ok=%d observed=%g error=%s\n", i,
+				        vs->v[i].metric, vs->v[i].expr, vs->v[i].ok, vs->v[i].observed,
+				        vs->v[i].error ? vs->v[i].error : "-");
+				CHECK(vs->v[i].ok == ok[i]);
+			}
+		CHECK(fabs(vs->v[3].observed - 0.1) < 1e-9);
+		CHECK(fabs(vs->v[5].observed - 0.98) < 1e-9);
+		CHECK(fabs(vs->v[7].observed - 200) < 1e-9);
+		CHECK(fabs(vs->v[8].observed - 20) < 1e-9);
+		CHECK(vs->v[8].error == NULL);
+		CHECK(vs->v[9].error != NULL);
+		CHECK_CONTAINS(vs->v[9].error, "does not apply to http_reqs");
+		CHECK(vs->v[10].nodata);
+		CHECK(vs->v[10].error == NULL);
+		CHECK(!vs->v[11].nodata);
+		CHECK_EQ_INT(vs->v[11].observed, 0);
+		CHECK_EQ_INT(vs->v[12].observed, 7);
+		CHECK_EQ_INT(vs->v[12].type, RES_GAUGE);
+	}
+	CHECK_EQ_INT(vs->nerrors, 1);
+	CHECK_EQ_INT(vs->nfailed, 6);
+	CHECK(!verdict_all_ok(vs));
+	verdict_set_free(vs);
+
+	/* Checks before a run, without results. */
+	m = metric("http_reqs", NULL, NULL);
+	e = expr(TH_AVG, 0, TH_LT, 1);
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
+	CHECK_CONTAINS(err, "count or rate");
+	m = metric("http_req_duration", "url", "/x");
+	e = expr(TH_P, 99, TH_LT, 1);
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
+	CHECK_CONTAINS(err, "tag");
+	m = metric("bogus_metric", NULL, NULL);
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
+	CHECK_CONTAINS(err, "unknown metric");
+	m = metric("vus", NULL, NULL);
+	e = expr(TH_RATE, 0, TH_LT, 1);
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
+	m = metric("checks", NULL, NULL);
+	e = expr(TH_RATE, 0, TH_GT, 0.9);
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_OK);
+
+	/* Texts go through the threshold parser. */
+	CHECK_EQ_INT(verdict_set_new(&vs), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{scenario:a}", "p(95) < 20"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_failed", "rate < 5%"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration", "p(95) <<< 1"), HERD_OK);
+	CHECK_EQ_INT(vs->n, 3);
+	if (vs->n == 3) {
+		CHECK(vs->v[0].parsed && vs->v[0].ok);
+		CHECK(!vs->v[1].ok && vs->v[1].error == NULL);
+		CHECK(!vs->v[2].ok && vs->v[2].error != NULL);
+		CHECK_CONTAINS(vs->v[2].error, "expression");
+	}
+	verdict_set_free(vs);
+	results_free(r);
+}
+
+int main(void)
+{
+	test_merge_two_agents();
+	test_query_filters();
+	test_tag_values();
+	test_gauges();
+	test_verdicts();
+	return check_done();
+}
