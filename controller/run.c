@@ -399,8 +399,14 @@ int run_main(const run_opts *o)
 
 	/* 5. Watch: a live line per second until every agent is done. */
 	int64_t start_mono = clock_mono_ns() + (start_real - clock_real_ns());
-	int64_t total_ms = plan_total_ms(r.plan);
-	int64_t hard_deadline = start_mono + (total_ms + 30000) * 1000000;
+	/* The live line counts to the end of the last scenario; gracefulStop is slack. */
+	int64_t total_ms = 0;
+	for (size_t i = 0; i < r.plan->nscenarios; i++) {
+		const plan_scenario *s = &r.plan->scenarios[i];
+		if (s->start_ms + plan_scenario_length_ms(s) > total_ms)
+			total_ms = s->start_ms + plan_scenario_length_ms(s);
+	}
+	int64_t hard_deadline = start_mono + (plan_total_ms(r.plan) + 30000) * 1000000;
 	int64_t ready_deadline = clock_mono_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
 	int64_t next_tick = start_mono + (int64_t)INTERVAL_MS * 1000000 + 200000000;
 	int seen_interrupts = 0;
