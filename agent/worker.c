@@ -35,9 +35,14 @@ typedef struct scen_rt {
 	int64_t max_vus;      /* VUs this worker may allocate */
 	vu **vus;
 	size_t nvus;
+	vu **idle;            /* arrival-rate: VUs free for the next arrival (a stack) */
+	size_t nidle;
 	int64_t active;       /* VUs counted toward the closed-model target */
 	int64_t running;      /* VUs inside an iteration */
-	int64_t period_ns;    /* arrival-rate: time between this worker's arrivals */
+	int64_t period_ns;    /* arrival-rate: time between this worker's arrivals, rounded */
+	double period_exact;  /* the same, unrounded: arrival k is due at phase + k * period */
+	double phase_ns;      /* this worker's offset within one period */
+	int64_t arrival_k;    /* arrivals scheduled so far */
 	int64_t next_arrival_ns;
 	int over;             /* nothing will start again */
 } scen_rt;
@@ -242,7 +247,9 @@ static void iteration_done(worker *w, vu *v, int64_t now)
 		v->stopping = 0;
 		v->active = 0;
 	}
-	if (wants_another(w, r, v, now))
+	if (r->idle != NULL)
+		r->idle[r->nidle++] = v; /* arrival-rate: back to the pool */
+	else if (wants_another(w, r, v, now))
 		start_iteration(w, r, v, now);
 }
 
@@ -393,10 +400,7 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 	if (r->period_ns <= 0 || atomic_load(w->cfg.stop))
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
-		vu *free_vu = NULL;
-		for (size_t i = 0; i < r->nvus && free_vu == NULL; i++)
-			if (r->vus[i]->state == VU_IDLE)
-				free_vu = r->vus[i];
+		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
 		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
 			free_vu = vu_alloc(w, r);
 		if (free_vu == NULL) {
@@ -405,7 +409,9 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		} else {
 			start_iteration(w, r, free_vu, r->next_arrival_ns);
 		}
-		r->next_arrival_ns += r->period_ns;
+		/* From the start each time, so rounding never accumulates. */
+		r->arrival_k++;
+		r->next_arrival_ns = r->start_ns + (int64_t)(r->phase_ns + (double)r->arrival_k * r->period_exact);
 	}
 }
 
@@ -421,8 +427,12 @@ static void cancel_all(worker *w, scen_rt *r)
 		v->state = VU_IDLE;
 		v->active = 0;
 		v->stopping = 0;
+		if (r->idle != NULL)
+			r->idle[i] = v;
 	}
 	r->active = 0;
+	if (r->idle != NULL)
+		r->nidle = r->nvus;
 }
 
 /* Runs every executor once; returns 1 while any scenario has work left. */
@@ -520,13 +530,19 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 			r->max_vus = 1; /* a worker with arrivals needs at least one VU */
 		if (pre > r->max_vus)
 			pre = r->max_vus;
-		r->period_ns = rate > 0 ? (int64_t)(1e9 / rate) : 0;
+		r->period_exact = rate > 0 ? 1e9 / rate : 0;
+		r->period_ns = (int64_t)r->period_exact;
 		/* Stagger workers so their arrivals interleave instead of colliding. */
-		r->next_arrival_ns = r->start_ns + (int64_t)((double)r->period_ns * (double)pl->worker /
-		                                             (double)(pl->nworkers ? pl->nworkers : 1));
-		for (int64_t i = 0; i < pre; i++)
-			if (vu_alloc(w, r) == NULL)
+		r->phase_ns = r->period_exact * (double)pl->worker / (double)(pl->nworkers ? pl->nworkers : 1);
+		r->next_arrival_ns = r->start_ns + (int64_t)r->phase_ns;
+		if ((r->idle = calloc((size_t)r->max_vus + 1, sizeof(*r->idle))) == NULL)
+			return HERD_ENOMEM;
+		for (int64_t i = 0; i < pre; i++) {
+			vu *v = vu_alloc(w, r);
+			if (v == NULL)
 				return HERD_ENOMEM;
+			r->idle[r->nidle++] = v;
+		}
 		return HERD_OK;
 	}
 	}
@@ -579,6 +595,7 @@ void worker_free(worker *w)
 			free(r->vus[k]);
 		}
 		free(r->vus);
+		free(r->idle);
 		free(r->targets);
 	}
 	free(w->sc);

@@ -48,7 +48,7 @@ static int cmd_run(int argc, char **argv)
 	};
 	run_opts o = { .local_agents = 1 };
 	int c;
-	while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			if (parse_count("--local-agents", optarg, &o.local_agents) != 0)
