@@ -220,7 +220,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	for (int i = 0; i < e->n; i++) {
 		if (pthread_create(&e->threads[i], NULL, thread_main, e->workers[i]) != 0) {
 			rv = HERD_EINTERNAL;
-			engine_stop(e, 2);
+			engine_stop(e, 3);
 			goto fail;
 		}
 		e->started[i] = 1;

@@ -33,8 +33,9 @@ typedef struct engine_cfg {
 
 /* Creates the workers and starts their threads. Returns a herd_err. */
 int engine_start(const engine_cfg *cfg, engine **out);
-/* Asks the workers to stop: 1 = no new iterations, let in-flight ones finish
- * (up to gracefulStop); 2 = abandon everything now. */
+/* Asks the workers to stop: 1 = no new iterations, let those running finish
+ * (up to gracefulStop); 2 = no new requests, let those in flight complete
+ * (and count them); 3 = abandon everything now. */
 void engine_stop(engine *e, int level);
 /* 1 when every worker has finished and the last batch has been delivered. */
 int engine_finished(engine *e);

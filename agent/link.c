@@ -16,14 +16,18 @@
 #include "agent/engine.h"
 #include "agent/link.h"
 #include "agent/sysstat.h"
+#include "common/auth.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "net/net.h"
 #include "proto/wire.h"
 
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
 #define SEND_TIMEOUT_MS 2000
+#define TIME_ROUNDS 8
 
 typedef struct qbatch {
 	wire_metrics *m;
@@ -59,62 +63,16 @@ typedef struct agent {
 
 	uint64_t cpu_prev_us;
 	int64_t cpu_prev_ns;
+	int64_t clock_offset_ns; /* our clock minus the controller's */
+	int64_t clock_rtt_ns;
 } agent;
 
-static int nng_to_herd(int rv)
-{
-	switch (rv) {
-	case 0: return HERD_OK;
-	case NNG_ETIMEDOUT: return HERD_ETIMEDOUT;
-	case NNG_ENOMEM: return HERD_ENOMEM;
-	case NNG_ECLOSED: return HERD_ECLOSED;
-	default: return HERD_ENET;
-	}
-}
-
-/* Sends m on ctx and waits up to ms for the reply, decoded into *reply. */
+/* One request on ctx; malformed replies are logged and dropped. */
 static int request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
 {
-	char *buf;
-	size_t len;
-	nng_aio *aio = NULL;
-	nng_msg *msg = NULL;
-	int rv;
-
-	if ((rv = wire_encode(m, &buf, &len)) != HERD_OK)
-		return rv;
-	if ((rv = nng_msg_alloc(&msg, 0)) != 0 || (rv = nng_msg_append(msg, buf, len)) != 0) {
-		free(buf);
-		nng_msg_free(msg);
-		return nng_to_herd(rv);
-	}
-	free(buf);
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_msg_free(msg);
-		return nng_to_herd(rv);
-	}
-	nng_aio_set_timeout(aio, ms);
-	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
-		nng_msg_free(nng_aio_get_msg(aio)); /* a failed send leaves the message with us */
-		nng_aio_free(aio);
-		return nng_to_herd(rv);
-	}
-	nng_aio_set_timeout(aio, ms);
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
-		nng_aio_free(aio);
-		return nng_to_herd(rv);
-	}
-	msg = nng_aio_get_msg(aio);
-	nng_aio_free(aio);
-	rv = wire_decode(nng_msg_body(msg), nng_msg_len(msg), reply);
-	nng_msg_free(msg);
-	if (rv != HERD_OK)
-		log_warn("dropped a malformed reply from the controller: %s", herd_strerror(rv));
+	int rv = net_request(ctx, m, reply, ms);
+	if (rv == HERD_EPROTO)
+		log_warn("dropped a malformed reply from the controller");
 	return rv;
 }
 
@@ -207,7 +165,7 @@ static void *sender_main(void *arg)
 static void end_run(agent *a)
 {
 	if (a->eng != NULL) {
-		engine_stop(a->eng, 2);
+		engine_stop(a->eng, 3);
 		engine_free(a->eng);
 		a->eng = NULL;
 	}
@@ -258,6 +216,13 @@ static void on_assign(agent *a, const wire_assign *as)
 	                     sizeof(err))) != HERD_OK) {
 		log_error("assignment refused: %s", err);
 		send_error(a, as->run_id, rv, err);
+		return;
+	}
+	if (allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) {
+		log_error("assignment refused: %s", err);
+		plan_free(a->plan);
+		a->plan = NULL;
+		send_error(a, as->run_id, HERD_EINVAL, err);
 		return;
 	}
 	if (as->nweights == 0 || as->agent_index >= as->nweights) {
@@ -338,32 +303,117 @@ static void fill_poll(agent *a, wire_msg *m)
 	if (a->cpu_prev_ns > 0 && now > a->cpu_prev_ns)
 		m->u.poll.cpu_pct = (double)(cpu - a->cpu_prev_us) * 1000.0 * 100.0 / (double)(now - a->cpu_prev_ns);
 	m->u.poll.rss_kb = sysstat_rss_kb();
+	m->u.poll.clock_offset_ns = a->clock_offset_ns;
+	m->u.poll.clock_rtt_ns = a->clock_rtt_ns;
 	a->cpu_prev_us = cpu;
 	a->cpu_prev_ns = now;
 }
 
+/* Answers the controller's CHALLENGE: checks its proof of the token, then
+ * proves ours. Returns the reply to AUTH in *reply. */
+static int authenticate(agent *a, const uint8_t *my_nonce, const wire_challenge *ch, wire_msg *reply)
+{
+	uint8_t their_nonce[AUTH_NONCE_LEN], mac[AUTH_MAC_LEN];
+	char proof[2 * AUTH_MAC_LEN + 1];
+	if (a->cfg->token == NULL) {
+		log_error("the controller requires a token: start this agent with --token-file");
+		return HERD_EAUTH;
+	}
+	if (hex_decode(ch->nonce, their_nonce, sizeof(their_nonce)) != 0 ||
+	    hex_decode(ch->proof, mac, sizeof(mac)) != 0)
+		return HERD_EPROTO;
+	int trusted = auth_verify(a->cfg->token, "controller", my_nonce, their_nonce, a->id, mac, sizeof(mac)) == HERD_OK;
+	/* Our proof goes out either way, so that a mismatch is logged on both sides;
+	 * it reveals nothing of the token, and a controller we do not trust gets no more. */
+	if (auth_proof(a->cfg->token, "agent", their_nonce, my_nonce, a->id, mac) != HERD_OK)
+		return HERD_EAUTH;
+	hex_encode(mac, sizeof(mac), proof);
+	wire_msg m = { .type = WIRE_AUTH };
+	m.u.auth.agent_id = a->id;
+	m.u.auth.proof = proof;
+	int rv = request(a->cmd_ctx, &m, reply, POLL_TIMEOUT_MS);
+	if (!trusted) {
+		log_error("authentication failed: the controller does not hold this agent's token");
+		wire_msg_fini(reply);
+		return HERD_EAUTH;
+	}
+	return rv;
+}
+
+/* Measures our clock against the controller's, NTP-style: the round trip
+ * with the smallest delay gives the best offset estimate. */
+static void sync_clock(agent *a)
+{
+	int64_t best_rtt = INT64_MAX, best_off = 0;
+	for (int i = 0; i < TIME_ROUNDS; i++) {
+		wire_msg m = { .type = WIRE_TIME }, reply = { 0 };
+		m.u.time.agent_id = a->id;
+		m.u.time.t0 = clock_real_ns();
+		int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+		int64_t t2 = clock_real_ns();
+		if (rv == HERD_OK && reply.type == WIRE_TIME && reply.u.time.t0 == m.u.time.t0) {
+			int64_t rtt = t2 - m.u.time.t0;
+			if (rtt < best_rtt) {
+				best_rtt = rtt;
+				best_off = (m.u.time.t0 + t2) / 2 - reply.u.time.t1;
+			}
+		}
+		wire_msg_fini(&reply);
+	}
+	if (best_rtt != INT64_MAX) {
+		a->clock_offset_ns = best_off;
+		a->clock_rtt_ns = best_rtt;
+		log_info("clock offset to the controller %+.3f ms (round trip %.3f ms)", (double)best_off / 1e6,
+		         (double)best_rtt / 1e6);
+	}
+}
+
 static int hello(agent *a)
 {
+	uint8_t nonce[AUTH_NONCE_LEN];
+	char nonce_hex[2 * AUTH_NONCE_LEN + 1] = "";
 	wire_msg m = { .type = WIRE_HELLO }, reply = { 0 };
+
+	if (a->cfg->token != NULL) {
+		if (auth_nonce(nonce) != HERD_OK)
+			return HERD_EINTERNAL;
+		hex_encode(nonce, sizeof(nonce), nonce_hex);
+	}
 	m.u.hello.agent_id = a->id;
 	m.u.hello.name = a->name;
 	m.u.hello.host = a->host;
 	m.u.hello.version = HERD_VERSION;
+	m.u.hello.caps = "http";
+	m.u.hello.nonce = nonce_hex;
 	m.u.hello.cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
 	if (a->cfg->workers > 0)
 		m.u.hello.cores = (uint32_t)a->cfg->workers;
 	m.u.hello.pid = (uint32_t)getpid();
 	m.u.hello.clock_ns = clock_real_ns();
 	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	if (rv == HERD_OK && reply.type == WIRE_CHALLENGE) {
+		wire_msg ch = reply;
+		memset(&reply, 0, sizeof(reply));
+		rv = authenticate(a, nonce, &ch.u.challenge, &reply);
+		wire_msg_fini(&ch);
+	} else if (rv == HERD_OK && reply.type == WIRE_WELCOME && a->cfg->token != NULL) {
+		/* A controller without our token could be anyone: give it nothing. */
+		log_error("refused the controller: it did not prove it holds the token (is it started with --token-file?)");
+		rv = HERD_EAUTH;
+	}
 	if (rv == HERD_OK && reply.type == WIRE_ERROR) {
 		log_error("controller refused this agent: %s", reply.u.error.message);
-		rv = reply.u.error.code == HERD_EVERSION ? HERD_EVERSION : HERD_EINVAL;
+		rv = reply.u.error.code == HERD_EVERSION ? HERD_EVERSION
+		     : reply.u.error.code == HERD_EAUTH  ? HERD_EAUTH
+		                                         : HERD_EINVAL;
 	} else if (rv == HERD_OK && reply.type != WIRE_WELCOME) {
 		rv = HERD_EPROTO;
 	} else if (rv == HERD_EVERSION) {
 		log_error("controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
 	}
 	wire_msg_fini(&reply);
+	if (rv == HERD_OK)
+		sync_clock(a);
 	return rv;
 }
 
@@ -389,12 +439,26 @@ int link_run(const link_cfg *cfg)
 	nng_socket_set_ms(a.sock, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(a.sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(a.sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
+	nng_dialer dialer;
+	nng_tls_config *tls = NULL;
+	char err[512];
+	if (net_url_is_tls(cfg->url) && net_tls_config(0, &cfg->tls, &tls, err, sizeof(err)) != HERD_OK) {
+		log_error("%s", err);
+		nng_close(a.sock);
+		return HERD_EINVAL;
+	}
 	if ((rv = nng_ctx_open(&a.cmd_ctx, a.sock)) != 0 || (rv = nng_ctx_open(&a.met_ctx, a.sock)) != 0 ||
-	    (rv = nng_dial(a.sock, cfg->url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	    (rv = nng_dialer_create(&dialer, a.sock, cfg->url)) != 0 ||
+	    (tls != NULL && (rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, tls)) != 0) ||
+	    (rv = nng_dialer_start(dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		log_error("cannot dial %s: %s", cfg->url, nng_strerror(rv));
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		nng_close(a.sock);
 		return HERD_ENET;
 	}
+	if (tls != NULL)
+		nng_tls_config_free(tls); /* the dialer holds its own reference */
 	/* Our own time limits decide when to send again, not REQ's resend timer. */
 	nng_ctx_set_ms(a.cmd_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_ctx_set_ms(a.met_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
@@ -416,7 +480,7 @@ int link_run(const link_cfg *cfg)
 				log_info("connected to %s as %s", cfg->url, a.id);
 				continue;
 			}
-			if (rv == HERD_EVERSION || rv == HERD_EINVAL)
+			if (rv == HERD_EVERSION || rv == HERD_EINVAL || rv == HERD_EAUTH)
 				break;
 			rv = HERD_OK;
 			/* A one-run agent whose controller never answers has nothing to wait for. */
@@ -448,13 +512,13 @@ int link_run(const link_cfg *cfg)
 			case WIRE_STOP:
 				if (a.eng != NULL && strcmp(reply.u.stop.run_id, a.run_id) == 0) {
 					log_info("run %s: stop (%s)", a.run_id, reply.u.stop.reason);
-					engine_stop(a.eng, strcmp(reply.u.stop.reason, "abort") == 0 ? 2 : 1);
+					engine_stop(a.eng, strcmp(reply.u.stop.reason, "abort") == 0 ? 3 : 1);
 				}
 				break;
 			case WIRE_ERROR:
 				log_warn("controller: %s", reply.u.error.message);
-				if (reply.u.error.code == HERD_ENOTFOUND)
-					welcomed = 0; /* the controller forgot us (restarted): say hello again */
+				if (reply.u.error.code == HERD_ENOTFOUND || reply.u.error.code == HERD_EAUTH)
+					welcomed = 0; /* a new connection or a restarted controller: hello again */
 				break;
 			default: break;
 			}
@@ -477,7 +541,7 @@ int link_run(const link_cfg *cfg)
 	}
 
 	if (a.eng != NULL)
-		engine_stop(a.eng, 2);
+		engine_stop(a.eng, 3);
 	pthread_mutex_lock(&a.mu);
 	a.sender_quit = 1;
 	pthread_cond_broadcast(&a.cv);

@@ -12,6 +12,10 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "agent/allow.h"
+#include "common/auth.h"
+#include "net/net.h"
+
 typedef struct link_cfg {
 	const char *url;          /* controller address: ipc://, tcp://, tls+tcp:// */
 	const char *name;         /* agent name; NULL: host name */
@@ -20,6 +24,9 @@ typedef struct link_cfg {
 	int64_t lost_controller_ms; /* default 3000 */
 	size_t max_queued;        /* unacknowledged batches kept; default 3600 */
 	volatile sig_atomic_t *quit; /* set by a signal handler to leave */
+	const auth_token *token;  /* NULL: no authentication */
+	const allow *allow;       /* NULL: any target */
+	net_tls_files tls;        /* for tls+tcp:// */
 } link_cfg;
 
 /* Runs the agent until quit is set, or after one run when once is set.

@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/allow.h"
 #include "agent/engine.h"
 #include "agent/link.h"
+#include "common/auth.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "proto/wire.h"
 
 static volatile sig_atomic_t quit;
 
@@ -21,8 +24,10 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: herd-agent --controller URL [--name NAME] [--workers N]\n"
-	           "                  [--lost-controller-timeout DURATION] [--once]\n");
+	fprintf(f, "usage: herd-agent --controller URL [--token-file FILE] [--name NAME] [--workers N]\n"
+	           "                  [--allow-target HOST[:PORT]|CIDR,...] [--lost-controller-timeout 3s]\n"
+	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--once]\n"
+	           "URL: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
 }
 
 int main(int argc, char **argv)
@@ -33,11 +38,20 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "lost-controller-timeout", required_argument, NULL, 'l' },
 		{ "once", no_argument, NULL, 'o' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "allow-target", required_argument, NULL, 'A' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-ca", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	link_cfg cfg = { .lost_controller_ms = 3000, .max_queued = 3600, .quit = &quit };
-	int c;
+	auth_token token;
+	allow *allow_list = NULL;
+	const char *token_file = NULL;
+	char err[512];
+	int c, rv;
 
 	log_init("agent");
 	while ((c = getopt_long(argc, argv, "c:n:w:l:oh", opts, NULL)) != -1) {
@@ -52,6 +66,18 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'o': cfg.once = 1; break;
+		case 't': token_file = optarg; break;
+		case 'A':
+			allow_free(allow_list);
+			allow_list = NULL;
+			if (allow_parse(optarg, &allow_list, err, sizeof(err)) != HERD_OK) {
+				fprintf(stderr, "herd-agent: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'C': cfg.tls.cert = optarg; break;
+		case 'K': cfg.tls.key = optarg; break;
+		case 'R': cfg.tls.ca = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -60,6 +86,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (token_file != NULL) {
+		if (auth_token_load(token_file, &token, err, sizeof(err)) != HERD_OK) {
+			fprintf(stderr, "herd-agent: %s\n", err);
+			return 2;
+		}
+		if (token.loose_perms)
+			log_warn("%s is readable by other users: chmod 600 it", token_file);
+		cfg.token = &token;
+	}
+	cfg.allow = allow_list;
+	if (getenv("HERD_WIRE_VERSION") != NULL) /* tests of version refusal only */
+		wire_set_version_for_tests((uint32_t)atoi(getenv("HERD_WIRE_VERSION")));
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -68,7 +106,10 @@ int main(int argc, char **argv)
 		log_error("libcurl initialisation failed");
 		return 1;
 	}
-	int rv = link_run(&cfg);
+	rv = link_run(&cfg);
 	engine_global_fini();
+	allow_free(allow_list);
+	if (cfg.token != NULL)
+		auth_token_wipe(&token);
 	return rv == HERD_OK ? 0 : 1;
 }

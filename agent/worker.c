@@ -274,6 +274,17 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 				return;
 			continue;
 		}
+		if (atomic_load(w->cfg.stop) >= 2) {
+			/* Stopping: no new requests. The iteration ends unfinished and uncounted. */
+			scen_rt *r = &w->sc[v->scenario];
+			v->state = VU_IDLE;
+			r->running--;
+			if (v->stopping) {
+				v->stopping = 0;
+				v->active = 0;
+			}
+			return;
+		}
 		v->step_start_ns = due_ns;
 		v->sent_ns = now;
 		v->state = VU_BUSY;
@@ -444,7 +455,7 @@ static int tick(worker *w, int64_t now)
 		scen_rt *r = &w->sc[i];
 		if (r->over)
 			continue;
-		if (stop >= 2 || now >= r->hard_end_ns) {
+		if (stop >= 3 || now >= r->hard_end_ns) {
 			/* gracefulStop ran out (or a hard stop): abandon what is in flight */
 			cancel_all(w, r);
 			r->over = 1;

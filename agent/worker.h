@@ -52,7 +52,7 @@ typedef struct worker_cfg {
 	uint32_t vu_id_base;     /* VU ids of this worker start above this */
 	worker_flush_cb flush;
 	void *flush_arg;
-	atomic_int *stop;        /* 1: graceful stop (no new iterations); 2: stop now */
+	atomic_int *stop;        /* 1: no new iterations; 2: no new requests; 3: abandon all now */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */

@@ -17,6 +17,7 @@ const char *herd_strerror(int err)
 	case HERD_ESTORE: return "results store error";
 	case HERD_ENET: return "network transport error";
 	case HERD_EINTERNAL: return "internal error";
+	case HERD_EAUTH: return "authentication failed";
 	}
 	return "unknown error";
 }

@@ -20,6 +20,7 @@ typedef enum herd_err {
 	HERD_ESTORE,    /* results store (SQLite) error */
 	HERD_ENET,      /* transport (NNG) error */
 	HERD_EINTERNAL, /* a bug: should not happen */
+	HERD_EAUTH,     /* authentication failed or missing */
 } herd_err;
 
 /* Returns a static, human-readable description of err. Never NULL. */

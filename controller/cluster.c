@@ -7,6 +7,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "controller/cluster.h"
 
@@ -22,9 +24,20 @@
 
 typedef struct slot {
 	agent_info info;
+	uint32_t pipe;  /* the connection the agent authenticated on (0: none yet) */
 	char *cmd; /* encoded command waiting for the next poll */
 	size_t cmd_len;
 } slot;
+
+/* A HELLO waiting for its AUTH. */
+typedef struct pending {
+	wire_hello hello; /* owned copy */
+	uint8_t agent_nonce[AUTH_NONCE_LEN];
+	uint8_t nonce[AUTH_NONCE_LEN];
+	uint32_t pipe;
+	int64_t at;       /* CLOCK_MONOTONIC */
+	struct pending *next;
+} pending;
 
 typedef struct handler {
 	cluster *c;
@@ -44,9 +57,23 @@ struct cluster {
 	int nhandlers;
 	int quit;
 	uint64_t malformed;
-	cluster_metrics_fn on_metrics;
-	void *arg;
+	cluster_cfg cfg;
+	pending *pending;
 };
+
+static void event(cluster *c, const char *kind, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void event(cluster *c, const char *kind, const char *id, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (c->cfg.on_event != NULL)
+		c->cfg.on_event(c->cfg.arg, kind, id, text);
+}
 
 const char *agent_state_name(agent_state s)
 {
@@ -62,26 +89,11 @@ static slot *find(cluster *c, const char *id)
 	return NULL;
 }
 
-/* Encodes m into a new NNG message. */
-static int to_msg(const wire_msg *m, nng_msg **out)
-{
-	char *buf;
-	size_t len;
-	int rv;
-	if ((rv = wire_encode(m, &buf, &len)) != HERD_OK)
-		return rv;
-	rv = nng_msg_alloc(out, len);
-	if (rv == 0)
-		memcpy(nng_msg_body(*out), buf, len);
-	free(buf);
-	return rv == 0 ? HERD_OK : HERD_ENOMEM;
-}
-
 static nng_msg *simple_reply(wire_type t)
 {
 	wire_msg m = { .type = t };
 	nng_msg *msg = NULL;
-	to_msg(&m, &msg);
+	net_msg(&m, &msg);
 	return msg;
 }
 
@@ -91,15 +103,17 @@ static nng_msg *error_reply(int code, const char *text)
 	nng_msg *msg = NULL;
 	m.u.error.code = code;
 	m.u.error.message = (char *)text;
-	to_msg(&m, &msg);
+	net_msg(&m, &msg);
 	return msg;
 }
 
-static nng_msg *on_hello(cluster *c, const wire_hello *h)
+/* Registers (or refreshes) an agent that proved itself; replies WELCOME. */
+static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
 {
 	wire_msg w = { .type = WIRE_WELCOME };
 	nng_msg *msg = NULL;
 	int64_t now = clock_real_ns();
+	int rejoined = 0;
 
 	pthread_mutex_lock(&c->mu);
 	slot *s = find(c, h->agent_id);
@@ -115,7 +129,8 @@ static nng_msg *on_hello(cluster *c, const wire_hello *h)
 		s->info.state = AGENT_JOINED;
 		log_info("agent %s joined (host %s, %u cores, pid %u)", h->agent_id, h->host, h->cores, h->pid);
 	} else {
-		log_info("agent %s said hello again", h->agent_id);
+		rejoined = 1;
+		log_info("agent %s connected again", h->agent_id);
 	}
 	snprintf(s->info.id, sizeof(s->info.id), "%s", h->agent_id);
 	snprintf(s->info.name, sizeof(s->info.name), "%s", h->name);
@@ -123,14 +138,143 @@ static nng_msg *on_hello(cluster *c, const wire_hello *h)
 	snprintf(s->info.version, sizeof(s->info.version), "%s", h->version);
 	s->info.cores = h->cores ? h->cores : 1;
 	s->info.pid = h->pid;
-	/* One-way estimate, good on one host; issue 3 brings round-trip measurement. */
-	s->info.clock_offset_ns = h->clock_ns - now;
+	s->pipe = pipe;
+	/* One-way estimate until the agent measures round trips (TIME). */
+	if (s->info.clock_rtt_ns == 0)
+		s->info.clock_offset_ns = h->clock_ns - now;
 	s->info.last_seen_mono = clock_mono_ns();
+	if (s->info.state == AGENT_LOST)
+		s->info.state = AGENT_READY;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+	event(c, rejoined ? "agent_rejoined" : "agent_joined", h->agent_id, "host %s, %u cores", h->host, h->cores);
 	w.u.welcome.clock_ns = now;
-	w.u.welcome.heartbeat_ms = HEARTBEAT_MS;
-	to_msg(&w, &msg);
+	w.u.welcome.heartbeat_ms = (uint32_t)c->cfg.heartbeat_ms;
+	net_msg(&w, &msg);
+	return msg;
+}
+
+static void pending_free(pending *p)
+{
+	wire_msg m = { .type = WIRE_HELLO };
+	m.u.hello = p->hello;
+	wire_msg_fini(&m);
+	free(p);
+}
+
+static nng_msg *refuse(cluster *c, const char *id, int code, const char *why)
+{
+	log_warn("refused agent %s: %s", id, why);
+	event(c, "agent_refused", id, "%s", why);
+	return error_reply(code, why);
+}
+
+/* With a token: answer HELLO with CHALLENGE and remember it for the AUTH. */
+static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
+{
+	wire_hello *h = &m->u.hello;
+	if (c->cfg.token == NULL)
+		return welcome(c, h, pipe);
+
+	pending *p = calloc(1, sizeof(*p));
+	uint8_t mac[AUTH_MAC_LEN];
+	char nonce_hex[2 * AUTH_NONCE_LEN + 1], proof_hex[2 * AUTH_MAC_LEN + 1];
+	if (p == NULL)
+		return NULL;
+	if (h->nonce[0] == '\0') {
+		free(p);
+		return refuse(c, h->agent_id, HERD_EAUTH,
+		              "authentication required: start the agent with --token-file");
+	}
+	if (hex_decode(h->nonce, p->agent_nonce, sizeof(p->agent_nonce)) != 0) {
+		free(p);
+		return refuse(c, h->agent_id, HERD_EAUTH, "malformed nonce");
+	}
+	if (auth_nonce(p->nonce) != HERD_OK ||
+	    auth_proof(c->cfg.token, "controller", p->agent_nonce, p->nonce, h->agent_id, mac) != HERD_OK) {
+		free(p);
+		return error_reply(HERD_EINTERNAL, "cannot make a challenge");
+	}
+	p->hello = *h; /* take the strings */
+	memset(h, 0, sizeof(*h));
+	p->pipe = pipe;
+	p->at = clock_mono_ns();
+	hex_encode(p->nonce, sizeof(p->nonce), nonce_hex);
+	hex_encode(mac, sizeof(mac), proof_hex);
+
+	pthread_mutex_lock(&c->mu);
+	/* Forget stale handshakes (and an earlier one of this agent). */
+	for (pending **pp = &c->pending; *pp != NULL;) {
+		pending *q = *pp;
+		if (strcmp(q->hello.agent_id, p->hello.agent_id) == 0 || p->at - q->at > 30000000000LL) {
+			*pp = q->next;
+			pending_free(q);
+		} else {
+			pp = &q->next;
+		}
+	}
+	p->next = c->pending;
+	c->pending = p;
+	pthread_mutex_unlock(&c->mu);
+
+	wire_msg ch = { .type = WIRE_CHALLENGE };
+	nng_msg *msg = NULL;
+	ch.u.challenge.nonce = nonce_hex;
+	ch.u.challenge.proof = proof_hex;
+	net_msg(&ch, &msg);
+	return msg;
+}
+
+static nng_msg *on_auth(cluster *c, const wire_auth *a, uint32_t pipe)
+{
+	uint8_t mac[AUTH_MAC_LEN];
+	pthread_mutex_lock(&c->mu);
+	pending *p = NULL;
+	for (pending **pp = &c->pending; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->hello.agent_id, a->agent_id) == 0 && (*pp)->pipe == pipe) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (p == NULL)
+		return refuse(c, a->agent_id, HERD_EAUTH, "AUTH without a HELLO on this connection");
+	int ok = hex_decode(a->proof, mac, sizeof(mac)) == 0 &&
+	         auth_verify(c->cfg.token, "agent", p->nonce, p->agent_nonce, a->agent_id, mac, sizeof(mac)) == HERD_OK;
+	nng_msg *out = ok ? welcome(c, &p->hello, pipe)
+	                  : refuse(c, a->agent_id, HERD_EAUTH, "authentication failed: wrong token");
+	pending_free(p);
+	return out;
+}
+
+/* Returns NULL when the message may go on; else the ERROR to answer. With a
+ * token, every message must come on the connection the agent authenticated. */
+static nng_msg *check_peer(cluster *c, const char *id, uint32_t pipe)
+{
+	pthread_mutex_lock(&c->mu);
+	slot *s = find(c, id);
+	int known = s != NULL;
+	int ok = known && (c->cfg.token == NULL || s->pipe == pipe);
+	if (ok)
+		s->info.last_seen_mono = clock_mono_ns();
+	pthread_mutex_unlock(&c->mu);
+	if (!known)
+		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
+	if (!ok)
+		return error_reply(HERD_EAUTH, "not authenticated on this connection: say HELLO again");
+	return NULL;
+}
+
+static nng_msg *on_time(cluster *c, const wire_time *t)
+{
+	wire_msg r = { .type = WIRE_TIME };
+	nng_msg *msg = NULL;
+	(void)c;
+	r.u.time.agent_id = t->agent_id;
+	r.u.time.t0 = t->t0;
+	r.u.time.t1 = clock_real_ns();
+	net_msg(&r, &msg);
 	return msg;
 }
 
@@ -139,7 +283,7 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 {
 	nng_msg *msg = NULL;
 	struct timespec until;
-	int64_t deadline = clock_real_ns() + (int64_t)HEARTBEAT_MS * 1000000;
+	int64_t deadline = clock_real_ns() + (int64_t)c->cfg.heartbeat_ms * 1000000;
 	until.tv_sec = deadline / 1000000000;
 	until.tv_nsec = deadline % 1000000000;
 
@@ -152,9 +296,15 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	s->info.last_seen_mono = clock_mono_ns();
 	s->info.cpu_pct = p->cpu_pct;
 	s->info.rss_kb = p->rss_kb;
+	if (p->clock_rtt_ns > 0) {
+		s->info.clock_offset_ns = p->clock_offset_ns;
+		s->info.clock_rtt_ns = p->clock_rtt_ns;
+	}
+	int back = 0;
 	if (s->info.state == AGENT_LOST) {
 		log_info("agent %s is back", s->info.id);
 		s->info.state = AGENT_READY;
+		back = 1;
 	}
 	while (!c->quit && (s = find(c, p->agent_id)) != NULL && s->cmd == NULL) {
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
@@ -171,6 +321,8 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	if (s != NULL)
 		s->info.last_seen_mono = clock_mono_ns();
 	pthread_mutex_unlock(&c->mu);
+	if (back)
+		event(c, "agent_rejoined", p->agent_id, "heard from again");
 	return msg != NULL ? msg : simple_reply(WIRE_NOP);
 }
 
@@ -214,7 +366,7 @@ static nng_msg *on_metrics(cluster *c, const wire_metrics *m)
 	pthread_mutex_unlock(&c->mu);
 	if (s == NULL)
 		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
-	int rv = c->on_metrics(c->arg, m->agent_id, m);
+	int rv = c->cfg.on_metrics(c->cfg.arg, m->agent_id, m);
 	if (rv != HERD_OK)
 		return error_reply(rv, herd_strerror(rv));
 	pthread_mutex_lock(&c->mu);
@@ -225,12 +377,26 @@ static nng_msg *on_metrics(cluster *c, const wire_metrics *m)
 	nng_msg *msg = NULL;
 	ack.u.ack.run_id = m->run_id;
 	ack.u.ack.seq = m->seq;
-	to_msg(&ack, &msg);
+	net_msg(&ack, &msg);
 	return msg;
+}
+
+static const char *sender_id(const wire_msg *m)
+{
+	switch (m->type) {
+	case WIRE_POLL: return m->u.poll.agent_id;
+	case WIRE_METRICS: return m->u.metrics.agent_id;
+	case WIRE_READY: return m->u.ready.agent_id;
+	case WIRE_DONE: return m->u.done.agent_id;
+	case WIRE_ERROR: return m->u.error.agent_id;
+	case WIRE_TIME: return m->u.time.agent_id;
+	default: return NULL;
+	}
 }
 
 static nng_msg *dispatch(cluster *c, nng_msg *in)
 {
+	uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
 	wire_msg m;
 	char text[160];
 	int rv = wire_decode(nng_msg_body(in), nng_msg_len(in), &m);
@@ -240,6 +406,7 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		snprintf(text, sizeof(text), "protocol version %u is not supported: this controller speaks %d",
 		         m.version, WIRE_VERSION);
 		log_warn("refused a peer: %s", text);
+		event(c, "agent_refused", "", "%s", text);
 		return error_reply(HERD_EVERSION, text);
 	}
 	if (rv != HERD_OK) {
@@ -249,8 +416,18 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		log_warn("dropped a malformed message (%zu bytes): %s", nng_msg_len(in), herd_strerror(rv));
 		return error_reply(rv, "malformed message");
 	}
+	const char *id = sender_id(&m);
+	if (id != NULL && (out = check_peer(c, id, pipe)) != NULL) {
+		wire_msg_fini(&m);
+		return out;
+	}
 	switch (m.type) {
-	case WIRE_HELLO: out = on_hello(c, &m.u.hello); break;
+	case WIRE_HELLO: out = on_hello(c, &m, pipe); break;
+	case WIRE_AUTH:
+		out = c->cfg.token != NULL ? on_auth(c, &m.u.auth, pipe)
+		                           : error_reply(HERD_EPROTO, "this controller has no token");
+		break;
+	case WIRE_TIME: out = on_time(c, &m.u.time); break;
 	case WIRE_POLL: out = on_poll(c, &m.u.poll); break;
 	case WIRE_METRICS: out = on_metrics(c, &m.u.metrics); break;
 	case WIRE_READY:
@@ -292,10 +469,12 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
-int cluster_open(const char *url, int max_agents, cluster_metrics_fn fn, void *arg, cluster **out)
+int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen)
 {
 	cluster *c = calloc(1, sizeof(*c));
-	int rv;
+	nng_tls_config *tls = NULL;
+	nng_listener l;
+	int rv, max_agents = cfg->max_agents;
 	if (c == NULL)
 		return HERD_ENOMEM;
 	if (max_agents < 1)
@@ -304,8 +483,9 @@ int cluster_open(const char *url, int max_agents, cluster_metrics_fn fn, void *a
 		max_agents = MAX_AGENTS_HARD;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	c->on_metrics = fn;
-	c->arg = arg;
+	c->cfg = *cfg;
+	if (c->cfg.heartbeat_ms <= 0)
+		c->cfg.heartbeat_ms = HEARTBEAT_MS;
 	/* Room for agents that come back under a new id after a restart. */
 	c->cap = (size_t)max_agents * 2 + 8;
 	c->agents = calloc(c->cap, sizeof(*c->agents));
@@ -317,21 +497,32 @@ int cluster_open(const char *url, int max_agents, cluster_metrics_fn fn, void *a
 		return HERD_ENOMEM;
 	}
 	if ((rv = nng_rep0_open(&c->sock)) != 0) {
-		log_error("cannot open socket: %s", nng_strerror(rv));
+		snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
 		cluster_close(c);
 		return HERD_ENET;
 	}
 	c->open = 1;
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
-	if ((rv = nng_listen(c->sock, url, NULL, 0)) != 0) {
-		log_error("cannot listen on %s: %s", url, nng_strerror(rv));
+	if (net_url_is_tls(cfg->url) && (rv = net_tls_config(1, &cfg->tls, &tls, err, errlen)) != HERD_OK) {
+		cluster_close(c);
+		return rv;
+	}
+	if ((rv = nng_listener_create(&l, c->sock, cfg->url)) != 0 ||
+	    (tls != NULL && (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls)) != 0) ||
+	    (rv = nng_listener_start(l, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->url, nng_strerror(rv));
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		cluster_close(c);
 		return HERD_ENET;
 	}
+	if (tls != NULL)
+		nng_tls_config_free(tls); /* the listener holds its own reference */
 	for (int i = 0; i < c->nhandlers; i++) {
 		handler *h = &c->handlers[i];
 		h->c = c;
 		if (nng_ctx_open(&h->ctx, c->sock) != 0 || pthread_create(&h->thread, NULL, handler_main, h) != 0) {
+			snprintf(err, errlen, "cannot start handler threads");
 			cluster_close(c);
 			return HERD_ENET;
 		}
@@ -354,8 +545,13 @@ void cluster_close(cluster *c)
 	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++)
 		if (c->handlers[i].started)
 			pthread_join(c->handlers[i].thread, NULL);
-	for (size_t i = 0; i < c->nagents; i++)
+	for (size_t i = 0; c->agents != NULL && i < c->nagents; i++)
 		free(c->agents[i].cmd);
+	while (c->pending != NULL) {
+		pending *p = c->pending;
+		c->pending = p->next;
+		pending_free(p);
+	}
 	free(c->agents);
 	free(c->handlers);
 	pthread_mutex_destroy(&c->mu);
@@ -430,6 +626,8 @@ int cluster_check_lost(cluster *c, int64_t loss_ms)
 			a->state = AGENT_LOST;
 			log_warn("agent %s lost: nothing heard for %lld ms", a->id,
 			         (long long)((now - a->last_seen_mono) / 1000000));
+			if (c->cfg.on_event != NULL)
+				c->cfg.on_event(c->cfg.arg, "agent_lost", a->id, "nothing heard within the loss limit");
 			n++;
 		}
 	}

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/auth.h"
+#include "net/net.h"
 #include "proto/wire.h"
 
 typedef struct cluster cluster;
@@ -36,6 +38,7 @@ typedef struct agent_info {
 	int64_t joined_ns;      /* controller CLOCK_REALTIME */
 	int64_t last_seen_mono; /* controller CLOCK_MONOTONIC */
 	int64_t clock_offset_ns; /* agent clock minus controller clock, estimated */
+	int64_t clock_rtt_ns;    /* round trip of that estimate: its error is at most half */
 	agent_state state;
 	double cpu_pct;
 	uint64_t rss_kb;
@@ -50,9 +53,23 @@ typedef struct agent_info {
  * answered with ERROR and the agent sends it again. */
 typedef int (*cluster_metrics_fn)(void *arg, const char *agent_id, const wire_metrics *m);
 
-/* Opens a listener on url with room for up to max_agents agents. */
-int cluster_open(const char *url, int max_agents, cluster_metrics_fn on_metrics, void *arg,
-                 cluster **out);
+/* Called for events worth recording (kind: "agent_joined", "agent_refused",
+ * "agent_lost", "agent_rejoined"), from any thread. */
+typedef void (*cluster_event_fn)(void *arg, const char *kind, const char *agent_id, const char *message);
+
+typedef struct cluster_cfg {
+	const char *url;            /* ipc://, tcp://, tls+tcp:// */
+	int max_agents;
+	const auth_token *token;    /* NULL: agents need not authenticate */
+	net_tls_files tls;          /* for tls+tcp:// */
+	int heartbeat_ms;           /* 0: 1000 */
+	cluster_metrics_fn on_metrics;
+	cluster_event_fn on_event;  /* may be NULL */
+	void *arg;
+} cluster_cfg;
+
+/* Opens the listener. On error returns a herd_err with a message in err. */
+int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen);
 /* Stops the handler threads and closes the socket. */
 void cluster_close(cluster *c);
 
@@ -66,7 +83,8 @@ size_t cluster_agents(cluster *c, agent_info *out, size_t max);
 int cluster_send(cluster *c, const char *id, const wire_msg *m);
 /* Sets an agent's state. */
 void cluster_set_state(cluster *c, const char *id, agent_state s);
-/* Marks agents not heard from for loss_ms as lost; returns how many became lost now. */
+/* Marks agents not heard from for loss_ms as lost (and reports
+ * "agent_lost"); returns how many became lost now. */
 int cluster_check_lost(cluster *c, int64_t loss_ms);
 /* Messages that could not be decoded so far. */
 uint64_t cluster_malformed(cluster *c);

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/auth.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/plan.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -14,13 +16,17 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: herd run PLAN.yaml [--local-agents N] [--workers N] [--db FILE]\n"
 	        "                          [--summary-export FILE] [--quiet]\n"
+	        "                          [--listen URL --agents N [--agents-wait 60s] [--token-file FILE]\n"
+	        "                           [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
+	        "                           [--on-agent-loss continue|abort] [--agent-loss-timeout 3s]\n"
+	        "                           [--heartbeat 1s]]\n"
 	        "       herd results list [--db FILE]\n"
 	        "       herd results show RUN_ID [--db FILE]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
 	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup failed,\n"
-	        "            104 invalid plan or flags, 105 interrupted.\n");
+	        "            104 invalid plan or flags, 105 interrupted, 108 aborted.\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)
@@ -44,9 +50,23 @@ static int cmd_run(int argc, char **argv)
 		{ "summary-export", required_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "agents", required_argument, NULL, 'n' },
+		{ "agents-wait", required_argument, NULL, 'W' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-ca", required_argument, NULL, 'R' },
+		{ "on-agent-loss", required_argument, NULL, 'O' },
+		{ "agent-loss-timeout", required_argument, NULL, 'T' },
+		{ "heartbeat", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	run_opts o = { .local_agents = 1 };
+	run_opts o = { .local_agents = 1, .agents_wait_ms = 60000 };
+	const char *token_file = NULL;
+	static auth_token token;
+	char err[512];
+	int64_t ms;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
@@ -62,8 +82,62 @@ static int cmd_run(int argc, char **argv)
 		case 's': o.summary_export = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
+		case 'L': o.listen = optarg; break;
+		case 'n':
+			if (parse_count("--agents", optarg, &o.agents) != 0)
+				return EXIT_INVALID;
+			break;
+		case 'W':
+		case 'T':
+		case 'H':
+			if (plan_parse_duration(optarg, &ms) != HERD_OK || (c != 'W' && ms <= 0)) {
+				fprintf(stderr, "herd: bad duration '%s' (write e.g. 3s, 500ms, 1m)\n", optarg);
+				return EXIT_INVALID;
+			}
+			if (c == 'W')
+				o.agents_wait_ms = ms;
+			else if (c == 'T')
+				o.loss_ms = ms;
+			else
+				o.heartbeat_ms = (int)ms;
+			break;
+		case 't': token_file = optarg; break;
+		case 'C': o.tls.cert = optarg; break;
+		case 'K': o.tls.key = optarg; break;
+		case 'R': o.tls.ca = optarg; break;
+		case 'O':
+			if (strcmp(optarg, "abort") != 0 && strcmp(optarg, "continue") != 0) {
+				fprintf(stderr, "herd: --on-agent-loss: expected 'continue' or 'abort', got '%s'\n", optarg);
+				return EXIT_INVALID;
+			}
+			o.on_loss_abort = strcmp(optarg, "abort") == 0;
+			break;
 		default: usage(stderr); return EXIT_INVALID;
 		}
+	}
+	if (o.agents > 0 && o.listen == NULL) {
+		fprintf(stderr, "herd: --agents needs --listen URL (where remote agents dial in)\n");
+		return EXIT_INVALID;
+	}
+	if (o.listen != NULL && strncmp(o.listen, "ipc://", 6) != 0 && strncmp(o.listen, "tcp://", 6) != 0 &&
+	    strncmp(o.listen, "tls+tcp://", 10) != 0) {
+		fprintf(stderr, "herd: --listen: expected tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
+		return EXIT_INVALID;
+	}
+	if (o.listen != NULL && strncmp(o.listen, "tls+", 4) == 0 && (!o.tls.cert || !o.tls.key || !o.tls.ca)) {
+		fprintf(stderr, "herd: tls+tcp:// needs --tls-cert, --tls-key and --tls-ca\n");
+		return EXIT_INVALID;
+	}
+	if (token_file != NULL) {
+		if (auth_token_load(token_file, &token, err, sizeof(err)) != HERD_OK) {
+			fprintf(stderr, "herd: %s\n", err);
+			return EXIT_INVALID;
+		}
+		if (token.loose_perms)
+			fprintf(stderr, "herd: warning: %s is readable by other users: chmod 600 it\n", token_file);
+		o.token = &token;
+	} else if (o.listen != NULL && strncmp(o.listen, "ipc://", 6) != 0) {
+		fprintf(stderr, "herd: warning: listening on %s without --token-file: any agent may join\n", o.listen);
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "herd run: expected one plan file\n");
@@ -71,7 +145,10 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_INVALID;
 	}
 	o.plan_path = argv[optind];
-	return run_main(&o);
+	int rc = run_main(&o);
+	if (o.token != NULL)
+		auth_token_wipe(&token);
+	return rc;
 }
 
 static int cmd_results(int argc, char **argv)

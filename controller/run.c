@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "common/split.h"
 #include "controller/cluster.h"
 #include "controller/live.h"
 #include "controller/results.h"
@@ -36,6 +37,7 @@
 #define READY_TIMEOUT_MS 10000
 #define START_DELAY_MS 500
 #define LOSS_MS 3000
+#define START_DELAY_REMOTE_MS 1000
 
 static volatile sig_atomic_t interrupts;
 
@@ -268,6 +270,85 @@ static void record_agents(run *r, agent_info *ai, size_t n, const double *weight
 	}
 }
 
+/* Events from the cluster go to the store (and to stderr when they matter). */
+static void on_event(void *arg, const char *kind, const char *agent_id, const char *message)
+{
+	run *r = arg;
+	pthread_mutex_lock(&r->mu);
+	if (store_add_event(r->st, r->run_id, clock_real_ns() / 1000000, kind, agent_id, message) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(r->st));
+	pthread_mutex_unlock(&r->mu);
+	if (strcmp(kind, "agent_refused") == 0)
+		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
+}
+
+/* The first n agents that joined and are still there take part in the run. */
+static size_t select_agents(run *r, agent_info *ai, size_t cap, size_t n)
+{
+	size_t all = cluster_agents(r->cl, ai, cap), k = 0;
+	for (size_t i = 0; i < all && k < n; i++)
+		if (ai[i].state == AGENT_JOINED)
+			ai[k++] = ai[i];
+	return k;
+}
+
+/* Refreshes the run's agents (ai[0..n)) from the cluster. */
+static void refresh_agents(run *r, agent_info *ai, size_t n)
+{
+	agent_info all[64];
+	agent_info *buf = all;
+	size_t cap = 64;
+	for (;;) {
+		size_t got = cluster_agents(r->cl, buf, cap);
+		if (got < cap || cap >= 65536) {
+			for (size_t i = 0; i < n; i++)
+				for (size_t k = 0; k < got; k++)
+					if (strcmp(ai[i].id, buf[k].id) == 0)
+						ai[i] = buf[k];
+			break;
+		}
+		cap *= 4;
+		agent_info *nb = realloc(buf == all ? NULL : buf, cap * sizeof(*nb));
+		if (nb == NULL)
+			break;
+		buf = nb;
+	}
+	if (buf != all)
+		free(buf);
+}
+
+/* Prints each agent's share: its weight and what that means per scenario. */
+static void print_shares(run *r, const agent_info *ai, size_t n, const double *weights)
+{
+	double sum = 0, uncertainty = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += weights[i];
+	for (size_t i = 0; i < n; i++) {
+		printf("  agent %-16s %-16s %3u workers  share %5.1f%%:", ai[i].name, ai[i].host, ai[i].cores,
+		       100.0 * weights[i] / sum);
+		for (size_t k = 0; k < r->plan->nscenarios; k++) {
+			const plan_scenario *s = &r->plan->scenarios[k];
+			if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
+				printf(" %s %.2f/s", s->name,
+				       split_frac((double)s->rate * 1000.0 / (double)s->time_unit_ms, weights, n, i));
+			else if (s->executor == EXEC_RAMPING_VUS) {
+				int64_t top = s->start_vus;
+				for (size_t g = 0; g < s->nstages; g++)
+					if (s->stages[g].target > top)
+						top = s->stages[g].target;
+				printf(" %s up to %lld VUs", s->name, (long long)split_int_at(top, weights, n, i));
+			} else
+				printf(" %s %lld VUs", s->name, (long long)split_int_at(s->vus, weights, n, i));
+		}
+		printf("\n");
+		if (ai[i].clock_rtt_ns / 2 > uncertainty)
+			uncertainty = (double)ai[i].clock_rtt_ns / 2;
+	}
+	if (n > 1 || uncertainty > 0)
+		printf("  start: one instant for all agents; clock offsets measured to within %.3f ms\n",
+		       uncertainty / 1e6);
+}
+
 int run_main(const run_opts *o)
 {
 	run r;
@@ -322,54 +403,79 @@ int run_main(const run_opts *o)
 		goto out;
 	}
 
-	/* 3. The listener and the local agents. */
-	int nlocal = o->local_agents > 0 ? o->local_agents : 1;
+	/* 3. The listener, and the local agents when none are remote. */
+	int remote = o->listen != NULL;
+	int nlocal = remote ? 0 : (o->local_agents > 0 ? o->local_agents : 1);
+	int nwant = remote ? (o->agents > 0 ? o->agents : 1) : nlocal;
 	int workers = o->workers;
-	if (workers <= 0) {
+	if (workers <= 0 && nlocal > 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = (int)(cores / nlocal);
 		if (workers < 1)
 			workers = 1;
 	}
-	snprintf(r.tmpdir, sizeof(r.tmpdir), "%s/herd-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(r.tmpdir) == NULL) {
-		fprintf(stderr, "herd: cannot make a temporary directory: %s\n", strerror(errno));
+	if (remote) {
+		snprintf(r.url, sizeof(r.url), "%s", o->listen);
+	} else {
+		snprintf(r.tmpdir, sizeof(r.tmpdir), "%s/herd-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		if (mkdtemp(r.tmpdir) == NULL) {
+			fprintf(stderr, "herd: cannot make a temporary directory: %s\n", strerror(errno));
+			r.tmpdir[0] = '\0';
+			goto out;
+		}
+		snprintf(r.url, sizeof(r.url), "ipc://%s/ctl.sock", r.tmpdir);
+	}
+	if (store_run_begin(r.st, r.run_id, r.plan->name, o->plan_path, r.plan_text,
+	                    clock_real_ns() / 1000000, INTERVAL_MS) != HERD_OK) {
+		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
 		goto out;
 	}
-	snprintf(r.url, sizeof(r.url), "ipc://%s/ctl.sock", r.tmpdir);
-	if ((rv = cluster_open(r.url, nlocal, on_metrics, &r, &r.cl)) != HERD_OK) {
-		fprintf(stderr, "herd: cannot listen on %s\n", r.url);
+	cluster_cfg cc = {
+		.url = r.url,
+		.max_agents = nwant,
+		.token = o->token,
+		.tls = o->tls,
+		.heartbeat_ms = o->heartbeat_ms,
+		.on_metrics = on_metrics,
+		.on_event = on_event,
+		.arg = &r,
+	};
+	if ((rv = cluster_open(&cc, &r.cl, err, sizeof(err))) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
 	struct sigaction sa = { .sa_handler = on_sigint };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (spawn_agents(&r, nlocal, workers) != 0)
+	if (nlocal > 0 && spawn_agents(&r, nlocal, workers) != 0)
 		goto out;
-	if (cluster_wait_joined(r.cl, nlocal, JOIN_TIMEOUT_MS) < nlocal) {
-		fprintf(stderr, "herd: only %d of %d local agents connected within %d s\n",
-		        cluster_wait_joined(r.cl, nlocal, 0), nlocal, JOIN_TIMEOUT_MS / 1000);
-		print_agent_log(&r);
+	int64_t wait_ms = remote ? o->agents_wait_ms : JOIN_TIMEOUT_MS;
+	if (remote && !o->quiet) {
+		printf("herd: listening on %s, waiting up to %.0f s for %d agent%s\n", r.url,
+		       (double)wait_ms / 1000, nwant, nwant == 1 ? "" : "s");
+		fflush(stdout);
+	}
+	if (cluster_wait_joined(r.cl, nwant, wait_ms) < nwant) {
+		fprintf(stderr, "herd: only %d of %d agents connected within %.0f s\n",
+		        cluster_wait_joined(r.cl, nwant, 0), nwant, (double)wait_ms / 1000);
+		if (nlocal > 0)
+			print_agent_log(&r);
 		goto out;
 	}
 
 	/* 4. Split and assign: weights are the agents' worker counts. */
-	ai = calloc((size_t)nlocal, sizeof(*ai));
-	weights = calloc((size_t)nlocal, sizeof(*weights));
+	size_t acap = (size_t)nwant * 2 + 8;
+	ai = calloc(acap, sizeof(*ai));
+	weights = calloc(acap, sizeof(*weights));
 	if (ai == NULL || weights == NULL)
 		goto out;
-	nai = cluster_agents(r.cl, ai, (size_t)nlocal);
+	nai = select_agents(&r, ai, acap, (size_t)nwant);
 	double wsum = 0;
 	for (size_t i = 0; i < nai; i++) {
 		weights[i] = ai[i].cores;
 		wsum += weights[i];
 	}
-	int64_t start_real = clock_real_ns() + (int64_t)START_DELAY_MS * 1000000;
-	if (store_run_begin(r.st, r.run_id, r.plan->name, o->plan_path, r.plan_text, start_real / 1000000,
-	                    INTERVAL_MS) != HERD_OK) {
-		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
-		goto out;
-	}
+	int64_t start_real = clock_real_ns() + (int64_t)(remote ? START_DELAY_REMOTE_MS : START_DELAY_MS) * 1000000;
 	for (size_t i = 0; i < nai; i++) {
 		wire_msg m = { .type = WIRE_ASSIGN };
 		m.u.assign.run_id = r.run_id;
@@ -378,6 +484,7 @@ int run_main(const run_opts *o)
 		m.u.assign.agent_index = (uint32_t)i;
 		m.u.assign.nweights = (uint32_t)nai;
 		m.u.assign.weights = weights;
+		/* One instant for all, in each agent's own clock. */
 		m.u.assign.start_ns = start_real + ai[i].clock_offset_ns;
 		m.u.assign.interval_ms = INTERVAL_MS;
 		cluster_set_state(r.cl, ai[i].id, AGENT_ASSIGNED);
@@ -391,9 +498,7 @@ int run_main(const run_opts *o)
 		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", r.run_id, r.plan->name,
 		       o->plan_path, r.plan->nscenarios, r.plan->nscenarios == 1 ? "" : "s", nai,
 		       nai == 1 ? "" : "s");
-		for (size_t i = 0; i < nai; i++)
-			printf("  agent %-12s %u workers, share %.1f%%\n", ai[i].name, ai[i].cores,
-			       100.0 * weights[i] / wsum);
+		print_shares(&r, ai, nai, weights);
 		fflush(stdout);
 	}
 
@@ -413,7 +518,7 @@ int run_main(const run_opts *o)
 	code = EXIT_OK;
 	for (;;) {
 		clock_sleep_ms(50);
-		nai = cluster_agents(r.cl, ai, (size_t)nlocal);
+		refresh_agents(&r, ai, nai);
 		if (interrupts > seen_interrupts) {
 			seen_interrupts = interrupts;
 			interrupted = 1;
@@ -447,12 +552,19 @@ int run_main(const run_opts *o)
 			if (code != EXIT_OK)
 				break;
 		}
-		if (cluster_check_lost(r.cl, LOSS_MS) > 0) {
+		if (cluster_check_lost(r.cl, o->loss_ms > 0 ? o->loss_ms : LOSS_MS) > 0) {
 			degraded = 1;
+			refresh_agents(&r, ai, nai);
 			for (size_t i = 0; i < nai; i++)
 				if (ai[i].state == AGENT_LOST)
-					store_add_event(r.st, r.run_id, clock_real_ns() / 1000000, "agent_lost", ai[i].id,
-					                "nothing heard for 3 s");
+					fprintf(stderr, "%sherd: agent %s lost: nothing heard for %.1f s%s\n",
+					        o->quiet ? "" : "\n", ai[i].name, (double)(o->loss_ms > 0 ? o->loss_ms : LOSS_MS) / 1000,
+					        o->on_loss_abort ? "; aborting the run" : "; the run goes on without it");
+			if (o->on_loss_abort) {
+				stop_all(&r, ai, nai, "abort");
+				code = EXIT_ABORTED;
+				break;
+			}
 		}
 		if (all_finished(&r, ai, nai))
 			break;
@@ -479,7 +591,7 @@ int run_main(const run_opts *o)
 
 	/* Give batches a moment to arrive after an immediate stop, then close. */
 	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
-	nai = cluster_agents(r.cl, ai, (size_t)nlocal);
+	refresh_agents(&r, ai, nai);
 	cluster_close(r.cl);
 	r.cl = NULL;
 	record_agents(&r, ai, nai, weights, wsum);
@@ -509,7 +621,8 @@ int run_main(const run_opts *o)
 		.plan_name = r.plan->name,
 		.plan = r.plan,
 		.status = code == EXIT_OK ? "passed" : code == EXIT_THRESHOLDS ? "failed"
-		                                  : code == EXIT_INTERRUPTED   ? "interrupted" : "error",
+		                                  : code == EXIT_INTERRUPTED   ? "interrupted"
+		                                  : code == EXIT_ABORTED       ? "aborted" : "error",
 		.degraded = degraded,
 		.verdicts = vs,
 	};
@@ -531,6 +644,7 @@ int run_main(const run_opts *o)
 		store_add_verdicts(r.st, r.run_id, vs);
 	store_status ss = code == EXIT_OK ? STORE_PASSED : code == EXIT_THRESHOLDS ? STORE_FAILED
 	                 : code == EXIT_INTERRUPTED                               ? STORE_INTERRUPTED
+	                 : code == EXIT_ABORTED                                   ? STORE_ABORTED
 	                                                                          : STORE_ERROR;
 	if (store_run_end(r.st, r.run_id, ss, code, degraded, clock_real_ns() / 1000000, json, text) != HERD_OK)
 		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));

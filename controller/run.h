@@ -8,12 +8,18 @@
 #ifndef HERD_CONTROLLER_RUN_H
 #define HERD_CONTROLLER_RUN_H
 
+#include <stdint.h>
+
+#include "common/auth.h"
+#include "net/net.h"
+
 /* Exit codes, as k6 where k6 has one. */
 #define EXIT_OK 0
 #define EXIT_THRESHOLDS 99
 #define EXIT_SETUP 103       /* agents or store could not be set up */
 #define EXIT_INVALID 104     /* invalid plan or flags */
 #define EXIT_INTERRUPTED 105 /* stopped by Ctrl-C or a signal */
+#define EXIT_ABORTED 108     /* aborted: an agent was lost under --on-agent-loss abort */
 
 typedef struct run_opts {
 	const char *plan_path;
@@ -23,6 +29,14 @@ typedef struct run_opts {
 	int local_agents;           /* default 1 */
 	int workers;                /* workers per local agent, 0: cores / local agents */
 	int quiet;                  /* no live line */
+	const char *listen;         /* remote agents: listen here (tcp://, tls+tcp://) */
+	int agents;                 /* remote agents to wait for */
+	int64_t agents_wait_ms;     /* how long to wait for them */
+	const auth_token *token;    /* NULL: no authentication */
+	net_tls_files tls;
+	int64_t loss_ms;            /* agent declared lost after this silence (0: 3 s) */
+	int on_loss_abort;          /* 1: abort the run when an agent is lost */
+	int heartbeat_ms;           /* 0: 1 s */
 } run_opts;
 
 /* Runs the test and returns the process exit code. */

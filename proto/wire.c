@@ -51,6 +51,7 @@ static const char *const type_names[WIRE__NTYPES] = {
 	[WIRE_NOP] = "NOP",     [WIRE_ASSIGN] = "ASSIGN",   [WIRE_READY] = "READY",
 	[WIRE_METRICS] = "METRICS", [WIRE_ACK] = "ACK",     [WIRE_STOP] = "STOP",
 	[WIRE_DONE] = "DONE",   [WIRE_ERROR] = "ERROR",
+	[WIRE_CHALLENGE] = "CHALLENGE", [WIRE_AUTH] = "AUTH", [WIRE_TIME] = "TIME",
 };
 
 const char *wire_type_name(int t)
@@ -95,6 +96,24 @@ static const field hello_fields[] = {
 	FLD("cores", F_U32, wire_hello, cores),
 	FLD("pid", F_U32, wire_hello, pid),
 	FLD("clock", F_I64, wire_hello, clock_ns),
+	FLD("caps", F_STR, wire_hello, caps),
+	FLD("nonce", F_STR, wire_hello, nonce),
+};
+
+static const field challenge_fields[] = {
+	FLD("nonce", F_STR, wire_challenge, nonce),
+	FLD("proof", F_STR, wire_challenge, proof),
+};
+
+static const field auth_fields[] = {
+	FLD("agent", F_STR, wire_auth, agent_id),
+	FLD("proof", F_STR, wire_auth, proof),
+};
+
+static const field time_fields[] = {
+	FLD("agent", F_STR, wire_time, agent_id),
+	FLD("t0", F_I64, wire_time, t0),
+	FLD("t1", F_I64, wire_time, t1),
 };
 
 static const field welcome_fields[] = {
@@ -107,6 +126,8 @@ static const field poll_fields[] = {
 	FLD("run", F_STR, wire_poll, run_id),
 	FLD("cpu", F_F64, wire_poll, cpu_pct),
 	FLD("rss_kb", F_U64, wire_poll, rss_kb),
+	FLD("offset", F_I64, wire_poll, clock_offset_ns),
+	FLD("rtt", F_I64, wire_poll, clock_rtt_ns),
 };
 
 static const field assign_fields[] = {
@@ -185,6 +206,8 @@ static const ftable type_tables[WIRE__NTYPES] = {
 	[WIRE_METRICS] = TABLE(metrics_fields), [WIRE_ACK] = TABLE(ack_fields),
 	[WIRE_STOP] = TABLE(stop_fields),     [WIRE_DONE] = TABLE(done_fields),
 	[WIRE_ERROR] = TABLE(error_fields),
+	[WIRE_CHALLENGE] = TABLE(challenge_fields), [WIRE_AUTH] = TABLE(auth_fields),
+	[WIRE_TIME] = TABLE(time_fields),
 };
 
 static const ftable entry_table = TABLE(entry_fields);
@@ -436,6 +459,13 @@ static int enc_fields(enc *e, const ftable *t, const void *base)
 	return HERD_OK;
 }
 
+static uint32_t encode_version = WIRE_VERSION;
+
+void wire_set_version_for_tests(uint32_t v)
+{
+	encode_version = v;
+}
+
 int wire_encode(const wire_msg *m, char **buf, size_t *len)
 {
 	if (m == NULL || buf == NULL || len == NULL || m->type <= 0 || m->type >= WIRE__NTYPES)
@@ -450,7 +480,7 @@ int wire_encode(const wire_msg *m, char **buf, size_t *len)
 	const ftable *t = &type_tables[m->type];
 	e.fail |= msgpack_pack_map(&e.pk, 2 + t->n);
 	put_str(&e, "v");
-	e.fail |= msgpack_pack_uint32(&e.pk, WIRE_VERSION);
+	e.fail |= msgpack_pack_uint32(&e.pk, encode_version);
 	put_str(&e, "t");
 	put_str(&e, type_names[m->type]);
 	int rv = HERD_OK;

@@ -30,6 +30,9 @@ typedef enum wire_type {
 	WIRE_STOP,      /* controller -> agent: stop the run (reason) */
 	WIRE_DONE,      /* agent -> controller: run over, last seq sent */
 	WIRE_ERROR,     /* either way: something failed (code, message) */
+	WIRE_CHALLENGE, /* controller -> agent: its nonce and its proof of the token */
+	WIRE_AUTH,      /* agent -> controller: the agent's proof of the token */
+	WIRE_TIME,      /* agent -> controller -> agent: one clock round trip */
 	WIRE__NTYPES
 } wire_type;
 
@@ -52,6 +55,8 @@ typedef struct wire_entry {
 
 typedef struct wire_hello {
 	char *agent_id, *name, *host, *version;
+	char *caps;       /* capabilities, comma-separated ("http") */
+	char *nonce;      /* hex; "" when the agent has no token */
 	uint32_t cores;
 	uint32_t pid;
 	int64_t clock_ns; /* agent CLOCK_REALTIME when sent */
@@ -67,7 +72,25 @@ typedef struct wire_poll {
 	char *run_id;       /* "" when idle */
 	double cpu_pct;     /* process CPU use since the last poll, 100 = one core */
 	uint64_t rss_kb;
+	int64_t clock_offset_ns; /* agent clock minus controller clock, best round trip */
+	int64_t clock_rtt_ns;    /* that round trip */
 } wire_poll;
+
+typedef struct wire_challenge {
+	char *nonce; /* hex, the controller's */
+	char *proof; /* hex HMAC: the controller holds the token */
+} wire_challenge;
+
+typedef struct wire_auth {
+	char *agent_id;
+	char *proof; /* hex HMAC: the agent holds the token */
+} wire_auth;
+
+typedef struct wire_time {
+	char *agent_id;
+	int64_t t0; /* agent CLOCK_REALTIME when sent */
+	int64_t t1; /* controller CLOCK_REALTIME when answered (0 in the request) */
+} wire_time;
 
 typedef struct wire_assign {
 	char *run_id;
@@ -132,6 +155,9 @@ typedef struct wire_msg {
 		wire_stop stop;
 		wire_done done;
 		wire_error error;
+		wire_challenge challenge;
+		wire_auth auth;
+		wire_time time;
 	} u;
 } wire_msg;
 
@@ -153,6 +179,10 @@ int wire_decode(const char *buf, size_t len, wire_msg *m);
 
 /* Frees what m owns and zeroes it. Safe on a zeroed message. */
 void wire_msg_fini(wire_msg *m);
+
+/* Makes wire_encode write version v instead of WIRE_VERSION. For tests of
+ * version refusal only (herd-agent reads HERD_WIRE_VERSION). */
+void wire_set_version_for_tests(uint32_t v);
 
 /* Frees what e owns (strings and histogram) and zeroes it. */
 void wire_entry_fini(wire_entry *e);

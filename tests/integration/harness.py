@@ -228,7 +228,12 @@ class Nginx:
             time.sleep(0.05)
 
     def entries(self):
-        """The access log as a list of dicts (keys: LOG_FIELDS)."""
+        """The access log as a list of dicts (keys: LOG_FIELDS). Parsed once
+        per log size."""
+        size = os.path.getsize(self.log_path)
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == size:
+            return cached[1]
         out = []
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -241,11 +246,13 @@ class Nginx:
                 e["status"] = int(e["status"]) if e["status"].isdigit() else 0
                 e["msec"] = float(e["msec"]) if e["msec"] else 0.0
                 for k in ("args", "content_type", "authorization", "request_body"):
-                    try:  # escape=json in the log format
-                        e[k] = json.loads('"%s"' % e[k])
-                    except ValueError:
-                        pass
+                    if "\\" in e[k]:
+                        try:  # escape=json in the log format
+                            e[k] = json.loads('"%s"' % e[k])
+                        except ValueError:
+                            pass
                 out.append(e)
+        self._cache = (size, out)
         return out
 
     def access_log_lines(self, path=None, status=None, method=None, settle=True):

@@ -8,6 +8,7 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/http_test.py [-k 
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -532,6 +533,15 @@ def test_issue_example_plan():
               % (n_orders - n_orders_ok, n_orders))
         check(1960 <= n_orders <= 2040, "orders: %d requests, expected 2000 +- 2%%" % n_orders)
         check(n_slow > 0 and n_small > 0, "nginx saw /slow %d, /small %d" % (n_slow, n_small))
+        if isinstance(scen, dict):
+            for sname, n in (("browse", n_small), ("orders", n_orders), ("ramp", n_slow)):
+                got = scen[sname].get("requests")
+                check(got == n, "herd.scenarios.%s.requests %s != nginx %d" % (sname, got, n))
+        steps = r.herd().get("steps", [])
+        small = [st for st in steps if st.get("scenario") == "browse" and st.get("name") == "small"]
+        check(small and small[0].get("requests") == n_small,
+              "herd.steps has no browse/small step with %d requests: %s"
+              % (n_small, json.dumps(steps)[:600]))
         check(passes == 0, "%d requests failed" % passes)
         check(dropped(r) == 0, "dropped_iterations %d" % dropped(r))
         vus = r.metric("vus")
@@ -659,6 +669,9 @@ def _sigint_run(to_group):
         expect_code(r, 105)
         check(took < 10, "herd took %.1f s to stop after SIGINT" % took)
         check("http_reqs" in r.stdout, "no summary on stdout after SIGINT:\n%s" % r.tail())
+        status = r.herd().get("status")
+        note("sigint: status %r, herd %d requests", status, r.count())
+        check(status != "passed", "an interrupted run is exported with status %r" % status)
         n = ng.access_log_lines()
         check(r.count() == n, "herd http_reqs %d != nginx lines %d after SIGINT%s" % (r.count(), n, r.tail()))
         return r
@@ -694,6 +707,36 @@ def test_second_sigint_stops_at_once():
                 p.wait()
             raise
         expect_code(r, 105)
+
+
+def test_live_status_line_and_summary():
+    """Without --quiet: a live line each second (elapsed, VUs, req/s, p95, errors) and
+    the end-of-run summary; with --quiet no live line."""
+    body = {"s": """
+executor: constant-vus
+vus: 2
+duration: 3s
+flow:
+  - get: /small
+  - think: 10ms
+"""}
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, body), quiet=False, timeout=40)
+        expect_code(r, 0)
+        out = r.stdout + r.stderr
+        live = [ln for ln in re.split(r"[\r\n]+", out) if re.search(r"\[\s*\d+s/3s\]", ln)]
+        check(len(live) >= 2, "%d live status lines in a 3 s run%s" % (len(live), r.tail()))
+        for ln in live:
+            for w in ("vus=", "req/s", "p95=", "error"):
+                check(w in ln, "live line lacks %r: %r" % (w, ln))
+        check("http_reqs" in r.stdout and "http_req_duration" in r.stdout,
+              "no summary on stdout%s" % r.tail())
+        check(str(r.count()) in r.stdout, "summary does not show the count %d" % r.count())
+        rq = run_herd(plan(ng.url, body), quiet=True, timeout=40)
+        expect_code(rq, 0)
+        live = [ln for ln in re.split(r"[\r\n]+", rq.stdout + rq.stderr)
+                if re.search(r"\[\s*\d+s/3s\]", ln)]
+        check(not live, "--quiet still prints live lines: %r" % live[:2])
 
 
 def test_two_local_agents():
@@ -748,6 +791,7 @@ TESTS = [
     test_sigint_graceful_stop,
     test_sigint_process_group,
     test_second_sigint_stops_at_once,
+    test_live_status_line_and_summary,
     test_two_local_agents,
 ]
 

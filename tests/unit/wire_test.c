@@ -125,8 +125,10 @@ static void test_type_names(void)
 static void test_hello(void)
 {
 	wire_msg in = { .type = WIRE_HELLO }, out;
-	in.u.hello = (wire_hello){ dup("agent-7"), dup("lab-3"), dup("host.example"),
-		                       dup("0.1.0"), 64, 4242, -1234567890123456789 };
+	in.u.hello = (wire_hello){ .agent_id = dup("agent-7"), .name = dup("lab-3"),
+		                       .host = dup("host.example"), .version = dup("0.1.0"),
+		                       .caps = dup("http"), .nonce = dup("00ff"), .cores = 64,
+		                       .pid = 4242, .clock_ns = -1234567890123456789 };
 	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
 	CHECK_EQ_INT(out.type, WIRE_HELLO);
 	CHECK_EQ_INT(out.version, WIRE_VERSION);
@@ -137,6 +139,8 @@ static void test_hello(void)
 	CHECK_EQ_INT(out.u.hello.cores, 64);
 	CHECK_EQ_INT(out.u.hello.pid, 4242);
 	CHECK(out.u.hello.clock_ns == -1234567890123456789);
+	CHECK_EQ_STR(out.u.hello.caps, "http");
+	CHECK_EQ_STR(out.u.hello.nonce, "00ff");
 	wire_msg_fini(&in);
 	wire_msg_fini(&out);
 	CHECK(is_zero(&out, sizeof(out)));
@@ -169,13 +173,40 @@ static void test_welcome_poll_nop_ready(void)
 
 	memset(&in, 0, sizeof(in));
 	in.type = WIRE_POLL;
-	in.u.poll = (wire_poll){ dup("a1"), dup("run-9"), 347.25, UINT64_MAX };
+	in.u.poll = (wire_poll){ dup("a1"), dup("run-9"), 347.25, UINT64_MAX, -123456789, 4567 };
 	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
 	CHECK_EQ_INT(out.type, WIRE_POLL);
 	CHECK_EQ_STR(out.u.poll.agent_id, "a1");
 	CHECK_EQ_STR(out.u.poll.run_id, "run-9");
 	CHECK(out.u.poll.cpu_pct == 347.25);
 	CHECK(out.u.poll.rss_kb == UINT64_MAX);
+	CHECK(out.u.poll.clock_offset_ns == -123456789);
+	CHECK(out.u.poll.clock_rtt_ns == 4567);
+	wire_msg_fini(&in);
+
+	/* The authentication and clock messages. */
+	memset(&in, 0, sizeof(in));
+	in.type = WIRE_CHALLENGE;
+	in.u.challenge = (wire_challenge){ dup("abcd"), dup("ef01") };
+	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
+	CHECK_EQ_STR(out.u.challenge.nonce, "abcd");
+	CHECK_EQ_STR(out.u.challenge.proof, "ef01");
+	wire_msg_fini(&in);
+	wire_msg_fini(&out);
+	memset(&in, 0, sizeof(in));
+	in.type = WIRE_AUTH;
+	in.u.auth = (wire_auth){ dup("a1"), dup("99") };
+	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
+	CHECK_EQ_STR(out.u.auth.agent_id, "a1");
+	CHECK_EQ_STR(out.u.auth.proof, "99");
+	wire_msg_fini(&in);
+	wire_msg_fini(&out);
+	memset(&in, 0, sizeof(in));
+	in.type = WIRE_TIME;
+	in.u.time = (wire_time){ dup("a1"), 1700000000000000001, -5 };
+	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
+	CHECK(out.u.time.t0 == 1700000000000000001);
+	CHECK(out.u.time.t1 == -5);
 	wire_msg_fini(&in);
 	wire_msg_fini(&out);
 
@@ -463,8 +494,8 @@ typedef void (*put_fn)(msgpack_packer *pk);
  * put, or left out when put is NULL. */
 static void pack_hello(msgpack_sbuffer *sb, uint64_t v, const char *alt, put_fn put)
 {
-	static const char *const keys[] = { "v",     "t",    "agent", "name", "host",
-		                                "version", "cores", "pid",  "clock" };
+	static const char *const keys[] = { "v",     "t",    "agent", "name", "host",   "version",
+		                                "caps",  "nonce", "cores", "pid", "clock" };
 	msgpack_packer pk;
 	msgpack_sbuffer_init(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -484,7 +515,7 @@ static void pack_hello(msgpack_sbuffer *sb, uint64_t v, const char *alt, put_fn 
 			msgpack_pack_uint64(&pk, v);
 		else if (i == 1)
 			pk_str(&pk, "HELLO");
-		else if (i < 6)
+		else if (i < 8)
 			pk_str(&pk, "x");
 		else
 			msgpack_pack_uint32(&pk, 7);
@@ -729,11 +760,15 @@ static void test_fields(void)
 
 	/* A float may come as a float32 or an integer. */
 	msgpack_sbuffer_clear(&sb);
-	msgpack_pack_map(&pk, 6);
+	msgpack_pack_map(&pk, 8);
 	pk_str(&pk, "v");
 	msgpack_pack_uint32(&pk, 1);
 	pk_str(&pk, "t");
 	pk_str(&pk, "POLL");
+	pk_str(&pk, "offset");
+	msgpack_pack_int64(&pk, -1);
+	pk_str(&pk, "rtt");
+	msgpack_pack_int64(&pk, 1);
 	pk_str(&pk, "agent");
 	pk_str(&pk, "a");
 	pk_str(&pk, "run");

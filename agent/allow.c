@@ -1,0 +1,253 @@
+/*
+ * Target allowlist; see allow.h. A host name in the list matches the same
+ * name only; an address or range matches IP literals, and names are resolved
+ * (every address they resolve to must be inside the list), so a name cannot
+ * be used to slip past a range.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "agent/allow.h"
+#include "common/err.h"
+
+typedef struct rule {
+	char host[256];   /* a name, lower case; "" for address rules */
+	int family;       /* AF_INET or AF_INET6 for address rules, 0 for names */
+	uint8_t addr[16];
+	int prefix;       /* bits that must match */
+	int port;         /* 0: any */
+} rule;
+
+struct allow {
+	rule *r;
+	size_t n;
+};
+
+static int parse_addr(const char *s, int *family, uint8_t *addr)
+{
+	if (inet_pton(AF_INET, s, addr) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, addr) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* Splits "host:port", "[v6]:port", "v6", "host" into host and port (0 when none). */
+static int split_host_port(const char *s, char *host, size_t hlen, int *port)
+{
+	const char *colon;
+	*port = 0;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || (size_t)(end - s - 1) >= hlen)
+			return -1;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+	} else {
+		colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			colon = NULL; /* a bare IPv6 address */
+		size_t n = colon ? (size_t)(colon - s) : strlen(s);
+		if (n == 0 || n >= hlen)
+			return -1;
+		memcpy(host, s, n);
+		host[n] = '\0';
+	}
+	if (colon != NULL) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+		if (*end != '\0' || p < 1 || p > 65535)
+			return -1;
+		*port = (int)p;
+	}
+	return 0;
+}
+
+static int parse_rule(const char *item, rule *r)
+{
+	char buf[300];
+	memset(r, 0, sizeof(*r));
+	const char *slash = strchr(item, '/');
+	if (slash != NULL) {
+		size_t n = (size_t)(slash - item);
+		char *end;
+		if (n == 0 || n >= sizeof(buf))
+			return -1;
+		memcpy(buf, item, n);
+		buf[n] = '\0';
+		if (parse_addr(buf, &r->family, r->addr) != 0)
+			return -1;
+		long bits = strtol(slash + 1, &end, 10);
+		int max = r->family == AF_INET ? 32 : 128;
+		if (*end != '\0' || slash[1] == '\0' || bits < 0 || bits > max)
+			return -1;
+		r->prefix = (int)bits;
+		return 0;
+	}
+	if (split_host_port(item, buf, sizeof(buf), &r->port) != 0)
+		return -1;
+	if (parse_addr(buf, &r->family, r->addr) == 0) {
+		r->prefix = r->family == AF_INET ? 32 : 128;
+		return 0;
+	}
+	if (strlen(buf) >= sizeof(r->host))
+		return -1;
+	for (size_t i = 0; buf[i]; i++)
+		r->host[i] = (char)((buf[i] >= 'A' && buf[i] <= 'Z') ? buf[i] + 32 : buf[i]);
+	return 0;
+}
+
+int allow_parse(const char *list, allow **out, char *err, size_t errlen)
+{
+	allow *a = calloc(1, sizeof(*a));
+	char *copy = strdup(list), *save = NULL, *item;
+	size_t cap = 1;
+	for (const char *p = list; *p; p++)
+		cap += *p == ',';
+	if (a == NULL || copy == NULL || (a->r = calloc(cap, sizeof(*a->r))) == NULL) {
+		free(copy);
+		allow_free(a);
+		return HERD_ENOMEM;
+	}
+	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		while (*item == ' ')
+			item++;
+		if (*item == '\0')
+			continue;
+		if (parse_rule(item, &a->r[a->n]) != 0) {
+			snprintf(err, errlen, "--allow-target: cannot read '%s' (expected HOST[:PORT], IP[:PORT] or CIDR)", item);
+			free(copy);
+			allow_free(a);
+			return HERD_EINVAL;
+		}
+		a->n++;
+	}
+	free(copy);
+	if (a->n == 0) {
+		snprintf(err, errlen, "--allow-target: the list is empty");
+		allow_free(a);
+		return HERD_EINVAL;
+	}
+	*out = a;
+	return HERD_OK;
+}
+
+void allow_free(allow *a)
+{
+	if (a == NULL)
+		return;
+	free(a->r);
+	free(a);
+}
+
+static int in_rule(const rule *r, int family, const uint8_t *addr, int port)
+{
+	if (r->family != family || (r->port != 0 && r->port != port))
+		return 0;
+	int full = r->prefix / 8, rest = r->prefix % 8;
+	if (memcmp(r->addr, addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (r->addr[full] & mask) == (addr[full] & mask);
+}
+
+static int addr_allowed(const allow *a, int family, const uint8_t *addr, int port)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->r[i].host[0] == '\0' && in_rule(&a->r[i], family, addr, port))
+			return 1;
+	return 0;
+}
+
+int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
+{
+	char hostport[300], host[300];
+	int port, def_port;
+	const char *p;
+
+	if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "ws://", 5) == 0)
+		def_port = 80;
+	else if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "wss://", 6) == 0)
+		def_port = 443;
+	else
+		goto refuse_unparsed;
+	p = strstr(url, "://") + 3;
+	size_t n = strcspn(p, "/?#");
+	const char *at = memchr(p, '@', n); /* user:password@ is not part of the host */
+	if (at != NULL) {
+		n -= (size_t)(at + 1 - p);
+		p = at + 1;
+	}
+	if (n == 0 || n >= sizeof(hostport))
+		goto refuse_unparsed;
+	memcpy(hostport, p, n);
+	hostport[n] = '\0';
+	if (split_host_port(hostport, host, sizeof(host), &port) != 0)
+		goto refuse_unparsed;
+	if (port == 0)
+		port = def_port;
+	for (char *c = host; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+
+	int family;
+	uint8_t addr[16];
+	if (parse_addr(host, &family, addr) == 0) {
+		if (addr_allowed(a, family, addr, port))
+			return HERD_OK;
+	} else {
+		for (size_t i = 0; i < a->n; i++)
+			if (a->r[i].host[0] != '\0' && strcmp(a->r[i].host, host) == 0 &&
+			    (a->r[i].port == 0 || a->r[i].port == port))
+				return HERD_OK;
+		/* A name: every address it has must be allowed. */
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
+		int all = 1, any = 0;
+		if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+			for (ai = res; ai != NULL; ai = ai->ai_next) {
+				any = 1;
+				if (ai->ai_family == AF_INET)
+					all &= addr_allowed(a, AF_INET, (const uint8_t *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr, port);
+				else if (ai->ai_family == AF_INET6)
+					all &= addr_allowed(a, AF_INET6, (const uint8_t *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, port);
+			}
+			freeaddrinfo(res);
+		}
+		if (any && all)
+			return HERD_OK;
+	}
+	snprintf(err, errlen, "target %s:%d is not allowed by --allow-target on this agent", host, port);
+	return HERD_EINVAL;
+refuse_unparsed:
+	snprintf(err, errlen, "target URL '%s' cannot be checked against --allow-target", url);
+	return HERD_EINVAL;
+}
+
+int allow_check_plan(const allow *a, const plan *p, char *err, size_t errlen)
+{
+	if (a == NULL)
+		return HERD_OK;
+	for (size_t i = 0; i < p->nscenarios; i++)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
+			const plan_step *s = &p->scenarios[i].steps[j];
+			int rv;
+			if (s->kind == STEP_HTTP && (rv = allow_check_url(a, s->url, err, errlen)) != HERD_OK)
+				return rv;
+		}
+	return HERD_OK;
+}

@@ -1,0 +1,151 @@
+/* NNG helpers shared by agent and controller; see net.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "net/net.h"
+
+int net_url_is_tls(const char *url)
+{
+	return strncmp(url, "tls+", 4) == 0;
+}
+
+int net_err(int rv)
+{
+	switch (rv) {
+	case 0: return HERD_OK;
+	case NNG_ETIMEDOUT: return HERD_ETIMEDOUT;
+	case NNG_ENOMEM: return HERD_ENOMEM;
+	case NNG_ECLOSED: return HERD_ECLOSED;
+	default: return HERD_ENET;
+	}
+}
+
+static char *slurp(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	char chunk[4096];
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				snprintf(err, errlen, "%s: out of memory", path);
+				return NULL;
+			}
+			buf = nb;
+		}
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	fclose(f);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: empty file", path);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+int net_tls_config(int server, const net_tls_files *f, nng_tls_config **out, char *err, size_t errlen)
+{
+	nng_tls_config *cfg = NULL;
+	char *cert = NULL, *key = NULL;
+	int rv;
+
+	if (f->cert == NULL || f->key == NULL || f->ca == NULL) {
+		snprintf(err, errlen, "TLS needs --tls-cert, --tls-key and --tls-ca");
+		return HERD_EINVAL;
+	}
+	if ((cert = slurp(f->cert, err, errlen)) == NULL || (key = slurp(f->key, err, errlen)) == NULL) {
+		free(cert);
+		return HERD_EINVAL;
+	}
+	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) != 0) {
+		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
+		snprintf(err, errlen, "TLS certificate %s or key %s: %s", f->cert, f->key, nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_tls_config_ca_file(cfg, f->ca)) != 0) {
+		snprintf(err, errlen, "TLS CA %s: %s", f->ca, nng_strerror(rv));
+		goto fail;
+	}
+	/* Mutual TLS: both sides insist on a certificate their CA signed. */
+	if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
+		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+		goto fail;
+	}
+	free(cert);
+	free(key);
+	*out = cfg;
+	return HERD_OK;
+fail:
+	if (cfg != NULL)
+		nng_tls_config_free(cfg);
+	free(cert);
+	free(key);
+	return HERD_EINVAL;
+}
+
+int net_msg(const wire_msg *m, nng_msg **out)
+{
+	char *buf;
+	size_t len;
+	int rv;
+	if ((rv = wire_encode(m, &buf, &len)) != HERD_OK)
+		return rv;
+	rv = nng_msg_alloc(out, len);
+	if (rv == 0)
+		memcpy(nng_msg_body(*out), buf, len);
+	free(buf);
+	return rv == 0 ? HERD_OK : HERD_ENOMEM;
+}
+
+int net_request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
+{
+	nng_aio *aio = NULL;
+	nng_msg *msg = NULL;
+	int rv;
+
+	memset(reply, 0, sizeof(*reply));
+	if ((rv = net_msg(m, &msg)) != HERD_OK)
+		return rv;
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		return net_err(rv);
+	}
+	nng_aio_set_timeout(aio, ms);
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio)); /* a failed send leaves the message with us */
+		nng_aio_free(aio);
+		return net_err(rv);
+	}
+	nng_aio_set_timeout(aio, ms);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_aio_free(aio);
+		return net_err(rv);
+	}
+	msg = nng_aio_get_msg(aio);
+	nng_aio_free(aio);
+	rv = wire_decode(nng_msg_body(msg), nng_msg_len(msg), reply);
+	nng_msg_free(msg);
+	return rv;
+}
