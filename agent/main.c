@@ -98,8 +98,11 @@ int main(int argc, char **argv)
 	cfg.allow = allow_list;
 	if (getenv("HERD_WIRE_VERSION") != NULL) /* tests of version refusal only */
 		wire_set_version_for_tests((uint32_t)atoi(getenv("HERD_WIRE_VERSION")));
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
+	struct sigaction sa = { .sa_handler = on_signal }, old;
+	/* A local agent inherits an ignored SIGINT from its controller, so Ctrl-C
+	 * at the terminal reaches only the controller, which stops runs in order. */
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (engine_global_init() != HERD_OK) {

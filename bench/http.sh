@@ -102,14 +102,17 @@ curl -fsS -o /dev/null "$url" || die "nginx on 127.0.0.1:$port does not answer /
 # Requests nginx has handled so far (stub_status "requests" column).
 nginx_requests() { curl -fsS "$base/nginx_status" | awk 'NR==3 { print $3 }'; }
 
-# Peak of the sum of VmHWM (each process's own peak RSS) over the processes under
-# $1 other than timeout and time themselves, sampled each second. Sum of per-process
-# peaks is an upper bound of the tree's true simultaneous peak.
+# Samples, each second, the processes under $1 other than timeout, taskset and
+# time themselves. Writes to $2 the peak of the sum of VmHWM (each process's own
+# peak RSS; the sum bounds the tree's true simultaneous peak from above), and to
+# $2.procs one line per process: comm, CPU seconds at its last sample, VmHWM kB.
 # shellcheck disable=SC2317 # runs in its own bash, from measure
-sample_tree_rss() {
-	local root=$1 out=$2 peak=0
+sample_tree() {
+	local root=$1 out=$2 peak=0 hz
+	hz=$(getconf CLK_TCK)
+	declare -A seen_comm=() seen_ticks=() seen_hwm=()
 	while kill -0 "$root" 2>/dev/null; do
-		local sum=0 todo=("$root") p c comm hwm kids=()
+		local sum=0 todo=("$root") p c comm hwm st kids=()
 		while [ "${#todo[@]}" -gt 0 ]; do
 			p=${todo[0]}; todo=("${todo[@]:1}")
 			for c in /proc/"$p"/task/*/children; do
@@ -120,9 +123,17 @@ sample_tree_rss() {
 			comm=$(cat /proc/"$p"/comm 2>/dev/null) || continue
 			case "$comm" in timeout | time | taskset) continue ;; esac
 			hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || true
+			# utime and stime are fields 14 and 15 (comm has no spaces here)
+			st=$(awk '{ print $14 + $15 }' /proc/"$p"/stat 2>/dev/null) || true
 			sum=$((sum + ${hwm:-0}))
+			seen_comm[$p]=$comm
+			seen_ticks[$p]=${st:-0}
+			seen_hwm[$p]=${hwm:-0}
 		done
 		[ "$sum" -gt "$peak" ] && peak=$sum && echo "$peak" > "$out"
+		for p in "${!seen_comm[@]}"; do
+			echo "${seen_comm[$p]} $(awk -v t="${seen_ticks[$p]}" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') ${seen_hwm[$p]}"
+		done > "$out.procs"
 		sleep 1
 	done
 }
@@ -134,12 +145,13 @@ measure() {
 	local name=$1; shift
 	local limit=$((DURATION + 30)) before after rc=0 spid
 	echo 0 > "$tmp/$name.tree_rss"
+	: > "$tmp/$name.tree_rss.procs"
 	before=$(nginx_requests)
 	timeout -k 5 "$limit" taskset -c "$CLIENT_CPU" \
 		/usr/bin/time -f '%e %U %S %M' -o "$tmp/$name.time" "$@" \
 		> "$tmp/$name.out" 2> "$tmp/$name.err" &
 	run_pid=$!
-	taskset -c "$SERVER_CPU" bash -c "$(declare -f sample_tree_rss); sample_tree_rss $run_pid $tmp/$name.tree_rss" &
+	taskset -c "$SERVER_CPU" bash -c "$(declare -f sample_tree); sample_tree $run_pid $tmp/$name.tree_rss" &
 	spid=$!
 	wait "$run_pid" || rc=$?
 	run_pid=""
@@ -161,13 +173,13 @@ result() {
 	# GNU time may prefix "Command exited with non-zero status N" lines: keep the last.
 	read -r -a t < <(tail -n 1 "$tmp/$name.time")
 	local row
-	row=$(python3 - "$name" "$reqs" "$rate" "${t[1]}" "${t[2]}" "${t[3]}" \
+	row=$(python3 - "$DURATION" "$name" "$reqs" "$rate" "${t[1]}" "${t[2]}" "${t[3]}" \
 		"$(cat "$tmp/$name.tree_rss")" "$(cat "$tmp/$name.server")" "$(cat "$tmp/$name.rc")" <<'PY'
 import sys
-name, reqs, rate, u, s, maxrss, tree, server, rc = sys.argv[1:]
+dur, name, reqs, rate, u, s, maxrss, tree, server, rc = sys.argv[1:]
 reqs, rate, cpu = int(reqs), float(rate), float(u) + float(s)
 us = cpu * 1e6 / reqs if reqs else float("nan")
-print(f"{name} {rate:.0f} {us:.2f} {int(maxrss)} {int(tree)} {reqs} {int(server)} {cpu:.2f} {rc}")
+print(f"{name} {rate:.0f} {reqs / float(dur):.0f} {us:.2f} {int(maxrss)} {int(tree)} {reqs} {int(server)} {cpu:.2f} {rc}")
 PY
 	)
 	rows+=("$row")
@@ -223,6 +235,8 @@ print(int(r.get("count", 0)), float(r.get("rate", 0)), f.get("value", f.get("rat
 PY
 	)
 	echo "bench: herd: http_req_failed rate $herd_failed"
+	echo "bench: herd: CPU s and peak RSS kB by process (sampled, last sample <=1 s before exit):" \
+		"$(sort "$tmp/herd.tree_rss.procs" | awk '{ printf "%s %s s %s kB; ", $1, $2, $3 }')"
 	[ "$herd_reqs" -gt 0 ] || { echo "bench: herd counted no requests" >&2; status=1; }
 	result herd "$herd_reqs" "$herd_rate"
 else
@@ -251,7 +265,7 @@ fi
 # --- table -------------------------------------------------------------------
 echo
 {
-	echo "tool req/s cpu_us/req peak_rss_kb tree_rss_kb requests nginx_saw cpu_s exit"
+	echo "tool req/s req/${DURATION}s cpu_us/req peak_rss_kb tree_rss_kb requests nginx_saw cpu_s exit"
 	printf '%s\n' "${rows[@]}"
 } | column -t
 python3 - "$CONNS" "${rows[@]}" <<'PY'
@@ -265,15 +279,18 @@ def ratio(i, fmt="{:.2f}"):
     except (ZeroDivisionError, ValueError):
         return "n/a"
 if w and h:
-    print(f"herd/wrk ratios: req/s {ratio(1)}  cpu/req {ratio(2)}  rss {ratio(3)}  tree_rss {ratio(4)}")
+    print(f"herd/wrk ratios: req/s {ratio(1)} (by count/duration {ratio(2)})  cpu/req {ratio(3)}  "
+          f"rss {ratio(4)}  tree_rss {ratio(5)}")
 for name, r in rows.items():
     # Up to one request per connection may be in flight when a client stops.
-    if abs(int(r[6]) - int(r[5])) > conns:
-        print(f"note: {name} counted {r[5]} requests but nginx handled {r[6]}")
+    if abs(int(r[7]) - int(r[6])) > conns:
+        print(f"note: {name} counted {r[6]} requests but nginx handled {r[7]}")
 PY
 cat <<EOF
 
-req/s: wrk's "Requests/sec"; herd's metrics.http_reqs.rate from --summary-export.
+req/s: wrk's "Requests/sec"; herd's metrics.http_reqs.rate from --summary-export
+  (herd divides by its whole run time, start-up and wind-down included).
+req/${DURATION}s: the tool's request count / ${DURATION} s, the same yardstick for every tool.
 cpu_us/req: (user+sys CPU of the client's process tree, GNU time %U+%S, waited-for
   children included: herd's is controller + herd-agent) / the client's own request count.
 peak_rss_kb: GNU time %M, the peak RSS of the largest single process of the tree.

@@ -161,19 +161,7 @@ static int cmd_results(int argc, char **argv)
 	char err[512];
 	store *st;
 	int c, rv;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (c != 'd') {
-			usage(stderr);
-			return EXIT_INVALID;
-		}
-		db = optarg;
-	}
-	if (optind >= argc || (strcmp(argv[optind], "list") != 0 && strcmp(argv[optind], "show") != 0)) {
-		fprintf(stderr, "herd results: expected 'list' or 'show RUN_ID'\n");
-		return EXIT_INVALID;
-	}
-	const char *sub = argv[optind++];
-	/* flags may also follow the subcommand */
+	/* GNU getopt moves operands behind the options, so --db may come anywhere. */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'd') {
 			usage(stderr);
@@ -181,20 +169,20 @@ static int cmd_results(int argc, char **argv)
 		}
 		db = optarg;
 	}
-	if (strcmp(sub, "show") == 0 && optind != argc - 1) {
-		fprintf(stderr, "herd results show: expected one RUN_ID\n");
+	int nargs = argc - optind;
+	const char *sub = nargs > 0 ? argv[optind] : "";
+	if (!((strcmp(sub, "list") == 0 && nargs == 1) || (strcmp(sub, "show") == 0 && nargs == 2))) {
+		fprintf(stderr, "herd results: expected 'list' or 'show RUN_ID'\n");
 		return EXIT_INVALID;
 	}
 	if ((rv = store_open(db, &st, err, sizeof(err))) != HERD_OK) {
 		fprintf(stderr, "herd: results store %s: %s\n", db, err);
 		return EXIT_SETUP;
 	}
-	if (strcmp(sub, "list") == 0)
-		rv = store_list_runs(st, stdout);
-	else
-		rv = store_show_run(st, argv[optind], stdout);
+	const char *id = nargs == 2 ? argv[optind + 1] : NULL;
+	rv = id == NULL ? store_list_runs(st, stdout) : store_show_run(st, id, stdout);
 	if (rv == HERD_ENOTFOUND)
-		fprintf(stderr, "herd: no run '%s' in %s\n", argv[optind], db);
+		fprintf(stderr, "herd: no run '%s' in %s\n", id, db);
 	else if (rv != HERD_OK)
 		fprintf(stderr, "herd: results store %s: %s\n", db, store_errmsg(st));
 	store_close(st);

@@ -30,7 +30,7 @@ ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
 # Access log fields, TAB separated, in this order.
 LOG_FIELDS = ["msec", "method", "uri", "args", "status", "content_type", "content_length",
-              "authorization", "request_body"]
+              "authorization", "request_body", "bytes_sent", "request_length"]
 
 
 def free_port():
@@ -88,7 +88,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    log_format herd escape=json '$msec\t$request_method\t$uri\t$args\t$status\t$content_type\t$content_length\t$http_authorization\t$request_body';
+    log_format herd escape=json '$msec\t$request_method\t$uri\t$args\t$status\t$content_type\t$content_length\t$http_authorization\t$request_body\t$bytes_sent\t$request_length';
     access_log {dir}/access.log herd;
     client_body_temp_path {dir}/tmp/client_body;
     proxy_temp_path {dir}/tmp/proxy;
@@ -245,6 +245,8 @@ class Nginx:
                 e = dict(zip(LOG_FIELDS, parts))
                 e["status"] = int(e["status"]) if e["status"].isdigit() else 0
                 e["msec"] = float(e["msec"]) if e["msec"] else 0.0
+                for k in ("bytes_sent", "request_length"):
+                    e[k] = int(e[k]) if e[k].isdigit() else 0
                 for k in ("args", "content_type", "authorization", "request_body"):
                     if "\\" in e[k]:
                         try:  # escape=json in the log format

@@ -381,6 +381,35 @@ flow:
         check(r.count() == len(es), "herd count %d != nginx %d" % (r.count(), len(es)))
 
 
+def test_data_bytes_match_nginx():
+    """data_received / data_sent equal the bytes nginx sent ($bytes_sent) and read
+    ($request_length), GET and POST with a json body (fixed-length responses)."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"b": """
+executor: per-vu-iterations
+vus: 2
+iterations: 10
+flow:
+  - get: /small
+  - post: /api/orders
+    json: { item: 42, qty: 1, note: "some text to make the body longer" }
+"""}), timeout=40)
+        expect_code(r, 0)
+        ng.settle()
+        es = ng.entries()
+        check(len(es) == 40, "nginx logged %d requests, expected 40" % len(es))
+        sent = sum(e["bytes_sent"] for e in es)
+        read = sum(e["request_length"] for e in es)
+        body = sum(int(e["content_length"] or 0) for e in es)
+        rx = r.metric("data_received")["count"]
+        tx = r.metric("data_sent")["count"]
+        note("bytes: nginx sent %d read %d (request bodies %d); herd received %d sent %d",
+             sent, read, body, rx, tx)
+        check(rx == sent, "data_received %d != nginx $bytes_sent total %d" % (rx, sent))
+        check(tx == read, "data_sent %d != nginx $request_length total %d (request bodies "
+              "total %d)" % (tx, read, body))
+
+
 def _threshold_marks(r, metric):
     m = r.metric(metric)
     check("thresholds" in m, "export of %s has no thresholds: %s" % (metric, m))
@@ -782,6 +811,7 @@ TESTS = [
     test_ramping_vus_reaches_target,
     test_checks_pass_and_fail,
     test_post_headers_json_body_query,
+    test_data_bytes_match_nginx,
     test_threshold_fails_exit_99,
     test_threshold_passes_exit_0,
     test_submetric_threshold_by_scenario,

@@ -1,0 +1,768 @@
+#!/usr/bin/env python3
+"""Multi-host tests (issue 3, part 9): a controller, three herd-agent daemons
+and an nginx target, each in its own network namespace on one bridge
+(tests/integration/netns.py: ctl 198.18.0.1, a1..a3 198.18.0.11..13, web
+198.18.0.100:8080, no route out). Every test builds a fresh topology, so
+nginx's access log holds exactly that test's requests, and it records each
+request's source address, so what nginx saw per agent can be compared with
+what herd counted per agent.
+
+Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN) and iproute2; when namespaces
+cannot be made, every test prints `skip - NAME: reason` and the script exits
+0. nginx, the echo module and openssl are required (missing = failure).
+
+Run: HERD_BIN=... HERD_AGENT_BIN=... [HERD_SRC=...] \
+     python3 tests/integration/cluster_netns_test.py [-k NAME]... [-l]
+HERD_KEEP_TMP=1 keeps each test's directory (plans, certificates, nginx's
+log, every process's stdout/stderr).
+
+Loads are bounded: 3 agents, at most 9 VUs, at most 20 s per run, all of it
+to 198.18.0.100 inside the test's own namespaces.
+"""
+
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import netns  # noqa: E402
+from harness import Fail, check, note  # noqa: E402
+from netns import HOSTS, Topology  # noqa: E402
+
+AGENTS = ("a1", "a2", "a3")
+CTL_PORT = 7400
+# Agents are started after the controller; it waits this long for them in
+# the runs that are meant to start.
+AGENTS_WAIT = "30s"
+
+
+# --------------------------------------------------------------------------
+# binaries and helpers
+
+def _bin(var):
+    b = os.environ.get(var)
+    if not b:
+        raise Fail("%s is not set (path of the built binary)" % var)
+    b = os.path.abspath(b)
+    check(os.access(b, os.X_OK), "%s=%s is not an executable file" % (var, b))
+    return b
+
+
+def src_root():
+    return os.environ.get("HERD_SRC") or os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))
+
+
+def wire_version():
+    """WIRE_VERSION from proto/wire.h (1 if it cannot be read)."""
+    try:
+        with open(os.path.join(src_root(), "proto", "wire.h")) as f:
+            m = re.search(r"#define\s+WIRE_VERSION\s+(\d+)", f.read())
+            if m:
+                return int(m.group(1))
+    except OSError:
+        pass
+    return 1
+
+
+def plan_text(vus, duration, path="/delay50", name="netns"):
+    return """name: %s
+target: http://%s:%d
+scenarios:
+  s:
+    executor: constant-vus
+    vus: %d
+    duration: %s
+    flow:
+      - get: %s
+""" % (name, HOSTS["web"], netns.WEB_PORT, vus, duration, path)
+
+
+def write(path, text, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+class Cluster:
+    """One test's cluster on a Topology: token files, the controller and the
+    agents, their outputs and the export."""
+
+    def __init__(self, topo):
+        self.topo = topo
+        self.dir = topo.dir
+        self.herd = _bin("HERD_BIN")
+        self.agent_bin = _bin("HERD_AGENT_BIN")
+        self.token = write(os.path.join(self.dir, "token"), secrets.token_hex(32) + "\n")
+        self.agents = {}
+        self.ctl = None
+        self.export = os.path.join(self.dir, "summary.json")
+        self.db = os.path.join(self.dir, "herd.db")
+        self.scheme = "tcp"
+        self.ctl_tls = []
+        self.summary = None
+        self.code = None
+
+    @property
+    def url(self):
+        return "%s://%s:%d" % (self.scheme, HOSTS["ctl"], CTL_PORT)
+
+    def start_controller(self, plan, agents=3, wait=AGENTS_WAIT, extra=()):
+        plan_path = write(os.path.join(self.dir, "plan.yaml"), plan, 0o644)
+        argv = [self.herd, "run", plan_path, "--listen", self.url, "--token-file", self.token,
+                "--agents", str(agents), "--agents-wait", wait, "--db", self.db,
+                "--summary-export", self.export] + self.ctl_tls + list(extra)
+        env = dict(os.environ)
+        env.pop("HERD_DB", None)
+        self.ctl = self.topo.spawn("ctl", argv, name="controller", env=env, line_buffered=True)
+        return self.ctl
+
+    def start_agent(self, host, token=None, extra=(), env=None, tls=None):
+        """herd-agent in host's namespace, named after the host."""
+        argv = [self.agent_bin, "--controller", self.url, "--token-file", token or self.token,
+                "--name", host] + list(tls or []) + list(extra)
+        e = dict(os.environ)
+        e.update(env or {})
+        p = self.topo.spawn(host, argv, name=host, env=e, line_buffered=True)
+        self.agents[host] = p
+        return p
+
+    def start_agents(self, hosts=AGENTS, **kw):
+        for h in hosts:
+            self.start_agent(h, **kw)
+
+    def finish(self, timeout):
+        """Waits for the controller; loads the export. Returns the exit code."""
+        try:
+            self.code = self.ctl.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.ctl.p.kill()
+            self.ctl.wait(timeout=5)
+            raise Fail("the controller did not finish within %ss (killed)%s"
+                       % (timeout, self.outputs()))
+        if os.path.exists(self.export):
+            with open(self.export) as f:
+                text = f.read()
+            try:
+                self.summary = json.loads(text)
+            except ValueError as e:
+                raise Fail("summary export is not JSON: %s: %s" % (e, text[:400]))
+        return self.code
+
+    def outputs(self, n=1500):
+        s = ""
+        if self.ctl is not None:
+            s += "\n--- controller output (tail) ---\n" + self.ctl.tail(n)
+        for h, p in sorted(self.agents.items()):
+            s += "\n--- %s output (tail) ---\n%s" % (h, p.tail(600))
+        return s
+
+    def expect_code(self, *want):
+        check(self.code in want, "controller exited %s, expected %s%s"
+              % (self.code, " or ".join(map(str, want)), self.outputs()))
+
+    # the export ------------------------------------------------------------
+    def herd_section(self):
+        check(self.summary is not None, "no summary export written (exit %s)%s"
+              % (self.code, self.outputs()))
+        check("herd" in self.summary, "export has no 'herd' section: %s"
+              % json.dumps(self.summary)[:400])
+        return self.summary["herd"]
+
+    def count(self):
+        check(self.summary is not None, "no summary export written (exit %s)%s"
+              % (self.code, self.outputs()))
+        m = self.summary.get("metrics", {}).get("http_reqs")
+        check(m is not None and "count" in m, "no metrics.http_reqs.count in the export: %s"
+              % json.dumps(self.summary.get("metrics", {}))[:400])
+        return m["count"]
+
+    def agent_rows(self):
+        """{host: its entry in herd.agents}. Entries are matched to hosts by
+        their key or by a string value naming the host (a1) or its address."""
+        ag = self.herd_section().get("agents")
+        check(isinstance(ag, (dict, list)) and ag, "herd.agents is empty or missing: %r" % (ag,))
+        items = list(ag.items()) if isinstance(ag, dict) else [
+            (e.get("name") or e.get("id"), e) for e in ag]
+        rows, unmatched = {}, []
+        for key, e in items:
+            cands = [key] + ([v for v in e.values() if isinstance(v, str)]
+                             if isinstance(e, dict) else [])
+            host = None
+            for c in cands:
+                for h in AGENTS:
+                    if c == h or c == HOSTS[h] or (isinstance(c, str) and re.search(
+                            r"(^|[^\w.])(%s|%s)($|[^\w.])" % (h, re.escape(HOSTS[h])), c)):
+                        host = h
+                        break
+                if host:
+                    break
+            if host is None or host in rows:
+                unmatched.append(key)
+            else:
+                rows[host] = e
+        check(not unmatched, "herd.agents entries %s name none of the agents %s (or twice): %s"
+              % (unmatched, AGENTS, json.dumps(ag)[:600]))
+        return rows
+
+
+def agent_requests(row):
+    for k in ("requests", "http_reqs", "reqs"):
+        if isinstance(row.get(k), (int, float)):
+            return row[k]
+    raise Fail("agent entry has no request count: %s" % json.dumps(row))
+
+
+def output_lines(proc):
+    return proc.text()
+
+
+def wait_load(ng, timeout=40):
+    t = ng.wait_first_request(timeout)
+    check(t is not None, "nginx saw no request within %ss" % timeout)
+    return t
+
+
+def per_agent_nginx(ng):
+    by = ng.by_addr()
+    return {h: by.get(HOSTS[h], 0) for h in AGENTS}, by
+
+
+def check_totals_equal(cl, ng, what=""):
+    logged = ng.settle()
+    count = cl.count()
+    per, by = per_agent_nginx(ng)
+    note("%sherd http_reqs %d, nginx logged %d (per address %s)", what, count, logged, by)
+    check(count == logged, "herd http_reqs.count %d != nginx access log %d (nginx per address: %s)"
+          % (count, logged, by))
+    return count, logged, per
+
+
+def refused_run_checks(cl, ng, timeout=40):
+    """A run that must not start: exit 103, nothing sent to nginx."""
+    cl.finish(timeout)
+    cl.expect_code(103)
+    time.sleep(0.5)
+    n = ng.count()
+    check(n == 0, "nginx logged %d requests in a run that should have been refused%s"
+          % (n, cl.outputs()))
+
+
+# --------------------------------------------------------------------------
+# tests
+
+
+def test_topology():
+    """The test network itself: lo and eth0 up everywhere, ctl reaches web's
+    nginx, a1 reaches web, no default route, 8.8.8.8 unreachable from a1,
+    a cut link drops traffic and comes back, teardown leaves `ip netns list`
+    as it was."""
+    before = netns.netns_list()
+    with Topology() as topo:
+        for h in HOSTS:
+            r = netns._ip("-n", topo.ns(h), "-o", "addr", "show", "dev", "eth0").stdout.decode()
+            check("%s/24" % HOSTS[h] in r, "%s has not %s/24 on eth0: %s" % (h, HOSTS[h], r))
+            rt = netns._ip("-n", topo.ns(h), "route", "show").stdout.decode()
+            check("default" not in rt, "%s has a default route: %s" % (h, rt))
+            lo = netns._ip("-n", topo.ns(h), "link", "show", "lo").stdout.decode()
+            check("UP" in lo, "lo is down in %s" % h)
+        ng = topo.start_nginx()
+        code, out, err = topo.exec("ctl", ["curl", "-sS", "-m", "3", ng.url + "/small"])
+        check(code == 0 and out == "hello herd\n", "curl from ctl to web: %s %r %r"
+              % (code, out, err))
+        probe = ("import socket,sys\n"
+                 "s=socket.socket(); s.settimeout(2)\n"
+                 "try:\n s.connect((sys.argv[1], int(sys.argv[2]))); print('connected')\n"
+                 "except OSError as e: print(e.strerror or e)\n")
+        py = sys.executable or "python3"
+        code, out, _ = topo.exec("a1", [py, "-c", probe, HOSTS["web"], str(netns.WEB_PORT)])
+        check(out.strip() == "connected", "a1 -> web:%d: %s" % (netns.WEB_PORT, out))
+        if shutil.which("ping"):
+            code, out, err = topo.exec("a1", ["ping", "-c", "1", "-W", "2", HOSTS["web"]])
+            check(code == 0, "ping a1 -> web failed: %s %s" % (out, err))
+            code, out, err = topo.exec("a1", ["ping", "-c", "1", "-W", "1", "8.8.8.8"])
+            check(code != 0 and "unreachable" in (out + err).lower(),
+                  "ping 8.8.8.8 from a1: %s %s %s" % (code, out, err))
+        code, out, _ = topo.exec("a1", [py, "-c", probe, "8.8.8.8", "53"])
+        check("network is unreachable" in out.lower(), "a1 -> 8.8.8.8:53: %r, expected "
+              "'Network is unreachable'" % out)
+        topo.link_down("a1")
+        code, out, _ = topo.exec("a1", [py, "-c", probe, HOSTS["web"], str(netns.WEB_PORT)])
+        check("connected" not in out, "a1 reached web with its link down: %s" % out)
+        topo.link_up("a1")
+        deadline = time.monotonic() + 5
+        while True:
+            code, out, _ = topo.exec("a1", [py, "-c", probe, HOSTS["web"], str(netns.WEB_PORT)])
+            if out.strip() == "connected" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        check(out.strip() == "connected", "a1 -> web after link_up: %s" % out)
+        n = ng.settle(quiet_s=0.2)
+        check(n == 1, "nginx logged %d lines, expected 1 (the curl): %s" % (n, ng.lines()))
+        names = [topo.ns(h) for h in list(HOSTS) + ["sw"]]
+        check(all(x in netns.netns_list() for x in names), "namespaces missing: %s"
+              % netns.netns_list())
+        ngpid = ng.proc.pid
+    after = netns.netns_list()
+    check(after == before, "ip netns list changed: before %s, after %s" % (before, after))
+    check(not netns._pid_alive(ngpid) or _is_zombie(ngpid), "nginx %d survived teardown" % ngpid)
+
+
+def _is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_three_agents_totals_match():
+    """3 agents, constant-vus 9 VUs 8 s on /delay50: exit 0, http_reqs.count
+    == nginx's log lines; each agent in herd.agents with requests > 0 and
+    equal to what nginx logged from its address; not degraded."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        cl.start_controller(plan_text(9, "8s"))
+        cl.start_agents()
+        cl.finish(timeout=60)
+        cl.expect_code(0)
+        count, logged, per = check_totals_equal(cl, ng)
+        # 9 VUs x 8 s / 50 ms = 1440 at most; well below means the load did not run
+        check(count >= 700, "only %d requests (9 VUs x 8 s on a 50 ms endpoint: ~1440)" % count)
+        rows = cl.agent_rows()
+        check(sorted(rows) == list(AGENTS), "herd.agents has %s, expected %s"
+              % (sorted(rows), AGENTS))
+        for h in AGENTS:
+            n = agent_requests(rows[h])
+            check(n > 0, "agent %s: requests %s" % (h, n))
+            check(n == per[h], "agent %s: herd counted %d, nginx logged %d from %s"
+                  % (h, n, per[h], HOSTS[h]))
+            st = rows[h].get("status")
+            check(st in (None, "done"), "agent %s status %r, expected 'done'" % (h, st))
+        hs = cl.herd_section()
+        check(hs.get("degraded") is False, "herd.degraded is %r in a run without failures"
+              % hs.get("degraded"))
+        note("per agent: %s; herd.status %r", {h: agent_requests(rows[h]) for h in AGENTS},
+             hs.get("status"))
+
+
+# Bound for the agent killed with kill -9: an agent sends one METRICS batch
+# per 1 s interval and forgets it once acknowledged, so what dies with it is
+# at most the interval being filled plus one batch sent but not yet acked:
+# ~2 s of its own traffic. On top of that nginx logs the requests it was
+# answering when the agent died (at most its VUs, here 3), which no one can
+# count. So: nginx_total - herd_total <= 2 s x (its rate) + its VUs.
+LOST_AGENT_WINDOW_S = 2.0
+
+
+def test_kill9_agent_midrun():
+    """kill -9 of a2 3 s into a 12 s run (9 VUs): the run goes on (exit 0 or
+    99, not 103); the controller prints that it lost the agent within 3.5 s
+    of the kill; herd.degraded is true, a2 is "lost", a1 and a3 are not;
+    a1's and a3's counts equal nginx's exactly; herd's total <= nginx's and
+    the gap <= 2 s of a2's traffic + its 3 VUs in flight."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        cl.start_controller(plan_text(9, "12s"))
+        cl.start_agents()
+        t_load = wait_load(ng)
+        time.sleep(max(0.0, t_load + 3.0 - time.monotonic()))
+        check(cl.ctl.poll() is None, "controller exited before the kill%s" % cl.outputs())
+        wall_kill = time.time()
+        t_kill = cl.agents["a2"].kill9()
+        hit = cl.ctl.wait_for(r"\blost\b", timeout=10, after=t_kill)
+        cl.finish(timeout=60)
+        check(hit is not None, "the controller never printed that it lost an agent (no line "
+              "with 'lost' after the kill)%s" % cl.outputs())
+        delay = hit[0] - t_kill
+        note("controller printed %.2f s after the kill: %s", delay, hit[1].strip())
+        check(delay <= 3.5, "the controller marked the loss %.2f s after kill -9 (limit 3 s + "
+              "0.5 s margin): %s" % (delay, hit[1]))
+        check(cl.code != 103 and cl.code in (0, 99), "controller exited %s after losing one "
+              "agent, expected the run to go on (0 or 99)%s" % (cl.code, cl.outputs()))
+        logged = ng.settle()
+        count = cl.count()
+        per, by = per_agent_nginx(ng)
+        hs = cl.herd_section()
+        check(hs.get("degraded") is True, "herd.degraded is %r after losing a2"
+              % hs.get("degraded"))
+        rows = cl.agent_rows()
+        check("a2" in rows, "the lost agent a2 is missing from herd.agents: %s"
+              % json.dumps(hs.get("agents"))[:600])
+        check(rows["a2"].get("status") == "lost", "a2 status %r, expected 'lost'"
+              % rows["a2"].get("status"))
+        for h in ("a1", "a3"):
+            check(h in rows, "agent %s missing from herd.agents" % h)
+            check(rows[h].get("status") != "lost", "%s status %r" % (h, rows[h].get("status")))
+            n = agent_requests(rows[h])
+            check(n == per[h], "surviving agent %s: herd counted %d, nginx logged %d"
+                  % (h, n, per[h]))
+        # a2's rate, from nginx's own timestamps of its requests
+        a2_times = [e[0] for e in ng.lines() if e[1] == HOSTS["a2"]]
+        check(a2_times, "nginx logged nothing from a2 before the kill")
+        span = max(0.5, min(wall_kill, max(a2_times)) - min(a2_times))
+        rate = len(a2_times) / span
+        bound = int(math.ceil(LOST_AGENT_WINDOW_S * rate)) + 3
+        a2_herd = agent_requests(rows["a2"])
+        note("herd %d, nginx %d (gap %d, bound %d = 2 s x %.0f req/s + 3); a2: herd %d, nginx "
+             "%d; per address %s; herd.status %r", count, logged, logged - count, bound, rate,
+             a2_herd, per["a2"], by, hs.get("status"))
+        check(count <= logged, "herd counted %d requests, more than nginx logged (%d)"
+              % (count, logged))
+        check(a2_herd <= per["a2"], "a2: herd %d > nginx %d" % (a2_herd, per["a2"]))
+        check(logged - count <= bound, "herd lost %d requests (nginx %d, herd %d), more than "
+              "a2's unacknowledged window allows (%d)" % (logged - count, logged, count, bound))
+        check(a2_herd > 0, "nothing a2 measured before its death was kept (herd a2 = 0, nginx "
+              "logged %d from it over %.1f s)" % (per["a2"], span))
+
+
+def test_kill9_controller_midrun():
+    """kill -9 of the controller 3 s into a 15 s run: the agents stop all load
+    by themselves: nginx's line count 3.5 s after the kill equals the count
+    6 s after it (sampled every 0.25 s); the agents stay up."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        cl.start_controller(plan_text(9, "15s"))
+        cl.start_agents()
+        t_load = wait_load(ng)
+        time.sleep(max(0.0, t_load + 3.0 - time.monotonic()))
+        check(cl.ctl.poll() is None, "controller exited before the kill%s" % cl.outputs())
+        c_kill = ng.count()
+        t_kill = cl.ctl.kill9()
+        samples = []
+        while time.monotonic() < t_kill + 6.0:
+            samples.append((time.monotonic() - t_kill, ng.count()))
+            time.sleep(0.25)
+        samples.append((time.monotonic() - t_kill, ng.count()))
+        at35 = [n for (t, n) in samples if t <= 3.5][-1]
+        final = samples[-1][1]
+        stopped_at = next((t for (t, n) in samples if n == final), None)
+        note("nginx lines: %d at the kill, %d at +3.5 s, %d at +6 s; constant from +%.2f s; "
+             "samples %s", c_kill, at35, final, stopped_at,
+             " ".join("%.2f:%d" % s for s in samples[::2]))
+        check(c_kill > 0, "no load before the kill")
+        check(at35 == final, "nginx's log still grew after kill+3.5 s: %d at +3.5 s, %d at "
+              "+6 s (agents did not stop their load)%s" % (at35, final, cl.outputs()))
+        for h in AGENTS:
+            check(cl.agents[h].poll() is None, "agent %s exited (%s) after losing its controller"
+                  " (it should stop its load and stay up)%s"
+                  % (h, cl.agents[h].returncode, cl.agents[h].tail(800)))
+
+
+def _link_cut_run(lost_timeout_a2=None):
+    """A 20 s run (9 VUs); a2's cable is cut 5 s after the load starts and
+    plugged back 5 s later. Returns (cluster, nginx, wall time of the cut)."""
+    topo = Topology()
+    topo.__enter__()
+    try:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        cl.start_controller(plan_text(9, "20s"))
+        for h in AGENTS:
+            extra = []
+            if h == "a2" and lost_timeout_a2:
+                extra = ["--lost-controller-timeout", lost_timeout_a2]
+            cl.start_agent(h, extra=extra)
+        t_load = wait_load(ng)
+        time.sleep(max(0.0, t_load + 5.0 - time.monotonic()))
+        wall_cut = time.time()
+        t_cut = topo.link_down("a2")
+        time.sleep(5.0)
+        topo.link_up("a2")
+        wall_up = time.time()
+        note("a2 cut at +%.2f s of load for %.2f s", t_cut - t_load, wall_up - wall_cut)
+        cl.finish(timeout=90)
+        return topo, cl, ng, wall_cut, wall_up
+    except BaseException:
+        topo.teardown()
+        raise
+
+
+def _link_cut_checks(cl, ng, wall_cut, wall_up):
+    check(cl.code in (0, 99), "controller exited %s, expected 0 or 99%s"
+          % (cl.code, cl.outputs()))
+    logged = ng.settle()
+    count = cl.count()
+    per, by = per_agent_nginx(ng)
+    a2 = [e[0] for e in ng.lines() if e[1] == HOSTS["a2"]]
+    before = sum(1 for t in a2 if t < wall_cut)
+    during = sum(1 for t in a2 if wall_cut <= t < wall_up)
+    after = sum(1 for t in a2 if t >= wall_up)
+    rows = {}
+    try:
+        rows = cl.agent_rows()
+    except Fail as e:
+        note("herd.agents: %s", e)
+    hs = cl.herd_section()
+    note("herd %d, nginx %d; nginx per address %s; a2 in nginx: %d before the cut, %d during, "
+         "%d after (first after: +%.2f s); herd per agent %s; degraded %r; errors %s",
+         count, logged, by, before, during, after,
+         (min([t for t in a2 if t >= wall_up], default=wall_up) - wall_up),
+         {h: (agent_requests(r), r.get("status")) for h, r in rows.items()},
+         hs.get("degraded"), hs.get("errors_by_kind"))
+    check(count == logged, "herd http_reqs.count %d != nginx access log %d after a 5 s link "
+          "cut (nginx per address %s; herd per agent %s)"
+          % (count, logged, by, {h: agent_requests(r) for h, r in rows.items()}))
+    for h in AGENTS:
+        if h in rows:
+            n = agent_requests(rows[h])
+            check(n == per[h], "agent %s: herd %d, nginx %d" % (h, n, per[h]))
+
+
+def test_link_cut_5s_nothing_lost():
+    """Defaults everywhere (the cut agent stops its load after 3 s without its
+    controller, the controller marks it lost after 3 s): a2's link is cut
+    for 5 s in a 20 s run; afterwards herd's total equals nginx's, and each
+    agent's count equals what nginx logged from its address."""
+    topo, cl, ng, wall_cut, wall_up = _link_cut_run()
+    try:
+        _link_cut_checks(cl, ng, wall_cut, wall_up)
+    finally:
+        topo.teardown()
+
+
+def test_link_cut_5s_agent_keeps_load():
+    """Same cut, a2 started with --lost-controller-timeout 10s, so it keeps
+    its VUs through the 5 s cut (their requests resume when TCP retransmits
+    after the link is back) and its batches: totals still equal nginx's."""
+    topo, cl, ng, wall_cut, wall_up = _link_cut_run(lost_timeout_a2="10s")
+    try:
+        _link_cut_checks(cl, ng, wall_cut, wall_up)
+        a2_after = sum(1 for e in ng.lines() if e[1] == HOSTS["a2"] and e[0] >= wall_up + 1)
+        check(a2_after > 0, "a2 sent nothing after its link came back although its "
+              "--lost-controller-timeout (10 s) was longer than the cut (5 s)")
+    finally:
+        topo.teardown()
+
+
+REFUSED = r"refus|reject|denied|auth"
+
+
+def test_wrong_token_refused():
+    """a3 has another token: it is refused (controller output and a3's
+    stderr say so) and gets no plan; with --agents 3 --agents-wait 5s and
+    only 2 good agents the run exits 103 and nginx sees nothing."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        bad = write(os.path.join(topo.dir, "bad-token"), secrets.token_hex(32) + "\n")
+        cl.start_controller(plan_text(3, "5s"), wait="5s")
+        cl.start_agents(("a1", "a2"))
+        cl.start_agent("a3", token=bad)
+        refused_run_checks(cl, ng)
+        ctl_hit = cl.ctl.find(REFUSED)
+        check(ctl_hit, "the controller's output does not mention a refused peer%s" % cl.outputs())
+        a3_hit = cl.agents["a3"].wait_for(r"refused|authentication failed", timeout=2)
+        check(a3_hit, "a3's output does not say refused / authentication failed:\n%s"
+              % cl.agents["a3"].tail(1500))
+        for h in ("a1", "a2"):
+            bad_hit = cl.agents[h].find(r"refused|authentication failed")
+            check(not bad_hit, "good agent %s was refused too: %s" % (h, bad_hit))
+        note("controller: %s | a3: %s", ctl_hit[1].strip(), a3_hit[1].strip())
+
+
+def test_wrong_version_refused():
+    """a3 speaks protocol version 99 (HERD_WIRE_VERSION=99, a test-only
+    override): refused with a message naming both versions on both sides;
+    the run (--agents 3 --agents-wait 5s) exits 103, nginx sees nothing."""
+    v = wire_version()
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        cl.start_controller(plan_text(3, "5s"), wait="5s")
+        cl.start_agents(("a1", "a2"))
+        cl.start_agent("a3", env={"HERD_WIRE_VERSION": "99"})
+        refused_run_checks(cl, ng)
+        both = r"(?=.*version)(?=.*\b99\b)(?=.*\b%d\b)" % v
+        ctl_hit = cl.ctl.find(both)
+        check(ctl_hit, "no controller line names 'version', 99 and %d%s" % (v, cl.outputs()))
+        a3_hit = cl.agents["a3"].wait_for(both, timeout=2)
+        check(a3_hit, "no line of a3 names 'version', 99 and %d:\n%s"
+              % (v, cl.agents["a3"].tail(1500)))
+        note("controller: %s | a3: %s", ctl_hit[1].strip(), a3_hit[1].strip())
+
+
+# TLS ----------------------------------------------------------------------
+
+def _openssl(*args, cwd):
+    p = subprocess.run(["openssl"] + list(args), cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    if p.returncode != 0:
+        raise Fail("openssl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+
+
+def make_ca(d, name):
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", name + ".key", "-out", name + ".crt", "-days", "2",
+             "-subj", "/CN=herd test %s" % name,
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+
+
+def make_cert(d, ca, name, cn, server):
+    """name.crt/name.key signed by ca. Server: SAN DNS and IP 198.18.0.1 (the
+    DNS form for TLS stacks that match IPs only against DNS names)."""
+    write(os.path.join(d, name + ".ext"),
+          "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+          "extendedKeyUsage=%s\nsubjectAltName=%s\n" % (
+              "serverAuth" if server else "clientAuth",
+              ("DNS:%s,IP:%s" % (cn, cn)) if server else "DNS:%s" % cn), 0o644)
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn,
+             cwd=d)
+    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+             "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext",
+             cwd=d)
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+def tls_setup(cl, rogue=()):
+    """CA + controller cert + one client cert per agent; agents in rogue get
+    a certificate from another CA. Returns {host: agent tls args}."""
+    if not shutil.which("openssl"):
+        raise Fail("openssl is missing (apt-get install openssl)")
+    d = os.path.join(cl.dir, "pki")
+    os.makedirs(d)
+    make_ca(d, "ca")
+    make_ca(d, "rogue-ca")
+    make_cert(d, "ca", "ctl", HOSTS["ctl"], server=True)
+    p = lambda n: os.path.join(d, n)  # noqa: E731
+    cl.scheme = "tls+tcp"
+    cl.ctl_tls = ["--tls-cert", p("ctl.crt"), "--tls-key", p("ctl.key"), "--tls-ca", p("ca.crt")]
+    out = {}
+    for h in AGENTS:
+        make_cert(d, "rogue-ca" if h in rogue else "ca", h, h, server=False)
+        out[h] = ["--tls-cert", p(h + ".crt"), "--tls-key", p(h + ".key"),
+                  "--tls-ca", p("ca.crt")]
+    return out
+
+
+def test_tls_mutual_run():
+    """tls+tcp:// with mutual certificates (one CA): 3 agents, constant-vus 6
+    for 5 s: exit 0, totals equal nginx's, all 3 agents counted."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        tls = tls_setup(cl)
+        cl.start_controller(plan_text(6, "5s"))
+        for h in AGENTS:
+            cl.start_agent(h, tls=tls[h])
+        cl.finish(timeout=60)
+        cl.expect_code(0)
+        count, logged, per = check_totals_equal(cl, ng)
+        check(count > 0, "no requests")
+        rows = cl.agent_rows()
+        check(sorted(rows) == list(AGENTS), "herd.agents has %s" % sorted(rows))
+        for h in AGENTS:
+            check(agent_requests(rows[h]) == per[h] > 0, "agent %s: herd %s, nginx %d"
+                  % (h, agent_requests(rows[h]), per[h]))
+
+
+def test_tls_untrusted_agent_cert_refused():
+    """a3's client certificate is signed by another CA: it never joins; the
+    run (--agents 3 --agents-wait 5s) exits 103 and nginx sees nothing."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        tls = tls_setup(cl, rogue=("a3",))
+        cl.start_controller(plan_text(3, "5s"), wait="5s")
+        for h in AGENTS:
+            cl.start_agent(h, tls=tls[h])
+        refused_run_checks(cl, ng)
+        note("a3 said: %s", " | ".join(cl.agents["a3"].text().splitlines()[-3:]))
+
+
+def test_allow_target_refused():
+    """a1 runs with --allow-target 198.18.0.200 while the plan targets
+    198.18.0.100:8080 (a2 and a3 allow it as host:port and as a CIDR): the
+    assignment is refused, the controller shows the error ("allow-target" or
+    "not allowed"), exit 103, nginx's log stays empty."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo)
+        cl.start_controller(plan_text(3, "5s"))
+        cl.start_agent("a1", extra=["--allow-target", "198.18.0.200"])
+        cl.start_agent("a2", extra=["--allow-target", "%s:%d" % (HOSTS["web"], netns.WEB_PORT)])
+        cl.start_agent("a3", extra=["--allow-target", "198.18.0.0/24"])
+        refused_run_checks(cl, ng)
+        hit = cl.ctl.find(r"allow-target|not allowed")
+        check(hit, "the controller's output does not show the allow-target error%s"
+              % cl.outputs())
+        note("controller: %s", hit[1].strip())
+
+
+TESTS = [
+    test_topology,
+    test_three_agents_totals_match,
+    test_kill9_agent_midrun,
+    test_kill9_controller_midrun,
+    test_link_cut_5s_nothing_lost,
+    test_link_cut_5s_agent_keeps_load,
+    test_wrong_token_refused,
+    test_wrong_version_refused,
+    test_tls_mutual_run,
+    test_tls_untrusted_agent_cert_refused,
+    test_allow_target_refused,
+]
+
+
+def main():
+    argv = sys.argv[1:]
+    only = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "-k" and i + 1 < len(argv):
+            only.append(argv[i + 1])
+            i += 2
+        elif argv[i] == "-l":
+            for t in TESTS:
+                print(t.__name__)
+            return 0
+        else:
+            print("usage: %s [-k NAME]... [-l]" % sys.argv[0], file=sys.stderr)
+            return 2
+    selected = [t for t in TESTS if not only or any(k in t.__name__ for k in only)]
+    ok, why = netns.can_make_namespaces()
+    if not ok:
+        for t in selected:
+            print("skip - %s: %s" % (t.__name__, why))
+        print("# %d skipped: network namespaces cannot be made here" % len(selected))
+        print("0 passed, 0 failed")
+        return 0
+    netns.sigterm_to_exit()
+    passed = failed = 0
+    t_all = time.monotonic()
+    for t in selected:
+        t0 = time.monotonic()
+        try:
+            t()
+        except Fail as e:
+            failed += 1
+            print("not ok - %s: %s" % (t.__name__, str(e).strip().replace("\n", "\n    ")))
+        except Exception:
+            failed += 1
+            tb = traceback.format_exc().strip().replace("\n", "\n    ")
+            print("not ok - %s: %s" % (t.__name__, tb))
+        else:
+            passed += 1
+            print("ok - %s (%.1fs)" % (t.__name__, time.monotonic() - t0))
+        sys.stdout.flush()
+    print("# %.1fs" % (time.monotonic() - t_all))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
