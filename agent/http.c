@@ -142,7 +142,12 @@ static void fill_result(http_conn *c, CURLcode rc, step_result *r)
 	r->receiving_us = span(first, total);
 	r->duration_us = r->sending_us + r->waiting_us + r->receiving_us;
 	r->bytes_in = (uint64_t)down + (uint64_t)(hdr > 0 ? hdr : 0);
-	r->bytes_out = (uint64_t)up + (uint64_t)(req > 0 ? req : 0);
+	/* REQUEST_SIZE counts a small body that libcurl sent in one buffer with
+	 * the headers (under 64 KiB, and herd sends no Expect: 100-continue), but
+	 * not a larger one sent after them; SIZE_UPLOAD counts the body alone. */
+	r->bytes_out = (uint64_t)(req > 0 ? req : 0);
+	if (up > 0 && (uint64_t)up > r->bytes_out)
+		r->bytes_out += (uint64_t)up;
 	if (rc != CURLE_OK)
 		r->err = classify(rc);
 	else if (status >= 500)

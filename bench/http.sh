@@ -138,15 +138,30 @@ sample_tree() {
 	done
 }
 
+# Busy ticks of CPU $1 (all but idle and iowait) from /proc/stat.
+cpu_busy() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+cpu_idle() { awk -v c="cpu$1" '$1 == c { print $5 + $6 }' /proc/stat; }
+# CPU ticks used so far by nginx's master and worker.
+nginx_ticks() {
+	local t=0 p
+	for p in "$nginx_pid" $(cat /proc/"$nginx_pid"/task/*/children 2>/dev/null); do
+		t=$((t + $(awk '{ print $14 + $15 }' /proc/"$p"/stat 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
 # measure NAME CMD...: runs CMD pinned to the client CPU under GNU time, bounded.
 # Leaves NAME.out, NAME.err, NAME.time (elapsed user sys maxrss_kb), NAME.tree_rss,
 # NAME.rc and NAME.server (requests nginx handled during the run) in $tmp.
 measure() {
 	local name=$1; shift
-	local limit=$((DURATION + 30)) before after rc=0 spid
+	local limit=$((DURATION + 30)) before after rc=0 spid c0 c1 ng i1
 	echo 0 > "$tmp/$name.tree_rss"
 	: > "$tmp/$name.tree_rss.procs"
 	before=$(nginx_requests)
+	c0=$(cpu_busy "$SERVER_CPU") c1=$(cpu_busy "$CLIENT_CPU") ng=$(nginx_ticks) i1=$(cpu_idle "$CLIENT_CPU")
+	grep -E "^cpu($SERVER_CPU|$CLIENT_CPU) " /proc/stat > "$tmp/$name.stat0"
 	timeout -k 5 "$limit" taskset -c "$CLIENT_CPU" \
 		/usr/bin/time -f '%e %U %S %M' -o "$tmp/$name.time" "$@" \
 		> "$tmp/$name.out" 2> "$tmp/$name.err" &
@@ -156,7 +171,13 @@ measure() {
 	wait "$run_pid" || rc=$?
 	run_pid=""
 	wait "$spid" 2>/dev/null || true
+	grep -E "^cpu($SERVER_CPU|$CLIENT_CPU) " /proc/stat > "$tmp/$name.stat1"
+	c0=$(($(cpu_busy "$SERVER_CPU") - c0)) c1=$(($(cpu_busy "$CLIENT_CPU") - c1)) ng=$(($(nginx_ticks) - ng))
+	i1=$(($(cpu_idle "$CLIENT_CPU") - i1))
 	after=$(nginx_requests)
+	# What else ran on the two CPUs meanwhile: other work skews req/s (not CPU/req).
+	awk -v n="$name" -v hz="$hz" -v c0="$c0" -v c1="$c1" -v i1="$i1" -v ng="$ng" -v s="$SERVER_CPU" -v c="$CLIENT_CPU" \
+		'BEGIN { printf "bench: %s: CPU %s busy %.2f s (nginx %.2f s); CPU %s busy %.2f s, idle %.2f s\n", n, s, c0 / hz, ng / hz, c, c1 / hz, i1 / hz }'
 	# minus 1: the stub_status request of "before" is counted in "after"
 	echo $((after - before - 1)) > "$tmp/$name.server"
 	echo "$rc" > "$tmp/$name.rc"
@@ -179,7 +200,9 @@ import sys
 dur, name, reqs, rate, u, s, maxrss, tree, server, rc = sys.argv[1:]
 reqs, rate, cpu = int(reqs), float(rate), float(u) + float(s)
 us = cpu * 1e6 / reqs if reqs else float("nan")
-print(f"{name} {rate:.0f} {reqs / float(dur):.0f} {us:.2f} {int(maxrss)} {int(tree)} {reqs} {int(server)} {cpu:.2f} {rc}")
+per = lambda x: f"{float(x) * 1e6 / reqs:.2f}" if reqs else "nan"
+print(f"{name} {rate:.0f} {reqs / float(dur):.0f} {us:.2f} {per(u)} {per(s)} {int(maxrss)} {int(tree)} "
+      f"{reqs} {int(server)} {cpu:.2f} {rc}")
 PY
 	)
 	rows+=("$row")
@@ -265,7 +288,7 @@ fi
 # --- table -------------------------------------------------------------------
 echo
 {
-	echo "tool req/s req/${DURATION}s cpu_us/req peak_rss_kb tree_rss_kb requests nginx_saw cpu_s exit"
+	echo "tool req/s req/${DURATION}s cpu_us/req usr_us sys_us peak_rss_kb tree_rss_kb requests nginx_saw cpu_s exit"
 	printf '%s\n' "${rows[@]}"
 } | column -t
 python3 - "$CONNS" "${rows[@]}" <<'PY'
@@ -279,12 +302,12 @@ def ratio(i, fmt="{:.2f}"):
     except (ZeroDivisionError, ValueError):
         return "n/a"
 if w and h:
-    print(f"herd/wrk ratios: req/s {ratio(1)} (by count/duration {ratio(2)})  cpu/req {ratio(3)}  "
-          f"rss {ratio(4)}  tree_rss {ratio(5)}")
+    print(f"herd/wrk ratios: req/s {ratio(1)} (by count/duration {ratio(2)})  cpu/req {ratio(3)} "
+          f"(usr {ratio(4)}, sys {ratio(5)})  rss {ratio(6)}  tree_rss {ratio(7)}")
 for name, r in rows.items():
     # Up to one request per connection may be in flight when a client stops.
-    if abs(int(r[7]) - int(r[6])) > conns:
-        print(f"note: {name} counted {r[6]} requests but nginx handled {r[7]}")
+    if abs(int(r[9]) - int(r[8])) > conns:
+        print(f"note: {name} counted {r[8]} requests but nginx handled {r[9]}")
 PY
 cat <<EOF
 
@@ -292,7 +315,9 @@ req/s: wrk's "Requests/sec"; herd's metrics.http_reqs.rate from --summary-export
   (herd divides by its whole run time, start-up and wind-down included).
 req/${DURATION}s: the tool's request count / ${DURATION} s, the same yardstick for every tool.
 cpu_us/req: (user+sys CPU of the client's process tree, GNU time %U+%S, waited-for
-  children included: herd's is controller + herd-agent) / the client's own request count.
+  children included: herd's is controller + herd-agent) / the client's own request count;
+  usr_us and sys_us split it. Kernel softirq time (loopback TCP) is charged to no
+  process and is in neither tool's figure.
 peak_rss_kb: GNU time %M, the peak RSS of the largest single process of the tree.
 tree_rss_kb: sum over the tree of each process's peak RSS (VmHWM), sampled each second.
 nginx_saw: requests nginx handled during the run (stub_status), to check the client's count.

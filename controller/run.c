@@ -616,7 +616,15 @@ int run_main(const run_opts *o)
 		else if (vs != NULL && !verdict_all_ok(vs))
 			code = EXIT_THRESHOLDS;
 	}
+	summary_agent *sag = calloc(nai + 1, sizeof(*sag));
+	for (size_t i = 0; sag != NULL && i < nai; i++)
+		sag[i] = (summary_agent){ .id = ai[i].id, .name = ai[i].name, .host = ai[i].host,
+			                      .status = agent_state_name(ai[i].state), .cores = ai[i].cores,
+			                      .cpu_pct = ai[i].cpu_pct, .rss_kb = ai[i].rss_kb,
+			                      .batches = ai[i].batches, .dropped = ai[i].dropped };
 	summary_info si = {
+		.agents = sag,
+		.nagents = sag != NULL ? nai : 0,
 		.run_id = r.run_id,
 		.plan_name = r.plan->name,
 		.plan = r.plan,
@@ -654,6 +662,7 @@ int run_main(const run_opts *o)
 		code = EXIT_SETUP;
 	free(text);
 	free(json);
+	free(sag);
 	verdict_set_free(vs);
 
 out:

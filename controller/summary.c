@@ -714,31 +714,54 @@ static int put_steps(ctx *c, FILE *f)
 
 static int put_agents(ctx *c, FILE *f)
 {
-	const char **ag;
+	const char **ag = NULL;
 	size_t n;
 	int rv, w = 7;
 	th_tag t;
+	const summary_agent *sa = c->info->agents;
 
-	if ((rv = results_tag_values(c->r, "http_req_duration", "agent", NULL, 0, &ag, &n)) != 0)
+	if (sa != NULL) {
+		n = c->info->nagents;
+	} else if ((rv = results_tag_values(c->r, "http_req_duration", "agent", NULL, 0, &ag, &n)) != 0) {
 		return rv;
-	for (size_t i = 0; i < n; i++)
-		if (dwidth(ag[i]) + 2 > w)
-			w = dwidth(ag[i]) + 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *label = sa != NULL ? sa[i].name : ag[i];
+		if (dwidth(label) + 2 > w)
+			w = dwidth(label) + 2;
+	}
 	if (n > 0) {
 		fprintf(f, "\n  ");
 		pad(f, "agent", w);
+		if (sa != NULL)
+			fprintf(f, "%-8s %6s %8s", "status", "cpu", "rss");
 		put_row_head(f);
 		fputc('\n', f);
 	}
+	rv = 0;
 	for (size_t i = 0; i < n; i++) {
 		rowstat rs;
-		res_tag_set(&t, "agent", ag[i]);
+		res_tag_set(&t, "agent", sa != NULL ? sa[i].id : ag[i]);
 		if ((rv = row_query(c, &t, 1, &rs)) != 0)
 			break;
 		fprintf(f, "  ");
-		pad(f, ag[i], w);
+		pad(f, sa != NULL ? sa[i].name : ag[i], w);
+		if (sa != NULL)
+			fprintf(f, "%-8s %5.0f%% %6.1fMB", sa[i].status, sa[i].cpu_pct, (double)sa[i].rss_kb / 1024.0);
 		put_row_cols(f, &rs);
 		fputc('\n', f);
+	}
+	for (size_t i = 0; sa != NULL && i < n; i++) {
+		if (strcmp(sa[i].status, "lost") == 0)
+			fprintf(f, "  ! agent %s was lost: its results up to its last acknowledged batch (%llu batches) are kept;"
+			           " what it measured after that is missing\n",
+			        sa[i].name, (unsigned long long)sa[i].batches);
+		if (sa[i].dropped > 0)
+			fprintf(f, "  ! agent %s dropped %llu batches (its queue of unacknowledged batches was full)\n",
+			        sa[i].name, (unsigned long long)sa[i].dropped);
+		if (sa[i].cpu_pct > 90.0 * (sa[i].cores ? sa[i].cores : 1))
+			fprintf(f, "  ! agent %s ran at %.0f%% CPU on %u workers: its latencies may include its own queueing\n",
+			        sa[i].name, sa[i].cpu_pct, sa[i].cores);
 	}
 	free(ag);
 	return rv;
@@ -1188,6 +1211,29 @@ static int json_herd(ctx *c, json_t *root)
 	free(v);
 	if (rv != 0)
 		return rv;
+	/* What the controller knows of each agent, including those that sent nothing. */
+	for (size_t i = 0; in->agents != NULL && i < in->nagents; i++) {
+		const summary_agent *a = &in->agents[i];
+		json_t *o = json_object_get(agents, a->id);
+		if (o == NULL) {
+			rowstat rs;
+			res_tag_set(&t, "agent", a->id);
+			if ((rv = row_query(c, &t, 1, &rs)) != 0)
+				return rv;
+			o = row_obj(c, &rs);
+			jset(c, agents, a->id, o);
+		}
+		if (o == NULL)
+			continue;
+		jset(c, o, "name", jstr(a->name));
+		jset(c, o, "host", jstr(a->host));
+		jset(c, o, "status", jstr(a->status));
+		jset(c, o, "cores", json_integer((json_int_t)a->cores));
+		jset(c, o, "cpu_pct", json_real(a->cpu_pct));
+		jset(c, o, "rss_kb", json_integer((json_int_t)a->rss_kb));
+		jset(c, o, "batches", json_integer((json_int_t)a->batches));
+		jset(c, o, "dropped_batches", json_integer((json_int_t)a->dropped));
+	}
 
 	for (size_t i = 0; in->verdicts != NULL && i < in->verdicts->n; i++) {
 		const verdict *vd = &in->verdicts->v[i];

@@ -8,6 +8,7 @@
 #ifndef HERD_CONTROLLER_SUMMARY_H
 #define HERD_CONTROLLER_SUMMARY_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -15,6 +16,19 @@
 #include "common/plan.h"
 #include "controller/results.h"
 #include "controller/verdict.h"
+
+/* One agent of the run, as the controller saw it. */
+typedef struct summary_agent {
+	const char *id;     /* as in the results' agent tag */
+	const char *name;
+	const char *host;
+	const char *status; /* "done", "lost", "failed", ... */
+	uint32_t cores;     /* workers it ran */
+	double cpu_pct;     /* last reported, 100 = one core */
+	uint64_t rss_kb;
+	uint64_t batches;   /* batches merged */
+	uint64_t dropped;   /* batches the agent had to drop */
+} summary_agent;
 
 /* What the summary says besides the metrics. Every field may be NULL/0. */
 typedef struct summary_info {
@@ -25,6 +39,8 @@ typedef struct summary_info {
 	const char *status;          /* "passed", "failed", "aborted", ... */
 	int degraded;                /* 1 when agents were lost or batches missing */
 	const verdict_set *verdicts; /* thresholds, also naming the submetrics shown */
+	const summary_agent *agents; /* when set, the agent table lists these (lost ones too) */
+	size_t nagents;
 } summary_info;
 
 /*

@@ -324,7 +324,7 @@ static void test_batches(void)
 	CHECK_EQ_INT(store_add_verdicts(st, "20261124-011203-ab12", vs), HERD_OK);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM thresholds WHERE ok = 1"), 1);
 
-	summary_info info = {"20261124-011203-ab12", "shop", NULL, "passed", 0, vs};
+	summary_info info = { .run_id = "20261124-011203-ab12", .plan_name = "shop", .status = "passed", .verdicts = vs };
 	char *text_live, *text_loaded, *json_live, *json_loaded;
 	CHECK_EQ_INT(summary_text(live, &info, &text_live), HERD_OK);
 	CHECK_EQ_INT(summary_text(loaded, &info, &text_loaded), HERD_OK);

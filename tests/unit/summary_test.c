@@ -222,7 +222,7 @@ static void test_text(void)
 	p.scenarios = sc;
 	p.nscenarios = 2;
 
-	summary_info info = {"20261124-011203-ab12", NULL, &p, "failed", 0, vs};
+	summary_info info = { .run_id = "20261124-011203-ab12", .plan = &p, .status = "failed", .verdicts = vs };
 	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
 	if (t == NULL)
 		return;
@@ -326,7 +326,7 @@ static void test_json(void)
 {
 	results *r = make_run();
 	verdict_set *vs = make_verdicts(r);
-	summary_info info = {"20261124-011203-ab12", "shop", NULL, "failed", 1, vs};
+	summary_info info = { .run_id = "20261124-011203-ab12", .plan_name = "shop", .status = "failed", .degraded = 1, .verdicts = vs };
 	json_t *j;
 	char *s;
 
@@ -445,8 +445,47 @@ static void test_bad_utf8(void)
 	results_free(r);
 }
 
+/* The agents the controller knew: names, status, a lost one with no data,
+ * and a busy one, in the text and the JSON. */
+static void test_agents(void)
+{
+	results *r = make_run();
+	summary_agent ag[] = {
+		{ .id = "agent-a", .name = "lab-1", .host = "h1", .status = "done", .cores = 2,
+		  .cpu_pct = 195, .rss_kb = 20480, .batches = 10 },
+		{ .id = "agent-b", .name = "lab-2", .host = "h2", .status = "lost", .cores = 2,
+		  .cpu_pct = 40, .rss_kb = 10240, .batches = 4, .dropped = 2 },
+		{ .id = "agent-c", .name = "lab-3", .host = "h3", .status = "failed", .cores = 1 },
+	};
+	summary_info info = { .run_id = "r1", .status = "passed", .degraded = 1, .agents = ag, .nagents = 3 };
+	char *t = NULL, *js = NULL;
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	CHECK_CONTAINS(t, "lab-1");
+	CHECK_CONTAINS(t, "lab-3");
+	CHECK_CONTAINS(t, "lost");
+	CHECK_CONTAINS(t, "agent lab-2 was lost: its results up to its last acknowledged batch (4 batches) are kept");
+	CHECK_CONTAINS(t, "agent lab-2 dropped 2 batches");
+	CHECK_CONTAINS(t, "agent lab-1 ran at 195% CPU on 2 workers");
+	CHECK(strstr(t, "agent lab-3 ran at") == NULL);
+	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
+	json_error_t je;
+	json_t *j = json_loads(js, 0, &je);
+	CHECK(j != NULL);
+	json_t *b = json_object_get(json_object_get(json_object_get(j, "herd"), "agents"), "agent-b");
+	CHECK_EQ_STR(json_string_value(json_object_get(b, "status")), "lost");
+	CHECK_EQ_INT(json_integer_value(json_object_get(b, "batches")), 4);
+	json_t *c = json_object_get(json_object_get(json_object_get(j, "herd"), "agents"), "agent-c");
+	CHECK_EQ_STR(json_string_value(json_object_get(c, "status")), "failed");
+	CHECK_EQ_INT(json_integer_value(json_object_get(c, "requests")), 0);
+	json_decref(j);
+	free(t);
+	free(js);
+	results_free(r);
+}
+
 int main(void)
 {
+	test_agents();
 	test_durations();
 	test_text();
 	test_json();
