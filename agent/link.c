@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ typedef struct agent {
 	double *weights;
 	engine *eng;
 	int done_sent;
-	int64_t last_heard_ns;
+	_Atomic int64_t last_heard_ns; /* any reply from the controller, either context */
 	int lost;
 
 	uint64_t cpu_prev_us;
@@ -145,6 +146,8 @@ static void *sender_main(void *arg)
 		if (!acked)
 			clock_sleep_ms(100);
 		pthread_mutex_lock(&a->mu);
+		if (rv == HERD_OK)
+			atomic_store(&a->last_heard_ns, clock_mono_ns());
 		if (acked) {
 			a->last_acked = q->m->seq;
 			a->head = q->next;
@@ -500,7 +503,13 @@ int link_run(const link_cfg *cfg)
 		}
 		wire_msg m = { 0 };
 		fill_poll(&a, &m);
-		int prv = request(a.cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+		/* Wait no longer than the loss limit allows, so a silent controller
+		 * is noticed on time even while a poll hangs. */
+		int64_t left_ms = (atomic_load(&a.last_heard_ns) + cfg->lost_controller_ms * 1000000 - clock_mono_ns()) / 1000000;
+		int wait_ms = POLL_TIMEOUT_MS;
+		if (!a.lost && left_ms < wait_ms)
+			wait_ms = left_ms < 100 ? 100 : (int)left_ms;
+		int prv = request(a.cmd_ctx, &m, &reply, wait_ms);
 		int64_t now = clock_mono_ns();
 		if (prv == HERD_OK) {
 			if (a.lost)
@@ -522,7 +531,7 @@ int link_run(const link_cfg *cfg)
 				break;
 			default: break;
 			}
-		} else if (now - a.last_heard_ns > cfg->lost_controller_ms * 1000000 && !a.lost) {
+		} else if (now - atomic_load(&a.last_heard_ns) >= cfg->lost_controller_ms * 1000000 && !a.lost) {
 			a.lost = 1;
 			if (a.eng != NULL) {
 				log_warn("no word from the controller for %lld ms: stopping all load",
