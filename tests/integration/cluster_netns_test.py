@@ -97,8 +97,9 @@ class Cluster:
     """One test's cluster on a Topology: token files, the controller and the
     agents, their outputs and the export."""
 
-    def __init__(self, topo):
+    def __init__(self, topo, ng=None):
         self.topo = topo
+        self.ng = ng
         self.dir = topo.dir
         self.herd = _bin("HERD_BIN")
         self.agent_bin = _bin("HERD_AGENT_BIN")
@@ -147,8 +148,12 @@ class Cluster:
         except subprocess.TimeoutExpired:
             self.ctl.p.kill()
             self.ctl.wait(timeout=5)
-            raise Fail("the controller did not finish within %ss (killed)%s"
-                       % (timeout, self.outputs()))
+            seen = ""
+            if self.ng is not None:
+                seen = "; nginx logged %d requests (per address %s)" % (
+                    self.ng.settle(max_s=2), self.ng.by_addr())
+            raise Fail("the controller did not finish within %ss (killed)%s%s"
+                       % (timeout, seen, self.outputs()))
         if os.path.exists(self.export):
             with open(self.export) as f:
                 text = f.read()
@@ -247,7 +252,7 @@ def check_totals_equal(cl, ng, what=""):
     return count, logged, per
 
 
-def refused_run_checks(cl, ng, timeout=40):
+def refused_run_checks(cl, ng, timeout=30):
     """A run that must not start: exit 103, nothing sent to nginx."""
     cl.finish(timeout)
     cl.expect_code(103)
@@ -331,7 +336,7 @@ def test_three_agents_totals_match():
     equal to what nginx logged from its address; not degraded."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         cl.start_controller(plan_text(9, "8s"))
         cl.start_agents()
         cl.finish(timeout=60)
@@ -373,7 +378,7 @@ def test_kill9_agent_midrun():
     the gap <= 2 s of a2's traffic + its 3 VUs in flight."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         cl.start_controller(plan_text(9, "12s"))
         cl.start_agents()
         t_load = wait_load(ng)
@@ -433,7 +438,7 @@ def test_kill9_controller_midrun():
     6 s after it (sampled every 0.25 s); the agents stay up."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         cl.start_controller(plan_text(9, "15s"))
         cl.start_agents()
         t_load = wait_load(ng)
@@ -468,7 +473,7 @@ def _link_cut_run(lost_timeout_a2=None):
     topo.__enter__()
     try:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         cl.start_controller(plan_text(9, "20s"))
         for h in AGENTS:
             extra = []
@@ -483,7 +488,7 @@ def _link_cut_run(lost_timeout_a2=None):
         topo.link_up("a2")
         wall_up = time.time()
         note("a2 cut at +%.2f s of load for %.2f s", t_cut - t_load, wall_up - wall_cut)
-        cl.finish(timeout=90)
+        cl.finish(timeout=45)
         return topo, cl, ng, wall_cut, wall_up
     except BaseException:
         topo.teardown()
@@ -556,7 +561,7 @@ def test_wrong_token_refused():
     only 2 good agents the run exits 103 and nginx sees nothing."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         bad = write(os.path.join(topo.dir, "bad-token"), secrets.token_hex(32) + "\n")
         cl.start_controller(plan_text(3, "5s"), wait="5s")
         cl.start_agents(("a1", "a2"))
@@ -580,7 +585,7 @@ def test_wrong_version_refused():
     v = wire_version()
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         cl.start_controller(plan_text(3, "5s"), wait="5s")
         cl.start_agents(("a1", "a2"))
         cl.start_agent("a3", env={"HERD_WIRE_VERSION": "99"})
@@ -654,7 +659,7 @@ def test_tls_mutual_run():
     for 5 s: exit 0, totals equal nginx's, all 3 agents counted."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         tls = tls_setup(cl)
         cl.start_controller(plan_text(6, "5s"))
         for h in AGENTS:
@@ -675,7 +680,7 @@ def test_tls_untrusted_agent_cert_refused():
     run (--agents 3 --agents-wait 5s) exits 103 and nginx sees nothing."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         tls = tls_setup(cl, rogue=("a3",))
         cl.start_controller(plan_text(3, "5s"), wait="5s")
         for h in AGENTS:
@@ -691,7 +696,7 @@ def test_allow_target_refused():
     "not allowed"), exit 103, nginx's log stays empty."""
     with Topology() as topo:
         ng = topo.start_nginx()
-        cl = Cluster(topo)
+        cl = Cluster(topo, ng)
         cl.start_controller(plan_text(3, "5s"))
         cl.start_agent("a1", extra=["--allow-target", "198.18.0.200"])
         cl.start_agent("a2", extra=["--allow-target", "%s:%d" % (HOSTS["web"], netns.WEB_PORT)])
