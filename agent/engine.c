@@ -33,6 +33,7 @@ struct engine {
 	pending *queue;         /* merged intervals waiting for slower workers, oldest first */
 	atomic_int stop;
 	atomic_int finished;
+	_Atomic int64_t started_real_ns;
 };
 
 int engine_global_init(void)
@@ -192,6 +193,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	pthread_mutex_init(&e->mu, NULL);
 	atomic_init(&e->stop, 0);
 	atomic_init(&e->finished, 0);
+	atomic_init(&e->started_real_ns, 0);
 	e->workers = calloc((size_t)e->n, sizeof(*e->workers));
 	e->threads = calloc((size_t)e->n, sizeof(*e->threads));
 	e->started = calloc((size_t)e->n, sizeof(*e->started));
@@ -212,6 +214,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.flush = on_flush,
 			.flush_arg = e,
 			.stop = &e->stop,
+			.started_real_ns = &e->started_real_ns,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;
@@ -241,6 +244,11 @@ void engine_stop(engine *e, int level)
 int engine_finished(engine *e)
 {
 	return atomic_load(&e->finished);
+}
+
+int64_t engine_started_ns(engine *e)
+{
+	return atomic_load(&e->started_real_ns);
 }
 
 int engine_workers(const engine *e)

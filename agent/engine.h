@@ -41,6 +41,8 @@ void engine_stop(engine *e, int level);
 int engine_finished(engine *e);
 /* Waits for the threads and frees everything. */
 void engine_free(engine *e);
+/* CLOCK_REALTIME when the first worker started the load; 0 before. */
+int64_t engine_started_ns(engine *e);
 /* Number of workers the engine runs. */
 int engine_workers(const engine *e);
 

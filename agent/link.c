@@ -308,6 +308,7 @@ static void fill_poll(agent *a, wire_msg *m)
 	m->u.poll.rss_kb = sysstat_rss_kb();
 	m->u.poll.clock_offset_ns = a->clock_offset_ns;
 	m->u.poll.clock_rtt_ns = a->clock_rtt_ns;
+	m->u.poll.started_ns = a->eng != NULL ? engine_started_ns(a->eng) : 0;
 	a->cpu_prev_us = cpu;
 	a->cpu_prev_ns = now;
 }

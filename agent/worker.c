@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/worker.h"
@@ -60,6 +61,7 @@ struct worker {
 	void *http; /* driver state */
 	agg *cur;
 	int64_t interval_ns;
+	int started;
 };
 
 const plan *worker_plan(const worker *w)
@@ -630,8 +632,22 @@ void worker_run(worker *w)
 	struct epoll_event evs[256];
 	int64_t start = w->cfg.start_mono_ns;
 
+	/* Nothing to do before the start: sleep to the instant itself, finer than
+	 * epoll's milliseconds, so agents start together. */
+	if (start > clock_mono_ns()) {
+		struct timespec ts = { .tv_sec = start / 1000000000, .tv_nsec = start % 1000000000 };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !atomic_load(w->cfg.stop))
+			;
+	}
+
 	for (;;) {
 		int64_t now = clock_mono_ns();
+		if (now >= start && !w->started) {
+			/* The measured start, for the controller's report of start skew. */
+			int64_t expect = 0;
+			w->started = 1;
+			atomic_compare_exchange_strong(w->cfg.started_real_ns, &expect, clock_real_ns());
+		}
 		if (now >= start && w->cur != NULL) {
 			int64_t idx = (now - start) / w->interval_ns;
 			while (w->cur != NULL && idx > w->cur->interval)

@@ -53,6 +53,7 @@ typedef struct worker_cfg {
 	worker_flush_cb flush;
 	void *flush_arg;
 	atomic_int *stop;        /* 1: no new iterations; 2: no new requests; 3: abandon all now */
+	_Atomic int64_t *started_real_ns; /* set once, by the first worker to reach the start */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */

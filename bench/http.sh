@@ -169,6 +169,14 @@ measure() {
 	taskset -c "$SERVER_CPU" bash -c "$(declare -f sample_tree); sample_tree $run_pid $tmp/$name.tree_rss" &
 	spid=$!
 	wait "$run_pid" || rc=$?
+	# timeout ran the client in its own process group: anything left in it (say, an
+	# agent that outlived a crashed controller) is reported and stopped.
+	local left
+	left=$(pgrep -g "$run_pid" | paste -sd, -) || true
+	if [ -n "$left" ]; then
+		echo "bench: $name left processes behind after exiting: $(ps -o pid=,args= -p "$left" | tr '\n' ';')" >&2
+		kill -TERM -- "-$run_pid" 2>/dev/null || true
+	fi
 	run_pid=""
 	wait "$spid" 2>/dev/null || true
 	grep -E "^cpu($SERVER_CPU|$CLIENT_CPU) " /proc/stat > "$tmp/$name.stat1"
@@ -241,10 +249,8 @@ scenarios:
       - get: /small
 EOF
 echo "bench: herd ..."
-# Flags before the plan: herd's getopt string starts with '+', which stops option
-# parsing at the first non-option, so "run plan.yaml --workers 1" is rejected (104).
-HERD_AGENT_BIN="$AGENT" measure herd "$HERD" run --workers 1 --quiet \
-	--db "$tmp/bench.db" --summary-export "$tmp/summary.json" "$tmp/plan.yaml"
+HERD_AGENT_BIN="$AGENT" measure herd "$HERD" run "$tmp/plan.yaml" --workers 1 --quiet \
+	--db "$tmp/bench.db" --summary-export "$tmp/summary.json"
 herd_rc=$(cat "$tmp/herd.rc")
 if [ -s "$tmp/herd.err" ]; then sed 's/^/bench: herd stderr: /' "$tmp/herd.err" | head -20 >&2; fi
 [ "$herd_rc" -eq 0 ] || echo "bench: herd exited with $herd_rc" >&2
@@ -261,6 +267,9 @@ PY
 	echo "bench: herd: CPU s and peak RSS kB by process (sampled, last sample <=1 s before exit):" \
 		"$(sort "$tmp/herd.tree_rss.procs" | awk '{ printf "%s %s s %s kB; ", $1, $2, $3 }')"
 	[ "$herd_reqs" -gt 0 ] || { echo "bench: herd counted no requests" >&2; status=1; }
+	herd_saw=$(cat "$tmp/herd.server")
+	[ "$herd_reqs" -eq "$herd_saw" ] ||
+		echo "bench: herd counted $herd_reqs requests, nginx handled $herd_saw (all of herd's finish before it exits, so these should be equal)" >&2
 	result herd "$herd_reqs" "$herd_rate"
 else
 	echo "bench: herd wrote no summary; its stdout:" >&2

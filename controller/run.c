@@ -515,6 +515,8 @@ int run_main(const run_opts *o)
 	int64_t ready_deadline = clock_mono_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
 	int64_t next_tick = start_mono + (int64_t)INTERVAL_MS * 1000000 + 200000000;
 	int seen_interrupts = 0;
+	uint64_t busy_warned = 0; /* agents already warned about (bit per agent) */
+	int skew_reported = 0;
 	code = EXIT_OK;
 	for (;;) {
 		clock_sleep_ms(50);
@@ -564,6 +566,37 @@ int run_main(const run_opts *o)
 				stop_all(&r, ai, nai, "abort");
 				code = EXIT_ABORTED;
 				break;
+			}
+		}
+		for (size_t i = 0; i < nai && i < sizeof(busy_warned) * 8; i++) {
+			if (ai[i].cpu_pct > 90.0 * (ai[i].cores ? ai[i].cores : 1) && !(busy_warned >> i & 1)) {
+				busy_warned |= UINT64_C(1) << i;
+				fprintf(stderr, "%sherd: agent %s runs at %.0f%% CPU on %u workers: its latencies may be skewed\n",
+				        o->quiet ? "" : "\n", ai[i].name, ai[i].cpu_pct, ai[i].cores);
+			}
+		}
+		if (!skew_reported && nai > 0) {
+			/* Each agent's actual start, in the controller's clock. */
+			int64_t lo = INT64_MAX, hi = INT64_MIN;
+			size_t started = 0;
+			for (size_t i = 0; i < nai; i++) {
+				if (ai[i].started_ns == 0)
+					continue;
+				int64_t t = ai[i].started_ns - ai[i].clock_offset_ns;
+				lo = t < lo ? t : lo;
+				hi = t > hi ? t : hi;
+				started++;
+			}
+			if (started == nai) {
+				char text[160];
+				skew_reported = 1;
+				snprintf(text, sizeof(text), "start skew %.3f ms across %zu agent%s (%.3f ms after the planned instant)",
+				         (double)(hi - lo) / 1e6, nai, nai == 1 ? "" : "s", (double)(hi - start_real) / 1e6);
+				on_event(&r, "start_skew", "", text);
+				if (!o->quiet && nai > 1) {
+					printf("%sherd: %s\n", isatty(STDOUT_FILENO) ? "\r\033[K" : "", text);
+					fflush(stdout);
+				}
 			}
 		}
 		if (all_finished(&r, ai, nai))

@@ -128,6 +128,7 @@ static const field poll_fields[] = {
 	FLD("rss_kb", F_U64, wire_poll, rss_kb),
 	FLD("offset", F_I64, wire_poll, clock_offset_ns),
 	FLD("rtt", F_I64, wire_poll, clock_rtt_ns),
+	FLD("started", F_I64, wire_poll, started_ns),
 };
 
 static const field assign_fields[] = {

@@ -74,6 +74,7 @@ typedef struct wire_poll {
 	uint64_t rss_kb;
 	int64_t clock_offset_ns; /* agent clock minus controller clock, best round trip */
 	int64_t clock_rtt_ns;    /* that round trip */
+	int64_t started_ns;      /* when this run's load actually started, agent clock; 0: not yet */
 } wire_poll;
 
 typedef struct wire_challenge {

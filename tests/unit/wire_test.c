@@ -173,7 +173,7 @@ static void test_welcome_poll_nop_ready(void)
 
 	memset(&in, 0, sizeof(in));
 	in.type = WIRE_POLL;
-	in.u.poll = (wire_poll){ dup("a1"), dup("run-9"), 347.25, UINT64_MAX, -123456789, 4567 };
+	in.u.poll = (wire_poll){ dup("a1"), dup("run-9"), 347.25, UINT64_MAX, -123456789, 4567, 42 };
 	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
 	CHECK_EQ_INT(out.type, WIRE_POLL);
 	CHECK_EQ_STR(out.u.poll.agent_id, "a1");
@@ -182,6 +182,7 @@ static void test_welcome_poll_nop_ready(void)
 	CHECK(out.u.poll.rss_kb == UINT64_MAX);
 	CHECK(out.u.poll.clock_offset_ns == -123456789);
 	CHECK(out.u.poll.clock_rtt_ns == 4567);
+	CHECK(out.u.poll.started_ns == 42);
 	wire_msg_fini(&in);
 
 	/* The authentication and clock messages. */
@@ -760,11 +761,13 @@ static void test_fields(void)
 
 	/* A float may come as a float32 or an integer. */
 	msgpack_sbuffer_clear(&sb);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, 9);
 	pk_str(&pk, "v");
 	msgpack_pack_uint32(&pk, 1);
 	pk_str(&pk, "t");
 	pk_str(&pk, "POLL");
+	pk_str(&pk, "started");
+	msgpack_pack_int64(&pk, 0);
 	pk_str(&pk, "offset");
 	msgpack_pack_int64(&pk, -1);
 	pk_str(&pk, "rtt");
