@@ -13,6 +13,7 @@
 
 #include "agent/engine.h"
 #include "agent/worker.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -34,6 +35,7 @@ struct engine {
 	atomic_int stop;
 	atomic_int finished;
 	_Atomic int64_t started_real_ns;
+	_Atomic int64_t ended_real_ns;
 };
 
 int engine_global_init(void)
@@ -135,8 +137,10 @@ static void emit_ready(engine *e, int force)
 		}
 		agg_free(pd->a);
 		free(pd);
-		if (last)
+		if (last) {
+			atomic_store(&e->ended_real_ns, clock_real_ns());
 			atomic_store(&e->finished, 1);
+		}
 	}
 }
 
@@ -169,8 +173,10 @@ static void on_flush(void *arg, int wi, agg *a, int last)
 	for (int w = 0; w < e->n; w++)
 		all_done &= e->done[w];
 	emit_ready(e, 0);
-	if (all_done && e->queue == NULL)
+	if (all_done && e->queue == NULL && !atomic_load(&e->finished)) {
+		atomic_store(&e->ended_real_ns, clock_real_ns());
 		atomic_store(&e->finished, 1);
+	}
 	pthread_mutex_unlock(&e->mu);
 }
 
@@ -194,6 +200,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	atomic_init(&e->stop, 0);
 	atomic_init(&e->finished, 0);
 	atomic_init(&e->started_real_ns, 0);
+	atomic_init(&e->ended_real_ns, 0);
 	e->workers = calloc((size_t)e->n, sizeof(*e->workers));
 	e->threads = calloc((size_t)e->n, sizeof(*e->threads));
 	e->started = calloc((size_t)e->n, sizeof(*e->started));
@@ -249,6 +256,11 @@ int engine_finished(engine *e)
 int64_t engine_started_ns(engine *e)
 {
 	return atomic_load(&e->started_real_ns);
+}
+
+int64_t engine_ended_ns(engine *e)
+{
+	return atomic_load(&e->ended_real_ns);
 }
 
 int engine_workers(const engine *e)

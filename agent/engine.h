@@ -43,6 +43,8 @@ int engine_finished(engine *e);
 void engine_free(engine *e);
 /* CLOCK_REALTIME when the first worker started the load; 0 before. */
 int64_t engine_started_ns(engine *e);
+/* CLOCK_REALTIME when the last worker finished; 0 before. */
+int64_t engine_ended_ns(engine *e);
 /* Number of workers the engine runs. */
 int engine_workers(const engine *e);
 

@@ -288,6 +288,8 @@ static int try_done(agent *a)
 	m.u.done.run_id = a->run_id;
 	m.u.done.last_seq = last;
 	m.u.done.dropped_batches = dropped;
+	m.u.done.started_ns = engine_started_ns(a->eng);
+	m.u.done.ended_ns = engine_ended_ns(a->eng);
 	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
 	int ok = rv == HERD_OK && reply.type != WIRE_ERROR;
 	wire_msg_fini(&reply);

@@ -345,6 +345,9 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 		s->info.state = AGENT_DONE;
 		s->info.last_seq = m->u.done.last_seq;
 		s->info.dropped = m->u.done.dropped_batches;
+		if (m->u.done.started_ns != 0)
+			s->info.started_ns = m->u.done.started_ns;
+		s->info.ended_ns = m->u.done.ended_ns;
 		break;
 	case WIRE_ERROR:
 		s->info.state = AGENT_FAILED;

@@ -40,6 +40,7 @@ typedef struct agent_info {
 	int64_t clock_offset_ns; /* agent clock minus controller clock, estimated */
 	int64_t clock_rtt_ns;    /* round trip of that estimate: its error is at most half */
 	int64_t started_ns;      /* when its load started, in its own clock (0: not yet) */
+	int64_t ended_ns;        /* when its load ended, in its own clock (from DONE) */
 	agent_state state;
 	double cpu_pct;
 	uint64_t rss_kb;

@@ -35,6 +35,7 @@ struct results {
 	uint32_t interval_len;
 	int any;
 	int64_t max_interval;
+	int64_t measured_ms; /* set by the controller; 0: from the intervals */
 	series **s;
 	size_t ns, caps;
 	size_t *slots; /* index + 1 into s, 0 when empty; nslots is a power of two */
@@ -324,7 +325,14 @@ int results_add_batch(results *r, const char *agent_id, int64_t interval_ms,
 
 int64_t results_duration_ms(const results *r)
 {
+	if (r->measured_ms > 0)
+		return r->measured_ms;
 	return r->any ? r->max_interval + (int64_t)r->interval_len : 0;
+}
+
+void results_set_duration_ms(results *r, int64_t ms)
+{
+	r->measured_ms = ms > 0 ? ms : 0;
 }
 
 uint32_t results_interval_len_ms(const results *r)

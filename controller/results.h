@@ -91,6 +91,9 @@ int results_add_batch(results *r, const char *agent_id, int64_t interval_ms,
  * (0 before any batch). The last interval counts in full even when the run
  * ended inside it. */
 int64_t results_duration_ms(const results *r);
+/* Sets the run's measured duration (from the first agent's start to the last
+ * agent's end), which then takes the place of the interval-based one. */
+void results_set_duration_ms(results *r, int64_t ms);
 uint32_t results_interval_len_ms(const results *r);
 
 /*

@@ -638,6 +638,22 @@ int run_main(const run_opts *o)
 		}
 	}
 
+	/* Rates are per second of load: from the first agent's start to the last one's end. */
+	{
+		int64_t lo = INT64_MAX, hi = INT64_MIN;
+		for (size_t i = 0; i < nai; i++) {
+			if (ai[i].started_ns == 0 || ai[i].ended_ns == 0)
+				continue;
+			int64_t s0 = ai[i].started_ns - ai[i].clock_offset_ns, s1 = ai[i].ended_ns - ai[i].clock_offset_ns;
+			lo = s0 < lo ? s0 : lo;
+			hi = s1 > hi ? s1 : hi;
+		}
+		if (lo != INT64_MAX && hi > lo) {
+			results_set_duration_ms(r.res, (hi - lo) / 1000000);
+			store_run_duration(r.st, r.run_id, (hi - lo) / 1000000);
+		}
+	}
+
 	/* 6. Judge, report, record. */
 	verdict_set *vs = NULL;
 	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK) {

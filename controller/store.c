@@ -41,6 +41,7 @@ static const char *const migrations[] = {
 	"  started_at INTEGER NOT NULL,"
 	"  ended_at INTEGER,"
 	"  interval_ms INTEGER NOT NULL DEFAULT 1000 CHECK (interval_ms > 0),"
+	"  duration_ms INTEGER," /* measured load time, when known */
 	"  status TEXT NOT NULL DEFAULT 'running' CHECK (status IN"
 	"    ('running', 'passed', 'failed', 'aborted', 'interrupted', 'error')),"
 	"  exit_code INTEGER,"
@@ -432,6 +433,19 @@ int store_run_end(store *st, const char *run_id, store_status status, int exit_c
 		return HERD_ENOTFOUND;
 	}
 	return HERD_OK;
+}
+
+int store_run_duration(store *st, const char *run_id, int64_t duration_ms)
+{
+	sqlite3_stmt *s;
+	int rv;
+	if (run_id == NULL)
+		return HERD_EINVAL;
+	if ((rv = prepare(st, "UPDATE runs SET duration_ms = ? WHERE id = ?", &s, "recording the duration")) != 0)
+		return rv;
+	sqlite3_bind_int64(s, 1, duration_ms);
+	bind_text(s, 2, run_id);
+	return run_once(st, s, "recording the duration");
 }
 
 int store_agent_upsert(store *st, const char *run_id, const store_agent *a)
@@ -866,11 +880,12 @@ int store_load_results(store *st, const char *run_id, results **out)
 
 	if (run_id == NULL || out == NULL)
 		return HERD_EINVAL;
-	if ((rv = prepare(st, "SELECT interval_ms FROM runs WHERE id = ?", &s, "reading the run")) != 0)
+	if ((rv = prepare(st, "SELECT interval_ms, duration_ms FROM runs WHERE id = ?", &s, "reading the run")) != 0)
 		return rv;
 	bind_text(s, 1, run_id);
 	rc = sqlite3_step(s);
 	ilen = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
+	int64_t measured = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
 	sqlite3_finalize(s);
 	s = NULL;
 	if (rc == SQLITE_DONE) {
@@ -884,6 +899,8 @@ int store_load_results(store *st, const char *run_id, results **out)
 		rv = HERD_ENOMEM;
 		goto fail;
 	}
+	if (measured > 0)
+		results_set_duration_ms(r, measured);
 	/* Rows in insertion order, so a gauge written twice for one interval
 	 * ends with the later value, as it did live. */
 	if ((rv = prepare(st,

@@ -104,6 +104,10 @@ int store_run_end(store *st, const char *run_id, store_status status, int exit_c
  * are kept by store_add_batch. Returns HERD_OK or HERD_ESTORE (also for an
  * unknown run).
  */
+/* Records the measured duration of the load (ms), which rates are computed
+ * over; results loaded back from the store use it too. */
+int store_run_duration(store *st, const char *run_id, int64_t duration_ms);
+
 int store_agent_upsert(store *st, const char *run_id, const store_agent *a);
 
 /*

@@ -169,6 +169,8 @@ static const field done_fields[] = {
 	FLD("run", F_STR, wire_done, run_id),
 	FLD("last_seq", F_U64, wire_done, last_seq),
 	FLD("dropped", F_U64, wire_done, dropped_batches),
+	FLD("started", F_I64, wire_done, started_ns),
+	FLD("ended", F_I64, wire_done, ended_ns),
 };
 
 static const field error_fields[] = {

@@ -133,6 +133,8 @@ typedef struct wire_done {
 	char *run_id;
 	uint64_t last_seq;
 	uint64_t dropped_batches;
+	int64_t started_ns; /* when the load started, agent clock (0: never) */
+	int64_t ended_ns;   /* when the last worker finished, agent clock */
 } wire_done;
 
 typedef struct wire_error {

@@ -146,9 +146,10 @@ class Cluster:
         try:
             self.code = self.ctl.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            stacks = where_stuck(self.ctl.pid)
             self.ctl.p.kill()
             self.ctl.wait(timeout=5)
-            seen = ""
+            seen = stacks
             if self.ng is not None:
                 seen = "; nginx logged %d requests (per address %s)" % (
                     self.ng.settle(max_s=2), self.ng.by_addr())
@@ -218,6 +219,29 @@ class Cluster:
         check(not unmatched, "herd.agents entries %s name none of the agents %s (or twice): %s"
               % (unmatched, AGENTS, json.dumps(ag)[:600]))
         return rows
+
+
+def where_stuck(pid):
+    """For a hung process: the frames of its threads that are in herd's own
+    sources (gdb -batch, when gdb is installed), as text; "" otherwise."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return ""
+    try:
+        p = subprocess.run([gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    out, thread = [], None
+    for line in p.stdout.decode(errors="replace").splitlines():
+        if line.startswith("Thread "):
+            thread = line
+        elif line.startswith("#") and " at ../" in line:
+            if thread:
+                out.append(thread)
+                thread = None
+            out.append("  " + re.sub(r"0x[0-9a-f]+ in ", "", line))
+    return ("\n--- where the controller was stuck (gdb) ---\n" + "\n".join(out)) if out else ""
 
 
 def agent_requests(row):

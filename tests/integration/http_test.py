@@ -77,6 +77,10 @@ flow:
         check(fails == count, "http_req_failed fails %s != requests %d" % (fails, count))
         it = r.metric("iterations")["count"]
         check(it == count, "iterations %d != requests %d (1 request per iteration)" % (it, count))
+        # The rate is per second of load (the measured 4 s), not per whole interval.
+        rate = r.metric("http_reqs")["rate"]
+        check(abs(rate - count / 4.0) <= 0.02 * count / 4.0,
+              "http_reqs.rate %.1f is not count/4s = %.1f within 2%%" % (rate, count / 4.0))
 
 
 def test_p50_of_50ms_delay():

@@ -267,13 +267,15 @@ static void test_ack_stop_done_error(void)
 	wire_msg_fini(&out);
 
 	in.type = WIRE_DONE;
-	in.u.done = (wire_done){ dup("ag"), dup("r3"), 77, 3 };
+	in.u.done = (wire_done){ dup("ag"), dup("r3"), 77, 3, 1700000000000000000, 1700000010000000000 };
 	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
 	CHECK_EQ_INT(out.type, WIRE_DONE);
 	CHECK_EQ_STR(out.u.done.agent_id, "ag");
 	CHECK_EQ_STR(out.u.done.run_id, "r3");
 	CHECK_EQ_INT(out.u.done.last_seq, 77);
 	CHECK_EQ_INT(out.u.done.dropped_batches, 3);
+	CHECK(out.u.done.started_ns == 1700000000000000000);
+	CHECK(out.u.done.ended_ns == 1700000010000000000);
 	wire_msg_fini(&in);
 	wire_msg_fini(&out);
 
