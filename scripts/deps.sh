@@ -7,7 +7,7 @@ pkgs=(
   libnng-dev libcurl4-openssl-dev libmsgpack-dev libsqlite3-dev libwslay-dev
   libfyaml-dev libjansson-dev libmbedtls-dev
   nginx libnginx-mod-http-echo python3 python3-websockets sqlite3 wrk
-  iproute2 procps
+  iproute2 procps openssl curl time
 )
 missing=()
 for p in "${pkgs[@]}"; do
