@@ -47,5 +47,6 @@ typedef struct driver_ops {
 } driver_ops;
 
 extern const driver_ops http_driver;
+extern const driver_ops h1_driver;
 
 #endif

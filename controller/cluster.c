@@ -139,9 +139,9 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
 	s->info.cores = h->cores ? h->cores : 1;
 	s->info.pid = h->pid;
 	s->pipe = pipe;
-	/* One-way estimate until the agent measures round trips (TIME). */
-	if (s->info.clock_rtt_ns == 0)
-		s->info.clock_offset_ns = h->clock_ns - now;
+	/* The offset comes from the agent's round trips (TIME), reported with its
+	 * first poll; a one-way guess from HELLO could be off by the handshake. */
+	(void)h->clock_ns;
 	s->info.last_seen_mono = clock_mono_ns();
 	if (s->info.state == AGENT_LOST)
 		s->info.state = AGENT_READY;
@@ -536,6 +536,71 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	return HERD_OK;
 }
 
+#define CLOSE_WAIT_MS 3000
+
+typedef struct closer {
+	nng_socket sock;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int abandoned;
+} closer;
+
+static void *closer_main(void *arg)
+{
+	closer *k = arg;
+	nng_close(k->sock);
+	pthread_mutex_lock(&k->mu);
+	k->done = 1;
+	int abandoned = k->abandoned;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	if (abandoned) {
+		pthread_mutex_destroy(&k->mu);
+		pthread_cond_destroy(&k->cv);
+		free(k);
+	}
+	return NULL;
+}
+
+/* Closes sock from a helper thread; returns 1 when that took less than ms. */
+static int close_within(nng_socket sock, int ms)
+{
+	closer *k = calloc(1, sizeof(*k));
+	pthread_t t;
+	if (k == NULL) {
+		nng_close(sock);
+		return 1;
+	}
+	k->sock = sock;
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	if (pthread_create(&t, NULL, closer_main, k) != 0) {
+		nng_close(sock);
+		pthread_mutex_destroy(&k->mu);
+		pthread_cond_destroy(&k->cv);
+		free(k);
+		return 1;
+	}
+	pthread_detach(t);
+	int64_t deadline = clock_real_ns() + (int64_t)ms * 1000000;
+	struct timespec until = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
+	pthread_mutex_lock(&k->mu);
+	while (!k->done)
+		if (pthread_cond_timedwait(&k->cv, &k->mu, &until) != 0)
+			break;
+	int done = k->done;
+	if (!done)
+		k->abandoned = 1; /* the helper frees k when nng_close returns */
+	pthread_mutex_unlock(&k->mu);
+	if (done) {
+		pthread_mutex_destroy(&k->mu);
+		pthread_cond_destroy(&k->cv);
+		free(k);
+	}
+	return done;
+}
+
 void cluster_close(cluster *c)
 {
 	if (c == NULL)
@@ -544,8 +609,13 @@ void cluster_close(cluster *c)
 	c->quit = 1;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-	if (c->open)
-		nng_close(c->sock);
+	if (c->open && !close_within(c->sock, CLOSE_WAIT_MS)) {
+		/* NNG 1.5.2 can hang closing a socket with tls+tcp pipes whose peers
+		 * stay connected. The run is over and its results are safe; rather
+		 * than hang, leave the socket and its threads to the process exit. */
+		log_warn("the listener did not close within %d ms; leaving it to the process exit", CLOSE_WAIT_MS);
+		return;
+	}
 	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++)
 		if (c->handlers[i].started)
 			pthread_join(c->handlers[i].thread, NULL);

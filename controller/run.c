@@ -470,6 +470,17 @@ int run_main(const run_opts *o)
 	if (ai == NULL || weights == NULL)
 		goto out;
 	nai = select_agents(&r, ai, acap, (size_t)nwant);
+	/* Each agent measures its clock offset right after joining and reports it
+	 * with its first poll; the start instant needs it. */
+	for (int64_t until = clock_mono_ns() + 3000000000LL; clock_mono_ns() < until;) {
+		size_t synced = 0;
+		refresh_agents(&r, ai, nai);
+		for (size_t i = 0; i < nai; i++)
+			synced += ai[i].clock_rtt_ns > 0;
+		if (synced == nai)
+			break;
+		clock_sleep_ms(20);
+	}
 	double wsum = 0;
 	for (size_t i = 0; i < nai; i++) {
 		weights[i] = ai[i].cores;

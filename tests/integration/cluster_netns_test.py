@@ -73,7 +73,8 @@ def wire_version():
     return 1
 
 
-def plan_text(vus, duration, path="/delay50", name="netns"):
+def plan_text(vus, duration, path="/delay50", think=None, name="netns"):
+    """constant-vus on web's nginx; each iteration GETs path (then thinks)."""
     return """name: %s
 target: http://%s:%d
 scenarios:
@@ -83,7 +84,8 @@ scenarios:
     duration: %s
     flow:
       - get: %s
-""" % (name, HOSTS["web"], netns.WEB_PORT, vus, duration, path)
+""" % (name, HOSTS["web"], netns.WEB_PORT, vus, duration, path) + (
+        "      - think: %s\n" % think if think else "")
 
 
 def write(path, text, mode=0o600):
@@ -149,10 +151,20 @@ class Cluster:
             stacks = where_stuck(self.ctl.pid)
             self.ctl.p.kill()
             self.ctl.wait(timeout=5)
-            seen = stacks
+            seen = ""
+            if os.path.exists(self.export):
+                try:
+                    with open(self.export) as f:
+                        ex = json.load(f)
+                    seen += "; its export was written (http_reqs %s, status %r)" % (
+                        ex.get("metrics", {}).get("http_reqs", {}).get("count"),
+                        ex.get("herd", {}).get("status"))
+                except (OSError, ValueError):
+                    seen += "; its export is unreadable"
             if self.ng is not None:
-                seen = "; nginx logged %d requests (per address %s)" % (
+                seen += "; nginx logged %d requests (per address %s)" % (
                     self.ng.settle(max_s=2), self.ng.by_addr())
+            seen += stacks
             raise Fail("the controller did not finish within %ss (killed)%s%s"
                        % (timeout, seen, self.outputs()))
         if os.path.exists(self.export):
@@ -221,6 +233,24 @@ class Cluster:
         return rows
 
 
+class Checks:
+    """Collects failed checks so that one run reports every broken promise;
+    done() raises Fail with all of them."""
+
+    def __init__(self):
+        self.failed = []
+
+    def __call__(self, cond, msg):
+        if not cond:
+            self.failed.append(msg)
+        return bool(cond)
+
+    def done(self):
+        if self.failed:
+            raise Fail("; ".join(self.failed) if len(self.failed) < 2 else
+                       "%d checks failed:\n- " % len(self.failed) + "\n- ".join(self.failed))
+
+
 def where_stuck(pid):
     """For a hung process: the frames of its threads that are in herd's own
     sources (gdb -batch, when gdb is installed), as text; "" otherwise."""
@@ -232,16 +262,26 @@ def where_stuck(pid):
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return ""
-    out, thread = [], None
+    stacks, frames = [], None  # one list of herd frames per thread
     for line in p.stdout.decode(errors="replace").splitlines():
         if line.startswith("Thread "):
-            thread = line
-        elif line.startswith("#") and " at ../" in line:
-            if thread:
-                out.append(thread)
-                thread = None
-            out.append("  " + re.sub(r"0x[0-9a-f]+ in ", "", line))
-    return ("\n--- where the controller was stuck (gdb) ---\n" + "\n".join(out)) if out else ""
+            frames = []
+            stacks.append(frames)
+        elif (frames is not None and line.startswith("#")
+              and re.search(r" at \.\./(controller|agent|proto|common)/", line)):
+            line = re.sub(r"^#\d+\s+(0x[0-9a-f]+ in )?", "", line)
+            frames.append(re.sub(r"\(\w+=0x[0-9a-f]+[^)]*\)|\([^)]*\)", "()", line, count=1))
+    groups = {}
+    for f in stacks:
+        if f:
+            groups[tuple(f)] = groups.get(tuple(f), 0) + 1
+    out = []
+    for f, n in groups.items():
+        out.append("%d thread%s:" % (n, "s" if n > 1 else ""))
+        out += ["  " + x for x in f]
+    if not out:
+        return "\n(gdb -p %d: no thread in herd's sources; rc %d)" % (pid, p.returncode)
+    return "\n--- where the controller was stuck (gdb) ---\n" + "\n".join(out)
 
 
 def agent_requests(row):
@@ -249,10 +289,6 @@ def agent_requests(row):
         if isinstance(row.get(k), (int, float)):
             return row[k]
     raise Fail("agent entry has no request count: %s" % json.dumps(row))
-
-
-def output_lines(proc):
-    return proc.text()
 
 
 def wait_load(ng, timeout=40):
@@ -276,7 +312,7 @@ def check_totals_equal(cl, ng, what=""):
     return count, logged, per
 
 
-def refused_run_checks(cl, ng, timeout=30):
+def refused_run_checks(cl, ng, timeout=25):
     """A run that must not start: exit 103, nothing sent to nginx."""
     cl.finish(timeout)
     cl.expect_code(103)
@@ -298,11 +334,11 @@ def test_topology():
     before = netns.netns_list()
     with Topology() as topo:
         for h in HOSTS:
-            r = netns._ip("-n", topo.ns(h), "-o", "addr", "show", "dev", "eth0").stdout.decode()
+            r = netns.ip_cmd("-n", topo.ns(h), "-o", "addr", "show", "dev", "eth0").stdout.decode()
             check("%s/24" % HOSTS[h] in r, "%s has not %s/24 on eth0: %s" % (h, HOSTS[h], r))
-            rt = netns._ip("-n", topo.ns(h), "route", "show").stdout.decode()
+            rt = netns.ip_cmd("-n", topo.ns(h), "route", "show").stdout.decode()
             check("default" not in rt, "%s has a default route: %s" % (h, rt))
-            lo = netns._ip("-n", topo.ns(h), "link", "show", "lo").stdout.decode()
+            lo = netns.ip_cmd("-n", topo.ns(h), "link", "show", "lo").stdout.decode()
             check("UP" in lo, "lo is down in %s" % h)
         ng = topo.start_nginx()
         code, out, err = topo.exec("ctl", ["curl", "-sS", "-m", "3", ng.url + "/small"])
@@ -363,7 +399,7 @@ def test_three_agents_totals_match():
         cl = Cluster(topo, ng)
         cl.start_controller(plan_text(9, "8s"))
         cl.start_agents()
-        cl.finish(timeout=60)
+        cl.finish(timeout=30)
         cl.expect_code(0)
         count, logged, per = check_totals_equal(cl, ng)
         # 9 VUs x 8 s / 50 ms = 1440 at most; well below means the load did not run
@@ -383,6 +419,43 @@ def test_three_agents_totals_match():
               % hs.get("degraded"))
         note("per agent: %s; herd.status %r", {h: agent_requests(rows[h]) for h in AGENTS},
              hs.get("status"))
+
+
+START_SKEW_MAX_MS = 5.0
+
+
+def test_start_skew():
+    """3 agents start one constant-vus scenario (3 VUs, 3 s, GET /small then
+    think 200ms) at one instant: the controller reports the measured start
+    skew and it is <= 5 ms (issue 3 part 3 targets 2 ms on a LAN; here 3
+    agents x 2 workers, nginx and the controller share the VM's CPUs, so
+    3 ms of scheduling allowance; the note says whether 2 ms was met);
+    nginx's own view agrees: the agents' first requests arrive within 10 ms
+    (nginx logs whole milliseconds)."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo, ng)
+        cl.start_controller(plan_text(3, "3s", path="/small", think="200ms"))
+        cl.start_agents()
+        cl.finish(timeout=25)
+        cl.expect_code(0)
+        ng.settle()
+        first = {}
+        for e in ng.lines():
+            first.setdefault(e[1], e[0])
+        m = re.search(r"start skew ([0-9.]+) ms", cl.ctl.text())
+        spread = (max(first.values()) - min(first.values())) * 1000 if len(first) == 3 else None
+        note("controller: %s; nginx first requests: %s (spread %s ms)",
+             m.group(0) if m else "no 'start skew' line",
+             {a: "%.3f" % t for a, t in sorted(first.items())}, spread)
+        check(len(first) == 3, "nginx saw requests from %s only" % sorted(first))
+        check(m, "the controller printed no 'start skew N ms' line%s" % cl.outputs())
+        skew = float(m.group(1))
+        note("start skew %.3f ms: the 2 ms target is %s", skew,
+             "met" if skew <= 2.0 else "NOT met")
+        check(skew <= START_SKEW_MAX_MS, "start skew %.3f ms reported (limit %.0f ms here, "
+              "target 2 ms)%s" % (skew, START_SKEW_MAX_MS, cl.outputs()))
+        check(spread <= 10.0, "nginx saw the agents' first requests %.0f ms apart" % spread)
 
 
 # Bound for the agent killed with kill -9: an agent sends one METRICS batch
@@ -411,15 +484,17 @@ def test_kill9_agent_midrun():
         wall_kill = time.time()
         t_kill = cl.agents["a2"].kill9()
         hit = cl.ctl.wait_for(r"\blost\b", timeout=10, after=t_kill)
-        cl.finish(timeout=60)
-        check(hit is not None, "the controller never printed that it lost an agent (no line "
-              "with 'lost' after the kill)%s" % cl.outputs())
-        delay = hit[0] - t_kill
-        note("controller printed %.2f s after the kill: %s", delay, hit[1].strip())
-        check(delay <= 3.5, "the controller marked the loss %.2f s after kill -9 (limit 3 s + "
-              "0.5 s margin): %s" % (delay, hit[1]))
-        check(cl.code != 103 and cl.code in (0, 99), "controller exited %s after losing one "
-              "agent, expected the run to go on (0 or 99)%s" % (cl.code, cl.outputs()))
+        if hit:
+            note("controller printed %.2f s after the kill: %s", hit[0] - t_kill, hit[1].strip())
+        cl.finish(timeout=30)
+        soft = Checks()
+        if soft(hit is not None, "the controller never printed that it lost an agent (no line "
+                "with 'lost' within 10 s of the kill)"):
+            delay = hit[0] - t_kill
+            soft(delay <= 3.5, "the controller marked the loss %.2f s after kill -9 (limit 3 s "
+                 "+ 0.5 s margin): %s" % (delay, hit[1].strip()))
+        check(cl.code in (0, 99), "controller exited %s after losing one agent, expected the "
+              "run to go on (0 or 99)%s" % (cl.code, cl.outputs()))
         logged = ng.settle()
         count = cl.count()
         per, by = per_agent_nginx(ng)
@@ -438,23 +513,25 @@ def test_kill9_agent_midrun():
              "%d; per address %s; herd.status %r, degraded %r", count, logged, logged - count,
              bound, rate, a2_herd, per["a2"], by, hs.get("status"), hs.get("degraded"))
         note("herd.agents.a2 = %s", json.dumps(rows["a2"]))
-        check(count <= logged, "herd counted %d requests, more than nginx logged (%d)"
-              % (count, logged))
-        check(a2_herd <= per["a2"], "a2: herd %d > nginx %d" % (a2_herd, per["a2"]))
-        check(logged - count <= bound, "herd lost %d requests (nginx %d, herd %d), more than "
-              "a2's unacknowledged window allows (%d)" % (logged - count, logged, count, bound))
-        check(a2_herd > 0, "nothing a2 measured before its death was kept (herd a2 = 0, nginx "
-              "logged %d from it over %.1f s)" % (per["a2"], span))
+        soft(count <= logged, "herd counted %d requests, more than nginx logged (%d)"
+             % (count, logged))
+        soft(a2_herd <= per["a2"], "a2: herd %d > nginx %d" % (a2_herd, per["a2"]))
+        soft(logged - count <= bound, "herd lost %d requests (nginx %d, herd %d), more than "
+             "a2's unacknowledged window allows (%d)" % (logged - count, logged, count, bound))
+        soft(a2_herd > 0, "nothing a2 measured before its death was kept (herd a2 = 0, nginx "
+             "logged %d from it over %.1f s)" % (per["a2"], span))
         for h in ("a1", "a3"):
-            check(h in rows, "agent %s missing from herd.agents" % h)
-            n = agent_requests(rows[h])
-            check(n == per[h], "surviving agent %s: herd counted %d, nginx logged %d"
-                  % (h, n, per[h]))
-            check(rows[h].get("status") != "lost", "%s status %r" % (h, rows[h].get("status")))
-        check(hs.get("degraded") is True, "herd.degraded is %r after losing a2"
-              % hs.get("degraded"))
-        check(rows["a2"].get("status") == "lost", "herd.agents.a2.status is %r, expected 'lost'"
-              % rows["a2"].get("status"))
+            if soft(h in rows, "agent %s missing from herd.agents" % h):
+                n = agent_requests(rows[h])
+                soft(n == per[h], "surviving agent %s: herd counted %d, nginx logged %d"
+                     % (h, n, per[h]))
+                soft(rows[h].get("status") != "lost", "%s status %r"
+                     % (h, rows[h].get("status")))
+        soft(hs.get("degraded") is True, "herd.degraded is %r after losing a2"
+             % hs.get("degraded"))
+        soft(rows["a2"].get("status") == "lost", "herd.agents.a2.status is %r, expected 'lost'"
+             % rows["a2"].get("status"))
+        soft.done()
 
 
 def test_kill9_controller_midrun():
@@ -513,7 +590,7 @@ def _link_cut_run(lost_timeout_a2=None):
         topo.link_up("a2")
         wall_up = time.time()
         note("a2 cut at +%.2f s of load for %.2f s", t_cut - t_load, wall_up - wall_cut)
-        cl.finish(timeout=45)
+        cl.finish(timeout=40)
         return topo, cl, ng, wall_cut, wall_up
     except BaseException:
         topo.teardown()
@@ -658,16 +735,17 @@ def make_cert(d, ca, name, cn, server):
     os.chmod(os.path.join(d, name + ".key"), 0o600)
 
 
-def tls_setup(cl, rogue=()):
-    """CA + controller cert + one client cert per agent; agents in rogue get
-    a certificate from another CA. Returns {host: agent tls args}."""
+def tls_setup(cl, rogue=(), rogue_ctl=False):
+    """CA + controller cert + one client cert per agent; agents in rogue (and
+    the controller when rogue_ctl) get a certificate from another CA.
+    Everyone trusts only the first CA. Returns {host: agent tls args}."""
     if not shutil.which("openssl"):
         raise Fail("openssl is missing (apt-get install openssl)")
     d = os.path.join(cl.dir, "pki")
     os.makedirs(d)
     make_ca(d, "ca")
     make_ca(d, "rogue-ca")
-    make_cert(d, "ca", "ctl", HOSTS["ctl"], server=True)
+    make_cert(d, "rogue-ca" if rogue_ctl else "ca", "ctl", HOSTS["ctl"], server=True)
     p = lambda n: os.path.join(d, n)  # noqa: E731
     cl.scheme = "tls+tcp"
     cl.ctl_tls = ["--tls-cert", p("ctl.crt"), "--tls-key", p("ctl.key"), "--tls-ca", p("ca.crt")]
@@ -689,7 +767,7 @@ def test_tls_mutual_run():
         cl.start_controller(plan_text(6, "5s"))
         for h in AGENTS:
             cl.start_agent(h, tls=tls[h])
-        cl.finish(timeout=60)
+        cl.finish(timeout=30)
         cl.expect_code(0)
         count, logged, per = check_totals_equal(cl, ng)
         check(count > 0, "no requests")
@@ -714,6 +792,21 @@ def test_tls_untrusted_agent_cert_refused():
         note("a3 said: %s", " | ".join(cl.agents["a3"].text().splitlines()[-3:]))
 
 
+def test_tls_untrusted_controller_cert_refused():
+    """The controller's certificate is signed by another CA than the one the
+    agents trust: no agent joins (they check the controller too); exit 103
+    with --agents-wait 5s, nginx sees nothing."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo, ng)
+        tls = tls_setup(cl, rogue_ctl=True)
+        cl.start_controller(plan_text(3, "5s"), wait="5s")
+        for h in AGENTS:
+            cl.start_agent(h, tls=tls[h])
+        refused_run_checks(cl, ng)
+        note("a1 said: %s", " | ".join(cl.agents["a1"].text().splitlines()[-3:]))
+
+
 def test_allow_target_refused():
     """a1 runs with --allow-target 198.18.0.200 while the plan targets
     198.18.0.100:8080 (a2 and a3 allow it as host:port and as a CIDR): the
@@ -736,6 +829,7 @@ def test_allow_target_refused():
 TESTS = [
     test_topology,
     test_three_agents_totals_match,
+    test_start_skew,
     test_kill9_agent_midrun,
     test_kill9_controller_midrun,
     test_link_cut_5s_nothing_lost,
@@ -744,6 +838,7 @@ TESTS = [
     test_wrong_version_refused,
     test_tls_mutual_run,
     test_tls_untrusted_agent_cert_refused,
+    test_tls_untrusted_controller_cert_refused,
     test_allow_target_refused,
 ]
 

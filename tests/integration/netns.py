@@ -65,7 +65,7 @@ class NetnsError(RuntimeError):
     pass
 
 
-def _ip(*args, check=True, timeout=10):
+def ip_cmd(*args, check=True, timeout=10):
     p = subprocess.run([IP] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
     if check and p.returncode != 0:
@@ -76,7 +76,7 @@ def _ip(*args, check=True, timeout=10):
 
 def netns_list():
     """Names in `ip netns list` (the first word of each line)."""
-    p = _ip("netns", "list", check=False)
+    p = ip_cmd("netns", "list", check=False)
     return sorted(line.split()[0] for line in p.stdout.decode().splitlines() if line.strip())
 
 
@@ -97,7 +97,7 @@ def _remove_stale():
     for name in netns_list():
         m = re.match(r"herdnt(\d+)x\d+-", name)
         if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-            _ip("netns", "del", name, check=False)
+            ip_cmd("netns", "del", name, check=False)
 
 
 def can_make_namespaces():
@@ -111,23 +111,23 @@ def can_make_namespaces():
         pass
     probe = "herdntprobe%d" % os.getpid()
     try:
-        p = _ip("netns", "add", probe, check=False)
+        p = ip_cmd("netns", "add", probe, check=False)
         if p.returncode != 0:
             why = p.stderr.decode(errors="replace").strip()
             if os.geteuid() != 0:
                 why += " (not root: run as root or with CAP_NET_ADMIN+CAP_SYS_ADMIN)"
             return False, "cannot create a network namespace: " + why
         try:
-            _ip("-n", probe, "link", "add", "br0", "type", "bridge")
-            _ip("-n", probe, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
-            _ip("-n", probe, "link", "set", "v0", "master", "br0")
-            _ip("-n", probe, "link", "set", "lo", "up")
+            ip_cmd("-n", probe, "link", "add", "br0", "type", "bridge")
+            ip_cmd("-n", probe, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+            ip_cmd("-n", probe, "link", "set", "v0", "master", "br0")
+            ip_cmd("-n", probe, "link", "set", "lo", "up")
         except NetnsError as e:
             return False, "cannot make veth pairs or a bridge in a namespace: %s" % e
         except (OSError, subprocess.SubprocessError) as e:
             return False, "ip failed: %s" % e
     finally:
-        _ip("netns", "del", probe, check=False)
+        ip_cmd("netns", "del", probe, check=False)
     if probe in netns_list():
         return False, "cannot delete the probe namespace %s" % probe
     return True, ""
@@ -395,20 +395,20 @@ class Topology:
             os.chmod(self.dir, 0o755)
             _remove_stale()
             self._add_ns("sw")
-            _ip("-n", self.ns("sw"), "link", "set", "lo", "up")
-            _ip("-n", self.ns("sw"), "link", "add", "br0", "type", "bridge",
+            ip_cmd("-n", self.ns("sw"), "link", "set", "lo", "up")
+            ip_cmd("-n", self.ns("sw"), "link", "add", "br0", "type", "bridge",
                 "stp_state", "0", "forward_delay", "0")
-            _ip("-n", self.ns("sw"), "link", "set", "br0", "up")
+            ip_cmd("-n", self.ns("sw"), "link", "set", "br0", "up")
             for host, a in self.hosts.items():
                 self._add_ns(host)
                 ns = self.ns(host)
-                _ip("-n", ns, "link", "set", "lo", "up")
-                _ip("-n", self.ns("sw"), "link", "add", self.port_name(host), "type", "veth",
+                ip_cmd("-n", ns, "link", "set", "lo", "up")
+                ip_cmd("-n", self.ns("sw"), "link", "add", self.port_name(host), "type", "veth",
                     "peer", "name", "eth0", "netns", ns)
-                _ip("-n", self.ns("sw"), "link", "set", self.port_name(host), "master", "br0")
-                _ip("-n", self.ns("sw"), "link", "set", self.port_name(host), "up")
-                _ip("-n", ns, "addr", "add", "%s/%d" % (a, PREFIXLEN), "dev", "eth0")
-                _ip("-n", ns, "link", "set", "eth0", "up")
+                ip_cmd("-n", self.ns("sw"), "link", "set", self.port_name(host), "master", "br0")
+                ip_cmd("-n", self.ns("sw"), "link", "set", self.port_name(host), "up")
+                ip_cmd("-n", ns, "addr", "add", "%s/%d" % (a, PREFIXLEN), "dev", "eth0")
+                ip_cmd("-n", ns, "link", "set", "eth0", "up")
             self._check_no_default_route()
             self._wait_links_up()
         except BaseException:
@@ -417,12 +417,12 @@ class Topology:
         return self
 
     def _add_ns(self, host):
-        _ip("netns", "add", self.ns(host))
+        ip_cmd("netns", "add", self.ns(host))
         self.created.append(self.ns(host))
 
     def _check_no_default_route(self):
         for host in self.hosts:
-            r = _ip("-n", self.ns(host), "route", "show").stdout.decode()
+            r = ip_cmd("-n", self.ns(host), "route", "show").stdout.decode()
             if "default" in r:
                 raise NetnsError("%s has a default route: %s" % (host, r))
 
@@ -430,7 +430,7 @@ class Topology:
         deadline = time.monotonic() + timeout
         while True:
             down = [h for h in self.hosts
-                    if "LOWER_UP" not in _ip("-n", self.ns(h), "link", "show", "eth0").stdout.decode()]
+                    if "LOWER_UP" not in ip_cmd("-n", self.ns(h), "link", "show", "eth0").stdout.decode()]
             if not down:
                 return
             if time.monotonic() > deadline:
@@ -474,11 +474,11 @@ class Topology:
     # faults --------------------------------------------------------------
     def link_down(self, host):
         """Cuts host's cable: the switch side of its veth goes down."""
-        _ip("-n", self.ns("sw"), "link", "set", self.port_name(host), "down")
+        ip_cmd("-n", self.ns("sw"), "link", "set", self.port_name(host), "down")
         return time.monotonic()
 
     def link_up(self, host):
-        _ip("-n", self.ns("sw"), "link", "set", self.port_name(host), "up")
+        ip_cmd("-n", self.ns("sw"), "link", "set", self.port_name(host), "up")
         return time.monotonic()
 
     # teardown ------------------------------------------------------------
@@ -505,7 +505,7 @@ class Topology:
                     pass
 
     def ns_pids(self, host):
-        p = _ip("netns", "pids", self.ns(host), check=False)
+        p = ip_cmd("netns", "pids", self.ns(host), check=False)
         return [int(x) for x in p.stdout.decode().split() if x.isdigit()]
 
     def teardown(self):
@@ -517,7 +517,7 @@ class Topology:
         finally:
             # whatever the processes left inside (nginx workers, children)
             for ns in self.created:
-                p = _ip("netns", "pids", ns, check=False)
+                p = ip_cmd("netns", "pids", ns, check=False)
                 for pid in (int(x) for x in p.stdout.decode().split() if x.isdigit()):
                     try:
                         os.kill(pid, signal.SIGKILL)
@@ -526,7 +526,7 @@ class Topology:
             for ns in reversed(self.created):
                 deadline = time.monotonic() + 3
                 while True:
-                    _ip("netns", "del", ns, check=False)
+                    ip_cmd("netns", "del", ns, check=False)
                     if ns not in netns_list() or time.monotonic() > deadline:
                         break
                     time.sleep(0.05)

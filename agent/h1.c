@@ -1,0 +1,881 @@
+/*
+ * The lean HTTP/1.1 driver, for plain http:// keep-alive traffic. Each VU owns
+ * one non-blocking TCP connection in its worker's epoll loop. Hosts are
+ * resolved and every step's request is rendered once at init, so a request
+ * costs one send() and usually one recv(), read by the h1parse codec, with no
+ * allocation and no formatting. libcurl stays the driver for TLS, HTTP/2,
+ * proxies, redirects and everything unusual.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/driver.h"
+#include "agent/h1parse.h"
+#include "agent/worker.h"
+#include "common/clock.h"
+#include "common/err.h"
+
+#define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
+#define RBUF_SIZE (64u << 10)        /* the worker's one read buffer */
+#define DEFAULT_TIMEOUT_MS 60000     /* as k6 */
+#define NO_ERR (-1)                  /* "no error" where an errk is expected */
+
+typedef struct h1_host {
+	char *name;       /* as in the URL, without IPv6 brackets */
+	uint16_t port;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int resolved;
+} h1_host;
+
+/* One step, ready to send. */
+typedef struct h1_req {
+	char *bytes;      /* the whole request: head and body */
+	size_t len;
+	size_t host;      /* index into hosts */
+	int64_t timeout_ns;
+	uint8_t ok;       /* an http:// step the driver can send */
+	uint8_t head;     /* HEAD: the response has no body */
+	uint8_t keep_body;
+} h1_req;
+
+typedef struct h1_conn h1_conn;
+
+typedef struct h1_state {
+	worker *w;
+	const plan *p;
+	size_t *first;    /* per scenario: index of its first step in reqs */
+	h1_req *reqs;
+	size_t nreqs;
+	h1_host *hosts;
+	size_t nhosts;
+	h1_conn **heap;   /* requests in flight, a binary min-heap on deadline */
+	size_t heap_len, heap_cap;
+	char *rbuf;       /* responses are parsed as they are read, so one buffer serves all */
+} h1_state;
+
+typedef enum conn_phase {
+	PH_IDLE = 0,      /* no request (the connection may be open) */
+	PH_CONNECTING,    /* waiting for connect() to finish */
+	PH_SENDING,       /* part of the request is written */
+	PH_RECEIVING,     /* the request is written; reading the response */
+	PH_FAILED,        /* failed inside start(): reported from the timer */
+} conn_phase;
+
+struct h1_conn {
+	h1_state *st;
+	vu *v;
+	int fd;             /* -1 when there is no connection */
+	uint32_t events;    /* what fd is watched for */
+	size_t host;        /* the host fd is connected to */
+	conn_phase phase;
+	int err;            /* PH_FAILED: the errk to report */
+	const h1_req *rq;
+	size_t sent;        /* request bytes written by this attempt */
+	uint8_t reused;     /* this attempt went out on a connection used before */
+	uint8_t retried;    /* this request already moved to a fresh connection once */
+	uint8_t got_bytes;  /* some response byte arrived */
+	int64_t deadline;
+	size_t heap_pos;    /* SIZE_MAX when not in the heap */
+	int64_t t_connect;  /* connect() called */
+	int64_t t_ready;    /* first send() of the attempt */
+	int64_t t_written;  /* the whole request written */
+	int64_t t_first;    /* first response byte read */
+	uint64_t blocked_us, connecting_us;
+	h1p parser;
+	char *body;         /* kept for body checks, NUL-terminated */
+	size_t body_len, body_cap;
+};
+
+/* ---- deadlines ---- */
+
+static int heap_before(const h1_conn *a, const h1_conn *b)
+{
+	return a->deadline < b->deadline;
+}
+
+static void heap_place(h1_state *st, size_t i, h1_conn *c)
+{
+	st->heap[i] = c;
+	c->heap_pos = i;
+}
+
+static void heap_up(h1_state *st, size_t i)
+{
+	h1_conn *c = st->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!heap_before(c, st->heap[parent]))
+			break;
+		heap_place(st, i, st->heap[parent]);
+		i = parent;
+	}
+	heap_place(st, i, c);
+}
+
+static void heap_down(h1_state *st, size_t i)
+{
+	h1_conn *c = st->heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, m = l;
+		if (l >= st->heap_len)
+			break;
+		if (l + 1 < st->heap_len && heap_before(st->heap[l + 1], st->heap[l]))
+			m = l + 1;
+		if (!heap_before(st->heap[m], c))
+			break;
+		heap_place(st, i, st->heap[m]);
+		i = m;
+	}
+	heap_place(st, i, c);
+}
+
+static int heap_push(h1_state *st, h1_conn *c)
+{
+	if (st->heap_len == st->heap_cap) {
+		size_t cap = st->heap_cap ? st->heap_cap * 2 : 64;
+		h1_conn **nh = realloc(st->heap, cap * sizeof(*nh));
+		if (nh == NULL)
+			return HERD_ENOMEM;
+		st->heap = nh;
+		st->heap_cap = cap;
+	}
+	st->heap[st->heap_len++] = c;
+	heap_up(st, st->heap_len - 1);
+	return HERD_OK;
+}
+
+static void heap_remove(h1_state *st, h1_conn *c)
+{
+	size_t i = c->heap_pos;
+	if (i == SIZE_MAX)
+		return;
+	c->heap_pos = SIZE_MAX;
+	h1_conn *last = st->heap[--st->heap_len];
+	if (i == st->heap_len)
+		return;
+	heap_place(st, i, last);
+	heap_up(st, i);
+	heap_down(st, last->heap_pos);
+}
+
+/* ---- connections ---- */
+
+static void on_fd(void *arg, int fd, uint32_t events);
+
+static void conn_close(h1_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	worker_unwatch(c->st->w, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	c->events = 0;
+}
+
+/* Watches fd for events, touching epoll only when they change. */
+static int conn_watch(h1_conn *c, uint32_t events)
+{
+	if (c->events == events)
+		return HERD_OK;
+	int rv = worker_watch(c->st->w, c->fd, events, on_fd, c);
+	if (rv == HERD_OK)
+		c->events = events;
+	return rv;
+}
+
+static int connect_errk(int e)
+{
+	return e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_CONNREFUSED;
+}
+
+static int io_errk(int e)
+{
+	return e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_RESET;
+}
+
+static uint64_t span_us(int64_t a, int64_t b)
+{
+	return b > a ? (uint64_t)(b - a) / 1000 : 0;
+}
+
+static void keep_body(void *arg, const char *data, size_t len)
+{
+	h1_conn *c = arg;
+	if (c->body_len + len + 1 > c->body_cap) {
+		size_t cap = c->body_cap ? c->body_cap : 4096;
+		while (cap < c->body_len + len + 1)
+			cap *= 2;
+		char *nb = realloc(c->body, cap);
+		if (nb == NULL)
+			return; /* keep measuring; the check will see a short body */
+		c->body = nb;
+		c->body_cap = cap;
+	}
+	memcpy(c->body + c->body_len, data, len);
+	c->body_len += len;
+	c->body[c->body_len] = '\0';
+}
+
+/*
+ * Ends the request in flight and reports it: err is an errk, or NO_ERR for a
+ * complete response. Reporting is the last thing done, since the worker may
+ * start v's next request from inside worker_step_done().
+ */
+static void finish(h1_conn *c, int err, int64_t now, int close_conn)
+{
+	step_result r;
+	int64_t ready = c->t_ready, written = c->t_written, first = c->t_first;
+
+	memset(&r, 0, sizeof(r));
+	if (ready != 0) {
+		/* Phases that never began end where the request ended. */
+		if (written == 0)
+			written = now;
+		if (first == 0)
+			first = now;
+		r.sending_us = span_us(ready, written);
+		r.waiting_us = span_us(written, first);
+		r.receiving_us = span_us(first, now);
+	}
+	if (c->phase == PH_CONNECTING)
+		c->connecting_us = span_us(c->t_connect, now);
+	r.blocked_us = c->blocked_us;
+	r.connecting_us = c->connecting_us;
+	r.duration_us = r.sending_us + r.waiting_us + r.receiving_us;
+	r.status = c->parser.headers_done ? c->parser.status : 0;
+	r.bytes_in = c->parser.header_bytes + c->parser.body_wire_bytes;
+	r.bytes_out = c->sent;
+	if (err != NO_ERR)
+		r.err = err;
+	else if (r.status >= 500)
+		r.err = ERRK_HTTP5XX;
+	else if (r.status >= 400)
+		r.err = ERRK_HTTP4XX;
+	else
+		r.err = -1;
+	if (c->rq != NULL && c->rq->keep_body) {
+		r.body = c->body != NULL ? c->body : "";
+		r.body_len = c->body_len;
+	}
+	heap_remove(c->st, c);
+	c->phase = PH_IDLE;
+	if (close_conn || err != NO_ERR)
+		conn_close(c);
+	worker_step_done(c->st->w, c->v, &r);
+}
+
+static int attempt(h1_conn *c, int64_t now);
+
+/*
+ * A request failed with err before any response byte. When it went out on
+ * a connection used before, the server most likely closed that connection
+ * as idle: send it once more on a fresh one, as browsers do. Returns NO_ERR
+ * when the retry is under way, else the errk to report.
+ */
+static int retry_or(h1_conn *c, int err)
+{
+	if (!c->reused || c->retried || c->got_bytes)
+		return err;
+	conn_close(c);
+	c->retried = 1;
+	int64_t now = clock_mono_ns();
+	c->blocked_us = span_us(c->v->sent_ns, now);
+	return attempt(c, now);
+}
+
+/* Writes what is left of the request. Returns NO_ERR or an errk. */
+static int send_more(h1_conn *c)
+{
+	const h1_req *rq = c->rq;
+	while (c->sent < rq->len) {
+		ssize_t n = send(c->fd, rq->bytes + c->sent, rq->len - c->sent, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->phase = PH_SENDING;
+			return conn_watch(c, EPOLLIN | EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
+		}
+		return retry_or(c, io_errk(n < 0 ? errno : EPIPE));
+	}
+	c->t_written = clock_mono_ns();
+	c->phase = PH_RECEIVING;
+	/* The connection stays watched for input between requests too, so
+	 * epoll is touched only when a send has to wait. */
+	return conn_watch(c, EPOLLIN) == HERD_OK ? NO_ERR : ERRK_OTHER;
+}
+
+/* Opens a connection to the request's host. Returns NO_ERR or an errk. */
+static int conn_open(h1_conn *c, int64_t now)
+{
+	const h1_host *h = &c->st->hosts[c->rq->host];
+	int one = 1;
+
+	c->fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (c->fd < 0)
+		return ERRK_OTHER;
+	c->events = 0;
+	c->host = c->rq->host;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->t_connect = now;
+	if (connect(c->fd, (const struct sockaddr *)&h->addr, h->addrlen) == 0) {
+		c->connecting_us = span_us(now, clock_mono_ns());
+		return NO_ERR;
+	}
+	if (errno != EINPROGRESS) {
+		int e = errno;
+		conn_close(c);
+		return connect_errk(e);
+	}
+	c->phase = PH_CONNECTING;
+	return conn_watch(c, EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
+}
+
+/* Forgets what an earlier attempt left: response, timings, bytes. */
+static void attempt_reset(h1_conn *c)
+{
+	const h1_req *rq = c->rq;
+	h1p_init(&c->parser, rq->head);
+	if (rq->keep_body) {
+		h1p_sink(&c->parser, keep_body, c, BODY_LIMIT);
+		c->body_len = 0;
+		if (c->body != NULL)
+			c->body[0] = '\0';
+	}
+	c->sent = 0;
+	c->got_bytes = 0;
+	c->t_ready = c->t_written = c->t_first = 0;
+}
+
+/* Sends c->rq: on the open connection, or on a new one. Returns NO_ERR or an errk. */
+static int attempt(h1_conn *c, int64_t now)
+{
+	const h1_req *rq = c->rq;
+	int err;
+
+	if (c->fd >= 0 && c->host != rq->host)
+		conn_close(c);
+	attempt_reset(c);
+	if (c->fd >= 0) {
+		c->reused = 1;
+		c->connecting_us = 0;
+	} else {
+		c->reused = 0;
+		if ((err = conn_open(c, now)) != NO_ERR || c->phase == PH_CONNECTING)
+			return err;
+		now = c->t_connect + (int64_t)c->connecting_us * 1000;
+	}
+	c->t_ready = now;
+	return send_more(c);
+}
+
+/* The connection finished connecting (or failed to). */
+static void on_connected(h1_conn *c)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+	int64_t now = clock_mono_ns();
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+		e = errno;
+	if (e != 0) {
+		finish(c, connect_errk(e), now, 1);
+		return;
+	}
+	c->connecting_us = span_us(c->t_connect, now);
+	c->t_ready = now;
+	c->phase = PH_SENDING;
+	int err = send_more(c);
+	if (err != NO_ERR)
+		finish(c, err, clock_mono_ns(), 1);
+}
+
+/* Reads what arrived and feeds it to the parser. */
+static void on_readable(h1_conn *c)
+{
+	h1_state *st = c->st;
+	for (;;) {
+		ssize_t n = recv(c->fd, st->rbuf, RBUF_SIZE, 0);
+		if (n > 0) {
+			int64_t now = 0;
+			size_t used = 0;
+			if (!c->got_bytes) {
+				c->got_bytes = 1;
+				c->t_first = now = clock_mono_ns();
+				if (c->t_written == 0)
+					c->t_written = now; /* the server answered before reading it all */
+			}
+			if (h1p_feed(&c->parser, st->rbuf, (size_t)n, &used) != HERD_OK) {
+				finish(c, ERRK_OTHER, now ? now : clock_mono_ns(), 1);
+				return;
+			}
+			if (c->parser.done) {
+				/* Bytes past the response, or a request not sent in full:
+				 * the connection is out of step, so it goes. */
+				int close_conn = !c->parser.keep_alive || used < (size_t)n || c->sent < c->rq->len;
+				finish(c, NO_ERR, now ? now : clock_mono_ns(), close_conn);
+				return;
+			}
+			if ((size_t)n < RBUF_SIZE)
+				return;
+			continue;
+		}
+		int err;
+		if (n == 0) {
+			if (h1p_eof(&c->parser) == HERD_OK) {
+				finish(c, NO_ERR, clock_mono_ns(), 1);
+				return;
+			}
+			err = ERRK_RESET;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return;
+		} else {
+			err = io_errk(errno);
+		}
+		if ((err = retry_or(c, err)) != NO_ERR)
+			finish(c, err, clock_mono_ns(), 1);
+		return;
+	}
+}
+
+static void on_fd(void *arg, int fd, uint32_t events)
+{
+	h1_conn *c = arg;
+	(void)fd;
+	switch (c->phase) {
+	case PH_IDLE:
+	case PH_FAILED:
+		/* Between requests the server may only close the connection (or
+		 * misbehave): either way it is of no further use. */
+		conn_close(c);
+		return;
+	case PH_CONNECTING:
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			on_connected(c);
+		return;
+	case PH_SENDING:
+		if ((events & EPOLLOUT) && !(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+			int err = send_more(c);
+			if (err != NO_ERR)
+				finish(c, err, clock_mono_ns(), 1);
+			return;
+		}
+		/* Input (or an error) while sending: the answer, or a reset. */
+		on_readable(c);
+		return;
+	case PH_RECEIVING:
+		on_readable(c);
+		return;
+	}
+}
+
+/* ---- requests, rendered once ---- */
+
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *np = realloc(b->p, cap);
+		if (np == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static int hexdig(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Appends "Basic <base64 of the percent-decoded user:password>". */
+static void sb_basic_auth(sbuf *b, const char *ui, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char raw[1024];
+	size_t m = 0;
+	for (size_t i = 0; i < n && m < sizeof(raw); i++) {
+		if (ui[i] == '%' && i + 2 < n && hexdig(ui[i + 1]) >= 0 && hexdig(ui[i + 2]) >= 0) {
+			raw[m++] = (unsigned char)(hexdig(ui[i + 1]) * 16 + hexdig(ui[i + 2]));
+			i += 2;
+		} else {
+			raw[m++] = (unsigned char)ui[i];
+		}
+	}
+	sb_str(b, "Basic ");
+	for (size_t i = 0; i < m; i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < m ? (uint32_t)raw[i + 1] << 8 : 0) |
+		             (i + 2 < m ? raw[i + 2] : 0);
+		char q[4] = { b64[v >> 18], b64[(v >> 12) & 63], i + 1 < m ? b64[(v >> 6) & 63] : '=',
+			          i + 2 < m ? b64[v & 63] : '=' };
+		sb_add(b, q, 4);
+	}
+}
+
+/* The parts of an http:// URL. Pointers into the URL; lengths apart. */
+typedef struct url_parts {
+	const char *userinfo, *host, *hostport, *path;
+	size_t userinfo_len, host_len, hostport_len, path_len;
+	uint16_t port;
+} url_parts;
+
+/* Splits an http:// URL. Returns HERD_OK or HERD_EINVAL. */
+static int split_url(const char *url, url_parts *u)
+{
+	memset(u, 0, sizeof(*u));
+	if (strncasecmp(url, "http://", 7) != 0)
+		return HERD_EINVAL;
+	const char *a = url + 7;
+	size_t alen = strcspn(a, "/?#");
+	const char *at = memrchr(a, '@', alen);
+	if (at != NULL) {
+		u->userinfo = a;
+		u->userinfo_len = (size_t)(at - a);
+		alen -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	u->hostport = a;
+	u->hostport_len = alen;
+	const char *port = NULL;
+	if (alen > 0 && a[0] == '[') {
+		const char *close = memchr(a, ']', alen);
+		if (close == NULL)
+			return HERD_EINVAL;
+		u->host = a + 1;
+		u->host_len = (size_t)(close - a - 1);
+		if (close + 1 < a + alen) {
+			if (close[1] != ':')
+				return HERD_EINVAL;
+			port = close + 2;
+		}
+	} else {
+		const char *colon = memchr(a, ':', alen);
+		u->host = a;
+		u->host_len = colon ? (size_t)(colon - a) : alen;
+		if (colon != NULL)
+			port = colon + 1;
+	}
+	if (u->host_len == 0)
+		return HERD_EINVAL;
+	u->port = 80;
+	if (port != NULL && port < a + alen) {
+		unsigned long v = 0;
+		for (const char *q = port; q < a + alen; q++) {
+			if (*q < '0' || *q > '9' || (v = v * 10 + (unsigned long)(*q - '0')) > 65535)
+				return HERD_EINVAL;
+		}
+		if (v == 0)
+			return HERD_EINVAL;
+		u->port = (uint16_t)v;
+	}
+	u->path = a + alen;
+	u->path_len = strcspn(u->path, "#");
+	return HERD_OK;
+}
+
+/* Whether the step sets header name itself (an empty value removes it). */
+static const plan_kv *user_header(const plan_step *s, const char *name)
+{
+	for (size_t i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, name) == 0)
+			return &s->headers[i];
+	return NULL;
+}
+
+/* Finds or adds the host of u. Returns its index, or SIZE_MAX without memory. */
+static size_t host_index(h1_state *st, const url_parts *u)
+{
+	for (size_t i = 0; i < st->nhosts; i++)
+		if (st->hosts[i].port == u->port && strlen(st->hosts[i].name) == u->host_len &&
+		    strncasecmp(st->hosts[i].name, u->host, u->host_len) == 0)
+			return i;
+	h1_host *nh = realloc(st->hosts, (st->nhosts + 1) * sizeof(*nh));
+	if (nh == NULL)
+		return SIZE_MAX;
+	st->hosts = nh;
+	h1_host *h = &st->hosts[st->nhosts];
+	memset(h, 0, sizeof(*h));
+	if ((h->name = strndup(u->host, u->host_len)) == NULL)
+		return SIZE_MAX;
+	h->port = u->port;
+
+	/* Resolved once, here: plans name their hosts up front. */
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		                      .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
+	if (getaddrinfo(h->name, port, &hints, &res) == 0 && res != NULL &&
+	    res->ai_addrlen <= sizeof(h->addr)) {
+		memcpy(&h->addr, res->ai_addr, res->ai_addrlen);
+		h->addrlen = res->ai_addrlen;
+		h->resolved = 1;
+	}
+	if (res != NULL)
+		freeaddrinfo(res);
+	return st->nhosts++;
+}
+
+/* Renders step s into rq. Steps the driver cannot send are left with ok = 0. */
+static int render(h1_state *st, const plan_step *s, h1_req *rq)
+{
+	url_parts u;
+	sbuf b = { 0 };
+	char num[32];
+	const plan_kv *kv;
+
+	rq->timeout_ns = (s->timeout_ms > 0 ? s->timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000;
+	if (s->kind != STEP_HTTP || s->url == NULL || split_url(s->url, &u) != HERD_OK)
+		return HERD_OK;
+	if ((rq->host = host_index(st, &u)) == SIZE_MAX)
+		return HERD_ENOMEM;
+	rq->head = s->method == HM_HEAD;
+	rq->keep_body = s->check_body_contains != NULL;
+	int has_body = s->method != HM_GET && s->method != HM_HEAD;
+	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
+
+	sb_str(&b, http_method_name(s->method));
+	sb_str(&b, " ");
+	if (u.path_len == 0 || u.path[0] != '/')
+		sb_str(&b, "/");
+	sb_add(&b, u.path, u.path_len);
+	sb_str(&b, " HTTP/1.1\r\n");
+	/* The step's own Host, User-Agent, Authorization and Content-Type
+	 * replace herd's; Content-Length is always herd's, as herd frames the body. */
+	if (user_header(s, "Host") == NULL) {
+		/* host[:port] as in the URL, the port only when not 80, as libcurl does */
+		size_t hlen = u.hostport_len;
+		if (u.port == 80)
+			hlen = (size_t)(u.host + u.host_len - u.hostport) + (u.hostport[0] == '[');
+		sb_str(&b, "Host: ");
+		sb_add(&b, u.hostport, hlen);
+		sb_str(&b, "\r\n");
+	}
+	if (user_header(s, "User-Agent") == NULL)
+		sb_str(&b, "User-Agent: herd/" HERD_VERSION "\r\n");
+	if (u.userinfo != NULL && user_header(s, "Authorization") == NULL) {
+		sb_str(&b, "Authorization: ");
+		sb_basic_auth(&b, u.userinfo, u.userinfo_len);
+		sb_str(&b, "\r\n");
+	}
+	for (size_t i = 0; i < s->nheaders; i++) {
+		kv = &s->headers[i];
+		/* An empty value only removes herd's own header, as with libcurl. */
+		if (kv->value == NULL || kv->value[0] == '\0' || strcasecmp(kv->name, "Content-Length") == 0)
+			continue;
+		sb_str(&b, kv->name);
+		sb_str(&b, ": ");
+		sb_str(&b, kv->value);
+		sb_str(&b, "\r\n");
+	}
+	if (s->body_is_json && has_body && user_header(s, "Content-Type") == NULL)
+		sb_str(&b, "Content-Type: application/json\r\n");
+	if (body_len > 0 || s->method == HM_POST || s->method == HM_PUT || s->method == HM_PATCH) {
+		snprintf(num, sizeof(num), "%zu", body_len);
+		sb_str(&b, "Content-Length: ");
+		sb_str(&b, num);
+		sb_str(&b, "\r\n");
+	}
+	sb_str(&b, "\r\n");
+	if (body_len > 0)
+		sb_add(&b, s->body, body_len);
+	if (b.oom) {
+		free(b.p);
+		return HERD_ENOMEM;
+	}
+	rq->bytes = b.p;
+	rq->len = b.len;
+	rq->ok = 1;
+	return HERD_OK;
+}
+
+/* ---- driver operations ---- */
+
+static void h1_fini(void *state);
+
+static int h1_init(worker *w, void **state)
+{
+	const plan *p = worker_plan(w);
+	h1_state *st = calloc(1, sizeof(*st));
+	int rv = HERD_ENOMEM;
+
+	if (st == NULL)
+		return HERD_ENOMEM;
+	st->w = w;
+	st->p = p;
+	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		st->first[i] = st->nreqs;
+		st->nreqs += p->scenarios[i].nsteps;
+	}
+	if ((st->reqs = calloc(st->nreqs + 1, sizeof(*st->reqs))) == NULL ||
+	    (st->rbuf = malloc(RBUF_SIZE)) == NULL)
+		goto fail;
+	for (size_t i = 0; i < p->nscenarios; i++)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++)
+			if ((rv = render(st, &p->scenarios[i].steps[j], &st->reqs[st->first[i] + j])) != HERD_OK)
+				goto fail;
+	*state = st;
+	return HERD_OK;
+fail:
+	h1_fini(st);
+	return rv;
+}
+
+/* Frees the state. VUs' connections are released first, by vu_release. */
+static void h1_fini(void *state)
+{
+	h1_state *st = state;
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->nreqs; i++)
+		free(st->reqs[i].bytes);
+	for (size_t i = 0; i < st->nhosts; i++)
+		free(st->hosts[i].name);
+	free(st->reqs);
+	free(st->hosts);
+	free(st->first);
+	free(st->heap);
+	free(st->rbuf);
+	free(st);
+}
+
+static const h1_req *req_for(h1_state *st, const vu *v, const plan_step *s)
+{
+	if (v->scenario < st->p->nscenarios) {
+		const plan_scenario *sc = &st->p->scenarios[v->scenario];
+		if (s >= sc->steps && s < sc->steps + sc->nsteps)
+			return &st->reqs[st->first[v->scenario] + (size_t)(s - sc->steps)];
+	}
+	return NULL;
+}
+
+static int h1_start(void *state, vu *v, const plan_step *s)
+{
+	h1_state *st = state;
+	h1_conn *c = v->conn;
+	const h1_req *rq = req_for(st, v, s);
+
+	if (rq == NULL || !rq->ok)
+		return HERD_EINVAL;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return HERD_ENOMEM;
+		c->st = st;
+		c->v = v;
+		c->fd = -1;
+		c->heap_pos = SIZE_MAX;
+		v->conn = c;
+	}
+	c->rq = rq;
+	c->retried = 0;
+	c->blocked_us = 0;
+	c->connecting_us = 0;
+	c->deadline = v->sent_ns + rq->timeout_ns;
+	if (heap_push(st, c) != HERD_OK)
+		return HERD_ENOMEM;
+	int err = ERRK_DNS;
+	if (st->hosts[rq->host].resolved)
+		err = attempt(c, v->sent_ns);
+	else
+		attempt_reset(c);
+	if (err != NO_ERR) {
+		/* Reported from the timer at once, as start() never reports. */
+		conn_close(c);
+		c->phase = PH_FAILED;
+		c->err = err;
+		c->deadline = v->sent_ns;
+		heap_up(st, c->heap_pos);
+	}
+	return HERD_OK;
+}
+
+static int64_t h1_next_timer(void *state)
+{
+	h1_state *st = state;
+	return st->heap_len > 0 ? st->heap[0]->deadline : INT64_MAX;
+}
+
+static void h1_on_timer(void *state)
+{
+	h1_state *st = state;
+	int64_t now = clock_mono_ns();
+	/* Requests started by the reports below get deadlines after now. */
+	while (st->heap_len > 0 && st->heap[0]->deadline <= now) {
+		h1_conn *c = st->heap[0];
+		finish(c, c->phase == PH_FAILED ? c->err : ERRK_TIMEOUT, now, 1);
+	}
+}
+
+static void h1_cancel(void *state, vu *v)
+{
+	h1_conn *c = v->conn;
+	(void)state;
+	if (c == NULL || c->phase == PH_IDLE)
+		return;
+	heap_remove(c->st, c);
+	conn_close(c);
+	c->phase = PH_IDLE;
+}
+
+static void h1_vu_release(void *state, vu *v)
+{
+	h1_conn *c = v->conn;
+	h1_cancel(state, v);
+	if (c == NULL)
+		return;
+	conn_close(c);
+	free(c->body);
+	free(c);
+	v->conn = NULL;
+}
+
+const driver_ops h1_driver = {
+	.name = "h1",
+	.init = h1_init,
+	.fini = h1_fini,
+	.start = h1_start,
+	.cancel = h1_cancel,
+	.vu_release = h1_vu_release,
+	.next_timer = h1_next_timer,
+	.on_timer = h1_on_timer,
+};

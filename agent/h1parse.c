@@ -1,0 +1,600 @@
+/*
+ * The HTTP/1.1 response parser (see h1parse.h): a byte-driven state machine
+ * that keeps only what it must (counters, a few flags, the header being
+ * read), so it never buffers and never allocates. Long runs that need no
+ * interpretation (reason phrases, other headers' values, bodies) are scanned
+ * in tight loops; only Content-Length, Transfer-Encoding and Connection are
+ * read byte by byte. It is strict: CRLF line ends, no obsolete line folding,
+ * no control bytes in fields, bounded lines and header sections.
+ */
+#include "agent/h1parse.h"
+
+#include "common/err.h"
+
+enum {
+	S_VERSION = 0,     /* "HTTP/1.", a digit, a space; pos counts */
+	S_CODE,            /* three digits; pos counts */
+	S_AFTER_CODE,      /* a space, or the CR of a status line without reason */
+	S_REASON,
+	S_STATUS_LF,
+	S_FIELD_START,     /* a header line or the blank line that ends the section */
+	S_NAME,
+	S_VALUE,
+	S_FIELD_LF,
+	S_HEAD_END_LF,
+	S_BODY_LENGTH,
+	S_BODY_CLOSE,
+	S_CHUNK_SIZE,      /* hex digits; pos counts */
+	S_CHUNK_AFTER_SIZE, /* whitespace before an extension or the CR */
+	S_CHUNK_EXT,
+	S_CHUNK_SIZE_LF,
+	S_CHUNK_DATA,
+	S_CHUNK_DATA_CR,
+	S_CHUNK_DATA_LF,
+	S_TRAILER_START,
+	S_TRAILER_NAME,
+	S_TRAILER_VALUE,
+	S_TRAILER_LF,
+	S_TRAILER_END_LF,
+	S_DONE,
+	S_ERROR,
+};
+
+/* Headers the parser reads (p->hdr is the index + 1). */
+enum { HDR_OTHER = 0, HDR_CL, HDR_TE, HDR_CONN };
+static const char *const hdr_words[] = { "content-length", "transfer-encoding", "connection" };
+static const uint8_t hdr_lens[] = { 14, 17, 10 };
+
+/* Tokens the parser recognises in Transfer-Encoding and Connection. */
+enum { TOK_CHUNKED = 1, TOK_CLOSE, TOK_KEEP_ALIVE };
+static const char *const tok_words[] = { "chunked", "close", "keep-alive" };
+static const uint8_t tok_lens[] = { 7, 5, 10 };
+#define TE_WORDS (1u << (TOK_CHUNKED - 1))
+#define CONN_WORDS (1u << (TOK_CLOSE - 1) | 1u << (TOK_KEEP_ALIVE - 1))
+
+#define BIT(c) ((uint64_t)1 << ((c) & 63))
+/* RFC 9110 tchar, as bitmaps of bytes 0-63 and 64-127. */
+static const uint64_t tchar_lo = UINT64_C(0x03ff000000000000) | BIT('!') | BIT('#') | BIT('$') |
+                                 BIT('%') | BIT('&') | BIT('\'') | BIT('*') | BIT('+') | BIT('-') |
+                                 BIT('.');
+static const uint64_t tchar_hi = UINT64_C(0x07fffffe07fffffe) | BIT('^') | BIT('_') | BIT('`') |
+                                 BIT('|') | BIT('~');
+
+static inline int is_tchar(unsigned c)
+{
+	if (c < 64)
+		return (int)((tchar_lo >> c) & 1);
+	if (c < 128)
+		return (int)((tchar_hi >> (c - 64)) & 1);
+	return 0;
+}
+
+/* A byte allowed in a field value, reason phrase or chunk extension: HTAB,
+ * visible ASCII, space and obs-text; never NUL, CR, LF, other controls or DEL. */
+static inline int is_field(unsigned c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static inline int hexval(unsigned c)
+{
+	if (c >= '0' && c <= '9')
+		return (int)(c - '0');
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return (int)(c - 'a' + 10);
+	return -1;
+}
+
+static inline unsigned lower(unsigned c)
+{
+	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+}
+
+/* Drops from mask the words whose byte at pos is not c (case-insensitive). */
+static inline uint8_t match(uint8_t mask, uint32_t pos, unsigned c, const char *const *words,
+                            const uint8_t *lens)
+{
+	for (unsigned k = 0; mask >> k; k++)
+		if (((mask >> k) & 1) && (pos >= lens[k] || lower(c) != (unsigned char)words[k][pos]))
+			mask &= (uint8_t) ~(1u << k);
+	return mask;
+}
+
+/* The word (index + 1) that matched all pos bytes, or 0. */
+static inline int matched(uint8_t mask, uint32_t pos, const uint8_t *lens)
+{
+	for (unsigned k = 0; mask >> k; k++)
+		if (((mask >> k) & 1) && lens[k] == pos)
+			return (int)k + 1;
+	return 0;
+}
+
+void h1p_init(h1p *p, int head)
+{
+	*p = (h1p){ .head = head != 0, .state = S_VERSION };
+}
+
+void h1p_sink(h1p *p, h1p_body_cb cb, void *arg, uint64_t cap)
+{
+	p->sink = cb;
+	p->sink_arg = arg;
+	p->sink_left = cb != NULL ? cap : 0;
+}
+
+/* Resets what one header section collects (a 1xx response has its own). */
+static void head_reset(h1p *p)
+{
+	p->have_cl = p->have_te = p->te_chunked = p->conn_close = p->conn_keep = 0;
+	p->content_length = 0;
+	p->section = 0;
+	p->status = 0;
+}
+
+/* Bytes the current line (and section) may still grow by. */
+static inline size_t room(const h1p *p, int in_section)
+{
+	size_t r = H1P_LINE_MAX + 2 - p->line;
+	if (in_section && H1P_SECTION_MAX - p->section < r)
+		r = H1P_SECTION_MAX - p->section;
+	return r;
+}
+
+/* Counts n bytes of the current line (and header section): NULL, or which
+ * limit they would exceed. */
+static inline const char *grow(h1p *p, size_t n, int in_section)
+{
+	if (n > H1P_LINE_MAX + 2 - p->line)
+		return "line too long";
+	if (in_section && n > H1P_SECTION_MAX - p->section)
+		return "header section too large";
+	p->line += (uint32_t)n;
+	if (in_section)
+		p->section += (uint32_t)n;
+	return NULL;
+}
+
+/* Scans field bytes from i, no further than the current line may grow.
+ * Returns where the run ends; counts it. */
+static inline size_t field_run(h1p *p, const unsigned char *b, size_t i, size_t len, int in_section)
+{
+	size_t lim = len - i < room(p, in_section) ? len : i + room(p, in_section);
+	size_t j = i;
+	while (j < lim && is_field(b[j]))
+		j++;
+	grow(p, j - i, in_section);
+	return j;
+}
+
+static void deliver(h1p *p, const char *data, size_t n)
+{
+	p->body_bytes += n;
+	if (p->sink_left > 0) {
+		size_t m = n < p->sink_left ? n : (size_t)p->sink_left;
+		p->sink(p->sink_arg, data, m);
+		p->sink_left -= m;
+	}
+}
+
+/* Starts reading the value of header p->hdr. */
+static void value_begin(h1p *p)
+{
+	p->pos = 0;
+	p->tok_space = 0;
+	p->cl_elem = 0;
+	p->cl_digits = 0;
+	p->elems = 0;
+	if (p->hdr == HDR_TE) {
+		/* Several Transfer-Encoding lines make one list: te_chunked
+		 * carries over, as the last coding of all of them counts. */
+		p->mask = TE_WORDS;
+		p->have_te = 1;
+	} else if (p->hdr == HDR_CONN) {
+		p->mask = CONN_WORDS;
+	} else {
+		p->mask = 0;
+	}
+}
+
+/* Ends one list element of a Content-Length value; NULL or why it is bad. */
+static const char *cl_element(h1p *p)
+{
+	if (!p->cl_digits)
+		return NULL; /* an empty list element */
+	if (p->have_cl && p->content_length != p->cl_elem)
+		return "conflicting Content-Length values";
+	p->have_cl = 1;
+	p->content_length = p->cl_elem;
+	p->elems++;
+	p->cl_elem = 0;
+	p->cl_digits = 0;
+	p->tok_space = 0;
+	return NULL;
+}
+
+/* Ends one list element of a Transfer-Encoding or Connection value. */
+static void tok_element(h1p *p)
+{
+	if (p->pos > 0) {
+		int k = matched(p->mask, p->pos, tok_lens);
+		if (p->hdr == HDR_TE)
+			p->te_chunked = k == TOK_CHUNKED; /* only the last coding counts */
+		else if (k == TOK_CLOSE)
+			p->conn_close = 1;
+		else if (k == TOK_KEEP_ALIVE)
+			p->conn_keep = 1;
+	}
+	p->pos = 0;
+	p->tok_space = 0;
+	p->mask = p->hdr == HDR_TE ? TE_WORDS : CONN_WORDS;
+}
+
+/* One byte (a field byte, not CR) of a value the parser reads; NULL or why it is bad. */
+static const char *value_byte(h1p *p, unsigned c)
+{
+	if (p->hdr == HDR_CL) {
+		if (c >= '0' && c <= '9') {
+			unsigned d = c - '0';
+			if (p->tok_space)
+				return "bad Content-Length";
+			if (p->cl_elem > ((uint64_t)INT64_MAX - d) / 10)
+				return "Content-Length too large";
+			p->cl_elem = p->cl_elem * 10 + d;
+			p->cl_digits = 1;
+			return NULL;
+		}
+		if (c == ' ' || c == '\t') {
+			if (p->cl_digits)
+				p->tok_space = 1;
+			return NULL;
+		}
+		if (c == ',')
+			return cl_element(p);
+		return "bad Content-Length";
+	}
+	if (c == ',') {
+		tok_element(p);
+	} else if (c == ' ' || c == '\t') {
+		if (p->pos > 0)
+			p->tok_space = 1;
+	} else {
+		/* A space inside an element makes it no single token. */
+		p->mask = p->tok_space ? 0 : match(p->mask, p->pos, c, tok_words, tok_lens);
+		if (p->pos < UINT32_MAX)
+			p->pos++;
+	}
+	return NULL;
+}
+
+/* The CR that ends a value the parser reads; NULL or why it is bad. */
+static const char *value_end(h1p *p)
+{
+	if (p->hdr == HDR_CL) {
+		const char *why = cl_element(p);
+		if (why == NULL && p->elems == 0)
+			why = "empty Content-Length";
+		return why;
+	}
+	tok_element(p);
+	return NULL;
+}
+
+/* The header section ended. Returns 1 when it was an interim (1xx) response. */
+static int head_end(h1p *p)
+{
+	if (p->status >= 100 && p->status < 200 && p->status != 101) {
+		head_reset(p);
+		p->pos = 0;
+		p->state = S_VERSION;
+		return 1;
+	}
+	p->headers_done = 1;
+	p->keep_alive = p->minor >= 1 ? !p->conn_close : (p->conn_keep && !p->conn_close);
+	if (p->head || p->status < 200 || p->status == 204 || p->status == 304) {
+		p->framing = H1P_NONE;
+		if (p->status == 101)
+			p->keep_alive = 0; /* the connection speaks another protocol now */
+	} else if (p->have_te) {
+		p->framing = p->te_chunked ? H1P_CHUNKED : H1P_CLOSE;
+		/* Both headers hint at request smuggling: use this connection no more. */
+		if (p->have_cl)
+			p->keep_alive = 0;
+	} else if (p->have_cl) {
+		p->framing = H1P_LENGTH;
+		p->left = p->content_length;
+	} else {
+		p->framing = H1P_CLOSE;
+	}
+	if (p->framing == H1P_CLOSE)
+		p->keep_alive = 0;
+	switch (p->framing) {
+	case H1P_NONE: p->state = S_DONE; break;
+	case H1P_LENGTH: p->state = p->left == 0 ? S_DONE : S_BODY_LENGTH; break;
+	case H1P_CHUNKED: p->state = S_CHUNK_SIZE; p->pos = 0; p->left = 0; p->line = 0; break;
+	case H1P_CLOSE: p->state = S_BODY_CLOSE; break;
+	}
+	p->done = p->state == S_DONE;
+	return 0;
+}
+
+int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t i = 0, seg = 0; /* seg: where the bytes not yet counted start */
+	const char *why = NULL;
+
+	if (p->state == S_ERROR) {
+		*used = 0;
+		return HERD_EPROTO;
+	}
+	while (i < len && p->state != S_DONE) {
+		unsigned c = b[i];
+		/* Every byte of a header section counts toward the line and section
+		 * limits; tight loops below count their runs themselves. */
+		int sect = p->state <= S_HEAD_END_LF || p->state >= S_TRAILER_START;
+		switch (p->state) {
+		case S_VERSION:
+			if (p->pos < 7) {
+				if (c != (unsigned char)"HTTP/1."[p->pos]) {
+					why = "not an HTTP/1.x status line";
+					goto fail;
+				}
+				p->pos++;
+			} else if (p->pos == 7) {
+				if (c < '0' || c > '9') {
+					why = "bad HTTP version";
+					goto fail;
+				}
+				p->minor = (int)(c - '0');
+				p->pos++;
+			} else if (c != ' ') {
+				why = "no space after the HTTP version";
+				goto fail;
+			} else {
+				p->state = S_CODE;
+				p->pos = 0;
+				p->status = 0;
+			}
+			break;
+		case S_CODE:
+			if (c < '0' || c > '9' || (p->pos == 0 && c == '0')) {
+				why = "bad status code";
+				goto fail;
+			}
+			p->status = p->status * 10 + (int)(c - '0');
+			if (++p->pos == 3)
+				p->state = S_AFTER_CODE;
+			break;
+		case S_AFTER_CODE:
+			if (c == ' ') {
+				p->state = S_REASON;
+			} else if (c == '\r') {
+				p->state = S_STATUS_LF;
+			} else {
+				why = "bad status code";
+				goto fail;
+			}
+			break;
+		case S_REASON:
+		case S_CHUNK_EXT:
+		case S_TRAILER_VALUE:
+		case S_VALUE:
+			if (p->state != S_VALUE || p->hdr == HDR_OTHER) {
+				/* Bytes nobody interprets: skip the run in one go. */
+				i = field_run(p, b, i, len, sect);
+				if (i == len)
+					continue;
+				c = b[i];
+			}
+			if (c == '\r') {
+				switch (p->state) {
+				case S_REASON: p->state = S_STATUS_LF; break;
+				case S_CHUNK_EXT: p->state = S_CHUNK_SIZE_LF; break;
+				case S_TRAILER_VALUE: p->state = S_TRAILER_LF; break;
+				default:
+					if (p->hdr != HDR_OTHER && (why = value_end(p)) != NULL)
+						goto fail;
+					p->state = S_FIELD_LF;
+					break;
+				}
+			} else if (!is_field(c)) {
+				/* A field byte here means field_run stopped at the limit. */
+				why = "control character in a line";
+				goto fail;
+			} else if (p->state != S_VALUE || p->hdr == HDR_OTHER) {
+				why = grow(p, 1, sect); /* the run stopped at a limit */
+				goto fail;
+			} else if ((why = value_byte(p, c)) != NULL) {
+				goto fail;
+			}
+			break;
+		case S_STATUS_LF:
+		case S_FIELD_LF:
+		case S_TRAILER_LF:
+			if (c != '\n') {
+				why = "CR without LF";
+				goto fail;
+			}
+			p->state = p->state == S_TRAILER_LF ? S_TRAILER_START : S_FIELD_START;
+			break;
+		case S_FIELD_START:
+		case S_TRAILER_START:
+			p->line = 0;
+			if (c == '\r') {
+				p->state = p->state == S_FIELD_START ? S_HEAD_END_LF : S_TRAILER_END_LF;
+				break;
+			}
+			if (!is_tchar(c)) {
+				why = c == ' ' || c == '\t' ? "obsolete line folding" : "bad header name";
+				goto fail;
+			}
+			p->pos = 0;
+			p->mask = p->state == S_FIELD_START ? 7 : 0; /* trailers are not interpreted */
+			p->state = p->state == S_FIELD_START ? S_NAME : S_TRAILER_NAME;
+			continue; /* the byte is read again as part of the name */
+		case S_NAME:
+		case S_TRAILER_NAME: {
+			size_t r = room(p, 1), lim = len - i < r ? len : i + r, j = i;
+			while (j < lim && is_tchar(b[j])) {
+				if (p->mask != 0)
+					p->mask = match(p->mask, p->pos, b[j], hdr_words, hdr_lens);
+				p->pos++;
+				j++;
+			}
+			grow(p, j - i, 1);
+			i = j;
+			if (i == len)
+				continue;
+			c = b[i];
+			if (c != ':') {
+				why = is_tchar(c) ? grow(p, 1, 1) : "bad header name";
+				goto fail;
+			}
+			if (p->state == S_NAME) {
+				p->hdr = matched(p->mask, p->pos, hdr_lens);
+				value_begin(p);
+				p->state = S_VALUE;
+			} else {
+				p->state = S_TRAILER_VALUE;
+			}
+			break;
+		}
+		case S_HEAD_END_LF:
+		case S_TRAILER_END_LF:
+			if (c != '\n') {
+				why = "CR without LF";
+				goto fail;
+			}
+			if ((why = grow(p, 1, 1)) != NULL)
+				goto fail;
+			i++;
+			p->line = 0;
+			if (p->state == S_TRAILER_END_LF)
+				p->state = S_DONE;
+			else if (!head_end(p)) {
+				p->header_bytes += i - seg;
+				seg = i;
+			}
+			continue;
+		case S_BODY_LENGTH:
+		case S_CHUNK_DATA: {
+			size_t n = len - i;
+			if (n > p->left)
+				n = (size_t)p->left;
+			deliver(p, buf + i, n);
+			i += n;
+			p->left -= n;
+			if (p->left == 0)
+				p->state = p->state == S_BODY_LENGTH ? S_DONE : S_CHUNK_DATA_CR;
+			continue;
+		}
+		case S_BODY_CLOSE:
+			deliver(p, buf + i, len - i);
+			i = len;
+			continue;
+		case S_CHUNK_SIZE: {
+			int h = hexval(c);
+			if (h >= 0) {
+				if (p->left > ((uint64_t)INT64_MAX >> 4)) {
+					why = "chunk size too large";
+					goto fail;
+				}
+				p->left = p->left << 4 | (uint64_t)h;
+				p->pos = 1;
+			} else if (p->pos == 0) {
+				why = "bad chunk size";
+				goto fail;
+			} else if (c == ' ' || c == '\t') {
+				p->state = S_CHUNK_AFTER_SIZE;
+			} else if (c == ';') {
+				p->state = S_CHUNK_EXT;
+			} else if (c == '\r') {
+				p->state = S_CHUNK_SIZE_LF;
+			} else {
+				why = "bad chunk size";
+				goto fail;
+			}
+			break;
+		}
+		case S_CHUNK_AFTER_SIZE:
+			if (c == ';') {
+				p->state = S_CHUNK_EXT;
+			} else if (c == '\r') {
+				p->state = S_CHUNK_SIZE_LF;
+			} else if (c != ' ' && c != '\t') {
+				why = "bad chunk size";
+				goto fail;
+			}
+			break;
+		case S_CHUNK_SIZE_LF:
+			if (c != '\n') {
+				why = "CR without LF";
+				goto fail;
+			}
+			if ((why = grow(p, 1, 0)) != NULL)
+				goto fail;
+			if (p->left == 0) {
+				p->state = S_TRAILER_START;
+				p->section = 0;
+			} else {
+				p->state = S_CHUNK_DATA;
+			}
+			p->line = 0;
+			i++;
+			continue;
+		case S_CHUNK_DATA_CR:
+			if (c != '\r') {
+				why = "chunk data not followed by CRLF";
+				goto fail;
+			}
+			p->state = S_CHUNK_DATA_LF;
+			break;
+		case S_CHUNK_DATA_LF:
+			if (c != '\n') {
+				why = "chunk data not followed by CRLF";
+				goto fail;
+			}
+			p->state = S_CHUNK_SIZE;
+			p->pos = 0;
+			p->left = 0;
+			p->line = 0;
+			i++;
+			continue;
+		default:
+			why = "parser misuse";
+			goto fail;
+		}
+		/* The byte at i was read by a per-byte state: count it. */
+		if ((why = grow(p, 1, sect)) != NULL)
+			goto fail;
+		i++;
+	}
+	if (p->state == S_DONE)
+		p->done = 1;
+	if (p->headers_done)
+		p->body_wire_bytes += i - seg;
+	else
+		p->header_bytes += i - seg;
+	*used = i;
+	return HERD_OK;
+fail:
+	p->why = why;
+	p->state = S_ERROR;
+	if (p->headers_done)
+		p->body_wire_bytes += i - seg;
+	else
+		p->header_bytes += i - seg;
+	*used = i;
+	return HERD_EPROTO;
+}
+
+int h1p_eof(h1p *p)
+{
+	if (p->state == S_BODY_CLOSE)
+		p->state = S_DONE;
+	if (p->state == S_DONE) {
+		p->done = 1;
+		return HERD_OK;
+	}
+	return HERD_ECLOSED;
+}
