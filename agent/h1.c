@@ -237,16 +237,19 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 	int64_t ready = c->t_ready, written = c->t_written, first = c->t_first;
 
 	memset(&r, 0, sizeof(r));
-	if (ready != 0) {
-		/* Phases that never began end where the request ended. */
-		if (written == 0)
-			written = now;
-		if (first == 0)
-			first = now;
-		r.sending_us = span_us(ready, written);
-		r.waiting_us = span_us(written, first);
-		r.receiving_us = span_us(first, now);
-	}
+	/* Phases that never began end where the request ended. A request that
+	 * never got to send (a connect that failed or timed out) spends its
+	 * whole time waiting, as libcurl reports it: a timeout must weigh in
+	 * the latencies as long, not as nothing. */
+	if (ready == 0)
+		ready = written = c->v->sent_ns;
+	if (written == 0)
+		written = now;
+	if (first == 0)
+		first = now;
+	r.sending_us = span_us(ready, written);
+	r.waiting_us = span_us(written, first);
+	r.receiving_us = span_us(first, now);
 	if (c->phase == PH_CONNECTING)
 		c->connecting_us = span_us(c->t_connect, now);
 	r.blocked_us = c->blocked_us;

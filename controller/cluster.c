@@ -319,8 +319,7 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 			s->cmd = NULL;
 		}
 	}
-	if (s != NULL)
-		s->info.last_seen_mono = clock_mono_ns();
+	/* No news from the agent while we held its poll: last_seen stays at its arrival. */
 	pthread_mutex_unlock(&c->mu);
 	if (back)
 		event(c, "agent_rejoined", p->agent_id, "heard from again");

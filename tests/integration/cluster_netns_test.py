@@ -161,6 +161,8 @@ class Cluster:
                         ex.get("herd", {}).get("status"))
                 except (OSError, ValueError):
                     seen += "; its export is unreadable"
+            else:
+                seen += "; no summary export written"
             if self.ng is not None:
                 seen += "; nginx logged %d requests (per address %s)" % (
                     self.ng.settle(max_s=2), self.ng.by_addr())
@@ -660,7 +662,8 @@ REFUSED = r"refus|reject|denied|auth"
 def test_wrong_token_refused():
     """a3 has another token: it is refused (controller output and a3's
     stderr say so) and gets no plan; with --agents 3 --agents-wait 5s and
-    only 2 good agents the run exits 103 and nginx sees nothing."""
+    only 2 good agents the run exits 103 and nginx sees nothing. Neither
+    token appears in any output or in the results store."""
     with Topology() as topo:
         ng = topo.start_nginx()
         cl = Cluster(topo, ng)
@@ -671,12 +674,22 @@ def test_wrong_token_refused():
         refused_run_checks(cl, ng)
         ctl_hit = cl.ctl.find(REFUSED)
         check(ctl_hit, "the controller's output does not mention a refused peer%s" % cl.outputs())
-        a3_hit = cl.agents["a3"].wait_for(r"refused|authentication failed", timeout=2)
-        check(a3_hit, "a3's output does not say refused / authentication failed:\n%s"
+        a3_hit = cl.agents["a3"].wait_for(r"refused|authentication failed", timeout=2, tag="err")
+        check(a3_hit, "a3's stderr does not say refused / authentication failed:\n%s"
               % cl.agents["a3"].tail(1500))
         for h in ("a1", "a2"):
             bad_hit = cl.agents[h].find(r"refused|authentication failed")
             check(not bad_hit, "good agent %s was refused too: %s" % (h, bad_hit))
+        # the tokens are never logged nor stored (issue 3 part 2)
+        for tok_path in (cl.token, bad):
+            with open(tok_path) as f:
+                tok = f.read().strip()
+            for name, p in [("controller", cl.ctl)] + sorted(cl.agents.items()):
+                check(tok[:16] not in p.text(), "%s's output contains a token" % name)
+            for dbf in (cl.db, cl.db + "-wal"):
+                if os.path.exists(dbf):
+                    with open(dbf, "rb") as f:
+                        check(tok[:16].encode() not in f.read(), "%s holds a token" % dbf)
         note("controller: %s | a3: %s", ctl_hit[1].strip(), a3_hit[1].strip())
 
 
@@ -695,7 +708,7 @@ def test_wrong_version_refused():
         both = r"(?=.*version)(?=.*\b99\b)(?=.*\b%d\b)" % v
         ctl_hit = cl.ctl.find(both)
         check(ctl_hit, "no controller line names 'version', 99 and %d%s" % (v, cl.outputs()))
-        a3_hit = cl.agents["a3"].wait_for(both, timeout=2)
+        a3_hit = cl.agents["a3"].wait_for(both, timeout=2, tag="err")
         check(a3_hit, "no line of a3 names 'version', 99 and %d:\n%s"
               % (v, cl.agents["a3"].tail(1500)))
         note("controller: %s | a3: %s", ctl_hit[1].strip(), a3_hit[1].strip())

@@ -327,6 +327,44 @@ flow:
               % (d["min"], d["max"]))
 
 
+def test_connect_timeout():
+    """A listener that never accepts, its queue full: connects hang until the
+    step's timeout, counted as timeouts that last the timeout, not zero."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    try:
+        # Fill the accept queue so that herd's SYNs go unanswered.
+        for _ in range(4):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+        r = run_herd(plan("http://127.0.0.1:%d" % port, {"t": """
+executor: per-vu-iterations
+vus: 2
+iterations: 2
+flow:
+  - get: /small
+    timeout: 300ms
+"""}), timeout=40)
+    finally:
+        for f in fillers:
+            f.close()
+        lsock.close()
+    expect_code(r, 0)
+    ebk = r.errors_by_kind()
+    check(r.count() == 4 and ebk.get("timeout") == 4, "count %d, errors_by_kind %s, expected 4 "
+          "timeouts" % (r.count(), ebk))
+    d = r.metric("http_req_duration")
+    check(295 <= d["min"] and d["max"] < 350, "durations %.3f..%.3f ms, expected ~300"
+          % (d["min"], d["max"]))
+    c = r.metric("http_req_connecting")
+    check(c["max"] >= 295, "connecting max %.3f ms, expected ~300" % c["max"])
+
+
 def test_keepalive_requests_reconnects():
     """nginx closes each connection after 100 requests (keepalive_requests 100,
     Connection: close on the last): herd reconnects, loses and fails nothing."""
@@ -501,6 +539,7 @@ TESTS = [
     test_closed_port_connect_refused,
     test_unresolvable_host_is_dns,
     test_timeout,
+    test_connect_timeout,
     test_keepalive_requests_reconnects,
     test_idle_keepalive_timeout_reconnects,
     test_retry_on_closed_keepalive_connection,

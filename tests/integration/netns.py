@@ -203,19 +203,19 @@ class LoggedProc:
                     return t, l
         return None
 
-    def wait_for(self, regex, timeout, after=None):
+    def wait_for(self, regex, timeout, after=None, tag=None):
         """Waits until a line matching regex arrives (or the process has
         exited and its output is drained); returns (t, line) or None."""
         deadline = time.monotonic() + timeout
         while True:
-            hit = self.find(regex, after)
+            hit = self.find(regex, after, tag)
             if hit:
                 return hit
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             if self.p.poll() is not None and not any(t.is_alive() for t in self.threads):
-                return self.find(regex, after)
+                return self.find(regex, after, tag)
             with self.cond:
                 self.cond.wait(min(left, 0.1))
 
