@@ -19,7 +19,7 @@ static void usage(FILE *f)
 	        "                          [--listen URL --agents N [--agents-wait 60s] [--token-file FILE]\n"
 	        "                           [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 	        "                           [--on-agent-loss continue|abort] [--agent-loss-timeout 3s]\n"
-	        "                           [--heartbeat 1s]]\n"
+	        "                           [--heartbeat 1s] [--agent-weight NAME=W,...]]\n"
 	        "       herd results list [--db FILE]\n"
 	        "       herd results show RUN_ID [--db FILE]\n"
 	        "       herd version\n"
@@ -60,6 +60,7 @@ static int cmd_run(int argc, char **argv)
 		{ "on-agent-loss", required_argument, NULL, 'O' },
 		{ "agent-loss-timeout", required_argument, NULL, 'T' },
 		{ "heartbeat", required_argument, NULL, 'H' },
+		{ "agent-weight", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	run_opts o = { .local_agents = 1, .agents_wait_ms = 60000 };
@@ -102,6 +103,13 @@ static int cmd_run(int argc, char **argv)
 				o.heartbeat_ms = (int)ms;
 			break;
 		case 't': token_file = optarg; break;
+		case 'G':
+			if (run_agent_weight(optarg, "", 1) < 0) {
+				fprintf(stderr, "herd: --agent-weight: expected NAME=WEIGHT,... with weights above 0, got '%s'\n", optarg);
+				return EXIT_INVALID;
+			}
+			o.agent_weights = optarg;
+			break;
 		case 'C': o.tls.cert = optarg; break;
 		case 'K': o.tls.key = optarg; break;
 		case 'R': o.tls.ca = optarg; break;

@@ -264,6 +264,8 @@ static void record_agents(run *r, agent_info *ai, size_t n, const double *weight
 			.joined_at = ai[i].joined_ns / 1000000,
 			.left_at = ai[i].state == AGENT_DONE || ai[i].state == AGENT_LOST ? clock_real_ns() / 1000000 : 0,
 			.status = agent_state_name(ai[i].state),
+			.cpu_pct = ai[i].cpu_pct,
+			.rss_kb = ai[i].rss_kb,
 		};
 		if (store_agent_upsert(r->st, r->run_id, &sa) != HERD_OK)
 			log_warn("results store: %s", store_errmsg(r->st));
@@ -280,6 +282,28 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 	pthread_mutex_unlock(&r->mu);
 	if (strcmp(kind, "agent_refused") == 0)
 		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
+}
+
+double run_agent_weight(const char *spec, const char *name, double dflt)
+{
+	const char *p = spec;
+	if (spec == NULL)
+		return dflt;
+	while (*p != '\0') {
+		const char *eq = strchr(p, '='), *end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (eq == NULL || eq > end || eq == p)
+			return -1;
+		char *num_end;
+		double w = strtod(eq + 1, &num_end);
+		if (num_end != end || !(w > 0))
+			return -1;
+		if ((size_t)(eq - p) == strlen(name) && strncmp(p, name, (size_t)(eq - p)) == 0)
+			return w;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return dflt;
 }
 
 /* The first n agents that joined and are still there take part in the run. */
@@ -483,7 +507,7 @@ int run_main(const run_opts *o)
 	}
 	double wsum = 0;
 	for (size_t i = 0; i < nai; i++) {
-		weights[i] = ai[i].cores;
+		weights[i] = run_agent_weight(o->agent_weights, ai[i].name, ai[i].cores);
 		wsum += weights[i];
 	}
 	int64_t start_real = clock_real_ns() + (int64_t)(remote ? START_DELAY_REMOTE_MS : START_DELAY_MS) * 1000000;

@@ -37,7 +37,12 @@ typedef struct run_opts {
 	int64_t loss_ms;            /* agent declared lost after this silence (0: 3 s) */
 	int on_loss_abort;          /* 1: abort the run when an agent is lost */
 	int heartbeat_ms;           /* 0: 1 s */
+	const char *agent_weights;  /* "NAME=W,NAME=W": weights by agent name; others: their workers */
 } run_opts;
+
+/* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not
+ * named there. Returns -1 when spec is malformed. */
+double run_agent_weight(const char *spec, const char *name, double dflt);
 
 /* Runs the test and returns the process exit code. */
 int run_main(const run_opts *o);

@@ -61,6 +61,8 @@ static const char *const migrations[] = {
 	"  left_at INTEGER,"
 	"  batches INTEGER NOT NULL DEFAULT 0,"
 	"  last_seq INTEGER NOT NULL DEFAULT 0,"
+	"  cpu_pct REAL,"   /* last reported CPU use, 100 = one core */
+	"  rss_kb INTEGER," /* last reported resident memory */
 	"  status TEXT,"
 	"  PRIMARY KEY (run_id, agent_id)"
 	");"
@@ -456,7 +458,7 @@ int store_agent_upsert(store *st, const char *run_id, const store_agent *a)
 		return HERD_EINVAL;
 	if ((rv = prepare(st,
 	                  "INSERT INTO run_agents (run_id, agent_id, name, host, cores, weight,"
-	                  " joined_at, left_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	                  " joined_at, left_at, status, cpu_pct, rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	                  " ON CONFLICT (run_id, agent_id) DO UPDATE SET"
 	                  " name = coalesce(excluded.name, name),"
 	                  " host = coalesce(excluded.host, host),"
@@ -464,7 +466,9 @@ int store_agent_upsert(store *st, const char *run_id, const store_agent *a)
 	                  " weight = coalesce(excluded.weight, weight),"
 	                  " joined_at = coalesce(excluded.joined_at, joined_at),"
 	                  " left_at = coalesce(excluded.left_at, left_at),"
-	                  " status = coalesce(excluded.status, status)",
+	                  " status = coalesce(excluded.status, status),"
+	                  " cpu_pct = coalesce(excluded.cpu_pct, cpu_pct),"
+	                  " rss_kb = coalesce(excluded.rss_kb, rss_kb)",
 	                  &s, "recording an agent")) != 0)
 		return rv;
 	bind_text(s, 1, run_id);
@@ -479,6 +483,11 @@ int store_agent_upsert(store *st, const char *run_id, const store_agent *a)
 	bind_int_or_null(s, 7, a->joined_at);
 	bind_int_or_null(s, 8, a->left_at);
 	bind_text(s, 9, a->status);
+	if (a->cpu_pct > 0)
+		sqlite3_bind_double(s, 10, a->cpu_pct);
+	else
+		sqlite3_bind_null(s, 10);
+	bind_int_or_null(s, 11, (int64_t)a->rss_kb);
 	return run_once(st, s, "recording an agent");
 }
 

@@ -51,6 +51,8 @@ typedef struct store_agent {
 	int64_t joined_at;   /* ms since the Unix epoch, 0 = unknown */
 	int64_t left_at;     /* ms since the Unix epoch, 0 = still there */
 	const char *status;  /* "ready", "running", "lost", "done", ... */
+	double cpu_pct;      /* last reported CPU use (100 = one core), 0 = unknown */
+	uint64_t rss_kb;     /* last reported resident memory, 0 = unknown */
 } store_agent;
 
 /*

@@ -814,6 +814,23 @@ flow:
         check(r.metric("vus").get("max") == 4, "vus max %s, expected 4" % r.metric("vus"))
 
 
+def test_agent_weight_splits_vus():
+    """--agent-weight local-1=3 (local-2 keeps its 1 worker): per-vu-iterations
+    4 VUs x 5 iterations splits 3 + 1 VUs, so local-1 sends 15 requests, local-2 5."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"s": """
+executor: per-vu-iterations
+vus: 4
+iterations: 5
+flow:
+  - get: /small
+"""}), "--local-agents", "2", "--workers", "1", "--agent-weight", "local-1=3", timeout=40)
+        expect_code(r, 0)
+        check(ng.access_log_lines() == 20, "nginx logged %d, expected 20" % ng.access_log_lines())
+        by_name = {a.get("name"): a.get("requests") for a in r.herd()["agents"].values()}
+        check(by_name == {"local-1": 15, "local-2": 5}, "per agent %s, expected local-1 15, local-2 5" % by_name)
+
+
 TESTS = [
     test_count_equals_nginx_log,
     test_p50_of_50ms_delay,
@@ -838,6 +855,7 @@ TESTS = [
     test_second_sigint_stops_at_once,
     test_live_status_line_and_summary,
     test_two_local_agents,
+    test_agent_weight_splits_vus,
 ]
 
 if __name__ == "__main__":

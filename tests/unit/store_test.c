@@ -206,7 +206,8 @@ static void test_batches(void)
 	             HERD_ESTORE);
 	CHECK_CONTAINS(store_errmsg(st), "UNIQUE");
 
-	store_agent a = {"agent-1", "one", "host-a", 4, 0.5, 1795914723000LL, 0, "ready"};
+	store_agent a = { .agent_id = "agent-1", .name = "one", .host = "host-a", .cores = 4, .weight = 0.5,
+		              .joined_at = 1795914723000LL, .status = "ready", .cpu_pct = 97.5, .rss_kb = 20480 };
 	CHECK_EQ_INT(store_agent_upsert(st, "20261124-011203-ab12", &a), HERD_OK);
 	a.agent_id = "agent-2";
 	a.name = "two";
@@ -248,6 +249,8 @@ static void test_batches(void)
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM batches"), 12);
 	CHECK_EQ_INT(scalar(db, "SELECT last_seq FROM run_agents WHERE agent_id = 'agent-1'"), 6);
 	CHECK_EQ_INT(scalar(db, "SELECT cores FROM run_agents WHERE agent_id = 'agent-1'"), 4);
+	CHECK_EQ_INT(scalar(db, "SELECT rss_kb FROM run_agents WHERE agent_id = 'agent-1'"), 20480);
+	CHECK_EQ_INT(scalar(db, "SELECT cpu_pct * 10 FROM run_agents WHERE agent_id = 'agent-2'"), 975);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 8);
 
 	/* A batch that fails half-way leaves nothing behind: the first entry is
