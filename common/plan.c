@@ -1719,8 +1719,38 @@ static int parse_thresholds(pctx *c, const pair *tp)
 
 /* ---- The plan ---- */
 
-enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T__N };
-static const char *const top_keys[T__N] = {"name", "target", "scenarios", "thresholds"};
+enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T__N };
+static const char *const top_keys[T__N] = {"name", "target", "scenarios", "thresholds", "agents"};
+
+/* agents: { min: 3, wait: 60s } — how many agents the run needs, and how
+ * long the controller waits for them. */
+static int parse_agents(pctx *c, const pair *ap)
+{
+	static const char *const keys[] = {"min", "wait"};
+	void *it = NULL;
+	pair pr;
+	int more, rv;
+
+	if (node_kind(ap->v) != SK_MAP)
+		return want_kind(c, ap, node_kind(ap->v), "a mapping such as '{ min: 3, wait: 60s }'");
+	for (;;) {
+		size_t i;
+		if ((rv = next_pair(c, ap->v, &ap->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		i = key_index(keys, NELEM(keys), &pr);
+		if (i == 0)
+			rv = get_int(c, &pr, 1, 4096, &c->p->agents_min);
+		else if (i == 1)
+			rv = get_duration(c, &pr, 0, &c->p->agents_wait_ms);
+		else
+			rv = unknown_key(c, &pr, "in 'agents'", keys, NELEM(keys));
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
+}
 
 /* The file's base name without its extension: "plans/smoke.yaml" -> "smoke". */
 static char *default_name(pctx *c, const char *file)
@@ -1808,6 +1838,8 @@ static int parse_root(pctx *c, struct fy_node *root)
 	if ((rv = parse_scenarios(c, &keys[T_SCENARIOS])) != 0)
 		return rv;
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
+		return rv;
+	if (seen[T_AGENTS] && (rv = parse_agents(c, &keys[T_AGENTS])) != 0)
 		return rv;
 	return HERD_OK;
 }

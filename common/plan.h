@@ -94,6 +94,8 @@ typedef struct plan {
 	size_t nscenarios;
 	plan_threshold *thresholds;
 	size_t nthresholds;
+	int64_t agents_min;     /* `agents: { min }`: remote agents needed, 0: not said */
+	int64_t agents_wait_ms; /* `agents: { wait }`: how long to wait for them, 0: not said */
 } plan;
 
 /*

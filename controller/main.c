@@ -63,7 +63,7 @@ static int cmd_run(int argc, char **argv)
 		{ "agent-weight", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
-	run_opts o = { .local_agents = 1, .agents_wait_ms = 60000 };
+	run_opts o = { .local_agents = 1 };
 	const char *token_file = NULL;
 	static auth_token token;
 	char err[512];

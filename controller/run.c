@@ -430,7 +430,8 @@ int run_main(const run_opts *o)
 	/* 3. The listener, and the local agents when none are remote. */
 	int remote = o->listen != NULL;
 	int nlocal = remote ? 0 : (o->local_agents > 0 ? o->local_agents : 1);
-	int nwant = remote ? (o->agents > 0 ? o->agents : 1) : nlocal;
+	/* Flags first, then the plan's `agents: { min, wait }`. */
+	int nwant = !remote ? nlocal : o->agents > 0 ? o->agents : r.plan->agents_min > 0 ? (int)r.plan->agents_min : 1;
 	int workers = o->workers;
 	if (workers <= 0 && nlocal > 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -473,7 +474,10 @@ int run_main(const run_opts *o)
 	sigaction(SIGTERM, &sa, NULL);
 	if (nlocal > 0 && spawn_agents(&r, nlocal, workers) != 0)
 		goto out;
-	int64_t wait_ms = remote ? o->agents_wait_ms : JOIN_TIMEOUT_MS;
+	int64_t wait_ms = !remote                  ? JOIN_TIMEOUT_MS
+	                  : o->agents_wait_ms > 0   ? o->agents_wait_ms
+	                  : r.plan->agents_wait_ms > 0 ? r.plan->agents_wait_ms
+	                                            : 60000;
 	if (remote && !o->quiet) {
 		printf("herd: listening on %s, waiting up to %.0f s for %d agent%s\n", r.url,
 		       (double)wait_ms / 1000, nwant, nwant == 1 ? "" : "s");

@@ -30,8 +30,8 @@ typedef struct run_opts {
 	int workers;                /* workers per local agent, 0: cores / local agents */
 	int quiet;                  /* no live line */
 	const char *listen;         /* remote agents: listen here (tcp://, tls+tcp://) */
-	int agents;                 /* remote agents to wait for */
-	int64_t agents_wait_ms;     /* how long to wait for them */
+	int agents;                 /* remote agents to wait for (0: the plan's agents.min, else 1) */
+	int64_t agents_wait_ms;     /* how long to wait for them (0: the plan's agents.wait, else 60 s) */
 	const auth_token *token;    /* NULL: no authentication */
 	net_tls_files tls;
 	int64_t loss_ms;            /* agent declared lost after this silence (0: 3 s) */

@@ -1103,8 +1103,33 @@ static void test_load_file(void)
 	plan_free(NULL);
 }
 
+static void test_agents_key(void)
+{
+	plan *p = NULL;
+	char err[512];
+	const char *ok = "target: http://x\nagents: { min: 3, wait: 45s }\nscenarios:\n  s:\n"
+	                 "    executor: constant-vus\n    vus: 1\n    duration: 1s\n    flow: [{get: /}]\n";
+	CHECK_EQ_INT(plan_parse(ok, strlen(ok), "a.yaml", &p, err, sizeof(err)), HERD_OK);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->agents_min, 3);
+		CHECK_EQ_INT(p->agents_wait_ms, 45000);
+		plan_free(p);
+		p = NULL;
+	}
+	const char *bad = "target: http://x\nagents: { min: 0, wiat: 45s }\nscenarios:\n  s:\n"
+	                  "    executor: constant-vus\n    vus: 1\n    duration: 1s\n    flow: [{get: /}]\n";
+	CHECK_EQ_INT(plan_parse(bad, strlen(bad), "a.yaml", &p, err, sizeof(err)), HERD_EPLAN);
+	CHECK_CONTAINS(err, "a.yaml:2:");
+	const char *bad2 = "target: http://x\nagents: { wiat: 45s }\nscenarios:\n  s:\n"
+	                   "    executor: constant-vus\n    vus: 1\n    duration: 1s\n    flow: [{get: /}]\n";
+	CHECK_EQ_INT(plan_parse(bad2, strlen(bad2), "a.yaml", &p, err, sizeof(err)), HERD_EPLAN);
+	CHECK_CONTAINS(err, "a.yaml:2:11:");
+	CHECK_CONTAINS(err, "did you mean 'wait'");
+}
+
 int main(void)
 {
+	test_agents_key();
 	test_smoke_plan();
 	test_defaults();
 	test_durations();
