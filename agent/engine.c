@@ -222,6 +222,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.flush_arg = e,
 			.stop = &e->stop,
 			.started_real_ns = &e->started_real_ns,
+			.lean = cfg->lean,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;

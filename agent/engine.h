@@ -29,6 +29,7 @@ typedef struct engine_cfg {
 	int64_t interval_ms;
 	engine_batch_cb batch;
 	void *batch_arg;
+	int lean;               /* lean HTTP/1.1 driver for plain http:// scenarios */
 } engine_cfg;
 
 /* Creates the workers and starts their threads. Returns a herd_err. */

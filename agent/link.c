@@ -255,6 +255,7 @@ static void on_assign(agent *a, const wire_assign *as)
 		.interval_ms = as->interval_ms ? as->interval_ms : 1000,
 		.batch = on_batch,
 		.batch_arg = a,
+		.lean = a->cfg->lean,
 	};
 	if ((rv = engine_start(&ec, &a->eng)) != HERD_OK) {
 		snprintf(err, sizeof(err), "cannot start the load engine: %s", herd_strerror(rv));

@@ -27,6 +27,7 @@ typedef struct link_cfg {
 	const auth_token *token;  /* NULL: no authentication */
 	const allow *allow;       /* NULL: any target */
 	net_tls_files tls;        /* for tls+tcp:// */
+	int lean;                 /* --http-driver lean */
 } link_cfg;
 
 /* Runs the agent until quit is set, or after one run when once is set.

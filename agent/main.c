@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: herd-agent --controller URL [--token-file FILE] [--name NAME] [--workers N]\n"
 	           "                  [--allow-target HOST[:PORT]|CIDR,...] [--lost-controller-timeout 3s]\n"
-	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--once]\n"
+	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--http-driver curl|lean] [--once]\n"
 	           "URL: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
 }
 
@@ -43,6 +43,7 @@ int main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-ca", required_argument, NULL, 'R' },
+		{ "http-driver", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
 	auth_token token;
 	allow *allow_list = NULL;
 	const char *token_file = NULL;
+	int driver_flag = 0;
 	char err[512];
 	int c, rv;
 
@@ -78,6 +80,14 @@ int main(int argc, char **argv)
 		case 'C': cfg.tls.cert = optarg; break;
 		case 'K': cfg.tls.key = optarg; break;
 		case 'R': cfg.tls.ca = optarg; break;
+		case 'D':
+			if (strcmp(optarg, "lean") != 0 && strcmp(optarg, "curl") != 0) {
+				fprintf(stderr, "herd-agent: --http-driver: expected 'curl' or 'lean', got '%s'\n", optarg);
+				return 2;
+			}
+			cfg.lean = strcmp(optarg, "lean") == 0;
+			driver_flag = 1;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -96,6 +106,9 @@ int main(int argc, char **argv)
 		cfg.token = &token;
 	}
 	cfg.allow = allow_list;
+	/* The environment sets the default so local agents follow their controller's. */
+	if (!driver_flag && getenv("HERD_HTTP_DRIVER") != NULL && strcmp(getenv("HERD_HTTP_DRIVER"), "lean") == 0)
+		cfg.lean = 1;
 	if (getenv("HERD_WIRE_VERSION") != NULL) /* tests of version refusal only */
 		wire_set_version_for_tests((uint32_t)atoi(getenv("HERD_WIRE_VERSION")));
 	struct sigaction sa = { .sa_handler = on_signal }, old;

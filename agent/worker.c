@@ -26,9 +26,14 @@ typedef struct watch {
 	int used;
 } watch;
 
+/* The traffic drivers a worker can run, by index. */
+enum { DRV_CURL = 0, DRV_LEAN, NDRIVERS };
+static const driver_ops *const drivers[NDRIVERS] = { &http_driver, &h1_driver };
+
 typedef struct scen_rt {
 	const plan_scenario *s;
 	uint16_t idx;
+	uint8_t driver;       /* DRV_*: every VU of the scenario uses this driver */
 	int64_t start_ns, end_ns, hard_end_ns;
 	int64_t vus_share;    /* constant-vus, per-vu-iterations */
 	int64_t start_vus;    /* ramping-vus, this worker's share */
@@ -58,7 +63,7 @@ struct worker {
 	vu **heap; /* VU think timers, a binary min-heap on wake_ns */
 	size_t heap_len, heap_cap;
 	uint32_t next_vu_id;
-	void *http; /* driver state */
+	void *dstate[NDRIVERS]; /* each driver's state, NULL when no scenario uses it */
 	agg *cur;
 	int64_t interval_ns;
 	int started;
@@ -290,7 +295,8 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		v->step_start_ns = due_ns;
 		v->sent_ns = now;
 		v->state = VU_BUSY;
-		if (http_driver.start(w->http, v, st) == HERD_OK)
+		int d = w->sc[v->scenario].driver;
+		if (drivers[d]->start(w->dstate[d], v, st) == HERD_OK)
 			return;
 		/* Could not even start: count it as a failed request and retry later. */
 		agg_entry *e = agg_get(w->cur, (agg_key){ .metric = AM_HTTP_REQ_DURATION,
@@ -433,7 +439,7 @@ static void cancel_all(worker *w, scen_rt *r)
 	for (size_t i = 0; i < r->nvus; i++) {
 		vu *v = r->vus[i];
 		if (v->state == VU_BUSY)
-			http_driver.cancel(w->http, v);
+			drivers[r->driver]->cancel(w->dstate[r->driver], v);
 		timer_clear(w, v);
 		if (v->state != VU_IDLE)
 			r->running--;
@@ -565,6 +571,16 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	return HERD_OK;
 }
 
+/* The lean HTTP/1.1 driver takes a scenario whose every request is plain
+ * http:// and needs nothing it lacks (redirects are libcurl's job). */
+static int lean_fits(const plan_scenario *s)
+{
+	for (size_t i = 0; i < s->nsteps; i++)
+		if (s->steps[i].kind == STEP_HTTP && strncmp(s->steps[i].url, "http://", 7) != 0)
+			return 0;
+	return 1;
+}
+
 int worker_new(const worker_cfg *cfg, worker **out)
 {
 	worker *w = calloc(1, sizeof(*w));
@@ -581,11 +597,14 @@ int worker_new(const worker_cfg *cfg, worker **out)
 		rv = HERD_EIO;
 		goto fail;
 	}
-	if ((rv = http_driver.init(w, &w->http)) != HERD_OK)
-		goto fail;
-	for (size_t i = 0; i < w->nsc; i++)
-		if ((rv = setup_scenario(w, &w->sc[i], &cfg->plan->scenarios[i], (uint16_t)i)) != HERD_OK)
+	for (size_t i = 0; i < w->nsc; i++) {
+		scen_rt *r = &w->sc[i];
+		r->driver = cfg->lean && lean_fits(&cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
+		if (w->dstate[r->driver] == NULL && (rv = drivers[r->driver]->init(w, &w->dstate[r->driver])) != HERD_OK)
 			goto fail;
+		if ((rv = setup_scenario(w, r, &cfg->plan->scenarios[i], (uint16_t)i)) != HERD_OK)
+			goto fail;
+	}
 	rv = HERD_ENOMEM;
 	if ((w->cur = agg_new(0)) == NULL)
 		goto fail;
@@ -603,8 +622,8 @@ void worker_free(worker *w)
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		for (size_t k = 0; k < r->nvus; k++) {
-			if (w->http != NULL)
-				http_driver.vu_release(w->http, r->vus[k]);
+			if (w->dstate[r->driver] != NULL)
+				drivers[r->driver]->vu_release(w->dstate[r->driver], r->vus[k]);
 			free(r->vus[k]);
 		}
 		free(r->vus);
@@ -612,8 +631,9 @@ void worker_free(worker *w)
 		free(r->targets);
 	}
 	free(w->sc);
-	if (w->http != NULL)
-		http_driver.fini(w->http);
+	for (int d = 0; d < NDRIVERS; d++)
+		if (w->dstate[d] != NULL)
+			drivers[d]->fini(w->dstate[d]);
 	if (w->epfd >= 0)
 		close(w->epfd);
 	free(w->watches);
@@ -662,15 +682,18 @@ void worker_run(worker *w)
 			v->step++;
 			run_step(w, v, v->wake_ns);
 		}
-		if (http_driver.next_timer(w->http) <= now)
-			http_driver.on_timer(w->http);
+		for (int d = 0; d < NDRIVERS; d++)
+			if (w->dstate[d] != NULL && drivers[d]->next_timer(w->dstate[d]) <= now)
+				drivers[d]->on_timer(w->dstate[d]);
 		if (!tick(w, now) && now >= start)
 			break;
 
 		int64_t wake = now + TICK_NS;
 		if (w->heap_len > 0)
 			wake = min64(wake, w->heap[0]->wake_ns);
-		wake = min64(wake, http_driver.next_timer(w->http));
+		for (int d = 0; d < NDRIVERS; d++)
+			if (w->dstate[d] != NULL)
+				wake = min64(wake, drivers[d]->next_timer(w->dstate[d]));
 		if (now >= start)
 			wake = min64(wake, start + (w->cur->interval + 1) * w->interval_ns);
 		else

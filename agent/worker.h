@@ -54,6 +54,7 @@ typedef struct worker_cfg {
 	void *flush_arg;
 	atomic_int *stop;        /* 1: no new iterations; 2: no new requests; 3: abandon all now */
 	_Atomic int64_t *started_real_ns; /* set once, by the first worker to reach the start */
+	int lean;                /* use the lean HTTP/1.1 driver for plain http:// scenarios */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */
