@@ -292,21 +292,6 @@ flow:
         check(bad not in r.stderr, "herd's stderr mentions %r%s" % (bad, r.tail()))
 
 
-def test_unresolvable_host_is_dns():
-    """A host name that does not resolve: every request is a dns error."""
-    r = run_herd(plan("http://no-such-host.invalid:8080", {"c": """
-executor: per-vu-iterations
-vus: 2
-iterations: 3
-flow:
-  - get: /small
-"""}), timeout=40)
-    expect_code(r, 0)
-    ebk = r.errors_by_kind()
-    check(r.count() == 6 and ebk.get("dns") == 6, "count %d, errors_by_kind %s, expected 6 dns"
-          % (r.count(), ebk))
-
-
 def test_timeout():
     """timeout: 30ms against /slow (100 ms): every request times out near 30 ms."""
     with Nginx() as ng:
@@ -537,7 +522,6 @@ TESTS = [
     test_post_json_body,
     test_body_check_fails_on_other_body,
     test_closed_port_connect_refused,
-    test_unresolvable_host_is_dns,
     test_timeout,
     test_connect_timeout,
     test_keepalive_requests_reconnects,

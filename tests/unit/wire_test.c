@@ -184,6 +184,7 @@ static void test_welcome_poll_nop_ready(void)
 	CHECK(out.u.poll.clock_rtt_ns == 4567);
 	CHECK(out.u.poll.started_ns == 42);
 	wire_msg_fini(&in);
+	wire_msg_fini(&out);
 
 	/* The authentication and clock messages. */
 	memset(&in, 0, sizeof(in));
