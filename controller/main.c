@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	        "                           [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 	        "                           [--on-agent-loss continue|abort] [--agent-loss-timeout 3s]\n"
 	        "                           [--heartbeat 1s] [--agent-weight NAME=W,...]]\n"
+	        "                          [--http-driver curl|lean]\n"
 	        "       herd results list [--db FILE]\n"
 	        "       herd results show RUN_ID [--db FILE]\n"
 	        "       herd version\n"
@@ -61,6 +62,7 @@ static int cmd_run(int argc, char **argv)
 		{ "agent-loss-timeout", required_argument, NULL, 'T' },
 		{ "heartbeat", required_argument, NULL, 'H' },
 		{ "agent-weight", required_argument, NULL, 'G' },
+		{ "http-driver", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	run_opts o = { .local_agents = 1 };
@@ -103,6 +105,14 @@ static int cmd_run(int argc, char **argv)
 				o.heartbeat_ms = (int)ms;
 			break;
 		case 't': token_file = optarg; break;
+		case 'D':
+			if (strcmp(optarg, "lean") != 0 && strcmp(optarg, "curl") != 0) {
+				fprintf(stderr, "herd: --http-driver: expected 'curl' or 'lean', got '%s'\n", optarg);
+				return EXIT_INVALID;
+			}
+			/* Local agents read it from their environment. */
+			setenv("HERD_HTTP_DRIVER", optarg, 1);
+			break;
 		case 'G':
 			if (run_agent_weight(optarg, "", 1) < 0) {
 				fprintf(stderr, "herd: --agent-weight: expected NAME=WEIGHT,... with weights above 0, got '%s'\n", optarg);
