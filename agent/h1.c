@@ -23,6 +23,7 @@
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/sbuf.h"
 
 #define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
 #define RBUF_SIZE (64u << 10)        /* the worker's one read buffer */
@@ -489,37 +490,6 @@ static void on_fd(void *arg, int fd, uint32_t events)
 
 /* ---- requests, rendered once ---- */
 
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
 
 static int hexdig(int c)
 {
@@ -543,13 +513,13 @@ static void sb_basic_auth(sbuf *b, const char *ui, size_t n)
 			raw[m++] = (unsigned char)ui[i];
 		}
 	}
-	sb_str(b, "Basic ");
+	sbuf_str(b, "Basic ");
 	for (size_t i = 0; i < m; i += 3) {
 		uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < m ? (uint32_t)raw[i + 1] << 8 : 0) |
 		             (i + 2 < m ? raw[i + 2] : 0);
 		char q[4] = { b64[v >> 18], b64[(v >> 12) & 63], i + 1 < m ? b64[(v >> 6) & 63] : '=',
 			          i + 2 < m ? b64[v & 63] : '=' };
-		sb_add(b, q, 4);
+		sbuf_add(b, q, 4);
 	}
 }
 
@@ -675,12 +645,12 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
 
-	sb_str(&b, http_method_name(s->method));
-	sb_str(&b, " ");
+	sbuf_str(&b, http_method_name(s->method));
+	sbuf_str(&b, " ");
 	if (u.path_len == 0 || u.path[0] != '/')
-		sb_str(&b, "/");
-	sb_add(&b, u.path, u.path_len);
-	sb_str(&b, " HTTP/1.1\r\n");
+		sbuf_str(&b, "/");
+	sbuf_add(&b, u.path, u.path_len);
+	sbuf_str(&b, " HTTP/1.1\r\n");
 	/* The step's own Host, User-Agent, Authorization and Content-Type
 	 * replace herd's; Content-Length is always herd's, as herd frames the body. */
 	if (user_header(s, "Host") == NULL) {
@@ -688,38 +658,38 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 		size_t hlen = u.hostport_len;
 		if (u.port == 80)
 			hlen = (size_t)(u.host + u.host_len - u.hostport) + (u.hostport[0] == '[');
-		sb_str(&b, "Host: ");
-		sb_add(&b, u.hostport, hlen);
-		sb_str(&b, "\r\n");
+		sbuf_str(&b, "Host: ");
+		sbuf_add(&b, u.hostport, hlen);
+		sbuf_str(&b, "\r\n");
 	}
 	if (user_header(s, "User-Agent") == NULL)
-		sb_str(&b, "User-Agent: herd/" HERD_VERSION "\r\n");
+		sbuf_str(&b, "User-Agent: herd/" HERD_VERSION "\r\n");
 	if (u.userinfo != NULL && user_header(s, "Authorization") == NULL) {
-		sb_str(&b, "Authorization: ");
+		sbuf_str(&b, "Authorization: ");
 		sb_basic_auth(&b, u.userinfo, u.userinfo_len);
-		sb_str(&b, "\r\n");
+		sbuf_str(&b, "\r\n");
 	}
 	for (size_t i = 0; i < s->nheaders; i++) {
 		kv = &s->headers[i];
 		/* An empty value only removes herd's own header, as with libcurl. */
 		if (kv->value == NULL || kv->value[0] == '\0' || strcasecmp(kv->name, "Content-Length") == 0)
 			continue;
-		sb_str(&b, kv->name);
-		sb_str(&b, ": ");
-		sb_str(&b, kv->value);
-		sb_str(&b, "\r\n");
+		sbuf_str(&b, kv->name);
+		sbuf_str(&b, ": ");
+		sbuf_str(&b, kv->value);
+		sbuf_str(&b, "\r\n");
 	}
 	if (s->body_is_json && has_body && user_header(s, "Content-Type") == NULL)
-		sb_str(&b, "Content-Type: application/json\r\n");
+		sbuf_str(&b, "Content-Type: application/json\r\n");
 	if (body_len > 0 || s->method == HM_POST || s->method == HM_PUT || s->method == HM_PATCH) {
 		snprintf(num, sizeof(num), "%zu", body_len);
-		sb_str(&b, "Content-Length: ");
-		sb_str(&b, num);
-		sb_str(&b, "\r\n");
+		sbuf_str(&b, "Content-Length: ");
+		sbuf_str(&b, num);
+		sbuf_str(&b, "\r\n");
 	}
-	sb_str(&b, "\r\n");
+	sbuf_str(&b, "\r\n");
 	if (body_len > 0)
-		sb_add(&b, s->body, body_len);
+		sbuf_add(&b, s->body, body_len);
 	if (b.oom) {
 		free(b.p);
 		return HERD_ENOMEM;

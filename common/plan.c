@@ -18,6 +18,7 @@
 
 #include "common/err.h"
 #include "common/plan.h"
+#include "common/sbuf.h"
 #include "common/threshold.h"
 
 /* Limits that keep every later computation (sums, splits) far from overflow. */
@@ -740,37 +741,6 @@ static int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out)
 
 /* ---- Growing strings ---- */
 
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
 
 /* Percent-encodes everything but RFC 3986's unreserved characters. */
 static void sb_urlenc(sbuf *b, const char *s, size_t n)
@@ -780,10 +750,10 @@ static void sb_urlenc(sbuf *b, const char *s, size_t n)
 		unsigned char ch = (unsigned char)s[i];
 		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || is_digit((char)ch) ||
 		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-			sb_add(b, (const char *)&s[i], 1);
+			sbuf_add(b, (const char *)&s[i], 1);
 		} else {
 			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-			sb_add(b, e, 3);
+			sbuf_add(b, e, 3);
 		}
 	}
 }
@@ -1079,12 +1049,12 @@ static int parse_query(pctx *c, const pair *qp, const char *path, sbuf *url)
 		if (k == SK_MAP || k == SK_SEQ || k == SK_NULL)
 			return want_kind(c, &pr, k, "a string or a number");
 		if (first)
-			sb_str(url, strchr(path, '?') != NULL ? "&" : "?");
+			sbuf_str(url, strchr(path, '?') != NULL ? "&" : "?");
 		else
-			sb_str(url, "&");
+			sbuf_str(url, "&");
 		first = 0;
 		sb_urlenc(url, pr.key, pr.klen);
-		sb_str(url, "=");
+		sbuf_str(url, "=");
 		s = node_text(pr.v, &len);
 		sb_urlenc(url, s, len);
 		c->bytes += pr.klen + len * 3;
@@ -1184,7 +1154,7 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 	if (has_scheme(st->path)) {
 		if (!url_has_host(st->path))
 			return perr(c, vloc(mp), "URL '%s' has no host", vb);
-		sb_str(&url, st->path);
+		sbuf_str(&url, st->path);
 	} else if (st->path[0] != '/') {
 		return perr(c, vloc(mp),
 		            "path '%s' must start with '/' or be a full http:// or https:// URL", vb);
@@ -1194,8 +1164,8 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 			            "plan has no 'target', but the step at %d:%d uses the relative path '%s';"
 			            " add 'target: http://host:port' or use full URLs",
 			            steploc.line, steploc.col, vb);
-		sb_str(&url, c->p->target);
-		sb_str(&url, st->path);
+		sbuf_str(&url, c->p->target);
+		sbuf_str(&url, st->path);
 	}
 	if (query != NULL && (rv = parse_query(c, query, st->path, &url)) != 0) {
 		free(url.p);
