@@ -51,6 +51,8 @@ typedef struct agent {
 	uint64_t next_seq;
 	uint64_t last_acked;
 	int final_queued;    /* the engine delivered its last batch */
+	int orphaned;        /* the controller disowned the current run */
+	int forgotten;       /* the controller forgot this agent during the current run */
 	int sender_quit;
 
 	/* the current run */
@@ -139,16 +141,25 @@ static void *sender_main(void *arg)
 		wire_msg reply = { 0 };
 		int rv = request(a->met_ctx, &m, &reply, SEND_TIMEOUT_MS);
 		int acked = rv == HERD_OK && reply.type == WIRE_ACK && reply.u.ack.seq == q->m->seq;
-		if (rv == HERD_OK && reply.type == WIRE_ERROR)
+		/* A controller that does not run this run (it was restarted) will never
+		 * take these batches: drop them, counted, rather than block the agent. */
+		int orphan = rv == HERD_OK && reply.type == WIRE_ERROR && reply.u.error.code == HERD_ECLOSED;
+		if (rv == HERD_OK && reply.type == WIRE_ERROR && !orphan)
 			log_warn("controller refused batch %llu: %s", (unsigned long long)q->m->seq,
 			         reply.u.error.message);
 		wire_msg_fini(&reply);
-		if (!acked)
+		if (!acked && !orphan)
 			clock_sleep_ms(100);
 		pthread_mutex_lock(&a->mu);
 		if (rv == HERD_OK)
 			atomic_store(&a->last_heard_ns, clock_mono_ns());
-		if (acked) {
+		if (orphan) {
+			if (!a->orphaned)
+				log_warn("the controller does not know run %s: dropping its batches", a->run_id);
+			a->orphaned = 1;
+			a->dropped++;
+		}
+		if (acked || orphan) {
 			a->last_acked = q->m->seq;
 			a->head = q->next;
 			if (a->head == NULL)
@@ -186,6 +197,8 @@ static void end_run(agent *a)
 	a->tail = NULL;
 	a->queued = 0;
 	a->final_queued = 0;
+	a->orphaned = 0;
+	a->forgotten = 0;
 	a->next_seq = 0;
 	a->last_acked = 0;
 	a->dropped = 0;
@@ -211,6 +224,16 @@ static void on_assign(agent *a, const wire_assign *as)
 	char err[1024];
 	int rv;
 
+	if (a->run_id[0] != '\0' && a->forgotten) {
+		/* The controller that started our run was restarted and forgot us:
+		 * nobody will take that run's batches. Make room for the new one. */
+		pthread_mutex_lock(&a->mu);
+		size_t n = a->queued;
+		pthread_mutex_unlock(&a->mu);
+		log_warn("run %s: abandoned for run %s (its controller is gone; %zu batches dropped)", a->run_id,
+		         as->run_id, n);
+		end_run(a);
+	}
 	if (a->run_id[0] != '\0') {
 		send_error(a, as->run_id, HERD_EINVAL, "agent is busy with another run");
 		return;
@@ -498,6 +521,16 @@ int link_run(const link_cfg *cfg)
 			}
 			continue; /* not there yet: NNG keeps redialing */
 		}
+		pthread_mutex_lock(&a.mu);
+		int orphaned = a.orphaned;
+		pthread_mutex_unlock(&a.mu);
+		if (a.eng != NULL && orphaned) {
+			log_warn("run %s: abandoned (its controller is gone)", a.run_id);
+			end_run(&a);
+			if (cfg->once)
+				break;
+			continue;
+		}
 		if (a.eng != NULL && !a.done_sent && engine_finished(a.eng) && try_done(&a)) {
 			a.done_sent = 1;
 			end_run(&a);
@@ -532,6 +565,8 @@ int link_run(const link_cfg *cfg)
 				log_warn("controller: %s", reply.u.error.message);
 				if (reply.u.error.code == HERD_ENOTFOUND || reply.u.error.code == HERD_EAUTH)
 					welcomed = 0; /* a new connection or a restarted controller: hello again */
+				if (reply.u.error.code == HERD_ENOTFOUND && a.eng != NULL)
+					a.forgotten = 1;
 				break;
 			default: break;
 			}

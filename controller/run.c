@@ -72,7 +72,7 @@ static int on_metrics(void *arg, const char *agent_id, const wire_metrics *m)
 	run *r = arg;
 	int dup = 0, rv;
 	if (strcmp(m->run_id, r->run_id) != 0)
-		return HERD_ENOTFOUND; /* a batch from another run: refuse, never merge */
+		return HERD_ECLOSED; /* a batch of a run this controller does not run: refuse, never merge */
 	pthread_mutex_lock(&r->mu);
 	rv = store_add_batch(r->st, r->run_id, agent_id, m->seq, m->interval_ms, m->entries,
 	                     m->nentries, &dup);
