@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # herd's test command: installs dependencies, builds with warnings as errors,
-# runs the unit and integration suites, then the unit suite again under
+# runs the unit and integration suites (nginx, network namespaces), then the
+# unit suite and the nginx integration suites again with herd built with
 # AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +34,13 @@ else
 fi
 
 if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false; then
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-ci-asan --suite unit --print-errorlogs --num-processes 2 || true
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  meson test -C build-ci-asan --suite unit --print-errorlogs --num-processes 2 || true
   count build-ci-asan
+  # herd and herd-agent themselves under the sanitizers, against nginx
+  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test --print-errorlogs || true
+  count build-ci-asan
+  unset ASAN_OPTIONS UBSAN_OPTIONS
 else
   echo "sanitizer build failed"; failed=$((failed + 1))
 fi
