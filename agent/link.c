@@ -497,7 +497,7 @@ int link_run(const link_cfg *cfg)
 		return HERD_EINTERNAL;
 	}
 
-	int welcomed = 0;
+	int welcomed = 0, waiting_logged = 0;
 	rv = HERD_OK;
 	a.last_heard_ns = clock_mono_ns();
 	while (!*cfg->quit) {
@@ -506,6 +506,7 @@ int link_run(const link_cfg *cfg)
 			rv = hello(&a);
 			if (rv == HERD_OK) {
 				welcomed = 1;
+				waiting_logged = 0;
 				a.last_heard_ns = clock_mono_ns();
 				log_info("connected to %s as %s", cfg->url, a.id);
 				continue;
@@ -518,6 +519,12 @@ int link_run(const link_cfg *cfg)
 				log_error("no controller at %s: giving up", cfg->url);
 				rv = HERD_ETIMEDOUT;
 				break;
+			}
+			if (!waiting_logged && clock_mono_ns() - a.last_heard_ns > 5000000000LL) {
+				/* NNG redials quietly; say once why nothing is happening. */
+				log_warn("no answer from %s yet (controller not started, wrong address, firewall,%s)", cfg->url,
+				         net_url_is_tls(cfg->url) ? " or a TLS certificate the other side refuses" : " or no route");
+				waiting_logged = 1;
 			}
 			continue; /* not there yet: NNG keeps redialing */
 		}
