@@ -97,7 +97,7 @@ void live_print(live *lv, FILE *f, int64_t elapsed_ms, int64_t total_ms, int age
 		if (s->h.total > 0)
 			fmt_ms(p95, sizeof(p95), hist_percentile(&s->h, 95));
 	}
-	fprintf(f, "%s[%4llds/%llds] %-8s vus=%-5lld %7llu req/s  p95=%-8s errors=%5.2f%%  agents %d/%d%s",
+	fprintf(f, "%s[%4llds/%llds] %-12s vus=%-5lld %7llu req/s  p95=%-8s errors=%5.2f%%  agents %d/%d%s",
 	        lv->tty ? "\r" : "", (long long)(elapsed_ms / 1000), (long long)(total_ms / 1000), stage,
 	        (long long)vus, (unsigned long long)reqs, p95,
 	        reqs ? 100.0 * (double)failed / (double)reqs : 0.0, agents_up, agents,

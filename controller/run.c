@@ -272,6 +272,29 @@ static void record_agents(run *r, agent_info *ai, size_t n, const double *weight
 	}
 }
 
+/* The live line's stage: the stage of the first ramping scenario under way
+ * ("ramp 2/3"), else "running", or "ending" after every scenario's end. */
+static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t len)
+{
+	int64_t last_end = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		int64_t at = s->start_ms, end = s->start_ms + plan_scenario_length_ms(s);
+		if (end > last_end)
+			last_end = end;
+		if (s->executor != EXEC_RAMPING_VUS || t_ms < at || t_ms >= end)
+			continue;
+		for (size_t k = 0; k < s->nstages; k++) {
+			at += s->stages[k].duration_ms;
+			if (t_ms < at) {
+				snprintf(buf, len, "%.20s %zu/%zu", s->name, k + 1, s->nstages);
+				return buf;
+			}
+		}
+	}
+	return t_ms >= last_end ? "ending" : "running";
+}
+
 /* Events from the cluster go to the store (and to stderr when they matter). */
 static void on_event(void *arg, const char *kind, const char *agent_id, const char *message)
 {
@@ -653,8 +676,10 @@ int run_main(const run_opts *o)
 				for (size_t i = 0; i < nai; i++)
 					joined += ai[i].state != AGENT_LOST && ai[i].state != AGENT_FAILED;
 				pthread_mutex_lock(&r.mu);
+				char stage[64];
 				live_print(r.lv, stdout, (now - start_mono) / 1000000, total_ms, joined, (int)nai,
-				           interrupted ? "stopping" : "running");
+				           interrupted ? "stopping"
+				                       : stage_label(r.plan, (now - start_mono) / 1000000, stage, sizeof(stage)));
 				pthread_mutex_unlock(&r.mu);
 			}
 		}
