@@ -13,6 +13,8 @@ static const char *const metric_names[AM__N] = {
 	"http_req_tls_handshaking", "http_req_sending", "http_req_receiving",
 	"http_req_blocked",   "checks",             "iterations",
 	"dropped_iterations", "vus",                "vus_max",
+	"ws_sessions",        "ws_connecting",      "ws_session_duration",
+	"ws_msgs_sent",       "ws_msgs_received",   "ws_msg_rtt",
 };
 
 const char *agg_metric_name(int m)

@@ -26,6 +26,12 @@ typedef enum agg_metric {
 	AM_DROPPED_ITERATIONS,
 	AM_VUS,
 	AM_VUS_MAX,
+	AM_WS_SESSIONS,         /* counter; errors by kind, handshake status class, bytes */
+	AM_WS_CONNECTING,       /* trend: connect to 101 */
+	AM_WS_SESSION_DURATION, /* trend: connect to the end of the session */
+	AM_WS_MSGS_SENT,        /* counter */
+	AM_WS_MSGS_RECEIVED,    /* counter */
+	AM_WS_MSG_RTT,          /* trend: a send to the message meeting the next expect */
 	AM__N
 } agg_metric;
 

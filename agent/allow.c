@@ -246,7 +246,7 @@ int allow_check_plan(const allow *a, const plan *p, char *err, size_t errlen)
 		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
 			const plan_step *s = &p->scenarios[i].steps[j];
 			int rv;
-			if (s->kind == STEP_HTTP && (rv = allow_check_url(a, s->url, err, errlen)) != HERD_OK)
+			if ((s->kind == STEP_HTTP || s->kind == STEP_WS) && (rv = allow_check_url(a, s->url, err, errlen)) != HERD_OK)
 				return rv;
 		}
 	return HERD_OK;

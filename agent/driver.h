@@ -28,6 +28,16 @@ typedef struct step_result {
 	size_t body_len;
 } step_result;
 
+/* What a finished WebSocket session reports. Times in microseconds. */
+typedef struct ws_result {
+	int status;          /* the handshake's HTTP status, 0 when none arrived */
+	int err;             /* an errk, or -1 when the session ended cleanly */
+	int opened;          /* the handshake succeeded (connecting_us and duration_us are set) */
+	uint64_t connecting_us; /* connect() to the 101 response */
+	uint64_t duration_us;   /* connect() to the end of the session */
+	uint64_t bytes_in, bytes_out;
+} ws_result;
+
 typedef struct driver_ops {
 	const char *name;
 	/* Sets up per-worker state in *state. Returns a herd_err. */
@@ -38,7 +48,7 @@ typedef struct driver_ops {
 	int (*start)(void *state, vu *v, const plan_step *s);
 	/* Abandons v's step in flight, if any, without reporting it. */
 	void (*cancel)(void *state, vu *v);
-	/* Releases v's connection state (v->conn). */
+	/* Releases v's connection state (v->conn; v->ws_conn for the ws driver). */
 	void (*vu_release)(void *state, vu *v);
 	/* Nanoseconds (CLOCK_MONOTONIC) of the driver's next timer, or INT64_MAX. */
 	int64_t (*next_timer)(void *state);
@@ -48,5 +58,9 @@ typedef struct driver_ops {
 
 extern const driver_ops http_driver;
 extern const driver_ops h1_driver;
+/* WebSocket sessions (STEP_WS) over wslay; its per-VU state is v->ws_conn,
+ * so a VU can run HTTP and ws steps in one flow. Reports through
+ * worker_ws_done(). */
+extern const driver_ops ws_driver;
 
 #endif

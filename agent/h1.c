@@ -22,6 +22,7 @@
 #include "agent/h1parse.h"
 #include "agent/worker.h"
 #include "common/clock.h"
+#include "common/dheap.h"
 #include "common/err.h"
 #include "common/sbuf.h"
 
@@ -59,8 +60,7 @@ typedef struct h1_state {
 	size_t nreqs;
 	h1_host *hosts;
 	size_t nhosts;
-	h1_conn **heap;   /* requests in flight, a binary min-heap on deadline */
-	size_t heap_len, heap_cap;
+	dheap deadlines;  /* requests in flight, by deadline */
 	char *rbuf;       /* responses are parsed as they are read, so one buffer serves all */
 } h1_state;
 
@@ -85,8 +85,7 @@ struct h1_conn {
 	uint8_t reused;     /* this attempt went out on a connection used before */
 	uint8_t retried;    /* this request already moved to a fresh connection once */
 	uint8_t got_bytes;  /* some response byte arrived */
-	int64_t deadline;
-	size_t heap_pos;    /* SIZE_MAX when not in the heap */
+	dheap_node dl;      /* its deadline, in the state's heap while in flight */
 	int64_t t_connect;  /* connect() called */
 	int64_t t_ready;    /* first send() of the attempt */
 	int64_t t_written;  /* the whole request written */
@@ -96,78 +95,6 @@ struct h1_conn {
 	char *body;         /* kept for body checks, NUL-terminated */
 	size_t body_len, body_cap;
 };
-
-/* ---- deadlines ---- */
-
-static int heap_before(const h1_conn *a, const h1_conn *b)
-{
-	return a->deadline < b->deadline;
-}
-
-static void heap_place(h1_state *st, size_t i, h1_conn *c)
-{
-	st->heap[i] = c;
-	c->heap_pos = i;
-}
-
-static void heap_up(h1_state *st, size_t i)
-{
-	h1_conn *c = st->heap[i];
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (!heap_before(c, st->heap[parent]))
-			break;
-		heap_place(st, i, st->heap[parent]);
-		i = parent;
-	}
-	heap_place(st, i, c);
-}
-
-static void heap_down(h1_state *st, size_t i)
-{
-	h1_conn *c = st->heap[i];
-	for (;;) {
-		size_t l = 2 * i + 1, m = l;
-		if (l >= st->heap_len)
-			break;
-		if (l + 1 < st->heap_len && heap_before(st->heap[l + 1], st->heap[l]))
-			m = l + 1;
-		if (!heap_before(st->heap[m], c))
-			break;
-		heap_place(st, i, st->heap[m]);
-		i = m;
-	}
-	heap_place(st, i, c);
-}
-
-static int heap_push(h1_state *st, h1_conn *c)
-{
-	if (st->heap_len == st->heap_cap) {
-		size_t cap = st->heap_cap ? st->heap_cap * 2 : 64;
-		h1_conn **nh = realloc(st->heap, cap * sizeof(*nh));
-		if (nh == NULL)
-			return HERD_ENOMEM;
-		st->heap = nh;
-		st->heap_cap = cap;
-	}
-	st->heap[st->heap_len++] = c;
-	heap_up(st, st->heap_len - 1);
-	return HERD_OK;
-}
-
-static void heap_remove(h1_state *st, h1_conn *c)
-{
-	size_t i = c->heap_pos;
-	if (i == SIZE_MAX)
-		return;
-	c->heap_pos = SIZE_MAX;
-	h1_conn *last = st->heap[--st->heap_len];
-	if (i == st->heap_len)
-		return;
-	heap_place(st, i, last);
-	heap_up(st, i);
-	heap_down(st, last->heap_pos);
-}
 
 /* ---- connections ---- */
 
@@ -271,7 +198,7 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 		r.body = c->body != NULL ? c->body : "";
 		r.body_len = c->body_len;
 	}
-	heap_remove(c->st, c);
+	dheap_remove(&c->st->deadlines, &c->dl);
 	c->phase = PH_IDLE;
 	if (close_conn || err != NO_ERR)
 		conn_close(c);
@@ -747,7 +674,7 @@ static void h1_fini(void *state)
 	free(st->reqs);
 	free(st->hosts);
 	free(st->first);
-	free(st->heap);
+	dheap_fini(&st->deadlines);
 	free(st->rbuf);
 	free(st);
 }
@@ -776,15 +703,14 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 		c->st = st;
 		c->v = v;
 		c->fd = -1;
-		c->heap_pos = SIZE_MAX;
+		dheap_node_init(&c->dl);
 		v->conn = c;
 	}
 	c->rq = rq;
 	c->retried = 0;
 	c->blocked_us = 0;
 	c->connecting_us = 0;
-	c->deadline = v->sent_ns + rq->timeout_ns;
-	if (heap_push(st, c) != HERD_OK)
+	if (dheap_set(&st->deadlines, &c->dl, v->sent_ns + rq->timeout_ns) != 0)
 		return HERD_ENOMEM;
 	int err = ERRK_DNS;
 	if (st->hosts[rq->host].resolved)
@@ -796,8 +722,7 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 		conn_close(c);
 		c->phase = PH_FAILED;
 		c->err = err;
-		c->deadline = v->sent_ns;
-		heap_up(st, c->heap_pos);
+		dheap_set(&st->deadlines, &c->dl, v->sent_ns); /* moves it: cannot fail */
 	}
 	return HERD_OK;
 }
@@ -805,7 +730,8 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 static int64_t h1_next_timer(void *state)
 {
 	h1_state *st = state;
-	return st->heap_len > 0 ? st->heap[0]->deadline : INT64_MAX;
+	const dheap_node *top = dheap_top(&st->deadlines);
+	return top != NULL ? top->at : INT64_MAX;
 }
 
 static void h1_on_timer(void *state)
@@ -813,8 +739,8 @@ static void h1_on_timer(void *state)
 	h1_state *st = state;
 	int64_t now = clock_mono_ns();
 	/* Requests started by the reports below get deadlines after now. */
-	while (st->heap_len > 0 && st->heap[0]->deadline <= now) {
-		h1_conn *c = st->heap[0];
+	while (dheap_top(&st->deadlines) != NULL && dheap_top(&st->deadlines)->at <= now) {
+		h1_conn *c = DHEAP_ENTRY(dheap_top(&st->deadlines), h1_conn, dl);
 		finish(c, c->phase == PH_FAILED ? c->err : ERRK_TIMEOUT, now, 1);
 	}
 }
@@ -825,7 +751,7 @@ static void h1_cancel(void *state, vu *v)
 	(void)state;
 	if (c == NULL || c->phase == PH_IDLE)
 		return;
-	heap_remove(c->st, c);
+	dheap_remove(&c->st->deadlines, &c->dl);
 	conn_close(c);
 	c->phase = PH_IDLE;
 }

@@ -14,6 +14,7 @@
 
 #include "agent/worker.h"
 #include "common/clock.h"
+#include "common/dheap.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -27,8 +28,8 @@ typedef struct watch {
 } watch;
 
 /* The traffic drivers a worker can run, by index. */
-enum { DRV_CURL = 0, DRV_LEAN, NDRIVERS };
-static const driver_ops *const drivers[NDRIVERS] = { &http_driver, &h1_driver };
+enum { DRV_CURL = 0, DRV_LEAN, DRV_WS, NDRIVERS };
+static const driver_ops *const drivers[NDRIVERS] = { &http_driver, &h1_driver, &ws_driver };
 
 typedef struct scen_rt {
 	const plan_scenario *s;
@@ -60,8 +61,7 @@ struct worker {
 	size_t nwatches;
 	scen_rt *sc;
 	size_t nsc;
-	vu **heap; /* VU think timers, a binary min-heap on wake_ns */
-	size_t heap_len, heap_cap;
+	dheap timers; /* VU think timers */
 	uint32_t next_vu_id;
 	void *dstate[NDRIVERS]; /* each driver's state, NULL when no scenario uses it */
 	agg *cur;
@@ -74,79 +74,27 @@ const plan *worker_plan(const worker *w)
 	return w->cfg.plan;
 }
 
+agg *worker_agg(worker *w)
+{
+	return w->cur;
+}
+
+/* The driver that runs step st of a VU's scenario r. */
+static int step_driver(const scen_rt *r, const plan_step *st)
+{
+	return st->kind == STEP_WS ? DRV_WS : r->driver;
+}
+
 /* ---- timers ---- */
-
-static void heap_swap(worker *w, size_t a, size_t b)
-{
-	vu *t = w->heap[a];
-	w->heap[a] = w->heap[b];
-	w->heap[b] = t;
-	w->heap[a]->heap_pos = a;
-	w->heap[b]->heap_pos = b;
-}
-
-static void heap_up(worker *w, size_t i)
-{
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (w->heap[p]->wake_ns <= w->heap[i]->wake_ns)
-			break;
-		heap_swap(w, p, i);
-		i = p;
-	}
-}
-
-static void heap_down(worker *w, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < w->heap_len && w->heap[l]->wake_ns < w->heap[m]->wake_ns)
-			m = l;
-		if (r < w->heap_len && w->heap[r]->wake_ns < w->heap[m]->wake_ns)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(w, i, m);
-		i = m;
-	}
-}
 
 static int timer_set(worker *w, vu *v, int64_t at)
 {
-	if (v->heap_pos != SIZE_MAX) {
-		v->wake_ns = at;
-		heap_up(w, v->heap_pos);
-		heap_down(w, v->heap_pos);
-		return 0;
-	}
-	if (w->heap_len == w->heap_cap) {
-		size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-		vu **nh = realloc(w->heap, cap * sizeof(*nh));
-		if (nh == NULL)
-			return -1;
-		w->heap = nh;
-		w->heap_cap = cap;
-	}
-	v->wake_ns = at;
-	v->heap_pos = w->heap_len;
-	w->heap[w->heap_len++] = v;
-	heap_up(w, v->heap_pos);
-	return 0;
+	return dheap_set(&w->timers, &v->timer, at);
 }
 
 static void timer_clear(worker *w, vu *v)
 {
-	size_t i = v->heap_pos;
-	if (i == SIZE_MAX)
-		return;
-	w->heap_len--;
-	if (i != w->heap_len) {
-		w->heap[i] = w->heap[w->heap_len];
-		w->heap[i]->heap_pos = i;
-		heap_up(w, i);
-		heap_down(w, w->heap[i]->heap_pos);
-	}
-	v->heap_pos = SIZE_MAX;
+	dheap_remove(&w->timers, &v->timer);
 }
 
 /* ---- fd watching (driver service) ---- */
@@ -210,7 +158,7 @@ static vu *vu_alloc(worker *w, scen_rt *r)
 		return NULL;
 	v->id = w->cfg.vu_id_base + ++w->next_vu_id;
 	v->scenario = r->idx;
-	v->heap_pos = SIZE_MAX;
+	dheap_node_init(&v->timer);
 	v->rng = UINT64_C(0x9e3779b97f4a7c15) ^ ((uint64_t)v->id * UINT64_C(0xbf58476d1ce4e5b9));
 	r->vus[r->nvus++] = v;
 	return v;
@@ -295,14 +243,17 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		v->step_start_ns = due_ns;
 		v->sent_ns = now;
 		v->state = VU_BUSY;
-		int d = w->sc[v->scenario].driver;
+		int d = step_driver(&w->sc[v->scenario], st);
 		if (drivers[d]->start(w->dstate[d], v, st) == HERD_OK)
 			return;
-		/* Could not even start: count it as a failed request and retry later. */
-		agg_entry *e = agg_get(w->cur, (agg_key){ .metric = AM_HTTP_REQ_DURATION,
-		                                          .method = (uint8_t)st->method,
-		                                          .scenario = v->scenario,
-		                                          .step = v->step });
+		/* Could not even start: count it as a failed request (or session) and retry later. */
+		agg_key fk = { .metric = AM_HTTP_REQ_DURATION, .method = (uint8_t)st->method,
+		               .scenario = v->scenario, .step = v->step };
+		if (st->kind == STEP_WS) {
+			fk.metric = AM_WS_SESSIONS;
+			fk.method = 0xff;
+		}
+		agg_entry *e = agg_get(w->cur, fk);
 		if (e != NULL) {
 			e->count++;
 			e->errors[ERRK_OTHER]++;
@@ -365,6 +316,27 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 	if (st->check_body_contains != NULL)
 		record_check(w, v, 1, res->body != NULL && strstr(res->body, st->check_body_contains) != NULL);
 
+	v->step++;
+	run_step(w, v, now);
+}
+
+void worker_ws_done(worker *w, vu *v, const ws_result *res)
+{
+	int64_t now = clock_mono_ns();
+	agg_key k = key_of(AM_WS_SESSIONS, v, v->step);
+	k.status_class = (uint8_t)(res->status > 0 && res->status < 600 ? res->status / 100 : 0);
+	agg_entry *e = agg_get(w->cur, k);
+	if (e != NULL) {
+		e->count++;
+		if (res->err >= 0 && res->err < ERRK__N)
+			e->errors[res->err]++;
+		e->bytes_in += res->bytes_in;
+		e->bytes_out += res->bytes_out;
+	}
+	if (res->opened) {
+		agg_observe(w->cur, key_of(AM_WS_CONNECTING, v, v->step), res->connecting_us);
+		agg_observe(w->cur, key_of(AM_WS_SESSION_DURATION, v, v->step), res->duration_us);
+	}
 	v->step++;
 	run_step(w, v, now);
 }
@@ -438,8 +410,10 @@ static void cancel_all(worker *w, scen_rt *r)
 {
 	for (size_t i = 0; i < r->nvus; i++) {
 		vu *v = r->vus[i];
-		if (v->state == VU_BUSY)
-			drivers[r->driver]->cancel(w->dstate[r->driver], v);
+		if (v->state == VU_BUSY && v->step < r->s->nsteps) {
+			int d = step_driver(r, &r->s->steps[v->step]);
+			drivers[d]->cancel(w->dstate[d], v);
+		}
 		timer_clear(w, v);
 		if (v->state != VU_IDLE)
 			r->running--;
@@ -581,6 +555,14 @@ static int lean_fits(const plan_scenario *s)
 	return 1;
 }
 
+static int has_ws(const plan_scenario *s)
+{
+	for (size_t i = 0; i < s->nsteps; i++)
+		if (s->steps[i].kind == STEP_WS)
+			return 1;
+	return 0;
+}
+
 int worker_new(const worker_cfg *cfg, worker **out)
 {
 	worker *w = calloc(1, sizeof(*w));
@@ -601,6 +583,9 @@ int worker_new(const worker_cfg *cfg, worker **out)
 		scen_rt *r = &w->sc[i];
 		r->driver = cfg->lean && lean_fits(&cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
 		if (w->dstate[r->driver] == NULL && (rv = drivers[r->driver]->init(w, &w->dstate[r->driver])) != HERD_OK)
+			goto fail;
+		if (w->dstate[DRV_WS] == NULL && has_ws(&cfg->plan->scenarios[i]) &&
+		    (rv = drivers[DRV_WS]->init(w, &w->dstate[DRV_WS])) != HERD_OK)
 			goto fail;
 		if ((rv = setup_scenario(w, r, &cfg->plan->scenarios[i], (uint16_t)i)) != HERD_OK)
 			goto fail;
@@ -624,6 +609,8 @@ void worker_free(worker *w)
 		for (size_t k = 0; k < r->nvus; k++) {
 			if (w->dstate[r->driver] != NULL)
 				drivers[r->driver]->vu_release(w->dstate[r->driver], r->vus[k]);
+			if (w->dstate[DRV_WS] != NULL)
+				drivers[DRV_WS]->vu_release(w->dstate[DRV_WS], r->vus[k]);
 			free(r->vus[k]);
 		}
 		free(r->vus);
@@ -637,7 +624,7 @@ void worker_free(worker *w)
 	if (w->epfd >= 0)
 		close(w->epfd);
 	free(w->watches);
-	free(w->heap);
+	dheap_fini(&w->timers);
 	agg_free(w->cur);
 	free(w);
 }
@@ -676,11 +663,11 @@ void worker_run(worker *w)
 		if (w->cur == NULL)
 			break; /* out of memory: nothing more can be recorded */
 		/* Think timers that are due. */
-		while (w->heap_len > 0 && w->heap[0]->wake_ns <= now) {
-			vu *v = w->heap[0];
+		while (dheap_top(&w->timers) != NULL && dheap_top(&w->timers)->at <= now) {
+			vu *v = DHEAP_ENTRY(dheap_top(&w->timers), vu, timer);
 			timer_clear(w, v);
 			v->step++;
-			run_step(w, v, v->wake_ns);
+			run_step(w, v, v->timer.at);
 		}
 		for (int d = 0; d < NDRIVERS; d++)
 			if (w->dstate[d] != NULL && drivers[d]->next_timer(w->dstate[d]) <= now)
@@ -689,8 +676,8 @@ void worker_run(worker *w)
 			break;
 
 		int64_t wake = now + TICK_NS;
-		if (w->heap_len > 0)
-			wake = min64(wake, w->heap[0]->wake_ns);
+		if (dheap_top(&w->timers) != NULL)
+			wake = min64(wake, dheap_top(&w->timers)->at);
 		for (int d = 0; d < NDRIVERS; d++)
 			if (w->dstate[d] != NULL)
 				wake = min64(wake, drivers[d]->next_timer(w->dstate[d]));

@@ -13,6 +13,7 @@
 #include "agent/agg.h"
 #include "agent/driver.h"
 #include "agent/sched.h"
+#include "common/dheap.h"
 #include "common/plan.h"
 
 typedef enum vu_state {
@@ -32,9 +33,9 @@ struct vu {
 	int64_t iter_start_ns;  /* start of the iteration (scheduled, for arrival-rate) */
 	int64_t step_start_ns;  /* when the current step was due (coordinated omission) */
 	int64_t sent_ns;        /* when the current request was handed to its driver */
-	int64_t wake_ns;        /* think timer */
-	size_t heap_pos;        /* position in the timer heap, SIZE_MAX when none */
-	void *conn;           /* driver's per-VU state */
+	dheap_node timer;       /* think timer (the worker's heap) */
+	void *conn;           /* the HTTP driver's per-VU state */
+	void *ws_conn;        /* the ws driver's per-VU state */
 	uint64_t rng;
 };
 
@@ -69,5 +70,12 @@ int worker_watch(worker *w, int fd, uint32_t events, worker_fd_cb cb, void *arg)
 int worker_unwatch(worker *w, int fd);
 /* Reports that v's current step finished. Called by drivers only. */
 void worker_step_done(worker *w, vu *v, const step_result *r);
+/* Reports that v's current ws step (a session) finished: records ws_sessions
+ * (errors by kind, handshake status class, bytes), ws_connecting and
+ * ws_session_duration, and moves v on. Called by the ws driver only. */
+void worker_ws_done(worker *w, vu *v, const ws_result *r);
+/* The aggregate of the current interval, for metrics a driver records as
+ * they happen (ws messages); NULL once the worker has stopped recording. */
+agg *worker_agg(worker *w);
 
 #endif

@@ -16,6 +16,11 @@ typedef enum errk {
 	ERRK_HTTP5XX,         /* "http_5xx" */
 	ERRK_CHECK,           /* "check_failed" */
 	ERRK_OTHER,           /* "other" */
+	ERRK_WS_REJECTED,     /* "ws_handshake_rejected": the upgrade got no 101 */
+	ERRK_WS_BAD_ACCEPT,   /* "ws_bad_accept": 101 without the right Sec-WebSocket-Accept */
+	ERRK_WS_PROTOCOL,     /* "ws_protocol": a frame or handshake that breaks RFC 6455 */
+	ERRK_WS_CLOSED,       /* "ws_closed_abnormally": no close frame, or a code not 1000/1001 */
+	ERRK_WS_EXPECT,       /* "ws_expect_timeout": an expect not met within its limit */
 	ERRK__N
 } errk;
 

@@ -25,12 +25,66 @@ const char *plan_executor_name(plan_executor e);
 typedef enum plan_step_kind {
 	STEP_HTTP = 0,
 	STEP_THINK,
+	STEP_WS, /* a WebSocket session */
 } plan_step_kind;
 
 typedef struct plan_kv {
 	char *name;
 	char *value;
 } plan_kv;
+
+/* What one operation of a WebSocket session does. */
+typedef enum plan_ws_op_kind {
+	WSOP_SEND = 0, /* text (templated) or binary bytes */
+	WSOP_EXPECT,   /* wait for messages that match, within a limit */
+	WSOP_LOOP,     /* run ops count times; {{ seq }} counts 0, 1, 2, ... */
+	WSOP_THINK,    /* pause min..max ms, messages still counted */
+	WSOP_HOLD,     /* stay connected min ms, counting what arrives */
+	WSOP_CLOSE,    /* send a close frame with code, then end the session */
+} plan_ws_op_kind;
+
+typedef enum plan_ws_match {
+	WSM_ANY = 0,  /* any text or binary message */
+	WSM_CONTAINS, /* the message contains value */
+	WSM_JSON,     /* the message is JSON and json_path's value equals value */
+} plan_ws_match;
+
+/* Nested loops allowed in a session. */
+#define PLAN_WS_MAX_DEPTH 8
+
+typedef struct plan_ws_op plan_ws_op;
+struct plan_ws_op {
+	plan_ws_op_kind kind;
+	int line, col;
+	/* WSOP_SEND: the text as written (templated unless binary), or decoded
+	 * binary bytes. WSOP_EXPECT: the value to find or compare (templated). */
+	char *text;
+	size_t text_len;
+	int binary;           /* WSOP_SEND: send a binary message */
+	int templated;        /* text holds {{ }} to render at run time */
+	plan_ws_match match;  /* WSOP_EXPECT */
+	char *json_path;      /* WSOP_EXPECT with WSM_JSON: "$.a.b[0]" */
+	int64_t count;        /* WSOP_EXPECT: messages needed (default 1); WSOP_LOOP: rounds */
+	int64_t within_ms;    /* WSOP_EXPECT: the limit (default 10 s) */
+	int64_t min_ms, max_ms; /* WSOP_THINK, WSOP_HOLD (min == max) */
+	int close_code;       /* WSOP_CLOSE */
+	plan_ws_op *ops;      /* WSOP_LOOP: the body */
+	size_t nops;
+};
+
+typedef struct plan_ws {
+	char **subprotocols; /* Sec-WebSocket-Protocol offers, in order */
+	size_t nsubprotocols;
+	int64_t ping_ms;     /* 0: no pings */
+	int url_templated;   /* url holds {{ __VU }} or {{ __ITER }} */
+	plan_ws_op *ops;     /* the session */
+	size_t nops;
+} plan_ws;
+
+/* The values {{ }} may name at run time. */
+typedef struct plan_tmpl_vars {
+	int64_t vu, iter, seq;
+} plan_tmpl_vars;
 
 typedef struct plan_step {
 	plan_step_kind kind;
@@ -52,6 +106,9 @@ typedef struct plan_step {
 
 	/* STEP_THINK: a fixed pause when min == max */
 	int64_t think_min_ms, think_max_ms;
+
+	/* STEP_WS: path/url/headers/name as above; url is ws:// */
+	plan_ws *ws;
 } plan_step;
 
 typedef struct plan_stage {
@@ -122,5 +179,14 @@ int64_t plan_total_ms(const plan *p);
 /* Parses a duration ("250ms", "10s", "1m30s", "2h", bare number = ms is NOT
  * accepted). Returns HERD_OK and *ms, or HERD_EINVAL. */
 int plan_parse_duration(const char *s, int64_t *ms);
+
+/*
+ * Renders template text s (len bytes) with vars into out: each "{{ __VU }}",
+ * "{{ __ITER }}" and "{{ seq }}" becomes its number; other text is copied.
+ * The plan parser has checked every name, so an unknown one is copied as
+ * written. out->len is reset first; out->oom tells of a failed allocation.
+ */
+struct sbuf;
+void plan_tmpl_render(const char *s, size_t len, const plan_tmpl_vars *vars, struct sbuf *out);
 
 #endif

@@ -62,6 +62,7 @@ static const res_metric_info known[] = {
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
 	{"ws_connecting", RES_TREND, "ws_connecting"},
+	{"ws_msg_rtt", RES_TREND, "ws_msg_rtt"},
 	{"ws_msgs_received", RES_COUNTER, "ws_msgs_received"},
 	{"ws_msgs_sent", RES_COUNTER, "ws_msgs_sent"},
 	{"ws_session_duration", RES_TREND, "ws_session_duration"},

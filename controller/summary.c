@@ -483,13 +483,19 @@ out:
 	return rv;
 }
 
-/* Errors by kind: the request errors of http_req_duration and the failed
- * checks (the only metrics whose errors are not mirrors of another's). */
+/* Errors by kind: the request errors of http_req_duration, the session
+ * errors of ws_sessions and the failed checks (the only metrics whose errors
+ * are not mirrors of another's). */
 static int errors_by_kind(ctx *c, uint64_t *kinds)
 {
 	int rv;
 	memset(kinds, 0, sizeof(uint64_t) * ERRK__N);
 	if ((rv = query(c, "http_req_duration", NULL, 0)) != 0)
+		return rv;
+	for (int k = 0; k < ERRK__N; k++)
+		if (k != ERRK_CHECK)
+			kinds[k] += c->a->errors[k];
+	if ((rv = query(c, "ws_sessions", NULL, 0)) != 0)
 		return rv;
 	for (int k = 0; k < ERRK__N; k++)
 		if (k != ERRK_CHECK)

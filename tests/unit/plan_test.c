@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "common/plan.h"
+#include "common/sbuf.h"
 #include "tests/unit/check.h"
 
 static const char smoke_yaml[] = "name: smoke\n"
@@ -746,7 +747,7 @@ static void test_err_steps(void)
 	EXPECT_ERR(HEAD "    flow:\n"
 	                "      - name: lonely\n",
 	           "t.yaml:7:9: ",
-	           "a step needs a request (get, post, put, patch, delete or head) or a 'think'");
+	           "a step needs a request (get, post, put, patch, delete or head), a 'ws' session or a 'think'");
 	EXPECT_ERR(HEAD "    flow:\n"
 	                "      - get: /a\n"
 	                "        post: /b\n",
@@ -1127,8 +1128,153 @@ static void test_agents_key(void)
 	CHECK_CONTAINS(err, "did you mean 'wait'");
 }
 
+
+/* The session of issue 4, with its URL written as a path. */
+static const char ws_yaml[] =
+	"target: http://127.0.0.1:8080\n"
+	"scenarios:\n"
+	"  chat:\n"
+	"    executor: ramping-vus\n"
+	"    stages: [{ duration: 30s, target: 500 }, { duration: 1m, target: 500 }, { duration: 10s, target: 0 }]\n"
+	"    flow:\n"
+	"      - ws: /ws/chat?room={{ __VU }}\n"
+	"        headers: { Authorization: \"Bearer abc\" }\n"
+	"        subprotocols: [chat.v1]\n"
+	"        session:\n"
+	"          - send: '{\"type\":\"join\",\"user\":\"{{ __VU }}\"}'\n"
+	"          - expect: { contains: \"joined\", within: 2s }\n"
+	"          - loop: { count: 20 }\n"
+	"            steps:\n"
+	"              - send: '{\"type\":\"msg\",\"id\":\"{{ __ITER }}-{{ seq }}\",\"text\":\"hello\"}'\n"
+	"              - expect: { json: { path: \"$.id\", equals: \"{{ __ITER }}-{{ seq }}\" }, within: 1s }\n"
+	"              - think: 500ms\n"
+	"          - hold: 10s\n"
+	"          - close: 1000\n"
+	"        ping: 15s\n"
+	"      - ws: ws://10.0.0.1:9000/raw\n"
+	"        session:\n"
+	"          - send: { binary: \"AAEC/w==\" }\n"
+	"          - expect: { count: 3 }\n"
+	"          - think: 10ms..20ms\n";
+
+static void test_ws_session(void)
+{
+	plan *p = parse_ok(ws_yaml);
+	if (p == NULL)
+		return;
+	const plan_scenario *s = &p->scenarios[0];
+	CHECK_EQ_INT(s->nsteps, 2);
+	const plan_step *st = &s->steps[0];
+	CHECK_EQ_INT(st->kind, STEP_WS);
+	CHECK_EQ_STR(st->url, "ws://127.0.0.1:8080/ws/chat?room={{ __VU }}");
+	CHECK_EQ_STR(st->name, "/ws/chat?room={{ __VU }}");
+	CHECK_EQ_INT(st->line, 7);
+	CHECK_EQ_INT(st->nheaders, 1);
+	CHECK_EQ_STR(st->headers[0].name, "Authorization");
+	const plan_ws *ws = st->ws;
+	CHECK(ws != NULL);
+	if (ws == NULL)
+		goto out;
+	CHECK_EQ_INT(ws->url_templated, 1);
+	CHECK_EQ_INT(ws->nsubprotocols, 1);
+	CHECK_EQ_STR(ws->subprotocols[0], "chat.v1");
+	CHECK_EQ_INT(ws->ping_ms, 15000);
+	CHECK_EQ_INT(ws->nops, 5);
+	CHECK_EQ_INT(ws->ops[0].kind, WSOP_SEND);
+	CHECK_EQ_STR(ws->ops[0].text, "{\"type\":\"join\",\"user\":\"{{ __VU }}\"}");
+	CHECK_EQ_INT(ws->ops[0].templated, 1);
+	CHECK_EQ_INT(ws->ops[1].kind, WSOP_EXPECT);
+	CHECK_EQ_INT(ws->ops[1].match, WSM_CONTAINS);
+	CHECK_EQ_STR(ws->ops[1].text, "joined");
+	CHECK_EQ_INT(ws->ops[1].templated, 0);
+	CHECK_EQ_INT(ws->ops[1].within_ms, 2000);
+	CHECK_EQ_INT(ws->ops[1].count, 1);
+	CHECK_EQ_INT(ws->ops[2].kind, WSOP_LOOP);
+	CHECK_EQ_INT(ws->ops[2].count, 20);
+	CHECK_EQ_INT(ws->ops[2].nops, 3);
+	CHECK_EQ_INT(ws->ops[2].line, 13);
+	if (ws->ops[2].nops == 3) {
+		const plan_ws_op *l = ws->ops[2].ops;
+		CHECK_EQ_INT(l[0].kind, WSOP_SEND);
+		CHECK_EQ_INT(l[1].kind, WSOP_EXPECT);
+		CHECK_EQ_INT(l[1].match, WSM_JSON);
+		CHECK_EQ_STR(l[1].json_path, "$.id");
+		CHECK_EQ_STR(l[1].text, "{{ __ITER }}-{{ seq }}");
+		CHECK_EQ_INT(l[1].within_ms, 1000);
+		CHECK_EQ_INT(l[2].kind, WSOP_THINK);
+		CHECK_EQ_INT(l[2].min_ms, 500);
+		CHECK_EQ_INT(l[2].max_ms, 500);
+
+		sbuf b = {0};
+		plan_tmpl_vars v = {.vu = 7, .iter = 3, .seq = 12};
+		plan_tmpl_render(l[0].text, l[0].text_len, &v, &b);
+		CHECK_EQ_STR(b.p, "{\"type\":\"msg\",\"id\":\"3-12\",\"text\":\"hello\"}");
+		plan_tmpl_render("{{seq}}|{{ x }}|{{", 18, &v, &b);
+		CHECK_EQ_STR(b.p, "12|{{ x }}|{{");
+		free(b.p);
+	}
+	CHECK_EQ_INT(ws->ops[3].kind, WSOP_HOLD);
+	CHECK_EQ_INT(ws->ops[3].min_ms, 10000);
+	CHECK_EQ_INT(ws->ops[4].kind, WSOP_CLOSE);
+	CHECK_EQ_INT(ws->ops[4].close_code, 1000);
+
+	st = &s->steps[1];
+	CHECK_EQ_STR(st->url, "ws://10.0.0.1:9000/raw");
+	ws = st->ws;
+	CHECK_EQ_INT(ws->nops, 3);
+	CHECK_EQ_INT(ws->ops[0].binary, 1);
+	CHECK_EQ_INT(ws->ops[0].text_len, 4);
+	CHECK(memcmp(ws->ops[0].text, "\x00\x01\x02\xff", 4) == 0);
+	CHECK_EQ_INT(ws->ops[1].match, WSM_ANY);
+	CHECK_EQ_INT(ws->ops[1].count, 3);
+	CHECK_EQ_INT(ws->ops[1].within_ms, 10000);
+	CHECK_EQ_INT(ws->ops[2].min_ms, 10);
+	CHECK_EQ_INT(ws->ops[2].max_ms, 20);
+out:
+	plan_free(p);
+}
+
+#define WS_HEAD HEAD "    flow:\n      - ws: /chat\n        session:\n"
+
+static void test_err_ws(void)
+{
+	EXPECT_ERR(WS_HEAD "          - sned: hi\n",
+	           "t.yaml:9:13: ", "unknown key 'sned' in a ws session (did you mean 'send'?)");
+	EXPECT_ERR(WS_HEAD "          - hold: 10x\n",
+	           "t.yaml:9:19: ", "bad duration '10x' for 'hold'");
+	EXPECT_ERR(WS_HEAD "          - expect: { contains: a, within: soon }\n",
+	           "t.yaml:9:44: ", "bad duration 'soon' for 'within'");
+	EXPECT_ERR(WS_HEAD "          - send: 'id {{ user }}'\n",
+	           "t.yaml:9:23: ", "unknown template variable 'user'; use __VU, __ITER or seq");
+	EXPECT_ERR(WS_HEAD "          - send: 'n={{ seq }}'\n",
+	           "t.yaml:9:22: ", "'{{ seq }}' is only known inside a 'loop'");
+	EXPECT_ERR(WS_HEAD "          - loop: { count: 2 }\n"
+	                   "            steps:\n"
+	                   "              - expect: { contains: \"{{ seq }}-{{ __IT }}\" }\n",
+	           "t.yaml:11:48: ", "unknown template variable '__IT'");
+	EXPECT_ERR(WS_HEAD "          - send: hi\n"
+	                   "            hold: 1s\n",
+	           "t.yaml:10:13: ", "both 'send' and 'hold'");
+	EXPECT_ERR(WS_HEAD "          - loop: { count: 2 }\n",
+	           "t.yaml:9:13: ", "'loop' needs 'steps'");
+	EXPECT_ERR(WS_HEAD "          - close: 1005\n",
+	           "t.yaml:9:20: ", "close code 1005 may not be sent");
+	EXPECT_ERR(WS_HEAD "          - send: { binary: \"not base64!\" }\n",
+	           "t.yaml:9:29: ", "'binary' is not valid base64");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: wss://h/x\n        session: [ { send: a } ]\n",
+	           "t.yaml:7:13: ", "wss:// (WebSocket over TLS) is not supported yet");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: /x\n",
+	           "t.yaml:7:9: ", "a ws step needs a 'session'");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: /x\n        timeout: 1s\n        session: [ { send: a } ]\n",
+	           "t.yaml:8:9: ", "'timeout' is not used by a ws step");
+	EXPECT_ERR(HEAD "    flow:\n      - get: /x\n        ping: 1s\n",
+	           "t.yaml:8:9: ", "'ping' is only used by a ws step");
+}
+
 int main(void)
 {
+	test_ws_session();
+	test_err_ws();
 	test_agents_key();
 	test_smoke_plan();
 	test_defaults();

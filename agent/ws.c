@@ -1,0 +1,1058 @@
+/*
+ * The WebSocket driver: one ws:// session per VU and step, on the worker's
+ * epoll loop. The driver does the HTTP/1.1 upgrade itself (Debian's libcurl
+ * has no WebSocket support), checks Sec-WebSocket-Accept with mbedTLS's SHA-1
+ * and base64, then frames with wslay's event API. A session's operations
+ * (send, expect, loop, think, hold, close) run as a small interpreter; waits
+ * and pings are deadlines in one heap per worker.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/sha1.h>
+#include <mbedtls/version.h>
+#include <wslay/wslay.h>
+
+#include "agent/driver.h"
+#include "agent/worker.h"
+#include "common/clock.h"
+#include "common/dheap.h"
+#include "common/err.h"
+#include "common/sbuf.h"
+
+#define HS_MAX 8192                      /* the largest upgrade response read */
+#define HS_TIMEOUT_NS (10LL * 1000000000) /* connect and upgrade, as k6's default */
+#define CLOSE_WAIT_NS (2LL * 1000000000)  /* how long a sent close waits for its answer */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define NO_ERR (-1)
+
+/* A ws step, prepared once at init. */
+typedef struct ws_rt {
+	int ok;               /* the URL is one the driver can dial */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char *hostport;       /* for the Host header */
+	const char *path;     /* into the step's url: "/chat?room={{ __VU }}" */
+} ws_rt;
+
+typedef struct ws_conn ws_conn;
+
+typedef struct ws_state {
+	worker *w;
+	const plan *p;
+	size_t *first;  /* per scenario: index of its first step in rts */
+	ws_rt *rts;
+	size_t nrts;
+	dheap deadlines; /* sessions with a deadline */
+	sbuf tmp;       /* rendered templates of the send in progress */
+} ws_state;
+
+typedef enum ws_phase {
+	WP_IDLE = 0,
+	WP_FAILED,     /* failed inside start(): reported from the timer */
+	WP_CONNECTING,
+	WP_HS_SEND,
+	WP_HS_RECV,
+	WP_OPEN,
+} ws_phase;
+
+typedef enum ws_wait { W_NONE = 0, W_EXPECT, W_SLEEP, W_CLOSE } ws_wait;
+
+/* One level of the interpreter: the session's ops, or a loop's body. */
+typedef struct ws_frame {
+	const plan_ws_op *ops;
+	size_t nops, pc;
+	int64_t count, seq; /* rounds to run and the current one ({{ seq }}) */
+} ws_frame;
+
+struct ws_conn {
+	ws_state *st;
+	vu *v;
+	const plan_step *s;
+	const ws_rt *rt;
+	int fd;
+	uint32_t events;
+	ws_phase phase;
+	int err;              /* the session's first error, NO_ERR when none */
+	int status;           /* the upgrade's HTTP status */
+	sbuf out;             /* the upgrade request */
+	size_t out_sent;
+	char *in;             /* the upgrade response; bytes after it go to wslay first */
+	size_t in_len, in_off;
+	char accept[32];      /* the Sec-WebSocket-Accept we expect */
+	wslay_event_context_ptr ctx;
+	int64_t t_start, t_open;
+	int64_t hs_deadline, next_ping;
+	dheap_node dl;  /* the nearest of its waits, in the state's heap */
+	ws_frame fr[PLAN_WS_MAX_DEPTH];
+	int depth;
+	ws_wait wait;
+	int64_t wait_until;
+	const plan_ws_op *exp;
+	int64_t exp_got;
+	sbuf exp_val;         /* the expect's value, rendered */
+	int64_t last_send;    /* a send not yet answered by a met expect, 0 when none */
+	uint8_t we_closed;    /* we sent the first close frame */
+	uint8_t eof;          /* the peer closed the TCP connection */
+	int close_code;       /* a close to queue once the data queue is empty, 0 when none */
+	uint64_t bytes_in, bytes_out;
+	uint64_t rng;
+};
+
+/* ---- deadlines ---- */
+
+/* Sets c's deadline to the nearest of its waits. Returns a herd_err. */
+static int rearm(ws_conn *c)
+{
+	ws_state *st = c->st;
+	int64_t d = INT64_MAX;
+
+	if (c->phase == WP_FAILED)
+		d = c->t_start;
+	else if (c->phase >= WP_CONNECTING && c->phase <= WP_HS_RECV)
+		d = c->hs_deadline;
+	else if (c->phase == WP_OPEN) {
+		if (c->wait != W_NONE)
+			d = c->wait_until;
+		if (c->next_ping > 0 && c->wait != W_CLOSE && c->next_ping < d)
+			d = c->next_ping;
+	}
+	if (d == INT64_MAX) {
+		dheap_remove(&st->deadlines, &c->dl);
+		return HERD_OK;
+	}
+	return dheap_set(&st->deadlines, &c->dl, d) == 0 ? HERD_OK : HERD_ENOMEM;
+}
+
+/* ---- metrics ---- */
+
+static void count_msg(ws_conn *c, int metric)
+{
+	agg *a = worker_agg(c->st->w);
+	if (a != NULL)
+		agg_count(a, (agg_key){ .metric = (uint8_t)metric, .method = 0xff,
+		                        .scenario = c->v->scenario, .step = c->v->step }, 1);
+}
+
+static void observe_rtt(ws_conn *c, int64_t now)
+{
+	agg *a = worker_agg(c->st->w);
+	if (a != NULL)
+		agg_observe(a, (agg_key){ .metric = AM_WS_MSG_RTT, .method = 0xff,
+		                          .scenario = c->v->scenario, .step = c->v->step },
+		            now > c->last_send ? (uint64_t)(now - c->last_send) / 1000 : 0);
+}
+
+static uint64_t span_us(int64_t a, int64_t b)
+{
+	return b > a ? (uint64_t)(b - a) / 1000 : 0;
+}
+
+/* ---- connections ---- */
+
+static void on_fd(void *arg, int fd, uint32_t events);
+
+static void conn_close(ws_conn *c)
+{
+	if (c->ctx != NULL) {
+		wslay_event_context_free(c->ctx);
+		c->ctx = NULL;
+	}
+	if (c->fd >= 0) {
+		worker_unwatch(c->st->w, c->fd);
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->events = 0;
+}
+
+static int conn_watch(ws_conn *c, uint32_t events)
+{
+	if (c->events == events)
+		return HERD_OK;
+	int rv = worker_watch(c->st->w, c->fd, events, on_fd, c);
+	if (rv == HERD_OK)
+		c->events = events;
+	return rv;
+}
+
+/*
+ * Ends the session and reports it. The report is the last thing done: the
+ * worker may start v's next step, and with it a new session on c, from
+ * inside worker_ws_done().
+ */
+static void finish(ws_conn *c, int err)
+{
+	ws_result r;
+	int64_t now = clock_mono_ns();
+
+	memset(&r, 0, sizeof(r));
+	if (c->err == NO_ERR)
+		c->err = err;
+	r.err = c->err;
+	r.status = c->status;
+	r.opened = c->t_open != 0;
+	r.connecting_us = span_us(c->t_start, c->t_open);
+	r.duration_us = span_us(c->t_start, now);
+	r.bytes_in = c->bytes_in;
+	r.bytes_out = c->bytes_out;
+	dheap_remove(&c->st->deadlines, &c->dl);
+	conn_close(c);
+	c->phase = WP_IDLE;
+	c->wait = W_NONE;
+	worker_ws_done(c->st->w, c->v, &r);
+}
+
+/* ---- the session interpreter ---- */
+
+static void render(ws_conn *c, const plan_ws_op *op, sbuf *b)
+{
+	plan_tmpl_vars vars = { .vu = c->v->id, .iter = c->v->iters,
+		                    .seq = c->depth > 0 ? c->fr[c->depth].seq : 0 };
+	plan_tmpl_render(op->text, op->text_len, &vars, b);
+}
+
+/*
+ * Closes with code once the messages queued before it are sent: wslay sends
+ * control frames ahead of data and drops data queued behind a close, so
+ * pump() queues the close frame only when the data queue is empty. The
+ * session ends when the peer answers (or CLOSE_WAIT_NS passes).
+ */
+static void start_close(ws_conn *c, int code)
+{
+	if (c->wait != W_CLOSE)
+		c->close_code = code;
+	c->wait = W_CLOSE;
+	c->wait_until = clock_mono_ns() + CLOSE_WAIT_NS;
+}
+
+/* Runs operations until one waits (expect, think, hold) or the session closes. */
+static void advance(ws_conn *c)
+{
+	while (c->wait == W_NONE) {
+		ws_frame *f = &c->fr[c->depth];
+		int64_t now = clock_mono_ns();
+
+		if (f->pc >= f->nops) {
+			if (c->depth == 0) {
+				start_close(c, 1000);
+				return;
+			}
+			if (++f->seq < f->count) {
+				f->pc = 0;
+				continue;
+			}
+			c->depth--;
+			c->fr[c->depth].pc++;
+			continue;
+		}
+		const plan_ws_op *op = &f->ops[f->pc];
+		switch (op->kind) {
+		case WSOP_SEND: {
+			struct wslay_event_msg m = { .opcode = op->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME };
+			if (op->templated) {
+				render(c, op, &c->st->tmp);
+				if (c->st->tmp.oom) {
+					c->err = ERRK_OTHER;
+					start_close(c, 1011);
+					return;
+				}
+				m.msg = (const uint8_t *)c->st->tmp.p;
+				m.msg_length = c->st->tmp.len;
+			} else {
+				m.msg = (const uint8_t *)op->text;
+				m.msg_length = op->text_len;
+			}
+			/* wslay copies the message. */
+			if (wslay_event_queue_msg(c->ctx, &m) != 0) {
+				c->err = ERRK_OTHER;
+				start_close(c, 1011);
+				return;
+			}
+			count_msg(c, AM_WS_MSGS_SENT);
+			c->last_send = now;
+			f->pc++;
+			break;
+		}
+		case WSOP_EXPECT:
+			c->exp = op;
+			c->exp_got = 0;
+			if (op->match != WSM_ANY) {
+				if (op->templated)
+					render(c, op, &c->exp_val);
+				else {
+					c->exp_val.len = 0;
+					sbuf_add(&c->exp_val, op->text, op->text_len);
+				}
+			}
+			c->wait = W_EXPECT;
+			c->wait_until = now + op->within_ms * 1000000;
+			return;
+		case WSOP_LOOP:
+			if (op->count == 0 || c->depth + 1 >= PLAN_WS_MAX_DEPTH) {
+				f->pc++;
+				break;
+			}
+			c->depth++;
+			c->fr[c->depth] = (ws_frame){ .ops = op->ops, .nops = op->nops, .count = op->count };
+			break;
+		case WSOP_THINK:
+		case WSOP_HOLD: {
+			int64_t ms = op->min_ms;
+			if (op->max_ms > op->min_ms) {
+				c->rng ^= c->rng << 13;
+				c->rng ^= c->rng >> 7;
+				c->rng ^= c->rng << 17;
+				ms += (int64_t)(c->rng % (uint64_t)(op->max_ms - op->min_ms + 1));
+			}
+			c->wait = W_SLEEP;
+			c->wait_until = now + ms * 1000000;
+			return;
+		}
+		case WSOP_CLOSE:
+			f->pc = f->nops;
+			c->depth = 0;
+			start_close(c, op->close_code);
+			return;
+		}
+	}
+}
+
+/* Walks "$.a.b[0]" in root; NULL when the path leads nowhere. */
+static json_t *json_walk(json_t *root, const char *path)
+{
+	const char *p = path + 1; /* past '$' */
+	json_t *j = root;
+	char key[256];
+
+	while (j != NULL && *p != '\0') {
+		if (*p == '.') {
+			size_t n = strcspn(++p, ".[");
+			if (n == 0 || n >= sizeof(key))
+				return NULL;
+			memcpy(key, p, n);
+			key[n] = '\0';
+			j = json_is_object(j) ? json_object_get(j, key) : NULL;
+			p += n;
+		} else if (*p == '[') {
+			char *end;
+			unsigned long i = strtoul(p + 1, &end, 10);
+			if (end == p + 1 || *end != ']')
+				return NULL;
+			j = json_is_array(j) ? json_array_get(j, i) : NULL;
+			p = end + 1;
+		} else {
+			return NULL;
+		}
+	}
+	return j;
+}
+
+/* Whether a JSON value reads as text want: strings as they are, numbers,
+ * booleans and null as JSON writes them. */
+static int json_equals(json_t *j, const char *want)
+{
+	char buf[64];
+	switch (json_typeof(j)) {
+	case JSON_STRING: return strcmp(json_string_value(j), want) == 0;
+	case JSON_INTEGER:
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		return strcmp(buf, want) == 0;
+	case JSON_REAL: return strtod(want, NULL) == json_real_value(j);
+	case JSON_TRUE: return strcmp(want, "true") == 0;
+	case JSON_FALSE: return strcmp(want, "false") == 0;
+	case JSON_NULL: return strcmp(want, "null") == 0;
+	default: return 0;
+	}
+}
+
+static int matches(ws_conn *c, const uint8_t *msg, size_t len)
+{
+	const plan_ws_op *op = c->exp;
+	const char *want = c->exp_val.p != NULL ? c->exp_val.p : "";
+
+	switch (op->match) {
+	case WSM_ANY: return 1;
+	case WSM_CONTAINS: return memmem(msg, len, want, c->exp_val.len) != NULL;
+	case WSM_JSON: {
+		json_t *root = json_loadb((const char *)msg, len, JSON_DECODE_ANY, NULL);
+		int ok = 0;
+		if (root != NULL) {
+			json_t *j = json_walk(root, op->json_path);
+			ok = j != NULL && json_equals(j, want);
+			json_decref(root);
+		}
+		return ok;
+	}
+	}
+	return 0;
+}
+
+/* ---- wslay callbacks ---- */
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+	ws_conn *c = user;
+	(void)flags;
+	/* Frames that came in with the upgrade response go first. */
+	if (c->in_off < c->in_len) {
+		size_t n = c->in_len - c->in_off < len ? c->in_len - c->in_off : len;
+		memcpy(buf, c->in + c->in_off, n);
+		c->in_off += n;
+		return (ssize_t)n;
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+		if (n > 0) {
+			c->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+			return -1;
+		}
+		c->eof = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+	ws_conn *c = user;
+	(void)flags;
+	for (;;) {
+		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+		if (n >= 0) {
+			c->bytes_out += (uint64_t)n;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		else {
+			c->eof = 1;
+			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		}
+		return -1;
+	}
+}
+
+/* Masks only keep proxies from mistaking frames for requests; they need not
+ * be secret, so a cheap generator per session serves. */
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
+{
+	ws_conn *c = user;
+	(void)ctx;
+	for (size_t i = 0; i < len; i++) {
+		c->rng ^= c->rng << 13;
+		c->rng ^= c->rng >> 7;
+		c->rng ^= c->rng << 17;
+		buf[i] = (uint8_t)(c->rng >> 24);
+	}
+	return 0;
+}
+
+static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user)
+{
+	ws_conn *c = user;
+	(void)ctx;
+	if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
+		return; /* wslay answers pings and closes by itself */
+	count_msg(c, AM_WS_MSGS_RECEIVED);
+	if (c->wait != W_EXPECT || !matches(c, arg->msg, arg->msg_length))
+		return;
+	if (++c->exp_got < c->exp->count)
+		return;
+	if (c->last_send != 0) {
+		observe_rtt(c, clock_mono_ns());
+		c->last_send = 0;
+	}
+	c->wait = W_NONE;
+	c->fr[c->depth].pc++;
+	/* Go on at once, so the next messages of this read meet the next expect. */
+	advance(c);
+}
+
+static const struct wslay_event_callbacks callbacks = {
+	.recv_callback = recv_cb,
+	.send_callback = send_cb,
+	.genmask_callback = genmask_cb,
+	.on_msg_recv_callback = on_msg_cb,
+};
+
+/* ---- the open session ---- */
+
+/* How an open session ended, once wslay wants neither to read nor write. */
+static int end_kind(ws_conn *c)
+{
+	if (wslay_event_get_close_received(c->ctx)) {
+		uint16_t code = wslay_event_get_status_code_received(c->ctx);
+		if (c->wait == W_EXPECT)
+			return ERRK_WS_EXPECT; /* the server left before it answered */
+		if (c->we_closed || code == WSLAY_CODE_NORMAL_CLOSURE || code == WSLAY_CODE_GOING_AWAY ||
+		    code == WSLAY_CODE_NO_STATUS_RCVD)
+			return NO_ERR;
+		return code == WSLAY_CODE_PROTOCOL_ERROR ? ERRK_WS_PROTOCOL : ERRK_WS_CLOSED;
+	}
+	uint16_t sent = wslay_event_get_status_code_sent(c->ctx);
+	if (!c->we_closed && (sent == WSLAY_CODE_PROTOCOL_ERROR || sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA ||
+	                      sent == WSLAY_CODE_MESSAGE_TOO_BIG))
+		return ERRK_WS_PROTOCOL;
+	/* The TCP connection ended without a close frame: code 1006. */
+	return ERRK_WS_CLOSED;
+}
+
+/* Sends what wslay has queued and watches for what it wants next; ends the
+ * session when it wants nothing. Returns 1 when c was finished. */
+static int pump(ws_conn *c)
+{
+	for (;;) {
+		if (!c->eof && wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0 && !c->eof)
+			c->eof = 1;
+		if (c->eof || c->close_code == 0 || wslay_event_get_queued_msg_count(c->ctx) > 0)
+			break;
+		if (!wslay_event_get_close_sent(c->ctx)) {
+			c->we_closed = !wslay_event_get_close_received(c->ctx);
+			wslay_event_queue_close(c->ctx, (uint16_t)c->close_code, NULL, 0);
+		}
+		c->close_code = 0;
+	}
+	int rd = !c->eof && wslay_event_want_read(c->ctx);
+	int wr = !c->eof && wslay_event_want_write(c->ctx);
+	if (!rd && !wr) {
+		/* A close we started and sent ends the session cleanly, whether the
+		 * peer answered it with a close frame or just closed the connection. */
+		finish(c, c->we_closed && wslay_event_get_close_sent(c->ctx) ? NO_ERR : end_kind(c));
+		return 1;
+	}
+	if (conn_watch(c, (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0)) != HERD_OK ||
+	    rearm(c) != HERD_OK) {
+		finish(c, ERRK_OTHER);
+		return 1;
+	}
+	return 0;
+}
+
+static void on_open_io(ws_conn *c, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		/* A read error leaves c->eof set; frames read before it were handled. */
+		if (wslay_event_recv(c->ctx) != 0 && !c->eof)
+			c->eof = 1;
+	}
+	pump(c);
+}
+
+/* ---- the upgrade ---- */
+
+/* Value of header name in the response head (lines end with CRLF), or NULL. */
+static const char *header(const char *head, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+	for (const char *p = strstr(head, "\r\n"); p != NULL; p = strstr(p, "\r\n")) {
+		p += 2;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1, *e;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			e = strstr(v, "\r\n");
+			if (e == NULL)
+				return NULL;
+			while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			*len = (size_t)(e - v);
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* Checks the upgrade response in c->in[0..hlen). Returns NO_ERR or an errk. */
+static int check_response(ws_conn *c, size_t hlen)
+{
+	const char *v;
+	size_t len;
+	int st = 0;
+	char saved = c->in[hlen];
+
+	c->in[hlen] = '\0';
+	if (sscanf(c->in, "HTTP/1.%*[01] %3d", &st) != 1 || st < 100 || st > 999) {
+		c->in[hlen] = saved;
+		return ERRK_WS_PROTOCOL;
+	}
+	c->status = st;
+	int err = NO_ERR;
+	if (st != 101)
+		err = ERRK_WS_REJECTED;
+	else if ((v = header(c->in, "Sec-WebSocket-Accept", &len)) == NULL ||
+	         len != strlen(c->accept) || memcmp(v, c->accept, len) != 0)
+		err = ERRK_WS_BAD_ACCEPT;
+	else if ((v = header(c->in, "Upgrade", &len)) == NULL || len != 9 ||
+	         strncasecmp(v, "websocket", 9) != 0)
+		err = ERRK_WS_PROTOCOL;
+	c->in[hlen] = saved;
+	return err;
+}
+
+static void begin_session(ws_conn *c)
+{
+	if (wslay_event_context_client_init(&c->ctx, &callbacks, c) != 0) {
+		finish(c, ERRK_OTHER);
+		return;
+	}
+	c->phase = WP_OPEN;
+	c->t_open = clock_mono_ns();
+	c->depth = 0;
+	c->fr[0] = (ws_frame){ .ops = c->s->ws->ops, .nops = c->s->ws->nops, .count = 1 };
+	if (c->s->ws->ping_ms > 0)
+		c->next_ping = c->t_open + c->s->ws->ping_ms * 1000000;
+	advance(c);
+	/* Frames may have come with the response; let wslay read them now. */
+	if (c->in_off < c->in_len && wslay_event_recv(c->ctx) != 0 && !c->eof)
+		c->eof = 1;
+	pump(c);
+}
+
+static void hs_read(ws_conn *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->in + c->in_len, HS_MAX - c->in_len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			finish(c, c->in_len > 0 ? ERRK_WS_PROTOCOL : ERRK_RESET);
+			return;
+		}
+		c->bytes_in += (uint64_t)n;
+		c->in_len += (size_t)n;
+		c->in[c->in_len] = '\0';
+		const char *end = strstr(c->in, "\r\n\r\n");
+		if (end == NULL) {
+			if (c->in_len >= HS_MAX)
+				finish(c, ERRK_WS_PROTOCOL);
+			continue;
+		}
+		size_t hlen = (size_t)(end + 4 - c->in);
+		int err = check_response(c, hlen);
+		if (err != NO_ERR) {
+			finish(c, err);
+			return;
+		}
+		c->in_off = hlen;
+		begin_session(c);
+		return;
+	}
+}
+
+static void hs_send(ws_conn *c)
+{
+	while (c->out_sent < c->out.len) {
+		ssize_t n = send(c->fd, c->out.p + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_sent += (size_t)n;
+			c->bytes_out += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (conn_watch(c, EPOLLOUT) != HERD_OK)
+				finish(c, ERRK_OTHER);
+			return;
+		}
+		finish(c, ERRK_RESET);
+		return;
+	}
+	c->phase = WP_HS_RECV;
+	if (conn_watch(c, EPOLLIN) != HERD_OK)
+		finish(c, ERRK_OTHER);
+}
+
+static void on_fd(void *arg, int fd, uint32_t events)
+{
+	ws_conn *c = arg;
+	(void)fd;
+	switch (c->phase) {
+	case WP_IDLE:
+	case WP_FAILED: return;
+	case WP_CONNECTING: {
+		int e = 0;
+		socklen_t len = sizeof(e);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+			e = errno;
+		if (e != 0) {
+			finish(c, e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_CONNREFUSED);
+			return;
+		}
+		c->phase = WP_HS_SEND;
+		hs_send(c);
+		return;
+	}
+	case WP_HS_SEND:
+		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+			c->phase = WP_HS_RECV;
+			hs_read(c);
+			return;
+		}
+		hs_send(c);
+		return;
+	case WP_HS_RECV: hs_read(c); return;
+	case WP_OPEN: on_open_io(c, events); return;
+	}
+}
+
+/* SHA-1 as mbedTLS 2.x (Debian 12) and 3.x spell it. */
+static int ws_sha1(const unsigned char *in, size_t len, unsigned char out[20])
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+	return mbedtls_sha1(in, len, out);
+#else
+	return mbedtls_sha1_ret(in, len, out);
+#endif
+}
+
+/* Builds the upgrade request with a fresh key, and the accept it must bring. */
+static int build_request(ws_conn *c)
+{
+	unsigned char raw[16], sha[20];
+	unsigned char key[32], acc[40];
+	size_t klen = 0, alen = 0;
+	sbuf *b = &c->out;
+	const plan_ws *ws = c->s->ws;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return HERD_EIO;
+	memcpy(&c->rng, raw, sizeof(c->rng));
+	c->rng |= 1;
+	if (mbedtls_base64_encode(key, sizeof(key), &klen, raw, sizeof(raw)) != 0)
+		return HERD_EINTERNAL;
+	char cat[64];
+	memcpy(cat, key, klen);
+	memcpy(cat + klen, WS_GUID, sizeof(WS_GUID) - 1);
+	if (ws_sha1((const unsigned char *)cat, klen + sizeof(WS_GUID) - 1, sha) != 0 ||
+	    mbedtls_base64_encode(acc, sizeof(acc), &alen, sha, sizeof(sha)) != 0 ||
+	    alen >= sizeof(c->accept))
+		return HERD_EINTERNAL;
+	memcpy(c->accept, acc, alen);
+	c->accept[alen] = '\0';
+
+	b->len = 0;
+	sbuf_str(b, "GET ");
+	if (ws->url_templated) {
+		plan_tmpl_vars vars = { .vu = c->v->id, .iter = c->v->iters };
+		plan_tmpl_render(c->rt->path, strlen(c->rt->path), &vars, &c->st->tmp);
+		sbuf_add(b, c->st->tmp.p, c->st->tmp.len);
+	} else {
+		sbuf_str(b, c->rt->path);
+	}
+	sbuf_str(b, " HTTP/1.1\r\nHost: ");
+	sbuf_str(b, c->rt->hostport);
+	sbuf_str(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+	            "Sec-WebSocket-Key: ");
+	sbuf_add(b, (const char *)key, klen);
+	sbuf_str(b, "\r\n");
+	for (size_t i = 0; i < ws->nsubprotocols; i++) {
+		sbuf_str(b, i == 0 ? "Sec-WebSocket-Protocol: " : ", ");
+		sbuf_str(b, ws->subprotocols[i]);
+		if (i + 1 == ws->nsubprotocols)
+			sbuf_str(b, "\r\n");
+	}
+	int ua = 0;
+	for (size_t i = 0; i < c->s->nheaders; i++) {
+		const plan_kv *kv = &c->s->headers[i];
+		ua |= strcasecmp(kv->name, "User-Agent") == 0;
+		if (kv->value[0] == '\0')
+			continue;
+		sbuf_str(b, kv->name);
+		sbuf_str(b, ": ");
+		sbuf_str(b, kv->value);
+		sbuf_str(b, "\r\n");
+	}
+	if (!ua)
+		sbuf_str(b, "User-Agent: herd/" HERD_VERSION "\r\n");
+	sbuf_str(b, "\r\n");
+	return b->oom || c->st->tmp.oom ? HERD_ENOMEM : HERD_OK;
+}
+
+/* Opens the connection. Returns NO_ERR or an errk. */
+static int conn_open(ws_conn *c)
+{
+	int one = 1;
+
+	c->fd = socket(c->rt->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (c->fd < 0)
+		return ERRK_OTHER;
+	c->events = 0;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (const struct sockaddr *)&c->rt->addr, c->rt->addrlen) != 0 &&
+	    errno != EINPROGRESS) {
+		int e = errno;
+		conn_close(c);
+		return e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_CONNREFUSED;
+	}
+	/* Connected or not yet: writable tells either way. */
+	c->phase = WP_CONNECTING;
+	return conn_watch(c, EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
+}
+
+/* ---- driver operations ---- */
+
+/* Splits a ws:// URL into rt: the host resolved once, here. */
+static int prepare(const plan_step *s, ws_rt *rt)
+{
+	const char *a, *slash;
+	char host[256], port[8] = "80";
+
+	if (s->kind != STEP_WS || s->url == NULL || strncasecmp(s->url, "ws://", 5) != 0)
+		return HERD_OK;
+	a = s->url + 5;
+	size_t hl = strcspn(a, "/?#");
+	slash = a + hl;
+	if ((rt->hostport = strndup(a, hl)) == NULL)
+		return HERD_ENOMEM;
+	rt->path = *slash == '/' ? slash : "/";
+	if (*slash == '?') /* "ws://h?x" has the path "/" with a query: keep it simple */
+		rt->path = "/";
+	const char *h = a, *he, *colon;
+	if (*h == '[') {
+		he = memchr(h, ']', hl);
+		if (he == NULL)
+			return HERD_OK;
+		h++;
+		colon = he + 1 < a + hl && he[1] == ':' ? he + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', hl);
+		he = colon != NULL ? colon : a + hl;
+	}
+	if ((size_t)(he - h) >= sizeof(host))
+		return HERD_OK;
+	memcpy(host, h, (size_t)(he - h));
+	host[he - h] = '\0';
+	if (colon != NULL) {
+		size_t pl = (size_t)(a + hl - colon - 1);
+		if (pl == 0 || pl >= sizeof(port))
+			return HERD_OK;
+		memcpy(port, colon + 1, pl);
+		port[pl] = '\0';
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		                      .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(host, port, &hints, &res) == 0 && res != NULL &&
+	    res->ai_addrlen <= sizeof(rt->addr)) {
+		memcpy(&rt->addr, res->ai_addr, res->ai_addrlen);
+		rt->addrlen = res->ai_addrlen;
+		rt->ok = 1;
+	}
+	if (res != NULL)
+		freeaddrinfo(res);
+	return HERD_OK;
+}
+
+static void ws_fini(void *state);
+
+static int ws_init(worker *w, void **state)
+{
+	const plan *p = worker_plan(w);
+	ws_state *st = calloc(1, sizeof(*st));
+	int rv = HERD_ENOMEM;
+
+	if (st == NULL)
+		return HERD_ENOMEM;
+	st->w = w;
+	st->p = p;
+	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		st->first[i] = st->nrts;
+		st->nrts += p->scenarios[i].nsteps;
+	}
+	if ((st->rts = calloc(st->nrts + 1, sizeof(*st->rts))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < p->nscenarios; i++)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++)
+			if ((rv = prepare(&p->scenarios[i].steps[j], &st->rts[st->first[i] + j])) != HERD_OK)
+				goto fail;
+	*state = st;
+	return HERD_OK;
+fail:
+	ws_fini(st);
+	return rv;
+}
+
+/* Frees the state; the VUs' sessions were released first, by vu_release. */
+static void ws_fini(void *state)
+{
+	ws_state *st = state;
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->nrts; i++)
+		free(st->rts[i].hostport);
+	free(st->rts);
+	free(st->first);
+	dheap_fini(&st->deadlines);
+	free(st->tmp.p);
+	free(st);
+}
+
+static int ws_start(void *state, vu *v, const plan_step *s)
+{
+	ws_state *st = state;
+	ws_conn *c = v->ws_conn;
+	const plan_scenario *sc = v->scenario < st->p->nscenarios ? &st->p->scenarios[v->scenario] : NULL;
+
+	if (sc == NULL || s < sc->steps || s >= sc->steps + sc->nsteps || s->kind != STEP_WS)
+		return HERD_EINVAL;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return HERD_ENOMEM;
+		c->st = st;
+		c->v = v;
+		c->fd = -1;
+		dheap_node_init(&c->dl);
+		v->ws_conn = c;
+	}
+	if (c->in == NULL && (c->in = malloc(HS_MAX + 1)) == NULL)
+		return HERD_ENOMEM;
+	c->s = s;
+	c->rt = &st->rts[st->first[v->scenario] + (size_t)(s - sc->steps)];
+	c->err = NO_ERR;
+	c->status = 0;
+	c->out_sent = 0;
+	c->in_len = c->in_off = 0;
+	c->t_start = v->sent_ns;
+	c->t_open = 0;
+	c->hs_deadline = c->t_start + HS_TIMEOUT_NS;
+	c->next_ping = 0;
+	c->wait = W_NONE;
+	c->last_send = 0;
+	c->we_closed = c->eof = 0;
+	c->close_code = 0;
+	c->bytes_in = c->bytes_out = 0;
+	c->depth = 0;
+
+	int rv = build_request(c);
+	if (rv != HERD_OK)
+		return rv;
+	int err = c->rt->ok ? conn_open(c) : ERRK_DNS;
+	if (err != NO_ERR) {
+		/* Reported from the timer at once, as start() never reports. */
+		conn_close(c);
+		c->phase = WP_FAILED;
+		c->err = err;
+	}
+	if (rearm(c) != HERD_OK) {
+		conn_close(c);
+		c->phase = WP_IDLE;
+		return HERD_ENOMEM;
+	}
+	return HERD_OK;
+}
+
+static int64_t ws_next_timer(void *state)
+{
+	ws_state *st = state;
+	const dheap_node *top = dheap_top(&st->deadlines);
+	return top != NULL ? top->at : INT64_MAX;
+}
+
+/* A deadline of c passed: a handshake too slow, a wait over, a ping due. */
+static void on_deadline(ws_conn *c, int64_t now)
+{
+	if (c->phase == WP_FAILED) {
+		finish(c, c->err);
+		return;
+	}
+	if (c->phase != WP_OPEN) {
+		finish(c, ERRK_TIMEOUT);
+		return;
+	}
+	if (c->next_ping > 0 && c->next_ping <= now && c->wait != W_CLOSE) {
+		struct wslay_event_msg m = { .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0 };
+		wslay_event_queue_msg(c->ctx, &m);
+		c->next_ping = now + c->s->ws->ping_ms * 1000000;
+	}
+	if (c->wait != W_NONE && c->wait_until <= now) {
+		switch (c->wait) {
+		case W_EXPECT:
+			c->err = ERRK_WS_EXPECT;
+			start_close(c, 1000);
+			break;
+		case W_SLEEP:
+			c->wait = W_NONE;
+			c->fr[c->depth].pc++;
+			advance(c);
+			break;
+		case W_CLOSE:
+			/* The peer never answered our close: end here, the close was ours. */
+			finish(c, NO_ERR);
+			return;
+		case W_NONE: break;
+		}
+	}
+	pump(c);
+}
+
+static void ws_on_timer(void *state)
+{
+	ws_state *st = state;
+	int64_t now = clock_mono_ns();
+	/* Each call moves the session's deadline past now or ends it. */
+	while (dheap_top(&st->deadlines) != NULL && dheap_top(&st->deadlines)->at <= now)
+		on_deadline(DHEAP_ENTRY(dheap_top(&st->deadlines), ws_conn, dl), now);
+}
+
+static void ws_cancel(void *state, vu *v)
+{
+	ws_conn *c = v->ws_conn;
+	(void)state;
+	if (c == NULL || c->phase == WP_IDLE)
+		return;
+	dheap_remove(&c->st->deadlines, &c->dl);
+	conn_close(c);
+	c->phase = WP_IDLE;
+}
+
+static void ws_vu_release(void *state, vu *v)
+{
+	ws_conn *c = v->ws_conn;
+	if (c == NULL)
+		return;
+	ws_cancel(state, v);
+	free(c->out.p);
+	free(c->exp_val.p);
+	free(c->in);
+	free(c);
+	v->ws_conn = NULL;
+}
+
+const driver_ops ws_driver = {
+	.name = "ws",
+	.init = ws_init,
+	.fini = ws_fini,
+	.start = ws_start,
+	.cancel = ws_cancel,
+	.vu_release = ws_vu_release,
+	.next_timer = ws_next_timer,
+	.on_timer = ws_on_timer,
+};
