@@ -1,9 +1,11 @@
 /* herd-agent: argument parsing and wiring; the work is in link.c and engine.c. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/allow.h"
 #include "agent/engine.h"
@@ -118,6 +120,13 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Every VU holds a socket: take all the file descriptors we are allowed. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+			log_warn("cannot raise the open-file limit: %s", strerror(errno));
+	}
 	if (engine_global_init() != HERD_OK) {
 		log_error("libcurl initialisation failed");
 		return 1;
