@@ -404,7 +404,7 @@ int run_main(const run_opts *o)
 	agent_info *ai = NULL;
 	double *weights = NULL;
 	size_t nai = 0;
-	int interrupted = 0, degraded = 0;
+	int interrupted = 0, degraded = 0, run_open = 0;
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
@@ -478,6 +478,7 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
 		goto out;
 	}
+	run_open = 1;
 	cluster_cfg cc = {
 		.url = r.url,
 		.max_agents = nwant,
@@ -767,6 +768,7 @@ int run_main(const run_opts *o)
 	                 : code == EXIT_INTERRUPTED                               ? STORE_INTERRUPTED
 	                 : code == EXIT_ABORTED                                   ? STORE_ABORTED
 	                                                                          : STORE_ERROR;
+	run_open = 0;
 	if (store_run_end(r.st, r.run_id, ss, code, degraded, clock_real_ns() / 1000000, json, text) != HERD_OK)
 		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
 	else if (!o->quiet)
@@ -779,6 +781,10 @@ int run_main(const run_opts *o)
 	verdict_set_free(vs);
 
 out:
+	/* A run that never got going is recorded as an error, not left "running". */
+	if (run_open && store_run_end(r.st, r.run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL,
+	                              NULL) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(r.st));
 	if (r.cl != NULL)
 		cluster_close(r.cl);
 	if (r.npids > 0)

@@ -814,6 +814,25 @@ flow:
         check(r.metric("vus").get("max") == 4, "vus max %s, expected 4" % r.metric("vus"))
 
 
+def test_no_agents_exit_103_recorded_as_error():
+    """--listen with --agents 1 and nobody dialing in: exit 103 after --agents-wait,
+    and the store records the run as an error (not left 'running')."""
+    port = free_port()
+    r = run_herd(plan("http://127.0.0.1:%d" % free_port(), {"s": """
+executor: constant-vus
+vus: 1
+duration: 1s
+flow:
+  - get: /small
+"""}), "--listen", "tcp://127.0.0.1:%d" % port, "--agents", "1", "--agents-wait", "1s", timeout=30)
+    expect_code(r, 103)
+    check("only 0 of 1 agents connected" in r.stderr, "stderr does not say why: %r" % r.stderr[-300:])
+    db = sqlite3.connect(r.db)
+    rows = db.execute("SELECT status, exit_code FROM runs").fetchall()
+    db.close()
+    check(rows == [("error", 103)], "runs table %s, expected one run with status error, exit 103" % rows)
+
+
 def test_agent_weight_splits_vus():
     """--agent-weight local-1=3 (local-2 keeps its 1 worker): per-vu-iterations
     4 VUs x 5 iterations splits 3 + 1 VUs, so local-1 sends 15 requests, local-2 5."""
@@ -856,6 +875,7 @@ TESTS = [
     test_live_status_line_and_summary,
     test_two_local_agents,
     test_agent_weight_splits_vus,
+    test_no_agents_exit_103_recorded_as_error,
 ]
 
 if __name__ == "__main__":
