@@ -45,8 +45,8 @@ struct results {
 /* Known k6 metrics, sorted by name. */
 static const res_metric_info known[] = {
 	{"checks", RES_RATE, "checks"},
-	{"data_received", RES_COUNTER, "http_req_duration"},
-	{"data_sent", RES_COUNTER, "http_req_duration"},
+	{"data_received", RES_COUNTER, "http_req_duration|ws_sessions"},
+	{"data_sent", RES_COUNTER, "http_req_duration|ws_sessions"},
 	{"dropped_iterations", RES_COUNTER, "dropped_iterations"},
 	{"http_req_blocked", RES_TREND, "http_req_blocked"},
 	{"http_req_connecting", RES_TREND, "http_req_connecting"},
@@ -97,6 +97,23 @@ static const res_metric_info *known_find(const char *name)
 		if (strcmp(known[i].name, name) == 0)
 			return &known[i];
 	return NULL;
+}
+
+/* Whether series of metric feed a known metric whose source is `source`:
+ * one name, or several separated by '|' (data_sent counts HTTP and
+ * WebSocket bytes alike). */
+int results_source_is(const char *source, const char *metric)
+{
+	size_t n = strlen(metric);
+	for (const char *p = source;;) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar != NULL ? (size_t)(bar - p) : strlen(p);
+		if (len == n && strncmp(p, metric, n) == 0)
+			return 1;
+		if (bar == NULL)
+			return 0;
+		p = bar + 1;
+	}
 }
 
 /* A stored metric is a gauge when its name is the source of a known gauge. */
@@ -488,7 +505,7 @@ int results_query(const results *r, const char *metric, const th_tag *tags, size
 	size_t npts = 0;
 	for (size_t i = 0; i < r->ns; i++) {
 		const series *s = r->s[i];
-		if (strcmp(s->metric, info.source) != 0 || !filters_match(s, f, ntags))
+		if (!results_source_is(info.source, s->metric) || !filters_match(s, f, ntags))
 			continue;
 		out->nseries++;
 		out->count += s->count;
@@ -510,7 +527,7 @@ int results_query(const results *r, const char *metric, const th_tag *tags, size
 		return HERD_ENOMEM;
 	for (size_t i = 0; i < r->ns; i++) {
 		const series *s = r->s[i];
-		if (s->npts == 0 || strcmp(s->metric, info.source) != 0 || !filters_match(s, f, ntags))
+		if (s->npts == 0 || !results_source_is(info.source, s->metric) || !filters_match(s, f, ntags))
 			continue;
 		memcpy(p, s->pts, s->npts * sizeof(*p));
 		p += s->npts;
@@ -602,7 +619,7 @@ int results_tag_values(const results *r, const char *metric, const char *key, co
 	size_t m = 0;
 	for (size_t i = 0; i < r->ns; i++) {
 		const series *s = r->s[i];
-		if (metric != NULL && strcmp(s->metric, info.source) != 0)
+		if (metric != NULL && !results_source_is(info.source, s->metric))
 			continue;
 		if (!filters_match(s, f, ntags))
 			continue;

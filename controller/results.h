@@ -50,6 +50,10 @@ const res_metric_info *results_known_metrics(size_t *n);
  * counter. Returns HERD_OK and fills *out (strings are static or owned by r),
  * or HERD_ENOTFOUND for an unknown name with no series.
  */
+/* 1 when series of `metric` feed a known metric with this source (one
+ * name, or several separated by '|'). */
+int results_source_is(const char *source, const char *metric);
+
 int results_metric_info(const results *r, const char *name, res_metric_info *out);
 
 /* The sum of all matching series of one metric. Embeds a full histogram

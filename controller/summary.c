@@ -307,7 +307,10 @@ static int metric_names(ctx *c, strlist *out)
 	if ((rv = results_series_metrics(c->r, &stored, &nstored)) != 0)
 		return rv;
 	for (size_t k = 0; k < nknown && rv == 0; k++) {
-		if (bsearch(&known[k].source, stored, nstored, sizeof(*stored), str_cmp) == NULL)
+		size_t j = 0;
+		while (j < nstored && !results_source_is(known[k].source, stored[j]))
+			j++;
+		if (j == nstored)
 			continue;
 		/* iterations entries may come without durations. */
 		if (strcmp(known[k].name, "iteration_duration") == 0) {
