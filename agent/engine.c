@@ -196,6 +196,12 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	e->n = cfg->nworkers > 0 ? cfg->nworkers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (e->n < 1)
 		e->n = 1;
+	if (e->n > (int)(ENGINE_VUS_PER_AGENT / ENGINE_VUS_PER_WORKER))
+		e->n = (int)(ENGINE_VUS_PER_AGENT / ENGINE_VUS_PER_WORKER);
+	if (cfg->agent >= UINT32_MAX / ENGINE_VUS_PER_AGENT) {
+		free(e);
+		return HERD_EINVAL; /* more agents than VU ids can tell apart */
+	}
 	pthread_mutex_init(&e->mu, NULL);
 	atomic_init(&e->stop, 0);
 	atomic_init(&e->finished, 0);
@@ -208,7 +214,10 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	e->done = calloc((size_t)e->n, sizeof(*e->done));
 	if (!e->workers || !e->threads || !e->started || !e->last_interval || !e->done)
 		goto fail;
-	uint32_t id_base = 0;
+	/* VU ids (k6's __VU) are unique across the cluster: each agent has a block
+	 * of ENGINE_VUS_PER_AGENT ids, each worker a block of ENGINE_VUS_PER_WORKER
+	 * within it; with one agent and one worker they are 1, 2, 3, ... */
+	uint32_t id_base = (uint32_t)(cfg->agent * ENGINE_VUS_PER_AGENT);
 	for (int i = 0; i < e->n; i++) {
 		e->last_interval[i] = -1;
 		worker_cfg wc = {
@@ -226,7 +235,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;
-		id_base += 1000000; /* VU ids stay unique across workers */
+		id_base += ENGINE_VUS_PER_WORKER;
 	}
 	for (int i = 0; i < e->n; i++) {
 		if (pthread_create(&e->threads[i], NULL, thread_main, e->workers[i]) != 0) {

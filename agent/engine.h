@@ -14,6 +14,11 @@
 
 typedef struct engine engine;
 
+/* VU id blocks: 100,000 VUs per worker, 100 workers per agent, and so up to
+ * 429 agents before a 32-bit id would wrap. */
+#define ENGINE_VUS_PER_WORKER 100000u
+#define ENGINE_VUS_PER_AGENT 10000000u
+
 /* Receives each batch (entries only: run id, agent id and seq are left for
  * the caller) and takes ownership of it. Called from worker threads, in
  * interval order, one at a time. last is 1 for the final batch. */

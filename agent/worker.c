@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/engine.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
@@ -149,6 +150,8 @@ static uint64_t vu_rand(vu *v)
 
 static vu *vu_alloc(worker *w, scen_rt *r)
 {
+	if (w->next_vu_id >= ENGINE_VUS_PER_WORKER)
+		return NULL; /* the worker's block of VU ids is used up */
 	vu **nv = realloc(r->vus, (r->nvus + 1) * sizeof(*nv));
 	if (nv == NULL)
 		return NULL;

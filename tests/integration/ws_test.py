@@ -4,7 +4,9 @@ code: Debian's python3-websockets (10.4, asyncio API), run by this test on a
 free 127.0.0.1 port in a thread, counting what it receives. Covers message
 round-trip time, counts cross-checked with the server, handshake rejection,
 a server that is not WebSocket at all, server-initiated and abnormal closes,
-pings, large fragmented messages and 500 concurrent sessions.
+pings, large fragmented messages, 500 and 2,000 concurrent sessions (one agent),
+and sessions split across 3 local agents (per-agent counts checked against
+the server's count per client process).
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/ws_test.py [-k NAME]
 """
@@ -13,6 +15,8 @@ import asyncio
 import http
 import http.server
 import os
+import resource
+import sqlite3
 import sys
 import threading
 import time
@@ -45,16 +49,26 @@ class WsServer:
     """A websockets server in a thread. Paths choose the behaviour:
     /echo (echo after 20 ms), /reject (403), /close (close 1000 after the
     first message), /close4000, /abort (drop the TCP connection), /bigtext
-    and /bigbin (send a 1 MiB message in 16 KiB fragments), /hold (count)."""
+    and /bigbin (send a 1 MiB message in 16 KiB fragments), /now (echo at
+    once, counting what it sends), /hold (count). With owners=True each
+    session is attributed to the process owning the client's socket (see
+    _owner), counted per pid in by_pid_sessions and by_pid_received."""
 
-    def __init__(self):
+    def __init__(self, owners=False, backlog=2048):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.lock = threading.Lock()
+        self.owners = owners
+        self.backlog = backlog
+        self.by_pid_sessions = {}
+        self.by_pid_received = {}
+        self.sent = 0         # /now: data messages sent
         self.received = 0     # data messages received
         self.sessions = 0     # upgrades accepted
         self.rejected = 0
         self.max_open = 0
+        self.max_open_first = 0  # most open at once before any session had ended
+        self._ended = False
         self._open = 0
         self.protocols = set()
         self.delays = []      # /echo: seconds from a message to its echo written
@@ -91,18 +105,45 @@ class WsServer:
 
     async def _serve(self):
         self._stop = self._loop.create_future()
+        srv = self
+
+        class Proto(websockets.server.WebSocketServerProtocol):
+            # A session stops counting as open when the server writes its
+            # close frame (its answer to herd's, which herd waits for before
+            # the VU's next session): the handler itself ends later, after
+            # the TCP close, and far later when the loop is busy.
+            async def write_close_frame(self, close, data=None):
+                srv._closed(self)
+                await super().write_close_frame(close, data)
+
         async with websockets.server.serve(self._handler, "127.0.0.1", self.port,
+                                           create_protocol=Proto,
                                            process_request=self._reject,
                                            subprotocols=["chat.v1"], max_size=None,
-                                           ping_interval=None, backlog=2048):
+                                           ping_interval=None, backlog=self.backlog):
             self._ready.set()
             await self._stop
 
+    def _closed(self, ws):
+        with self.lock:
+            if getattr(ws, "herd_open", False):
+                ws.herd_open = False
+                self._open -= 1
+                self._ended = True
+
     async def _handler(self, ws, path):
         self._count("sessions")
+        owner = _owner(ws.remote_address[1], self.port) if self.owners else None
+        if owner is not None:
+            with self.lock:
+                self.by_pid_sessions[owner] = self.by_pid_sessions.get(owner, 0) + 1
+        ws.herd_owner = owner
         with self.lock:
             self._open += 1
+            ws.herd_open = True
             self.max_open = max(self.max_open, self._open)
+            if not self._ended:
+                self.max_open_first = self._open
             if ws.subprotocol:
                 self.protocols.add(ws.subprotocol)
             self.headers.append((path, ws.request_headers.get("Authorization")))
@@ -111,11 +152,20 @@ class WsServer:
         except websockets.exceptions.ConnectionClosed:
             pass
         finally:
-            with self.lock:
-                self._open -= 1
+            self._closed(ws)
 
     async def _behave(self, ws, path):
-        if path.startswith("/echo"):
+        if path.startswith("/now"):
+            owner = ws.herd_owner
+            async for msg in ws:
+                with self.lock:
+                    self.received += 1
+                    if owner is not None:
+                        self.by_pid_received[owner] = self.by_pid_received.get(owner, 0) + 1
+                await ws.send(msg)
+                with self.lock:
+                    self.sent += 1
+        elif path.startswith("/echo"):
             async for msg in ws:
                 t0 = time.perf_counter()
                 self._count("received")
@@ -149,6 +199,99 @@ class WsServer:
         else:
             async for _ in ws:
                 self._count("received")
+
+
+def _owner(peer_port, server_port):
+    """The pid of the herd-agent whose socket is 127.0.0.1:peer_port connected
+    to server_port (from /proc/net/tcp and the agents' fd tables), or None."""
+    want = ":%04X" % peer_port
+    peer = ":%04X" % server_port
+    inode = None
+    try:
+        with open("/proc/net/tcp") as f:
+            for line in f:
+                p = line.split()
+                if len(p) > 9 and p[1].endswith(want) and p[2].endswith(peer):
+                    inode = p[9]
+                    break
+    except OSError:
+        return None
+    if inode is None:
+        return None
+    target = "socket:[%s]" % inode
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read().strip() != "herd-agent":
+                    continue
+            for fd in os.listdir("/proc/%s/fd" % d):
+                try:
+                    if os.readlink("/proc/%s/fd/%s" % (d, fd)) == target:
+                        return int(d)
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return None
+
+
+class EstablishedSampler:
+    """Counts, every 200 ms with ss(8), the client sockets connected to port
+    on 127.0.0.1 (state established, destination port): the sessions really
+    open at once, whatever lag the server's own bookkeeping has."""
+
+    def __init__(self, port):
+        self.port = port
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import subprocess
+        while not self._stop.wait(0.2):
+            try:
+                out = subprocess.run(["ss", "-Htn", "state", "established", "dst",
+                                      "127.0.0.1:%d" % self.port], capture_output=True,
+                                     timeout=5).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            self.samples += 1
+            self.peak = max(self.peak, out.count(b"\n"))
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join(10)
+
+
+def raise_nofile(need):
+    """Raises this process's open-file limit to its hard limit; returns the
+    new soft limit, or None (after a note) when the hard limit is below need."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        return None
+    if soft == resource.RLIM_INFINITY or (hard != resource.RLIM_INFINITY and soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def db_per_agent(db, run_id, metric):
+    """{agent_id: total count} of one metric in herd's store."""
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute(
+            "SELECT k.agent_id, SUM(i.count) FROM series_keys k JOIN intervals i "
+            "ON i.key_id = k.id WHERE k.run_id = ? AND k.metric = ? GROUP BY k.agent_id",
+            (run_id, metric)).fetchall()
+    finally:
+        con.close()
+    return {a: int(n or 0) for a, n in rows}
 
 
 class PlainHttp:
@@ -419,7 +562,146 @@ flow:
               % (sent, srv.received))
 
 
+SESSIONS_2K = 2000
+
+
+def test_2000_concurrent_sessions():
+    """2,000 sessions open at once from one agent (constant-vus 2000 for 8 s,
+    each session sends 3 messages, expects each echo, then holds 4 s): the
+    server saw between 1,950 and 2,000 sessions open at once, every message
+    is accounted for on both sides, no errors."""
+    n = SESSIONS_2K
+    # server: n sockets + the test's own; herd-agent: n + its link; with margin.
+    lim = raise_nofile(2 * n + 200)
+    if lim is None:
+        note("SKIP test_2000_concurrent_sessions: the open-file hard limit %d is below %d "
+             "(raise it, e.g. ulimit -Hn, to run %d sessions)",
+             resource.getrlimit(resource.RLIMIT_NOFILE)[1], 2 * n + 200, n)
+        return
+    with WsServer(backlog=4096) as srv, EstablishedSampler(srv.port) as ss:
+        t0 = time.monotonic()
+        r = run_herd(plan(srv.url, """
+executor: constant-vus
+vus: %d
+duration: 8s
+gracefulStop: 20s
+flow:
+  - ws: /now?vu={{ __VU }}
+    session:
+      - loop: { count: 3 }
+        steps:
+          - send: 'm {{ __VU }} {{ __ITER }} {{ seq }}'
+          - expect: { contains: 'm {{ __VU }} {{ __ITER }} {{ seq }}', within: 10s }
+      - hold: 4s
+      - close: 1000
+""" % n), "--local-agents", "1", timeout=90)
+        wall = time.monotonic() - t0
+        expect_ok(r)
+        sent = metric_count(r, "ws_msgs_sent")
+        got = metric_count(r, "ws_msgs_received")
+        sessions = metric_count(r, "ws_sessions")
+        conn = r.metric("ws_connecting")
+        agents = r.herd().get("agents", {})
+        dur = r.metric("ws_session_duration")
+        note("%d VUs: sessions %d (server %d); open at once: %d at the server before any "
+             "session ended, %d at the server overall, %d client "
+             "sockets established (ss, %d samples); sent %d, server received %d; server sent "
+             "%d, herd received %d; ws_connecting p50 %.1f max %.1f ms; ws_session_duration "
+             "min %.0f max %.0f ms; agent rss %s kB; wall %.1f s", n, sessions, srv.sessions,
+             srv.max_open_first, srv.max_open, ss.peak, ss.samples, sent, srv.received, srv.sent,
+             got, conn["med"], conn["max"], dur["min"], dur["max"],
+             [a.get("rss_kb") for a in agents.values()], wall)
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(len(agents) == 1, "%d agents in the export, want 1" % len(agents))
+        check(n - 50 <= srv.max_open_first <= n, "most sessions open at once at the server "
+              "(before the first ended): %d, want %d..%d" % (srv.max_open_first, n - 50, n))
+        check(n - 50 <= srv.max_open <= n, "most sessions open at once at the server: %d, "
+              "want %d..%d" % (srv.max_open, n - 50, n))
+        check(n - 50 <= ss.peak <= n, "most client sockets established at once: %d, want "
+              "%d..%d (one session per VU)" % (ss.peak, n - 50, n))
+        check(sessions >= n, "only %d sessions for %d VUs" % (sessions, n))
+        check(sessions == srv.sessions, "herd ws_sessions %d != server accepted %d"
+              % (sessions, srv.sessions))
+        check(sent == 3 * sessions, "ws_msgs_sent %d != 3 x %d sessions" % (sent, sessions))
+        check(sent == srv.received, "herd ws_msgs_sent %d != server received %d"
+              % (sent, srv.received))
+        check(got == srv.sent, "herd ws_msgs_received %d != server sent %d" % (got, srv.sent))
+
+
+def test_distributed_across_local_agents():
+    """30 VUs of echo sessions over 3 local agents (one worker each): each
+    agent's own ws counts in herd's store match what the server got from
+    that agent's process (found from the owner of each client socket), each
+    agent ran about a third of the VUs, and the totals match."""
+    with WsServer(owners=True) as srv:
+        r = run_herd(plan(srv.url, """
+executor: constant-vus
+vus: 30
+duration: 4s
+flow:
+  - ws: /now?vu={{ __VU }}
+    session:
+      - loop: { count: 5 }
+        steps:
+          - send: 'd {{ __VU }} {{ seq }}'
+          - expect: { contains: 'd {{ __VU }} {{ seq }}', within: 5s }
+      - hold: 300ms
+      - close: 1000
+"""), "--local-agents", "3", "--workers", "1", timeout=60)
+        expect_ok(r)
+        sent = metric_count(r, "ws_msgs_sent")
+        got = metric_count(r, "ws_msgs_received")
+        sessions = metric_count(r, "ws_sessions")
+        agents = r.herd().get("agents", {})
+        run_id = r.herd()["run_id"]
+        db_sent = db_per_agent(r.db, run_id, "ws_msgs_sent")
+        db_sessions = db_per_agent(r.db, run_id, "ws_sessions")
+        note("3 agents: sessions %d (server %d), sent %d, received %d, server received %d "
+             "sent %d", sessions, srv.sessions, sent, got, srv.received, srv.sent)
+        note("per agent in the store: sessions %s, sent %s", db_sessions, db_sent)
+        note("per agent pid at the server: sessions %s, received %s", srv.by_pid_sessions,
+             srv.by_pid_received)
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(len(agents) == 3, "%d agents in the export, want 3: %s" % (len(agents), agents))
+        check(all(a.get("status") == "done" and a.get("batches", 0) > 0 for a in agents.values()),
+              "an agent did not finish or sent no batch: %s" % agents)
+        check(sessions == srv.sessions, "herd ws_sessions %d != server %d"
+              % (sessions, srv.sessions))
+        check(sent == srv.received and got == srv.sent == sent,
+              "sent %d, server received %d, server sent %d, herd received %d"
+              % (sent, srv.received, srv.sent, got))
+        check(sorted(db_sent) == sorted(agents), "agents with ws_msgs_sent in the store %s != "
+              "agents in the export %s" % (sorted(db_sent), sorted(agents)))
+        check(sum(db_sent.values()) == sent, "per-agent ws_msgs_sent sum %d != total %d"
+              % (sum(db_sent.values()), sent))
+        # 30 VUs over 3 agents: 10 each, and about as many sessions each.
+        for a, k in db_sessions.items():
+            check(sessions * 0.25 <= k <= sessions * 0.42, "agent %s ran %d of %d sessions"
+                  % (a, k, sessions))
+        check(len(srv.by_pid_sessions) == 3 and sum(srv.by_pid_sessions.values()) == srv.sessions,
+              "sessions by client process at the server: %s (of %d)"
+              % (srv.by_pid_sessions, srv.sessions))
+        # Agent ids are local-N-PID-xxxx: the server's per-process counts must
+        # equal each agent's own counts in the store.
+        by_pid = {}
+        for a, k in db_sent.items():
+            parts = a.split("-")
+            if len(parts) >= 3 and parts[2].isdigit():
+                by_pid[int(parts[2])] = k
+        if len(by_pid) == 3:
+            check(by_pid == srv.by_pid_received, "ws_msgs_sent per agent pid %s != server "
+                  "received per client pid %s" % (by_pid, srv.by_pid_received))
+            sess_pid = {int(a.split("-")[2]): k for a, k in db_sessions.items()}
+            check(sess_pid == srv.by_pid_sessions, "ws_sessions per agent pid %s != server "
+                  "per client pid %s" % (sess_pid, srv.by_pid_sessions))
+        else:
+            check(sorted(db_sent.values()) == sorted(srv.by_pid_received.values()),
+                  "per-agent ws_msgs_sent %s != server per-process received %s"
+                  % (sorted(db_sent.values()), sorted(srv.by_pid_received.values())))
+
+
 if __name__ == "__main__":
     main([test_echo_rtt_and_counts, test_handshake_rejected_403, test_not_websocket,
           test_connect_refused, test_server_closes, test_expect_timeout, test_big_fragmented,
-          test_500_concurrent])
+          test_500_concurrent, test_2000_concurrent_sessions,
+          test_distributed_across_local_agents])
