@@ -721,6 +721,21 @@ static int put_steps(ctx *c, FILE *f)
 	return for_each_step(c, step_row, &sw);
 }
 
+/* WebSocket work of one agent: sessions, messages sent and received. */
+static int agent_ws(ctx *c, const char *id, uint64_t out[3])
+{
+	static const char *const metrics[3] = { "ws_sessions", "ws_msgs_sent", "ws_msgs_received" };
+	th_tag t;
+	int rv;
+	res_tag_set(&t, "agent", id);
+	for (int i = 0; i < 3; i++) {
+		if ((rv = query(c, metrics[i], &t, 1)) != 0)
+			return rv;
+		out[i] = c->a->count;
+	}
+	return HERD_OK;
+}
+
 static int put_agents(ctx *c, FILE *f)
 {
 	const char **ag = NULL;
@@ -759,6 +774,12 @@ static int put_agents(ctx *c, FILE *f)
 			fprintf(f, "%-8s %5.0f%% %6.1fMB", sa[i].status, sa[i].cpu_pct, (double)sa[i].rss_kb / 1024.0);
 		put_row_cols(f, &rs);
 		fputc('\n', f);
+		uint64_t ws[3];
+		if ((rv = agent_ws(c, sa != NULL ? sa[i].id : ag[i], ws)) != 0)
+			break;
+		if (ws[0] > 0)
+			fprintf(f, "  %*s ws: %llu sessions, %llu messages sent, %llu received\n", w, "",
+			        (unsigned long long)ws[0], (unsigned long long)ws[1], (unsigned long long)ws[2]);
 	}
 	for (size_t i = 0; sa != NULL && i < n; i++) {
 		if (strcmp(sa[i].status, "lost") == 0)
@@ -1242,6 +1263,14 @@ static int json_herd(ctx *c, json_t *root)
 		jset(c, o, "rss_kb", json_integer((json_int_t)a->rss_kb));
 		jset(c, o, "batches", json_integer((json_int_t)a->batches));
 		jset(c, o, "dropped_batches", json_integer((json_int_t)a->dropped));
+		uint64_t ws[3];
+		if ((rv = agent_ws(c, a->id, ws)) != 0)
+			return rv;
+		if (ws[0] > 0) {
+			jset(c, o, "ws_sessions", json_integer((json_int_t)ws[0]));
+			jset(c, o, "ws_msgs_sent", json_integer((json_int_t)ws[1]));
+			jset(c, o, "ws_msgs_received", json_integer((json_int_t)ws[2]));
+		}
 	}
 
 	for (size_t i = 0; in->verdicts != NULL && i < in->verdicts->n; i++) {

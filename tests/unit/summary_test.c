@@ -457,6 +457,10 @@ static void test_agents(void)
 		  .cpu_pct = 40, .rss_kb = 10240, .batches = 4, .dropped = 2 },
 		{ .id = "agent-c", .name = "lab-3", .host = "h3", .status = "failed", .cores = 1 },
 	};
+	wire_entry ws[2] = { entry("ws_sessions", "chat", "/ws", "", 0), entry("ws_msgs_sent", "chat", "/ws", "", 0) };
+	ws[0].count = 4;
+	ws[1].count = 9;
+	CHECK_EQ_INT(results_add_batch(r, "agent-a", 0, ws, 2), HERD_OK);
 	summary_info info = { .run_id = "r1", .status = "passed", .degraded = 1, .agents = ag, .nagents = 3 };
 	char *t = NULL, *js = NULL;
 	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
@@ -467,6 +471,7 @@ static void test_agents(void)
 	CHECK_CONTAINS(t, "agent lab-2 dropped 2 batches");
 	CHECK_CONTAINS(t, "agent lab-1 ran at 195% CPU on 2 workers");
 	CHECK(strstr(t, "agent lab-3 ran at") == NULL);
+	CHECK_CONTAINS(t, "ws: 4 sessions, 9 messages sent, 0 received");
 	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
 	json_error_t je;
 	json_t *j = json_loads(js, 0, &je);
@@ -474,6 +479,9 @@ static void test_agents(void)
 	json_t *b = json_object_get(json_object_get(json_object_get(j, "herd"), "agents"), "agent-b");
 	CHECK_EQ_STR(json_string_value(json_object_get(b, "status")), "lost");
 	CHECK_EQ_INT(json_integer_value(json_object_get(b, "batches")), 4);
+	json_t *aa = json_object_get(json_object_get(json_object_get(j, "herd"), "agents"), "agent-a");
+	CHECK_EQ_INT(json_integer_value(json_object_get(aa, "ws_sessions")), 4);
+	CHECK_EQ_INT(json_integer_value(json_object_get(aa, "ws_msgs_sent")), 9);
 	json_t *c = json_object_get(json_object_get(json_object_get(j, "herd"), "agents"), "agent-c");
 	CHECK_EQ_STR(json_string_value(json_object_get(c, "status")), "failed");
 	CHECK_EQ_INT(json_integer_value(json_object_get(c, "requests")), 0);
