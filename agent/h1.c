@@ -643,10 +643,7 @@ static int h1_init(worker *w, void **state)
 	st->p = p;
 	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
 		goto fail;
-	for (size_t i = 0; i < p->nscenarios; i++) {
-		st->first[i] = st->nreqs;
-		st->nreqs += p->scenarios[i].nsteps;
-	}
+	st->nreqs = plan_step_offsets(p, st->first);
 	if ((st->reqs = calloc(st->nreqs + 1, sizeof(*st->reqs))) == NULL ||
 	    (st->rbuf = malloc(RBUF_SIZE)) == NULL)
 		goto fail;

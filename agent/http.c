@@ -21,9 +21,9 @@ typedef struct http_state {
 	worker *w;
 	CURLM *multi;
 	int64_t timer_ns;
-	size_t nsteps;              /* flattened (scenario, step) table */
-	const plan_step **steps;
-	struct curl_slist **headers; /* per flattened step */
+	size_t nsteps;              /* steps of the plan, numbered by plan_step_offsets */
+	size_t *first;              /* per scenario: number of its first step */
+	struct curl_slist **headers; /* per step */
 } http_state;
 
 typedef struct http_conn {
@@ -245,16 +245,15 @@ static int http_init(worker *w, void **state)
 		return HERD_ENOMEM;
 	st->w = w;
 	st->timer_ns = INT64_MAX;
-	for (size_t i = 0; i < p->nscenarios; i++)
-		st->nsteps += p->scenarios[i].nsteps;
-	st->steps = calloc(st->nsteps + 1, sizeof(*st->steps));
+	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
+		goto fail;
+	st->nsteps = plan_step_offsets(p, st->first);
 	st->headers = calloc(st->nsteps + 1, sizeof(*st->headers));
-	if ((st->multi = curl_multi_init()) == NULL || st->steps == NULL || st->headers == NULL)
+	if ((st->multi = curl_multi_init()) == NULL || st->headers == NULL)
 		goto fail;
 	for (size_t i = 0; i < p->nscenarios; i++) {
 		for (size_t j = 0; j < p->scenarios[i].nsteps; j++, k++) {
 			const plan_step *s = &p->scenarios[i].steps[j];
-			st->steps[k] = s;
 			if (s->kind == STEP_HTTP && (st->headers[k] = build_headers(s)) == NULL)
 				goto fail;
 		}
@@ -278,23 +277,16 @@ static void http_fini(void *state)
 	for (size_t k = 0; k < st->nsteps; k++)
 		curl_slist_free_all(st->headers[k]);
 	free(st->headers);
-	free(st->steps);
+	free(st->first);
 	if (st->multi != NULL)
 		curl_multi_cleanup(st->multi);
 	free(st);
 }
 
-static struct curl_slist *headers_for(http_state *st, const plan_step *s)
-{
-	for (size_t k = 0; k < st->nsteps; k++)
-		if (st->steps[k] == s)
-			return st->headers[k];
-	return NULL;
-}
-
 /* Sets every option of step s on c's handle. Runs when a VU changes step. */
 static void configure(http_state *st, http_conn *c, const plan_step *s)
 {
+	const vu *v = c->v;
 	CURL *e = c->easy;
 	curl_easy_reset(e); /* keeps the live connection and caches */
 	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
@@ -306,7 +298,7 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ms > 0 ? s->timeout_ms : 60000));
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_for(st, s));
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, st->headers[st->first[v->scenario] + v->step]);
 	switch (s->method) {
 	case HM_GET: curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); break;
 	case HM_HEAD: curl_easy_setopt(e, CURLOPT_NOBODY, 1L); break;

@@ -883,10 +883,7 @@ static int ws_init(worker *w, void **state)
 	st->p = p;
 	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
 		goto fail;
-	for (size_t i = 0; i < p->nscenarios; i++) {
-		st->first[i] = st->nrts;
-		st->nrts += p->scenarios[i].nsteps;
-	}
+	st->nrts = plan_step_offsets(p, st->first);
 	if ((st->rts = calloc(st->nrts + 1, sizeof(*st->rts))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < p->nscenarios; i++)

@@ -2617,6 +2617,16 @@ void plan_free(plan *p)
 	free(p);
 }
 
+size_t plan_step_offsets(const plan *p, size_t *first)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		first[i] = n;
+		n += p->scenarios[i].nsteps;
+	}
+	return n;
+}
+
 int64_t plan_scenario_length_ms(const plan_scenario *s)
 {
 	int64_t total = 0;

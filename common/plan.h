@@ -170,6 +170,12 @@ int plan_load_file(const char *path, plan **out, char *err, size_t errlen);
 
 void plan_free(plan *p);
 
+/* Numbers every step of the plan in one flat sequence, scenario after
+ * scenario: writes into first[i] (p->nscenarios entries) the number of
+ * scenario i's first step, and returns the number of steps in all. Drivers
+ * keep per-step tables indexed first[scenario] + step. */
+size_t plan_step_offsets(const plan *p, size_t *first);
+
 /* Milliseconds from the scenario's startTime to the end of its last stage or
  * its duration (maxDuration for per-vu-iterations), without gracefulStop. */
 int64_t plan_scenario_length_ms(const plan_scenario *s);
