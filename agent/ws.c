@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/dheap.h"
 #include "common/err.h"
+#include "common/jpath.h"
 #include "common/sbuf.h"
 
 #define HS_MAX 8192                      /* the largest upgrade response read */
@@ -330,54 +331,6 @@ static void advance(ws_conn *c)
 	}
 }
 
-/* Walks "$.a.b[0]" in root; NULL when the path leads nowhere. */
-static json_t *json_walk(json_t *root, const char *path)
-{
-	const char *p = path + 1; /* past '$' */
-	json_t *j = root;
-	char key[256];
-
-	while (j != NULL && *p != '\0') {
-		if (*p == '.') {
-			size_t n = strcspn(++p, ".[");
-			if (n == 0 || n >= sizeof(key))
-				return NULL;
-			memcpy(key, p, n);
-			key[n] = '\0';
-			j = json_is_object(j) ? json_object_get(j, key) : NULL;
-			p += n;
-		} else if (*p == '[') {
-			char *end;
-			unsigned long i = strtoul(p + 1, &end, 10);
-			if (end == p + 1 || *end != ']')
-				return NULL;
-			j = json_is_array(j) ? json_array_get(j, i) : NULL;
-			p = end + 1;
-		} else {
-			return NULL;
-		}
-	}
-	return j;
-}
-
-/* Whether a JSON value reads as text want: strings as they are, numbers,
- * booleans and null as JSON writes them. */
-static int json_equals(json_t *j, const char *want)
-{
-	char buf[64];
-	switch (json_typeof(j)) {
-	case JSON_STRING: return strcmp(json_string_value(j), want) == 0;
-	case JSON_INTEGER:
-		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-		return strcmp(buf, want) == 0;
-	case JSON_REAL: return strtod(want, NULL) == json_real_value(j);
-	case JSON_TRUE: return strcmp(want, "true") == 0;
-	case JSON_FALSE: return strcmp(want, "false") == 0;
-	case JSON_NULL: return strcmp(want, "null") == 0;
-	default: return 0;
-	}
-}
-
 static int matches(ws_conn *c, const uint8_t *msg, size_t len)
 {
 	const plan_ws_op *op = c->exp;
@@ -390,8 +343,7 @@ static int matches(ws_conn *c, const uint8_t *msg, size_t len)
 		json_t *root = json_loadb((const char *)msg, len, JSON_DECODE_ANY, NULL);
 		int ok = 0;
 		if (root != NULL) {
-			json_t *j = json_walk(root, op->json_path);
-			ok = j != NULL && json_equals(j, want);
+			ok = jpath_equals(jpath_get(root, op->json_path), want);
 			json_decref(root);
 		}
 		return ok;

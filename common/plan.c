@@ -18,6 +18,7 @@
 #include <mbedtls/base64.h>
 
 #include "common/err.h"
+#include "common/jpath.h"
 #include "common/plan.h"
 #include "common/sbuf.h"
 #include "common/threshold.h"
@@ -1478,8 +1479,9 @@ static int parse_ws_json_match(pctx *c, const pair *pr, int in_loop, plan_ws_op 
 		if (i == 0) {
 			if ((rv = get_string(c, &kp, &op->json_path)) != 0)
 				return rv;
-			if (op->json_path[0] != '$')
-				return perr(c, vloc(&kp), "a JSON path starts with '$', as in '$.a.b[0]'");
+			if (!jpath_valid(op->json_path))
+				return perr(c, vloc(&kp), "bad JSON path '%.100s': write '$' then '.key' or '[index]' parts, as in '$.a.b[0]'",
+				            op->json_path);
 		} else if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated)) != 0) {
 			return rv;
 		}

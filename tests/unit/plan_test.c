@@ -1240,6 +1240,8 @@ static void test_err_ws(void)
 {
 	EXPECT_ERR(WS_HEAD "          - sned: hi\n",
 	           "t.yaml:9:13: ", "unknown key 'sned' in a ws session (did you mean 'send'?)");
+	EXPECT_ERR(WS_HEAD "          - expect: { json: { path: \"$.a..b\", equals: x } }\n",
+	           "t.yaml:9:37: ", "bad JSON path '$.a..b'");
 	EXPECT_ERR(WS_HEAD "          - hold: 10x\n",
 	           "t.yaml:9:19: ", "bad duration '10x' for 'hold'");
 	EXPECT_ERR(WS_HEAD "          - expect: { contains: a, within: soon }\n",
