@@ -3,7 +3,7 @@
 # Skips apt-get entirely when everything is already there.
 set -euo pipefail
 pkgs=(
-  build-essential meson ninja-build pkg-config cmake clang
+  build-essential meson ninja-build pkg-config cmake
   libnng-dev libcurl4-openssl-dev libmsgpack-dev libsqlite3-dev libwslay-dev
   libfyaml-dev libjansson-dev libmbedtls-dev
   nginx libnginx-mod-http-echo python3 python3-websockets sqlite3 wrk
