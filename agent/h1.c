@@ -20,6 +20,7 @@
 
 #include "agent/driver.h"
 #include "agent/h1parse.h"
+#include "agent/tcp.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
@@ -253,23 +254,16 @@ static int send_more(h1_conn *c)
 static int conn_open(h1_conn *c, int64_t now)
 {
 	const h1_host *h = &c->st->hosts[c->rq->host];
-	int one = 1;
+	int connected, err;
 
-	c->fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (c->fd < 0)
-		return ERRK_OTHER;
+	c->t_connect = now;
+	if ((err = tcp_connect(&h->addr, h->addrlen, &c->fd, &connected)) != TCP_OK)
+		return err;
 	c->events = 0;
 	c->host = c->rq->host;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->t_connect = now;
-	if (connect(c->fd, (const struct sockaddr *)&h->addr, h->addrlen) == 0) {
+	if (connected) {
 		c->connecting_us = span_us(now, clock_mono_ns());
 		return NO_ERR;
-	}
-	if (errno != EINPROGRESS) {
-		int e = errno;
-		conn_close(c);
-		return connect_errk(e);
 	}
 	c->phase = PH_CONNECTING;
 	return conn_watch(c, EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
@@ -538,19 +532,9 @@ static size_t host_index(h1_state *st, const url_parts *u)
 	h->port = u->port;
 
 	/* Resolved once, here: plans name their hosts up front. */
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-		                      .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
-	if (getaddrinfo(h->name, port, &hints, &res) == 0 && res != NULL &&
-	    res->ai_addrlen <= sizeof(h->addr)) {
-		memcpy(&h->addr, res->ai_addr, res->ai_addrlen);
-		h->addrlen = res->ai_addrlen;
-		h->resolved = 1;
-	}
-	if (res != NULL)
-		freeaddrinfo(res);
+	h->resolved = tcp_resolve(h->name, port, &h->addr, &h->addrlen) == 0;
 	return st->nhosts++;
 }
 

@@ -26,6 +26,7 @@
 #include <wslay/wslay.h>
 
 #include "agent/driver.h"
+#include "agent/tcp.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
@@ -749,19 +750,11 @@ static int build_request(ws_conn *c)
 /* Opens the connection. Returns NO_ERR or an errk. */
 static int conn_open(ws_conn *c)
 {
-	int one = 1;
+	int connected, err;
 
-	c->fd = socket(c->rt->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (c->fd < 0)
-		return ERRK_OTHER;
+	if ((err = tcp_connect(&c->rt->addr, c->rt->addrlen, &c->fd, &connected)) != TCP_OK)
+		return err;
 	c->events = 0;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (const struct sockaddr *)&c->rt->addr, c->rt->addrlen) != 0 &&
-	    errno != EINPROGRESS) {
-		int e = errno;
-		conn_close(c);
-		return e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_CONNREFUSED;
-	}
 	/* Connected or not yet: writable tells either way. */
 	c->phase = WP_CONNECTING;
 	return conn_watch(c, EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
@@ -807,17 +800,7 @@ static int prepare(const plan_step *s, ws_rt *rt)
 		memcpy(port, colon + 1, pl);
 		port[pl] = '\0';
 	}
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-		                      .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	if (getaddrinfo(host, port, &hints, &res) == 0 && res != NULL &&
-	    res->ai_addrlen <= sizeof(rt->addr)) {
-		memcpy(&rt->addr, res->ai_addr, res->ai_addrlen);
-		rt->addrlen = res->ai_addrlen;
-		rt->ok = 1;
-	}
-	if (res != NULL)
-		freeaddrinfo(res);
+	rt->ok = tcp_resolve(host, port, &rt->addr, &rt->addrlen) == 0;
 	return HERD_OK;
 }
 
