@@ -1,0 +1,90 @@
+/*
+ * Templates: "{{ ... }}" inside plan strings, compiled once when the plan is
+ * loaded into a list of parts, rendered per request without parsing again.
+ * The syntax and the names are those of docs/journeys.md. Free of I/O.
+ */
+#ifndef HERD_COMMON_TMPL_H
+#define HERD_COMMON_TMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sbuf;
+
+typedef enum tmpl_kind {
+	TP_LIT = 0,   /* literal text: lit, len */
+	TP_VU,        /* __VU */
+	TP_ITER,      /* __ITER */
+	TP_AGENT,     /* __AGENT */
+	TP_SEQ,       /* seq (a WebSocket loop's counter) */
+	TP_VAR,       /* a captured variable: a = its index */
+	TP_COL,       /* a feeder column: a = feeder index, b = column index */
+	TP_UUID,      /* uuid() */
+	TP_RANDINT,   /* randomInt(x, y): x <= y */
+	TP_RANDSTR,   /* randomString(x): 1 <= x <= 4096 */
+	TP_NOW,       /* now(): ms since the epoch */
+} tmpl_kind;
+
+typedef struct tmpl_part {
+	uint8_t kind;  /* tmpl_kind */
+	uint32_t a, b;
+	int64_t x, y;
+	const char *lit; /* TP_LIT: points into the template's own storage */
+	size_t len;
+} tmpl_part;
+
+/* A compiled template. Literal text (env() values included) is folded into
+ * TP_LIT parts; a template with no {{ }} is one TP_LIT part (or none when empty). */
+typedef struct tmpl {
+	tmpl_part *parts;
+	size_t nparts;
+	int dynamic;     /* any part other than TP_LIT */
+	char *store;     /* owns the literal bytes */
+} tmpl;
+
+/* What the compiler may resolve names against. Any callback may be NULL
+ * (then that kind of name is unknown). */
+typedef struct tmpl_scope {
+	/* Index of variable name (len bytes), or -1 when no earlier step captures it. */
+	int (*var)(void *arg, const char *name, size_t len);
+	/* Feeder and column of "feeder.column": returns 0 and sets *feeder, *col,
+	 * or -1 with a message in msg (msglen bytes) naming what is wrong. */
+	int (*column)(void *arg, const char *feeder, size_t flen, const char *col, size_t clen,
+	              uint32_t *fi, uint32_t *ci, char *msg, size_t msglen);
+	/* The value of environment variable name (NUL-terminated), or NULL when unset. */
+	const char *(*env)(void *arg, const char *name);
+	void *arg;
+	int allow_seq; /* seq is known (inside a WebSocket loop) */
+} tmpl_scope;
+
+/*
+ * Compiles s (len bytes). On success returns 0 and fills *t (free with
+ * tmpl_free). On error returns -1, sets *err_off to the byte offset in s
+ * where the problem is (the start of the offending name or function), and
+ * writes a message (no position) into msg, e.g. "unknown variable 'tokn'
+ * (did you mean 'token'?)" or "randomInt needs two integers". *t is then empty.
+ */
+int tmpl_compile(const char *s, size_t len, const tmpl_scope *scope, tmpl *t, size_t *err_off,
+                 char *msg, size_t msglen);
+void tmpl_free(tmpl *t);
+
+/* What a render needs from the VU. */
+typedef struct tmpl_env {
+	int64_t vu, iter, agent, seq;
+	/* Captured variables by index: vars[i], var_len[i] (NULL: empty). */
+	char *const *vars;
+	const size_t *var_len;
+	size_t nvars;
+	/* Column ci of the VU's current row of feeder fi; NULL: empty. */
+	const char *(*column)(void *arg, uint32_t fi, uint32_t ci, size_t *len);
+	void *arg;
+	uint64_t *rng; /* the VU's random state (xorshift64*), advanced */
+} tmpl_env;
+
+/* Appends the rendered text to out (not reset; out->oom tells of a failed allocation). */
+void tmpl_render(const tmpl *t, const tmpl_env *e, struct sbuf *out);
+
+/* The literal text of a template that is not dynamic (NULL, 0 when empty). */
+const char *tmpl_literal(const tmpl *t, size_t *len);
+
+#endif
