@@ -1,0 +1,141 @@
+/*
+ * The plan parser's shared internals: the parse context, positions, the
+ * typed-value helpers (plan_yaml.c) and the parts each file of the parser
+ * provides to the others. Not a public interface: only common/plan*.c use it.
+ */
+#ifndef HERD_COMMON_PLAN_INT_H
+#define HERD_COMMON_PLAN_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libfyaml.h>
+
+#include "common/plan.h"
+#include "common/sbuf.h"
+
+/* Limits that keep every later computation (sums, splits) far from overflow. */
+#define PLAN_MAX_DURATION_MS (365LL * 24 * 3600 * 1000)
+#define PLAN_MAX_COUNT       1000000000LL
+/* Nesting allowed in a `json:` value; libfyaml stops the document at 64 too. */
+#define PLAN_MAX_DEPTH 64
+/* Work allowed once aliases are expanded: nodes visited and bytes copied. */
+#define PLAN_NODE_BUDGET 1000000L
+#define PLAN_BYTE_BUDGET ((size_t)64 << 20)
+/* The largest file plan_load_file reads. */
+#define PLAN_MAX_FILE ((long)16 << 20)
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct loc {
+	int line, col; /* 1-based; 0 when unknown */
+} loc;
+
+typedef struct pctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+	long nodes;    /* nodes visited, against PLAN_NODE_BUDGET */
+	size_t bytes;  /* bytes copied, against PLAN_BYTE_BUDGET */
+	int json_prec; /* digits the reals of the current `json:` need */
+	loc root;      /* where the document starts */
+	int named;     /* the caller gave a file name */
+	plan *p;
+} pctx;
+
+/*
+ * A position found only when needed: finding a collection's start costs a
+ * libfyaml report, so messages ask for it and the happy path does not.
+ */
+typedef struct where {
+	struct fy_node *n;      /* the node as written (an alias stays an alias) */
+	const struct where *up; /* asked when n has no position */
+	loc l;                  /* used when n has no position and up is NULL */
+} where;
+
+/* One key/value pair of a mapping, with the key's text and positions. */
+typedef struct pair {
+	struct fy_node *v; /* aliases resolved; NULL for an empty value */
+	const char *key;   /* key text, not terminated */
+	size_t klen;
+	loc kl;   /* where the key starts */
+	where vw; /* where the value starts, else the key */
+} pair;
+
+typedef enum skind { SK_NULL, SK_BOOL, SK_INT, SK_FLOAT, SK_STR, SK_MAP, SK_SEQ } skind;
+
+/* plan_yaml.c */
+/* Writes "file:line:column: message" into the caller's buffer; returns HERD_EPLAN. */
+int perr(pctx *c, loc l, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int poom(pctx *c);
+const char *show(const char *s, size_t len, char *buf, size_t buflen);
+/* A diagnostics object that keeps libfyaml's messages to itself. */
+struct fy_diag *quiet_diag(void);
+loc node_loc(struct fy_node *n, loc dflt);
+loc at(const where *w);
+loc vloc(const pair *pr);
+int deref(pctx *c, struct fy_node **np, const where *w);
+int text_is(const char *s, size_t len, const char *word);
+int is_digit(char ch);
+skind node_kind(struct fy_node *n);
+const char *kind_name(skind k);
+const char *node_text(struct fy_node *n, size_t *len);
+int parse_int(const char *s, size_t len, int64_t *out);
+int dup_text(pctx *c, struct fy_node *n, loc l, const char *what, char **out);
+int dup_key(pctx *c, const pair *pr, const char *what, char **out);
+char *xstrdup(pctx *c, const char *s);
+const char *key_str(const pair *pr, char *buf, size_t len);
+int next_pair(pctx *c, struct fy_node *map, const where *mw, void **it, pair *pr, int *more);
+int next_item(pctx *c, struct fy_node *seq, const where *sw, void **it, struct fy_node **item, where *iw,
+              int *more);
+const char *suggest(const char *const *names, size_t n, const char *w, size_t wlen);
+size_t key_index(const char *const *names, size_t n, const pair *pr);
+int unknown_key(pctx *c, const pair *pr, const char *where, const char *const *names, size_t n);
+int want_kind(pctx *c, const pair *pr, skind got, const char *want);
+int get_string(pctx *c, const pair *pr, char **out);
+int get_int(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out);
+int bad_duration(pctx *c, loc l, const char *what, const char *s, size_t len);
+int text_duration(const char *s, size_t len, int64_t *ms);
+int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out);
+void sb_urlenc(sbuf *b, const char *s, size_t n);
+int has_scheme(const char *s);
+int url_has_host(const char *s);
+int has_space_or_ctl(const char *s);
+
+/* plan_step.c */
+enum {
+	K_GET = 0, /* K_GET..K_HEAD follow http_method's order */
+	K_POST,
+	K_PUT,
+	K_PATCH,
+	K_DELETE,
+	K_HEAD,
+	K_THINK,
+	K_HEADERS,
+	K_QUERY,
+	K_JSON,
+	K_BODY,
+	K_TIMEOUT,
+	K_NAME,
+	K_CHECK,
+	K_WS,
+	K_SUBPROTOCOLS,
+	K_PING,
+	K_SESSION,
+	K__STEP
+};
+extern const char *const step_keys[K__STEP];
+int parse_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st);
+int ws_key(size_t i);
+int is_tchar(unsigned char ch);
+int parse_headers(pctx *c, const pair *hp, plan_step *st);
+int parse_think(pctx *c, const pair *pr, plan_step *st);
+
+/* plan_ws.c */
+int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st, const pair *keys,
+                  const int *seen);
+
+/* plan.c */
+
+#endif

@@ -1,0 +1,520 @@
+/*
+ * The plan parser's WebSocket steps: the session's operations and templates.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <libfyaml.h>
+#include <mbedtls/base64.h>
+
+#include "common/err.h"
+#include "common/jpath.h"
+#include "common/plan_int.h"
+#include "common/sbuf.h"
+#include "common/threshold.h"
+
+/* ---- WebSocket sessions ---- */
+
+/* Names a template may use; seq only inside a loop. */
+static const char *const tmpl_names[] = {"__VU", "__ITER", "seq"};
+
+/*
+ * Where byte off of a scalar's text is, for messages: the scalar's start plus
+ * the offset (past an opening quote), on the scalar's first line.
+ */
+static loc text_loc(struct fy_node *n, loc base, size_t off)
+{
+	loc l = base;
+	enum fy_node_style st = n != NULL ? fy_node_get_style(n) : FYNS_PLAIN;
+	if (l.line > 0)
+		l.col += (int)off + (st == FYNS_SINGLE_QUOTED || st == FYNS_DOUBLE_QUOTED);
+	return l;
+}
+
+/*
+ * Checks the {{ name }} templates of text s: every name must be one of
+ * tmpl_names (seq only when in_loop). Sets *templated when there is one.
+ * n and base say where s was written.
+ */
+static int check_tmpl(pctx *c, const char *s, size_t len, struct fy_node *n, loc base, int in_loop,
+                      int *templated)
+{
+	*templated = 0;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (s[i] != '{' || s[i + 1] != '{')
+			continue;
+		size_t a = i + 2, e;
+		while (a < len && s[a] == ' ')
+			a++;
+		e = a;
+		while (e < len && s[e] != ' ' && s[e] != '}')
+			e++;
+		size_t z = e;
+		while (z < len && s[z] == ' ')
+			z++;
+		char nb[200];
+		if (z + 1 >= len || s[z] != '}' || s[z + 1] != '}')
+			return perr(c, text_loc(n, base, i), "'{{' is not closed by '}}'");
+		size_t k;
+		for (k = 0; k < NELEM(tmpl_names); k++)
+			if (text_is(s + a, e - a, tmpl_names[k]))
+				break;
+		show(s + a, e - a, nb, sizeof(nb));
+		if (k == NELEM(tmpl_names))
+			return perr(c, text_loc(n, base, i),
+			            "unknown template variable '%s'; use __VU, __ITER or seq", nb);
+		if (k == 2 && !in_loop)
+			return perr(c, text_loc(n, base, i), "'{{ seq }}' is only known inside a 'loop'");
+		*templated = 1;
+		i = z + 1;
+	}
+	return HERD_OK;
+}
+
+void plan_tmpl_render(const char *s, size_t len, const plan_tmpl_vars *vars, sbuf *out)
+{
+	out->len = 0;
+	if (out->p != NULL)
+		out->p[0] = '\0';
+	for (size_t i = 0; i < len;) {
+		const char *o = i + 1 < len ? memmem(s + i, len - i, "{{", 2) : NULL;
+		if (o == NULL) {
+			sbuf_add(out, s + i, len - i);
+			return;
+		}
+		size_t at = (size_t)(o - s), a = at + 2, e, z;
+		sbuf_add(out, s + i, at - i);
+		while (a < len && s[a] == ' ')
+			a++;
+		for (e = a; e < len && s[e] != ' ' && s[e] != '}'; e++)
+			;
+		for (z = e; z < len && s[z] == ' '; z++)
+			;
+		const int64_t *v = NULL;
+		if (text_is(s + a, e - a, "__VU"))
+			v = &vars->vu;
+		else if (text_is(s + a, e - a, "__ITER"))
+			v = &vars->iter;
+		else if (text_is(s + a, e - a, "seq"))
+			v = &vars->seq;
+		if (v == NULL || z + 1 >= len || s[z] != '}' || s[z + 1] != '}') {
+			sbuf_add(out, s + at, 2);
+			i = at + 2;
+			continue;
+		}
+		char num[24];
+		int n = snprintf(num, sizeof(num), "%lld", (long long)*v);
+		sbuf_add(out, num, (size_t)n);
+		i = z + 2;
+	}
+}
+
+/* A templated string value of pr, checked. */
+static int get_tmpl(pctx *c, const pair *pr, int in_loop, char **out, size_t *olen, int *templated)
+{
+	int rv;
+	if ((rv = get_string(c, pr, out)) != 0)
+		return rv;
+	*olen = strlen(*out);
+	return check_tmpl(c, *out, *olen, pr->v, vloc(pr), in_loop, templated);
+}
+
+static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
+{
+	static const char *const keys[] = {"text", "binary"};
+	void *it = NULL;
+	pair kp;
+	int more, rv, have = 0;
+
+	op->kind = WSOP_SEND;
+	if (node_kind(pr->v) != SK_MAP)
+		return get_tmpl(c, pr, in_loop, &op->text, &op->text_len, &op->templated);
+	for (;;) {
+		if ((rv = next_pair(c, pr->v, &pr->vw, &it, &kp, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		size_t i = key_index(keys, NELEM(keys), &kp);
+		if (i == NELEM(keys))
+			return unknown_key(c, &kp, "in 'send'", keys, NELEM(keys));
+		if (have++)
+			return perr(c, kp.kl, "'send' takes 'text' or 'binary', not both");
+		if (i == 0) {
+			if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated)) != 0)
+				return rv;
+			continue;
+		}
+		char *b64 = NULL;
+		size_t blen, need = 0;
+		if ((rv = get_string(c, &kp, &b64)) != 0)
+			return rv;
+		blen = strlen(b64);
+		/* Decoded bytes are never longer than 3/4 of the text. */
+		op->text = malloc(blen / 4 * 3 + 3);
+		if (op->text == NULL) {
+			free(b64);
+			return poom(c);
+		}
+		rv = mbedtls_base64_decode((unsigned char *)op->text, blen / 4 * 3 + 3, &need,
+		                           (const unsigned char *)b64, blen);
+		free(b64);
+		if (rv != 0)
+			return perr(c, vloc(&kp), "'binary' is not valid base64");
+		op->text_len = need;
+		op->binary = 1;
+	}
+	if (!have)
+		return perr(c, vloc(pr), "'send' needs 'text' or 'binary'");
+	return HERD_OK;
+}
+
+static int parse_ws_json_match(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
+{
+	static const char *const keys[] = {"path", "equals"};
+	void *it = NULL;
+	pair kp;
+	int more, rv, have[2] = {0, 0};
+
+	if (node_kind(pr->v) != SK_MAP)
+		return want_kind(c, pr, node_kind(pr->v), "a mapping such as '{ path: $.id, equals: x }'");
+	for (;;) {
+		if ((rv = next_pair(c, pr->v, &pr->vw, &it, &kp, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		size_t i = key_index(keys, NELEM(keys), &kp);
+		if (i == NELEM(keys))
+			return unknown_key(c, &kp, "in 'json'", keys, NELEM(keys));
+		have[i] = 1;
+		if (i == 0) {
+			if ((rv = get_string(c, &kp, &op->json_path)) != 0)
+				return rv;
+			if (!jpath_valid(op->json_path))
+				return perr(c, vloc(&kp), "bad JSON path '%.100s': write '$' then '.key' or '[index]' parts, as in '$.a.b[0]'",
+				            op->json_path);
+		} else if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated)) != 0) {
+			return rv;
+		}
+	}
+	if (!have[0] || !have[1])
+		return perr(c, vloc(pr), "'json' needs '%s'", have[0] ? "equals" : "path");
+	return HERD_OK;
+}
+
+static int parse_ws_expect(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
+{
+	static const char *const keys[] = {"contains", "json", "count", "within"};
+	void *it = NULL;
+	pair kp;
+	int more, rv;
+
+	op->kind = WSOP_EXPECT;
+	op->count = 1;
+	op->within_ms = 10000;
+	if (node_kind(pr->v) != SK_MAP)
+		return want_kind(c, pr, node_kind(pr->v),
+		                 "a mapping such as '{ contains: joined, within: 2s }'");
+	for (;;) {
+		if ((rv = next_pair(c, pr->v, &pr->vw, &it, &kp, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		switch (key_index(keys, NELEM(keys), &kp)) {
+		case 0:
+		case 1:
+			if (op->match != WSM_ANY)
+				return perr(c, kp.kl, "'expect' takes 'contains' or 'json', not both");
+			if (kp.key[0] == 'c') {
+				op->match = WSM_CONTAINS;
+				rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated);
+			} else {
+				op->match = WSM_JSON;
+				rv = parse_ws_json_match(c, &kp, in_loop, op);
+			}
+			break;
+		case 2: rv = get_int(c, &kp, 1, PLAN_MAX_COUNT, &op->count); break;
+		case 3: rv = get_duration(c, &kp, 1, &op->within_ms); break;
+		default: return unknown_key(c, &kp, "in 'expect'", keys, NELEM(keys));
+		}
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
+}
+
+/* Close codes an endpoint may send (RFC 6455 7.4). */
+static int close_code_ok(int64_t v)
+{
+	return (v >= 1000 && v <= 1014 && v != 1004 && v != 1005 && v != 1006) ||
+	       (v >= 3000 && v <= 4999);
+}
+
+
+enum { O_SEND = 0, O_EXPECT, O_LOOP, O_STEPS, O_THINK, O_HOLD, O_CLOSE, O__N };
+static const char *const op_keys[O__N] = {"send", "expect", "loop", "steps",
+                                          "think", "hold", "close"};
+
+static int parse_ws_ops(pctx *c, const pair *sp, int depth, plan_ws_op **ops, size_t *nops);
+
+static int parse_ws_op(pctx *c, struct fy_node *n, const where *w, int depth, plan_ws_op *op)
+{
+	pair keys[O__N], pr;
+	int seen[O__N] = {0}, more, rv, kind = -1;
+	void *it = NULL;
+	loc l = at(w);
+
+	op->line = l.line;
+	op->col = l.col;
+	if (node_kind(n) != SK_MAP)
+		return perr(c, l, "a session operation must be a mapping such as '{ send: hi }', not %s",
+		            kind_name(node_kind(n)));
+	for (;;) {
+		if ((rv = next_pair(c, n, w, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		size_t i = key_index(op_keys, O__N, &pr);
+		if (i == O__N)
+			return unknown_key(c, &pr, "in a ws session", op_keys, O__N);
+		if (i != O_STEPS) {
+			if (kind >= 0)
+				return perr(c, pr.kl, "a session operation does one thing, but this one has "
+				            "both '%s' and '%s'", op_keys[kind], op_keys[i]);
+			kind = (int)i;
+		}
+		seen[i] = 1;
+		keys[i] = pr;
+	}
+	if (kind < 0)
+		return perr(c, l, "a session operation needs one of send, expect, loop, think, hold, close");
+	if (seen[O_STEPS] && kind != O_LOOP)
+		return perr(c, keys[O_STEPS].kl, "'steps' belongs to a 'loop'");
+	pr = keys[kind];
+	switch (kind) {
+	case O_SEND: return parse_ws_send(c, &pr, depth > 0, op);
+	case O_EXPECT: return parse_ws_expect(c, &pr, depth > 0, op);
+	case O_LOOP: {
+		static const char *const lkeys[] = {"count"};
+		void *lit = NULL;
+		pair kp;
+		op->kind = WSOP_LOOP;
+		if (node_kind(pr.v) != SK_MAP)
+			return want_kind(c, &pr, node_kind(pr.v), "a mapping such as '{ count: 20 }'");
+		for (;;) {
+			if ((rv = next_pair(c, pr.v, &pr.vw, &lit, &kp, &more)) != 0)
+				return rv;
+			if (!more)
+				break;
+			if (key_index(lkeys, 1, &kp) != 0)
+				return unknown_key(c, &kp, "in 'loop'", lkeys, 1);
+			if ((rv = get_int(c, &kp, 0, PLAN_MAX_COUNT, &op->count)) != 0)
+				return rv;
+		}
+		if (!seen[O_STEPS])
+			return perr(c, pr.kl, "'loop' needs 'steps', a list of session operations");
+		if (depth + 1 >= PLAN_WS_MAX_DEPTH)
+			return perr(c, pr.kl, "loops are nested too deeply (the limit is %d)",
+			            PLAN_WS_MAX_DEPTH - 1);
+		return parse_ws_ops(c, &keys[O_STEPS], depth + 1, &op->ops, &op->nops);
+	}
+	case O_THINK: {
+		plan_step tmp;
+		memset(&tmp, 0, sizeof(tmp));
+		if ((rv = parse_think(c, &pr, &tmp)) != 0)
+			return rv;
+		op->kind = WSOP_THINK;
+		op->min_ms = tmp.think_min_ms;
+		op->max_ms = tmp.think_max_ms;
+		return HERD_OK;
+	}
+	case O_HOLD:
+		op->kind = WSOP_HOLD;
+		if ((rv = get_duration(c, &pr, 0, &op->min_ms)) != 0)
+			return rv;
+		op->max_ms = op->min_ms;
+		return HERD_OK;
+	case O_CLOSE: {
+		int64_t v;
+		op->kind = WSOP_CLOSE;
+		if ((rv = get_int(c, &pr, 1000, 4999, &v)) != 0)
+			return rv;
+		if (!close_code_ok(v))
+			return perr(c, vloc(&pr), "close code %lld may not be sent; use 1000-1003, "
+			            "1007-1014 or 3000-4999", (long long)v);
+		op->close_code = (int)v;
+		return HERD_OK;
+	}
+	}
+	return perr(c, l, "internal error: unhandled session operation");
+}
+
+static int parse_ws_ops(pctx *c, const pair *sp, int depth, plan_ws_op **ops, size_t *nops)
+{
+	void *it = NULL;
+	struct fy_node *item;
+	where iw;
+	int more, rv, n;
+
+	if (node_kind(sp->v) != SK_SEQ)
+		return want_kind(c, sp, node_kind(sp->v), "a list of session operations");
+	n = fy_node_sequence_item_count(sp->v);
+	if (n <= 0)
+		return perr(c, vloc(sp), "'%s' is empty", depth > 0 ? "steps" : "session");
+	if ((*ops = calloc((size_t)n, sizeof(**ops))) == NULL)
+		return poom(c);
+	for (;;) {
+		if ((rv = next_item(c, sp->v, &sp->vw, &it, &item, &iw, &more)) != 0)
+			return rv;
+		if (!more)
+			return HERD_OK;
+		if (*nops == (size_t)n)
+			return perr(c, at(&iw), "too many session operations");
+		if ((rv = parse_ws_op(c, item, &iw, depth, &(*ops)[(*nops)++])) != 0)
+			return rv;
+	}
+}
+
+static int parse_subprotocols(pctx *c, const pair *pr, plan_ws *ws)
+{
+	void *it = NULL;
+	struct fy_node *item;
+	where iw;
+	int more, rv, n;
+
+	if (node_kind(pr->v) != SK_SEQ)
+		return want_kind(c, pr, node_kind(pr->v), "a list such as '[chat.v1]'");
+	n = fy_node_sequence_item_count(pr->v);
+	if (n <= 0)
+		return HERD_OK;
+	if ((ws->subprotocols = calloc((size_t)n, sizeof(char *))) == NULL)
+		return poom(c);
+	for (;;) {
+		if ((rv = next_item(c, pr->v, &pr->vw, &it, &item, &iw, &more)) != 0 || !more)
+			return rv;
+		loc l = at(&iw);
+		skind k = node_kind(item);
+		char **sp = &ws->subprotocols[ws->nsubprotocols];
+		if (k != SK_STR || ws->nsubprotocols == (size_t)n)
+			return perr(c, l, "a subprotocol must be a name such as 'chat.v1'");
+		if ((rv = dup_text(c, item, l, "a subprotocol", sp)) != 0)
+			return rv;
+		ws->nsubprotocols++;
+		if ((*sp)[0] == '\0')
+			return perr(c, l, "a subprotocol name is empty");
+		for (const char *q = *sp; *q != '\0'; q++)
+			if (!is_tchar((unsigned char)*q))
+				return perr(c, l, "subprotocol '%s' has a character that is not allowed", *sp);
+	}
+}
+
+/*
+ * Resolves a ws step's path against the target (http -> ws) into st->url.
+ * Templates may appear in the path and query, never in the host.
+ */
+static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, loc steploc)
+{
+	char vb[200];
+	const char *p = st->path, *rest;
+	sbuf url = {0};
+	int rv;
+
+	show(p, strlen(p), vb, sizeof(vb));
+	if ((rv = check_tmpl(c, p, strlen(p), wp->v, vloc(wp), 0, &ws->url_templated)) != 0)
+		return rv;
+	/* Spaces are allowed only inside templates. */
+	for (size_t i = 0; p[i] != '\0'; i++) {
+		if (p[i] == '{' && p[i + 1] == '{') {
+			const char *e = strstr(p + i, "}}");
+			i = (size_t)(e - p) + 1;
+			continue;
+		}
+		if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] == 0x7f)
+			return perr(c, vloc(wp), "URL '%s' has a space or control character; encode it (%%20)",
+			            vb);
+	}
+	if (strncasecmp(p, "wss://", 6) == 0 || strncasecmp(p, "https://", 8) == 0)
+		return perr(c, vloc(wp), "wss:// (WebSocket over TLS) is not supported yet: '%s'", vb);
+	if (strncasecmp(p, "ws://", 5) == 0) {
+		rest = p + 5;
+		size_t hl = strcspn(rest, "/?#");
+		if (hl == 0)
+			return perr(c, vloc(wp), "URL '%s' has no host", vb);
+		if (memmem(rest, hl, "{{", 2) != NULL)
+			return perr(c, vloc(wp), "URL '%s': templates may not be used in the host", vb);
+		sbuf_str(&url, p);
+	} else if (p[0] == '/') {
+		if (c->p->target == NULL)
+			return perr(c, c->root,
+			            "plan has no 'target', but the ws step at %d:%d uses the relative path "
+			            "'%s'; add 'target: http://host:port' or use a ws:// URL",
+			            steploc.line, steploc.col, vb);
+		if (strncasecmp(c->p->target, "https://", 8) == 0)
+			return perr(c, vloc(wp), "the target is https://, and wss:// (WebSocket over TLS) is "
+			            "not supported yet");
+		sbuf_str(&url, "ws://");
+		sbuf_str(&url, c->p->target + 7);
+		sbuf_str(&url, p);
+	} else {
+		return perr(c, vloc(wp), "'ws' needs a path starting with '/' or a ws:// URL, got '%s'",
+		            vb);
+	}
+	if (url.oom) {
+		free(url.p);
+		return poom(c);
+	}
+	st->url = url.p;
+	return HERD_OK;
+}
+
+int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
+                         const pair *keys, const int *seen)
+{
+	void *it = NULL;
+	pair pr;
+	int more, rv;
+	loc sl = at(sw);
+	plan_ws *ws;
+
+	st->kind = STEP_WS;
+	if ((ws = st->ws = calloc(1, sizeof(*ws))) == NULL)
+		return poom(c);
+	for (;;) {
+		size_t i;
+		if ((rv = next_pair(c, n, sw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		i = key_index(step_keys, K__STEP, &pr);
+		if (!ws_key(i))
+			return perr(c, pr.kl, "'%s' is not used by a ws step", step_keys[i]);
+		switch (i) {
+		case K_WS: rv = get_string(c, &pr, &st->path); break;
+		case K_HEADERS: rv = parse_headers(c, &pr, st); break;
+		case K_NAME:
+			if ((rv = get_string(c, &pr, &st->name)) == 0 && st->name[0] == '\0')
+				rv = perr(c, vloc(&pr), "'name' is empty");
+			break;
+		case K_SUBPROTOCOLS: rv = parse_subprotocols(c, &pr, ws); break;
+		case K_PING: rv = get_duration(c, &pr, 1, &ws->ping_ms); break;
+		case K_SESSION: rv = parse_ws_ops(c, &pr, 0, &ws->ops, &ws->nops); break;
+		default: rv = perr(c, pr.kl, "internal error: unhandled ws key");
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (!seen[K_SESSION])
+		return perr(c, sl, "a ws step needs a 'session', a list of operations");
+	if ((rv = resolve_ws_url(c, &keys[K_WS], st, ws, sl)) != 0)
+		return rv;
+	if (st->name == NULL && (st->name = xstrdup(c, st->path)) == NULL)
+		return poom(c);
+	return HERD_OK;
+}
+
