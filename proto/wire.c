@@ -42,6 +42,7 @@
 #define WIRE_MAX_DEPTH 32       /* nesting of arrays and maps */
 #define WIRE_MAX_ENTRIES 1000000u /* entries in one METRICS */
 #define WIRE_MAX_WEIGHTS 100000u  /* weights in one ASSIGN */
+#define WIRE_MAX_BLOBS 1024u      /* files or env values in one ASSIGN */
 /* A histogram takes about 15 KiB in memory however few bytes it took on the
  * wire, so their number is bounded to keep one message under ~256 MiB. */
 #define WIRE_MAX_HISTS 16384u
@@ -75,6 +76,7 @@ typedef enum fkind {
 	F_I64,     /* int64_t */
 	F_F64,     /* double */
 	F_WEIGHTS, /* wire_assign's nweights and weights */
+	F_BLOBS,   /* a wire_blobs: an array of [name, bytes] */
 	F_ENTRIES, /* wire_metrics's nentries and entries */
 	F_ERRS,    /* wire_entry's errors */
 	F_HIST,    /* wire_entry's h; optional */
@@ -84,9 +86,12 @@ typedef struct field {
 	const char *key;
 	fkind kind;
 	size_t off;
+	int optional; /* may be left out: it then decodes as empty (F_HIST: NULL) */
 } field;
 
-#define FLD(key, kind, type, member) { key, kind, offsetof(type, member) }
+#define FLD(key, kind, type, member) { key, kind, offsetof(type, member), 0 }
+/* A field a sender may leave out when it has nothing to say. */
+#define OPT(key, kind, type, member) { key, kind, offsetof(type, member), 1 }
 
 static const field hello_fields[] = {
 	FLD("agent", F_STR, wire_hello, agent_id),
@@ -139,6 +144,8 @@ static const field assign_fields[] = {
 	FLD("weights", F_WEIGHTS, wire_assign, weights),
 	FLD("start", F_I64, wire_assign, start_ns),
 	FLD("interval_ms", F_U32, wire_assign, interval_ms),
+	OPT("files", F_BLOBS, wire_assign, files),
+	OPT("env", F_BLOBS, wire_assign, env),
 };
 
 static const field ready_fields[] = {
@@ -185,13 +192,14 @@ static const field entry_fields[] = {
 	FLD("scen", F_STR, wire_entry, scenario),
 	FLD("name", F_STR, wire_entry, name),
 	FLD("method", F_STR, wire_entry, method),
+	OPT("tags", F_STR, wire_entry, tags),
 	FLD("status", F_U32, wire_entry, status_class),
 	FLD("count", F_U64, wire_entry, count),
 	FLD("errs", F_ERRS, wire_entry, errors),
 	FLD("in", F_U64, wire_entry, bytes_in),
 	FLD("out", F_U64, wire_entry, bytes_out),
 	FLD("gauge", F_I64, wire_entry, gauge),
-	FLD("hist", F_HIST, wire_entry, h),
+	OPT("hist", F_HIST, wire_entry, h),
 };
 
 typedef struct ftable {
@@ -234,6 +242,15 @@ static void fields_fini(const ftable *t, void *base, size_t size)
 		case F_WEIGHTS:
 			free(((wire_assign *)base)->weights);
 			break;
+		case F_BLOBS: {
+			wire_blobs *b = AT(base, fl, wire_blobs);
+			for (uint32_t j = 0; b->v != NULL && j < b->n; j++) {
+				free(b->v[j].name);
+				free(b->v[j].data);
+			}
+			free(b->v);
+			break;
+		}
 		case F_ENTRIES: {
 			wire_metrics *mt = base;
 			if (mt->entries != NULL)
@@ -401,6 +418,22 @@ static int enc_field(enc *e, const field *fl, const void *base)
 	case F_F64:
 		e->fail |= msgpack_pack_double(&e->pk, *CAT(base, fl, double));
 		break;
+	case F_BLOBS: {
+		const wire_blobs *b = CAT(base, fl, wire_blobs);
+		if (b->n > WIRE_MAX_BLOBS || (b->n > 0 && b->v == NULL))
+			return HERD_EINVAL;
+		e->fail |= msgpack_pack_array(&e->pk, b->n);
+		for (uint32_t i = 0; i < b->n; i++) {
+			if (b->v[i].len > UINT32_MAX || (b->v[i].len > 0 && b->v[i].data == NULL))
+				return HERD_EINVAL;
+			e->fail |= msgpack_pack_array(&e->pk, 2);
+			put_str(e, b->v[i].name);
+			e->fail |= msgpack_pack_bin(&e->pk, b->v[i].len);
+			if (b->v[i].len > 0)
+				e->fail |= msgpack_pack_bin_body(&e->pk, b->v[i].data, b->v[i].len);
+		}
+		break;
+	}
 	case F_WEIGHTS: {
 		const wire_assign *a = base;
 		if (a->nweights > WIRE_MAX_WEIGHTS || (a->nweights > 0 && a->weights == NULL))
@@ -829,6 +862,37 @@ static int dec_weights(dec *d, wire_assign *a)
 	return HERD_OK;
 }
 
+static int dec_blobs(dec *d, wire_blobs *b)
+{
+	uint32_t n, two;
+	int rv;
+	tok t;
+	if ((rv = dec_array(d, WIRE_MAX_BLOBS, &n)) != HERD_OK)
+		return rv;
+	if (n == 0)
+		return HERD_OK;
+	if ((b->v = calloc(n, sizeof(*b->v))) == NULL)
+		return HERD_ENOMEM;
+	b->n = n;
+	for (uint32_t i = 0; i < n; i++) {
+		wire_blob *x = &b->v[i];
+		if ((rv = dec_array(d, 2, &two)) != HERD_OK)
+			return rv;
+		if (two != 2)
+			return HERD_EPROTO;
+		if ((rv = dec_str(d, &x->name)) != HERD_OK)
+			return rv;
+		if (!rd_tok(&d->r, &t) || (t.kind != T_BIN && t.kind != T_STR))
+			return HERD_EPROTO;
+		if ((x->data = malloc((size_t)t.n + 1)) == NULL)
+			return HERD_ENOMEM;
+		memcpy(x->data, t.s, t.n);
+		x->data[t.n] = '\0';
+		x->len = t.n;
+	}
+	return HERD_OK;
+}
+
 static int dec_errs(dec *d, uint64_t *errs)
 {
 	tok t, k;
@@ -955,6 +1019,8 @@ static int dec_field(dec *d, const field *fl, void *base)
 		return dec_double(d, AT(base, fl, double));
 	case F_WEIGHTS:
 		return dec_weights(d, base);
+	case F_BLOBS:
+		return dec_blobs(d, AT(base, fl, wire_blobs));
 	case F_ENTRIES:
 		return dec_entries(d, base);
 	case F_ERRS:
@@ -994,7 +1060,7 @@ static int dec_fields(dec *d, const ftable *t, void *base, uint64_t npairs)
 			return rv;
 	}
 	for (size_t i = 0; i < t->n; i++)
-		if (!(seen & (UINT32_C(1) << i)) && t->f[i].kind != F_HIST)
+		if (!(seen & (UINT32_C(1) << i)) && !t->f[i].optional)
 			return HERD_EPROTO;
 	return HERD_OK;
 }

@@ -15,7 +15,7 @@
 #include "common/hist.h"
 #include "common/metric.h"
 
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define WIRE_MAX_MSG (64u << 20) /* larger messages are refused */
 
 typedef enum wire_type {
@@ -45,6 +45,7 @@ typedef struct wire_entry {
 	char *scenario; /* "" when none */
 	char *name;     /* step name, "" when none */
 	char *method;   /* "GET", "" when none */
+	char *tags;     /* other tags, "key=value" lines sorted by key; NULL or "" when none */
 	uint32_t status_class; /* 0: none / no response, 2: 2xx, 4: 4xx, 5: 5xx ... */
 	uint64_t count;
 	uint64_t errors[ERRK__N];
@@ -93,6 +94,19 @@ typedef struct wire_time {
 	int64_t t1; /* controller CLOCK_REALTIME when answered (0 in the request) */
 } wire_time;
 
+/* Named bytes an ASSIGN carries: files the plan reads (feeders, bodies) and
+ * environment values its templates use. */
+typedef struct wire_blob {
+	char *name;
+	char *data; /* len bytes, NUL-terminated for convenience */
+	size_t len;
+} wire_blob;
+
+typedef struct wire_blobs {
+	uint32_t n;
+	wire_blob *v;
+} wire_blobs;
+
 typedef struct wire_assign {
 	char *run_id;
 	char *plan_file;   /* name for error messages */
@@ -102,6 +116,8 @@ typedef struct wire_assign {
 	double *weights;   /* one per agent; this agent's share is weights[agent_index] */
 	int64_t start_ns;  /* when to start, in the agent's CLOCK_REALTIME */
 	uint32_t interval_ms;
+	wire_blobs files;  /* by the path the plan names them with */
+	wire_blobs env;    /* NAME -> value, for env() in templates */
 } wire_assign;
 
 typedef struct wire_ready {

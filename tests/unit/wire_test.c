@@ -228,8 +228,11 @@ static void test_assign(void)
 	static const char plan[] = "scenarios:\n  s1:\n    vus: 10\n    url: \"http://x/\xc3\xa9\"\n";
 	wire_msg in = { .type = WIRE_ASSIGN }, out;
 	double w[] = { 0.5, 0.25, 0.125, 0.125 };
+	static const char csvdata[] = "email,pw\nA@x,\x00\xff\n";
+	wire_blob files[2] = { { "users.csv", (char *)csvdata, sizeof(csvdata) - 1 }, { "empty", NULL, 0 } };
+	wire_blob env[1] = { { "TOKEN", "s3cret", 6 } };
 	in.u.assign = (wire_assign){ dup("run-1"), dup("plans/a.yaml"), dup(plan), 2, 4, w,
-		                         1700000000123456789, 1000 };
+		                         1700000000123456789, 1000, { 2, files }, { 1, env } };
 	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
 	wire_assign *a = &out.u.assign;
 	CHECK_EQ_INT(out.type, WIRE_ASSIGN);
@@ -241,6 +244,15 @@ static void test_assign(void)
 	CHECK(a->weights != NULL && memcmp(a->weights, w, sizeof(w)) == 0);
 	CHECK(a->start_ns == 1700000000123456789);
 	CHECK_EQ_INT(a->interval_ms, 1000);
+	/* files keep their bytes exactly, NULs and all; env values come back as text */
+	CHECK_EQ_INT(a->files.n, 2);
+	CHECK_EQ_STR(a->files.v[0].name, "users.csv");
+	CHECK(a->files.v[0].len == sizeof(csvdata) - 1 && memcmp(a->files.v[0].data, csvdata, sizeof(csvdata) - 1) == 0);
+	CHECK_EQ_STR(a->files.v[1].name, "empty");
+	CHECK(a->files.v[1].len == 0 && a->files.v[1].data != NULL && a->files.v[1].data[0] == '\0');
+	CHECK_EQ_INT(a->env.n, 1);
+	CHECK_EQ_STR(a->env.v[0].name, "TOKEN");
+	CHECK_EQ_STR(a->env.v[0].data, "s3cret");
 	wire_msg_fini(&out);
 	free(in.u.assign.run_id);
 	free(in.u.assign.plan_file);
@@ -325,6 +337,7 @@ static void make_metrics(wire_msg *m, unsigned nvalues)
 
 	e = &mt->entries[1];
 	e->metric = dup("vus");
+	e->tags = dup("flow=read\ngroup=checkout");
 	e->gauge = 250;
 
 	e = &mt->entries[2];
@@ -354,6 +367,7 @@ static void test_metrics(void)
 		CHECK_EQ_STR(y->scenario, x->scenario ? x->scenario : "");
 		CHECK_EQ_STR(y->name, x->name ? x->name : "");
 		CHECK_EQ_STR(y->method, x->method ? x->method : "");
+		CHECK_EQ_STR(y->tags, x->tags ? x->tags : "");
 		CHECK_EQ_INT(y->status_class, x->status_class);
 		CHECK_EQ_INT(y->count, x->count);
 		for (int k = 0; k < ERRK__N; k++)
@@ -685,9 +699,9 @@ static void test_version(void)
 {
 	wire_msg m;
 	msgpack_sbuffer sb;
-	pack_hello(&sb, 2, NULL, NULL);
+	pack_hello(&sb, WIRE_VERSION + 1, NULL, NULL);
 	CHECK_EQ_INT(decode_exact(sb.data, sb.size, &m), HERD_EVERSION);
-	CHECK_EQ_INT(m.version, 2);
+	CHECK_EQ_INT(m.version, WIRE_VERSION + 1);
 	CHECK_EQ_INT(m.type, WIRE_HELLO);
 	wire_msg_fini(&m);
 	msgpack_sbuffer_destroy(&sb);
@@ -721,23 +735,23 @@ static void test_version(void)
 static void test_fields(void)
 {
 	/* Missing and mistyped fields. */
-	CHECK_EQ_INT(hello_rv(1, "t", NULL), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "t", put_nil), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "agent", NULL), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "clock", NULL), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "cores", put_str_x), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "cores", put_neg), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "cores", put_big), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "cores", put_float), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "cores", put_true), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "cores", put_nil), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "clock", put_u64max), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "host", put_nul_str), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "host", put_bin), HERD_EPROTO);
-	CHECK_EQ_INT(hello_rv(1, "host", put_big), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "t", NULL), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "t", put_nil), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "agent", NULL), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "clock", NULL), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_str_x), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_neg), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_big), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_float), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_true), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_nil), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "clock", put_u64max), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "host", put_nul_str), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "host", put_bin), HERD_EPROTO);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "host", put_big), HERD_EPROTO);
 	/* Accepted: signed encoding of a non-negative value, negative int64. */
-	CHECK_EQ_INT(hello_rv(1, "cores", put_int8_7), HERD_OK);
-	CHECK_EQ_INT(hello_rv(1, "clock", put_neg), HERD_OK);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "cores", put_int8_7), HERD_OK);
+	CHECK_EQ_INT(hello_rv(WIRE_VERSION, "clock", put_neg), HERD_OK);
 
 	/* Unknown extra keys are ignored, whatever their shape. */
 	msgpack_sbuffer sb;
@@ -748,7 +762,7 @@ static void test_fields(void)
 	pk_str(&pk, "future");
 	put_arr_nested(&pk);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, "ACK");
 	pk_str(&pk, "seq");
@@ -766,7 +780,7 @@ static void test_fields(void)
 	msgpack_sbuffer_clear(&sb);
 	msgpack_pack_map(&pk, 9);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, "POLL");
 	pk_str(&pk, "started");
@@ -803,14 +817,14 @@ static void test_fields(void)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, "HELO");
 	CHECK_EQ_INT(decode_rv(sb.data, sb.size), HERD_EPROTO);
 	msgpack_sbuffer_clear(&sb);
 	msgpack_pack_map(&pk, 4);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, "STOP");
 	pk_str(&pk, "run");
@@ -821,7 +835,7 @@ static void test_fields(void)
 	msgpack_sbuffer_clear(&sb);
 	msgpack_pack_map(&pk, 3);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, "NOP");
 	msgpack_pack_uint32(&pk, 5);
@@ -830,7 +844,7 @@ static void test_fields(void)
 	msgpack_sbuffer_clear(&sb);
 	msgpack_pack_map(&pk, 2);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, "NOP");
 	CHECK_EQ_INT(decode_rv(sb.data, sb.size), HERD_OK);
@@ -1053,7 +1067,7 @@ static void pack_long_array(msgpack_sbuffer *sb, const char *type, const char *k
 	bool assign = strcmp(type, "ASSIGN") == 0;
 	msgpack_pack_map(&pk, assign ? 9 : 7);
 	pk_str(&pk, "v");
-	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_uint32(&pk, WIRE_VERSION);
 	pk_str(&pk, "t");
 	pk_str(&pk, type);
 	static const char *const strs[] = { "run", "plan_file", "plan", "agent" };
@@ -1105,13 +1119,13 @@ static void test_hostile(void)
 	CHECK_EQ_INT(decode_rv(arr16, sizeof(arr16)), HERD_EPROTO);
 	/* The same inside an otherwise valid message, as a known and as an
 	 * unknown field. */
-	static const unsigned char in_msg[] = { 0x83, 0xa1, 'v', 0x01, 0xa1, 't', 0xa3, 'N', 'O', 'P',
+	static const unsigned char in_msg[] = { 0x83, 0xa1, 'v', 0x02, 0xa1, 't', 0xa3, 'N', 'O', 'P',
 		                                    0xa1, 'x', 0xdf, 0xff, 0xff, 0xff, 0xff };
 	CHECK_EQ_INT(decode_rv(in_msg, sizeof(in_msg)), HERD_EPROTO);
 	CHECK_EQ_INT(decode_rv(in_msg, sizeof(in_msg) - 5), HERD_EPROTO);
-	static const unsigned char valid_nop[] = { 0x82, 0xa1, 'v', 0x01, 0xa1, 't', 0xa3, 'N', 'O', 'P' };
+	static const unsigned char valid_nop[] = { 0x82, 0xa1, 'v', 0x02, 0xa1, 't', 0xa3, 'N', 'O', 'P' };
 	CHECK_EQ_INT(decode_rv(valid_nop, sizeof(valid_nop)), HERD_OK);
-	static const unsigned char entries[] = { 0x85, 0xa1, 'v', 0x01, 0xa1, 't', 0xa7, 'M', 'E', 'T',
+	static const unsigned char entries[] = { 0x85, 0xa1, 'v', 0x02, 0xa1, 't', 0xa7, 'M', 'E', 'T',
 		                                     'R', 'I', 'C', 'S', 0xa7, 'e', 'n', 't', 'r', 'i', 'e',
 		                                     's', 0xdd, 0xff, 0xff, 0xff, 0xff };
 	CHECK_EQ_INT(decode_rv(entries, sizeof(entries)), HERD_EPROTO);
@@ -1141,7 +1155,7 @@ static void test_hostile(void)
 	CHECK_EQ_INT(decode_rv(str32, sizeof(str32)), HERD_EPROTO);
 	CHECK_EQ_INT(decode_rv(bin32, sizeof(bin32)), HERD_EPROTO);
 	CHECK_EQ_INT(decode_rv(ext32, sizeof(ext32)), HERD_EPROTO);
-	static const unsigned char str_field[] = { 0x83, 0xa1, 'v', 0x01, 0xa1, 't', 0xa4, 'S', 'T', 'O',
+	static const unsigned char str_field[] = { 0x83, 0xa1, 'v', 0x02, 0xa1, 't', 0xa4, 'S', 'T', 'O',
 		                                       'P', 0xa3, 'r', 'u', 'n', 0xdb, 0x00, 0x10, 0x00, 0x00,
 		                                       'r' };
 	CHECK_EQ_INT(decode_rv(str_field, sizeof(str_field)), HERD_EPROTO);
@@ -1305,7 +1319,7 @@ static void test_corruptions(void)
 
 static void test_random(void)
 {
-	static const unsigned char prefix[] = { 0x86, 0xa1, 'v', 0x01, 0xa1, 't', 0xa7,
+	static const unsigned char prefix[] = { 0x86, 0xa1, 'v', 0x02, 0xa1, 't', 0xa7,
 		                                    'M',  'E',  'T', 'R',  'I',  'C', 'S' };
 	unsigned char buf[512];
 	int bad = 0;
