@@ -15,6 +15,7 @@ static const char *const metric_names[AM__N] = {
 	"dropped_iterations", "vus",                "vus_max",
 	"ws_sessions",        "ws_connecting",      "ws_session_duration",
 	"ws_msgs_sent",       "ws_msgs_received",   "ws_msg_rtt",
+	"group_duration",
 };
 
 const char *agg_metric_name(int m)

@@ -32,6 +32,7 @@ typedef enum agg_metric {
 	AM_WS_MSGS_SENT,        /* counter */
 	AM_WS_MSGS_RECEIVED,    /* counter */
 	AM_WS_MSG_RTT,          /* trend: a send to the message meeting the next expect */
+	AM_GROUP_DURATION,      /* trend: a group's steps, keyed by its STEP_GROUP_END */
 	AM__N
 } agg_metric;
 
@@ -46,7 +47,7 @@ typedef struct agg_key {
 	uint8_t metric;       /* agg_metric */
 	uint8_t method;       /* http_method, or 0xff */
 	uint8_t status_class; /* 0 none, 1..5 */
-	uint8_t sub;          /* which check of a step (0: status, 1: body) */
+	uint8_t sub;          /* AM_CHECKS: which check of the step; AM_ITERATIONS: the flow */
 	uint16_t scenario;    /* index in the plan, AGG_NONE for none */
 	uint16_t step;        /* index in the scenario's flow, AGG_NONE for none */
 } agg_key;

@@ -14,6 +14,8 @@
 #include "common/metric.h"
 #include "common/plan.h"
 
+struct sbuf;
+
 typedef struct worker worker;
 typedef struct vu vu;
 
@@ -24,8 +26,14 @@ typedef struct step_result {
 	uint64_t blocked_us, connecting_us, tls_us, sending_us, waiting_us, receiving_us;
 	uint64_t duration_us; /* sending + waiting + receiving, as k6's http_req_duration */
 	uint64_t bytes_in, bytes_out;
-	const char *body;   /* the body when the step checks it, else NULL */
+	const char *body;   /* the body when the step checks or captures from it, else NULL */
 	size_t body_len;
+	const char *headers; /* the last response's header block when the step needs it, else NULL */
+	size_t headers_len;
+	/* The value of cookie name in the VU's jar, appended to out; 0 when found.
+	 * NULL when the driver keeps no cookies. */
+	int (*cookie)(void *ctx, const char *name, struct sbuf *out);
+	void *cookie_ctx;
 } step_result;
 
 /* What a finished WebSocket session reports. Times in microseconds. */

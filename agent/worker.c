@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include "agent/engine.h"
+#include "agent/journey.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/sbuf.h"
 
 #define TICK_NS 10000000 /* the executors' resolution: 10 ms */
 
@@ -53,6 +55,7 @@ typedef struct scen_rt {
 	int64_t arrival_k;    /* arrivals scheduled so far */
 	int64_t next_arrival_ns;
 	int over;             /* nothing will start again */
+	int exhausted;        /* a feeder with onExhausted: stop ran out */
 } scen_rt;
 
 struct worker {
@@ -175,18 +178,66 @@ static agg_key key_of(uint8_t metric, const vu *v, uint16_t step)
 
 static void run_step(worker *w, vu *v, int64_t due_ns);
 
+/* The flow of the next iteration, by weight. */
+static uint8_t pick_flow(const plan_scenario *s, vu *v)
+{
+	if (s->nflows <= 1)
+		return 0;
+	double x = (double)(vu_rand(v) >> 11) * 0x1.0p-53 * s->weight_total;
+	for (size_t i = 0; i + 1 < s->nflows; i++) {
+		if (x < s->flows[i].weight)
+			return (uint8_t)i;
+		x -= s->flows[i].weight;
+	}
+	return (uint8_t)(s->nflows - 1);
+}
+
+/* Takes a row of every feeder flow f uses; 0 when one ran out (onExhausted: stop). */
+static int take_rows(worker *w, vu *v, const plan_flow *f)
+{
+	const plan *p = w->cfg.plan;
+	if (f->feeders == 0)
+		return 1;
+	if (v->rows == NULL && (v->rows = calloc(p->nfeeders, sizeof(*v->rows))) == NULL)
+		return 0;
+	for (size_t i = 0; i < p->nfeeders; i++) {
+		if (!(f->feeders & (UINT32_C(1) << i)))
+			continue;
+		int64_t row = feeder_take(&w->cfg.feeders[i], &v->rng);
+		if (row < 0)
+			return 0;
+		v->rows[i] = row;
+	}
+	return 1;
+}
+
 static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 {
+	const plan_flow *f;
+	v->flow = pick_flow(r->s, v);
+	f = &r->s->flows[v->flow];
+	if (r->exhausted || !take_rows(w, v, f)) {
+		/* The data ran out: this scenario starts no more iterations. */
+		r->exhausted = 1;
+		v->active = 0;
+		v->stopping = 0;
+		v->state = VU_IDLE;
+		if (r->idle != NULL)
+			r->idle[r->nidle++] = v;
+		return;
+	}
 	r->running++;
 	v->iter_start_ns = sched_ns;
-	v->step = 0;
+	v->step = (uint16_t)f->first;
+	v->step_end = (uint16_t)(f->first + f->nsteps);
+	v->gdepth = 0;
 	run_step(w, v, sched_ns);
 }
 
 /* Whether a closed-model VU goes on to another iteration. */
 static int wants_another(const worker *w, const scen_rt *r, const vu *v, int64_t now)
 {
-	if (r->over || !v->active || v->stopping || now >= r->end_ns || atomic_load(w->cfg.stop))
+	if (r->over || r->exhausted || !v->active || v->stopping || now >= r->end_ns || atomic_load(w->cfg.stop))
 		return 0;
 	if (r->s->executor == EXEC_PER_VU_ITERATIONS && v->iters >= r->s->iterations)
 		return 0;
@@ -197,7 +248,9 @@ static void iteration_done(worker *w, vu *v, int64_t now)
 {
 	scen_rt *r = &w->sc[v->scenario];
 	uint64_t us = now > v->iter_start_ns ? (uint64_t)(now - v->iter_start_ns) / 1000 : 0;
-	agg_observe(w->cur, key_of(AM_ITERATIONS, v, AGG_NONE), us);
+	agg_key ik = key_of(AM_ITERATIONS, v, AGG_NONE);
+	ik.sub = v->flow;
+	agg_observe(w->cur, ik, us);
 	v->iters++;
 	v->state = VU_IDLE;
 	r->running--;
@@ -216,18 +269,32 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 	const plan_scenario *s = w->sc[v->scenario].s;
 	for (;;) {
 		int64_t now = clock_mono_ns();
-		if (v->step >= s->nsteps) {
+		if (v->step >= v->step_end) {
 			iteration_done(w, v, now);
 			return;
 		}
 		const plan_step *st = &s->steps[v->step];
+		if (st->kind == STEP_GROUP) {
+			if (v->gdepth < sizeof(v->gstart) / sizeof(v->gstart[0]))
+				v->gstart[v->gdepth] = now;
+			v->gdepth++;
+			v->step++;
+			continue;
+		}
+		if (st->kind == STEP_GROUP_END) {
+			if (v->gdepth > 0 && --v->gdepth < sizeof(v->gstart) / sizeof(v->gstart[0]))
+				agg_observe(w->cur, key_of(AM_GROUP_DURATION, v, v->step),
+				            (uint64_t)(now - v->gstart[v->gdepth]) / 1000);
+			v->step++;
+			continue;
+		}
 		if (st->kind == STEP_THINK) {
 			int64_t ms = st->think_min_ms;
 			if (st->think_max_ms > st->think_min_ms)
 				ms += (int64_t)(vu_rand(v) % (uint64_t)(st->think_max_ms - st->think_min_ms + 1));
 			v->state = VU_THINKING;
 			if (timer_set(w, v, now + ms * 1000000) != 0)
-				v->step = (uint16_t)s->nsteps; /* out of memory: end the iteration */
+				v->step = v->step_end; /* out of memory: end the iteration */
 			else
 				return;
 			continue;
@@ -268,6 +335,8 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		v->step++;
 	}
 }
+
+static int vars_ready(worker *w, vu *v);
 
 static void record_check(worker *w, const vu *v, uint8_t sub, int ok)
 {
@@ -314,13 +383,75 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 		k.metric = phase_metric[i];
 		agg_observe(w->cur, k, phase_us[i]);
 	}
-	if (st->check_status != 0)
-		record_check(w, v, 0, res->status == st->check_status);
-	if (st->check_body_contains != NULL)
-		record_check(w, v, 1, res->body != NULL && strstr(res->body, st->check_body_contains) != NULL);
-
-	v->step++;
+	int end = 0;
+	if (st->nchecks > 0 || st->ncaptures > 0) {
+		journey_resp jr;
+		tmpl_env env;
+		journey_resp_init(&jr, res, res->duration_us + late);
+		worker_tmpl_env(w, v, &env);
+		for (size_t i = 0; i < st->nchecks; i++)
+			record_check(w, v, (uint8_t)i, journey_check(&jr, &st->checks[i], &env));
+		if (st->ncaptures > 0 && res->err < 0 && vars_ready(w, v)) {
+			int failed = 0;
+			for (size_t i = 0; i < st->ncaptures; i++)
+				failed += !journey_capture(&jr, &st->captures[i], v->vars, v->var_len);
+			if (failed > 0 && e != NULL)
+				e->errors[ERRK_CAPTURE]++;
+			end = failed > 0 && !st->capture_continue;
+		} else if (st->ncaptures > 0) {
+			/* No response to capture from: the iteration cannot go on as written. */
+			end = !st->capture_continue;
+		}
+		journey_resp_fini(&jr);
+	}
+	v->step = end ? v->step_end : (uint16_t)(v->step + 1);
 	run_step(w, v, now);
+}
+
+/* ---- templates ---- */
+
+static int vars_ready(worker *w, vu *v)
+{
+	size_t n = w->cfg.plan->nvars;
+	if (v->vars != NULL || n == 0)
+		return 1;
+	v->vars = calloc(n, sizeof(*v->vars));
+	v->var_len = calloc(n, sizeof(*v->var_len));
+	if (v->vars == NULL || v->var_len == NULL) {
+		free(v->vars);
+		free(v->var_len);
+		v->vars = NULL;
+		v->var_len = NULL;
+		return 0;
+	}
+	return 1;
+}
+
+static const char *column_of(void *arg, uint32_t fi, uint32_t ci, size_t *len)
+{
+	const vu *v = ((const void **)arg)[0];
+	const plan *p = ((const void **)arg)[1];
+	if (v->rows == NULL || fi >= p->nfeeders || ci >= p->feeders[fi].table.ncols)
+		return NULL;
+	const csv_field *f = csv_cell(&p->feeders[fi].table, (size_t)v->rows[fi], ci);
+	*len = f->len;
+	return f->p;
+}
+
+void worker_tmpl_env(worker *w, vu *v, tmpl_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->vu = v->id;
+	e->iter = v->iters;
+	e->agent = w->cfg.agent_index;
+	e->vars = v->vars;
+	e->var_len = v->var_len;
+	e->nvars = v->vars != NULL ? w->cfg.plan->nvars : 0;
+	e->column = column_of;
+	v->tmpl_arg[0] = v;
+	v->tmpl_arg[1] = w->cfg.plan;
+	e->arg = v->tmpl_arg;
+	e->rng = &v->rng;
 }
 
 void worker_ws_done(worker *w, vu *v, const ws_result *res)
@@ -348,7 +479,7 @@ void worker_ws_done(worker *w, vu *v, const ws_result *res)
 
 static int64_t closed_target(const worker *w, const scen_rt *r, int64_t now)
 {
-	if (now < r->start_ns || now >= r->end_ns || atomic_load(w->cfg.stop))
+	if (now < r->start_ns || now >= r->end_ns || r->exhausted || atomic_load(w->cfg.stop))
 		return 0;
 	if (r->s->executor == EXEC_RAMPING_VUS)
 		return sched_ramp_target(r->start_vus, r->s->stages, r->targets, r->s->nstages,
@@ -391,7 +522,7 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 
 static void arrivals(worker *w, scen_rt *r, int64_t now)
 {
-	if (r->period_ns <= 0 || atomic_load(w->cfg.stop))
+	if (r->period_ns <= 0 || r->exhausted || atomic_load(w->cfg.stop))
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
@@ -450,7 +581,7 @@ static int tick(worker *w, int64_t now)
 			arrivals(w, r, now);
 		else
 			adjust_closed(w, r, now);
-		int ended = stop || now >= r->end_ns;
+		int ended = stop || now >= r->end_ns || r->exhausted;
 		if (r->s->executor == EXEC_PER_VU_ITERATIONS && now >= r->start_ns && r->running == 0) {
 			int left = 0;
 			for (size_t k = 0; k < r->nvus; k++)
@@ -614,7 +745,13 @@ void worker_free(worker *w)
 				drivers[r->driver]->vu_release(w->dstate[r->driver], r->vus[k]);
 			if (w->dstate[DRV_WS] != NULL)
 				drivers[DRV_WS]->vu_release(w->dstate[DRV_WS], r->vus[k]);
-			free(r->vus[k]);
+			vu *v = r->vus[k];
+			for (size_t i = 0; v->vars != NULL && i < w->cfg.plan->nvars; i++)
+				free(v->vars[i]);
+			free(v->vars);
+			free(v->var_len);
+			free(v->rows);
+			free(v);
 		}
 		free(r->vus);
 		free(r->idle);

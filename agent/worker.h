@@ -12,9 +12,11 @@
 
 #include "agent/agg.h"
 #include "agent/driver.h"
+#include "agent/feeder.h"
 #include "agent/sched.h"
 #include "common/dheap.h"
 #include "common/plan.h"
+#include "common/tmpl.h"
 
 typedef enum vu_state {
 	VU_IDLE = 0, /* allocated, not running an iteration */
@@ -26,6 +28,14 @@ struct vu {
 	uint32_t id;          /* 1-based, unique within the agent (k6's __VU) */
 	uint16_t scenario;
 	uint16_t step;        /* current step index */
+	uint16_t step_end;    /* the end of the current flow's steps */
+	uint8_t flow;         /* the flow of the current iteration */
+	uint8_t gdepth;       /* groups entered */
+	int64_t gstart[8];    /* when each entered group started */
+	char **vars;          /* captured values by plan->vars index; NULL until a capture */
+	size_t *var_len;
+	int64_t *rows;        /* the current row of each feeder; NULL without feeders */
+	const void *tmpl_arg[2]; /* what worker_tmpl_env's column lookup needs */
 	vu_state state;
 	uint8_t active;       /* counted toward the executor's target */
 	uint8_t stopping;     /* finish this iteration, then go idle */
@@ -56,6 +66,8 @@ typedef struct worker_cfg {
 	atomic_int *stop;        /* 1: no new iterations; 2: no new requests; 3: abandon all now */
 	_Atomic int64_t *started_real_ns; /* set once, by the first worker to reach the start */
 	int lean;                /* use the lean HTTP/1.1 driver for plain http:// scenarios */
+	feeder *feeders;         /* the agent's feeders, one per plan feeder, shared by its workers */
+	int64_t agent_index;     /* {{ __AGENT }} */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */
@@ -74,6 +86,8 @@ void worker_step_done(worker *w, vu *v, const step_result *r);
  * (errors by kind, handshake status class, bytes), ws_connecting and
  * ws_session_duration, and moves v on. Called by the ws driver only. */
 void worker_ws_done(worker *w, vu *v, const ws_result *r);
+/* What templates of v's current iteration render with. */
+void worker_tmpl_env(worker *w, vu *v, tmpl_env *e);
 /* The aggregate of the current interval, for metrics a driver records as
  * they happen (ws messages); NULL once the worker has stopped recording. */
 agg *worker_agg(worker *w);

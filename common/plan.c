@@ -5,6 +5,7 @@
  * the input: it may be any bytes, with aliases, deep nesting or huge numbers.
  */
 #include <errno.h>
+#include <regex.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -58,6 +59,7 @@ enum {
 	S_PRE_ALLOCATED_VUS,
 	S_MAX_VUS,
 	S_FLOW,
+	S_FLOWS,
 	S__N
 };
 
@@ -65,6 +67,7 @@ static const char *const scen_keys[S__N] = {
 	"executor",   "startTime",       "gracefulStop", "vus",    "duration",
 	"iterations", "maxDuration",     "startVUs",     "stages", "rate",
 	"timeUnit",   "preAllocatedVUs", "maxVUs",       "flow",
+	"flows",
 };
 
 #define X_CV (1u << EXEC_CONSTANT_VUS)
@@ -82,6 +85,7 @@ static const unsigned scen_key_execs[S__N] = {
 	[S_STAGES] = X_RV,           [S_RATE] = X_CAR,
 	[S_TIME_UNIT] = X_CAR,       [S_PRE_ALLOCATED_VUS] = X_CAR,
 	[S_MAX_VUS] = X_CAR,         [S_FLOW] = X_ALL,
+	[S_FLOWS] = X_ALL,
 };
 
 static int parse_executor(pctx *c, const pair *pr, plan_executor *out)
@@ -169,29 +173,248 @@ static int parse_stages(pctx *c, const pair *sp, plan_scenario *s)
 	return HERD_OK;
 }
 
-static int parse_flow(pctx *c, const pair *fp, plan_scenario *s)
+#define PLAN_MAX_STEPS 65000 /* a step index fits the agents' 16 bits */
+#define PLAN_MAX_GROUP_DEPTH 8
+
+/* A new step at the end of s->steps, zeroed; NULL when out of memory. */
+static plan_step *new_step(pctx *c, plan_scenario *s, loc l)
+{
+	if (s->nsteps >= PLAN_MAX_STEPS) {
+		perr(c, l, "too many steps (the limit is %d)", PLAN_MAX_STEPS);
+		return NULL;
+	}
+	plan_step *ns = realloc(s->steps, (s->nsteps + 1) * sizeof(*ns));
+	if (ns == NULL) {
+		poom(c);
+		return NULL;
+	}
+	s->steps = ns;
+	memset(&s->steps[s->nsteps], 0, sizeof(*ns));
+	return &s->steps[s->nsteps++];
+}
+
+static int parse_steps(pctx *c, const pair *fp, plan_scenario *s, size_t fi, const char *group, int depth);
+
+/* `- group: NAME` with `steps:` inside a list of steps. */
+static int parse_group(pctx *c, struct fy_node *n, const where *iw, plan_scenario *s, size_t fi,
+                       const char *outer, int depth)
+{
+	static const char *const keys[] = {"group", "steps"};
+	void *it = NULL;
+	pair pr, kp[2];
+	int more, rv, seen[2] = {0, 0};
+	char *name = NULL, *path = NULL;
+	loc l = at(iw);
+
+	for (;;) {
+		if ((rv = next_pair(c, n, iw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		size_t i = key_index(keys, 2, &pr);
+		if (i == 2)
+			return perr(c, pr.kl, "a group step takes 'group' and 'steps' only; put '%.*s' on a step inside it",
+			            (int)(pr.klen < 60 ? pr.klen : 60), pr.key);
+		seen[i] = 1;
+		kp[i] = pr;
+	}
+	if (!seen[1])
+		return perr(c, l, "a group needs 'steps'");
+	if (depth >= PLAN_MAX_GROUP_DEPTH)
+		return perr(c, l, "groups are nested too deeply (the limit is %d)", PLAN_MAX_GROUP_DEPTH);
+	if ((rv = get_string(c, &kp[0], &name)) != 0)
+		return rv;
+	if (name[0] == '\0' || strpbrk(name, "\n{}") != NULL || strstr(name, "::") != NULL) {
+		free(name);
+		return perr(c, vloc(&kp[0]), "a group needs a name without line breaks, braces or '::'");
+	}
+	size_t plen = (outer ? strlen(outer) + 2 : 0) + strlen(name) + 1;
+	if ((path = malloc(plen)) == NULL) {
+		free(name);
+		return poom(c);
+	}
+	snprintf(path, plen, "%s%s%s", outer ? outer : "", outer ? "::" : "", name);
+	free(name);
+
+	plan_step *gs = new_step(c, s, l);
+	if (gs == NULL) {
+		free(path);
+		return HERD_ENOMEM;
+	}
+	size_t begin = s->nsteps - 1;
+	gs->kind = STEP_GROUP;
+	gs->line = l.line;
+	gs->col = l.col;
+	gs->flow = (uint16_t)fi;
+	gs->group = path;
+	if ((rv = parse_steps(c, &kp[1], s, fi, path, depth + 1)) != 0)
+		return rv;
+	plan_step *ge = new_step(c, s, l);
+	if (ge == NULL)
+		return HERD_ENOMEM;
+	ge->kind = STEP_GROUP_END;
+	ge->line = l.line;
+	ge->col = l.col;
+	ge->flow = (uint16_t)fi;
+	ge->group_begin = (uint32_t)begin;
+	if ((ge->group = xstrdup(c, s->steps[begin].group)) == NULL)
+		return poom(c);
+	size_t tl = strlen(s->flows[fi].name) + strlen(ge->group) + 16;
+	if ((ge->tagline = malloc(tl)) == NULL)
+		return poom(c);
+	snprintf(ge->tagline, tl, "flow=%s\ngroup=%s", s->flows[fi].name, ge->group);
+	return HERD_OK;
+}
+
+/* Is n a mapping with a `group` key? */
+static int is_group(struct fy_node *n)
+{
+	return n != NULL && fy_node_is_mapping(n) && fy_node_mapping_lookup_by_string(n, "group", 5) != NULL;
+}
+
+/* Appends the steps of list fp to s, as steps of flow fi inside group. */
+static int parse_steps(pctx *c, const pair *fp, plan_scenario *s, size_t fi, const char *group, int depth)
 {
 	void *it = NULL;
 	struct fy_node *item;
 	where iw;
 	int more, rv, n;
+	char kb[200];
 
+	key_str(fp, kb, sizeof(kb));
 	if (node_kind(fp->v) != SK_SEQ)
 		return want_kind(c, fp, node_kind(fp->v), "a list of steps");
 	n = fy_node_sequence_item_count(fp->v);
 	if (n <= 0)
-		return perr(c, vloc(fp), "'flow' is empty; add at least one step");
-	if ((s->steps = calloc((size_t)n, sizeof(*s->steps))) == NULL)
-		return poom(c);
+		return perr(c, vloc(fp), "'%s' is empty; add at least one step", kb);
 	for (;;) {
 		if ((rv = next_item(c, fp->v, &fp->vw, &it, &item, &iw, &more)) != 0)
 			return rv;
 		if (!more)
 			return HERD_OK;
-		if (s->nsteps == (size_t)n)
-			return perr(c, at(&iw), "too many steps");
-		if ((rv = parse_step(c, item, &iw, &s->steps[s->nsteps++])) != 0)
+		if (is_group(item)) {
+			if ((rv = parse_group(c, item, &iw, s, fi, group, depth)) != 0)
+				return rv;
+			continue;
+		}
+		plan_step *st = new_step(c, s, at(&iw));
+		if (st == NULL)
+			return HERD_ENOMEM;
+		st->flow = (uint16_t)fi;
+		if (group != NULL && (st->group = xstrdup(c, group)) == NULL)
+			return poom(c);
+		if ((rv = parse_step(c, item, &iw, st)) != 0)
 			return rv;
+		if ((rv = finish_step(c, st, &s->flows[fi])) != 0)
+			return rv;
+	}
+}
+
+/* Adds flow name (len bytes) to s; its steps follow. */
+static int add_flow(pctx *c, plan_scenario *s, const char *name, size_t len, double weight, loc l)
+{
+	plan_flow *nf = realloc(s->flows, (s->nflows + 1) * sizeof(*nf));
+	if (nf == NULL)
+		return poom(c);
+	s->flows = nf;
+	plan_flow *f = &s->flows[s->nflows++];
+	memset(f, 0, sizeof(*f));
+	f->weight = weight;
+	f->first = s->nsteps;
+	f->line = l.line;
+	f->col = l.col;
+	if ((f->name = malloc(len + 1)) == NULL || (f->tagline = malloc(len + 6)) == NULL)
+		return poom(c);
+	memcpy(f->name, name, len);
+	f->name[len] = '\0';
+	snprintf(f->tagline, len + 6, "flow=%s", f->name);
+	c->nknown = 0; /* a flow sees only its own captures */
+	s->weight_total += weight;
+	return HERD_OK;
+}
+
+static void end_flow(plan_scenario *s)
+{
+	plan_flow *f = &s->flows[s->nflows - 1];
+	f->nsteps = s->nsteps - f->first;
+	for (size_t i = f->first; i < s->nsteps; i++)
+		f->feeders |= s->steps[i].feeders;
+}
+
+static int parse_flow(pctx *c, const pair *fp, plan_scenario *s)
+{
+	int rv;
+	if ((rv = add_flow(c, s, "default", 7, 1.0, fp->kl)) != 0)
+		return rv;
+	if ((rv = parse_steps(c, fp, s, 0, NULL, 0)) != 0)
+		return rv;
+	end_flow(s);
+	return HERD_OK;
+}
+
+/* `flows: { NAME: { weight: W, steps: [...] } }` */
+static int parse_flows(pctx *c, const pair *fp, plan_scenario *s)
+{
+	static const char *const keys[] = {"weight", "steps"};
+	void *it = NULL;
+	pair pr;
+	int more, rv;
+	char kb[200];
+
+	if (node_kind(fp->v) != SK_MAP || fy_node_mapping_item_count(fp->v) <= 0)
+		return want_kind(c, fp, node_kind(fp->v), "a mapping of flow names to '{ weight, steps }'");
+	for (;;) {
+		void *kit = NULL;
+		pair kp, steps = {0};
+		int kmore, have_steps = 0;
+		double weight = 1;
+		if ((rv = next_pair(c, fp->v, &fp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			return HERD_OK;
+		key_str(&pr, kb, sizeof(kb));
+		if (pr.klen == 0 || pr.klen > 64 || memchr(pr.key, '\n', pr.klen) || memchr(pr.key, '{', pr.klen) ||
+		    memchr(pr.key, '}', pr.klen))
+			return perr(c, pr.kl, "flow name '%s' must be 1 to 64 bytes without line breaks or braces", kb);
+		for (size_t i = 0; i < s->nflows; i++)
+			if (text_is(pr.key, pr.klen, s->flows[i].name))
+				return perr(c, pr.kl, "flow '%s' is defined twice", kb);
+		if (s->nflows >= 255)
+			return perr(c, pr.kl, "too many flows (the limit is 255)");
+		if (node_kind(pr.v) != SK_MAP)
+			return want_kind(c, &pr, node_kind(pr.v), "a mapping such as '{ weight: 60, steps: [...] }'");
+		for (;;) {
+			if ((rv = next_pair(c, pr.v, &pr.vw, &kit, &kp, &kmore)) != 0)
+				return rv;
+			if (!kmore)
+				break;
+			size_t i = key_index(keys, 2, &kp);
+			if (i == 2)
+				return unknown_key(c, &kp, "in a flow", keys, 2);
+			if (i == 1) {
+				steps = kp;
+				have_steps = 1;
+				continue;
+			}
+			size_t len;
+			const char *v = node_text(kp.v, &len);
+			char vb[64];
+			skind k = node_kind(kp.v);
+			if ((k != SK_INT && k != SK_FLOAT) || len >= sizeof(vb))
+				return want_kind(c, &kp, k, "a positive number");
+			memcpy(vb, v, len);
+			vb[len] = '\0';
+			weight = strtod(vb, NULL);
+			if (!(weight > 0) || weight > 1e9)
+				return perr(c, vloc(&kp), "a flow's weight must be above 0 (and at most 1e9)");
+		}
+		if (!have_steps)
+			return perr(c, pr.kl, "flow '%s' needs 'steps'", kb);
+		if ((rv = add_flow(c, s, pr.key, pr.klen, weight, pr.kl)) != 0)
+			return rv;
+		if ((rv = parse_steps(c, &steps, s, s->nflows - 1, NULL, 0)) != 0)
+			return rv;
+		end_flow(s);
 	}
 }
 
@@ -286,7 +509,12 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 			rv = get_int(c, &pr, 0, PLAN_MAX_COUNT, &s->pre_allocated_vus);
 			break;
 		case S_MAX_VUS: rv = get_int(c, &pr, 1, PLAN_MAX_COUNT, &s->max_vus); break;
-		case S_FLOW: rv = parse_flow(c, &pr, s); break;
+		case S_FLOW:
+			if (seen[S_FLOWS])
+				return perr(c, pr.kl, "a scenario has 'flow' or 'flows', not both");
+			rv = parse_flow(c, &pr, s);
+			break;
+		case S_FLOWS: rv = parse_flows(c, &pr, s); break;
 		default: rv = perr(c, pr.kl, "internal error: unhandled scenario key");
 		}
 		if (rv != 0)
@@ -304,7 +532,7 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 		if (!seen[*r])
 			return perr(c, sp->kl, "scenario '%s': executor %s needs '%s'", nb,
 			            executor_names[s->executor], scen_keys[*r]);
-	if (!seen[S_FLOW])
+	if (!seen[S_FLOW] && !seen[S_FLOWS])
 		return perr(c, sp->kl, "scenario '%s' has no 'flow'; add a list of steps", nb);
 	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE) {
 		if (!seen[S_MAX_VUS])
@@ -453,8 +681,9 @@ static int parse_thresholds(pctx *c, const pair *tp)
 
 /* ---- The plan ---- */
 
-enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T__N };
-static const char *const top_keys[T__N] = {"name", "target", "scenarios", "thresholds", "agents"};
+enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T__N };
+static const char *const top_keys[T__N] = {"name",   "target", "scenarios", "thresholds",
+                                               "agents", "data",   "cookies"};
 
 /* agents: { min: 3, wait: 60s } — how many agents the run needs, and how
  * long the controller waits for them. */
@@ -567,6 +796,17 @@ static int parse_root(pctx *c, struct fy_node *root)
 	}
 	if (seen[T_TARGET] && (rv = parse_target(c, &keys[T_TARGET])) != 0)
 		return rv;
+	p->cookies = 1;
+	if (seen[T_COOKIES]) {
+		size_t len;
+		const char *v = node_text(keys[T_COOKIES].v, &len);
+		if (node_kind(keys[T_COOKIES].v) != SK_BOOL)
+			return want_kind(c, &keys[T_COOKIES], node_kind(keys[T_COOKIES].v), "true or false");
+		p->cookies = v[0] == 't' || v[0] == 'T';
+	}
+	/* Feeders first: the steps' templates name their columns. */
+	if (seen[T_DATA] && (rv = parse_data(c, &keys[T_DATA])) != 0)
+		return rv;
 	if (!seen[T_SCENARIOS])
 		return perr(c, c->root, "plan has no 'scenarios'");
 	if ((rv = parse_scenarios(c, &keys[T_SCENARIOS])) != 0)
@@ -667,6 +907,12 @@ static int syntax_error(pctx *c, struct fy_diag *diag)
 
 int plan_parse(const char *text, size_t len, const char *file, plan **out, char *err, size_t errlen)
 {
+	return plan_parse_io(text, len, file, NULL, out, err, errlen);
+}
+
+int plan_parse_io(const char *text, size_t len, const char *file, const plan_io *io, plan **out,
+                  char *err, size_t errlen)
+{
 	pctx c = {0};
 	struct fy_diag *diag = NULL;
 	struct fy_parser *fyp = NULL;
@@ -676,6 +922,7 @@ int plan_parse(const char *text, size_t len, const char *file, plan **out, char 
 	loc l;
 	int rv;
 
+	c.io = io;
 	c.named = file != NULL && file[0] != '\0';
 	c.file = c.named ? file : "<plan>";
 	c.err = err;
@@ -741,10 +988,15 @@ int plan_parse(const char *text, size_t len, const char *file, plan **out, char 
 	fy_parse_document_destroy(fyp, doc);
 	fy_parser_destroy(fyp);
 	fy_diag_destroy(diag);
+	free(c.known);
 	*out = c.p;
 	return HERD_OK;
 
 fail:
+	free(c.known);
+	for (size_t i = 0; i < c.njson_tmpls; i++)
+		tmpl_free(&c.json_tmpls[i]);
+	free(c.json_tmpls);
 	plan_free(c.p);
 	if (extra != NULL)
 		fy_parse_document_destroy(fyp, extra);
@@ -754,6 +1006,54 @@ fail:
 		fy_parser_destroy(fyp);
 	fy_diag_destroy(diag);
 	return rv;
+}
+
+/* Files a plan names are read relative to the plan's folder. */
+static int disk_read(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
+{
+	const char *planpath = arg, *slash = strrchr(planpath, '/');
+	char full[4096];
+	FILE *f;
+	long size = 0;
+
+	if (name[0] == '/' || slash == NULL)
+		snprintf(full, sizeof(full), "%s", name);
+	else
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - planpath), planpath, name);
+	if ((f = fopen(full, "rb")) == NULL) {
+		snprintf(why, whylen, "%s: %s", full, strerror(errno));
+		return -1;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    size > PLAN_MAX_DATA_FILE) {
+		snprintf(why, whylen, "%s: %s", full, size > PLAN_MAX_DATA_FILE ? "larger than 64 MiB" : strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	char *buf = malloc((size_t)size + 1);
+	if (buf == NULL) {
+		fclose(f);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	size_t got = fread(buf, 1, (size_t)size, f);
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		snprintf(why, whylen, "%s: read error", full);
+		return -1;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	return 0;
+}
+
+static const char *proc_getenv(void *arg, const char *name)
+{
+	(void)arg;
+	return getenv(name);
 }
 
 int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
@@ -789,7 +1089,8 @@ int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
 		goto ioerr;
 	}
 	fclose(f);
-	rv = plan_parse(buf, got, path, out, err, errlen);
+	plan_io io = {disk_read, proc_getenv, (void *)path};
+	rv = plan_parse_io(buf, got, path, &io, out, err, errlen);
 	free(buf);
 	return rv;
 
@@ -832,7 +1133,46 @@ static void free_step(plan_step *st)
 	free(st->headers);
 	free(st->body);
 	free(st->name);
-	free(st->check_body_contains);
+	for (size_t i = 0; i < st->nchecks; i++) {
+		plan_check *ck = &st->checks[i];
+		free(ck->name);
+		free(ck->statuses);
+		free(ck->arg);
+		tmpl_free(&ck->value);
+	}
+	free(st->checks);
+	tmpl_free(&st->t_url);
+	if (st->t_headers != NULL)
+		for (size_t i = 0; i < st->nheaders; i++)
+			tmpl_free(&st->t_headers[i]);
+	free(st->t_headers);
+	tmpl_free(&st->t_body);
+	free(st->body_file);
+	for (size_t i = 0; i < st->ntags; i++) {
+		free(st->tags[i].name);
+		free(st->tags[i].value);
+	}
+	free(st->tags);
+	for (size_t i = 0; i < st->ncaptures; i++) {
+		plan_capture *cp = &st->captures[i];
+		free(cp->var);
+		free(cp->arg);
+		if (cp->re != NULL)
+			regfree(cp->re);
+		free(cp->re);
+	}
+	free(st->captures);
+	free(st->group);
+	free(st->tagline);
+}
+
+static void free_blobs(plan_blob *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(b[i].name);
+		free(b[i].data);
+	}
+	free(b);
 }
 
 void plan_free(plan *p)
@@ -846,8 +1186,24 @@ void plan_free(plan *p)
 		free(s->steps);
 		free(s->stages);
 		free(s->name);
+		for (size_t j = 0; j < s->nflows; j++) {
+			free(s->flows[j].name);
+			free(s->flows[j].tagline);
+		}
+		free(s->flows);
 	}
 	free(p->scenarios);
+	for (size_t i = 0; i < p->nfeeders; i++) {
+		free(p->feeders[i].name);
+		free(p->feeders[i].file);
+		csv_free(&p->feeders[i].table);
+	}
+	free(p->feeders);
+	for (size_t i = 0; i < p->nvars; i++)
+		free(p->vars[i]);
+	free(p->vars);
+	free_blobs(p->files, p->nfiles);
+	free_blobs(p->env, p->nenv);
 	for (size_t i = 0; i < p->nthresholds; i++) {
 		free(p->thresholds[i].metric);
 		free(p->thresholds[i].expr);

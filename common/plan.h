@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/csv.h"
 #include "common/metric.h"
+#include "common/tmpl.h"
 
 typedef enum plan_executor {
 	EXEC_CONSTANT_VUS = 0,     /* vus, duration */
@@ -25,8 +27,43 @@ const char *plan_executor_name(plan_executor e);
 typedef enum plan_step_kind {
 	STEP_HTTP = 0,
 	STEP_THINK,
-	STEP_WS, /* a WebSocket session */
+	STEP_WS,        /* a WebSocket session */
+	STEP_GROUP,     /* a group starts: the steps up to its STEP_GROUP_END are inside */
+	STEP_GROUP_END, /* a group ends: its duration is measured here */
 } plan_step_kind;
+
+/* Where a capture takes its value from. */
+typedef enum plan_capture_from { CAP_JSON = 0, CAP_HEADER, CAP_REGEX, CAP_COOKIE } plan_capture_from;
+
+typedef struct plan_capture {
+	char *var;            /* the variable's name */
+	uint32_t var_index;   /* into plan->vars */
+	plan_capture_from from;
+	char *arg;            /* JSON path, header name, regex or cookie name */
+	int group;            /* CAP_REGEX: which group (default 1) */
+	void *re;             /* CAP_REGEX: the compiled regex_t, owned */
+	int line, col;
+} plan_capture;
+
+typedef enum plan_check_kind { CHK_STATUS = 0, CHK_HEADER, CHK_BODY, CHK_JSON, CHK_DURATION } plan_check_kind;
+typedef enum plan_check_op {
+	CHKOP_PRESENT = 0, /* header or JSON value is there */
+	CHKOP_EQUALS,
+	CHKOP_CONTAINS,
+	CHKOP_LT, CHKOP_LE, CHKOP_GT, CHKOP_GE, /* CHK_DURATION */
+} plan_check_op;
+
+typedef struct plan_check {
+	char *name;           /* as shown and as tagged {check:NAME} */
+	plan_check_kind kind;
+	plan_check_op op;
+	int *statuses;        /* CHK_STATUS: any of these passes */
+	size_t nstatuses;
+	char *arg;            /* CHK_HEADER: the header; CHK_JSON: the path */
+	tmpl value;           /* EQUALS/CONTAINS, CHK_BODY: the text (templated) */
+	int64_t limit_us;     /* CHK_DURATION */
+	int line, col;
+} plan_check;
 
 typedef struct plan_kv {
 	char *name;
@@ -101,8 +138,32 @@ typedef struct plan_step {
 	int body_is_json; /* 1 when from `json:` (adds Content-Type: application/json) */
 	int64_t timeout_ms; /* 0: default (60 s, as k6) */
 	char *name;         /* `name:`, default: path as written */
-	int check_status;   /* 0: no status check */
-	char *check_body_contains; /* NULL: no body check */
+	plan_check *checks; /* `checks:` and the older `check:` */
+	size_t nchecks;
+
+	/* Journeys (docs/journeys.md). Templates are compiled at load: t_url is
+	 * url with its {{ }}, query values url-encoded when rendered; t_headers[i]
+	 * is headers[i].value; t_body is the body (json values json-escaped, form
+	 * values form-encoded). dynamic: any of them needs rendering per request. */
+	tmpl t_url;
+	tmpl *t_headers;
+	tmpl t_body;
+	int dynamic;
+	int body_is_form;   /* `form:` (adds its Content-Type) */
+	char *body_file;    /* `bodyFile:` as written (the body holds its bytes) */
+	int redirects;      /* most redirects followed; 0: none (default 10) */
+	int compression;    /* accept gzip/deflate and decode */
+	plan_kv *tags;      /* `tags:`, as written */
+	size_t ntags;
+	plan_capture *captures;
+	size_t ncaptures;
+	int capture_continue; /* onCaptureFail: continue */
+	uint16_t flow;        /* the flow the step belongs to */
+	char *group;          /* the group path ("a::b") the step is in, NULL outside;
+	                       * STEP_GROUP/STEP_GROUP_END: the group's own path */
+	uint32_t group_begin; /* STEP_GROUP_END: index of its STEP_GROUP */
+	uint32_t feeders;     /* bit f: the step's templates use feeder f */
+	char *tagline;        /* the tags agents send: "flow=..\ngroup=..\nkey=value" sorted */
 
 	/* STEP_THINK: a fixed pause when min == max */
 	int64_t think_min_ms, think_max_ms;
@@ -110,6 +171,16 @@ typedef struct plan_step {
 	/* STEP_WS: path/url/headers/name as above; url is ws:// */
 	plan_ws *ws;
 } plan_step;
+
+/* One weighted flow of a scenario: steps [first, first + nsteps) of its steps. */
+typedef struct plan_flow {
+	char *name;        /* "default" for a scenario's plain `flow:` */
+	double weight;
+	size_t first, nsteps;
+	uint32_t feeders;  /* bit f: the flow uses feeder f (a row is taken per iteration) */
+	char *tagline;     /* "flow=NAME" */
+	int line, col;
+} plan_flow;
 
 typedef struct plan_stage {
 	int64_t duration_ms;
@@ -133,8 +204,11 @@ typedef struct plan_scenario {
 	int64_t time_unit_ms;      /* default 1 s */
 	int64_t pre_allocated_vus; /* constant-arrival-rate */
 	int64_t max_vus;           /* constant-arrival-rate (default preAllocatedVUs) */
-	plan_step *steps;          /* the flow */
+	plan_step *steps;          /* every flow's steps, flow after flow */
 	size_t nsteps;
+	plan_flow *flows;          /* at least one */
+	size_t nflows;
+	double weight_total;
 } plan_scenario;
 
 typedef struct plan_threshold {
@@ -142,6 +216,40 @@ typedef struct plan_threshold {
 	char *expr;   /* as written: "p(95) < 500" */
 	int line, col;
 } plan_threshold;
+
+typedef enum plan_feed_split { FEED_SPLIT_PER_AGENT = 0, FEED_SPLIT_NONE } plan_feed_split;
+
+/* A data feeder (`data:`): a CSV table. order/exhausted use agent/feeder.h's
+ * values (0: sequential, recycle). */
+typedef struct plan_feeder {
+	char *name;
+	char *file;      /* as written, relative to the plan file */
+	csv table;
+	plan_feed_split split;
+	int order;       /* 0 sequential, 1 random */
+	int exhausted;   /* 0 recycle, 1 stop */
+	int line, col;
+} plan_feeder;
+
+/* Bytes a plan was loaded with besides its own text: files (feeders,
+ * bodies) by the name the plan gives them, and environment values. */
+typedef struct plan_blob {
+	char *name;
+	char *data;
+	size_t len;
+} plan_blob;
+
+/*
+ * Where a plan's files and environment come from. The controller reads files
+ * relative to the plan and its own environment; an agent answers from what
+ * the controller shipped. read_file returns 0 and a malloc'ed *data (len
+ * bytes, NUL-terminated) or -1 with a reason in why.
+ */
+typedef struct plan_io {
+	int (*read_file)(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen);
+	const char *(*getenv)(void *arg, const char *name);
+	void *arg;
+} plan_io;
 
 typedef struct plan {
 	char *file;   /* file name used in error messages */
@@ -153,6 +261,15 @@ typedef struct plan {
 	size_t nthresholds;
 	int64_t agents_min;     /* `agents: { min }`: remote agents needed, 0: not said */
 	int64_t agents_wait_ms; /* `agents: { wait }`: how long to wait for them, 0: not said */
+	plan_feeder *feeders;   /* `data:` */
+	size_t nfeeders;
+	char **vars;            /* every captured variable's name; a VU keeps nvars values */
+	size_t nvars;
+	int cookies;            /* a cookie jar per VU (default 1) */
+	plan_blob *files;       /* the files the plan read, to ship to agents */
+	size_t nfiles;
+	plan_blob *env;         /* the environment values its templates use */
+	size_t nenv;
 } plan;
 
 /*
@@ -164,7 +281,13 @@ typedef struct plan {
  */
 int plan_parse(const char *text, size_t len, const char *file, plan **out, char *err, size_t errlen);
 
-/* Reads path and parses it as plan_parse does. A missing file is reported as
+/* plan_parse with files and environment from io (plan_parse itself reads
+ * neither: a plan that names a file or env() fails). */
+int plan_parse_io(const char *text, size_t len, const char *file, const plan_io *io, plan **out,
+                  char *err, size_t errlen);
+
+/* Reads path and parses it as plan_parse does, with files relative to path's
+ * folder and the process's environment. A missing file is reported as
  * "path: cannot read: reason" with HERD_EPLAN. */
 int plan_load_file(const char *path, plan **out, char *err, size_t errlen);
 

@@ -25,6 +25,8 @@
 #define PLAN_BYTE_BUDGET ((size_t)64 << 20)
 /* The largest file plan_load_file reads. */
 #define PLAN_MAX_FILE ((long)16 << 20)
+/* The largest file a plan may name (feeders, bodies). */
+#define PLAN_MAX_DATA_FILE ((long)64 << 20)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -42,6 +44,16 @@ typedef struct pctx {
 	loc root;      /* where the document starts */
 	int named;     /* the caller gave a file name */
 	plan *p;
+	const plan_io *io;  /* files and environment; NULL: none */
+	/* While a flow is parsed: the variables its earlier steps captured
+	 * (indices into p->vars) and the feeders the current step uses. */
+	uint32_t *known;
+	size_t nknown, capknown;
+	uint32_t step_feeders;
+	/* While a `json:` body is parsed: its templated strings, in order. */
+	tmpl *json_tmpls;
+	size_t njson_tmpls;
+	int in_json; /* collect templates from JSON strings */
 } pctx;
 
 /*
@@ -72,6 +84,8 @@ int poom(pctx *c);
 const char *show(const char *s, size_t len, char *buf, size_t buflen);
 /* A diagnostics object that keeps libfyaml's messages to itself. */
 struct fy_diag *quiet_diag(void);
+/* Where byte off of scalar n (written at base) is, on its first line. */
+loc text_loc(struct fy_node *n, loc base, size_t off);
 loc node_loc(struct fy_node *n, loc dflt);
 loc at(const where *w);
 loc vloc(const pair *pr);
@@ -119,6 +133,14 @@ enum {
 	K_TIMEOUT,
 	K_NAME,
 	K_CHECK,
+	K_CHECKS,
+	K_CAPTURE,
+	K_ON_CAPTURE_FAIL,
+	K_FORM,
+	K_BODY_FILE,
+	K_REDIRECTS,
+	K_COMPRESSION,
+	K_TAGS,
 	K_WS,
 	K_SUBPROTOCOLS,
 	K_PING,
@@ -135,6 +157,33 @@ int parse_think(pctx *c, const pair *pr, plan_step *st);
 /* plan_ws.c */
 int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st, const pair *keys,
                   const int *seen);
+
+/* plan_journey.c */
+/* Compiles text s (len bytes, written at n/base) into t, resolving names
+ * against the flow's variables, the feeders and the environment. */
+int compile_text(pctx *c, const char *s, size_t len, struct fy_node *n, loc base, int allow_seq,
+                 tmpl *t);
+/* Appends src's parts to the template being built in b. */
+typedef struct tbuild {
+	tmpl_part *parts;
+	size_t n, cap;
+	sbuf lits; /* literal bytes; parts hold offsets until tb_finish */
+	int oom;
+} tbuild;
+void tb_lit(tbuild *b, const char *s, size_t len, tmpl_esc esc);
+void tb_tmpl(tbuild *b, const tmpl *src, tmpl_esc esc);
+int tb_finish(pctx *c, tbuild *b, tmpl *out);
+int parse_capture(pctx *c, const pair *pr, plan_step *st);
+int parse_checks(pctx *c, const pair *pr, plan_step *st);
+int parse_form(pctx *c, const pair *pr, plan_step *st);
+int parse_tags(pctx *c, const pair *pr, plan_step *st);
+int parse_body_file(pctx *c, const pair *pr, plan_step *st);
+int parse_data(pctx *c, const pair *pr);
+/* After a step is parsed: legacy check names, tags line, its captures made
+ * known to the steps after it. */
+int finish_step(pctx *c, plan_step *st, const plan_flow *f);
+/* The bytes of file name through c->io, kept in p->files for shipping. */
+int plan_file_bytes(pctx *c, loc l, const char *name, const char **data, size_t *len);
 
 /* plan.c */
 

@@ -161,6 +161,24 @@ static int yaml_to_json(pctx *c, struct fy_node *n, const where *w, int depth, j
 		c->bytes += len;
 		if (c->bytes > PLAN_BYTE_BUDGET)
 			return perr(c, at(w), "plan is too large once its aliases are expanded");
+		if (c->in_json && memmem(s, len, "{{", 2) != NULL) {
+			/* A templated value: a placeholder now, its template after serializing. */
+			tmpl t;
+			char ph[32];
+			int rv;
+			if ((rv = compile_text(c, s, len, n, at(w), 0, &t)) != 0)
+				return rv;
+			tmpl *nt = realloc(c->json_tmpls, (c->njson_tmpls + 1) * sizeof(*nt));
+			if (nt == NULL) {
+				tmpl_free(&t);
+				return poom(c);
+			}
+			c->json_tmpls = nt;
+			c->json_tmpls[c->njson_tmpls] = t;
+			snprintf(ph, sizeof(ph), "\x01%zu\x01", c->njson_tmpls++);
+			j = json_string(ph);
+			break;
+		}
 		j = json_stringn(s, len);
 		if (j == NULL)
 			return perr(c, at(w), "string is not valid UTF-8");
@@ -173,6 +191,55 @@ static int yaml_to_json(pctx *c, struct fy_node *n, const where *w, int depth, j
 }
 
 /* Serializes a step's `json:` value compactly into its body. */
+/*
+ * The serialized body holds "\u0001N\u0001" where templated string N was:
+ * the body template is the JSON text around them with each template's value
+ * JSON-escaped inside its quotes.
+ */
+static int json_templates(pctx *c, plan_step *st)
+{
+	static const char mark[] = "\\u0001";
+	const size_t ml = sizeof(mark) - 1;
+	tbuild b = {0};
+	const char *p = st->body, *e = st->body + st->body_len, *lit = p;
+	size_t next = 0;
+	int rv;
+
+	if (c->njson_tmpls == 0)
+		return HERD_OK;
+	while (p + ml <= e) {
+		const char *m = memmem(p, (size_t)(e - p), mark, ml);
+		if (m == NULL)
+			break;
+		const char *d = m + ml, *de = d;
+		while (de < e && *de >= '0' && *de <= '9')
+			de++;
+		if (de == d || (size_t)(e - de) < ml || memcmp(de, mark, ml) != 0 ||
+		    strtoul(d, NULL, 10) != next || next >= c->njson_tmpls) {
+			p = m + ml;
+			continue;
+		}
+		tb_lit(&b, lit, (size_t)(m - lit), TMPL_ESC_NONE);
+		tb_tmpl(&b, &c->json_tmpls[next++], TMPL_ESC_JSON);
+		p = lit = de + ml;
+	}
+	tb_lit(&b, lit, (size_t)(e - lit), TMPL_ESC_NONE);
+	rv = tb_finish(c, &b, &st->t_body);
+	if (rv == HERD_OK && next != c->njson_tmpls)
+		rv = perr(c, (loc){st->line, st->col}, "internal error: a 'json' template was lost");
+	return rv;
+}
+
+static void json_templates_free(pctx *c)
+{
+	for (size_t i = 0; i < c->njson_tmpls; i++)
+		tmpl_free(&c->json_tmpls[i]);
+	free(c->json_tmpls);
+	c->json_tmpls = NULL;
+	c->njson_tmpls = 0;
+	c->in_json = 0;
+}
+
 static int parse_json_body(pctx *c, const pair *pr, plan_step *st)
 {
 	json_t *root = NULL;
@@ -198,7 +265,7 @@ static int parse_json_body(pctx *c, const pair *pr, plan_step *st)
 	st->body_len = need;
 	st->body_is_json = 1;
 	json_decref(root);
-	return HERD_OK;
+	return json_templates(c, st);
 }
 
 /* ---- Steps ---- */
@@ -207,6 +274,7 @@ static int parse_json_body(pctx *c, const pair *pr, plan_step *st)
 const char *const step_keys[K__STEP] = {
 	"get",     "post",  "put",  "patch", "delete",  "head", "think",
 	"headers", "query", "json", "body",  "timeout", "name", "check",
+	"checks", "capture", "onCaptureFail", "form", "bodyFile", "redirects", "compression", "tags",
 	"ws",      "subprotocols", "ping", "session",
 };
 
@@ -263,8 +331,9 @@ int parse_headers(pctx *c, const pair *hp, plan_step *st)
 	}
 }
 
-/* Appends the query mapping, url-encoded, to the URL being built. */
-static int parse_query(pctx *c, const pair *qp, const char *path, sbuf *url)
+/* Appends the query mapping, url-encoded, to the URL being built: as text
+ * to url (templates as written) and as template parts to tb. */
+static int parse_query(pctx *c, const pair *qp, const char *path, sbuf *url, tbuild *tb)
 {
 	void *it = NULL;
 	pair pr;
@@ -274,21 +343,30 @@ static int parse_query(pctx *c, const pair *qp, const char *path, sbuf *url)
 		return want_kind(c, qp, node_kind(qp->v), "a mapping of parameter names to values");
 	for (;;) {
 		size_t len;
-		const char *s;
+		const char *s, *sep;
+		tmpl v;
 		if ((rv = next_pair(c, qp->v, &qp->vw, &it, &pr, &more)) != 0 || !more)
 			return rv;
 		skind k = node_kind(pr.v);
 		if (k == SK_MAP || k == SK_SEQ || k == SK_NULL)
 			return want_kind(c, &pr, k, "a string or a number");
-		if (first)
-			sbuf_str(url, strchr(path, '?') != NULL ? "&" : "?");
-		else
-			sbuf_str(url, "&");
+		sep = first ? (strchr(path, '?') != NULL ? "&" : "?") : "&";
 		first = 0;
+		sbuf_str(url, sep);
+		tb_lit(tb, sep, 1, TMPL_ESC_NONE);
 		sb_urlenc(url, pr.key, pr.klen);
+		tb_lit(tb, pr.key, pr.klen, TMPL_ESC_URL);
 		sbuf_str(url, "=");
+		tb_lit(tb, "=", 1, TMPL_ESC_NONE);
 		s = node_text(pr.v, &len);
-		sb_urlenc(url, s, len);
+		if ((rv = compile_text(c, s, len, pr.v, vloc(&pr), 0, &v)) != 0)
+			return rv;
+		if (v.dynamic)
+			sbuf_add(url, s, len);
+		else
+			sb_urlenc(url, s, len);
+		tb_tmpl(tb, &v, TMPL_ESC_URL);
+		tmpl_free(&v);
 		c->bytes += pr.klen + len * 3;
 		if (c->bytes > PLAN_BYTE_BUDGET)
 			return perr(c, vloc(&pr), "plan is too large once its aliases are expanded");
@@ -306,27 +384,71 @@ static int parse_check(pctx *c, const pair *cp, plan_step *st)
 		return want_kind(c, cp, node_kind(cp->v), "a mapping such as '{ status: 200 }'");
 	for (;;) {
 		int64_t v;
+		plan_check *ck;
 		if ((rv = next_pair(c, cp->v, &cp->vw, &it, &pr, &more)) != 0 || !more)
 			return rv;
-		switch (key_index(keys, NELEM(keys), &pr)) {
-		case 0:
+		size_t i = key_index(keys, NELEM(keys), &pr);
+		if (i == NELEM(keys))
+			return unknown_key(c, &pr, "in 'check'", keys, NELEM(keys));
+		if (i > 0 && have_body)
+			return perr(c, pr.kl, "'check' takes 'body' or 'body_contains', not both");
+		/* Named once the step's name is known (finish_legacy_checks). */
+		plan_check *nc = realloc(st->checks, (st->nchecks + 1) * sizeof(*nc));
+		if (nc == NULL)
+			return poom(c);
+		st->checks = nc;
+		ck = &st->checks[st->nchecks++];
+		memset(ck, 0, sizeof(*ck));
+		ck->line = pr.kl.line;
+		ck->col = pr.kl.col;
+		if (i == 0) {
 			if ((rv = get_int(c, &pr, 100, 599, &v)) != 0)
 				return rv;
-			st->check_status = (int)v;
-			break;
-		case 1:
-		case 2:
-			if (have_body)
-				return perr(c, pr.kl, "'check' takes 'body' or 'body_contains', not both");
+			if ((ck->statuses = malloc(sizeof(int))) == NULL)
+				return poom(c);
+			ck->statuses[0] = (int)v;
+			ck->nstatuses = 1;
+			ck->kind = CHK_STATUS;
+		} else {
+			size_t len;
+			const char *s;
 			have_body = 1;
-			if ((rv = get_string(c, &pr, &st->check_body_contains)) != 0)
+			skind k = node_kind(pr.v);
+			if (k == SK_MAP || k == SK_SEQ || k == SK_NULL)
+				return want_kind(c, &pr, k, "a text");
+			s = node_text(pr.v, &len);
+			if (len == 0)
+				return perr(c, vloc(&pr), "'%s' is empty", keys[i]);
+			ck->kind = CHK_BODY;
+			ck->op = CHKOP_CONTAINS;
+			if ((ck->arg = malloc(len + 1)) == NULL)
+				return poom(c);
+			memcpy(ck->arg, s, len);
+			ck->arg[len] = '\0';
+			if ((rv = compile_text(c, s, len, pr.v, vloc(&pr), 0, &ck->value)) != 0)
 				return rv;
-			if (st->check_body_contains[0] == '\0')
-				return perr(c, vloc(&pr), "'%s' is empty", keys[key_index(keys, NELEM(keys), &pr)]);
-			break;
-		default: return unknown_key(c, &pr, "in 'check'", keys, NELEM(keys));
 		}
 	}
+}
+
+/* The older `check:` names its checks after the step: "GET /: status is 200". */
+static int finish_legacy_checks(pctx *c, plan_step *st)
+{
+	char buf[600];
+	for (size_t i = 0; i < st->nchecks; i++) {
+		plan_check *ck = &st->checks[i];
+		if (ck->name != NULL)
+			continue;
+		if (ck->kind == CHK_STATUS)
+			snprintf(buf, sizeof(buf), "%s: status is %d", st->name, ck->statuses[0]);
+		else
+			snprintf(buf, sizeof(buf), "%s: body contains \"%s\"", st->name, ck->arg);
+		if ((ck->name = xstrdup(c, buf)) == NULL)
+			return poom(c);
+		free(ck->arg);
+		ck->arg = NULL;
+	}
+	return HERD_OK;
 }
 
 /* Parses "250ms" or "100ms..300ms" into a think step. */
@@ -370,11 +492,14 @@ int parse_think(pctx *c, const pair *pr, plan_step *st)
 	return HERD_OK;
 }
 
-/* Checks a request path and resolves it against the target into st->url. */
+/* Checks a request path and resolves it against the target into st->url
+ * (templates as written) and st->t_url (compiled). */
 static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query, loc steploc)
 {
 	char vb[200];
 	sbuf url = {0};
+	tbuild tb = {0};
+	tmpl path;
 	int rv;
 
 	show(st->path, strlen(st->path), vb, sizeof(vb));
@@ -386,7 +511,11 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 	if (has_scheme(st->path)) {
 		if (!url_has_host(st->path))
 			return perr(c, vloc(mp), "URL '%s' has no host", vb);
-		sbuf_str(&url, st->path);
+		const char *host = strstr(st->path, "://") + 3;
+		const char *slash = strchr(host, '/');
+		const char *brace = strstr(st->path, "{{");
+		if (brace != NULL && (slash == NULL || brace < slash))
+			return perr(c, vloc(mp), "URL '%s': the scheme and host cannot be templated", vb);
 	} else if (st->path[0] != '/') {
 		return perr(c, vloc(mp),
 		            "path '%s' must start with '/' or be a full http:// or https:// URL", vb);
@@ -397,22 +526,48 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 			            " add 'target: http://host:port' or use full URLs",
 			            steploc.line, steploc.col, vb);
 		sbuf_str(&url, c->p->target);
-		sbuf_str(&url, st->path);
+		tb_lit(&tb, c->p->target, strlen(c->p->target), TMPL_ESC_NONE);
 	}
-	if (query != NULL && (rv = parse_query(c, query, st->path, &url)) != 0) {
-		free(url.p);
-		return rv;
-	}
+	sbuf_str(&url, st->path);
+	if ((rv = compile_text(c, st->path, strlen(st->path), mp->v, vloc(mp), 0, &path)) != 0)
+		goto fail;
+	tb_tmpl(&tb, &path, TMPL_ESC_NONE);
+	tmpl_free(&path);
+	if (query != NULL && (rv = parse_query(c, query, st->path, &url, &tb)) != 0)
+		goto fail;
 	if (url.oom) {
-		free(url.p);
-		return poom(c);
+		rv = poom(c);
+		goto fail;
 	}
 	st->url = url.p;
-	return HERD_OK;
+	return tb_finish(c, &tb, &st->t_url);
+fail:
+	free(url.p);
+	free(tb.parts);
+	free(tb.lits.p);
+	return rv;
 }
 
-int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
-                         const pair *keys, const int *seen);
+/* Compiles the header values and a plain body. */
+static int compile_request(pctx *c, plan_step *st, const pair *keys, const int *seen)
+{
+	int rv;
+	if (st->nheaders > 0 && (st->t_headers = calloc(st->nheaders, sizeof(*st->t_headers))) == NULL)
+		return poom(c);
+	for (size_t i = 0; i < st->nheaders; i++) {
+		const char *v = st->headers[i].value;
+		/* Positions: the headers mapping's start (a value's own is not kept). */
+		if ((rv = compile_text(c, v, strlen(v), NULL, vloc(&keys[K_HEADERS]), 0, &st->t_headers[i])) != 0)
+			return rv;
+	}
+	if (seen[K_BODY] && st->body != NULL &&
+	    (rv = compile_text(c, st->body, st->body_len, keys[K_BODY].v, vloc(&keys[K_BODY]), 0, &st->t_body)) != 0)
+		return rv;
+	st->dynamic = st->t_url.dynamic || st->t_body.dynamic;
+	for (size_t i = 0; i < st->nheaders; i++)
+		st->dynamic |= st->t_headers[i].dynamic;
+	return HERD_OK;
+}
 
 int parse_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st)
 {
@@ -424,6 +579,7 @@ int parse_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st)
 
 	st->line = sl.line;
 	st->col = sl.col;
+	st->redirects = 10;
 	if (node_kind(n) != SK_MAP)
 		return perr(c, sl,
 		            "a step must be a mapping such as '{ get: /path }' or '{ think: 1s }', not %s",
@@ -491,16 +647,64 @@ int parse_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st)
 		case K_QUERY: break; /* applied once the URL is known */
 		case K_JSON:
 		case K_BODY:
+		case K_FORM:
+		case K_BODY_FILE:
 			if (have_body) {
-				rv = perr(c, pr.kl, "a step takes 'json' or 'body', not both");
+				rv = perr(c, pr.kl, "a step takes one of 'json', 'body', 'form' or 'bodyFile'");
 				break;
 			}
 			have_body = 1;
-			if (i == K_JSON)
+			if (i == K_JSON) {
+				c->in_json = 1;
 				rv = parse_json_body(c, &pr, st);
-			else if ((rv = get_string(c, &pr, &st->body)) == 0)
+				json_templates_free(c);
+			} else if (i == K_FORM) {
+				rv = parse_form(c, &pr, st);
+				if (rv == 0 && !st->t_body.dynamic) {
+					size_t n;
+					const char *lit = tmpl_literal(&st->t_body, &n);
+					if ((st->body = malloc(n + 1)) == NULL)
+						rv = poom(c);
+					else {
+						if (n > 0)
+							memcpy(st->body, lit, n);
+						st->body[n] = '\0';
+						st->body_len = n;
+					}
+				}
+			} else if (i == K_BODY_FILE) {
+				rv = parse_body_file(c, &pr, st);
+			} else if ((rv = get_string(c, &pr, &st->body)) == 0) {
 				st->body_len = strlen(st->body);
+			}
 			break;
+		case K_CHECKS: rv = parse_checks(c, &pr, st); break;
+		case K_CAPTURE: rv = parse_capture(c, &pr, st); break;
+		case K_ON_CAPTURE_FAIL: {
+			size_t len;
+			const char *v = node_text(pr.v, &len);
+			if (node_kind(pr.v) == SK_STR && text_is(v, len, "continue"))
+				st->capture_continue = 1;
+			else if (node_kind(pr.v) != SK_STR || !text_is(v, len, "end-iteration"))
+				rv = perr(c, vloc(&pr), "'onCaptureFail' is 'end-iteration' or 'continue'");
+			break;
+		}
+		case K_REDIRECTS: {
+			int64_t v;
+			if ((rv = get_int(c, &pr, 0, 100, &v)) == 0)
+				st->redirects = (int)v;
+			break;
+		}
+		case K_COMPRESSION: {
+			size_t len;
+			const char *v = node_text(pr.v, &len);
+			if (node_kind(pr.v) != SK_BOOL)
+				rv = want_kind(c, &pr, node_kind(pr.v), "true or false");
+			else
+				st->compression = v[0] == 't' || v[0] == 'T';
+			break;
+		}
+		case K_TAGS: rv = parse_tags(c, &pr, st); break;
 		case K_TIMEOUT: rv = get_duration(c, &pr, 1, &st->timeout_ms); break;
 		case K_NAME:
 			if ((rv = get_string(c, &pr, &st->name)) == 0 && st->name[0] == '\0')
@@ -514,10 +718,16 @@ int parse_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st)
 	}
 	if (st->kind == STEP_THINK)
 		return HERD_OK;
+	if (seen[K_CAPTURE] && (method == K_HEAD) && st->ncaptures > 0)
+		for (size_t i = 0; i < st->ncaptures; i++)
+			if (st->captures[i].from == CAP_JSON || st->captures[i].from == CAP_REGEX)
+				return perr(c, keys[K_CAPTURE].kl, "a head request has no body to capture from");
 	if ((rv = resolve_url(c, &keys[method], st, seen[K_QUERY] ? &keys[K_QUERY] : NULL, sl)) != 0)
+		return rv;
+	if ((rv = compile_request(c, st, keys, seen)) != 0)
 		return rv;
 	if (st->name == NULL && (st->name = xstrdup(c, st->path)) == NULL)
 		return poom(c);
-	return HERD_OK;
+	return finish_legacy_checks(c, st);
 }
 

@@ -25,18 +25,6 @@
 /* Names a template may use; seq only inside a loop. */
 static const char *const tmpl_names[] = {"__VU", "__ITER", "seq"};
 
-/*
- * Where byte off of a scalar's text is, for messages: the scalar's start plus
- * the offset (past an opening quote), on the scalar's first line.
- */
-static loc text_loc(struct fy_node *n, loc base, size_t off)
-{
-	loc l = base;
-	enum fy_node_style st = n != NULL ? fy_node_get_style(n) : FYNS_PLAIN;
-	if (l.line > 0)
-		l.col += (int)off + (st == FYNS_SINGLE_QUOTED || st == FYNS_DOUBLE_QUOTED);
-	return l;
-}
 
 /*
  * Checks the {{ name }} templates of text s: every name must be one of

@@ -714,3 +714,16 @@ int has_space_or_ctl(const char *s)
 	return 0;
 }
 
+
+/*
+ * Where byte off of a scalar's text is, for messages: the scalar's start plus
+ * the offset (past an opening quote), on the scalar's first line.
+ */
+loc text_loc(struct fy_node *n, loc base, size_t off)
+{
+	loc l = base;
+	enum fy_node_style st = n != NULL ? fy_node_get_style(n) : FYNS_PLAIN;
+	if (l.line > 0)
+		l.col += (int)off + (st == FYNS_SINGLE_QUOTED || st == FYNS_DOUBLE_QUOTED);
+	return l;
+}

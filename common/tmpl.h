@@ -25,8 +25,17 @@ typedef enum tmpl_kind {
 	TP_NOW,       /* now(): ms since the epoch */
 } tmpl_kind;
 
+/* How a dynamic part's value is written (literal parts are stored already
+ * escaped). Set by whoever assembles a template from pieces. */
+typedef enum tmpl_esc {
+	TMPL_ESC_NONE = 0,
+	TMPL_ESC_URL,  /* percent-encoded but for RFC 3986's unreserved characters */
+	TMPL_ESC_JSON, /* the inside of a JSON string */
+} tmpl_esc;
+
 typedef struct tmpl_part {
 	uint8_t kind;  /* tmpl_kind */
+	uint8_t esc;   /* tmpl_esc */
 	uint32_t a, b;
 	int64_t x, y;
 	const char *lit; /* TP_LIT: points into the template's own storage */
