@@ -52,26 +52,41 @@ typedef struct tmpl {
 } tmpl;
 
 /* What the compiler may resolve names against. Any callback may be NULL
- * (then that kind of name is unknown). */
+ * (then that kind of name is unknown; with no env callback every environment
+ * variable is unset, so only env() with a default compiles). The builtin
+ * names __VU, __ITER, __AGENT and seq and the function names are never
+ * looked up as variables. */
 typedef struct tmpl_scope {
 	/* Index of variable name (len bytes), or -1 when no earlier step captures it. */
 	int (*var)(void *arg, const char *name, size_t len);
-	/* Feeder and column of "feeder.column": returns 0 and sets *feeder, *col,
-	 * or -1 with a message in msg (msglen bytes) naming what is wrong. */
+	/* Feeder and column of "feeder.column": returns 0 and sets *fi, *ci,
+	 * or -1 with a message in msg (msglen bytes) naming what is wrong (left
+	 * empty, the compiler writes "unknown feeder column 'feeder.column'"). */
 	int (*column)(void *arg, const char *feeder, size_t flen, const char *col, size_t clen,
 	              uint32_t *fi, uint32_t *ci, char *msg, size_t msglen);
 	/* The value of environment variable name (NUL-terminated), or NULL when unset. */
 	const char *(*env)(void *arg, const char *name);
 	void *arg;
 	int allow_seq; /* seq is known (inside a WebSocket loop) */
+	/* Optional, for "did you mean" only: the name of variable i
+	 * (NUL-terminated), or NULL past the last one. */
+	const char *(*var_name)(void *arg, size_t i);
 } tmpl_scope;
 
 /*
  * Compiles s (len bytes). On success returns 0 and fills *t (free with
  * tmpl_free). On error returns -1, sets *err_off to the byte offset in s
- * where the problem is (the start of the offending name or function), and
- * writes a message (no position) into msg, e.g. "unknown variable 'tokn'
- * (did you mean 'token'?)" or "randomInt needs two integers". *t is then empty.
+ * where the problem is, and writes a message (no position) into msg, e.g.
+ * "unknown variable 'tokn' (did you mean 'token'?)" or "randomInt needs two
+ * integers, as in randomInt(1, 100)". *t is then empty. The offset is that
+ * of the "{{" for a template that is not closed or is empty; of the name for
+ * an unknown name, a feeder column the scope rejects, a function called with
+ * the wrong number or kind of arguments, and an unset environment variable;
+ * of the argument for a value out of range (randomInt x > y, randomString
+ * length, an integer past 64 bits); otherwise of the unexpected byte (or the
+ * string's quote, the bad escape). Suggestions are among the builtin names,
+ * the functions and the variables scope->var_name lists. err_off and msg
+ * may be NULL.
  */
 int tmpl_compile(const char *s, size_t len, const tmpl_scope *scope, tmpl *t, size_t *err_off,
                  char *msg, size_t msglen);
@@ -90,10 +105,13 @@ typedef struct tmpl_env {
 	uint64_t *rng; /* the VU's random state (xorshift64*), advanced */
 } tmpl_env;
 
-/* Appends the rendered text to out (not reset; out->oom tells of a failed allocation). */
+/* Appends the rendered text to out (not reset; out->oom tells of a failed
+ * allocation). Parses nothing and allocates only through out, so it is cheap
+ * enough for every request. e->rng should hold a non-zero state. */
 void tmpl_render(const tmpl *t, const tmpl_env *e, struct sbuf *out);
 
-/* The literal text of a template that is not dynamic (NULL, 0 when empty). */
+/* The literal text of a template that is not dynamic (NUL-terminated), or
+ * NULL and 0 when it is empty or dynamic. */
 const char *tmpl_literal(const tmpl *t, size_t *len);
 
 #endif
