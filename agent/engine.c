@@ -32,6 +32,7 @@ struct engine {
 	int *done;              /* per worker: finished */
 	pthread_mutex_t mu;
 	pending *queue;         /* merged intervals waiting for slower workers, oldest first */
+	feeder *feeders;        /* this agent's block of each plan feeder, shared by the workers */
 	atomic_int stop;
 	atomic_int finished;
 	_Atomic int64_t started_real_ns;
@@ -58,22 +59,21 @@ static int entry_to_wire(const plan *p, agg_entry *a, wire_entry *e)
 {
 	const plan_scenario *s = a->key.scenario != AGG_NONE ? &p->scenarios[a->key.scenario] : NULL;
 	const plan_step *st = s != NULL && a->key.step != AGG_NONE ? &s->steps[a->key.step] : NULL;
-	char check[512];
-	const char *name = st != NULL ? st->name : "";
+	const char *name = st != NULL && st->name != NULL ? st->name : "";
+	const char *tags = st != NULL ? st->tagline : NULL;
 
-	if (a->key.metric == AM_CHECKS && st != NULL) {
-		if (a->key.sub == 0)
-			snprintf(check, sizeof(check), "%s: status is %d", st->name, st->check_status);
-		else
-			snprintf(check, sizeof(check), "%s: body contains \"%s\"", st->name,
-			         st->check_body_contains ? st->check_body_contains : "");
-		name = check;
-	}
+	if (a->key.metric == AM_CHECKS && st != NULL && a->key.sub < st->nchecks)
+		name = st->checks[a->key.sub].name;
+	if (a->key.metric == AM_ITERATIONS && s != NULL && a->key.sub < s->nflows)
+		tags = s->flows[a->key.sub].tagline;
+	if (a->key.metric == AM_GROUP_DURATION)
+		name = "";
 	e->metric = dupstr(agg_metric_name(a->key.metric));
 	e->scenario = dupstr(s != NULL ? s->name : "");
 	e->name = dupstr(name);
 	e->method = dupstr(a->key.method != 0xff ? http_method_name(a->key.method) : "");
-	if (e->metric == NULL || e->scenario == NULL || e->name == NULL || e->method == NULL)
+	e->tags = dupstr(tags);
+	if (e->metric == NULL || e->scenario == NULL || e->name == NULL || e->method == NULL || e->tags == NULL)
 		return HERD_ENOMEM;
 	e->status_class = a->key.status_class;
 	e->count = a->count;
@@ -218,6 +218,17 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	 * of ENGINE_VUS_PER_AGENT ids, each worker a block of ENGINE_VUS_PER_WORKER
 	 * within it; with one agent and one worker they are 1, 2, 3, ... */
 	uint32_t id_base = (uint32_t)(cfg->agent * ENGINE_VUS_PER_AGENT);
+	const plan *p = cfg->plan;
+	if (p->nfeeders > 0 && (e->feeders = calloc(p->nfeeders, sizeof(*e->feeders))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < p->nfeeders; i++) {
+		const plan_feeder *pf = &p->feeders[i];
+		size_t first = 0, count = pf->table.nrows;
+		if (pf->split == FEED_SPLIT_PER_AGENT)
+			feeder_block(pf->table.nrows, cfg->weights, cfg->nagents, cfg->agent, &first, &count);
+		feeder_init(&e->feeders[i], &pf->table, first, count, (feeder_order)pf->order,
+		            (feeder_exhausted)pf->exhausted);
+	}
 	for (int i = 0; i < e->n; i++) {
 		e->last_interval[i] = -1;
 		worker_cfg wc = {
@@ -232,6 +243,8 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.stop = &e->stop,
 			.started_real_ns = &e->started_real_ns,
 			.lean = cfg->lean,
+			.feeders = e->feeders,
+			.agent_index = (int64_t)cfg->agent,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;
@@ -294,6 +307,7 @@ void engine_free(engine *e)
 		free(pd);
 	}
 	pthread_mutex_destroy(&e->mu);
+	free(e->feeders);
 	free(e->workers);
 	free(e->threads);
 	free(e->started);

@@ -552,7 +552,7 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	if ((rq->host = host_index(st, &u)) == SIZE_MAX)
 		return HERD_ENOMEM;
 	rq->head = s->method == HM_HEAD;
-	rq->keep_body = s->check_body_contains != NULL;
+	rq->keep_body = plan_step_needs_body(s);
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
 

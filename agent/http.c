@@ -14,11 +14,14 @@
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/sbuf.h"
+#include "common/tmpl.h"
 
 #define BODY_LIMIT (4u << 20) /* bodies kept for checks are cut here */
 
 typedef struct http_state {
 	worker *w;
+	int cookies;                /* the plan keeps a cookie jar per VU */
 	CURLM *multi;
 	int64_t timer_ns;
 	size_t nsteps;              /* steps of the plan, numbered by plan_step_offsets */
@@ -33,8 +36,51 @@ typedef struct http_conn {
 	int keep_body;
 	char *body;
 	size_t body_len, body_cap;
+	int keep_headers;
+	sbuf hdrs;                   /* the last response's header block, when kept */
+	sbuf url, req_body;          /* a templated step's rendered URL and body */
+	struct curl_slist *req_headers; /* a templated step's rendered headers */
 	int in_flight;
 } http_conn;
+
+/* Keeps the header block of the last response (a redirect starts a new one). */
+static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
+{
+	http_conn *c = arg;
+	size_t len = size * n;
+	if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+		c->hdrs.len = 0;
+	if (c->hdrs.len < BODY_LIMIT)
+		sbuf_add(&c->hdrs, ptr, len);
+	return len;
+}
+
+/* The value of cookie name in the VU's jar (CURLINFO_COOKIELIST, Netscape
+ * format: domain, flag, path, secure, expires, name, value). */
+static int jar_cookie(void *ctx, const char *name, sbuf *out)
+{
+	http_conn *c = ctx;
+	struct curl_slist *list = NULL;
+	int found = -1;
+	if (curl_easy_getinfo(c->easy, CURLINFO_COOKIELIST, &list) != CURLE_OK)
+		return -1;
+	for (struct curl_slist *l = list; l != NULL; l = l->next) {
+		const char *f = l->data;
+		for (int i = 0; i < 5 && f != NULL; i++) {
+			f = strchr(f, '\t');
+			if (f != NULL)
+				f++;
+		}
+		const char *tab = f != NULL ? strchr(f, '\t') : NULL;
+		if (tab == NULL || (size_t)(tab - f) != strlen(name) || memcmp(f, name, (size_t)(tab - f)) != 0)
+			continue;
+		out->len = 0;
+		sbuf_str(out, tab + 1); /* the last match wins: the most specific path comes last */
+		found = 0;
+	}
+	curl_slist_free_all(list);
+	return found;
+}
 
 static size_t on_write(char *ptr, size_t size, size_t n, void *arg)
 {
@@ -160,6 +206,12 @@ static void fill_result(http_conn *c, CURLcode rc, step_result *r)
 		r->body = c->body ? c->body : "";
 		r->body_len = c->body_len;
 	}
+	if (c->keep_headers) {
+		r->headers = c->hdrs.p != NULL ? c->hdrs.p : "";
+		r->headers_len = c->hdrs.len;
+	}
+	r->cookie = jar_cookie;
+	r->cookie_ctx = c;
 }
 
 static void drain(http_state *st)
@@ -219,8 +271,10 @@ static struct curl_slist *build_headers(const plan_step *s)
 			goto fail;
 		l = t;
 	}
-	if (s->body_is_json) {
-		if ((t = curl_slist_append(l, "Content-Type: application/json")) == NULL)
+	if (s->body_is_json || s->body_is_form) {
+		const char *ct = s->body_is_json ? "Content-Type: application/json"
+		                                 : "Content-Type: application/x-www-form-urlencoded";
+		if ((t = curl_slist_append(l, ct)) == NULL)
 			goto fail;
 		l = t;
 	}
@@ -244,6 +298,7 @@ static int http_init(worker *w, void **state)
 	if (st == NULL)
 		return HERD_ENOMEM;
 	st->w = w;
+	st->cookies = p->cookies;
 	st->timer_ns = INT64_MAX;
 	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
 		goto fail;
@@ -294,8 +349,17 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "herd/" HERD_VERSION);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, s->redirects > 0 ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)s->redirects);
+	if (s->compression)
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
+	if (st->cookies)
+		curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the jar, kept across resets */
+	c->keep_headers = plan_step_needs_headers(s);
+	if (c->keep_headers) {
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	}
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ms > 0 ? s->timeout_ms : 60000));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, st->headers[st->first[v->scenario] + v->step]);
@@ -309,8 +373,57 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(s->body ? s->body_len : 0));
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body ? s->body : "");
 	}
-	c->keep_body = s->check_body_contains != NULL;
+	c->keep_body = plan_step_needs_body(s);
 	c->configured = s;
+}
+
+/* Renders a templated step's URL, headers and body for this request. */
+static int render(http_state *st, http_conn *c, const plan_step *s)
+{
+	tmpl_env env;
+	CURL *e = c->easy;
+	worker_tmpl_env(st->w, c->v, &env);
+	c->url.len = 0;
+	tmpl_render(&s->t_url, &env, &c->url);
+	curl_slist_free_all(c->req_headers);
+	c->req_headers = NULL;
+	sbuf line = {0};
+	for (size_t i = 0; i < s->nheaders; i++) {
+		line.len = 0;
+		sbuf_str(&line, s->headers[i].name);
+		sbuf_add(&line, ": ", 2);
+		tmpl_render(&s->t_headers[i], &env, &line);
+		struct curl_slist *t = line.oom ? NULL : curl_slist_append(c->req_headers, line.p);
+		if (t == NULL) {
+			free(line.p);
+			return HERD_ENOMEM;
+		}
+		c->req_headers = t;
+	}
+	free(line.p);
+	static const char *const extra[] = {"Content-Type: application/json",
+	                                    "Content-Type: application/x-www-form-urlencoded", "Expect:"};
+	for (int i = 0; i < 3; i++) {
+		if ((i == 0 && !s->body_is_json) || (i == 1 && !s->body_is_form))
+			continue;
+		struct curl_slist *t = curl_slist_append(c->req_headers, extra[i]);
+		if (t == NULL)
+			return HERD_ENOMEM;
+		c->req_headers = t;
+	}
+	if (c->url.oom)
+		return HERD_ENOMEM;
+	curl_easy_setopt(e, CURLOPT_URL, c->url.p);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->req_headers);
+	if (s->method != HM_GET && s->method != HM_HEAD && s->t_body.dynamic) {
+		c->req_body.len = 0;
+		tmpl_render(&s->t_body, &env, &c->req_body);
+		if (c->req_body.oom)
+			return HERD_ENOMEM;
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->req_body.len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->req_body.p != NULL ? c->req_body.p : "");
+	}
+	return HERD_OK;
 }
 
 static int http_start(void *state, vu *v, const plan_step *s)
@@ -329,7 +442,10 @@ static int http_start(void *state, vu *v, const plan_step *s)
 	}
 	if (c->configured != s)
 		configure(st, c, s);
+	if (s->dynamic && render(st, c, s) != HERD_OK)
+		return HERD_ENOMEM;
 	c->body_len = 0;
+	c->hdrs.len = 0;
 	if (curl_multi_add_handle(st->multi, c->easy) != CURLM_OK)
 		return HERD_EINTERNAL;
 	c->in_flight = 1;
@@ -354,6 +470,10 @@ static void http_vu_release(void *state, vu *v)
 		return;
 	curl_easy_cleanup(c->easy);
 	free(c->body);
+	free(c->hdrs.p);
+	free(c->url.p);
+	free(c->req_body.p);
+	curl_slist_free_all(c->req_headers);
 	free(c);
 	v->conn = NULL;
 }

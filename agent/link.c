@@ -219,6 +219,37 @@ static int send_error(agent *a, const char *run_id, int code, const char *text)
 	return rv;
 }
 
+/* A plan's files and environment values, as the controller shipped them. */
+static int shipped_file(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
+{
+	const wire_assign *as = arg;
+	for (uint32_t i = 0; i < as->files.n; i++) {
+		const wire_blob *b = &as->files.v[i];
+		if (strcmp(b->name, name) != 0)
+			continue;
+		if ((*data = malloc(b->len + 1)) == NULL) {
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		if (b->len > 0)
+			memcpy(*data, b->data, b->len);
+		(*data)[b->len] = '\0';
+		*len = b->len;
+		return 0;
+	}
+	snprintf(why, whylen, "the controller did not send it");
+	return -1;
+}
+
+static const char *shipped_env(void *arg, const char *name)
+{
+	const wire_assign *as = arg;
+	for (uint32_t i = 0; i < as->env.n; i++)
+		if (strcmp(as->env.v[i].name, name) == 0)
+			return as->env.v[i].data;
+	return NULL;
+}
+
 static void on_assign(agent *a, const wire_assign *as)
 {
 	char err[1024];
@@ -238,8 +269,9 @@ static void on_assign(agent *a, const wire_assign *as)
 		send_error(a, as->run_id, HERD_EINVAL, "agent is busy with another run");
 		return;
 	}
-	if ((rv = plan_parse(as->plan_text, strlen(as->plan_text), as->plan_file, &a->plan, err,
-	                     sizeof(err))) != HERD_OK) {
+	plan_io io = { shipped_file, shipped_env, (void *)as };
+	if ((rv = plan_parse_io(as->plan_text, strlen(as->plan_text), as->plan_file, &io, &a->plan, err,
+	                        sizeof(err))) != HERD_OK) {
 		log_error("assignment refused: %s", err);
 		send_error(a, as->run_id, rv, err);
 		return;

@@ -680,12 +680,19 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 }
 
 /* The lean HTTP/1.1 driver takes a scenario whose every request is plain
- * http:// and needs nothing it lacks (redirects are libcurl's job). */
+ * http:// and needs nothing it lacks: templates, captures, header checks and
+ * compression are libcurl's job (so are redirects and the cookie jar, which
+ * the lean driver does without). */
 static int lean_fits(const plan_scenario *s)
 {
-	for (size_t i = 0; i < s->nsteps; i++)
-		if (s->steps[i].kind == STEP_HTTP && strncmp(s->steps[i].url, "http://", 7) != 0)
+	for (size_t i = 0; i < s->nsteps; i++) {
+		const plan_step *st = &s->steps[i];
+		if (st->kind != STEP_HTTP)
+			continue;
+		if (strncmp(st->url, "http://", 7) != 0 || st->dynamic || st->ncaptures > 0 || st->compression ||
+		    plan_step_needs_headers(st))
 			return 0;
+	}
 	return 1;
 }
 

@@ -1215,6 +1215,28 @@ void plan_free(plan *p)
 	free(p);
 }
 
+int plan_step_needs_body(const plan_step *s)
+{
+	for (size_t i = 0; i < s->nchecks; i++)
+		if (s->checks[i].kind == CHK_BODY || s->checks[i].kind == CHK_JSON)
+			return 1;
+	for (size_t i = 0; i < s->ncaptures; i++)
+		if (s->captures[i].from == CAP_JSON || s->captures[i].from == CAP_REGEX)
+			return 1;
+	return 0;
+}
+
+int plan_step_needs_headers(const plan_step *s)
+{
+	for (size_t i = 0; i < s->nchecks; i++)
+		if (s->checks[i].kind == CHK_HEADER)
+			return 1;
+	for (size_t i = 0; i < s->ncaptures; i++)
+		if (s->captures[i].from == CAP_HEADER)
+			return 1;
+	return 0;
+}
+
 size_t plan_step_offsets(const plan *p, size_t *first)
 {
 	size_t n = 0;

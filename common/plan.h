@@ -299,6 +299,10 @@ void plan_free(plan *p);
  * keep per-step tables indexed first[scenario] + step. */
 size_t plan_step_offsets(const plan *p, size_t *first);
 
+/* Whether a step's checks or captures read the response body / headers. */
+int plan_step_needs_body(const plan_step *s);
+int plan_step_needs_headers(const plan_step *s);
+
 /* Milliseconds from the scenario's startTime to the end of its last stage or
  * its duration (maxDuration for per-vu-iterations), without gracefulStop. */
 int64_t plan_scenario_length_ms(const plan_scenario *s);

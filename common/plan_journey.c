@@ -31,6 +31,13 @@ static int scope_var(void *arg, const char *name, size_t len)
 	return -1;
 }
 
+/* The name of the flow's i-th known variable, for suggestions. */
+static const char *scope_var_name(void *arg, size_t i)
+{
+	pctx *c = arg;
+	return i < c->nknown ? c->p->vars[c->known[i]] : NULL;
+}
+
 static int scope_column(void *arg, const char *feeder, size_t flen, const char *col, size_t clen,
                         uint32_t *fi, uint32_t *ci, char *msg, size_t msglen)
 {
@@ -85,7 +92,10 @@ static const char *scope_env(void *arg, const char *name)
 
 int compile_text(pctx *c, const char *s, size_t len, struct fy_node *n, loc base, int allow_seq, tmpl *t)
 {
-	tmpl_scope sc = {scope_var, scope_column, scope_env, c, allow_seq};
+	tmpl_scope sc = {
+		.var = scope_var, .column = scope_column, .env = scope_env, .arg = c,
+		.allow_seq = allow_seq, .var_name = scope_var_name,
+	};
 	char msg[400];
 	size_t off = 0;
 	if (tmpl_compile(s, len, &sc, t, &off, msg, sizeof(msg)) != 0)

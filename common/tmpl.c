@@ -715,6 +715,47 @@ static void put_randstr(sbuf *out, uint64_t *s, int64_t n)
 	}
 }
 
+/* Rewrites out's bytes from start on with escaping esc. */
+static void escape_tail(sbuf *out, size_t start, uint8_t esc)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char local[256], *raw = local;
+	size_t n = out->len - start;
+
+	if (out->oom || n == 0)
+		return;
+	if (n > sizeof(local) && (raw = malloc(n)) == NULL) {
+		out->oom = 1;
+		return;
+	}
+	memcpy(raw, out->p + start, n);
+	out->len = start;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)raw[i];
+		if (esc == TMPL_ESC_URL) {
+			if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+				sbuf_add(out, (const char *)&raw[i], 1);
+			} else {
+				char e3[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+				sbuf_add(out, e3, 3);
+			}
+		} else if (ch == '"' || ch == '\\') {
+			char e2[2] = {'\\', (char)ch};
+			sbuf_add(out, e2, 2);
+		} else if (ch < 0x20) {
+			char e6[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+			sbuf_add(out, e6, 6);
+		} else {
+			sbuf_add(out, (const char *)&raw[i], 1);
+		}
+	}
+	if (raw != local)
+		free(raw);
+	if (out->p != NULL)
+		out->p[out->len] = '\0';
+}
+
 void tmpl_render(const tmpl *t, const tmpl_env *e, sbuf *out)
 {
 	/* A fixed state for an env without one keeps a misuse from crashing. */
@@ -722,6 +763,7 @@ void tmpl_render(const tmpl *t, const tmpl_env *e, sbuf *out)
 	uint64_t *rng = e->rng != NULL ? e->rng : &own;
 	for (size_t k = 0; k < t->nparts; k++) {
 		const tmpl_part *p = &t->parts[k];
+		size_t start = out->len;
 		switch ((tmpl_kind)p->kind) {
 		case TP_LIT: sbuf_add(out, p->lit, p->len); break;
 		case TP_VU: put_i64(out, e->vu); break;
@@ -746,5 +788,7 @@ void tmpl_render(const tmpl *t, const tmpl_env *e, sbuf *out)
 		case TP_RANDSTR: put_randstr(out, rng, p->x); break;
 		case TP_NOW: put_i64(out, clock_real_ns() / 1000000); break;
 		}
+		if (p->esc != TMPL_ESC_NONE && p->kind != TP_LIT)
+			escape_tail(out, start, p->esc);
 	}
 }

@@ -539,8 +539,30 @@ int run_main(const run_opts *o)
 		wsum += weights[i];
 	}
 	int64_t start_real = clock_real_ns() + (int64_t)(remote ? START_DELAY_REMOTE_MS : START_DELAY_MS) * 1000000;
+	/* The files and environment values the plan used travel with it, so
+	 * agents need neither the controller's filesystem nor its environment. */
+	wire_blob *files = calloc(r.plan->nfiles + 1, sizeof(*files));
+	wire_blob *env = calloc(r.plan->nenv + 1, sizeof(*env));
+	if (files == NULL || env == NULL) {
+		free(files);
+		free(env);
+		fprintf(stderr, "herd: out of memory\n");
+		goto out;
+	}
+	for (size_t i = 0; i < r.plan->nfiles; i++)
+		files[i] = (wire_blob){ r.plan->files[i].name, r.plan->files[i].data, r.plan->files[i].len };
+	for (size_t i = 0; i < r.plan->nenv; i++)
+		env[i] = (wire_blob){ r.plan->env[i].name, r.plan->env[i].data, r.plan->env[i].len };
+	for (size_t i = 0; i < r.plan->nfeeders; i++) {
+		const plan_feeder *f = &r.plan->feeders[i];
+		if (f->split == FEED_SPLIT_PER_AGENT && f->table.nrows < nai)
+			fprintf(stderr, "herd: warning: feeder '%s' has %zu rows for %zu agents; an agent without rows starts no iterations that need them\n",
+			        f->name, f->table.nrows, nai);
+	}
 	for (size_t i = 0; i < nai; i++) {
 		wire_msg m = { .type = WIRE_ASSIGN };
+		m.u.assign.files = (wire_blobs){ (uint32_t)r.plan->nfiles, files };
+		m.u.assign.env = (wire_blobs){ (uint32_t)r.plan->nenv, env };
 		m.u.assign.run_id = r.run_id;
 		m.u.assign.plan_file = (char *)o->plan_path;
 		m.u.assign.plan_text = r.plan_text;
@@ -553,9 +575,13 @@ int run_main(const run_opts *o)
 		cluster_set_state(r.cl, ai[i].id, AGENT_ASSIGNED);
 		if (cluster_send(r.cl, ai[i].id, &m) != HERD_OK) {
 			fprintf(stderr, "herd: cannot send the assignment to %s\n", ai[i].id);
+			free(files);
+			free(env);
 			goto out;
 		}
 	}
+	free(files);
+	free(env);
 	record_agents(&r, ai, nai, weights, wsum);
 	if (!o->quiet) {
 		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", r.run_id, r.plan->name,

@@ -126,8 +126,9 @@ static void test_smoke_plan(void)
 	CHECK_EQ_STR(st->path, "/small");
 	CHECK_EQ_STR(st->url, "http://127.0.0.1:8080/small");
 	CHECK_EQ_STR(st->name, "small");
-	CHECK_EQ_INT(st->check_status, 200);
-	CHECK(st->check_body_contains == NULL);
+	CHECK_EQ_INT(st->nchecks, 1);
+	CHECK(st->nchecks == 1 && st->checks[0].kind == CHK_STATUS && st->checks[0].statuses[0] == 200);
+	CHECK(st->nchecks == 1 && strcmp(st->checks[0].name, "small: status is 200") == 0);
 	CHECK(st->body == NULL);
 	CHECK_EQ_INT(st->nheaders, 0);
 	CHECK_EQ_INT(st->timeout_ms, 0);
@@ -156,7 +157,7 @@ static void test_smoke_plan(void)
 	CHECK_EQ_STR(st->body, "{\"item\":42,\"qty\":1}");
 	CHECK_EQ_INT(st->body_len, strlen("{\"item\":42,\"qty\":1}"));
 	CHECK_EQ_INT(st->body_is_json, 1);
-	CHECK_EQ_INT(st->check_status, 0);
+	CHECK_EQ_INT(st->nchecks, 0);
 	CHECK_EQ_INT(plan_scenario_length_ms(s), 10000);
 
 	s = &p->scenarios[2];
@@ -406,10 +407,13 @@ static void test_urls_and_requests(void)
 	CHECK_EQ_STR(s->steps[2].headers[1].name, "Accept");
 	CHECK_EQ_STR(s->steps[2].headers[1].value, "application/json");
 	CHECK_EQ_STR(s->steps[2].headers[2].value, "");
-	CHECK_EQ_INT(s->steps[2].check_status, 404);
-	CHECK_EQ_STR(s->steps[2].check_body_contains, "not found");
-	CHECK_EQ_STR(s->steps[3].check_body_contains, "ok");
-	CHECK_EQ_INT(s->steps[3].check_status, 0);
+	CHECK_EQ_INT(s->steps[2].nchecks, 2);
+	CHECK(s->steps[2].nchecks == 2 && s->steps[2].checks[0].statuses[0] == 404);
+	CHECK(s->steps[2].nchecks == 2 && s->steps[2].checks[1].kind == CHK_BODY &&
+	      strstr(s->steps[2].checks[1].name, "body contains \"not found\"") != NULL);
+	CHECK_EQ_INT(s->steps[3].nchecks, 1);
+	CHECK(s->steps[3].nchecks == 1 && s->steps[3].checks[0].kind == CHK_BODY &&
+	      strstr(s->steps[3].checks[0].name, "body contains \"ok\"") != NULL);
 	CHECK_EQ_INT(s->steps[4].think_min_ms, 2000);
 	CHECK_EQ_INT(s->steps[4].think_max_ms, 3000);
 	plan_free(p);
@@ -765,7 +769,7 @@ static void test_err_steps(void)
 	                "      - post: /a\n"
 	                "        body: x\n"
 	                "        json: { a: 1 }\n",
-	           "t.yaml:9:9: ", "a step takes 'json' or 'body', not both");
+	           "t.yaml:9:9: ", "a step takes one of 'json', 'body', 'form' or 'bodyFile'");
 	EXPECT_ERR(HEAD "    flow:\n"
 	                "      - get: small\n",
 	           "t.yaml:7:14: ", "path 'small' must start with '/'");
