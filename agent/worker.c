@@ -391,7 +391,7 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 		worker_tmpl_env(w, v, &env);
 		for (size_t i = 0; i < st->nchecks; i++)
 			record_check(w, v, (uint8_t)i, journey_check(&jr, &st->checks[i], &env));
-		if (st->ncaptures > 0 && res->err < 0 && vars_ready(w, v)) {
+		if (st->ncaptures > 0 && res->status > 0 && vars_ready(w, v)) {
 			int failed = 0;
 			for (size_t i = 0; i < st->ncaptures; i++)
 				failed += !journey_capture(&jr, &st->captures[i], v->vars, v->var_len);

@@ -708,9 +708,17 @@ int url_has_host(const char *s)
 /* URLs may not hold spaces or control bytes; they would corrupt the request line. */
 int has_space_or_ctl(const char *s)
 {
-	for (; *s != '\0'; s++)
+	for (; *s != '\0'; s++) {
+		if (s[0] == '{' && s[1] == '{') { /* a template's inside may hold spaces */
+			const char *e = strstr(s + 2, "}}");
+			if (e != NULL) {
+				s = e + 1;
+				continue;
+			}
+		}
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
 			return 1;
+	}
 	return 0;
 }
 
