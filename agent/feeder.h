@@ -27,11 +27,16 @@ typedef struct feeder {
 /*
  * This agent's block when rows are split between agents in proportion to
  * weights (contiguous blocks, sizes by largest remainder so they add up to
- * nrows exactly): sets *first and *count for agent index agent.
+ * nrows exactly): sets *first and *count for agent index agent. An agent may
+ * get no rows when there are fewer rows than agents. Sets 0 and 0 when
+ * weights is NULL, a weight is not positive, nagents is 0 or agent >= nagents
+ * (as split_int_at gives such an agent no VUs).
  */
 void feeder_block(size_t nrows, const double *weights, size_t nagents, size_t agent, size_t *first,
                   size_t *count);
 
+/* A feeder over rows [first, first + nrows) of table, cut to the rows the
+ * table has. The table must outlive the feeder; there is nothing to free. */
 void feeder_init(feeder *f, const csv *table, size_t first, size_t nrows, feeder_order order,
                  feeder_exhausted exhausted);
 
@@ -40,8 +45,10 @@ void feeder_init(feeder *f, const csv *table, size_t first, size_t nrows, feeder
  * feeder has no rows or, under FEED_STOP, they are used up. Sequential order
  * hands rows out in order, each exactly once per round, whichever thread
  * asks; random picks uniformly from the block with the caller's rng
- * (xorshift64* state), and under FEED_STOP stops after nrows rows.
- * Safe to call from several threads at once.
+ * (xorshift64* state, advanced here; a zero state is replaced by a fixed
+ * seed; unused and may be NULL in sequential order), and under FEED_STOP
+ * stops after nrows rows. Safe to call from several threads at once, each
+ * with its own rng.
  */
 int64_t feeder_take(feeder *f, uint64_t *rng);
 

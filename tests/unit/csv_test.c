@@ -165,6 +165,9 @@ static void test_sizes(void)
 	size_t ncols = 3000, nrows = 2000;
 	char *big = malloc(ncols * 8 + nrows * 16 + 1);
 	size_t n = 0;
+	CHECK(big != NULL);
+	if (big == NULL)
+		return;
 	for (size_t c = 0; c < ncols; c++)
 		n += (size_t)sprintf(big + n, "%sc%zu", c ? "," : "", c);
 	n += (size_t)sprintf(big + n, "\n");
@@ -299,6 +302,10 @@ static void test_random(void)
 		}
 		/* Exact size on the heap, so reading past the end is caught by ASan. */
 		char *in = malloc(len ? len : 1);
+		if (in == NULL) {
+			CHECK(in != NULL);
+			break;
+		}
 		memcpy(in, buf, len);
 		csv t;
 		err[0] = '\0';
