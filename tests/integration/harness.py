@@ -770,9 +770,13 @@ def _herd_env():
     return env
 
 
-def prepare_run(plan_text, args=(), db=None, export=True, plan_name="plan.yaml"):
-    """Writes the plan into a new temp dir and builds the herd command line."""
+def prepare_run(plan_text, args=(), db=None, export=True, plan_name="plan.yaml", files=None):
+    """Writes the plan (and files: {name: text}, e.g. a feeder's CSV beside
+    it) into a new temp dir and builds the herd command line."""
     d = _new_tmpdir()
+    for name, text in (files or {}).items():
+        with open(os.path.join(d, name), "w", newline="") as f:
+            f.write(text)
     plan_path = os.path.join(d, plan_name)
     if plan_text is not None:
         with open(plan_path, "w") as f:
@@ -801,13 +805,15 @@ def _load_export(export_path):
 
 
 def run_herd(plan_text, *args, timeout=60, db=None, export=True, quiet=True,
-             plan_name="plan.yaml", cwd=None):
+             plan_name="plan.yaml", cwd=None, files=None):
     """Runs `herd run` on plan_text and returns a HerdResult. The process is
-    killed (and the test fails) if it outlives timeout seconds."""
+    killed (and the test fails) if it outlives timeout seconds. files: other
+    files to write beside the plan ({name: text})."""
     args = list(args)
     if quiet and "--quiet" not in args:
         args.append("--quiet")
-    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name)
+    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name,
+                                                     files)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=_herd_env(), cwd=cwd or d, start_new_session=True)
