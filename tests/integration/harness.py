@@ -6,9 +6,20 @@
   separated by TAB, see LOG_FIELDS).
 - run_herd() / start_herd(): run `herd run` on a plan text with --db and
   --summary-export in a temp dir; load the exported JSON.
+- JsonServer: json-server 0.17.4 (npm, installed by scripts/deps.sh into
+  tests/integration/node/) on 127.0.0.1:<free port> with a temp db.json seeded
+  with given collections, and json_server_mw.js: a JSON-lines log of every
+  request (method, url, headers, body, status, response), POST /login issuing
+  Bearer tokens to registered users, optional token-guarded collections.
+- Httpbin: Debian's python3-httpbin served by Debian's gunicorn on
+  127.0.0.1:<free port>, with an access log of TAB-separated fields
+  (HTTPBIN_LOG_FIELDS plus chosen request headers).
+- Skip: raised by a test (or a fixture) whose server is not installed. Outside
+  CI the test is reported `ok - name # SKIP reason`; with CI set in the
+  environment a missing server is a failure instead (CI installs them).
 - main(tests): a tiny runner printing `ok - name` / `not ok - name: reason`,
-  then `N passed, N failed`; exits 1 when anything failed. `-k SUBSTR` runs
-  only the tests whose name contains SUBSTR.
+  then `N passed, N failed` (`, N skipped` when any were); exits 1 when
+  anything failed. `-k SUBSTR` runs only the tests whose name contains SUBSTR.
 
 Every load these tests generate goes to 127.0.0.1 only and is bounded by the
 plan's own duration or iteration count, and by a timeout on the process.
@@ -64,6 +75,23 @@ class Fail(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run here (a server is not installed)."""
+    pass
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def missing(what, how):
+    """A server the tests need is absent: Skip outside CI, Fail in CI."""
+    msg = "%s is not installed: %s" % (what, how)
+    if in_ci():
+        raise Fail(msg + " (CI must have it: scripts/deps.sh installs it)")
+    raise Skip(msg)
+
+
 def check(cond, msg):
     if not cond:
         raise Fail(msg)
@@ -107,6 +135,9 @@ http {{
         location = /status404 {{ return 404; }}
         location = /status500 {{ return 500; }}
         location = /body {{ return 200 "a haystack with a needle in it\n"; }}
+        location = /read {{ return 200 "read\n"; }}
+        location = /ai {{ return 200 "ai\n"; }}
+        location = /write {{ return 200 "write\n"; }}
         location = /api/orders {{
             if ($request_method != POST) {{ return 405; }}
             default_type application/json;
@@ -274,6 +305,406 @@ class Nginx:
         return n
 
 
+def _settle_file(path, quiet_s=0.3, max_s=3.0):
+    """Waits until path stops growing for quiet_s (at most max_s)."""
+    deadline = time.monotonic() + max_s
+    last = -1
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = -1
+        if size != last:
+            last = size
+            stable_since = time.monotonic()
+        elif time.monotonic() - stable_since >= quiet_s:
+            return
+        time.sleep(0.05)
+
+
+def _stop_server(proc, group=False):
+    """SIGTERM to the server we started (its process group when group is
+    set: it was started in a session of its own), SIGKILL after 5 s. By id."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        if group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        try:
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except OSError:
+            pass
+        proc.wait()
+    if group:  # workers left behind by a master that died first
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _read_tail(path, n=2000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def local_opener(*handlers):
+    """A urllib opener that ignores *_proxy variables (traffic stays on
+    127.0.0.1), with extra handlers (e.g. HTTPCookieProcessor)."""
+    import urllib.request
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), *handlers)
+
+
+def _http_json(url, timeout=2.0):
+    """GET url on 127.0.0.1; (status, parsed JSON or None)."""
+    import urllib.error
+    try:
+        with local_opener().open(url, timeout=timeout) as r:
+            body = r.read()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        status = e.code
+    try:
+        return status, json.loads(body.decode() or "null")
+    except ValueError:
+        return status, None
+
+
+JSON_SERVER_VERSION = "0.17.4"
+
+
+def node_dir():
+    """tests/integration/node: package.json + package-lock.json pin json-server;
+    scripts/deps.sh runs `npm ci` there."""
+    return os.path.join(_src_root(), "tests", "integration", "node")
+
+
+def json_server_bin():
+    """json-server's CLI script (run with node): HERD_JSON_SERVER, else the
+    project-local install."""
+    return os.environ.get("HERD_JSON_SERVER") or os.path.join(
+        node_dir(), "node_modules", "json-server", "lib", "cli", "bin.js")
+
+
+def json_server_middleware():
+    return os.path.join(_src_root(), "tests", "integration", "json_server_mw.js")
+
+
+class JsonServer:
+    """json-server on 127.0.0.1:<free port> over a temp db.json seeded with
+    collections ({"items": [], ...}), with json_server_mw.js logging every
+    request to log_path. auth: collection names that need a Bearer token from
+    POST /login. Stopped by pid on exit.
+
+        with JsonServer({"items": []}) as js:
+            ... js.url ...
+            js.items("items")          # the collection as db.json holds it now
+            js.requests(method="GET")  # what the server received, in order
+    """
+
+    def __init__(self, collections=None, auth=()):
+        self.collections = {"items": []} if collections is None else dict(collections)
+        self.auth = list(auth)
+        self.dir = None
+        self.port = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def db_path(self):
+        return os.path.join(self.dir, "db.json")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "requests.jsonl")
+
+    @property
+    def out_path(self):
+        return os.path.join(self.dir, "json-server.out")
+
+    @staticmethod
+    def available():
+        """None when json-server can run here, else what is missing."""
+        if not shutil.which("node"):
+            return "node (apt-get install nodejs npm)"
+        if not os.path.exists(json_server_bin()):
+            return ("json-server %s (%s is missing; run scripts/deps.sh, or "
+                    "`npm ci --no-audit --no-fund` in %s)"
+                    % (JSON_SERVER_VERSION, json_server_bin(), node_dir()))
+        return None
+
+    def __enter__(self):
+        why = self.available()
+        if why:
+            missing("json-server", why)
+        self.dir = tempfile.mkdtemp(prefix="herd-json-server-")
+        env = dict(os.environ)
+        env["HERD_JS_LOG"] = self.log_path
+        env["HERD_JS_AUTH"] = ",".join(self.auth)
+        env.pop("NODE_OPTIONS", None)
+        err = ""
+        for attempt in range(5):
+            with open(self.db_path, "w") as f:
+                json.dump(self.collections, f)
+            open(self.log_path, "w").close()
+            self.port = free_port()
+            with open(self.out_path, "w") as out:
+                self.proc = subprocess.Popen(
+                    ["node", json_server_bin(), self.db_path, "--host", "127.0.0.1",
+                     "--port", str(self.port), "--middlewares", json_server_middleware(),
+                     "--quiet", "--no-gzip"],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=self.dir, env=env)
+            if self._wait_ready():
+                return self
+            _stop_server(self.proc)
+            err = _read_tail(self.out_path)
+        self._cleanup()
+        raise Fail("json-server did not start: %s" % err)
+
+    def _wait_ready(self, limit_s=20):
+        # /__herd_ping is answered by our middleware with the server's pid, so
+        # a port some other process took in the meantime is not mistaken for it.
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                status, body = _http_json(self.url + "/__herd_ping", timeout=1.0)
+                if status == 200 and isinstance(body, dict):
+                    return body.get("pid") == self.proc.pid
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def _cleanup(self):
+        if self.dir and not os.environ.get("HERD_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop(self):
+        """Flushes db.json (so it can still be read afterwards), then stops
+        the server by pid."""
+        try:
+            self.flush()
+        except (OSError, Fail):
+            pass
+        _stop_server(self.proc)
+
+    def __exit__(self, *exc):
+        self.stop()
+        self._cleanup()
+        return False
+
+    def flush(self):
+        """Waits until db.json on disk holds every change the server has made
+        so far (json-server writes it asynchronously, after answering)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        import urllib.request
+        req = urllib.request.Request(self.url + "/__herd_flush", data=b"", method="POST")
+        with local_opener().open(req, timeout=10) as r:
+            check(r.status == 200, "json-server flush: %d" % r.status)
+
+    def db(self):
+        """db.json as read back from the file, after flush() (json-server
+        replaces the file whole; a read that fails to parse is retried)."""
+        self.flush()
+        for _ in range(50):
+            try:
+                with open(self.db_path) as f:
+                    return json.load(f)
+            except ValueError:
+                time.sleep(0.05)
+        with open(self.db_path) as f:
+            return json.load(f)
+
+    def items(self, collection):
+        return self.db().get(collection, [])
+
+    def requests(self, method=None, path=None, prefix=None):
+        """The middleware's log: one dict per request in the order answered
+        (keys seq, method, url, path, headers (lower-case names), body, status,
+        response, token_user). Filters: method, path (exact, no query), prefix
+        (of path)."""
+        out = []
+        with open(self.log_path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                e = json.loads(line)
+                if method is not None and e["method"] != method:
+                    continue
+                if path is not None and e["path"] != path:
+                    continue
+                if prefix is not None and not e["path"].startswith(prefix):
+                    continue
+                out.append(e)
+        return out
+
+
+GUNICORN = "/usr/bin/gunicorn"
+
+# The httpbin access log: these fields, then one per header asked for
+# (lower-case name; "-" when the request had none), TAB separated.
+HTTPBIN_LOG_FIELDS = ["method", "path", "query", "status", "bytes"]
+
+
+class Httpbin:
+    """Debian's httpbin (python3-httpbin) under Debian's gunicorn on
+    127.0.0.1:<free port>, one worker with threads, access log in a temp dir.
+    headers: request headers to log (lower-case). Stopped by pid on exit."""
+
+    def __init__(self, headers=("cookie", "x-sid", "x-vu", "authorization"), threads=8):
+        self.headers = [h.lower() for h in headers]
+        self.threads = threads
+        self.dir = None
+        self.port = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "access.log")
+
+    @property
+    def error_path(self):
+        return os.path.join(self.dir, "error.log")
+
+    @property
+    def fields(self):
+        return HTTPBIN_LOG_FIELDS + self.headers
+
+    @staticmethod
+    def available():
+        if not os.path.exists(GUNICORN):
+            return "gunicorn (apt-get install gunicorn)"
+        if not os.path.exists("/usr/lib/python3/dist-packages/httpbin/__init__.py"):
+            return "httpbin (apt-get install python3-httpbin)"
+        return None
+
+    def __enter__(self):
+        why = self.available()
+        if why:
+            missing("httpbin", why)
+        self.dir = tempfile.mkdtemp(prefix="herd-httpbin-")
+        fmt = "\t".join(["%(m)s", "%(U)s", "%(q)s", "%(s)s", "%(B)s"] +
+                        ["%%({%s}i)s" % h for h in self.headers])
+        err = ""
+        for attempt in range(5):
+            self.port = free_port()
+            open(self.log_path, "w").close()
+            open(self.error_path, "w").close()
+            self.proc = subprocess.Popen(
+                [GUNICORN, "-b", "127.0.0.1:%d" % self.port, "--workers", "1",
+                 "--threads", str(self.threads), "--chdir", self.dir,
+                 "--access-logfile", self.log_path, "--access-logformat", fmt,
+                 "--error-logfile", self.error_path, "--log-level", "info",
+                 "httpbin:app"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, cwd=self.dir, start_new_session=True)
+            if self._wait_ready():
+                return self
+            _stop_server(self.proc, group=True)
+            err = _read_tail(self.error_path)
+        self._cleanup()
+        raise Fail("gunicorn/httpbin did not start: %s" % err)
+
+    def _wait_ready(self, limit_s=20):
+        # Ready when the master says it listens on our port (with its own pid)
+        # and a worker has booted; no request is made, so the log starts empty.
+        want = "Listening at: http://127.0.0.1:%d (%d)" % (self.port, self.proc.pid)
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            text = _read_tail(self.error_path, 100000)
+            if want in text and "Booting worker" in text:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _cleanup(self):
+        if self.dir and not os.environ.get("HERD_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop(self):
+        _stop_server(self.proc, group=True)
+
+    def __exit__(self, *exc):
+        self.stop()
+        self._cleanup()
+        return False
+
+    def settle(self, quiet_s=0.3, max_s=3.0):
+        """gunicorn logs a request after answering it: waits until the log
+        stops growing."""
+        _settle_file(self.log_path, quiet_s, max_s)
+
+    def entries(self, settle=True):
+        """The access log as dicts (keys: fields; status and bytes as int,
+        "-" header values as "")."""
+        if settle:
+            self.settle()
+        out = []
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                parts = line.split("\t")
+                parts += [""] * (len(self.fields) - len(parts))
+                e = dict(zip(self.fields, parts))
+                e["status"] = int(e["status"]) if e["status"].isdigit() else 0
+                e["bytes"] = int(e["bytes"]) if e["bytes"].isdigit() else 0
+                for h in self.headers:
+                    if e[h] == "-":
+                        e[h] = ""
+                out.append(e)
+        return out
+
+    def requests(self, method=None, path=None, prefix=None, settle=True):
+        out = []
+        for e in self.entries(settle):
+            if method is not None and e["method"] != method:
+                continue
+            if path is not None and e["path"] != path:
+                continue
+            if prefix is not None and not e["path"].startswith(prefix):
+                continue
+            out.append(e)
+        return out
+
+
+def cookie_value(header, name):
+    """The value of cookie name in a Cookie request header, or None."""
+    for part in (header or "").split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == name:
+            return v
+    return None
+
+
 class HerdResult:
     def __init__(self, code, stdout, stderr, summary, tmpdir, plan_path, db, export, elapsed):
         self.code = code
@@ -339,9 +770,13 @@ def _herd_env():
     return env
 
 
-def prepare_run(plan_text, args=(), db=None, export=True, plan_name="plan.yaml"):
-    """Writes the plan into a new temp dir and builds the herd command line."""
+def prepare_run(plan_text, args=(), db=None, export=True, plan_name="plan.yaml", files=None):
+    """Writes the plan (and files: {name: text}, e.g. a feeder's CSV beside
+    it) into a new temp dir and builds the herd command line."""
     d = _new_tmpdir()
+    for name, text in (files or {}).items():
+        with open(os.path.join(d, name), "w", newline="") as f:
+            f.write(text)
     plan_path = os.path.join(d, plan_name)
     if plan_text is not None:
         with open(plan_path, "w") as f:
@@ -370,13 +805,15 @@ def _load_export(export_path):
 
 
 def run_herd(plan_text, *args, timeout=60, db=None, export=True, quiet=True,
-             plan_name="plan.yaml", cwd=None):
+             plan_name="plan.yaml", cwd=None, files=None):
     """Runs `herd run` on plan_text and returns a HerdResult. The process is
-    killed (and the test fails) if it outlives timeout seconds."""
+    killed (and the test fails) if it outlives timeout seconds. files: other
+    files to write beside the plan ({name: text})."""
     args = list(args)
     if quiet and "--quiet" not in args:
         args.append("--quiet")
-    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name)
+    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name,
+                                                     files)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=_herd_env(), cwd=cwd or d, start_new_session=True)
@@ -494,9 +931,11 @@ def run_cli(*args, timeout=30, cwd=None):
     return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def main(tests):
+def main(tests, needs_herd=True):
     """Runs tests (a list of functions). Options: -k SUBSTR (repeatable),
-    -l to list the names."""
+    -l to list the names. needs_herd=False for tests of the fixtures alone.
+    A test that raises Skip is reported `ok - name # SKIP reason` and counted
+    apart: the closing line becomes `N passed, N failed, N skipped`."""
     argv = sys.argv[1:]
     only = []
     i = 0
@@ -511,11 +950,11 @@ def main(tests):
         else:
             print("usage: %s [-k NAME]... [-l]" % sys.argv[0], file=sys.stderr)
             sys.exit(2)
-    if not os.environ.get("HERD_BIN"):
+    if needs_herd and not os.environ.get("HERD_BIN"):
         print("HERD_BIN must name the herd binary (HERD_AGENT_BIN the agent)", file=sys.stderr)
         sys.exit(2)
     selected = [t for t in tests if not only or any(k in t.__name__ for k in only)]
-    passed = failed = 0
+    passed = failed = skipped = 0
     t_all = time.monotonic()
     for t in selected:
         t0 = time.monotonic()
@@ -524,6 +963,9 @@ def main(tests):
         except Fail as e:
             failed += 1
             print("not ok - %s: %s" % (t.__name__, str(e).strip().replace("\n", "\n    ")))
+        except Skip as e:
+            skipped += 1
+            print("ok - %s # SKIP %s" % (t.__name__, str(e).strip().replace("\n", " ")))
         except Exception:
             failed += 1
             tb = traceback.format_exc().strip().replace("\n", "\n    ")
@@ -535,5 +977,8 @@ def main(tests):
             _cleanup_tmpdirs()
         sys.stdout.flush()
     print("# %.1fs" % (time.monotonic() - t_all))
-    print("%d passed, %d failed" % (passed, failed))
+    if skipped:
+        print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    else:
+        print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
