@@ -385,6 +385,16 @@ static int render(http_state *st, http_conn *c, const plan_step *s)
 	worker_tmpl_env(st->w, c->v, &env);
 	c->url.len = 0;
 	tmpl_render(&s->t_url, &env, &c->url);
+	if (s->url_late && (c->url.len == 0 || c->url.p[0] == '/')) {
+		/* A relative value: the plan's target goes in front. */
+		const char *target = worker_plan(st->w)->target;
+		size_t tl = target != NULL ? strlen(target) : 0;
+		sbuf_add(&c->url, target, tl); /* grows the buffer, then shift */
+		if (!c->url.oom && tl > 0) {
+			memmove(c->url.p + tl, c->url.p, c->url.len - tl);
+			memcpy(c->url.p, target, tl);
+		}
+	}
 	curl_slist_free_all(c->req_headers);
 	c->req_headers = NULL;
 	sbuf line = {0};

@@ -149,6 +149,7 @@ typedef struct plan_step {
 	tmpl *t_headers;
 	tmpl t_body;
 	int dynamic;
+	int url_late;       /* the path is all template: a value starting with '/' gets the target */
 	int body_is_form;   /* `form:` (adds its Content-Type) */
 	char *body_file;    /* `bodyFile:` as written (the body holds its bytes) */
 	int redirects;      /* most redirects followed; 0: none (default 10) */

@@ -516,7 +516,7 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 		const char *brace = strstr(st->path, "{{");
 		if (brace != NULL && (slash == NULL || brace < slash))
 			return perr(c, vloc(mp), "URL '%s': the scheme and host cannot be templated", vb);
-	} else if (st->path[0] != '/') {
+	} else if (st->path[0] != '/' && strncmp(st->path, "{{", 2) != 0) {
 		return perr(c, vloc(mp),
 		            "path '%s' must start with '/' or be a full http:// or https:// URL", vb);
 	} else {
@@ -526,7 +526,13 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 			            " add 'target: http://host:port' or use full URLs",
 			            steploc.line, steploc.col, vb);
 		sbuf_str(&url, c->p->target);
-		tb_lit(&tb, c->p->target, strlen(c->p->target), TMPL_ESC_NONE);
+		/* A path that is all template (a captured Location, say) may render
+		 * to a full URL: the driver adds the target only to a '/' path. */
+		st->url_late = st->path[0] != '/';
+		if (st->url_late)
+			sbuf_str(&url, "/");
+		else
+			tb_lit(&tb, c->p->target, strlen(c->p->target), TMPL_ESC_NONE);
 	}
 	sbuf_str(&url, st->path);
 	if ((rv = compile_text(c, st->path, strlen(st->path), mp->v, vloc(mp), 0, &path)) != 0)
