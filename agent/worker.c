@@ -219,6 +219,8 @@ static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 	if (r->exhausted || !take_rows(w, v, f)) {
 		/* The data ran out: this scenario starts no more iterations. */
 		r->exhausted = 1;
+		if (v->active && !v->stopping && r->active > 0)
+			r->active--;
 		v->active = 0;
 		v->stopping = 0;
 		v->state = VU_IDLE;
