@@ -1,8 +1,9 @@
 /*
  * Executor arithmetic, free of I/O: how many VUs a worker should have running
- * at a moment, and this worker's share of a scenario. Shares are taken in two
- * steps, agent (by the weights the controller sent) then worker (equal), each
- * with split_int so every level adds up exactly.
+ * at a moment, when the arrival-rate executors' next iteration is due, and
+ * this worker's share of a scenario. Shares are taken in two steps, agent (by
+ * the weights the controller sent) then worker (equal), each with split_int so
+ * every level adds up exactly.
  */
 #ifndef HERD_AGENT_SCHED_H
 #define HERD_AGENT_SCHED_H
@@ -32,7 +33,47 @@ double sched_share_rate(const sched_place *p, double total);
 int64_t sched_ramp_target(int64_t start_vus, const plan_stage *stages, const int64_t *targets,
                           size_t n, int64_t t_ms);
 
-/* Iterations per second of a constant-arrival-rate scenario, whole plan. */
-double sched_arrival_rate(const plan_scenario *s);
+/* This worker's share of a shared-iterations scenario's iterations: split
+ * like its VUs are, but in proportion to the VUs each agent and worker got,
+ * so a worker without VUs gets no iterations and the shares add up to
+ * iterations exactly. vus must not exceed iterations, as the plan ensures. */
+int64_t sched_share_iters(const sched_place *p, int64_t vus, int64_t iterations);
+
+/*
+ * An arrival rate that is linear within each stage, as k6's
+ * ramping-arrival-rate (constant-arrival-rate is one flat stage). For every
+ * stage boundary it keeps the rate and the arrivals since the start (the
+ * integral of the rate), each computed from the plan's integers, so the time
+ * of any arrival is found by solving one stage's quadratic, never by stepping,
+ * and rounding never accumulates from one arrival to the next.
+ */
+typedef struct sched_rate {
+	size_t n;       /* stages */
+	int64_t *at_ns; /* n + 1 boundaries: 0, the end of stage 0, ... */
+	double *rate;   /* n + 1 rates at the boundaries, iterations per second */
+	double *cum;    /* n + 1 arrivals from the start to each boundary */
+} sched_rate;
+
+/* Builds the rate of start (per timeUnit) ramping through n stages (targets
+ * per timeUnit), all scaled by share (this worker's fraction of the plan's
+ * rate). Returns HERD_OK, or HERD_ENOMEM (nothing to free) or HERD_EINVAL
+ * when time_unit_ms is not positive or share is negative. */
+int sched_rate_init(sched_rate *r, int64_t start, const plan_stage *stages, size_t n, int64_t time_unit_ms,
+                    double share);
+/* The same for a scenario of either arrival-rate executor. */
+int sched_rate_of(sched_rate *r, const plan_scenario *s, double share);
+void sched_rate_fini(sched_rate *r);
+
+/* Arrivals due in [0, t_ns]: the integral of the rate to t_ns (the total
+ * after the last stage). */
+double sched_rate_arrivals(const sched_rate *r, int64_t t_ns);
+/* When arrival x is due: the moment sched_rate_arrivals passes x, which is
+ * when it reaches x wherever the rate is positive (across a stretch of zero
+ * rate, the stretch's end). Arrival k of a worker whose stagger is phase (in
+ * [0, 1)) is due at sched_rate_due(k + phase). Returns INT64_MAX when the
+ * stages end first. */
+int64_t sched_rate_due(const sched_rate *r, double x);
+/* The highest rate of the profile, iterations per second. */
+double sched_rate_peak(const sched_rate *r);
 
 #endif

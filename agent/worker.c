@@ -1,8 +1,9 @@
 /*
  * An agent worker: one thread, one epoll loop, its share of every scenario.
  * Executors run on each pass of the loop (at least every 10 ms): closed-model
- * scenarios move VUs in and out of the active set toward their target; the
- * arrival-rate scenario starts iterations by the clock and measures latency
+ * scenarios move VUs in and out of the active set toward their target (a VU
+ * leaving during a ramp-down is interrupted after gracefulRampDown); the
+ * arrival-rate scenarios start iterations by the clock and measure latency
  * from the scheduled start, counting dropped iterations when no VU is free.
  */
 #include <errno.h>
@@ -39,7 +40,8 @@ typedef struct scen_rt {
 	uint16_t idx;
 	uint8_t driver;       /* DRV_*: every VU of the scenario uses this driver */
 	int64_t start_ns, end_ns, hard_end_ns;
-	int64_t vus_share;    /* constant-vus, per-vu-iterations */
+	int64_t vus_share;    /* constant-vus, per-vu-iterations, shared-iterations */
+	int64_t pool;         /* shared-iterations: iterations not started yet */
 	int64_t start_vus;    /* ramping-vus, this worker's share */
 	int64_t *targets;     /* ramping-vus stage targets, this worker's share */
 	int64_t max_vus;      /* VUs this worker may allocate */
@@ -49,11 +51,10 @@ typedef struct scen_rt {
 	size_t nidle;
 	int64_t active;       /* VUs counted toward the closed-model target */
 	int64_t running;      /* VUs inside an iteration */
-	int64_t period_ns;    /* arrival-rate: time between this worker's arrivals, rounded */
-	double period_exact;  /* the same, unrounded: arrival k is due at phase + k * period */
-	double phase_ns;      /* this worker's offset within one period */
+	sched_rate rate;      /* arrival-rate: this worker's share of the rate over time */
+	double phase;         /* arrival k is due when the rate's integral reaches k + phase */
 	int64_t arrival_k;    /* arrivals scheduled so far */
-	int64_t next_arrival_ns;
+	int64_t next_arrival_ns; /* INT64_MAX when no more are due */
 	int over;             /* nothing will start again */
 	int exhausted;        /* a feeder with onExhausted: stop ran out */
 } scen_rt;
@@ -65,7 +66,8 @@ struct worker {
 	size_t nwatches;
 	scen_rt *sc;
 	size_t nsc;
-	dheap timers; /* VU think timers */
+	dheap timers;  /* VU think timers */
+	dheap leaving; /* gracefulRampDown deadlines of VUs asked to leave */
 	uint32_t next_vu_id;
 	void *dstate[NDRIVERS]; /* each driver's state, NULL when no scenario uses it */
 	agg *cur;
@@ -165,6 +167,7 @@ static vu *vu_alloc(worker *w, scen_rt *r)
 	v->id = w->cfg.vu_id_base + ++w->next_vu_id;
 	v->scenario = r->idx;
 	dheap_node_init(&v->timer);
+	dheap_node_init(&v->leave);
 	v->rng = UINT64_C(0x9e3779b97f4a7c15) ^ ((uint64_t)v->id * UINT64_C(0xbf58476d1ce4e5b9));
 	r->vus[r->nvus++] = v;
 	return v;
@@ -211,6 +214,12 @@ static int take_rows(worker *w, vu *v, const plan_flow *f)
 	return 1;
 }
 
+/* The open model: iterations start by the clock, not when a VU is free. */
+static int arrival_rate(const plan_scenario *s)
+{
+	return s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE;
+}
+
 static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 {
 	const plan_flow *f;
@@ -228,6 +237,8 @@ static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 			r->idle[r->nidle++] = v;
 		return;
 	}
+	if (r->s->executor == EXEC_SHARED_ITERATIONS)
+		r->pool--;
 	r->running++;
 	v->iter_start_ns = sched_ns;
 	v->step = (uint16_t)f->first;
@@ -243,7 +254,9 @@ static int wants_another(const worker *w, const scen_rt *r, const vu *v, int64_t
 		return 0;
 	if (r->s->executor == EXEC_PER_VU_ITERATIONS && v->iters >= r->s->iterations)
 		return 0;
-	return r->s->executor != EXEC_CONSTANT_ARRIVAL_RATE;
+	if (r->s->executor == EXEC_SHARED_ITERATIONS && r->pool <= 0)
+		return 0;
+	return !arrival_rate(r->s);
 }
 
 static void iteration_done(worker *w, vu *v, int64_t now)
@@ -486,7 +499,52 @@ static int64_t closed_target(const worker *w, const scen_rt *r, int64_t now)
 	if (r->s->executor == EXEC_RAMPING_VUS)
 		return sched_ramp_target(r->start_vus, r->s->stages, r->targets, r->s->nstages,
 		                         (now - r->start_ns) / 1000000);
+	if (r->s->executor == EXEC_SHARED_ITERATIONS && r->pool <= 0)
+		return 0; /* the VUs still running finish their last iterations */
 	return r->vus_share;
+}
+
+/*
+ * Ends v's iteration where it is, uncounted: its request or session is
+ * cancelled in its driver and its timers are cleared. For gracefulStop and
+ * gracefulRampDown running out.
+ */
+static void interrupt_iteration(worker *w, scen_rt *r, vu *v)
+{
+	if (v->state == VU_BUSY && v->step < r->s->nsteps) {
+		int d = step_driver(r, &r->s->steps[v->step]);
+		drivers[d]->cancel(w->dstate[d], v);
+	}
+	timer_clear(w, v);
+	dheap_remove(&w->leaving, &v->leave);
+	if (v->state != VU_IDLE)
+		r->running--;
+	v->state = VU_IDLE;
+	v->active = 0;
+	v->stopping = 0;
+}
+
+/* A VU asked to leave during a ramp-down (not at the scenario's end, where
+ * gracefulStop rules) has gracefulRampDown to finish its iteration. */
+static void leave_within(worker *w, scen_rt *r, vu *v, int64_t now)
+{
+	if (r->s->executor != EXEC_RAMPING_VUS || now >= r->end_ns || atomic_load(w->cfg.stop))
+		return;
+	/* Out of memory: the VU simply finishes, as it would without a deadline. */
+	(void)dheap_set(&w->leaving, &v->leave, now + r->s->graceful_ramp_down_ms * 1000000);
+}
+
+/* Interrupts the VUs whose gracefulRampDown ran out. A deadline left behind
+ * by a VU that has since finished its iteration is dropped. */
+static void ramp_down_deadlines(worker *w, int64_t now)
+{
+	dheap_node *n;
+	while ((n = dheap_top(&w->leaving)) != NULL && n->at <= now) {
+		vu *v = DHEAP_ENTRY(n, vu, leave);
+		dheap_remove(&w->leaving, n);
+		if (v->stopping && v->state != VU_IDLE)
+			interrupt_iteration(w, &w->sc[v->scenario], v);
+	}
 }
 
 static void adjust_closed(worker *w, scen_rt *r, int64_t now)
@@ -501,9 +559,12 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 			continue;
 		if (v->active && v->stopping) {
 			v->stopping = 0;
+			dheap_remove(&w->leaving, &v->leave);
 			r->active++;
 			continue;
 		}
+		if (r->s->executor == EXEC_SHARED_ITERATIONS && r->pool <= 0)
+			break;
 		v->active = 1;
 		r->active++;
 		if (v->state == VU_IDLE)
@@ -515,16 +576,27 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 		if (!v->active || v->stopping)
 			continue;
 		r->active--;
-		if (v->state == VU_IDLE)
+		if (v->state == VU_IDLE) {
 			v->active = 0;
-		else
+		} else {
 			v->stopping = 1;
+			leave_within(w, r, v, now);
+		}
 	}
 }
 
+/* When this worker's arrival k is due, INT64_MAX after the last. */
+static int64_t arrival_due(const scen_rt *r, int64_t k)
+{
+	int64_t t = sched_rate_due(&r->rate, (double)k + r->phase);
+	return t == INT64_MAX ? INT64_MAX : r->start_ns + t;
+}
+
+/* Both arrival-rate executors: iterations start when the integral of the rate
+ * says so, whether a VU is free or not. */
 static void arrivals(worker *w, scen_rt *r, int64_t now)
 {
-	if (r->period_ns <= 0 || r->exhausted || atomic_load(w->cfg.stop))
+	if (r->exhausted || atomic_load(w->cfg.stop))
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
@@ -538,7 +610,7 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		}
 		/* From the start each time, so rounding never accumulates. */
 		r->arrival_k++;
-		r->next_arrival_ns = r->start_ns + (int64_t)(r->phase_ns + (double)r->arrival_k * r->period_exact);
+		r->next_arrival_ns = arrival_due(r, r->arrival_k);
 	}
 }
 
@@ -546,16 +618,7 @@ static void cancel_all(worker *w, scen_rt *r)
 {
 	for (size_t i = 0; i < r->nvus; i++) {
 		vu *v = r->vus[i];
-		if (v->state == VU_BUSY && v->step < r->s->nsteps) {
-			int d = step_driver(r, &r->s->steps[v->step]);
-			drivers[d]->cancel(w->dstate[d], v);
-		}
-		timer_clear(w, v);
-		if (v->state != VU_IDLE)
-			r->running--;
-		v->state = VU_IDLE;
-		v->active = 0;
-		v->stopping = 0;
+		interrupt_iteration(w, r, v);
 		if (r->idle != NULL)
 			r->idle[i] = v;
 	}
@@ -569,6 +632,7 @@ static int tick(worker *w, int64_t now)
 {
 	int busy = 0;
 	int stop = atomic_load(w->cfg.stop);
+	ramp_down_deadlines(w, now);
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		if (r->over)
@@ -579,7 +643,7 @@ static int tick(worker *w, int64_t now)
 			r->over = 1;
 			continue;
 		}
-		if (r->s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
+		if (arrival_rate(r->s))
 			arrivals(w, r, now);
 		else
 			adjust_closed(w, r, now);
@@ -590,6 +654,8 @@ static int tick(worker *w, int64_t now)
 				left |= r->vus[k]->iters < r->s->iterations;
 			ended |= !left;
 		}
+		if (r->s->executor == EXEC_SHARED_ITERATIONS && now >= r->start_ns)
+			ended |= r->pool <= 0;
 		if (ended && r->running == 0)
 			r->over = 1;
 		else
@@ -605,7 +671,7 @@ static void record_gauges(worker *w)
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		agg_key k = { .metric = AM_VUS, .method = 0xff, .scenario = r->idx, .step = AGG_NONE };
-		int64_t vus = r->s->executor == EXEC_CONSTANT_ARRIVAL_RATE ? r->running : r->active;
+		int64_t vus = arrival_rate(r->s) ? r->running : r->active;
 		agg_gauge(w->cur, k, vus);
 		k.metric = AM_VUS_MAX;
 		agg_gauge(w->cur, k, (int64_t)r->nvus);
@@ -624,6 +690,37 @@ static void flush(worker *w, int last)
 
 /* ---- life cycle ---- */
 
+/* Either arrival-rate executor: the rate's profile for this worker, and its
+ * preallocated VUs in the idle pool. */
+static int setup_arrivals(worker *w, scen_rt *r)
+{
+	const sched_place *pl = &w->cfg.place;
+	const plan_scenario *s = r->s;
+	int64_t pre = sched_share_int(pl, s->pre_allocated_vus);
+	int rv;
+
+	/* The share of a rate is a fraction of it, the same at every moment. */
+	if ((rv = sched_rate_of(&r->rate, s, sched_share_rate(pl, 1.0))) != HERD_OK)
+		return rv;
+	r->max_vus = sched_share_int(pl, s->max_vus);
+	if (sched_rate_peak(&r->rate) > 0 && r->max_vus == 0)
+		r->max_vus = 1; /* a worker with arrivals needs at least one VU */
+	if (pre > r->max_vus)
+		pre = r->max_vus;
+	/* Stagger workers so their arrivals interleave instead of colliding. */
+	r->phase = (double)pl->worker / (double)(pl->nworkers ? pl->nworkers : 1);
+	r->next_arrival_ns = arrival_due(r, 0);
+	if ((r->idle = calloc((size_t)r->max_vus + 1, sizeof(*r->idle))) == NULL)
+		return HERD_ENOMEM;
+	for (int64_t i = 0; i < pre; i++) {
+		vu *v = vu_alloc(w, r);
+		if (v == NULL)
+			return HERD_ENOMEM;
+		r->idle[r->nidle++] = v;
+	}
+	return HERD_OK;
+}
+
 static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_t idx)
 {
 	const sched_place *pl = &w->cfg.place;
@@ -634,10 +731,16 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	r->start_ns = start + s->start_ms * 1000000;
 	r->end_ns = r->start_ns + plan_scenario_length_ms(s) * 1000000;
 	r->hard_end_ns = r->end_ns + s->graceful_stop_ms * 1000000;
+	r->next_arrival_ns = INT64_MAX;
 	switch (s->executor) {
 	case EXEC_CONSTANT_VUS:
 	case EXEC_PER_VU_ITERATIONS:
 		r->vus_share = sched_share_int(pl, s->vus);
+		r->max_vus = r->vus_share;
+		break;
+	case EXEC_SHARED_ITERATIONS:
+		r->vus_share = sched_share_int(pl, s->vus);
+		r->pool = sched_share_iters(pl, s->vus, s->iterations);
 		r->max_vus = r->vus_share;
 		break;
 	case EXEC_RAMPING_VUS:
@@ -651,29 +754,9 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 				r->max_vus = r->targets[i];
 		}
 		break;
-	case EXEC_CONSTANT_ARRIVAL_RATE: {
-		double rate = sched_share_rate(pl, sched_arrival_rate(s));
-		int64_t pre = sched_share_int(pl, s->pre_allocated_vus);
-		r->max_vus = sched_share_int(pl, s->max_vus);
-		if (rate > 0 && r->max_vus == 0)
-			r->max_vus = 1; /* a worker with arrivals needs at least one VU */
-		if (pre > r->max_vus)
-			pre = r->max_vus;
-		r->period_exact = rate > 0 ? 1e9 / rate : 0;
-		r->period_ns = (int64_t)r->period_exact;
-		/* Stagger workers so their arrivals interleave instead of colliding. */
-		r->phase_ns = r->period_exact * (double)pl->worker / (double)(pl->nworkers ? pl->nworkers : 1);
-		r->next_arrival_ns = r->start_ns + (int64_t)r->phase_ns;
-		if ((r->idle = calloc((size_t)r->max_vus + 1, sizeof(*r->idle))) == NULL)
-			return HERD_ENOMEM;
-		for (int64_t i = 0; i < pre; i++) {
-			vu *v = vu_alloc(w, r);
-			if (v == NULL)
-				return HERD_ENOMEM;
-			r->idle[r->nidle++] = v;
-		}
-		return HERD_OK;
-	}
+	case EXEC_CONSTANT_ARRIVAL_RATE:
+	case EXEC_RAMPING_ARRIVAL_RATE:
+		return setup_arrivals(w, r);
 	}
 	for (int64_t i = 0; i < r->max_vus; i++)
 		if (vu_alloc(w, r) == NULL)
@@ -765,6 +848,7 @@ void worker_free(worker *w)
 		free(r->vus);
 		free(r->idle);
 		free(r->targets);
+		sched_rate_fini(&r->rate);
 	}
 	free(w->sc);
 	for (int d = 0; d < NDRIVERS; d++)
@@ -774,6 +858,7 @@ void worker_free(worker *w)
 		close(w->epfd);
 	free(w->watches);
 	dheap_fini(&w->timers);
+	dheap_fini(&w->leaving);
 	agg_free(w->cur);
 	free(w);
 }
@@ -827,6 +912,8 @@ void worker_run(worker *w)
 		int64_t wake = now + TICK_NS;
 		if (dheap_top(&w->timers) != NULL)
 			wake = min64(wake, dheap_top(&w->timers)->at);
+		if (dheap_top(&w->leaving) != NULL)
+			wake = min64(wake, dheap_top(&w->leaving)->at);
 		for (int d = 0; d < NDRIVERS; d++)
 			if (w->dstate[d] != NULL)
 				wake = min64(wake, drivers[d]->next_timer(w->dstate[d]));
@@ -834,8 +921,11 @@ void worker_run(worker *w)
 			wake = min64(wake, start + (w->cur->interval + 1) * w->interval_ns);
 		else
 			wake = min64(wake, start);
+		/* Only arrivals that will start: one due at or after the end would
+		 * make the loop spin while the last iterations finish. */
 		for (size_t i = 0; i < w->nsc; i++)
-			if (w->sc[i].period_ns > 0 && !w->sc[i].over)
+			if (!w->sc[i].over && w->sc[i].next_arrival_ns < w->sc[i].end_ns &&
+			    !atomic_load(w->cfg.stop))
 				wake = min64(wake, w->sc[i].next_arrival_ns);
 		int64_t wait_ns = wake - clock_mono_ns();
 		/* Round up so we never wake a hair early and spin. */

@@ -44,6 +44,7 @@ struct vu {
 	int64_t step_start_ns;  /* when the current step was due (coordinated omission) */
 	int64_t sent_ns;        /* when the current request was handed to its driver */
 	dheap_node timer;       /* think timer (the worker's heap) */
+	dheap_node leave;       /* gracefulRampDown deadline while stopping */
 	void *conn;           /* the HTTP driver's per-VU state */
 	void *ws_conn;        /* the ws driver's per-VU state */
 	uint64_t rng;

@@ -30,10 +30,12 @@ static const char *const executor_names[] = {
 	[EXEC_RAMPING_VUS] = "ramping-vus",
 	[EXEC_CONSTANT_ARRIVAL_RATE] = "constant-arrival-rate",
 	[EXEC_PER_VU_ITERATIONS] = "per-vu-iterations",
+	[EXEC_RAMPING_ARRIVAL_RATE] = "ramping-arrival-rate",
+	[EXEC_SHARED_ITERATIONS] = "shared-iterations",
 };
 
-static const char executor_list[] =
-	"constant-vus, ramping-vus, constant-arrival-rate, per-vu-iterations";
+static const char executor_list[] = "constant-vus, ramping-vus, constant-arrival-rate, per-vu-iterations, "
+                                    "ramping-arrival-rate, shared-iterations";
 
 const char *plan_executor_name(plan_executor e)
 {
@@ -58,15 +60,18 @@ enum {
 	S_TIME_UNIT,
 	S_PRE_ALLOCATED_VUS,
 	S_MAX_VUS,
+	S_START_RATE,
+	S_GRACEFUL_RAMP_DOWN,
 	S_FLOW,
 	S_FLOWS,
 	S__N
 };
 
 static const char *const scen_keys[S__N] = {
-	"executor",   "startTime",       "gracefulStop", "vus",    "duration",
-	"iterations", "maxDuration",     "startVUs",     "stages", "rate",
-	"timeUnit",   "preAllocatedVUs", "maxVUs",       "flow",
+	"executor",   "startTime",       "gracefulStop", "vus",       "duration",
+	"iterations", "maxDuration",     "startVUs",     "stages",    "rate",
+	"timeUnit",   "preAllocatedVUs", "maxVUs",       "startRate", "gracefulRampDown",
+	"flow",
 	"flows",
 };
 
@@ -74,17 +79,28 @@ static const char *const scen_keys[S__N] = {
 #define X_RV (1u << EXEC_RAMPING_VUS)
 #define X_CAR (1u << EXEC_CONSTANT_ARRIVAL_RATE)
 #define X_PVI (1u << EXEC_PER_VU_ITERATIONS)
-#define X_ALL (X_CV | X_RV | X_CAR | X_PVI)
+#define X_RAR (1u << EXEC_RAMPING_ARRIVAL_RATE)
+#define X_SI (1u << EXEC_SHARED_ITERATIONS)
+#define X_ALL (X_CV | X_RV | X_CAR | X_PVI | X_RAR | X_SI)
 
 /* Which executors use each scenario key. */
 static const unsigned scen_key_execs[S__N] = {
-	[S_EXECUTOR] = X_ALL,        [S_START_TIME] = X_ALL,
-	[S_GRACEFUL_STOP] = X_ALL,   [S_VUS] = X_CV | X_PVI,
-	[S_DURATION] = X_CV | X_CAR, [S_ITERATIONS] = X_PVI,
-	[S_MAX_DURATION] = X_PVI,    [S_START_VUS] = X_RV,
-	[S_STAGES] = X_RV,           [S_RATE] = X_CAR,
-	[S_TIME_UNIT] = X_CAR,       [S_PRE_ALLOCATED_VUS] = X_CAR,
-	[S_MAX_VUS] = X_CAR,         [S_FLOW] = X_ALL,
+	[S_EXECUTOR] = X_ALL,
+	[S_START_TIME] = X_ALL,
+	[S_GRACEFUL_STOP] = X_ALL,
+	[S_VUS] = X_CV | X_PVI | X_SI,
+	[S_DURATION] = X_CV | X_CAR,
+	[S_ITERATIONS] = X_PVI | X_SI,
+	[S_MAX_DURATION] = X_PVI | X_SI,
+	[S_START_VUS] = X_RV,
+	[S_STAGES] = X_RV | X_RAR,
+	[S_RATE] = X_CAR,
+	[S_TIME_UNIT] = X_CAR | X_RAR,
+	[S_PRE_ALLOCATED_VUS] = X_CAR | X_RAR,
+	[S_MAX_VUS] = X_CAR | X_RAR,
+	[S_START_RATE] = X_RAR,
+	[S_GRACEFUL_RAMP_DOWN] = X_RV,
+	[S_FLOW] = X_ALL,
 	[S_FLOWS] = X_ALL,
 };
 
@@ -103,7 +119,7 @@ static int parse_executor(pctx *c, const pair *pr, plan_executor *out)
 			return HERD_OK;
 		}
 	show(s, len, vb, sizeof(vb));
-	if (text_is(s, len, "ramping-arrival-rate") || text_is(s, len, "breaking-point"))
+	if (text_is(s, len, "externally-controlled") || text_is(s, len, "breaking-point"))
 		return perr(c, vloc(pr), "executor '%s' is not supported yet; use one of: %s", vb,
 		            executor_list);
 	sug = suggest(executor_names, NELEM(executor_names), s, len);
@@ -113,9 +129,29 @@ static int parse_executor(pctx *c, const pair *pr, plan_executor *out)
 	return perr(c, vloc(pr), "unknown executor '%s'; use one of: %s", vb, executor_list);
 }
 
+/* A stage's name is printed on the live line: short, and no control bytes. */
+static int get_stage_name(pctx *c, const pair *pr, char **out)
+{
+	char vb[200];
+	int rv;
+
+	if ((rv = get_string(c, pr, out)) != 0)
+		return rv;
+	show(*out, strlen(*out), vb, sizeof(vb));
+	if ((*out)[0] == '\0')
+		return perr(c, vloc(pr), "a stage's 'name' is empty");
+	if (strlen(*out) > 32)
+		return perr(c, vloc(pr), "stage name '%s' is too long (the limit is 32 bytes)", vb);
+	for (const unsigned char *u = (const unsigned char *)*out; *u != '\0'; u++)
+		if (*u < 0x20 || *u == 0x7f)
+			return perr(c, vloc(pr), "stage name '%s' contains a control character", vb);
+	return HERD_OK;
+}
+
+/* Stages of ramping-vus (targets are VUs) and ramping-arrival-rate (rates). */
 static int parse_stages(pctx *c, const pair *sp, plan_scenario *s)
 {
-	static const char *const keys[] = {"duration", "target"};
+	static const char *const keys[] = {"duration", "target", "name"};
 	void *it = NULL;
 	struct fy_node *item;
 	where iw;
@@ -132,7 +168,7 @@ static int parse_stages(pctx *c, const pair *sp, plan_scenario *s)
 	for (;;) {
 		void *kit = NULL;
 		pair pr;
-		int kmore, have[2] = {0, 0};
+		int kmore, have[3] = {0, 0, 0};
 		plan_stage *st;
 
 		if ((rv = next_item(c, sp->v, &sp->vw, &it, &item, &iw, &more)) != 0)
@@ -156,6 +192,8 @@ static int parse_stages(pctx *c, const pair *sp, plan_scenario *s)
 				rv = get_duration(c, &pr, 0, &st->duration_ms);
 			else if (i == 1)
 				rv = get_int(c, &pr, 0, PLAN_MAX_COUNT, &st->target);
+			else if (i == 2)
+				rv = get_stage_name(c, &pr, &st->name);
 			else
 				rv = unknown_key(c, &pr, "in a stage", keys, NELEM(keys));
 			if (rv != 0)
@@ -449,6 +487,7 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 	s->line = sp->kl.line;
 	s->col = sp->kl.col;
 	s->graceful_stop_ms = 30000;
+	s->graceful_ramp_down_ms = 30000;
 	s->time_unit_ms = 1000;
 	s->vus = 1;
 	s->iterations = 1;
@@ -509,6 +548,8 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 			rv = get_int(c, &pr, 0, PLAN_MAX_COUNT, &s->pre_allocated_vus);
 			break;
 		case S_MAX_VUS: rv = get_int(c, &pr, 1, PLAN_MAX_COUNT, &s->max_vus); break;
+		case S_START_RATE: rv = get_int(c, &pr, 0, PLAN_MAX_COUNT, &s->start_rate); break;
+		case S_GRACEFUL_RAMP_DOWN: rv = get_duration(c, &pr, 0, &s->graceful_ramp_down_ms); break;
 		case S_FLOW:
 			if (seen[S_FLOWS])
 				return perr(c, pr.kl, "a scenario has 'flow' or 'flows', not both");
@@ -527,6 +568,8 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 	    [EXEC_RAMPING_VUS] = {S_STAGES, -1},
 	    [EXEC_CONSTANT_ARRIVAL_RATE] = {S_RATE, S_DURATION, S_PRE_ALLOCATED_VUS, -1},
 	    [EXEC_PER_VU_ITERATIONS] = {-1},
+	    [EXEC_RAMPING_ARRIVAL_RATE] = {S_STAGES, S_PRE_ALLOCATED_VUS, -1},
+	    [EXEC_SHARED_ITERATIONS] = {-1},
 	};
 	for (const int *r = required[s->executor]; *r >= 0; r++)
 		if (!seen[*r])
@@ -534,7 +577,10 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 			            executor_names[s->executor], scen_keys[*r]);
 	if (!seen[S_FLOW] && !seen[S_FLOWS])
 		return perr(c, sp->kl, "scenario '%s' has no 'flow'; add a list of steps", nb);
-	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE) {
+	if (s->executor == EXEC_SHARED_ITERATIONS && s->vus > s->iterations)
+		return perr(c, vloc(&keys[S_VUS]), "'vus' (%lld) is more than 'iterations' (%lld)",
+		            (long long)s->vus, (long long)s->iterations);
+	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE) {
 		if (!seen[S_MAX_VUS])
 			s->max_vus = s->pre_allocated_vus;
 		else if (s->max_vus < s->pre_allocated_vus)
@@ -1184,6 +1230,8 @@ void plan_free(plan *p)
 		for (size_t j = 0; j < s->nsteps; j++)
 			free_step(&s->steps[j]);
 		free(s->steps);
+		for (size_t j = 0; j < s->nstages; j++)
+			free(s->stages[j].name);
 		free(s->stages);
 		free(s->name);
 		for (size_t j = 0; j < s->nflows; j++) {
@@ -1255,10 +1303,12 @@ int64_t plan_scenario_length_ms(const plan_scenario *s)
 	case EXEC_CONSTANT_VUS:
 	case EXEC_CONSTANT_ARRIVAL_RATE: return s->duration_ms;
 	case EXEC_RAMPING_VUS:
+	case EXEC_RAMPING_ARRIVAL_RATE:
 		for (size_t i = 0; i < s->nstages; i++)
 			total += s->stages[i].duration_ms;
 		return total;
-	case EXEC_PER_VU_ITERATIONS: return s->max_duration_ms;
+	case EXEC_PER_VU_ITERATIONS:
+	case EXEC_SHARED_ITERATIONS: return s->max_duration_ms;
 	}
 	return 0;
 }

@@ -15,10 +15,12 @@
 #include "common/tmpl.h"
 
 typedef enum plan_executor {
-	EXEC_CONSTANT_VUS = 0,     /* vus, duration */
-	EXEC_RAMPING_VUS,          /* startVUs, stages */
+	EXEC_CONSTANT_VUS = 0,      /* vus, duration */
+	EXEC_RAMPING_VUS,           /* startVUs, stages */
 	EXEC_CONSTANT_ARRIVAL_RATE, /* rate, timeUnit, duration, preAllocatedVUs, maxVUs */
-	EXEC_PER_VU_ITERATIONS,    /* vus, iterations, maxDuration */
+	EXEC_PER_VU_ITERATIONS,     /* vus, iterations, maxDuration */
+	EXEC_RAMPING_ARRIVAL_RATE,  /* startRate, timeUnit, stages, preAllocatedVUs, maxVUs */
+	EXEC_SHARED_ITERATIONS,     /* vus, iterations (all VUs together), maxDuration */
 } plan_executor;
 
 /* k6 spelling of an executor ("constant-vus"). */
@@ -185,7 +187,8 @@ typedef struct plan_flow {
 
 typedef struct plan_stage {
 	int64_t duration_ms;
-	int64_t target;
+	int64_t target; /* VUs (ramping-vus) or iterations per timeUnit (ramping-arrival-rate) */
+	char *name;     /* `name:` for the live line, NULL when none */
 } plan_stage;
 
 typedef struct plan_scenario {
@@ -195,16 +198,18 @@ typedef struct plan_scenario {
 	int64_t start_ms;          /* startTime, default 0 */
 	int64_t graceful_stop_ms;  /* gracefulStop, default 30 s */
 	int64_t duration_ms;       /* constant-vus, constant-arrival-rate */
-	int64_t vus;               /* constant-vus, per-vu-iterations (default 1) */
-	int64_t iterations;        /* per-vu-iterations (default 1) */
-	int64_t max_duration_ms;   /* per-vu-iterations (default 10 min) */
+	int64_t vus;               /* constant-vus, per-vu-iterations, shared-iterations (default 1) */
+	int64_t iterations;        /* per-vu-iterations: per VU; shared-iterations: in all (default 1) */
+	int64_t max_duration_ms;   /* per-vu-iterations, shared-iterations (default 10 min) */
 	int64_t start_vus;         /* ramping-vus startVUs (default 0) */
-	plan_stage *stages;        /* ramping-vus */
+	int64_t graceful_ramp_down_ms; /* ramping-vus gracefulRampDown (default 30 s) */
+	plan_stage *stages;            /* ramping-vus, ramping-arrival-rate */
 	size_t nstages;
 	int64_t rate;              /* constant-arrival-rate: iterations per timeUnit */
+	int64_t start_rate;        /* ramping-arrival-rate startRate, per timeUnit (default 0) */
 	int64_t time_unit_ms;      /* default 1 s */
-	int64_t pre_allocated_vus; /* constant-arrival-rate */
-	int64_t max_vus;           /* constant-arrival-rate (default preAllocatedVUs) */
+	int64_t pre_allocated_vus; /* the arrival-rate executors */
+	int64_t max_vus;           /* the arrival-rate executors (default preAllocatedVUs) */
 	plan_step *steps;          /* every flow's steps, flow after flow */
 	size_t nsteps;
 	plan_flow *flows;          /* at least one */
@@ -305,7 +310,7 @@ int plan_step_needs_body(const plan_step *s);
 int plan_step_needs_headers(const plan_step *s);
 
 /* Milliseconds from the scenario's startTime to the end of its last stage or
- * its duration (maxDuration for per-vu-iterations), without gracefulStop. */
+ * its duration (maxDuration for the iterations executors), without gracefulStop. */
 int64_t plan_scenario_length_ms(const plan_scenario *s);
 /* Milliseconds from run start to the end of the latest scenario, with gracefulStop. */
 int64_t plan_total_ms(const plan *p);

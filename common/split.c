@@ -59,3 +59,26 @@ int64_t split_int_at(int64_t total, const double *weights, size_t n, size_t i)
 	free(parts);
 	return v;
 }
+
+int64_t split_int_by_counts(int64_t total, const int64_t *counts, size_t n, size_t i)
+{
+	double *w;
+	size_t m = 0, mine = 0;
+	int64_t v;
+
+	if (i >= n || counts[i] <= 0)
+		return 0;
+	if ((w = malloc(n * sizeof(*w))) == NULL)
+		return 0;
+	/* Only the positive counts take part; split_int wants every weight > 0. */
+	for (size_t k = 0; k < n; k++) {
+		if (counts[k] <= 0)
+			continue;
+		if (k == i)
+			mine = m;
+		w[m++] = (double)counts[k];
+	}
+	v = split_int_at(total, w, m, mine);
+	free(w);
+	return v;
+}

@@ -22,4 +22,9 @@ double split_frac(double total, const double *weights, size_t n, size_t i);
 /* The integer share of index i (the i-th value of split_int). */
 int64_t split_int_at(int64_t total, const double *weights, size_t n, size_t i);
 
+/* Index i's share of total split as split_int_at does, in proportion to
+ * counts[0..n) (what each part already got of something else, e.g. VUs), where
+ * a count of 0 gets nothing. Returns 0 when no count is positive. */
+int64_t split_int_by_counts(int64_t total, const int64_t *counts, size_t n, size_t i);
+
 #endif

@@ -272,8 +272,9 @@ static void record_agents(run *r, agent_info *ai, size_t n, const double *weight
 	}
 }
 
-/* The live line's stage: the stage of the first ramping scenario under way
- * ("ramp 2/3"), else "running", or "ending" after every scenario's end. */
+/* The live line's stage: the stage of the first ramping scenario under way,
+ * by its name when it has one ("peak"), else by number ("ramp 2/3"); else
+ * "running", or "ending" after every scenario's end. */
 static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t len)
 {
 	int64_t last_end = 0;
@@ -282,14 +283,17 @@ static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t le
 		int64_t at = s->start_ms, end = s->start_ms + plan_scenario_length_ms(s);
 		if (end > last_end)
 			last_end = end;
-		if (s->executor != EXEC_RAMPING_VUS || t_ms < at || t_ms >= end)
+		if (s->nstages == 0 || t_ms < at || t_ms >= end)
 			continue;
 		for (size_t k = 0; k < s->nstages; k++) {
 			at += s->stages[k].duration_ms;
-			if (t_ms < at) {
+			if (t_ms >= at)
+				continue;
+			if (s->stages[k].name != NULL)
+				snprintf(buf, len, "%s", s->stages[k].name);
+			else
 				snprintf(buf, len, "%.20s %zu/%zu", s->name, k + 1, s->nstages);
-				return buf;
-			}
+			return buf;
 		}
 	}
 	return t_ms >= last_end ? "ending" : "running";
@@ -364,6 +368,46 @@ static void refresh_agents(run *r, agent_info *ai, size_t n)
 		free(buf);
 }
 
+/* Prints agent i's share of scenario s (the agents' weights[0..n)), as the
+ * agents' workers will compute it (agent/sched.c). */
+static void print_share(const plan_scenario *s, const double *weights, size_t n, size_t i)
+{
+	int64_t top = s->executor == EXEC_RAMPING_VUS ? s->start_vus : s->start_rate;
+	for (size_t g = 0; g < s->nstages; g++)
+		if (s->stages[g].target > top)
+			top = s->stages[g].target;
+	switch (s->executor) {
+	case EXEC_CONSTANT_ARRIVAL_RATE:
+		printf(" %s %.2f/s", s->name,
+		       split_frac((double)s->rate * 1000.0 / (double)s->time_unit_ms, weights, n, i));
+		break;
+	case EXEC_RAMPING_ARRIVAL_RATE:
+		printf(" %s up to %.2f/s", s->name,
+		       split_frac((double)top * 1000.0 / (double)s->time_unit_ms, weights, n, i));
+		break;
+	case EXEC_RAMPING_VUS:
+		printf(" %s up to %lld VUs", s->name, (long long)split_int_at(top, weights, n, i));
+		break;
+	case EXEC_SHARED_ITERATIONS: {
+		/* Iterations go with the VUs: an agent without VUs gets none. */
+		int64_t *vus = calloc(n, sizeof(*vus));
+		if (vus == NULL || split_int(s->vus, weights, n, vus) != 0) {
+			free(vus);
+			printf(" %s ?", s->name);
+			break;
+		}
+		printf(" %s %lld VUs %lld iterations", s->name, (long long)vus[i],
+		       (long long)split_int_by_counts(s->iterations, vus, n, i));
+		free(vus);
+		break;
+	}
+	case EXEC_CONSTANT_VUS:
+	case EXEC_PER_VU_ITERATIONS:
+		printf(" %s %lld VUs", s->name, (long long)split_int_at(s->vus, weights, n, i));
+		break;
+	}
+}
+
 /* Prints each agent's share: its weight and what that means per scenario. */
 static void print_shares(run *r, const agent_info *ai, size_t n, const double *weights)
 {
@@ -375,17 +419,7 @@ static void print_shares(run *r, const agent_info *ai, size_t n, const double *w
 		       100.0 * weights[i] / sum);
 		for (size_t k = 0; k < r->plan->nscenarios; k++) {
 			const plan_scenario *s = &r->plan->scenarios[k];
-			if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
-				printf(" %s %.2f/s", s->name,
-				       split_frac((double)s->rate * 1000.0 / (double)s->time_unit_ms, weights, n, i));
-			else if (s->executor == EXEC_RAMPING_VUS) {
-				int64_t top = s->start_vus;
-				for (size_t g = 0; g < s->nstages; g++)
-					if (s->stages[g].target > top)
-						top = s->stages[g].target;
-				printf(" %s up to %lld VUs", s->name, (long long)split_int_at(top, weights, n, i));
-			} else
-				printf(" %s %lld VUs", s->name, (long long)split_int_at(s->vus, weights, n, i));
+			print_share(s, weights, n, i);
 		}
 		printf("\n");
 		if (ai[i].clock_rtt_ns / 2 > uncertainty)

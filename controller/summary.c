@@ -366,6 +366,20 @@ static void put_scenario_detail(FILE *f, const plan_scenario *s)
 	case EXEC_PER_VU_ITERATIONS:
 		fprintf(f, ", %lld VUs x %lld iterations", (long long)s->vus, (long long)s->iterations);
 		break;
+	case EXEC_RAMPING_ARRIVAL_RATE: {
+		int64_t max = s->start_rate;
+		for (size_t i = 0; i < s->nstages; i++)
+			if (s->stages[i].target > max)
+				max = s->stages[i].target;
+		fprintf(f, ", %zu stages, up to %lld iterations per %s, up to %lld VUs", s->nstages,
+		        (long long)max, summary_fmt_duration((double)s->time_unit_ms * 1000, b1, sizeof(b1)),
+		        (long long)(s->max_vus ? s->max_vus : s->pre_allocated_vus));
+		break;
+	}
+	case EXEC_SHARED_ITERATIONS:
+		fprintf(f, ", %lld iterations shared by %lld VUs", (long long)s->iterations,
+		        (long long)s->vus);
+		break;
 	}
 	if (s->start_ms > 0)
 		fprintf(f, ", starting at %s",

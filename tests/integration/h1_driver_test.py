@@ -52,24 +52,11 @@ class NginxWith(Nginx):
     old text -> new text), and the access log extended by EXTRA_FIELDS."""
 
     def __init__(self, replace=None):
-        super().__init__()
-        self._replace = dict(replace or {})
-        self._replace["\\t$request_length'"] = (
+        replace = dict(replace or {})
+        replace["\\t$request_length'"] = (
             "\\t$request_length\\t$connection\\t$connection_requests\\t$http_accept"
             "\\t$http_user_agent'")
-
-    def __enter__(self):
-        orig = harness.NGINX_CONF
-        conf = orig
-        for old, new in self._replace.items():
-            if old not in conf:
-                raise Fail("harness nginx config has no %r to replace" % old)
-            conf = conf.replace(old, new)
-        harness.NGINX_CONF = conf
-        try:
-            return super().__enter__()
-        finally:
-            harness.NGINX_CONF = orig
+        super().__init__(replace)
 
     def extra(self):
         """The access log's EXTRA_FIELDS, one dict per line."""

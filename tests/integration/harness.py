@@ -154,12 +154,16 @@ http {{
 
 
 class Nginx:
-    """nginx on 127.0.0.1:<free port>, its files in a temp dir, stopped on exit."""
+    """nginx on 127.0.0.1:<free port>, its files in a temp dir, stopped on exit.
+    replace: {old text: new text} changes to NGINX_CONF for this server, made
+    before it is formatted (so braces are written {{ }}); each old text must
+    be in it."""
 
-    def __init__(self):
+    def __init__(self, replace=None):
         self.dir = None
         self.port = None
         self.proc = None
+        self.replace = dict(replace or {})
 
     @property
     def url(self):
@@ -175,12 +179,17 @@ class Nginx:
         if not os.path.exists(ECHO_MODULE):
             raise Fail("%s is missing: apt-get install libnginx-mod-http-echo "
                        "(needed for echo_sleep)" % ECHO_MODULE)
+        template = NGINX_CONF
+        for old, new in self.replace.items():
+            if old not in template:
+                raise Fail("harness nginx config has no %r to replace" % old)
+            template = template.replace(old, new)
         self.dir = tempfile.mkdtemp(prefix="herd-nginx-")
         os.chmod(self.dir, 0o755)
         os.makedirs(os.path.join(self.dir, "tmp"))
         for attempt in range(5):
             self.port = free_port()
-            conf = NGINX_CONF.format(
+            conf = template.format(
                 echo_module=ECHO_MODULE, dir=self.dir, port=self.port,
                 user="user root;" if os.geteuid() == 0 else "")
             with open(os.path.join(self.dir, "nginx.conf"), "w") as f:

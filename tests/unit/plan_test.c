@@ -1277,6 +1277,163 @@ static void test_err_ws(void)
 	           "t.yaml:8:9: ", "'ping' is only used by a ws step");
 }
 
+/* ramping-arrival-rate, shared-iterations, gracefulRampDown and stage names. */
+static void test_more_executors(void)
+{
+	plan *p = parse_ok("target: http://h:1\n"
+	                   "scenarios:\n"
+	                   "  rar:\n"
+	                   "    executor: ramping-arrival-rate\n"
+	                   "    startRate: 5\n"
+	                   "    timeUnit: 1m\n"
+	                   "    preAllocatedVUs: 4\n"
+	                   "    stages:\n"
+	                   "      - { name: warm-up, duration: 2s, target: 50 }\n"
+	                   "      - { duration: 3s, target: 0 }\n"
+	                   "      - name: \"peak \xc3\xa9t\xc3\xa9\"\n"
+	                   "        duration: 1s\n"
+	                   "        target: 100\n"
+	                   "    flow: [ { get: /a } ]\n"
+	                   "  si:\n"
+	                   "    executor: shared-iterations\n"
+	                   "    vus: 5\n"
+	                   "    iterations: 137\n"
+	                   "    flow: [ { get: /b } ]\n"
+	                   "  rv:\n"
+	                   "    executor: ramping-vus\n"
+	                   "    gracefulRampDown: 1500ms\n"
+	                   "    stages: [ { duration: 1s, target: 2, name: up } ]\n"
+	                   "    flow: [ { get: /c } ]\n"
+	                   "  rv2:\n"
+	                   "    executor: ramping-vus\n"
+	                   "    stages: [ { duration: 1s, target: 2 } ]\n"
+	                   "    flow: [ { get: /c } ]\n");
+	const plan_scenario *s;
+
+	if (p == NULL)
+		return;
+	s = &p->scenarios[0];
+	CHECK_EQ_INT(s->executor, EXEC_RAMPING_ARRIVAL_RATE);
+	CHECK_EQ_STR(plan_executor_name(s->executor), "ramping-arrival-rate");
+	CHECK_EQ_INT(s->start_rate, 5);
+	CHECK_EQ_INT(s->time_unit_ms, 60000);
+	CHECK_EQ_INT(s->pre_allocated_vus, 4);
+	CHECK_EQ_INT(s->max_vus, 4); /* defaults to preAllocatedVUs */
+	CHECK_EQ_INT(s->nstages, 3);
+	if (s->nstages == 3) {
+		CHECK_EQ_STR(s->stages[0].name, "warm-up");
+		CHECK_EQ_INT(s->stages[0].target, 50);
+		CHECK(s->stages[1].name == NULL);
+		CHECK_EQ_INT(s->stages[1].target, 0);
+		CHECK_EQ_STR(s->stages[2].name, "peak \xc3\xa9t\xc3\xa9");
+	}
+	CHECK_EQ_INT(plan_scenario_length_ms(s), 6000);
+
+	s = &p->scenarios[1];
+	CHECK_EQ_INT(s->executor, EXEC_SHARED_ITERATIONS);
+	CHECK_EQ_STR(plan_executor_name(s->executor), "shared-iterations");
+	CHECK_EQ_INT(s->vus, 5);
+	CHECK_EQ_INT(s->iterations, 137);
+	CHECK_EQ_INT(s->max_duration_ms, 600000);
+	CHECK_EQ_INT(plan_scenario_length_ms(s), 600000);
+
+	CHECK_EQ_INT(p->scenarios[2].graceful_ramp_down_ms, 1500);
+	CHECK_EQ_STR(p->scenarios[2].stages[0].name, "up");
+	CHECK_EQ_INT(p->scenarios[3].graceful_ramp_down_ms, 30000);
+	/* shared-iterations ends last: 10 min maxDuration + 30 s gracefulStop. */
+	CHECK_EQ_INT(plan_total_ms(p), 630000);
+	plan_free(p);
+}
+
+#define HEAD_RAR                                                                                             \
+	"target: http://h:1\n"                                                                               \
+	"scenarios:\n"                                                                                       \
+	"  a:\n"                                                                                             \
+	"    executor: ramping-arrival-rate\n"
+
+static void test_err_more_executors(void)
+{
+	/* Keys an executor does not use. */
+	EXPECT_ERR(HEAD_RAR "    rate: 5\n",
+	           "t.yaml:5:5: ", "'rate' is not used by executor ramping-arrival-rate");
+	EXPECT_ERR(HEAD_RAR "    duration: 5s\n",
+	           "t.yaml:5:5: ", "'duration' is not used by executor ramping-arrival-rate");
+	EXPECT_ERR(HEAD_RAR "    gracefulRampDown: 5s\n",
+	           "t.yaml:5:5: ", "'gracefulRampDown' is not used by executor ramping-arrival-rate");
+	EXPECT_ERR(HEAD "    gracefulRampDown: 5s\n",
+	           "t.yaml:6:5: ", "'gracefulRampDown' is not used by executor constant-vus");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    startRate: 5\n",
+	           "t.yaml:5:5: ", "'startRate' is not used by executor ramping-vus");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: shared-iterations\n"
+	           "    duration: 5s\n",
+	           "t.yaml:5:5: ", "'duration' is not used by executor shared-iterations");
+	EXPECT_ERR(HEAD_RAR "    startrate: 5\n", "t.yaml:5:5: ", "did you mean 'startRate'?");
+	EXPECT_ERR(HEAD_RAR "    gracefulRampdown: 5s\n", "t.yaml:5:5: ", "did you mean 'gracefulRampDown'?");
+
+	/* Negative and missing values. */
+	EXPECT_ERR(HEAD_RAR "    startRate: -1\n", "t.yaml:5:16: ", "'startRate' must not be negative");
+	EXPECT_ERR(HEAD_RAR "    startRate: 1.5\n", "t.yaml:5:16: ", "'startRate' must be a whole number");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: -10 } ]\n",
+	           "t.yaml:5:39: ", "'target' must not be negative");
+	EXPECT_ERR(HEAD_RAR "    preAllocatedVUs: 1\n    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "scenario 'a': executor ramping-arrival-rate needs 'stages'");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1 } ]\n    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "executor ramping-arrival-rate needs 'preAllocatedVUs'");
+	EXPECT_ERR(HEAD_RAR "    stages: []\n", "t.yaml:5:13: ", "'stages' is empty");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 0s, target: 5 } ]\n",
+	           "t.yaml:5:13: ", "the stages last 0s");
+	EXPECT_ERR(HEAD_RAR "    timeUnit: 0s\n", "t.yaml:5:15: ", "'timeUnit' must be longer than 0");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1 } ]\n"
+	                    "    preAllocatedVUs: 3\n"
+	                    "    maxVUs: 2\n"
+	                    "    flow: [ { get: / } ]\n",
+	           "t.yaml:7:13: ", "'maxVUs' (2) is below 'preAllocatedVUs' (3)");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1 } ]\n"
+	                    "    preAllocatedVUs: 0\n"
+	                    "    flow: [ { get: / } ]\n",
+	           "t.yaml:6:22: ", "needs a VU");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  r:\n"
+	           "    executor: ramping-vus\n"
+	           "    gracefulRampDown: -1s\n",
+	           "t.yaml:5:23: ", "'gracefulRampDown' cannot be negative");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: shared-iterations\n"
+	           "    iterations: 3\n"
+	           "    vus: 4\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:6:10: ", "'vus' (4) is more than 'iterations' (3)");
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: shared-iterations\n"
+	           "    iterations: 0\n",
+	           "t.yaml:5:17: ", "'iterations' must be at least 1");
+
+	/* Stage names. */
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1, name: \"\" } ]\n",
+	           "t.yaml:5:48: ", "a stage's 'name' is empty");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1, name: { a: b } } ]\n",
+	           "t.yaml:5:48: ", "'name' must be a string, not a mapping");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1, name: \"a\\tb\" } ]\n",
+	           "t.yaml:5:48: ", "contains a control character");
+	EXPECT_ERR(HEAD_RAR
+	           "    stages: [ { duration: 1s, target: 1, name: abcdefghijklmnopqrstuvwxyz0123456 } ]\n",
+	           "t.yaml:5:48: ", "is too long (the limit is 32 bytes)");
+	EXPECT_ERR(HEAD_RAR "    stages: [ { duration: 1s, target: 1, nam: x } ]\n",
+	           "t.yaml:5:42: ", "unknown key 'nam' in a stage (did you mean 'name'?)");
+}
+
 int main(void)
 {
 	test_ws_session();
@@ -1304,5 +1461,7 @@ int main(void)
 	test_hostile();
 	test_random_mutations();
 	test_load_file();
+	test_more_executors();
+	test_err_more_executors();
 	return check_done();
 }

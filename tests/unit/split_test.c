@@ -68,7 +68,7 @@ int main(void)
 	CHECK(fabs(rate - 123.0) < 1e-9);
 
 	/* Ramping targets: linear between stages, as k6. */
-	plan_stage st[] = { { 10000, 10 }, { 10000, 10 }, { 5000, 0 } };
+	plan_stage st[] = { { 10000, 10, NULL }, { 10000, 10, NULL }, { 5000, 0, NULL } };
 	int64_t tg[] = { 10, 10, 0 };
 	CHECK_EQ_INT(sched_ramp_target(0, st, tg, 3, 0), 0);
 	CHECK_EQ_INT(sched_ramp_target(0, st, tg, 3, 5000), 5);
