@@ -21,6 +21,7 @@ typedef enum errk {
 	ERRK_WS_PROTOCOL,     /* "ws_protocol": a frame or handshake that breaks RFC 6455 */
 	ERRK_WS_CLOSED,       /* "ws_closed_abnormally": no close frame, or a code not 1000/1001 */
 	ERRK_WS_EXPECT,       /* "ws_expect_timeout": an expect not met within its limit */
+	ERRK_CAPTURE,         /* "capture_failed": a capture found nothing in the response */
 	ERRK__N
 } errk;
 
