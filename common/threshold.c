@@ -78,6 +78,29 @@ static int has_bad_char(const char *b, const char *e, int allow_space)
 	return 0;
 }
 
+/* [A-Za-z_][A-Za-z0-9_.-]* over [b, e), in ASCII whatever the locale; the
+ * length is checked by the caller. */
+static int key_valid(const char *b, const char *e)
+{
+	for (const char *p = b; p < e; p++) {
+		char c = *p;
+		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+		int more = (c >= '0' && c <= '9') || c == '.' || c == '-';
+		if (!alpha && (p == b || !more))
+			return 0;
+	}
+	return b < e;
+}
+
+int th_tag_key_valid(const char *key)
+{
+	size_t n;
+	if (key == NULL)
+		return 0;
+	n = strlen(key);
+	return n < sizeof(((th_tag *)0)->key) && key_valid(key, key + n);
+}
+
 int th_parse_metric(const char *s, th_metric *out, char *err, size_t errlen)
 {
 	th_metric m;
@@ -124,9 +147,10 @@ int th_parse_metric(const char *s, th_metric *out, char *err, size_t errlen)
 					return th_fail(err, errlen,
 					               "tag '%.*s' needs a ':' between its key and its value",
 					               (int)(ke - kb), kb);
-				if (has_bad_char(kb, ke, 0))
+				if (!key_valid(kb, ke))
 					return th_fail(err, errlen,
-					               "tag key '%.*s' has a character that is not allowed",
+					               "tag key '%.*s' is not valid: a key starts with a letter or "
+					               "'_' and holds letters, digits, '_', '.' and '-'",
 					               (int)(ke - kb), kb);
 				p++;
 				vb = p;

@@ -41,11 +41,15 @@ typedef struct th_expr {
 	double value; /* durations normalized to milliseconds; rates as fractions */
 } th_expr;
 
-/* Parses "name{k:v,k2:v2}". Returns 0 or -1 with a message in err. */
+/* Parses "name{k:v,k2:v2}". Tag keys are spelled as th_tag_key_valid says;
+ * values may hold spaces and ':' ("checks{check:login ok}"), not ',' or '}'.
+ * Returns 0 or -1 with a message in err. */
 int th_parse_metric(const char *s, th_metric *out, char *err, size_t errlen);
 /* Parses an expression. Values may carry a unit (ms, s, m, us) or a percent
  * sign ("5%" = 0.05). Returns 0 or -1 with a message in err. */
 int th_parse_expr(const char *s, th_expr *out, char *err, size_t errlen);
+/* 1 when key is a valid tag key: [A-Za-z_][A-Za-z0-9_.-]*, at most 31 bytes. */
+int th_tag_key_valid(const char *key);
 /* Applies op: returns 1 when `lhs op rhs` holds. */
 int th_compare(th_op op, double lhs, double rhs);
 /* k6 spelling of an aggregation ("p(95)", "avg", ...) into buf. */

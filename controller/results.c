@@ -1,9 +1,10 @@
 /*
  * Merged run results: see results.h. Series live in a growable array and are
  * found through an open-addressing hash table of indexes, so merging a batch
- * costs a hash and a compare per entry. Gauge series also keep one point per
- * interval, because the minimum and maximum of a sum over agents can only be
- * taken interval by interval.
+ * costs a hash and a compare per entry. A series' other tags are split once,
+ * when it is created, into (key, value) pairs that filters scan. Gauge series
+ * also keep one point per interval, because the minimum and maximum of a sum
+ * over agents can only be taken interval by interval.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,17 @@ typedef struct gpoint {
 	int64_t v;
 } gpoint;
 
+/* One of a series' other tags; both point into series.tagbuf. */
+typedef struct stag {
+	const char *key, *value;
+} stag;
+
 typedef struct series {
 	char *metric, *scenario, *name, *method, *agent;
+	char *tags;   /* as sent: "key=value" lines, "" when none; part of the key */
+	char *tagbuf; /* a copy of tags cut into the strings kv points to */
+	stag *kv;     /* the parsed tags, in the order sent */
+	size_t nkv;
 	uint32_t status_class;
 	uint64_t hash;
 	uint64_t count;
@@ -48,6 +58,7 @@ static const res_metric_info known[] = {
 	{"data_received", RES_COUNTER, "http_req_duration|ws_sessions"},
 	{"data_sent", RES_COUNTER, "http_req_duration|ws_sessions"},
 	{"dropped_iterations", RES_COUNTER, "dropped_iterations"},
+	{"group_duration", RES_TREND, "group_duration"},
 	{"http_req_blocked", RES_TREND, "http_req_blocked"},
 	{"http_req_connecting", RES_TREND, "http_req_connecting"},
 	{"http_req_duration", RES_TREND, "http_req_duration"},
@@ -141,26 +152,76 @@ static uint64_t fnv(uint64_t h, const char *s)
 	return h;
 }
 
-static uint64_t key_hash(const char *metric, const char *scenario, const char *name,
-                         const char *method, uint32_t cls, const char *agent)
+/* The fields of a series key, NULLs read as "". */
+typedef struct skey {
+	const char *metric, *scenario, *name, *method, *tags, *agent;
+	uint32_t cls;
+} skey;
+
+static uint64_t key_hash(const skey *k)
 {
 	uint64_t h = UINT64_C(14695981039346656037);
-	h = fnv(h, metric);
-	h = fnv(h, scenario);
-	h = fnv(h, name);
-	h = fnv(h, method);
-	h = fnv(h, agent);
-	h ^= cls;
+	h = fnv(h, k->metric);
+	h = fnv(h, k->scenario);
+	h = fnv(h, k->name);
+	h = fnv(h, k->method);
+	h = fnv(h, k->tags);
+	h = fnv(h, k->agent);
+	h ^= k->cls;
 	h *= UINT64_C(1099511628211);
 	return h;
 }
 
-static int key_eq(const series *s, uint64_t hash, const char *metric, const char *scenario,
-                  const char *name, const char *method, uint32_t cls, const char *agent)
+static int key_eq(const series *s, uint64_t hash, const skey *k)
 {
-	return s->hash == hash && s->status_class == cls && strcmp(s->metric, metric) == 0 &&
-	       strcmp(s->scenario, scenario) == 0 && strcmp(s->name, name) == 0 &&
-	       strcmp(s->method, method) == 0 && strcmp(s->agent, agent) == 0;
+	return s->hash == hash && s->status_class == k->cls && strcmp(s->metric, k->metric) == 0 &&
+	       strcmp(s->scenario, k->scenario) == 0 && strcmp(s->name, k->name) == 0 &&
+	       strcmp(s->method, k->method) == 0 && strcmp(s->tags, k->tags) == 0 &&
+	       strcmp(s->agent, k->agent) == 0;
+}
+
+/*
+ * Splits s->tags into s->kv: one pair per non-empty line, cut at the line's
+ * first '='. A line without '=' is a key with an empty value, so it matches
+ * no filter (filter values are never empty) but is not lost.
+ */
+static int tags_parse(series *s)
+{
+	size_t n = 0;
+	char *p;
+
+	if (s->tags[0] == '\0')
+		return HERD_OK;
+	if ((s->tagbuf = strdup(s->tags)) == NULL)
+		return HERD_ENOMEM;
+	for (p = s->tagbuf; *p != '\0'; p++)
+		n += *p == '\n';
+	if ((s->kv = calloc(n + 1, sizeof(*s->kv))) == NULL)
+		return HERD_ENOMEM;
+	for (p = s->tagbuf; p != NULL && *p != '\0';) {
+		char *nl = strchr(p, '\n'), *eq;
+		if (nl != NULL)
+			*nl = '\0';
+		if (*p != '\0') {
+			eq = strchr(p, '=');
+			if (eq != NULL)
+				*eq = '\0';
+			s->kv[s->nkv].key = p;
+			s->kv[s->nkv].value = eq != NULL ? eq + 1 : "";
+			s->nkv++;
+		}
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+	return HERD_OK;
+}
+
+/* The value of the series' tag key, or NULL when it has none. */
+static const char *tag_get(const series *s, const char *key)
+{
+	for (size_t i = 0; i < s->nkv; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			return s->kv[i].value;
+	return NULL;
 }
 
 static void series_free(series *s)
@@ -172,6 +233,9 @@ static void series_free(series *s)
 	free(s->name);
 	free(s->method);
 	free(s->agent);
+	free(s->tags);
+	free(s->tagbuf);
+	free(s->kv);
 	hist_free(s->h);
 	free(s->pts);
 	free(s);
@@ -232,13 +296,13 @@ static int slots_grow(results *r)
 
 static int series_get(results *r, const wire_entry *e, const char *agent, series **out)
 {
-	const char *metric = nz(e->metric), *scenario = nz(e->scenario), *name = nz(e->name),
-	           *method = nz(e->method);
-	uint64_t hash = key_hash(metric, scenario, name, method, e->status_class, agent);
+	const skey k = {nz(e->metric), nz(e->scenario), nz(e->name), nz(e->method),
+	                nz(e->tags),   agent,           e->status_class};
+	uint64_t hash = key_hash(&k);
 	size_t mask = r->nslots - 1;
 	for (size_t i = (size_t)hash & mask; r->slots[i] != 0; i = (i + 1) & mask) {
 		series *s = r->s[r->slots[i] - 1];
-		if (key_eq(s, hash, metric, scenario, name, method, e->status_class, agent)) {
+		if (key_eq(s, hash, &k)) {
 			*out = s;
 			return HERD_OK;
 		}
@@ -258,18 +322,20 @@ static int series_get(results *r, const wire_entry *e, const char *agent, series
 	series *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return HERD_ENOMEM;
-	s->metric = strdup(metric);
-	s->scenario = strdup(scenario);
-	s->name = strdup(name);
-	s->method = strdup(method);
+	s->metric = strdup(k.metric);
+	s->scenario = strdup(k.scenario);
+	s->name = strdup(k.name);
+	s->method = strdup(k.method);
+	s->tags = strdup(k.tags);
 	s->agent = strdup(agent);
-	if (!s->metric || !s->scenario || !s->name || !s->method || !s->agent) {
+	if (!s->metric || !s->scenario || !s->name || !s->method || !s->tags || !s->agent ||
+	    tags_parse(s) != HERD_OK) {
 		series_free(s);
 		return HERD_ENOMEM;
 	}
 	s->status_class = e->status_class;
 	s->hash = hash;
-	s->gauge = is_gauge_source(metric);
+	s->gauge = is_gauge_source(k.metric);
 	r->s[r->ns++] = s;
 	slot_put(r->slots, r->nslots, hash, r->ns);
 	*out = s;
@@ -386,14 +452,18 @@ int results_metric_info(const results *r, const char *name, res_metric_info *out
 	return found ? HERD_OK : HERD_ENOTFOUND;
 }
 
-enum { TK_SCENARIO, TK_NAME, TK_METHOD, TK_STATUS, TK_AGENT };
+/* The tags every series has as fields; any other key is one of its tags
+ * lines (TK_OTHER). */
+enum { TK_SCENARIO, TK_NAME, TK_METHOD, TK_STATUS, TK_AGENT, TK_OTHER };
 
 typedef struct filt {
 	int key;
+	const char *name; /* the key, for TK_OTHER */
 	const char *val;
 	uint32_t cls;
 } filt;
 
+/* The kind of a filter key, or -1 when it is not spelled as a key. */
 static int tag_key(const char *k)
 {
 	if (strcmp(k, "scenario") == 0)
@@ -406,7 +476,7 @@ static int tag_key(const char *k)
 		return TK_STATUS;
 	if (strcmp(k, "agent") == 0)
 		return TK_AGENT;
-	return -1;
+	return th_tag_key_valid(k) ? TK_OTHER : -1;
 }
 
 /* "2xx" (any case) is class 2; "0" and "none" are no response. */
@@ -430,6 +500,7 @@ static int filters_compile(const th_tag *tags, size_t ntags, filt *f)
 		return HERD_EINVAL;
 	for (size_t i = 0; i < ntags; i++) {
 		f[i].key = tag_key(tags[i].key);
+		f[i].name = tags[i].key;
 		f[i].val = tags[i].value;
 		f[i].cls = 0;
 		if (f[i].key < 0)
@@ -472,8 +543,13 @@ static int filters_match(const series *s, const filt *f, size_t n)
 			if (strcmp(s->agent, f[i].val) != 0)
 				return 0;
 			break;
-		default:
-			return 0;
+		default: {
+			/* A series without the tag has it empty: "" finds those. */
+			const char *v = tag_get(s, f[i].name);
+			if (strcmp(v != NULL ? v : "", f[i].val) != 0)
+				return 0;
+			break;
+		}
 		}
 	}
 	return 1;
@@ -628,7 +704,13 @@ int results_tag_values(const results *r, const char *metric, const char *key, co
 		case TK_NAME: v[m++] = s->name; break;
 		case TK_METHOD: v[m++] = s->method; break;
 		case TK_AGENT: v[m++] = s->agent; break;
-		default: v[m++] = class_names[s->status_class < 10 ? s->status_class : 0]; break;
+		case TK_STATUS: v[m++] = class_names[s->status_class < 10 ? s->status_class : 0]; break;
+		default: {
+			const char *tv = tag_get(s, key);
+			if (tv != NULL)
+				v[m++] = tv;
+			break;
+		}
 		}
 	}
 	*n = sort_unique(v, m);

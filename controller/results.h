@@ -1,6 +1,7 @@
 /*
  * The merged results of one run, in memory: every metric series an agent sent
- * (keyed by metric, scenario, step name, method, status class and agent),
+ * (keyed by metric, scenario, step name, method, status class, agent and its
+ * other tags: flow, group, the user's own),
  * summed over all intervals, plus the per-interval values of gauges so their
  * minimum and maximum over time are right. The controller feeds each merged
  * METRICS batch in; thresholds, the summary and the store read it back with
@@ -80,7 +81,9 @@ void results_free(results *r);
 
 /*
  * Merges one batch: n entries sent by agent_id for the interval starting at
- * interval_ms (ms since run start). Counts, errors, bytes and histograms add
+ * interval_ms (ms since run start). An entry's tags ("key=value" lines, see
+ * wire_entry) are part of its series key as sent, and are parsed once when
+ * the series is first seen. Counts, errors, bytes and histograms add
  * up; for gauge metrics (vus, vus_max) the entry's gauge becomes the series'
  * value at that interval (a second value for the same series and interval
  * replaces the first). The caller keeps ownership of entries; NULL strings
@@ -104,9 +107,13 @@ uint32_t results_interval_len_ms(const results *r);
  * Sums every series of metric (a k6 name, see results_metric_info) that
  * matches all ntags tag filters into *out. Tag keys: "scenario", "name" (or
  * "check", its alias for checks), "method" (case-insensitive), "status" (a
- * class: "2xx", "5xx", or "0" for no response) and "agent". Returns HERD_OK
- * (also when nothing matched: out->nseries is then 0), HERD_ENOTFOUND for an
- * unknown metric, HERD_EINVAL for an unknown tag key or a status value that
+ * class: "2xx", "5xx", or "0" for no response) and "agent" match the series'
+ * own fields; any other key ("flow", "group", a user's tag) matches a series
+ * whose tags hold that key with exactly that value, so a key no series has
+ * matches nothing (and an empty value, which thresholds cannot spell, matches
+ * the series without the key). Returns HERD_OK (also when nothing matched: out->nseries
+ * is then 0), HERD_ENOTFOUND for an unknown metric, HERD_EINVAL for a key
+ * that is not spelled as one (see th_tag_key_valid) or a status value that
  * is not a class, HERD_ENOMEM.
  */
 int results_query(const results *r, const char *metric, const th_tag *tags, size_t ntags,
@@ -124,8 +131,10 @@ int results_rate_counts(const char *metric, const res_agg *a, uint64_t *trues, u
 uint64_t results_counter_value(const char *metric, const res_agg *a);
 
 /*
- * Distinct values of tag key among the series of metric (a k6 name, or NULL
- * for every metric) that match the ntags filters, sorted, without "".
+ * Distinct values of tag key (any key results_query takes: "scenario",
+ * "flow", "group", ...) among the series of metric (a k6 name, or NULL for
+ * every metric) that match the ntags filters, sorted, without ""; series
+ * without the key add nothing.
  * On HERD_OK *vals is a new array of *n strings (free the array with free();
  * the strings belong to r and live until r is freed). Errors as
  * results_query.
@@ -137,8 +146,8 @@ int results_tag_values(const results *r, const char *metric, const char *key, co
  * results_tag_values. Returns HERD_OK or HERD_ENOMEM. */
 int results_series_metrics(const results *r, const char ***vals, size_t *n);
 
-/* Returns HERD_OK when results_query accepts every tag filter (known keys,
- * status values that are classes), HERD_EINVAL otherwise. */
+/* Returns HERD_OK when results_query accepts every tag filter (keys spelled
+ * as keys, status values that are classes), HERD_EINVAL otherwise. */
 int results_check_tags(const th_tag *tags, size_t ntags);
 
 /* Fills a th_tag; values too long are truncated. A small helper for callers

@@ -30,6 +30,12 @@
  * later version can add kinds without a migration. intervals.hist is the
  * blob of store_hist_encode. Rows of intervals are additive: a series may
  * hold two rows for one interval (from two batches); loading adds them up.
+ *
+ * A migration runs with foreign keys off (store_open turns them on after),
+ * so one that rebuilds a table referenced by others (SQLite's documented
+ * "12 steps": create the new table, copy, drop the old, rename) neither
+ * cascades deletes nor rewrites the references; the ids are kept, and
+ * migrate() checks the foreign keys before committing.
  */
 static const char *const migrations[] = {
 	/* 0 -> 1: the first schema. */
@@ -116,6 +122,28 @@ static const char *const migrations[] = {
 	"  message TEXT"
 	");"
 	"CREATE INDEX events_run ON events (run_id, at);",
+
+	/* 1 -> 2: series keys gain the entry's other tags ("key=value" lines,
+	 * '' when none) as part of the key. SQLite cannot change a UNIQUE
+	 * constraint in place, so the table is rebuilt with the same ids; old
+	 * keys get ''. */
+	"CREATE TABLE series_keys_v2 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  metric TEXT NOT NULL CHECK (metric <> ''),"
+	"  scenario TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  status_class INTEGER NOT NULL,"
+	"  agent_id TEXT NOT NULL,"
+	"  tags TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (run_id, metric, scenario, name, method, status_class, agent_id, tags)"
+	");"
+	"INSERT INTO series_keys_v2 (id, run_id, metric, scenario, name, method, status_class,"
+	"  agent_id) SELECT id, run_id, metric, scenario, name, method, status_class, agent_id"
+	"  FROM series_keys;"
+	"DROP TABLE series_keys;"
+	"ALTER TABLE series_keys_v2 RENAME TO series_keys;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -142,9 +170,9 @@ static const char *const stmt_sql[S__N] = {
 	                " VALUES (?, ?, ?, ?, ?, ?)"
 	                " ON CONFLICT (run_id, agent_id, seq) DO NOTHING",
 	[S_KEY_SEL] = "SELECT id FROM series_keys WHERE run_id = ? AND metric = ? AND scenario = ?"
-	              " AND name = ? AND method = ? AND status_class = ? AND agent_id = ?",
+	              " AND name = ? AND method = ? AND status_class = ? AND agent_id = ? AND tags = ?",
 	[S_KEY_INS] = "INSERT INTO series_keys (run_id, metric, scenario, name, method, status_class,"
-	              " agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	              " agent_id, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_IV_INS] = "INSERT INTO intervals (key_id, interval_ms, count, errors, bytes_in, bytes_out,"
 	             " gauge, hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_AGENT_BATCH] = "INSERT INTO run_agents (run_id, agent_id, batches, last_seq)"
@@ -224,6 +252,24 @@ int store_schema_version(store *st)
 	return user_version(st, &v) == 0 ? v : -1;
 }
 
+/* Fails when a migration to version v left a row whose reference points
+ * nowhere: foreign keys are off while migrating (see migrations[]). */
+static int fk_check(store *st, int v)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK)
+		return serr(st, "checking the migrated schema");
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return HERD_OK;
+	if (rc == SQLITE_ROW) {
+		set_err(st, "migrating the schema to version %d left rows that reference nothing", v);
+		return HERD_ESTORE;
+	}
+	return serr(st, "checking the migrated schema");
+}
+
 /* Applies the missing migrations, one transaction each. The version is read
  * again inside the write transaction, so two processes opening a new file
  * at once do not both migrate it. */
@@ -247,7 +293,8 @@ static int migrate(store *st)
 		}
 		if (v == NMIGRATIONS)
 			return exec(st, "COMMIT", "ending the schema check");
-		if ((rv = exec(st, migrations[v], "migrating the schema")) != 0)
+		if ((rv = exec(st, migrations[v], "migrating the schema")) != 0 ||
+		    (rv = fk_check(st, v + 1)) != 0)
 			goto fail;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		if ((rv = exec(st, sql, "setting the schema version")) != 0)
@@ -309,11 +356,13 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, 5000);
 	/* synchronous = NORMAL in WAL mode keeps the database consistent when the
-	 * process is killed; only a power loss may lose the latest commits. */
+	 * process is killed; only a power loss may lose the latest commits.
+	 * Foreign keys go on after the migrations: see migrations[]. */
 	if ((rv = wal_on(st)) != 0 ||
-	    (rv = exec(st, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL",
+	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL",
 	               "setting pragmas")) != 0 ||
-	    (rv = migrate(st)) != 0)
+	    (rv = migrate(st)) != 0 ||
+	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0)
 		goto fail;
 	for (int i = 0; i < S__N; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -520,6 +569,7 @@ static int key_id(store *st, const char *run_id, const char *agent_id, const wir
 		sqlite3_bind_text(q, 5, nz(e->method), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 6, e->status_class);
 		sqlite3_bind_text(q, 7, agent_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 8, nz(e->tags), -1, SQLITE_STATIC);
 		if (pass == 0) {
 			int rc = sqlite3_step(s);
 			if (rc == SQLITE_ROW)
@@ -914,7 +964,8 @@ int store_load_results(store *st, const char *run_id, results **out)
 	 * ends with the later value, as it did live. */
 	if ((rv = prepare(st,
 	                  "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
-	                  " i.interval_ms, i.count, i.errors, i.bytes_in, i.bytes_out, i.gauge, i.hist"
+	                  " i.interval_ms, i.count, i.errors, i.bytes_in, i.bytes_out, i.gauge, i.hist,"
+	                  " k.tags"
 	                  " FROM intervals i JOIN series_keys k ON k.id = i.key_id"
 	                  " WHERE k.run_id = ? ORDER BY i.rowid",
 	                  &s, "reading intervals")) != 0)
@@ -928,6 +979,7 @@ int store_load_results(store *st, const char *run_id, results **out)
 		e.name = (char *)sqlite3_column_text(s, 3);
 		e.method = (char *)sqlite3_column_text(s, 4);
 		e.status_class = (uint32_t)sqlite3_column_int64(s, 5);
+		e.tags = (char *)sqlite3_column_text(s, 13);
 		e.count = (uint64_t)sqlite3_column_int64(s, 7);
 		e.bytes_in = (uint64_t)sqlite3_column_int64(s, 9);
 		e.bytes_out = (uint64_t)sqlite3_column_int64(s, 10);

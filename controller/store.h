@@ -1,8 +1,8 @@
 /*
  * The results store: one SQLite file (WAL mode, schema version in PRAGMA
  * user_version, migrated on open) holding runs, the agents of each run,
- * metric series keys, per-interval values with histogram blobs, threshold
- * verdicts, events and summaries. Each merged batch is one transaction, so a
+ * metric series keys (tags included), per-interval values with histogram
+ * blobs, threshold verdicts, events and summaries. Each merged batch is one transaction, so a
  * killed controller leaves a consistent database, and a (run, agent, seq)
  * batch is merged exactly once. A run's results can be rebuilt from the
  * database alone (store_load_results).
@@ -24,8 +24,9 @@
 #include "controller/verdict.h"
 #include "proto/wire.h"
 
-/* The schema version this build creates and reads. */
-#define STORE_SCHEMA_VERSION 1
+/* The schema version this build creates and reads. Version 2 added
+ * series_keys.tags; older files are migrated when opened. */
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store;
 

@@ -274,26 +274,100 @@ static const char *mark_for(const verdict_set *vs, const char *name, const char 
 	return bad ? "✗ " : "✓ ";
 }
 
-/* Submetrics of name: distinct texts of parsed thresholds with tags. */
-static int submetrics_of(const verdict_set *vs, const char *name, strlist *out)
+/* A submetric: a threshold's, under the text it was written with, or one
+ * the summary adds for each group, flow or check ("group_duration{group:x}"). */
+typedef struct sub {
+	char *text;
+	th_metric m;
+} sub;
+
+typedef struct sublist {
+	sub *v;
+	size_t n, cap;
+} sublist;
+
+static void sublist_free(sublist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].text);
+	free(l->v);
+}
+
+/* Adds a copy of text with its parsed metric, unless text is listed. */
+static int sub_add(sublist *l, const char *text, const th_metric *m)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].text, text) == 0)
+			return HERD_OK;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		sub *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return HERD_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	if ((l->v[l->n].text = strdup(text)) == NULL)
+		return HERD_ENOMEM;
+	l->v[l->n].m = *m;
+	l->n++;
+	return HERD_OK;
+}
+
+/* The submetrics named by thresholds with tags, in threshold order. */
+static int subs_of_verdicts(const verdict_set *vs, sublist *l)
 {
 	int rv;
 	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
 		const verdict *v = &vs->v[i];
-		if (v->parsed && v->m.ntags > 0 && strcmp(v->m.name, name) == 0 &&
-		    (rv = strlist_add(out, v->metric)) != 0)
+		if (v->parsed && v->m.ntags > 0 && (rv = sub_add(l, v->metric, &v->m)) != 0)
 			return rv;
 	}
 	return HERD_OK;
 }
 
-static const verdict *first_verdict(const verdict_set *vs, const char *text)
+/* Adds "metric{key:value}" for each value of key among metric's series, in
+ * sorted order. A value too long for a filter is left out, as it could not
+ * be queried exactly. */
+static int subs_per_tag(ctx *c, const char *metric, const char *key, sublist *l)
 {
-	for (size_t i = 0; vs != NULL && i < vs->n; i++)
-		if (strcmp(vs->v[i].metric, text) == 0 && vs->v[i].parsed)
-			return &vs->v[i];
-	return NULL;
+	const char **v = NULL;
+	size_t n = 0;
+	int rv;
+
+	if ((rv = results_tag_values(c->r, metric, key, NULL, 0, &v, &n)) != 0)
+		return rv;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		th_metric m;
+		char *text;
+		if (strlen(v[i]) >= sizeof(m.tags[0].value))
+			continue;
+		memset(&m, 0, sizeof(m));
+		snprintf(m.name, sizeof(m.name), "%s", metric);
+		res_tag_set(&m.tags[0], key, v[i]);
+		m.ntags = 1;
+		if (asprintf(&text, "%s{%s:%s}", metric, key, v[i]) < 0) {
+			rv = HERD_ENOMEM;
+			break;
+		}
+		rv = sub_add(l, text, &m);
+		free(text);
+	}
+	free(v);
+	return rv;
 }
+
+/* The submetrics the export adds without a threshold naming them: per group,
+ * per flow and per check. The text lists only the groups' (flows have their
+ * table, checks their list). */
+static const struct {
+	const char *metric, *key;
+} auto_subs[] = {
+	{"checks", "check"},
+	{"group_duration", "group"},
+	{"http_req_duration", "flow"},
+	{"iterations", "flow"},
+};
 
 /* The metrics the summary lists, sorted: every known metric whose series
  * exist, every other stored metric, and every metric a threshold names. */
@@ -457,22 +531,20 @@ static int put_checks(ctx *c, FILE *f)
 
 static int put_metrics(ctx *c, FILE *f)
 {
-	strlist names = {0}, subs = {0};
+	strlist names = {0};
+	sublist subs = {0};
 	const verdict_set *vs = c->info->verdicts;
 	int rv, width = NAME_WIDTH_MIN;
 
-	if ((rv = metric_names(c, &names)) != 0)
-		goto out;
-	for (size_t i = 0; i < names.n && rv == 0; i++)
-		rv = submetrics_of(vs, names.v[i], &subs);
-	if (rv != 0)
+	if ((rv = metric_names(c, &names)) != 0 || (rv = subs_of_verdicts(vs, &subs)) != 0 ||
+	    (rv = subs_per_tag(c, "group_duration", "group", &subs)) != 0)
 		goto out;
 	for (size_t i = 0; i < names.n; i++)
 		if (dwidth(names.v[i]) + 3 > width)
 			width = dwidth(names.v[i]) + 3;
 	for (size_t i = 0; i < subs.n; i++)
-		if (dwidth(subs.v[i]) + 5 > width)
-			width = dwidth(subs.v[i]) + 5;
+		if (dwidth(subs.v[i].text) + 5 > width)
+			width = dwidth(subs.v[i].text) + 5;
 
 	fputc('\n', f);
 	for (size_t i = 0; i < names.n; i++) {
@@ -485,18 +557,18 @@ static int put_metrics(ctx *c, FILE *f)
 		put_value(c, f, info.name, info.type);
 
 		for (size_t j = 0; j < subs.n; j++) {
-			const verdict *v = first_verdict(vs, subs.v[j]);
-			if (v == NULL || strcmp(v->m.name, names.v[i]) != 0)
+			const sub *sb = &subs.v[j];
+			if (strcmp(sb->m.name, names.v[i]) != 0)
 				continue;
-			if ((rv = query(c, v->m.name, v->m.tags, v->m.ntags)) != 0)
+			if ((rv = query(c, sb->m.name, sb->m.tags, sb->m.ntags)) != 0)
 				goto out;
-			put_label(f, 4, mark_for(vs, names.v[i], subs.v[j]), subs.v[j], width - 2);
+			put_label(f, 4, mark_for(vs, names.v[i], sb->text), sb->text, width - 2);
 			put_value(c, f, info.name, info.type);
 		}
 	}
 out:
 	free(names.v);
-	free(subs.v);
+	sublist_free(&subs);
 	return rv;
 }
 
@@ -642,6 +714,114 @@ static int put_scenarios(ctx *c, FILE *f)
 		fputc('\n', f);
 	}
 out:
+	free(sc);
+	return rv;
+}
+
+/* The flows of scenario sc: the values of the flow tag among its series,
+ * sorted. Ownership as results_tag_values. */
+static int flows_of(ctx *c, const char *sc, const char ***v, size_t *n)
+{
+	th_tag t;
+	res_tag_set(&t, "scenario", sc);
+	return results_tag_values(c->r, NULL, "flow", &t, 1, v, n);
+}
+
+/* Whether a scenario's flows deserve a table: a plain `flow:` scenario has
+ * the one flow "default", whose share says nothing. */
+static int flows_worth_showing(const char *const *v, size_t n)
+{
+	return n > 1 || (n == 1 && strcmp(v[0], "default") != 0);
+}
+
+/* What one flow of a scenario did. */
+typedef struct flowstat {
+	uint64_t iters, reqs;
+	double share; /* of the scenario's iterations, 0..1 */
+	double p95;   /* http_req_duration, ms */
+} flowstat;
+
+/* sc_iters is the scenario's count of iterations, which shares are of. */
+static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iters, flowstat *fs)
+{
+	th_tag t[2];
+	int rv;
+	res_tag_set(&t[0], "scenario", sc);
+	res_tag_set(&t[1], "flow", flow);
+	if ((rv = query(c, "iterations", t, 2)) != 0)
+		return rv;
+	fs->iters = c->a->count;
+	fs->share = sc_iters > 0 ? (double)fs->iters / (double)sc_iters : 0;
+	if ((rv = query(c, "http_req_duration", t, 2)) != 0)
+		return rv;
+	fs->reqs = c->a->count;
+	fs->p95 = pct_ms(&c->a->h, 95);
+	return HERD_OK;
+}
+
+/* The iterations of scenario sc. */
+static int scenario_iters(ctx *c, const char *sc, uint64_t *n)
+{
+	th_tag t;
+	int rv;
+	res_tag_set(&t, "scenario", sc);
+	if ((rv = query(c, "iterations", &t, 1)) != 0)
+		return rv;
+	*n = c->a->count;
+	return HERD_OK;
+}
+
+/* One small table per scenario with flows: iterations per flow and their
+ * share (how a 60/30/10 mix is checked), requests and p95. */
+static int put_flows(ctx *c, FILE *f)
+{
+	const char **sc = NULL, **fl = NULL;
+	size_t nsc = 0, nfl = 0;
+	int rv;
+
+	if ((rv = scenario_list(c, &sc, &nsc)) != 0)
+		return rv;
+	for (size_t i = 0; i < nsc && rv == 0; i++) {
+		char head[160], b[64];
+		uint64_t iters = 0;
+		int w = 16;
+
+		if ((rv = flows_of(c, sc[i], &fl, &nfl)) != 0)
+			break;
+		if (!flows_worth_showing(fl, nfl) || (rv = scenario_iters(c, sc[i], &iters)) != 0)
+			goto next;
+		snprintf(head, sizeof(head), "flows of %s", sc[i]);
+		if (dwidth(head) + 2 > w)
+			w = dwidth(head) + 2;
+		for (size_t j = 0; j < nfl; j++)
+			if (dwidth(fl[j]) + 4 > w)
+				w = dwidth(fl[j]) + 4;
+		fprintf(f, "\n  ");
+		pad(f, head, w);
+		rpad(f, "iterations", 12);
+		rpad(f, "share", 9);
+		rpad(f, "requests", 10);
+		rpad(f, "p95", 11);
+		fputc('\n', f);
+		for (size_t j = 0; j < nfl; j++) {
+			flowstat fs;
+			if ((rv = flow_query(c, sc[i], fl[j], iters, &fs)) != 0)
+				goto next;
+			fprintf(f, "    ");
+			pad(f, fl[j], w - 2);
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)fs.iters);
+			rpad(f, b, 12);
+			snprintf(b, sizeof(b), "%.1f%%", 100.0 * fs.share);
+			rpad(f, b, 9);
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)fs.reqs);
+			rpad(f, b, 10);
+			rpad(f, fs.reqs ? fmt_ms(fs.p95, b, sizeof(b)) : "-", 11);
+			fputc('\n', f);
+		}
+	next:
+		free(fl);
+		fl = NULL;
+	}
 	free(sc);
 	return rv;
 }
@@ -887,7 +1067,8 @@ int summary_write_text(FILE *out, const results *r, const summary_info *info)
 		return rv;
 	if ((rv = put_header(&c, out)) == 0 && (rv = put_checks(&c, out)) == 0 &&
 	    (rv = put_metrics(&c, out)) == 0 && (rv = put_errors(&c, out)) == 0 &&
-	    (rv = put_scenarios(&c, out)) == 0 && (rv = put_steps(&c, out)) == 0 &&
+	    (rv = put_scenarios(&c, out)) == 0 && (rv = put_flows(&c, out)) == 0 &&
+	    (rv = put_steps(&c, out)) == 0 &&
 	    (rv = put_agents(&c, out)) == 0 && (rv = put_thresholds(&c, out)) == 0)
 		fputc('\n', out);
 	free(c.a);
@@ -1078,6 +1259,7 @@ static json_t *metric_obj(ctx *c, const char *metric, res_type t)
 static int json_metrics(ctx *c, json_t *root)
 {
 	strlist names = {0};
+	sublist subs = {0};
 	json_t *ms = json_object();
 	const verdict_set *vs = c->info->verdicts;
 	int rv;
@@ -1097,61 +1279,155 @@ static int json_metrics(ctx *c, json_t *root)
 		add_thresholds(c, m, names.v[i], 1);
 		jset(c, ms, names.v[i], m);
 	}
-	/* Submetrics, under their names as written in the thresholds. */
-	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
-		const verdict *v = &vs->v[i];
+	/* Submetrics, under their names as written in the thresholds, then one
+	 * per group, flow and check that has series. */
+	if ((rv = subs_of_verdicts(vs, &subs)) != 0)
+		goto out;
+	for (size_t i = 0; i < sizeof(auto_subs) / sizeof(auto_subs[0]); i++)
+		if ((rv = subs_per_tag(c, auto_subs[i].metric, auto_subs[i].key, &subs)) != 0)
+			goto out;
+	for (size_t i = 0; i < subs.n; i++) {
+		const sub *sb = &subs.v[i];
 		res_metric_info info;
-		if (!v->parsed || v->m.ntags == 0 || json_object_get(ms, v->metric) != NULL)
+		if (json_object_get(ms, sb->text) != NULL ||
+		    results_metric_info(c->r, sb->m.name, &info) != 0)
 			continue;
-		if (results_metric_info(c->r, v->m.name, &info) != 0)
-			continue;
-		if ((rv = query(c, v->m.name, v->m.tags, v->m.ntags)) != 0)
+		if ((rv = query(c, sb->m.name, sb->m.tags, sb->m.ntags)) != 0)
 			goto out;
 		json_t *m = metric_obj(c, info.name, info.type);
-		add_thresholds(c, m, v->metric, 0);
-		jset(c, ms, v->metric, m);
+		add_thresholds(c, m, sb->text, 0);
+		jset(c, ms, sb->text, m);
 	}
 out:
 	free(names.v);
+	sublist_free(&subs);
 	return rv;
 }
 
-static int json_root_group(ctx *c, json_t *root)
+/* A k6 group object: {name, path, groups, checks}; NULL when out of memory
+ * (c->oom is then set). */
+static json_t *group_new(ctx *c, const char *name, const char *path)
 {
-	json_t *g = json_object(), *checks = json_object();
+	json_t *g = json_object();
+	if (g == NULL) {
+		c->oom = 1;
+		return NULL;
+	}
+	jset(c, g, "name", jstr(name));
+	jset(c, g, "path", jstr(path));
+	jset(c, g, "groups", json_object());
+	jset(c, g, "checks", json_object());
+	return g;
+}
+
+/*
+ * The object of group `group` ("outer::inner", as agents tag nested groups)
+ * under the root group, created with its parents when missing. As in k6,
+ * groups are keyed by their own name and their path is "::outer::inner".
+ * Returns NULL when out of memory.
+ */
+static json_t *group_at(ctx *c, json_t *root, const char *group)
+{
+	json_t *g = root;
+	const char *p = group;
+
+	for (;;) {
+		const char *sep = strstr(p, "::");
+		int len = sep != NULL ? (int)(sep - p) : (int)strlen(p);
+		char *name = NULL, *path = NULL, *copy = NULL;
+		json_t *groups = json_object_get(g, "groups"), *child = NULL;
+
+		if (asprintf(&name, "%.*s", len, p) >= 0 &&
+		    asprintf(&path, "::%.*s", (int)(p - group) + len, group) >= 0) {
+			/* Keys are stored cleaned of bad UTF-8: look them up the same way. */
+			const char *k = u8_clean(name, &copy);
+			if (k != NULL && (child = json_object_get(groups, k)) == NULL &&
+			    (child = group_new(c, name, path)) != NULL) {
+				jset(c, groups, name, child);
+				if (c->oom)
+					child = NULL;
+			}
+		}
+		free(name);
+		free(path);
+		free(copy);
+		if (child == NULL) {
+			c->oom = 1;
+			return NULL;
+		}
+		g = child;
+		if (sep == NULL)
+			return g;
+		p = sep + 2;
+	}
+}
+
+/* Fills the "checks" of group object g with the checks whose group tag is
+ * group ("" for the checks outside any group); path is g's path. */
+static int group_checks(ctx *c, json_t *g, const char *group, const char *path)
+{
+	json_t *checks = json_object_get(g, "checks");
 	const char **names = NULL;
 	size_t n = 0;
-	th_tag t;
+	th_tag t[2];
+	int rv;
+
+	res_tag_set(&t[0], "group", group);
+	if ((rv = results_tag_values(c->r, "checks", "check", t, 1, &names, &n)) != 0)
+		return rv;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		uint64_t passes = 0, total = 0;
+		char *cpath = NULL;
+		res_tag_set(&t[1], "check", names[i]);
+		if ((rv = query(c, "checks", t, 2)) != 0)
+			break;
+		results_rate_counts("checks", c->a, &passes, &total);
+		if (asprintf(&cpath, "%s::%s", path, names[i]) < 0) {
+			rv = HERD_ENOMEM;
+			break;
+		}
+		json_t *ck = json_object();
+		jset(c, checks, names[i], ck);
+		jset(c, ck, "name", jstr(names[i]));
+		jset(c, ck, "path", jstr(cpath));
+		jset(c, ck, "passes", json_integer((json_int_t)passes));
+		jset(c, ck, "fails", json_integer((json_int_t)(total - passes)));
+		free(cpath);
+	}
+	free(names);
+	return rv;
+}
+
+/* k6's root_group: the checks outside groups, and every group that has
+ * series (group_duration, checks, requests), nested by "::", with its
+ * checks. */
+static int json_root_group(ctx *c, json_t *root)
+{
+	json_t *g = group_new(c, "", "");
+	const char **groups = NULL;
+	size_t n = 0;
 	int rv;
 
 	jset(c, root, "root_group", g);
-	jset(c, g, "name", jstr(""));
-	jset(c, g, "path", jstr(""));
-	jset(c, g, "groups", json_object());
-	jset(c, g, "checks", checks);
 	if (c->oom)
 		return HERD_ENOMEM;
-	rv = results_tag_values(c->r, "checks", "name", NULL, 0, &names, &n);
-	if (rv == HERD_ENOTFOUND)
-		return HERD_OK;
+	if ((rv = group_checks(c, g, "", "")) != 0 ||
+	    (rv = results_tag_values(c->r, NULL, "group", NULL, 0, &groups, &n)) != 0)
+		return rv;
 	for (size_t i = 0; i < n && rv == 0; i++) {
-		uint64_t passes = 0, total = 0;
-		char path[160];
-		json_t *ck = json_object();
-		res_tag_set(&t, "name", names[i]);
-		if ((rv = query(c, "checks", &t, 1)) != 0) {
-			json_decref(ck);
+		char *path = NULL;
+		json_t *go;
+		/* A name too long for a filter could not be queried exactly. */
+		if (strlen(groups[i]) >= sizeof(((th_tag *)0)->value))
+			continue;
+		if ((go = group_at(c, g, groups[i])) == NULL || asprintf(&path, "::%s", groups[i]) < 0) {
+			rv = HERD_ENOMEM;
 			break;
 		}
-		results_rate_counts("checks", c->a, &passes, &total);
-		snprintf(path, sizeof(path), "::%s", names[i]);
-		jset(c, checks, names[i], ck);
-		jset(c, ck, "name", jstr(names[i]));
-		jset(c, ck, "path", jstr(path));
-		jset(c, ck, "passes", json_integer((json_int_t)passes));
-		jset(c, ck, "fails", json_integer((json_int_t)(total - passes)));
+		rv = group_checks(c, go, groups[i], path);
+		free(path);
 	}
-	free(names);
+	free(groups);
 	return rv;
 }
 
@@ -1183,6 +1459,39 @@ static int json_step(ctx *c, const th_tag *t, void *arg)
 	if (o == NULL || json_array_append_new(steps, o) != 0)
 		c->oom = 1;
 	return HERD_OK;
+}
+
+/* "flows": {name: {iterations, share, requests, p(95)}} in the scenario
+ * object o, when the scenario has flows; share is a fraction, as k6's rates. */
+static int json_flows(ctx *c, json_t *o, const char *sc)
+{
+	const char **fl = NULL;
+	size_t n = 0;
+	uint64_t iters = 0;
+	json_t *fo;
+	int rv;
+
+	if ((rv = flows_of(c, sc, &fl, &n)) != 0)
+		return rv;
+	if (n == 0 || (rv = scenario_iters(c, sc, &iters)) != 0)
+		goto out;
+	fo = json_object();
+	jset(c, o, "flows", fo);
+	for (size_t i = 0; i < n && fo != NULL; i++) {
+		flowstat fs;
+		if ((rv = flow_query(c, sc, fl[i], iters, &fs)) != 0)
+			break;
+		json_t *x = json_object();
+		jset(c, fo, fl[i], x);
+		jset(c, x, "iterations", json_integer((json_int_t)fs.iters));
+		jset(c, x, "share", json_real(fs.share));
+		jset(c, x, "requests", json_integer((json_int_t)fs.reqs));
+		if (fs.reqs > 0)
+			jset(c, x, "p(95)", jms(fs.p95));
+	}
+out:
+	free(fl);
+	return rv;
 }
 
 static int json_herd(ctx *c, json_t *root)
@@ -1235,6 +1544,7 @@ static int json_herd(ctx *c, json_t *root)
 		if ((rv = query(c, "dropped_iterations", &t, 1)) != 0)
 			break;
 		jset(c, o, "dropped_iterations", json_integer((json_int_t)c->a->count));
+		rv = json_flows(c, o, v[i]);
 	}
 	free(v);
 	v = NULL;

@@ -44,7 +44,10 @@ typedef struct summary_info {
 } summary_info;
 
 /*
- * Writes the text summary of r to out. Returns HERD_OK, HERD_EIO when
+ * Writes the text summary of r to out: checks one line per name, metrics
+ * with their submetrics (the thresholds' and one group_duration{group:G} per
+ * group), errors by kind, per-scenario, per-flow (iterations and their share,
+ * requests, p95), per-step and per-agent tables, thresholds. Returns HERD_OK, HERD_EIO when
  * writing fails, or HERD_ENOMEM.
  */
 int summary_write_text(FILE *out, const results *r, const summary_info *info);
@@ -55,17 +58,22 @@ int summary_text(const results *r, const summary_info *info, char **text);
 
 /*
  * Builds the JSON summary. Layout, as k6's --summary-export:
- *   "metrics": per metric (and per submetric under its name as written in
- *     the thresholds): trends {avg, min, med, max, p(90), p(95), p(99)} in
- *     ms; counters {count, rate}; rates {value, passes, fails}, where, as in
+ *   "metrics": per metric, per submetric under its name as written in the
+ *     thresholds, and per group, flow and check that has series, under
+ *     "group_duration{group:G}", "iterations{flow:F}",
+ *     "http_req_duration{flow:F}" and "checks{check:C}": trends {avg, min,
+ *     med, max, p(90), p(95), p(99)} in ms; counters {count, rate}; rates {value, passes, fails}, where, as in
  *     k6, passes counts the non-zero samples (for http_req_failed: the failed
  *     requests); gauges {value, min, max}; and "thresholds": {expr: bool}
  *     where, as in k6's export, true means the threshold FAILED (k6 kept this
  *     inverted meaning for compatibility; see k6 issue #1498).
  *   "root_group": {name, path, groups, checks: {name: {name, path, passes,
- *     fails}}}.
+ *     fails}}}: the checks outside groups, and each group (nested by "::",
+ *     path "::outer::inner") with its own checks.
  *   "herd": {run_id, plan, status, degraded, duration_ms, errors_by_kind,
- *     scenarios: {name: {...}}, steps: [{scenario, name, method, ...}],
+ *     scenarios: {name: {..., flows: {flow: {iterations, share (of the
+ *     scenario's iterations, 0..1), requests, p(95)}}}},
+ *     steps: [{scenario, name, method, ...}],
  *     agents: {id: {...}}, thresholds: [{metric, expr, ok, nodata, observed,
  *     error}]}.
  * Returns HERD_OK and a new reference in *out (json_decref it), or

@@ -55,11 +55,23 @@ static int check(const results *r, const th_metric *m, const th_expr *e, res_met
 	char lbl[32];
 	if (results_metric_info(r, m->name, info) != 0)
 		return fail(err, errlen, "unknown metric '%s'", m->name);
-	if (results_check_tags(m->tags, m->ntags) != 0)
+	if (m->ntags > TH_MAX_TAGS)
+		return fail(err, errlen, "too many tag filters on '%s' (the limit is %d)", m->name,
+		            TH_MAX_TAGS);
+	for (size_t i = 0; i < m->ntags; i++) {
+		const th_tag *t = &m->tags[i];
+		if (results_check_tags(t, 1) == 0)
+			continue;
+		if (!th_tag_key_valid(t->key))
+			return fail(err, errlen,
+			            "tag key '%s' on '%s' is not valid: a key starts with a letter or '_' "
+			            "and holds letters, digits, '_', '.' and '-'",
+			            t->key, m->name);
 		return fail(err, errlen,
-		            "unsupported tag filter on '%s': the keys are scenario, name, check, method, "
-		            "status (a class such as 2xx) and agent",
-		            m->name);
+		            "status filter '%s' on '%s' is not a status class (2xx, 4xx, 5xx, or 0 "
+		            "for no response)",
+		            t->value, m->name);
+	}
 	if (!agg_fits(info->type, e->agg))
 		return fail(err, errlen, "'%s' does not apply to %s, a %s metric (use %s)",
 		            th_agg_label(e, lbl, sizeof(lbl)), m->name, results_type_name(info->type),

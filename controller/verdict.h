@@ -49,8 +49,10 @@ void verdict_set_free(verdict_set *vs);
 
 /*
  * Checks that a threshold can be evaluated at all, before a run: the metric
- * is known, its tag filters are supported, and the aggregation fits the
- * metric type (p(95) on http_reqs does not). Returns HERD_OK, or HERD_EINVAL
+ * is known, its tag filter keys are spelled as keys (any key is taken: one
+ * no series carries matches nothing, shown as "no data" or a count of 0),
+ * status filters are classes, and the aggregation fits the metric type
+ * (p(95) on http_reqs does not). Returns HERD_OK, or HERD_EINVAL
  * with a message in err (errlen bytes, always terminated).
  */
 int verdict_check(const th_metric *m, const th_expr *e, char *err, size_t errlen);

@@ -267,7 +267,7 @@ thresholds:
 
 
 def test_bad_threshold_tag():
-    """A threshold filter with an unknown tag key is rejected."""
+    """A threshold filter whose key is not spelled as a tag key is rejected."""
     expect_plan_error("""name: t
 target: {url}
 scenarios:
@@ -276,8 +276,32 @@ scenarios:
     flow:
       - get: /small
 thresholds:
+  "http_req_duration{1colour:blue}": ["p(95) < 5"]
+""", line=9, must_contain=("1colour",))
+
+
+def test_threshold_tag_nobody_sends():
+    """Any tag key is a filter: one no series carries runs, matches nothing
+    and says so ("no data" for a trend, 0 for a counter) instead of failing
+    the plan."""
+    with Nginx() as ng:
+        r = run_herd("""name: t
+target: {url}
+scenarios:
+  s:
+    executor: per-vu-iterations
+    flow:
+      - get: /small
+thresholds:
   "http_req_duration{colour:blue}": ["p(95) < 5"]
-""", line=9)
+  "iterations{colour:blue}": ["count > 0"]
+""".replace("{url}", ng.url), timeout=30)
+        check(r.code == 99, "exit %d, expected 99 (count > 0 fails)%s" % (r.code, r.tail()))
+        check("'p(95) < 5' no data" in r.stdout, "no 'no data' line%s" % r.tail())
+        check("'count > 0' count=0" in r.stdout, "no 'count=0' line%s" % r.tail())
+        m = r.metric("http_req_duration{colour:blue}")
+        check(m.get("thresholds", {}).get("p(95) < 5") is False,
+              "export: %r" % (m,))
 
 
 def test_threshold_unknown_scenario():
@@ -373,6 +397,7 @@ TESTS = [
     test_bad_threshold_expression,
     test_bad_threshold_aggregation,
     test_bad_threshold_tag,
+    test_threshold_tag_nobody_sends,
     test_threshold_unknown_scenario,
     test_empty_plan,
     test_flag_local_agents_zero,

@@ -192,8 +192,17 @@ static void test_query_filters(void)
 	CHECK_EQ_INT(q->nseries, 0);
 	CHECK_EQ_INT(q->count, 0);
 
+	/* Any key spelled as one is a filter; one that no series has matches
+	 * nothing. Keys that are not spelled as keys are refused. */
 	res_tag_set(&t[0], "url", "/x");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->nseries, 0);
+	CHECK_EQ_INT(q->count, 0);
+	res_tag_set(&t[0], "1url", "/x");
 	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_EINVAL);
+	res_tag_set(&t[0], "my key", "x");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_EINVAL);
+	CHECK_EQ_INT(results_check_tags(t, 1), HERD_EINVAL);
 	res_tag_set(&t[0], "status", "200");
 	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_EINVAL);
 	CHECK_EQ_INT(results_query(r, "no_such_metric", NULL, 0, q), HERD_ENOTFOUND);
@@ -462,8 +471,15 @@ static void test_verdicts(void)
 	CHECK_CONTAINS(err, "count or rate");
 	m = metric("http_req_duration", "url", "/x");
 	e = expr(TH_P, 99, TH_LT, 1);
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_OK);
+	m = metric("http_req_duration", "9url", "/x");
 	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
-	CHECK_CONTAINS(err, "tag");
+	CHECK_CONTAINS(err, "tag key '9url' on 'http_req_duration' is not valid");
+	m = metric("http_req_duration", "status", "200");
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
+	CHECK_CONTAINS(err, "status filter '200'");
+	m = metric("group_duration", "group", "checkout");
+	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_OK);
 	m = metric("bogus_metric", NULL, NULL);
 	CHECK_EQ_INT(verdict_check(&m, &e, err, sizeof(err)), HERD_EINVAL);
 	CHECK_CONTAINS(err, "unknown metric");
@@ -490,8 +506,328 @@ static void test_verdicts(void)
 	results_free(r);
 }
 
+/*
+ * A run with flows, groups and user tags, as agents send them: scenario
+ * "mixed" with flows read (60 iterations) and write (30) and ai (10); read's
+ * requests are in group checkout and tagged kind=read; checks by their own
+ * names; group_duration per group, nested groups as "outer::inner".
+ */
+static results *tagged_run(void)
+{
+	results *r;
+	hist *h[4];
+	wire_entry e[14];
+	size_t n = 0;
+
+	if (results_new(1000, &r) != 0)
+		return NULL;
+	for (int i = 0; i < 4; i++)
+		h[i] = hist_new();
+	hist_record_n(h[0], 10000, 100);  /* read: 10 ms */
+	hist_record_n(h[1], 200000, 40);  /* write: 200 ms */
+	hist_record_n(h[2], 50000, 60);   /* group checkout: 50 ms */
+	hist_record_n(h[3], 300000, 5);   /* group outer::inner: 300 ms */
+
+	e[n] = entry("http_req_duration", "mixed", "list", "GET", 2);
+	e[n].tags = "flow=read\ngroup=checkout\nkind=read";
+	e[n].count = 100;
+	e[n++].h = h[0];
+	e[n] = entry("http_req_duration", "mixed", "create", "POST", 2);
+	e[n].tags = "flow=write";
+	e[n].count = 40;
+	e[n++].h = h[1];
+	/* The same step, method and class in two flows: two series. */
+	e[n] = entry("http_req_duration", "mixed", "create", "POST", 5);
+	e[n].tags = "flow=write";
+	e[n].count = 3;
+	e[n++].errors[ERRK_HTTP5XX] = 3;
+	e[n] = entry("http_req_duration", "mixed", "create", "POST", 5);
+	e[n].tags = "flow=ai";
+	e[n].count = 2;
+	e[n++].errors[ERRK_HTTP5XX] = 2;
+	e[n] = entry("iterations", "mixed", "", "", 0);
+	e[n].tags = "flow=read";
+	e[n++].count = 60;
+	e[n] = entry("iterations", "mixed", "", "", 0);
+	e[n].tags = "flow=write";
+	e[n++].count = 30;
+	e[n] = entry("iterations", "mixed", "", "", 0);
+	e[n].tags = "flow=ai";
+	e[n++].count = 10;
+	/* A scenario without flows. */
+	e[n] = entry("iterations", "plain", "", "", 0);
+	e[n++].count = 7;
+	e[n] = entry("group_duration", "mixed", "", "", 0);
+	e[n].tags = "flow=read\ngroup=checkout";
+	e[n].count = 60;
+	e[n++].h = h[2];
+	e[n] = entry("group_duration", "mixed", "", "", 0);
+	e[n].tags = "flow=write\ngroup=outer::inner";
+	e[n].count = 5;
+	e[n++].h = h[3];
+	e[n] = entry("checks", "mixed", "created", "", 0);
+	e[n].tags = "flow=write";
+	e[n].count = 1000;
+	e[n++].errors[ERRK_CHECK] = 30;
+	e[n] = entry("checks", "mixed", "login ok", "", 0);
+	e[n].tags = "flow=read\ngroup=checkout";
+	e[n].count = 200;
+	e[n++].errors[ERRK_CHECK] = 1;
+	/* A legacy check name, no tags at all (NULL). */
+	e[n] = entry("checks", "plain", "home: status is 200", "", 0);
+	e[n++].count = 50;
+	/* Lines without '=' and empty lines do not hide the others. */
+	e[n] = entry("iterations", "odd", "", "", 0);
+	e[n].tags = "noval\n\nflow=x=y";
+	e[n++].count = 1;
+	CHECK_EQ_INT(results_add_batch(r, "a1", 0, e, n), HERD_OK);
+	/* A second agent adds to the read flow's series of its own. */
+	CHECK_EQ_INT(results_add_batch(r, "a2", 0, &e[0], 1), HERD_OK);
+	for (int i = 0; i < 4; i++)
+		hist_free(h[i]);
+	return r;
+}
+
+static void test_tag_filters(void)
+{
+	results *r = tagged_run();
+	res_agg *q = malloc(sizeof(*q));
+	th_tag t[4];
+	uint64_t trues, total;
+
+	CHECK(r != NULL);
+	res_tag_set(&t[0], "flow", "read");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 200);
+	CHECK_EQ_INT(q->nseries, 2);
+	CHECK_EQ_INT(q->h.total, 200);
+	CHECK_EQ_INT(hist_percentile(&q->h, 95) / 1000, 10);
+	res_tag_set(&t[0], "flow", "write");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 43);
+	CHECK_EQ_INT(results_query(r, "http_req_failed", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(results_rate_counts("http_req_failed", q, &trues, &total), HERD_OK);
+	CHECK_EQ_INT(trues, 3);
+	CHECK_EQ_INT(total, 43);
+	/* A user tag, and a group. */
+	res_tag_set(&t[0], "kind", "read");
+	CHECK_EQ_INT(results_query(r, "http_req_duration", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 200);
+	res_tag_set(&t[0], "group", "checkout");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 200);
+	CHECK_EQ_INT(results_query(r, "group_duration", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->h.total, 60);
+	CHECK_EQ_INT(hist_percentile(&q->h, 95) / 1000, 50);
+	res_tag_set(&t[0], "group", "outer::inner");
+	CHECK_EQ_INT(results_query(r, "group_duration", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->h.total, 5);
+	CHECK_EQ_INT(hist_percentile(&q->h, 50) / 1000, 300);
+	CHECK_EQ_INT(results_query(r, "group_duration", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->h.total, 65);
+	/* A group is matched whole, not by a prefix. */
+	res_tag_set(&t[0], "group", "outer");
+	CHECK_EQ_INT(results_query(r, "group_duration", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->nseries, 0);
+
+	/* Combined: the fields and the tags lines together. */
+	res_tag_set(&t[0], "scenario", "mixed");
+	res_tag_set(&t[1], "flow", "write");
+	res_tag_set(&t[2], "status", "5xx");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 3, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 3);
+	CHECK_EQ_INT(q->nseries, 1);
+	res_tag_set(&t[1], "flow", "ai");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 3, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 2);
+	res_tag_set(&t[1], "flow", "read");
+	res_tag_set(&t[2], "kind", "read");
+	res_tag_set(&t[3], "agent", "a2");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 4, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 100);
+	res_tag_set(&t[2], "kind", "write");
+	CHECK_EQ_INT(results_query(r, "http_reqs", t, 4, q), HERD_OK);
+	CHECK_EQ_INT(q->nseries, 0);
+
+	/* iterations per flow. */
+	res_tag_set(&t[0], "flow", "write");
+	CHECK_EQ_INT(results_query(r, "iterations", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(results_counter_value("iterations", q), 30);
+	CHECK_EQ_INT(results_query(r, "iterations", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 108);
+
+	/* Checks per name, with a space in the name. */
+	res_tag_set(&t[0], "check", "login ok");
+	CHECK_EQ_INT(results_query(r, "checks", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(results_rate_counts("checks", q, &trues, &total), HERD_OK);
+	CHECK_EQ_INT(trues, 199);
+	CHECK_EQ_INT(total, 200);
+	res_tag_set(&t[0], "check", "created");
+	res_tag_set(&t[1], "flow", "write");
+	CHECK_EQ_INT(results_query(r, "checks", t, 2, q), HERD_OK);
+	CHECK_EQ_INT(results_rate_counts("checks", q, &trues, &total), HERD_OK);
+	CHECK_EQ_INT(trues, 970);
+	CHECK_EQ_INT(total, 1000);
+
+	/* A key nobody sends matches nothing; an empty value matches the series
+	 * without the key. */
+	res_tag_set(&t[0], "persona", "admin");
+	CHECK_EQ_INT(results_query(r, "checks", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->nseries, 0);
+	res_tag_set(&t[0], "group", "");
+	CHECK_EQ_INT(results_query(r, "checks", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 1050);
+	CHECK_EQ_INT(q->nseries, 2);
+
+	/* Odd tags lines: the well-formed line still counts, cut at its first '='. */
+	res_tag_set(&t[0], "flow", "x=y");
+	CHECK_EQ_INT(results_query(r, "iterations", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 1);
+	res_tag_set(&t[0], "noval", "x");
+	CHECK_EQ_INT(results_query(r, "iterations", t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 0);
+
+	free(q);
+	results_free(r);
+}
+
+static void test_tag_values_any_key(void)
+{
+	results *r = tagged_run();
+	const char **v;
+	size_t n;
+	th_tag t[2];
+
+	CHECK_EQ_INT(results_tag_values(r, "iterations", "flow", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 4);
+	if (n == 4) {
+		CHECK_EQ_STR(v[0], "ai");
+		CHECK_EQ_STR(v[1], "read");
+		CHECK_EQ_STR(v[2], "write");
+		CHECK_EQ_STR(v[3], "x=y");
+	}
+	free(v);
+	res_tag_set(&t[0], "scenario", "mixed");
+	CHECK_EQ_INT(results_tag_values(r, NULL, "flow", t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 3);
+	free(v);
+	res_tag_set(&t[0], "scenario", "plain");
+	CHECK_EQ_INT(results_tag_values(r, NULL, "flow", t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 0);
+	free(v);
+
+	CHECK_EQ_INT(results_tag_values(r, "group_duration", "group", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(v[0], "checkout");
+		CHECK_EQ_STR(v[1], "outer::inner");
+	}
+	free(v);
+	/* Filtered by a tag too: the groups of flow write. */
+	res_tag_set(&t[0], "flow", "write");
+	CHECK_EQ_INT(results_tag_values(r, NULL, "group", t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_STR(v[0], "outer::inner");
+	free(v);
+
+	CHECK_EQ_INT(results_tag_values(r, "http_req_duration", "kind", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_STR(v[0], "read");
+	free(v);
+
+	/* Checks by their own names; "check" and "name" list the same. */
+	CHECK_EQ_INT(results_tag_values(r, "checks", "check", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_STR(v[0], "created");
+		CHECK_EQ_STR(v[1], "home: status is 200");
+		CHECK_EQ_STR(v[2], "login ok");
+	}
+	free(v);
+	/* The checks outside any group. */
+	res_tag_set(&t[0], "group", "");
+	CHECK_EQ_INT(results_tag_values(r, "checks", "name", t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(v[0], "created");
+		CHECK_EQ_STR(v[1], "home: status is 200");
+	}
+	free(v);
+
+	/* A key no series has lists nothing; a key not spelled as one is refused. */
+	CHECK_EQ_INT(results_tag_values(r, NULL, "persona", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 0);
+	free(v);
+	CHECK_EQ_INT(results_tag_values(r, NULL, "bad key", NULL, 0, &v, &n), HERD_EINVAL);
+	CHECK_EQ_INT(results_tag_values(r, "no_such", "flow", NULL, 0, &v, &n), HERD_ENOTFOUND);
+
+	res_metric_info info;
+	CHECK_EQ_INT(results_metric_info(NULL, "group_duration", &info), HERD_OK);
+	CHECK_EQ_INT(info.type, RES_TREND);
+	CHECK_EQ_STR(info.source, "group_duration");
+	results_free(r);
+}
+
+static void test_tag_verdicts(void)
+{
+	results *r = tagged_run();
+	verdict_set *vs;
+
+	CHECK(r != NULL);
+	CHECK_EQ_INT(verdict_set_new(&vs), HERD_OK);
+	/* 199 of 200: 99.5% */
+	CHECK_EQ_INT(verdict_add(vs, r, "checks{check:login ok}", "rate > 0.99"), HERD_OK);
+	/* 970 of 1000 */
+	CHECK_EQ_INT(verdict_add(vs, r, "checks{check:created}", "rate > 0.99"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "group_duration{group:checkout}", "p(95) < 100"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "group_duration{group:outer::inner}", "p(95) < 100"),
+	             HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "iterations{flow:write}", "count >= 30"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{flow:read,kind:read}", "p(95) < 20"),
+	             HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{flow:write}", "p(95) < 20"), HERD_OK);
+	/* Keys or values nobody sends: no data for a trend, 0 for a counter. */
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{flw:read}", "p(95) < 1"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "iterations{flow:nope}", "count > 0"), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "checks{check:nope}", "rate > 0.5"), HERD_OK);
+	/* A key not spelled as one is a parse error. */
+	CHECK_EQ_INT(verdict_add(vs, r, "checks{check name:x}", "rate > 0.5"), HERD_OK);
+
+	CHECK_EQ_INT(vs->n, 11);
+	if (vs->n == 11) {
+		static const int ok[] = {1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0};
+		static const int nodata[] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0};
+		for (size_t i = 0; i < 11; i++) {
+			if (vs->v[i].ok != ok[i] || vs->v[i].nodata != nodata[i]) {
+				fprintf(stderr, "verdict %zu (%s %s): ok=%d nodata=%d observed=%g error=%s\n",
+				        i, vs->v[i].metric, vs->v[i].expr, vs->v[i].ok, vs->v[i].nodata,
+				        vs->v[i].observed, vs->v[i].error ? vs->v[i].error : "-");
+			}
+			CHECK_EQ_INT(vs->v[i].ok, ok[i]);
+			CHECK_EQ_INT(vs->v[i].nodata, nodata[i]);
+		}
+		CHECK(fabs(vs->v[0].observed - 0.995) < 1e-12);
+		CHECK(fabs(vs->v[1].observed - 0.97) < 1e-12);
+		CHECK(fabs(vs->v[2].observed - 50) < 0.5);
+		CHECK(fabs(vs->v[3].observed - 300) < 2);
+		CHECK_EQ_INT(vs->v[4].observed, 30);
+		CHECK(fabs(vs->v[6].observed - 200) < 1);
+		CHECK_EQ_INT(vs->v[8].observed, 0);
+		CHECK(vs->v[8].error == NULL);
+		CHECK(vs->v[10].error != NULL);
+		CHECK_CONTAINS(vs->v[10].error, "tag key 'check name' is not valid");
+	}
+	verdict_set_free(vs);
+	results_free(r);
+}
+
 int main(void)
 {
+	test_tag_filters();
+	test_tag_values_any_key();
+	test_tag_verdicts();
 	test_merge_two_agents();
 	test_query_filters();
 	test_tag_values();

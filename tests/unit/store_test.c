@@ -414,6 +414,366 @@ static void test_batches(void)
 	store_close(st);
 }
 
+/* Entries with flows, groups, user tags and named checks; two of them differ
+ * only by their tags. */
+static void test_tags(void)
+{
+	char tpath[300], err[512];
+	store *st;
+	results *live, *loaded;
+	sqlite3 *db;
+	hist *h[3];
+	wire_entry e[7];
+	int dup;
+
+	snprintf(tpath, sizeof(tpath), "%s/tags.db", dir);
+	CHECK_EQ_INT(store_open(tpath, &st, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(store_run_begin(st, "run-tags", "mix", NULL, NULL, 1795914723000LL, 1000),
+	             HERD_OK);
+	CHECK_EQ_INT(results_new(1000, &live), HERD_OK);
+	for (int i = 0; i < 3; i++)
+		h[i] = hist_new();
+	for (int i = 0; i < 3; i++) {
+		hist_init(h[0]);
+		hist_init(h[1]);
+		hist_init(h[2]);
+		hist_record_n(h[0], 10000 + (uint64_t)i * 1000, 60);
+		hist_record_n(h[1], 200000, 30);
+		hist_record_n(h[2], 50000, 60);
+		e[0] = entry("http_req_duration", "mixed", "items", "GET", 2);
+		e[0].tags = "flow=read\ngroup=checkout\nkind=read";
+		e[0].count = 60;
+		e[0].h = h[0];
+		e[1] = entry("http_req_duration", "mixed", "items", "GET", 2);
+		e[1].tags = "flow=write";
+		e[1].count = 30;
+		e[1].h = h[1];
+		e[2] = entry("iterations", "mixed", "", "", 0);
+		e[2].tags = "flow=read";
+		e[2].count = 60;
+		e[3] = entry("iterations", "mixed", "", "", 0);
+		e[3].tags = "flow=write";
+		e[3].count = 30;
+		e[4] = entry("group_duration", "mixed", "", "", 0);
+		e[4].tags = "flow=read\ngroup=checkout";
+		e[4].count = 60;
+		e[4].h = h[2];
+		e[5] = entry("checks", "mixed", "created", "", 0);
+		e[5].tags = "flow=write";
+		e[5].count = 30;
+		e[5].errors[ERRK_CHECK] = (uint64_t)i;
+		e[6] = entry("http_req_duration", "mixed", "items", "GET", 0);
+		e[6].tags = "flow=read\ngroup=checkout\nkind=read";
+		e[6].count = 2;
+		e[6].errors[ERRK_CAPTURE] = 2;
+		CHECK_EQ_INT(store_add_batch(st, "run-tags", "agent-1", (uint64_t)i + 1, i * 1000, e, 7,
+		                             &dup),
+		             HERD_OK);
+		CHECK_EQ_INT(results_add_batch(live, "agent-1", i * 1000, e, 7), HERD_OK);
+	}
+	for (int i = 0; i < 3; i++)
+		hist_free(h[i]);
+
+	CHECK_EQ_INT(sqlite3_open(tpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 7);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys WHERE metric = 'http_req_duration'"
+	                        " AND status_class = 2"),
+	             2);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys WHERE"
+	                        " tags = 'flow=read' || char(10) || 'group=checkout' || char(10) ||"
+	                        " 'kind=read'"),
+	             2);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM intervals"), 21);
+	sqlite3_close(db);
+
+	/* Rebuilt from the file, the tags are there. */
+	CHECK_EQ_INT(store_load_results(st, "run-tags", &loaded), HERD_OK);
+	res_agg *x = malloc(sizeof(*x)), *y = malloc(sizeof(*y));
+	static const struct {
+		const char *metric, *key, *value;
+	} qs[] = {
+	    {"http_req_duration", "flow", "read"}, {"http_req_duration", "flow", "write"},
+	    {"http_req_duration", "kind", "read"}, {"http_req_failed", "group", "checkout"},
+	    {"iterations", "flow", "write"},       {"group_duration", "group", "checkout"},
+	    {"checks", "check", "created"},        {"http_reqs", NULL, NULL},
+	};
+	th_tag t;
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		size_t nt = qs[i].key != NULL;
+		if (nt)
+			res_tag_set(&t, qs[i].key, qs[i].value);
+		CHECK_EQ_INT(results_query(live, qs[i].metric, &t, nt, x), HERD_OK);
+		CHECK_EQ_INT(results_query(loaded, qs[i].metric, &t, nt, y), HERD_OK);
+		CHECK(x->nseries > 0);
+		if (memcmp(x, y, sizeof(*x)) != 0) {
+			fprintf(stderr, "%s{%s:%s} differs after loading\n", qs[i].metric,
+			        qs[i].key ? qs[i].key : "", qs[i].value ? qs[i].value : "");
+			CHECK(memcmp(x, y, sizeof(*x)) == 0);
+		}
+	}
+	res_tag_set(&t, "flow", "write");
+	CHECK_EQ_INT(results_query(loaded, "iterations", &t, 1, y), HERD_OK);
+	CHECK_EQ_INT(y->count, 90);
+	res_tag_set(&t, "kind", "read");
+	CHECK_EQ_INT(results_query(loaded, "http_req_duration", &t, 1, y), HERD_OK);
+	CHECK_EQ_INT(y->count, 186);
+	CHECK_EQ_INT(y->errors[ERRK_CAPTURE], 6);
+	free(x);
+	free(y);
+
+	/* So is every summary built from them. */
+	char *t1, *t2;
+	CHECK_EQ_INT(summary_text(live, NULL, &t1), HERD_OK);
+	CHECK_EQ_INT(summary_text(loaded, NULL, &t2), HERD_OK);
+	CHECK_EQ_STR(t2, t1);
+	CHECK_CONTAINS(t2, "group_duration{group:checkout}");
+	CHECK_CONTAINS(t2, "flows of mixed");
+	CHECK_CONTAINS(t2, "capture_failed....: 6\n");
+	free(t1);
+	free(t2);
+	CHECK_EQ_INT(summary_json_text(live, NULL, &t1), HERD_OK);
+	CHECK_EQ_INT(summary_json_text(loaded, NULL, &t2), HERD_OK);
+	CHECK_EQ_STR(t2, t1);
+	CHECK_CONTAINS(t2, "\"iterations{flow:write}\"");
+	free(t1);
+	free(t2);
+	results_free(loaded);
+	results_free(live);
+	store_close(st);
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char f[320];
+		snprintf(f, sizeof(f), "%s%s", tpath, suffixes[i]);
+		unlink(f);
+	}
+}
+
+/* The schema of version 1, as earlier herds created it. */
+static const char schema_v1[] =
+    "CREATE TABLE runs ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  plan_file TEXT,"
+    "  plan_text TEXT,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER,"
+    "  interval_ms INTEGER NOT NULL DEFAULT 1000 CHECK (interval_ms > 0),"
+    "  duration_ms INTEGER,"
+    "  status TEXT NOT NULL DEFAULT 'running' CHECK (status IN"
+    "    ('running', 'passed', 'failed', 'aborted', 'interrupted', 'error')),"
+    "  exit_code INTEGER,"
+    "  degraded INTEGER NOT NULL DEFAULT 0,"
+    "  summary_json TEXT,"
+    "  summary_text TEXT"
+    ");"
+    "CREATE INDEX runs_started ON runs (started_at);"
+    "CREATE TABLE run_agents ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  agent_id TEXT NOT NULL,"
+    "  name TEXT,"
+    "  host TEXT,"
+    "  cores INTEGER,"
+    "  weight REAL,"
+    "  joined_at INTEGER,"
+    "  left_at INTEGER,"
+    "  batches INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  cpu_pct REAL,"
+    "  rss_kb INTEGER,"
+    "  status TEXT,"
+    "  PRIMARY KEY (run_id, agent_id)"
+    ");"
+    "CREATE TABLE series_keys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  metric TEXT NOT NULL CHECK (metric <> ''),"
+    "  scenario TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  status_class INTEGER NOT NULL,"
+    "  agent_id TEXT NOT NULL,"
+    "  UNIQUE (run_id, metric, scenario, name, method, status_class, agent_id)"
+    ");"
+    "CREATE TABLE intervals ("
+    "  key_id INTEGER NOT NULL REFERENCES series_keys (id) ON DELETE CASCADE,"
+    "  interval_ms INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  errors TEXT,"
+    "  bytes_in INTEGER NOT NULL,"
+    "  bytes_out INTEGER NOT NULL,"
+    "  gauge INTEGER NOT NULL,"
+    "  hist BLOB"
+    ");"
+    "CREATE INDEX intervals_key ON intervals (key_id, interval_ms);"
+    "CREATE TABLE batches ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  agent_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  interval_ms INTEGER NOT NULL,"
+    "  entries INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, agent_id, seq)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE thresholds ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  metric TEXT NOT NULL,"
+    "  expr TEXT NOT NULL,"
+    "  observed REAL,"
+    "  ok INTEGER NOT NULL,"
+    "  nodata INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT"
+    ");"
+    "CREATE INDEX thresholds_run ON thresholds (run_id);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  agent_id TEXT,"
+    "  message TEXT"
+    ");"
+    "CREATE INDEX events_run ON events (run_id, at);"
+    "PRAGMA user_version = 1;";
+
+static int exec_ok(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "%s: %s\n", sql, msg ? msg : "?");
+	sqlite3_free(msg);
+	return rc;
+}
+
+/* A file of schema version 1 with a run in it is migrated to version 2 on
+ * open: its rows stay (with tags ''), its results load as before, and tagged
+ * series can be added next to the old ones. */
+static void test_migrate_v1(void)
+{
+	char vpath[300], err[512];
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	store *st = NULL;
+	results *loaded;
+	hist *h = hist_new();
+	uint8_t *blob;
+	size_t blen;
+	int dup;
+
+	snprintf(vpath, sizeof(vpath), "%s/v1.db", dir);
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, schema_v1), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, "INSERT INTO runs (id, name, started_at, interval_ms, duration_ms,"
+	                         " status, summary_text) VALUES ('old', 'shop', 1795914723000, 1000,"
+	                         " 2000, 'passed', 'old summary');"
+	                         "INSERT INTO run_agents (run_id, agent_id, batches, last_seq)"
+	                         " VALUES ('old', 'a1', 2, 2);"
+	                         "INSERT INTO batches VALUES ('old', 'a1', 1, 0, 2, 0),"
+	                         " ('old', 'a1', 2, 1000, 2, 0);"
+	                         "INSERT INTO series_keys VALUES"
+	                         " (7, 'old', 'http_req_duration', 'browse', 'home', 'GET', 2, 'a1'),"
+	                         " (9, 'old', 'checks', 'browse', 'home ok', '', 0, 'a1');"
+	                         "INSERT INTO intervals VALUES (9, 0, 10, '{\"check_failed\":1}', 0, 0,"
+	                         " 0, NULL), (9, 1000, 10, NULL, 0, 0, 0, NULL);"),
+	             SQLITE_OK);
+	hist_record_n(h, 20000, 40);
+	CHECK_EQ_INT(store_hist_encode(h, &blob, &blen), HERD_OK);
+	CHECK_EQ_INT(sqlite3_prepare_v2(db,
+	                                "INSERT INTO intervals VALUES (7, ?, 40, NULL, 4000, 400, 0, ?)",
+	                                -1, &s, NULL),
+	             SQLITE_OK);
+	for (int i = 0; i < 2; i++) {
+		sqlite3_bind_int(s, 1, i * 1000);
+		sqlite3_bind_blob(s, 2, blob, (int)blen, SQLITE_STATIC);
+		CHECK_EQ_INT(sqlite3_step(s), SQLITE_DONE);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	free(blob);
+	hist_free(h);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 1);
+	sqlite3_close(db);
+
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	if (st == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	CHECK_EQ_INT(store_schema_version(st), 2);
+
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 2);
+	/* Same rows, same ids, tags '' on the old keys; no table left over. */
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 2);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys WHERE tags = '' AND id IN (7, 9)"),
+	             2);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM intervals i JOIN series_keys k ON"
+	                        " k.id = i.key_id"),
+	             4);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'series_keys_v2'"),
+	             0);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'series_keys' AND"
+	                        " sql LIKE '%tags TEXT NOT NULL%'"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_foreign_key_list('intervals') WHERE"
+	                        " \"table\" = 'series_keys'"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_index_list('intervals') WHERE"
+	                        " name = 'intervals_key'"),
+	             1);
+
+	/* The old run loads as it did. */
+	CHECK_EQ_INT(store_load_results(st, "old", &loaded), HERD_OK);
+	res_agg *q = malloc(sizeof(*q));
+	CHECK_EQ_INT(results_query(loaded, "http_reqs", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 80);
+	CHECK_EQ_INT(q->h.total, 80);
+	CHECK_EQ_INT(q->bytes_in, 8000);
+	CHECK_EQ_INT(results_query(loaded, "checks", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 20);
+	CHECK_EQ_INT(q->errors[ERRK_CHECK], 1);
+	CHECK_EQ_INT(results_duration_ms(loaded), 2000);
+	results_free(loaded);
+
+	/* The key now includes tags: the same series with tags is a new key. */
+	wire_entry e[2] = {entry("http_req_duration", "browse", "home", "GET", 2),
+	                   entry("http_req_duration", "browse", "home", "GET", 2)};
+	e[0].count = 5;
+	e[1].tags = "flow=read";
+	e[1].count = 3;
+	CHECK_EQ_INT(store_add_batch(st, "old", "a1", 3, 2000, e, 2, &dup), HERD_OK);
+	CHECK_EQ_INT(dup, 0);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 3);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM intervals WHERE key_id = 7"), 3);
+	CHECK_EQ_INT(store_load_results(st, "old", &loaded), HERD_OK);
+	th_tag t;
+	res_tag_set(&t, "flow", "read");
+	CHECK_EQ_INT(results_query(loaded, "http_reqs", &t, 1, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 3);
+	CHECK_EQ_INT(results_query(loaded, "http_reqs", NULL, 0, q), HERD_OK);
+	CHECK_EQ_INT(q->count, 88);
+	results_free(loaded);
+	free(q);
+	/* Foreign keys are on again after the migration. */
+	CHECK_EQ_INT(store_add_batch(st, "no-such-run", "a1", 1, 0, e, 1, &dup), HERD_ESTORE);
+	store_close(st);
+
+	/* Opening again finds version 2 and changes nothing. */
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(store_schema_version(st), 2);
+	store_close(st);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 3);
+	sqlite3_close(db);
+
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char f[320];
+		snprintf(f, sizeof(f), "%s%s", vpath, suffixes[i]);
+		unlink(f);
+	}
+}
+
 static void test_run_id(void)
 {
 	char id[32];
@@ -433,6 +793,8 @@ int main(void)
 	test_run_id();
 	test_open_schema();
 	test_batches();
+	test_tags();
+	test_migrate_v1();
 
 	char f[320];
 	static const char *const suffixes[] = {"", "-wal", "-shm"};

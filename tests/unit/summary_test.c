@@ -411,6 +411,266 @@ static void test_json(void)
 	results_free(r);
 }
 
+/*
+ * A run with flows, groups and named checks, as agents send them since tags:
+ * scenario "mixed" picks flow read 60 times, write 30 and ai 10 in 1 s;
+ * scenario "plain" has the one flow "default".
+ */
+static results *make_tagged_run(void)
+{
+	results *r;
+	hist *h[6];
+	wire_entry e[16];
+	size_t n = 0;
+
+	if (results_new(1000, &r) != 0)
+		return NULL;
+	for (int i = 0; i < 6; i++)
+		h[i] = hist_new();
+	hist_record_n(h[0], 10000, 600);
+	hist_record_n(h[1], 200000, 300);
+	hist_record_n(h[2], 800000, 104);
+	hist_record_n(h[3], 50000, 60);
+	hist_record_n(h[4], 300000, 30);
+	hist_record_n(h[5], 5000, 7);
+
+	e[n] = entry("http_req_duration", "mixed", "list", "GET", 2);
+	e[n].tags = "flow=read\ngroup=checkout\nkind=read";
+	e[n].count = 600;
+	e[n++].h = h[0];
+	e[n] = entry("http_req_duration", "mixed", "create", "POST", 2);
+	e[n].tags = "flow=write";
+	e[n].count = 300;
+	e[n++].h = h[1];
+	e[n] = entry("http_req_duration", "mixed", "ask", "POST", 2);
+	e[n].tags = "flow=ai";
+	e[n].count = 104;
+	e[n].errors[ERRK_CAPTURE] = 4;
+	e[n++].h = h[2];
+	e[n] = entry("iterations", "mixed", "", "", 0);
+	e[n].tags = "flow=read";
+	e[n++].count = 60;
+	e[n] = entry("iterations", "mixed", "", "", 0);
+	e[n].tags = "flow=write";
+	e[n++].count = 30;
+	e[n] = entry("iterations", "mixed", "", "", 0);
+	e[n].tags = "flow=ai";
+	e[n++].count = 10;
+	e[n] = entry("group_duration", "mixed", "", "", 0);
+	e[n].tags = "flow=read\ngroup=checkout";
+	e[n].count = 60;
+	e[n++].h = h[3];
+	e[n] = entry("group_duration", "mixed", "", "", 0);
+	e[n].tags = "flow=write\ngroup=outer::inner";
+	e[n].count = 30;
+	e[n++].h = h[4];
+	e[n] = entry("checks", "mixed", "created", "", 0);
+	e[n].tags = "flow=write";
+	e[n].count = 1000;
+	e[n++].errors[ERRK_CHECK] = 30;
+	e[n] = entry("checks", "mixed", "has id", "", 0);
+	e[n].tags = "flow=read\ngroup=checkout";
+	e[n++].count = 600;
+	e[n] = entry("checks", "mixed", "login ok", "", 0);
+	e[n].tags = "flow=read";
+	e[n++].count = 200;
+	e[n] = entry("checks", "mixed", "deep", "", 0);
+	e[n].tags = "flow=write\ngroup=outer::inner";
+	e[n].count = 30;
+	e[n++].errors[ERRK_CHECK] = 3;
+	e[n] = entry("http_req_duration", "plain", "home", "GET", 2);
+	e[n].tags = "flow=default";
+	e[n].count = 7;
+	e[n++].h = h[5];
+	e[n] = entry("iterations", "plain", "", "", 0);
+	e[n].tags = "flow=default";
+	e[n++].count = 7;
+	e[n] = entry("checks", "plain", "home: status is 200", "", 0);
+	e[n].tags = "flow=default";
+	e[n++].count = 7;
+	CHECK_EQ_INT(results_add_batch(r, "a1", 0, e, n), HERD_OK);
+	for (int i = 0; i < 6; i++)
+		hist_free(h[i]);
+	return r;
+}
+
+static verdict_set *make_tagged_verdicts(const results *r)
+{
+	verdict_set *vs;
+	if (verdict_set_new(&vs) != 0)
+		return NULL;
+	verdict_add(vs, r, "checks{check:login ok}", "rate > 0.99");
+	verdict_add(vs, r, "checks{check:created}", "rate > 0.99");
+	verdict_add(vs, r, "group_duration{group:checkout}", "p(95) < 100");
+	verdict_add(vs, r, "iterations{flow:read}", "count >= 60");
+	/* Filters nobody's series match: shown, not hidden. */
+	verdict_add(vs, r, "iterations{flow:nope}", "count > 0");
+	verdict_add(vs, r, "http_req_duration{persona:x}", "p(95) < 1");
+	return vs;
+}
+
+static void test_tagged_text(void)
+{
+	results *r = make_tagged_run();
+	verdict_set *vs = make_tagged_verdicts(r);
+	summary_info info = {.run_id = "r-tags", .status = "failed", .verdicts = vs};
+	char *t = NULL;
+
+	CHECK(r != NULL && vs != NULL);
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	if (t == NULL)
+		return;
+	if (getenv("HERD_TEST_VERBOSE") != NULL)
+		fputs(t, stderr);
+
+	/* One line per check name, k6's marks and counts for the failing ones. */
+	CHECK_CONTAINS(t, "\n    ✗ created\n      ↳  97% — ✓ 970 / ✗ 30\n");
+	CHECK_CONTAINS(t, "\n    ✓ has id\n");
+	CHECK_CONTAINS(t, "\n    ✓ login ok\n");
+	CHECK_CONTAINS(t, "\n    ✓ home: status is 200\n");
+	CHECK_CONTAINS(t, "\n    ✗ deep\n      ↳  90% — ✓ 27 / ✗ 3\n");
+	CHECK_CONTAINS(t, "\n    ✗ created\n      ↳  97% — ✓ 970 / ✗ 30\n    ✗ deep\n");
+
+	/* group_duration, then one line per group that exists. */
+	check_value(t, "    ", "group_duration",
+	            "avg=133.33ms   min=50ms       med=50.05ms    max=300ms      p(90)=300ms    "
+	            "p(95)=300ms    p(99)=300ms");
+	check_value(t, "    ✓ ", "group_duration{group:checkout}",
+	            "avg=50ms       min=50ms       med=50ms       max=50ms       p(90)=50ms     "
+	            "p(95)=50ms     p(99)=50ms");
+	check_value(t, "      ", "group_duration{group:outer::inner}",
+	            "avg=300ms      min=300ms      med=300ms      max=300ms      p(90)=300ms    "
+	            "p(95)=300ms    p(99)=300ms");
+	CHECK(strstr(t, "group_duration{group:outer}") == NULL);
+	CHECK_EQ_INT(colon_col(t, "group_duration{group:outer::inner}"), colon_col(t, "checks"));
+	/* Threshold submetrics. */
+	check_value(t, "    ✓ ", "checks{check:login ok}", "100.00% 200 out of 200");
+	check_value(t, "    ✗ ", "checks{check:created}", "97.00%  970 out of 1000");
+	check_value(t, "    ✓ ", "iterations{flow:read}", "60      60/s");
+	check_value(t, "    ✗ ", "iterations{flow:nope}", "0       0/s");
+	check_value(t, "    ✓ ", "http_req_duration{persona:x}", "no data");
+	CHECK_CONTAINS(t, "    iterations{flow:nope}\n    ✗ 'count > 0' count=0\n");
+	CHECK_CONTAINS(t, "    http_req_duration{persona:x}\n    ✓ 'p(95) < 1' no data\n");
+	CHECK_CONTAINS(t, "    checks{check:login ok}\n    ✓ 'rate > 0.99' rate=100.00%\n");
+
+	/* The flows of mixed, with their shares; plain's one default flow has no
+	 * table. */
+	CHECK_CONTAINS(t, "\n  flows of mixed    iterations    share  requests        p95\n"
+	                  "    ai                      10    10.0%       104      800ms\n"
+	                  "    read                    60    60.0%       600       10ms\n"
+	                  "    write                   30    30.0%       300      200ms\n");
+	CHECK(strstr(t, "flows of plain") == NULL);
+
+	/* The new error kind. */
+	CHECK_CONTAINS(t, "capture_failed....: 4\n");
+	free(t);
+	verdict_set_free(vs);
+	results_free(r);
+}
+
+static json_t *jpath2(json_t *j, const char *a, const char *b)
+{
+	return json_object_get(json_object_get(j, a), b);
+}
+
+static void test_tagged_json(void)
+{
+	results *r = make_tagged_run();
+	verdict_set *vs = make_tagged_verdicts(r);
+	summary_info info = {.run_id = "r-tags", .status = "failed", .verdicts = vs};
+	json_t *j = NULL;
+	char *s = NULL;
+
+	CHECK_EQ_INT(summary_json_text(r, &info, &s), HERD_OK);
+	if (getenv("HERD_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "%s\n", s);
+	j = json_loads(s, 0, NULL);
+	free(s);
+	CHECK(j != NULL);
+	if (j == NULL)
+		return;
+
+	/* Submetrics per flow, group and check under their exact names, without
+	 * a threshold naming them. */
+	CHECK_EQ_INT(num(j, "iterations{flow:read}", "count"), 60);
+	CHECK_EQ_INT(num(j, "iterations{flow:write}", "count"), 30);
+	CHECK_EQ_INT(num(j, "iterations{flow:ai}", "count"), 10);
+	CHECK_EQ_INT(num(j, "iterations{flow:default}", "count"), 7);
+	CHECK(fabs(num(j, "iterations{flow:ai}", "rate") - 10) < 1e-9);
+	CHECK(fabs(num(j, "group_duration{group:checkout}", "p(95)") - 50) < 0.5);
+	CHECK(fabs(num(j, "group_duration{group:outer::inner}", "avg") - 300) < 1e-9);
+	CHECK(fabs(num(j, "group_duration", "max") - 300) < 1e-9);
+	CHECK_EQ_INT(num(j, "checks{check:created}", "passes"), 970);
+	CHECK_EQ_INT(num(j, "checks{check:created}", "fails"), 30);
+	CHECK(fabs(num(j, "checks{check:created}", "value") - 0.97) < 1e-12);
+	CHECK_EQ_INT(num(j, "checks{check:has id}", "passes"), 600);
+	CHECK_EQ_INT(num(j, "checks{check:home: status is 200}", "passes"), 7);
+	CHECK(fabs(num(j, "http_req_duration{flow:write}", "p(95)") - 200) < 1);
+	CHECK(fabs(num(j, "http_req_duration{flow:read}", "med") - 10) < 0.1);
+	json_t *ms = json_object_get(j, "metrics");
+	CHECK(json_object_get(ms, "group_duration{group:outer}") == NULL);
+	CHECK(json_object_get(ms, "iterations{flow:nope}") != NULL);
+	/* A threshold's own submetric keeps its thresholds (true = failed). */
+	CHECK(json_is_false(json_object_get(jpath2(ms, "checks{check:login ok}", "thresholds"), "rate > 0.99")));
+	CHECK(json_is_true(json_object_get(jpath2(ms, "checks{check:created}", "thresholds"), "rate > 0.99")));
+	CHECK(json_is_false(
+	    json_object_get(jpath2(ms, "group_duration{group:checkout}", "thresholds"),
+	                    "p(95) < 100")));
+	CHECK(jpath2(ms, "iterations{flow:write}", "thresholds") == NULL);
+
+	/* Flows per scenario in herd's section; shares are fractions. */
+	json_t *mixed = json_object_get(jpath2(j, "herd", "scenarios"), "mixed");
+	json_t *fl = json_object_get(mixed, "flows");
+	CHECK_EQ_INT(json_object_size(fl), 3);
+	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(fl, "read"), "iterations")),
+	             60);
+	CHECK(fabs(json_number_value(json_object_get(json_object_get(fl, "read"), "share")) - 0.6) <
+	      1e-12);
+	CHECK(fabs(json_number_value(json_object_get(json_object_get(fl, "ai"), "share")) - 0.1) <
+	      1e-12);
+	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(fl, "ai"), "requests")), 104);
+	CHECK(fabs(json_number_value(json_object_get(json_object_get(fl, "write"), "p(95)")) - 200) <
+	      1);
+	json_t *plain = json_object_get(jpath2(j, "herd", "scenarios"), "plain");
+	CHECK(fabs(json_number_value(json_object_get(jpath2(plain, "flows", "default"), "share")) -
+	           1.0) < 1e-12);
+	CHECK_EQ_INT(json_integer_value(json_object_get(jpath2(j, "herd", "errors_by_kind"),
+	                                                "capture_failed")),
+	             4);
+
+	/* k6's root_group: checks outside groups at the root, the others in their
+	 * (nested) groups, with k6's paths. */
+	json_t *rg = json_object_get(j, "root_group");
+	json_t *rc = json_object_get(rg, "checks");
+	CHECK(json_object_get(rc, "created") != NULL);
+	CHECK(json_object_get(rc, "login ok") != NULL);
+	CHECK(json_object_get(rc, "has id") == NULL);
+	CHECK(json_object_get(rc, "deep") == NULL);
+	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(rc, "created"), "path")),
+	             "::created");
+	json_t *co = json_object_get(json_object_get(rg, "groups"), "checkout");
+	CHECK_EQ_STR(json_string_value(json_object_get(co, "name")), "checkout");
+	CHECK_EQ_STR(json_string_value(json_object_get(co, "path")), "::checkout");
+	json_t *hid = json_object_get(json_object_get(co, "checks"), "has id");
+	CHECK_EQ_STR(json_string_value(json_object_get(hid, "path")), "::checkout::has id");
+	CHECK_EQ_INT(json_integer_value(json_object_get(hid, "passes")), 600);
+	json_t *outer = json_object_get(json_object_get(rg, "groups"), "outer");
+	CHECK_EQ_STR(json_string_value(json_object_get(outer, "path")), "::outer");
+	CHECK_EQ_INT(json_object_size(json_object_get(outer, "checks")), 0);
+	json_t *inner = json_object_get(json_object_get(outer, "groups"), "inner");
+	CHECK_EQ_STR(json_string_value(json_object_get(inner, "name")), "inner");
+	CHECK_EQ_STR(json_string_value(json_object_get(inner, "path")), "::outer::inner");
+	json_t *deep = json_object_get(json_object_get(inner, "checks"), "deep");
+	CHECK_EQ_STR(json_string_value(json_object_get(deep, "path")), "::outer::inner::deep");
+	CHECK_EQ_INT(json_integer_value(json_object_get(deep, "passes")), 27);
+	CHECK_EQ_INT(json_integer_value(json_object_get(deep, "fails")), 3);
+	CHECK_EQ_INT(json_object_size(json_object_get(rg, "groups")), 2);
+
+	json_decref(j);
+	verdict_set_free(vs);
+	results_free(r);
+}
+
 static void test_empty(void)
 {
 	results *r;
@@ -499,5 +759,7 @@ int main(void)
 	test_json();
 	test_empty();
 	test_bad_utf8();
+	test_tagged_text();
+	test_tagged_json();
 	return check_done();
 }

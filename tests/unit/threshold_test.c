@@ -91,8 +91,15 @@ static void test_metric_errors(void)
 		CHECK_EQ_INT(th_parse_metric(big, &m, err, sizeof(err)), 0);
 		CHECK_EQ_INT(strlen(m.name), 63);
 	}
-	snprintf(big, sizeof(big), "m{%0*d:v}", 32, 0);
+	snprintf(big, sizeof(big), "m{k%0*d:v}", 31, 0);
 	metric_err(big, "too long");
+	snprintf(big, sizeof(big), "m{k%0*d:v}", 30, 0);
+	{
+		th_metric m;
+		char err[128];
+		CHECK_EQ_INT(th_parse_metric(big, &m, err, sizeof(err)), 0);
+		CHECK_EQ_INT(strlen(m.tags[0].key), 31);
+	}
 	snprintf(big, sizeof(big), "m{k:%0*d}", 96, 0);
 	metric_err(big, "too long");
 	snprintf(big, sizeof(big), "m{k:%0*d}", 95, 0);
@@ -108,6 +115,56 @@ static void test_metric_errors(void)
 		th_metric m;
 		CHECK_EQ_INT(th_parse_metric("a{b", &m, NULL, 0), -1);
 	}
+}
+
+/* Any tag key spelled [A-Za-z_][A-Za-z0-9_.-]* is taken, whoever sends it;
+ * values may hold spaces (check names do). */
+static void test_tag_keys(void)
+{
+	th_metric m;
+	char err[256];
+
+	CHECK_EQ_INT(th_parse_metric("checks{check:login ok}", &m, err, sizeof(err)), 0);
+	CHECK_EQ_STR(m.name, "checks");
+	CHECK_EQ_INT(m.ntags, 1);
+	CHECK_EQ_STR(m.tags[0].key, "check");
+	CHECK_EQ_STR(m.tags[0].value, "login ok");
+	/* Inner spaces stay; the ones around the value go. */
+	CHECK_EQ_INT(th_parse_metric("checks{ check :  step: status is 200 , flow:read}", &m, err,
+	                             sizeof(err)),
+	             0);
+	CHECK_EQ_INT(m.ntags, 2);
+	CHECK_EQ_STR(m.tags[0].value, "step: status is 200");
+	CHECK_EQ_STR(m.tags[1].key, "flow");
+	CHECK_EQ_STR(m.tags[1].value, "read");
+
+	CHECK_EQ_INT(th_parse_metric("group_duration{group:outer::inner,_x.y-z:1,Kind2:w}", &m, err,
+	                             sizeof(err)),
+	             0);
+	CHECK_EQ_INT(m.ntags, 3);
+	CHECK_EQ_STR(m.tags[0].key, "group");
+	CHECK_EQ_STR(m.tags[0].value, "outer::inner");
+	CHECK_EQ_STR(m.tags[1].key, "_x.y-z");
+	CHECK_EQ_STR(m.tags[2].key, "Kind2");
+
+	metric_err("http_req_duration{1flow:read}", "tag key '1flow' is not valid");
+	metric_err("http_req_duration{-a:read}", "not valid");
+	metric_err("http_req_duration{.a:read}", "not valid");
+	metric_err("http_req_duration{my flow:read}", "tag key 'my flow' is not valid");
+	metric_err("http_req_duration{fl/ow:read}", "not valid");
+	metric_err("http_req_duration{fl\xc3\xa9:read}", "not valid");
+	metric_err("http_req_duration{fl\tow:read}", "not valid");
+
+	CHECK(th_tag_key_valid("flow"));
+	CHECK(th_tag_key_valid("_"));
+	CHECK(th_tag_key_valid("a.b-c_9"));
+	CHECK(!th_tag_key_valid(""));
+	CHECK(!th_tag_key_valid("9a"));
+	CHECK(!th_tag_key_valid("a b"));
+	CHECK(!th_tag_key_valid("a:b"));
+	CHECK(!th_tag_key_valid(NULL));
+	CHECK(th_tag_key_valid("k234567890123456789012345678901"));
+	CHECK(!th_tag_key_valid("k2345678901234567890123456789012"));
 }
 
 static void expr_ok(const char *s, th_agg agg, double pct, th_op op, double value)
@@ -236,6 +293,7 @@ static void test_labels(void)
 
 int main(void)
 {
+	test_tag_keys();
 	test_metric_ok();
 	test_metric_errors();
 	test_expr_ok();
