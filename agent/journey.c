@@ -33,7 +33,7 @@ static json_t *resp_json(journey_resp *jr)
 	if (jr->json == NULL) {
 		json_t *j = NULL;
 		if (jr->r->body != NULL)
-			j = json_loadb(jr->r->body, jr->r->body_len, JSON_DECODE_ANY, NULL);
+			j = json_loadb(jr->r->body, jr->r->body_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 		jr->json = j != NULL ? (void *)j : NOT_JSON;
 	}
 	return jr->json == NOT_JSON ? NULL : jr->json;
@@ -176,7 +176,12 @@ int journey_capture(journey_resp *jr, const plan_capture *cp, char **vars, size_
 	}
 	case CAP_REGEX: {
 		regmatch_t m[10];
-		if (r->body == NULL || cp->re == NULL || regexec(cp->re, r->body, 10, m, 0) != 0)
+		if (r->body == NULL || cp->re == NULL)
+			return 0;
+		/* The body is body_len bytes: not necessarily NUL-terminated, maybe holding NULs. */
+		m[0].rm_so = 0;
+		m[0].rm_eo = (regoff_t)r->body_len;
+		if (regexec(cp->re, r->body, 10, m, REG_STARTEND) != 0)
 			return 0;
 		if (m[cp->group].rm_so < 0)
 			return 0;

@@ -61,7 +61,9 @@ int jpath_equals(const json_t *j, const char *want)
 	if (j == NULL || want == NULL)
 		return 0;
 	switch (json_typeof(j)) {
-	case JSON_STRING: return strcmp(json_string_value(j), want) == 0;
+	case JSON_STRING: /* a string may hold "\u0000": compare every byte */
+		return json_string_length(j) == strlen(want) &&
+		       memcmp(json_string_value(j), want, json_string_length(j)) == 0;
 	case JSON_INTEGER:
 		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
 		return strcmp(buf, want) == 0;

@@ -399,8 +399,10 @@ static int parse_flows(pctx *c, const pair *fp, plan_scenario *s)
 	int more, rv;
 	char kb[200];
 
-	if (node_kind(fp->v) != SK_MAP || fy_node_mapping_item_count(fp->v) <= 0)
+	if (node_kind(fp->v) != SK_MAP)
 		return want_kind(c, fp, node_kind(fp->v), "a mapping of flow names to '{ weight, steps }'");
+	if (fy_node_mapping_item_count(fp->v) <= 0)
+		return perr(c, vloc(fp), "'flows' is empty; add at least one flow");
 	for (;;) {
 		void *kit = NULL;
 		pair kp, steps = {0};

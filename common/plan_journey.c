@@ -134,6 +134,24 @@ static void esc_url(sbuf *o, const char *s, size_t n)
 	}
 }
 
+/* The inside of a JSON string, as tmpl_render escapes a TMPL_ESC_JSON part. */
+static void esc_json(sbuf *o, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\') {
+			char e[2] = {'\\', (char)ch};
+			sbuf_add(o, e, 2);
+		} else if (ch < 0x20) {
+			char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+			sbuf_add(o, e, 6);
+		} else {
+			sbuf_add(o, (const char *)&s[i], 1);
+		}
+	}
+}
+
 void tb_lit(tbuild *b, const char *s, size_t len, tmpl_esc esc)
 {
 	if (len == 0 || b->oom)
@@ -141,8 +159,10 @@ void tb_lit(tbuild *b, const char *s, size_t len, tmpl_esc esc)
 	size_t at = b->lits.len;
 	if (esc == TMPL_ESC_URL)
 		esc_url(&b->lits, s, len);
+	else if (esc == TMPL_ESC_JSON)
+		esc_json(&b->lits, s, len); /* the text around {{ }} in a `json:` string, env() values */
 	else
-		sbuf_add(&b->lits, s, len); /* JSON literals come escaped by jansson already */
+		sbuf_add(&b->lits, s, len);
 	size_t n = b->lits.len - at;
 	if (b->n > 0 && b->parts[b->n - 1].kind == TP_LIT &&
 	    (size_t)(uintptr_t)b->parts[b->n - 1].lit + b->parts[b->n - 1].len == at) {

@@ -557,13 +557,19 @@ fail:
 /* Compiles the header values and a plain body. */
 static int compile_request(pctx *c, plan_step *st, const pair *keys, const int *seen)
 {
-	int rv;
+	int rv, more;
+	void *it = NULL;
+	pair pr;
 	if (st->nheaders > 0 && (st->t_headers = calloc(st->nheaders, sizeof(*st->t_headers))) == NULL)
 		return poom(c);
 	for (size_t i = 0; i < st->nheaders; i++) {
 		const char *v = st->headers[i].value;
-		/* Positions: the headers mapping's start (a value's own is not kept). */
-		if ((rv = compile_text(c, v, strlen(v), NULL, vloc(&keys[K_HEADERS]), 0, &st->t_headers[i])) != 0)
+		/* headers[i] is the mapping's i-th pair: its value node gives positions. */
+		if ((rv = next_pair(c, keys[K_HEADERS].v, &keys[K_HEADERS].vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			return perr(c, vloc(&keys[K_HEADERS]), "internal error: a header was lost");
+		if ((rv = compile_text(c, v, strlen(v), pr.v, vloc(&pr), 0, &st->t_headers[i])) != 0)
 			return rv;
 	}
 	if (seen[K_BODY] && st->body != NULL &&
