@@ -17,6 +17,7 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define PLAN_MAX_FEEDERS 32 /* a step keeps a bit per feeder */
 #define PLAN_MAX_VARS 4096
+#define PLAN_MAX_TAGS 32 /* a step's own `tags:`; with flow and group they fit the tagline */
 
 /* ---- Templates ---- */
 
@@ -641,6 +642,8 @@ int parse_tags(pctx *c, const pair *tp, plan_step *st)
 	n = fy_node_mapping_item_count(tp->v);
 	if (n <= 0)
 		return HERD_OK;
+	if (n > PLAN_MAX_TAGS)
+		return perr(c, vloc(tp), "a step has at most %d tags", PLAN_MAX_TAGS);
 	if ((st->tags = calloc((size_t)n, sizeof(*st->tags))) == NULL)
 		return poom(c);
 	for (;;) {
@@ -768,7 +771,7 @@ static int kv_cmp(const void *a, const void *b)
 /* "flow=..\ngroup=..\nkey=value", sorted by key. */
 static int build_tagline(pctx *c, plan_step *st, const plan_flow *f)
 {
-	plan_kv all[64];
+	plan_kv all[PLAN_MAX_TAGS + 2];
 	size_t n = 0;
 	sbuf b = {0};
 	all[n++] = (plan_kv){"flow", f->name};
