@@ -737,6 +737,53 @@ def test_example_journey_runs():
               % (r.metric("iterations{flow:add}")["count"], added))
 
 
+def _example(name, target):
+    """An example plan with its target rewritten, and the files beside it."""
+    src = os.path.join(_src_root(), "examples")
+    with open(os.path.join(src, name)) as f:
+        plan, k = re.subn(r"(?m)^target: .*$", "target: " + target, f.read())
+    check(k == 1, "examples/%s has %d target lines" % (name, k))
+    return plan
+
+
+def test_example_details_runs():
+    """examples/details.yaml against httpbin: every check passes and httpbin saw
+    exactly the requests herd counted, the followed redirects included."""
+    src = os.path.join(_src_root(), "examples")
+    with open(os.path.join(src, "payload.json")) as f:
+        payload = f.read()
+    with Httpbin() as hb:
+        r = run_herd(_example("details.yaml", hb.url), timeout=90, files={"payload.json": payload})
+        expect_code(r, 0)
+        seen = hb.requests()
+        reqs = r.metric("http_reqs")["count"]
+        iters = r.metric("iterations")["count"]
+        check(iters == 10, "iterations %s, expected 10" % iters)
+        # /redirect/3 costs 4 requests on the server, one request in herd.
+        check(len(seen) == reqs + 3 * iters, "httpbin saw %d requests, herd counted %d (+%d redirects)"
+              % (len(seen), reqs, 3 * iters))
+        check(r.metric("checks")["fails"] == 0, "failed checks: %s" % r.metric("checks"))
+        puts = hb.requests(method="PUT", path="/put")
+        check(len(puts) == iters, "PUT /put %d times, expected %d" % (len(puts), iters))
+
+
+def test_example_phases_runs():
+    """examples/phases.yaml against nginx: the five named stages show on the
+    live line and nginx's count equals herd's."""
+    with Nginx() as ng:
+        r = run_herd(_example("phases.yaml", ng.url), timeout=120, quiet=False)
+        expect_code(r, 0)
+        for stage in ("warm-up", "normal", "peak", "stress", "recovery"):
+            check(stage in r.stdout, "stage %r not on the live line" % stage)
+        lines = ng.access_log_lines()
+        check(lines == r.metric("http_reqs")["count"], "nginx %d lines, herd %s requests"
+              % (lines, r.metric("http_reqs")["count"]))
+        flows = {f: r.metric("iterations{flow:%s}" % f) for f in ("visitor", "member", "power")}
+        total = sum(v["count"] for v in flows.values() if v)
+        check(total == r.metric("iterations")["count"], "flows %s vs iterations %s"
+              % (flows, r.metric("iterations")))
+
+
 if __name__ == "__main__":
     main([
         test_capture_id_then_read_back,
@@ -748,4 +795,6 @@ if __name__ == "__main__":
         test_missing_capture_ends_iteration,
         test_named_check_threshold_pass_and_fail,
         test_example_journey_runs,
+        test_example_details_runs,
+        test_example_phases_runs,
     ])
