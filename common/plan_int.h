@@ -112,7 +112,6 @@ int get_int(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out);
 int bad_duration(pctx *c, loc l, const char *what, const char *s, size_t len);
 int text_duration(const char *s, size_t len, int64_t *ms);
 int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out);
-void sb_urlenc(sbuf *b, const char *s, size_t n);
 int has_scheme(const char *s);
 int url_has_host(const char *s);
 int has_space_or_ctl(const char *s);

@@ -120,21 +120,6 @@ static void tb_grow(tbuild *b)
 	b->cap = cap;
 }
 
-static void esc_url(sbuf *o, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-			sbuf_add(o, (const char *)&s[i], 1);
-		} else {
-			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-			sbuf_add(o, e, 3);
-		}
-	}
-}
-
 /* The inside of a JSON string, as tmpl_render escapes a TMPL_ESC_JSON part. */
 static void esc_json(sbuf *o, const char *s, size_t n)
 {
@@ -159,7 +144,7 @@ void tb_lit(tbuild *b, const char *s, size_t len, tmpl_esc esc)
 		return;
 	size_t at = b->lits.len;
 	if (esc == TMPL_ESC_URL)
-		esc_url(&b->lits, s, len);
+		sbuf_urlenc(&b->lits, s, len);
 	else if (esc == TMPL_ESC_JSON)
 		esc_json(&b->lits, s, len); /* the text around {{ }} in a `json:` string, env() values */
 	else

@@ -354,7 +354,7 @@ static int parse_query(pctx *c, const pair *qp, const char *path, sbuf *url, tbu
 		first = 0;
 		sbuf_str(url, sep);
 		tb_lit(tb, sep, 1, TMPL_ESC_NONE);
-		sb_urlenc(url, pr.key, pr.klen);
+		sbuf_urlenc(url, pr.key, pr.klen);
 		tb_lit(tb, pr.key, pr.klen, TMPL_ESC_URL);
 		sbuf_str(url, "=");
 		tb_lit(tb, "=", 1, TMPL_ESC_NONE);
@@ -364,7 +364,7 @@ static int parse_query(pctx *c, const pair *qp, const char *path, sbuf *url, tbu
 		if (v.dynamic)
 			sbuf_add(url, s, len);
 		else
-			sb_urlenc(url, s, len);
+			sbuf_urlenc(url, s, len);
 		tb_tmpl(tb, &v, TMPL_ESC_URL);
 		tmpl_free(&v);
 		c->bytes += pr.klen + len * 3;

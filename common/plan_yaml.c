@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/jpath.h"
 #include "common/plan_int.h"
+#include "common/textdist.h"
 #include "common/sbuf.h"
 #include "common/threshold.h"
 
@@ -485,40 +486,6 @@ int next_item(pctx *c, struct fy_node *seq, const where *sw, void **it,
 
 /* ---- Keys and suggestions ---- */
 
-static int lower(int ch)
-{
-	return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
-}
-
-/* Levenshtein distance, ignoring case, on at most 63 bytes of each side. */
-static size_t edit_distance(const char *a, size_t alen, const char *b)
-{
-	size_t blen = strlen(b), row[64];
-
-	if (alen > 63)
-		alen = 63;
-	if (blen > 63)
-		blen = 63;
-	for (size_t j = 0; j <= blen; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= alen; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= blen; j++) {
-			size_t up = row[j];
-			size_t cost = lower((unsigned char)a[i - 1]) == lower((unsigned char)b[j - 1]) ? 0 : 1;
-			size_t best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[blen];
-}
-
 /* The closest name to the unknown word, when it is close enough to be a typo. */
 const char *suggest(const char *const *names, size_t n, const char *w, size_t wlen)
 {
@@ -528,7 +495,7 @@ const char *suggest(const char *const *names, size_t n, const char *w, size_t wl
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(names[i]);
 		size_t allow = len <= 3 ? 1 : len <= 6 ? 2 : 3;
-		size_t d = edit_distance(w, wlen, names[i]);
+		size_t d = text_edit_distance(w, wlen, names[i], len);
 		if (d <= allow && d < bestd) {
 			best = names[i];
 			bestd = d;
@@ -675,21 +642,6 @@ int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out)
 /* ---- Growing strings ---- */
 
 
-/* Percent-encodes everything but RFC 3986's unreserved characters. */
-void sb_urlenc(sbuf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || is_digit((char)ch) ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-			sbuf_add(b, (const char *)&s[i], 1);
-		} else {
-			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-			sbuf_add(b, e, 3);
-		}
-	}
-}
 
 /* ---- URLs ---- */
 

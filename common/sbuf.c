@@ -29,3 +29,18 @@ void sbuf_str(sbuf *b, const char *s)
 {
 	sbuf_add(b, s, strlen(s));
 }
+
+void sbuf_urlenc(sbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			sbuf_add(b, &s[i], 1);
+		} else {
+			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+			sbuf_add(b, e, 3);
+		}
+	}
+}

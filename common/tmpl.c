@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/sbuf.h"
+#include "common/textdist.h"
 #include "common/tmpl.h"
 
 #define NELEM(a)        (sizeof(a) / sizeof((a)[0]))
@@ -134,35 +135,14 @@ static int text_is(const char *p, size_t n, const char *name)
 	return strlen(name) == n && memcmp(p, name, n) == 0;
 }
 
-static char lower(char ch)
-{
-	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-}
-
 /* Edit distance between p (n bytes) and name up to any "(", ignoring case; a
  * large value when the lengths alone are too far apart to matter. */
 static size_t distance(const char *p, size_t n, const char *name)
 {
-	size_t m = strcspn(name, "("), row[65];
-	if (m >= NELEM(row) || n > m + 2 || m > n + 2)
+	size_t m = strcspn(name, "(");
+	if (m > 63 || n > m + 2 || m > n + 2)
 		return 99;
-	for (size_t j = 0; j <= m; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= n; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= m; j++) {
-			size_t up = row[j];
-			size_t best = diag + (lower(p[i - 1]) != lower(name[j - 1]));
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[m];
+	return text_edit_distance(p, n, name, m);
 }
 
 /* Whether name is closer to p than *best so far (at most one edit for short
@@ -733,13 +713,7 @@ static void escape_tail(sbuf *out, size_t start, uint8_t esc)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)raw[i];
 		if (esc == TMPL_ESC_URL) {
-			if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-			    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-				sbuf_add(out, (const char *)&raw[i], 1);
-			} else {
-				char e3[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-				sbuf_add(out, e3, 3);
-			}
+			sbuf_urlenc(out, &raw[i], 1);
 		} else if (ch == '"' || ch == '\\') {
 			char e2[2] = {'\\', (char)ch};
 			sbuf_add(out, e2, 2);
