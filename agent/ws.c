@@ -51,6 +51,20 @@ typedef struct ws_rt {
 
 typedef struct ws_conn ws_conn;
 
+/*
+ * Follows the frames wslay writes, so that a data message counts as sent
+ * once the last byte of its final frame has been written. wslay has no
+ * callback for that, and its queued-message count also holds the pings,
+ * pongs and close frames, so the driver reads its own output instead.
+ */
+typedef struct ws_otrack {
+	uint8_t hdr[14];   /* the header of the frame in progress */
+	uint8_t hlen;      /* bytes of it seen */
+	uint8_t in_payload;
+	uint8_t ends_msg;  /* the frame is the last of a text or binary message */
+	uint64_t left;     /* payload bytes still to be written */
+} ws_otrack;
+
 typedef struct ws_state {
 	worker *w;
 	const plan *p;
@@ -111,6 +125,7 @@ struct ws_conn {
 	int close_code;       /* a close to queue once the data queue is empty, 0 when none */
 	uint64_t bytes_in, bytes_out;
 	uint64_t rng;
+	ws_otrack ot;          /* what send_cb has written of the frame in progress */
 };
 
 /* ---- deadlines ---- */
@@ -140,12 +155,12 @@ static int rearm(ws_conn *c)
 
 /* ---- metrics ---- */
 
-static void count_msg(ws_conn *c, int metric)
+static void count_msgs(ws_conn *c, int metric, uint64_t n)
 {
 	agg *a = worker_agg(c->st->w);
 	if (a != NULL)
 		agg_count(a, (agg_key){ .metric = (uint8_t)metric, .method = 0xff,
-		                        .scenario = c->v->scenario, .step = c->v->step }, 1);
+		                        .scenario = c->v->scenario, .step = c->v->step }, n);
 }
 
 static void observe_rtt(ws_conn *c, int64_t now)
@@ -277,13 +292,12 @@ static void advance(ws_conn *c)
 				m.msg = (const uint8_t *)op->text;
 				m.msg_length = op->text_len;
 			}
-			/* wslay copies the message. */
+			/* wslay copies the message; it counts as sent once written (send_cb). */
 			if (wslay_event_queue_msg(c->ctx, &m) != 0) {
 				c->err = ERRK_OTHER;
 				start_close(c, 1011);
 				return;
 			}
-			count_msg(c, AM_WS_MSGS_SENT);
 			c->last_send = now;
 			f->pc++;
 			break;
@@ -353,6 +367,51 @@ static int matches(ws_conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+/* ---- what was written ---- */
+
+/* Header length of the frame whose first hlen (>= 2) header bytes are in t. */
+static size_t otrack_header_len(const ws_otrack *t)
+{
+	uint8_t len7 = t->hdr[1] & 0x7f;
+	return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (t->hdr[1] & 0x80 ? 4 : 0);
+}
+
+/* Feeds n bytes written to the peer; returns how many data messages they
+ * completed. Frames are parsed as wslay built them, so they are well formed. */
+static uint64_t otrack_feed(ws_otrack *t, const uint8_t *p, size_t n)
+{
+	uint64_t done = 0;
+	while (n > 0) {
+		if (t->in_payload) {
+			size_t take = t->left < n ? (size_t)t->left : n;
+			t->left -= take;
+			p += take;
+			n -= take;
+		} else {
+			t->hdr[t->hlen++] = *p++;
+			n--;
+			if (t->hlen < 2 || t->hlen < otrack_header_len(t))
+				continue;
+			uint8_t len7 = t->hdr[1] & 0x7f;
+			t->left = len7;
+			if (len7 >= 126) {
+				t->left = 0;
+				for (int i = 0; i < (len7 == 126 ? 2 : 8); i++)
+					t->left = t->left << 8 | t->hdr[2 + i];
+			}
+			/* Opcodes 0 (continuation), 1 (text) and 2 (binary) carry data. */
+			t->ends_msg = (t->hdr[0] & 0x80) != 0 && (t->hdr[0] & 0x0f) <= 2;
+			t->in_payload = 1;
+		}
+		if (t->in_payload && t->left == 0) {
+			done += t->ends_msg;
+			t->in_payload = 0;
+			t->hlen = 0;
+		}
+	}
+	return done;
+}
+
 /* ---- wslay callbacks ---- */
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -393,6 +452,9 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
 		if (n >= 0) {
 			c->bytes_out += (uint64_t)n;
+			uint64_t sent = otrack_feed(&c->ot, data, (size_t)n);
+			if (sent > 0)
+				count_msgs(c, AM_WS_MSGS_SENT, sent);
 			return n;
 		}
 		if (errno == EINTR)
@@ -429,7 +491,7 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 	(void)ctx;
 	if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
 		return; /* wslay answers pings and closes by itself */
-	count_msg(c, AM_WS_MSGS_RECEIVED);
+	count_msgs(c, AM_WS_MSGS_RECEIVED, 1);
 	if (c->wait != W_EXPECT || !matches(c, arg->msg, arg->msg_length))
 		return;
 	if (++c->exp_got < c->exp->count)
@@ -882,6 +944,7 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 	c->close_code = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->depth = 0;
+	memset(&c->ot, 0, sizeof(c->ot));
 
 	int rv = build_request(c);
 	if (rv != HERD_OK)

@@ -34,6 +34,7 @@ import websockets.server  # noqa: E402
 from harness import check, free_port, main, near, note, run_herd  # noqa: E402
 
 BIG = 1 << 20  # the large message: 1 MiB
+NOREAD_S = 4.0  # how long /noread leaves what herd sends unread
 
 
 async def precise_sleep(seconds):
@@ -48,7 +49,8 @@ async def precise_sleep(seconds):
 class WsServer:
     """A websockets server in a thread. Paths choose the behaviour:
     /echo (echo after 20 ms), /reject (403), /close (close 1000 after the
-    first message), /close4000, /abort (drop the TCP connection), /bigtext
+    first message), /close4000, /abort (drop the TCP connection), /noread
+    (read nothing for NOREAD_S seconds, then count), /bigtext
     and /bigbin (send a 1 MiB message in 16 KiB fragments), /now (echo at
     once, counting what it sends), /hold (count). With owners=True each
     session is attributed to the process owning the client's socket (see
@@ -66,6 +68,7 @@ class WsServer:
         self.received = 0     # data messages received
         self.sessions = 0     # upgrades accepted
         self.rejected = 0
+        self.ended = 0        # handlers that returned
         self.max_open = 0
         self.max_open_first = 0  # most open at once before any session had ended
         self._ended = False
@@ -153,6 +156,17 @@ class WsServer:
             pass
         finally:
             self._closed(ws)
+            self._count("ended")
+
+    def wait_ended(self, n, timeout=20.0):
+        """Waits (at most timeout s) until n session handlers have returned."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.ended >= n:
+                    return True
+            time.sleep(0.05)
+        return False
 
     async def _behave(self, ws, path):
         if path.startswith("/now"):
@@ -180,6 +194,12 @@ class WsServer:
             await ws.recv()
             self._count("received")
             await ws.close(1000, "done")
+        elif path.startswith("/noread"):
+            # websockets stops reading the socket once 32 messages wait in
+            # its queue; the rest stays in the kernel's buffers or in herd.
+            await asyncio.sleep(NOREAD_S)
+            async for _ in ws:
+                self._count("received")
         elif path.startswith("/abort"):
             await ws.recv()
             self._count("received")
@@ -489,6 +509,38 @@ flow:
         check(srv.received == 18, "server received %d, want 18" % srv.received)
 
 
+def test_msgs_sent_counted_when_written():
+    """A session queues 300 messages of 64 KiB to a server that reads
+    nothing for 4 s, holds 500 ms and closes (the close waits behind the
+    data, then gives up): only the messages written whole before the
+    session ended count in ws_msgs_sent, and the server, reading at last,
+    gets exactly those (the cut one is not a message)."""
+    big = "y" * 65536
+    with WsServer() as srv:
+        r = run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - ws: /noread
+    session:
+      - loop: { count: 300 }
+        steps:
+          - send: '%s'
+      - hold: 500ms
+      - close: 1000
+""" % big), timeout=60)
+        expect_ok(r)
+        check(srv.wait_ended(1), "the /noread handler did not finish")
+        sent = metric_count(r, "ws_msgs_sent")
+        note("noread: herd ws_msgs_sent %d of 300 queued, server received %d", sent,
+             srv.received)
+        check(0 < sent < 300, "ws_msgs_sent %d: want the messages written, fewer than the 300 "
+              "queued" % sent)
+        check(sent == srv.received, "herd ws_msgs_sent %d != server received %d"
+              % (sent, srv.received))
+
+
 def test_expect_timeout():
     """An expect nobody answers: ws_expect_timeout after its `within`."""
     with WsServer() as srv:
@@ -702,6 +754,7 @@ flow:
 
 if __name__ == "__main__":
     main([test_echo_rtt_and_counts, test_handshake_rejected_403, test_not_websocket,
-          test_connect_refused, test_server_closes, test_expect_timeout, test_big_fragmented,
+          test_connect_refused, test_server_closes, test_msgs_sent_counted_when_written,
+          test_expect_timeout, test_big_fragmented,
           test_500_concurrent, test_2000_concurrent_sessions,
           test_distributed_across_local_agents])
