@@ -36,6 +36,8 @@ typedef struct ws_result {
 	uint64_t connecting_us; /* connect() to the 101 response */
 	uint64_t duration_us;   /* connect() to the end of the session */
 	uint64_t bytes_in, bytes_out;
+	int close_code;      /* when err is ERRK_WS_CLOSED: the peer's close code, or 1006 when the
+	                      * connection ended without a close frame; else 0 */
 } ws_result;
 
 typedef struct driver_ops {

@@ -123,6 +123,7 @@ struct ws_conn {
 	uint8_t we_closed;    /* we sent the first close frame */
 	uint8_t eof;          /* the peer closed the TCP connection */
 	int close_code;       /* a close to queue once the data queue is empty, 0 when none */
+	int abnormal_code;    /* the close code of an abnormal end (1006: no close frame), 0 when none */
 	uint64_t bytes_in, bytes_out;
 	uint64_t rng;
 	ws_otrack ot;          /* what send_cb has written of the frame in progress */
@@ -225,6 +226,7 @@ static void finish(ws_conn *c, int err)
 	r.duration_us = span_us(c->t_start, now);
 	r.bytes_in = c->bytes_in;
 	r.bytes_out = c->bytes_out;
+	r.close_code = r.err == ERRK_WS_CLOSED ? c->abnormal_code : 0;
 	dheap_remove(&c->st->deadlines, &c->dl);
 	conn_close(c);
 	c->phase = WP_IDLE;
@@ -515,7 +517,8 @@ static const struct wslay_event_callbacks callbacks = {
 
 /* ---- the open session ---- */
 
-/* How an open session ended, once wslay wants neither to read nor write. */
+/* How an open session ended, once wslay wants neither to read nor write. An
+ * abnormal close leaves its code in c->abnormal_code. */
 static int end_kind(ws_conn *c)
 {
 	if (wslay_event_get_close_received(c->ctx)) {
@@ -525,13 +528,17 @@ static int end_kind(ws_conn *c)
 		if (c->we_closed || code == WSLAY_CODE_NORMAL_CLOSURE || code == WSLAY_CODE_GOING_AWAY ||
 		    code == WSLAY_CODE_NO_STATUS_RCVD)
 			return NO_ERR;
-		return code == WSLAY_CODE_PROTOCOL_ERROR ? ERRK_WS_PROTOCOL : ERRK_WS_CLOSED;
+		if (code == WSLAY_CODE_PROTOCOL_ERROR)
+			return ERRK_WS_PROTOCOL;
+		c->abnormal_code = code;
+		return ERRK_WS_CLOSED;
 	}
 	uint16_t sent = wslay_event_get_status_code_sent(c->ctx);
 	if (!c->we_closed && (sent == WSLAY_CODE_PROTOCOL_ERROR || sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA ||
 	                      sent == WSLAY_CODE_MESSAGE_TOO_BIG))
 		return ERRK_WS_PROTOCOL;
 	/* The TCP connection ended without a close frame: code 1006. */
+	c->abnormal_code = WSLAY_CODE_ABNORMAL_CLOSURE;
 	return ERRK_WS_CLOSED;
 }
 
@@ -942,6 +949,7 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 	c->last_send = 0;
 	c->we_closed = c->eof = 0;
 	c->close_code = 0;
+	c->abnormal_code = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->depth = 0;
 	memset(&c->ot, 0, sizeof(c->ot));

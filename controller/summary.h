@@ -65,7 +65,10 @@ int summary_text(const results *r, const summary_info *info, char **text);
  *   "root_group": {name, path, groups, checks: {name: {name, path, passes,
  *     fails}}}.
  *   "herd": {run_id, plan, status, degraded, duration_ms, errors_by_kind,
- *     scenarios: {name: {...}}, steps: [{scenario, name, method, ...}],
+ *     ws_close_codes: {code: sessions} and ws_close_codes_by_step:
+ *     [{scenario, name, code, count}] for the ws_closed_abnormally sessions
+ *     (1006: no close frame), scenarios: {name: {...}},
+ *     steps: [{scenario, name, method, ...}],
  *     agents: {id: {...}}, thresholds: [{metric, expr, ok, nodata, observed,
  *     error}]}.
  * Returns HERD_OK and a new reference in *out (json_decref it), or

@@ -45,7 +45,8 @@ typedef struct wire_entry {
 	char *scenario; /* "" when none */
 	char *name;     /* step name, "" when none */
 	char *method;   /* "GET", "" when none */
-	uint32_t status_class; /* 0: none / no response, 2: 2xx, 4: 4xx, 5: 5xx ... */
+	uint32_t status_class; /* 0: none / no response, 2: 2xx, 4: 4xx, 5: 5xx ...; for
+	                        * "ws_close_codes", the close code counted */
 	uint64_t count;
 	uint64_t errors[ERRK__N];
 	uint64_t bytes_in, bytes_out;

@@ -478,14 +478,12 @@ flow:
 
 
 def test_server_closes():
-    """Server-initiated close 1000 ends a hold cleanly; 4000 and a dropped
-    TCP connection count as ws_closed_abnormally."""
+    """Server-initiated close 1000 ends a hold cleanly, with no close code
+    recorded; 4000 and a dropped TCP connection (1006) count as
+    ws_closed_abnormally, with their codes per step in the summary and the
+    export."""
     with WsServer() as srv:
-        body = """
-executor: per-vu-iterations
-vus: 2
-iterations: 3
-flow:
+        step = """
   - ws: %s
     name: %s
     ping: 50ms
@@ -493,19 +491,38 @@ flow:
       - send: hi
       - hold: 5s
 """
-        r = run_herd(plan(srv.url, body % ("/close", "c1000")), timeout=60)
+        head = """
+executor: per-vu-iterations
+vus: 2
+iterations: %d
+flow:
+"""
+        r = run_herd(plan(srv.url, head % 3 + step % ("/close", "c1000")), timeout=60)
         expect_ok(r)
         check(metric_count(r, "ws_sessions") == 6, "sessions %d" % metric_count(r, "ws_sessions"))
         check(not r.errors_by_kind(), "close 1000 counted as an error: %s" % r.errors_by_kind())
+        check(r.herd().get("ws_close_codes") == {}, "close codes after close 1000: %s"
+              % r.herd().get("ws_close_codes"))
         check(r.metric("ws_session_duration")["max"] < 2000, "sessions did not end at the close")
-        r = run_herd(plan(srv.url, body % ("/close4000", "c4000")), timeout=60)
+        # Each iteration: a session closed with 4000, then one dropped.
+        r = run_herd(plan(srv.url, head % 3 + step % ("/close4000", "c4000")
+                          + step % ("/abort", "abort")), timeout=60)
         expect_ok(r)
-        check(r.errors_by_kind().get("ws_closed_abnormally") == 6,
-              "close 4000: %s" % r.errors_by_kind())
-        r = run_herd(plan(srv.url, body % ("/abort", "abort")), timeout=60)
-        expect_ok(r)
-        check(r.errors_by_kind().get("ws_closed_abnormally") == 6,
-              "abort: %s" % r.errors_by_kind())
+        h = r.herd()
+        note("closes: errors %s, codes %s, by step %s", r.errors_by_kind(),
+             h.get("ws_close_codes"), h.get("ws_close_codes_by_step"))
+        check(r.errors_by_kind().get("ws_closed_abnormally") == 12,
+              "close 4000 and abort: %s" % r.errors_by_kind())
+        check(h.get("ws_close_codes") == {"4000": 6, "1006": 6},
+              "herd.ws_close_codes %s, want 4000 x6 and 1006 x6" % h.get("ws_close_codes"))
+        rows = sorted((x["name"], x["code"], x["count"]) for x in h.get("ws_close_codes_by_step", []))
+        check(rows == [("abort", 1006, 6), ("c4000", 4000, 6)], "ws_close_codes_by_step %s" % rows)
+        check("ws_closed_abnormally: 12 (1006×6, 4000×6)" in r.stdout,
+              "the summary does not show the codes:%s" % r.tail(3000))
+        table = [ln.split() for ln in r.stdout.splitlines()
+                 if ln.split()[:2] in (["s", "abort"], ["s", "c4000"]) and len(ln.split()) == 4]
+        check(sorted(table) == [["s", "abort", "1006", "6"], ["s", "c4000", "4000", "6"]],
+              "per-step close code table %s:%s" % (table, r.tail(3000)))
         check(srv.received == 18, "server received %d, want 18" % srv.received)
 
 
