@@ -15,7 +15,7 @@ static const char *const metric_names[AM__N] = {
 	"dropped_iterations", "vus",                "vus_max",
 	"ws_sessions",        "ws_connecting",      "ws_session_duration",
 	"ws_msgs_sent",       "ws_msgs_received",   "ws_msg_rtt",
-	"ws_close_codes",
+	"ws_close_codes",     "ws_tls_handshaking",
 };
 
 const char *agg_metric_name(int m)

@@ -33,6 +33,7 @@ typedef enum agg_metric {
 	AM_WS_MSGS_RECEIVED,    /* counter */
 	AM_WS_MSG_RTT,          /* trend: a send to the message meeting the next expect */
 	AM_WS_CLOSE_CODES,      /* counter per close code (key.code) of the ws_closed_abnormally sessions */
+	AM_WS_TLS_HANDSHAKING,  /* trend: the TLS handshake of wss://, TCP connected to its end */
 	AM__N
 } agg_metric;
 

@@ -1,10 +1,11 @@
 /*
- * The WebSocket driver: one ws:// session per VU and step, on the worker's
- * epoll loop. The driver does the HTTP/1.1 upgrade itself (Debian's libcurl
- * has no WebSocket support), checks Sec-WebSocket-Accept with mbedTLS's SHA-1
- * and base64, then frames with wslay's event API. A session's operations
- * (send, expect, loop, think, hold, close) run as a small interpreter; waits
- * and pings are deadlines in one heap per worker.
+ * The WebSocket driver: one ws:// or wss:// session per VU and step, on the
+ * worker's epoll loop. The driver does the HTTP/1.1 upgrade itself (Debian's
+ * libcurl has no WebSocket support), checks Sec-WebSocket-Accept with
+ * mbedTLS's SHA-1 and base64, then frames with wslay's event API; wss://
+ * runs all of it through a TLS session (agent/tlsconn). A session's
+ * operations (send, expect, loop, think, hold, close) run as a small
+ * interpreter; waits and pings are deadlines in one heap per worker.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -27,11 +28,13 @@
 
 #include "agent/driver.h"
 #include "agent/tcp.h"
+#include "agent/tlsconn.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
 #include "common/err.h"
 #include "common/jpath.h"
+#include "common/log.h"
 #include "common/sbuf.h"
 
 #define HS_MAX 8192                      /* the largest upgrade response read */
@@ -39,13 +42,17 @@
 #define CLOSE_WAIT_NS (2LL * 1000000000)  /* how long a sent close waits for its answer */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define NO_ERR (-1)
+#define IO_AGAIN (-1) /* io_read, io_write: nothing now; c->rd_wait or c->wr_wait says what to wait for */
+#define IO_ERR (-2)
 
 /* A ws step, prepared once at init. */
 typedef struct ws_rt {
 	int ok;               /* the URL is one the driver can dial */
+	int tls;              /* wss:// */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char *hostport;       /* for the Host header */
+	char *host;           /* for SNI and the certificate check (wss://): no brackets, no port */
 	const char *path;     /* into the step's url: "/chat?room={{ __VU }}" */
 } ws_rt;
 
@@ -73,12 +80,15 @@ typedef struct ws_state {
 	size_t nrts;
 	dheap deadlines; /* sessions with a deadline */
 	sbuf tmp;       /* rendered templates of the send in progress */
+	tlsconn_cfg *tls; /* for wss:// steps, NULL when the plan has none */
+	int cert_logged;  /* a refused certificate was logged (once per worker) */
 } ws_state;
 
 typedef enum ws_phase {
 	WP_IDLE = 0,
 	WP_FAILED,     /* failed inside start(): reported from the timer */
 	WP_CONNECTING,
+	WP_TLS,        /* the TLS handshake of wss:// */
 	WP_HS_SEND,
 	WP_HS_RECV,
 	WP_OPEN,
@@ -127,6 +137,10 @@ struct ws_conn {
 	uint64_t bytes_in, bytes_out;
 	uint64_t rng;
 	ws_otrack ot;          /* what send_cb has written of the frame in progress */
+	tlsconn *tls;          /* wss://: the TLS session over fd */
+	uint32_t rd_wait;      /* what a read waits for: EPOLLIN, or EPOLLOUT when TLS must write first */
+	uint32_t wr_wait;      /* what a write waits for: EPOLLOUT, or EPOLLIN when TLS must read first */
+	int64_t t_tls_start, t_tls_done;
 };
 
 /* ---- deadlines ---- */
@@ -188,6 +202,10 @@ static void conn_close(ws_conn *c)
 		wslay_event_context_free(c->ctx);
 		c->ctx = NULL;
 	}
+	if (c->tls != NULL) {
+		tlsconn_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->fd >= 0) {
 		worker_unwatch(c->st->w, c->fd);
 		close(c->fd);
@@ -224,14 +242,78 @@ static void finish(ws_conn *c, int err)
 	r.opened = c->t_open != 0;
 	r.connecting_us = span_us(c->t_start, c->t_open);
 	r.duration_us = span_us(c->t_start, now);
+	/* Over TLS the bytes are counted on the socket, records and all. */
+	if (c->tls != NULL)
+		tlsconn_bytes(c->tls, &c->bytes_in, &c->bytes_out);
 	r.bytes_in = c->bytes_in;
 	r.bytes_out = c->bytes_out;
 	r.close_code = r.err == ERRK_WS_CLOSED ? c->abnormal_code : 0;
+	r.tls = c->t_tls_done != 0;
+	r.tls_us = span_us(c->t_tls_start, c->t_tls_done);
 	dheap_remove(&c->st->deadlines, &c->dl);
 	conn_close(c);
 	c->phase = WP_IDLE;
 	c->wait = W_NONE;
 	worker_ws_done(c->st->w, c->v, &r);
+}
+
+/* ---- reading and writing, with or without TLS ---- */
+
+/*
+ * Reads up to len bytes. Returns n > 0, 0 at the end of the stream, IO_AGAIN
+ * when nothing can be read now (c->rd_wait: the readiness to wait for), or
+ * IO_ERR when the connection failed.
+ */
+static ssize_t io_read(ws_conn *c, void *buf, size_t len)
+{
+	c->rd_wait = EPOLLIN;
+	if (c->tls != NULL) {
+		ssize_t n = tlsconn_read(c->tls, buf, len);
+		if (n >= 0)
+			return n;
+		if (n == TLSC_WANT_READ || n == TLSC_WANT_WRITE) {
+			c->rd_wait = n == TLSC_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+			return IO_AGAIN;
+		}
+		return IO_ERR;
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+		if (n >= 0) {
+			c->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+	}
+}
+
+/* Writes up to len bytes. Returns the n > 0 bytes taken, IO_AGAIN (c->wr_wait:
+ * the readiness to wait for; then write the same bytes again), or IO_ERR. */
+static ssize_t io_write(ws_conn *c, const void *buf, size_t len)
+{
+	c->wr_wait = EPOLLOUT;
+	if (c->tls != NULL) {
+		ssize_t n = tlsconn_write(c->tls, buf, len);
+		if (n > 0)
+			return n;
+		if (n == TLSC_WANT_READ || n == TLSC_WANT_WRITE) {
+			c->wr_wait = n == TLSC_WANT_READ ? EPOLLIN : EPOLLOUT;
+			return IO_AGAIN;
+		}
+		return IO_ERR;
+	}
+	for (;;) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->bytes_out += (uint64_t)n;
+			return n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_AGAIN : IO_ERR;
+	}
 }
 
 /* ---- the session interpreter ---- */
@@ -427,22 +509,16 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 		c->in_off += n;
 		return (ssize_t)n;
 	}
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-		if (n > 0) {
-			c->bytes_in += (uint64_t)n;
-			return n;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-			return -1;
-		}
-		c->eof = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	ssize_t n = io_read(c, buf, len);
+	if (n > 0)
+		return n;
+	if (n == IO_AGAIN) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
+	c->eof = 1;
+	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
@@ -450,25 +526,21 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 {
 	ws_conn *c = user;
 	(void)flags;
-	for (;;) {
-		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			c->bytes_out += (uint64_t)n;
-			uint64_t sent = otrack_feed(&c->ot, data, (size_t)n);
-			if (sent > 0)
-				count_msgs(c, AM_WS_MSGS_SENT, sent);
-			return n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		else {
-			c->eof = 1;
-			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		}
-		return -1;
+	/* wslay sends the same bytes again after a WOULDBLOCK, as TLS needs. */
+	ssize_t n = io_write(c, data, len);
+	if (n > 0) {
+		uint64_t sent = otrack_feed(&c->ot, data, (size_t)n);
+		if (sent > 0)
+			count_msgs(c, AM_WS_MSGS_SENT, sent);
+		return n;
 	}
+	if (n == IO_AGAIN) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	} else {
+		c->eof = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	}
+	return -1;
 }
 
 /* Masks only keep proxies from mistaking frames for requests; they need not
@@ -565,8 +637,8 @@ static int pump(ws_conn *c)
 		finish(c, c->we_closed && wslay_event_get_close_sent(c->ctx) ? NO_ERR : end_kind(c));
 		return 1;
 	}
-	if (conn_watch(c, (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0)) != HERD_OK ||
-	    rearm(c) != HERD_OK) {
+	/* Over TLS a read may have to wait for writable, a write for readable. */
+	if (conn_watch(c, (rd ? c->rd_wait : 0) | (wr ? c->wr_wait : 0)) != HERD_OK || rearm(c) != HERD_OK) {
 		finish(c, ERRK_OTHER);
 		return 1;
 	}
@@ -575,7 +647,7 @@ static int pump(ws_conn *c)
 
 static void on_open_io(ws_conn *c, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+	if (events & (c->rd_wait | EPOLLERR | EPOLLHUP)) {
 		/* A read error leaves c->eof set; frames read before it were handled. */
 		if (wslay_event_recv(c->ctx) != 0 && !c->eof)
 			c->eof = 1;
@@ -647,8 +719,10 @@ static void begin_session(ws_conn *c)
 	if (c->s->ws->ping_ms > 0)
 		c->next_ping = c->t_open + c->s->ws->ping_ms * 1000000;
 	advance(c);
-	/* Frames may have come with the response; let wslay read them now. */
-	if (c->in_off < c->in_len && wslay_event_recv(c->ctx) != 0 && !c->eof)
+	/* Frames may have come with the response, in c->in or still in the TLS
+	 * session's buffer where epoll cannot see them; let wslay read them now. */
+	if ((c->in_off < c->in_len || (c->tls != NULL && tlsconn_pending(c->tls) > 0)) &&
+	    wslay_event_recv(c->ctx) != 0 && !c->eof)
 		c->eof = 1;
 	pump(c);
 }
@@ -656,22 +730,24 @@ static void begin_session(ws_conn *c)
 static void hs_read(ws_conn *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->in + c->in_len, HS_MAX - c->in_len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		ssize_t n = io_read(c, c->in + c->in_len, HS_MAX - c->in_len);
+		if (n == IO_AGAIN) {
+			if (conn_watch(c, c->rd_wait) != HERD_OK)
+				finish(c, ERRK_OTHER);
 			return;
+		}
 		if (n <= 0) {
 			finish(c, c->in_len > 0 ? ERRK_WS_PROTOCOL : ERRK_RESET);
 			return;
 		}
-		c->bytes_in += (uint64_t)n;
 		c->in_len += (size_t)n;
 		c->in[c->in_len] = '\0';
 		const char *end = strstr(c->in, "\r\n\r\n");
 		if (end == NULL) {
-			if (c->in_len >= HS_MAX)
+			if (c->in_len >= HS_MAX) {
 				finish(c, ERRK_WS_PROTOCOL);
+				return; /* c may already run the VU's next session */
+			}
 			continue;
 		}
 		size_t hlen = (size_t)(end + 4 - c->in);
@@ -689,16 +765,13 @@ static void hs_read(ws_conn *c)
 static void hs_send(ws_conn *c)
 {
 	while (c->out_sent < c->out.len) {
-		ssize_t n = send(c->fd, c->out.p + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
+		ssize_t n = io_write(c, c->out.p + c->out_sent, c->out.len - c->out_sent);
 		if (n > 0) {
 			c->out_sent += (size_t)n;
-			c->bytes_out += (uint64_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (conn_watch(c, EPOLLOUT) != HERD_OK)
+		if (n == IO_AGAIN) {
+			if (conn_watch(c, c->wr_wait) != HERD_OK)
 				finish(c, ERRK_OTHER);
 			return;
 		}
@@ -706,8 +779,34 @@ static void hs_send(ws_conn *c)
 		return;
 	}
 	c->phase = WP_HS_RECV;
+	c->rd_wait = EPOLLIN;
 	if (conn_watch(c, EPOLLIN) != HERD_OK)
 		finish(c, ERRK_OTHER);
+}
+
+/* Advances the TLS handshake of a wss:// session; the upgrade follows it. */
+static void tls_step(ws_conn *c)
+{
+	int rv = tlsconn_handshake(c->tls);
+	if (rv == TLSC_OK) {
+		c->t_tls_done = clock_mono_ns();
+		c->phase = WP_HS_SEND;
+		hs_send(c);
+		return;
+	}
+	if (rv == TLSC_WANT_READ || rv == TLSC_WANT_WRITE) {
+		if (conn_watch(c, rv == TLSC_WANT_READ ? EPOLLIN : EPOLLOUT) != HERD_OK)
+			finish(c, ERRK_OTHER);
+		return;
+	}
+	if (rv == TLSC_ECERT && !c->st->cert_logged) {
+		char why[256];
+		c->st->cert_logged = 1;
+		log_warn("wss://%s: the server's certificate was refused: %s (further refusals are counted as "
+		         "'tls' errors, not logged)",
+		         c->rt->hostport, tlsconn_cert_error(c->tls, why, sizeof(why)));
+	}
+	finish(c, rv == TLSC_ECLOSED ? ERRK_RESET : ERRK_TLS);
 }
 
 static void on_fd(void *arg, int fd, uint32_t events)
@@ -726,12 +825,25 @@ static void on_fd(void *arg, int fd, uint32_t events)
 			finish(c, e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_CONNREFUSED);
 			return;
 		}
+		if (c->rt->tls) {
+			c->t_tls_start = clock_mono_ns();
+			if (tlsconn_new(c->st->tls, c->fd, c->rt->host, &c->tls) != HERD_OK) {
+				finish(c, ERRK_OTHER);
+				return;
+			}
+			c->phase = WP_TLS;
+			tls_step(c);
+			return;
+		}
 		c->phase = WP_HS_SEND;
 		hs_send(c);
 		return;
 	}
+	case WP_TLS: tls_step(c); return;
 	case WP_HS_SEND:
-		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		/* Readable while the request is not all out: the server answered
+		 * early or closed, unless TLS itself waits to read. */
+		if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && c->wr_wait != EPOLLIN) {
 			c->phase = WP_HS_RECV;
 			hs_read(c);
 			return;
@@ -831,15 +943,23 @@ static int conn_open(ws_conn *c)
 
 /* ---- driver operations ---- */
 
-/* Splits a ws:// URL into rt: the host resolved once, here. */
+/* Splits a ws:// or wss:// URL into rt: the host resolved once, here. */
 static int prepare(const plan_step *s, ws_rt *rt)
 {
 	const char *a, *slash;
 	char host[256], port[8] = "80";
 
-	if (s->kind != STEP_WS || s->url == NULL || strncasecmp(s->url, "ws://", 5) != 0)
+	if (s->kind != STEP_WS || s->url == NULL)
 		return HERD_OK;
-	a = s->url + 5;
+	if (strncasecmp(s->url, "wss://", 6) == 0) {
+		rt->tls = 1;
+		strcpy(port, "443");
+		a = s->url + 6;
+	} else if (strncasecmp(s->url, "ws://", 5) == 0) {
+		a = s->url + 5;
+	} else {
+		return HERD_OK;
+	}
 	size_t hl = strcspn(a, "/?#");
 	slash = a + hl;
 	if ((rt->hostport = strndup(a, hl)) == NULL)
@@ -869,6 +989,8 @@ static int prepare(const plan_step *s, ws_rt *rt)
 		memcpy(port, colon + 1, pl);
 		port[pl] = '\0';
 	}
+	if (rt->tls && (rt->host = strdup(host)) == NULL)
+		return HERD_ENOMEM;
 	rt->ok = tcp_resolve(host, port, &rt->addr, &rt->addrlen) == 0;
 	return HERD_OK;
 }
@@ -890,10 +1012,24 @@ static int ws_init(worker *w, void **state)
 	st->nrts = plan_step_offsets(p, st->first);
 	if ((st->rts = calloc(st->nrts + 1, sizeof(*st->rts))) == NULL)
 		goto fail;
+	int tls = 0;
 	for (size_t i = 0; i < p->nscenarios; i++)
-		for (size_t j = 0; j < p->scenarios[i].nsteps; j++)
-			if ((rv = prepare(&p->scenarios[i].steps[j], &st->rts[st->first[i] + j])) != HERD_OK)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
+			ws_rt *rt = &st->rts[st->first[i] + j];
+			if ((rv = prepare(&p->scenarios[i].steps[j], rt)) != HERD_OK)
 				goto fail;
+			tls |= rt->tls;
+		}
+	if (tls) {
+		/* One configuration per worker: its random generator is not shared
+		 * between threads. The agent checked the CA file when it took the
+		 * assignment, so a failure here is unexpected. */
+		char err[512];
+		if ((rv = tlsconn_cfg_new(&p->tls, &st->tls, err, sizeof(err))) != HERD_OK) {
+			log_error("%s", err);
+			goto fail;
+		}
+	}
 	*state = st;
 	return HERD_OK;
 fail:
@@ -907,8 +1043,11 @@ static void ws_fini(void *state)
 	ws_state *st = state;
 	if (st == NULL)
 		return;
-	for (size_t i = 0; i < st->nrts; i++)
+	for (size_t i = 0; i < st->nrts; i++) {
 		free(st->rts[i].hostport);
+		free(st->rts[i].host);
+	}
+	tlsconn_cfg_free(st->tls);
 	free(st->rts);
 	free(st->first);
 	dheap_fini(&st->deadlines);
@@ -951,6 +1090,9 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 	c->close_code = 0;
 	c->abnormal_code = 0;
 	c->bytes_in = c->bytes_out = 0;
+	c->t_tls_start = c->t_tls_done = 0;
+	c->rd_wait = EPOLLIN;
+	c->wr_wait = EPOLLOUT;
 	c->depth = 0;
 	memset(&c->ot, 0, sizeof(c->ot));
 

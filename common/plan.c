@@ -1722,10 +1722,11 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 			return perr(c, vloc(wp), "URL '%s' has a space or control character; encode it (%%20)",
 			            vb);
 	}
-	if (strncasecmp(p, "wss://", 6) == 0 || strncasecmp(p, "https://", 8) == 0)
-		return perr(c, vloc(wp), "wss:// (WebSocket over TLS) is not supported yet: '%s'", vb);
-	if (strncasecmp(p, "ws://", 5) == 0) {
-		rest = p + 5;
+	if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0)
+		return perr(c, vloc(wp), "'ws' takes a ws:// or wss:// URL, not '%s'", vb);
+	int tls = strncasecmp(p, "wss://", 6) == 0;
+	if (tls || strncasecmp(p, "ws://", 5) == 0) {
+		rest = p + (tls ? 6 : 5);
 		size_t hl = strcspn(rest, "/?#");
 		if (hl == 0)
 			return perr(c, vloc(wp), "URL '%s' has no host", vb);
@@ -1738,15 +1739,14 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 			            "plan has no 'target', but the ws step at %d:%d uses the relative path "
 			            "'%s'; add 'target: http://host:port' or use a ws:// URL",
 			            steploc.line, steploc.col, vb);
-		if (strncasecmp(c->p->target, "https://", 8) == 0)
-			return perr(c, vloc(wp), "the target is https://, and wss:// (WebSocket over TLS) is "
-			            "not supported yet");
-		sbuf_str(&url, "ws://");
-		sbuf_str(&url, c->p->target + 7);
+		/* http:// becomes ws://, https:// wss://. */
+		tls = strncasecmp(c->p->target, "https://", 8) == 0;
+		sbuf_str(&url, tls ? "wss://" : "ws://");
+		sbuf_str(&url, c->p->target + (tls ? 8 : 7));
 		sbuf_str(&url, p);
 	} else {
-		return perr(c, vloc(wp), "'ws' needs a path starting with '/' or a ws:// URL, got '%s'",
-		            vb);
+		return perr(c, vloc(wp), "'ws' needs a path starting with '/' or a ws:// or wss:// URL, "
+		            "got '%s'", vb);
 	}
 	if (url.oom) {
 		free(url.p);
@@ -2213,8 +2213,50 @@ static int parse_thresholds(pctx *c, const pair *tp)
 
 /* ---- The plan ---- */
 
-enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T__N };
-static const char *const top_keys[T__N] = {"name", "target", "scenarios", "thresholds", "agents"};
+enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_TLS, T__N };
+static const char *const top_keys[T__N] = {"name", "target", "scenarios", "thresholds", "agents", "tls"};
+
+/* tls: { insecureSkipVerify: true } or tls: { ca: test-ca.pem } (k6 spells
+ * the first insecureSkipTLSVerify, at the top level). */
+static int parse_tls(pctx *c, const pair *tp)
+{
+	static const char *const keys[] = {"insecureSkipVerify", "ca"};
+	plan_tls *t = &c->p->tls;
+	void *it = NULL;
+	pair pr, ca_pair = {0};
+	int more, rv;
+
+	if (node_kind(tp->v) != SK_MAP)
+		return want_kind(c, tp, node_kind(tp->v),
+		                 "a mapping such as '{ ca: ca.pem }' or '{ insecureSkipVerify: true }'");
+	for (;;) {
+		size_t i;
+		if ((rv = next_pair(c, tp->v, &tp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		i = key_index(keys, NELEM(keys), &pr);
+		if (i == 0) {
+			size_t len;
+			const char *v = node_text(pr.v, &len);
+			if (node_kind(pr.v) != SK_BOOL)
+				rv = want_kind(c, &pr, node_kind(pr.v), "true or false");
+			else
+				t->insecure_skip_verify = v[0] == 't' || v[0] == 'T';
+		} else if (i == 1) {
+			ca_pair = pr;
+			rv = get_string(c, &pr, &t->ca);
+		} else {
+			rv = unknown_key(c, &pr, "in 'tls'", keys, NELEM(keys));
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (t->ca != NULL && t->insecure_skip_verify)
+		return perr(c, vloc(&ca_pair), "'ca' has no use with 'insecureSkipVerify: true' (nothing is "
+		            "checked); keep one of them");
+	return HERD_OK;
+}
 
 /* agents: { min: 3, wait: 60s } — how many agents the run needs, and how
  * long the controller waits for them. */
@@ -2334,6 +2376,8 @@ static int parse_root(pctx *c, struct fy_node *root)
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
 		return rv;
 	if (seen[T_AGENTS] && (rv = parse_agents(c, &keys[T_AGENTS])) != 0)
+		return rv;
+	if (seen[T_TLS] && (rv = parse_tls(c, &keys[T_TLS])) != 0)
 		return rv;
 	return HERD_OK;
 }
@@ -2616,6 +2660,7 @@ void plan_free(plan *p)
 	free(p->file);
 	free(p->name);
 	free(p->target);
+	free(p->tls.ca);
 	free(p);
 }
 

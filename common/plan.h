@@ -143,6 +143,15 @@ typedef struct plan_threshold {
 	int line, col;
 } plan_threshold;
 
+/* `tls:` how TLS connections (https:// requests, wss:// sessions) check the
+ * server. By default its certificate must chain to the system's CA store and
+ * name the host of the URL. */
+typedef struct plan_tls {
+	int insecure_skip_verify; /* `insecureSkipVerify: true`: no certificate or name check */
+	char *ca;                 /* `ca:` a PEM file of CAs to trust instead of the system's, read
+	                           * by each agent on its own host; NULL: the system store */
+} plan_tls;
+
 typedef struct plan {
 	char *file;   /* file name used in error messages */
 	char *name;   /* `name:`, default: file name without extension */
@@ -153,6 +162,7 @@ typedef struct plan {
 	size_t nthresholds;
 	int64_t agents_min;     /* `agents: { min }`: remote agents needed, 0: not said */
 	int64_t agents_wait_ms; /* `agents: { wait }`: how long to wait for them, 0: not said */
+	plan_tls tls;
 } plan;
 
 /*

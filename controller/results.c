@@ -68,6 +68,7 @@ static const res_metric_info known[] = {
 	{"ws_msgs_sent", RES_COUNTER, "ws_msgs_sent"},
 	{"ws_session_duration", RES_TREND, "ws_session_duration"},
 	{"ws_sessions", RES_COUNTER, "ws_sessions"},
+	{"ws_tls_handshaking", RES_TREND, "ws_tls_handshaking"},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 

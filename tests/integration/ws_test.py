@@ -5,18 +5,25 @@ free 127.0.0.1 port in a thread, counting what it receives. Covers message
 round-trip time, counts cross-checked with the server, handshake rejection,
 a server that is not WebSocket at all, server-initiated and abnormal closes,
 pings, large fragmented messages, 500 and 2,000 concurrent sessions (one agent),
-and sessions split across 3 local agents (per-agent counts checked against
-the server's count per client process).
+sessions split across 3 local agents (per-agent counts checked against
+the server's count per client process), messages counted as sent only once
+written, close codes of abnormal closes, and wss:// against the same server
+over TLS with a CA and certificates made by the test with the openssl CLI
+(trusted, untrusted, wrong name, insecureSkipVerify, a missing CA file).
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/ws_test.py [-k NAME]
 """
 
 import asyncio
+import contextlib
 import http
 import http.server
+import logging
 import os
 import resource
+import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -31,7 +38,7 @@ except ImportError:
     import websockets  # noqa: F401
 import websockets.server  # noqa: E402
 
-from harness import check, free_port, main, near, note, run_herd  # noqa: E402
+from harness import TestPki, check, free_port, main, near, note, run_herd  # noqa: E402
 
 BIG = 1 << 20  # the large message: 1 MiB
 NOREAD_S = 4.0  # how long /noread leaves what herd sends unread
@@ -54,11 +61,23 @@ class WsServer:
     and /bigbin (send a 1 MiB message in 16 KiB fragments), /now (echo at
     once, counting what it sends), /hold (count). With owners=True each
     session is attributed to the process owning the client's socket (see
-    _owner), counted per pid in by_pid_sessions and by_pid_received."""
+    _owner), counted per pid in by_pid_sessions and by_pid_received. With
+    tls=(cert, key) it serves wss:// on 127.0.0.1 and on every address of
+    localhost, and records the SNI names clients send in sni."""
 
-    def __init__(self, owners=False, backlog=2048):
+    def __init__(self, owners=False, backlog=2048, tls=None):
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+        self.ssl = None
+        self.hosts = "127.0.0.1"
+        self.sni = []
+        if tls:
+            self.ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ssl.load_cert_chain(tls[0], tls[1])
+            self.ssl.sni_callback = lambda sock, name, ctx: self.sni.append(name)
+            addrs = {ai[4][0] for ai in socket.getaddrinfo("localhost", self.port,
+                                                         type=socket.SOCK_STREAM)}
+            self.hosts = sorted(addrs | {"127.0.0.1"})
         self.lock = threading.Lock()
         self.owners = owners
         self.backlog = backlog
@@ -119,8 +138,8 @@ class WsServer:
                 srv._closed(self)
                 await super().write_close_frame(close, data)
 
-        async with websockets.server.serve(self._handler, "127.0.0.1", self.port,
-                                           create_protocol=Proto,
+        async with websockets.server.serve(self._handler, self.hosts, self.port,
+                                           create_protocol=Proto, ssl=self.ssl,
                                            process_request=self._reject,
                                            subprotocols=["chat.v1"], max_size=None,
                                            ping_interval=None, backlog=self.backlog):
@@ -343,8 +362,11 @@ class PlainHttp:
         self.srv.server_close()
 
 
-def plan(target, body, thresholds=None):
-    out = ["name: wstest", "target: %s" % target, "scenarios:", "  s:"]
+def plan(target, body, thresholds=None, top=None):
+    out = ["name: wstest", "target: %s" % target]
+    if top:
+        out += top.strip("\n").splitlines()
+    out += ["scenarios:", "  s:"]
     out += ["    " + line for line in body.strip("\n").splitlines()]
     if thresholds:
         out.append("thresholds:")
@@ -769,9 +791,182 @@ flow:
                   % (sorted(db_sent.values()), sorted(srv.by_pid_received.values())))
 
 
+# ---------------------------------------------------------------------------
+# wss://: a TLS websockets server with a certificate from a CA made here.
+
+TLS_FLOW = """
+executor: per-vu-iterations
+vus: 2
+iterations: 3
+flow:
+  - ws: /now?ip
+    name: by-ip
+    session:
+      - loop: { count: 5 }
+        steps:
+          - send: 'ip {{ __VU }} {{ __ITER }} {{ seq }}'
+          - expect: { contains: 'ip {{ __VU }} {{ __ITER }} {{ seq }}', within: 5s }
+      - close: 1000
+  - ws: wss://localhost:%d/now?name
+    name: by-name
+    session:
+      - send: 'name {{ __VU }} {{ __ITER }}'
+      - expect: { contains: 'name {{ __VU }} {{ __ITER }}', within: 5s }
+      - close: 1000
+"""
+
+
+@contextlib.contextmanager
+def agent_log_on_stderr():
+    """Local agents log to herd's stderr (not to a file herd removes)."""
+    os.environ["HERD_AGENT_LOG_STDERR"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["HERD_AGENT_LOG_STDERR"]
+
+
+@contextlib.contextmanager
+def quiet_websockets():
+    """Keeps the test server's reports of sessions it dropped on purpose out
+    of the output."""
+    lg = logging.getLogger("websockets")
+    level = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lg.setLevel(level)
+
+
+def tls_pki():
+    """The test CA and a server certificate for 127.0.0.1 and localhost."""
+    pki = TestPki()
+    return pki, pki.server("srv", ["IP:127.0.0.1", "DNS:localhost"])
+
+
+def test_wss_trusted_ca():
+    """An https:// target makes ws paths wss://; with the test CA trusted
+    (tls.ca) 12 sessions over TLS, by IP address (no SNI) and by name (SNI
+    localhost), make 36 round trips that the server counts too, and the TLS
+    handshake is measured."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv:
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % pki.ca),
+                     timeout=60)
+        expect_ok(r)
+        sent = metric_count(r, "ws_msgs_sent")
+        got = metric_count(r, "ws_msgs_received")
+        sessions = metric_count(r, "ws_sessions")
+        hs = r.metric("ws_tls_handshaking")
+        conn = r.metric("ws_connecting")
+        note("wss trusted: sessions %d (server %d), sent %d, server received %d, received %d; "
+             "TLS handshake med %.2f ms, ws_connecting med %.2f ms; SNI seen %s",
+             sessions, srv.sessions, sent, srv.received, got, hs["med"], conn["med"],
+             sorted(set(map(str, srv.sni))))
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(sessions == 12 == srv.sessions, "sessions %d, server %d, want 12"
+              % (sessions, srv.sessions))
+        check(sent == 36 == srv.received == srv.sent == got,
+              "sent %d, server received %d, server sent %d, received %d; want 36"
+              % (sent, srv.received, srv.sent, got))
+        check(0 < hs["med"] <= conn["med"], "TLS handshake %.3f ms vs ws_connecting %.3f ms"
+              % (hs["med"], conn["med"]))
+        check(srv.sni.count("localhost") == 6 and all(n in (None, "localhost") for n in srv.sni),
+              "SNI names seen by the server: %s (want localhost for the 6 sessions by name, "
+              "none by address)" % srv.sni)
+
+
+def test_wss_untrusted_cert_refused():
+    """Without the test CA (the system store), or trusting another CA, every
+    session fails with the 'tls' error kind, the server sees no session and
+    no message, and the agent says why once."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv, agent_log_on_stderr():
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port), timeout=60)
+        expect_ok(r)
+        note("wss untrusted: errors %s, server sessions %d", r.errors_by_kind(), srv.sessions)
+        check(r.errors_by_kind() == {"tls": 12}, "errors %s, want tls x12" % r.errors_by_kind())
+        check(metric_count(r, "ws_sessions") == 12, "sessions %d" % metric_count(r, "ws_sessions"))
+        check(metric_count(r, "ws_msgs_sent") == 0, "messages sent without TLS")
+        check("certificate was refused" in r.stderr and "not correctly signed" in r.stderr,
+              "the agent did not say why:%s" % r.tail())
+        other = pki.other_ca()
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % other), timeout=60)
+        expect_ok(r)
+        check(r.errors_by_kind() == {"tls": 12}, "another CA: errors %s" % r.errors_by_kind())
+        check(srv.sessions == 0 and srv.received == 0, "the server saw %d sessions, %d messages"
+              % (srv.sessions, srv.received))
+
+
+def test_wss_name_mismatch_refused():
+    """A certificate from the trusted CA for another name: refused by address
+    (its IP names do not hold 127.0.0.1) and by name (not localhost)."""
+    pki = TestPki()
+    wrong = pki.server("wrong", ["DNS:other.test", "IP:10.9.8.7"])
+    with WsServer(tls=wrong) as srv, agent_log_on_stderr():
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % pki.ca),
+                     timeout=60)
+        expect_ok(r)
+        check(r.errors_by_kind() == {"tls": 12}, "errors %s, want tls x12" % r.errors_by_kind())
+        check(srv.sessions == 0, "the server saw %d sessions" % srv.sessions)
+        check("certificate was refused" in r.stderr and "CN" in r.stderr, "reason:%s" % r.tail())
+
+
+def test_wss_insecure_skip_verify():
+    """tls.insecureSkipVerify: an unknown CA's certificate is taken, sessions
+    work."""
+    pki = TestPki()
+    wrong = pki.server("wrong", ["DNS:other.test"])
+    with WsServer(tls=wrong) as srv:
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls:\n  insecureSkipVerify: true"),
+                     timeout=60)
+        expect_ok(r)
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(metric_count(r, "ws_msgs_sent") == 36 == srv.received, "sent %d, server %d"
+              % (metric_count(r, "ws_msgs_sent"), srv.received))
+
+
+def test_wss_abnormal_closes():
+    """Over TLS, a close 4000 and a dropped connection are told apart: their
+    codes in the export."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv, quiet_websockets():
+        r = run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: 2
+iterations: 2
+flow:
+  - ws: /close4000
+    name: c4000
+    session: [ { send: hi }, { hold: 5s } ]
+  - ws: /abort
+    name: abort
+    session: [ { send: hi }, { hold: 5s } ]
+""", top="tls: { ca: %s }" % pki.ca), timeout=60)
+        expect_ok(r)
+        check(r.errors_by_kind() == {"ws_closed_abnormally": 8}, "errors %s"
+              % r.errors_by_kind())
+        check(r.herd().get("ws_close_codes") == {"4000": 4, "1006": 4}, "codes %s"
+              % r.herd().get("ws_close_codes"))
+        check(srv.received == 8, "server received %d" % srv.received)
+
+
+def test_wss_missing_ca_file():
+    """A tls.ca the agent cannot read: the run is refused before any load,
+    with the reason."""
+    r = run_herd(plan("https://127.0.0.1:%d" % free_port(), TLS_FLOW % free_port(),
+                      top="tls: { ca: /nonexistent/herd-ca.pem }"), timeout=60)
+    check(r.code == 103, "exit %d, want 103%s" % (r.code, r.tail()))
+    check("tls.ca '/nonexistent/herd-ca.pem' cannot be used: No such file" in r.stderr,
+          "no reason given:%s" % r.tail())
+
+
 if __name__ == "__main__":
     main([test_echo_rtt_and_counts, test_handshake_rejected_403, test_not_websocket,
           test_connect_refused, test_server_closes, test_msgs_sent_counted_when_written,
           test_expect_timeout, test_big_fragmented,
           test_500_concurrent, test_2000_concurrent_sessions,
-          test_distributed_across_local_agents])
+          test_distributed_across_local_agents, test_wss_trusted_ca,
+          test_wss_untrusted_cert_refused, test_wss_name_mismatch_refused,
+          test_wss_insecure_skip_verify, test_wss_abnormal_closes, test_wss_missing_ca_file])
