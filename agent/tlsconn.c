@@ -300,8 +300,10 @@ void tlsconn_free(tlsconn *t)
 {
 	if (t == NULL)
 		return;
-	/* One try: a close_notify that cannot leave at once is not waited for. */
-	if (t->hs_done && !t->closed)
+	/* One try: a close_notify that cannot leave at once is not waited for.
+	 * None after a write that was not taken: sending the alert would first
+	 * flush that write's record, bytes the caller was told did not go. */
+	if (t->hs_done && !t->closed && t->wpend == 0)
 		mbedtls_ssl_close_notify(&t->ssl);
 	mbedtls_ssl_free(&t->ssl);
 	free(t);

@@ -50,7 +50,8 @@ void tlsconn_cfg_free(tlsconn_cfg *cfg);
  */
 int tlsconn_new(tlsconn_cfg *cfg, int fd, const char *host, tlsconn **out);
 
-/* Sends a close_notify if it can be sent at once, then frees t. NULL is fine. */
+/* Sends a close_notify if it can be sent at once (and no write is half
+ * done), then frees t. NULL is fine. */
 void tlsconn_free(tlsconn *t);
 
 /* Advances the handshake: TLSC_OK once it is done, TLSC_WANT_READ or

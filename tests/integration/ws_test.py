@@ -554,8 +554,19 @@ def test_msgs_sent_counted_when_written():
     data, then gives up): only the messages written whole before the
     session ended count in ws_msgs_sent, and the server, reading at last,
     gets exactly those (the cut one is not a message)."""
+    msgs_sent_when_written(None, None)
+
+
+def test_wss_msgs_sent_counted_when_written():
+    """As test_msgs_sent_counted_when_written over wss://, where the writes
+    that would block are TLS records waiting for the socket (WANT_WRITE)."""
+    pki, srv_cert = tls_pki()
+    msgs_sent_when_written(srv_cert, "tls: { ca: %s }" % pki.ca)
+
+
+def msgs_sent_when_written(tls, top):
     big = "y" * 65536
-    with WsServer() as srv:
+    with WsServer(tls=tls) as srv, quiet_websockets():
         r = run_herd(plan(srv.url, """
 executor: per-vu-iterations
 vus: 1
@@ -568,12 +579,12 @@ flow:
           - send: '%s'
       - hold: 500ms
       - close: 1000
-""" % big), timeout=60)
+""" % big, top=top), timeout=60)
         expect_ok(r)
         check(srv.wait_ended(1), "the /noread handler did not finish")
         sent = metric_count(r, "ws_msgs_sent")
-        note("noread: herd ws_msgs_sent %d of 300 queued, server received %d", sent,
-             srv.received)
+        note("noread%s: herd ws_msgs_sent %d of 300 queued, server received %d",
+             " (wss)" if tls else "", sent, srv.received)
         check(0 < sent < 300, "ws_msgs_sent %d: want the messages written, fewer than the 300 "
               "queued" % sent)
         check(sent == srv.received, "herd ws_msgs_sent %d != server received %d"
@@ -603,7 +614,17 @@ flow:
 def test_big_fragmented():
     """1 MiB messages sent by the server in 16 KiB fragments arrive whole:
     text (JSON parsed to its last field) and binary (its tail found)."""
-    with WsServer() as srv:
+    big_fragmented(None, None)
+
+
+def test_wss_big_fragmented():
+    """As test_big_fragmented over wss://: each MiB spans many TLS records."""
+    pki, srv_cert = tls_pki()
+    big_fragmented(srv_cert, "tls: { ca: %s }" % pki.ca)
+
+
+def big_fragmented(tls, top):
+    with WsServer(tls=tls) as srv:
         r = run_herd(plan(srv.url, """
 executor: per-vu-iterations
 vus: 3
@@ -616,7 +637,7 @@ flow:
     session:
       - expect: { contains: "END-OF-BLOB!1234", count: 1, within: 5s }
       - send: { binary: "AAECAwQ=" }
-"""), timeout=60)
+""", top=top), timeout=60)
         expect_ok(r)
         check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
         check(metric_count(r, "ws_msgs_received") == 12, "received %d"
@@ -952,6 +973,42 @@ flow:
         check(srv.received == 8, "server received %d" % srv.received)
 
 
+def test_wss_200_concurrent():
+    """200 VUs in wss:// sessions for 3 s, each a few echoed messages: every
+    session and message is accounted for on both sides, no errors."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv:
+        r = run_herd(plan(srv.url, """
+executor: constant-vus
+vus: 200
+duration: 3s
+flow:
+  - ws: /now
+    session:
+      - loop: { count: 3 }
+        steps:
+          - send: 'c {{ __VU }} {{ seq }}'
+          - expect: { contains: 'c {{ __VU }} {{ seq }}', within: 10s }
+      - hold: 500ms
+      - close: 1000
+""", top="tls: { ca: %s }" % pki.ca), timeout=90)
+        expect_ok(r)
+        sent = metric_count(r, "ws_msgs_sent")
+        sessions = metric_count(r, "ws_sessions")
+        hs = r.metric("ws_tls_handshaking")
+        note("wss 200 VUs: sessions %d (server %d), most open %d, sent %d, server received %d, "
+             "received %d; TLS handshake med %.1f p95 %.1f ms", sessions, srv.sessions,
+             srv.max_open, sent, srv.received, metric_count(r, "ws_msgs_received"), hs["med"],
+             hs["p(95)"])
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(sessions >= 200 and sessions == srv.sessions, "herd sessions %d, server %d"
+              % (sessions, srv.sessions))
+        check(srv.max_open >= 180, "only %d sessions open at once" % srv.max_open)
+        check(sent == 3 * sessions == srv.received == metric_count(r, "ws_msgs_received"),
+              "sent %d, server received %d, received %d, sessions %d" % (
+                  sent, srv.received, metric_count(r, "ws_msgs_received"), sessions))
+
+
 def test_wss_missing_ca_file():
     """A tls.ca the agent cannot read: the run is refused before any load,
     with the reason."""
@@ -969,4 +1026,6 @@ if __name__ == "__main__":
           test_500_concurrent, test_2000_concurrent_sessions,
           test_distributed_across_local_agents, test_wss_trusted_ca,
           test_wss_untrusted_cert_refused, test_wss_name_mismatch_refused,
-          test_wss_insecure_skip_verify, test_wss_abnormal_closes, test_wss_missing_ca_file])
+          test_wss_insecure_skip_verify, test_wss_abnormal_closes,
+          test_wss_msgs_sent_counted_when_written, test_wss_big_fragmented,
+          test_wss_200_concurrent, test_wss_missing_ca_file])
