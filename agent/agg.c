@@ -16,6 +16,7 @@ static const char *const metric_names[AM__N] = {
 	"ws_sessions",        "ws_connecting",      "ws_session_duration",
 	"ws_msgs_sent",       "ws_msgs_received",   "ws_msg_rtt",
 	"group_duration",
+	"ws_close_codes",     "ws_tls_handshaking",
 };
 
 const char *agg_metric_name(int m)
@@ -30,16 +31,18 @@ int agg_metric_is_gauge(int m)
 	return m == AM_VUS || m == AM_VUS_MAX;
 }
 
-static uint64_t key_bits(agg_key k)
+_Static_assert(sizeof(agg_key) == 16, "agg_key is two words with no padding");
+
+static int key_eq(const agg_key *a, const agg_key *b)
 {
-	uint64_t v;
-	memcpy(&v, &k, sizeof(v));
-	return v;
+	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
 static size_t key_hash(agg_key k)
 {
-	uint64_t x = key_bits(k);
+	uint64_t w[2];
+	memcpy(w, &k, sizeof(w));
+	uint64_t x = w[0] ^ (w[1] * UINT64_C(0x9e3779b97f4a7c15));
 	x ^= x >> 33;
 	x *= UINT64_C(0xff51afd7ed558ccd);
 	x ^= x >> 33;
@@ -74,10 +77,9 @@ void agg_free(agg *a)
 static agg_entry *find_slot(agg_entry *slots, size_t cap, agg_key k)
 {
 	size_t i = key_hash(k) & (cap - 1);
-	uint64_t want = key_bits(k);
 	for (;;) {
 		agg_entry *e = &slots[i];
-		if (!e->used || key_bits(e->key) == want)
+		if (!e->used || key_eq(&e->key, &k))
 			return e;
 		i = (i + 1) & (cap - 1);
 	}

@@ -33,6 +33,8 @@ typedef enum agg_metric {
 	AM_WS_MSGS_RECEIVED,    /* counter */
 	AM_WS_MSG_RTT,          /* trend: a send to the message meeting the next expect */
 	AM_GROUP_DURATION,      /* trend: a group's steps, keyed by its STEP_GROUP_END */
+	AM_WS_CLOSE_CODES,      /* counter per close code (key.code) of the ws_closed_abnormally sessions */
+	AM_WS_TLS_HANDSHAKING,  /* trend: the TLS handshake of wss://, TCP connected to its end */
 	AM__N
 } agg_metric;
 
@@ -43,6 +45,8 @@ int agg_metric_is_gauge(int m);
 
 #define AGG_NONE 0xffff
 
+/* Keys are hashed and compared as bytes: every byte is a named member, so a
+ * key built with a designated initializer has no stray padding. */
 typedef struct agg_key {
 	uint8_t metric;       /* agg_metric */
 	uint8_t method;       /* http_method, or 0xff */
@@ -50,6 +54,8 @@ typedef struct agg_key {
 	uint8_t sub;          /* AM_CHECKS: which check of the step; AM_ITERATIONS: the flow */
 	uint16_t scenario;    /* index in the plan, AGG_NONE for none */
 	uint16_t step;        /* index in the scenario's flow, AGG_NONE for none */
+	uint16_t code;        /* AM_WS_CLOSE_CODES: the close code; 0 otherwise */
+	uint16_t zero[3];     /* always 0 */
 } agg_key;
 
 typedef struct agg_entry {

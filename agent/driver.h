@@ -41,9 +41,13 @@ typedef struct ws_result {
 	int status;          /* the handshake's HTTP status, 0 when none arrived */
 	int err;             /* an errk, or -1 when the session ended cleanly */
 	int opened;          /* the handshake succeeded (connecting_us and duration_us are set) */
-	uint64_t connecting_us; /* connect() to the 101 response */
+	uint64_t connecting_us; /* connect() to the 101 response (TLS included for wss://) */
 	uint64_t duration_us;   /* connect() to the end of the session */
 	uint64_t bytes_in, bytes_out;
+	int close_code;      /* when err is ERRK_WS_CLOSED: the peer's close code, or 1006 when the
+	                      * connection ended without a close frame; else 0 */
+	int tls;             /* a wss:// TLS handshake completed (tls_us is set) */
+	uint64_t tls_us;     /* the TLS handshake, from TCP connected to its end */
 } ws_result;
 
 typedef struct driver_ops {

@@ -75,7 +75,8 @@ static int entry_to_wire(const plan *p, agg_entry *a, wire_entry *e)
 	e->tags = dupstr(tags);
 	if (e->metric == NULL || e->scenario == NULL || e->name == NULL || e->method == NULL || e->tags == NULL)
 		return HERD_ENOMEM;
-	e->status_class = a->key.status_class;
+	/* A close-code series carries its code where others carry a status class. */
+	e->status_class = a->key.metric == AM_WS_CLOSE_CODES ? a->key.code : a->key.status_class;
 	e->count = a->count;
 	memcpy(e->errors, a->errors, sizeof(e->errors));
 	e->bytes_in = a->bytes_in;

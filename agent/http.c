@@ -362,6 +362,16 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	}
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ms > 0 ? s->timeout_ms : 60000));
+	/* The plan's `tls` options hold for https:// as for wss://. */
+	const plan_tls *tls = &worker_plan(st->w)->tls;
+	if (tls->insecure_skip_verify) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (tls->ca_pem != NULL) {
+		/* The plan's CA file, as shipped with it: no file on this host. */
+		struct curl_blob ca = { (void *)tls->ca_pem, tls->ca_len, CURL_BLOB_NOCOPY };
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, st->headers[st->first[v->scenario] + v->step]);
 	switch (s->method) {
 	case HM_GET: curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); break;

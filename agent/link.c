@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "agent/engine.h"
 #include "agent/link.h"
 #include "agent/sysstat.h"
+#include "agent/tlsconn.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -250,6 +252,25 @@ static const char *shipped_env(void *arg, const char *name)
 	return NULL;
 }
 
+/* The CA certificates the plan's TLS connections need must be usable on
+ * this host before any load: its `tls.ca`, or the system store when it has
+ * wss:// steps (libcurl loads its own for https://). Returns HERD_OK, or an
+ * error with the reason in err. */
+static int check_tls(const plan *p, char *err, size_t errlen)
+{
+	int wss = 0;
+	for (size_t i = 0; i < p->nscenarios; i++)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++)
+			wss |= p->scenarios[i].steps[j].kind == STEP_WS &&
+			       strncasecmp(p->scenarios[i].steps[j].url, "wss://", 6) == 0;
+	if (p->tls.insecure_skip_verify || (!wss && p->tls.ca == NULL))
+		return HERD_OK;
+	tlsconn_cfg *cfg = NULL;
+	int rv = tlsconn_cfg_new(&p->tls, &cfg, err, errlen);
+	tlsconn_cfg_free(cfg);
+	return rv;
+}
+
 static void on_assign(agent *a, const wire_assign *as)
 {
 	char err[1024];
@@ -281,6 +302,13 @@ static void on_assign(agent *a, const wire_assign *as)
 		plan_free(a->plan);
 		a->plan = NULL;
 		send_error(a, as->run_id, HERD_EINVAL, err);
+		return;
+	}
+	if ((rv = check_tls(a->plan, err, sizeof(err))) != HERD_OK) {
+		log_error("assignment refused: %s", err);
+		plan_free(a->plan);
+		a->plan = NULL;
+		send_error(a, as->run_id, rv, err);
 		return;
 	}
 	if (as->nweights == 0 || as->agent_index >= as->nweights) {

@@ -482,6 +482,13 @@ void worker_ws_done(worker *w, vu *v, const ws_result *res)
 		e->bytes_in += res->bytes_in;
 		e->bytes_out += res->bytes_out;
 	}
+	if (res->err == ERRK_WS_CLOSED && res->close_code > 0 && res->close_code <= UINT16_MAX) {
+		agg_key ck = key_of(AM_WS_CLOSE_CODES, v, v->step);
+		ck.code = (uint16_t)res->close_code;
+		agg_count(w->cur, ck, 1);
+	}
+	if (res->tls)
+		agg_observe(w->cur, key_of(AM_WS_TLS_HANDSHAKING, v, v->step), res->tls_us);
 	if (res->opened) {
 		agg_observe(w->cur, key_of(AM_WS_CONNECTING, v, v->step), res->connecting_us);
 		agg_observe(w->cur, key_of(AM_WS_SESSION_DURATION, v, v->step), res->duration_us);

@@ -1,10 +1,11 @@
 /*
- * The WebSocket driver: one ws:// session per VU and step, on the worker's
- * epoll loop. The driver does the HTTP/1.1 upgrade itself (Debian's libcurl
- * has no WebSocket support), checks Sec-WebSocket-Accept with mbedTLS's SHA-1
- * and base64, then frames with wslay's event API. A session's operations
- * (send, expect, loop, think, hold, close) run as a small interpreter; waits
- * and pings are deadlines in one heap per worker.
+ * The WebSocket driver: one ws:// or wss:// session per VU and step, on the
+ * worker's epoll loop. The driver does the HTTP/1.1 upgrade itself (Debian's
+ * libcurl has no WebSocket support), checks Sec-WebSocket-Accept with
+ * mbedTLS's SHA-1 and base64, then frames with wslay's event API; wss://
+ * runs all of it through a TLS session (agent/tlsconn). A session's
+ * operations (send, expect, loop, think, hold, close) run as a small
+ * interpreter; waits and pings are deadlines in one heap per worker.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -27,11 +28,13 @@
 
 #include "agent/driver.h"
 #include "agent/tcp.h"
+#include "agent/tlsconn.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
 #include "common/err.h"
 #include "common/jpath.h"
+#include "common/log.h"
 #include "common/sbuf.h"
 
 #define HS_MAX 8192                      /* the largest upgrade response read */
@@ -39,17 +42,35 @@
 #define CLOSE_WAIT_NS (2LL * 1000000000)  /* how long a sent close waits for its answer */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define NO_ERR (-1)
+#define IO_AGAIN (-1) /* io_read, io_write: nothing now; c->rd_wait or c->wr_wait says what to wait for */
+#define IO_ERR (-2)
 
 /* A ws step, prepared once at init. */
 typedef struct ws_rt {
 	int ok;               /* the URL is one the driver can dial */
+	int tls;              /* wss:// */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char *hostport;       /* for the Host header */
+	char *host;           /* for SNI and the certificate check (wss://): no brackets, no port */
 	const char *path;     /* into the step's url: "/chat?room={{ __VU }}" */
 } ws_rt;
 
 typedef struct ws_conn ws_conn;
+
+/*
+ * Follows the frames wslay writes, so that a data message counts as sent
+ * once the last byte of its final frame has been written. wslay has no
+ * callback for that, and its queued-message count also holds the pings,
+ * pongs and close frames, so the driver reads its own output instead.
+ */
+typedef struct ws_otrack {
+	uint8_t hdr[14];   /* the header of the frame in progress */
+	uint8_t hlen;      /* bytes of it seen */
+	uint8_t in_payload;
+	uint8_t ends_msg;  /* the frame is the last of a text or binary message */
+	uint64_t left;     /* payload bytes still to be written */
+} ws_otrack;
 
 typedef struct ws_state {
 	worker *w;
@@ -59,12 +80,15 @@ typedef struct ws_state {
 	size_t nrts;
 	dheap deadlines; /* sessions with a deadline */
 	sbuf tmp;       /* rendered templates of the send in progress */
+	tlsconn_cfg *tls; /* for wss:// steps, NULL when the plan has none */
+	int cert_logged;  /* a refused certificate was logged (once per worker) */
 } ws_state;
 
 typedef enum ws_phase {
 	WP_IDLE = 0,
 	WP_FAILED,     /* failed inside start(): reported from the timer */
 	WP_CONNECTING,
+	WP_TLS,        /* the TLS handshake of wss:// */
 	WP_HS_SEND,
 	WP_HS_RECV,
 	WP_OPEN,
@@ -109,8 +133,14 @@ struct ws_conn {
 	uint8_t we_closed;    /* we sent the first close frame */
 	uint8_t eof;          /* the peer closed the TCP connection */
 	int close_code;       /* a close to queue once the data queue is empty, 0 when none */
+	int abnormal_code;    /* the close code of an abnormal end (1006: no close frame), 0 when none */
 	uint64_t bytes_in, bytes_out;
 	uint64_t rng;
+	ws_otrack ot;          /* what send_cb has written of the frame in progress */
+	tlsconn *tls;          /* wss://: the TLS session over fd */
+	uint32_t rd_wait;      /* what a read waits for: EPOLLIN, or EPOLLOUT when TLS must write first */
+	uint32_t wr_wait;      /* what a write waits for: EPOLLOUT, or EPOLLIN when TLS must read first */
+	int64_t t_tls_start, t_tls_done;
 };
 
 /* ---- deadlines ---- */
@@ -140,12 +170,12 @@ static int rearm(ws_conn *c)
 
 /* ---- metrics ---- */
 
-static void count_msg(ws_conn *c, int metric)
+static void count_msgs(ws_conn *c, int metric, uint64_t n)
 {
 	agg *a = worker_agg(c->st->w);
 	if (a != NULL)
 		agg_count(a, (agg_key){ .metric = (uint8_t)metric, .method = 0xff,
-		                        .scenario = c->v->scenario, .step = c->v->step }, 1);
+		                        .scenario = c->v->scenario, .step = c->v->step }, n);
 }
 
 static void observe_rtt(ws_conn *c, int64_t now)
@@ -171,6 +201,10 @@ static void conn_close(ws_conn *c)
 	if (c->ctx != NULL) {
 		wslay_event_context_free(c->ctx);
 		c->ctx = NULL;
+	}
+	if (c->tls != NULL) {
+		tlsconn_free(c->tls);
+		c->tls = NULL;
 	}
 	if (c->fd >= 0) {
 		worker_unwatch(c->st->w, c->fd);
@@ -208,13 +242,78 @@ static void finish(ws_conn *c, int err)
 	r.opened = c->t_open != 0;
 	r.connecting_us = span_us(c->t_start, c->t_open);
 	r.duration_us = span_us(c->t_start, now);
+	/* Over TLS the bytes are counted on the socket, records and all. */
+	if (c->tls != NULL)
+		tlsconn_bytes(c->tls, &c->bytes_in, &c->bytes_out);
 	r.bytes_in = c->bytes_in;
 	r.bytes_out = c->bytes_out;
+	r.close_code = r.err == ERRK_WS_CLOSED ? c->abnormal_code : 0;
+	r.tls = c->t_tls_done != 0;
+	r.tls_us = span_us(c->t_tls_start, c->t_tls_done);
 	dheap_remove(&c->st->deadlines, &c->dl);
 	conn_close(c);
 	c->phase = WP_IDLE;
 	c->wait = W_NONE;
 	worker_ws_done(c->st->w, c->v, &r);
+}
+
+/* ---- reading and writing, with or without TLS ---- */
+
+/*
+ * Reads up to len bytes. Returns n > 0, 0 at the end of the stream, IO_AGAIN
+ * when nothing can be read now (c->rd_wait: the readiness to wait for), or
+ * IO_ERR when the connection failed.
+ */
+static ssize_t io_read(ws_conn *c, void *buf, size_t len)
+{
+	c->rd_wait = EPOLLIN;
+	if (c->tls != NULL) {
+		ssize_t n = tlsconn_read(c->tls, buf, len);
+		if (n >= 0)
+			return n;
+		if (n == TLSC_WANT_READ || n == TLSC_WANT_WRITE) {
+			c->rd_wait = n == TLSC_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+			return IO_AGAIN;
+		}
+		return IO_ERR;
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+		if (n >= 0) {
+			c->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+	}
+}
+
+/* Writes up to len bytes. Returns the n > 0 bytes taken, IO_AGAIN (c->wr_wait:
+ * the readiness to wait for; then write the same bytes again), or IO_ERR. */
+static ssize_t io_write(ws_conn *c, const void *buf, size_t len)
+{
+	c->wr_wait = EPOLLOUT;
+	if (c->tls != NULL) {
+		ssize_t n = tlsconn_write(c->tls, buf, len);
+		if (n > 0)
+			return n;
+		if (n == TLSC_WANT_READ || n == TLSC_WANT_WRITE) {
+			c->wr_wait = n == TLSC_WANT_READ ? EPOLLIN : EPOLLOUT;
+			return IO_AGAIN;
+		}
+		return IO_ERR;
+	}
+	for (;;) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->bytes_out += (uint64_t)n;
+			return n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_AGAIN : IO_ERR;
+	}
 }
 
 /* ---- the session interpreter ---- */
@@ -277,13 +376,12 @@ static void advance(ws_conn *c)
 				m.msg = (const uint8_t *)op->text;
 				m.msg_length = op->text_len;
 			}
-			/* wslay copies the message. */
+			/* wslay copies the message; it counts as sent once written (send_cb). */
 			if (wslay_event_queue_msg(c->ctx, &m) != 0) {
 				c->err = ERRK_OTHER;
 				start_close(c, 1011);
 				return;
 			}
-			count_msg(c, AM_WS_MSGS_SENT);
 			c->last_send = now;
 			f->pc++;
 			break;
@@ -353,6 +451,51 @@ static int matches(ws_conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+/* ---- what was written ---- */
+
+/* Header length of the frame whose first hlen (>= 2) header bytes are in t. */
+static size_t otrack_header_len(const ws_otrack *t)
+{
+	uint8_t len7 = t->hdr[1] & 0x7f;
+	return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (t->hdr[1] & 0x80 ? 4 : 0);
+}
+
+/* Feeds n bytes written to the peer; returns how many data messages they
+ * completed. Frames are parsed as wslay built them, so they are well formed. */
+static uint64_t otrack_feed(ws_otrack *t, const uint8_t *p, size_t n)
+{
+	uint64_t done = 0;
+	while (n > 0) {
+		if (t->in_payload) {
+			size_t take = t->left < n ? (size_t)t->left : n;
+			t->left -= take;
+			p += take;
+			n -= take;
+		} else {
+			t->hdr[t->hlen++] = *p++;
+			n--;
+			if (t->hlen < 2 || t->hlen < otrack_header_len(t))
+				continue;
+			uint8_t len7 = t->hdr[1] & 0x7f;
+			t->left = len7;
+			if (len7 >= 126) {
+				t->left = 0;
+				for (int i = 0; i < (len7 == 126 ? 2 : 8); i++)
+					t->left = t->left << 8 | t->hdr[2 + i];
+			}
+			/* Opcodes 0 (continuation), 1 (text) and 2 (binary) carry data. */
+			t->ends_msg = (t->hdr[0] & 0x80) != 0 && (t->hdr[0] & 0x0f) <= 2;
+			t->in_payload = 1;
+		}
+		if (t->in_payload && t->left == 0) {
+			done += t->ends_msg;
+			t->in_payload = 0;
+			t->hlen = 0;
+		}
+	}
+	return done;
+}
+
 /* ---- wslay callbacks ---- */
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -366,22 +509,16 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 		c->in_off += n;
 		return (ssize_t)n;
 	}
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-		if (n > 0) {
-			c->bytes_in += (uint64_t)n;
-			return n;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-			return -1;
-		}
-		c->eof = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	ssize_t n = io_read(c, buf, len);
+	if (n > 0)
+		return n;
+	if (n == IO_AGAIN) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
+	c->eof = 1;
+	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
@@ -389,22 +526,21 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 {
 	ws_conn *c = user;
 	(void)flags;
-	for (;;) {
-		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			c->bytes_out += (uint64_t)n;
-			return n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		else {
-			c->eof = 1;
-			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		}
-		return -1;
+	/* wslay sends the same bytes again after a WOULDBLOCK, as TLS needs. */
+	ssize_t n = io_write(c, data, len);
+	if (n > 0) {
+		uint64_t sent = otrack_feed(&c->ot, data, (size_t)n);
+		if (sent > 0)
+			count_msgs(c, AM_WS_MSGS_SENT, sent);
+		return n;
 	}
+	if (n == IO_AGAIN) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	} else {
+		c->eof = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	}
+	return -1;
 }
 
 /* Masks only keep proxies from mistaking frames for requests; they need not
@@ -429,7 +565,7 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 	(void)ctx;
 	if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
 		return; /* wslay answers pings and closes by itself */
-	count_msg(c, AM_WS_MSGS_RECEIVED);
+	count_msgs(c, AM_WS_MSGS_RECEIVED, 1);
 	if (c->wait != W_EXPECT || !matches(c, arg->msg, arg->msg_length))
 		return;
 	if (++c->exp_got < c->exp->count)
@@ -453,7 +589,8 @@ static const struct wslay_event_callbacks callbacks = {
 
 /* ---- the open session ---- */
 
-/* How an open session ended, once wslay wants neither to read nor write. */
+/* How an open session ended, once wslay wants neither to read nor write. An
+ * abnormal close leaves its code in c->abnormal_code. */
 static int end_kind(ws_conn *c)
 {
 	if (wslay_event_get_close_received(c->ctx)) {
@@ -463,13 +600,17 @@ static int end_kind(ws_conn *c)
 		if (c->we_closed || code == WSLAY_CODE_NORMAL_CLOSURE || code == WSLAY_CODE_GOING_AWAY ||
 		    code == WSLAY_CODE_NO_STATUS_RCVD)
 			return NO_ERR;
-		return code == WSLAY_CODE_PROTOCOL_ERROR ? ERRK_WS_PROTOCOL : ERRK_WS_CLOSED;
+		if (code == WSLAY_CODE_PROTOCOL_ERROR)
+			return ERRK_WS_PROTOCOL;
+		c->abnormal_code = code;
+		return ERRK_WS_CLOSED;
 	}
 	uint16_t sent = wslay_event_get_status_code_sent(c->ctx);
 	if (!c->we_closed && (sent == WSLAY_CODE_PROTOCOL_ERROR || sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA ||
 	                      sent == WSLAY_CODE_MESSAGE_TOO_BIG))
 		return ERRK_WS_PROTOCOL;
 	/* The TCP connection ended without a close frame: code 1006. */
+	c->abnormal_code = WSLAY_CODE_ABNORMAL_CLOSURE;
 	return ERRK_WS_CLOSED;
 }
 
@@ -496,8 +637,8 @@ static int pump(ws_conn *c)
 		finish(c, c->we_closed && wslay_event_get_close_sent(c->ctx) ? NO_ERR : end_kind(c));
 		return 1;
 	}
-	if (conn_watch(c, (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0)) != HERD_OK ||
-	    rearm(c) != HERD_OK) {
+	/* Over TLS a read may have to wait for writable, a write for readable. */
+	if (conn_watch(c, (rd ? c->rd_wait : 0) | (wr ? c->wr_wait : 0)) != HERD_OK || rearm(c) != HERD_OK) {
 		finish(c, ERRK_OTHER);
 		return 1;
 	}
@@ -506,7 +647,7 @@ static int pump(ws_conn *c)
 
 static void on_open_io(ws_conn *c, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+	if (events & (c->rd_wait | EPOLLERR | EPOLLHUP)) {
 		/* A read error leaves c->eof set; frames read before it were handled. */
 		if (wslay_event_recv(c->ctx) != 0 && !c->eof)
 			c->eof = 1;
@@ -578,8 +719,10 @@ static void begin_session(ws_conn *c)
 	if (c->s->ws->ping_ms > 0)
 		c->next_ping = c->t_open + c->s->ws->ping_ms * 1000000;
 	advance(c);
-	/* Frames may have come with the response; let wslay read them now. */
-	if (c->in_off < c->in_len && wslay_event_recv(c->ctx) != 0 && !c->eof)
+	/* Frames may have come with the response, in c->in or still in the TLS
+	 * session's buffer where epoll cannot see them; let wslay read them now. */
+	if ((c->in_off < c->in_len || (c->tls != NULL && tlsconn_pending(c->tls) > 0)) &&
+	    wslay_event_recv(c->ctx) != 0 && !c->eof)
 		c->eof = 1;
 	pump(c);
 }
@@ -587,22 +730,24 @@ static void begin_session(ws_conn *c)
 static void hs_read(ws_conn *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->in + c->in_len, HS_MAX - c->in_len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		ssize_t n = io_read(c, c->in + c->in_len, HS_MAX - c->in_len);
+		if (n == IO_AGAIN) {
+			if (conn_watch(c, c->rd_wait) != HERD_OK)
+				finish(c, ERRK_OTHER);
 			return;
+		}
 		if (n <= 0) {
 			finish(c, c->in_len > 0 ? ERRK_WS_PROTOCOL : ERRK_RESET);
 			return;
 		}
-		c->bytes_in += (uint64_t)n;
 		c->in_len += (size_t)n;
 		c->in[c->in_len] = '\0';
 		const char *end = strstr(c->in, "\r\n\r\n");
 		if (end == NULL) {
-			if (c->in_len >= HS_MAX)
+			if (c->in_len >= HS_MAX) {
 				finish(c, ERRK_WS_PROTOCOL);
+				return; /* c may already run the VU's next session */
+			}
 			continue;
 		}
 		size_t hlen = (size_t)(end + 4 - c->in);
@@ -620,16 +765,13 @@ static void hs_read(ws_conn *c)
 static void hs_send(ws_conn *c)
 {
 	while (c->out_sent < c->out.len) {
-		ssize_t n = send(c->fd, c->out.p + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
+		ssize_t n = io_write(c, c->out.p + c->out_sent, c->out.len - c->out_sent);
 		if (n > 0) {
 			c->out_sent += (size_t)n;
-			c->bytes_out += (uint64_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (conn_watch(c, EPOLLOUT) != HERD_OK)
+		if (n == IO_AGAIN) {
+			if (conn_watch(c, c->wr_wait) != HERD_OK)
 				finish(c, ERRK_OTHER);
 			return;
 		}
@@ -637,8 +779,34 @@ static void hs_send(ws_conn *c)
 		return;
 	}
 	c->phase = WP_HS_RECV;
+	c->rd_wait = EPOLLIN;
 	if (conn_watch(c, EPOLLIN) != HERD_OK)
 		finish(c, ERRK_OTHER);
+}
+
+/* Advances the TLS handshake of a wss:// session; the upgrade follows it. */
+static void tls_step(ws_conn *c)
+{
+	int rv = tlsconn_handshake(c->tls);
+	if (rv == TLSC_OK) {
+		c->t_tls_done = clock_mono_ns();
+		c->phase = WP_HS_SEND;
+		hs_send(c);
+		return;
+	}
+	if (rv == TLSC_WANT_READ || rv == TLSC_WANT_WRITE) {
+		if (conn_watch(c, rv == TLSC_WANT_READ ? EPOLLIN : EPOLLOUT) != HERD_OK)
+			finish(c, ERRK_OTHER);
+		return;
+	}
+	if (rv == TLSC_ECERT && !c->st->cert_logged) {
+		char why[256];
+		c->st->cert_logged = 1;
+		log_warn("wss://%s: the server's certificate was refused: %s (further refusals are counted as "
+		         "'tls' errors, not logged)",
+		         c->rt->hostport, tlsconn_cert_error(c->tls, why, sizeof(why)));
+	}
+	finish(c, rv == TLSC_ECLOSED ? ERRK_RESET : ERRK_TLS);
 }
 
 static void on_fd(void *arg, int fd, uint32_t events)
@@ -657,12 +825,25 @@ static void on_fd(void *arg, int fd, uint32_t events)
 			finish(c, e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_CONNREFUSED);
 			return;
 		}
+		if (c->rt->tls) {
+			c->t_tls_start = clock_mono_ns();
+			if (tlsconn_new(c->st->tls, c->fd, c->rt->host, &c->tls) != HERD_OK) {
+				finish(c, ERRK_OTHER);
+				return;
+			}
+			c->phase = WP_TLS;
+			tls_step(c);
+			return;
+		}
 		c->phase = WP_HS_SEND;
 		hs_send(c);
 		return;
 	}
+	case WP_TLS: tls_step(c); return;
 	case WP_HS_SEND:
-		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		/* Readable while the request is not all out: the server answered
+		 * early or closed, unless TLS itself waits to read. */
+		if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && c->wr_wait != EPOLLIN) {
 			c->phase = WP_HS_RECV;
 			hs_read(c);
 			return;
@@ -762,15 +943,23 @@ static int conn_open(ws_conn *c)
 
 /* ---- driver operations ---- */
 
-/* Splits a ws:// URL into rt: the host resolved once, here. */
+/* Splits a ws:// or wss:// URL into rt: the host resolved once, here. */
 static int prepare(const plan_step *s, ws_rt *rt)
 {
 	const char *a, *slash;
 	char host[256], port[8] = "80";
 
-	if (s->kind != STEP_WS || s->url == NULL || strncasecmp(s->url, "ws://", 5) != 0)
+	if (s->kind != STEP_WS || s->url == NULL)
 		return HERD_OK;
-	a = s->url + 5;
+	if (strncasecmp(s->url, "wss://", 6) == 0) {
+		rt->tls = 1;
+		strcpy(port, "443");
+		a = s->url + 6;
+	} else if (strncasecmp(s->url, "ws://", 5) == 0) {
+		a = s->url + 5;
+	} else {
+		return HERD_OK;
+	}
 	size_t hl = strcspn(a, "/?#");
 	slash = a + hl;
 	if ((rt->hostport = strndup(a, hl)) == NULL)
@@ -800,6 +989,8 @@ static int prepare(const plan_step *s, ws_rt *rt)
 		memcpy(port, colon + 1, pl);
 		port[pl] = '\0';
 	}
+	if (rt->tls && (rt->host = strdup(host)) == NULL)
+		return HERD_ENOMEM;
 	rt->ok = tcp_resolve(host, port, &rt->addr, &rt->addrlen) == 0;
 	return HERD_OK;
 }
@@ -821,10 +1012,24 @@ static int ws_init(worker *w, void **state)
 	st->nrts = plan_step_offsets(p, st->first);
 	if ((st->rts = calloc(st->nrts + 1, sizeof(*st->rts))) == NULL)
 		goto fail;
+	int tls = 0;
 	for (size_t i = 0; i < p->nscenarios; i++)
-		for (size_t j = 0; j < p->scenarios[i].nsteps; j++)
-			if ((rv = prepare(&p->scenarios[i].steps[j], &st->rts[st->first[i] + j])) != HERD_OK)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
+			ws_rt *rt = &st->rts[st->first[i] + j];
+			if ((rv = prepare(&p->scenarios[i].steps[j], rt)) != HERD_OK)
 				goto fail;
+			tls |= rt->tls;
+		}
+	if (tls) {
+		/* One configuration per worker: its random generator is not shared
+		 * between threads. The agent checked the CA file when it took the
+		 * assignment, so a failure here is unexpected. */
+		char err[512];
+		if ((rv = tlsconn_cfg_new(&p->tls, &st->tls, err, sizeof(err))) != HERD_OK) {
+			log_error("%s", err);
+			goto fail;
+		}
+	}
 	*state = st;
 	return HERD_OK;
 fail:
@@ -838,8 +1043,11 @@ static void ws_fini(void *state)
 	ws_state *st = state;
 	if (st == NULL)
 		return;
-	for (size_t i = 0; i < st->nrts; i++)
+	for (size_t i = 0; i < st->nrts; i++) {
 		free(st->rts[i].hostport);
+		free(st->rts[i].host);
+	}
+	tlsconn_cfg_free(st->tls);
 	free(st->rts);
 	free(st->first);
 	dheap_fini(&st->deadlines);
@@ -880,8 +1088,13 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 	c->last_send = 0;
 	c->we_closed = c->eof = 0;
 	c->close_code = 0;
+	c->abnormal_code = 0;
 	c->bytes_in = c->bytes_out = 0;
+	c->t_tls_start = c->t_tls_done = 0;
+	c->rd_wait = EPOLLIN;
+	c->wr_wait = EPOLLOUT;
 	c->depth = 0;
+	memset(&c->ot, 0, sizeof(c->ot));
 
 	int rv = build_request(c);
 	if (rv != HERD_OK)

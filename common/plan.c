@@ -729,9 +729,54 @@ static int parse_thresholds(pctx *c, const pair *tp)
 
 /* ---- The plan ---- */
 
-enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T__N };
+enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T_TLS, T__N };
 static const char *const top_keys[T__N] = {"name",   "target", "scenarios", "thresholds",
-                                               "agents", "data",   "cookies"};
+                                               "agents", "data",   "cookies",    "tls"};
+
+/* tls: { insecureSkipVerify: true } or tls: { ca: test-ca.pem } (k6 spells
+ * the first insecureSkipTLSVerify, at the top level). The CA file is read
+ * like a feeder's, relative to the plan, and shipped to agents with it. */
+static int parse_tls(pctx *c, const pair *tp)
+{
+	static const char *const keys[] = {"insecureSkipVerify", "ca"};
+	plan_tls *t = &c->p->tls;
+	void *it = NULL;
+	pair pr, ca_pair = {0};
+	int more, rv;
+
+	if (node_kind(tp->v) != SK_MAP)
+		return want_kind(c, tp, node_kind(tp->v),
+		                 "a mapping such as '{ ca: ca.pem }' or '{ insecureSkipVerify: true }'");
+	for (;;) {
+		size_t i;
+		if ((rv = next_pair(c, tp->v, &tp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		i = key_index(keys, NELEM(keys), &pr);
+		if (i == 0) {
+			size_t len;
+			const char *v = node_text(pr.v, &len);
+			if (node_kind(pr.v) != SK_BOOL)
+				rv = want_kind(c, &pr, node_kind(pr.v), "true or false");
+			else
+				t->insecure_skip_verify = v[0] == 't' || v[0] == 'T';
+		} else if (i == 1) {
+			ca_pair = pr;
+			rv = get_string(c, &pr, &t->ca);
+		} else {
+			rv = unknown_key(c, &pr, "in 'tls'", keys, NELEM(keys));
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (t->ca != NULL && t->insecure_skip_verify)
+		return perr(c, vloc(&ca_pair), "'ca' has no use with 'insecureSkipVerify: true' (nothing is "
+		            "checked); keep one of them");
+	if (t->ca != NULL)
+		return plan_file_bytes(c, vloc(&ca_pair), t->ca, &t->ca_pem, &t->ca_len);
+	return HERD_OK;
+}
 
 /* agents: { min: 3, wait: 60s } — how many agents the run needs, and how
  * long the controller waits for them. */
@@ -862,6 +907,8 @@ static int parse_root(pctx *c, struct fy_node *root)
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
 		return rv;
 	if (seen[T_AGENTS] && (rv = parse_agents(c, &keys[T_AGENTS])) != 0)
+		return rv;
+	if (seen[T_TLS] && (rv = parse_tls(c, &keys[T_TLS])) != 0)
 		return rv;
 	return HERD_OK;
 }
@@ -1262,6 +1309,7 @@ void plan_free(plan *p)
 	free(p->file);
 	free(p->name);
 	free(p->target);
+	free(p->tls.ca);
 	free(p);
 }
 

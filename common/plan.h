@@ -223,6 +223,17 @@ typedef struct plan_threshold {
 	int line, col;
 } plan_threshold;
 
+/* `tls:` how TLS connections (https:// requests, wss:// sessions) check the
+ * server. By default its certificate must chain to the system's CA store and
+ * name the host of the URL. */
+typedef struct plan_tls {
+	int insecure_skip_verify; /* `insecureSkipVerify: true`: no certificate or name check */
+	char *ca;                 /* `ca:` a PEM file of CAs to trust instead of the system's, as
+	                           * written; NULL: the system store */
+	const char *ca_pem;       /* its bytes (shipped to agents with the plan; p->files owns them) */
+	size_t ca_len;
+} plan_tls;
+
 typedef enum plan_feed_split { FEED_SPLIT_PER_AGENT = 0, FEED_SPLIT_NONE } plan_feed_split;
 
 /* A data feeder (`data:`): a CSV table. order/exhausted use agent/feeder.h's
@@ -276,6 +287,7 @@ typedef struct plan {
 	size_t nfiles;
 	plan_blob *env;         /* the environment values its templates use */
 	size_t nenv;
+	plan_tls tls;
 } plan;
 
 /*

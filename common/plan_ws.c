@@ -427,10 +427,11 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 			return perr(c, vloc(wp), "URL '%s' has a space or control character; encode it (%%20)",
 			            vb);
 	}
-	if (strncasecmp(p, "wss://", 6) == 0 || strncasecmp(p, "https://", 8) == 0)
-		return perr(c, vloc(wp), "wss:// (WebSocket over TLS) is not supported yet: '%s'", vb);
-	if (strncasecmp(p, "ws://", 5) == 0) {
-		rest = p + 5;
+	if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0)
+		return perr(c, vloc(wp), "'ws' takes a ws:// or wss:// URL, not '%s'", vb);
+	int tls = strncasecmp(p, "wss://", 6) == 0;
+	if (tls || strncasecmp(p, "ws://", 5) == 0) {
+		rest = p + (tls ? 6 : 5);
 		size_t hl = strcspn(rest, "/?#");
 		if (hl == 0)
 			return perr(c, vloc(wp), "URL '%s' has no host", vb);
@@ -443,15 +444,14 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 			            "plan has no 'target', but the ws step at %d:%d uses the relative path "
 			            "'%s'; add 'target: http://host:port' or use a ws:// URL",
 			            steploc.line, steploc.col, vb);
-		if (strncasecmp(c->p->target, "https://", 8) == 0)
-			return perr(c, vloc(wp), "the target is https://, and wss:// (WebSocket over TLS) is "
-			            "not supported yet");
-		sbuf_str(&url, "ws://");
-		sbuf_str(&url, c->p->target + 7);
+		/* http:// becomes ws://, https:// wss://. */
+		tls = strncasecmp(c->p->target, "https://", 8) == 0;
+		sbuf_str(&url, tls ? "wss://" : "ws://");
+		sbuf_str(&url, c->p->target + (tls ? 8 : 7));
 		sbuf_str(&url, p);
 	} else {
-		return perr(c, vloc(wp), "'ws' needs a path starting with '/' or a ws:// URL, got '%s'",
-		            vb);
+		return perr(c, vloc(wp), "'ws' needs a path starting with '/' or a ws:// or wss:// URL, "
+		            "got '%s'", vb);
 	}
 	if (url.oom) {
 		free(url.p);

@@ -72,12 +72,14 @@ static const res_metric_info known[] = {
 	{"iterations", RES_COUNTER, "iterations"},
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
+	{"ws_close_codes", RES_COUNTER, "ws_close_codes"},
 	{"ws_connecting", RES_TREND, "ws_connecting"},
 	{"ws_msg_rtt", RES_TREND, "ws_msg_rtt"},
 	{"ws_msgs_received", RES_COUNTER, "ws_msgs_received"},
 	{"ws_msgs_sent", RES_COUNTER, "ws_msgs_sent"},
 	{"ws_session_duration", RES_TREND, "ws_session_duration"},
 	{"ws_sessions", RES_COUNTER, "ws_sessions"},
+	{"ws_tls_handshaking", RES_TREND, "ws_tls_handshaking"},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -715,6 +717,60 @@ int results_tag_values(const results *r, const char *metric, const char *key, co
 	}
 	*n = sort_unique(v, m);
 	*vals = v;
+	return HERD_OK;
+}
+
+static int status_count_cmp(const void *a, const void *b)
+{
+	const res_status_count *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return (x->status > y->status) - (x->status < y->status);
+}
+
+int results_by_status(const results *r, const char *metric, const th_tag *tags, size_t ntags,
+                      res_status_count **out, size_t *n)
+{
+	res_metric_info info;
+	filt f[TH_MAX_TAGS];
+	int rv;
+
+	if (r == NULL || metric == NULL || out == NULL || n == NULL || (tags == NULL && ntags > 0))
+		return HERD_EINVAL;
+	if ((rv = results_metric_info(r, metric, &info)) != 0)
+		return rv;
+	if ((rv = filters_compile(tags, ntags, f)) != 0)
+		return rv;
+	*out = NULL;
+	*n = 0;
+	res_status_count *v = NULL;
+	size_t m = 0, cap = 0;
+	for (size_t i = 0; i < r->ns; i++) {
+		const series *s = r->s[i];
+		if (!results_source_is(info.source, s->metric) || !filters_match(s, f, ntags))
+			continue;
+		size_t j = 0;
+		while (j < m && v[j].status != s->status_class)
+			j++;
+		if (j == m) {
+			if (m == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				res_status_count *nv = realloc(v, nc * sizeof(*nv));
+				if (nv == NULL) {
+					free(v);
+					return HERD_ENOMEM;
+				}
+				v = nv;
+				cap = nc;
+			}
+			v[m++] = (res_status_count){ .status = s->status_class };
+		}
+		v[j].count += s->count;
+	}
+	if (m > 1)
+		qsort(v, m, sizeof(*v), status_count_cmp);
+	*out = v;
+	*n = m;
 	return HERD_OK;
 }
 

@@ -142,6 +142,22 @@ uint64_t results_counter_value(const char *metric, const res_agg *a);
 int results_tag_values(const results *r, const char *metric, const char *key, const th_tag *tags,
                        size_t ntags, const char ***vals, size_t *n);
 
+/* A value of the status key and the count summed over the series holding it. */
+typedef struct res_status_count {
+	uint32_t status;
+	uint64_t count;
+} res_status_count;
+
+/*
+ * Sums the counts of the series of metric that match the ntags filters, by
+ * their status value as sent: a class for HTTP series, the close code for
+ * "ws_close_codes". Sorted by count, largest first, then by status. On
+ * HERD_OK *out is a new array of *n values (free with free(); NULL when
+ * *n is 0). Errors as results_query.
+ */
+int results_by_status(const results *r, const char *metric, const th_tag *tags, size_t ntags,
+                      res_status_count **out, size_t *n);
+
 /* Distinct stored metric names (as agents send them), sorted. Ownership as
  * results_tag_values. Returns HERD_OK or HERD_ENOMEM. */
 int results_series_metrics(const results *r, const char ***vals, size_t *n);

@@ -15,6 +15,11 @@
 
 #define NAME_WIDTH_MIN 31
 
+/* The series counting the close codes of abnormal ws closes: a breakdown of
+ * ws_sessions' ws_closed_abnormally errors, shown with them rather than as a
+ * metric of its own. */
+#define WS_CLOSE_CODES "ws_close_codes"
+
 /* Shared state of one summary: the aggregate is reused by every query
  * because it embeds a whole histogram. */
 typedef struct ctx {
@@ -382,6 +387,8 @@ static int metric_names(ctx *c, strlist *out)
 		return rv;
 	for (size_t k = 0; k < nknown && rv == 0; k++) {
 		size_t j = 0;
+		if (strcmp(known[k].name, WS_CLOSE_CODES) == 0)
+			continue;
 		while (j < nstored && !results_source_is(known[k].source, stored[j]))
 			j++;
 		if (j == nstored)
@@ -595,6 +602,22 @@ static int errors_by_kind(ctx *c, uint64_t *kinds)
 	return HERD_OK;
 }
 
+/* Writes the close codes counted for the series matching the filters, as
+ * " (4000×10, 1006×2)", or nothing when there are none. */
+static int put_close_codes(ctx *c, FILE *f, const th_tag *tags, size_t ntags)
+{
+	res_status_count *v = NULL;
+	size_t n = 0;
+	int rv = results_by_status(c->r, WS_CLOSE_CODES, tags, ntags, &v, &n);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%u×%llu%s", i == 0 ? " (" : ", ", v[i].status, (unsigned long long)v[i].count,
+		        i + 1 == n ? ")" : "");
+	free(v);
+	return HERD_OK;
+}
+
 static int put_errors(ctx *c, FILE *f)
 {
 	uint64_t kinds[ERRK__N];
@@ -608,7 +631,10 @@ static int put_errors(ctx *c, FILE *f)
 			fprintf(f, "\n  errors by kind:\n");
 		any = 1;
 		put_label(f, 2, NULL, errk_name(k), 18);
-		fprintf(f, "%llu\n", (unsigned long long)kinds[k]);
+		fprintf(f, "%llu", (unsigned long long)kinds[k]);
+		if (k == ERRK_WS_CLOSED && (rv = put_close_codes(c, f, NULL, 0)) != 0)
+			return rv;
+		fputc('\n', f);
 	}
 	return HERD_OK;
 }
@@ -915,6 +941,94 @@ static int put_steps(ctx *c, FILE *f)
 	return for_each_step(c, step_row, &sw);
 }
 
+/* Calls fn for every (scenario, step name) with abnormal ws closes, in
+ * sorted order, with the close codes counted there. */
+static int for_each_close_step(ctx *c,
+                               int (*fn)(ctx *, const th_tag *, const res_status_count *, size_t, void *),
+                               void *arg)
+{
+	const char **sc = NULL, **nm = NULL;
+	size_t nsc = 0, nnm = 0;
+	th_tag t[2];
+	int rv;
+
+	if ((rv = results_tag_values(c->r, WS_CLOSE_CODES, "scenario", NULL, 0, &sc, &nsc)) != 0)
+		return rv;
+	for (size_t i = 0; i < nsc && rv == 0; i++) {
+		res_tag_set(&t[0], "scenario", sc[i]);
+		if ((rv = results_tag_values(c->r, WS_CLOSE_CODES, "name", t, 1, &nm, &nnm)) != 0)
+			break;
+		for (size_t j = 0; j < nnm && rv == 0; j++) {
+			res_status_count *v = NULL;
+			size_t n = 0;
+			res_tag_set(&t[1], "name", nm[j]);
+			if ((rv = results_by_status(c->r, WS_CLOSE_CODES, t, 2, &v, &n)) == 0 && n > 0)
+				rv = fn(c, t, v, n, arg);
+			free(v);
+		}
+		free(nm);
+		nm = NULL;
+	}
+	free(sc);
+	return rv;
+}
+
+static int close_step_width(ctx *c, const th_tag *t, const res_status_count *v, size_t n, void *arg)
+{
+	stepw *sw = arg;
+	(void)c;
+	(void)v;
+	(void)n;
+	if (dwidth(t[0].value) + 2 > sw->ws)
+		sw->ws = dwidth(t[0].value) + 2;
+	if (dwidth(t[1].value) + 2 > sw->wn)
+		sw->wn = dwidth(t[1].value) + 2;
+	return HERD_OK;
+}
+
+static int close_step_rows(ctx *c, const th_tag *t, const res_status_count *v, size_t n, void *arg)
+{
+	stepw *sw = arg;
+	char b[32];
+	(void)c;
+	for (size_t i = 0; i < n; i++) {
+		fprintf(sw->f, "  ");
+		pad(sw->f, t[0].value, sw->ws);
+		pad(sw->f, t[1].value, sw->wn);
+		snprintf(b, sizeof(b), "%u", v[i].status);
+		rpad(sw->f, b, 6);
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)v[i].count);
+		rpad(sw->f, b, 10);
+		fputc('\n', sw->f);
+	}
+	return HERD_OK;
+}
+
+/* The abnormal ws closes by step and close code (1006: the connection ended
+ * without a close frame). */
+static int put_ws_closes(ctx *c, FILE *f)
+{
+	stepw sw = {10, 6, f};
+	int rv;
+	const char **sc;
+	size_t n;
+
+	if ((rv = results_tag_values(c->r, WS_CLOSE_CODES, "scenario", NULL, 0, &sc, &n)) != 0)
+		return rv;
+	free(sc);
+	if (n == 0)
+		return HERD_OK;
+	if ((rv = for_each_close_step(c, close_step_width, &sw)) != 0)
+		return rv;
+	fprintf(f, "\n  ws sessions closed abnormally, by close code:\n  ");
+	pad(f, "scenario", sw.ws);
+	pad(f, "step", sw.wn);
+	rpad(f, "code", 6);
+	rpad(f, "sessions", 10);
+	fputc('\n', f);
+	return for_each_close_step(c, close_step_rows, &sw);
+}
+
 /* WebSocket work of one agent: sessions, messages sent and received. */
 static int agent_ws(ctx *c, const char *id, uint64_t out[3])
 {
@@ -1068,7 +1182,7 @@ int summary_write_text(FILE *out, const results *r, const summary_info *info)
 	if ((rv = put_header(&c, out)) == 0 && (rv = put_checks(&c, out)) == 0 &&
 	    (rv = put_metrics(&c, out)) == 0 && (rv = put_errors(&c, out)) == 0 &&
 	    (rv = put_scenarios(&c, out)) == 0 && (rv = put_flows(&c, out)) == 0 &&
-	    (rv = put_steps(&c, out)) == 0 &&
+	    (rv = put_steps(&c, out)) == 0 && (rv = put_ws_closes(&c, out)) == 0 &&
 	    (rv = put_agents(&c, out)) == 0 && (rv = put_thresholds(&c, out)) == 0)
 		fputc('\n', out);
 	free(c.a);
@@ -1494,6 +1608,46 @@ out:
 	return rv;
 }
 
+static int json_close_step(ctx *c, const th_tag *t, const res_status_count *v, size_t n, void *arg)
+{
+	json_t *rows = arg;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		jset(c, o, "scenario", jstr(t[0].value));
+		jset(c, o, "name", jstr(t[1].value));
+		jset(c, o, "code", json_integer((json_int_t)v[i].status));
+		jset(c, o, "count", json_integer((json_int_t)v[i].count));
+		if (o == NULL || json_array_append_new(rows, o) != 0)
+			c->oom = 1;
+	}
+	return HERD_OK;
+}
+
+/* "ws_close_codes": {code: sessions} over the run and
+ * "ws_close_codes_by_step": [{scenario, name, code, count}], for the
+ * sessions counted as ws_closed_abnormally. */
+static int json_close_codes(ctx *c, json_t *h)
+{
+	json_t *tot = json_object(), *steps = json_array();
+	res_status_count *v = NULL;
+	size_t n = 0;
+	char b[16];
+	int rv;
+
+	jset(c, h, "ws_close_codes", tot);
+	jset(c, h, "ws_close_codes_by_step", steps);
+	if (c->oom)
+		return HERD_ENOMEM;
+	if ((rv = results_by_status(c->r, WS_CLOSE_CODES, NULL, 0, &v, &n)) != 0)
+		return rv;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(b, sizeof(b), "%u", v[i].status);
+		jset(c, tot, b, json_integer((json_int_t)v[i].count));
+	}
+	free(v);
+	return for_each_close_step(c, json_close_step, steps);
+}
+
 static int json_herd(ctx *c, json_t *root)
 {
 	const summary_info *in = c->info;
@@ -1525,6 +1679,8 @@ static int json_herd(ctx *c, json_t *root)
 	for (int k = 0; k < ERRK__N; k++)
 		if (kinds[k] > 0)
 			jset(c, ek, errk_name(k), json_integer((json_int_t)kinds[k]));
+	if ((rv = json_close_codes(c, h)) != 0)
+		return rv;
 
 	if ((rv = scenario_list(c, &v, &n)) != 0)
 		return rv;

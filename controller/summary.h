@@ -71,7 +71,9 @@ int summary_text(const results *r, const summary_info *info, char **text);
  *     fails}}}: the checks outside groups, and each group (nested by "::",
  *     path "::outer::inner") with its own checks.
  *   "herd": {run_id, plan, status, degraded, duration_ms, errors_by_kind,
- *     scenarios: {name: {..., flows: {flow: {iterations, share (of the
+ *     ws_close_codes: {code: sessions} and ws_close_codes_by_step:
+ *     [{scenario, name, code, count}] for the ws_closed_abnormally sessions
+ *     (1006: no close frame), scenarios: {name: {..., flows: {flow: {iterations, share (of the
  *     scenario's iterations, 0..1), requests, p(95)}}}},
  *     steps: [{scenario, name, method, ...}],
  *     agents: {id: {...}}, thresholds: [{metric, expr, ok, nodata, observed,

@@ -46,7 +46,8 @@ typedef struct wire_entry {
 	char *name;     /* step name, "" when none */
 	char *method;   /* "GET", "" when none */
 	char *tags;     /* other tags, "key=value" lines sorted by key; NULL or "" when none */
-	uint32_t status_class; /* 0: none / no response, 2: 2xx, 4: 4xx, 5: 5xx ... */
+	uint32_t status_class; /* 0: none / no response, 2: 2xx, 4: 4xx, 5: 5xx ...; for
+	                        * "ws_close_codes", the close code counted */
 	uint64_t count;
 	uint64_t errors[ERRK__N];
 	uint64_t bytes_in, bytes_out;

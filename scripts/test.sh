@@ -37,8 +37,8 @@ if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   meson test -C build-ci-asan --suite unit --print-errorlogs --num-processes 2 || true
   count build-ci-asan
-  # herd and herd-agent themselves under the sanitizers, against nginx
-  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test executor_test --print-errorlogs || true
+  # herd and herd-agent themselves under the sanitizers, against nginx, websockets and json-server
+  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test executor_test ws_test journey_test --print-errorlogs || true
   count build-ci-asan
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else

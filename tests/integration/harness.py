@@ -17,6 +17,8 @@
 - Skip: raised by a test (or a fixture) whose server is not installed. Outside
   CI the test is reported `ok - name # SKIP reason`; with CI set in the
   environment a missing server is a failure instead (CI installs them).
+- TestPki: a throwaway CA and server certificates made with the openssl CLI in
+  a temp dir (for the TLS tests).
 - main(tests): a tiny runner printing `ok - name` / `not ok - name: reason`,
   then `N passed, N failed` (`, N skipped` when any were); exits 1 when
   anything failed. `-k SUBSTR` runs only the tests whose name contains SUBSTR.
@@ -712,6 +714,45 @@ def cookie_value(header, name):
         if k == name:
             return v
     return None
+class TestPki:
+    """A CA of its own and server certificates signed by it, made with the
+    `openssl` command in a new temp dir (ECDSA P-256 keys: quick to make and
+    to use). server(name, sans) writes NAME.pem and NAME.key with the
+    subjectAltName entries sans (e.g. ["IP:127.0.0.1", "DNS:localhost"]) and
+    returns their paths; other_ca() makes a second, unrelated CA."""
+
+    def __init__(self):
+        self.dir = _new_tmpdir()
+        self.ca, self.ca_key = self._ca("ca", "herd test CA")
+
+    def _run(self, *args):
+        r = subprocess.run(["openssl"] + list(args), cwd=self.dir, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise Fail("openssl %s failed: %s" % (args[0], r.stderr.decode(errors="replace")[-800:]))
+
+    def _ca(self, name, cn):
+        cert, key = os.path.join(self.dir, name + ".pem"), os.path.join(self.dir, name + ".key")
+        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + cn,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return cert, key
+
+    def other_ca(self):
+        return self._ca("other-ca", "another test CA")[0]
+
+    def server(self, name, sans):
+        cert, key = os.path.join(self.dir, name + ".pem"), os.path.join(self.dir, name + ".key")
+        csr, ext = os.path.join(self.dir, name + ".csr"), os.path.join(self.dir, name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                    % ",".join(sans))
+        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-keyout", key, "-out", csr, "-subj", "/CN=herd test server " + name)
+        self._run("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                  "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+        return cert, key
 
 
 class HerdResult:

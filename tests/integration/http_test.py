@@ -6,18 +6,21 @@ store, Ctrl-C and several local agents.
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/http_test.py [-k NAME]
 """
 
+import http.server
 import json
 import os
 import re
 import signal
 import sqlite3
+import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (Fail, Nginx, check, finish, free_port, main, near, note,  # noqa: E402
-                     run_cli, run_herd, start_herd)
+from harness import (Fail, Nginx, TestPki, check, finish, free_port, main, near,  # noqa: E402
+                     note, run_cli, run_herd, start_herd)
 
 
 def plan(target, scenarios, thresholds=None, name="itest"):
@@ -850,6 +853,75 @@ flow:
         check(by_name == {"local-1": 15, "local-2": 5}, "per agent %s, expected local-1 15, local-2 5" % by_name)
 
 
+class HttpsServer:
+    """Python's HTTPS server on 127.0.0.1 with a certificate of the test CA:
+    200 "ok" to every GET, counted in requests."""
+
+    def __init__(self, cert, key):
+        self.port = free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.requests = 0
+        lock = threading.Lock()
+        srv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                with lock:
+                    srv.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"ok\n")
+
+            def log_message(self, *a):
+                pass
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_https_tls_options():
+    """The plan's tls options hold for https:// requests (libcurl) too: with
+    tls.ca the 10 requests succeed and the server counts 10; without it (the
+    system store) all 10 fail as 'tls' and none reaches the server; with
+    insecureSkipVerify they succeed again."""
+    pki = TestPki()
+    cert, key = pki.server("https", ["IP:127.0.0.1"])
+    body = {"s": "executor: per-vu-iterations\nvus: 2\niterations: 5\nflow:\n  - get: /hello\n"}
+    with HttpsServer(cert, key) as srv:
+        text = plan(srv.url, body).replace("scenarios:", "tls: { ca: %s }\nscenarios:" % pki.ca, 1)
+        r = run_herd(text, timeout=60)
+        expect_code(r, 0)
+        check(r.count() == 10 == srv.requests, "with the CA: %d requests, server %d"
+              % (r.count(), srv.requests))
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        r = run_herd(plan(srv.url, body), timeout=60)
+        expect_code(r, 0)
+        check(r.herd().get("errors_by_kind") == {"tls": 10}, "without the CA: %s"
+              % r.herd().get("errors_by_kind"))
+        check(srv.requests == 10, "the server got %d requests" % srv.requests)
+        text = plan(srv.url, body).replace("scenarios:", "tls: { insecureSkipVerify: true }\n"
+                                           "scenarios:", 1)
+        r = run_herd(text, timeout=60)
+        expect_code(r, 0)
+        check(srv.requests == 20 and not r.errors_by_kind(), "insecureSkipVerify: server %d, "
+              "errors %s" % (srv.requests, r.errors_by_kind()))
+
+
 TESTS = [
     test_count_equals_nginx_log,
     test_p50_of_50ms_delay,
@@ -876,6 +948,7 @@ TESTS = [
     test_two_local_agents,
     test_agent_weight_splits_vus,
     test_no_agents_exit_103_recorded_as_error,
+    test_https_tls_options,
 ]
 
 if __name__ == "__main__":

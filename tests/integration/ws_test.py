@@ -5,18 +5,25 @@ free 127.0.0.1 port in a thread, counting what it receives. Covers message
 round-trip time, counts cross-checked with the server, handshake rejection,
 a server that is not WebSocket at all, server-initiated and abnormal closes,
 pings, large fragmented messages, 500 and 2,000 concurrent sessions (one agent),
-and sessions split across 3 local agents (per-agent counts checked against
-the server's count per client process).
+sessions split across 3 local agents (per-agent counts checked against
+the server's count per client process), messages counted as sent only once
+written, close codes of abnormal closes, and wss:// against the same server
+over TLS with a CA and certificates made by the test with the openssl CLI
+(trusted, untrusted, wrong name, insecureSkipVerify, a missing CA file).
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/ws_test.py [-k NAME]
 """
 
 import asyncio
+import contextlib
 import http
 import http.server
+import logging
 import os
 import resource
+import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -31,9 +38,10 @@ except ImportError:
     import websockets  # noqa: F401
 import websockets.server  # noqa: E402
 
-from harness import check, free_port, main, near, note, run_herd  # noqa: E402
+from harness import TestPki, check, free_port, main, near, note, run_herd  # noqa: E402
 
 BIG = 1 << 20  # the large message: 1 MiB
+NOREAD_S = 4.0  # how long /noread leaves what herd sends unread
 
 
 async def precise_sleep(seconds):
@@ -48,15 +56,28 @@ async def precise_sleep(seconds):
 class WsServer:
     """A websockets server in a thread. Paths choose the behaviour:
     /echo (echo after 20 ms), /reject (403), /close (close 1000 after the
-    first message), /close4000, /abort (drop the TCP connection), /bigtext
+    first message), /close4000, /abort (drop the TCP connection), /noread
+    (read nothing for NOREAD_S seconds, then count), /bigtext
     and /bigbin (send a 1 MiB message in 16 KiB fragments), /now (echo at
     once, counting what it sends), /hold (count). With owners=True each
     session is attributed to the process owning the client's socket (see
-    _owner), counted per pid in by_pid_sessions and by_pid_received."""
+    _owner), counted per pid in by_pid_sessions and by_pid_received. With
+    tls=(cert, key) it serves wss:// on 127.0.0.1 and on every address of
+    localhost, and records the SNI names clients send in sni."""
 
-    def __init__(self, owners=False, backlog=2048):
+    def __init__(self, owners=False, backlog=2048, tls=None):
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+        self.ssl = None
+        self.hosts = "127.0.0.1"
+        self.sni = []
+        if tls:
+            self.ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ssl.load_cert_chain(tls[0], tls[1])
+            self.ssl.sni_callback = lambda sock, name, ctx: self.sni.append(name)
+            addrs = {ai[4][0] for ai in socket.getaddrinfo("localhost", self.port,
+                                                         type=socket.SOCK_STREAM)}
+            self.hosts = sorted(addrs | {"127.0.0.1"})
         self.lock = threading.Lock()
         self.owners = owners
         self.backlog = backlog
@@ -66,6 +87,7 @@ class WsServer:
         self.received = 0     # data messages received
         self.sessions = 0     # upgrades accepted
         self.rejected = 0
+        self.ended = 0        # handlers that returned
         self.max_open = 0
         self.max_open_first = 0  # most open at once before any session had ended
         self._ended = False
@@ -116,8 +138,8 @@ class WsServer:
                 srv._closed(self)
                 await super().write_close_frame(close, data)
 
-        async with websockets.server.serve(self._handler, "127.0.0.1", self.port,
-                                           create_protocol=Proto,
+        async with websockets.server.serve(self._handler, self.hosts, self.port,
+                                           create_protocol=Proto, ssl=self.ssl,
                                            process_request=self._reject,
                                            subprotocols=["chat.v1"], max_size=None,
                                            ping_interval=None, backlog=self.backlog):
@@ -153,6 +175,17 @@ class WsServer:
             pass
         finally:
             self._closed(ws)
+            self._count("ended")
+
+    def wait_ended(self, n, timeout=20.0):
+        """Waits (at most timeout s) until n session handlers have returned."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.ended >= n:
+                    return True
+            time.sleep(0.05)
+        return False
 
     async def _behave(self, ws, path):
         if path.startswith("/now"):
@@ -180,6 +213,12 @@ class WsServer:
             await ws.recv()
             self._count("received")
             await ws.close(1000, "done")
+        elif path.startswith("/noread"):
+            # websockets stops reading the socket once 32 messages wait in
+            # its queue; the rest stays in the kernel's buffers or in herd.
+            await asyncio.sleep(NOREAD_S)
+            async for _ in ws:
+                self._count("received")
         elif path.startswith("/abort"):
             await ws.recv()
             self._count("received")
@@ -323,8 +362,11 @@ class PlainHttp:
         self.srv.server_close()
 
 
-def plan(target, body, thresholds=None):
-    out = ["name: wstest", "target: %s" % target, "scenarios:", "  s:"]
+def plan(target, body, thresholds=None, top=None):
+    out = ["name: wstest", "target: %s" % target]
+    if top:
+        out += top.strip("\n").splitlines()
+    out += ["scenarios:", "  s:"]
     out += ["    " + line for line in body.strip("\n").splitlines()]
     if thresholds:
         out.append("thresholds:")
@@ -458,14 +500,12 @@ flow:
 
 
 def test_server_closes():
-    """Server-initiated close 1000 ends a hold cleanly; 4000 and a dropped
-    TCP connection count as ws_closed_abnormally."""
+    """Server-initiated close 1000 ends a hold cleanly, with no close code
+    recorded; 4000 and a dropped TCP connection (1006) count as
+    ws_closed_abnormally, with their codes per step in the summary and the
+    export."""
     with WsServer() as srv:
-        body = """
-executor: per-vu-iterations
-vus: 2
-iterations: 3
-flow:
+        step = """
   - ws: %s
     name: %s
     ping: 50ms
@@ -473,20 +513,82 @@ flow:
       - send: hi
       - hold: 5s
 """
-        r = run_herd(plan(srv.url, body % ("/close", "c1000")), timeout=60)
+        head = """
+executor: per-vu-iterations
+vus: 2
+iterations: %d
+flow:
+"""
+        r = run_herd(plan(srv.url, head % 3 + step % ("/close", "c1000")), timeout=60)
         expect_ok(r)
         check(metric_count(r, "ws_sessions") == 6, "sessions %d" % metric_count(r, "ws_sessions"))
         check(not r.errors_by_kind(), "close 1000 counted as an error: %s" % r.errors_by_kind())
+        check(r.herd().get("ws_close_codes") == {}, "close codes after close 1000: %s"
+              % r.herd().get("ws_close_codes"))
         check(r.metric("ws_session_duration")["max"] < 2000, "sessions did not end at the close")
-        r = run_herd(plan(srv.url, body % ("/close4000", "c4000")), timeout=60)
+        # Each iteration: a session closed with 4000, then one dropped.
+        r = run_herd(plan(srv.url, head % 3 + step % ("/close4000", "c4000")
+                          + step % ("/abort", "abort")), timeout=60)
         expect_ok(r)
-        check(r.errors_by_kind().get("ws_closed_abnormally") == 6,
-              "close 4000: %s" % r.errors_by_kind())
-        r = run_herd(plan(srv.url, body % ("/abort", "abort")), timeout=60)
-        expect_ok(r)
-        check(r.errors_by_kind().get("ws_closed_abnormally") == 6,
-              "abort: %s" % r.errors_by_kind())
+        h = r.herd()
+        note("closes: errors %s, codes %s, by step %s", r.errors_by_kind(),
+             h.get("ws_close_codes"), h.get("ws_close_codes_by_step"))
+        check(r.errors_by_kind().get("ws_closed_abnormally") == 12,
+              "close 4000 and abort: %s" % r.errors_by_kind())
+        check(h.get("ws_close_codes") == {"4000": 6, "1006": 6},
+              "herd.ws_close_codes %s, want 4000 x6 and 1006 x6" % h.get("ws_close_codes"))
+        rows = sorted((x["name"], x["code"], x["count"]) for x in h.get("ws_close_codes_by_step", []))
+        check(rows == [("abort", 1006, 6), ("c4000", 4000, 6)], "ws_close_codes_by_step %s" % rows)
+        check("ws_closed_abnormally: 12 (1006×6, 4000×6)" in r.stdout,
+              "the summary does not show the codes:%s" % r.tail(3000))
+        table = [ln.split() for ln in r.stdout.splitlines()
+                 if ln.split()[:2] in (["s", "abort"], ["s", "c4000"]) and len(ln.split()) == 4]
+        check(sorted(table) == [["s", "abort", "1006", "6"], ["s", "c4000", "4000", "6"]],
+              "per-step close code table %s:%s" % (table, r.tail(3000)))
         check(srv.received == 18, "server received %d, want 18" % srv.received)
+
+
+def test_msgs_sent_counted_when_written():
+    """A session queues 300 messages of 64 KiB to a server that reads
+    nothing for 4 s, holds 500 ms and closes (the close waits behind the
+    data, then gives up): only the messages written whole before the
+    session ended count in ws_msgs_sent, and the server, reading at last,
+    gets exactly those (the cut one is not a message)."""
+    msgs_sent_when_written(None, None)
+
+
+def test_wss_msgs_sent_counted_when_written():
+    """As test_msgs_sent_counted_when_written over wss://, where the writes
+    that would block are TLS records waiting for the socket (WANT_WRITE)."""
+    pki, srv_cert = tls_pki()
+    msgs_sent_when_written(srv_cert, "tls: { ca: %s }" % pki.ca)
+
+
+def msgs_sent_when_written(tls, top):
+    big = "y" * 65536
+    with WsServer(tls=tls) as srv, quiet_websockets():
+        r = run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - ws: /noread
+    session:
+      - loop: { count: 300 }
+        steps:
+          - send: '%s'
+      - hold: 500ms
+      - close: 1000
+""" % big, top=top), timeout=60)
+        expect_ok(r)
+        check(srv.wait_ended(1), "the /noread handler did not finish")
+        sent = metric_count(r, "ws_msgs_sent")
+        note("noread%s: herd ws_msgs_sent %d of 300 queued, server received %d",
+             " (wss)" if tls else "", sent, srv.received)
+        check(0 < sent < 300, "ws_msgs_sent %d: want the messages written, fewer than the 300 "
+              "queued" % sent)
+        check(sent == srv.received, "herd ws_msgs_sent %d != server received %d"
+              % (sent, srv.received))
 
 
 def test_expect_timeout():
@@ -512,7 +614,17 @@ flow:
 def test_big_fragmented():
     """1 MiB messages sent by the server in 16 KiB fragments arrive whole:
     text (JSON parsed to its last field) and binary (its tail found)."""
-    with WsServer() as srv:
+    big_fragmented(None, None)
+
+
+def test_wss_big_fragmented():
+    """As test_big_fragmented over wss://: each MiB spans many TLS records."""
+    pki, srv_cert = tls_pki()
+    big_fragmented(srv_cert, "tls: { ca: %s }" % pki.ca)
+
+
+def big_fragmented(tls, top):
+    with WsServer(tls=tls) as srv:
         r = run_herd(plan(srv.url, """
 executor: per-vu-iterations
 vus: 3
@@ -525,7 +637,7 @@ flow:
     session:
       - expect: { contains: "END-OF-BLOB!1234", count: 1, within: 5s }
       - send: { binary: "AAECAwQ=" }
-"""), timeout=60)
+""", top=top), timeout=60)
         expect_ok(r)
         check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
         check(metric_count(r, "ws_msgs_received") == 12, "received %d"
@@ -700,8 +812,220 @@ flow:
                   % (sorted(db_sent.values()), sorted(srv.by_pid_received.values())))
 
 
+# ---------------------------------------------------------------------------
+# wss://: a TLS websockets server with a certificate from a CA made here.
+
+TLS_FLOW = """
+executor: per-vu-iterations
+vus: 2
+iterations: 3
+flow:
+  - ws: /now?ip
+    name: by-ip
+    session:
+      - loop: { count: 5 }
+        steps:
+          - send: 'ip {{ __VU }} {{ __ITER }} {{ seq }}'
+          - expect: { contains: 'ip {{ __VU }} {{ __ITER }} {{ seq }}', within: 5s }
+      - close: 1000
+  - ws: wss://localhost:%d/now?name
+    name: by-name
+    session:
+      - send: 'name {{ __VU }} {{ __ITER }}'
+      - expect: { contains: 'name {{ __VU }} {{ __ITER }}', within: 5s }
+      - close: 1000
+"""
+
+
+@contextlib.contextmanager
+def agent_log_on_stderr():
+    """Local agents log to herd's stderr (not to a file herd removes)."""
+    os.environ["HERD_AGENT_LOG_STDERR"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["HERD_AGENT_LOG_STDERR"]
+
+
+@contextlib.contextmanager
+def quiet_websockets():
+    """Keeps the test server's reports of sessions it dropped on purpose out
+    of the output."""
+    lg = logging.getLogger("websockets")
+    level = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lg.setLevel(level)
+
+
+def tls_pki():
+    """The test CA and a server certificate for 127.0.0.1 and localhost."""
+    pki = TestPki()
+    return pki, pki.server("srv", ["IP:127.0.0.1", "DNS:localhost"])
+
+
+def test_wss_trusted_ca():
+    """An https:// target makes ws paths wss://; with the test CA trusted
+    (tls.ca) 12 sessions over TLS, by IP address (no SNI) and by name (SNI
+    localhost), make 36 round trips that the server counts too, and the TLS
+    handshake is measured."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv:
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % pki.ca),
+                     timeout=60)
+        expect_ok(r)
+        sent = metric_count(r, "ws_msgs_sent")
+        got = metric_count(r, "ws_msgs_received")
+        sessions = metric_count(r, "ws_sessions")
+        hs = r.metric("ws_tls_handshaking")
+        conn = r.metric("ws_connecting")
+        note("wss trusted: sessions %d (server %d), sent %d, server received %d, received %d; "
+             "TLS handshake med %.2f ms, ws_connecting med %.2f ms; SNI seen %s",
+             sessions, srv.sessions, sent, srv.received, got, hs["med"], conn["med"],
+             sorted(set(map(str, srv.sni))))
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(sessions == 12 == srv.sessions, "sessions %d, server %d, want 12"
+              % (sessions, srv.sessions))
+        check(sent == 36 == srv.received == srv.sent == got,
+              "sent %d, server received %d, server sent %d, received %d; want 36"
+              % (sent, srv.received, srv.sent, got))
+        check(0 < hs["med"] <= conn["med"], "TLS handshake %.3f ms vs ws_connecting %.3f ms"
+              % (hs["med"], conn["med"]))
+        check(srv.sni.count("localhost") == 6 and all(n in (None, "localhost") for n in srv.sni),
+              "SNI names seen by the server: %s (want localhost for the 6 sessions by name, "
+              "none by address)" % srv.sni)
+
+
+def test_wss_untrusted_cert_refused():
+    """Without the test CA (the system store), or trusting another CA, every
+    session fails with the 'tls' error kind, the server sees no session and
+    no message, and the agent says why once."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv, agent_log_on_stderr():
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port), timeout=60)
+        expect_ok(r)
+        note("wss untrusted: errors %s, server sessions %d", r.errors_by_kind(), srv.sessions)
+        check(r.errors_by_kind() == {"tls": 12}, "errors %s, want tls x12" % r.errors_by_kind())
+        check(metric_count(r, "ws_sessions") == 12, "sessions %d" % metric_count(r, "ws_sessions"))
+        check(metric_count(r, "ws_msgs_sent") == 0, "messages sent without TLS")
+        check("certificate was refused" in r.stderr and "not correctly signed" in r.stderr,
+              "the agent did not say why:%s" % r.tail())
+        other = pki.other_ca()
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % other), timeout=60)
+        expect_ok(r)
+        check(r.errors_by_kind() == {"tls": 12}, "another CA: errors %s" % r.errors_by_kind())
+        check(srv.sessions == 0 and srv.received == 0, "the server saw %d sessions, %d messages"
+              % (srv.sessions, srv.received))
+
+
+def test_wss_name_mismatch_refused():
+    """A certificate from the trusted CA for another name: refused by address
+    (its IP names do not hold 127.0.0.1) and by name (not localhost)."""
+    pki = TestPki()
+    wrong = pki.server("wrong", ["DNS:other.test", "IP:10.9.8.7"])
+    with WsServer(tls=wrong) as srv, agent_log_on_stderr():
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % pki.ca),
+                     timeout=60)
+        expect_ok(r)
+        check(r.errors_by_kind() == {"tls": 12}, "errors %s, want tls x12" % r.errors_by_kind())
+        check(srv.sessions == 0, "the server saw %d sessions" % srv.sessions)
+        check("certificate was refused" in r.stderr and "CN" in r.stderr, "reason:%s" % r.tail())
+
+
+def test_wss_insecure_skip_verify():
+    """tls.insecureSkipVerify: an unknown CA's certificate is taken, sessions
+    work."""
+    pki = TestPki()
+    wrong = pki.server("wrong", ["DNS:other.test"])
+    with WsServer(tls=wrong) as srv:
+        r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls:\n  insecureSkipVerify: true"),
+                     timeout=60)
+        expect_ok(r)
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(metric_count(r, "ws_msgs_sent") == 36 == srv.received, "sent %d, server %d"
+              % (metric_count(r, "ws_msgs_sent"), srv.received))
+
+
+def test_wss_abnormal_closes():
+    """Over TLS, a close 4000 and a dropped connection are told apart: their
+    codes in the export."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv, quiet_websockets():
+        r = run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: 2
+iterations: 2
+flow:
+  - ws: /close4000
+    name: c4000
+    session: [ { send: hi }, { hold: 5s } ]
+  - ws: /abort
+    name: abort
+    session: [ { send: hi }, { hold: 5s } ]
+""", top="tls: { ca: %s }" % pki.ca), timeout=60)
+        expect_ok(r)
+        check(r.errors_by_kind() == {"ws_closed_abnormally": 8}, "errors %s"
+              % r.errors_by_kind())
+        check(r.herd().get("ws_close_codes") == {"4000": 4, "1006": 4}, "codes %s"
+              % r.herd().get("ws_close_codes"))
+        check(srv.received == 8, "server received %d" % srv.received)
+
+
+def test_wss_200_concurrent():
+    """200 VUs in wss:// sessions for 3 s, each a few echoed messages: every
+    session and message is accounted for on both sides, no errors."""
+    pki, srv_cert = tls_pki()
+    with WsServer(tls=srv_cert) as srv:
+        r = run_herd(plan(srv.url, """
+executor: constant-vus
+vus: 200
+duration: 3s
+flow:
+  - ws: /now
+    session:
+      - loop: { count: 3 }
+        steps:
+          - send: 'c {{ __VU }} {{ seq }}'
+          - expect: { contains: 'c {{ __VU }} {{ seq }}', within: 10s }
+      - hold: 500ms
+      - close: 1000
+""", top="tls: { ca: %s }" % pki.ca), timeout=90)
+        expect_ok(r)
+        sent = metric_count(r, "ws_msgs_sent")
+        sessions = metric_count(r, "ws_sessions")
+        hs = r.metric("ws_tls_handshaking")
+        note("wss 200 VUs: sessions %d (server %d), most open %d, sent %d, server received %d, "
+             "received %d; TLS handshake med %.1f p95 %.1f ms", sessions, srv.sessions,
+             srv.max_open, sent, srv.received, metric_count(r, "ws_msgs_received"), hs["med"],
+             hs["p(95)"])
+        check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+        check(sessions >= 200 and sessions == srv.sessions, "herd sessions %d, server %d"
+              % (sessions, srv.sessions))
+        check(srv.max_open >= 180, "only %d sessions open at once" % srv.max_open)
+        check(sent == 3 * sessions == srv.received == metric_count(r, "ws_msgs_received"),
+              "sent %d, server received %d, received %d, sessions %d" % (
+                  sent, srv.received, metric_count(r, "ws_msgs_received"), sessions))
+
+
+def test_wss_missing_ca_file():
+    """A tls.ca the agent cannot read: the run is refused before any load,
+    with the reason."""
+    r = run_herd(plan("https://127.0.0.1:%d" % free_port(), TLS_FLOW % free_port(),
+                      top="tls: { ca: /nonexistent/herd-ca.pem }"), timeout=60)
+    check(r.code == 103, "exit %d, want 103%s" % (r.code, r.tail()))
+    check("tls.ca '/nonexistent/herd-ca.pem' cannot be used: No such file" in r.stderr,
+          "no reason given:%s" % r.tail())
+
+
 if __name__ == "__main__":
     main([test_echo_rtt_and_counts, test_handshake_rejected_403, test_not_websocket,
-          test_connect_refused, test_server_closes, test_expect_timeout, test_big_fragmented,
+          test_connect_refused, test_server_closes, test_msgs_sent_counted_when_written,
+          test_expect_timeout, test_big_fragmented,
           test_500_concurrent, test_2000_concurrent_sessions,
-          test_distributed_across_local_agents])
+          test_distributed_across_local_agents, test_wss_trusted_ca,
+          test_wss_untrusted_cert_refused, test_wss_name_mismatch_refused,
+          test_wss_insecure_skip_verify, test_wss_abnormal_closes,
+          test_wss_msgs_sent_counted_when_written, test_wss_big_fragmented,
+          test_wss_200_concurrent, test_wss_missing_ca_file])

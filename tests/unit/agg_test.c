@@ -37,6 +37,19 @@ int main(void)
 	CHECK_EQ_INT(agg_get(b, k5)->count, 2);
 	CHECK_EQ_INT(agg_get(b, ks)->count, 3);
 
+	/* Close-code series of one step differ by their code only. */
+	agg_key c4000 = key(AM_WS_CLOSE_CODES, 1, 1, 0), c1006 = c4000;
+	c4000.code = 4000;
+	c1006.code = 1006;
+	size_t len = b->len;
+	agg_count(b, c4000, 10);
+	agg_count(b, c1006, 2);
+	agg_count(b, c4000, 1);
+	CHECK_EQ_INT(b->len, len + 2);
+	CHECK_EQ_INT(agg_get(b, c4000)->count, 11);
+	CHECK_EQ_INT(agg_get(b, c1006)->count, 2);
+	CHECK_EQ_STR(agg_metric_name(AM_WS_CLOSE_CODES), "ws_close_codes");
+
 	/* Observations, errors, bytes and gauges merge by adding. */
 	agg_key d = key(AM_HTTP_REQ_DURATION, 3, 4, 2);
 	agg_observe(b, d, 100);

@@ -1133,6 +1133,74 @@ static void test_agents_key(void)
 }
 
 
+/* wss://: an https:// target turns a ws path into wss://, an absolute wss://
+ * URL is kept; the tls key and its errors. */
+/* Answers every file name with "PEM:" and the name. */
+static int fake_read_file(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
+{
+	(void)arg;
+	(void)why;
+	(void)whylen;
+	size_t n = strlen(name) + 4;
+	if ((*data = malloc(n + 1)) == NULL)
+		return -1;
+	snprintf(*data, n + 1, "PEM:%s", name);
+	*len = n;
+	return 0;
+}
+
+static void test_tls(void)
+{
+	static const char body[] = "scenarios:\n  s:\n    executor: constant-vus\n    duration: 1s\n"
+	                           "    flow:\n      - ws: /chat\n        session: [ { send: a } ]\n"
+	                           "      - ws: wss://[::1]:9443/x?y=1\n        session: [ { send: a } ]\n";
+	char yaml[1024];
+	plan *p;
+
+	snprintf(yaml, sizeof(yaml), "target: https://example.com:8443/\n%s", body);
+	p = parse_ok(yaml);
+	if (p != NULL) {
+		CHECK_EQ_STR(p->scenarios[0].steps[0].url, "wss://example.com:8443/chat");
+		CHECK_EQ_STR(p->scenarios[0].steps[1].url, "wss://[::1]:9443/x?y=1");
+		CHECK_EQ_INT(p->tls.insecure_skip_verify, 0);
+		CHECK(p->tls.ca == NULL);
+		plan_free(p);
+	}
+	snprintf(yaml, sizeof(yaml), "target: http://h\ntls: { ca: /tmp/test-ca.pem }\n%s", body);
+	/* The CA file comes through the plan's io, like a feeder's, and is kept for shipping. */
+	plan_io io = { fake_read_file, NULL, NULL };
+	char err[512];
+	p = NULL;
+	CHECK_EQ_INT(plan_parse_io(yaml, strlen(yaml), "t.yaml", &io, &p, err, sizeof(err)), HERD_OK);
+	if (p != NULL) {
+		CHECK_EQ_STR(p->scenarios[0].steps[0].url, "ws://h/chat");
+		CHECK_EQ_STR(p->tls.ca, "/tmp/test-ca.pem");
+		CHECK(p->tls.ca_pem != NULL && strcmp(p->tls.ca_pem, "PEM:/tmp/test-ca.pem") == 0);
+		CHECK(p->nfiles == 1 && strcmp(p->files[0].name, "/tmp/test-ca.pem") == 0);
+		plan_free(p);
+	}
+	EXPECT_ERR(yaml, "t.yaml:2:12: ", "file '/tmp/test-ca.pem' is not available here");
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntls:\n  insecureSkipVerify: true\n%s", body);
+	p = parse_ok(yaml);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->tls.insecure_skip_verify, 1);
+		plan_free(p);
+	}
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntls: { insecureSkipVerify: yes }\n%s", body);
+	EXPECT_ERR(yaml, "t.yaml:2:28: ", "'insecureSkipVerify' must be true or false, got 'yes'");
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntls: { insecureSkipVerfy: true }\n%s", body);
+	EXPECT_ERR(yaml, "t.yaml:2:8: ", "unknown key 'insecureSkipVerfy' in 'tls' (did you mean 'insecureSkipVerify'?)");
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntls: { ca: }\n%s", body);
+	EXPECT_ERR(yaml, "t.yaml:2:", "'ca' needs a value");
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntls: true\n%s", body);
+	EXPECT_ERR(yaml, "t.yaml:2:6: ", "'tls' must be a mapping such as '{ ca: ca.pem }'");
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntls: { insecureSkipVerify: true, ca: x.pem }\n%s",
+	         body);
+	EXPECT_ERR(yaml, "t.yaml:2:38: ", "'ca' has no use with 'insecureSkipVerify: true'");
+	snprintf(yaml, sizeof(yaml), "target: https://h\ntsl: {}\n%s", body);
+	EXPECT_ERR(yaml, "t.yaml:2:1: ", "unknown key 'tsl' at the top of the plan; expected one of: name, target, scenarios, thresholds, agents, data, cookies, tls");
+}
+
 /* The session of issue 4, with its URL written as a path. */
 static const char ws_yaml[] =
 	"target: http://127.0.0.1:8080\n"
@@ -1267,8 +1335,12 @@ static void test_err_ws(void)
 	           "t.yaml:9:20: ", "close code 1005 may not be sent");
 	EXPECT_ERR(WS_HEAD "          - send: { binary: \"not base64!\" }\n",
 	           "t.yaml:9:29: ", "'binary' is not valid base64");
-	EXPECT_ERR(HEAD "    flow:\n      - ws: wss://h/x\n        session: [ { send: a } ]\n",
-	           "t.yaml:7:13: ", "wss:// (WebSocket over TLS) is not supported yet");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: https://h/x\n        session: [ { send: a } ]\n",
+	           "t.yaml:7:13: ", "'ws' takes a ws:// or wss:// URL, not 'https://h/x'");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: wss:///x\n        session: [ { send: a } ]\n",
+	           "t.yaml:7:13: ", "URL 'wss:///x' has no host");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: chat\n        session: [ { send: a } ]\n",
+	           "t.yaml:7:13: ", "'ws' needs a path starting with '/' or a ws:// or wss:// URL");
 	EXPECT_ERR(HEAD "    flow:\n      - ws: /x\n",
 	           "t.yaml:7:9: ", "a ws step needs a 'session'");
 	EXPECT_ERR(HEAD "    flow:\n      - ws: /x\n        timeout: 1s\n        session: [ { send: a } ]\n",
@@ -1436,6 +1508,7 @@ static void test_err_more_executors(void)
 
 int main(void)
 {
+	test_tls();
 	test_ws_session();
 	test_err_ws();
 	test_agents_key();

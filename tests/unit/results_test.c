@@ -256,6 +256,71 @@ static void test_tag_values(void)
 	results_free(r);
 }
 
+/* Close codes: counts summed by code over agents and steps, filtered by
+ * step, largest first. */
+static void test_by_status(void)
+{
+	results *r;
+	res_status_count *v = NULL;
+	size_t n = 9;
+	th_tag t;
+
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	/* Nothing yet: a known metric with no series is empty, not an error. */
+	CHECK_EQ_INT(results_by_status(r, "ws_close_codes", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK(v == NULL);
+	wire_entry e[4] = {
+		entry("ws_close_codes", "chat", "/a", "", 4000), entry("ws_close_codes", "chat", "/a", "", 1006),
+		entry("ws_close_codes", "chat", "/b", "", 4000), entry("ws_sessions", "chat", "/a", "", 1),
+	};
+	e[0].count = 6;
+	e[1].count = 2;
+	e[2].count = 1;
+	e[3].count = 50;
+	CHECK_EQ_INT(results_add_batch(r, "agent-1", 0, e, 4), HERD_OK);
+	e[0].count = 3;
+	CHECK_EQ_INT(results_add_batch(r, "agent-2", 1000, e, 1), HERD_OK);
+
+	CHECK_EQ_INT(results_by_status(r, "ws_close_codes", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(v[0].status, 4000);
+		CHECK_EQ_INT(v[0].count, 10);
+		CHECK_EQ_INT(v[1].status, 1006);
+		CHECK_EQ_INT(v[1].count, 2);
+	}
+	free(v);
+	res_tag_set(&t, "name", "/b");
+	CHECK_EQ_INT(results_by_status(r, "ws_close_codes", &t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_INT(v[0].count, 1);
+	free(v);
+	/* Equal counts are ordered by code. */
+	wire_entry c[2] = { entry("ws_close_codes", "chat", "/c", "", 4001),
+		                entry("ws_close_codes", "chat", "/c", "", 1011) };
+	c[0].count = c[1].count = 2;
+	CHECK_EQ_INT(results_add_batch(r, "agent-2", 1000, c, 2), HERD_OK);
+	res_tag_set(&t, "name", "/c");
+	CHECK_EQ_INT(results_by_status(r, "ws_close_codes", &t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(v[0].status, 1011);
+		CHECK_EQ_INT(v[1].status, 4001);
+	}
+	free(v);
+	CHECK_EQ_INT(results_by_status(r, "no_such_metric", NULL, 0, &v, &n), HERD_ENOTFOUND);
+	/* A tag nobody sends matches nothing; a malformed key is refused. */
+	res_tag_set(&t, "colour", "red");
+	CHECK_EQ_INT(results_by_status(r, "ws_close_codes", &t, 1, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 0);
+	free(v);
+	res_tag_set(&t, "1colour", "red");
+	CHECK_EQ_INT(results_by_status(r, "ws_close_codes", &t, 1, &v, &n), HERD_EINVAL);
+	results_free(r);
+}
+
 static void test_gauges(void)
 {
 	results *r;
@@ -831,6 +896,7 @@ int main(void)
 	test_merge_two_agents();
 	test_query_filters();
 	test_tag_values();
+	test_by_status();
 	test_gauges();
 	test_verdicts();
 	return check_done();

@@ -774,6 +774,45 @@ static void test_migrate_v1(void)
 	}
 }
 
+/* A close-code series keeps its code (a value well above any status class)
+ * through the database, and the summary rebuilt from it shows it. */
+static void test_close_codes(void)
+{
+	store *st;
+	results *loaded;
+	char err[512];
+	int dup = -1;
+	res_status_count *v = NULL;
+	size_t n = 0;
+	char *text = NULL;
+
+	CHECK_EQ_INT(store_open(path, &st, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(store_run_begin(st, "20261124-011203-cc01", "chat", NULL, NULL, 1795914723000LL, 1000),
+	             HERD_OK);
+	wire_entry e[3] = { entry("ws_sessions", "chat", "/ws", "", 1), entry("ws_close_codes", "chat", "/ws", "", 4000),
+		                entry("ws_close_codes", "chat", "/ws", "", 1006) };
+	e[0].count = 20;
+	e[0].errors[ERRK_WS_CLOSED] = 12;
+	e[1].count = 10;
+	e[2].count = 2;
+	CHECK_EQ_INT(store_add_batch(st, "20261124-011203-cc01", "agent-1", 1, 0, e, 3, &dup), HERD_OK);
+	CHECK_EQ_INT(store_load_results(st, "20261124-011203-cc01", &loaded), HERD_OK);
+	CHECK_EQ_INT(results_by_status(loaded, "ws_close_codes", NULL, 0, &v, &n), HERD_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(v[0].status, 4000);
+		CHECK_EQ_INT(v[0].count, 10);
+		CHECK_EQ_INT(v[1].status, 1006);
+		CHECK_EQ_INT(v[1].count, 2);
+	}
+	free(v);
+	CHECK_EQ_INT(summary_text(loaded, NULL, &text), HERD_OK);
+	CHECK_CONTAINS(text, "ws_closed_abnormally: 12 (4000×10, 1006×2)");
+	free(text);
+	results_free(loaded);
+	store_close(st);
+}
+
 static void test_run_id(void)
 {
 	char id[32];
@@ -795,6 +834,7 @@ int main(void)
 	test_batches();
 	test_tags();
 	test_migrate_v1();
+	test_close_codes();
 
 	char f[320];
 	static const char *const suffixes[] = {"", "-wal", "-shm"};

@@ -751,8 +751,79 @@ static void test_agents(void)
 	results_free(r);
 }
 
+/* Abnormal ws closes: the codes beside ws_closed_abnormally, a table by step
+ * and code, the same in the JSON, and no metric line of their own. */
+static void test_ws_closes(void)
+{
+	results *r;
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	wire_entry e[5] = {
+		entry("ws_sessions", "chat", "c4000", "", 1),     entry("ws_sessions", "chat", "abort", "", 1),
+		entry("ws_close_codes", "chat", "c4000", "", 4000), entry("ws_close_codes", "chat", "abort", "", 1006),
+		entry("ws_close_codes", "chat", "abort", "", 4000),
+	};
+	e[0].count = 10;
+	e[0].errors[ERRK_WS_CLOSED] = 9;
+	e[1].count = 4;
+	e[1].errors[ERRK_WS_CLOSED] = 3;
+	e[2].count = 9;
+	e[3].count = 2;
+	e[4].count = 1;
+	CHECK_EQ_INT(results_add_batch(r, "agent-a", 0, e, 5), HERD_OK);
+	summary_info info = { .run_id = "r1" };
+	char *t = NULL, *js = NULL;
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	CHECK_CONTAINS(t, "ws_closed_abnormally: 12 (4000×10, 1006×2)\n");
+	CHECK_CONTAINS(t, "ws sessions closed abnormally, by close code:");
+	CHECK_CONTAINS(t, "  chat      abort    4000         1\n");
+	CHECK_CONTAINS(t, "  chat      abort    1006         2\n");
+	CHECK_CONTAINS(t, "  chat      c4000    4000         9\n");
+	CHECK(strstr(t, "ws_close_codes") == NULL);
+	/* abort's rows: the larger count first. */
+	CHECK(strstr(t, "abort    1006") < strstr(t, "abort    4000"));
+	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
+	json_error_t je;
+	json_t *j = json_loads(js, 0, &je);
+	CHECK(j != NULL);
+	json_t *h = json_object_get(j, "herd");
+	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(h, "errors_by_kind"),
+	                                                "ws_closed_abnormally")),
+	             12);
+	json_t *tot = json_object_get(h, "ws_close_codes");
+	CHECK_EQ_INT(json_object_size(tot), 2);
+	CHECK_EQ_INT(json_integer_value(json_object_get(tot, "4000")), 10);
+	CHECK_EQ_INT(json_integer_value(json_object_get(tot, "1006")), 2);
+	json_t *steps = json_object_get(h, "ws_close_codes_by_step");
+	CHECK_EQ_INT(json_array_size(steps), 3);
+	json_t *s0 = json_array_get(steps, 0);
+	CHECK_EQ_STR(json_string_value(json_object_get(s0, "name")), "abort");
+	CHECK_EQ_INT(json_integer_value(json_object_get(s0, "code")), 1006);
+	CHECK_EQ_INT(json_integer_value(json_object_get(s0, "count")), 2);
+	CHECK(json_object_get(json_object_get(j, "metrics"), "ws_close_codes") == NULL);
+	CHECK(json_object_get(json_object_get(j, "metrics"), "ws_sessions") != NULL);
+	json_decref(j);
+	free(t);
+	free(js);
+	results_free(r);
+
+	/* Without abnormal closes: no table, and empty ws_close_codes in the JSON. */
+	r = make_run();
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	CHECK(strstr(t, "closed abnormally") == NULL);
+	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
+	j = json_loads(js, 0, &je);
+	CHECK(j != NULL);
+	CHECK_EQ_INT(json_object_size(json_object_get(json_object_get(j, "herd"), "ws_close_codes")), 0);
+	CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(j, "herd"), "ws_close_codes_by_step")), 0);
+	json_decref(j);
+	free(t);
+	free(js);
+	results_free(r);
+}
+
 int main(void)
 {
+	test_ws_closes();
 	test_agents();
 	test_durations();
 	test_text();
