@@ -20,6 +20,7 @@ import http
 import http.server
 import logging
 import os
+import re
 import resource
 import socket
 import sqlite3
@@ -1010,13 +1011,23 @@ flow:
 
 
 def test_wss_missing_ca_file():
-    """A tls.ca the agent cannot read: the run is refused before any load,
-    with the reason."""
+    """A tls.ca the controller cannot read is a plan error at its position
+    (the file travels with the plan, so agents never look for it)."""
     r = run_herd(plan("https://127.0.0.1:%d" % free_port(), TLS_FLOW % free_port(),
                       top="tls: { ca: /nonexistent/herd-ca.pem }"), timeout=60)
+    check(r.code == 104, "exit %d, want 104%s" % (r.code, r.tail()))
+    check(re.search(r"plan\.yaml:\d+:\d+: cannot read '/nonexistent/herd-ca.pem': .*No such file",
+                    r.stderr), "no position or reason given:%s" % r.tail())
+
+
+def test_wss_unusable_ca_file():
+    """A tls.ca that holds no certificate: the agent refuses the run before
+    any load, with the reason."""
+    r = run_herd(plan("https://127.0.0.1:%d" % free_port(), TLS_FLOW % free_port(),
+                      top="tls: { ca: bad-ca.pem }"), timeout=60,
+                 files={"bad-ca.pem": "this is not a certificate\n"})
     check(r.code == 103, "exit %d, want 103%s" % (r.code, r.tail()))
-    check("tls.ca '/nonexistent/herd-ca.pem' cannot be used: No such file" in r.stderr,
-          "no reason given:%s" % r.tail())
+    check("tls.ca 'bad-ca.pem' cannot be used" in r.stderr, "no reason given:%s" % r.tail())
 
 
 if __name__ == "__main__":
@@ -1028,4 +1039,4 @@ if __name__ == "__main__":
           test_wss_untrusted_cert_refused, test_wss_name_mismatch_refused,
           test_wss_insecure_skip_verify, test_wss_abnormal_closes,
           test_wss_msgs_sent_counted_when_written, test_wss_big_fragmented,
-          test_wss_200_concurrent, test_wss_missing_ca_file])
+          test_wss_200_concurrent, test_wss_missing_ca_file, test_wss_unusable_ca_file])
