@@ -16,8 +16,14 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... [HERD_SRC=...] \
 HERD_KEEP_TMP=1 keeps each test's directory (plans, certificates, nginx's
 log, every process's stdout/stderr).
 
-Loads are bounded: 3 agents, at most 9 VUs, at most 20 s per run, all of it
-to 198.18.0.100 inside the test's own namespaces.
+The journey tests (feeders split per agent, captures, env()) run the agents
+in working directories of their own, so they have only what the controller
+shipped with the plan; nginx's log (request_uri, request_id, X-Token) shows
+which agent sent which row and which captured value.
+
+Loads are bounded: 3 agents, at most 9 VUs, at most 20 s per run (the
+journey runs: at most 900 iterations, maxDuration 30s), all of it to
+198.18.0.100 inside the test's own namespaces.
 """
 
 import json
