@@ -16,8 +16,14 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... [HERD_SRC=...] \
 HERD_KEEP_TMP=1 keeps each test's directory (plans, certificates, nginx's
 log, every process's stdout/stderr).
 
-Loads are bounded: 3 agents, at most 9 VUs, at most 20 s per run, all of it
-to 198.18.0.100 inside the test's own namespaces.
+The journey tests (feeders split per agent, captures, env()) run the agents
+in working directories of their own, so they have only what the controller
+shipped with the plan; nginx's log (request_uri, request_id, X-Token) shows
+which agent sent which row and which captured value.
+
+Loads are bounded: 3 agents, at most 9 VUs, at most 20 s per run (the
+journey runs: at most 900 iterations, maxDuration 30s), all of it to
+198.18.0.100 inside the test's own namespaces.
 """
 
 import json
@@ -30,6 +36,7 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,6 +102,17 @@ def write(path, text, mode=0o600):
     return path
 
 
+def env_with(changes):
+    """os.environ with changes applied: a value None removes the name."""
+    e = dict(os.environ)
+    for k, v in (changes or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return e
+
+
 class Cluster:
     """One test's cluster on a Topology: token files, the controller and the
     agents, their outputs and the export."""
@@ -119,25 +137,41 @@ class Cluster:
     def url(self):
         return "%s://%s:%d" % (self.scheme, HOSTS["ctl"], CTL_PORT)
 
-    def start_controller(self, plan, agents=3, wait=AGENTS_WAIT, extra=()):
-        plan_path = write(os.path.join(self.dir, "plan.yaml"), plan, 0o644)
+    def start_controller(self, plan, agents=3, wait=AGENTS_WAIT, extra=(), plan_dir=None,
+                         files=None, env=None):
+        """`herd run` in ctl. The plan (and files: {name: text}, which the
+        plan names relative to itself) go to plan_dir (default: the test's
+        dir); env adds to (None: removes from) the controller's environment."""
+        d = plan_dir or self.dir
+        for name, text in (files or {}).items():
+            write(os.path.join(d, name), text)
+        plan_path = write(os.path.join(d, "plan.yaml"), plan, 0o644)
         argv = [self.herd, "run", plan_path, "--listen", self.url, "--token-file", self.token,
                 "--agents", str(agents), "--agents-wait", wait, "--db", self.db,
                 "--summary-export", self.export] + self.ctl_tls + list(extra)
-        env = dict(os.environ)
-        env.pop("HERD_DB", None)
-        self.ctl = self.topo.spawn("ctl", argv, name="controller", env=env, line_buffered=True)
+        self.ctl = self.topo.spawn("ctl", argv, name="controller",
+                                   env=env_with(dict(env or {}, HERD_DB=None)),
+                                   line_buffered=True)
         return self.ctl
 
-    def start_agent(self, host, token=None, extra=(), env=None, tls=None):
-        """herd-agent in host's namespace, named after the host."""
+    def start_agent(self, host, token=None, extra=(), env=None, tls=None, cwd=None):
+        """herd-agent in host's namespace, named after the host; env as for
+        start_controller; cwd: its working directory (default the test's)."""
         argv = [self.agent_bin, "--controller", self.url, "--token-file", token or self.token,
                 "--name", host] + list(tls or []) + list(extra)
-        e = dict(os.environ)
-        e.update(env or {})
-        p = self.topo.spawn(host, argv, name=host, env=e, line_buffered=True)
+        p = self.topo.spawn(host, argv, name=host, env=env_with(env), line_buffered=True,
+                            cwd=cwd)
         self.agents[host] = p
         return p
+
+    def start_agents_apart(self, env=None):
+        """The 3 agents, each in its own new, empty working directory
+        (<dir>/cwd-<host>): a file the plan names relative to itself is not
+        there, so an agent has only what the controller shipped."""
+        for h in AGENTS:
+            d = os.path.join(self.dir, "cwd-" + h)
+            os.makedirs(d, mode=0o700)
+            self.start_agent(h, env=env, cwd=d)
 
     def start_agents(self, hosts=AGENTS, **kw):
         for h in hosts:
@@ -839,6 +873,207 @@ def test_allow_target_refused():
         note("controller: %s", hit[1].strip())
 
 
+# journeys across remote agents (docs/journeys.md) ---------------------------
+
+FEED_ROWS = 600
+FEED_FIRST_ID = 10000
+
+
+def parse_uri(uri):
+    """(path, {name: value}) of a logged $request_uri (values unquoted)."""
+    u = urllib.parse.urlsplit(uri)
+    return u.path, {k: v[-1] for k, v in urllib.parse.parse_qs(u.query).items()}
+
+
+def by_agent_host(recs):
+    """{host: [records]} for a1..a3 (by source address), and the records
+    from any other address."""
+    host_of = {HOSTS[h]: h for h in AGENTS}
+    out, other = {h: [] for h in AGENTS}, []
+    for r in recs:
+        (out[host_of[r["addr"]]] if r["addr"] in host_of else other).append(r)
+    return out, other
+
+
+def check_agents_match_nginx(cl, ng, want_total, what):
+    """exit 0; herd's http_reqs == nginx's lines == want_total; each agent's
+    count in herd.agents == what nginx logged from its address."""
+    cl.expect_code(0)
+    count, logged, per = check_totals_equal(cl, ng, what)
+    check(logged == want_total, "nginx logged %d requests, expected %d%s"
+          % (logged, want_total, cl.outputs()))
+    rows = cl.agent_rows()
+    check(sorted(rows) == list(AGENTS), "herd.agents has %s" % sorted(rows))
+    for h in AGENTS:
+        check(agent_requests(rows[h]) == per[h], "agent %s: herd counted %s, nginx logged %d "
+              "from %s" % (h, agent_requests(rows[h]), per[h], HOSTS[h]))
+    return rows
+
+
+def test_feeder_split_remote_agents():
+    """600 CSV rows (id,email), split: per-agent, onExhausted: stop, over 3
+    remote agents whose working directories do not hold the CSV (which is
+    deleted once the controller has loaded the plan): shared-iterations of
+    900 > 600 GETs /u/{{ users.id }}?a={{ __AGENT }}&e={{ users.email }}.
+    nginx logs 600 requests, 600 distinct ids, each with its own row's email;
+    each agent's source address used one contiguous block of 200 ids (agent
+    k: rows 200k..200k+199), one a= value, a=k; herd's totals (requests,
+    iterations, per agent) equal nginx's."""
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo, ng)
+        plan_dir = os.path.join(cl.dir, "ctl-plan")
+        os.makedirs(plan_dir, mode=0o700)
+        csv_text = "id,email\n" + "".join("%d,user%d@example.test\n" % (FEED_FIRST_ID + i, i)
+                                          for i in range(FEED_ROWS))
+        cl.start_controller("""name: netns-feeder
+target: http://%s:%d
+data:
+  users: { file: users.csv, split: per-agent, order: sequential, onExhausted: stop }
+scenarios:
+  s:
+    executor: shared-iterations
+    vus: 6
+    iterations: %d
+    maxDuration: 30s
+    flow:
+      - get: "/u/{{ users.id }}?a={{ __AGENT }}&e={{ users.email }}"
+        name: user
+""" % (HOSTS["web"], netns.WEB_PORT, FEED_ROWS * 3 // 2), plan_dir=plan_dir,
+            files={"users.csv": csv_text})
+        check(cl.ctl.wait_for(r"listening on", timeout=10), "the controller did not start "
+              "listening%s" % cl.outputs())
+        os.unlink(os.path.join(plan_dir, "users.csv"))  # loaded: only the controller has it
+        cl.start_agents_apart()
+        cl.finish(timeout=40)
+        rows = check_agents_match_nginx(cl, ng, FEED_ROWS, "feeder: ")
+        recs, other = by_agent_host(ng.records())
+        check(not other, "requests from other addresses: %s" % other[:3])
+        seen, blocks = [], {}
+        for h in AGENTS:
+            ids, agent_vals = [], set()
+            for r in recs[h]:
+                path, q = parse_uri(r["request_uri"])
+                m = re.match(r"^/u/(\d+)$", path)
+                check(m and r["status"] == 200, "%s: unexpected request %s" % (h, r))
+                i = int(m.group(1)) - FEED_FIRST_ID
+                check(q.get("e") == "user%d@example.test" % i, "%s: id %s sent with email %r "
+                      "(another row's)" % (h, m.group(1), q.get("e")))
+                ids.append(i)
+                agent_vals.add(q.get("a"))
+            seen += ids
+            ids.sort()
+            check(len(agent_vals) == 1, "%s sent a= values %s (one agent, one __AGENT)"
+                  % (h, sorted(agent_vals, key=str)))
+            check(ids and ids == list(range(ids[0], ids[0] + len(ids))), "%s used %d rows, not "
+                  "one contiguous block: %s..%s" % (h, len(ids), ids[:5], ids[-5:]))
+            blocks[h] = (agent_vals.pop(), ids[0], ids[-1], len(ids))
+        note("blocks by address (a=, first row, last row, rows): %s; cores %s", blocks,
+             {h: rows[h].get("cores") for h in AGENTS})
+        check(len(seen) == FEED_ROWS and len(set(seen)) == FEED_ROWS
+              and set(seen) == set(range(FEED_ROWS)), "%d requests, %d distinct rows of %d"
+              % (len(seen), len(set(seen)), FEED_ROWS))
+        check(sorted(a for a, _, _, _ in blocks.values()) == ["0", "1", "2"],
+              "a= values per address: %s" % {h: b[0] for h, b in blocks.items()})
+        # the agents' weights are their worker counts; on one machine they are
+        # equal, so agent k (its __AGENT) has rows [200k, 200k + 200)
+        if len({rows[h].get("cores") for h in AGENTS}) == 1:
+            share = FEED_ROWS // len(AGENTS)
+            for h, (a, lo, hi, n) in sorted(blocks.items()):
+                check((lo, hi) == (int(a) * share, int(a) * share + share - 1),
+                      "%s (a=%s) used rows %d..%d, expected %d..%d" % (h, a, lo, hi,
+                      int(a) * share, int(a) * share + share - 1))
+        it = cl.summary.get("metrics", {}).get("iterations", {}).get("count")
+        check(it == FEED_ROWS, "iterations %s, expected %d (one per row)" % (it, FEED_ROWS))
+        ek = cl.herd_section().get("errors_by_kind")
+        check(not ek, "errors_by_kind %s" % ek)
+
+
+def test_capture_and_env_remote_agents():
+    """A 2-step flow on 3 remote agents (6 VUs x 20 iterations): GET
+    /rid?vu=..&it=.. answers {"id": nginx's $request_id}, captured as rid;
+    GET /echo/{{ rid }}?vu=..&it=.. follows. Every request carries X-Token:
+    env("HERD_TOKEN"), set in the controller's environment only. nginx's log:
+    240 requests, each (address, VU, iteration) has one /rid and one later
+    /echo whose path is that /rid's request id; each VU sends from one
+    address only; every request has the token."""
+    vus, iters = 6, 20
+    token = secrets.token_hex(12)
+    with Topology() as topo:
+        ng = topo.start_nginx()
+        cl = Cluster(topo, ng)
+        q = "vu={{ __VU }}&it={{ __ITER }}"
+        hdr = """headers: { X-Token: '{{ env("HERD_TOKEN") }}' }"""
+        cl.start_controller("""name: netns-capture
+target: http://%s:%d
+scenarios:
+  s:
+    executor: per-vu-iterations
+    vus: %d
+    iterations: %d
+    maxDuration: 30s
+    flow:
+      - get: "/rid?%s"
+        name: rid
+        %s
+        capture:
+          rid: { json: $.id }
+      - get: "/echo/{{ rid }}?%s"
+        name: echo
+        %s
+        checks:
+          echoed: { status: 200 }
+""" % (HOSTS["web"], netns.WEB_PORT, vus, iters, q, hdr, q, hdr),
+            env={"HERD_TOKEN": token})
+        cl.start_agents_apart(env={"HERD_TOKEN": None})
+        cl.finish(timeout=40)
+        check_agents_match_nginx(cl, ng, 2 * vus * iters, "capture: ")
+        recs, other = by_agent_host(ng.records())
+        check(not other, "requests from other addresses: %s" % other[:3])
+        ek = cl.herd_section().get("errors_by_kind")
+        check(not ek, "errors_by_kind %s" % ek)
+        rid_of, echo_of, vu_addr, stats = {}, {}, {}, {}
+        for h in AGENTS:
+            bad_tok = [r for r in recs[h] if r["x_token"] != token]
+            check(not bad_tok, "%d of %s's %d requests lack X-Token = env(\"HERD_TOKEN\"), "
+                  "e.g. %r" % (len(bad_tok), h, len(recs[h]), bad_tok[0]["x_token"]
+                               if bad_tok else None))
+            for r in recs[h]:
+                path, qs = parse_uri(r["request_uri"])
+                key = (h, qs.get("vu"), qs.get("it"))
+                check(r["status"] == 200, "%s: status %d for %s" % (h, r["status"], path))
+                vu_addr.setdefault(qs.get("vu"), set()).add(h)
+                if path == "/rid":
+                    check(key not in rid_of, "two /rid for %s" % (key,))
+                    rid_of[key] = r
+                elif path.startswith("/echo/"):
+                    check(key not in echo_of, "two /echo for %s" % (key,))
+                    echo_of[key] = (path[len("/echo/"):], r)
+                else:
+                    raise Fail("%s: unexpected request %s" % (h, r["request_uri"]))
+            stats[h] = (sum(1 for k in rid_of if k[0] == h),
+                        len({k[1] for k in rid_of if k[0] == h}))
+        check(len(rid_of) == vus * iters and set(echo_of) == set(rid_of),
+              "%d /rid and %d /echo, for %d iterations; unpaired: %s"
+              % (len(rid_of), len(echo_of), vus * iters,
+                 sorted(set(rid_of) ^ set(echo_of))[:5]))
+        ids = [r["request_id"] for r in rid_of.values()]
+        check(len(set(ids)) == len(ids) and all(re.match(r"^[0-9a-f]{32}$", x) for x in ids),
+              "nginx's request ids are not 32 distinct hex strings: %s" % ids[:3])
+        wrong = [(k, rid_of[k]["request_id"], echo_of[k][0]) for k in sorted(rid_of)
+                 if k in echo_of and echo_of[k][0] != rid_of[k]["request_id"]]
+        check(not wrong, "%d /echo paths do not carry the request id of their VU's /rid of "
+              "the same iteration, e.g. (host, vu, iter, id, echoed) %s"
+              % (len(wrong), wrong[:3]))
+        early = [k for k in rid_of if k in echo_of and echo_of[k][1]["msec"] < rid_of[k]["msec"]]
+        check(not early, "/echo logged before its /rid for %s" % early[:3])
+        shared = {v: sorted(hs) for v, hs in vu_addr.items() if len(hs) > 1}
+        check(not shared, "VUs seen from several agents: %s" % shared)
+        check(all(stats[h][0] > 0 for h in AGENTS), "iterations per agent: %s" % stats)
+        note("per agent (iterations, VUs): %s; token on all %d requests",
+             stats, sum(len(v) for v in recs.values()))
+
+
 TESTS = [
     test_topology,
     test_three_agents_totals_match,
@@ -853,6 +1088,8 @@ TESTS = [
     test_tls_untrusted_agent_cert_refused,
     test_tls_untrusted_controller_cert_refused,
     test_allow_target_refused,
+    test_feeder_split_remote_agents,
+    test_capture_and_env_remote_agents,
 ]
 
 

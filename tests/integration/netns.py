@@ -226,7 +226,11 @@ class LoggedProc:
 
 class WebNginx:
     """nginx in the `web` namespace on 198.18.0.100:8080 (1 worker), access
-    log: msec, remote_addr, method, uri, status (TAB separated)."""
+    log: msec, remote_addr, method, uri, status, then request_uri (with the
+    query), request_id (nginx's 32 hex digits) and the X-Token header (TAB
+    separated; lines() reads the first five, records() all of them).
+    Locations: /small, /delay50; /u/... and /echo/... answer 200 "ok";
+    /rid answers {"id":"<its $request_id>"} (JSON); anything else 404."""
 
     CONF = r"""
 load_module {echo};
@@ -236,7 +240,8 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    log_format herd '$msec\t$remote_addr\t$request_method\t$uri\t$status';
+    log_format herd '$msec\t$remote_addr\t$request_method\t$uri\t$status\t'
+                    '$request_uri\t$request_id\t$http_x_token';
     access_log {dir}/access.log herd;
     client_body_temp_path {dir}/tmp/client_body;
     proxy_temp_path {dir}/tmp/proxy;
@@ -250,6 +255,12 @@ http {{
         default_type text/plain;
         location = /small {{ return 200 "hello herd\n"; }}
         location = /delay50 {{ echo_sleep 0.05; echo "delayed"; }}
+        location /u/ {{ return 200 "ok\n"; }}
+        location /echo/ {{ return 200 "ok\n"; }}
+        location = /rid {{
+            default_type application/json;
+            return 200 '{{"id":"$request_id"}}';
+        }}
         location / {{ return 404; }}
     }}
 }}
@@ -321,6 +332,26 @@ http {{
                     out.append((float(parts[0]), parts[1], parts[2], parts[3], int(parts[4])))
                 except ValueError:
                     continue
+        return out
+
+    RECORD_FIELDS = ("msec", "addr", "method", "uri", "status", "request_uri", "request_id",
+                     "x_token")
+
+    def records(self):
+        """The access log as dicts keyed by RECORD_FIELDS (msec a float,
+        status an int, x_token "-" when the header was absent)."""
+        out = []
+        with open(self.log_path, errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != len(self.RECORD_FIELDS):
+                    continue
+                r = dict(zip(self.RECORD_FIELDS, parts))
+                try:
+                    r["msec"], r["status"] = float(r["msec"]), int(r["status"])
+                except ValueError:
+                    continue
+                out.append(r)
         return out
 
     def count(self):
@@ -446,14 +477,15 @@ class Topology:
         self.procs.append(p)
         return p
 
-    def spawn(self, host, argv, name, env=None, line_buffered=False):
+    def spawn(self, host, argv, name, env=None, line_buffered=False, cwd=None):
         """run_in with stdout/stderr read into a LoggedProc (lines with arrival
         times, copied to <dir>/<name>.out/.err). line_buffered wraps argv in
-        `stdbuf -oL -eL` so a piped stdout is not held back."""
+        `stdbuf -oL -eL` so a piped stdout is not held back. The working
+        directory is the topology's dir unless cwd is given."""
         if line_buffered and shutil.which("stdbuf"):
             argv = ["stdbuf", "-oL", "-eL"] + list(argv)
         p = self.run_in(host, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, env=env, cwd=self.dir)
+                        stderr=subprocess.PIPE, env=env, cwd=cwd or self.dir)
         return LoggedProc(p, name, self.dir)
 
     def exec(self, host, argv, timeout=20):
