@@ -320,9 +320,13 @@ static ssize_t io_write(ws_conn *c, const void *buf, size_t len)
 
 static void render(ws_conn *c, const plan_ws_op *op, sbuf *b)
 {
-	plan_tmpl_vars vars = { .vu = c->v->id, .iter = c->v->iters,
-		                    .seq = c->depth > 0 ? c->fr[c->depth].seq : 0 };
-	plan_tmpl_render(op->text, op->text_len, &vars, b);
+	tmpl_env env;
+	worker_tmpl_env(c->st->w, c->v, &env);
+	env.seq = c->depth > 0 ? c->fr[c->depth].seq : 0;
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+	tmpl_render(&op->t, &env, b);
 }
 
 /*
@@ -893,9 +897,9 @@ static int build_request(ws_conn *c)
 	b->len = 0;
 	sbuf_str(b, "GET ");
 	if (ws->url_templated) {
-		plan_tmpl_vars vars = { .vu = c->v->id, .iter = c->v->iters };
-		plan_tmpl_render(c->rt->path, strlen(c->rt->path), &vars, &c->st->tmp);
-		sbuf_add(b, c->st->tmp.p, c->st->tmp.len);
+		tmpl_env env;
+		worker_tmpl_env(c->st->w, c->v, &env);
+		tmpl_render(&ws->t_path, &env, b);
 	} else {
 		sbuf_str(b, c->rt->path);
 	}

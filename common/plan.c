@@ -1199,6 +1199,7 @@ static void free_ws_ops(plan_ws_op *ops, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(ops[i].text);
+		tmpl_free(&ops[i].t);
 		free(ops[i].json_path);
 		free_ws_ops(ops[i].ops, ops[i].nops);
 	}
@@ -1213,6 +1214,7 @@ static void free_ws(plan_ws *ws)
 		free(ws->subprotocols[i]);
 	free(ws->subprotocols);
 	free_ws_ops(ws->ops, ws->nops);
+	tmpl_free(&ws->t_path);
 	free(ws);
 }
 

@@ -101,6 +101,7 @@ struct plan_ws_op {
 	size_t text_len;
 	int binary;           /* WSOP_SEND: send a binary message */
 	int templated;        /* text holds {{ }} to render at run time */
+	tmpl t;               /* the text compiled (WSOP_SEND unless binary, WSOP_EXPECT) */
 	plan_ws_match match;  /* WSOP_EXPECT */
 	char *json_path;      /* WSOP_EXPECT with WSM_JSON: "$.a.b[0]" */
 	int64_t count;        /* WSOP_EXPECT: messages needed (default 1); WSOP_LOOP: rounds */
@@ -115,15 +116,12 @@ typedef struct plan_ws {
 	char **subprotocols; /* Sec-WebSocket-Protocol offers, in order */
 	size_t nsubprotocols;
 	int64_t ping_ms;     /* 0: no pings */
-	int url_templated;   /* url holds {{ __VU }} or {{ __ITER }} */
+	int url_templated;   /* url holds {{ }} */
+	tmpl t_path;         /* url_templated: the upgrade's request target (path and query) */
 	plan_ws_op *ops;     /* the session */
 	size_t nops;
 } plan_ws;
 
-/* The values {{ }} may name at run time. */
-typedef struct plan_tmpl_vars {
-	int64_t vu, iter, seq;
-} plan_tmpl_vars;
 
 typedef struct plan_step {
 	plan_step_kind kind;
@@ -331,13 +329,5 @@ int64_t plan_total_ms(const plan *p);
  * accepted). Returns HERD_OK and *ms, or HERD_EINVAL. */
 int plan_parse_duration(const char *s, int64_t *ms);
 
-/*
- * Renders template text s (len bytes) with vars into out: each "{{ __VU }}",
- * "{{ __ITER }}" and "{{ seq }}" becomes its number; other text is copied.
- * The plan parser has checked every name, so an unknown one is copied as
- * written. out->len is reset first; out->oom tells of a failed allocation.
- */
-struct sbuf;
-void plan_tmpl_render(const char *s, size_t len, const plan_tmpl_vars *vars, struct sbuf *out);
 
 #endif

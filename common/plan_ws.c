@@ -22,96 +22,18 @@
 
 /* ---- WebSocket sessions ---- */
 
-/* Names a template may use; seq only inside a loop. */
-static const char *const tmpl_names[] = {"__VU", "__ITER", "seq"};
-
-
-/*
- * Checks the {{ name }} templates of text s: every name must be one of
- * tmpl_names (seq only when in_loop). Sets *templated when there is one.
- * n and base say where s was written.
- */
-static int check_tmpl(pctx *c, const char *s, size_t len, struct fy_node *n, loc base, int in_loop,
-                      int *templated)
-{
-	*templated = 0;
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (s[i] != '{' || s[i + 1] != '{')
-			continue;
-		size_t a = i + 2, e;
-		while (a < len && s[a] == ' ')
-			a++;
-		e = a;
-		while (e < len && s[e] != ' ' && s[e] != '}')
-			e++;
-		size_t z = e;
-		while (z < len && s[z] == ' ')
-			z++;
-		char nb[200];
-		if (z + 1 >= len || s[z] != '}' || s[z + 1] != '}')
-			return perr(c, text_loc(n, base, i), "'{{' is not closed by '}}'");
-		size_t k;
-		for (k = 0; k < NELEM(tmpl_names); k++)
-			if (text_is(s + a, e - a, tmpl_names[k]))
-				break;
-		show(s + a, e - a, nb, sizeof(nb));
-		if (k == NELEM(tmpl_names))
-			return perr(c, text_loc(n, base, i),
-			            "unknown template variable '%s'; use __VU, __ITER or seq", nb);
-		if (k == 2 && !in_loop)
-			return perr(c, text_loc(n, base, i), "'{{ seq }}' is only known inside a 'loop'");
-		*templated = 1;
-		i = z + 1;
-	}
-	return HERD_OK;
-}
-
-void plan_tmpl_render(const char *s, size_t len, const plan_tmpl_vars *vars, sbuf *out)
-{
-	out->len = 0;
-	if (out->p != NULL)
-		out->p[0] = '\0';
-	for (size_t i = 0; i < len;) {
-		const char *o = i + 1 < len ? memmem(s + i, len - i, "{{", 2) : NULL;
-		if (o == NULL) {
-			sbuf_add(out, s + i, len - i);
-			return;
-		}
-		size_t at = (size_t)(o - s), a = at + 2, e, z;
-		sbuf_add(out, s + i, at - i);
-		while (a < len && s[a] == ' ')
-			a++;
-		for (e = a; e < len && s[e] != ' ' && s[e] != '}'; e++)
-			;
-		for (z = e; z < len && s[z] == ' '; z++)
-			;
-		const int64_t *v = NULL;
-		if (text_is(s + a, e - a, "__VU"))
-			v = &vars->vu;
-		else if (text_is(s + a, e - a, "__ITER"))
-			v = &vars->iter;
-		else if (text_is(s + a, e - a, "seq"))
-			v = &vars->seq;
-		if (v == NULL || z + 1 >= len || s[z] != '}' || s[z + 1] != '}') {
-			sbuf_add(out, s + at, 2);
-			i = at + 2;
-			continue;
-		}
-		char num[24];
-		int n = snprintf(num, sizeof(num), "%lld", (long long)*v);
-		sbuf_add(out, num, (size_t)n);
-		i = z + 2;
-	}
-}
-
-/* A templated string value of pr, checked. */
-static int get_tmpl(pctx *c, const pair *pr, int in_loop, char **out, size_t *olen, int *templated)
+/* A templated string value of pr, compiled into t ({{ seq }} only in a loop). */
+static int get_tmpl(pctx *c, const pair *pr, int in_loop, char **out, size_t *olen, tmpl *t,
+                    int *templated)
 {
 	int rv;
 	if ((rv = get_string(c, pr, out)) != 0)
 		return rv;
 	*olen = strlen(*out);
-	return check_tmpl(c, *out, *olen, pr->v, vloc(pr), in_loop, templated);
+	if ((rv = compile_text(c, *out, *olen, pr->v, vloc(pr), in_loop, t)) != 0)
+		return rv;
+	*templated = t->dynamic;
+	return HERD_OK;
 }
 
 static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
@@ -123,7 +45,7 @@ static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 
 	op->kind = WSOP_SEND;
 	if (node_kind(pr->v) != SK_MAP)
-		return get_tmpl(c, pr, in_loop, &op->text, &op->text_len, &op->templated);
+		return get_tmpl(c, pr, in_loop, &op->text, &op->text_len, &op->t, &op->templated);
 	for (;;) {
 		if ((rv = next_pair(c, pr->v, &pr->vw, &it, &kp, &more)) != 0)
 			return rv;
@@ -135,7 +57,7 @@ static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 		if (have++)
 			return perr(c, kp.kl, "'send' takes 'text' or 'binary', not both");
 		if (i == 0) {
-			if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated)) != 0)
+			if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->t, &op->templated)) != 0)
 				return rv;
 			continue;
 		}
@@ -187,7 +109,7 @@ static int parse_ws_json_match(pctx *c, const pair *pr, int in_loop, plan_ws_op 
 			if (!jpath_valid(op->json_path))
 				return perr(c, vloc(&kp), "bad JSON path '%.100s': write '$' then '.key' or '[index]' parts, as in '$.a.b[0]'",
 				            op->json_path);
-		} else if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated)) != 0) {
+		} else if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->t, &op->templated)) != 0) {
 			return rv;
 		}
 	}
@@ -221,7 +143,7 @@ static int parse_ws_expect(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 				return perr(c, kp.kl, "'expect' takes 'contains' or 'json', not both");
 			if (kp.key[0] == 'c') {
 				op->match = WSM_CONTAINS;
-				rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->templated);
+				rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->t, &op->templated);
 			} else {
 				op->match = WSM_JSON;
 				rv = parse_ws_json_match(c, &kp, in_loop, op);
@@ -414,8 +336,11 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 	int rv;
 
 	show(p, strlen(p), vb, sizeof(vb));
-	if ((rv = check_tmpl(c, p, strlen(p), wp->v, vloc(wp), 0, &ws->url_templated)) != 0)
+	tmpl whole;
+	if ((rv = compile_text(c, p, strlen(p), wp->v, vloc(wp), 0, &whole)) != 0)
 		return rv;
+	ws->url_templated = whole.dynamic;
+	tmpl_free(&whole);
 	/* Spaces are allowed only inside templates. */
 	for (size_t i = 0; p[i] != '\0'; i++) {
 		if (p[i] == '{' && p[i + 1] == '{') {
@@ -458,7 +383,14 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 		return poom(c);
 	}
 	st->url = url.p;
-	return HERD_OK;
+	if (!ws->url_templated)
+		return HERD_OK;
+	/* The request target of the upgrade: the URL from the path on (names
+	 * were checked, with positions, on the whole text above). */
+	const char *host = strstr(st->url, "://") + 3, *path = host + strcspn(host, "/?#");
+	if (*path != '/')
+		path = "/";
+	return compile_text(c, path, strlen(path), NULL, vloc(wp), 0, &ws->t_path);
 }
 
 int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,

@@ -86,6 +86,7 @@ class WsServer:
         self.by_pid_received = {}
         self.sent = 0         # /now: data messages sent
         self.received = 0     # data messages received
+        self.texts = []       # /now: (path, text) of the first 10,000 text messages
         self.sessions = 0     # upgrades accepted
         self.rejected = 0
         self.ended = 0        # handlers that returned
@@ -194,6 +195,8 @@ class WsServer:
             async for msg in ws:
                 with self.lock:
                     self.received += 1
+                    if isinstance(msg, str) and len(self.texts) < 10000:
+                        self.texts.append((path, msg))
                     if owner is not None:
                         self.by_pid_received[owner] = self.by_pid_received.get(owner, 0) + 1
                 await ws.send(msg)
@@ -741,6 +744,48 @@ flow:
         check(got == srv.sent, "herd ws_msgs_received %d != server sent %d" % (got, srv.sent))
 
 
+def test_feeder_and_agent_in_ws_templates():
+    """Templates in ws URLs and messages take feeder columns and __AGENT as
+    HTTP steps do: 40 rows split over 2 local agents, each row's name sent
+    once (onExhausted: stop) on a URL naming the same row, from the agent
+    that holds it."""
+    names = ["user-%02d" % i for i in range(40)]
+    users = "id,name\n" + "".join("%d,%s\n" % (i, n) for i, n in enumerate(names))
+    with WsServer() as srv:
+        r = run_herd(plan(srv.url, """
+executor: shared-iterations
+vus: 4
+iterations: 80
+maxDuration: 30s
+flow:
+  - ws: /now?id={{ users.id }}&agent={{ __AGENT }}
+    session:
+      - send: '{{ users.name }} from {{ __AGENT }}'
+      - expect: { contains: '{{ users.name }}', within: 5s }
+      - close: 1000
+""", top="data:\n  users: { file: users.csv, split: per-agent, onExhausted: stop }"),
+            "--local-agents", "2", "--workers", "1", timeout=60, files={"users.csv": users})
+        expect_ok(r)
+        got = sorted(srv.texts)
+        note("%d messages, first %s", len(got), got[:2])
+        check(len(got) == 40, "%d messages, want one per row (40)" % len(got))
+        seen = {}
+        for path, text in got:
+            m = re.match(r"/now\?id=(\d+)&agent=(\d)$", path)
+            t = re.match(r"(user-\d\d) from (\d)$", text)
+            check(m is not None and t is not None, "path %r text %r" % (path, text))
+            if m is None or t is None:
+                continue
+            check(names[int(m.group(1))] == t.group(1) and m.group(2) == t.group(2),
+                  "the URL %r and the message %r name different rows or agents" % (path, text))
+            seen.setdefault(t.group(2), []).append(int(m.group(1)))
+        check(sorted(sum(seen.values(), [])) == list(range(40)), "rows used %s" % seen)
+        check(sorted(seen) == ["0", "1"] and all(len(v) == 20 for v in seen.values()),
+              "rows per agent %s, want 20 each" % {k: len(v) for k, v in seen.items()})
+        check(metric_count(r, "ws_msgs_received") == 40,
+              "ws_msgs_received %d, want 40" % metric_count(r, "ws_msgs_received"))
+
+
 def test_distributed_across_local_agents():
     """30 VUs of echo sessions over 3 local agents (one worker each): each
     agent's own ws counts in herd's store match what the server got from
@@ -1035,7 +1080,8 @@ if __name__ == "__main__":
           test_connect_refused, test_server_closes, test_msgs_sent_counted_when_written,
           test_expect_timeout, test_big_fragmented,
           test_500_concurrent, test_2000_concurrent_sessions,
-          test_distributed_across_local_agents, test_wss_trusted_ca,
+          test_distributed_across_local_agents, test_feeder_and_agent_in_ws_templates,
+          test_wss_trusted_ca,
           test_wss_untrusted_cert_refused, test_wss_name_mismatch_refused,
           test_wss_insecure_skip_verify, test_wss_abnormal_closes,
           test_wss_msgs_sent_counted_when_written, test_wss_big_fragmented,

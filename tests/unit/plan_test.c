@@ -1278,11 +1278,12 @@ static void test_ws_session(void)
 		CHECK_EQ_INT(l[2].max_ms, 500);
 
 		sbuf b = {0};
-		plan_tmpl_vars v = {.vu = 7, .iter = 3, .seq = 12};
-		plan_tmpl_render(l[0].text, l[0].text_len, &v, &b);
+		tmpl_env v = {.vu = 7, .iter = 3, .seq = 12};
+		tmpl_render(&l[0].t, &v, &b);
 		CHECK_EQ_STR(b.p, "{\"type\":\"msg\",\"id\":\"3-12\",\"text\":\"hello\"}");
-		plan_tmpl_render("{{seq}}|{{ x }}|{{", 18, &v, &b);
-		CHECK_EQ_STR(b.p, "12|{{ x }}|{{");
+		b.len = 0;
+		tmpl_render(&l[1].t, &v, &b);
+		CHECK_EQ_STR(b.p, "3-12");
 		free(b.p);
 	}
 	CHECK_EQ_INT(ws->ops[3].kind, WSOP_HOLD);
@@ -1319,13 +1320,13 @@ static void test_err_ws(void)
 	EXPECT_ERR(WS_HEAD "          - expect: { contains: a, within: soon }\n",
 	           "t.yaml:9:44: ", "bad duration 'soon' for 'within'");
 	EXPECT_ERR(WS_HEAD "          - send: 'id {{ user }}'\n",
-	           "t.yaml:9:23: ", "unknown template variable 'user'; use __VU, __ITER or seq");
+	           "t.yaml:9:26: ", "unknown variable 'user'");
 	EXPECT_ERR(WS_HEAD "          - send: 'n={{ seq }}'\n",
-	           "t.yaml:9:22: ", "'{{ seq }}' is only known inside a 'loop'");
+	           "t.yaml:9:25: ", "seq is only known inside a ws loop");
 	EXPECT_ERR(WS_HEAD "          - loop: { count: 2 }\n"
 	                   "            steps:\n"
 	                   "              - expect: { contains: \"{{ seq }}-{{ __IT }}\" }\n",
-	           "t.yaml:11:48: ", "unknown template variable '__IT'");
+	           "t.yaml:11:51: ", "unknown variable '__IT'");
 	EXPECT_ERR(WS_HEAD "          - send: hi\n"
 	                   "            hold: 1s\n",
 	           "t.yaml:10:13: ", "both 'send' and 'hold'");
