@@ -289,6 +289,7 @@ class EstablishedSampler:
         self.port = port
         self.peak = 0
         self.samples = 0
+        self.counts = []
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -302,7 +303,8 @@ class EstablishedSampler:
             except (OSError, subprocess.SubprocessError):
                 continue
             self.samples += 1
-            self.peak = max(self.peak, out.count(b"\n"))
+            self.counts.append(out.count(b"\n"))
+            self.peak = max(self.peak, self.counts[-1])
 
     def __enter__(self):
         self._t.start()
@@ -733,8 +735,16 @@ flow:
               "(before the first ended): %d, want %d..%d" % (srv.max_open_first, n - 50, n))
         check(n - 50 <= srv.max_open <= n, "most sessions open at once at the server: %d, "
               "want %d..%d" % (srv.max_open, n - 50, n))
-        check(n - 50 <= ss.peak <= n, "most client sockets established at once: %d, want "
-              "%d..%d (one session per VU)" % (ss.peak, n - 50, n))
+        # ss(8) reads the socket table in pieces: while 2,000 sessions end and
+        # the next ones open, one scan may see a socket on its way out and its
+        # successor both. So: the plateau (samples in n-50..n) must be there,
+        # and only such transient samples may pass n.
+        plateau = sum(1 for c in ss.counts if n - 50 <= c <= n)
+        over = [c for c in ss.counts if c > n]
+        check(plateau >= 3, "client sockets established at once reached %d..%d in only %d of %d "
+              "samples (peak %d)" % (n - 50, n, plateau, ss.samples, ss.peak))
+        check(len(over) * 10 <= ss.samples, "%d of %d samples saw more than %d client sockets "
+              "(%s): more sessions than VUs" % (len(over), ss.samples, n, over[:5]))
         check(sessions >= n, "only %d sessions for %d VUs" % (sessions, n))
         check(sessions == srv.sessions, "herd ws_sessions %d != server accepted %d"
               % (sessions, srv.sessions))
