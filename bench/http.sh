@@ -9,6 +9,7 @@
 #
 #   BUILD=build bench/http.sh        # binaries from $BUILD (default: build)
 #   DURATION=10 CONNS=50 bench/http.sh
+#   HERD_FLAGS="--http-driver lean" bench/http.sh   # herd's lean HTTP/1.1 driver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -249,8 +250,9 @@ scenarios:
       - get: /small
 EOF
 echo "bench: herd ..."
+# shellcheck disable=SC2086 # HERD_FLAGS holds several words on purpose
 HERD_AGENT_BIN="$AGENT" measure herd "$HERD" run "$tmp/plan.yaml" --workers 1 --quiet \
-	--db "$tmp/bench.db" --summary-export "$tmp/summary.json"
+	--db "$tmp/bench.db" --summary-export "$tmp/summary.json" ${HERD_FLAGS:-}
 herd_rc=$(cat "$tmp/herd.rc")
 if [ -s "$tmp/herd.err" ]; then sed 's/^/bench: herd stderr: /' "$tmp/herd.err" | head -20 >&2; fi
 [ "$herd_rc" -eq 0 ] || echo "bench: herd exited with $herd_rc" >&2
