@@ -294,8 +294,12 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
 	}
 	s->info.last_seen_mono = clock_mono_ns();
-	s->info.cpu_pct = p->cpu_pct;
-	s->info.rss_kb = p->rss_kb;
+	/* The busiest the agent has been, not its last word: by the end of a
+	 * run its load has stopped and the last sample says little. */
+	if (p->cpu_pct > s->info.cpu_pct)
+		s->info.cpu_pct = p->cpu_pct;
+	if (p->rss_kb > s->info.rss_kb)
+		s->info.rss_kb = p->rss_kb;
 	if (p->clock_rtt_ns > 0) {
 		s->info.clock_offset_ns = p->clock_offset_ns;
 		s->info.clock_rtt_ns = p->clock_rtt_ns;

@@ -42,8 +42,8 @@ typedef struct agent_info {
 	int64_t started_ns;      /* when its load started, in its own clock (0: not yet) */
 	int64_t ended_ns;        /* when its load ended, in its own clock (from DONE) */
 	agent_state state;
-	double cpu_pct;
-	uint64_t rss_kb;
+	double cpu_pct;          /* the highest CPU use it reported (100 = one core) */
+	uint64_t rss_kb;         /* the highest resident memory it reported */
 	uint64_t batches;       /* batches merged (not counting repeats) */
 	uint64_t last_seq;      /* from DONE */
 	uint64_t dropped;       /* from DONE: batches the agent had to drop */

@@ -67,7 +67,7 @@ static const char *const migrations[] = {
 	"  left_at INTEGER,"
 	"  batches INTEGER NOT NULL DEFAULT 0,"
 	"  last_seq INTEGER NOT NULL DEFAULT 0,"
-	"  cpu_pct REAL,"   /* last reported CPU use, 100 = one core */
+	"  cpu_pct REAL,"   /* highest reported CPU use, 100 = one core */
 	"  rss_kb INTEGER," /* last reported resident memory */
 	"  status TEXT,"
 	"  PRIMARY KEY (run_id, agent_id)"
