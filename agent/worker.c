@@ -57,6 +57,7 @@ typedef struct scen_rt {
 	int64_t next_arrival_ns; /* INT64_MAX when no more are due */
 	int over;             /* nothing will start again */
 	int exhausted;        /* a feeder with onExhausted: stop ran out */
+	double *flow_credit;  /* per flow: its standing in the weighted round robin */
 } scen_rt;
 
 struct worker {
@@ -181,18 +182,25 @@ static agg_key key_of(uint8_t metric, const vu *v, uint16_t step)
 
 static void run_step(worker *w, vu *v, int64_t due_ns);
 
-/* The flow of the next iteration, by weight. */
-static uint8_t pick_flow(const plan_scenario *s, vu *v)
+/*
+ * The flow of the next iteration, by weight: smooth weighted round robin
+ * (each flow gains its weight, the richest is picked and pays the total), so
+ * after n picks every flow is within one pick of n * weight / total on each
+ * worker: the mix is the plan's, not a random draw near it.
+ */
+static uint8_t pick_flow(scen_rt *r)
 {
-	if (s->nflows <= 1)
+	const plan_scenario *s = r->s;
+	size_t best = 0;
+	if (s->nflows <= 1 || r->flow_credit == NULL)
 		return 0;
-	double x = (double)(vu_rand(v) >> 11) * 0x1.0p-53 * s->weight_total;
-	for (size_t i = 0; i + 1 < s->nflows; i++) {
-		if (x < s->flows[i].weight)
-			return (uint8_t)i;
-		x -= s->flows[i].weight;
+	for (size_t i = 0; i < s->nflows; i++) {
+		r->flow_credit[i] += s->flows[i].weight;
+		if (r->flow_credit[i] > r->flow_credit[best])
+			best = i;
 	}
-	return (uint8_t)(s->nflows - 1);
+	r->flow_credit[best] -= s->weight_total;
+	return (uint8_t)best;
 }
 
 /* Takes a row of every feeder flow f uses; 0 when one ran out (onExhausted: stop). */
@@ -223,7 +231,7 @@ static int arrival_rate(const plan_scenario *s)
 static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 {
 	const plan_flow *f;
-	v->flow = pick_flow(r->s, v);
+	v->flow = pick_flow(r);
 	f = &r->s->flows[v->flow];
 	if (r->exhausted || !take_rows(w, v, f)) {
 		/* The data ran out: this scenario starts no more iterations. */
@@ -735,6 +743,8 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 
 	r->s = s;
 	r->idx = idx;
+	if (s->nflows > 1 && (r->flow_credit = calloc(s->nflows, sizeof(*r->flow_credit))) == NULL)
+		return HERD_ENOMEM;
 	r->start_ns = start + s->start_ms * 1000000;
 	r->end_ns = r->start_ns + plan_scenario_length_ms(s) * 1000000;
 	r->hard_end_ns = r->end_ns + s->graceful_stop_ms * 1000000;
@@ -855,6 +865,7 @@ void worker_free(worker *w)
 		free(r->vus);
 		free(r->idle);
 		free(r->targets);
+		free(r->flow_credit);
 		sched_rate_fini(&r->rate);
 	}
 	free(w->sc);
