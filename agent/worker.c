@@ -386,6 +386,7 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 	 * (coordinated omission): a late start is the server's cost too. */
 	uint64_t late = v->sent_ns > v->step_start_ns ? (uint64_t)(v->sent_ns - v->step_start_ns) / 1000 : 0;
 
+	const agg_key rk = k; /* the request's own entry, looked up again below */
 	agg_entry *e = agg_get(w->cur, k);
 	if (e != NULL) {
 		if (e->h == NULL)
@@ -418,8 +419,10 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 			int failed = 0;
 			for (size_t i = 0; i < st->ncaptures; i++)
 				failed += !journey_capture(&jr, &st->captures[i], v->vars, v->var_len);
-			if (failed > 0 && e != NULL)
-				e->errors[ERRK_CAPTURE]++;
+			/* Not through e: the entries added since may have moved the table. */
+			agg_entry *re = failed > 0 ? agg_get(w->cur, rk) : NULL;
+			if (re != NULL)
+				re->errors[ERRK_CAPTURE]++;
 			end = failed > 0 && !st->capture_continue;
 		} else if (st->ncaptures > 0) {
 			/* No response to capture from: the iteration cannot go on as written. */
