@@ -246,6 +246,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.lean = cfg->lean,
 			.feeders = e->feeders,
 			.agent_index = (int64_t)cfg->agent,
+			.src = cfg->src,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;

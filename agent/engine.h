@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/plan.h"
+#include "common/srcaddr.h"
 #include "proto/wire.h"
 
 typedef struct engine engine;
@@ -35,6 +36,7 @@ typedef struct engine_cfg {
 	engine_batch_cb batch;
 	void *batch_arg;
 	int lean;               /* lean HTTP/1.1 driver for plain http:// scenarios */
+	const srcaddr_pool *src; /* source addresses (NULL: none); must outlive the engine */
 } engine_cfg;
 
 /* Creates the workers and starts their threads. Returns a herd_err. */

@@ -257,7 +257,7 @@ static int conn_open(h1_conn *c, int64_t now)
 	int connected, err;
 
 	c->t_connect = now;
-	if ((err = tcp_connect(&h->addr, h->addrlen, &c->fd, &connected)) != TCP_OK)
+	if ((err = tcp_connect(&h->addr, h->addrlen, c->v->src, &c->fd, &connected)) != TCP_OK)
 		return err;
 	c->events = 0;
 	c->host = c->rq->host;
@@ -531,10 +531,11 @@ static size_t host_index(h1_state *st, const url_parts *u)
 		return SIZE_MAX;
 	h->port = u->port;
 
-	/* Resolved once, here: plans name their hosts up front. */
+	/* Resolved once, here: plans name their hosts up front; with source
+	 * addresses, to an address of their family. */
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
-	h->resolved = tcp_resolve(h->name, port, &h->addr, &h->addrlen) == 0;
+	h->resolved = tcp_resolve(h->name, port, worker_src_family(st->w), &h->addr, &h->addrlen) == 0;
 	return st->nhosts++;
 }
 

@@ -6,11 +6,13 @@
  * the per-request path to one curl_multi_add_handle and a few getinfo calls.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
 #include "agent/driver.h"
+#include "agent/tcp.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -135,6 +137,7 @@ static int classify(CURLcode rc)
 {
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT: return ERRK_CONNREFUSED;
+	case CURLE_INTERFACE_FAILED: return ERRK_SRCADDR;
 	case CURLE_OPERATION_TIMEDOUT: return ERRK_TIMEOUT;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY: return ERRK_DNS;
@@ -150,6 +153,21 @@ static int classify(CURLcode rc)
 	case CURLE_SSL_ISSUER_ERROR: return ERRK_TLS;
 	default: return ERRK_OTHER;
 	}
+}
+
+/* Whether a failed transfer had nothing local to connect from: its source
+ * address could not be bound, or connect() found no ephemeral port left
+ * (EADDRNOTAVAIL), which libcurl reports as any failed connect. */
+static int local_failure(http_conn *c, CURLcode rc)
+{
+	long os_errno = 0;
+	if (rc != CURLE_INTERFACE_FAILED && rc != CURLE_COULDNT_CONNECT)
+		return 0;
+	curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
+	if (rc == CURLE_COULDNT_CONNECT && os_errno != EADDRNOTAVAIL)
+		return 0;
+	tcp_log_local_failure(c->v->src, rc == CURLE_INTERFACE_FAILED, (int)os_errno);
+	return 1;
 }
 
 static uint64_t span(curl_off_t a, curl_off_t b)
@@ -195,7 +213,7 @@ static void fill_result(http_conn *c, CURLcode rc, step_result *r)
 	if (up > 0 && (uint64_t)up > r->bytes_out)
 		r->bytes_out += (uint64_t)up;
 	if (rc != CURLE_OK)
-		r->err = classify(rc);
+		r->err = local_failure(c, rc) ? ERRK_SRCADDR : classify(rc);
 	else if (status >= 500)
 		r->err = ERRK_HTTP5XX;
 	else if (status >= 400)
@@ -361,6 +379,13 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
 	}
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
+	if (v->src != NULL) {
+		/* libcurl reuses only connections bound to the same address, so
+		 * every connection of the VU comes from its own. */
+		curl_easy_setopt(e, CURLOPT_INTERFACE, v->src->iface);
+		curl_easy_setopt(e, CURLOPT_IPRESOLVE,
+		                 v->src->u.sa.sa_family == AF_INET ? CURL_IPRESOLVE_V4 : CURL_IPRESOLVE_V6);
+	}
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ms > 0 ? s->timeout_ms : 60000));
 	/* The plan's `tls` options hold for https:// as for wss://. */
 	const plan_tls *tls = &worker_plan(st->w)->tls;

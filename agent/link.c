@@ -339,6 +339,7 @@ static void on_assign(agent *a, const wire_assign *as)
 		.batch = on_batch,
 		.batch_arg = a,
 		.lean = a->cfg->lean,
+		.src = a->cfg->src,
 	};
 	if ((rv = engine_start(&ec, &a->eng)) != HERD_OK) {
 		snprintf(err, sizeof(err), "cannot start the load engine: %s", herd_strerror(rv));

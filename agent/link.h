@@ -14,6 +14,7 @@
 
 #include "agent/allow.h"
 #include "common/auth.h"
+#include "common/srcaddr.h"
 #include "net/net.h"
 
 typedef struct link_cfg {
@@ -28,6 +29,7 @@ typedef struct link_cfg {
 	const allow *allow;       /* NULL: any target */
 	net_tls_files tls;        /* for tls+tcp:// */
 	int lean;                 /* --http-driver lean */
+	const srcaddr_pool *src;  /* --source-addresses, checked; NULL: none */
 } link_cfg;
 
 /* Runs the agent until quit is set, or after one run when once is set.

@@ -10,10 +10,12 @@
 #include "agent/allow.h"
 #include "agent/engine.h"
 #include "agent/link.h"
+#include "agent/tcp.h"
 #include "common/auth.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "common/srcaddr.h"
 #include "proto/wire.h"
 
 static volatile sig_atomic_t quit;
@@ -29,6 +31,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: herd-agent --controller URL [--token-file FILE] [--name NAME] [--workers N]\n"
 	           "                  [--allow-target HOST[:PORT]|CIDR,...] [--lost-controller-timeout 3s]\n"
 	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--http-driver curl|lean] [--once]\n"
+	           "                  [--source-addresses ADDR|FIRST-LAST,...]\n"
 	           "URL: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
 }
 
@@ -46,12 +49,14 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-ca", required_argument, NULL, 'R' },
 		{ "http-driver", required_argument, NULL, 'D' },
+		{ "source-addresses", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	link_cfg cfg = { .lost_controller_ms = 3000, .max_queued = 3600, .quit = &quit };
 	auth_token token;
 	allow *allow_list = NULL;
+	srcaddr_pool src = { 0 };
 	const char *token_file = NULL;
 	int driver_flag = 0;
 	char err[512];
@@ -90,6 +95,13 @@ int main(int argc, char **argv)
 			cfg.lean = strcmp(optarg, "lean") == 0;
 			driver_flag = 1;
 			break;
+		case 'S':
+			srcaddr_pool_fini(&src);
+			if (srcaddr_parse(optarg, &src, err, sizeof(err)) != HERD_OK) {
+				fprintf(stderr, "herd-agent: %s\n", err);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -108,6 +120,21 @@ int main(int argc, char **argv)
 		cfg.token = &token;
 	}
 	cfg.allow = allow_list;
+	if (src.n > 0) {
+		/* An address this host does not have would fail every connection:
+		 * refuse now, before joining. (Tests of the failure at connect time
+		 * skip the check.) */
+		const char *skip = getenv("HERD_SOURCE_CHECK_SKIP");
+		int check = skip == NULL || strcmp(skip, "1") != 0;
+		if (check && tcp_check_sources(&src, err, sizeof(err)) != HERD_OK) {
+			fprintf(stderr, "herd-agent: %s\n", err);
+			srcaddr_pool_fini(&src);
+			return 2;
+		}
+		log_info("%zu source address%s, %s to %s, one per VU in turn", src.n, src.n == 1 ? "" : "es",
+		         srcaddr_name(&src.a[0]), srcaddr_name(&src.a[src.n - 1]));
+		cfg.src = &src;
+	}
 	/* The environment sets the default so local agents follow their controller's. */
 	if (!driver_flag && getenv("HERD_HTTP_DRIVER") != NULL && strcmp(getenv("HERD_HTTP_DRIVER"), "lean") == 0)
 		cfg.lean = 1;
@@ -134,6 +161,7 @@ int main(int argc, char **argv)
 	rv = link_run(&cfg);
 	engine_global_fini();
 	allow_free(allow_list);
+	srcaddr_pool_fini(&src);
 	if (cfg.token != NULL)
 		auth_token_wipe(&token);
 	return rv == HERD_OK ? 0 : 1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,11 @@ struct worker {
 const plan *worker_plan(const worker *w)
 {
 	return w->cfg.plan;
+}
+
+int worker_src_family(const worker *w)
+{
+	return w->cfg.src != NULL && w->cfg.src->n > 0 ? w->cfg.src->family : AF_UNSPEC;
 }
 
 agg *worker_agg(worker *w)
@@ -167,6 +173,7 @@ static vu *vu_alloc(worker *w, scen_rt *r)
 		return NULL;
 	v->id = w->cfg.vu_id_base + ++w->next_vu_id;
 	v->scenario = r->idx;
+	v->src = srcaddr_pick(w->cfg.src, v->id);
 	dheap_node_init(&v->timer);
 	dheap_node_init(&v->leave);
 	v->rng = UINT64_C(0x9e3779b97f4a7c15) ^ ((uint64_t)v->id * UINT64_C(0xbf58476d1ce4e5b9));

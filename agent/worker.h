@@ -16,6 +16,7 @@
 #include "agent/sched.h"
 #include "common/dheap.h"
 #include "common/plan.h"
+#include "common/srcaddr.h"
 #include "common/tmpl.h"
 
 typedef enum vu_state {
@@ -47,6 +48,7 @@ struct vu {
 	dheap_node leave;       /* gracefulRampDown deadline while stopping */
 	void *conn;           /* the HTTP driver's per-VU state */
 	void *ws_conn;        /* the ws driver's per-VU state */
+	const srcaddr *src;   /* every connection of the VU comes from here; NULL: the kernel's choice */
 	uint64_t rng;
 };
 
@@ -69,6 +71,7 @@ typedef struct worker_cfg {
 	int lean;                /* use the lean HTTP/1.1 driver for plain http:// scenarios */
 	feeder *feeders;         /* the agent's feeders, one per plan feeder, shared by its workers */
 	int64_t agent_index;     /* {{ __AGENT }} */
+	const srcaddr_pool *src; /* source addresses, NULL for none; must outlive the worker */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */
@@ -79,6 +82,9 @@ void worker_free(worker *w);
 
 /* Services for drivers. */
 const plan *worker_plan(const worker *w);
+/* The family of the source addresses (targets are reached over it only), or
+ * AF_UNSPEC when the agent has none. */
+int worker_src_family(const worker *w);
 int worker_watch(worker *w, int fd, uint32_t events, worker_fd_cb cb, void *arg);
 int worker_unwatch(worker *w, int fd);
 /* Reports that v's current step finished. Called by drivers only. */

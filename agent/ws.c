@@ -937,7 +937,7 @@ static int conn_open(ws_conn *c)
 {
 	int connected, err;
 
-	if ((err = tcp_connect(&c->rt->addr, c->rt->addrlen, &c->fd, &connected)) != TCP_OK)
+	if ((err = tcp_connect(&c->rt->addr, c->rt->addrlen, c->v->src, &c->fd, &connected)) != TCP_OK)
 		return err;
 	c->events = 0;
 	/* Connected or not yet: writable tells either way. */
@@ -947,8 +947,9 @@ static int conn_open(ws_conn *c)
 
 /* ---- driver operations ---- */
 
-/* Splits a ws:// or wss:// URL into rt: the host resolved once, here. */
-static int prepare(const plan_step *s, ws_rt *rt)
+/* Splits a ws:// or wss:// URL into rt: the host resolved once, here, to an
+ * address of family (AF_UNSPEC: any). */
+static int prepare(const plan_step *s, int family, ws_rt *rt)
 {
 	const char *a, *slash;
 	char host[256], port[8] = "80";
@@ -995,7 +996,7 @@ static int prepare(const plan_step *s, ws_rt *rt)
 	}
 	if (rt->tls && (rt->host = strdup(host)) == NULL)
 		return HERD_ENOMEM;
-	rt->ok = tcp_resolve(host, port, &rt->addr, &rt->addrlen) == 0;
+	rt->ok = tcp_resolve(host, port, family, &rt->addr, &rt->addrlen) == 0;
 	return HERD_OK;
 }
 
@@ -1020,7 +1021,7 @@ static int ws_init(worker *w, void **state)
 	for (size_t i = 0; i < p->nscenarios; i++)
 		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
 			ws_rt *rt = &st->rts[st->first[i] + j];
-			if ((rv = prepare(&p->scenarios[i].steps[j], rt)) != HERD_OK)
+			if ((rv = prepare(&p->scenarios[i].steps[j], worker_src_family(w), rt)) != HERD_OK)
 				goto fail;
 			tls |= rt->tls;
 		}

@@ -22,6 +22,8 @@ typedef enum errk {
 	ERRK_WS_CLOSED,       /* "ws_closed_abnormally": no close frame, or a code not 1000/1001 */
 	ERRK_WS_EXPECT,       /* "ws_expect_timeout": an expect not met within its limit */
 	ERRK_CAPTURE,         /* "capture_failed": a capture found nothing in the response */
+	ERRK_SRCADDR,         /* "source_address": nothing local to connect from: a source address
+	                       * that cannot be bound, or no ephemeral port left toward the target */
 	ERRK__N
 } errk;
 

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "common/srcaddr.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -21,6 +22,7 @@ static void usage(FILE *f)
 	        "                           [--on-agent-loss continue|abort] [--agent-loss-timeout 3s]\n"
 	        "                           [--heartbeat 1s] [--agent-weight NAME=W,...]]\n"
 	        "                          [--http-driver curl|lean]\n"
+	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "       herd results list [--db FILE]\n"
 	        "       herd results show RUN_ID [--db FILE]\n"
 	        "       herd version\n"
@@ -63,6 +65,7 @@ static int cmd_run(int argc, char **argv)
 		{ "heartbeat", required_argument, NULL, 'H' },
 		{ "agent-weight", required_argument, NULL, 'G' },
 		{ "http-driver", required_argument, NULL, 'D' },
+		{ "source-addresses", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	run_opts o = { .local_agents = 1 };
@@ -120,6 +123,17 @@ static int cmd_run(int argc, char **argv)
 			}
 			o.agent_weights = optarg;
 			break;
+		case 'S': {
+			/* The local agents check that each address can be bound. */
+			srcaddr_pool p;
+			if (srcaddr_parse(optarg, &p, err, sizeof(err)) != HERD_OK) {
+				fprintf(stderr, "herd: %s\n", err);
+				return EXIT_INVALID;
+			}
+			srcaddr_pool_fini(&p);
+			o.source_addresses = optarg;
+			break;
+		}
 		case 'C': o.tls.cert = optarg; break;
 		case 'K': o.tls.key = optarg; break;
 		case 'R': o.tls.ca = optarg; break;
@@ -132,6 +146,11 @@ static int cmd_run(int argc, char **argv)
 			break;
 		default: usage(stderr); return EXIT_INVALID;
 		}
+	}
+	if (o.source_addresses != NULL && o.listen != NULL) {
+		fprintf(stderr, "herd: --source-addresses is for the local agents herd starts; give remote "
+		                "agents their own (herd-agent --source-addresses)\n");
+		return EXIT_INVALID;
 	}
 	if (o.agents > 0 && o.listen == NULL) {
 		fprintf(stderr, "herd: --agents needs --listen URL (where remote agents dial in)\n");

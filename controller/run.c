@@ -156,14 +156,44 @@ static int spawn_agents(run *r, int n, int workers)
 			prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (getppid() == 1)
 				_exit(1);
-			execlp(bin, bin, "--controller", r->url, "--name", name, "--workers", wbuf, "--once",
-			       (char *)NULL);
+			const char *argv[] = { bin,   "--controller", r->url, "--name", name, "--workers",
+				               wbuf,  "--once",       NULL,   NULL,     NULL };
+			if (r->o->source_addresses != NULL) {
+				argv[8] = "--source-addresses";
+				argv[9] = r->o->source_addresses;
+			}
+			execvp(bin, (char *const *)argv);
 			fprintf(stderr, "herd: cannot run %s: %s\n", bin, strerror(errno));
 			_exit(127);
 		}
 		r->pids[r->npids++] = pid;
 	}
 	return 0;
+}
+
+/*
+ * Waits up to ms for n agents to join. A local agent that exits first ends
+ * the wait at once (it refused to start: its log says why); its exit status
+ * goes to *gone_status, which stays -1 otherwise. Returns the agents joined.
+ */
+static int wait_joined(run *r, int n, int64_t ms, int *gone_status)
+{
+	int64_t deadline = clock_mono_ns() + ms * 1000000;
+	int got;
+	*gone_status = -1;
+	int64_t slice = r->npids > 0 ? 100 : ms;
+	while ((got = cluster_wait_joined(r->cl, n, slice)) < n && clock_mono_ns() < deadline) {
+		for (int i = 0; i < r->npids; i++) {
+			int status;
+			if (r->pids[i] > 0 && waitpid(r->pids[i], &status, WNOHANG) == r->pids[i]) {
+				r->pids[i] = 0;
+				*gone_status = WIFEXITED(status) ? WEXITSTATUS(status)
+				                                 : 128 + WTERMSIG(status);
+				return cluster_wait_joined(r->cl, n, 0);
+			}
+		}
+	}
+	return got;
 }
 
 /* Waits up to ms for the local agents to exit, then kills what is left. */
@@ -541,9 +571,14 @@ int run_main(const run_opts *o)
 		       (double)wait_ms / 1000, nwant, nwant == 1 ? "" : "s");
 		fflush(stdout);
 	}
-	if (cluster_wait_joined(r.cl, nwant, wait_ms) < nwant) {
-		fprintf(stderr, "herd: only %d of %d agents connected within %.0f s\n",
-		        cluster_wait_joined(r.cl, nwant, 0), nwant, (double)wait_ms / 1000);
+	int gone;
+	int joined = wait_joined(&r, nwant, wait_ms, &gone);
+	if (joined < nwant) {
+		if (gone >= 0)
+			fprintf(stderr, "herd: a local agent exited (status %d) before it joined\n", gone);
+		else
+			fprintf(stderr, "herd: only %d of %d agents connected within %.0f s\n", joined, nwant,
+			        (double)wait_ms / 1000);
 		if (nlocal > 0)
 			print_agent_log(&r);
 		goto out;

@@ -159,13 +159,22 @@ class Nginx:
     """nginx on 127.0.0.1:<free port>, its files in a temp dir, stopped on exit.
     replace: {old text: new text} changes to NGINX_CONF for this server, made
     before it is formatted (so braces are written {{ }}); each old text must
-    be in it."""
+    be in it. fields: more nginx variables (names without $, e.g.
+    "remote_addr") logged after LOG_FIELDS; entries() has them by name."""
 
-    def __init__(self, replace=None):
+    LOG_END = "\\t$request_length'"
+
+    def __init__(self, replace=None, fields=()):
         self.dir = None
         self.port = None
         self.proc = None
         self.replace = dict(replace or {})
+        self.fields = list(fields)
+        if self.fields:
+            if self.LOG_END in self.replace:
+                raise Fail("Nginx: fields and a replace of the log format's end together")
+            self.replace[self.LOG_END] = self.LOG_END[:-1] + "".join(
+                "\\t$" + f for f in self.fields) + "'"
 
     @property
     def url(self):
@@ -270,8 +279,8 @@ class Nginx:
             time.sleep(0.05)
 
     def entries(self):
-        """The access log as a list of dicts (keys: LOG_FIELDS). Parsed once
-        per log size."""
+        """The access log as a list of dicts (keys: LOG_FIELDS and fields).
+        Parsed once per log size."""
         size = os.path.getsize(self.log_path)
         cached = getattr(self, "_cache", None)
         if cached is not None and cached[0] == size:
@@ -282,9 +291,10 @@ class Nginx:
                 line = line.rstrip("\n")
                 if not line:
                     continue
+                names = LOG_FIELDS + self.fields
                 parts = line.split("\t")
-                parts += [""] * (len(LOG_FIELDS) - len(parts))
-                e = dict(zip(LOG_FIELDS, parts))
+                parts += [""] * (len(names) - len(parts))
+                e = dict(zip(names, parts))
                 e["status"] = int(e["status"]) if e["status"].isdigit() else 0
                 e["msec"] = float(e["msec"]) if e["msec"] else 0.0
                 for k in ("bytes_sent", "request_length"):
