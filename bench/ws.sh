@@ -466,6 +466,23 @@ def herd_counts(name):
                json.load(open(os.path.join(tmp, name)))["herd"].get("errors_by_kind", {})
     except (OSError, ValueError, KeyError):
         return None, None
+def per_session(r):
+    """(RSS when the most sessions were open - RSS before the first) / open, as text."""
+    base, top, n = r.get("rss_base_kb"), r.get("rss_at_peak_kb"), r["peak_open"]
+    return "%.1f" % ((top - base) / n) if base and top and n else "-"
+def notes_of(r, export, first=()):
+    """A run's notes: herd's ws_sessions and errors from its export (None: a peer's run), how it ended."""
+    notes = list(first)
+    c, e = herd_counts(export) if export else (None, None)
+    if c:
+        notes.append("ws_sessions %d" % c["ws_sessions"])
+    if e:
+        notes.append("errors %s" % e)
+    if r["killed"]:
+        notes.append("killed at the bound")
+    if r.get("rc"):
+        notes.append("exit %s" % r["rc"])
+    return "; ".join(notes)
 print()
 print("1. idle sessions, one client process (each session connects, then holds)")
 print("   open = most sessions open at once (server's count); rss = the client's RSS then")
@@ -478,24 +495,13 @@ for r in rows:
     if r["mode"] != "idle":
         continue
     base, top, n = r.get("rss_base_kb"), r.get("rss_at_peak_kb"), r["peak_open"]
-    per = "%.1f" % ((top - base) / n) if base and top and n else "-"
     slope = "-"
     if r["tool"] in last and n > last[r["tool"]][0]:
         slope = "%.1f" % ((top - last[r["tool"]][1]) / (n - last[r["tool"]][0]))
     last[r["tool"]] = (n, top)
-    notes = []
-    if r["tool"] == "herd":
-        c, e = herd_counts("idle-%d.json" % r["n"])
-        if c:
-            notes.append("ws_sessions %d" % c["ws_sessions"])
-        if e:
-            notes.append("errors %s" % e)
-    if r["killed"]:
-        notes.append("killed at the bound")
-    if r.get("rc"):
-        notes.append("exit %s" % r["rc"])
-    print("%-10s %7d %7d %9s %9s %12s %9s  %s" % (r["tool"], r["n"], n, top, base, per, slope,
-          "; ".join(notes)))
+    export = "idle-%d.json" % r["n"] if r["tool"] == "herd" else None
+    print("%-10s %7d %7d %9s %9s %12s %9s  %s" % (r["tool"], r["n"], n, top, base, per_session(r),
+          slope, notes_of(r, export)))
 print()
 print("2. echo: %s sessions looping send/expect with no delay, client pinned to one CPU"
       % next((r["n"] for r in rows if r["mode"] == "echo"), "-"))
@@ -523,8 +529,7 @@ for r in rows:
 ports = [r for r in rows if r["mode"].startswith("ports-")]
 if ports:
     print()
-    print("3. the ephemeral port range: %d idle sessions wanted, one host to one ip:port"
-          % ports[0]["n"])
+    print("3. the ephemeral port range: idle sessions from one host to one ip:port, each VU once")
     print("   open = most sessions open at once (server's count); by_source = client sockets")
     print("   established per source address (ss, the fullest sample); rss = all herd-agents'")
     print("   RSS then; per_sess = (rss - rss before the first session opened) / open;")
@@ -532,20 +537,10 @@ if ports:
     print("%-24s %7s %7s %9s %9s %6s %6s  %s" % ("source addresses", "target", "open", "rss_kB",
           "per_sess", "cpu_s", "sys_s", "by_source; notes"))
     for r in ports:
-        base, top, n = r.get("rss_base_kb"), r.get("rss_at_peak_kb"), r["peak_open"]
-        per = "%.1f" % ((top - base) / n) if base and top and n else "-"
-        c, e = herd_counts(r["mode"] + ".json")
-        notes = [", ".join("%s %d" % kv for kv in sorted(r.get("by_source", {}).items()))]
-        if c:
-            notes.append("ws_sessions %d" % c["ws_sessions"])
-        if e:
-            notes.append("errors %s" % e)
-        if r["killed"]:
-            notes.append("killed at the bound")
-        if r.get("rc"):
-            notes.append("exit %s" % r["rc"])
-        print("%-24s %7d %7d %9s %9s %6s %6s  %s" % (r["mode"][6:], r["n"], n, top, per,
-              r.get("client_cpu_s", "-"), r.get("client_sys_s", "-"), "; ".join(notes)))
+        by_source = ", ".join("%s %d" % kv for kv in sorted(r.get("by_source", {}).items()))
+        print("%-24s %7d %7d %9s %9s %6s %6s  %s" % (r["mode"][6:], r["n"], r["peak_open"],
+              r.get("rss_at_peak_kb"), per_session(r), r.get("client_cpu_s", "-"),
+              r.get("client_sys_s", "-"), notes_of(r, r["mode"] + ".json", [by_source])))
 if note:
     print()
     print("peer: " + note)
