@@ -174,10 +174,12 @@ static int addr_allowed(const allow *a, int family, const uint8_t *addr, int por
 	return 0;
 }
 
-int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
+/* The host (lower case, no brackets) and port of an http(s):// or ws(s)://
+ * URL; -1 when it has none of those schemes or no host. */
+static int url_host(const char *url, char *host, size_t hlen, int *port)
 {
-	char hostport[300], host[300];
-	int port, def_port;
+	char hostport[300];
+	int def_port;
 	const char *p;
 
 	if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "ws://", 5) == 0)
@@ -185,7 +187,7 @@ int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
 	else if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "wss://", 6) == 0)
 		def_port = 443;
 	else
-		goto refuse_unparsed;
+		return -1;
 	p = strstr(url, "://") + 3;
 	size_t n = strcspn(p, "/?#");
 	const char *at = memchr(p, '@', n); /* user:password@ is not part of the host */
@@ -194,17 +196,26 @@ int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
 		p = at + 1;
 	}
 	if (n == 0 || n >= sizeof(hostport))
-		goto refuse_unparsed;
+		return -1;
 	memcpy(hostport, p, n);
 	hostport[n] = '\0';
-	if (split_host_port(hostport, host, sizeof(host), &port) != 0)
-		goto refuse_unparsed;
-	if (port == 0)
-		port = def_port;
+	if (split_host_port(hostport, host, hlen, port) != 0)
+		return -1;
+	if (*port == 0)
+		*port = def_port;
 	for (char *c = host; *c; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c + 32);
+	return 0;
+}
 
+int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
+{
+	char host[300];
+	int port;
+
+	if (url_host(url, host, sizeof(host), &port) != 0)
+		goto refuse_unparsed;
 	int family;
 	uint8_t addr[16];
 	if (parse_addr(host, &family, addr) == 0) {
@@ -236,6 +247,44 @@ int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
 refuse_unparsed:
 	snprintf(err, errlen, "target URL '%s' cannot be checked against --allow-target", url);
 	return HERD_EINVAL;
+}
+
+int allow_check_family(const plan *p, int family, char *err, size_t errlen)
+{
+	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	if (family == AF_UNSPEC)
+		return HERD_OK;
+	for (size_t i = 0; i < p->nscenarios; i++)
+		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
+			const plan_step *s = &p->scenarios[i].steps[j];
+			char host[300];
+			int port, f;
+			uint8_t addr[16];
+			if (s->kind != STEP_HTTP && s->kind != STEP_WS)
+				continue;
+			if (url_host(s->url, host, sizeof(host), &port) != 0)
+				continue; /* not a URL a driver can dial: it fails there */
+			if (parse_addr(host, &f, addr) == 0) {
+				if (f == family)
+					continue;
+				int v6 = f == AF_INET6;
+				snprintf(err, errlen,
+				         "target %s%s%s:%d is %s, and --source-addresses on this agent holds %s addresses",
+				         v6 ? "[" : "", host, v6 ? "]" : "", port, v6 ? "IPv6" : "IPv4", fam);
+				return HERD_EINVAL;
+			}
+			struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM }, *res = NULL;
+			int rv = getaddrinfo(host, NULL, &hints, &res);
+			if (res != NULL)
+				freeaddrinfo(res);
+			if (rv != 0) {
+				snprintf(err, errlen,
+				         "target %s:%d has no %s address, and --source-addresses on this agent holds %s "
+				         "addresses", host, port, fam, fam);
+				return HERD_EINVAL;
+			}
+		}
+	return HERD_OK;
 }
 
 int allow_check_plan(const allow *a, const plan *p, char *err, size_t errlen)

@@ -1,7 +1,9 @@
 /*
  * The agent's target allowlist (--allow-target): host names, IP addresses
  * with an optional port, and CIDR ranges. An assignment whose plan aims at
- * anything outside the list is refused before any request is sent.
+ * anything outside the list is refused before any request is sent. Also
+ * the check that an agent with source addresses can reach every target
+ * over their family.
  */
 #ifndef HERD_AGENT_ALLOW_H
 #define HERD_AGENT_ALLOW_H
@@ -23,5 +25,10 @@ int allow_check_url(const allow *a, const char *url, char *err, size_t errlen);
 
 /* Checks every URL of a plan. NULL a allows everything. */
 int allow_check_plan(const allow *a, const plan *p, char *err, size_t errlen);
+
+/* Checks that every target of a plan has an address of family, the family
+ * of the agent's source addresses (AF_UNSPEC: no pool, anything goes).
+ * Returns HERD_OK, or HERD_EINVAL with the target and why in err. */
+int allow_check_family(const plan *p, int family, char *err, size_t errlen);
 
 #endif

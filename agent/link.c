@@ -297,7 +297,9 @@ static void on_assign(agent *a, const wire_assign *as)
 		send_error(a, as->run_id, rv, err);
 		return;
 	}
-	if (allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) {
+	int family = a->cfg->src != NULL ? a->cfg->src->family : AF_UNSPEC;
+	if (allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK ||
+	    allow_check_family(a->plan, family, err, sizeof(err)) != HERD_OK) {
 		log_error("assignment refused: %s", err);
 		plan_free(a->plan);
 		a->plan = NULL;

@@ -8,15 +8,30 @@
 #     that point, and the memory per open session;
 #  2. echo: 50 sessions loop send/expect without delay, the client pinned to
 #     CPU 1 (herd: --workers 1), the server to CPU 0; prints messages/s
-#     (server-side, steady state) and the client's CPU µs per message.
+#     (server-side, steady state) and the client's CPU µs per message;
+#  3. ports (optional, STEPS="... ports"): the ephemeral port range. One source
+#     address reaches one ip:port over at most ip_local_port_range ports
+#     (28,232 here), and Linux's connect() slows down past half of them (it
+#     tries the even ports first). herd opens idle sessions to one Node ws
+#     server at PORTS_RATE (1,000) a second, each VU once: first from
+#     127.0.0.1 alone, PORTS_NOPOOL_N of them (the range + 2,000), then
+#     PORTS_N (40,000) with --source-addresses, once per pool in PORTS_POOLS
+#     (127.0.0.2-127.0.0.3, then 127.0.0.2-127.0.0.4); prints the sessions
+#     reached (the server's count and, per source address, ss), herd's
+#     error kinds, the agents' RSS per session and their CPU.
+#     One process holds at most the fd hard limit of sockets, so the server
+#     is a Node cluster and herd runs enough local agents (--local-agents)
+#     to stay under it; the server runs on SERVER_CPU, herd on CLIENT_CPU.
 #
 # Artillery 2 (npm, ws engine, WORKERS=1) runs the same loads in the same run
 # when it can be installed; else the script says so and goes on without it.
-# Only 127.0.0.1; every run is bounded (RUN_S + 8 s, then killed by PID).
+# Only 127.0.0.0/8; every run is bounded (RUN_S + 8 s, then killed by PID;
+# the ports runs at their ramp + hold + 20 s).
 #
 #   BUILD=build bench/ws.sh                 # herd binaries from $BUILD (default: build)
 #   NPM_DIR=/tmp/ws-npm bench/ws.sh         # reuse an npm dir (ws, artillery@2) between runs
 #   LEVELS="2000 5000 10000" ECHO_VUS=50 NO_ARTILLERY=1 bench/ws.sh
+#   STEPS=ports PORTS_N=40000 PORTS_POOLS=127.0.0.2-127.0.0.4 bench/ws.sh  # the port range alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +41,13 @@ ECHO_VUS=${ECHO_VUS:-50}
 RUN_S=${RUN_S:-10}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+STEPS=${STEPS:-"idle echo"}
+PORTS_N=${PORTS_N:-40000}
+PORTS_POOLS=${PORTS_POOLS:-"127.0.0.2-127.0.0.3 127.0.0.2-127.0.0.4"}
+PORTS_NOPOOL_N=${PORTS_NOPOOL_N:-} # default: the ephemeral port range + 2,000
+PORTS_RATE=${PORTS_RATE:-1000}
+PORTS_HOLD_S=${PORTS_HOLD_S:-10}
+has_step() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 die() { echo "bench: $*" >&2; exit 1; }
 case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
@@ -44,13 +66,19 @@ ulimit -n "$hard"
 
 tmp=$(mktemp -d /tmp/herd-wsbench.XXXXXX)
 server_pid=""
+ports_pid="" # the ports step's server: a process group of its own (setsid), so its workers go too
+# stop PID [group]: SIGTERM, then SIGKILL after 1 s (to the process group PID with "group")
+stop() {
+	local t="$1"
+	[ -n "${2:-}" ] && t="-$1"
+	kill -TERM -- "$t" 2>/dev/null || true
+	for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- "$t" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL -- "$t" 2>/dev/null || true
+}
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$server_pid" 2>/dev/null || true
-	fi
+	[ -n "$server_pid" ] && stop "$server_pid"
+	[ -n "$ports_pid" ] && stop "$ports_pid" group
 	if [ -n "${KEEP_TMP:-}" ]; then echo "bench: files kept in $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -66,7 +94,9 @@ if [ ! -d "$NPM_DIR/node_modules/ws" ]; then
 fi
 ARTILLERY="$NPM_DIR/node_modules/.bin/artillery"
 artillery_note=""
-if [ -n "${NO_ARTILLERY:-}" ]; then
+if ! has_step idle && ! has_step echo; then
+	artillery_note="Artillery not needed (STEPS=$STEPS)"
+elif [ -n "${NO_ARTILLERY:-}" ]; then
 	artillery_note="Artillery skipped (NO_ARTILLERY set)"
 elif [ ! -x "$ARTILLERY" ]; then
 	echo "bench: npm install artillery@2 in $NPM_DIR (--ignore-scripts: its Playwright browser download is not needed for ws)"
@@ -123,19 +153,31 @@ import json, os, signal, subprocess, sys, time, urllib.request
 port, bound, tool, mode, nvus = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 assert sys.argv[6] == "--"
 server_pid = int(os.environ["SERVER_PID"])
+ss_dst = os.environ.get("SS_DST")  # "127.0.0.1:PORT": also count client sockets by source address
 cmd = sys.argv[7:]
 hz = os.sysconf("SC_CLK_TCK")
+
+def by_source():
+    out = subprocess.run(["ss", "-Htn", "state", "established", "dst", ss_dst],
+                         capture_output=True, timeout=20).stdout.decode()
+    n = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 4:
+            ip = f[2].rsplit(":", 1)[0]
+            n[ip] = n.get(ip, 0) + 1
+    return n
 
 def stats():
     with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=2) as r:
         return json.load(r)
 
-def ticks(pid):
+def ticks(pid, sys_only=False):
     try:
         with open("/proc/%d/stat" % pid) as f:
             s = f.read()
         p = s[s.rindex(")") + 2:].split()
-        return int(p[11]) + int(p[12])
+        return int(p[12]) + (0 if sys_only else int(p[11]))
     except (OSError, ValueError):
         return 0
 
@@ -174,10 +216,18 @@ t0 = time.monotonic()
 p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 samples = []      # (t, open, received, client_rss_kb, agent_rss_kb, client_ticks, server_ticks)
 cpu_seen = {}     # pid -> last ticks (a process's ticks vanish when it exits)
+sys_seen = {}     # pid -> last system (kernel) ticks
+ss_best, ss_next = {}, 0.0  # the ss sample with the most client sockets; when to take the next
 while p.poll() is None and time.monotonic() - t0 < bound:
+    if ss_dst and time.monotonic() >= ss_next:
+        ss_next = time.monotonic() + 2.0
+        n = by_source()
+        if sum(n.values()) > sum(ss_best.values()):
+            ss_best = n
     pids = [x for x in tree(p.pid) if comm(x) not in ("timeout", "taskset")]
     for x in pids:
         cpu_seen[x] = max(cpu_seen.get(x, 0), ticks(x))
+        sys_seen[x] = max(sys_seen.get(x, 0), ticks(x, True))
     agents = [x for x in pids if comm(x) == "herd-agent"]
     try:
         st = stats()
@@ -196,6 +246,11 @@ res = {"tool": tool, "mode": mode, "n": nvus, "killed": killed, "wall_s": round(
        "peak_open": max((x[1] for x in samples), default=0), "server_peak": s1["peak"],
        "sessions": s1["sessions"] - s0["sessions"], "received": s1["received"] - s0["received"],
        "rc": p.returncode, "tail": out[-600:] if killed else ""}
+if ss_dst:
+    res["by_source"] = ss_best
+if samples:
+    res["client_cpu_s"] = round(sum(cpu_seen.values()) / hz, 2)
+    res["client_sys_s"] = round(sum(sys_seen.values()) / hz, 2)
 # memory: RSS when the most sessions were open; baseline: RSS before the first opened
 if samples:
     top = max(samples, key=lambda x: (x[1], x[3]))
@@ -248,6 +303,7 @@ EOF
 }
 
 # ---- 1. idle sessions ----
+has_step idle || LEVELS=""
 for n in $LEVELS; do
 	if [ "$n" -gt $((hard - 100)) ]; then
 		echo "bench: idle $n skipped: the fd hard limit $hard is too low"
@@ -272,6 +328,7 @@ for n in $LEVELS; do
 done
 
 # ---- 2. echo messages per second per core ----
+if has_step echo; then
 herd_plan "$tmp/echo.yaml" "$ECHO_VUS" "      - ws: /echo
         session:
           - loop: { count: 1000 }
@@ -290,6 +347,112 @@ if [ -z "$artillery_note" ]; then
 	WORKERS=1 measure artillery echo "$ECHO_VUS" -- taskset -c "$CLIENT_CPU" timeout -s INT "$RUN_S" "$ARTILLERY" run \
 		--quiet "$tmp/echo.yml" >/dev/null
 fi
+fi
+
+# ---- 3. the ephemeral port range, without and with source addresses ----
+if has_step ports; then
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+	nports=$((hi - lo + 1))
+	# Each process stays 1,000 descriptors under the hard limit.
+	per=$((hard - 1000))
+	agents=$(((PORTS_N + per - 1) / per))
+	workers=$((agents + 1))
+	pport=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	sport=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$tmp/ports.js" <<'JS'
+// Idle WebSocket sessions over a Node cluster (one process holds at most the
+// fd hard limit): the primary accepts and hands connections round-robin to
+// WORKERS workers; GET /stats on STATS_PORT sums their counts.
+const cluster = require('cluster');
+const http = require('http');
+if (cluster.isPrimary) {
+  const counts = {};
+  let peak = 0;
+  const sum = (k) => Object.values(counts).reduce((a, c) => a + c[k], 0);
+  for (let i = 0; i < +process.env.WORKERS; i++) cluster.fork();
+  cluster.on('message', (w, m) => { counts[w.id] = m; peak = Math.max(peak, sum('open')); });
+  process.on('SIGTERM', () => {
+    for (const id in cluster.workers) cluster.workers[id].kill('SIGKILL');
+    process.exit(0);
+  });
+  http.createServer((req, res) => {
+    if (req.url === '/reset') peak = sum('open');
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ open: sum('open'), peak, sessions: sum('sessions'), received: 0, sent: 0,
+                             workers: Object.keys(counts).length }));
+  }).listen({ host: '127.0.0.1', port: +process.env.STATS_PORT });
+} else {
+  const { WebSocketServer } = require(process.env.NPM_DIR + '/node_modules/ws');
+  let open = 0, sessions = 0;
+  const srv = http.createServer();
+  const wss = new WebSocketServer({ server: srv, perMessageDeflate: false, clientTracking: false });
+  wss.on('connection', (ws) => {
+    open++; sessions++;
+    ws.on('close', () => { open--; });
+    ws.on('error', () => {});
+  });
+  srv.listen({ host: '127.0.0.1', port: +process.env.PORT, backlog: 4096 });
+  setInterval(() => process.send({ open, sessions }), 200);
+}
+JS
+	NPM_DIR="$NPM_DIR" PORT=$pport STATS_PORT=$sport WORKERS=$workers setsid taskset -c "$SERVER_CPU" \
+		node "$tmp/ports.js" >"$tmp/ports-server.log" 2>&1 &
+	ports_pid=$!
+	stats_open() { # the server's open sessions, -1 when it does not answer
+		$PY -c "import json, urllib.request
+try:
+    s = json.load(urllib.request.urlopen('http://127.0.0.1:$sport/stats', timeout=2))
+    print(s['open'] if s['workers'] == $workers else -1)
+except OSError:
+    print(-1)"
+	}
+	for _ in $(seq 100); do
+		[ "$(stats_open)" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$(stats_open)" = 0 ] || die "the node ws cluster did not start: $(cat "$tmp/ports-server.log")"
+	nopool_n=${PORTS_NOPOOL_N:-$((nports + 2000))}
+	echo "bench: ports: $nports ephemeral ports ($lo-$hi); up to $PORTS_N sessions from $agents local agents" \
+		"(fd hard limit $hard) on CPU $CLIENT_CPU, server: $workers node ws workers on 127.0.0.1:$pport, CPU $SERVER_CPU"
+	for pool in "" $PORTS_POOLS; do
+		name=ports-${pool:-none}
+		n=$PORTS_N
+		[ -z "$pool" ] && n=$nopool_n
+		ramp=$(((n + PORTS_RATE - 1) / PORTS_RATE))
+		# Every VU tries once: a session holds to the end; one that fails thinks to the end.
+		long=$((ramp + PORTS_HOLD_S + 60))
+		cat >"$tmp/$name.yaml" <<YAML
+name: wsports
+target: http://127.0.0.1:$pport
+scenarios:
+  s:
+    executor: ramping-vus
+    startVUs: 0
+    stages: [{ duration: ${ramp}s, target: $n }, { duration: ${PORTS_HOLD_S}s, target: $n }]
+    gracefulRampDown: 0s
+    gracefulStop: 1s
+    flow:
+      - ws: /idle
+        session:
+          - hold: ${long}s
+          - close: 1000
+      - think: ${long}s
+YAML
+		bound=$((ramp + PORTS_HOLD_S + 20))
+		echo "bench: ports: herd, $n sessions in ${ramp} s, source addresses: ${pool:-none (127.0.0.1)}"
+		SERVER_PID=$ports_pid SS_DST=127.0.0.1:$pport $PY "$tmp/measure.py" "$sport" "$bound" herd "$name" \
+			"$n" -- taskset -c "$CLIENT_CPU" timeout -s KILL $((bound - 2)) "$HERD" run --quiet \
+			--local-agents "$agents" --workers 1 ${pool:+--source-addresses "$pool"} --db "$tmp/$name.db" \
+			--summary-export "$tmp/$name.json" "$tmp/$name.yaml" | tee -a "$results" >/dev/null
+		# Wait until the server has seen every session of this run end.
+		for _ in $(seq 150); do
+			[ "$(stats_open)" = 0 ] && break
+			sleep 0.2
+		done
+	done
+	stop "$ports_pid" group
+	ports_pid=""
+fi
 
 # ---- report ----
 $PY - "$results" "$tmp" "${artillery_note}" <<'EOF'
@@ -303,6 +466,23 @@ def herd_counts(name):
                json.load(open(os.path.join(tmp, name)))["herd"].get("errors_by_kind", {})
     except (OSError, ValueError, KeyError):
         return None, None
+def per_session(r):
+    """(RSS when the most sessions were open - RSS before the first) / open, as text."""
+    base, top, n = r.get("rss_base_kb"), r.get("rss_at_peak_kb"), r["peak_open"]
+    return "%.1f" % ((top - base) / n) if base and top and n else "-"
+def notes_of(r, export, first=()):
+    """A run's notes: herd's ws_sessions and errors from its export (None: a peer's run), how it ended."""
+    notes = list(first)
+    c, e = herd_counts(export) if export else (None, None)
+    if c:
+        notes.append("ws_sessions %d" % c["ws_sessions"])
+    if e:
+        notes.append("errors %s" % e)
+    if r["killed"]:
+        notes.append("killed at the bound")
+    if r.get("rc"):
+        notes.append("exit %s" % r["rc"])
+    return "; ".join(notes)
 print()
 print("1. idle sessions, one client process (each session connects, then holds)")
 print("   open = most sessions open at once (server's count); rss = the client's RSS then")
@@ -315,24 +495,13 @@ for r in rows:
     if r["mode"] != "idle":
         continue
     base, top, n = r.get("rss_base_kb"), r.get("rss_at_peak_kb"), r["peak_open"]
-    per = "%.1f" % ((top - base) / n) if base and top and n else "-"
     slope = "-"
     if r["tool"] in last and n > last[r["tool"]][0]:
         slope = "%.1f" % ((top - last[r["tool"]][1]) / (n - last[r["tool"]][0]))
     last[r["tool"]] = (n, top)
-    notes = []
-    if r["tool"] == "herd":
-        c, e = herd_counts("idle-%d.json" % r["n"])
-        if c:
-            notes.append("ws_sessions %d" % c["ws_sessions"])
-        if e:
-            notes.append("errors %s" % e)
-    if r["killed"]:
-        notes.append("killed at the bound")
-    if r.get("rc"):
-        notes.append("exit %s" % r["rc"])
-    print("%-10s %7d %7d %9s %9s %12s %9s  %s" % (r["tool"], r["n"], n, top, base, per, slope,
-          "; ".join(notes)))
+    export = "idle-%d.json" % r["n"] if r["tool"] == "herd" else None
+    print("%-10s %7d %7d %9s %9s %12s %9s  %s" % (r["tool"], r["n"], n, top, base, per_session(r),
+          slope, notes_of(r, export)))
 print()
 print("2. echo: %s sessions looping send/expect with no delay, client pinned to one CPU"
       % next((r["n"] for r in rows if r["mode"] == "echo"), "-"))
@@ -357,6 +526,21 @@ for r in rows:
     print("%-10s %10.0f %12.2f %11.0f %11.0f %9.1f  %s" % (r["tool"], r["msgs_per_s"],
           r["client_cpu_us_per_msg"], r["client_cpu_pct"], r["server_cpu_pct"], r["window_s"],
           "; ".join(notes)))
+ports = [r for r in rows if r["mode"].startswith("ports-")]
+if ports:
+    print()
+    print("3. the ephemeral port range: idle sessions from one host to one ip:port, each VU once")
+    print("   open = most sessions open at once (server's count); by_source = client sockets")
+    print("   established per source address (ss, the fullest sample); rss = all herd-agents'")
+    print("   RSS then; per_sess = (rss - rss before the first session opened) / open;")
+    print("   cpu_s = the client's CPU (controller + agents) over the run, sys_s the kernel's part")
+    print("%-24s %7s %7s %9s %9s %6s %6s  %s" % ("source addresses", "target", "open", "rss_kB",
+          "per_sess", "cpu_s", "sys_s", "by_source; notes"))
+    for r in ports:
+        by_source = ", ".join("%s %d" % kv for kv in sorted(r.get("by_source", {}).items()))
+        print("%-24s %7d %7d %9s %9s %6s %6s  %s" % (r["mode"][6:], r["n"], r["peak_open"],
+              r.get("rss_at_peak_kb"), per_session(r), r.get("client_cpu_s", "-"),
+              r.get("client_sys_s", "-"), notes_of(r, r["mode"] + ".json", [by_source])))
 if note:
     print()
     print("peer: " + note)

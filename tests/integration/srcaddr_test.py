@@ -8,9 +8,10 @@ address). Each VU keeps one address, chosen round-robin by VU id
 (VU 1 the first, VU 2 the second, ...), so 10 VUs use each address.
 Refusals: a list that does not parse (herd exits 104, naming the item), an
 address that is not on this host (192.0.2.1, TEST-NET-1: the agent only tries
-bind() and refuses to start, naming it; no packet is sent), and, with the
-start-up check skipped, the same address failing each connection as a
-source_address error, logged once.
+bind() and refuses to start, naming it; no packet is sent), a target of the
+other family (refused with the assignment), and, with the start-up check
+skipped, the same address failing each connection as a source_address error,
+logged once.
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/srcaddr_test.py [-k NAME]
 """
@@ -24,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Nginx, agent_bin, check, main, note, run_herd  # noqa: E402
+from harness import Nginx, agent_bin, check, free_port, main, note, run_herd  # noqa: E402
 import ws_test  # noqa: E402  (its WebSocket server; importing it runs no test)
 
 POOL = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -241,6 +242,16 @@ def test_bad_lists_refused():
         check(ng.access_log_lines() == 0, "nginx got requests")
 
 
+def test_target_of_the_other_family_refused():
+    """An IPv4 pool and an IPv6 target ([::1], nothing listening): the agent
+    refuses the assignment before any load, herd exits 103 with the reason."""
+    r = run_herd(plan("http://[::1]:%d" % free_port(), "- get: /small"),
+                 "--source-addresses", "127.0.0.2", timeout=30)
+    check(r.code == 103, "herd exited %d, want 103%s" % (r.code, r.tail()))
+    check("is IPv6, and --source-addresses on this agent holds IPv4 addresses" in r.stderr,
+          "no reason given:%s" % r.tail())
+
+
 def test_unbindable_address_fails_each_connection():
     """With the start-up check skipped (HERD_SOURCE_CHECK_SKIP=1, for this
     test), 192.0.2.1 fails every connection at bind(), before any packet:
@@ -267,4 +278,5 @@ def test_unbindable_address_fails_each_connection():
 if __name__ == "__main__":
     main([test_curl_vus_spread_over_the_pool, test_lean_connections_spread_over_the_pool,
           test_ws_and_http_of_a_vu_from_one_address, test_address_not_on_this_host_refused,
-          test_bad_lists_refused, test_unbindable_address_fails_each_connection])
+          test_bad_lists_refused, test_target_of_the_other_family_refused,
+          test_unbindable_address_fails_each_connection])

@@ -1,5 +1,7 @@
 /* The --allow-target list: names, addresses with and without ports, CIDR
  * ranges (IPv4 and IPv6), and refusal of everything else. */
+#include <sys/socket.h>
+
 #include "agent/allow.h"
 #include "common/err.h"
 #include "tests/unit/check.h"
@@ -69,6 +71,25 @@ int main(void)
 	CHECK_CONTAINS(err, "198.18.0.200:80");
 	CHECK_EQ_INT(allow_check_plan(NULL, p, err, sizeof(err)), HERD_OK);
 	allow_free(a);
+
+	/* Targets and the family of the source addresses. */
+	CHECK_EQ_INT(allow_check_family(p, AF_UNSPEC, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(allow_check_family(p, AF_INET, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(allow_check_family(p, AF_INET6, err, sizeof(err)), HERD_EINVAL);
+	CHECK_CONTAINS(err, "target 198.18.0.100:80 is IPv4, and --source-addresses on this agent holds IPv6");
+	plan_free(p);
+	text = "target: http://[::1]:8080\nscenarios:\n  s:\n    executor: constant-vus\n"
+	       "    vus: 1\n    duration: 1s\n    flow:\n      - get: /a\n"
+	       "      - ws: ws://localhost:9000/chat\n        session:\n          - close: 1000\n";
+	CHECK_EQ_INT(plan_parse(text, strlen(text), "p.yaml", &p, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(allow_check_family(p, AF_INET, err, sizeof(err)), HERD_EINVAL);
+	CHECK_CONTAINS(err, "target [::1]:8080 is IPv6, and --source-addresses on this agent holds IPv4");
+	plan_free(p);
+	/* A name with an address of the family passes (localhost is 127.0.0.1 in /etc/hosts). */
+	text = "target: http://localhost:8080\nscenarios:\n  s:\n    executor: constant-vus\n"
+	       "    vus: 1\n    duration: 1s\n    flow:\n      - get: /a\n";
+	CHECK_EQ_INT(plan_parse(text, strlen(text), "p.yaml", &p, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(allow_check_family(p, AF_INET, err, sizeof(err)), HERD_OK);
 	plan_free(p);
 	return check_done();
 }
