@@ -3,6 +3,9 @@
  * thread loops on its own REP context: receive, decode, act, reply. Decoding
  * failures are counted, logged and answered with ERROR; they never reach the
  * rest of the controller.
+ *
+ * Closing first quiets the agents, then closes the socket (cluster_close):
+ * NNG 1.5.2 must have no message moving on a connection while it closes it.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -21,10 +24,19 @@
 
 #define HEARTBEAT_MS 1000
 #define MAX_AGENTS_HARD 4096
+/* How long closing waits for the agents to go quiet; they normally are
+ * within a round trip. */
+#define DRAIN_MS 500
+
+/* Closing: which of an agent's two REQ contexts has a request left with us
+ * unanswered (commands and polls come on one, METRICS on the other). */
+enum { PARKED_CMD = 1, PARKED_MET = 2 };
 
 typedef struct slot {
 	agent_info info;
 	uint32_t pipe;  /* the connection the agent authenticated on (0: none yet) */
+	uint32_t conn;  /* the connection its latest request came on (0: closed) */
+	int parked;     /* closing: PARKED_* of its contexts waiting for a reply */
 	char *cmd; /* encoded command waiting for the next poll */
 	size_t cmd_len;
 } slot;
@@ -55,7 +67,7 @@ struct cluster {
 	size_t nagents, cap;
 	handler *handlers;
 	int nhandlers;
-	int quit;
+	int closing; /* cluster_close has begun: requests are no longer answered */
 	uint64_t malformed;
 	cluster_cfg cfg;
 	pending *pending;
@@ -139,6 +151,7 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
 	s->info.cores = h->cores ? h->cores : 1;
 	s->info.pid = h->pid;
 	s->pipe = pipe;
+	s->conn = pipe;
 	/* The offset comes from the agent's round trips (TIME), reported with its
 	 * first poll; a one-way guess from HELLO could be off by the handshake. */
 	(void)h->clock_ns;
@@ -256,8 +269,10 @@ static nng_msg *check_peer(cluster *c, const char *id, uint32_t pipe)
 	slot *s = find(c, id);
 	int known = s != NULL;
 	int ok = known && (c->cfg.token == NULL || s->pipe == pipe);
-	if (ok)
+	if (ok) {
 		s->info.last_seen_mono = clock_mono_ns();
+		s->conn = pipe; /* without a token an agent may come back on a new one */
+	}
 	pthread_mutex_unlock(&c->mu);
 	if (!known)
 		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
@@ -278,7 +293,8 @@ static nng_msg *on_time(cluster *c, const wire_time *t)
 	return msg;
 }
 
-/* Long poll: hand over the queued command, or wait for one up to a heartbeat. */
+/* Long poll: hand over the queued command, or wait for one up to a heartbeat.
+ * While closing, a poll with nothing to hand over is left unanswered (NULL). */
 static nng_msg *on_poll(cluster *c, const wire_poll *p)
 {
 	nng_msg *msg = NULL;
@@ -311,7 +327,7 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		s->info.state = AGENT_READY;
 		back = 1;
 	}
-	while (!c->quit && (s = find(c, p->agent_id)) != NULL && s->cmd == NULL) {
+	while (!c->closing && (s = find(c, p->agent_id)) != NULL && s->cmd == NULL) {
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
 			break;
 	}
@@ -323,11 +339,18 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 			s->cmd = NULL;
 		}
 	}
+	int park = msg == NULL && c->closing && s != NULL;
+	if (park) {
+		s->parked |= PARKED_CMD;
+		pthread_cond_broadcast(&c->cv);
+	}
 	/* No news from the agent while we held its poll: last_seen stays at its arrival. */
 	pthread_mutex_unlock(&c->mu);
 	if (back)
 		event(c, "agent_rejoined", p->agent_id, "heard from again");
-	return msg != NULL ? msg : simple_reply(WIRE_NOP);
+	if (msg != NULL || park)
+		return msg;
+	return simple_reply(WIRE_NOP);
 }
 
 static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
@@ -401,6 +424,26 @@ static const char *sender_id(const wire_msg *m)
 	}
 }
 
+/* Returns out, the reply to a request from agent id (NULL: unknown) on its
+ * context ctx (PARKED_*). While closing the request stays unanswered instead:
+ * out is freed, the context counted as parked and NULL returned. */
+static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out)
+{
+	pthread_mutex_lock(&c->mu);
+	int closing = c->closing;
+	slot *s = closing && id != NULL ? find(c, id) : NULL;
+	if (s != NULL) {
+		s->parked |= ctx;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (!closing)
+		return out;
+	if (out != NULL)
+		nng_msg_free(out);
+	return NULL;
+}
+
 static nng_msg *dispatch(cluster *c, nng_msg *in)
 {
 	uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
@@ -414,19 +457,27 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		         m.version, WIRE_VERSION);
 		log_warn("refused a peer: %s", text);
 		event(c, "agent_refused", "", "%s", text);
-		return error_reply(HERD_EVERSION, text);
+		return answer(c, NULL, 0, error_reply(HERD_EVERSION, text));
 	}
 	if (rv != HERD_OK) {
 		pthread_mutex_lock(&c->mu);
 		c->malformed++;
 		pthread_mutex_unlock(&c->mu);
 		log_warn("dropped a malformed message (%zu bytes): %s", nng_msg_len(in), herd_strerror(rv));
-		return error_reply(rv, "malformed message");
+		return answer(c, NULL, 0, error_reply(rv, "malformed message"));
 	}
 	const char *id = sender_id(&m);
+	/* Who waits for the answer: also the agent of a HELLO or AUTH (copied,
+	 * on_hello takes the HELLO's strings). */
+	const char *from = id != NULL ? id : m.type == WIRE_HELLO ? m.u.hello.agent_id
+	                                   : m.type == WIRE_AUTH  ? m.u.auth.agent_id
+	                                                          : NULL;
+	char who[sizeof(((slot *)0)->info.id)];
+	snprintf(who, sizeof(who), "%s", from != NULL ? from : "");
+	int ctx = m.type == WIRE_METRICS ? PARKED_MET : PARKED_CMD;
 	if (id != NULL && (out = check_peer(c, id, pipe)) != NULL) {
 		wire_msg_fini(&m);
-		return out;
+		return answer(c, NULL, 0, out);
 	}
 	switch (m.type) {
 	case WIRE_HELLO: out = on_hello(c, &m, pipe); break;
@@ -442,6 +493,9 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	case WIRE_ERROR: out = on_agent_msg(c, &m); break;
 	default: out = error_reply(HERD_EPROTO, "unexpected message type"); break;
 	}
+	/* A poll answers itself: a command queued before closing still goes out. */
+	if (m.type != WIRE_POLL)
+		out = answer(c, who[0] != '\0' ? who : NULL, ctx, out);
 	wire_msg_fini(&m);
 	return out;
 }
@@ -465,7 +519,7 @@ static void *handler_main(void *arg)
 		nng_msg *out = dispatch(c, in);
 		nng_msg_free(in);
 		if (out == NULL)
-			continue; /* out of memory: the agent will ask again */
+			continue; /* closing, or out of memory (the agent will ask again) */
 		nng_aio_set_msg(aio, out);
 		nng_ctx_send(h->ctx, aio);
 		nng_aio_wait(aio);
@@ -474,6 +528,20 @@ static void *handler_main(void *arg)
 	}
 	nng_aio_free(aio);
 	return NULL;
+}
+
+/* A connection is gone: its agent can send nothing more on it. */
+static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	cluster *c = arg;
+	uint32_t id = nng_pipe_id(p);
+	(void)ev;
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->nagents; i++)
+		if (c->agents[i].conn == id)
+			c->agents[i].conn = 0;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
 }
 
 int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen)
@@ -510,6 +578,11 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	}
 	c->open = 1;
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
+	if ((rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, c)) != 0) {
+		snprintf(err, errlen, "cannot watch connections: %s", nng_strerror(rv));
+		cluster_close(c);
+		return HERD_ENET;
+	}
 	if (net_url_is_tls(cfg->url) && (rv = net_tls_config(1, &cfg->tls, &tls, err, errlen)) != HERD_OK) {
 		cluster_close(c);
 		return rv;
@@ -604,18 +677,59 @@ static int close_within(nng_socket sock, int ms)
 	return done;
 }
 
+/* Closing: every agent still connected (and not lost) has a request waiting
+ * with us on each context that can send. So it got our replies (it asked
+ * again since) and sends nothing before its own time limit (seconds). An
+ * agent with a run in progress may send METRICS on its second context at any
+ * time; one that is done cannot. */
+static int quiet(const cluster *c)
+{
+	for (size_t i = 0; i < c->nagents; i++) {
+		const slot *s = &c->agents[i];
+		int running = s->info.state == AGENT_ASSIGNED || s->info.state == AGENT_READY;
+		int want = running ? PARKED_CMD | PARKED_MET : PARKED_CMD;
+		if (s->conn != 0 && s->info.state != AGENT_LOST && (s->parked & want) != want)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * NNG 1.5.2 can hang closing a connection on which a message is moving: its
+ * transports go on with a transfer (the body of a message after its header,
+ * or a reply being written) on an aio that the close has already closed, and
+ * that operation never completes. The REP pipe then waits for it forever, so
+ * does NNG's reaper thread, and nng_close waits for the pipe. Seen over tcp
+ * and ipc (the REP pipe's receive) and tls+tcp (its send); nanomsg/nng#616,
+ * fixed for tcp's receive after 1.5.2 by nanomsg/nng#1636.
+ *
+ * So the agents are quieted first: from now on no request is answered (a
+ * command already queued still goes out), so no reply is being written, and
+ * an agent waiting for a reply sends nothing more. Polls held at this moment
+ * are parked at once and a request in flight lands within a round trip; then
+ * the socket closes with nothing moving.
+ */
 void cluster_close(cluster *c)
 {
 	if (c == NULL)
 		return;
+	int64_t deadline = clock_real_ns() + (int64_t)DRAIN_MS * 1000000;
+	struct timespec until = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
 	pthread_mutex_lock(&c->mu);
-	c->quit = 1;
+	c->closing = 1;
 	pthread_cond_broadcast(&c->cv);
+	while (c->open && !quiet(c))
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
+			break;
+	int drained = !c->open || quiet(c);
 	pthread_mutex_unlock(&c->mu);
+	if (!drained)
+		log_debug("closing the listener while agents may still send (not quiet after %d ms)", DRAIN_MS);
 	if (c->open && !close_within(c->sock, CLOSE_WAIT_MS)) {
-		/* NNG 1.5.2 can hang closing a socket with tls+tcp pipes whose peers
-		 * stay connected. The run is over and its results are safe; rather
-		 * than hang, leave the socket and its threads to the process exit. */
+		/* The NNG bug above, when an agent still sent (one with a run in
+		 * progress, or a peer that never said HELLO). The run is over and its
+		 * results are safe; rather than hang, leave the socket and its threads
+		 * to the process exit. */
 		log_warn("the listener did not close within %d ms; leaving it to the process exit", CLOSE_WAIT_MS);
 		return;
 	}

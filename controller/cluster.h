@@ -72,7 +72,9 @@ typedef struct cluster_cfg {
 
 /* Opens the listener. On error returns a herd_err with a message in err. */
 int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen);
-/* Stops the handler threads and closes the socket. */
+/* Stops answering requests, waits (at most half a second) until no connected
+ * agent can send anything, then closes the socket and stops the handler
+ * threads. A command already queued for an agent still goes out. */
 void cluster_close(cluster *c);
 
 /* Waits until n agents have joined or timeout_ms passes; returns how many joined. */

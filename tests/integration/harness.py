@@ -729,7 +729,8 @@ class TestPki:
     `openssl` command in a new temp dir (ECDSA P-256 keys: quick to make and
     to use). server(name, sans) writes NAME.pem and NAME.key with the
     subjectAltName entries sans (e.g. ["IP:127.0.0.1", "DNS:localhost"]) and
-    returns their paths; other_ca() makes a second, unrelated CA."""
+    returns their paths; client(name) the same for a client certificate;
+    other_ca() makes a second, unrelated CA."""
 
     def __init__(self):
         self.dir = _new_tmpdir()
@@ -751,18 +752,23 @@ class TestPki:
     def other_ca(self):
         return self._ca("other-ca", "another test CA")[0]
 
-    def server(self, name, sans):
+    def server(self, name, sans, usage="serverAuth"):
         cert, key = os.path.join(self.dir, name + ".pem"), os.path.join(self.dir, name + ".key")
         csr, ext = os.path.join(self.dir, name + ".csr"), os.path.join(self.dir, name + ".ext")
         with open(ext, "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
-                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-                    % ",".join(sans))
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n"
+                    % (",".join(sans), usage))
         self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                   "-keyout", key, "-out", csr, "-subj", "/CN=herd test server " + name)
         self._run("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
                   "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
         return cert, key
+
+    def client(self, name):
+        """A client certificate (extendedKeyUsage clientAuth) for name, as
+        server() writes them: for the agents of tls+tcp:// controllers."""
+        return self.server(name, ["DNS:" + name], usage="clientAuth")
 
 
 class HerdResult:
