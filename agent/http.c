@@ -279,16 +279,25 @@ static void http_on_timer(void *state)
 	drain(st);
 }
 
-static struct curl_slist *build_headers(const plan_step *s)
+/*
+ * The request headers of step s: its own (rendered with env; those of a step
+ * without templates are plain text), the Content-Type its json or form body
+ * implies, and an empty Expect. NULL when out of memory.
+ */
+static struct curl_slist *build_headers(const plan_step *s, const tmpl_env *env)
 {
 	struct curl_slist *l = NULL, *t;
-	char line[8192];
+	sbuf line = {0};
 	for (size_t i = 0; i < s->nheaders; i++) {
-		snprintf(line, sizeof(line), "%s: %s", s->headers[i].name, s->headers[i].value);
-		if ((t = curl_slist_append(l, line)) == NULL)
+		line.len = 0;
+		sbuf_str(&line, s->headers[i].name);
+		sbuf_add(&line, ": ", 2);
+		tmpl_render(&s->t_headers[i], env, &line);
+		if (line.oom || (t = curl_slist_append(l, line.p)) == NULL)
 			goto fail;
 		l = t;
 	}
+	free(line.p);
 	if (s->body_is_json || s->body_is_form) {
 		const char *ct = s->body_is_json ? "Content-Type: application/json"
 		                                 : "Content-Type: application/x-www-form-urlencoded";
@@ -301,6 +310,7 @@ static struct curl_slist *build_headers(const plan_step *s)
 		goto fail;
 	return t;
 fail:
+	free(line.p);
 	curl_slist_free_all(l);
 	return NULL;
 }
@@ -327,7 +337,9 @@ static int http_init(worker *w, void **state)
 	for (size_t i = 0; i < p->nscenarios; i++) {
 		for (size_t j = 0; j < p->scenarios[i].nsteps; j++, k++) {
 			const plan_step *s = &p->scenarios[i].steps[j];
-			if (s->kind == STEP_HTTP && (st->headers[k] = build_headers(s)) == NULL)
+			/* A templated step's headers are built per request (render). */
+			const tmpl_env none = {0};
+			if (s->kind == STEP_HTTP && !s->dynamic && (st->headers[k] = build_headers(s, &none)) == NULL)
 				goto fail;
 		}
 	}
@@ -424,38 +436,16 @@ static int render(http_state *st, http_conn *c, const plan_step *s)
 		/* A relative value: the plan's target goes in front. */
 		const char *target = worker_plan(st->w)->target;
 		size_t tl = target != NULL ? strlen(target) : 0;
-		sbuf_add(&c->url, target, tl); /* grows the buffer, then shift */
+		if (tl > 0)
+			sbuf_add(&c->url, target, tl); /* grows the buffer, then shift */
 		if (!c->url.oom && tl > 0) {
 			memmove(c->url.p + tl, c->url.p, c->url.len - tl);
 			memcpy(c->url.p, target, tl);
 		}
 	}
 	curl_slist_free_all(c->req_headers);
-	c->req_headers = NULL;
-	sbuf line = {0};
-	for (size_t i = 0; i < s->nheaders; i++) {
-		line.len = 0;
-		sbuf_str(&line, s->headers[i].name);
-		sbuf_add(&line, ": ", 2);
-		tmpl_render(&s->t_headers[i], &env, &line);
-		struct curl_slist *t = line.oom ? NULL : curl_slist_append(c->req_headers, line.p);
-		if (t == NULL) {
-			free(line.p);
-			return HERD_ENOMEM;
-		}
-		c->req_headers = t;
-	}
-	free(line.p);
-	static const char *const extra[] = {"Content-Type: application/json",
-	                                    "Content-Type: application/x-www-form-urlencoded", "Expect:"};
-	for (int i = 0; i < 3; i++) {
-		if ((i == 0 && !s->body_is_json) || (i == 1 && !s->body_is_form))
-			continue;
-		struct curl_slist *t = curl_slist_append(c->req_headers, extra[i]);
-		if (t == NULL)
-			return HERD_ENOMEM;
-		c->req_headers = t;
-	}
+	if ((c->req_headers = build_headers(s, &env)) == NULL)
+		return HERD_ENOMEM;
 	if (c->url.oom)
 		return HERD_ENOMEM;
 	curl_easy_setopt(e, CURLOPT_URL, c->url.p);

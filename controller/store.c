@@ -68,7 +68,7 @@ static const char *const migrations[] = {
 	"  batches INTEGER NOT NULL DEFAULT 0,"
 	"  last_seq INTEGER NOT NULL DEFAULT 0,"
 	"  cpu_pct REAL,"   /* highest reported CPU use, 100 = one core */
-	"  rss_kb INTEGER," /* last reported resident memory */
+	"  rss_kb INTEGER," /* highest reported resident memory */
 	"  status TEXT,"
 	"  PRIMARY KEY (run_id, agent_id)"
 	");"
