@@ -93,42 +93,66 @@ static int on_metrics(void *arg, const char *agent_id, const wire_metrics *m)
 
 /* ---- local agents ---- */
 
+/* Whether dir/herd-agent is an executable file; leaves its path in out. */
+static int agent_bin_in(const char *dir, size_t dirlen, char *out, size_t len)
+{
+	struct stat st;
+	int n = snprintf(out, len, "%.*s/herd-agent", (int)dirlen, dir);
+	return n > 0 && (size_t)n < len && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(out, X_OK) == 0;
+}
+
+/*
+ * Finds the herd-agent program the local agents run: --agent-bin, then
+ * $HERD_AGENT_BIN, then beside herd itself (installed side by side), then the
+ * build tree (controller/ beside agent/), then each directory of $PATH. On
+ * failure writes into out what was looked at, for the message, and returns -1.
+ */
 static int find_agent_bin(const run_opts *o, char *out, size_t len)
 {
 	char self[PATH_MAX];
 	ssize_t n;
-	/* out must hold self plus the longest suffix below */
-	if (o->agent_bin != NULL) {
-		snprintf(out, len, "%s", o->agent_bin);
-		return access(out, X_OK) == 0 ? 0 : -1;
-	}
-	if (getenv("HERD_AGENT_BIN") != NULL) {
-		snprintf(out, len, "%s", getenv("HERD_AGENT_BIN"));
-		return access(out, X_OK) == 0 ? 0 : -1;
+	const char *explicit = o->agent_bin != NULL ? o->agent_bin : getenv("HERD_AGENT_BIN");
+	if (explicit != NULL) {
+		snprintf(out, len, "%s", explicit);
+		if (access(out, X_OK) == 0)
+			return 0;
+		snprintf(out, len, "%s (%s: %s)", explicit,
+		         o->agent_bin != NULL ? "--agent-bin" : "HERD_AGENT_BIN", strerror(errno));
+		return -1;
 	}
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
 		self[n] = '\0';
 		char *slash = strrchr(self, '/');
 		if (slash != NULL) {
 			*slash = '\0';
-			/* installed side by side, or the build tree (controller/ beside agent/) */
-			snprintf(out, len, "%s/herd-agent", self);
-			if (access(out, X_OK) == 0)
+			if (agent_bin_in(self, strlen(self), out, len))
 				return 0;
-			snprintf(out, len, "%s/../agent/herd-agent", self);
-			if (access(out, X_OK) == 0)
+			char tree[PATH_MAX + 16];
+			snprintf(tree, sizeof(tree), "%s/../agent", self);
+			if (agent_bin_in(tree, strlen(tree), out, len))
 				return 0;
 		}
 	}
-	snprintf(out, len, "herd-agent"); /* execvp looks in PATH */
-	return 0;
+	const char *path = getenv("PATH");
+	for (const char *d = path; d != NULL && *d != '\0';) {
+		const char *colon = strchr(d, ':');
+		size_t dl = colon != NULL ? (size_t)(colon - d) : strlen(d);
+		if (dl > 0 && agent_bin_in(d, dl, out, len))
+			return 0;
+		d = colon != NULL ? colon + 1 : NULL;
+	}
+	snprintf(out, len, "herd-agent: not beside %s, not in $PATH; install both programs "
+	                   "(meson install) or name it with HERD_AGENT_BIN",
+	         n > 0 ? self : "herd");
+	return -1;
 }
 
 static int spawn_agents(run *r, int n, int workers)
 {
 	char bin[PATH_MAX + 64], name[32], wbuf[16], logpath[PATH_MAX + 32];
 	if (find_agent_bin(r->o, bin, sizeof(bin)) != 0) {
-		fprintf(stderr, "herd: cannot run the agent program %s\n", bin);
+		fprintf(stderr, "herd: cannot find the agent program %s\n", bin);
 		return -1;
 	}
 	snprintf(logpath, sizeof(logpath), "%s/agents.log", r->tmpdir);
