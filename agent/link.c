@@ -66,8 +66,7 @@ typedef struct agent {
 	_Atomic int64_t last_heard_ns; /* any reply from the controller, either context */
 	int lost;
 
-	uint64_t cpu_prev_us;
-	int64_t cpu_prev_ns;
+	sysstat_cpu_meter cpu; /* CPU use reported in each POLL */
 	int64_t clock_offset_ns; /* our clock minus the controller's */
 	int64_t clock_rtt_ns;
 } agent;
@@ -387,19 +386,14 @@ static int try_done(agent *a)
 
 static void fill_poll(agent *a, wire_msg *m)
 {
-	int64_t now = clock_mono_ns();
-	uint64_t cpu = sysstat_cpu_us();
 	m->type = WIRE_POLL;
 	m->u.poll.agent_id = a->id;
 	m->u.poll.run_id = a->run_id;
-	if (a->cpu_prev_ns > 0 && now > a->cpu_prev_ns)
-		m->u.poll.cpu_pct = (double)(cpu - a->cpu_prev_us) * 1000.0 * 100.0 / (double)(now - a->cpu_prev_ns);
+	m->u.poll.cpu_pct = sysstat_cpu_pct(&a->cpu, sysstat_cpu_us(), clock_mono_ns());
 	m->u.poll.rss_kb = sysstat_rss_kb();
 	m->u.poll.clock_offset_ns = a->clock_offset_ns;
 	m->u.poll.clock_rtt_ns = a->clock_rtt_ns;
 	m->u.poll.started_ns = a->eng != NULL ? engine_started_ns(a->eng) : 0;
-	a->cpu_prev_us = cpu;
-	a->cpu_prev_ns = now;
 }
 
 /* Answers the controller's CHALLENGE: checks its proof of the token, then

@@ -1,26 +1,16 @@
-/* Reads /proc/self/stat and /proc/self/statm; see sysstat.h. */
+/* Reads the process's CPU clock and /proc/self/statm; see sysstat.h. */
 #include <stdio.h>
-#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/sysstat.h"
 
 uint64_t sysstat_cpu_us(void)
 {
-	char buf[1024];
-	unsigned long long ut = 0, st = 0;
-	FILE *f = fopen("/proc/self/stat", "r");
-	if (f == NULL)
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
 		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* Fields after the command name, which may hold spaces: start after ')'. */
-	char *p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return 0;
-	long hz = sysconf(_SC_CLK_TCK);
-	return (ut + st) * 1000000ull / (unsigned long long)(hz > 0 ? hz : 100);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 uint64_t sysstat_rss_kb(void)
@@ -32,4 +22,20 @@ uint64_t sysstat_rss_kb(void)
 	int ok = fscanf(f, "%llu %llu", &size, &rss) == 2;
 	fclose(f);
 	return ok ? rss * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024 : 0;
+}
+
+double sysstat_cpu_pct(sysstat_cpu_meter *m, uint64_t cpu_us, int64_t now_ns)
+{
+	if (m->prev_ns == 0 || now_ns < m->prev_ns || cpu_us < m->prev_us) {
+		m->prev_ns = now_ns;
+		m->prev_us = cpu_us;
+		return m->pct;
+	}
+	int64_t span = now_ns - m->prev_ns;
+	if (span < SYSSTAT_CPU_WINDOW_NS)
+		return m->pct;
+	m->pct = (double)(cpu_us - m->prev_us) * 1000.0 * 100.0 / (double)span;
+	m->prev_ns = now_ns;
+	m->prev_us = cpu_us;
+	return m->pct;
 }
