@@ -25,6 +25,7 @@ import resource
 import socket
 import sqlite3
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -96,6 +97,7 @@ class WsServer:
         self._open = 0
         self.protocols = set()
         self.delays = []      # /echo: seconds from a message to its echo written
+        self.ref_delays = []  # /refecho: the same, for the reference client
         self.headers = []
         self._loop = None
         self._stop = None
@@ -202,13 +204,16 @@ class WsServer:
                 await ws.send(msg)
                 with self.lock:
                     self.sent += 1
-        elif path.startswith("/echo"):
+        elif path.startswith("/echo") or path.startswith("/refecho"):
+            # /refecho: the same echo for the reference client, counted apart.
+            ref = path.startswith("/refecho")
             async for msg in ws:
                 t0 = time.perf_counter()
-                self._count("received")
+                if not ref:
+                    self._count("received")
                 await precise_sleep(0.02)
                 await ws.send(msg)
-                self.delays.append(time.perf_counter() - t0)
+                (self.ref_delays if ref else self.delays).append(time.perf_counter() - t0)
         elif path.startswith("/close4000"):
             await ws.recv()
             self._count("received")
@@ -393,11 +398,52 @@ def expect_ok(r):
 # ---------------------------------------------------------------------------
 
 
+REF_CLIENT = r"""
+import asyncio, sys, time, statistics
+import websockets
+async def one(url, until, out):
+    async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
+        i = 0
+        while time.monotonic() < until:
+            t0 = time.perf_counter()
+            await ws.send('{"id":"ref-%d","text":"hello"}' % i)
+            await ws.recv()
+            out.append(time.perf_counter() - t0)
+            i += 1
+async def main(url, secs):
+    until = time.monotonic() + secs
+    out = []
+    await asyncio.gather(one(url, until, out), one(url, until, out))
+    print("%.6f %d" % (statistics.median(out) * 1e3, len(out)))
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+def reference_rtt(ws_url, secs):
+    """Starts a reference client (Python websockets, 2 connections sending in
+    turn like herd's 2 VUs) in its own process for secs seconds; returns a
+    function that waits for it and gives (median RTT in ms, samples)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    p = subprocess.Popen([sys.executable, "-c", REF_CLIENT, ws_url, str(secs)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def result():
+        out, err = p.communicate(timeout=60)
+        check(p.returncode == 0, "the reference client failed: %s" % err[-800:])
+        med, n = out.split()
+        return float(med), int(n)
+    return result
+
+
 def test_echo_rtt_and_counts():
     """2 VUs loop send/expect against a 20 ms delayed echo (more VUs make the
     Python server itself late, by its own measure): ws_msg_rtt p50
-    within 2% of 20 ms, and the server saw exactly ws_msgs_sent messages."""
+    within 2% of 20 ms of what the server really waited, bounded above by a
+    reference client's own RTT (same server, same seconds, so the machine's
+    load counts on both sides), and the server saw exactly ws_msgs_sent
+    messages."""
     with WsServer() as srv:
+        ref = reference_rtt(srv.url.replace("http", "ws", 1) + "/refecho", 4.5)
         r = run_herd(plan(srv.url, """
 executor: constant-vus
 vus: 2
@@ -427,6 +473,11 @@ flow:
         d = sorted(srv.delays)
         note("echo: the server's own delay med %.3f ms p90 %.3f ms", d[len(d) // 2] * 1e3,
              d[len(d) * 9 // 10] * 1e3)
+        ref_med, ref_n = ref()
+        rd = sorted(srv.ref_delays)
+        ref_srv_med = rd[len(rd) // 2] * 1e3
+        note("echo: reference client rtt med %.3f ms over %d messages (the server's delay for "
+             "them med %.3f ms)", ref_med, ref_n, ref_srv_med)
         check(sessions > 10, "only %d sessions" % sessions)
         check(sent == srv.received, "herd ws_msgs_sent %d != server received %d"
               % (sent, srv.received))
@@ -434,19 +485,27 @@ flow:
               % (got, sent))
         check(rtt["count"] == sent if "count" in rtt else True, "rtt samples != sends")
         # The echo is due 20 ms after a message arrives; the Python server itself
-        # is a little late (it measures how late), so herd's p50 must lie within
-        # 2% of 20 ms of what the server really waited, and never below it.
+        # is a little late (it measures how late). herd's p50 is never below
+        # what the server waited (less the histogram's resolution). Above it
+        # lie the two trips through the kernel and the wake-ups on both sides,
+        # which a busy machine lengthens: the reference client, timing the same
+        # echo in the same seconds, lives through the same load, so herd's p50
+        # may exceed the server's delay by at most the reference's own excess
+        # (if larger than herd's quiet-machine budget, 2% of 20 ms), plus 2%.
         srv_med = d[len(d) // 2] * 1e3
-        check(srv_med - 0.05 <= rtt["med"] <= srv_med + 0.02 * 20.0,
-              "ws_msg_rtt p50 %.3f ms is not within 2%% of 20 ms of the server's own delay "
-              "(median %.3f ms)" % (rtt["med"], srv_med))
-        check(near(srv_med, 20.0, 0.02), "the test server's own delay %.3f ms is not 20 ms +- 2%%"
-              % srv_med)
+        excess = max(0.02 * 20.0, ref_med - ref_srv_med)
+        check(srv_med - 0.05 <= rtt["med"] <= srv_med + excess + 0.02 * 20.0,
+              "ws_msg_rtt p50 %.3f ms is not within [server's delay %.3f ms, + the reference "
+              "client's excess %.3f ms + 0.4 ms]" % (rtt["med"], srv_med, excess))
+        # The fixture itself: it waited at least its 20 ms (how much later it
+        # was depends on the machine's load, and is accounted for above).
+        check(srv_med >= 20.0, "the test server's own delay %.3f ms is under 20 ms" % srv_med)
         check(not r.errors_by_kind(), "errors: %s" % r.errors_by_kind())
         check(srv.protocols == {"chat.v1"}, "subprotocols agreed: %s" % srv.protocols)
-        check(all(a == "Bearer abc" for _, a in srv.headers), "Authorization header missing")
-        check(any(p.startswith("/echo?vu=") and p[9:].isdigit() for p, _ in srv.headers),
-              "URL template not rendered: %s" % srv.headers[:3])
+        herd_headers = [(p, a) for p, a in srv.headers if not p.startswith("/refecho")]
+        check(all(a == "Bearer abc" for _, a in herd_headers), "Authorization header missing")
+        check(any(p.startswith("/echo?vu=") and p[9:].isdigit() for p, _ in herd_headers),
+              "URL template not rendered: %s" % herd_headers[:3])
         ws_conn = r.metric("ws_connecting")
         check(ws_conn["max"] < 1000, "ws_connecting max %.1f ms" % ws_conn["max"])
 
