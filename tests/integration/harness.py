@@ -110,6 +110,66 @@ def near(value, want, rel):
     return abs(value - want) <= abs(want) * rel
 
 
+REF_HTTP_CLIENT = r"""
+import http.client, statistics, sys, threading, time
+host, port, path, secs, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+until = time.monotonic() + secs
+out, lock = [], threading.Lock()
+def one():
+    c = http.client.HTTPConnection(host, port, timeout=30)
+    mine = []
+    while time.monotonic() < until:
+        t0 = time.perf_counter()
+        c.request("GET", path)
+        c.getresponse().read()
+        mine.append(time.perf_counter() - t0)
+    with lock:
+        out.extend(mine)
+ts = [threading.Thread(target=one) for _ in range(conns)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("%.6f %d" % (statistics.median(out) * 1e3, len(out)))
+"""
+
+
+def reference_http(url, path, secs, conns):
+    """Starts a reference client in its own process: conns keep-alive
+    connections (Python's http.client, a thread each) timing GET path in a
+    loop for secs seconds. Run it beside herd, on a path of its own, so that
+    both live through the same load on the machine: a latency bound taken
+    from it holds on a busy machine. Returns a function that waits for it and
+    gives (median latency in ms, requests)."""
+    hostport = url.split("://", 1)[1].split("/", 1)[0]
+    host, port = hostport.rsplit(":", 1)
+    p = subprocess.Popen([sys.executable, "-c", REF_HTTP_CLIENT, host, port, path, str(secs),
+                          str(conns)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result():
+        out, err = p.communicate(timeout=secs + 60)
+        check(p.returncode == 0, "the reference client failed: %s" % err[-800:])
+        med, n = out.split()
+        return float(med), int(n)
+    return result
+
+
+def check_p50_against_server(ng, med, ref_med, ref_n, path="/delay50", budget_ms=1.0):
+    """herd's median latency med (ms) on path against nginx's own timing of
+    the same requests ($request_time, logged by Nginx(fields=("request_time",)),
+    1 ms resolution) and a reference client's median ref_med (reference_http)
+    from the same seconds: never below what nginx took (less its resolution),
+    and at most budget_ms (2% of 50 ms) above the reference client, which
+    lives through the same load on the machine as herd does."""
+    times = sorted(float(e["request_time"]) * 1e3 for e in ng.entries() if e["uri"] == path)
+    check(times, "nginx logged no %s" % path)
+    srv_med = times[len(times) // 2]
+    note("p50 on %s: herd %.3f ms, nginx's own $request_time %.0f ms, reference client %.3f ms "
+         "(%d requests)", path, med, srv_med, ref_med, ref_n)
+    check(med >= srv_med - 1.5, "herd's p50 %.3f ms is below nginx's own %.0f ms"
+          % (med, srv_med))
+    check(med <= ref_med + budget_ms, "herd's p50 %.3f ms is more than %.1f ms above the reference "
+          "client's %.3f ms (same server, same seconds)" % (med, budget_ms, ref_med))
+
+
 NGINX_CONF = r"""
 load_module {echo_module};
 {user}
@@ -133,6 +193,7 @@ http {{
         default_type text/plain;
         location = /small {{ return 200 "hello herd\n"; }}
         location = /delay50 {{ echo_sleep 0.05; echo "delayed"; }}
+        location = /ref/delay50 {{ echo_sleep 0.05; echo "delayed"; }}
         location = /slow {{ echo_sleep 0.1; echo "slow"; }}
         location = /status404 {{ return 404; }}
         location = /status500 {{ return 500; }}
