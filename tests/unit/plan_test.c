@@ -583,7 +583,7 @@ static void test_err_missing_target(void)
 	           "    executor: per-vu-iterations\n"
 	           "    flow: [ { get: /a } ]\n",
 	           "t.yaml:2:1: ", "plan has no 'target'");
-	EXPECT_ERR("target: ftp://h\n", "t.yaml:1:9: ", "must start with http:// or https://");
+	EXPECT_ERR("target: ftp://h\n", "t.yaml:1:9: ", "must start with http://, https://, ws:// or wss://");
 	EXPECT_ERR("target: http://\n", "t.yaml:1:9: ", "has no host");
 	EXPECT_ERR("target: \"http://a b\"\n", "t.yaml:1:9: ", "space or control character");
 	EXPECT_ERR("target: http://h\n", "t.yaml:1:1: ", "plan has no 'scenarios'");
@@ -844,7 +844,7 @@ static void test_err_thresholds(void)
 	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
 	                "thresholds:\n"
 	                "  checks: { rate: 1 }\n",
-	           "t.yaml:8:11: ", "'checks' must be an expression or a list of expressions");
+	           "t.yaml:8:13: ", "unknown key 'rate' in a threshold; expected one of: threshold, allowNoData");
 	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
 	                "thresholds: [a]\n",
 	           "t.yaml:7:13: ", "'thresholds' must be a mapping");
