@@ -427,6 +427,12 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 			e->count++;
 			e->errors[ERRK_OTHER]++;
 		}
+		/* A setup step that could not start fails the setup: the timer then
+		 * moves the VU to the setup's end rather than to its next step. */
+		if (v->in_setup) {
+			v->setup_failed = 1;
+			v->step = (uint16_t)(v->step_end - 1);
+		}
 		/* The timer moves the VU past this step when it fires. */
 		v->state = VU_THINKING;
 		if (timer_set(w, v, now + TICK_NS) == 0)
