@@ -216,6 +216,36 @@ def test_setup_failure_retried():
         expect_code(r, 99)
 
 
+def test_setup_lean_driver():
+    """The setup on the lean HTTP/1.1 driver (a scenario with no templates or
+    captures runs on it): nginx sees the setup's request once per VU and the
+    60/30/10 mix exactly."""
+    with Nginx() as ng:
+        r = run_herd("""
+name: setup-lean
+target: %s
+scenarios:
+  s:
+    executor: per-vu-iterations
+    vus: 4
+    iterations: 10
+    maxDuration: 60s
+    setup:
+      - get: /body
+    flows:
+      read: { weight: 60, steps: [ { get: /read } ] }
+      ai: { weight: 30, steps: [ { get: /ai } ] }
+      write: { weight: 10, steps: [ { get: /write } ] }
+thresholds:
+  "http_reqs{phase:setup}": ["count == 4"]
+  "iterations": ["count == 40"]
+""" % ng.url, "--http-driver", "lean", timeout=60)
+        expect_code(r, 0)
+        got = {p: ng.access_log_lines(path=p) for p in ("/body", "/read", "/ai", "/write")}
+        want = {"/body": 4, "/read": 24, "/ai": 12, "/write": 4}
+        check(got == want, "nginx saw %s, expected %s" % (got, want))
+
+
 # --------------------------------------------------------------------------- item 11
 
 
@@ -296,5 +326,6 @@ scenarios:
 
 if __name__ == "__main__":
     main([test_nodata_threshold_fails, test_misspelt_step_name_is_a_plan_error, test_ws_target,
-          test_setup_once_per_vu, test_setup_failure_retried, test_env_numbers_and_e_flag,
+          test_setup_once_per_vu, test_setup_failure_retried, test_setup_lean_driver,
+          test_env_numbers_and_e_flag,
           test_env_number_errors, test_k6_flags])
