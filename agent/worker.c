@@ -235,30 +235,60 @@ static int arrival_rate(const plan_scenario *s)
 	return s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE;
 }
 
+/* The data ran out: this scenario starts no more iterations, and v is idle. */
+static void park_exhausted(scen_rt *r, vu *v)
+{
+	r->exhausted = 1;
+	if (v->active && !v->stopping && r->active > 0)
+		r->active--;
+	v->active = 0;
+	v->stopping = 0;
+	v->state = VU_IDLE;
+	if (r->idle != NULL)
+		r->idle[r->nidle++] = v;
+}
+
+/* Points v at the steps of the flow its iteration picks, with that flow's
+ * feeder rows; 0 when a feeder ran out. */
+static int begin_flow(worker *w, scen_rt *r, vu *v)
+{
+	v->flow = pick_flow(r);
+	const plan_flow *f = &r->s->flows[v->flow];
+	if (r->exhausted || !take_rows(w, v, f))
+		return 0;
+	v->step = (uint16_t)f->first;
+	v->step_end = (uint16_t)(f->first + f->nsteps);
+	v->gdepth = 0;
+	return 1;
+}
+
+/*
+ * A VU's first iteration (and the next one after a setup that failed) runs
+ * the scenario's `setup:` steps first; the flow is picked when they end, so
+ * the weighted mix counts flows only.
+ */
 static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 {
-	const plan_flow *f;
-	v->flow = pick_flow(r);
-	f = &r->s->flows[v->flow];
-	if (r->exhausted || !take_rows(w, v, f)) {
-		/* The data ran out: this scenario starts no more iterations. */
-		r->exhausted = 1;
-		if (v->active && !v->stopping && r->active > 0)
-			r->active--;
-		v->active = 0;
-		v->stopping = 0;
-		v->state = VU_IDLE;
-		if (r->idle != NULL)
-			r->idle[r->nidle++] = v;
+	const plan_flow *su = &r->s->setup;
+	int setup = su->nsteps > 0 && !v->setup_done;
+	if (setup) {
+		if (r->exhausted || !take_rows(w, v, su)) {
+			park_exhausted(r, v);
+			return;
+		}
+		v->step = (uint16_t)su->first;
+		v->step_end = (uint16_t)(su->first + su->nsteps);
+		v->gdepth = 0;
+	} else if (!begin_flow(w, r, v)) {
+		park_exhausted(r, v);
 		return;
 	}
+	v->in_setup = (uint8_t)setup;
+	v->setup_failed = 0;
 	if (r->s->executor == EXEC_SHARED_ITERATIONS)
 		r->pool--;
 	r->running++;
 	v->iter_start_ns = sched_ns;
-	v->step = (uint16_t)f->first;
-	v->step_end = (uint16_t)(f->first + f->nsteps);
-	v->gdepth = 0;
 	run_step(w, v, sched_ns);
 }
 
@@ -274,13 +304,16 @@ static int wants_another(const worker *w, const scen_rt *r, const vu *v, int64_t
 	return !arrival_rate(r->s);
 }
 
-static void iteration_done(worker *w, vu *v, int64_t now)
+/* Ends v's iteration; counted: it ran its flow to the end (or to a capture
+ * that ended it), and goes into iterations and iteration_duration. */
+static void iteration_end(worker *w, vu *v, int64_t now, int counted)
 {
 	scen_rt *r = &w->sc[v->scenario];
 	uint64_t us = now > v->iter_start_ns ? (uint64_t)(now - v->iter_start_ns) / 1000 : 0;
 	agg_key ik = key_of(AM_ITERATIONS, v, AGG_NONE);
 	ik.sub = v->flow;
-	agg_observe(w->cur, ik, us);
+	if (counted)
+		agg_observe(w->cur, ik, us);
 	v->iters++;
 	v->state = VU_IDLE;
 	r->running--;
@@ -294,11 +327,47 @@ static void iteration_done(worker *w, vu *v, int64_t now)
 		start_iteration(w, r, v, now);
 }
 
+static void iteration_done(worker *w, vu *v, int64_t now)
+{
+	iteration_end(w, v, now, 1);
+}
+
+/*
+ * The setup steps ended. When they failed (a request without a response, a
+ * capture that found nothing) the iteration ends there, not counted, and the
+ * VU tries its setup again at its next iteration; else the VU keeps what
+ * they captured and goes on to its flow. Returns 1 when v goes on.
+ */
+static int setup_finished(worker *w, vu *v, int64_t now)
+{
+	scen_rt *r = &w->sc[v->scenario];
+	v->in_setup = 0;
+	if (v->setup_failed) {
+		iteration_end(w, v, now, 0);
+		return 0;
+	}
+	v->setup_done = 1;
+	if (!begin_flow(w, r, v)) {
+		r->exhausted = 1;
+		iteration_end(w, v, now, 0);
+		return 0;
+	}
+	/* iteration_duration measures the flow, as for every later iteration. */
+	v->iter_start_ns = now;
+	return 1;
+}
+
 static void run_step(worker *w, vu *v, int64_t due_ns)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
 	for (;;) {
 		int64_t now = clock_mono_ns();
+		if (v->step >= v->step_end && v->in_setup) {
+			if (!setup_finished(w, v, now))
+				return;
+			due_ns = now;
+			continue;
+		}
 		if (v->step >= v->step_end) {
 			iteration_done(w, v, now);
 			return;
@@ -357,6 +426,12 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		if (e != NULL) {
 			e->count++;
 			e->errors[ERRK_OTHER]++;
+		}
+		/* A setup step that could not start fails the setup: the timer then
+		 * moves the VU to the setup's end rather than to its next step. */
+		if (v->in_setup) {
+			v->setup_failed = 1;
+			v->step = (uint16_t)(v->step_end - 1);
 		}
 		/* The timer moves the VU past this step when it fires. */
 		v->state = VU_THINKING;
@@ -437,6 +512,12 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 		}
 		journey_resp_fini(&jr);
 	}
+	/* A setup whose request got no response, or whose capture missed, has
+	 * failed: the flow would run without what it needs. */
+	if (v->in_setup && (res->status == 0 || end)) {
+		v->setup_failed = 1;
+		end = 1;
+	}
 	v->step = end ? v->step_end : (uint16_t)(v->step + 1);
 	run_step(w, v, now);
 }
@@ -511,7 +592,12 @@ void worker_ws_done(worker *w, vu *v, const ws_result *res)
 		agg_observe(w->cur, key_of(AM_WS_CONNECTING, v, v->step), res->connecting_us);
 		agg_observe(w->cur, key_of(AM_WS_SESSION_DURATION, v, v->step), res->duration_us);
 	}
-	v->step++;
+	if (v->in_setup && res->err >= 0) {
+		v->setup_failed = 1; /* the rest of the setup and the flow are skipped */
+		v->step = v->step_end;
+	} else {
+		v->step++;
+	}
 	run_step(w, v, now);
 }
 

@@ -40,6 +40,9 @@ struct vu {
 	vu_state state;
 	uint8_t active;       /* counted toward the executor's target */
 	uint8_t stopping;     /* finish this iteration, then go idle */
+	uint8_t setup_done;   /* the scenario's `setup:` steps succeeded once */
+	uint8_t in_setup;     /* the current steps are the setup's */
+	uint8_t setup_failed; /* a setup step failed: the iteration ends after it */
 	int64_t iters;        /* iterations completed */
 	int64_t iter_start_ns;  /* start of the iteration (scheduled, for arrival-rate) */
 	int64_t step_start_ns;  /* when the current step was due (coordinated omission) */

@@ -64,6 +64,7 @@ enum {
 	S_GRACEFUL_RAMP_DOWN,
 	S_FLOW,
 	S_FLOWS,
+	S_SETUP,
 	S__N
 };
 
@@ -73,6 +74,7 @@ static const char *const scen_keys[S__N] = {
 	"timeUnit",   "preAllocatedVUs", "maxVUs",       "startRate", "gracefulRampDown",
 	"flow",
 	"flows",
+	"setup",
 };
 
 #define X_CV (1u << EXEC_CONSTANT_VUS)
@@ -102,6 +104,7 @@ static const unsigned scen_key_execs[S__N] = {
 	[S_GRACEFUL_RAMP_DOWN] = X_RV,
 	[S_FLOW] = X_ALL,
 	[S_FLOWS] = X_ALL,
+	[S_SETUP] = X_ALL,
 };
 
 static int parse_executor(pctx *c, const pair *pr, plan_executor *out)
@@ -233,6 +236,12 @@ static plan_step *new_step(pctx *c, plan_scenario *s, loc l)
 
 static int parse_steps(pctx *c, const pair *fp, plan_scenario *s, size_t fi, const char *group, int depth);
 
+/* Flow fi of s: PLAN_SETUP_FLOW is the scenario's setup. */
+static plan_flow *flow_of(plan_scenario *s, size_t fi)
+{
+	return fi == PLAN_SETUP_FLOW ? &s->setup : &s->flows[fi];
+}
+
 /* `- group: NAME` with `steps:` inside a list of steps. */
 static int parse_group(pctx *c, struct fy_node *n, const where *iw, plan_scenario *s, size_t fi,
                        const char *outer, int depth)
@@ -297,10 +306,14 @@ static int parse_group(pctx *c, struct fy_node *n, const where *iw, plan_scenari
 	ge->group_begin = (uint32_t)begin;
 	if ((ge->group = xstrdup(c, s->steps[begin].group)) == NULL)
 		return poom(c);
-	size_t tl = strlen(s->flows[fi].name) + strlen(ge->group) + 16;
+	const plan_flow *f = flow_of(s, fi);
+	size_t tl = strlen(f->name) + strlen(ge->group) + 24;
 	if ((ge->tagline = malloc(tl)) == NULL)
 		return poom(c);
-	snprintf(ge->tagline, tl, "flow=%s\ngroup=%s", s->flows[fi].name, ge->group);
+	if (f->setup) /* sorted by key, as build_tagline writes them */
+		snprintf(ge->tagline, tl, "group=%s\nphase=setup", ge->group);
+	else
+		snprintf(ge->tagline, tl, "flow=%s\ngroup=%s", f->name, ge->group);
 	return HERD_OK;
 }
 
@@ -343,7 +356,7 @@ static int parse_steps(pctx *c, const pair *fp, plan_scenario *s, size_t fi, con
 			return poom(c);
 		if ((rv = parse_step(c, item, &iw, st)) != 0)
 			return rv;
-		if ((rv = finish_step(c, st, &s->flows[fi])) != 0)
+		if ((rv = finish_step(c, st, flow_of(s, fi))) != 0)
 			return rv;
 	}
 }
@@ -366,7 +379,7 @@ static int add_flow(pctx *c, plan_scenario *s, const char *name, size_t len, dou
 	memcpy(f->name, name, len);
 	f->name[len] = '\0';
 	snprintf(f->tagline, len + 6, "flow=%s", f->name);
-	c->nknown = 0; /* a flow sees only its own captures */
+	c->nknown = c->base_known; /* a flow sees its own captures and the setup's */
 	s->weight_total += weight;
 	return HERD_OK;
 }
@@ -377,6 +390,29 @@ static void end_flow(plan_scenario *s)
 	f->nsteps = s->nsteps - f->first;
 	for (size_t i = f->first; i < s->nsteps; i++)
 		f->feeders |= s->steps[i].feeders;
+}
+
+/* `setup:` a list of steps each VU runs once before its first iteration;
+ * every flow of the scenario may use what they capture. */
+static int parse_setup(pctx *c, const pair *sp, plan_scenario *s)
+{
+	plan_flow *f = &s->setup;
+	int rv;
+
+	f->setup = 1;
+	f->first = s->nsteps;
+	f->line = sp->kl.line;
+	f->col = sp->kl.col;
+	if ((f->name = xstrdup(c, "setup")) == NULL || (f->tagline = xstrdup(c, "phase=setup")) == NULL)
+		return poom(c);
+	c->nknown = 0;
+	if ((rv = parse_steps(c, sp, s, PLAN_SETUP_FLOW, NULL, 0)) != 0)
+		return rv;
+	f->nsteps = s->nsteps - f->first;
+	for (size_t i = f->first; i < s->nsteps; i++)
+		f->feeders |= s->steps[i].feeders;
+	c->base_known = c->nknown;
+	return HERD_OK;
 }
 
 static int parse_flow(pctx *c, const pair *fp, plan_scenario *s)
@@ -522,6 +558,10 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 		            executor_list);
 	if ((rv = parse_executor(c, &keys[S_EXECUTOR], &s->executor)) != 0)
 		return rv;
+	/* The setup first, wherever it is written: the flows use its captures. */
+	c->nknown = c->base_known = 0;
+	if (seen[S_SETUP] && (rv = parse_setup(c, &keys[S_SETUP], s)) != 0)
+		return rv;
 
 	it = NULL;
 	for (;;) {
@@ -558,6 +598,7 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 			rv = parse_flow(c, &pr, s);
 			break;
 		case S_FLOWS: rv = parse_flows(c, &pr, s); break;
+		case S_SETUP: break; /* parsed above */
 		default: rv = perr(c, pr.kl, "internal error: unhandled scenario key");
 		}
 		if (rv != 0)
@@ -626,6 +667,51 @@ static int parse_scenarios(pctx *c, const pair *sp)
 
 /* ---- Thresholds ---- */
 
+/*
+ * k6's object form, `{ threshold: "p(95) < 500", allowNoData: true }`: *n
+ * becomes the expression's node and *el its place; *allow_nodata is set from
+ * allowNoData (a threshold that saw no data fails unless it says so).
+ */
+static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, int *allow_nodata)
+{
+	static const char *const keys[] = {"threshold", "allowNoData", "abortOnFail", "delayAbortEval"};
+	where mw = {*n, NULL, l};
+	struct fy_node *map = *n;
+	void *it = NULL;
+	pair pr;
+	int more, rv, have = 0;
+
+	for (;;) {
+		if ((rv = next_pair(c, map, &mw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		size_t i = key_index(keys, NELEM(keys), &pr);
+		if (i == 0) {
+			if (node_kind(pr.v) != SK_STR)
+				return want_kind(c, &pr, node_kind(pr.v), "an expression such as 'p(95) < 500'");
+			*n = pr.v;
+			*el = vloc(&pr);
+			have = 1;
+		} else if (i == 1) {
+			size_t len;
+			const char *v = node_text(pr.v, &len);
+			if (node_kind(pr.v) != SK_BOOL)
+				return want_kind(c, &pr, node_kind(pr.v), "true or false");
+			*allow_nodata = v[0] == 't' || v[0] == 'T';
+		} else if (i == 2 || i == 3) {
+			return perr(c, pr.kl, "'%s' is not supported; a threshold is judged when the run ends",
+			            keys[i]);
+		} else {
+			return unknown_key(c, &pr, "in a threshold", keys, 2);
+		}
+	}
+	if (!have)
+		return perr(c, l, "a threshold mapping needs 'threshold', as in "
+		            "'{ threshold: \"p(95) < 500\", allowNoData: true }'");
+	return HERD_OK;
+}
+
 static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, size_t *cap)
 {
 	plan *p = c->p;
@@ -634,10 +720,14 @@ static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, 
 	char msg[256], vb[200];
 	char *expr = NULL;
 	size_t len;
-	const char *s = node_text(n, &len);
+	const char *s;
 	skind k = node_kind(n);
-	int rv;
+	int rv, allow_nodata = 0;
 
+	if (k == SK_MAP && (rv = threshold_object(c, &n, l, &l, &allow_nodata)) != 0)
+		return rv;
+	s = node_text(n, &len);
+	k = node_kind(n);
 	if (k == SK_NULL || k == SK_MAP || k == SK_SEQ)
 		return perr(c, l, "a threshold must be an expression such as 'p(95) < 500', not %s",
 		            kind_name(k));
@@ -660,6 +750,7 @@ static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, 
 	t = &p->thresholds[p->nthresholds++];
 	memset(t, 0, sizeof(*t));
 	t->expr = expr;
+	t->allow_nodata = allow_nodata;
 	t->line = l.line;
 	t->col = l.col;
 	if ((t->metric = xstrdup(c, metric)) == NULL)
@@ -689,21 +780,10 @@ static int parse_thresholds(pctx *c, const pair *tp)
 			free(metric);
 			return perr(c, pr.kl, "bad threshold metric '%s': %s", kb, msg);
 		}
-		/* A filter on a scenario the plan lacks would never match anything. */
-		for (size_t i = 0; i < m.ntags; i++) {
-			size_t j;
-			if (strcmp(m.tags[i].key, "scenario") != 0)
-				continue;
-			for (j = 0; j < c->p->nscenarios; j++)
-				if (strcmp(c->p->scenarios[j].name, m.tags[i].value) == 0)
-					break;
-			if (j == c->p->nscenarios) {
-				rv = perr(c, pr.kl,
-				          "threshold '%s' filters on scenario '%s', which the plan does not define",
-				          kb, m.tags[i].value);
-				free(metric);
-				return rv;
-			}
+		/* A filter on a name the plan lacks would never match anything. */
+		if ((rv = check_threshold_refs(c, &m, pr.kl, kb)) != 0) {
+			free(metric);
+			return rv;
 		}
 		if (node_kind(pr.v) == SK_SEQ) {
 			void *sit = NULL;
@@ -716,7 +796,7 @@ static int parse_thresholds(pctx *c, const pair *tp)
 				if ((rv = add_threshold(c, metric, item, at(&iw), &cap)) != 0)
 					break;
 			}
-		} else if (node_kind(pr.v) == SK_STR) {
+		} else if (node_kind(pr.v) == SK_STR || node_kind(pr.v) == SK_MAP) {
 			rv = add_threshold(c, metric, pr.v, vloc(&pr), &cap);
 		} else {
 			rv = want_kind(c, &pr, node_kind(pr.v), "an expression or a list of expressions");
@@ -841,8 +921,12 @@ static int parse_target(pctx *c, const pair *pr)
 		return rv;
 	len = strlen(p->target);
 	show(p->target, len, vb, sizeof(vb));
-	if (!has_scheme(p->target))
-		return perr(c, vloc(pr), "'target' must start with http:// or https://, got '%s'", vb);
+	c->target_loc = vloc(pr);
+	/* A WebSocket-only plan names its server ws:// or wss:// (as Artillery's
+	 * do); its relative HTTP steps are refused where they are parsed. */
+	if (!has_scheme(p->target) && !has_ws_scheme(p->target))
+		return perr(c, vloc(pr), "'target' must start with http://, https://, ws:// or wss://, got '%s'",
+		            vb);
 	if (!url_has_host(p->target))
 		return perr(c, vloc(pr), "'target' '%s' has no host", vb);
 	if (has_space_or_ctl(p->target))
@@ -903,6 +987,8 @@ static int parse_root(pctx *c, struct fy_node *root)
 	if (!seen[T_SCENARIOS])
 		return perr(c, c->root, "plan has no 'scenarios'");
 	if ((rv = parse_scenarios(c, &keys[T_SCENARIOS])) != 0)
+		return rv;
+	if ((rv = apply_cli_flags(c, keys[T_SCENARIOS].kl)) != 0)
 		return rv;
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
 		return rv;
@@ -985,8 +1071,25 @@ static int is_blank_yaml(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * Whether line (1-based) of text puts a template with double quotes inside a
+ * double-quoted scalar, as in `rate: "{{ env("RATE") }}"`: YAML ends the
+ * string at the second quote and reports something unrelated.
+ */
+static int quoted_template_line(const char *text, size_t len, int line)
+{
+	const char *p = text, *e = text + len;
+	for (int i = 1; i < line && p < e; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		p = nl != NULL ? nl + 1 : e;
+	}
+	const char *nl = memchr(p, '\n', (size_t)(e - p));
+	size_t n = (size_t)((nl != NULL ? nl : e) - p);
+	return memmem(p, n, "\"{{", 3) != NULL && memmem(p, n, "(\"", 2) != NULL;
+}
+
 /* The first error libfyaml collected, as our message. */
-static int syntax_error(pctx *c, struct fy_diag *diag)
+static int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
 {
 	void *it = NULL;
 	struct fy_diag_error *e;
@@ -995,6 +1098,11 @@ static int syntax_error(pctx *c, struct fy_diag *diag)
 		if (e->type < FYET_ERROR)
 			continue;
 		loc l = {e->line > 0 ? e->line : 1, e->column > 0 ? e->column : 1};
+		if (quoted_template_line(text, len, l.line))
+			return perr(c, l,
+			            "YAML syntax error: %s (a template with double quotes inside, such as "
+			            "env(\"NAME\"), goes in single quotes: '{{ env(\"NAME\") }}')",
+			            e->msg != NULL ? e->msg : "invalid YAML");
 		return perr(c, l, "YAML syntax error: %s", e->msg != NULL ? e->msg : "invalid YAML");
 	}
 	return 0;
@@ -1054,7 +1162,7 @@ int plan_parse_io(const char *text, size_t len, const char *file, const plan_io 
 	}
 	doc = fy_parse_load_document(fyp);
 	if (doc == NULL) {
-		if ((rv = syntax_error(&c, diag)) == 0)
+		if ((rv = syntax_error(&c, diag, text, len)) == 0)
 			rv = perr(&c, c.root, "no YAML document found");
 		goto fail;
 	}
@@ -1065,7 +1173,7 @@ int plan_parse_io(const char *text, size_t len, const char *file, const plan_io 
 		rv = perr(&c, l, "a plan is a single YAML document; remove the extra '---'");
 		goto fail;
 	}
-	if ((rv = syntax_error(&c, diag)) != 0)
+	if ((rv = syntax_error(&c, diag, text, len)) != 0)
 		goto fail;
 
 	if ((c.p = calloc(1, sizeof(*c.p))) == NULL) {
@@ -1145,13 +1253,51 @@ static int disk_read(void *arg, const char *name, char **data, size_t *len, char
 	return 0;
 }
 
+/* The command line's values first (herd run -e and the scenario flags, see
+ * plan_cli), then the process's environment. */
 static const char *proc_getenv(void *arg, const char *name)
 {
-	(void)arg;
-	return getenv(name);
+	const plan_cli *cli = arg;
+	const char *v = NULL;
+	size_t n = strlen(name);
+
+	if (cli != NULL) {
+		if (strcmp(name, "--vus") == 0)
+			return cli->vus;
+		if (strcmp(name, "--duration") == 0)
+			return cli->duration;
+		if (strcmp(name, "--iterations") == 0)
+			return cli->iterations;
+		for (size_t i = 0; i < cli->nenv; i++) /* the last -e NAME=... wins */
+			if (strncmp(cli->env[i], name, n) == 0 && cli->env[i][n] == '=')
+				v = cli->env[i] + n + 1;
+		if (v != NULL)
+			return v;
+	}
+	return name[0] == '-' ? NULL : getenv(name);
+}
+
+typedef struct file_io {
+	const char *path;
+	const plan_cli *cli;
+} file_io;
+
+static int file_read(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
+{
+	return disk_read((void *)((const file_io *)arg)->path, name, data, len, why, whylen);
+}
+
+static const char *file_getenv(void *arg, const char *name)
+{
+	return proc_getenv((void *)((const file_io *)arg)->cli, name);
 }
 
 int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
+{
+	return plan_load_file_cli(path, NULL, out, err, errlen);
+}
+
+int plan_load_file_cli(const char *path, const plan_cli *cli, plan **out, char *err, size_t errlen)
 {
 	FILE *f;
 	char *buf = NULL;
@@ -1184,7 +1330,8 @@ int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
 		goto ioerr;
 	}
 	fclose(f);
-	plan_io io = {disk_read, proc_getenv, (void *)path};
+	file_io fio = {path, cli};
+	plan_io io = {file_read, file_getenv, &fio};
 	rv = plan_parse_io(buf, got, path, &io, out, err, errlen);
 	free(buf);
 	return rv;
@@ -1290,6 +1437,8 @@ void plan_free(plan *p)
 			free(s->flows[j].tagline);
 		}
 		free(s->flows);
+		free(s->setup.name);
+		free(s->setup.tagline);
 	}
 	free(p->scenarios);
 	for (size_t i = 0; i < p->nfeeders; i++) {

@@ -159,7 +159,7 @@ typedef struct plan_step {
 	plan_capture *captures;
 	size_t ncaptures;
 	int capture_continue; /* onCaptureFail: continue */
-	uint16_t flow;        /* the flow the step belongs to */
+	uint16_t flow;        /* the flow the step belongs to; PLAN_SETUP_FLOW: the scenario's setup */
 	char *group;          /* the group path ("a::b") the step is in, NULL outside;
 	                       * STEP_GROUP/STEP_GROUP_END: the group's own path */
 	uint32_t group_begin; /* STEP_GROUP_END: index of its STEP_GROUP */
@@ -179,9 +179,13 @@ typedef struct plan_flow {
 	double weight;
 	size_t first, nsteps;
 	uint32_t feeders;  /* bit f: the flow uses feeder f (a row is taken per iteration) */
-	char *tagline;     /* "flow=NAME" */
+	char *tagline;     /* "flow=NAME" ("phase=setup" for a scenario's setup) */
 	int line, col;
+	int setup;         /* 1: the scenario's `setup:`, not a weighted flow */
 } plan_flow;
+
+/* plan_step.flow of a step of a scenario's `setup:`. */
+#define PLAN_SETUP_FLOW 0xffffu
 
 typedef struct plan_stage {
 	int64_t duration_ms;
@@ -212,6 +216,11 @@ typedef struct plan_scenario {
 	size_t nsteps;
 	plan_flow *flows;          /* at least one */
 	size_t nflows;
+	/* `setup:` steps each VU runs once, before its first iteration (steps
+	 * [setup.first, setup.first + setup.nsteps), before every flow's; nsteps 0:
+	 * none). Their captures are known to every flow; their series are tagged
+	 * phase=setup and carry no flow tag. */
+	plan_flow setup;
 	double weight_total;
 } plan_scenario;
 
@@ -219,6 +228,7 @@ typedef struct plan_threshold {
 	char *metric; /* as written, with tags: "http_req_duration{scenario:browse}" */
 	char *expr;   /* as written: "p(95) < 500" */
 	int line, col;
+	int allow_nodata; /* `{ threshold: ..., allowNoData: true }`: no data passes (else it fails) */
 } plan_threshold;
 
 /* `tls:` how TLS connections (https:// requests, wss:// sessions) check the
@@ -307,6 +317,28 @@ int plan_parse_io(const char *text, size_t len, const char *file, const plan_io 
  * "path: cannot read: reason" with HERD_EPLAN. */
 int plan_load_file(const char *path, plan **out, char *err, size_t errlen);
 
+/*
+ * Values from herd run's command line. env holds "NAME=VALUE" entries (-e),
+ * which env() reads before the process's environment (the last one of a
+ * name wins). vus, duration and iterations (NULL: not given) override the
+ * plan's one scenario as k6's flags do: --vus sets 'vus' (constant-vus,
+ * per-vu-iterations, shared-iterations), --duration sets 'duration'
+ * (constant-vus, constant-arrival-rate) or 'maxDuration' (the iterations
+ * executors), --iterations sets 'iterations' and turns constant-vus into
+ * shared-iterations whose maxDuration is its duration. A plan with more
+ * scenarios, or an executor a flag does not fit, is a plan error. Every
+ * value used is kept in p->env (the flags as "--vus" and so on) so that
+ * agents parsing the shipped plan see the same numbers.
+ */
+typedef struct plan_cli {
+	const char *const *env;
+	size_t nenv;
+	const char *vus, *duration, *iterations;
+} plan_cli;
+
+/* plan_load_file with values from the command line (cli may be NULL). */
+int plan_load_file_cli(const char *path, const plan_cli *cli, plan **out, char *err, size_t errlen);
+
 void plan_free(plan *p);
 
 /* Numbers every step of the plan in one flat sequence, scenario after
@@ -314,6 +346,18 @@ void plan_free(plan *p);
  * scenario i's first step, and returns the number of steps in all. Drivers
  * keep per-step tables indexed first[scenario] + step. */
 size_t plan_step_offsets(const plan *p, size_t *first);
+
+/*
+ * The values the plan gives tag key (as thresholds filter on it): scenario
+ * names for "scenario"; request, session and check names for "name"; check
+ * names for "check"; flow names for "flow"; group paths ("a::b") for
+ * "group"; "main" and, when a scenario has a `setup:`, "setup" for "phase";
+ * the values of a key that steps' own `tags:` use. Returns HERD_OK and a
+ * malloc'ed array in *vals (*n strings that point into p; free the array
+ * only), HERD_ENOTFOUND when the plan does not decide key's values (method,
+ * status, agent, a tag no step has), or HERD_ENOMEM.
+ */
+int plan_tag_values(const plan *p, const char *key, const char ***vals, size_t *n);
 
 /* Whether a step's checks or captures read the response body / headers. */
 int plan_step_needs_body(const plan_step *s);

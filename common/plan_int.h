@@ -49,11 +49,13 @@ typedef struct pctx {
 	 * (indices into p->vars) and the feeders the current step uses. */
 	uint32_t *known;
 	size_t nknown, capknown;
+	size_t base_known; /* the first base_known of known: the scenario's setup captures */
 	uint32_t step_feeders;
 	/* While a `json:` body is parsed: its templated strings, in order. */
 	tmpl *json_tmpls;
 	size_t njson_tmpls;
 	int in_json; /* collect templates from JSON strings */
+	loc target_loc; /* where `target:` is written, for messages about it */
 } pctx;
 
 /*
@@ -113,6 +115,8 @@ int bad_duration(pctx *c, loc l, const char *what, const char *s, size_t len);
 int text_duration(const char *s, size_t len, int64_t *ms);
 int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out);
 int has_scheme(const char *s);
+/* 1 when s starts with ws:// or wss:// (any case). */
+int has_ws_scheme(const char *s);
 int url_has_host(const char *s);
 int has_space_or_ctl(const char *s);
 
@@ -178,6 +182,9 @@ int parse_form(pctx *c, const pair *pr, plan_step *st);
 int parse_tags(pctx *c, const pair *pr, plan_step *st);
 int parse_body_file(pctx *c, const pair *pr, plan_step *st);
 int parse_data(pctx *c, const pair *pr);
+/* The value of environment variable name through c->io, kept in p->env for
+ * shipping to agents; NULL when unset. */
+const char *plan_getenv(pctx *c, const char *name);
 /* After a step is parsed: legacy check names, tags line, its captures made
  * known to the steps after it. */
 int finish_step(pctx *c, plan_step *st, const plan_flow *f);
@@ -185,5 +192,34 @@ int finish_step(pctx *c, plan_step *st, const plan_flow *f);
 int plan_file_bytes(pctx *c, loc l, const char *name, const char **data, size_t *len);
 
 /* plan.c */
+
+/* plan_cli.c */
+/* A numeric or duration value written as an env() template, rendered. */
+typedef struct env_text {
+	int used;        /* the value was a template */
+	char text[64];   /* what it rendered to, trimmed */
+	size_t len;
+	char names[200]; /* the environment variables it read, "A, B", for messages */
+} env_text;
+/* When pr's value is a string with {{ }}, renders it (env() only: anything
+ * that changes per VU is refused) into out; want ("a whole number") words
+ * the error for an empty value. Returns HERD_OK (out->used 0 when the value
+ * is no template) or a plan error at the value. */
+int env_value(pctx *c, const pair *pr, const char *want, env_text *out);
+/* The error for a rendered value that is not what the key needs, naming the
+ * variables and the value. */
+int env_bad(pctx *c, const pair *pr, const env_text *et, const char *want);
+/* A decimal integer with an optional sign; 0 or -1. */
+int env_int_text(const char *s, size_t len, int64_t *out);
+/* Applies herd run's --vus, --duration and --iterations (environment values
+ * "--vus" and so on, see plan_cli) to the plan's one scenario; errors at l. */
+int apply_cli_flags(pctx *c, loc l);
+
+/* plan_refs.c */
+/* Refuses a threshold metric m (shown as written) whose tag filters name a
+ * scenario, step, check, flow, group, phase or tag value the plan does not
+ * have, at l, with the closest name. */
+struct th_metric;
+int check_threshold_refs(pctx *c, const struct th_metric *m, loc l, const char *shown);
 
 #endif

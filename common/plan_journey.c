@@ -66,7 +66,11 @@ static int scope_column(void *arg, const char *feeder, size_t flen, const char *
 /* Keeps an environment value the plan used, once, for shipping to agents. */
 static const char *scope_env(void *arg, const char *name)
 {
-	pctx *c = arg;
+	return plan_getenv(arg, name);
+}
+
+const char *plan_getenv(pctx *c, const char *name)
+{
 	plan *p = c->p;
 	for (size_t i = 0; i < p->nenv; i++)
 		if (strcmp(p->env[i].name, name) == 0)
@@ -612,8 +616,8 @@ fail:
 	return rv;
 }
 
-static const char *const reserved_tags[] = {"scenario", "name", "method", "status", "agent",
-                                            "flow",     "group", "check", "url", "error"};
+static const char *const reserved_tags[] = {"scenario", "name",  "method", "status", "agent", "flow",
+                                            "group",    "check", "url",    "error",  "phase"};
 
 int parse_tags(pctx *c, const pair *tp, plan_step *st)
 {
@@ -759,7 +763,8 @@ static int build_tagline(pctx *c, plan_step *st, const plan_flow *f)
 	plan_kv all[PLAN_MAX_TAGS + 2];
 	size_t n = 0;
 	sbuf b = {0};
-	all[n++] = (plan_kv){"flow", f->name};
+	/* A setup step belongs to no flow: it is tagged phase=setup instead. */
+	all[n++] = f->setup ? (plan_kv){"phase", "setup"} : (plan_kv){"flow", f->name};
 	if (st->group != NULL)
 		all[n++] = (plan_kv){"group", st->group};
 	for (size_t i = 0; i < st->ntags && n < NELEM(all); i++)

@@ -525,6 +525,12 @@ static int resolve_url(pctx *c, const pair *mp, plan_step *st, const pair *query
 			            "plan has no 'target', but the step at %d:%d uses the relative path '%s';"
 			            " add 'target: http://host:port' or use full URLs",
 			            steploc.line, steploc.col, vb);
+		if (has_ws_scheme(c->p->target))
+			return perr(c, vloc(mp),
+			            "the HTTP step '%s %s' needs an http:// or https:// target, but 'target' at "
+			            "%d:%d is '%s'; give the step a full http:// URL",
+			            http_method_name((int)st->method), vb, c->target_loc.line, c->target_loc.col,
+			            c->p->target);
 		sbuf_str(&url, c->p->target);
 		/* A path that is all template (a captured Location, say) may render
 		 * to a full URL: the driver adds the target only to a '/' path. */

@@ -369,10 +369,14 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 			            "plan has no 'target', but the ws step at %d:%d uses the relative path "
 			            "'%s'; add 'target: http://host:port' or use a ws:// URL",
 			            steploc.line, steploc.col, vb);
-		/* http:// becomes ws://, https:// wss://. */
-		tls = strncasecmp(c->p->target, "https://", 8) == 0;
-		sbuf_str(&url, tls ? "wss://" : "ws://");
-		sbuf_str(&url, c->p->target + (tls ? 8 : 7));
+		/* http:// becomes ws://, https:// wss://; a ws:// or wss:// target is taken as it is. */
+		if (has_ws_scheme(c->p->target)) {
+			sbuf_str(&url, c->p->target);
+		} else {
+			tls = strncasecmp(c->p->target, "https://", 8) == 0;
+			sbuf_str(&url, tls ? "wss://" : "ws://");
+			sbuf_str(&url, c->p->target + (tls ? 8 : 7));
+		}
 		sbuf_str(&url, p);
 	} else {
 		return perr(c, vloc(wp), "'ws' needs a path starting with '/' or a ws:// or wss:// URL, "

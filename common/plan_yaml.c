@@ -563,14 +563,22 @@ int get_int(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out)
 	const char *s = node_text(pr->v, &len);
 	char kb[200];
 	int64_t v;
+	env_text et;
+	int rv;
 
 	key_str(pr, kb, sizeof(kb));
-	if (k == SK_FLOAT)
+	if ((rv = env_value(c, pr, "a whole number", &et)) != 0)
+		return rv;
+	if (et.used) {
+		if (env_int_text(et.text, et.len, &v) != 0)
+			return env_bad(c, pr, &et, "a whole number");
+	} else if (k == SK_FLOAT) {
 		return want_kind(c, pr, k, "a whole number");
-	if (k != SK_INT)
+	} else if (k != SK_INT) {
 		return want_kind(c, pr, k, "a number");
-	if (parse_int(s, len, &v) != 0)
+	} else if (parse_int(s, len, &v) != 0) {
 		return perr(c, vloc(pr), "'%s' is out of range", kb);
+	}
 	if (v < min)
 		return perr(c, vloc(pr),
 		            min == 0 ? "'%s' must not be negative" : "'%s' must be at least %lld", kb,
@@ -622,15 +630,23 @@ int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out)
 	const char *s = node_text(pr->v, &len);
 	char kb[200], what[220];
 	int64_t ms;
+	env_text et;
+	int rv;
 
 	key_str(pr, kb, sizeof(kb));
 	snprintf(what, sizeof(what), "'%s'", kb);
-	if (k == SK_INT || k == SK_FLOAT)
+	if ((rv = env_value(c, pr, "a duration such as '10s'", &et)) != 0)
+		return rv;
+	if (et.used) {
+		if (text_duration(et.text, et.len, &ms) != HERD_OK)
+			return env_bad(c, pr, &et, "a duration such as '10s' (a number and a unit: ms, s, m, h)");
+	} else if (k == SK_INT || k == SK_FLOAT) {
 		return perr(c, vloc(pr), "%s: duration needs a unit, e.g. '10s'", what);
-	if (k != SK_STR)
+	} else if (k != SK_STR) {
 		return want_kind(c, pr, k, "a duration such as '10s'");
-	if (text_duration(s, len, &ms) != HERD_OK)
+	} else if (text_duration(s, len, &ms) != HERD_OK) {
 		return bad_duration(c, vloc(pr), what, s, len);
+	}
 	if (ms > PLAN_MAX_DURATION_MS)
 		return perr(c, vloc(pr), "%s is too long (the limit is 365 days)", what);
 	if (ms < min_ms)
@@ -648,6 +664,11 @@ int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out)
 int has_scheme(const char *s)
 {
 	return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
+}
+
+int has_ws_scheme(const char *s)
+{
+	return strncasecmp(s, "ws://", 5) == 0 || strncasecmp(s, "wss://", 6) == 0;
 }
 
 /* An absolute URL needs a host after the scheme. */

@@ -23,6 +23,7 @@ static void usage(FILE *f)
 	        "                           [--heartbeat 1s] [--agent-weight NAME=W,...]]\n"
 	        "                          [--http-driver curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
+	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
 	        "       herd results list [--db FILE]\n"
 	        "       herd results show RUN_ID [--db FILE]\n"
 	        "       herd version\n"
@@ -42,6 +43,18 @@ static int parse_count(const char *flag, const char *s, int *out)
 	}
 	*out = (int)v;
 	return 0;
+}
+
+/* -e NAME=VALUE: NAME is spelled as env() accepts it. */
+static int env_arg_valid(const char *s)
+{
+	const char *eq = strchr(s, '=');
+	if (eq == NULL || eq == s || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (const char *p = s; p < eq; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			return 0;
+	return 1;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -66,16 +79,39 @@ static int cmd_run(int argc, char **argv)
 		{ "agent-weight", required_argument, NULL, 'G' },
 		{ "http-driver", required_argument, NULL, 'D' },
 		{ "source-addresses", required_argument, NULL, 'S' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "vus", required_argument, NULL, 'V' },
+		{ "duration", required_argument, NULL, 'U' },
+		{ "iterations", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char *envs[256]; /* -e values */
+	plan_cli cli = { 0 };
 	run_opts o = { .local_agents = 1 };
 	const char *token_file = NULL;
 	static auth_token token;
 	char err[512];
 	int64_t ms;
 	int c;
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	cli.env = envs;
+	o.cli = &cli;
+	while ((c = getopt_long(argc, argv, "qhe:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			if (!env_arg_valid(optarg)) {
+				fprintf(stderr, "herd: -e: expected NAME=VALUE with NAME of letters, digits and '_' "
+				                "(not starting with a digit), got '%s'\n", optarg);
+				return EXIT_INVALID;
+			}
+			if (cli.nenv == sizeof(envs) / sizeof(envs[0])) {
+				fprintf(stderr, "herd: -e: at most %zu values\n", sizeof(envs) / sizeof(envs[0]));
+				return EXIT_INVALID;
+			}
+			envs[cli.nenv++] = optarg;
+			break;
+		case 'V': cli.vus = optarg; break;
+		case 'U': cli.duration = optarg; break;
+		case 'I': cli.iterations = optarg; break;
 		case 'a':
 			if (parse_count("--local-agents", optarg, &o.local_agents) != 0)
 				return EXIT_INVALID;

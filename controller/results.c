@@ -546,8 +546,12 @@ static int filters_match(const series *s, const filt *f, size_t n)
 				return 0;
 			break;
 		default: {
-			/* A series without the tag has it empty: "" finds those. */
+			/* A series without the tag has it empty: "" finds those. A
+			 * series outside a scenario's setup has no phase tag: it is
+			 * in phase "main". */
 			const char *v = tag_get(s, f[i].name);
+			if (v == NULL && strcmp(f[i].name, "phase") == 0)
+				v = "main";
 			if (strcmp(v != NULL ? v : "", f[i].val) != 0)
 				return 0;
 			break;

@@ -109,7 +109,8 @@ uint32_t results_interval_len_ms(const results *r);
  * "check", its alias for checks), "method" (case-insensitive), "status" (a
  * class: "2xx", "5xx", or "0" for no response) and "agent" match the series'
  * own fields; any other key ("flow", "group", a user's tag) matches a series
- * whose tags hold that key with exactly that value, so a key no series has
+ * whose tags hold that key with exactly that value ("phase:main" also
+ * matches every series without a phase tag: all but a setup's), so a key no series has
  * matches nothing (and an empty value, which thresholds cannot spell, matches
  * the series without the key). Returns HERD_OK (also when nothing matched: out->nseries
  * is then 0), HERD_ENOTFOUND for an unknown metric, HERD_EINVAL for a key

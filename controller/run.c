@@ -499,7 +499,7 @@ int run_main(const run_opts *o)
 	pthread_mutex_init(&r.mu, NULL);
 
 	/* 1. The plan: every error is reported before anything is started. */
-	if ((rv = plan_load_file(o->plan_path, &r.plan, err, sizeof(err))) != HERD_OK) {
+	if ((rv = plan_load_file_cli(o->plan_path, o->cli, &r.plan, err, sizeof(err))) != HERD_OK) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_INVALID;
 	}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/auth.h"
+#include "common/plan.h"
 #include "net/net.h"
 
 /* Exit codes, as k6 where k6 has one. */
@@ -39,6 +40,7 @@ typedef struct run_opts {
 	int heartbeat_ms;           /* 0: 1 s */
 	const char *agent_weights;  /* "NAME=W,NAME=W": weights by agent name; others: their workers */
 	const char *source_addresses; /* local agents' --source-addresses (a checked list), NULL: none */
+	const plan_cli *cli;        /* -e, --vus, --duration, --iterations; NULL: none */
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not

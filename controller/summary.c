@@ -1148,7 +1148,7 @@ static int put_thresholds(ctx *c, FILE *f)
 			if (v->error != NULL)
 				fprintf(f, "error: %s\n", v->error);
 			else if (v->nodata)
-				fprintf(f, "no data\n");
+				fprintf(f, "%s\n", v->ok ? "no data (allowNoData)" : "no data: nothing was measured");
 			else
 				fprintf(f, "%s\n", fmt_observed(v, b, sizeof(b)));
 		}

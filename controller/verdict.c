@@ -212,8 +212,8 @@ static int append(verdict_set *vs, const char *metric_text, const char *expr_tex
 	return HERD_OK;
 }
 
-int verdict_add_parsed(verdict_set *vs, const results *r, const char *metric_text,
-                       const char *expr_text, const th_metric *m, const th_expr *e)
+static int add_parsed(verdict_set *vs, const results *r, const char *metric_text, const char *expr_text,
+                      const th_metric *m, const th_expr *e, int allow_nodata)
 {
 	verdict v;
 	res_metric_info info;
@@ -232,11 +232,26 @@ int verdict_add_parsed(verdict_set *vs, const results *r, const char *metric_tex
 		return rv;
 	if (rv != 0)
 		return append(vs, metric_text, expr_text, &v, err[0] ? err : herd_strerror(rv));
-	v.ok = v.nodata ? 1 : th_compare(e->op, v.observed, e->value);
+	/* Nothing measured proves nothing: a misspelt filter or a step that never
+	 * ran must not pass a gate, unless the threshold says it may. */
+	v.nodata_ok = allow_nodata;
+	v.ok = v.nodata ? allow_nodata : th_compare(e->op, v.observed, e->value);
 	return append(vs, metric_text, expr_text, &v, NULL);
 }
 
+int verdict_add_parsed(verdict_set *vs, const results *r, const char *metric_text,
+                       const char *expr_text, const th_metric *m, const th_expr *e)
+{
+	return add_parsed(vs, r, metric_text, expr_text, m, e, 0);
+}
+
 int verdict_add(verdict_set *vs, const results *r, const char *metric_text, const char *expr_text)
+{
+	return verdict_add_nodata(vs, r, metric_text, expr_text, 0);
+}
+
+int verdict_add_nodata(verdict_set *vs, const results *r, const char *metric_text, const char *expr_text,
+                       int allow_nodata)
 {
 	th_metric m;
 	th_expr e;
@@ -256,7 +271,7 @@ int verdict_add(verdict_set *vs, const results *r, const char *metric_text, cons
 		snprintf(msg, sizeof(msg), "expression: %s", err);
 		return append(vs, metric_text, expr_text, &v, msg);
 	}
-	return verdict_add_parsed(vs, r, metric_text, expr_text, &m, &e);
+	return add_parsed(vs, r, metric_text, expr_text, &m, &e, allow_nodata);
 }
 
 int verdict_eval_plan(const plan *p, const results *r, verdict_set **out)
@@ -267,7 +282,8 @@ int verdict_eval_plan(const plan *p, const results *r, verdict_set **out)
 	if ((rv = verdict_set_new(&vs)) != 0)
 		return rv;
 	for (size_t i = 0; i < p->nthresholds; i++) {
-		if ((rv = verdict_add(vs, r, p->thresholds[i].metric, p->thresholds[i].expr)) != 0) {
+		const plan_threshold *t = &p->thresholds[i];
+		if ((rv = verdict_add_nodata(vs, r, t->metric, t->expr, t->allow_nodata)) != 0) {
 			verdict_set_free(vs);
 			return rv;
 		}

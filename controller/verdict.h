@@ -6,11 +6,12 @@
  * count or a count per second of run time; gauges their min or max over the
  * run's intervals.
  *
- * No data: a threshold on a trend, rate or gauge with no samples at all
- * passes and is flagged nodata, so a scenario that never ran does not fail a
- * run on its own (the summary shows "no data"). Counters are different: a
- * counter that saw nothing has the real value 0, so "count >= 100" on it is
- * evaluated (and fails).
+ * No data: a threshold on a trend, rate or gauge with no samples at all is
+ * flagged nodata and fails (the summary shows "no data"): a filter that
+ * matched nothing or a step that never ran proves nothing. A threshold
+ * written `{ threshold: ..., allowNoData: true }` passes instead. Counters
+ * are different: a counter that saw nothing has the real value 0, so
+ * "count >= 100" on it is evaluated (and fails).
  */
 #ifndef HERD_CONTROLLER_VERDICT_H
 #define HERD_CONTROLLER_VERDICT_H
@@ -32,6 +33,7 @@ typedef struct verdict {
 	                  * per second, or a gauge value; 0 when error or nodata */
 	int ok;          /* 1 when the expression held (or nodata); 0 on error */
 	int nodata;      /* 1 when the metric had no samples (see above) */
+	int nodata_ok;   /* the threshold allows no data (allowNoData: true) */
 	char *error;     /* NULL, or why it could not be evaluated */
 } verdict;
 
@@ -68,12 +70,16 @@ int verdict_value(const results *r, const th_metric *m, const th_expr *e, double
 
 /*
  * Evaluates one threshold given as text (parsed with th_parse_metric and
- * th_parse_expr) and appends its verdict to vs. A threshold that does not
+ * th_parse_expr) and appends its verdict to vs (no data fails). A threshold that does not
  * parse or cannot be evaluated is appended with its error and ok = 0; that
  * is not an error of this call. Returns HERD_OK or HERD_ENOMEM (vs is then
  * unchanged).
  */
 int verdict_add(verdict_set *vs, const results *r, const char *metric_text, const char *expr_text);
+
+/* As verdict_add; allow_nodata 1 lets a threshold that saw no data pass. */
+int verdict_add_nodata(verdict_set *vs, const results *r, const char *metric_text, const char *expr_text,
+                       int allow_nodata);
 
 /* As verdict_add, for a threshold already parsed into m and e; the texts are
  * what the summary shows. */

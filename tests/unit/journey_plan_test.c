@@ -41,6 +41,9 @@ static fake_file files[] = {
 static fake_var envs[] = {
     {"API_KEY", "k-123", 0},
     {"QUOTE", "say \"hi\"", 0},
+    {"RATE", " 25 ", 0},
+    {"DUR", "1m30s", 0},
+    {"BAD", "x1", 0},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1045,6 +1048,303 @@ static void test_errors(void)
 	CHECK(p == (plan *)0x1);
 }
 
+
+/* ---- per-VU setup (issue 10, item 10) ---- */
+
+static void test_setup(void)
+{
+	plan *p = PARSE_OK("target: http://h:1\n"
+	                   "scenarios:\n"
+	                   "  s:\n"
+	                   "    executor: constant-vus\n"
+	                   "    duration: 1s\n"
+	                   "    flows:\n"
+	                   "      a:\n"
+	                   "        weight: 3\n"
+	                   "        steps:\n"
+	                   "          - get: '/a?t={{ token }}'\n"
+	                   "      b:\n"
+	                   "        steps:\n"
+	                   "          - get: /b\n"
+	                   "            headers: { Authorization: 'Bearer {{ token }}' }\n"
+	                   "    setup:\n"
+	                   "      - post: /login\n"
+	                   "        name: login\n"
+	                   "        capture: { token: { json: $.token } }\n"
+	                   "      - group: warm\n"
+	                   "        steps:\n"
+	                   "          - get: /warm\n");
+	if (p != NULL) {
+		const plan_scenario *sc = &p->scenarios[0];
+		/* The setup is parsed first wherever it is written: its steps come first. */
+		CHECK_EQ_INT(sc->setup.nsteps, 4);
+		CHECK_EQ_INT(sc->setup.first, 0);
+		CHECK(sc->setup.setup);
+		CHECK_EQ_INT(sc->nflows, 2);
+		CHECK_EQ_INT(sc->flows[0].first, 4);
+		CHECK_EQ_INT(sc->nsteps, 6);
+		CHECK_EQ_STR(sc->steps[0].tagline, "phase=setup");
+		CHECK_EQ_INT(sc->steps[0].flow, PLAN_SETUP_FLOW);
+		CHECK_EQ_STR(sc->steps[2].tagline, "group=warm\nphase=setup");
+		CHECK_EQ_STR(sc->steps[3].tagline, "group=warm\nphase=setup"); /* the group's end */
+		CHECK_EQ_STR(sc->steps[4].tagline, "flow=a");
+		/* Both flows render the setup's capture. */
+		CHECK(sc->steps[4].dynamic && sc->steps[5].dynamic);
+		const char **v;
+		size_t n;
+		CHECK_EQ_INT(plan_tag_values(p, "phase", &v, &n), HERD_OK);
+		CHECK_EQ_INT(n, 2);
+		if (n == 2) {
+			CHECK_EQ_STR(v[0], "main");
+			CHECK_EQ_STR(v[1], "setup");
+		}
+		free(v);
+		CHECK_EQ_INT(plan_tag_values(p, "method", &v, &n), HERD_ENOTFOUND);
+		plan_free(p);
+	}
+	/* A flow's capture stays the flow's: the setup cannot use one. */
+	EXPECT_ERR(HEAD "    setup:\n"
+	                "      - get: '/x/{{ later }}'\n"
+	                "    flow:\n"
+	                "      - get: /y\n"
+	                "        capture: { later: { header: X } }\n",
+	           "t.yaml:7:21: ", "unknown variable 'later'");
+	EXPECT_ERR(HEAD "    setup: []\n"
+	                "    flow: [ { get: / } ]\n",
+	           "t.yaml:6:12: ", "'setup' is empty; add at least one step");
+	EXPECT_ERR(HEAD "    setup:\n"
+	                "      - get: /x\n"
+	                "        tags: { phase: x }\n"
+	                "    flow: [ { get: / } ]\n",
+	           "t.yaml:8:17: ", "'phase' is a tag herd sets itself");
+}
+
+/* ---- env() in numbers and durations (item 11) ---- */
+
+static void test_env_numbers(void)
+{
+	reset_io();
+	plan *p = PARSE_OK("target: http://h:1\n"
+	                   "scenarios:\n"
+	                   "  s:\n"
+	                   "    executor: constant-arrival-rate\n"
+	                   "    rate: '{{ env(\"RATE\") }}'\n"
+	                   "    duration: '{{ env(\"DUR\") }}'\n"
+	                   "    preAllocatedVUs: '{{ env(\"VUS\", \"3\") }}'\n"
+	                   "    timeUnit: '{{ env(\"UNIT\", \"2s\") }}'\n"
+	                   "    flow: [ { get: / } ]\n");
+	if (p != NULL) {
+		CHECK_EQ_INT(p->scenarios[0].rate, 25);
+		CHECK_EQ_INT(p->scenarios[0].duration_ms, 90000);
+		CHECK_EQ_INT(p->scenarios[0].pre_allocated_vus, 3);
+		CHECK_EQ_INT(p->scenarios[0].time_unit_ms, 2000);
+		/* The values used travel with the plan to the agents. */
+		CHECK_EQ_INT(p->nenv, 2);
+		if (p->nenv == 2) {
+			CHECK_EQ_STR(p->env[0].name, "RATE");
+			CHECK_EQ_STR(p->env[1].name, "DUR");
+		}
+		plan_free(p);
+	}
+	EXPECT_ERR("target: http://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    vus: '{{ env(\"BAD\") }}'\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:5:10: ", "'vus' needs a whole number, but env BAD gives 'x1'");
+	EXPECT_ERR("target: http://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    maxDuration: '{{ env(\"RATE\") }}'\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:5:18: ", "'maxDuration' needs a duration such as '10s' (a number and a unit: ms, "
+	                            "s, m, h), but env RATE gives '25'");
+	EXPECT_ERR("target: http://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    iterations: '{{ env(\"NOPE\") }}'\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:5:21: ", "environment variable NOPE is not set");
+	EXPECT_ERR("target: http://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    iterations: '{{ __VU }}'\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:5:17: ", "'iterations' is read once when the plan loads: its template may use "
+	                            "env() only");
+	/* The range is checked on the rendered value. */
+	EXPECT_ERR("target: http://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    vus: '{{ env(\"Z\", \"0\") }}'\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:5:10: ", "'vus' must be at least 1");
+	/* A template with double quotes inside double quotes: YAML's error, and the fix. */
+	EXPECT_ERR("target: http://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: constant-arrival-rate\n"
+	           "    rate: \"{{ env(\"RATE\") }}\"\n",
+	           "t.yaml:5:", "(a template with double quotes inside, such as env(\"NAME\"), goes in single "
+	                        "quotes: '{{ env(\"NAME\") }}')");
+}
+
+/* ---- herd run --vus, --duration, --iterations (item 11) ---- */
+
+static const char *flag_vals[3]; /* --vus, --duration, --iterations */
+
+static const char *flag_getenv(void *arg, const char *name)
+{
+	static const char *const names[] = {"--vus", "--duration", "--iterations"};
+	(void)arg;
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(name, names[i]) == 0)
+			return flag_vals[i];
+	return NULL;
+}
+
+static plan *parse_flags(const char *yaml, const char *vus, const char *dur, const char *iters, char *err,
+                         size_t errlen)
+{
+	plan_io fio = {fake_read, flag_getenv, NULL};
+	plan *p = NULL;
+	flag_vals[0] = vus;
+	flag_vals[1] = dur;
+	flag_vals[2] = iters;
+	err[0] = '\0';
+	if (plan_parse_io(yaml, strlen(yaml), "t.yaml", &fio, &p, err, errlen) != HERD_OK)
+		return NULL;
+	return p;
+}
+
+static void test_cli_flags(void)
+{
+	char err[512];
+	plan *p = parse_flags(HEAD "    vus: 5\n    flow: [ { get: / } ]\n", "7", "2m", NULL, err, sizeof(err));
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->scenarios[0].executor, EXEC_CONSTANT_VUS);
+		CHECK_EQ_INT(p->scenarios[0].vus, 7);
+		CHECK_EQ_INT(p->scenarios[0].duration_ms, 120000);
+		/* Shipped, so agents apply the same flags. */
+		CHECK_EQ_INT(p->nenv, 2);
+		if (p->nenv == 2)
+			CHECK_EQ_STR(p->env[0].name, "--vus");
+		plan_free(p);
+	}
+	/* k6: --iterations on constant-vus is shared-iterations within the duration. */
+	p = parse_flags(HEAD "    flow: [ { get: / } ]\n", "2", NULL, "9", err, sizeof(err));
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->scenarios[0].executor, EXEC_SHARED_ITERATIONS);
+		CHECK_EQ_INT(p->scenarios[0].vus, 2);
+		CHECK_EQ_INT(p->scenarios[0].iterations, 9);
+		CHECK_EQ_INT(p->scenarios[0].max_duration_ms, 1000);
+		plan_free(p);
+	}
+	/* --duration is the iterations executors' maxDuration. */
+	p = parse_flags("target: http://h:1\nscenarios:\n  s:\n    executor: per-vu-iterations\n"
+	                "    flow: [ { get: / } ]\n",
+	                NULL, "45s", "3", err, sizeof(err));
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->scenarios[0].max_duration_ms, 45000);
+		CHECK_EQ_INT(p->scenarios[0].iterations, 3);
+		plan_free(p);
+	}
+	p = parse_flags(HEAD "    flow: [ { get: / } ]\n  t:\n    executor: constant-vus\n    duration: 1s\n"
+	                "    flow: [ { get: / } ]\n",
+	                "2", NULL, NULL, err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_EQ_STR(err, "t.yaml:2:1: --vus applies to a plan with one scenario; this plan has 2 ('s', 't'): "
+	                  "set the value in the scenario instead");
+	p = parse_flags("target: http://h:1\nscenarios:\n  s:\n    executor: ramping-vus\n"
+	                "    stages: [ { duration: 1s, target: 2 } ]\n    flow: [ { get: / } ]\n",
+	                "2", NULL, NULL, err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_EQ_STR(err, "t.yaml:2:1: --vus does not apply to scenario 's' (executor ramping-vus): it sets "
+	                  "'vus' of constant-vus, per-vu-iterations and shared-iterations");
+	p = parse_flags(HEAD "    flow: [ { get: / } ]\n", NULL, "10", NULL, err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_EQ_STR(err, "t.yaml:2:1: --duration: expected a duration such as 30s or 1m30s, got '10'");
+	p = parse_flags("target: http://h:1\nscenarios:\n  s:\n    executor: shared-iterations\n"
+	                "    iterations: 4\n    flow: [ { get: / } ]\n",
+	                "5", NULL, NULL, err, sizeof(err));
+	CHECK(p == NULL);
+	CHECK_CONTAINS(err, "'vus' (5) is more than 'iterations' (4) after the command line's flags");
+}
+
+/* ---- threshold filters name what the plan has (item 6) ---- */
+
+#define TH_HEAD                                                                                              \
+	"target: http://h:1\n"                                                                               \
+	"scenarios:\n"                                                                                       \
+	"  browse:\n"                                                                                        \
+	"    executor: constant-vus\n"                                                                       \
+	"    duration: 1s\n"                                                                                 \
+	"    flows:\n"                                                                                       \
+	"      reader:\n"                                                                                    \
+	"        steps:\n"                                                                                   \
+	"          - get: /health\n"                                                                         \
+	"            name: health\n"                                                                         \
+	"            tags: { kind: probe }\n"                                                                \
+	"            checks: { status ok: { status: 200 } }\n"                                               \
+	"          - group: checkout\n"                                                                      \
+	"            steps: [ { get: /pay } ]\n"                                                             \
+	"thresholds:\n"
+
+static void test_threshold_refs(void)
+{
+	plan *p = PARSE_OK(TH_HEAD "  \"http_req_duration{name:health,scenario:browse}\": [\"p(95) < 500\"]\n"
+	                           "  \"checks{check:status ok}\": [\"rate > 0.9\"]\n"
+	                           "  \"iterations{flow:reader}\": [\"count > 0\"]\n"
+	                           "  \"group_duration{group:checkout}\": [\"p(95) < 500\"]\n"
+	                           "  \"http_req_duration{name:/pay}\": [\"p(95) < 500\"]\n"
+	                           "  \"http_req_duration{kind:probe,method:GET,status:2xx}\": [\"p(95) < 500\"]\n"
+	                           "  \"http_req_duration{phase:main}\":\n"
+	                           "    - { threshold: \"p(99) < 900\", allowNoData: true }\n"
+	                           "    - \"p(95) < 500\"\n");
+	if (p != NULL) {
+		CHECK_EQ_INT(p->nthresholds, 8);
+		if (p->nthresholds == 8) {
+			CHECK_EQ_STR(p->thresholds[6].expr, "p(99) < 900");
+			CHECK(p->thresholds[6].allow_nodata);
+			CHECK_EQ_INT(p->thresholds[6].line, 23);
+			CHECK_EQ_INT(p->thresholds[6].col, 20);
+			CHECK(!p->thresholds[7].allow_nodata);
+		}
+		plan_free(p);
+	}
+	EXPECT_ERR(TH_HEAD "  \"http_req_duration{name:helth}\": [\"p(95) < 500\"]\n", "t.yaml:16:3: ",
+	           "threshold 'http_req_duration{name:helth}' filters on name 'helth', but no step or check is "
+	           "named 'helth' (did you mean 'health'?)");
+	EXPECT_ERR(TH_HEAD "  \"checks{check:status okk}\": [\"rate > 0.9\"]\n", "t.yaml:16:3: ",
+	           "filters on check 'status okk', but no check is named 'status okk' (did you mean 'status ok'?)");
+	EXPECT_ERR(TH_HEAD "  \"iterations{flow:raeder}\": [\"count > 0\"]\n", "t.yaml:16:3: ",
+	           "filters on flow 'raeder', but no flow is named 'raeder' (did you mean 'reader'?)");
+	EXPECT_ERR(TH_HEAD "  \"group_duration{group:chekout}\": [\"p(95) < 1\"]\n", "t.yaml:16:3: ",
+	           "filters on group 'chekout', but no group is named 'chekout' (did you mean 'checkout'?)");
+	EXPECT_ERR(TH_HEAD "  \"http_req_duration{scenario:brwse}\": [\"p(95) < 1\"]\n", "t.yaml:16:3: ",
+	           "filters on scenario 'brwse', which the plan does not define (did you mean 'browse'?)");
+	EXPECT_ERR(TH_HEAD "  \"http_req_duration{kind:prob}\": [\"p(95) < 1\"]\n", "t.yaml:16:3: ",
+	           "filters on kind 'prob', but no step's `tags:` sets it to 'prob' (did you mean 'probe'?)");
+	EXPECT_ERR(TH_HEAD "  \"http_req_duration{phase:setup}\": [\"p(95) < 1\"]\n", "t.yaml:16:3: ",
+	           "filters on phase 'setup', but no part of the plan is in phase 'setup'; the plan has: 'main'");
+	EXPECT_ERR(TH_HEAD "  \"http_req_duration{name:zzzzzzzz}\": [\"p(95) < 1\"]\n", "t.yaml:16:3: ",
+	           "but no step or check is named 'zzzzzzzz'; the plan has: 'health', 'status ok', '/pay'");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", abortOnFail: true } ]\n",
+	           "t.yaml:16:50: ", "'abortOnFail' is not supported");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { allowNoData: true } ]\n", "t.yaml:16:24: ",
+	           "a threshold mapping needs 'threshold'");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", allowNoData: 1 } ]\n",
+	           "t.yaml:16:63: ", "'allowNoData' must be true or false");
+}
+
 int main(void)
 {
 	test_flows();
@@ -1057,5 +1357,9 @@ int main(void)
 	test_url_and_headers();
 	test_feeders();
 	test_errors();
+	test_setup();
+	test_env_numbers();
+	test_cli_flags();
+	test_threshold_refs();
 	return check_done();
 }

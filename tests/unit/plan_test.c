@@ -583,7 +583,7 @@ static void test_err_missing_target(void)
 	           "    executor: per-vu-iterations\n"
 	           "    flow: [ { get: /a } ]\n",
 	           "t.yaml:2:1: ", "plan has no 'target'");
-	EXPECT_ERR("target: ftp://h\n", "t.yaml:1:9: ", "must start with http:// or https://");
+	EXPECT_ERR("target: ftp://h\n", "t.yaml:1:9: ", "must start with http://, https://, ws:// or wss://");
 	EXPECT_ERR("target: http://\n", "t.yaml:1:9: ", "has no host");
 	EXPECT_ERR("target: \"http://a b\"\n", "t.yaml:1:9: ", "space or control character");
 	EXPECT_ERR("target: http://h\n", "t.yaml:1:1: ", "plan has no 'scenarios'");
@@ -844,7 +844,7 @@ static void test_err_thresholds(void)
 	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
 	                "thresholds:\n"
 	                "  checks: { rate: 1 }\n",
-	           "t.yaml:8:11: ", "'checks' must be an expression or a list of expressions");
+	           "t.yaml:8:13: ", "unknown key 'rate' in a threshold; expected one of: threshold, allowNoData");
 	EXPECT_ERR(HEAD "    flow: [ { get: / } ]\n"
 	                "thresholds: [a]\n",
 	           "t.yaml:7:13: ", "'thresholds' must be a mapping");
@@ -1507,8 +1507,54 @@ static void test_err_more_executors(void)
 	           "t.yaml:5:42: ", "unknown key 'nam' in a stage (did you mean 'name'?)");
 }
 
+/* A WebSocket-only plan names its target ws:// or wss:// (issue 10, item 9). */
+static void test_ws_target(void)
+{
+	plan *p = parse_ok("target: ws://h:1/\n"
+	                   "scenarios:\n"
+	                   "  s:\n"
+	                   "    executor: per-vu-iterations\n"
+	                   "    flow:\n"
+	                   "      - ws: /chat\n"
+	                   "        session: [ { send: a } ]\n"
+	                   "      - get: http://api:2/x\n");
+	if (p != NULL) {
+		CHECK_EQ_STR(p->target, "ws://h:1");
+		CHECK_EQ_STR(p->scenarios[0].steps[0].url, "ws://h:1/chat");
+		CHECK_EQ_STR(p->scenarios[0].steps[1].url, "http://api:2/x");
+		plan_free(p);
+	}
+	p = parse_ok("target: WSS://h:1\n"
+	             "scenarios:\n"
+	             "  s:\n"
+	             "    executor: per-vu-iterations\n"
+	             "    flow: [ { ws: /chat, session: [ { send: a } ] } ]\n");
+	if (p != NULL) {
+		CHECK_EQ_STR(p->scenarios[0].steps[0].url, "WSS://h:1/chat");
+		plan_free(p);
+	}
+	EXPECT_ERR("target: ws://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    flow:\n"
+	           "      - ws: /chat\n"
+	           "        session: [ { send: a } ]\n"
+	           "      - post: /login\n",
+	           "t.yaml:8:15: ",
+	           "the HTTP step 'POST /login' needs an http:// or https:// target, but 'target' at 1:9 is "
+	           "'ws://h:1'; give the step a full http:// URL");
+	EXPECT_ERR("target: wss://h:1\n"
+	           "scenarios:\n"
+	           "  s:\n"
+	           "    executor: per-vu-iterations\n"
+	           "    flow: [ { get: '{{ next }}' } ]\n",
+	           "t.yaml:5:20: ", "the HTTP step 'GET {{ next }}' needs an http:// or https:// target");
+}
+
 int main(void)
 {
+	test_ws_target();
 	test_tls();
 	test_ws_session();
 	test_err_ws();

@@ -487,7 +487,7 @@ static void test_verdicts(void)
 	/* A type mismatch is an error verdict. */
 	e = expr(TH_P, 95, TH_LT, 100);
 	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_reqs", "p(95)<100", &m, &e), HERD_OK);
-	/* A trend with no samples passes with nodata; a counter with none is 0. */
+	/* A trend with no samples fails with nodata; a counter with none is 0. */
 	m = metric("http_req_duration", "scenario", "never");
 	e = expr(TH_P, 95, TH_LT, 1);
 	CHECK_EQ_INT(verdict_add_parsed(vs, r, "http_req_duration{scenario:never}", "p(95)<1", &m, &e),
@@ -502,7 +502,7 @@ static void test_verdicts(void)
 
 	CHECK_EQ_INT(vs->n, 13);
 	if (vs->n == 13) {
-		static const int ok[] = {1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1};
+		static const int ok[] = {1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1};
 		for (size_t i = 0; i < 13; i++)
 			if (vs->v[i].ok != ok[i]) {
 				fprintf(stderr, "verdict %zu (%s %s): ok=%d observed=%g error=%s\n", i,
@@ -525,7 +525,7 @@ static void test_verdicts(void)
 		CHECK_EQ_INT(vs->v[12].type, RES_GAUGE);
 	}
 	CHECK_EQ_INT(vs->nerrors, 1);
-	CHECK_EQ_INT(vs->nfailed, 6);
+	CHECK_EQ_INT(vs->nfailed, 7);
 	CHECK(!verdict_all_ok(vs));
 	verdict_set_free(vs);
 
@@ -567,6 +567,21 @@ static void test_verdicts(void)
 		CHECK(!vs->v[2].ok && vs->v[2].error != NULL);
 		CHECK_CONTAINS(vs->v[2].error, "expression");
 	}
+	verdict_set_free(vs);
+
+	/* No data fails unless the threshold allows it (allowNoData: true). */
+	CHECK_EQ_INT(verdict_set_new(&vs), HERD_OK);
+	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{name:helth}", "p(95) < 500"), HERD_OK);
+	CHECK_EQ_INT(verdict_add_nodata(vs, r, "http_req_duration{name:helth}", "p(95) < 500", 1), HERD_OK);
+	CHECK_EQ_INT(verdict_add_nodata(vs, r, "http_req_failed{name:helth}", "rate < 0.01", 0), HERD_OK);
+	CHECK_EQ_INT(vs->n, 3);
+	if (vs->n == 3) {
+		CHECK(vs->v[0].nodata && !vs->v[0].ok && vs->v[0].error == NULL);
+		CHECK(vs->v[1].nodata && vs->v[1].ok && vs->v[1].nodata_ok);
+		CHECK(vs->v[2].nodata && !vs->v[2].ok);
+	}
+	CHECK_EQ_INT(vs->nfailed, 2);
+	CHECK(!verdict_all_ok(vs));
 	verdict_set_free(vs);
 	results_free(r);
 }
@@ -853,7 +868,7 @@ static void test_tag_verdicts(void)
 	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{flow:read,kind:read}", "p(95) < 20"),
 	             HERD_OK);
 	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{flow:write}", "p(95) < 20"), HERD_OK);
-	/* Keys or values nobody sends: no data for a trend, 0 for a counter. */
+	/* Keys or values nobody sends: no data for a trend (which fails), 0 for a counter. */
 	CHECK_EQ_INT(verdict_add(vs, r, "http_req_duration{flw:read}", "p(95) < 1"), HERD_OK);
 	CHECK_EQ_INT(verdict_add(vs, r, "iterations{flow:nope}", "count > 0"), HERD_OK);
 	CHECK_EQ_INT(verdict_add(vs, r, "checks{check:nope}", "rate > 0.5"), HERD_OK);
@@ -862,7 +877,7 @@ static void test_tag_verdicts(void)
 
 	CHECK_EQ_INT(vs->n, 11);
 	if (vs->n == 11) {
-		static const int ok[] = {1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0};
+		static const int ok[] = {1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0};
 		static const int nodata[] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0};
 		for (size_t i = 0; i < 11; i++) {
 			if (vs->v[i].ok != ok[i] || vs->v[i].nodata != nodata[i]) {

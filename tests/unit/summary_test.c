@@ -548,9 +548,9 @@ static void test_tagged_text(void)
 	check_value(t, "    ✗ ", "checks{check:created}", "97.00%  970 out of 1000");
 	check_value(t, "    ✓ ", "iterations{flow:read}", "60      60/s");
 	check_value(t, "    ✗ ", "iterations{flow:nope}", "0       0/s");
-	check_value(t, "    ✓ ", "http_req_duration{persona:x}", "no data");
+	check_value(t, "    ✗ ", "http_req_duration{persona:x}", "no data");
 	CHECK_CONTAINS(t, "    iterations{flow:nope}\n    ✗ 'count > 0' count=0\n");
-	CHECK_CONTAINS(t, "    http_req_duration{persona:x}\n    ✓ 'p(95) < 1' no data\n");
+	CHECK_CONTAINS(t, "    http_req_duration{persona:x}\n    ✗ 'p(95) < 1' no data: nothing was measured\n");
 	CHECK_CONTAINS(t, "    checks{check:login ok}\n    ✓ 'rate > 0.99' rate=100.00%\n");
 
 	/* The flows of mixed, with their shares; plain's one default flow has no
