@@ -14,6 +14,7 @@
 #include "controller/cli_results.h"
 #include "controller/compare.h"
 #include "controller/export.h"
+#include "controller/report.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 	        "                            [--alpha 0.01]\n"
 	        "       herd results baseline set RUN\n"
 	        "       herd results export RUN --format json|csv|junit [-o FILE]\n"
+	        "       herd report RUN [-o FILE.html]\n"
 	        "   (every subcommand takes --db FILE; RUN is an id, a unique prefix of one,\n"
 	        "    'latest' or 'previous')\n");
 }
@@ -273,4 +275,55 @@ int cli_results(int argc, char **argv)
 	}
 	store_close(st);
 	return rc;
+}
+
+int cli_report(int argc, char **argv)
+{
+	args a;
+	store *st;
+	char err[512], id[64], path[128];
+	int rc;
+	if (parse_args(argc, argv, &a) != 0)
+		return EXIT_INVALID;
+	if (a.nargs != 1) {
+		fprintf(stderr, "herd report: expected RUN [-o FILE.html] (RUN: an id, 'latest' or "
+		                "'previous')\n");
+		return EXIT_INVALID;
+	}
+	if (store_open(a.db, &st, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: results store %s: %s\n", a.db, err);
+		return EXIT_SETUP;
+	}
+	if ((rc = resolve(st, a.db, a.argv[0], id, sizeof(id))) == 0) {
+		const char *to = a.out;
+		if (to == NULL) {
+			snprintf(path, sizeof(path), "herd-report-%s.html", id);
+			to = path;
+		}
+		rc = report_to_file(st, id, to);
+	}
+	store_close(st);
+	return rc;
+}
+
+int report_to_file(store *st, const char *run_id, const char *path)
+{
+	char err[512];
+	FILE *out = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+	if (out == NULL) {
+		fprintf(stderr, "herd: cannot write the report %s: %s\n", path, strerror(errno));
+		return EXIT_SETUP;
+	}
+	int rv = report_write(st, run_id, out, err, sizeof(err));
+	if (out != stdout && fclose(out) != 0 && rv == HERD_OK) {
+		rv = HERD_EIO;
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+	}
+	if (rv != HERD_OK) {
+		fprintf(stderr, "herd: the report of %s: %s\n", run_id, err);
+		return rv == HERD_ENOTFOUND ? EXIT_NO_RUN : EXIT_SETUP;
+	}
+	if (out != stdout)
+		fprintf(stderr, "herd: report written to %s\n", path);
+	return 0;
 }

@@ -215,7 +215,7 @@ static int load_profile(store *st, const char *run_id, run_prof *rp, char *err, 
 		return HERD_ENOMEM;
 	for (size_t i = 0; i < sizeof(series_compared) / sizeof(series_compared[0]); i++) {
 		rp->cur = NULL;
-		if ((rv = store_each_interval(st, run_id, series_compared[i], on_row, rp)) != 0 ||
+		if ((rv = store_each_interval(st, run_id, series_compared[i], STORE_BY_STEP, on_row, rp)) != 0 ||
 		    (rv = flush_interval(rp)) != 0) {
 			snprintf(err, errlen, "%s", rv == HERD_ENOMEM ? "out of memory" : store_errmsg(st));
 			return rv;

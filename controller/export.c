@@ -501,7 +501,7 @@ int export_run(store *st, const char *run_id, export_format fmt, FILE *out, char
 	          "metadata\n",
 	          out) == EOF)
 		x->io_error = 1;
-	rv = store_each_interval(st, run_id, NULL, on_row, x);
+	rv = store_each_interval(st, run_id, NULL, STORE_BY_ROW, on_row, x);
 	if (rv == HERD_OK && (x->io_error || fflush(out) != 0))
 		rv = HERD_EIO;
 	if (rv != HERD_OK)

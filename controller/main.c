@@ -25,6 +25,7 @@ static void usage(FILE *f)
 	        "                          [--http-driver curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
+	        "       herd report RUN [-o FILE.html]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
@@ -204,6 +205,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "results") == 0)
 		return cli_results(argc - 1, argv + 1);
+	if (strcmp(cmd, "report") == 0)
+		return cli_report(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("herd %s\n", HERD_VERSION);
 		return 0;

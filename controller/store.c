@@ -959,8 +959,8 @@ static int run_lookup(store *st, const char *run_id, uint32_t *interval_ms, int6
 	return rc == SQLITE_ROW ? HERD_OK : serr(st, "reading the run");
 }
 
-int store_each_interval(store *st, const char *run_id, const char *metric, store_interval_fn fn,
-                        void *arg)
+int store_each_interval(store *st, const char *run_id, const char *metric, store_order order,
+                        store_interval_fn fn, void *arg)
 {
 	sqlite3_stmt *s = NULL;
 	hist *h = NULL;
@@ -973,16 +973,21 @@ int store_each_interval(store *st, const char *run_id, const char *metric, store
 	if ((h = hist_new()) == NULL)
 		return HERD_ENOMEM;
 	/* Rows in insertion order, so a gauge written twice for one interval
-	 * ends with the later value, as it did live; one metric's rows grouped
-	 * by scenario, step and interval. */
+	 * ends with the later value, as it did live (rowid breaks every tie). */
+	static const char *const orders[] = {
+		[STORE_BY_ROW] = "i.rowid",
+		[STORE_BY_STEP] = "k.scenario, k.name, i.interval_ms, i.rowid",
+		[STORE_BY_INTERVAL] = "i.interval_ms, i.rowid",
+	};
 	const char *all = "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
 	                  " i.interval_ms, i.count, i.errors, i.bytes_in, i.bytes_out, i.gauge, i.hist,"
 	                  " k.tags"
 	                  " FROM intervals i JOIN series_keys k ON k.id = i.key_id"
 	                  " WHERE k.run_id = ?1 AND (?2 IS NULL OR k.metric = ?2)";
 	char sql[640];
-	snprintf(sql, sizeof(sql), "%s ORDER BY %s", all,
-	         metric != NULL ? "k.scenario, k.name, i.interval_ms, i.rowid" : "i.rowid");
+	if ((unsigned)order > STORE_BY_INTERVAL)
+		order = STORE_BY_ROW;
+	snprintf(sql, sizeof(sql), "%s ORDER BY %s", all, orders[order]);
 	if ((rv = prepare(st, sql, &s, "reading intervals")) != 0)
 		goto done;
 	bind_text(s, 1, run_id);
@@ -1049,7 +1054,7 @@ int store_load_results(store *st, const char *run_id, results **out)
 		return rv;
 	if (measured > 0)
 		results_set_duration_ms(r, measured);
-	if ((rv = store_each_interval(st, run_id, NULL, add_interval, r)) != 0)
+	if ((rv = store_each_interval(st, run_id, NULL, STORE_BY_ROW, add_interval, r)) != 0)
 		goto fail;
 
 	/* A batch without entries still extends the run, as it did live. */
@@ -1094,7 +1099,8 @@ int store_run_get(store *st, const char *run_id, store_run *out)
 	memset(out, 0, sizeof(*out));
 	if ((rv = prepare(st,
 	                  "SELECT id, name, plan_file, plan_text, started_at, ended_at, interval_ms,"
-	                  " duration_ms, status, exit_code, degraded, summary_json FROM runs"
+	                  " duration_ms, status, exit_code, degraded, summary_json, summary_text"
+	                  " FROM runs"
 	                  " WHERE id = ?",
 	                  &s, "reading the run")) != 0)
 		return rv;
@@ -1113,6 +1119,7 @@ int store_run_get(store *st, const char *run_id, store_run *out)
 		out->exit_code = sqlite3_column_int(s, 9);
 		out->degraded = sqlite3_column_int(s, 10);
 		out->summary_json = dup_col(s, 11);
+		out->summary_text = dup_col(s, 12);
 		rv = out->id != NULL && out->name != NULL && out->status != NULL ? HERD_OK : HERD_ENOMEM;
 	} else if (rc == SQLITE_DONE) {
 		set_err(st, "no run '%s'", run_id);
@@ -1134,6 +1141,7 @@ void store_run_fini(store_run *r)
 	free(r->plan_text);
 	free(r->status);
 	free(r->summary_json);
+	free(r->summary_text);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1253,6 +1261,60 @@ int store_find_baseline(store *st, const char *cand, store_baseline how, char *o
 	                    : "no passed run of the plan of run '%s' before it",
 	        cand);
 	return HERD_ENOTFOUND;
+}
+
+int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
+	                  " cpu_pct, rss_kb FROM run_agents WHERE run_id = ? ORDER BY joined_at, name",
+	                  &s, "reading agents")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_agent a = {
+			.agent_id = (const char *)sqlite3_column_text(s, 0),
+			.name = (const char *)sqlite3_column_text(s, 1),
+			.host = (const char *)sqlite3_column_text(s, 2),
+			.cores = (uint32_t)sqlite3_column_int64(s, 3),
+			.weight = sqlite3_column_double(s, 4),
+			.joined_at = sqlite3_column_int64(s, 5),
+			.left_at = sqlite3_column_int64(s, 6),
+			.status = (const char *)sqlite3_column_text(s, 7),
+			.cpu_pct = sqlite3_column_double(s, 8),
+			.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
+		};
+		if ((rv = fn(arg, &a)) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
+}
+
+int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?"
+	                  " ORDER BY at, id",
+	                  &s, "reading events")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rv = fn(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		             (const char *)sqlite3_column_text(s, 2),
+		             (const char *)sqlite3_column_text(s, 3))) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading events");
 }
 
 int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len)

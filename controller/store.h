@@ -165,10 +165,10 @@ int store_load_results(store *st, const char *run_id, results **out);
 
 /*
  * Calls fn once per stored interval row of run_id (of one metric as agents
- * send it, e.g. "http_req_duration", or of all when metric is NULL): all
- * rows in the order they were stored; one metric's ordered by scenario, step
- * name and interval, so a caller can merge each step's interval as it
- * streams by. fn gets the agent's id, the interval's start (ms since the run's
+ * send it, e.g. "http_req_duration", or of all when metric is NULL), in the
+ * order asked: as stored, by step (so a caller merges each step's interval
+ * as it streams by), or by interval (each interval's rows together). fn
+ * gets the agent's id, the interval's start (ms since the run's
  * start) and the row as an entry (its strings and histogram are valid during
  * the call only; e->h is NULL for a series without one). A non-zero return
  * of fn stops the walk and is returned. Returns HERD_OK, HERD_ENOTFOUND for
@@ -176,12 +176,17 @@ int store_load_results(store *st, const char *run_id, results **out);
  */
 typedef int (*store_interval_fn)(void *arg, const char *agent_id, int64_t interval_ms,
                                  const wire_entry *e);
-int store_each_interval(store *st, const char *run_id, const char *metric, store_interval_fn fn,
-                        void *arg);
+typedef enum store_order {
+	STORE_BY_ROW = 0,  /* as stored */
+	STORE_BY_STEP,     /* by scenario, step name, interval */
+	STORE_BY_INTERVAL, /* by interval */
+} store_order;
+int store_each_interval(store *st, const char *run_id, const char *metric, store_order order,
+                        store_interval_fn fn, void *arg);
 
 /* A stored run's row. Strings are owned by the struct (store_run_fini). */
 typedef struct store_run {
-	char *id, *name, *plan_file, *plan_text, *status, *summary_json;
+	char *id, *name, *plan_file, *plan_text, *status, *summary_json, *summary_text;
 	int64_t started_at, ended_at; /* ms since the epoch; ended_at 0 while running */
 	int64_t duration_ms;          /* measured load time, 0 when unknown */
 	uint32_t interval_ms;
@@ -225,6 +230,18 @@ typedef enum store_baseline {
  * cand itself excluded, into out. HERD_OK, HERD_ENOTFOUND (with the reason in
  * store_errmsg) or HERD_ESTORE. */
 int store_find_baseline(store *st, const char *cand, store_baseline how, char *out, size_t len);
+
+/* Calls fn for each agent of run_id (strings valid during the call only; the
+ * counters of store_agent are not read). A non-zero return stops and is
+ * returned. HERD_OK or HERD_ESTORE. */
+typedef int (*store_agent_fn)(void *arg, const store_agent *a);
+int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg);
+
+/* Calls fn for each event of run_id in time order (at: ms since the epoch;
+ * agent_id and message may be NULL). As store_each_agent. */
+typedef int (*store_event_fn)(void *arg, int64_t at, const char *kind, const char *agent_id,
+                              const char *message);
+int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg);
 
 /* The name of agent_id in run_id (its id when no name is stored) into out. */
 int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len);
