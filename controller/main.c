@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
+#include "controller/cli_results.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -24,8 +25,8 @@ static void usage(FILE *f)
 	        "                          [--http-driver curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
-	        "       herd results list [--db FILE]\n"
-	        "       herd results show RUN_ID [--db FILE]\n"
+	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
+	        "       herd report RUN [-o FILE.html]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
@@ -224,44 +225,6 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
-static int cmd_results(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *db = getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
-	char err[512];
-	store *st;
-	int c, rv;
-	/* GNU getopt moves operands behind the options, so --db may come anywhere. */
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'd') {
-			usage(stderr);
-			return EXIT_INVALID;
-		}
-		db = optarg;
-	}
-	int nargs = argc - optind;
-	const char *sub = nargs > 0 ? argv[optind] : "";
-	if (!((strcmp(sub, "list") == 0 && nargs == 1) || (strcmp(sub, "show") == 0 && nargs == 2))) {
-		fprintf(stderr, "herd results: expected 'list' or 'show RUN_ID'\n");
-		return EXIT_INVALID;
-	}
-	if ((rv = store_open(db, &st, err, sizeof(err))) != HERD_OK) {
-		fprintf(stderr, "herd: results store %s: %s\n", db, err);
-		return EXIT_SETUP;
-	}
-	const char *id = nargs == 2 ? argv[optind + 1] : NULL;
-	rv = id == NULL ? store_list_runs(st, stdout) : store_show_run(st, id, stdout);
-	if (rv == HERD_ENOTFOUND)
-		fprintf(stderr, "herd: no run '%s' in %s\n", id, db);
-	else if (rv != HERD_OK)
-		fprintf(stderr, "herd: results store %s: %s\n", db, store_errmsg(st));
-	store_close(st);
-	return rv == HERD_OK ? 0 : rv == HERD_ENOTFOUND ? 1 : EXIT_SETUP;
-}
-
 int main(int argc, char **argv)
 {
 	log_init("herd");
@@ -277,7 +240,9 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "results") == 0)
-		return cmd_results(argc - 1, argv + 1);
+		return cli_results(argc - 1, argv + 1);
+	if (strcmp(cmd, "report") == 0)
+		return cli_report(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("herd %s\n", HERD_VERSION);
 		return 0;

@@ -684,6 +684,12 @@ int run_main(const run_opts *o)
 		fflush(stdout);
 	}
 
+	/* The planned instant the load starts: time zero of every interval, and
+	 * of the report's charts (the run row's start is earlier, before agents
+	 * joined). */
+	store_add_event(r.st, r.run_id, start_real / 1000000, "load_start", NULL,
+	                "the load starts on every agent");
+
 	/* 5. Watch: a live line per second until every agent is done. */
 	int64_t start_mono = clock_mono_ns() + (start_real - clock_real_ns());
 	/* The live line counts to the end of the last scenario; gracefulStop is slack. */

@@ -828,16 +828,20 @@ static void summary_numbers(const char *json, char *reqs, char *rate, char *p95,
 	json_decref(root);
 }
 
-int store_list_runs(store *st, FILE *out)
+int store_list_runs(store *st, const store_list_filter *f, FILE *out)
 {
 	sqlite3_stmt *s;
 	int rv, rc, degraded = 0;
 
 	if ((rv = prepare(st,
 	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json"
-	                  " FROM runs ORDER BY started_at DESC, id DESC",
+	                  " FROM runs WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR status = ?2)"
+	                  " ORDER BY started_at DESC, id DESC LIMIT ?3",
 	                  &s, "listing runs")) != 0)
 		return rv;
+	bind_text(s, 1, f != NULL ? f->plan : NULL);
+	bind_text(s, 2, f != NULL ? f->status : NULL);
+	sqlite3_bind_int64(s, 3, f != NULL && f->limit > 0 ? f->limit : -1);
 	if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n", "ID", "NAME", "STARTED (UTC)",
 	            "DURATION", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
 		rv = HERD_EIO;
@@ -929,48 +933,65 @@ static int errors_parse(const char *txt, wire_entry *e)
 	return HERD_OK;
 }
 
-int store_load_results(store *st, const char *run_id, results **out)
+/* Whether run_id is stored: HERD_OK, HERD_ENOTFOUND ("no run 'X'") or
+ * HERD_ESTORE. Fills *interval_ms and *duration_ms (0 when unknown) when
+ * not NULL. */
+static int run_lookup(store *st, const char *run_id, uint32_t *interval_ms, int64_t *duration_ms)
 {
-	sqlite3_stmt *s = NULL;
-	results *r = NULL;
-	hist *h = NULL;
-	uint32_t ilen;
+	sqlite3_stmt *s;
 	int rv, rc;
-
-	if (run_id == NULL || out == NULL)
-		return HERD_EINVAL;
-	if ((rv = prepare(st, "SELECT interval_ms, duration_ms FROM runs WHERE id = ?", &s, "reading the run")) != 0)
+	if ((rv = prepare(st, "SELECT interval_ms, duration_ms FROM runs WHERE id = ?", &s,
+	                  "reading the run")) != 0)
 		return rv;
 	bind_text(s, 1, run_id);
 	rc = sqlite3_step(s);
-	ilen = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
-	int64_t measured = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+	if (rc == SQLITE_ROW) {
+		if (interval_ms != NULL)
+			*interval_ms = (uint32_t)sqlite3_column_int64(s, 0);
+		if (duration_ms != NULL)
+			*duration_ms = sqlite3_column_int64(s, 1);
+	}
 	sqlite3_finalize(s);
-	s = NULL;
 	if (rc == SQLITE_DONE) {
 		set_err(st, "no run '%s'", run_id);
 		return HERD_ENOTFOUND;
 	}
-	if (rc != SQLITE_ROW)
-		return serr(st, "reading the run");
+	return rc == SQLITE_ROW ? HERD_OK : serr(st, "reading the run");
+}
 
-	if ((rv = results_new(ilen, &r)) != 0 || (h = hist_new()) == NULL) {
-		rv = HERD_ENOMEM;
-		goto fail;
-	}
-	if (measured > 0)
-		results_set_duration_ms(r, measured);
+int store_each_interval(store *st, const char *run_id, const char *metric, store_order order,
+                        store_interval_fn fn, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	hist *h = NULL;
+	int rv, rc;
+
+	if (run_id == NULL || fn == NULL)
+		return HERD_EINVAL;
+	if ((rv = run_lookup(st, run_id, NULL, NULL)) != 0)
+		return rv;
+	if ((h = hist_new()) == NULL)
+		return HERD_ENOMEM;
 	/* Rows in insertion order, so a gauge written twice for one interval
-	 * ends with the later value, as it did live. */
-	if ((rv = prepare(st,
-	                  "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
+	 * ends with the later value, as it did live (rowid breaks every tie). */
+	static const char *const orders[] = {
+		[STORE_BY_ROW] = "i.rowid",
+		[STORE_BY_STEP] = "k.scenario, k.name, i.interval_ms, i.rowid",
+		[STORE_BY_INTERVAL] = "i.interval_ms, i.rowid",
+	};
+	const char *all = "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
 	                  " i.interval_ms, i.count, i.errors, i.bytes_in, i.bytes_out, i.gauge, i.hist,"
 	                  " k.tags"
 	                  " FROM intervals i JOIN series_keys k ON k.id = i.key_id"
-	                  " WHERE k.run_id = ? ORDER BY i.rowid",
-	                  &s, "reading intervals")) != 0)
-		goto fail;
+	                  " WHERE k.run_id = ?1 AND (?2 IS NULL OR k.metric = ?2)";
+	char sql[640];
+	if ((unsigned)order > STORE_BY_INTERVAL)
+		order = STORE_BY_ROW;
+	snprintf(sql, sizeof(sql), "%s ORDER BY %s", all, orders[order]);
+	if ((rv = prepare(st, sql, &s, "reading intervals")) != 0)
+		goto done;
 	bind_text(s, 1, run_id);
+	bind_text(s, 2, metric);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		wire_entry e;
 		memset(&e, 0, sizeof(e));
@@ -987,7 +1008,7 @@ int store_load_results(store *st, const char *run_id, results **out)
 		if (errors_parse((const char *)sqlite3_column_text(s, 8), &e) != 0) {
 			set_err(st, "run '%s': a stored errors value is not a JSON object of counts", run_id);
 			rv = HERD_ESTORE;
-			goto fail;
+			goto done;
 		}
 		if (sqlite3_column_type(s, 12) != SQLITE_NULL) {
 			const uint8_t *b = sqlite3_column_blob(s, 12);
@@ -995,23 +1016,46 @@ int store_load_results(store *st, const char *run_id, results **out)
 			if (store_hist_decode(b, blen, h) != 0) {
 				set_err(st, "run '%s': a stored histogram is corrupt", run_id);
 				rv = HERD_ESTORE;
-				goto fail;
+				goto done;
 			}
 			e.h = h;
 		}
-		rv = results_add_batch(r, (const char *)sqlite3_column_text(s, 0),
-		                       sqlite3_column_int64(s, 6), &e, 1);
-		if (rv != 0) {
-			set_err(st, "rebuilding results: %s", herd_strerror(rv));
-			goto fail;
+		if ((rv = fn(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 6),
+		             &e)) != 0) {
+			set_err(st, "reading run '%s': %s", run_id, herd_strerror(rv));
+			goto done;
 		}
 	}
-	if (rc != SQLITE_DONE) {
-		rv = serr(st, "reading intervals");
-		goto fail;
-	}
+	rv = rc == SQLITE_DONE ? HERD_OK : serr(st, "reading intervals");
+done:
 	sqlite3_finalize(s);
-	s = NULL;
+	hist_free(h);
+	return rv;
+}
+
+static int add_interval(void *arg, const char *agent_id, int64_t interval_ms, const wire_entry *e)
+{
+	return results_add_batch(arg, agent_id, interval_ms, e, 1);
+}
+
+int store_load_results(store *st, const char *run_id, results **out)
+{
+	sqlite3_stmt *s = NULL;
+	results *r = NULL;
+	uint32_t ilen = 0;
+	int64_t measured = 0;
+	int rv, rc;
+
+	if (run_id == NULL || out == NULL)
+		return HERD_EINVAL;
+	if ((rv = run_lookup(st, run_id, &ilen, &measured)) != 0)
+		return rv;
+	if ((rv = results_new(ilen, &r)) != 0)
+		return rv;
+	if (measured > 0)
+		results_set_duration_ms(r, measured);
+	if ((rv = store_each_interval(st, run_id, NULL, STORE_BY_ROW, add_interval, r)) != 0)
+		goto fail;
 
 	/* A batch without entries still extends the run, as it did live. */
 	if ((rv = prepare(st,
@@ -1033,15 +1077,261 @@ int store_load_results(store *st, const char *run_id, results **out)
 		goto fail;
 	}
 	sqlite3_finalize(s);
-	hist_free(h);
 	*out = r;
 	return HERD_OK;
 
 fail:
 	sqlite3_finalize(s);
-	hist_free(h);
 	results_free(r);
 	return rv;
+}
+
+static char *dup_col(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	return t != NULL ? strdup(t) : NULL;
+}
+
+int store_run_get(store *st, const char *run_id, store_run *out)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	memset(out, 0, sizeof(*out));
+	if ((rv = prepare(st,
+	                  "SELECT id, name, plan_file, plan_text, started_at, ended_at, interval_ms,"
+	                  " duration_ms, status, exit_code, degraded, summary_json, summary_text"
+	                  " FROM runs"
+	                  " WHERE id = ?",
+	                  &s, "reading the run")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->id = dup_col(s, 0);
+		out->name = dup_col(s, 1);
+		out->plan_file = dup_col(s, 2);
+		out->plan_text = dup_col(s, 3);
+		out->started_at = sqlite3_column_int64(s, 4);
+		out->ended_at = sqlite3_column_int64(s, 5);
+		out->interval_ms = (uint32_t)sqlite3_column_int64(s, 6);
+		out->duration_ms = sqlite3_column_int64(s, 7);
+		out->status = dup_col(s, 8);
+		out->exit_code = sqlite3_column_int(s, 9);
+		out->degraded = sqlite3_column_int(s, 10);
+		out->summary_json = dup_col(s, 11);
+		out->summary_text = dup_col(s, 12);
+		rv = out->id != NULL && out->name != NULL && out->status != NULL ? HERD_OK : HERD_ENOMEM;
+	} else if (rc == SQLITE_DONE) {
+		set_err(st, "no run '%s'", run_id);
+		rv = HERD_ENOTFOUND;
+	} else {
+		rv = serr(st, "reading the run");
+	}
+	sqlite3_finalize(s);
+	if (rv != HERD_OK)
+		store_run_fini(out);
+	return rv;
+}
+
+void store_run_fini(store_run *r)
+{
+	free(r->id);
+	free(r->name);
+	free(r->plan_file);
+	free(r->plan_text);
+	free(r->status);
+	free(r->summary_json);
+	free(r->summary_text);
+	memset(r, 0, sizeof(*r));
+}
+
+int store_resolve_run(store *st, const char *ref, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	const char *sql;
+	int64_t offset = 0;
+	int by_age = 0;
+	if (ref == NULL || *ref == '\0') {
+		set_err(st, "no run given");
+		return HERD_ENOTFOUND;
+	}
+	if (strcmp(ref, "latest") == 0 || strcmp(ref, "previous") == 0) {
+		offset = ref[0] == 'p';
+		by_age = 1;
+		sql = "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?";
+	} else {
+		/* An exact id, else the one run whose id starts with ref. */
+		sql = "SELECT id FROM runs WHERE id = ?1 UNION ALL"
+		      " SELECT id FROM (SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1"
+		      "   AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ?1) LIMIT 2)";
+	}
+	if ((rv = prepare(st, sql, &s, "finding the run")) != 0)
+		return rv;
+	if (by_age)
+		sqlite3_bind_int64(s, 1, offset);
+	else
+		bind_text(s, 1, ref);
+	int found = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (found++ == 0)
+			snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return serr(st, "finding the run");
+	if (found == 1)
+		return HERD_OK;
+	if (found > 1)
+		set_err(st, "'%s' starts more than one run id: give more of it", ref);
+	else if (by_age)
+		set_err(st, "no %s run in the store", ref);
+	else
+		set_err(st, "no run '%s'", ref);
+	return found > 1 ? HERD_EINVAL : HERD_ENOTFOUND;
+}
+
+int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT metric, expr, observed, ok, nodata, error FROM thresholds"
+	                  " WHERE run_id = ? ORDER BY rowid",
+	                  &s, "reading verdicts")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_verdict v = {
+			.metric = (const char *)sqlite3_column_text(s, 0),
+			.expr = (const char *)sqlite3_column_text(s, 1),
+			.has_observed = sqlite3_column_type(s, 2) != SQLITE_NULL,
+			.observed = sqlite3_column_double(s, 2),
+			.ok = sqlite3_column_int(s, 3),
+			.nodata = sqlite3_column_int(s, 4),
+			.error = (const char *)sqlite3_column_text(s, 5),
+		};
+		if ((rv = fn(arg, &v)) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading verdicts");
+}
+
+int store_baseline_set(store *st, const char *run_id)
+{
+	int rv;
+	if ((rv = run_lookup(st, run_id, NULL, NULL)) != 0)
+		return rv;
+	return store_add_event(st, run_id, clock_real_ns() / 1000000, "baseline", NULL,
+	                       "marked as the baseline of its plan");
+}
+
+int store_find_baseline(store *st, const char *cand, store_baseline how, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	const char *sql =
+	        how == STORE_BASELINE_MARKED
+	                ? "SELECT r.id FROM runs r JOIN events e ON e.run_id = r.id"
+	                  " WHERE e.kind = 'baseline' AND r.id <> ?1"
+	                  " AND r.name = (SELECT name FROM runs WHERE id = ?1)"
+	                  " ORDER BY e.at DESC, e.id DESC LIMIT 1"
+	                : "SELECT id FROM runs WHERE status = 'passed' AND id <> ?1"
+	                  " AND name = (SELECT name FROM runs WHERE id = ?1)"
+	                  " AND started_at <= (SELECT started_at FROM runs WHERE id = ?1)"
+	                  " ORDER BY started_at DESC, id DESC LIMIT 1";
+	if ((rv = run_lookup(st, cand, NULL, NULL)) != 0)
+		return rv;
+	if ((rv = prepare(st, sql, &s, "finding the baseline")) != 0)
+		return rv;
+	bind_text(s, 1, cand);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return HERD_OK;
+	if (rc != SQLITE_DONE)
+		return serr(st, "finding the baseline");
+	set_err(st, how == STORE_BASELINE_MARKED
+	                    ? "no baseline is set for the plan of run '%s' (herd results baseline set RUN)"
+	                    : "no passed run of the plan of run '%s' before it",
+	        cand);
+	return HERD_ENOTFOUND;
+}
+
+int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
+	                  " cpu_pct, rss_kb FROM run_agents WHERE run_id = ? ORDER BY joined_at, name",
+	                  &s, "reading agents")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_agent a = {
+			.agent_id = (const char *)sqlite3_column_text(s, 0),
+			.name = (const char *)sqlite3_column_text(s, 1),
+			.host = (const char *)sqlite3_column_text(s, 2),
+			.cores = (uint32_t)sqlite3_column_int64(s, 3),
+			.weight = sqlite3_column_double(s, 4),
+			.joined_at = sqlite3_column_int64(s, 5),
+			.left_at = sqlite3_column_int64(s, 6),
+			.status = (const char *)sqlite3_column_text(s, 7),
+			.cpu_pct = sqlite3_column_double(s, 8),
+			.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
+		};
+		if ((rv = fn(arg, &a)) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
+}
+
+int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?"
+	                  " ORDER BY at, id",
+	                  &s, "reading events")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rv = fn(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		             (const char *)sqlite3_column_text(s, 2),
+		             (const char *)sqlite3_column_text(s, 3))) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading events");
+}
+
+int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	snprintf(out, len, "%s", agent_id);
+	if ((rv = prepare(st, "SELECT name FROM run_agents WHERE run_id = ? AND agent_id = ?", &s,
+	                  "reading agents")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	bind_text(s, 2, agent_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
 }
 
 /* Histogram blobs. */

@@ -361,7 +361,7 @@ static void test_batches(void)
 	char *out = NULL;
 	size_t outlen = 0;
 	FILE *f = open_memstream(&out, &outlen);
-	CHECK_EQ_INT(store_list_runs(st, f), HERD_OK);
+	CHECK_EQ_INT(store_list_runs(st, NULL, f), HERD_OK);
 	fclose(f);
 	CHECK_CONTAINS(out, "20261124-011203-ab12");
 	CHECK_CONTAINS(out, "shop");
