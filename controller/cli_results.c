@@ -27,7 +27,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: herd results list [--plan NAME] [--status STATUS] [--limit N]\n"
+	        "usage: herd results list [--plan NAME] [--status STATUS] [--label KEY=VALUE] [--limit N]\n"
 	        "       herd results show RUN\n"
 	        "       herd results compare [BASE] CAND [--baseline marked|last-passed]\n"
 	        "                            [--format text|markdown|json] [--min-effect 5%%]\n"
@@ -40,7 +40,7 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-	const char *db, *plan, *status, *format, *out, *baseline;
+	const char *db, *plan, *status, *format, *out, *baseline, *label;
 	double min_effect, alpha;
 	long limit;
 	int nargs;
@@ -72,6 +72,8 @@ static int parse_args(int argc, char **argv, args *a)
 		{ "baseline", required_argument, NULL, 'b' },
 		{ "min-effect", required_argument, NULL, 'e' },
 		{ "alpha", required_argument, NULL, 'a' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -88,6 +90,8 @@ static int parse_args(int argc, char **argv, args *a)
 		case 'f': a->format = optarg; break;
 		case 'o': a->out = optarg; break;
 		case 'b': a->baseline = optarg; break;
+		case 'l': a->label = optarg; break;
+		case 'h': usage(stdout); exit(0);
 		case 'n': {
 			char *end;
 			a->limit = strtol(optarg, &end, 10);
@@ -248,7 +252,7 @@ int cli_results(int argc, char **argv)
 		return EXIT_SETUP;
 	}
 	if (strcmp(sub, "list") == 0) {
-		store_list_filter f = { a.plan, a.status, a.limit };
+		store_list_filter f = { a.plan, a.status, a.limit, a.label };
 		if (store_list_runs(st, &f, stdout) != HERD_OK) {
 			fprintf(stderr, "herd: results store %s: %s\n", a.db, store_errmsg(st));
 			rc = EXIT_SETUP;
@@ -326,4 +330,34 @@ int report_to_file(store *st, const char *run_id, const char *path)
 	if (out != stdout)
 		fprintf(stderr, "herd: report written to %s\n", path);
 	return 0;
+}
+
+int cli_after_run(const char *db, const char *run_id, const char *report, const char *junit)
+{
+	store *st;
+	char err[512];
+	int rc = 0;
+	if (store_open(db, &st, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: results store %s: %s\n", db, err);
+		return EXIT_SETUP;
+	}
+	if (report != NULL)
+		rc = report_to_file(st, run_id, report);
+	if (junit != NULL) {
+		FILE *out = fopen(junit, "w");
+		int rv = out != NULL ? export_run(st, run_id, EXPORT_JUNIT, out, err, sizeof(err))
+		                     : HERD_EIO;
+		if (out == NULL)
+			snprintf(err, sizeof(err), "%s", strerror(errno));
+		if (out != NULL && fclose(out) != 0 && rv == HERD_OK) {
+			rv = HERD_EIO;
+			snprintf(err, sizeof(err), "%s", strerror(errno));
+		}
+		if (rv != HERD_OK) {
+			fprintf(stderr, "herd: cannot write the JUnit report %s: %s\n", junit, err);
+			rc = rc ? rc : EXIT_SETUP;
+		}
+	}
+	store_close(st);
+	return rc;
 }

@@ -15,4 +15,8 @@ int cli_report(int argc, char **argv);
  * where on stderr. Returns an exit code (0, 1 for an unknown run, 103). */
 int report_to_file(store *st, const char *run_id, const char *path);
 
+/* After `herd run`: writes the stored run's HTML report and JUnit file where
+ * asked (NULL: not asked). Returns 0 or an exit code (103). */
+int cli_after_run(const char *db, const char *run_id, const char *report, const char *junit);
+
 #endif

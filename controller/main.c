@@ -25,6 +25,7 @@ static void usage(FILE *f)
 	        "                          [--http-driver curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
+	        "                          [--report FILE.html] [--junit FILE.xml] [--label KEY=VALUE ...]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
 	        "       herd version\n"
@@ -84,9 +85,15 @@ static int cmd_run(int argc, char **argv)
 		{ "vus", required_argument, NULL, 'V' },
 		{ "duration", required_argument, NULL, 'U' },
 		{ "iterations", required_argument, NULL, 'I' },
+		{ "report", required_argument, NULL, 'P' },
+		{ "junit", required_argument, NULL, 'J' },
+		{ "label", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *envs[256]; /* -e values */
+	static const char *labels[64]; /* --label values */
+	const char *report = NULL, *junit = NULL;
+	char run_id[64] = "";
 	plan_cli cli = { 0 };
 	run_opts o = { .local_agents = 1 };
 	const char *token_file = NULL;
@@ -109,6 +116,19 @@ static int cmd_run(int argc, char **argv)
 				return EXIT_INVALID;
 			}
 			envs[cli.nenv++] = optarg;
+			break;
+		case 'P': report = optarg; break;
+		case 'J': junit = optarg; break;
+		case 'B':
+			if (strchr(optarg, '=') == NULL || *optarg == '=' || strchr(optarg, '\n') != NULL) {
+				fprintf(stderr, "herd: --label: expected KEY=VALUE, got '%s'\n", optarg);
+				return EXIT_INVALID;
+			}
+			if (o.nlabels == sizeof(labels) / sizeof(labels[0])) {
+				fprintf(stderr, "herd: --label: at most %zu labels\n", sizeof(labels) / sizeof(labels[0]));
+				return EXIT_INVALID;
+			}
+			labels[o.nlabels++] = optarg;
 			break;
 		case 'V': cli.vus = optarg; break;
 		case 'U': cli.duration = optarg; break;
@@ -219,7 +239,17 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_INVALID;
 	}
 	o.plan_path = argv[optind];
+	o.labels = labels;
+	o.run_id_out = run_id;
+	o.run_id_len = sizeof(run_id);
 	int rc = run_main(&o);
+	/* The run is stored (whatever its outcome): its report and JUnit file. */
+	if (run_id[0] != '\0' && (report != NULL || junit != NULL)) {
+		const char *db = o.db_path ? o.db_path : getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
+		int wrc = cli_after_run(db, run_id, report, junit);
+		if (wrc != 0 && rc == EXIT_OK)
+			rc = wrc;
+	}
 	if (o.token != NULL)
 		auth_token_wipe(&token);
 	return rc;

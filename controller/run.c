@@ -567,6 +567,10 @@ int run_main(const run_opts *o)
 		goto out;
 	}
 	run_open = 1;
+	if (o->run_id_out != NULL)
+		snprintf(o->run_id_out, o->run_id_len, "%s", r.run_id);
+	for (size_t i = 0; i < o->nlabels; i++)
+		store_add_event(r.st, r.run_id, clock_real_ns() / 1000000, "label", NULL, o->labels[i]);
 	cluster_cfg cc = {
 		.url = r.url,
 		.max_agents = nwant,

@@ -41,6 +41,10 @@ typedef struct run_opts {
 	const char *agent_weights;  /* "NAME=W,NAME=W": weights by agent name; others: their workers */
 	const char *source_addresses; /* local agents' --source-addresses (a checked list), NULL: none */
 	const plan_cli *cli;        /* -e, --vus, --duration, --iterations; NULL: none */
+	const char *const *labels;  /* --label KEY=VALUE, stored with the run */
+	size_t nlabels;
+	char *run_id_out;           /* when not NULL: the run's id, once it is stored */
+	size_t run_id_len;
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not

@@ -836,12 +836,15 @@ int store_list_runs(store *st, const store_list_filter *f, FILE *out)
 	if ((rv = prepare(st,
 	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json"
 	                  " FROM runs WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR status = ?2)"
+	                  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM events e WHERE e.run_id = runs.id"
+	                  "   AND e.kind = 'label' AND e.message = ?4))"
 	                  " ORDER BY started_at DESC, id DESC LIMIT ?3",
 	                  &s, "listing runs")) != 0)
 		return rv;
 	bind_text(s, 1, f != NULL ? f->plan : NULL);
 	bind_text(s, 2, f != NULL ? f->status : NULL);
 	sqlite3_bind_int64(s, 3, f != NULL && f->limit > 0 ? f->limit : -1);
+	bind_text(s, 4, f != NULL ? f->label : NULL);
 	if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n", "ID", "NAME", "STARTED (UTC)",
 	            "DURATION", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
 		rv = HERD_EIO;

@@ -145,6 +145,7 @@ typedef struct store_list_filter {
 	const char *plan;   /* only runs of this plan name (NULL: all) */
 	const char *status; /* only runs with this status (NULL: all) */
 	int64_t limit;      /* at most this many, newest first (0: all) */
+	const char *label;  /* only runs stored with this --label KEY=VALUE (NULL: all) */
 } store_list_filter;
 int store_list_runs(store *st, const store_list_filter *f, FILE *out);
 

@@ -143,15 +143,28 @@ def test_export_json_csv_junit():
 
 
 def test_run_references_and_list_filters():
-    """latest, previous, prefixes and unknown runs; list --plan/--status."""
+    """latest, previous, prefixes and unknown runs; list --plan/--status/--label;
+    herd run --label, --report and --junit."""
     with Nginx() as ng:
         db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
         plan = "name: %s\ntarget: " + ng.url + "\nscenarios:\n  s:\n    executor: per-vu-iterations\n" \
                "    vus: 1\n    iterations: 3\n    flow:\n      - get: %s\n"
         thr = "thresholds:\n  http_req_failed: [\"rate < 0.5\"]\n"
-        r1 = run_herd(plan % ("one", "/small"), db=db)
-        r2 = run_herd(plan % ("two", "/status404") + thr, db=db)
+        out_dir = os.path.dirname(db)
+        rep, jun = os.path.join(out_dir, "two.html"), os.path.join(out_dir, "two.xml")
+        r1 = run_herd(plan % ("one", "/small"), "--label", "build=1233", db=db)
+        r2 = run_herd(plan % ("two", "/status404") + thr, "--label", "build=1234", "--label",
+                      "branch=main", "--report", rep, "--junit", jun, db=db)
         check(r1.code == 0 and r2.code == 99, "exits %d %d" % (r1.code, r2.code))
+        # herd run --report/--junit write them for the run just stored, failed or not.
+        check("<svg" in open(rep).read(), "herd run --report wrote no report")
+        xml = junitparser.JUnitXml.fromfile(jun)
+        fails = [c.name for s in xml for c in s if c.result]
+        check(fails == ["threshold http_req_failed: rate < 0.5"], "--junit failures %s" % fails)
+        code, out, _ = results(db, "list", "--label", "build=1234")
+        check(" two " in out and " one " not in out, "list --label build=1234: %s" % out)
+        code, out, _ = results(db, "list", "--label", "branch=main")
+        check(" two " in out and " one " not in out, "list --label branch=main: %s" % out)
         code, out, _ = results(db, "list")
         ids = [ln.split()[0] for ln in out.splitlines()[1:] if ln.strip() and not ln.startswith("*")]
         check(len(ids) == 2, "list shows %s" % ids)
