@@ -385,7 +385,14 @@ static int on_event(void *arg, int64_t at, const char *kind, const char *agent_i
 		r->t0 = at;
 	double s = (double)(at - r->t0) / 1000.0;
 	if (o == NULL) { /* the first pass: markers for the charts */
-		if (r->nmk < MAX_MARKERS && strcmp(kind, "baseline") != 0) {
+		/* Markers for what changes the picture; the bookkeeping of every run
+		 * (agents joining, the start itself, labels) stays in the table. */
+		static const char *const quiet[] = { "baseline", "label", "load_start", "agent_joined",
+			                             "start_skew" };
+		int skip = 0;
+		for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+			skip |= strcmp(kind, quiet[i]) == 0;
+		if (r->nmk < MAX_MARKERS && !skip) {
 			marker *m = &r->mk[r->nmk++];
 			snprintf(m->label, sizeof(m->label), "%.1fs %s%s%s", s, kind, message ? ": " : "",
 			         message ? message : "");
