@@ -479,7 +479,9 @@ static int put_header(ctx *c, FILE *f)
 		fprintf(f, "  run........: %s\n", in->run_id);
 	if (in->plan_name != NULL || (in->plan != NULL && in->plan->name != NULL))
 		fprintf(f, "  plan.......: %s\n", in->plan_name ? in->plan_name : in->plan->name);
-	if (in->status != NULL)
+	if (in->status != NULL && in->reason != NULL)
+		fprintf(f, "  status.....: %s (%s)\n", in->status, in->reason);
+	else if (in->status != NULL)
 		fprintf(f, "  status.....: %s%s\n", in->status,
 		        in->degraded ? " (degraded: agents lost or batches missing)" : "");
 	else if (in->degraded)
@@ -1665,6 +1667,8 @@ static int json_herd(ctx *c, json_t *root)
 	jset(c, h, "plan", pname ? jstr(pname) : json_null());
 	jset(c, h, "status", in->status ? jstr(in->status) : json_null());
 	jset(c, h, "degraded", json_boolean(in->degraded));
+	if (in->reason != NULL)
+		jset(c, h, "reason", jstr(in->reason));
 	jset(c, h, "duration_ms", json_integer(results_duration_ms(c->r)));
 	jset(c, h, "errors_by_kind", ek);
 	jset(c, h, "scenarios", scs);
