@@ -2,6 +2,7 @@
  * A run's outcome; see outcome.h.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "controller/outcome.h"
@@ -73,4 +74,40 @@ int outcome_nothing_measured(const results *r, int *none)
 	}
 	free(a);
 	return rv;
+}
+
+/* Whether p has a ws step. */
+static int has_ws_step(const plan *p)
+{
+	for (size_t i = 0; i < p->nscenarios; i++)
+		for (size_t k = 0; k < p->scenarios[i].nsteps; k++)
+			if (p->scenarios[i].steps[k].kind == STEP_WS)
+				return 1;
+	return 0;
+}
+
+/* Whether p has a threshold on metric, with or without tag filters. */
+static int has_threshold_on(const plan *p, const char *metric)
+{
+	size_t n = strlen(metric);
+	for (size_t i = 0; i < p->nthresholds; i++) {
+		const char *m = p->thresholds[i].metric;
+		if (strncmp(m, metric, n) == 0 && (m[n] == '\0' || m[n] == '{'))
+			return 1;
+	}
+	return 0;
+}
+
+int outcome_default_thresholds(const plan *p, const results *r, verdict_set *vs)
+{
+	th_metric m;
+	th_expr e;
+	char err[128];
+
+	if (!has_ws_step(p) || has_threshold_on(p, "ws_session_failed"))
+		return HERD_OK;
+	if (th_parse_metric("ws_session_failed", &m, err, sizeof(err)) != 0 ||
+	    th_parse_expr("rate < 1", &e, err, sizeof(err)) != 0)
+		return HERD_EINTERNAL;
+	return verdict_add_parsed(vs, r, "ws_session_failed", "rate < 1 (default)", &m, &e);
 }

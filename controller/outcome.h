@@ -10,8 +10,10 @@
 #ifndef HERD_CONTROLLER_OUTCOME_H
 #define HERD_CONTROLLER_OUTCOME_H
 
+#include "common/plan.h"
 #include "controller/results.h"
 #include "controller/store.h"
+#include "controller/verdict.h"
 
 /* Exit codes, as k6 where k6 has one. */
 #define EXIT_OK 0
@@ -51,6 +53,15 @@ const char *outcome_status(int code);
  * run's degraded flag tells them apart), interrupted (105), aborted (108),
  * error (103, 107 and anything else). */
 store_status outcome_store_status(int code);
+
+/*
+ * Adds the thresholds herd applies without being asked: for a plan with
+ * WebSocket steps and no threshold of its own on ws_session_failed,
+ * "ws_session_failed: rate < 1", so a run whose every session failed is
+ * not a silent pass (its expression reads "rate < 1 (default)"). Returns
+ * HERD_OK or HERD_ENOMEM.
+ */
+int outcome_default_thresholds(const plan *p, const results *r, verdict_set *vs);
 
 /*
  * Sets *none to 1 when r holds no HTTP request, no WebSocket session and no

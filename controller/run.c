@@ -904,7 +904,8 @@ int run_main(const run_opts *o)
 
 	/* 6. Judge, report, record. */
 	verdict_set *vs = NULL;
-	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK) {
+	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK ||
+	    outcome_default_thresholds(r.plan, r.res, vs) != HERD_OK) {
 		fprintf(stderr, "herd: cannot evaluate thresholds\n");
 	}
 	char reason[700];

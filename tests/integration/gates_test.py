@@ -283,8 +283,94 @@ scenarios:
     finally:
         umount(d)
 
+# ---------------------------------------------------------------------------
+# WebSocket runs whose sessions fail.
+
+WS_PLAN = """
+name: wsgate
+target: %s
+scenarios:
+  s:
+    executor: constant-vus
+    vus: 10
+    duration: 3s
+    flow:
+      - ws: %s
+        name: chat
+        session:
+          - send: hi
+          - expect: { contains: hi, within: 300ms%s }
+          - think: 50ms
+%s"""
+
+
+def live_lines(stdout):
+    return [l for l in stdout.splitlines() if re.match(r"\[\s*\d+s/\d+s\]", l)]
+
+
+def test_ws_all_sessions_fail():
+    """Every session's expect times out (the server never answers): no
+    threshold in the plan, yet herd exits 99 (the default ws_session_failed
+    'rate < 1' fails), not 0; ws_session_failed is 100% in the summary and
+    the export; the expects count as failed checks named after the step;
+    the scenario and agent tables' failed columns say 100.00%; the live line
+    shows WebSocket figures, not '0 req/s'; the store says failed, 99."""
+    with WsServer() as srv:
+        r = run_herd(WS_PLAN % (srv.url, "/hold", "", ""), "--workers", "1", quiet=False,
+                     timeout=60)
+        lines = live_lines(r.stdout)
+        note("live: %s", lines[-1] if lines else "(none)")
+        check(r.code == 99, "herd exited %d with every session failed, expected 99%s"
+              % (r.code, r.tail()))
+        m = r.metric("ws_session_failed")
+        n = r.metric("ws_sessions")["count"]
+        check(n > 0 and m["value"] == 1 and m["passes"] == n,
+              "ws_session_failed %r with %d sessions" % (m, n))
+        check(r.errors_by_kind().get("ws_expect_timeout") == n,
+              "errors %r for %d sessions" % (r.errors_by_kind(), n))
+        ck = r.summary["root_group"]["checks"].get('chat: expect contains "hi"')
+        check(ck is not None and ck["fails"] == n and ck["passes"] == 0,
+              "check 'chat: expect contains \"hi\"' %r (checks: %s)"
+              % (ck, list(r.summary["root_group"]["checks"])))
+        check(r.metric("checks")["value"] == 0, "checks %r" % r.metric("checks"))
+        sc = r.herd()["scenarios"]["s"]
+        check(sc.get("ws_sessions_failed") == n, "herd.scenarios.s %r" % sc)
+        row = [l for l in r.stdout.splitlines() if re.match(r"  s\s+\d", l)]
+        check(row and "100.00%" in row[0], "scenario row %r" % row)
+        ag = [l for l in r.stdout.splitlines() if re.match(r"  local-1\s+done", l)]
+        check(ag and "100.00%" in ag[0], "agent row %r" % ag)
+        check(re.search(r"✗ 'rate < 1 \(default\)' rate=100\.00%", r.stdout),
+              "no failed default threshold in the summary%s" % r.tail())
+        check(lines and all("ws open=" in l and "req/s" not in l for l in lines),
+              "live lines without WebSocket figures: %r" % lines)
+        check(run_row(r.db)[:2] == ("failed", 99), "store row %r" % (run_row(r.db),))
+
+
+def test_ws_echo_passes_with_thresholds():
+    """The same plan against an echo server, with thresholds on
+    ws_session_failed and checks: exit 0; every expect is a passed check
+    under its own name; the live line shows open sessions, messages per
+    second and an RTT p95."""
+    th = ('thresholds:\n  ws_session_failed: ["rate < 0.01"]\n'
+          '  "checks{check:echoed}": ["rate > 0.99"]\n')
+    with WsServer() as srv:
+        r = run_herd(WS_PLAN % (srv.url, "/now", ", name: echoed", th), "--workers", "1",
+                     quiet=False, timeout=60)
+        lines = live_lines(r.stdout)
+        note("live: %s", lines[-1] if lines else "(none)")
+        check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
+        n = r.metric("ws_sessions")["count"]
+        m = r.metric("ws_session_failed")
+        check(n > 0 and m["value"] == 0 and m["fails"] == n, "ws_session_failed %r, %d sessions"
+              % (m, n))
+        ck = r.summary["root_group"]["checks"].get("echoed")
+        check(ck is not None and ck["passes"] >= n and ck["fails"] == 0, "check echoed %r" % ck)
+        busy = [l for l in lines if re.search(r"ws open=[1-9]\d*\s+[1-9]\d* msg/s\s+rtt p95=\d", l)]
+        check(busy, "no live line with open sessions, msg/s and an RTT p95: %r" % lines)
+
 
 if __name__ == "__main__":
     from harness import main
     main([test_agent_lost_exits_109, test_agents_lost_before_load_exits_107,
-          test_nothing_measured_exits_107, test_store_full_stops_load])
+          test_nothing_measured_exits_107, test_store_full_stops_load,
+          test_ws_all_sessions_fail, test_ws_echo_passes_with_thresholds])
