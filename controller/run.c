@@ -851,6 +851,8 @@ int run_main(const run_opts *o)
 		if (now > hard_deadline) {
 			fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
 			stop_all(&r, ai, nai, "abort");
+			/* Their last batches may never come: what was measured is incomplete. */
+			degraded = 1;
 			break;
 		}
 		if (now >= next_tick) {

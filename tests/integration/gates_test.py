@@ -95,6 +95,20 @@ def wait_assigned(db, n, timeout=20.0):
     raise Fail("herd did not assign %d agents within %.0f s" % (n, timeout))
 
 
+def run_killing_agent(plan_text, agents, victim, delay):
+    """Runs plan_text on `agents` local agents (one worker each) and kills
+    (SIGKILL) the local agent `victim` delay seconds after herd assigned
+    them their load. Returns (HerdResult, store path, wall time of the kill)."""
+    p = start_herd(plan_text, "--local-agents", str(agents), "--workers", "1", quiet=True)
+    db = p._herd_info[2]
+    pid = local_agent_pid(p.pid, victim)
+    wait_assigned(db, agents)
+    time.sleep(delay)
+    t_kill = time.time()
+    os.kill(pid, signal.SIGKILL)
+    return finish(p, 60), db, t_kill
+
+
 # ---------------------------------------------------------------------------
 # Degraded runs and runs that measured nothing.
 
@@ -105,7 +119,7 @@ def test_agent_lost_exits_109():
     the plan's end), then exits 109, not 0; the summary and the export say
     "degraded", the store has status failed, exit_code 109, degraded 1."""
     with Nginx() as ng:
-        p = start_herd("""
+        r, db, t_kill = run_killing_agent("""
 name: lost
 target: %s
 scenarios:
@@ -115,14 +129,7 @@ scenarios:
     duration: 7s
     flow:
       - get: /delay50
-""" % ng.url, "--local-agents", "2", "--workers", "1", quiet=True)
-        db = p._herd_info[2]
-        pid = local_agent_pid(p.pid, "local-2")
-        wait_assigned(db, 2)
-        time.sleep(2.0)  # the start is 0.5 s after the assignments
-        t_kill = time.time()
-        os.kill(pid, signal.SIGKILL)
-        r = finish(p, 60)
+""" % ng.url, 2, "local-2", 2.0)  # the start is 0.5 s after the assignments
         entries = ng.entries()
         check(r.code == 109, "herd exited %d after losing an agent, expected 109%s"
               % (r.code, r.tail()))
@@ -147,7 +154,7 @@ def test_agents_lost_before_load_exits_107():
     startTime (4 s): nothing reached nginx, and herd exits 107 ("no load"),
     not 0 with "passed (degraded)"; the store has status error and 107."""
     with Nginx() as ng:
-        p = start_herd("""
+        r, db, _ = run_killing_agent("""
 name: noload
 target: %s
 scenarios:
@@ -158,12 +165,7 @@ scenarios:
     duration: 2s
     flow:
       - get: /small
-""" % ng.url, "--workers", "1", quiet=True)
-        db = p._herd_info[2]
-        pid = local_agent_pid(p.pid, "local-1")
-        wait_assigned(db, 1)
-        os.kill(pid, signal.SIGKILL)
-        r = finish(p, 60)
+""" % ng.url, 1, "local-1", 0)
         n = len(ng.entries())
         check(n == 0, "nginx logged %d requests; the agent was killed before its start" % n)
         check(r.code == 107, "herd exited %d with every agent lost before load, expected 107%s"
