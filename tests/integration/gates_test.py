@@ -95,11 +95,12 @@ def wait_assigned(db, n, timeout=20.0):
     raise Fail("herd did not assign %d agents within %.0f s" % (n, timeout))
 
 
-def run_killing_agent(plan_text, agents, victim, delay):
-    """Runs plan_text on `agents` local agents (one worker each) and kills
-    (SIGKILL) the local agent `victim` delay seconds after herd assigned
-    them their load. Returns (HerdResult, store path, wall time of the kill)."""
-    p = start_herd(plan_text, "--local-agents", str(agents), "--workers", "1", quiet=True)
+def run_killing_agent(plan_text, agents, victim, delay, *args):
+    """Runs plan_text on `agents` local agents (one worker each; more flags
+    in args) and kills (SIGKILL) the local agent `victim` delay seconds after
+    herd assigned them their load. Returns (HerdResult, store path, wall
+    time of the kill)."""
+    p = start_herd(plan_text, "--local-agents", str(agents), "--workers", "1", *args, quiet=True)
     db = p._herd_info[2]
     pid = local_agent_pid(p.pid, victim)
     wait_assigned(db, agents)
@@ -113,13 +114,7 @@ def run_killing_agent(plan_text, agents, victim, delay):
 # Degraded runs and runs that measured nothing.
 
 
-def test_agent_lost_exits_109():
-    """Two local agents, local-2 killed (SIGKILL) 1.5 s into a 7 s run: the
-    run goes on to its end with local-1 (nginx logs local-1's requests to
-    the plan's end), then exits 109, not 0; the summary and the export say
-    "degraded", the store has status failed, exit_code 109, degraded 1."""
-    with Nginx() as ng:
-        r, db, t_kill = run_killing_agent("""
+LOST_PLAN = """
 name: lost
 target: %s
 scenarios:
@@ -129,7 +124,17 @@ scenarios:
     duration: 7s
     flow:
       - get: /delay50
-""" % ng.url, 2, "local-2", 2.0)  # the start is 0.5 s after the assignments
+"""
+
+
+def test_agent_lost_exits_109():
+    """Two local agents, local-2 killed (SIGKILL) 1.5 s into a 7 s run: the
+    run goes on to its end with local-1 (nginx logs local-1's requests to
+    the plan's end), then exits 109, not 0; the summary and the export say
+    "degraded", the store has status failed, exit_code 109, degraded 1."""
+    with Nginx() as ng:
+        # The start is 0.5 s after the assignments.
+        r, db, t_kill = run_killing_agent(LOST_PLAN % ng.url, 2, "local-2", 2.0)
         entries = ng.entries()
         check(r.code == 109, "herd exited %d after losing an agent, expected 109%s"
               % (r.code, r.tail()))
@@ -147,6 +152,21 @@ scenarios:
         # The run went on: local-1 kept sending to the plan's 7 s end.
         check(times[-1] - times[0] >= 6.0,
               "requests stopped %.2f s after the first in a 7 s plan" % (times[-1] - times[0]))
+
+
+def test_agent_lost_abort_exits_108():
+    """The same loss under --on-agent-loss abort: the run stops when the loss
+    is declared (nginx's last request long before the plan's 7 s end) and
+    exits 108, not 109; the store says aborted, 108, degraded."""
+    with Nginx() as ng:
+        r, db, t_kill = run_killing_agent(LOST_PLAN % ng.url, 2, "local-2", 1.0,
+                                          "--on-agent-loss", "abort")
+        times = sorted(float(e["msec"]) for e in ng.entries())
+        check(r.code == 108, "herd exited %d, expected 108%s" % (r.code, r.tail()))
+        check(run_row(db) == ("aborted", 108, 1), "store row %r" % (run_row(db),))
+        check(times and times[-1] - times[0] < 6.0,
+              "requests went on for %.2f s of a 7 s plan after an abort"
+              % ((times[-1] - times[0]) if times else 0))
 
 
 def test_agents_lost_before_load_exits_107():
@@ -373,6 +393,7 @@ def test_ws_echo_passes_with_thresholds():
 
 if __name__ == "__main__":
     from harness import main
-    main([test_agent_lost_exits_109, test_agents_lost_before_load_exits_107,
+    main([test_agent_lost_exits_109, test_agent_lost_abort_exits_108,
+          test_agents_lost_before_load_exits_107,
           test_nothing_measured_exits_107, test_store_full_stops_load,
           test_ws_all_sessions_fail, test_ws_echo_passes_with_thresholds])
