@@ -415,8 +415,10 @@ static int run_outcome(run *r, int code, int interrupted, int degraded, const ve
 	code = outcome_code(&oi);
 	reason[0] = '\0';
 	if (r->store_failed)
-		snprintf(reason, len, "results store: %s; the load was stopped, what was committed is kept",
-		         r->store_error);
+		snprintf(reason, len,
+		         "results store: %s; the load was stopped, what was committed is kept "
+		         "(%llu later batches were dropped)",
+		         r->store_error, (unsigned long long)r->unstored);
 	else if (code == EXIT_NO_LOAD)
 		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
 		         degraded ? " (agents were lost before any load)" : "");
