@@ -35,6 +35,7 @@ typedef enum agg_metric {
 	AM_GROUP_DURATION,      /* trend: a group's steps, keyed by its STEP_GROUP_END */
 	AM_WS_CLOSE_CODES,      /* counter per close code (key.code) of the ws_closed_abnormally sessions */
 	AM_WS_TLS_HANDSHAKING,  /* trend: the TLS handshake of wss://, TCP connected to its end */
+	AM_WS_SESSIONS_OPEN,    /* gauge: sessions in progress (connecting or open) at the interval's end */
 	AM__N
 } agg_metric;
 

@@ -568,6 +568,11 @@ void worker_tmpl_env(worker *w, vu *v, tmpl_env *e)
 	e->rng = &v->rng;
 }
 
+void worker_ws_check(worker *w, vu *v, uint8_t check, int ok)
+{
+	record_check(w, v, check, ok);
+}
+
 void worker_ws_done(worker *w, vu *v, const ws_result *res)
 {
 	int64_t now = clock_mono_ns();
@@ -789,9 +794,32 @@ static void record_gauges(worker *w)
 	}
 }
 
+/* The WebSocket sessions in progress (connecting or open) per scenario with
+ * ws steps, for the live line: its VUs busy in a ws step. */
+static void record_ws_open(worker *w)
+{
+	for (size_t i = 0; i < w->nsc; i++) {
+		scen_rt *r = &w->sc[i];
+		int has_ws = 0;
+		for (size_t k = 0; k < r->s->nsteps && !has_ws; k++)
+			has_ws = r->s->steps[k].kind == STEP_WS;
+		if (!has_ws)
+			continue;
+		int64_t open = 0;
+		for (size_t k = 0; k < r->nvus; k++) {
+			const vu *v = r->vus[k];
+			open += v != NULL && v->state == VU_BUSY && v->step < r->s->nsteps &&
+			        r->s->steps[v->step].kind == STEP_WS;
+		}
+		agg_gauge(w->cur, (agg_key){ .metric = AM_WS_SESSIONS_OPEN, .method = 0xff, .scenario = r->idx,
+		                             .step = AGG_NONE }, open);
+	}
+}
+
 static void flush(worker *w, int last)
 {
 	record_gauges(w);
+	record_ws_open(w);
 	agg *next = last ? NULL : agg_new(w->cur->interval + 1);
 	w->cfg.flush(w->cfg.flush_arg, (int)w->cfg.place.worker, w->cur, last);
 	w->cur = next;

@@ -31,8 +31,9 @@ static void usage(FILE *f)
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
-	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup failed,\n"
-	        "            104 invalid plan or flags, 105 interrupted, 108 aborted.\n");
+	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup or store failed,\n"
+	        "            104 invalid plan or flags, 105 interrupted, 107 no load measured,\n"
+	        "            108 aborted, 109 degraded (an agent lost, part of the load not applied).\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)

@@ -78,7 +78,9 @@ static const res_metric_info known[] = {
 	{"ws_msgs_received", RES_COUNTER, "ws_msgs_received"},
 	{"ws_msgs_sent", RES_COUNTER, "ws_msgs_sent"},
 	{"ws_session_duration", RES_TREND, "ws_session_duration"},
+	{"ws_session_failed", RES_RATE, "ws_sessions"},
 	{"ws_sessions", RES_COUNTER, "ws_sessions"},
+	{"ws_sessions_open", RES_GAUGE, "ws_sessions_open"},
 	{"ws_tls_handshaking", RES_TREND, "ws_tls_handshaking"},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
@@ -632,7 +634,9 @@ int results_query(const results *r, const char *metric, const th_tag *tags, size
 
 int results_rate_counts(const char *metric, const res_agg *a, uint64_t *trues, uint64_t *total)
 {
-	if (strcmp(metric, "http_req_failed") == 0) {
+	/* A failed WebSocket session has one error kind too (its first), so
+	 * ws_session_failed is counted as http_req_failed is. */
+	if (strcmp(metric, "http_req_failed") == 0 || strcmp(metric, "ws_session_failed") == 0) {
 		uint64_t failed = 0;
 		/* A request has at most one error kind, so the kinds add up to the
 		 * failed requests. Checks are never counted here. */

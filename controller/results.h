@@ -122,8 +122,8 @@ int results_query(const results *r, const char *metric, const th_tag *tags, size
 
 /*
  * For a rate metric, the number of non-zero samples and of all samples in a:
- * http_req_failed counts failed requests (any error kind), checks counts
- * passed checks. Returns HERD_OK, or HERD_EINVAL when metric is not a rate.
+ * http_req_failed counts failed requests (any error kind), ws_session_failed
+ * failed WebSocket sessions (any error kind), checks counts passed checks. Returns HERD_OK, or HERD_EINVAL when metric is not a rate.
  */
 int results_rate_counts(const char *metric, const res_agg *a, uint64_t *trues, uint64_t *total);
 

@@ -731,7 +731,7 @@ static void test_agents(void)
 	CHECK_CONTAINS(t, "agent lab-2 dropped 2 batches");
 	CHECK_CONTAINS(t, "agent lab-1 ran at 195% CPU on 2 workers");
 	CHECK(strstr(t, "agent lab-3 ran at") == NULL);
-	CHECK_CONTAINS(t, "ws: 4 sessions, 9 messages sent, 0 received");
+	CHECK_CONTAINS(t, "ws: 4 sessions (0 failed), 9 messages sent, 0 received");
 	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
 	json_error_t je;
 	json_t *j = json_loads(js, 0, &je);
@@ -821,8 +821,54 @@ static void test_ws_closes(void)
 	results_free(r);
 }
 
+/* Issue 9: large counts ran together ("6721113669" for 6 iterations and
+ * 721,113,669 dropped; a count glued to its rate). Issue 10: WebSocket
+ * sessions that all failed showed "failed 0.00%" in the tables. */
+static void test_large_counts_and_ws_failures(void)
+{
+	results *r;
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	wire_entry e[4] = { entry("iterations", "s", "", "", 0), entry("dropped_iterations", "s", "", "", 0),
+		                entry("http_req_duration", "s", "home", "GET", 2),
+		                entry("ws_sessions", "chat", "/ws", "", 1) };
+	e[0].count = 6;
+	e[1].count = 721113669;
+	e[2].count = 123456789012ULL;
+	e[3].count = 340;
+	e[3].errors[ERRK_WS_EXPECT] = 340;
+	CHECK_EQ_INT(results_add_batch(r, "agent-a", 0, e, 4), HERD_OK);
+	results_set_duration_ms(r, 1000);
+	summary_agent ag[] = { { .id = "agent-a", .name = "a", .host = "h", .status = "done", .cores = 1 } };
+	summary_info info = { .run_id = "r1", .status = "passed", .agents = ag, .nagents = 1 };
+	char *t = NULL, *js = NULL;
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	CHECK(strstr(t, "6721113669") == NULL);
+	CHECK_CONTAINS(t, " 6 721113669\n");
+	/* A count wider than its 8 columns keeps a space before its rate. */
+	CHECK_CONTAINS(t, "dropped_iterations.............: 721113669 721113669/s");
+	CHECK_CONTAINS(t, "http_reqs......................: 123456789012 123456789012/s");
+	CHECK_CONTAINS(t, "ws_session_failed..............: 100.00% 340 out of 340");
+	/* The chat scenario (sessions only) and the agent show the failures. */
+	const char *chat = strstr(t, "\n  chat ");
+	CHECK(chat != NULL && strstr(chat, "100.00%") != NULL && strstr(chat, "100.00%") < strchr(chat + 1, '\n'));
+	CHECK_CONTAINS(t, "ws: 340 sessions (340 failed)");
+	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
+	json_error_t je;
+	json_t *j = json_loads(js, 0, &je);
+	json_t *m = json_object_get(json_object_get(j, "metrics"), "ws_session_failed");
+	CHECK(json_real_value(json_object_get(m, "value")) == 1.0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(m, "passes")), 340);
+	json_t *sc = json_object_get(json_object_get(json_object_get(j, "herd"), "scenarios"), "chat");
+	CHECK_EQ_INT(json_integer_value(json_object_get(sc, "ws_sessions_failed")), 340);
+	json_decref(j);
+	free(js);
+	free(t);
+	results_free(r);
+}
+
 int main(void)
 {
+	test_large_counts_and_ws_failures();
 	test_ws_closes();
 	test_agents();
 	test_durations();
