@@ -799,3 +799,23 @@ void res_tag_set(th_tag *t, const char *key, const char *value)
 	snprintf(t->key, sizeof(t->key), "%s", key);
 	snprintf(t->value, sizeof(t->value), "%s", value);
 }
+
+int results_each_series(const results *r, res_series_fn fn, void *arg)
+{
+	for (size_t i = 0; i < r->ns; i++) {
+		const series *se = r->s[i];
+		res_series_view v = {
+			.metric = se->metric, .scenario = se->scenario, .name = se->name,
+			.method = se->method, .agent = se->agent, .tags = se->tags,
+			.status_class = se->status_class, .count = se->count,
+			.bytes_in = se->bytes_in, .bytes_out = se->bytes_out, .h = se->h,
+			.is_gauge = se->gauge,
+			.gauge_last = se->gauge && se->npts > 0 ? se->pts[se->npts - 1].v : 0,
+		};
+		memcpy(v.errors, se->errors, sizeof(v.errors));
+		int rv = fn(arg, &v);
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
+}
