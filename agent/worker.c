@@ -380,6 +380,21 @@ static void record_check(worker *w, const vu *v, uint8_t sub, int ok)
 		e->errors[ERRK_CHECK]++;
 }
 
+/*
+ * What an open-model (arrival-rate) request's latency adds to its own time:
+ * how late it went out after it was due (coordinated omission), since the
+ * arrival it serves was scheduled then and a late start is the server's cost
+ * too. A timed-out request is recorded as its timeout plus that delay. A VU
+ * of the closed model has no schedule: the lag of its think timer is the
+ * agent's, not the server's, so it adds nothing there.
+ */
+static uint64_t late_start_us(const plan_scenario *s, const vu *v)
+{
+	if (!arrival_rate(s) || v->sent_ns <= v->step_start_ns)
+		return 0;
+	return (uint64_t)(v->sent_ns - v->step_start_ns) / 1000;
+}
+
 void worker_step_done(worker *w, vu *v, const step_result *res)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
@@ -389,9 +404,7 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 	k.method = (uint8_t)st->method;
 	k.status_class = (uint8_t)(res->status > 0 && res->status < 600 ? res->status / 100 : 0);
 
-	/* Latency from when the step was due, not from when it could start
-	 * (coordinated omission): a late start is the server's cost too. */
-	uint64_t late = v->sent_ns > v->step_start_ns ? (uint64_t)(v->sent_ns - v->step_start_ns) / 1000 : 0;
+	uint64_t late = late_start_us(s, v);
 
 	const agg_key rk = k; /* the request's own entry, looked up again below */
 	agg_entry *e = agg_get(w->cur, k);
