@@ -254,6 +254,9 @@ static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 	}
 	if (r->s->executor == EXEC_SHARED_ITERATIONS)
 		r->pool--;
+	agg_key sk = key_of(AM_ITERATIONS_STARTED, v, AGG_NONE);
+	sk.sub = v->flow;
+	agg_count(w->cur, sk, 1);
 	r->running++;
 	v->iter_start_ns = sched_ns;
 	v->step = (uint16_t)f->first;
@@ -638,6 +641,9 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
+		/* The offered load: every arrival due, whether it starts or not. */
+		agg_count(w->cur, (agg_key){ .metric = AM_OFFERED_ITERATIONS, .method = 0xff,
+		                            .scenario = r->idx, .step = AGG_NONE }, 1);
 		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
 			free_vu = vu_alloc(w, r);
 		if (free_vu == NULL) {
@@ -704,8 +710,11 @@ static int tick(worker *w, int64_t now)
 
 /* ---- intervals ---- */
 
+/* The VU gauges at the end of an interval; a closed-model scenario's target
+ * (the offered VUs) goes beside the active VUs it achieved. */
 static void record_gauges(worker *w)
 {
+	int64_t now = clock_mono_ns();
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		agg_key k = { .metric = AM_VUS, .method = 0xff, .scenario = r->idx, .step = AGG_NONE };
@@ -713,6 +722,10 @@ static void record_gauges(worker *w)
 		agg_gauge(w->cur, k, vus);
 		k.metric = AM_VUS_MAX;
 		agg_gauge(w->cur, k, (int64_t)r->nvus);
+		if (!arrival_rate(r->s) && !r->over) {
+			k.metric = AM_VUS_TARGET;
+			agg_gauge(w->cur, k, closed_target(w, r, now));
+		}
 	}
 }
 

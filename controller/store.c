@@ -967,15 +967,19 @@ int store_list_runs(store *st, FILE *out)
 	int rv, rc, degraded = 0;
 
 	if ((rv = prepare(st,
-	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json"
-	                  " FROM runs ORDER BY started_at DESC, id DESC",
+	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json,"
+	                  " duration_ms FROM runs ORDER BY started_at DESC, id DESC",
 	                  &s, "listing runs")) != 0)
 		return rv;
-	if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n", "ID", "NAME", "STARTED (UTC)",
-	            "DURATION", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
+	/* LOAD is the summary's duration (runs.duration_ms: the first agent's
+	 * start to the last one's end, which rates are per second of); WALL is
+	 * the whole run, from its record to its end, with the agents' start,
+	 * gracefulStop and the reporting. */
+	if (fprintf(out, "%-22s %-20s %-19s %9s %9s %-12s %10s %9s %9s\n", "ID", "NAME",
+	            "STARTED (UTC)", "LOAD", "WALL", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
 		rv = HERD_EIO;
 	while (rv == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		char name[64], started[32], dur[32], status[24], reqs[32], rate[32], p95[32];
+		char name[64], started[32], dur[32], load[32], status[24], reqs[32], rate[32], p95[32];
 		const char *status_txt = (const char *)sqlite3_column_text(s, 4);
 		int deg = sqlite3_column_int(s, 5);
 
@@ -985,12 +989,16 @@ int store_list_runs(store *st, FILE *out)
 			snprintf(dur, sizeof(dur), "-");
 		else
 			fmt_span(dur, sizeof(dur), sqlite3_column_int64(s, 3) - sqlite3_column_int64(s, 2));
+		if (sqlite3_column_type(s, 7) == SQLITE_NULL)
+			snprintf(load, sizeof(load), "-");
+		else
+			fmt_span(load, sizeof(load), sqlite3_column_int64(s, 7));
 		snprintf(status, sizeof(status), "%s%s", status_txt ? status_txt : "?", deg ? "*" : "");
 		degraded |= deg;
 		summary_numbers((const char *)sqlite3_column_text(s, 6), reqs, rate, p95, sizeof(reqs));
-		if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n",
-		            (const char *)sqlite3_column_text(s, 0), name, started, dur, status, reqs, rate,
-		            p95) < 0)
+		if (fprintf(out, "%-22s %-20s %-19s %9s %9s %-12s %10s %9s %9s\n",
+		            (const char *)sqlite3_column_text(s, 0), name, started, load, dur, status, reqs,
+		            rate, p95) < 0)
 			rv = HERD_EIO;
 	}
 	if (rv == 0 && rc != SQLITE_DONE)
