@@ -47,6 +47,17 @@ static long long scalar(sqlite3 *db, const char *sql)
 	return v;
 }
 
+/* Removes a database file and its WAL and shared-memory files. */
+static void unlink_db(const char *db)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char f[320];
+		snprintf(f, sizeof(f), "%s%s", db, suffixes[i]);
+		unlink(f);
+	}
+}
+
 static void test_hist_blob(void)
 {
 	hist *h = hist_new(), *d = hist_new();
@@ -540,12 +551,7 @@ static void test_tags(void)
 	results_free(loaded);
 	results_free(live);
 	store_close(st);
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		char f[320];
-		snprintf(f, sizeof(f), "%s%s", tpath, suffixes[i]);
-		unlink(f);
-	}
+	unlink_db(tpath);
 }
 
 /* The schema of version 1, as earlier herds created it. */
@@ -766,12 +772,7 @@ static void test_migrate_v1(void)
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 3);
 	sqlite3_close(db);
 
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		char f[320];
-		snprintf(f, sizeof(f), "%s%s", vpath, suffixes[i]);
-		unlink(f);
-	}
+	unlink_db(vpath);
 }
 
 /* What 1 -> 2 made of schema_v1: series keys with tags. */
@@ -906,12 +907,7 @@ static void test_migrate_v2(void)
 	store_close(st);
 	sqlite3_close(db);
 
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		char f[320];
-		snprintf(f, sizeof(f), "%s%s", vpath, suffixes[i]);
-		unlink(f);
-	}
+	unlink_db(vpath);
 }
 
 /* A close-code series keeps its code (a value well above any status class)
@@ -977,12 +973,7 @@ int main(void)
 	test_migrate_v2();
 	test_close_codes();
 
-	char f[320];
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(f, sizeof(f), "%s%s", path, suffixes[i]);
-		unlink(f);
-	}
+	unlink_db(path);
 	rmdir(dir);
 	return check_done();
 }
