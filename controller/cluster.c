@@ -320,7 +320,10 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		s->info.clock_offset_ns = p->clock_offset_ns;
 		s->info.clock_rtt_ns = p->clock_rtt_ns;
 	}
-	s->info.started_ns = p->started_ns;
+	/* A poll after DONE (an agent that stays for the next run) carries no
+	 * start: keep the one known, which the run's duration is measured from. */
+	if (p->started_ns != 0)
+		s->info.started_ns = p->started_ns;
 	int back = 0;
 	if (s->info.state == AGENT_LOST) {
 		log_info("agent %s is back", s->info.id);
