@@ -79,9 +79,20 @@ static const char *const classes[] = { "", "1xx", "2xx", "3xx", "4xx", "5xx", "6
 
 /* {scenario="...",name="...",...} of a series; with_agent adds agent;
  * extra (NULL: none) is one more label already formatted `k="v"`. */
-static void labels(sbuf *b, const res_series_view *v, int with_agent, const char *extra)
+static const char *agent_name(const prom_names *nm, const char *id)
+{
+	for (size_t i = 0; nm != NULL && i < nm->n; i++)
+		if (strcmp(nm->ids[i], id) == 0)
+			return nm->names[i];
+	return id;
+}
+
+static void labels(sbuf *b, const res_series_view *v, const prom_names *nm, int with_agent,
+                   const char *extra)
 {
 	const char *sep = "";
+	/* A check's name is its `check` label, as k6's. */
+	const char *name_key = strcmp(v->metric, "checks") == 0 ? "check" : "name";
 	sbuf_str(b, "{");
 #define LBL(k, val)                                          \
 	do {                                                     \
@@ -93,12 +104,12 @@ static void labels(sbuf *b, const res_series_view *v, int with_agent, const char
 		}                                                    \
 	} while (0)
 	LBL("scenario", v->scenario);
-	LBL("name", v->name);
+	LBL(name_key, v->name);
 	LBL("method", v->method);
 	if (v->status_class < 10)
 		LBL("status", classes[v->status_class]);
 	if (with_agent)
-		LBL("agent", v->agent);
+		LBL("agent", agent_name(nm, v->agent));
 #undef LBL
 	for (const char *p = v->tags; p != NULL && *p;) {
 		const char *nl = strchr(p, '\n'), *end = nl != NULL ? nl : p + strlen(p);
@@ -122,6 +133,7 @@ static void labels(sbuf *b, const res_series_view *v, int with_agent, const char
 
 typedef struct ctx {
 	sbuf *out;
+	const prom_names *nm;
 	const family *f;
 	const char *metric; /* summaries: the series wanted */
 	const res_series_view **views;
@@ -148,7 +160,7 @@ static int counter_row(void *arg, const res_series_view *v)
 		x = v->bytes_out;
 	}
 	sbuf_str(c->out, f->name);
-	labels(c->out, v, 1, NULL);
+	labels(c->out, v, c->nm, 1, NULL);
 	sbuf_printf(c->out, " %llu\n", (unsigned long long)x);
 	return 0;
 }
@@ -161,7 +173,7 @@ static int checks_row(void *arg, const res_series_view *v)
 	uint64_t bad = v->errors[ERRK_CHECK] < v->count ? v->errors[ERRK_CHECK] : v->count;
 	for (int pass = 1; pass >= 0; pass--) {
 		sbuf_str(c->out, "herd_checks_total");
-		labels(c->out, v, 1, pass ? "result=\"pass\"" : "result=\"fail\"");
+		labels(c->out, v, c->nm, 1, pass ? "result=\"pass\"" : "result=\"fail\"");
 		sbuf_printf(c->out, " %llu\n", (unsigned long long)(pass ? v->count - bad : bad));
 	}
 	return 0;
@@ -176,7 +188,7 @@ static int errors_row(void *arg, const res_series_view *v)
 			continue;
 		snprintf(extra, sizeof(extra), "kind=\"%s\"", errk_name(k));
 		sbuf_str(c->out, "herd_errors_total");
-		labels(c->out, v, 1, extra);
+		labels(c->out, v, c->nm, 1, extra);
 		sbuf_printf(c->out, " %llu\n", (unsigned long long)v->errors[k]);
 	}
 	return 0;
@@ -188,7 +200,7 @@ static int gauge_row(void *arg, const res_series_view *v)
 	if (strcmp(v->metric, c->metric) != 0 || !v->is_gauge)
 		return 0;
 	sbuf_printf(c->out, "herd_%s", c->metric);
-	labels(c->out, v, 1, NULL);
+	labels(c->out, v, c->nm, 1, NULL);
 	sbuf_printf(c->out, " %lld\n", (long long)v->gauge_last);
 	return 0;
 }
@@ -256,14 +268,14 @@ static int summary_family(ctx *c, const results *r, hist *h, size_t i)
 			char extra[32];
 			snprintf(extra, sizeof(extra), "quantile=\"%g\"", quantiles[q]);
 			sbuf_str(c->out, summaries[i].name);
-			labels(c->out, c->views[a], 0, extra);
+			labels(c->out, c->views[a], c->nm, 0, extra);
 			sbuf_printf(c->out, " %.6f\n", (double)hist_percentile(h, quantiles[q] * 100) / 1e6);
 		}
 		sbuf_printf(c->out, "%s_sum", summaries[i].name);
-		labels(c->out, c->views[a], 0, NULL);
+		labels(c->out, c->views[a], c->nm, 0, NULL);
 		sbuf_printf(c->out, " %.6f\n", (double)h->sum / 1e6);
 		sbuf_printf(c->out, "%s_count", summaries[i].name);
-		labels(c->out, c->views[a], 0, NULL);
+		labels(c->out, c->views[a], c->nm, 0, NULL);
 		sbuf_printf(c->out, " %llu\n", (unsigned long long)h->total);
 		a = b;
 	}
@@ -272,9 +284,10 @@ static int summary_family(ctx *c, const results *r, hist *h, size_t i)
 	return HERD_OK;
 }
 
-int prom_render(const results *r, const char *run_id, const char *plan, sbuf *out)
+int prom_render(const results *r, const char *run_id, const char *plan, const prom_names *nm,
+                sbuf *out)
 {
-	ctx c = { .out = out };
+	ctx c = { .out = out, .nm = nm };
 	hist *h = hist_new();
 	int rv = HERD_OK;
 	if (h == NULL)

@@ -14,9 +14,16 @@
 #include "common/sbuf.h"
 #include "controller/results.h"
 
+/* Agents' names by id, for the agent label (an id not here is shown as is). */
+typedef struct prom_names {
+	const char *const *ids, *const *names;
+	size_t n;
+} prom_names;
+
 /* Appends the exposition of r to out (out->oom tells a failed allocation).
- * run_id and plan label the herd_run_info gauge. Returns HERD_OK or
- * HERD_ENOMEM. */
-int prom_render(const results *r, const char *run_id, const char *plan, sbuf *out);
+ * run_id and plan label the herd_run_info gauge; nm may be NULL. Returns
+ * HERD_OK or HERD_ENOMEM. */
+int prom_render(const results *r, const char *run_id, const char *plan, const prom_names *nm,
+                sbuf *out);
 
 #endif

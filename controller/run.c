@@ -26,6 +26,8 @@
 #include "common/split.h"
 #include "controller/cluster.h"
 #include "controller/live.h"
+#include "controller/metrics_http.h"
+#include "controller/prom.h"
 #include "controller/results.h"
 #include "controller/run.h"
 #include "controller/store.h"
@@ -65,7 +67,31 @@ typedef struct run {
 	char url[PATH_MAX + 16];
 	pid_t *pids;
 	int npids;
+	metrics_http *mh; /* --metrics-addr, NULL: none */
 } run;
+
+/* A scrape of --metrics-addr, on an NNG thread: the results as merged so far. */
+#define PROM_MAX_AGENTS 1024
+static int render_metrics(void *arg, sbuf *out)
+{
+	run *r = arg;
+	/* The agents' names first: the registry has its own lock, never taken
+	 * inside ours. */
+	agent_info *ai = calloc(PROM_MAX_AGENTS, sizeof(*ai));
+	const char *ids[PROM_MAX_AGENTS], *names[PROM_MAX_AGENTS];
+	prom_names nm = { ids, names, 0 };
+	if (ai != NULL && r->cl != NULL)
+		nm.n = cluster_agents(r->cl, ai, PROM_MAX_AGENTS);
+	for (size_t i = 0; i < nm.n; i++) {
+		ids[i] = ai[i].id;
+		names[i] = ai[i].name;
+	}
+	pthread_mutex_lock(&r->mu);
+	int rv = prom_render(r->res, r->run_id, r->plan->name, &nm, out);
+	pthread_mutex_unlock(&r->mu);
+	free(ai);
+	return rv;
+}
 
 /* ---- batches (handler threads) ---- */
 
@@ -671,6 +697,11 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
+	if (o->metrics_addr != NULL &&
+	    metrics_http_start(o->metrics_addr, render_metrics, &r, &r.mh, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", err);
+		goto out;
+	}
 	struct sigaction sa = { .sa_handler = on_sigint };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -911,6 +942,9 @@ int run_main(const run_opts *o)
 	/* Give batches a moment to arrive after an immediate stop, then close. */
 	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
 	refresh_agents(&r, ai, nai);
+	/* Scrapes read the registry: the endpoint goes first. */
+	metrics_http_stop(r.mh);
+	r.mh = NULL;
 	cluster_close(r.cl);
 	r.cl = NULL;
 	record_agents(&r, ai, nai, weights, wsum);
@@ -996,6 +1030,8 @@ out:
 	if (run_open && store_run_end(r.st, r.run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL,
 	                              NULL) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r.st));
+	metrics_http_stop(r.mh);
+	r.mh = NULL;
 	if (r.cl != NULL)
 		cluster_close(r.cl);
 	if (r.npids > 0)
