@@ -28,6 +28,7 @@
 #include "common/plan.h"
 #include "common/session.h"
 #include "net/net.h"
+#include "net/tlscheck.h"
 #include "proto/wire.h"
 
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
@@ -83,6 +84,12 @@ typedef struct agent {
 	int unverified_logged; /* the drop that ended the session was logged */
 	int ever_welcomed;     /* a session existed: later failures do not end the agent */
 	int quiet;             /* failures to authenticate again were logged once */
+
+	/* tls+tcp://: the files and the name the controller's certificate must have. */
+	net_tls_files tls;
+	char tls_name[256];
+	int cert_known;          /* herd's own check of the certificate came to a verdict */
+	int64_t cert_checked_ns; /* when it last looked (CLOCK_MONOTONIC) */
 } agent;
 
 /* An error of the handshake: logged the first time, then (while the
@@ -624,6 +631,35 @@ static int hello(agent *a)
 	return rv;
 }
 
+/* herd's own look at the controller's certificate (net/tlscheck.h), which
+ * can say what NNG cannot: why it is refused. Returns HERD_EAUTH, logged,
+ * when it is; otherwise what tlscheck_controller returned. */
+static int check_cert(const agent *a)
+{
+	char err[1024];
+	int rv = tlscheck_controller(a->cfg->url, &a->tls, a->tls.server_name, 2000, err, sizeof(err));
+	if (rv == HERD_EAUTH)
+		log_error("%s", err);
+	else if (rv != HERD_OK)
+		log_debug("TLS check of %s: %s", a->cfg->url, err);
+	return rv;
+}
+
+/* While the controller is silent or unproven over tls+tcp://, looks at its
+ * certificate with check_cert, at most once a second and until that has a
+ * verdict: NNG refuses a wrong certificate on every connection but says
+ * nothing. Returns HERD_EAUTH when the certificate is refused (logged). */
+static int look_at_cert(agent *a)
+{
+	int64_t now = clock_mono_ns();
+	if (!net_url_is_tls(a->cfg->url) || a->cert_known || now - a->cert_checked_ns < 1000000000LL)
+		return HERD_OK;
+	a->cert_checked_ns = now;
+	int rv = check_cert(a);
+	a->cert_known = rv == HERD_OK || rv == HERD_EAUTH;
+	return rv;
+}
+
 int link_run(const link_cfg *cfg)
 {
 	agent a;
@@ -649,10 +685,24 @@ int link_run(const link_cfg *cfg)
 	nng_dialer dialer;
 	nng_tls_config *tls = NULL;
 	char err[512];
-	if (net_url_is_tls(cfg->url) && net_tls_config(0, &cfg->tls, &tls, err, sizeof(err)) != HERD_OK) {
-		log_error("%s", err);
-		nng_close(a.sock);
-		return HERD_EINVAL;
+	if (net_url_is_tls(cfg->url)) {
+		char port[16];
+		a.tls = cfg->tls;
+		/* The controller's certificate must name the host we dial, unless
+		 * --tls-server-name says which name it has. */
+		if (a.tls.server_name == NULL) {
+			if (net_url_split(cfg->url, a.tls_name, sizeof(a.tls_name), port, sizeof(port)) != 0) {
+				log_error("%s: expected tls+tcp://HOST:PORT", cfg->url);
+				nng_close(a.sock);
+				return HERD_EINVAL;
+			}
+			a.tls.server_name = a.tls_name;
+		}
+		if (net_tls_config(0, &a.tls, &tls, err, sizeof(err)) != HERD_OK) {
+			log_error("%s", err);
+			nng_close(a.sock);
+			return HERD_EINVAL;
+		}
 	}
 	if ((rv = nng_ctx_open(&a.cmd_ctx, a.sock)) != 0 || (rv = nng_ctx_open(&a.met_ctx, a.sock)) != 0 ||
 	    (rv = nng_dialer_create(&dialer, a.sock, cfg->url)) != 0 ||
@@ -682,12 +732,18 @@ int link_run(const link_cfg *cfg)
 	while (!*cfg->quit) {
 		wire_msg reply = { 0 };
 		if (!welcomed) {
+			/* A refused certificate ends an agent that never had a controller. */
+			if (look_at_cert(&a) == HERD_EAUTH && !a.ever_welcomed) {
+				rv = HERD_EAUTH;
+				break;
+			}
 			rv = hello(&a);
 			if (rv == HERD_OK) {
 				welcomed = 1;
 				waiting_logged = 0;
 				a.last_heard_ns = clock_mono_ns();
 				a.ever_welcomed = 1;
+				a.cert_known = 0; /* look again should this session end */
 				if (a.quiet)
 					log_info("the controller proved the token again");
 				a.quiet = 0;
@@ -752,6 +808,7 @@ int link_run(const link_cfg *cfg)
 		if (prv == HERD_OK) {
 			if (a.lost)
 				log_info("controller is back");
+			a.cert_known = 0; /* look again should it fall silent */
 			a.lost = 0;
 			a.last_heard_ns = now;
 			switch (reply.type) {
@@ -781,6 +838,8 @@ int link_run(const link_cfg *cfg)
 					a.forgotten = 1;
 			}
 			check_lost(&a, now);
+			if (a.lost)
+				look_at_cert(&a);
 		}
 		wire_msg_fini(&reply);
 		if (prv != HERD_OK && cfg->once && now - a.last_heard_ns > (cfg->lost_controller_ms + 10000) * 1000000) {

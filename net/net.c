@@ -13,6 +13,28 @@ int net_url_is_tls(const char *url)
 	return strncmp(url, "tls+", 4) == 0;
 }
 
+int net_url_split(const char *url, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *p = strstr(url, "://"), *colon;
+	if (p == NULL)
+		return -1;
+	p += 3;
+	if (*p == '[') {
+		const char *close = strchr(p, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		snprintf(host, hlen, "%.*s", (int)(close - p - 1), p + 1);
+		colon = close + 1;
+	} else {
+		colon = strrchr(p, ':');
+		if (colon == NULL)
+			return -1;
+		snprintf(host, hlen, "%.*s", (int)(colon - p), p);
+	}
+	snprintf(port, plen, "%s", colon + 1);
+	return host[0] != '\0' && port[0] != '\0' ? 0 : -1;
+}
+
 int net_err(int rv)
 {
 	switch (rv) {
@@ -82,6 +104,13 @@ int net_tls_config(int server, const net_tls_files *f, nng_tls_config **out, cha
 	}
 	if ((rv = nng_tls_config_ca_file(cfg, f->ca)) != 0) {
 		snprintf(err, errlen, "TLS CA %s: %s", f->ca, nng_strerror(rv));
+		goto fail;
+	}
+	/* The agent checks the controller's name too (and mbedTLS, given a name,
+	 * its serverAuth usage), so that a certificate the CA gave anyone else
+	 * (an agent's, another server's) does not pass for the controller's. */
+	if (!server && f->server_name != NULL && (rv = nng_tls_config_server_name(cfg, f->server_name)) != 0) {
+		snprintf(err, errlen, "TLS server name %s: %s", f->server_name, nng_strerror(rv));
 		goto fail;
 	}
 	/* Mutual TLS: both sides insist on a certificate their CA signed. */

@@ -17,16 +17,22 @@ typedef struct net_tls_files {
 	const char *cert; /* PEM certificate of this side */
 	const char *key;  /* PEM private key of this side */
 	const char *ca;   /* PEM CA the peer's certificate must chain to */
+	const char *server_name; /* client: the name the server's certificate must
+	                          * have (the URL's host, or --tls-server-name) */
 } net_tls_files;
 
 /* 1 when url is a tls+tcp:// address. */
 int net_url_is_tls(const char *url);
 
 /* Builds a TLS configuration (server or client) that requires the peer's
- * certificate. Returns HERD_OK and *out (free with nng_tls_config_free), or
+ * certificate, and on a client its server_name when set. Returns HERD_OK and *out (free with nng_tls_config_free), or
  * an error with a message naming the file in err. */
 int net_tls_config(int server, const net_tls_files *f, nng_tls_config **out, char *err,
                    size_t errlen);
+
+/* Splits "SCHEME://HOST:PORT" (HOST may be "[v6]") into host and port.
+ * Returns 0, or -1 when url is not of that form. */
+int net_url_split(const char *url, char *host, size_t hlen, char *port, size_t plen);
 
 /* Translates an NNG error into a herd_err. */
 int net_err(int nng_rv);

@@ -645,6 +645,149 @@ def test_forged_auth_not_against_agent():
             ctl.stop(signal.SIGKILL)
 
 
+# TLS names -----------------------------------------------------------------
+
+TLS_NAME = "ctl.herd.test"
+
+
+def tls_case(ng, pki, cert, agent_cert, name_flag=True, host="127.0.0.1"):
+    """A controller with cert (for --agents 1, waiting 6 s) and an agent
+    dialing tls+tcp://HOST (with --tls-server-name TLS_NAME when name_flag).
+    Returns (controller exit, agent exit, agent log, nginx /small requests
+    made meanwhile)."""
+    before = ng.access_log_lines(path="/small")
+    d = prepare_run(None)[0]
+    token = write_token(d)
+    port = free_port()
+    url = "tls+tcp://%s:%d" % (host, port)
+    (cc, ck), (ac, ak) = cert, agent_cert
+    ctl = start_controller(REAL_PLAN % (ng.url, 2), url, d, token,
+                           ["--agents", "1", "--agents-wait", "6s", "--tls-cert", cc, "--tls-key", ck,
+                            "--tls-ca", pki.ca])
+    agent = start_agent(url, d, token, ["--tls-cert", ac, "--tls-key", ak, "--tls-ca", pki.ca, "--once"]
+                        + (["--tls-server-name", TLS_NAME] if name_flag else []))
+    try:
+        acode = agent.exited(30)
+        ccode = ctl.exited(30)
+        return ccode, acode, agent.text(), ng.access_log_lines(path="/small") - before
+    finally:
+        agent.stop()
+        ctl.stop(signal.SIGKILL)
+
+
+def tls_pki():
+    if not shutil.which("openssl"):
+        missing("openssl", "apt-get install openssl")
+    pki = TestPki()
+    certs = {
+        "good": pki.server("good", ["DNS:" + TLS_NAME]),
+        "other": pki.server("other", ["DNS:other.herd.test"]),
+        "client-only": pki.server("client-only", ["DNS:" + TLS_NAME], usage="clientAuth"),
+        "ip": pki.server("ip", ["DNS:127.0.0.1", "IP:127.0.0.1"]),
+        "agent": pki.client("agent"),
+    }
+    return pki, certs
+
+
+def tls_server_ctx(cert):
+    """A Python TLS server context presenting cert (OpenSSL, unlike mbedTLS,
+    serves a certificate whatever its extendedKeyUsage says)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert[0], cert[1])
+    return ctx
+
+
+def test_tls_server_name():
+    """The agent checks the controller's certificate, all from one CA: the
+    right name (--tls-server-name for an IP URL) runs the plan; a certificate
+    for another name is refused naming both names, and an IP URL without
+    --tls-server-name is refused with the hint (nothing of those runs reaches
+    nginx); a server whose certificate is for clients only (extendedKeyUsage
+    clientAuth) is refused naming serverAuth and gets no message."""
+    pki, c = tls_pki()
+    with Nginx() as ng:
+        ccode, acode, text, n = tls_case(ng, pki, c["good"], c["agent"])
+        check(ccode == 0 and acode == 0 and n == 2, "right name: controller %s, agent %s, nginx %d\n%s"
+              % (ccode, acode, n, text[-1500:]))
+        cases = [("other", True, ["expected the name %s" % TLS_NAME, "DNS:other.herd.test"]),
+                 ("good", False, ["expected the name 127.0.0.1", "DNS:" + TLS_NAME, "--tls-server-name"])]
+        for cert, flag, want in cases:
+            ccode, acode, text, n = tls_case(ng, pki, c[cert], c["agent"], name_flag=flag)
+            check(acode not in (None, 0), "%s certificate%s: the agent did not refuse it (exit %s)\n%s"
+                  % (cert, "" if flag else " (no --tls-server-name)", acode, text[-1500:]))
+            for w in want:
+                check(w in text, "%s: the agent's message lacks %r:\n%s" % (cert, w, text[-1500:]))
+            check(ccode not in (None, 0), "%s: the controller ran without its agent (exit %s)" % (cert, ccode))
+            check(n == 0, "%s: nginx saw %d requests" % (cert, n))
+            note("%s: %s", cert, [line for line in text.splitlines() if "refused" in line][0].strip())
+        # mbedTLS (NNG's controller) will not serve a client-only certificate
+        # at all; a controller of another make would.
+        d = prepare_run(None)[0]
+        token = write_token(d)
+        port = free_port()
+        fake = RepServer(port, fake_answer(ng.url, wire_version()), tls_server_ctx(c["client-only"]))
+        (ac, ak) = c["agent"]
+        agent = start_agent("tls+tcp://127.0.0.1:%d" % port, d, token,
+                            ["--tls-cert", ac, "--tls-key", ak, "--tls-ca", pki.ca, "--tls-server-name", TLS_NAME])
+        try:
+            acode = agent.exited(20)
+            text = agent.text()
+            check(acode not in (None, 0), "client-only: the agent did not refuse it (exit %s)\n%s"
+                  % (acode, text[-1500:]))
+            check("extendedKeyUsage does not include serverAuth" in text,
+                  "client-only: the agent's message lacks serverAuth:\n%s" % text[-1500:])
+            check(fake.types() == [], "client-only: the server got %s" % fake.types())
+            note("client-only: %s", [line for line in text.splitlines() if "refused" in line][0].strip())
+        finally:
+            fake.close()
+            agent.stop()
+
+
+def test_tls_name_enforced_on_reconnect():
+    """NNG itself enforces the name and the usage on every connection, not
+    only herd's check at start: the agent joins the right controller (its
+    name from the URL), which is killed; a TLS server with a certificate of
+    the same CA for another name, then one for clients only, takes its port
+    for 4 s each: not one message of the agent reaches them (the agent logs
+    why); a server with the right certificate then does get its messages."""
+    pki, c = tls_pki()
+    with Nginx() as ng:
+        d = prepare_run(None)[0]
+        token = write_token(d)
+        port = free_port()
+        url = "tls+tcp://127.0.0.1:%d" % port
+        ctl = start_controller(REAL_PLAN % (ng.url, 2), url, d, token,
+                               ["--agents", "2", "--agents-wait", "60s", "--tls-cert", c["ip"][0],
+                                "--tls-key", c["ip"][1], "--tls-ca", pki.ca])
+        agent = start_agent(url, d, token, ["--tls-cert", c["agent"][0], "--tls-key", c["agent"][1],
+                                            "--tls-ca", pki.ca])
+        try:
+            check(agent.wait_for(r"connected to", 20), "the agent did not join:\n%s" % agent.text()[-1500:])
+            ctl.stop(signal.SIGKILL)
+            for cert in ("other", "client-only", "ip"):
+                fake = RepServer(port, fake_answer(ng.url, wire_version()), tls_server_ctx(c[cert]))
+                try:
+                    deadline = time.monotonic() + (10 if cert == "ip" else 4)
+                    while time.monotonic() < deadline and not fake.types():
+                        time.sleep(0.05)
+                    got = fake.types()
+                finally:
+                    fake.close()
+                if cert == "ip":
+                    check(got, "the server with the right certificate got nothing: the test sees "
+                          "nothing\n%s" % agent.text()[-1500:])
+                else:
+                    check(got == [], "%s: the agent sent %s through a connection it should have "
+                          "refused" % (cert, got))
+                note("%s certificate: %d messages reached the server", cert, len(got))
+            check(ng.access_log_lines(path="/write") == 0, "the fake's plan ran")
+            check("refused the controller's certificate" in agent.text(),
+                  "the agent did not say why:\n%s" % agent.text()[-1500:])
+        finally:
+            agent.stop()
+            ctl.stop(signal.SIGKILL)
+
 if __name__ == "__main__":
     main([test_fake_controller_tcp, test_fake_controller_tls, test_replayed_assign_refused,
-          test_old_version_refused, test_token_files_refused, test_forged_auth_not_against_agent])
+          test_old_version_refused, test_token_files_refused, test_forged_auth_not_against_agent,
+          test_tls_server_name, test_tls_name_enforced_on_reconnect])
