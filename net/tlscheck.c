@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
@@ -68,15 +69,25 @@ static int dial(const char *host, const char *port, int ms)
 	return fd;
 }
 
-/* The names a certificate is for, as "DNS:a, DNS:b" (or its subject's CN
- * when it has no DNS names: that is what mbedTLS then matches). */
+/* The names a certificate is for, as "DNS:a, IP:b" (or its subject when it
+ * has none: mbedTLS then matches the CN). */
 static void cert_names(const mbedtls_x509_crt *crt, char *out, size_t outlen)
 {
 	size_t o = 0;
 	out[0] = '\0';
 	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s != NULL && s->buf.p != NULL;
 	     s = s->next) {
-		int n = snprintf(out + o, outlen - o, "%sDNS:%.*s", o ? ", " : "", (int)s->buf.len, s->buf.p);
+		char addr[INET6_ADDRSTRLEN];
+		int n;
+		/* The entries keep their GeneralName tag: [2] a DNS name, [7] an
+		 * address (4 or 16 bytes); others are not names mbedTLS matches. */
+		if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2))
+			n = snprintf(out + o, outlen - o, "%sDNS:%.*s", o ? ", " : "", (int)s->buf.len, s->buf.p);
+		else if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && (s->buf.len == 4 || s->buf.len == 16) &&
+		         inet_ntop(s->buf.len == 4 ? AF_INET : AF_INET6, s->buf.p, addr, sizeof(addr)) != NULL)
+			n = snprintf(out + o, outlen - o, "%sIP:%s", o ? ", " : "", addr);
+		else
+			continue;
 		if (n < 0 || (size_t)n >= outlen - o)
 			return;
 		o += (size_t)n;
