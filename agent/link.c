@@ -860,6 +860,10 @@ int link_run(const link_cfg *cfg)
 	/* Closing the socket ends a request the sender may be waiting on. */
 	nng_close(a.sock);
 	pthread_join(sender, NULL);
+	if (a.unverified > 0)
+		log_info("%llu replies from the controller were dropped: not sealed in the session",
+		         (unsigned long long)a.unverified);
+	session_clear(&a.sess);
 	end_run(&a);
 	pthread_mutex_destroy(&a.mu);
 	pthread_cond_destroy(&a.cv);

@@ -352,8 +352,13 @@ def fake_after_kill(ng, url, port, ctl_extra=(), agent_extra=(), tls_ctx=None):
         drops = len(re.findall(DROPPED, text))
         check(drops == 1, "the dropped reply was logged %d times (want once):\n%s" % (drops, text[-2000:]))
         got = fake.types()
-        note("the fake got %d requests (%s); nginx /write: 0; agent: %s", len(got),
-             ", ".join(sorted(set(got))), re.search(".*" + DROPPED + ".*", text).group(0).strip())
+        agent.stop()
+        m = re.search(r"(\d+) replies from the controller were dropped", agent.text())
+        check(m and int(m.group(1)) >= 1, "the agent did not count the dropped replies:\n%s"
+              % agent.text()[-1500:])
+        note("the fake got %d requests (%s); nginx /write: 0; agent: %s; %s dropped in all", len(got),
+             ", ".join(sorted(set(got))), re.search(".*" + DROPPED + ".*", text).group(0).strip(),
+             m.group(1))
         return text, got
     finally:
         if fake is not None:
