@@ -135,18 +135,15 @@ def listen(port):
             time.sleep(0.05)
 
 
-class RepServer:
-    """A REP peer on 127.0.0.1:port (TLS when tls_ctx is given): answers each
-    request's payload with answer(payload) (bytes, or None for no reply).
-    Keeps the type of each request it got in self.got."""
+class TcpServer:
+    """Accepts connections on 127.0.0.1:port in a thread and serves each in a
+    thread of its own (self._serve(sock)); close() stops accepting and shuts
+    down the sockets given to keep()."""
 
-    def __init__(self, port, answer, tls_ctx=None):
-        self.answer = answer
-        self.tls_ctx = tls_ctx
-        self.got = []
+    def __init__(self, port):
         self.lock = threading.Lock()
         self.stopping = False
-        self.conns = []
+        self.socks = []
         self.ls = listen(port)
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -161,13 +158,39 @@ class RepServer:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
+    def keep(self, *socks):
+        with self.lock:
+            self.socks += socks
+
+    def close(self):
+        self.stopping = True
+        self.ls.close()
+        with self.lock:
+            for c in self.socks:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.thread.join(timeout=5)
+
+
+class RepServer(TcpServer):
+    """A REP peer on 127.0.0.1:port (TLS when tls_ctx is given): answers each
+    request's payload with answer(payload) (bytes, or None for no reply).
+    Keeps the type of each request it got in self.got."""
+
+    def __init__(self, port, answer, tls_ctx=None):
+        self.answer = answer
+        self.tls_ctx = tls_ctx
+        self.got = []
+        super().__init__(port)
+
     def _serve(self, c):
         try:
             c.settimeout(30)
             if self.tls_ctx is not None:
                 c = self.tls_ctx.wrap_socket(c, server_side=True)
-            with self.lock:
-                self.conns.append(c)
+            self.keep(c)
             c.sendall(sp_header(SP_REP))
             recv_exact(c, 8)
             while not self.stopping:
@@ -186,17 +209,6 @@ class RepServer:
     def types(self):
         with self.lock:
             return list(self.got)
-
-    def close(self):
-        self.stopping = True
-        self.ls.close()
-        with self.lock:
-            for c in self.conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self.thread.join(timeout=5)
 
 
 FAKE_PLAN = """name: fake
@@ -272,6 +284,14 @@ def need_agent():
     ab = agent_bin()
     check(ab is not None, "HERD_AGENT_BIN is not set (path of the built herd-agent)")
     return ab
+
+
+def scratch(scheme="tcp", host="127.0.0.1"):
+    """A temp dir with a token file in it, a free port and the URL on it:
+    (dir, token path, port, url)."""
+    d = prepare_run(None)[0]
+    port = free_port()
+    return d, write_token(d), port, "%s://%s:%d" % (scheme, host, port)
 
 
 def write_token(d, name="token", mode=0o600):
@@ -401,7 +421,7 @@ def test_fake_controller_tls():
                         ["--tls-cert", ac, "--tls-key", ak, "--tls-ca", pki.ca], tls_ctx=ctx)
 
 
-class ReplayProxy:
+class ReplayProxy(TcpServer):
     """Between the agent (on port) and the controller (on upstream): passes
     messages both ways and keeps the controller's ASSIGN. Once the controller
     has hung up, it answers every request of the agent with that ASSIGN,
@@ -411,21 +431,7 @@ class ReplayProxy:
         self.upstream = upstream
         self.assign = None
         self.replayed = 0
-        self.lock = threading.Lock()
-        self.stopping = False
-        self.socks = []
-        self.ls = listen(port)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                a, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(a,), daemon=True).start()
+        super().__init__(port)
 
     def _serve(self, a):
         up = None
@@ -436,8 +442,7 @@ class ReplayProxy:
             up.settimeout(None)
             up.sendall(sp_header(SP_REQ))
             recv_exact(up, 8)
-            with self.lock:
-                self.socks += [a, up]
+            self.keep(a, up)
             gone = threading.Event()
             threading.Thread(target=self._down, args=(up, a, gone), daemon=True).start()
             while not self.stopping:
@@ -471,16 +476,6 @@ class ReplayProxy:
                 write_frame(a, body)
         except (EOFError, OSError):
             gone.set()
-
-    def close(self):
-        self.stopping = True
-        self.ls.close()
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def test_replayed_assign_refused():
@@ -525,10 +520,7 @@ def test_old_version_refused():
     each side's message names both versions."""
     v = wire_version()
     with Nginx() as ng:
-        d = prepare_run(None)[0]
-        token = write_token(d)
-        port = free_port()
-        url = "tcp://127.0.0.1:%d" % port
+        d, token, port, url = scratch()
         ctl = start_controller(REAL_PLAN % (ng.url, 1), url, d, token,
                                ["--agents", "1", "--agents-wait", "4s"])
         old = start_agent(url, d, token, env={"HERD_WIRE_VERSION": str(v - 1)}, name="old")
@@ -609,10 +601,7 @@ def test_forged_auth_not_against_agent():
     and the real agent stays (its run completes)."""
     v = wire_version()
     with Nginx() as ng:
-        d = prepare_run(None)[0]
-        token = write_token(d)
-        port = free_port()
-        url = "tcp://127.0.0.1:%d" % port
+        d, token, port, url = scratch()
         ctl = start_controller(LONG_PLAN % ng.url, url, d, token, ["--agents", "1"])
         agent = start_agent(url, d, token, name="real")
         try:
@@ -661,10 +650,7 @@ def tls_case(ng, pki, cert, agent_cert, name_flag=True, host="127.0.0.1"):
     Returns (controller exit, agent exit, agent log, nginx /small requests
     made meanwhile)."""
     before = ng.access_log_lines(path="/small")
-    d = prepare_run(None)[0]
-    token = write_token(d)
-    port = free_port()
-    url = "tls+tcp://%s:%d" % (host, port)
+    d, token, port, url = scratch("tls+tcp", host)
     (cc, ck), (ac, ak) = cert, agent_cert
     ctl = start_controller(REAL_PLAN % (ng.url, 2), url, d, token,
                            ["--agents", "1", "--agents-wait", "6s", "--tls-cert", cc, "--tls-key", ck,
@@ -727,9 +713,7 @@ def test_tls_server_name():
             note("%s: %s", cert, [line for line in text.splitlines() if "refused" in line][0].strip())
         # mbedTLS (NNG's controller) will not serve a client-only certificate
         # at all; a controller of another make would.
-        d = prepare_run(None)[0]
-        token = write_token(d)
-        port = free_port()
+        d, token, port, _ = scratch()
         fake = RepServer(port, fake_answer(ng.url, wire_version()), tls_server_ctx(c["client-only"]))
         (ac, ak) = c["agent"]
         agent = start_agent("tls+tcp://127.0.0.1:%d" % port, d, token,
@@ -757,10 +741,7 @@ def test_tls_name_enforced_on_reconnect():
     why); a server with the right certificate then does get its messages."""
     pki, c = tls_pki()
     with Nginx() as ng:
-        d = prepare_run(None)[0]
-        token = write_token(d)
-        port = free_port()
-        url = "tls+tcp://127.0.0.1:%d" % port
+        d, token, port, url = scratch("tls+tcp")
         ctl = start_controller(REAL_PLAN % (ng.url, 2), url, d, token,
                                ["--agents", "2", "--agents-wait", "60s", "--tls-cert", c["ip"][0],
                                 "--tls-key", c["ip"][1], "--tls-ca", pki.ca])
