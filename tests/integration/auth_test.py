@@ -396,6 +396,45 @@ def test_fake_controller_tcp():
         fake_after_kill(ng, "tcp://127.0.0.1:%d" % port, port)
 
 
+def test_fake_controller_midrun():
+    """tcp://: the real controller killed 2 s into a 30 s run, a token-less
+    fake on its port answers everything with ASSIGN. Its answers do not count
+    as the controller's voice: the agent stops the real load after the loss
+    limit (3 s; the last /small request at nginx no later than 3 s + 3 s of
+    slack after the kill, against 28 s more if the fake kept it alive) and
+    runs none of the fake's plan."""
+    with Nginx() as ng:
+        d, token, port, url = scratch()
+        plan = LONG_PLAN.replace("duration: 4s", "duration: 30s") % ng.url
+        ctl = start_controller(plan, url, d, token, ["--agents", "1"])
+        agent = start_agent(url, d, token)
+        fake = None
+        try:
+            deadline = time.monotonic() + 20
+            while ng.access_log_lines(path="/small", settle=False) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check(ng.access_log_lines(path="/small", settle=False) > 0, "the real run never started:\n%s"
+                  % agent.text()[-1500:])
+            time.sleep(2)
+            ctl.stop(signal.SIGKILL)
+            killed = time.time()
+            fake = RepServer(port, fake_answer(ng.url, wire_version()))
+            time.sleep(8)
+            last = max(e["msec"] for e in ng.entries() if e["uri"] == "/small")
+            text = agent.text()
+            check(ng.access_log_lines(path="/write") == 0, "the agent ran the fake's plan\n%s" % text[-1500:])
+            check(fake.types(), "the agent never reached the fake:\n%s" % text[-1500:])
+            check(last - killed <= 6, "the real load went on %.1f s after the kill (loss limit 3 s): "
+                  "the fake kept it alive\n%s" % (last - killed, text[-1500:]))
+            check("stopping all load" in text, "the agent did not say it stopped:\n%s" % text[-1500:])
+            note("last /small request %.2f s after the kill; /write: 0", last - killed)
+        finally:
+            if fake is not None:
+                fake.close()
+            agent.stop()
+            ctl.stop(signal.SIGKILL)
+
+
 def tls_files(pki):
     """Controller and agent certificates for tls+tcp://127.0.0.1 (the
     controller's names the address as a DNS name too, which is how a name
@@ -774,6 +813,6 @@ def test_tls_name_enforced_on_reconnect():
             ctl.stop(signal.SIGKILL)
 
 if __name__ == "__main__":
-    main([test_fake_controller_tcp, test_fake_controller_tls, test_replayed_assign_refused,
+    main([test_fake_controller_tcp, test_fake_controller_midrun, test_fake_controller_tls, test_replayed_assign_refused,
           test_old_version_refused, test_token_files_refused, test_forged_auth_not_against_agent,
           test_tls_server_name, test_tls_name_enforced_on_reconnect])
