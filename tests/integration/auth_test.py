@@ -264,6 +264,8 @@ class Proc:
         return None
 
     def stop(self, sig=signal.SIGTERM):
+        """Stops the process (sig, then SIGKILL after 10 s); fails when a
+        sanitizer reported anything in its output."""
         if self.p.poll() is None:
             self.p.send_signal(sig)
             try:
@@ -272,6 +274,8 @@ class Proc:
                 self.p.kill()
                 self.p.wait()
         self.f.close()
+        m = re.search(r".*(Sanitizer|runtime error:).*", self.text())
+        check(not m, "%s: %s" % (os.path.basename(self.log), m.group(0) if m else ""))
 
     def exited(self, timeout):
         try:
