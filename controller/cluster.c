@@ -849,7 +849,11 @@ void cluster_close(cluster *c)
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
 			break;
 	int drained = !c->open || quiet(c);
+	uint64_t unverified = c->unverified;
 	pthread_mutex_unlock(&c->mu);
+	if (unverified > 0)
+		log_info("%llu sealed messages did not verify in their agent's session (stale or forged): refused",
+		         (unsigned long long)unverified);
 	if (!drained)
 		log_debug("closing the listener while agents may still send (not quiet after %d ms)", DRAIN_MS);
 	if (c->open && !close_within(c->sock, CLOSE_WAIT_MS)) {
