@@ -113,6 +113,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (cfg.tls.server_name != NULL && strncmp(cfg.url, "tls+tcp://", 10) != 0) {
+		fprintf(stderr, "herd-agent: --tls-server-name needs a tls+tcp:// controller address\n");
+		return 2;
+	}
 	if (token_file != NULL) {
 		if (auth_token_load(token_file, &token, err, sizeof(err)) != HERD_OK) {
 			fprintf(stderr, "herd-agent: %s\n", err);
