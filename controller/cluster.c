@@ -42,6 +42,7 @@ typedef struct slot {
 	char *cmd; /* encoded command waiting for the next poll */
 	size_t cmd_len;
 	session sess;   /* with a token: the agent's session (key, last numbers) */
+	int owned;      /* assigned to a run that has not released it (cluster_assign) */
 } slot;
 
 /* A HELLO waiting for its AUTH. */
@@ -75,7 +76,31 @@ struct cluster {
 	uint64_t unverified; /* sealed messages refused: bad MAC, replayed, stale session */
 	cluster_cfg cfg;
 	pending *pending;
+	/* Where batches and events go (cluster_set_hooks), and how many calls
+	 * of them are in progress outside the lock. */
+	cluster_metrics_fn on_metrics;
+	cluster_event_fn on_event;
+	void *arg;
+	int calls;
 };
+
+/* Takes the hooks for one call outside the lock (c->mu held); hook_end
+ * (c->mu not held) ends it. */
+static void hook_begin(cluster *c, cluster_metrics_fn *m, cluster_event_fn *e, void **arg)
+{
+	*m = c->on_metrics;
+	*e = c->on_event;
+	*arg = c->arg;
+	c->calls++;
+}
+
+static void hook_end(cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->calls--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
 
 static void event(cluster *c, const char *kind, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -87,8 +112,15 @@ static void event(cluster *c, const char *kind, const char *id, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (c->cfg.on_event != NULL)
-		c->cfg.on_event(c->cfg.arg, kind, id, text);
+	cluster_metrics_fn m;
+	cluster_event_fn fn;
+	void *arg;
+	pthread_mutex_lock(&c->mu);
+	hook_begin(c, &m, &fn, &arg);
+	pthread_mutex_unlock(&c->mu);
+	if (fn != NULL)
+		fn(arg, kind, id, text);
+	hook_end(c);
 }
 
 const char *agent_state_name(agent_state s)
@@ -166,7 +198,7 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const se
 	(void)h->clock_ns;
 	s->info.last_seen_mono = clock_mono_ns();
 	if (s->info.state == AGENT_LOST)
-		s->info.state = AGENT_READY;
+		s->info.state = s->owned ? AGENT_READY : AGENT_JOINED;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	event(c, rejoined ? "agent_rejoined" : "agent_joined", h->agent_id, "host %s, %u cores", h->host, h->cores);
@@ -335,6 +367,7 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	 * run its load has stopped and the last sample says little. */
 	if (p->cpu_pct > s->info.cpu_pct)
 		s->info.cpu_pct = p->cpu_pct;
+	s->info.cpu_now = p->cpu_pct;
 	if (p->rss_kb > s->info.rss_kb)
 		s->info.rss_kb = p->rss_kb;
 	if (p->clock_rtt_ns > 0) {
@@ -348,7 +381,8 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	int back = 0;
 	if (s->info.state == AGENT_LOST) {
 		log_info("agent %s is back", s->info.id);
-		s->info.state = AGENT_READY;
+		/* Back in its run, or idle when its run let it go meanwhile. */
+		s->info.state = s->owned ? AGENT_READY : AGENT_JOINED;
 		back = 1;
 	}
 	while (!c->closing && (s = find(c, p->agent_id)) != NULL && s->cmd == NULL) {
@@ -390,9 +424,13 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 	}
 	s->info.last_seen_mono = clock_mono_ns();
 	switch (m->type) {
-	case WIRE_READY: s->info.state = AGENT_READY; break;
+	case WIRE_READY:
+		if (s->owned)
+			s->info.state = AGENT_READY;
+		break;
 	case WIRE_DONE:
-		s->info.state = AGENT_DONE;
+		/* An agent whose run let it go before its DONE is idle now. */
+		s->info.state = s->owned ? AGENT_DONE : AGENT_JOINED;
 		s->info.last_seq = m->u.done.last_seq;
 		s->info.dropped = m->u.done.dropped_batches;
 		if (m->u.done.started_ns != 0)
@@ -400,7 +438,8 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 		s->info.ended_ns = m->u.done.ended_ns;
 		break;
 	case WIRE_ERROR:
-		s->info.state = AGENT_FAILED;
+		if (s->owned)
+			s->info.state = AGENT_FAILED;
 		snprintf(s->info.error, sizeof(s->info.error), "%s", m->u.error.message);
 		log_error("agent %s: %s", id, m->u.error.message);
 		break;
@@ -420,7 +459,15 @@ static nng_msg *on_metrics(cluster *c, const wire_metrics *m)
 	pthread_mutex_unlock(&c->mu);
 	if (s == NULL)
 		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
-	int rv = c->cfg.on_metrics(c->cfg.arg, m->agent_id, m);
+	cluster_metrics_fn fn;
+	cluster_event_fn ev;
+	void *arg;
+	pthread_mutex_lock(&c->mu);
+	hook_begin(c, &fn, &ev, &arg);
+	pthread_mutex_unlock(&c->mu);
+	/* No run attached: nobody would keep the batch. */
+	int rv = fn != NULL ? fn(arg, m->agent_id, m) : HERD_ECLOSED;
+	hook_end(c);
 	if (rv != HERD_OK)
 		return error_reply(rv, herd_strerror(rv));
 	pthread_mutex_lock(&c->mu);
@@ -689,6 +736,9 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	c->cfg = *cfg;
+	c->on_metrics = cfg->on_metrics;
+	c->on_event = cfg->on_event;
+	c->arg = cfg->arg;
 	if (c->cfg.heartbeat_ms <= 0)
 		c->cfg.heartbeat_ms = HEARTBEAT_MS;
 	/* Room for agents that come back under a new id after a restart. */
@@ -944,6 +994,7 @@ int cluster_check_lost(cluster *c, int64_t loss_ms)
 {
 	int64_t now = clock_mono_ns();
 	int n = 0;
+	char (*lost)[sizeof(((agent_info *)0)->id)] = NULL;
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->nagents; i++) {
 		agent_info *a = &c->agents[i].info;
@@ -953,13 +1004,105 @@ int cluster_check_lost(cluster *c, int64_t loss_ms)
 			a->state = AGENT_LOST;
 			log_warn("agent %s lost: nothing heard for %lld ms", a->id,
 			         (long long)((now - a->last_seen_mono) / 1000000));
-			if (c->cfg.on_event != NULL)
-				c->cfg.on_event(c->cfg.arg, "agent_lost", a->id, "nothing heard within the loss limit");
+			if (lost == NULL)
+				lost = calloc(c->nagents, sizeof(*lost));
+			if (lost != NULL)
+				snprintf(lost[n], sizeof(lost[n]), "%s", a->id);
 			n++;
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
+	/* The events go out after the lock: their hook may take locks of its own. */
+	for (int i = 0; lost != NULL && i < n; i++)
+		event(c, "agent_lost", lost[i], "nothing heard within the loss limit");
+	free(lost);
 	return n;
+}
+
+void cluster_set_hooks(cluster *c, cluster_metrics_fn on_metrics, cluster_event_fn on_event, void *arg)
+{
+	pthread_mutex_lock(&c->mu);
+	c->on_metrics = on_metrics;
+	c->on_event = on_event;
+	c->arg = arg;
+	while (c->calls > 0)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Zeroes what an agent_info says about one run, keeping who the agent is. */
+static void forget_run(agent_info *a)
+{
+	agent_info keep = *a;
+	memset(a, 0, sizeof(*a));
+	memcpy(a->id, keep.id, sizeof(a->id));
+	memcpy(a->name, keep.name, sizeof(a->name));
+	memcpy(a->host, keep.host, sizeof(a->host));
+	memcpy(a->version, keep.version, sizeof(a->version));
+	a->cores = keep.cores;
+	a->pid = keep.pid;
+	a->joined_ns = keep.joined_ns;
+	a->last_seen_mono = keep.last_seen_mono;
+	a->clock_offset_ns = keep.clock_offset_ns;
+	a->clock_rtt_ns = keep.clock_rtt_ns;
+	a->cpu_now = keep.cpu_now;
+	a->state = keep.state;
+}
+
+int cluster_assign(cluster *c, const char *id, const wire_msg *m)
+{
+	char *buf;
+	size_t len;
+	int rv = wire_encode(m, &buf, &len);
+	if (rv != HERD_OK)
+		return rv;
+	pthread_mutex_lock(&c->mu);
+	slot *s = find(c, id);
+	if (s == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		free(buf);
+		return HERD_ENOTFOUND;
+	}
+	forget_run(&s->info);
+	s->info.state = AGENT_ASSIGNED;
+	s->owned = 1;
+	free(s->cmd);
+	s->cmd = buf;
+	s->cmd_len = len;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return HERD_OK;
+}
+
+void cluster_release(cluster *c, const char *id)
+{
+	pthread_mutex_lock(&c->mu);
+	slot *s = find(c, id);
+	if (s != NULL) {
+		s->owned = 0;
+		if (s->info.state == AGENT_DONE || s->info.state == AGENT_FAILED)
+			s->info.state = AGENT_JOINED;
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+int cluster_wait_idle(cluster *c, int n, int64_t timeout_ms)
+{
+	int64_t deadline = clock_real_ns() + timeout_ms * 1000000;
+	struct timespec until = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
+	int idle, timed_out = 0;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		idle = 0;
+		for (size_t i = 0; i < c->nagents; i++)
+			idle += c->agents[i].info.state == AGENT_JOINED;
+		if (idle >= n || timed_out)
+			break;
+		timed_out = pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return idle;
 }
 
 uint64_t cluster_malformed(cluster *c)

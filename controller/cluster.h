@@ -4,6 +4,11 @@
  * delivered on its next long poll. Handler threads each own one REP context;
  * a poll with nothing to deliver is held up to one heartbeat (1 s) so a
  * command reaches its agent as soon as it is queued.
+ *
+ * The listener and the registry outlive a run: a run (controller/engine.h)
+ * sets the hooks batches and events go to while it lasts, assigns idle
+ * agents (cluster_assign) and lets them go at its end (cluster_release), so
+ * the same agents serve the next run without reconnecting.
  */
 #ifndef HERD_CONTROLLER_CLUSTER_H
 #define HERD_CONTROLLER_CLUSTER_H
@@ -18,7 +23,7 @@
 typedef struct cluster cluster;
 
 typedef enum agent_state {
-	AGENT_JOINED = 0, /* said HELLO */
+	AGENT_JOINED = 0, /* said HELLO, and in no run: idle */
 	AGENT_ASSIGNED,   /* ASSIGN queued or sent */
 	AGENT_READY,      /* accepted the assignment */
 	AGENT_DONE,       /* sent DONE */
@@ -42,7 +47,8 @@ typedef struct agent_info {
 	int64_t started_ns;      /* when its load started, in its own clock (0: not yet) */
 	int64_t ended_ns;        /* when its load ended, in its own clock (from DONE) */
 	agent_state state;
-	double cpu_pct;          /* the highest CPU use it reported (100 = one core) */
+	double cpu_pct;          /* the highest CPU use it reported in its run (100 = one core) */
+	double cpu_now;          /* the CPU use its latest poll reported (since the poll before) */
 	uint64_t rss_kb;         /* the highest resident memory it reported */
 	uint64_t batches;       /* batches merged (not counting repeats) */
 	uint64_t last_seq;      /* from DONE */
@@ -52,7 +58,8 @@ typedef struct agent_info {
 
 /* Called for each METRICS batch from a handler thread. Returns HERD_OK to
  * acknowledge it (also when it was already merged before); anything else is
- * answered with ERROR and the agent sends it again. */
+ * answered with ERROR and the agent sends it again. Without a hook a batch
+ * is answered with ERROR HERD_ECLOSED (no run takes it). */
 typedef int (*cluster_metrics_fn)(void *arg, const char *agent_id, const wire_metrics *m);
 
 /* Called for events worth recording (kind: "agent_joined", "agent_refused",
@@ -65,7 +72,7 @@ typedef struct cluster_cfg {
 	const auth_token *token;    /* NULL: agents need not authenticate */
 	net_tls_files tls;          /* for tls+tcp:// */
 	int heartbeat_ms;           /* 0: 1000 */
-	cluster_metrics_fn on_metrics;
+	cluster_metrics_fn on_metrics; /* the first hooks (cluster_set_hooks); may be NULL */
 	cluster_event_fn on_event;  /* may be NULL */
 	void *arg;
 } cluster_cfg;
@@ -81,6 +88,33 @@ void cluster_close(cluster *c);
 int cluster_wait_joined(cluster *c, int n, int64_t timeout_ms);
 /* Copies up to max agents (in joining order) into out; returns the count. */
 size_t cluster_agents(cluster *c, agent_info *out, size_t max);
+
+/*
+ * Sets where batches and events go from now on (NULL: batches refused,
+ * events dropped), and returns once no call of the hooks set before is in
+ * progress, so their arg may be freed then. Call it from no hook.
+ */
+void cluster_set_hooks(cluster *c, cluster_metrics_fn on_metrics, cluster_event_fn on_event, void *arg);
+
+/* Waits until n agents are idle (joined, in no run) or timeout_ms passes;
+ * returns how many are idle. */
+int cluster_wait_idle(cluster *c, int n, int64_t timeout_ms);
+
+/*
+ * Gives agent id to a run: forgets what its registry entry says about an
+ * earlier run (batches, start and end, CPU and memory peaks, error), marks
+ * it assigned and queues m (an ASSIGN; encoded at once, m stays the
+ * caller's). Until cluster_release, READY, DONE and ERROR move it through
+ * its run's states. Returns a herd_err (HERD_ENOTFOUND: no such agent).
+ */
+int cluster_assign(cluster *c, const char *id, const wire_msg *m);
+/*
+ * Lets agent id go at its run's end: done or failed, it is idle again; one
+ * still running (or lost) becomes idle when its DONE comes (or when it is
+ * heard from again). Its registry entry keeps the run's figures until its
+ * next cluster_assign.
+ */
+void cluster_release(cluster *c, const char *id);
 
 /* Queues m for agent id (replacing any queued command). The message is
  * encoded at once; m stays the caller's. Returns a herd_err. */

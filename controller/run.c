@@ -1,15 +1,14 @@
 /*
- * The run life cycle; see run.h. Threads: the main thread drives the run and
- * prints the live line; the cluster's handler threads call on_metrics, which
- * stores and merges each batch under the run's mutex. Local agents are real
- * herd-agent processes speaking the real protocol over ipc://, exactly as
- * remote agents do over tcp://.
+ * `herd run`: the command-line side of a run; see run.h. It loads the plan,
+ * opens the store and the listener, starts local agents (herd-agent
+ * processes dialing over ipc://, exactly as remote agents do over tcp://),
+ * and drives the run engine (engine.h), turning its hooks into the live
+ * line, messages, the summary and the export. Signals are caught here:
+ * Ctrl-C and SIGTERM stop the run through the engine.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,20 +24,15 @@
 #include "common/plan.h"
 #include "common/split.h"
 #include "controller/cluster.h"
+#include "controller/engine.h"
 #include "controller/live.h"
 #include "controller/metrics_http.h"
 #include "controller/prom.h"
-#include "controller/results.h"
 #include "controller/run.h"
 #include "controller/store.h"
-#include "controller/summary.h"
-#include "controller/verdict.h"
 
-#define INTERVAL_MS 1000
 #define JOIN_TIMEOUT_MS 15000
-#define READY_TIMEOUT_MS 10000
 #define START_DELAY_MS 500
-#define LOSS_MS 3000
 #define START_DELAY_REMOTE_MS 1000
 
 static volatile sig_atomic_t interrupts;
@@ -54,29 +48,39 @@ typedef struct run {
 	plan *plan;
 	char *plan_text;
 	store *st;
-	results *res;
+	const char *db;
 	live *lv;
 	cluster *cl;
-	char run_id[64];
-	pthread_mutex_t mu;
-	uint64_t duplicates;
-	int store_failed;      /* a batch could not be stored: the run stops (store_check) */
-	char store_error[600]; /* why, from store_errmsg */
-	uint64_t unstored;     /* batches acknowledged and dropped after that */
+	eng *e;
 	char tmpdir[PATH_MAX];
 	char url[PATH_MAX + 16];
 	pid_t *pids;
 	int npids;
+	int nlocal;
 	metrics_http *mh; /* --metrics-addr, NULL: none */
+	size_t nagents;   /* in the run, once assigned */
+	int judged;       /* the engine judged the run: its end is reported */
+	char reason[700]; /* why, from on_done */
 } run;
 
 /* A scrape of --metrics-addr, on an NNG thread: the results as merged so far. */
 #define PROM_MAX_AGENTS 1024
+typedef struct scrape {
+	prom_names *nm;
+	sbuf *out;
+} scrape;
+
+static int render_locked(void *arg, const eng_snapshot *s)
+{
+	scrape *sc = arg;
+	return prom_render(s->res, s->run_id, s->plan->name, sc->nm, sc->out);
+}
+
 static int render_metrics(void *arg, sbuf *out)
 {
 	run *r = arg;
 	/* The agents' names first: the registry has its own lock, never taken
-	 * inside ours. */
+	 * inside the run's. */
 	agent_info *ai = calloc(PROM_MAX_AGENTS, sizeof(*ai));
 	const char *ids[PROM_MAX_AGENTS], *names[PROM_MAX_AGENTS];
 	prom_names nm = { ids, names, 0 };
@@ -86,43 +90,9 @@ static int render_metrics(void *arg, sbuf *out)
 		ids[i] = ai[i].id;
 		names[i] = ai[i].name;
 	}
-	pthread_mutex_lock(&r->mu);
-	int rv = prom_render(r->res, r->run_id, r->plan->name, &nm, out);
-	pthread_mutex_unlock(&r->mu);
+	scrape sc = { &nm, out };
+	int rv = eng_view(r->e, render_locked, &sc);
 	free(ai);
-	return rv;
-}
-
-/* ---- batches (handler threads) ---- */
-
-static int on_metrics(void *arg, const char *agent_id, const wire_metrics *m)
-{
-	run *r = arg;
-	int dup = 0, rv;
-	if (strcmp(m->run_id, r->run_id) != 0)
-		return HERD_ECLOSED; /* a batch of a run this controller does not run: refuse, never merge */
-	pthread_mutex_lock(&r->mu);
-	if (r->store_failed) {
-		/* The run is being stopped (store_check): a batch that cannot be kept
-		 * is acknowledged and dropped, so the agents can finish at once
-		 * instead of sending it again until the hard deadline. */
-		r->unstored++;
-		pthread_mutex_unlock(&r->mu);
-		return HERD_OK;
-	}
-	rv = store_add_batch(r->st, r->run_id, agent_id, m->seq, m->interval_ms, m->entries,
-	                     m->nentries, &dup);
-	if (rv != HERD_OK) {
-		snprintf(r->store_error, sizeof(r->store_error), "%s", store_errmsg(r->st));
-		r->store_failed = 1;
-	} else if (dup) {
-		r->duplicates++;
-	} else {
-		rv = results_add_batch(r->res, agent_id, m->interval_ms, m->entries, m->nentries);
-		if (rv == HERD_OK)
-			live_add(r->lv, m->interval_ms, m->entries, m->nentries);
-	}
-	pthread_mutex_unlock(&r->mu);
 	return rv;
 }
 
@@ -230,29 +200,18 @@ static int spawn_agents(run *r, int n, int workers)
 	return 0;
 }
 
-/*
- * Waits up to ms for n agents to join. A local agent that exits first ends
- * the wait at once (it refused to start: its log says why); its exit status
- * goes to *gone_status, which stays -1 otherwise. Returns the agents joined.
- */
-static int wait_joined(run *r, int n, int64_t ms, int *gone_status)
+/* Whether a local agent exited; its exit status goes to *status. */
+static int local_agent_gone(run *r, int *status)
 {
-	int64_t deadline = clock_mono_ns() + ms * 1000000;
-	int got;
-	*gone_status = -1;
-	int64_t slice = r->npids > 0 ? 100 : ms;
-	while ((got = cluster_wait_joined(r->cl, n, slice)) < n && clock_mono_ns() < deadline) {
-		for (int i = 0; i < r->npids; i++) {
-			int status;
-			if (r->pids[i] > 0 && waitpid(r->pids[i], &status, WNOHANG) == r->pids[i]) {
-				r->pids[i] = 0;
-				*gone_status = WIFEXITED(status) ? WEXITSTATUS(status)
-				                                 : 128 + WTERMSIG(status);
-				return cluster_wait_joined(r->cl, n, 0);
-			}
+	for (int i = 0; i < r->npids; i++) {
+		int st;
+		if (r->pids[i] > 0 && waitpid(r->pids[i], &st, WNOHANG) == r->pids[i]) {
+			r->pids[i] = 0;
+			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return 1;
 		}
 	}
-	return got;
+	return 0;
 }
 
 /* Waits up to ms for the local agents to exit, then kills what is left. */
@@ -300,239 +259,7 @@ static void remove_tmpdir(run *r)
 	rmdir(r->tmpdir);
 }
 
-/* ---- the run ---- */
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[n] = '\0';
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
-static int all_finished(run *r, agent_info *ai, size_t n)
-{
-	(void)r;
-	for (size_t i = 0; i < n; i++)
-		if (ai[i].state != AGENT_DONE && ai[i].state != AGENT_FAILED && ai[i].state != AGENT_LOST)
-			return 0;
-	return 1;
-}
-
-static void stop_all(run *r, agent_info *ai, size_t n, const char *reason)
-{
-	wire_msg m = { .type = WIRE_STOP };
-	m.u.stop.run_id = r->run_id;
-	m.u.stop.reason = (char *)reason;
-	for (size_t i = 0; i < n; i++)
-		if (ai[i].state == AGENT_READY || ai[i].state == AGENT_ASSIGNED)
-			cluster_send(r->cl, ai[i].id, &m);
-}
-
-static void record_agents(run *r, agent_info *ai, size_t n, const double *weights, double wsum)
-{
-	for (size_t i = 0; i < n; i++) {
-		store_agent sa = {
-			.agent_id = ai[i].id,
-			.name = ai[i].name,
-			.host = ai[i].host,
-			.cores = ai[i].cores,
-			.weight = weights != NULL && wsum > 0 ? weights[i] / wsum : 0,
-			.joined_at = ai[i].joined_ns / 1000000,
-			.left_at = ai[i].state == AGENT_DONE || ai[i].state == AGENT_LOST ? clock_real_ns() / 1000000 : 0,
-			.status = agent_state_name(ai[i].state),
-			.cpu_pct = ai[i].cpu_pct,
-			.rss_kb = ai[i].rss_kb,
-		};
-		if (store_agent_upsert(r->st, r->run_id, &sa) != HERD_OK)
-			log_warn("results store: %s", store_errmsg(r->st));
-	}
-}
-
-/* The live line's stage: the stage of the first ramping scenario under way,
- * by its name when it has one ("peak"), else by number ("ramp 2/3"); else
- * "running", or "ending" after every scenario's end. */
-static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t len)
-{
-	int64_t last_end = 0;
-	for (size_t i = 0; i < p->nscenarios; i++) {
-		const plan_scenario *s = &p->scenarios[i];
-		int64_t at = s->start_ms, end = s->start_ms + plan_scenario_length_ms(s);
-		if (end > last_end)
-			last_end = end;
-		if (s->nstages == 0 || t_ms < at || t_ms >= end)
-			continue;
-		for (size_t k = 0; k < s->nstages; k++) {
-			at += s->stages[k].duration_ms;
-			if (t_ms >= at)
-				continue;
-			if (s->stages[k].name != NULL)
-				snprintf(buf, len, "%s", s->stages[k].name);
-			else
-				snprintf(buf, len, "%.20s %zu/%zu", s->name, k + 1, s->nstages);
-			return buf;
-		}
-	}
-	return t_ms >= last_end ? "ending" : "running";
-}
-
-/*
- * Whether the store failed (a batch could not be committed: a full disk, an
- * I/O error). The first time, says why and stops the load at once: what was
- * committed is kept and nothing more can be, so running on would only load
- * the target unmeasured. Returns 1 when the run must end.
- */
-static int store_check(run *r, agent_info *ai, size_t n)
-{
-	char why[sizeof(r->store_error)];
-	pthread_mutex_lock(&r->mu);
-	int failed = r->store_failed;
-	snprintf(why, sizeof(why), "%s", r->store_error);
-	pthread_mutex_unlock(&r->mu);
-	if (!failed)
-		return 0;
-	fprintf(stderr, "%sherd: results store: %s; stopping the load (what was committed is kept)\n",
-	        r->o->quiet ? "" : "\n", why);
-	stop_all(r, ai, n, "abort");
-	return 1;
-}
-
-/*
- * Records the run's end. A store that cannot take the summaries may still
- * take the row's status (a full disk leaves room for a page, not for a
- * summary), so that is tried next; when neither can be written the run
- * stays "running" in the store, and the user is told so.
- */
-static int mark_run(run *r, store_status ss, int code, int degraded, const char *json,
-                    const char *text)
-{
-	int64_t now = clock_real_ns() / 1000000;
-	if (store_run_end(r->st, r->run_id, ss, code, degraded, now, json, text) == HERD_OK)
-		return HERD_OK;
-	fprintf(stderr, "herd: results store: %s\n", store_errmsg(r->st));
-	if ((json != NULL || text != NULL) &&
-	    store_run_end(r->st, r->run_id, ss, code, degraded, now, NULL, NULL) == HERD_OK) {
-		fprintf(stderr, "herd: run %s is marked '%s' in the store, without its summary\n", r->run_id,
-		        store_status_name(ss));
-		return HERD_OK;
-	}
-	fprintf(stderr, "herd: run %s could not be marked '%s' in the store (%s): it stays 'running' there\n",
-	        r->run_id, store_status_name(ss), store_errmsg(r->st));
-	return HERD_ESTORE;
-}
-
-/* Events from the cluster go to the store (and to stderr when they matter). */
-static void on_event(void *arg, const char *kind, const char *agent_id, const char *message)
-{
-	run *r = arg;
-	pthread_mutex_lock(&r->mu);
-	if (store_add_event(r->st, r->run_id, clock_real_ns() / 1000000, kind, agent_id, message) != HERD_OK)
-		log_warn("results store: %s", store_errmsg(r->st));
-	pthread_mutex_unlock(&r->mu);
-	if (strcmp(kind, "agent_refused") == 0)
-		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
-}
-
-/*
- * Decides the exit code (see outcome.h) from the code the watch loop left
- * (EXIT_SETUP, EXIT_ABORTED or EXIT_OK) and what the run produced, and
- * writes why into reason ("" for a plain pass or threshold failure).
- */
-static int run_outcome(run *r, int code, int interrupted, int degraded, const verdict_set *vs,
-                       char *reason, size_t len)
-{
-	outcome_in oi = {
-		.setup_failed = code == EXIT_SETUP || r->store_failed,
-		.aborted = code == EXIT_ABORTED,
-		.interrupted = interrupted,
-		.thresholds_failed = vs != NULL && !verdict_all_ok(vs),
-		.degraded = degraded,
-	};
-	if (outcome_nothing_measured(r->res, &oi.nothing_measured) != HERD_OK)
-		oi.setup_failed = 1;
-	code = outcome_code(&oi);
-	reason[0] = '\0';
-	if (r->store_failed)
-		snprintf(reason, len,
-		         "results store: %s; the load was stopped, what was committed is kept "
-		         "(%llu later batches were dropped)",
-		         r->store_error, (unsigned long long)r->unstored);
-	else if (code == EXIT_NO_LOAD)
-		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
-		         degraded ? " (agents were lost before any load)" : "");
-	else if (code == EXIT_DEGRADED)
-		snprintf(reason, len, "agents lost or batches missing: part of the load was not applied or not measured");
-	return code;
-}
-
-double run_agent_weight(const char *spec, const char *name, double dflt)
-{
-	const char *p = spec;
-	if (spec == NULL)
-		return dflt;
-	while (*p != '\0') {
-		const char *eq = strchr(p, '='), *end = strchr(p, ',');
-		if (end == NULL)
-			end = p + strlen(p);
-		if (eq == NULL || eq > end || eq == p)
-			return -1;
-		char *num_end;
-		double w = strtod(eq + 1, &num_end);
-		if (num_end != end || !(w > 0))
-			return -1;
-		if ((size_t)(eq - p) == strlen(name) && strncmp(p, name, (size_t)(eq - p)) == 0)
-			return w;
-		p = *end == ',' ? end + 1 : end;
-	}
-	return dflt;
-}
-
-/* The first n agents that joined and are still there take part in the run. */
-static size_t select_agents(run *r, agent_info *ai, size_t cap, size_t n)
-{
-	size_t all = cluster_agents(r->cl, ai, cap), k = 0;
-	for (size_t i = 0; i < all && k < n; i++)
-		if (ai[i].state == AGENT_JOINED)
-			ai[k++] = ai[i];
-	return k;
-}
-
-/* Refreshes the run's agents (ai[0..n)) from the cluster. */
-static void refresh_agents(run *r, agent_info *ai, size_t n)
-{
-	agent_info all[64];
-	agent_info *buf = all;
-	size_t cap = 64;
-	for (;;) {
-		size_t got = cluster_agents(r->cl, buf, cap);
-		if (got < cap || cap >= 65536) {
-			for (size_t i = 0; i < n; i++)
-				for (size_t k = 0; k < got; k++)
-					if (strcmp(ai[i].id, buf[k].id) == 0)
-						ai[i] = buf[k];
-			break;
-		}
-		cap *= 4;
-		agent_info *nb = realloc(buf == all ? NULL : buf, cap * sizeof(*nb));
-		if (nb == NULL)
-			break;
-		buf = nb;
-	}
-	if (buf != all)
-		free(buf);
-}
+/* ---- the engine's hooks: the terminal ---- */
 
 /* Prints agent i's share of scenario s (the agents' weights[0..n)), as the
  * agents' workers will compute it (agent/sched.c). */
@@ -596,72 +323,198 @@ static void print_shares(run *r, const agent_info *ai, size_t n, const double *w
 		       uncertainty / 1e6);
 }
 
+static void on_tick(void *arg, const eng_tick *t)
+{
+	run *r = arg;
+	if (!r->o->quiet)
+		live_print(r->lv, stdout, t->w, t->elapsed_ms, t->total_ms, t->agents_up, t->agents, t->stage);
+}
+
+static void on_event(void *arg, const eng_event *ev)
+{
+	run *r = arg;
+	const char *nl = r->o->quiet ? "" : "\n";
+	const agent_info *a = ev->agent;
+	switch (ev->type) {
+	case ENG_EV_STATE:
+		if (ev->state == ENG_DRAINING)
+			live_end(r->lv, stdout);
+		break;
+	case ENG_EV_CLUSTER:
+		if (strcmp(ev->kind, "agent_refused") == 0)
+			fprintf(stderr, "herd: refused agent %s: %s\n", ev->agent_id[0] ? ev->agent_id : "(unknown)",
+			        ev->text);
+		break;
+	case ENG_EV_JOIN_TIMEOUT:
+		fprintf(stderr, "herd: only %lld of %lld agents connected within %.0f s\n", (long long)ev->count,
+		        (long long)ev->wanted, (double)ev->ms / 1000);
+		if (r->nlocal > 0)
+			print_agent_log(r);
+		break;
+	case ENG_EV_FEEDER_SHORT:
+		fprintf(stderr, "herd: warning: feeder '%s' has %lld rows for %lld agents; an agent without rows starts no iterations that need them\n",
+		        ev->text, (long long)ev->count, (long long)ev->wanted);
+		break;
+	case ENG_EV_ASSIGNED:
+		r->nagents = ev->n;
+		if (r->o->quiet)
+			break;
+		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", eng_run_id(r->e), r->plan->name,
+		       r->o->plan_path, r->plan->nscenarios, r->plan->nscenarios == 1 ? "" : "s", ev->n,
+		       ev->n == 1 ? "" : "s");
+		print_shares(r, ev->agents, ev->n, ev->weights);
+		fflush(stdout);
+		break;
+	case ENG_EV_SEND_FAILED: fprintf(stderr, "herd: cannot send the assignment to %s\n", a->id); break;
+	case ENG_EV_AGENT_FAILED: fprintf(stderr, "herd: agent %s failed: %s\n", a->name, a->error); break;
+	case ENG_EV_NOT_READY: fprintf(stderr, "herd: agent %s did not accept its assignment\n", a->name); break;
+	case ENG_EV_AGENT_LOST:
+		fprintf(stderr, "%sherd: agent %s lost: nothing heard for %.1f s%s\n", nl, a->name, (double)ev->ms / 1000,
+		        ev->aborting ? "; aborting the run" : "; the run goes on without it");
+		break;
+	case ENG_EV_AGENT_BUSY:
+		fprintf(stderr, "%sherd: agent %s runs at %.0f%% CPU on %u workers: its latencies may be skewed\n", nl,
+		        a->name, ev->value, a->cores);
+		break;
+	case ENG_EV_START_SKEW:
+		if (!r->o->quiet && r->nagents > 1) {
+			printf("%sherd: %s\n", isatty(STDOUT_FILENO) ? "\r\033[K" : "", ev->text);
+			fflush(stdout);
+		}
+		break;
+	case ENG_EV_STORE_FAILED:
+		fprintf(stderr, "%sherd: results store: %s; stopping the load (what was committed is kept)\n", nl, ev->text);
+		break;
+	case ENG_EV_OVERTIME:
+		fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
+		break;
+	case ENG_EV_AGENT_DROPPED:
+		fprintf(stderr, "herd: agent %s dropped %llu batches (its queue was full)\n", a->name,
+		        (unsigned long long)a->dropped);
+		break;
+	case ENG_EV_JUDGE_FAILED: fprintf(stderr, "herd: cannot evaluate thresholds\n"); break;
+	case ENG_EV_NO_MEMORY:
+		if (strcmp(ev->text, "the summary") == 0)
+			fprintf(stderr, "herd: out of memory writing the summary\n");
+		else
+			fprintf(stderr, "herd: out of memory\n");
+		break;
+	case ENG_EV_STORE_ERROR: fprintf(stderr, "herd: %s\n", ev->text); break;
+	}
+}
+
+/* The run is judged: the summary on stdout and --summary-export. A failed
+ * export makes a pass a setup failure (103). */
+static int on_done(void *arg, const eng_done *d)
+{
+	run *r = arg;
+	const run_opts *o = r->o;
+	int code = d->code;
+	if (!d->judged)
+		return code;
+	r->judged = 1;
+	snprintf(r->reason, sizeof(r->reason), "%s", d->reason);
+	/* Scrapes read the registry and the results: the endpoint goes first. */
+	metrics_http_stop(r->mh);
+	r->mh = NULL;
+	if (d->text != NULL)
+		fputs(d->text, stdout);
+	fflush(stdout);
+	if (o->summary_export != NULL && d->json != NULL) {
+		FILE *f = fopen(o->summary_export, "w");
+		if (f == NULL || fputs(d->json, f) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "herd: cannot write %s: %s\n", o->summary_export, strerror(errno));
+			if (code == EXIT_OK)
+				code = EXIT_SETUP;
+		}
+	}
+	return code;
+}
+
+/* ---- the run ---- */
+
+double run_agent_weight(const char *spec, const char *name, double dflt)
+{
+	return eng_agent_weight(spec, name, dflt);
+}
+
+/*
+ * Steps the engine until the run is done: Ctrl-C (or SIGTERM) stops it
+ * gracefully once the agents are assigned, again at once; a local agent
+ * that exits before the agents are all there ends the wait.
+ */
+static void drive(run *r)
+{
+	int seen_interrupts = 0;
+	for (;;) {
+		int64_t wait = 0;
+		eng_state st = eng_step(r->e, clock_mono_ns(), &wait);
+		if (st == ENG_DONE)
+			break;
+		clock_sleep_ms((int)wait);
+		st = eng_get_state(r->e);
+		if ((st == ENG_ASSIGNED || st == ENG_RUNNING) && interrupts > seen_interrupts) {
+			seen_interrupts = interrupts;
+			if (seen_interrupts == 1) {
+				fprintf(stderr, "\nherd: stopping gracefully (Ctrl-C again to stop at once)\n");
+				eng_stop(r->e, 0);
+			} else {
+				fprintf(stderr, "\nherd: stopping at once\n");
+				eng_stop(r->e, 1);
+			}
+		}
+		int gone;
+		if (st == ENG_JOINING && r->npids > 0 && local_agent_gone(r, &gone) &&
+		    cluster_wait_idle(r->cl, r->nlocal, 0) < r->nlocal) {
+			fprintf(stderr, "herd: a local agent exited (status %d) before it joined\n", gone);
+			print_agent_log(r);
+			eng_cancel(r->e, EXIT_SETUP);
+		}
+	}
+}
+
 int run_main(const run_opts *o)
 {
 	run r;
 	char err[2048];
 	int code = EXIT_SETUP, rv;
-	agent_info *ai = NULL;
-	double *weights = NULL;
-	size_t nai = 0;
-	int interrupted = 0, degraded = 0, run_open = 0;
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
-	pthread_mutex_init(&r.mu, NULL);
 
 	/* 1. The plan: every error is reported before anything is started. */
-	if ((rv = plan_load_file_cli(o->plan_path, o->cli, &r.plan, err, sizeof(err))) != HERD_OK) {
+	if (eng_plan_load(o->plan_path, o->cli, &r.plan, &r.plan_text, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_INVALID;
 	}
-	if ((r.plan_text = read_file(o->plan_path)) == NULL) {
-		fprintf(stderr, "herd: %s: cannot read: %s\n", o->plan_path, strerror(errno));
-		plan_free(r.plan);
-		return EXIT_INVALID;
-	}
-	{
-		for (size_t i = 0; i < r.plan->nthresholds; i++) {
-			th_metric m;
-			th_expr e;
-			char terr[256];
-			const plan_threshold *t = &r.plan->thresholds[i];
-			if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
-			    th_parse_expr(t->expr, &e, terr, sizeof(terr)) != 0 ||
-			    verdict_check(&m, &e, terr, sizeof(terr)) != 0) {
-				fprintf(stderr, "%s:%d:%d: threshold '%s: %s': %s\n", r.plan->file, t->line, t->col,
-				        t->metric, t->expr, terr);
-				plan_free(r.plan);
-				free(r.plan_text);
-				return EXIT_INVALID;
-			}
-		}
-	}
 
 	/* 2. The store. */
-	const char *db = o->db_path ? o->db_path : getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
-	if ((rv = store_open(db, &r.st, err, sizeof(err))) != HERD_OK) {
-		fprintf(stderr, "herd: results store %s: %s\n", db, err);
+	r.db = o->db_path ? o->db_path : getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
+	if ((rv = store_open(r.db, &r.st, err, sizeof(err))) != HERD_OK) {
+		fprintf(stderr, "herd: results store %s: %s\n", r.db, err);
 		goto out;
 	}
-	store_make_run_id(clock_real_ns() / 1000000, r.run_id, sizeof(r.run_id));
-	if ((rv = results_new(INTERVAL_MS, &r.res)) != HERD_OK || (rv = live_new(&r.lv)) != HERD_OK) {
-		fprintf(stderr, "herd: %s\n", herd_strerror(rv));
+	if ((rv = live_new(&r.lv)) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", herd_strerror(HERD_ENOMEM));
 		goto out;
 	}
 
 	/* 3. The listener, and the local agents when none are remote. */
 	int remote = o->listen != NULL;
-	int nlocal = remote ? 0 : (o->local_agents > 0 ? o->local_agents : 1);
+	r.nlocal = remote ? 0 : (o->local_agents > 0 ? o->local_agents : 1);
 	/* Flags first, then the plan's `agents: { min, wait }`. */
-	int nwant = !remote ? nlocal : o->agents > 0 ? o->agents : r.plan->agents_min > 0 ? (int)r.plan->agents_min : 1;
+	int nwant = !remote ? r.nlocal : o->agents > 0 ? o->agents : r.plan->agents_min > 0 ? (int)r.plan->agents_min : 1;
 	int workers = o->workers;
-	if (workers <= 0 && nlocal > 0) {
+	if (workers <= 0 && r.nlocal > 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		workers = (int)(cores / nlocal);
+		workers = (int)(cores / r.nlocal);
 		if (workers < 1)
 			workers = 1;
 	}
+	int64_t wait_ms = !remote                  ? JOIN_TIMEOUT_MS
+	                  : o->agents_wait_ms > 0   ? o->agents_wait_ms
+	                  : r.plan->agents_wait_ms > 0 ? r.plan->agents_wait_ms
+	                                            : 60000;
 	if (remote) {
 		snprintf(r.url, sizeof(r.url), "%s", o->listen);
 	} else {
@@ -673,25 +526,33 @@ int run_main(const run_opts *o)
 		}
 		snprintf(r.url, sizeof(r.url), "ipc://%s/ctl.sock", r.tmpdir);
 	}
-	if (store_run_begin(r.st, r.run_id, r.plan->name, o->plan_path, r.plan_text,
-	                    clock_real_ns() / 1000000, INTERVAL_MS) != HERD_OK) {
-		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
+	eng_cfg ec = {
+		.plan = r.plan,
+		.plan_path = o->plan_path,
+		.plan_text = r.plan_text,
+		.st = r.st,
+		.agents = nwant,
+		.agents_wait_ms = wait_ms,
+		.start_delay_ms = remote ? START_DELAY_REMOTE_MS : START_DELAY_MS,
+		.loss_ms = o->loss_ms,
+		.on_loss_abort = o->on_loss_abort,
+		.agent_weights = o->agent_weights,
+		.labels = o->labels,
+		.nlabels = o->nlabels,
+		.hooks = { on_tick, on_event, on_done, &r },
+	};
+	if (eng_new(&ec, &r.e, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
-	run_open = 1;
 	if (o->run_id_out != NULL)
-		snprintf(o->run_id_out, o->run_id_len, "%s", r.run_id);
-	for (size_t i = 0; i < o->nlabels; i++)
-		store_add_event(r.st, r.run_id, clock_real_ns() / 1000000, "label", NULL, o->labels[i]);
+		snprintf(o->run_id_out, o->run_id_len, "%s", eng_run_id(r.e));
 	cluster_cfg cc = {
 		.url = r.url,
 		.max_agents = nwant,
 		.token = o->token,
 		.tls = o->tls,
 		.heartbeat_ms = o->heartbeat_ms,
-		.on_metrics = on_metrics,
-		.on_event = on_event,
-		.arg = &r,
 	};
 	if ((rv = cluster_open(&cc, &r.cl, err, sizeof(err))) != HERD_OK) {
 		fprintf(stderr, "herd: %s\n", err);
@@ -705,347 +566,42 @@ int run_main(const run_opts *o)
 	struct sigaction sa = { .sa_handler = on_sigint };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (nlocal > 0 && spawn_agents(&r, nlocal, workers) != 0)
+	if (r.nlocal > 0 && spawn_agents(&r, r.nlocal, workers) != 0)
 		goto out;
-	int64_t wait_ms = !remote                  ? JOIN_TIMEOUT_MS
-	                  : o->agents_wait_ms > 0   ? o->agents_wait_ms
-	                  : r.plan->agents_wait_ms > 0 ? r.plan->agents_wait_ms
-	                                            : 60000;
 	if (remote && !o->quiet) {
 		printf("herd: listening on %s, waiting up to %.0f s for %d agent%s\n", r.url,
 		       (double)wait_ms / 1000, nwant, nwant == 1 ? "" : "s");
 		fflush(stdout);
 	}
-	int gone;
-	int joined = wait_joined(&r, nwant, wait_ms, &gone);
-	if (joined < nwant) {
-		if (gone >= 0)
-			fprintf(stderr, "herd: a local agent exited (status %d) before it joined\n", gone);
-		else
-			fprintf(stderr, "herd: only %d of %d agents connected within %.0f s\n", joined, nwant,
-			        (double)wait_ms / 1000);
-		if (nlocal > 0)
-			print_agent_log(&r);
-		goto out;
-	}
 
-	/* 4. Split and assign: weights are the agents' worker counts. */
-	size_t acap = (size_t)nwant * 2 + 8;
-	ai = calloc(acap, sizeof(*ai));
-	weights = calloc(acap, sizeof(*weights));
-	if (ai == NULL || weights == NULL)
-		goto out;
-	nai = select_agents(&r, ai, acap, (size_t)nwant);
-	/* Each agent measures its clock offset right after joining and reports it
-	 * with its first poll; the start instant needs it. */
-	for (int64_t until = clock_mono_ns() + 3000000000LL; clock_mono_ns() < until;) {
-		size_t synced = 0;
-		refresh_agents(&r, ai, nai);
-		for (size_t i = 0; i < nai; i++)
-			synced += ai[i].clock_rtt_ns > 0;
-		if (synced == nai)
-			break;
-		clock_sleep_ms(20);
+	/* 4. The run: joining, assigned, running, draining, done. */
+	eng_start(r.e, r.cl);
+	drive(&r);
+	code = eng_code(r.e);
+	if (r.judged) {
+		if (eng_stored(r.e) && !o->quiet)
+			printf("results stored in %s as run %s\n", r.db, eng_run_id(r.e));
+		if (code != EXIT_OK && r.reason[0] != '\0')
+			fprintf(stderr, "herd: exit %d: %s\n", code, r.reason);
 	}
-	double wsum = 0;
-	for (size_t i = 0; i < nai; i++) {
-		weights[i] = run_agent_weight(o->agent_weights, ai[i].name, ai[i].cores);
-		wsum += weights[i];
-	}
-	int64_t start_real = clock_real_ns() + (int64_t)(remote ? START_DELAY_REMOTE_MS : START_DELAY_MS) * 1000000;
-	/* The files and environment values the plan used travel with it, so
-	 * agents need neither the controller's filesystem nor its environment. */
-	wire_blob *files = calloc(r.plan->nfiles + 1, sizeof(*files));
-	wire_blob *env = calloc(r.plan->nenv + 1, sizeof(*env));
-	if (files == NULL || env == NULL) {
-		free(files);
-		free(env);
-		fprintf(stderr, "herd: out of memory\n");
-		goto out;
-	}
-	for (size_t i = 0; i < r.plan->nfiles; i++)
-		files[i] = (wire_blob){ r.plan->files[i].name, r.plan->files[i].data, r.plan->files[i].len };
-	for (size_t i = 0; i < r.plan->nenv; i++)
-		env[i] = (wire_blob){ r.plan->env[i].name, r.plan->env[i].data, r.plan->env[i].len };
-	for (size_t i = 0; i < r.plan->nfeeders; i++) {
-		const plan_feeder *f = &r.plan->feeders[i];
-		if (f->split == FEED_SPLIT_PER_AGENT && f->table.nrows < nai)
-			fprintf(stderr, "herd: warning: feeder '%s' has %zu rows for %zu agents; an agent without rows starts no iterations that need them\n",
-			        f->name, f->table.nrows, nai);
-	}
-	for (size_t i = 0; i < nai; i++) {
-		wire_msg m = { .type = WIRE_ASSIGN };
-		m.u.assign.files = (wire_blobs){ (uint32_t)r.plan->nfiles, files };
-		m.u.assign.env = (wire_blobs){ (uint32_t)r.plan->nenv, env };
-		m.u.assign.run_id = r.run_id;
-		m.u.assign.plan_file = (char *)o->plan_path;
-		m.u.assign.plan_text = r.plan_text;
-		m.u.assign.agent_index = (uint32_t)i;
-		m.u.assign.nweights = (uint32_t)nai;
-		m.u.assign.weights = weights;
-		/* One instant for all, in each agent's own clock. */
-		m.u.assign.start_ns = start_real + ai[i].clock_offset_ns;
-		m.u.assign.interval_ms = INTERVAL_MS;
-		cluster_set_state(r.cl, ai[i].id, AGENT_ASSIGNED);
-		if (cluster_send(r.cl, ai[i].id, &m) != HERD_OK) {
-			fprintf(stderr, "herd: cannot send the assignment to %s\n", ai[i].id);
-			free(files);
-			free(env);
-			goto out;
-		}
-	}
-	free(files);
-	free(env);
-	record_agents(&r, ai, nai, weights, wsum);
-	if (!o->quiet) {
-		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", r.run_id, r.plan->name,
-		       o->plan_path, r.plan->nscenarios, r.plan->nscenarios == 1 ? "" : "s", nai,
-		       nai == 1 ? "" : "s");
-		print_shares(&r, ai, nai, weights);
-		fflush(stdout);
-	}
-
-	/* The planned instant the load starts: time zero of every interval, and
-	 * of the report's charts (the run row's start is earlier, before agents
-	 * joined). */
-	store_add_event(r.st, r.run_id, start_real / 1000000, "load_start", NULL,
-	                "the load starts on every agent");
-
-	/* 5. Watch: a live line per second until every agent is done. */
-	int64_t start_mono = clock_mono_ns() + (start_real - clock_real_ns());
-	/* The live line counts to the end of the last scenario; gracefulStop is slack. */
-	int64_t total_ms = 0;
-	for (size_t i = 0; i < r.plan->nscenarios; i++) {
-		const plan_scenario *s = &r.plan->scenarios[i];
-		if (s->start_ms + plan_scenario_length_ms(s) > total_ms)
-			total_ms = s->start_ms + plan_scenario_length_ms(s);
-	}
-	int64_t hard_deadline = start_mono + (plan_total_ms(r.plan) + 30000) * 1000000;
-	int64_t ready_deadline = clock_mono_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
-	int64_t next_tick = start_mono + (int64_t)INTERVAL_MS * 1000000 + 200000000;
-	int seen_interrupts = 0;
-	uint64_t busy_warned = 0; /* agents already warned about (bit per agent) */
-	int skew_reported = 0;
-	code = EXIT_OK;
-	for (;;) {
-		clock_sleep_ms(50);
-		refresh_agents(&r, ai, nai);
-		if (interrupts > seen_interrupts) {
-			seen_interrupts = interrupts;
-			interrupted = 1;
-			if (seen_interrupts == 1) {
-				fprintf(stderr, "\nherd: stopping gracefully (Ctrl-C again to stop at once)\n");
-				stop_all(&r, ai, nai, "interrupt");
-			} else {
-				fprintf(stderr, "\nherd: stopping at once\n");
-				stop_all(&r, ai, nai, "abort");
-				break;
-			}
-		}
-		int failed = 0;
-		for (size_t i = 0; i < nai; i++)
-			if (ai[i].state == AGENT_FAILED)
-				failed = 1;
-		if (failed) {
-			for (size_t i = 0; i < nai; i++)
-				if (ai[i].state == AGENT_FAILED)
-					fprintf(stderr, "herd: agent %s failed: %s\n", ai[i].name, ai[i].error);
-			stop_all(&r, ai, nai, "abort");
-			code = EXIT_SETUP;
-			break;
-		}
-		if (store_check(&r, ai, nai)) {
-			code = EXIT_SETUP;
-			break;
-		}
-		if (clock_mono_ns() > ready_deadline) {
-			for (size_t i = 0; i < nai; i++)
-				if (ai[i].state == AGENT_ASSIGNED) {
-					fprintf(stderr, "herd: agent %s did not accept its assignment\n", ai[i].name);
-					code = EXIT_SETUP;
-				}
-			if (code != EXIT_OK)
-				break;
-		}
-		if (cluster_check_lost(r.cl, o->loss_ms > 0 ? o->loss_ms : LOSS_MS) > 0) {
-			degraded = 1;
-			refresh_agents(&r, ai, nai);
-			for (size_t i = 0; i < nai; i++)
-				if (ai[i].state == AGENT_LOST)
-					fprintf(stderr, "%sherd: agent %s lost: nothing heard for %.1f s%s\n",
-					        o->quiet ? "" : "\n", ai[i].name, (double)(o->loss_ms > 0 ? o->loss_ms : LOSS_MS) / 1000,
-					        o->on_loss_abort ? "; aborting the run" : "; the run goes on without it");
-			if (o->on_loss_abort) {
-				stop_all(&r, ai, nai, "abort");
-				code = EXIT_ABORTED;
-				break;
-			}
-		}
-		for (size_t i = 0; i < nai && i < sizeof(busy_warned) * 8; i++) {
-			if (ai[i].cpu_pct > 90.0 * (ai[i].cores ? ai[i].cores : 1) && !(busy_warned >> i & 1)) {
-				busy_warned |= UINT64_C(1) << i;
-				fprintf(stderr, "%sherd: agent %s runs at %.0f%% CPU on %u workers: its latencies may be skewed\n",
-				        o->quiet ? "" : "\n", ai[i].name, ai[i].cpu_pct, ai[i].cores);
-			}
-		}
-		if (!skew_reported && nai > 0) {
-			/* Each agent's actual start, in the controller's clock. */
-			int64_t lo = INT64_MAX, hi = INT64_MIN;
-			size_t started = 0;
-			for (size_t i = 0; i < nai; i++) {
-				if (ai[i].started_ns == 0)
-					continue;
-				int64_t t = ai[i].started_ns - ai[i].clock_offset_ns;
-				lo = t < lo ? t : lo;
-				hi = t > hi ? t : hi;
-				started++;
-			}
-			if (started == nai) {
-				char text[160];
-				skew_reported = 1;
-				snprintf(text, sizeof(text), "start skew %.3f ms across %zu agent%s (%.3f ms after the planned instant)",
-				         (double)(hi - lo) / 1e6, nai, nai == 1 ? "" : "s", (double)(hi - start_real) / 1e6);
-				on_event(&r, "start_skew", "", text);
-				if (!o->quiet && nai > 1) {
-					printf("%sherd: %s\n", isatty(STDOUT_FILENO) ? "\r\033[K" : "", text);
-					fflush(stdout);
-				}
-			}
-		}
-		if (all_finished(&r, ai, nai))
-			break;
-		int64_t now = clock_mono_ns();
-		if (now > hard_deadline) {
-			fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
-			stop_all(&r, ai, nai, "abort");
-			/* Their last batches may never come: what was measured is incomplete. */
-			degraded = 1;
-			break;
-		}
-		if (now >= next_tick) {
-			next_tick += (int64_t)INTERVAL_MS * 1000000;
-			if (!o->quiet) {
-				int joined = 0;
-				for (size_t i = 0; i < nai; i++)
-					joined += ai[i].state != AGENT_LOST && ai[i].state != AGENT_FAILED;
-				pthread_mutex_lock(&r.mu);
-				char stage[64];
-				live_print(r.lv, stdout, (now - start_mono) / 1000000, total_ms, joined, (int)nai,
-				           interrupted ? "stopping"
-				                       : stage_label(r.plan, (now - start_mono) / 1000000, stage, sizeof(stage)));
-				pthread_mutex_unlock(&r.mu);
-			}
-		}
-	}
-	live_end(r.lv, stdout);
-
-	/* Give batches a moment to arrive after an immediate stop, then close. */
-	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
-	refresh_agents(&r, ai, nai);
-	/* Scrapes read the registry: the endpoint goes first. */
-	metrics_http_stop(r.mh);
-	r.mh = NULL;
-	cluster_close(r.cl);
-	r.cl = NULL;
-	record_agents(&r, ai, nai, weights, wsum);
-	for (size_t i = 0; i < nai; i++) {
-		if (ai[i].state == AGENT_LOST || (ai[i].state != AGENT_DONE && ai[i].batches == 0))
-			degraded = 1;
-		if (ai[i].dropped > 0) {
-			degraded = 1;
-			fprintf(stderr, "herd: agent %s dropped %llu batches (its queue was full)\n", ai[i].name,
-			        (unsigned long long)ai[i].dropped);
-		}
-	}
-
-	/* Rates are per second of load: from the first agent's start to the last one's end. */
-	{
-		int64_t lo = INT64_MAX, hi = INT64_MIN;
-		for (size_t i = 0; i < nai; i++) {
-			if (ai[i].started_ns == 0 || ai[i].ended_ns == 0)
-				continue;
-			int64_t s0 = ai[i].started_ns - ai[i].clock_offset_ns, s1 = ai[i].ended_ns - ai[i].clock_offset_ns;
-			lo = s0 < lo ? s0 : lo;
-			hi = s1 > hi ? s1 : hi;
-		}
-		if (lo != INT64_MAX && hi > lo) {
-			results_set_duration_ms(r.res, (hi - lo) / 1000000);
-			store_run_duration(r.st, r.run_id, (hi - lo) / 1000000);
-		}
-	}
-
-	/* 6. Judge, report, record. */
-	verdict_set *vs = NULL;
-	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK ||
-	    outcome_default_thresholds(r.plan, r.res, vs) != HERD_OK) {
-		fprintf(stderr, "herd: cannot evaluate thresholds\n");
-	}
-	char reason[700];
-	code = run_outcome(&r, code, interrupted, degraded, vs, reason, sizeof(reason));
-	summary_agent *sag = calloc(nai + 1, sizeof(*sag));
-	for (size_t i = 0; sag != NULL && i < nai; i++)
-		sag[i] = (summary_agent){ .id = ai[i].id, .name = ai[i].name, .host = ai[i].host,
-			                      .status = agent_state_name(ai[i].state), .cores = ai[i].cores,
-			                      .cpu_pct = ai[i].cpu_pct, .rss_kb = ai[i].rss_kb,
-			                      .batches = ai[i].batches, .dropped = ai[i].dropped };
-	summary_info si = {
-		.agents = sag,
-		.nagents = sag != NULL ? nai : 0,
-		.run_id = r.run_id,
-		.plan_name = r.plan->name,
-		.plan = r.plan,
-		.status = outcome_status(code),
-		.reason = reason[0] != '\0' ? reason : NULL,
-		.degraded = degraded,
-		.verdicts = vs,
-	};
-	char *text = NULL, *json = NULL;
-	if (summary_text(r.res, &si, &text) != HERD_OK || summary_json_text(r.res, &si, &json) != HERD_OK)
-		fprintf(stderr, "herd: out of memory writing the summary\n");
-	if (text != NULL)
-		fputs(text, stdout);
-	fflush(stdout);
-	if (o->summary_export != NULL && json != NULL) {
-		FILE *f = fopen(o->summary_export, "w");
-		if (f == NULL || fputs(json, f) < 0 || fclose(f) != 0) {
-			fprintf(stderr, "herd: cannot write %s: %s\n", o->summary_export, strerror(errno));
-			if (code == EXIT_OK)
-				code = EXIT_SETUP;
-		}
-	}
-	if (vs != NULL)
-		store_add_verdicts(r.st, r.run_id, vs);
-	run_open = 0;
-	if (mark_run(&r, outcome_store_status(code), code, degraded, json, text) == HERD_OK && !o->quiet)
-		printf("results stored in %s as run %s\n", db, r.run_id);
-	if (code != EXIT_OK && reason[0] != '\0')
-		fprintf(stderr, "herd: exit %d: %s\n", code, reason);
-	free(text);
-	free(json);
-	free(sag);
-	verdict_set_free(vs);
 
 out:
 	/* A run that never got going is recorded as an error, not left "running". */
-	if (run_open && store_run_end(r.st, r.run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL,
-	                              NULL) != HERD_OK)
-		log_warn("results store: %s", store_errmsg(r.st));
+	if (r.e != NULL)
+		eng_cancel(r.e, code);
 	metrics_http_stop(r.mh);
 	r.mh = NULL;
+	if (r.npids > 0)
+		reap_agents(&r, code == EXIT_SETUP && !r.judged ? 0 : 2000);
 	if (r.cl != NULL)
 		cluster_close(r.cl);
-	if (r.npids > 0)
-		reap_agents(&r, code == EXIT_SETUP ? 0 : 2000);
+	eng_free(r.e);
 	if (r.tmpdir[0] != '\0')
 		remove_tmpdir(&r);
 	free(r.pids);
-	free(ai);
-	free(weights);
 	live_free(r.lv);
-	results_free(r.res);
 	store_close(r.st);
 	plan_free(r.plan);
 	free(r.plan_text);
-	pthread_mutex_destroy(&r.mu);
 	return code;
 }

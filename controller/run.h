@@ -1,9 +1,9 @@
 /*
- * One test run from the controller's side: load and check the plan, open the
- * store, start local agents (child processes dialing over ipc://), wait for
- * them, assign each its share with one start instant, merge their batches,
- * print the live line, and at the end judge thresholds, print the summary,
- * export it and record everything in the store.
+ * `herd run`: the command-line layer around one run of the engine
+ * (engine.h). It loads the plan, opens the store and the listener, starts
+ * local agents (child processes dialing over ipc://), catches Ctrl-C and
+ * SIGTERM, and turns the engine's hooks into the live line, messages, the
+ * summary on stdout and --summary-export.
  */
 #ifndef HERD_CONTROLLER_RUN_H
 #define HERD_CONTROLLER_RUN_H
@@ -43,7 +43,7 @@ typedef struct run_opts {
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not
- * named there. Returns -1 when spec is malformed. */
+ * named there. Returns -1 when spec is malformed. (eng_agent_weight) */
 double run_agent_weight(const char *spec, const char *name, double dflt);
 
 /* Runs the test and returns the process exit code. */

@@ -1,0 +1,1006 @@
+/*
+ * The run engine; see engine.h. Threads: the caller's thread steps the run
+ * and calls the hooks; the cluster's handler threads call eng_batch and
+ * eng_cluster_event, which store and merge under the run's mutex (mu), and
+ * queue cluster events for the next step.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "controller/engine.h"
+#include "controller/summary.h"
+
+#define INTERVAL_MS 1000
+#define READY_TIMEOUT_MS 10000
+#define START_DELAY_MS 500
+#define LOSS_MS 3000
+#define SYNC_WAIT_MS 3000
+#define OVERTIME_MS 30000
+#define LINGER_MS 5000
+#define LINGER_AT_ONCE_MS 1000
+#define JOIN_WAIT_MS 60000
+
+/* A cluster event waiting for the next step. */
+typedef struct queued_ev {
+	char kind[32], agent_id[192], text[512];
+	struct queued_ev *next;
+} queued_ev;
+
+struct eng {
+	eng_cfg cfg;
+	eng_state state;
+	cluster *cl;
+	char run_id[64];
+	int nwant;
+	int64_t wait_ms;
+
+	pthread_mutex_t mu; /* the fields below up to "stepping thread only" */
+	results *res;
+	win *w;
+	uint64_t duplicates;
+	int store_failed;      /* a batch could not be stored: the run stops */
+	char store_error[600]; /* why, from store_errmsg */
+	uint64_t unstored;     /* batches acknowledged and dropped after that */
+	queued_ev *evq, **evq_tail;
+
+	/* Stepping thread only. */
+	agent_info *ai;   /* the run's agents, refreshed from the cluster */
+	double *weights;
+	char *lost;       /* per agent: reported lost (until it is back) */
+	size_t nai, acap;
+	double wsum;
+	int64_t join_deadline, sync_deadline;
+	int selected;
+	int64_t start_real, start_mono, total_ms, hard_deadline, ready_deadline, next_tick, linger_deadline;
+	int code, interrupted, degraded, stopped_at_once;
+	uint64_t busy_warned;
+	int skew_reported;
+	int stored;
+};
+
+const char *eng_state_name(eng_state s)
+{
+	static const char *const names[] = { "new", "joining", "assigned", "running", "draining", "done" };
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+/* ---- hooks out ---- */
+
+static void emit(eng *e, const eng_event *ev)
+{
+	if (e->cfg.hooks.on_event != NULL)
+		e->cfg.hooks.on_event(e->cfg.hooks.arg, ev);
+}
+
+static void emit_agent(eng *e, eng_event_type t, const agent_info *a)
+{
+	eng_event ev = { .type = t, .agent = a, .text = "" };
+	emit(e, &ev);
+}
+
+static void emit_text(eng *e, eng_event_type t, const char *text)
+{
+	eng_event ev = { .type = t, .text = text };
+	emit(e, &ev);
+}
+
+static void set_state(eng *e, eng_state s)
+{
+	if (e->state == s)
+		return;
+	e->state = s;
+	eng_event ev = { .type = ENG_EV_STATE, .state = s, .text = "" };
+	emit(e, &ev);
+}
+
+/* A store event, under the run's lock. */
+static void record_event(eng *e, int64_t at_ms, const char *kind, const char *id, const char *text)
+{
+	pthread_mutex_lock(&e->mu);
+	if (store_add_event(e->cfg.st, e->run_id, at_ms, kind, id, text) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(e->cfg.st));
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- the cluster's hooks (handler threads) ---- */
+
+static int eng_batch(void *arg, const char *agent_id, const wire_metrics *m)
+{
+	eng *e = arg;
+	int dup = 0, rv;
+	if (strcmp(m->run_id, e->run_id) != 0)
+		return HERD_ECLOSED; /* a batch of a run this controller does not run: refuse, never merge */
+	pthread_mutex_lock(&e->mu);
+	if (e->store_failed) {
+		/* The run is being stopped (store_check): a batch that cannot be kept
+		 * is acknowledged and dropped, so the agents can finish at once
+		 * instead of sending it again until the hard deadline. */
+		e->unstored++;
+		pthread_mutex_unlock(&e->mu);
+		return HERD_OK;
+	}
+	rv = store_add_batch(e->cfg.st, e->run_id, agent_id, m->seq, m->interval_ms, m->entries, m->nentries,
+	                     &dup);
+	if (rv != HERD_OK) {
+		snprintf(e->store_error, sizeof(e->store_error), "%s", store_errmsg(e->cfg.st));
+		e->store_failed = 1;
+	} else if (dup) {
+		e->duplicates++;
+	} else {
+		rv = results_add_batch(e->res, agent_id, m->interval_ms, m->entries, m->nentries);
+		/* The window is a view for the live line and readers of the run
+		 * as it goes: a batch it cannot hold is still in the results. */
+		if (rv == HERD_OK && win_add(e->w, m->interval_ms, m->entries, m->nentries) != HERD_OK)
+			log_warn("live window: out of memory");
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rv;
+}
+
+/* Cluster events go to the store at once, and to on_event at the next step. */
+static void eng_cluster_event(void *arg, const char *kind, const char *agent_id, const char *message)
+{
+	eng *e = arg;
+	queued_ev *q = calloc(1, sizeof(*q));
+	pthread_mutex_lock(&e->mu);
+	if (store_add_event(e->cfg.st, e->run_id, clock_real_ns() / 1000000, kind, agent_id, message) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(e->cfg.st));
+	if (q != NULL) {
+		snprintf(q->kind, sizeof(q->kind), "%s", kind);
+		snprintf(q->agent_id, sizeof(q->agent_id), "%s", agent_id);
+		snprintf(q->text, sizeof(q->text), "%s", message);
+		*e->evq_tail = q;
+		e->evq_tail = &q->next;
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void deliver_cluster_events(eng *e)
+{
+	pthread_mutex_lock(&e->mu);
+	queued_ev *q = e->evq;
+	e->evq = NULL;
+	e->evq_tail = &e->evq;
+	pthread_mutex_unlock(&e->mu);
+	while (q != NULL) {
+		queued_ev *next = q->next;
+		eng_event ev = { .type = ENG_EV_CLUSTER, .kind = q->kind, .agent_id = q->agent_id, .text = q->text };
+		emit(e, &ev);
+		free(q);
+		q = next;
+	}
+}
+
+/* ---- the plan ---- */
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text, char *err, size_t errlen)
+{
+	plan *p;
+	char *t;
+	int rv;
+	/* Every error is reported before anything is started. */
+	if ((rv = plan_load_file_cli(path, cli, &p, err, errlen)) != HERD_OK)
+		return rv;
+	if ((t = read_file(path)) == NULL) {
+		snprintf(err, errlen, "herd: %s: cannot read: %s", path, strerror(errno));
+		plan_free(p);
+		return HERD_EINVAL;
+	}
+	for (size_t i = 0; i < p->nthresholds; i++) {
+		th_metric m;
+		th_expr x;
+		char terr[256];
+		const plan_threshold *th = &p->thresholds[i];
+		if (th_parse_metric(th->metric, &m, terr, sizeof(terr)) != 0 ||
+		    th_parse_expr(th->expr, &x, terr, sizeof(terr)) != 0 ||
+		    verdict_check(&m, &x, terr, sizeof(terr)) != 0) {
+			snprintf(err, errlen, "%s:%d:%d: threshold '%s: %s': %s", p->file, th->line, th->col,
+			         th->metric, th->expr, terr);
+			plan_free(p);
+			free(t);
+			return HERD_EINVAL;
+		}
+	}
+	*out = p;
+	*text = t;
+	return HERD_OK;
+}
+
+double eng_agent_weight(const char *spec, const char *name, double dflt)
+{
+	const char *p = spec;
+	if (spec == NULL)
+		return dflt;
+	while (*p != '\0') {
+		const char *eq = strchr(p, '='), *end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (eq == NULL || eq > end || eq == p)
+			return -1;
+		char *num_end;
+		double w = strtod(eq + 1, &num_end);
+		if (num_end != end || !(w > 0))
+			return -1;
+		if ((size_t)(eq - p) == strlen(name) && strncmp(p, name, (size_t)(eq - p)) == 0)
+			return w;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return dflt;
+}
+
+/* ---- life cycle ---- */
+
+int eng_new(const eng_cfg *cfg, eng **out, char *err, size_t errlen)
+{
+	eng *e = calloc(1, sizeof(*e));
+	int rv;
+	if (e == NULL) {
+		snprintf(err, errlen, "%s", herd_strerror(HERD_ENOMEM));
+		return HERD_ENOMEM;
+	}
+	e->cfg = *cfg;
+	pthread_mutex_init(&e->mu, NULL);
+	e->evq_tail = &e->evq;
+	e->code = EXIT_SETUP;
+	const plan *p = cfg->plan;
+	/* Flags first, then the plan's `agents: { min, wait }`. */
+	e->nwant = cfg->agents > 0 ? cfg->agents : p->agents_min > 0 ? (int)p->agents_min : 1;
+	e->wait_ms = cfg->agents_wait_ms > 0 ? cfg->agents_wait_ms
+	             : p->agents_wait_ms > 0 ? p->agents_wait_ms
+	                                     : JOIN_WAIT_MS;
+	store_make_run_id(clock_real_ns() / 1000000, e->run_id, sizeof(e->run_id));
+	if ((rv = results_new(INTERVAL_MS, &e->res)) != HERD_OK || (rv = win_new(cfg->window, INTERVAL_MS, &e->w)) != HERD_OK) {
+		snprintf(err, errlen, "%s", herd_strerror(rv));
+		goto fail;
+	}
+	e->acap = (size_t)e->nwant * 2 + 8;
+	e->ai = calloc(e->acap, sizeof(*e->ai));
+	e->weights = calloc(e->acap, sizeof(*e->weights));
+	e->lost = calloc(e->acap, 1);
+	if (e->ai == NULL || e->weights == NULL || e->lost == NULL) {
+		rv = HERD_ENOMEM;
+		snprintf(err, errlen, "%s", herd_strerror(rv));
+		goto fail;
+	}
+	if (store_run_begin(cfg->st, e->run_id, p->name, cfg->plan_path, cfg->plan_text, clock_real_ns() / 1000000,
+	                    INTERVAL_MS) != HERD_OK) {
+		snprintf(err, errlen, "results store: %s", store_errmsg(cfg->st));
+		rv = HERD_ESTORE;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nlabels; i++)
+		store_add_event(cfg->st, e->run_id, clock_real_ns() / 1000000, "label", NULL, cfg->labels[i]);
+	*out = e;
+	return HERD_OK;
+fail:
+	e->state = ENG_DONE; /* nothing recorded: eng_free records nothing */
+	eng_free(e);
+	return rv;
+}
+
+const char *eng_run_id(const eng *e)
+{
+	return e->run_id;
+}
+
+eng_state eng_get_state(const eng *e)
+{
+	return e->state;
+}
+
+int eng_code(const eng *e)
+{
+	return e->code;
+}
+
+int eng_stored(const eng *e)
+{
+	return e->stored;
+}
+
+int eng_start(eng *e, cluster *cl)
+{
+	if (e->state != ENG_NEW || cl == NULL)
+		return HERD_EINVAL;
+	e->cl = cl;
+	cluster_set_hooks(cl, eng_batch, eng_cluster_event, e);
+	set_state(e, ENG_JOINING);
+	return HERD_OK;
+}
+
+/* ---- agents ---- */
+
+/* Every agent of the cluster, in joining order: a new array of *n (free
+ * it), NULL when out of memory. */
+static agent_info *fetch_agents(cluster *cl, size_t *n)
+{
+	size_t cap = 64;
+	for (;;) {
+		agent_info *buf = malloc(cap * sizeof(*buf));
+		if (buf == NULL)
+			return NULL;
+		size_t got = cluster_agents(cl, buf, cap);
+		if (got < cap || cap >= 65536) {
+			*n = got;
+			return buf;
+		}
+		free(buf);
+		cap *= 4;
+	}
+}
+
+/* The first n idle agents, in joining order, take part in the run. */
+static size_t select_agents(eng *e, size_t n)
+{
+	size_t got = 0, k = 0;
+	agent_info *all = fetch_agents(e->cl, &got);
+	for (size_t i = 0; all != NULL && i < got && k < n && k < e->acap; i++)
+		if (all[i].state == AGENT_JOINED)
+			e->ai[k++] = all[i];
+	free(all);
+	return k;
+}
+
+/* Refreshes the run's agents from the cluster. */
+static void refresh_agents(eng *e)
+{
+	size_t got = 0;
+	if (e->cl == NULL || e->nai == 0)
+		return;
+	agent_info *all = fetch_agents(e->cl, &got);
+	for (size_t i = 0; all != NULL && i < e->nai; i++)
+		for (size_t k = 0; k < got; k++)
+			if (strcmp(e->ai[i].id, all[k].id) == 0)
+				e->ai[i] = all[k];
+	free(all);
+}
+
+static int all_finished(const eng *e)
+{
+	for (size_t i = 0; i < e->nai; i++)
+		if (e->ai[i].state != AGENT_DONE && e->ai[i].state != AGENT_FAILED && e->ai[i].state != AGENT_LOST)
+			return 0;
+	return 1;
+}
+
+static void stop_all(eng *e, const char *reason)
+{
+	wire_msg m = { .type = WIRE_STOP };
+	m.u.stop.run_id = e->run_id;
+	m.u.stop.reason = (char *)reason;
+	for (size_t i = 0; i < e->nai; i++)
+		if (e->ai[i].state == AGENT_READY || e->ai[i].state == AGENT_ASSIGNED)
+			cluster_send(e->cl, e->ai[i].id, &m);
+}
+
+static void record_agents(eng *e)
+{
+	pthread_mutex_lock(&e->mu);
+	for (size_t i = 0; i < e->nai; i++) {
+		const agent_info *a = &e->ai[i];
+		store_agent sa = {
+			.agent_id = a->id,
+			.name = a->name,
+			.host = a->host,
+			.cores = a->cores,
+			.weight = e->wsum > 0 ? e->weights[i] / e->wsum : 0,
+			.joined_at = a->joined_ns / 1000000,
+			.left_at = a->state == AGENT_DONE || a->state == AGENT_LOST ? clock_real_ns() / 1000000 : 0,
+			.status = agent_state_name(a->state),
+			.cpu_pct = a->cpu_pct,
+			.rss_kb = a->rss_kb,
+		};
+		if (store_agent_upsert(e->cfg.st, e->run_id, &sa) != HERD_OK)
+			log_warn("results store: %s", store_errmsg(e->cfg.st));
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* Stops taking batches and events, and lets the run's agents go: they are
+ * idle in the cluster for the next run. */
+static void detach(eng *e)
+{
+	if (e->cl == NULL)
+		return;
+	cluster_set_hooks(e->cl, NULL, NULL, NULL);
+	deliver_cluster_events(e);
+	for (size_t i = 0; i < e->nai; i++)
+		cluster_release(e->cl, e->ai[i].id);
+	e->cl = NULL;
+}
+
+/* ---- assigning ---- */
+
+/* Sends each agent its share with one start instant. Returns HERD_OK, or an
+ * error after which the run ends (code 103). */
+static int assign(eng *e, int64_t now)
+{
+	const plan *p = e->cfg.plan;
+	int rv = HERD_OK;
+	e->wsum = 0;
+	for (size_t i = 0; i < e->nai; i++) {
+		e->weights[i] = eng_agent_weight(e->cfg.agent_weights, e->ai[i].name, e->ai[i].cores);
+		e->wsum += e->weights[i];
+	}
+	int64_t delay = e->cfg.start_delay_ms > 0 ? e->cfg.start_delay_ms : START_DELAY_MS;
+	e->start_real = clock_real_ns() + delay * 1000000;
+	/* The files and environment values the plan used travel with it, so
+	 * agents need neither the controller's filesystem nor its environment. */
+	wire_blob *files = calloc(p->nfiles + 1, sizeof(*files));
+	wire_blob *env = calloc(p->nenv + 1, sizeof(*env));
+	if (files == NULL || env == NULL) {
+		free(files);
+		free(env);
+		emit_text(e, ENG_EV_NO_MEMORY, "the assignment");
+		return HERD_ENOMEM;
+	}
+	for (size_t i = 0; i < p->nfiles; i++)
+		files[i] = (wire_blob){ p->files[i].name, p->files[i].data, p->files[i].len };
+	for (size_t i = 0; i < p->nenv; i++)
+		env[i] = (wire_blob){ p->env[i].name, p->env[i].data, p->env[i].len };
+	for (size_t i = 0; i < p->nfeeders; i++) {
+		const plan_feeder *f = &p->feeders[i];
+		if (f->split == FEED_SPLIT_PER_AGENT && f->table.nrows < e->nai) {
+			eng_event ev = { .type = ENG_EV_FEEDER_SHORT, .text = f->name, .count = (int64_t)f->table.nrows,
+				         .wanted = (int64_t)e->nai };
+			emit(e, &ev);
+		}
+	}
+	for (size_t i = 0; i < e->nai; i++) {
+		wire_msg m = { .type = WIRE_ASSIGN };
+		m.u.assign.files = (wire_blobs){ (uint32_t)p->nfiles, files };
+		m.u.assign.env = (wire_blobs){ (uint32_t)p->nenv, env };
+		m.u.assign.run_id = e->run_id;
+		m.u.assign.plan_file = (char *)e->cfg.plan_path;
+		m.u.assign.plan_text = (char *)e->cfg.plan_text;
+		m.u.assign.agent_index = (uint32_t)i;
+		m.u.assign.nweights = (uint32_t)e->nai;
+		m.u.assign.weights = e->weights;
+		/* One instant for all, in each agent's own clock. */
+		m.u.assign.start_ns = e->start_real + e->ai[i].clock_offset_ns;
+		m.u.assign.interval_ms = INTERVAL_MS;
+		if (cluster_assign(e->cl, e->ai[i].id, &m) != HERD_OK) {
+			emit_agent(e, ENG_EV_SEND_FAILED, &e->ai[i]);
+			rv = HERD_ENET;
+			break;
+		}
+	}
+	free(files);
+	free(env);
+	if (rv != HERD_OK)
+		return rv;
+	refresh_agents(e);
+	record_agents(e);
+	eng_event ev = { .type = ENG_EV_ASSIGNED, .agents = e->ai, .weights = e->weights, .n = e->nai, .text = "" };
+	emit(e, &ev);
+
+	/* The planned instant the load starts: time zero of every interval, and
+	 * of the report's charts (the run row's start is earlier, before agents
+	 * joined). */
+	record_event(e, e->start_real / 1000000, "load_start", NULL, "the load starts on every agent");
+	e->start_mono = now + (e->start_real - clock_real_ns());
+	/* The live line counts to the end of the last scenario; gracefulStop is slack. */
+	e->total_ms = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		if (s->start_ms + plan_scenario_length_ms(s) > e->total_ms)
+			e->total_ms = s->start_ms + plan_scenario_length_ms(s);
+	}
+	e->hard_deadline = e->start_mono + (plan_total_ms(p) + OVERTIME_MS) * 1000000;
+	e->ready_deadline = now + (int64_t)READY_TIMEOUT_MS * 1000000;
+	e->next_tick = e->start_mono + (int64_t)INTERVAL_MS * 1000000 + 200000000;
+	e->code = EXIT_OK;
+	set_state(e, ENG_ASSIGNED);
+	return HERD_OK;
+}
+
+/* ENG_JOINING: idle agents first, then their clocks. */
+static void step_joining(eng *e, int64_t now)
+{
+	if (e->join_deadline == 0)
+		e->join_deadline = now + e->wait_ms * 1000000;
+	if (!e->selected) {
+		int idle = cluster_wait_idle(e->cl, e->nwant, 0);
+		if (idle < e->nwant) {
+			if (now >= e->join_deadline) {
+				eng_event ev = { .type = ENG_EV_JOIN_TIMEOUT, .count = idle, .wanted = e->nwant,
+					         .ms = e->wait_ms, .text = "" };
+				emit(e, &ev);
+				eng_cancel(e, EXIT_SETUP);
+			}
+			return;
+		}
+		e->nai = select_agents(e, (size_t)e->nwant);
+		e->selected = 1;
+		e->sync_deadline = now + (int64_t)SYNC_WAIT_MS * 1000000;
+	}
+	/* Each agent measures its clock offset right after joining and reports
+	 * it with its first poll; the start instant needs it. */
+	refresh_agents(e);
+	size_t synced = 0;
+	for (size_t i = 0; i < e->nai; i++)
+		synced += e->ai[i].clock_rtt_ns > 0;
+	if (synced < e->nai && now < e->sync_deadline)
+		return;
+	if (assign(e, now) != HERD_OK)
+		eng_cancel(e, EXIT_SETUP);
+}
+
+/* The live line's stage: the stage of the first ramping scenario under way,
+ * by its name when it has one ("peak"), else by number ("ramp 2/3"); else
+ * "running", or "ending" after every scenario's end. */
+static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t len)
+{
+	int64_t last_end = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		int64_t at = s->start_ms, end = s->start_ms + plan_scenario_length_ms(s);
+		if (end > last_end)
+			last_end = end;
+		if (s->nstages == 0 || t_ms < at || t_ms >= end)
+			continue;
+		for (size_t k = 0; k < s->nstages; k++) {
+			at += s->stages[k].duration_ms;
+			if (t_ms >= at)
+				continue;
+			if (s->stages[k].name != NULL)
+				snprintf(buf, len, "%s", s->stages[k].name);
+			else
+				snprintf(buf, len, "%.20s %zu/%zu", s->name, k + 1, s->nstages);
+			return buf;
+		}
+	}
+	return t_ms >= last_end ? "ending" : "running";
+}
+
+/* Leaves the watch: the agents' DONE and last batches are awaited a while. */
+static void end_watch(eng *e, int64_t now)
+{
+	e->linger_deadline = now + (int64_t)(e->stopped_at_once ? LINGER_AT_ONCE_MS : LINGER_MS) * 1000000;
+	set_state(e, ENG_DRAINING);
+}
+
+/*
+ * Whether the store failed (a batch could not be committed: a full disk, an
+ * I/O error). The first time, says why and stops the load at once: what was
+ * committed is kept and nothing more can be, so running on would only load
+ * the target unmeasured.
+ */
+static int store_check(eng *e)
+{
+	char why[sizeof(e->store_error)];
+	pthread_mutex_lock(&e->mu);
+	int failed = e->store_failed;
+	snprintf(why, sizeof(why), "%s", e->store_error);
+	pthread_mutex_unlock(&e->mu);
+	if (!failed)
+		return 0;
+	emit_text(e, ENG_EV_STORE_FAILED, why);
+	stop_all(e, "abort");
+	return 1;
+}
+
+/* Agents newly lost (reported once each, again after coming back). Returns
+ * how many. */
+static int check_lost(eng *e, int64_t loss_ms)
+{
+	int n = 0;
+	cluster_check_lost(e->cl, loss_ms);
+	refresh_agents(e);
+	for (size_t i = 0; i < e->nai; i++) {
+		if (e->ai[i].state != AGENT_LOST) {
+			e->lost[i] = 0;
+			continue;
+		}
+		if (e->lost[i])
+			continue;
+		e->lost[i] = 1;
+		n++;
+		eng_event ev = { .type = ENG_EV_AGENT_LOST, .agent = &e->ai[i], .ms = loss_ms,
+			         .aborting = e->cfg.on_loss_abort, .text = "" };
+		emit(e, &ev);
+	}
+	return n;
+}
+
+static void check_skew(eng *e)
+{
+	if (e->skew_reported || e->nai == 0)
+		return;
+	/* Each agent's actual start, in the controller's clock. */
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	size_t started = 0;
+	for (size_t i = 0; i < e->nai; i++) {
+		if (e->ai[i].started_ns == 0)
+			continue;
+		int64_t t = e->ai[i].started_ns - e->ai[i].clock_offset_ns;
+		lo = t < lo ? t : lo;
+		hi = t > hi ? t : hi;
+		started++;
+	}
+	if (started < e->nai)
+		return;
+	char text[160];
+	e->skew_reported = 1;
+	snprintf(text, sizeof(text), "start skew %.3f ms across %zu agent%s (%.3f ms after the planned instant)",
+	         (double)(hi - lo) / 1e6, e->nai, e->nai == 1 ? "" : "s", (double)(hi - e->start_real) / 1e6);
+	record_event(e, clock_real_ns() / 1000000, "start_skew", "", text);
+	emit_text(e, ENG_EV_START_SKEW, text);
+}
+
+static void tick(eng *e, int64_t now)
+{
+	char stage[64];
+	int up = 0;
+	int64_t elapsed = (now - e->start_mono) / 1000000;
+	int64_t want = (elapsed / INTERVAL_MS - 1) * INTERVAL_MS;
+	for (size_t i = 0; i < e->nai; i++)
+		up += e->ai[i].state != AGENT_LOST && e->ai[i].state != AGENT_FAILED;
+	pthread_mutex_lock(&e->mu);
+	/* The CPU each agent's latest poll reported: the second before. */
+	for (size_t i = 0; want >= 0 && i < e->nai; i++)
+		win_set_cpu(e->w, e->ai[i].id, want, e->ai[i].cpu_now);
+	eng_tick t = {
+		.elapsed_ms = elapsed,
+		.total_ms = e->total_ms,
+		.interval_ms = want >= 0 ? want : -1,
+		.w = e->w,
+		.res = e->res,
+		.agents_up = up,
+		.agents = (int)e->nai,
+		.stage = e->interrupted ? "stopping" : stage_label(e->cfg.plan, elapsed, stage, sizeof(stage)),
+		.stopping = e->interrupted,
+	};
+	if (e->cfg.hooks.on_tick != NULL)
+		e->cfg.hooks.on_tick(e->cfg.hooks.arg, &t);
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* ENG_ASSIGNED and ENG_RUNNING: watch the agents until they are done. */
+static void step_watch(eng *e, int64_t now)
+{
+	int64_t loss_ms = e->cfg.loss_ms > 0 ? e->cfg.loss_ms : LOSS_MS;
+	refresh_agents(e);
+	int failed = 0;
+	for (size_t i = 0; i < e->nai; i++)
+		if (e->ai[i].state == AGENT_FAILED) {
+			failed = 1;
+			emit_agent(e, ENG_EV_AGENT_FAILED, &e->ai[i]);
+		}
+	if (failed) {
+		stop_all(e, "abort");
+		e->code = EXIT_SETUP;
+		end_watch(e, now);
+		return;
+	}
+	if (store_check(e)) {
+		e->code = EXIT_SETUP;
+		end_watch(e, now);
+		return;
+	}
+	if (now > e->ready_deadline) {
+		for (size_t i = 0; i < e->nai; i++)
+			if (e->ai[i].state == AGENT_ASSIGNED) {
+				emit_agent(e, ENG_EV_NOT_READY, &e->ai[i]);
+				e->code = EXIT_SETUP;
+			}
+		if (e->code != EXIT_OK) {
+			end_watch(e, now);
+			return;
+		}
+	}
+	if (check_lost(e, loss_ms) > 0) {
+		e->degraded = 1;
+		if (e->cfg.on_loss_abort) {
+			stop_all(e, "abort");
+			e->code = EXIT_ABORTED;
+			end_watch(e, now);
+			return;
+		}
+	}
+	for (size_t i = 0; i < e->nai && i < sizeof(e->busy_warned) * 8; i++) {
+		if (e->ai[i].cpu_pct > 90.0 * (e->ai[i].cores ? e->ai[i].cores : 1) && !(e->busy_warned >> i & 1)) {
+			e->busy_warned |= UINT64_C(1) << i;
+			eng_event ev = { .type = ENG_EV_AGENT_BUSY, .agent = &e->ai[i], .value = e->ai[i].cpu_pct,
+				         .text = "" };
+			emit(e, &ev);
+		}
+	}
+	check_skew(e);
+	if (all_finished(e)) {
+		end_watch(e, now);
+		return;
+	}
+	if (now > e->hard_deadline) {
+		emit_text(e, ENG_EV_OVERTIME, "");
+		stop_all(e, "abort");
+		/* Their last batches may never come: what was measured is incomplete. */
+		e->degraded = 1;
+		end_watch(e, now);
+		return;
+	}
+	if (e->state == ENG_ASSIGNED && now >= e->start_mono) {
+		int accepted = 1;
+		for (size_t i = 0; i < e->nai; i++)
+			accepted &= e->ai[i].state != AGENT_ASSIGNED;
+		if (accepted)
+			set_state(e, ENG_RUNNING);
+	}
+	if (now >= e->next_tick) {
+		e->next_tick += (int64_t)INTERVAL_MS * 1000000;
+		tick(e, now);
+	}
+}
+
+/* ---- the end ---- */
+
+/*
+ * Decides the exit code (see outcome.h) from the code the watch left
+ * (EXIT_SETUP, EXIT_ABORTED or EXIT_OK) and what the run produced, and
+ * writes why into reason ("" for a plain pass or threshold failure).
+ */
+static int run_outcome(eng *e, const verdict_set *vs, char *reason, size_t len)
+{
+	outcome_in oi = {
+		.setup_failed = e->code == EXIT_SETUP || e->store_failed,
+		.aborted = e->code == EXIT_ABORTED,
+		.interrupted = e->interrupted,
+		.thresholds_failed = vs != NULL && !verdict_all_ok(vs),
+		.degraded = e->degraded,
+	};
+	if (outcome_nothing_measured(e->res, &oi.nothing_measured) != HERD_OK)
+		oi.setup_failed = 1;
+	int code = outcome_code(&oi);
+	reason[0] = '\0';
+	if (e->store_failed)
+		snprintf(reason, len,
+		         "results store: %s; the load was stopped, what was committed is kept "
+		         "(%llu later batches were dropped)",
+		         e->store_error, (unsigned long long)e->unstored);
+	else if (code == EXIT_NO_LOAD)
+		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
+		         e->degraded ? " (agents were lost before any load)" : "");
+	else if (code == EXIT_DEGRADED)
+		snprintf(reason, len, "agents lost or batches missing: part of the load was not applied or not measured");
+	return code;
+}
+
+/*
+ * Records the run's end. A store that cannot take the summaries may still
+ * take the row's status (a full disk leaves room for a page, not for a
+ * summary), so that is tried next; when neither can be written the run
+ * stays "running" in the store, and the caller is told so.
+ */
+static int mark_run(eng *e, store_status ss, int code, const char *json, const char *text)
+{
+	char msg[900];
+	store *st = e->cfg.st;
+	int64_t now = clock_real_ns() / 1000000;
+	if (store_run_end(st, e->run_id, ss, code, e->degraded, now, json, text) == HERD_OK)
+		return HERD_OK;
+	snprintf(msg, sizeof(msg), "results store: %s", store_errmsg(st));
+	emit_text(e, ENG_EV_STORE_ERROR, msg);
+	if ((json != NULL || text != NULL) &&
+	    store_run_end(st, e->run_id, ss, code, e->degraded, now, NULL, NULL) == HERD_OK) {
+		snprintf(msg, sizeof(msg), "run %s is marked '%s' in the store, without its summary", e->run_id,
+		         store_status_name(ss));
+		emit_text(e, ENG_EV_STORE_ERROR, msg);
+		return HERD_OK;
+	}
+	snprintf(msg, sizeof(msg), "run %s could not be marked '%s' in the store (%s): it stays 'running' there",
+	         e->run_id, store_status_name(ss), store_errmsg(st));
+	emit_text(e, ENG_EV_STORE_ERROR, msg);
+	return HERD_ESTORE;
+}
+
+/* The load is over: judge, report, record. */
+static void judge(eng *e)
+{
+	refresh_agents(e);
+	detach(e);
+	record_agents(e);
+	for (size_t i = 0; i < e->nai; i++) {
+		if (e->ai[i].state == AGENT_LOST || (e->ai[i].state != AGENT_DONE && e->ai[i].batches == 0))
+			e->degraded = 1;
+		if (e->ai[i].dropped > 0) {
+			e->degraded = 1;
+			emit_agent(e, ENG_EV_AGENT_DROPPED, &e->ai[i]);
+		}
+	}
+
+	/* Rates are per second of load: from the first agent's start to the last one's end. */
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	for (size_t i = 0; i < e->nai; i++) {
+		if (e->ai[i].started_ns == 0 || e->ai[i].ended_ns == 0)
+			continue;
+		int64_t s0 = e->ai[i].started_ns - e->ai[i].clock_offset_ns, s1 = e->ai[i].ended_ns - e->ai[i].clock_offset_ns;
+		lo = s0 < lo ? s0 : lo;
+		hi = s1 > hi ? s1 : hi;
+	}
+	if (lo != INT64_MAX && hi > lo) {
+		results_set_duration_ms(e->res, (hi - lo) / 1000000);
+		store_run_duration(e->cfg.st, e->run_id, (hi - lo) / 1000000);
+	}
+
+	verdict_set *vs = NULL;
+	if (verdict_eval_plan(e->cfg.plan, e->res, &vs) != HERD_OK ||
+	    outcome_default_thresholds(e->cfg.plan, e->res, vs) != HERD_OK)
+		emit_text(e, ENG_EV_JUDGE_FAILED, "");
+	char reason[700];
+	int code = run_outcome(e, vs, reason, sizeof(reason));
+	summary_agent *sag = calloc(e->nai + 1, sizeof(*sag));
+	for (size_t i = 0; sag != NULL && i < e->nai; i++) {
+		const agent_info *a = &e->ai[i];
+		sag[i] = (summary_agent){ .id = a->id, .name = a->name, .host = a->host,
+			                  .status = agent_state_name(a->state), .cores = a->cores,
+			                  .cpu_pct = a->cpu_pct, .rss_kb = a->rss_kb,
+			                  .batches = a->batches, .dropped = a->dropped };
+	}
+	summary_info si = {
+		.agents = sag,
+		.nagents = sag != NULL ? e->nai : 0,
+		.run_id = e->run_id,
+		.plan_name = e->cfg.plan->name,
+		.plan = e->cfg.plan,
+		.status = outcome_status(code),
+		.reason = reason[0] != '\0' ? reason : NULL,
+		.degraded = e->degraded,
+		.verdicts = vs,
+	};
+	char *text = NULL, *json = NULL;
+	if (summary_text(e->res, &si, &text) != HERD_OK || summary_json_text(e->res, &si, &json) != HERD_OK)
+		emit_text(e, ENG_EV_NO_MEMORY, "the summary");
+	eng_done d = {
+		.run_id = e->run_id,
+		.code = code,
+		.reason = reason,
+		.degraded = e->degraded,
+		.interrupted = e->interrupted,
+		.judged = 1,
+		.verdicts = vs,
+		.text = text,
+		.json = json,
+		.res = e->res,
+		.agents = e->ai,
+		.nagents = e->nai,
+	};
+	if (e->cfg.hooks.on_done != NULL)
+		code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
+	if (vs != NULL)
+		store_add_verdicts(e->cfg.st, e->run_id, vs);
+	e->code = code;
+	e->stored = mark_run(e, outcome_store_status(code), code, json, text) == HERD_OK;
+	free(text);
+	free(json);
+	free(sag);
+	verdict_set_free(vs);
+	set_state(e, ENG_DONE);
+}
+
+void eng_cancel(eng *e, int code)
+{
+	if (e->state == ENG_DONE)
+		return;
+	/* Agents already sent their share stop at once. */
+	if (e->cl != NULL && e->state >= ENG_ASSIGNED) {
+		refresh_agents(e);
+		stop_all(e, "abort");
+	}
+	detach(e);
+	/* A run that never got going is recorded as an error, not left "running". */
+	e->code = code;
+	if (store_run_end(e->cfg.st, e->run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL, NULL) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(e->cfg.st));
+	eng_done d = { .run_id = e->run_id, .code = code, .reason = "", .interrupted = code == EXIT_INTERRUPTED,
+		       .agents = e->ai, .nagents = e->nai };
+	if (e->cfg.hooks.on_done != NULL)
+		e->code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
+	set_state(e, ENG_DONE);
+}
+
+void eng_stop(eng *e, int at_once)
+{
+	if (e->state != ENG_ASSIGNED && e->state != ENG_RUNNING)
+		return;
+	e->interrupted = 1;
+	refresh_agents(e);
+	if (!at_once) {
+		stop_all(e, "interrupt");
+		return;
+	}
+	stop_all(e, "abort");
+	e->stopped_at_once = 1;
+	end_watch(e, clock_mono_ns());
+}
+
+eng_state eng_step(eng *e, int64_t now, int64_t *wait_ms)
+{
+	int64_t wait = 50;
+	deliver_cluster_events(e);
+	switch (e->state) {
+	case ENG_JOINING:
+		step_joining(e, now);
+		wait = 20;
+		break;
+	case ENG_ASSIGNED:
+	case ENG_RUNNING: step_watch(e, now); break;
+	case ENG_DRAINING:
+		refresh_agents(e);
+		if (all_finished(e) || now >= e->linger_deadline)
+			judge(e);
+		else
+			wait = 20;
+		break;
+	case ENG_NEW:
+	case ENG_DONE: break;
+	}
+	if (wait_ms != NULL)
+		*wait_ms = e->state == ENG_DONE ? 0 : wait;
+	return e->state;
+}
+
+int eng_run(eng *e)
+{
+	while (e->state != ENG_DONE && e->state != ENG_NEW) {
+		int64_t wait;
+		eng_step(e, clock_mono_ns(), &wait);
+		if (wait > 0)
+			clock_sleep_ms((int)wait);
+	}
+	return e->code;
+}
+
+int eng_view(eng *e, int (*fn)(void *arg, const eng_snapshot *s), void *arg)
+{
+	pthread_mutex_lock(&e->mu);
+	eng_snapshot s = { e->run_id, e->cfg.plan, e->state, e->res, e->w };
+	int rv = fn(arg, &s);
+	pthread_mutex_unlock(&e->mu);
+	return rv;
+}
+
+void eng_free(eng *e)
+{
+	if (e == NULL)
+		return;
+	if (e->state != ENG_DONE)
+		eng_cancel(e, EXIT_SETUP);
+	while (e->evq != NULL) {
+		queued_ev *q = e->evq;
+		e->evq = q->next;
+		free(q);
+	}
+	free(e->ai);
+	free(e->weights);
+	free(e->lost);
+	win_free(e->w);
+	results_free(e->res);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
