@@ -1336,33 +1336,51 @@ int store_resolve_run(store *st, const char *ref, char *out, size_t len)
 	return found > 1 ? HERD_EINVAL : HERD_ENOTFOUND;
 }
 
-int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg)
+/* Runs sql with run_id bound to ?1 and calls row for each result row; a
+ * non-zero return of row stops the walk and is returned. */
+static int each_row(store *st, const char *sql, const char *run_id, const char *what,
+                    int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
 	sqlite3_stmt *s;
 	int rv, rc;
-	if ((rv = prepare(st,
-	                  "SELECT metric, expr, observed, ok, nodata, error FROM thresholds"
-	                  " WHERE run_id = ? ORDER BY rowid",
-	                  &s, "reading verdicts")) != 0)
+	if ((rv = prepare(st, sql, &s, what)) != 0)
 		return rv;
 	bind_text(s, 1, run_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_verdict v = {
-			.metric = (const char *)sqlite3_column_text(s, 0),
-			.expr = (const char *)sqlite3_column_text(s, 1),
-			.has_observed = sqlite3_column_type(s, 2) != SQLITE_NULL,
-			.observed = sqlite3_column_double(s, 2),
-			.ok = sqlite3_column_int(s, 3),
-			.nodata = sqlite3_column_int(s, 4),
-			.error = (const char *)sqlite3_column_text(s, 5),
-		};
-		if ((rv = fn(arg, &v)) != 0) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((rv = row(s, ctx)) != 0) {
 			sqlite3_finalize(s);
 			return rv;
 		}
-	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading verdicts");
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, what);
+}
+
+typedef struct verdict_ctx {
+	store_verdict_fn fn;
+	void *arg;
+} verdict_ctx;
+
+static int verdict_row(sqlite3_stmt *s, void *ctx)
+{
+	const verdict_ctx *c = ctx;
+	store_verdict v = {
+		.metric = (const char *)sqlite3_column_text(s, 0),
+		.expr = (const char *)sqlite3_column_text(s, 1),
+		.has_observed = sqlite3_column_type(s, 2) != SQLITE_NULL,
+		.observed = sqlite3_column_double(s, 2),
+		.ok = sqlite3_column_int(s, 3),
+		.nodata = sqlite3_column_int(s, 4),
+		.error = (const char *)sqlite3_column_text(s, 5),
+	};
+	return c->fn(c->arg, &v);
+}
+
+int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg)
+{
+	return each_row(st,
+	                "SELECT metric, expr, observed, ok, nodata, error FROM thresholds"
+	                " WHERE run_id = ?1 ORDER BY rowid",
+	                run_id, "reading verdicts", verdict_row, &(verdict_ctx){ fn, arg });
 }
 
 int store_baseline_set(store *st, const char *run_id)
@@ -1408,58 +1426,57 @@ int store_find_baseline(store *st, const char *cand, store_baseline how, char *o
 	return HERD_ENOTFOUND;
 }
 
+typedef struct agent_ctx {
+	store_agent_fn fn;
+	void *arg;
+} agent_ctx;
+
+static int agent_row(sqlite3_stmt *s, void *ctx)
+{
+	const agent_ctx *c = ctx;
+	store_agent a = {
+		.agent_id = (const char *)sqlite3_column_text(s, 0),
+		.name = (const char *)sqlite3_column_text(s, 1),
+		.host = (const char *)sqlite3_column_text(s, 2),
+		.cores = (uint32_t)sqlite3_column_int64(s, 3),
+		.weight = sqlite3_column_double(s, 4),
+		.joined_at = sqlite3_column_int64(s, 5),
+		.left_at = sqlite3_column_int64(s, 6),
+		.status = (const char *)sqlite3_column_text(s, 7),
+		.cpu_pct = sqlite3_column_double(s, 8),
+		.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
+	};
+	return c->fn(c->arg, &a);
+}
+
 int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg)
 {
-	sqlite3_stmt *s;
-	int rv, rc;
-	if ((rv = prepare(st,
-	                  "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
-	                  " cpu_pct, rss_kb FROM run_agents WHERE run_id = ? ORDER BY joined_at, name",
-	                  &s, "reading agents")) != 0)
-		return rv;
-	bind_text(s, 1, run_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_agent a = {
-			.agent_id = (const char *)sqlite3_column_text(s, 0),
-			.name = (const char *)sqlite3_column_text(s, 1),
-			.host = (const char *)sqlite3_column_text(s, 2),
-			.cores = (uint32_t)sqlite3_column_int64(s, 3),
-			.weight = sqlite3_column_double(s, 4),
-			.joined_at = sqlite3_column_int64(s, 5),
-			.left_at = sqlite3_column_int64(s, 6),
-			.status = (const char *)sqlite3_column_text(s, 7),
-			.cpu_pct = sqlite3_column_double(s, 8),
-			.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
-		};
-		if ((rv = fn(arg, &a)) != 0) {
-			sqlite3_finalize(s);
-			return rv;
-		}
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
+	return each_row(st,
+	                "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
+	                " cpu_pct, rss_kb FROM run_agents WHERE run_id = ?1 ORDER BY joined_at, name",
+	                run_id, "reading agents", agent_row, &(agent_ctx){ fn, arg });
+}
+
+typedef struct event_ctx {
+	store_event_fn fn;
+	void *arg;
+} event_ctx;
+
+static int event_row(sqlite3_stmt *s, void *ctx)
+{
+	const event_ctx *c = ctx;
+	return c->fn(c->arg, sqlite3_column_int64(s, 0),
+	                            (const char *)sqlite3_column_text(s, 1),
+	                            (const char *)sqlite3_column_text(s, 2),
+	                            (const char *)sqlite3_column_text(s, 3));
 }
 
 int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg)
 {
-	sqlite3_stmt *s;
-	int rv, rc;
-	if ((rv = prepare(st,
-	                  "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?"
-	                  " ORDER BY at, id",
-	                  &s, "reading events")) != 0)
-		return rv;
-	bind_text(s, 1, run_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rv = fn(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-		             (const char *)sqlite3_column_text(s, 2),
-		             (const char *)sqlite3_column_text(s, 3))) != 0) {
-			sqlite3_finalize(s);
-			return rv;
-		}
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading events");
+	return each_row(st,
+	                "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?1"
+	                " ORDER BY at, id",
+	                run_id, "reading events", event_row, &(event_ctx){ fn, arg });
 }
 
 int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len)
