@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/allow.h"
 #include "agent/driver.h"
 #include "agent/h1parse.h"
 #include "agent/tcp.h"
@@ -38,6 +39,7 @@ typedef struct h1_host {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int resolved;
+	char *refused;    /* why --allow-target refuses the address, NULL when it does not */
 } h1_host;
 
 /* One step, ready to send. */
@@ -514,6 +516,19 @@ static const plan_kv *user_header(const plan_step *s, const char *name)
 	return NULL;
 }
 
+/* Checks the address a host resolved to against --allow-target (the plan's
+ * names were checked when the agent took the assignment, but DNS may answer
+ * otherwise now): a refused host keeps why in h->refused, and its requests
+ * are refused, never sent. Returns HERD_ENOMEM or HERD_OK. */
+static int host_refused(h1_state *st, h1_host *h)
+{
+	char why[256];
+	if (allow_check_addr(worker_allow(st->w), h->name, (const struct sockaddr *)&h->addr, why, sizeof(why)) ==
+	    HERD_OK)
+		return HERD_OK;
+	return (h->refused = strdup(why)) != NULL ? HERD_OK : HERD_ENOMEM;
+}
+
 /* Finds or adds the host of u. Returns its index, or SIZE_MAX without memory. */
 static size_t host_index(h1_state *st, const url_parts *u)
 {
@@ -536,6 +551,10 @@ static size_t host_index(h1_state *st, const url_parts *u)
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
 	h->resolved = tcp_resolve(h->name, port, worker_src_family(st->w), &h->addr, &h->addrlen) == 0;
+	if (h->resolved && host_refused(st, h) != HERD_OK) {
+		free(h->name);
+		return SIZE_MAX;
+	}
 	return st->nhosts++;
 }
 
@@ -651,8 +670,10 @@ static void h1_fini(void *state)
 		return;
 	for (size_t i = 0; i < st->nreqs; i++)
 		free(st->reqs[i].bytes);
-	for (size_t i = 0; i < st->nhosts; i++)
+	for (size_t i = 0; i < st->nhosts; i++) {
 		free(st->hosts[i].name);
+		free(st->hosts[i].refused);
+	}
 	free(st->reqs);
 	free(st->hosts);
 	free(st->first);
@@ -679,6 +700,10 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 
 	if (rq == NULL || !rq->ok)
 		return HERD_EINVAL;
+	if (st->hosts[rq->host].refused != NULL) {
+		allow_log_refusal(st->hosts[rq->host].refused);
+		return HERD_EREFUSED;
+	}
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return HERD_ENOMEM;

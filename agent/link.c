@@ -342,7 +342,9 @@ static void on_assign(agent *a, const wire_assign *as)
 		.batch_arg = a,
 		.lean = a->cfg->lean,
 		.src = a->cfg->src,
+		.allow = a->cfg->allow,
 	};
+	allow_log_rearm(); /* the first refused request of this run is logged */
 	if ((rv = engine_start(&ec, &a->eng)) != HERD_OK) {
 		snprintf(err, sizeof(err), "cannot start the load engine: %s", herd_strerror(rv));
 		log_error("%s", err);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/allow.h"
 #include "common/auth.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@ static void usage(FILE *f)
 	        "                           [--heartbeat 1s] [--agent-weight NAME=W,...]]\n"
 	        "                          [--http-driver curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
+	        "                          [--allow-target HOST[:PORT]|IP[:PORT]|CIDR,...]\n"
 	        "       herd results list [--db FILE]\n"
 	        "       herd results show RUN_ID [--db FILE]\n"
 	        "       herd version\n"
@@ -66,6 +68,7 @@ static int cmd_run(int argc, char **argv)
 		{ "agent-weight", required_argument, NULL, 'G' },
 		{ "http-driver", required_argument, NULL, 'D' },
 		{ "source-addresses", required_argument, NULL, 'S' },
+		{ "allow-target", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	run_opts o = { .local_agents = 1 };
@@ -134,6 +137,17 @@ static int cmd_run(int argc, char **argv)
 			o.source_addresses = optarg;
 			break;
 		}
+		case 'A': {
+			/* Checked here with the agents' parser, so a bad list is a flag error. */
+			allow *al = NULL;
+			if (allow_parse(optarg, &al, err, sizeof(err)) != HERD_OK) {
+				fprintf(stderr, "herd: %s\n", err);
+				return EXIT_INVALID;
+			}
+			allow_free(al);
+			o.allow_target = optarg;
+			break;
+		}
 		case 'C': o.tls.cert = optarg; break;
 		case 'K': o.tls.key = optarg; break;
 		case 'R': o.tls.ca = optarg; break;
@@ -146,6 +160,11 @@ static int cmd_run(int argc, char **argv)
 			break;
 		default: usage(stderr); return EXIT_INVALID;
 		}
+	}
+	if (o.allow_target != NULL && o.listen != NULL) {
+		fprintf(stderr, "herd: --allow-target is for the local agents herd starts; give remote "
+		                "agents their own (herd-agent --allow-target)\n");
+		return EXIT_INVALID;
 	}
 	if (o.source_addresses != NULL && o.listen != NULL) {
 		fprintf(stderr, "herd: --source-addresses is for the local agents herd starts; give remote "

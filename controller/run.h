@@ -39,6 +39,7 @@ typedef struct run_opts {
 	int heartbeat_ms;           /* 0: 1 s */
 	const char *agent_weights;  /* "NAME=W,NAME=W": weights by agent name; others: their workers */
 	const char *source_addresses; /* local agents' --source-addresses (a checked list), NULL: none */
+	const char *allow_target;   /* local agents' --allow-target (a checked list), NULL: none */
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not
