@@ -45,7 +45,7 @@ typedef struct http_conn {
 	struct curl_slist *req_headers; /* a templated step's rendered headers */
 	int in_flight;
 	const allow *allow;          /* the agent's --allow-target, NULL: any target */
-	char refused[200];           /* why open_socket refused a connection of this transfer, "" if not */
+	char refused[200];           /* why open_socket refused the last address this transfer tried, "" if not */
 } http_conn;
 
 /* Keeps the header block of the last response (a redirect starts a new one). */
@@ -252,8 +252,7 @@ static void drain(http_state *st)
 		c->in_flight = 0;
 		fill_result(c, rc, &r);
 		if (rc != CURLE_OK && c->refused[0] != '\0') {
-			/* Not a failed connect: the agent refused to open it. (A refused
-			 * address followed by an allowed one that worked is no failure.) */
+			/* Not a failed connect: the agent refused to open it. */
 			r.err = ERRK_NOT_ALLOWED;
 			allow_log_refusal(c->refused);
 		}
@@ -412,6 +411,9 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 			errno = EACCES;
 			return CURL_SOCKET_BAD;
 		}
+		/* Only the last address tried counts: libcurl may go on to one
+		 * that is allowed (localhost's 127.0.0.1 after its ::1). */
+		c->refused[0] = '\0';
 	}
 	return socket(address->family, address->socktype, address->protocol);
 }
