@@ -17,12 +17,13 @@ drivers) are refused, counted as target_not_allowed, logged once, and never
 reach the tripwire or read the file; allowed hops and URLs still work.
 WebSocket URLs cannot render their host (refused at plan load), and their
 resolved address is checked too (a literal outside the list is refused with
-the assignment). `herd run --allow-target` gives the list to local agents.
+the assignment). The lists are given to a real herd-agent started by the
+test (`herd run --listen ipc://... --agents 1`), as on a load host; `herd
+run --allow-target` gives one to the local agents herd starts.
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/allowlist_test.py [-k NAME]
 """
 
-import contextlib
 import os
 import socket
 import subprocess
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Fail, HerdResult, Nginx, _load_export, agent_bin, check, free_port,  # noqa: E402
                      main, note, prepare_run, run_herd)
 import ws_test  # noqa: E402  (its WebSocket server; importing it runs no test)
+from ws_test import agent_log_on_stderr  # noqa: E402
 
 REFUSED_LOG = "request refused: "
 ITERS = 4
@@ -115,19 +117,6 @@ def plan(target, flow, iters=ITERS, data=None):
     return "\n".join(out) + "\n"
 
 
-@contextlib.contextmanager
-def agent_log_on_stderr():
-    old = os.environ.get("HERD_AGENT_LOG_STDERR")
-    os.environ["HERD_AGENT_LOG_STDERR"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("HERD_AGENT_LOG_STDERR", None)
-        else:
-            os.environ["HERD_AGENT_LOG_STDERR"] = old
-
-
 def run_remote(plan_text, *agent_args, files=None, timeout=60):
     """`herd run --listen ipc://... --agents 1` with one herd-agent started
     here with agent_args (--allow-target, as on a load host). Returns a
@@ -183,11 +172,19 @@ def expect_refused(r, n, trip, why, what, also=None):
           % (what, trip.connections()))
 
 
+def expect_allowed(r, ng, what):
+    """r ran without errors, and ng served /small once an iteration."""
+    check(r.code == 0 and not r.errors_by_kind(), "%s failed: exit %d, errors %s%s"
+          % (what, r.code, r.errors_by_kind(), r.tail()))
+    check(ng.access_log_lines(path="/small", status=200) == ITERS,
+          "%s was requested %d times, want %d" % (what, ng.access_log_lines(path="/small"), ITERS))
+
+
 def test_redirect_hop_refused():
     """A 302 from the allowed nginx to the forbidden port, as an address and
     as a name (localhost) that resolves there: each hop is refused before it
     connects; a redirect that stays inside the list is still followed."""
-    with agent_log_on_stderr(), Tripwire() as trip, allowed_nginx(trip) as ng:
+    with Tripwire() as trip, allowed_nginx(trip) as ng:
         allow = "127.0.0.1:%d" % ng.port
         for path, why in [("/hop", "target 127.0.0.1:%d is not allowed" % trip.port),
                           ("/hop-name", "target localhost:%d (address " % trip.port)]:
@@ -196,12 +193,8 @@ def test_redirect_hop_refused():
             check(ng.access_log_lines(path=path, status=302) == ITERS,
                   "%s: nginx answered %d of the first hops, want %d"
                   % (path, ng.access_log_lines(path=path), ITERS))
-        r = run_remote(plan(ng.url, "- get: /hop-local"), "--allow-target", allow)
-        check(r.code == 0 and not r.errors_by_kind(), "an allowed redirect failed: exit %d, errors %s%s"
-              % (r.code, r.errors_by_kind(), r.tail()))
-        check(ng.access_log_lines(path="/small", status=200) == ITERS,
-              "the allowed redirect was followed %d times, want %d"
-              % (ng.access_log_lines(path="/small"), ITERS))
+        expect_allowed(run_remote(plan(ng.url, "- get: /hop-local"), "--allow-target", allow), ng,
+                       "the allowed redirect")
 
 
 def test_redirect_to_other_scheme_refused():
@@ -232,18 +225,14 @@ def test_captured_location_refused():
     next: { header: Location }
 - get: "{{ next }}"
 """
-    with agent_log_on_stderr(), Tripwire() as trip, allowed_nginx(trip) as ng:
+    with Tripwire() as trip, allowed_nginx(trip) as ng:
         allow = "127.0.0.1:%d" % ng.port
         r = run_remote(plan(ng.url, flow % "/loc"), "--allow-target", allow)
         expect_refused(r, ITERS, trip, "target 127.0.0.1:%d is not allowed" % trip.port, "capture")
         check(ng.access_log_lines(path="/loc", status=201) == ITERS,
               "nginx answered /loc %d times, want %d" % (ng.access_log_lines(path="/loc"), ITERS))
-        r = run_remote(plan(ng.url, flow % "/loc-ok"), "--allow-target", allow)
-        check(r.code == 0 and not r.errors_by_kind(), "an allowed captured URL failed: exit %d, errors %s%s"
-              % (r.code, r.errors_by_kind(), r.tail()))
-        check(ng.access_log_lines(path="/small", status=200) == ITERS,
-              "the captured allowed URL was requested %d times, want %d"
-              % (ng.access_log_lines(path="/small"), ITERS))
+        expect_allowed(run_remote(plan(ng.url, flow % "/loc-ok"), "--allow-target", allow), ng,
+                       "the captured allowed URL")
 
 
 def test_csv_url_refused():
@@ -251,7 +240,7 @@ def test_csv_url_refused():
     one is requested, the forbidden ones (an address outside the list, a
     name resolving outside it, user info dressing up an allowed address)
     are refused, each time."""
-    with agent_log_on_stderr(), Tripwire() as trip, allowed_nginx(trip) as ng:
+    with Tripwire() as trip, allowed_nginx(trip) as ng:
         rows = ["%s/small" % ng.url,
                 "http://127.0.0.1:%d/csv" % trip.port,
                 "http://localhost:%d/csv" % trip.port,
