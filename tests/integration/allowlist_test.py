@@ -279,6 +279,11 @@ def test_file_and_gopher_from_csv_never_reached():
             check(ng.access_log_lines(path="/small") == runs + 1,
                   "%s: nginx served the http row %d times in all, want %d"
                   % (what, ng.access_log_lines(path="/small"), runs + 1))
+        # Written in the plan, such a URL is a plan error with its place.
+        r = run_herd(plan(ng.url, "- get: gopher://127.0.0.1:%d/_x" % trip.port), timeout=30)
+        check(r.code == 104 and "plan.yaml:" in r.stderr and "http://" in r.stderr,
+              "a literal gopher:// URL: exit %d%s" % (r.code, r.tail()))
+        check(not trip.connections(), "gopher reached the forbidden server: %s" % trip.connections())
 
 
 def test_ws_host_never_rendered_and_checked():
