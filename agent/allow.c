@@ -389,6 +389,15 @@ int allow_check_addr(const allow *a, const char *host, const struct sockaddr *sa
 	return HERD_EREFUSED;
 }
 
+int allow_addr_refusal(const allow *a, const char *host, const struct sockaddr *sa, char **why)
+{
+	char err[256];
+	*why = NULL;
+	if (allow_check_addr(a, host, sa, err, sizeof(err)) == HERD_OK)
+		return HERD_OK;
+	return (*why = strdup(err)) != NULL ? HERD_OK : HERD_ENOMEM;
+}
+
 static atomic_int refusal_logged;
 
 void allow_log_refusal(const char *why)

@@ -51,6 +51,12 @@ int allow_check_request(const allow *a, const char *url, char *err, size_t errle
  */
 int allow_check_addr(const allow *a, const char *host, const struct sockaddr *sa, char *err, size_t errlen);
 
+/* allow_check_addr for an address a driver resolved once, when a run
+ * starts (the plan's names were checked when the agent took the assignment,
+ * but DNS may answer otherwise now): *why is NULL when it is allowed, else the
+ * reason, allocated (the caller frees it). Returns HERD_OK, or HERD_ENOMEM. */
+int allow_addr_refusal(const allow *a, const char *host, const struct sockaddr *sa, char **why);
+
 /* Logs why a request was refused, for the first refusal of a run only (a
  * plan whose every request is refused must not flood the log; the summary
  * counts them all as target_not_allowed). Thread-safe. */

@@ -516,19 +516,6 @@ static const plan_kv *user_header(const plan_step *s, const char *name)
 	return NULL;
 }
 
-/* Checks the address a host resolved to against --allow-target (the plan's
- * names were checked when the agent took the assignment, but DNS may answer
- * otherwise now): a refused host keeps why in h->refused, and its requests
- * are refused, never sent. Returns HERD_ENOMEM or HERD_OK. */
-static int host_refused(h1_state *st, h1_host *h)
-{
-	char why[256];
-	if (allow_check_addr(worker_allow(st->w), h->name, (const struct sockaddr *)&h->addr, why, sizeof(why)) ==
-	    HERD_OK)
-		return HERD_OK;
-	return (h->refused = strdup(why)) != NULL ? HERD_OK : HERD_ENOMEM;
-}
-
 /* Finds or adds the host of u. Returns its index, or SIZE_MAX without memory. */
 static size_t host_index(h1_state *st, const url_parts *u)
 {
@@ -551,7 +538,9 @@ static size_t host_index(h1_state *st, const url_parts *u)
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
 	h->resolved = tcp_resolve(h->name, port, worker_src_family(st->w), &h->addr, &h->addrlen) == 0;
-	if (h->resolved && host_refused(st, h) != HERD_OK) {
+	/* A host outside --allow-target keeps why, and its requests are refused, never sent. */
+	if (h->resolved && allow_addr_refusal(worker_allow(st->w), h->name, (const struct sockaddr *)&h->addr,
+	                                      &h->refused) != HERD_OK) {
 		free(h->name);
 		return SIZE_MAX;
 	}

@@ -298,7 +298,7 @@ static void on_assign(agent *a, const wire_assign *as)
 		return;
 	}
 	int family = a->cfg->src != NULL ? a->cfg->src->family : AF_UNSPEC;
-	if (allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK ||
+	if ((!a->cfg->allow_late && allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) ||
 	    allow_check_family(a->plan, family, err, sizeof(err)) != HERD_OK) {
 		log_error("assignment refused: %s", err);
 		plan_free(a->plan);

@@ -949,18 +949,6 @@ static int conn_open(ws_conn *c)
 
 /* ---- driver operations ---- */
 
-/* Checks the address host resolved to against the allowlist a (the plan's
- * names were checked when the agent took the assignment, but DNS may answer
- * otherwise now): a refused step keeps why in rt->refused, and its sessions
- * are refused, never dialed. Returns HERD_ENOMEM or HERD_OK. */
-static int refuse_rt(const allow *a, const char *host, ws_rt *rt)
-{
-	char why[256];
-	if (allow_check_addr(a, host, (const struct sockaddr *)&rt->addr, why, sizeof(why)) == HERD_OK)
-		return HERD_OK;
-	return (rt->refused = strdup(why)) != NULL ? HERD_OK : HERD_ENOMEM;
-}
-
 /* Splits a ws:// or wss:// URL into rt: the host resolved once, here, to an
  * address of family (AF_UNSPEC: any), and checked against the allowlist allowed. */
 static int prepare(const plan_step *s, int family, const allow *allowed, ws_rt *rt)
@@ -1011,7 +999,8 @@ static int prepare(const plan_step *s, int family, const allow *allowed, ws_rt *
 	if (rt->tls && (rt->host = strdup(host)) == NULL)
 		return HERD_ENOMEM;
 	rt->ok = tcp_resolve(host, port, family, &rt->addr, &rt->addrlen) == 0;
-	return rt->ok ? refuse_rt(allowed, host, rt) : HERD_OK;
+	/* A step outside --allow-target keeps why, and its sessions are refused, never dialed. */
+	return rt->ok ? allow_addr_refusal(allowed, host, (const struct sockaddr *)&rt->addr, &rt->refused) : HERD_OK;
 }
 
 static void ws_fini(void *state);

@@ -117,10 +117,11 @@ def plan(target, flow, iters=ITERS, data=None):
     return "\n".join(out) + "\n"
 
 
-def run_remote(plan_text, *agent_args, files=None, timeout=60):
+def run_remote(plan_text, *agent_args, files=None, env=None, timeout=60):
     """`herd run --listen ipc://... --agents 1` with one herd-agent started
-    here with agent_args (--allow-target, as on a load host). Returns a
-    HerdResult whose stderr is the controller's followed by the agent's log."""
+    here with agent_args (--allow-target, as on a load host) and env added to
+    its environment. Returns a HerdResult whose stderr is the controller's
+    followed by the agent's log."""
     ab = agent_bin()
     check(ab is not None, "HERD_AGENT_BIN is not set (path of the built herd-agent)")
     d, plan_path, db, export, cmd = prepare_run(plan_text, ["--agents", "1", "--agents-wait", "20s",
@@ -131,7 +132,8 @@ def run_remote(plan_text, *agent_args, files=None, timeout=60):
     log = os.path.join(d, "agent.log")
     with open(log, "w") as f:
         agent = subprocess.Popen([ab, "--controller", url, "--name", "a1", "--workers", "1", "--once"]
-                                 + list(agent_args), stdout=subprocess.DEVNULL, stderr=f, cwd=d)
+                                 + list(agent_args), stdout=subprocess.DEVNULL, stderr=f, cwd=d,
+                                 env=dict(os.environ, **(env or {})))
     try:
         out, err = ctl.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -161,7 +163,7 @@ def expect_refused(r, n, trip, why, what, also=None):
     and trip untouched."""
     errs = r.errors_by_kind()
     want = dict(also or {}, target_not_allowed=n)
-    note("%s: errors %s, %d requests", what, errs, r.count())
+    note("%s: errors %s", what, errs)
     check(r.code == 0, "%s: herd exited %d%s" % (what, r.code, r.tail()))
     check(errs == want, "%s: errors %s, want %s%s" % (what, errs, want, r.tail()))
     lines = refusal_lines(r)
@@ -309,6 +311,25 @@ def test_ws_host_never_rendered_and_checked():
         check(not trip.connections(), "the forbidden server was reached: %s" % trip.connections())
 
 
+def test_each_driver_checks_its_connections():
+    """With the assignment's check skipped (HERD_ALLOW_PLAN_CHECK_SKIP=1, for
+    this test), a literal target outside the list reaches each driver's own
+    check of the address it connects to: libcurl's (called before each
+    connect), the lean HTTP/1.1 driver's and the WebSocket driver's (the
+    address their host resolved to). Every request or session is refused as
+    target_not_allowed, logged once, and the tripwire sees nothing."""
+    with Tripwire() as trip, allowed_nginx(trip) as ng:
+        allow = "127.0.0.1:%d" % ng.port
+        cases = [("curl", "- get: %s/x" % trip.url, ()),
+                 ("lean", "- get: %s/x" % trip.url, ("--http-driver", "lean")),
+                 ("ws", "- ws: ws://127.0.0.1:%d/x\n  session:\n    - close: 1000" % trip.port, ())]
+        for name, flow, args in cases:
+            r = run_remote(plan(ng.url, flow), "--allow-target", allow, *args,
+                           env={"HERD_ALLOW_PLAN_CHECK_SKIP": "1"})
+            expect_refused(r, ITERS, trip, "target 127.0.0.1:%d is not allowed" % trip.port, name)
+        check(ng.access_log_lines() == 0, "nginx got requests")
+
+
 def test_herd_run_passes_the_list():
     """herd run --allow-target: a list that does not parse is a flag error
     (104, naming the item), it is refused with --listen (remote agents have
@@ -333,4 +354,4 @@ if __name__ == "__main__":
     main([test_redirect_hop_refused, test_redirect_to_other_scheme_refused,
           test_captured_location_refused, test_csv_url_refused,
           test_file_and_gopher_from_csv_never_reached, test_ws_host_never_rendered_and_checked,
-          test_herd_run_passes_the_list])
+          test_each_driver_checks_its_connections, test_herd_run_passes_the_list])
