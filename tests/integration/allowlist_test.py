@@ -15,9 +15,11 @@ address, or as a name that resolves outside), file:///etc/passwd and
 gopher:// from a CSV (with no list at all, on the libcurl and the lean
 drivers) are refused, counted as target_not_allowed, logged once, and never
 reach the tripwire or read the file; allowed hops and URLs still work.
-WebSocket URLs cannot render their host (refused at plan load), and their
-resolved address is checked too (a literal outside the list is refused with
-the assignment). The lists are given to a real herd-agent started by the
+WebSocket URLs cannot render their host (refused at plan load), and a
+literal outside the list is refused with the assignment. With that check
+skipped (HERD_ALLOW_PLAN_CHECK_SKIP=1, a test hook), each driver's own check
+of the address it connects to refuses: libcurl's, the lean driver's, the
+WebSocket driver's. The lists are given to a real herd-agent started by the
 test (`herd run --listen ipc://... --agents 1`), as on a load host; `herd
 run --allow-target` gives one to the local agents herd starts.
 

@@ -2,6 +2,7 @@
  * ranges (IPv4 and IPv6), and refusal of everything else; the checks of a
  * rendered URL and of a connection's address made at run time. */
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -94,6 +95,14 @@ static void run_time_checks(void)
 	inet_pton(AF_INET, "127.0.0.9", &((struct sockaddr_in *)&ss)->sin_addr);
 	CHECK_EQ_INT(allow_check_addr(a, "evil.test", (struct sockaddr *)&ss, err, sizeof(err)), HERD_EREFUSED);
 	CHECK_CONTAINS(err, "target evil.test:8080 (address 127.0.0.9) is not allowed by --allow-target");
+	/* What the lean and WebSocket drivers keep for a host resolved at start. */
+	char *why = (char *)"unset";
+	CHECK_EQ_INT(allow_addr_refusal(a, "evil.test", (struct sockaddr *)&ss, &why), HERD_OK);
+	CHECK(why != NULL && strstr(why, "evil.test:8080 (address 127.0.0.9)") != NULL);
+	free(why);
+	((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x7f000001);
+	CHECK_EQ_INT(allow_addr_refusal(a, "localhost", (struct sockaddr *)&ss, &why), HERD_OK);
+	CHECK(why == NULL);
 	ss.ss_family = AF_UNIX;
 	CHECK_EQ_INT(allow_check_addr(a, NULL, (struct sockaddr *)&ss, err, sizeof(err)), HERD_EREFUSED);
 	allow_free(a);
