@@ -143,6 +143,10 @@ def run_remote(plan_text, *agent_args, files=None, env=None, timeout=60):
         ctl.communicate()
         raise Fail("herd run did not finish within %d s (killed)" % timeout)
     finally:
+        # A --once agent leaves after its run; one whose assignment was
+        # refused has had no run, and waits for another: stop it.
+        if ctl.returncode != 0:
+            agent.terminate()
         try:
             agent.wait(timeout=10)
         except subprocess.TimeoutExpired:
