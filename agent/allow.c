@@ -317,20 +317,36 @@ int allow_check_plan(const allow *a, const plan *p, char *err, size_t errlen)
 	return HERD_OK;
 }
 
+/* url for a message: its first 80 bytes, a password or token in its user
+ * info (from a data file, say) replaced by "***". */
+static void show_url(const char *url, char *out, size_t len)
+{
+	const char *auth = strstr(url, "://");
+	size_t n = auth != NULL ? strcspn(auth + 3, "/?#") : 0;
+	const char *at = auth != NULL ? memchr(auth + 3, '@', n) : NULL;
+	int scheme = auth != NULL ? (int)(auth + 3 - url) : 0;
+	if (at == NULL)
+		snprintf(out, len, "%.80s", url);
+	else
+		snprintf(out, len, "%.*s***%.60s", scheme < 40 ? scheme : 40, url, at);
+}
+
 int allow_check_request(const allow *a, const char *url, char *err, size_t errlen)
 {
-	char host[300];
+	char host[300], shown[128];
 	int port, family;
 	uint8_t addr[16];
 
 	/* libcurl speaks far more than http: file:// reads the agent's own
 	 * files, gopher:// and the like write raw bytes to any port. */
 	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
-		snprintf(err, errlen, "URL '%.80s' is not http:// or https://", url);
+		show_url(url, shown, sizeof(shown));
+		snprintf(err, errlen, "URL '%s' is not http:// or https://", shown);
 		return HERD_EREFUSED;
 	}
 	if (url_host(url, host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "URL '%.80s' has no host this agent can check", url);
+		show_url(url, shown, sizeof(shown));
+		snprintf(err, errlen, "URL '%s' has no host this agent can check", shown);
 		return HERD_EREFUSED;
 	}
 	if (a == NULL || name_allowed(a, host, port))

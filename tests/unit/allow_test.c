@@ -54,6 +54,10 @@ static void run_time_checks(void)
 	CHECK_EQ_INT(allow_check_request(NULL, "file:///etc/passwd", err, sizeof(err)), HERD_EREFUSED);
 	CHECK_CONTAINS(err, "'file:///etc/passwd' is not http:// or https://");
 	CHECK(!req_ok(NULL, "gopher://127.0.0.1:70/_x"));
+	/* A secret in the user info is not repeated in the reason. */
+	CHECK_EQ_INT(allow_check_request(NULL, "ftp://me:s3cret@127.0.0.1/f", err, sizeof(err)), HERD_EREFUSED);
+	CHECK_CONTAINS(err, "URL 'ftp://***@127.0.0.1/f' is not http");
+	CHECK(strstr(err, "s3cret") == NULL);
 	CHECK(!req_ok(NULL, "dict://127.0.0.1:11211/stat"));
 	CHECK(!req_ok(NULL, "ws://127.0.0.1/")); /* a WebSocket URL is no request URL */
 	CHECK(!req_ok(NULL, "127.0.0.1:8080/x")); /* libcurl would guess http:// */
