@@ -382,7 +382,7 @@ static void on_assign(agent *a, const wire_assign *as)
 		return;
 	}
 	int family = a->cfg->src != NULL ? a->cfg->src->family : AF_UNSPEC;
-	if (allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK ||
+	if ((!a->cfg->allow_late && allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) ||
 	    allow_check_family(a->plan, family, err, sizeof(err)) != HERD_OK) {
 		log_error("assignment refused: %s", err);
 		plan_free(a->plan);
@@ -426,7 +426,9 @@ static void on_assign(agent *a, const wire_assign *as)
 		.batch_arg = a,
 		.lean = a->cfg->lean,
 		.src = a->cfg->src,
+		.allow = a->cfg->allow,
 	};
+	allow_log_rearm(); /* the first refused request of this run is logged */
 	if ((rv = engine_start(&ec, &a->eng)) != HERD_OK) {
 		snprintf(err, sizeof(err), "cannot start the load engine: %s", herd_strerror(rv));
 		log_error("%s", err);

@@ -215,11 +215,17 @@ static int spawn_agents(run *r, int n, int workers)
 			prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (getppid() == 1)
 				_exit(1);
-			const char *argv[] = { bin,   "--controller", r->url, "--name", name, "--workers",
-				               wbuf,  "--once",       NULL,   NULL,     NULL };
+			const char *argv[] = { bin,  "--controller", r->url, "--name", name, "--workers",
+				               wbuf, "--once",       NULL,   NULL,     NULL,   NULL,
+				               NULL };
+			int k = 8;
 			if (r->o->source_addresses != NULL) {
-				argv[8] = "--source-addresses";
-				argv[9] = r->o->source_addresses;
+				argv[k++] = "--source-addresses";
+				argv[k++] = r->o->source_addresses;
+			}
+			if (r->o->allow_target != NULL) {
+				argv[k++] = "--allow-target";
+				argv[k++] = r->o->allow_target;
 			}
 			execvp(bin, (char *const *)argv);
 			fprintf(stderr, "herd: cannot run %s: %s\n", bin, strerror(errno));
