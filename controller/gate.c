@@ -1,0 +1,476 @@
+/*
+ * Connection budgets and bounded refusal logging; see gate.h. One mutex
+ * guards the table; NNG calls (closing a pipe) and callbacks into the
+ * cluster (events, removals) are made with it released.
+ *
+ * The table is open addressing keyed by pipe id, sized at twice the most
+ * connections it may hold (authenticated ones, the unauthenticated ones and
+ * as many again being closed); a connection that finds it full is closed at
+ * once. The unauthenticated connections are also kept in arrival order in a
+ * small array, so the oldest is found without a scan.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/safetext.h"
+#include "controller/gate.h"
+#include "net/net.h"
+
+/* How often the timer looks for connections past their time. */
+#define TICK_MS 200
+/* Peer text in a refusal line: enough to recognise an agent, no more. */
+#define ID_SHOWN 96
+#define WHY_SHOWN 200
+
+typedef struct conn {
+	uint32_t pipe;    /* 0: free slot */
+	int authed;
+	int closing;      /* we closed it; it stays until NNG says it is gone */
+	int64_t since;    /* CLOCK_MONOTONIC, connected */
+	uint32_t msgs;
+	uint64_t bytes;
+	void *pending;
+} conn;
+
+/* Lines to print once the lock is released: a log line, and for a refusal
+ * an "agent_refused" event (the agent's id and the reason). */
+typedef struct say {
+	int n;
+	char log[3][WHY_SHOWN + ID_SHOWN + 200];
+	int event[3];
+	char ids[3][ID_SHOWN + 8];
+	char texts[3][WHY_SHOWN + ID_SHOWN + 200];
+} say;
+
+struct gate {
+	gate_cfg cfg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t timer;
+	int timer_started, stop;
+	conn *tab;
+	size_t cap, used, limit; /* slots, occupied, most occupied */
+	uint32_t unauth[GATE_MAX_UNAUTH]; /* oldest first, none closing */
+	size_t nunauth;
+	size_t nclosing; /* closed by us, not gone yet: they may still hold a message */
+	size_t npending;
+	gate_stats st;
+	/* Refusals in the current interval. */
+	int64_t win_start;
+	unsigned win_logged;
+	uint64_t win_quiet;
+	char last_id[ID_SHOWN + 8], last_why[WHY_SHOWN + 8];
+	/* Connections closed since the last report. */
+	uint64_t rep_budget, rep_idle, rep_evicted;
+	int64_t rep_start;
+};
+
+static size_t slot_of(const gate *g, uint32_t pipe)
+{
+	return (size_t)((pipe * 2654435761u) & (uint32_t)(g->cap - 1));
+}
+
+static conn *find(gate *g, uint32_t pipe)
+{
+	if (pipe == 0)
+		return NULL;
+	for (size_t i = slot_of(g, pipe);; i = (i + 1) & (g->cap - 1)) {
+		if (g->tab[i].pipe == pipe)
+			return &g->tab[i];
+		if (g->tab[i].pipe == 0)
+			return NULL;
+	}
+}
+
+static conn *insert(gate *g, uint32_t pipe)
+{
+	if (g->used >= g->limit)
+		return NULL;
+	size_t i = slot_of(g, pipe);
+	while (g->tab[i].pipe != 0)
+		i = (i + 1) & (g->cap - 1);
+	memset(&g->tab[i], 0, sizeof(g->tab[i]));
+	g->tab[i].pipe = pipe;
+	g->used++;
+	return &g->tab[i];
+}
+
+/* Removes x, moving later entries of its probe run back so lookups still
+ * find them (no tombstones). */
+static void erase(gate *g, conn *x)
+{
+	size_t i = (size_t)(x - g->tab), mask = g->cap - 1;
+	g->tab[i].pipe = 0;
+	g->used--;
+	for (size_t j = (i + 1) & mask; g->tab[j].pipe != 0; j = (j + 1) & mask) {
+		size_t home = slot_of(g, g->tab[j].pipe);
+		/* Entry j may move to the hole at i when its home is not in (i, j]. */
+		int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		g->tab[i] = g->tab[j];
+		g->tab[j].pipe = 0;
+		i = j;
+	}
+}
+
+static void unauth_drop(gate *g, uint32_t pipe)
+{
+	for (size_t i = 0; i < g->nunauth; i++) {
+		if (g->unauth[i] == pipe) {
+			memmove(&g->unauth[i], &g->unauth[i + 1], (g->nunauth - i - 1) * sizeof(g->unauth[0]));
+			g->nunauth--;
+			return;
+		}
+	}
+}
+
+/* Marks c as being closed by us; the caller closes it once unlocked. */
+static void mark_closing(gate *g, conn *c, uint64_t *counter, uint64_t *report)
+{
+	c->closing = 1;
+	g->nclosing++;
+	unauth_drop(g, c->pipe);
+	(*counter)++;
+	(*report)++;
+}
+
+/* Ends a connection; see net_pipe_shutdown for why not nng_pipe_close. */
+static void close_pipe(uint32_t id)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+	p.id = id;
+	net_pipe_shutdown(p);
+}
+
+/* Queues a log line; with an event (id, text) when text is not NULL. */
+static void say_add(say *s, const char *id, const char *text, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void say_add(say *s, const char *id, const char *text, const char *fmt, ...)
+{
+	if (s->n >= 3)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->log[s->n], sizeof(s->log[s->n]), fmt, ap);
+	va_end(ap);
+	s->event[s->n] = text != NULL;
+	snprintf(s->ids[s->n], sizeof(s->ids[s->n]), "%s", id != NULL ? id : "");
+	snprintf(s->texts[s->n], sizeof(s->texts[s->n]), "%s", text != NULL ? text : "");
+	s->n++;
+}
+
+static void say_flush(gate *g, const say *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		log_warn("%s", s->log[i]);
+		if (s->event[i] && g->cfg.on_event != NULL)
+			g->cfg.on_event(g->cfg.arg, "agent_refused", s->ids[i], s->texts[i]);
+	}
+}
+
+/* The interval's summaries, when it is over (called locked). */
+static void roll(gate *g, int64_t now, int force, say *s)
+{
+	int64_t iv = (int64_t)GATE_REFUSAL_INTERVAL_MS * 1000000;
+	if (g->win_quiet > 0 && (force || now - g->win_start >= iv)) {
+		char text[WHY_SHOWN + ID_SHOWN + 200];
+		snprintf(text, sizeof(text), "%llu more refusals in the last %.0f s, not shown (latest: agent %s: %s)",
+		         (unsigned long long)g->win_quiet, (double)(now - g->win_start) / 1e9,
+		         g->last_id[0] ? g->last_id : "(unknown)", g->last_why);
+		say_add(s, "", text, "%s", text);
+		g->win_quiet = 0;
+	}
+	if (force || now - g->win_start >= iv) {
+		g->win_start = now;
+		g->win_logged = 0;
+	}
+	uint64_t closed = g->rep_budget + g->rep_idle + g->rep_evicted;
+	if (closed > 0 && (force || now - g->rep_start >= iv)) {
+		say_add(s, NULL, NULL,
+		        "closed %llu connections that did not authenticate in the last %.0f s "
+		        "(%llu past their message budget, %llu past %d ms, %llu to make room for newer ones); "
+		        "%llu refused on arrival in all",
+		        (unsigned long long)closed, (double)(now - g->rep_start) / 1e9,
+		        (unsigned long long)g->rep_budget, (unsigned long long)g->rep_idle, GATE_PREAUTH_MS,
+		        (unsigned long long)g->rep_evicted, (unsigned long long)g->st.rejected);
+		g->rep_budget = g->rep_idle = g->rep_evicted = 0;
+	}
+	if (closed == 0 || force || now - g->rep_start >= iv)
+		g->rep_start = now;
+}
+
+static void on_add(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	gate *g = arg;
+	uint32_t id = nng_pipe_id(p), victim = 0;
+	(void)ev;
+	pthread_mutex_lock(&g->mu);
+	if (g->nunauth == GATE_MAX_UNAUTH) {
+		/* Room for the newest: an agent connecting now authenticates
+		 * within a round trip or two, a peer that sat longest is the one
+		 * least likely to. */
+		conn *old = find(g, g->unauth[0]);
+		victim = g->unauth[0];
+		if (old != NULL)
+			mark_closing(g, old, &g->st.evicted, &g->rep_evicted);
+		else
+			unauth_drop(g, victim);
+	}
+	/* Connections we closed hold what they received until NNG is done with
+	 * them; past as many again as may be open, a new one must wait. */
+	conn *c = g->nclosing < GATE_MAX_UNAUTH ? insert(g, id) : NULL;
+	if (c == NULL)
+		g->st.rejected++;
+	else {
+		c->since = clock_mono_ns();
+		g->unauth[g->nunauth++] = id;
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (victim != 0)
+		close_pipe(victim);
+	if (c == NULL)
+		net_pipe_shutdown(p);
+}
+
+static void on_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	gate *g = arg;
+	uint32_t id = nng_pipe_id(p);
+	void *pending = NULL;
+	(void)ev;
+	pthread_mutex_lock(&g->mu);
+	conn *c = find(g, id);
+	if (c != NULL) {
+		pending = c->pending;
+		if (pending != NULL)
+			g->npending--;
+		if (c->closing)
+			g->nclosing--;
+		else if (!c->authed)
+			unauth_drop(g, id);
+		erase(g, c);
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (pending != NULL && g->cfg.free_pending != NULL)
+		g->cfg.free_pending(pending);
+	if (g->cfg.on_removed != NULL)
+		g->cfg.on_removed(g->cfg.arg, id);
+}
+
+/* Closes connections that did not authenticate in time, and says what the
+ * interval's refusals and closes were. */
+static void *timer_main(void *arg)
+{
+	gate *g = arg;
+	pthread_mutex_lock(&g->mu);
+	while (!g->stop) {
+		int64_t deadline = clock_real_ns() + (int64_t)TICK_MS * 1000000;
+		struct timespec until = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
+		pthread_cond_timedwait(&g->cv, &g->mu, &until);
+		if (g->stop)
+			break;
+		uint32_t late[GATE_MAX_UNAUTH];
+		size_t nlate = 0;
+		int64_t now = clock_mono_ns();
+		while (g->nunauth > 0) {
+			conn *c = find(g, g->unauth[0]);
+			if (c != NULL && now - c->since < (int64_t)GATE_PREAUTH_MS * 1000000)
+				break; /* the oldest is in time, so are the others */
+			late[nlate++] = g->unauth[0];
+			if (c != NULL)
+				mark_closing(g, c, &g->st.closed_idle, &g->rep_idle);
+			else
+				unauth_drop(g, g->unauth[0]);
+		}
+		say s = { 0 };
+		roll(g, now, 0, &s);
+		pthread_mutex_unlock(&g->mu);
+		for (size_t i = 0; i < nlate; i++)
+			close_pipe(late[i]);
+		say_flush(g, &s);
+		pthread_mutex_lock(&g->mu);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+int gate_open(const gate_cfg *cfg, nng_socket sock, gate **out)
+{
+	gate *g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return HERD_ENOMEM;
+	g->cfg = *cfg;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	/* Authenticated, unauthenticated, and as many again being closed. */
+	g->limit = cfg->max_authed + 2 * GATE_MAX_UNAUTH + 16;
+	for (g->cap = 64; g->cap < 2 * g->limit;)
+		g->cap *= 2;
+	g->tab = calloc(g->cap, sizeof(*g->tab));
+	g->win_start = g->rep_start = clock_mono_ns();
+	if (g->tab == NULL) {
+		gate_close(g);
+		return HERD_ENOMEM;
+	}
+	if (nng_pipe_notify(sock, NNG_PIPE_EV_ADD_PRE, on_add, g) != 0 ||
+	    nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, on_rem, g) != 0) {
+		gate_close(g);
+		return HERD_ENET;
+	}
+	if (pthread_create(&g->timer, NULL, timer_main, g) != 0) {
+		gate_close(g);
+		return HERD_ENOMEM;
+	}
+	g->timer_started = 1;
+	*out = g;
+	return HERD_OK;
+}
+
+void gate_stop(gate *g)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	int was = g->stop;
+	g->stop = 1;
+	pthread_cond_broadcast(&g->cv);
+	say s = { 0 };
+	if (!was)
+		roll(g, clock_mono_ns(), 1, &s);
+	pthread_mutex_unlock(&g->mu);
+	say_flush(g, &s);
+	if (g->timer_started)
+		pthread_join(g->timer, NULL);
+	g->timer_started = 0;
+}
+
+void gate_close(gate *g)
+{
+	if (g == NULL)
+		return;
+	gate_stop(g);
+	for (size_t i = 0; g->tab != NULL && i < g->cap; i++)
+		if (g->tab[i].pipe != 0 && g->tab[i].pending != NULL && g->cfg.free_pending != NULL)
+			g->cfg.free_pending(g->tab[i].pending);
+	free(g->tab);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	free(g);
+}
+
+int gate_admit(gate *g, uint32_t pipe, size_t len)
+{
+	pthread_mutex_lock(&g->mu);
+	conn *c = find(g, pipe);
+	if (c != NULL && c->authed) {
+		pthread_mutex_unlock(&g->mu);
+		return 1;
+	}
+	int ok = c != NULL && !c->closing;
+	if (ok) {
+		c->msgs++;
+		c->bytes += len;
+		if (c->msgs > GATE_PREAUTH_MSGS || c->bytes > GATE_PREAUTH_BYTES) {
+			mark_closing(g, c, &g->st.closed_budget, &g->rep_budget);
+			ok = 0;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (!ok)
+		close_pipe(pipe);
+	return ok;
+}
+
+int gate_reply_ms(gate *g, uint32_t pipe)
+{
+	pthread_mutex_lock(&g->mu);
+	conn *c = find(g, pipe);
+	int ms = c != NULL && c->authed ? GATE_REPLY_MS : GATE_UNAUTH_REPLY_MS;
+	pthread_mutex_unlock(&g->mu);
+	return ms;
+}
+
+void gate_authed(gate *g, uint32_t pipe)
+{
+	pthread_mutex_lock(&g->mu);
+	conn *c = find(g, pipe);
+	if (c != NULL && !c->closing && !c->authed) {
+		c->authed = 1;
+		unauth_drop(g, pipe);
+	}
+	pthread_mutex_unlock(&g->mu);
+}
+
+int gate_pending_put(gate *g, uint32_t pipe, void *p)
+{
+	void *old = NULL;
+	pthread_mutex_lock(&g->mu);
+	conn *c = find(g, pipe);
+	if (c == NULL || c->closing) {
+		pthread_mutex_unlock(&g->mu);
+		return -1;
+	}
+	old = c->pending;
+	if (old == NULL)
+		g->npending++;
+	c->pending = p;
+	pthread_mutex_unlock(&g->mu);
+	if (old != NULL && g->cfg.free_pending != NULL)
+		g->cfg.free_pending(old);
+	return 0;
+}
+
+void *gate_pending_take(gate *g, uint32_t pipe)
+{
+	void *p = NULL;
+	pthread_mutex_lock(&g->mu);
+	conn *c = find(g, pipe);
+	if (c != NULL && c->pending != NULL) {
+		p = c->pending;
+		c->pending = NULL;
+		g->npending--;
+	}
+	pthread_mutex_unlock(&g->mu);
+	return p;
+}
+
+void gate_refused(gate *g, const char *id, const char *why)
+{
+	char sid[ID_SHOWN + 8], swhy[WHY_SHOWN + 8];
+	say s = { 0 };
+	safetext_copy(sid, sizeof(sid), id);
+	safetext_copy(swhy, sizeof(swhy), why);
+	pthread_mutex_lock(&g->mu);
+	int64_t now = clock_mono_ns();
+	roll(g, now, 0, &s);
+	g->st.refused++;
+	if (g->win_logged < GATE_REFUSALS_LOGGED) {
+		g->win_logged++;
+		say_add(&s, sid, swhy, "refused agent %s: %s%s", sid[0] ? sid : "(unknown)", swhy,
+		        g->win_logged == GATE_REFUSALS_LOGGED ? " (further refusals are counted and summed up every 10 s)" : "");
+	} else {
+		g->win_quiet++;
+		memcpy(g->last_id, sid, sizeof(sid));
+		memcpy(g->last_why, swhy, sizeof(swhy));
+	}
+	pthread_mutex_unlock(&g->mu);
+	say_flush(g, &s);
+}
+
+void gate_get_stats(gate *g, gate_stats *out)
+{
+	pthread_mutex_lock(&g->mu);
+	*out = g->st;
+	out->unauth = g->nunauth;
+	out->pending = g->npending;
+	pthread_mutex_unlock(&g->mu);
+}
