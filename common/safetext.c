@@ -71,6 +71,21 @@ static size_t next_char(const unsigned char *s, size_t n, char *esc, size_t escl
 	return len;
 }
 
+/* The length of src once escaped. */
+static size_t escaped_len(const unsigned char *s, size_t n)
+{
+	size_t total = 0;
+	char esc[16];
+	while (n > 0) {
+		int raw;
+		size_t take = next_char(s, n, esc, sizeof(esc), &raw);
+		total += raw ? take : strlen(esc);
+		s += take;
+		n -= take;
+	}
+	return total;
+}
+
 char *safetext_copy(char *dst, size_t dstlen, const char *src)
 {
 	const unsigned char *s = (const unsigned char *)(src != NULL ? src : "");
@@ -78,33 +93,24 @@ char *safetext_copy(char *dst, size_t dstlen, const char *src)
 	char esc[16];
 	if (dstlen == 0)
 		return dst;
+	/* What does not fit is cut at a character, with room kept for "...". */
+	size_t room = dstlen - 1;
+	int cut = escaped_len(s, n) > room;
+	size_t limit = cut && room >= 3 ? room - 3 : room;
 	while (n > 0) {
 		int raw;
 		size_t take = next_char(s, n, esc, sizeof(esc), &raw);
-		const char *out = raw ? (const char *)s : esc;
 		size_t outlen = raw ? take : strlen(esc);
-		/* Room for this character, and for "..." unless it is the last. */
-		size_t need = outlen + (take < n ? 3 : 0);
-		if (o + need > dstlen - 1) {
-			if (take == n && o + outlen <= dstlen - 1) {
-				memcpy(dst + o, out, outlen);
-				o += outlen;
-			} else if (dstlen - 1 >= 3) {
-				/* Cut here; make room for the marker in what was written. */
-				while (o + 3 > dstlen - 1 && o > 0) {
-					o--;
-					while (o > 0 && ((unsigned char)dst[o] & 0xc0) == 0x80)
-						o--;
-				}
-				memcpy(dst + o, "...", 3);
-				o += 3;
-			}
+		if (o + outlen > limit)
 			break;
-		}
-		memcpy(dst + o, out, outlen);
+		memcpy(dst + o, raw ? (const char *)s : esc, outlen);
 		o += outlen;
 		s += take;
 		n -= take;
+	}
+	if (cut && room >= 3) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
 	dst[o] = '\0';
 	return dst;

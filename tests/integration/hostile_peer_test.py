@@ -44,6 +44,7 @@ PREAUTH_MS = 5000
 MAX_UNAUTH = 16
 RECV_MAX = 4 << 20
 MIB = 1 << 20
+NONCE = "ab" * 32  # a well-formed nonce (AUTH_NONCE_LEN bytes, hex)
 
 
 # ---- msgpack, just what the wire needs ----
@@ -312,20 +313,27 @@ def test_flood_never_reads():
         burst = one * 1000
 
         def flood():
+            # One connection at a time, held open and never read: a send that
+            # blocks is tried again (the controller may read more later);
+            # only a connection the controller closes is replaced.
             deadline = time.monotonic() + 40
             while not stop.is_set() and time.monotonic() < deadline and stats["sent"] < 200000:
                 try:
-                    s = sp_connect(r.port, timeout=1.0)
+                    s = sp_connect(r.port, timeout=0.5)
                 except (OSError, EOFError):
                     time.sleep(0.05)
                     continue
                 stats["conns"] += 1
                 try:
-                    while not stop.is_set() and stats["sent"] < 200000:
-                        s.sendall(burst)
-                        stats["sent"] += 1000
-                except socket.timeout:
-                    pass  # our send is stuck: the controller reads nothing more
+                    while (not stop.is_set() and time.monotonic() < deadline
+                           and stats["sent"] < 200000):
+                        try:
+                            s.sendall(burst)
+                            stats["sent"] += 1000
+                        except socket.timeout:
+                            pass
+                    while not stop.is_set() and time.monotonic() < deadline:
+                        time.sleep(0.1)  # all sent: hold the connection, unread
                 except OSError:
                     stats["closed"] += 1
                 finally:
@@ -431,7 +439,7 @@ def test_idle_connections_closed():
         check(max(sp_closed) < PREAUTH_MS / 1000 + 2,
               "idle SP connections were closed only after %.1f s" % max(sp_closed))
         check(len(raw_closed) == 300, "%d of 300 raw connections were never closed" % (300 - len(raw_closed)))
-    with_run(body, duration="6s")
+    with_run(body, duration="9s")
 
 
 def test_hello_flood():
@@ -449,7 +457,7 @@ def test_hello_flood():
             try:
                 s = sp_connect(r.port)
                 for i in range(8):
-                    s.sendall(frame(hello("flood-%d-%d" % (c, i), nonce="ab" * 16, host=host), i))
+                    s.sendall(frame(hello("flood-%d-%d" % (c, i), nonce=NONCE, host=host), i))
                     sp_read(s)
                     answered += 1
             except (OSError, EOFError):
@@ -491,7 +499,7 @@ def test_store_and_log_bounded():
             try:
                 s = sp_connect(r.port)
                 s.settimeout(5)
-                s.sendall(frame(hello("big-%d" % i, nonce="ab" * 16, host="B" * big), 1))
+                s.sendall(frame(hello("big-%d" % i, nonce=NONCE, host="B" * big), 1))
                 closed_by_peer(s, 2)
             except (OSError, EOFError):
                 pass
@@ -519,17 +527,17 @@ def test_store_and_log_bounded():
                 s.close()
         r.start_agent()
         r.finish()
-        r.check_outcome(ng)
         out = r.raw_output()
         err = r.err()
+        bad = sorted(set(ch for ch in out.decode("utf-8", "replace") if ord(ch) < 32 and ch not in "\n"))
+        check(not bad, "control characters reached the controller's output: %r" % bad)
+        r.check_outcome(ng)
         rows = r.events("agent_refused")
         shown = [l for l in err.splitlines() if "warn: refused agent" in l]
         summed = sum(int(m.group(1)) for m in re.finditer(r"warn: (\d+) more refusals", err))
         note("store %.1f KiB, output %.1f KiB, %d refusal rows, %d refusals shown + %d summed "
              "of %d made", r.store_bytes() / 1024, len(out) / 1024, len(rows), len(shown), summed,
              refusals)
-        bad = sorted(set(ch for ch in out.decode("utf-8", "replace") if ord(ch) < 32 and ch not in "\n"))
-        check(not bad, "control characters reached the controller's output: %r" % bad)
         bad = r.text_with_controls()
         check(not bad, "control characters reached the store: %s" % bad[:5])
         check(r.store_bytes() < 2 * MIB, "the store grew to %d bytes" % r.store_bytes())
