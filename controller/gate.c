@@ -3,11 +3,10 @@
  * guards the table; NNG calls (closing a pipe) and callbacks into the
  * cluster (events, removals) are made with it released.
  *
- * The table is open addressing keyed by pipe id, sized at twice the most
- * connections it may hold (authenticated ones, the unauthenticated ones and
- * as many again being closed); a connection that finds it full is closed at
- * once. The unauthenticated connections are also kept in arrival order in a
- * small array, so the oldest is found without a scan.
+ * Connections are in a table keyed by pipe id (controller/conntab.h) with
+ * room for the authenticated ones, the unauthenticated ones and as many
+ * again being closed. The unauthenticated ones are also kept in arrival
+ * order in a small array, so the oldest is found without a scan.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/safetext.h"
+#include "controller/conntab.h"
 #include "controller/gate.h"
 #include "net/net.h"
 
@@ -29,15 +29,6 @@
 #define ID_SHOWN 96
 #define WHY_SHOWN 200
 
-typedef struct conn {
-	uint32_t pipe;    /* 0: free slot */
-	int authed;
-	int closing;      /* we closed it; it stays until NNG says it is gone */
-	int64_t since;    /* CLOCK_MONOTONIC, connected */
-	uint32_t msgs;
-	uint64_t bytes;
-	void *pending;
-} conn;
 
 /* Lines to print once the lock is released: a log line, and for a refusal
  * an "agent_refused" event (the agent's id and the reason). */
@@ -55,8 +46,7 @@ struct gate {
 	pthread_cond_t cv;
 	pthread_t timer;
 	int timer_started, stop;
-	conn *tab;
-	size_t cap, used, limit; /* slots, occupied, most occupied */
+	conntab conns;
 	uint32_t unauth[GATE_MAX_UNAUTH]; /* oldest first, none closing */
 	size_t nunauth;
 	size_t nclosing; /* closed by us, not gone yet: they may still hold a message */
@@ -72,55 +62,6 @@ struct gate {
 	int64_t rep_start;
 };
 
-static size_t slot_of(const gate *g, uint32_t pipe)
-{
-	return (size_t)((pipe * 2654435761u) & (uint32_t)(g->cap - 1));
-}
-
-static conn *find(gate *g, uint32_t pipe)
-{
-	if (pipe == 0)
-		return NULL;
-	for (size_t i = slot_of(g, pipe);; i = (i + 1) & (g->cap - 1)) {
-		if (g->tab[i].pipe == pipe)
-			return &g->tab[i];
-		if (g->tab[i].pipe == 0)
-			return NULL;
-	}
-}
-
-static conn *insert(gate *g, uint32_t pipe)
-{
-	if (g->used >= g->limit)
-		return NULL;
-	size_t i = slot_of(g, pipe);
-	while (g->tab[i].pipe != 0)
-		i = (i + 1) & (g->cap - 1);
-	memset(&g->tab[i], 0, sizeof(g->tab[i]));
-	g->tab[i].pipe = pipe;
-	g->used++;
-	return &g->tab[i];
-}
-
-/* Removes x, moving later entries of its probe run back so lookups still
- * find them (no tombstones). */
-static void erase(gate *g, conn *x)
-{
-	size_t i = (size_t)(x - g->tab), mask = g->cap - 1;
-	g->tab[i].pipe = 0;
-	g->used--;
-	for (size_t j = (i + 1) & mask; g->tab[j].pipe != 0; j = (j + 1) & mask) {
-		size_t home = slot_of(g, g->tab[j].pipe);
-		/* Entry j may move to the hole at i when its home is not in (i, j]. */
-		int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-		if (stays)
-			continue;
-		g->tab[i] = g->tab[j];
-		g->tab[j].pipe = 0;
-		i = j;
-	}
-}
-
 static void unauth_drop(gate *g, uint32_t pipe)
 {
 	for (size_t i = 0; i < g->nunauth; i++) {
@@ -133,7 +74,7 @@ static void unauth_drop(gate *g, uint32_t pipe)
 }
 
 /* Marks c as being closed by us; the caller closes it once unlocked. */
-static void mark_closing(gate *g, conn *c, uint64_t *counter, uint64_t *report)
+static void mark_closing(gate *g, conntab_entry *c, uint64_t *counter, uint64_t *report)
 {
 	c->closing = 1;
 	g->nclosing++;
@@ -218,7 +159,7 @@ static void on_add(nng_pipe p, nng_pipe_ev ev, void *arg)
 		/* Room for the newest: an agent connecting now authenticates
 		 * within a round trip or two, a peer that sat longest is the one
 		 * least likely to. */
-		conn *old = find(g, g->unauth[0]);
+		conntab_entry *old = conntab_find(&g->conns, g->unauth[0]);
 		victim = g->unauth[0];
 		if (old != NULL)
 			mark_closing(g, old, &g->st.evicted, &g->rep_evicted);
@@ -227,7 +168,7 @@ static void on_add(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 	/* Connections we closed hold what they received until NNG is done with
 	 * them; past as many again as may be open, a new one must wait. */
-	conn *c = g->nclosing < GATE_MAX_UNAUTH ? insert(g, id) : NULL;
+	conntab_entry *c = g->nclosing < GATE_MAX_UNAUTH ? conntab_insert(&g->conns, id) : NULL;
 	if (c == NULL)
 		g->st.rejected++;
 	else {
@@ -248,7 +189,7 @@ static void on_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
 	void *pending = NULL;
 	(void)ev;
 	pthread_mutex_lock(&g->mu);
-	conn *c = find(g, id);
+	conntab_entry *c = conntab_find(&g->conns, id);
 	if (c != NULL) {
 		pending = c->pending;
 		if (pending != NULL)
@@ -257,7 +198,7 @@ static void on_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
 			g->nclosing--;
 		else if (!c->authed)
 			unauth_drop(g, id);
-		erase(g, c);
+		conntab_erase(&g->conns, c);
 	}
 	pthread_mutex_unlock(&g->mu);
 	if (pending != NULL && g->cfg.free_pending != NULL)
@@ -282,7 +223,7 @@ static void *timer_main(void *arg)
 		size_t nlate = 0;
 		int64_t now = clock_mono_ns();
 		while (g->nunauth > 0) {
-			conn *c = find(g, g->unauth[0]);
+			conntab_entry *c = conntab_find(&g->conns, g->unauth[0]);
 			if (c != NULL && now - c->since < (int64_t)GATE_PREAUTH_MS * 1000000)
 				break; /* the oldest is in time, so are the others */
 			late[nlate++] = g->unauth[0];
@@ -312,12 +253,9 @@ int gate_open(const gate_cfg *cfg, nng_socket sock, gate **out)
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
 	/* Authenticated, unauthenticated, and as many again being closed. */
-	g->limit = cfg->max_authed + 2 * GATE_MAX_UNAUTH + 16;
-	for (g->cap = 64; g->cap < 2 * g->limit;)
-		g->cap *= 2;
-	g->tab = calloc(g->cap, sizeof(*g->tab));
+	int rv = conntab_init(&g->conns, cfg->max_authed + 2 * GATE_MAX_UNAUTH + 16);
 	g->win_start = g->rep_start = clock_mono_ns();
-	if (g->tab == NULL) {
+	if (rv != HERD_OK) {
 		gate_close(g);
 		return HERD_ENOMEM;
 	}
@@ -358,10 +296,10 @@ void gate_close(gate *g)
 	if (g == NULL)
 		return;
 	gate_stop(g);
-	for (size_t i = 0; g->tab != NULL && i < g->cap; i++)
-		if (g->tab[i].pipe != 0 && g->tab[i].pending != NULL && g->cfg.free_pending != NULL)
-			g->cfg.free_pending(g->tab[i].pending);
-	free(g->tab);
+	for (size_t i = 0; g->conns.tab != NULL && i < g->conns.cap; i++)
+		if (g->conns.tab[i].pipe != 0 && g->conns.tab[i].pending != NULL && g->cfg.free_pending != NULL)
+			g->cfg.free_pending(g->conns.tab[i].pending);
+	conntab_fini(&g->conns);
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
 	free(g);
@@ -370,7 +308,7 @@ void gate_close(gate *g)
 int gate_admit(gate *g, uint32_t pipe, size_t len)
 {
 	pthread_mutex_lock(&g->mu);
-	conn *c = find(g, pipe);
+	conntab_entry *c = conntab_find(&g->conns, pipe);
 	if (c != NULL && c->authed) {
 		pthread_mutex_unlock(&g->mu);
 		return 1;
@@ -393,7 +331,7 @@ int gate_admit(gate *g, uint32_t pipe, size_t len)
 int gate_reply_ms(gate *g, uint32_t pipe)
 {
 	pthread_mutex_lock(&g->mu);
-	conn *c = find(g, pipe);
+	conntab_entry *c = conntab_find(&g->conns, pipe);
 	int ms = c != NULL && c->authed ? GATE_REPLY_MS : GATE_UNAUTH_REPLY_MS;
 	pthread_mutex_unlock(&g->mu);
 	return ms;
@@ -402,7 +340,7 @@ int gate_reply_ms(gate *g, uint32_t pipe)
 void gate_authed(gate *g, uint32_t pipe)
 {
 	pthread_mutex_lock(&g->mu);
-	conn *c = find(g, pipe);
+	conntab_entry *c = conntab_find(&g->conns, pipe);
 	if (c != NULL && !c->closing && !c->authed) {
 		c->authed = 1;
 		unauth_drop(g, pipe);
@@ -414,7 +352,7 @@ int gate_pending_put(gate *g, uint32_t pipe, void *p)
 {
 	void *old = NULL;
 	pthread_mutex_lock(&g->mu);
-	conn *c = find(g, pipe);
+	conntab_entry *c = conntab_find(&g->conns, pipe);
 	if (c == NULL || c->closing) {
 		pthread_mutex_unlock(&g->mu);
 		return -1;
@@ -433,7 +371,7 @@ void *gate_pending_take(gate *g, uint32_t pipe)
 {
 	void *p = NULL;
 	pthread_mutex_lock(&g->mu);
-	conn *c = find(g, pipe);
+	conntab_entry *c = conntab_find(&g->conns, pipe);
 	if (c != NULL && c->pending != NULL) {
 		p = c->pending;
 		c->pending = NULL;
