@@ -307,23 +307,24 @@ void gate_close(gate *g)
 
 int gate_admit(gate *g, uint32_t pipe, size_t len)
 {
+	int ok = 0, close_now = 0;
 	pthread_mutex_lock(&g->mu);
 	conntab_entry *c = conntab_find(&g->conns, pipe);
 	if (c != NULL && c->authed) {
-		pthread_mutex_unlock(&g->mu);
-		return 1;
-	}
-	int ok = c != NULL && !c->closing;
-	if (ok) {
+		ok = 1;
+	} else if (c != NULL && !c->closing) {
 		c->msgs++;
 		c->bytes += len;
-		if (c->msgs > GATE_PREAUTH_MSGS || c->bytes > GATE_PREAUTH_BYTES) {
+		ok = c->msgs <= GATE_PREAUTH_MSGS && c->bytes <= GATE_PREAUTH_BYTES;
+		if (!ok) {
 			mark_closing(g, c, &g->st.closed_budget, &g->rep_budget);
-			ok = 0;
+			close_now = 1;
 		}
 	}
+	/* Else it is being closed already (what it had sent still comes in
+	 * until NNG reads the end), or was refused on arrival: drop. */
 	pthread_mutex_unlock(&g->mu);
-	if (!ok)
+	if (close_now)
 		close_pipe(pipe);
 	return ok;
 }

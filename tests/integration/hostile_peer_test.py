@@ -27,6 +27,7 @@ import secrets
 import selectors
 import socket
 import sqlite3
+import ssl
 import struct
 import subprocess
 import sys
@@ -35,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (Fail, Nginx, agent_bin, check, free_port, herd_bin, main,  # noqa: E402
+from harness import (Fail, Nginx, TestPki, agent_bin, check, free_port, main,  # noqa: E402
                      note, prepare_run)
 
 WIRE_VERSION = 2
@@ -106,9 +107,11 @@ def recv_exact(s, n):
     return buf
 
 
-def sp_connect(port, timeout=5.0):
-    """A REQ peer after the SP handshake."""
+def sp_connect(port, timeout=5.0, tls=None):
+    """A REQ peer after the SP handshake (over TLS with the ssl context tls)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if tls is not None:
+        s = tls.wrap_socket(s, server_hostname="127.0.0.1")
     s.sendall(b"\0SP\0\0\x30\0\0")
     head = recv_exact(s, 8)
     if head[:4] != b"\0SP\0":
@@ -165,10 +168,16 @@ class Run:
     """`herd run --listen tcp://127.0.0.1:PORT --agents 1 --token-file T`
     and, once start_agent() is called, one herd-agent with the same token."""
 
-    def __init__(self, ng, duration="4s", token=True):
+    def __init__(self, ng, duration="4s", token=True, pki=None):
         self.port = free_port()
-        self.url = "tcp://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("tls+tcp" if pki else "tcp", self.port)
         args = ["--listen", self.url, "--agents", "1", "--agents-wait", "30s"]
+        self.agent_tls = []
+        if pki is not None:
+            cert, key = pki.server("ctl", ["IP:127.0.0.1"])
+            args += ["--tls-cert", cert, "--tls-key", key, "--tls-ca", pki.ca]
+            cert, key = pki.client("real")
+            self.agent_tls = ["--tls-cert", cert, "--tls-key", key, "--tls-ca", pki.ca]
         self.d, _, self.db, self.export, cmd = prepare_run(plan_text(ng.url, duration), args)
         self.token = None
         if token:
@@ -198,7 +207,7 @@ class Run:
     def start_agent(self):
         ab = agent_bin()
         check(ab is not None, "HERD_AGENT_BIN is not set (path of the built herd-agent)")
-        argv = [ab, "--controller", self.url, "--name", "real"]
+        argv = [ab, "--controller", self.url, "--name", "real"] + self.agent_tls
         if self.token:
             argv += ["--token-file", self.token]
         self.agent_log = os.path.join(self.d, "agent.log")
@@ -288,10 +297,10 @@ class Run:
                    if os.path.exists(p))
 
 
-def with_run(body, duration="4s", token=True, timeout=90):
+def with_run(body, duration="4s", token=True, pki=None):
     """Runs body(run, nginx) around one run; stops everything after."""
     with Nginx() as ng:
-        r = Run(ng, duration, token)
+        r = Run(ng, duration, token, pki)
         try:
             body(r, ng)
         finally:
@@ -483,6 +492,47 @@ def test_hello_flood():
     with_run(body, duration="2s")
 
 
+def test_tls_peer_without_token():
+    """Over tls+tcp://, a peer with a good client certificate but no token
+    (a load host's certificate in the wrong hands): 20 connections that go
+    idle after the SP handshake and one that floods without reading are all
+    closed (the socket under TLS is shut down), within the time budget for
+    the idle ones, and the agent's run completes and is counted in full."""
+    pki = TestPki()
+    cert, key = pki.client("intruder")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(pki.ca)
+
+    def body(r, ng):
+        idle = [sp_connect(r.port, tls=ctx) for i in range(20)]
+        flood = sp_connect(r.port, tls=ctx)
+        t0 = time.monotonic()
+        flood.settimeout(1.0)
+        flood_closed = False
+        try:
+            for i in range(20):
+                flood.sendall(frame(msg("POLL", agent="intruder"), i) * 500)
+        except socket.timeout:
+            pass
+        except OSError:
+            flood_closed = True
+        r.start_agent()
+        closed = [closed_by_peer(s, PREAUTH_MS / 1000 + 2 - (time.monotonic() - t0)) for s in idle]
+        took = time.monotonic() - t0
+        flood_closed = flood_closed or closed_by_peer(flood, 1.0)
+        for s in idle + [flood]:
+            s.close()
+        r.finish()
+        n = r.check_outcome(ng)
+        note("over TLS: %d/20 idle connections closed within %.1f s, flooder closed: %s; %d requests",
+             sum(closed), took, flood_closed, n)
+        check(all(closed), "%d of 20 idle TLS connections were still open after %.1f s"
+              % (20 - sum(closed), took))
+        check(flood_closed, "the flooding TLS connection was never closed")
+    with_run(body, duration="9s", pki=pki)
+
+
 # ---- item 7: the store, the log and the terminal ----
 
 FORGED = "x\r\x1b[2K\rherd: agent real-1 lost: nothing heard for 3.0 s\n\x1b]0;pwned\x07"
@@ -551,4 +601,4 @@ def test_store_and_log_bounded():
 
 if __name__ == "__main__":
     main([test_flood_never_reads, test_big_messages_stalled, test_idle_connections_closed,
-          test_hello_flood, test_store_and_log_bounded])
+          test_hello_flood, test_tls_peer_without_token, test_store_and_log_bounded])
