@@ -25,10 +25,24 @@
 
 /* How often the timer looks for connections past their time. */
 #define TICK_MS 200
+/* A connection we closed is normally gone (NNG reports it removed) within
+ * milliseconds; one still there after this is forgotten, so that a stuck
+ * close in NNG cannot fill the table and lock agents out. */
+#define FORGET_CLOSED_MS 10000
 /* Peer text in a refusal line: enough to recognise an agent, no more. */
 #define ID_SHOWN 96
 #define WHY_SHOWN 200
 
+
+/* Everything counted since the gate opened. */
+typedef struct totals {
+	uint64_t refused;       /* refusals, logged or not */
+	uint64_t closed_budget; /* connections closed past their message or byte budget */
+	uint64_t closed_idle;   /* connections closed past their time */
+	uint64_t evicted;       /* closed to make room for a newer one */
+	uint64_t rejected;      /* closed on arrival: too many closed ones not yet gone */
+	uint64_t forgotten;     /* closed, never reported gone, forgotten */
+} totals;
 
 /* Lines to print once the lock is released: a log line, and for a refusal
  * an "agent_refused" event (the agent's id and the reason). */
@@ -50,8 +64,7 @@ struct gate {
 	uint32_t unauth[GATE_MAX_UNAUTH]; /* oldest first, none closing */
 	size_t nunauth;
 	size_t nclosing; /* closed by us, not gone yet: they may still hold a message */
-	size_t npending;
-	gate_stats st;
+	totals st;
 	/* Refusals in the current interval. */
 	int64_t win_start;
 	unsigned win_logged;
@@ -77,6 +90,7 @@ static void unauth_drop(gate *g, uint32_t pipe)
 static void mark_closing(gate *g, conntab_entry *c, uint64_t *counter, uint64_t *report)
 {
 	c->closing = 1;
+	c->since = clock_mono_ns(); /* from now on: when it was closed */
 	g->nclosing++;
 	unauth_drop(g, c->pipe);
 	(*counter)++;
@@ -192,8 +206,6 @@ static void on_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
 	conntab_entry *c = conntab_find(&g->conns, id);
 	if (c != NULL) {
 		pending = c->pending;
-		if (pending != NULL)
-			g->npending--;
 		if (c->closing)
 			g->nclosing--;
 		else if (!c->authed)
@@ -205,6 +217,25 @@ static void on_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
 		g->cfg.free_pending(pending);
 	if (g->cfg.on_removed != NULL)
 		g->cfg.on_removed(g->cfg.arg, id);
+}
+
+/* Forgets connections closed FORGET_CLOSED_MS ago that NNG never reported
+ * gone (called locked). An entry moved back by an erase may be looked at on
+ * the next tick instead of this one. */
+static void forget_closed(gate *g, int64_t now)
+{
+	for (size_t i = 0; i < g->conns.cap; i++) {
+		conntab_entry *c = &g->conns.tab[i];
+		if (c->pipe == 0 || !c->closing || now - c->since < (int64_t)FORGET_CLOSED_MS * 1000000)
+			continue;
+		if (c->pending != NULL && g->cfg.free_pending != NULL)
+			g->cfg.free_pending(c->pending);
+		g->nclosing--;
+		g->st.forgotten++;
+		log_debug("connection %u: closed %d ms ago and not released by NNG; forgotten", c->pipe,
+		          FORGET_CLOSED_MS);
+		conntab_erase(&g->conns, c);
+	}
 }
 
 /* Closes connections that did not authenticate in time, and says what the
@@ -232,6 +263,7 @@ static void *timer_main(void *arg)
 			else
 				unauth_drop(g, g->unauth[0]);
 		}
+		forget_closed(g, now);
 		say s = { 0 };
 		roll(g, now, 0, &s);
 		pthread_mutex_unlock(&g->mu);
@@ -282,10 +314,15 @@ void gate_stop(gate *g)
 	g->stop = 1;
 	pthread_cond_broadcast(&g->cv);
 	say s = { 0 };
+	totals t = g->st;
 	if (!was)
 		roll(g, clock_mono_ns(), 1, &s);
 	pthread_mutex_unlock(&g->mu);
 	say_flush(g, &s);
+	uint64_t closed = t.closed_budget + t.closed_idle + t.evicted + t.rejected;
+	if (!was && (t.refused > 0 || closed > 0))
+		log_info("peers refused in all: %llu; connections closed before authenticating: %llu",
+		         (unsigned long long)t.refused, (unsigned long long)closed);
 	if (g->timer_started)
 		pthread_join(g->timer, NULL);
 	g->timer_started = 0;
@@ -359,8 +396,6 @@ int gate_pending_put(gate *g, uint32_t pipe, void *p)
 		return -1;
 	}
 	old = c->pending;
-	if (old == NULL)
-		g->npending++;
 	c->pending = p;
 	pthread_mutex_unlock(&g->mu);
 	if (old != NULL && g->cfg.free_pending != NULL)
@@ -376,7 +411,6 @@ void *gate_pending_take(gate *g, uint32_t pipe)
 	if (c != NULL && c->pending != NULL) {
 		p = c->pending;
 		c->pending = NULL;
-		g->npending--;
 	}
 	pthread_mutex_unlock(&g->mu);
 	return p;
@@ -403,13 +437,4 @@ void gate_refused(gate *g, const char *id, const char *why)
 	}
 	pthread_mutex_unlock(&g->mu);
 	say_flush(g, &s);
-}
-
-void gate_get_stats(gate *g, gate_stats *out)
-{
-	pthread_mutex_lock(&g->mu);
-	*out = g->st;
-	out->unauth = g->nunauth;
-	out->pending = g->npending;
-	pthread_mutex_unlock(&g->mu);
 }

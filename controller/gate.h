@@ -51,7 +51,7 @@ typedef struct gate_cfg {
  * thread that closes connections past their time. Returns a herd_err. */
 int gate_open(const gate_cfg *cfg, nng_socket sock, gate **out);
 /* Stops the thread and says what the last interval's refusals and closes
- * were. Connections are still tracked (the socket may still be open). NULL
+ * were, and how many there were in all. Connections are still tracked (the socket may still be open). NULL
  * is fine, and so is a second call. */
 void gate_stop(gate *g);
 /* Stops the gate and frees what is left (pending handshakes included).
@@ -79,17 +79,5 @@ void *gate_pending_take(gate *g, uint32_t pipe);
  * the rest counted and summed up once per interval. id and why may be peer
  * text. */
 void gate_refused(gate *g, const char *id, const char *why);
-
-typedef struct gate_stats {
-	uint64_t refused;       /* refusals, logged or not */
-	uint64_t closed_budget; /* connections closed past their message or byte budget */
-	uint64_t closed_idle;   /* connections closed past their time */
-	uint64_t evicted;       /* closed to make room for a newer one */
-	uint64_t rejected;      /* closed on arrival: too many closed ones not yet gone */
-	size_t unauth;          /* connections not authenticated now */
-	size_t pending;         /* handshakes waiting for their AUTH now */
-} gate_stats;
-
-void gate_get_stats(gate *g, gate_stats *out);
 
 #endif
