@@ -43,9 +43,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
  * bidirectional embeddings, overrides and isolates). */
 static int hidden(uint32_t cp)
 {
-	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
-	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
-	       cp == 0x200f || cp == 0x061c || cp == 0xfeff;
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f || cp == 0x061c || cp == 0xfeff;
 }
 
 /* How src's next character is written: its bytes (*raw = 1) or an escape

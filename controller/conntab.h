@@ -12,13 +12,13 @@
 #include <stdint.h>
 
 typedef struct conntab_entry {
-	uint32_t pipe;    /* 0: a free slot */
-	int authed;       /* an agent proved itself on it */
-	int closing;      /* we closed it; it stays until NNG says it is gone */
-	int64_t since;    /* CLOCK_MONOTONIC, connected */
-	uint32_t msgs;    /* messages before authenticating */
-	uint64_t bytes;   /* their bytes */
-	void *pending;    /* the handshake waiting for its AUTH, or NULL */
+	uint32_t pipe;  /* 0: a free slot */
+	int authed;     /* an agent proved itself on it */
+	int closing;    /* we closed it; it stays until NNG says it is gone */
+	int64_t since;  /* CLOCK_MONOTONIC, connected */
+	uint32_t msgs;  /* messages before authenticating */
+	uint64_t bytes; /* their bytes */
+	void *pending;  /* the handshake waiting for its AUTH, or NULL */
 } conntab_entry;
 
 typedef struct conntab {

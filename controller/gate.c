@@ -30,9 +30,8 @@
  * close in NNG cannot fill the table and lock agents out. */
 #define FORGET_CLOSED_MS 10000
 /* Peer text in a refusal line: enough to recognise an agent, no more. */
-#define ID_SHOWN 96
+#define ID_SHOWN  96
 #define WHY_SHOWN 200
-
 
 /* Everything counted since the gate opened. */
 typedef struct totals {
@@ -79,7 +78,8 @@ static void unauth_drop(gate *g, uint32_t pipe)
 {
 	for (size_t i = 0; i < g->nunauth; i++) {
 		if (g->unauth[i] == pipe) {
-			memmove(&g->unauth[i], &g->unauth[i + 1], (g->nunauth - i - 1) * sizeof(g->unauth[0]));
+			memmove(&g->unauth[i], &g->unauth[i + 1],
+			        (g->nunauth - i - 1) * sizeof(g->unauth[0]));
 			g->nunauth--;
 			return;
 		}
@@ -138,7 +138,8 @@ static void roll(gate *g, int64_t now, int force, say *s)
 	int64_t iv = (int64_t)GATE_REFUSAL_INTERVAL_MS * 1000000;
 	if (g->win_quiet > 0 && (force || now - g->win_start >= iv)) {
 		char text[WHY_SHOWN + ID_SHOWN + 200];
-		snprintf(text, sizeof(text), "%llu more refusals in the last %.0f s, not shown (latest: agent %s: %s)",
+		snprintf(text, sizeof(text),
+		         "%llu more refusals in the last %.0f s, not shown (latest: agent %s: %s)",
 		         (unsigned long long)g->win_quiet, (double)(now - g->win_start) / 1e9,
 		         g->last_id[0] ? g->last_id : "(unknown)", g->last_why);
 		say_add(s, "", text, "%s", text);
@@ -150,13 +151,14 @@ static void roll(gate *g, int64_t now, int force, say *s)
 	}
 	uint64_t closed = g->rep_budget + g->rep_idle + g->rep_evicted;
 	if (closed > 0 && (force || now - g->rep_start >= iv)) {
-		say_add(s, NULL, NULL,
-		        "closed %llu connections that did not authenticate in the last %.0f s "
-		        "(%llu past their message budget, %llu past %d ms, %llu to make room for newer ones); "
-		        "%llu refused on arrival in all",
-		        (unsigned long long)closed, (double)(now - g->rep_start) / 1e9,
-		        (unsigned long long)g->rep_budget, (unsigned long long)g->rep_idle, GATE_PREAUTH_MS,
-		        (unsigned long long)g->rep_evicted, (unsigned long long)g->st.rejected);
+		say_add(
+		    s, NULL, NULL,
+		    "closed %llu connections that did not authenticate in the last %.0f s "
+		    "(%llu past their message budget, %llu past %d ms, %llu to make room for newer ones); "
+		    "%llu refused on arrival in all",
+		    (unsigned long long)closed, (double)(now - g->rep_start) / 1e9,
+		    (unsigned long long)g->rep_budget, (unsigned long long)g->rep_idle, GATE_PREAUTH_MS,
+		    (unsigned long long)g->rep_evicted, (unsigned long long)g->st.rejected);
 		g->rep_budget = g->rep_idle = g->rep_evicted = 0;
 	}
 	if (closed == 0 || force || now - g->rep_start >= iv)
@@ -246,7 +248,7 @@ static void *timer_main(void *arg)
 	pthread_mutex_lock(&g->mu);
 	while (!g->stop) {
 		int64_t deadline = clock_real_ns() + (int64_t)TICK_MS * 1000000;
-		struct timespec until = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
+		struct timespec until = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
 		pthread_cond_timedwait(&g->cv, &g->mu, &until);
 		if (g->stop)
 			break;
@@ -264,7 +266,7 @@ static void *timer_main(void *arg)
 				unauth_drop(g, g->unauth[0]);
 		}
 		forget_closed(g, now);
-		say s = { 0 };
+		say s = {0};
 		roll(g, now, 0, &s);
 		pthread_mutex_unlock(&g->mu);
 		for (size_t i = 0; i < nlate; i++)
@@ -313,7 +315,7 @@ void gate_stop(gate *g)
 	int was = g->stop;
 	g->stop = 1;
 	pthread_cond_broadcast(&g->cv);
-	say s = { 0 };
+	say s = {0};
 	totals t = g->st;
 	if (!was)
 		roll(g, clock_mono_ns(), 1, &s);
@@ -334,7 +336,8 @@ void gate_close(gate *g)
 		return;
 	gate_stop(g);
 	for (size_t i = 0; g->conns.tab != NULL && i < g->conns.cap; i++)
-		if (g->conns.tab[i].pipe != 0 && g->conns.tab[i].pending != NULL && g->cfg.free_pending != NULL)
+		if (g->conns.tab[i].pipe != 0 && g->conns.tab[i].pending != NULL &&
+		    g->cfg.free_pending != NULL)
 			g->cfg.free_pending(g->conns.tab[i].pending);
 	conntab_fini(&g->conns);
 	pthread_mutex_destroy(&g->mu);
@@ -419,7 +422,7 @@ void *gate_pending_take(gate *g, uint32_t pipe)
 void gate_refused(gate *g, const char *id, const char *why)
 {
 	char sid[ID_SHOWN + 8], swhy[WHY_SHOWN + 8];
-	say s = { 0 };
+	say s = {0};
 	safetext_copy(sid, sizeof(sid), id);
 	safetext_copy(swhy, sizeof(swhy), why);
 	pthread_mutex_lock(&g->mu);
@@ -429,7 +432,9 @@ void gate_refused(gate *g, const char *id, const char *why)
 	if (g->win_logged < GATE_REFUSALS_LOGGED) {
 		g->win_logged++;
 		say_add(&s, sid, swhy, "refused agent %s: %s%s", sid[0] ? sid : "(unknown)", swhy,
-		        g->win_logged == GATE_REFUSALS_LOGGED ? " (further refusals are counted and summed up every 10 s)" : "");
+		        g->win_logged == GATE_REFUSALS_LOGGED
+		            ? " (further refusals are counted and summed up every 10 s)"
+		            : "");
 	} else {
 		g->win_quiet++;
 		memcpy(g->last_id, sid, sizeof(sid));

@@ -18,18 +18,18 @@
 #include <stdint.h>
 
 /* Defaults, documented in the README ("Hostile peers"). */
-#define GATE_MAX_UNAUTH 16      /* connections not yet authenticated, at once */
-#define GATE_PREAUTH_MS 5000    /* to authenticate after connecting */
-#define GATE_PREAUTH_MSGS 8     /* messages before authentication */
-#define GATE_PREAUTH_BYTES 16384 /* bytes of those messages, all together */
-#define GATE_REFUSALS_LOGGED 5  /* refusals logged in full per interval */
+#define GATE_MAX_UNAUTH          16    /* connections not yet authenticated, at once */
+#define GATE_PREAUTH_MS          5000  /* to authenticate after connecting */
+#define GATE_PREAUTH_MSGS        8     /* messages before authentication */
+#define GATE_PREAUTH_BYTES       16384 /* bytes of those messages, all together */
+#define GATE_REFUSALS_LOGGED     5     /* refusals logged in full per interval */
 #define GATE_REFUSAL_INTERVAL_MS 10000
 /* How long a reply may wait for its connection: an agent gives up on a
  * request after 3 s and sends it again, so a later reply is of no use. A
  * connection that has not authenticated gets next to no wait: an agent sends
  * its next request only after reading the reply to the last one, so only a
  * peer that does not read its replies finds its connection still busy. */
-#define GATE_REPLY_MS 3000
+#define GATE_REPLY_MS        3000
 #define GATE_UNAUTH_REPLY_MS 10
 
 typedef struct gate gate;
@@ -40,10 +40,10 @@ typedef void (*gate_event_fn)(void *arg, const char *kind, const char *agent_id,
 typedef void (*gate_removed_fn)(void *arg, uint32_t pipe);
 
 typedef struct gate_cfg {
-	size_t max_authed;          /* authenticated connections to keep room for */
+	size_t max_authed;             /* authenticated connections to keep room for */
 	void (*free_pending)(void *p); /* frees a handshake left on a closed connection */
-	gate_event_fn on_event;     /* may be NULL */
-	gate_removed_fn on_removed; /* may be NULL */
+	gate_event_fn on_event;        /* may be NULL */
+	gate_removed_fn on_removed;    /* may be NULL */
 	void *arg;
 } gate_cfg;
 

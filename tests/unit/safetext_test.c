@@ -15,7 +15,8 @@ int main(void)
 {
 	/* Printable ASCII and UTF-8 pass unchanged. */
 	CHECK_EQ_STR(esc("agent-1 on host.example", 64), "agent-1 on host.example");
-	CHECK_EQ_STR(esc("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\x91", 64), "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\x91");
+	CHECK_EQ_STR(esc("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\x91", 64),
+	             "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\x91");
 	CHECK(safetext_ok("h\xc3\xa9llo", 16));
 	CHECK_EQ_STR(esc(NULL, 8), "");
 
@@ -29,9 +30,18 @@ int main(void)
 	CHECK(!safetext_ok("a\\b", 16));
 
 	/* C1 controls, bidi overrides, invalid and overlong UTF-8, surrogates. */
-	CHECK_EQ_STR(esc("a\xc2\x9b" "31mb", 32), "a\\u{009b}31mb");
-	CHECK_EQ_STR(esc("\xe2\x80\xae" "evil", 32), "\\u{202e}evil");
-	CHECK_EQ_STR(esc("a\xff" "b", 32), "a\\xffb");
+	CHECK_EQ_STR(esc("a\xc2\x9b"
+	                 "31mb",
+	                 32),
+	             "a\\u{009b}31mb");
+	CHECK_EQ_STR(esc("\xe2\x80\xae"
+	                 "evil",
+	                 32),
+	             "\\u{202e}evil");
+	CHECK_EQ_STR(esc("a\xff"
+	                 "b",
+	                 32),
+	             "a\\xffb");
 	CHECK_EQ_STR(esc("\xc0\xaf", 32), "\\xc0\\xaf");
 	CHECK_EQ_STR(esc("\xed\xa0\x80", 32), "\\xed\\xa0\\x80");
 	CHECK_EQ_STR(esc("\xe2\x82", 32), "\\xe2\\x82"); /* cut short */
