@@ -447,8 +447,7 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 	if (store_add_event(r->st, r->run_id, clock_real_ns() / 1000000, kind, agent_id, message) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r->st));
 	pthread_mutex_unlock(&r->mu);
-	if (strcmp(kind, "agent_refused") == 0)
-		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
+	/* Refusals are on stderr already: the gate logs them, bounded. */
 }
 
 /*
