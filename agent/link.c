@@ -32,8 +32,15 @@
 #define SEND_TIMEOUT_MS 2000
 #define TIME_ROUNDS 8
 
+/* A METRICS batch of one run. The queue owns it; the sender takes the oldest
+ * out to send it and then owns it until it gives it back (not acknowledged:
+ * sent again) or frees it. A batch names its run by generation, so a run
+ * that ended while its batch was in flight is recognised by the sender,
+ * which then frees the batch and changes nothing of the run after it. */
 typedef struct qbatch {
 	wire_metrics *m;
+	uint64_t gen;        /* agent.gen of its run */
+	char run_id[64];
 	struct qbatch *next;
 } qbatch;
 
@@ -45,24 +52,30 @@ typedef struct agent {
 	char name[128];
 	char host[128];
 
+	/* Shared by the command loop (main thread), the engine's workers
+	 * (on_batch) and the sender; everything here is under mu. The run fields
+	 * are those of the current run (gen), reset when it ends. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	qbatch *head, *tail; /* unacknowledged batches, oldest first */
-	size_t queued;
+	uint64_t gen;        /* the current run's generation; a new one per run */
+	qbatch *head, *tail; /* the current run's unacknowledged batches, oldest first */
+	size_t queued;       /* batches in the queue, not counting one in flight */
+	int sending;         /* the sender holds a batch of the current run */
 	uint64_t dropped;
 	uint64_t next_seq;
 	uint64_t last_acked;
 	int final_queued;    /* the engine delivered its last batch */
 	int orphaned;        /* the controller disowned the current run */
-	int forgotten;       /* the controller forgot this agent during the current run */
 	int sender_quit;
 
-	/* the current run */
+	/* The current run, main thread only (the workers read run_id only while
+	 * the engine that calls them lives, and it is set before it starts). */
 	char run_id[64];
 	plan *plan;
 	double *weights;
 	engine *eng;
 	int done_sent;
+	int forgotten;       /* the controller forgot this agent during the current run */
 	_Atomic int64_t last_heard_ns; /* any reply from the controller, either context */
 	int lost;
 
@@ -91,6 +104,12 @@ static void free_batch(wire_metrics *m)
 	free(m);
 }
 
+static void free_qbatch(qbatch *q)
+{
+	free_batch(q->m);
+	free(q);
+}
+
 static void on_batch(void *arg, wire_metrics *m, int last)
 {
 	agent *a = arg;
@@ -102,6 +121,8 @@ static void on_batch(void *arg, wire_metrics *m, int last)
 	} else {
 		m->seq = ++a->next_seq;
 		q->m = m;
+		q->gen = a->gen;
+		snprintf(q->run_id, sizeof(q->run_id), "%s", a->run_id);
 		if (a->tail != NULL)
 			a->tail->next = q;
 		else
@@ -109,19 +130,73 @@ static void on_batch(void *arg, wire_metrics *m, int last)
 		a->tail = q;
 		a->queued++;
 		if (a->queued > a->cfg->max_queued) {
-			/* Bounded memory: the oldest batch goes, and we say so in DONE. */
+			/* Bounded memory: the oldest batch goes, and we say so in DONE.
+			 * (One in flight is the sender's, never dropped here.) */
 			qbatch *old = a->head;
 			a->head = old->next;
 			a->queued--;
 			a->dropped++;
-			free_batch(old->m);
-			free(old);
+			free_qbatch(old);
 		}
 	}
 	if (last)
 		a->final_queued = 1;
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* The sender takes the oldest batch out of the queue; the caller holds mu
+ * and the queue is not empty. */
+static qbatch *take_batch(agent *a)
+{
+	qbatch *q = a->head;
+	a->head = q->next;
+	if (a->head == NULL)
+		a->tail = NULL;
+	a->queued--;
+	q->next = NULL;
+	a->sending = 1;
+	return q;
+}
+
+/* The sender gives a batch back that was not acknowledged: it stays the
+ * oldest and is sent again. The caller holds mu; q is of the current run. */
+static void return_batch(agent *a, qbatch *q)
+{
+	q->next = a->head;
+	a->head = q;
+	if (a->tail == NULL)
+		a->tail = q;
+	a->queued++;
+}
+
+/* The outcome of sending q (the caller holds mu). Only a batch of the
+ * current run may change the run's state: the reply about a batch of a run
+ * that ended meanwhile (a controller that never knew that run refuses it)
+ * says nothing about the run now under way. Returns 1 when the batch should
+ * be sent again. */
+static int settle_batch(agent *a, qbatch *q, int acked, int orphan)
+{
+	if (q->gen != a->gen) {
+		free_qbatch(q); /* its run ended: end_run already cleared sending */
+		return 0;
+	}
+	a->sending = 0;
+	if (acked || orphan) {
+		if (orphan) {
+			if (!a->orphaned)
+				log_warn("the controller does not know run %s: dropping its batches", q->run_id);
+			a->orphaned = 1;
+			a->dropped++;
+		}
+		a->last_acked = q->m->seq;
+		free_qbatch(q);
+	} else {
+		return_batch(a, q);
+		return 1;
+	}
+	pthread_cond_broadcast(&a->cv);
+	return 0;
 }
 
 static void *sender_main(void *arg)
@@ -133,13 +208,13 @@ static void *sender_main(void *arg)
 			pthread_cond_wait(&a->cv, &a->mu);
 		if (a->sender_quit)
 			break;
-		qbatch *q = a->head;
+		qbatch *q = take_batch(a);
+		pthread_mutex_unlock(&a->mu);
+		/* q is ours now: nothing else frees it or changes it while we send. */
 		wire_msg m = { .type = WIRE_METRICS };
 		m.u.metrics = *q->m;
 		m.u.metrics.agent_id = a->id;
-		m.u.metrics.run_id = a->run_id;
-		/* Encoding reads the batch; only this thread removes it from the queue. */
-		pthread_mutex_unlock(&a->mu);
+		m.u.metrics.run_id = q->run_id;
 		wire_msg reply = { 0 };
 		int rv = request(a->met_ctx, &m, &reply, SEND_TIMEOUT_MS);
 		int acked = rv == HERD_OK && reply.type == WIRE_ACK && reply.u.ack.seq == q->m->seq;
@@ -147,29 +222,16 @@ static void *sender_main(void *arg)
 		 * take these batches: drop them, counted, rather than block the agent. */
 		int orphan = rv == HERD_OK && reply.type == WIRE_ERROR && reply.u.error.code == HERD_ECLOSED;
 		if (rv == HERD_OK && reply.type == WIRE_ERROR && !orphan)
-			log_warn("controller refused batch %llu: %s", (unsigned long long)q->m->seq,
-			         reply.u.error.message);
+			log_warn("controller refused batch %llu of run %s: %s", (unsigned long long)q->m->seq,
+			         q->run_id, reply.u.error.message);
 		wire_msg_fini(&reply);
-		if (!acked && !orphan)
-			clock_sleep_ms(100);
-		pthread_mutex_lock(&a->mu);
 		if (rv == HERD_OK)
 			atomic_store(&a->last_heard_ns, clock_mono_ns());
-		if (orphan) {
-			if (!a->orphaned)
-				log_warn("the controller does not know run %s: dropping its batches", a->run_id);
-			a->orphaned = 1;
-			a->dropped++;
-		}
-		if (acked || orphan) {
-			a->last_acked = q->m->seq;
-			a->head = q->next;
-			if (a->head == NULL)
-				a->tail = NULL;
-			a->queued--;
-			free_batch(q->m);
-			free(q);
-			pthread_cond_broadcast(&a->cv);
+		pthread_mutex_lock(&a->mu);
+		if (settle_batch(a, q, acked, orphan)) {
+			pthread_mutex_unlock(&a->mu);
+			clock_sleep_ms(100);
+			pthread_mutex_lock(&a->mu);
 		}
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -178,6 +240,9 @@ static void *sender_main(void *arg)
 
 /* ---- runs ---- */
 
+/* Ends the current run: stops and frees its engine, then drops its queued
+ * batches and starts a new generation, so a batch of it still in the
+ * sender's hands is freed by the sender and changes nothing after. */
 static void end_run(agent *a)
 {
 	if (a->eng != NULL) {
@@ -193,18 +258,19 @@ static void end_run(agent *a)
 	while (a->head != NULL) {
 		qbatch *q = a->head;
 		a->head = q->next;
-		free_batch(q->m);
-		free(q);
+		free_qbatch(q);
 	}
 	a->tail = NULL;
 	a->queued = 0;
+	a->sending = 0;
+	a->gen++;
 	a->final_queued = 0;
 	a->orphaned = 0;
-	a->forgotten = 0;
 	a->next_seq = 0;
 	a->last_acked = 0;
 	a->dropped = 0;
 	pthread_mutex_unlock(&a->mu);
+	a->forgotten = 0;
 	a->run_id[0] = '\0';
 	a->done_sent = 0;
 }
@@ -365,7 +431,7 @@ static void on_assign(agent *a, const wire_assign *as)
 static int try_done(agent *a)
 {
 	pthread_mutex_lock(&a->mu);
-	int ready = a->final_queued && a->head == NULL;
+	int ready = a->final_queued && a->head == NULL && !a->sending;
 	uint64_t last = a->next_seq, dropped = a->dropped;
 	pthread_mutex_unlock(&a->mu);
 	if (!ready)
