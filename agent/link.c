@@ -31,6 +31,11 @@
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
 #define SEND_TIMEOUT_MS 2000
 #define TIME_ROUNDS 8
+/* After a stop signal: requests in flight get STOP_DRAIN_MS to complete
+ * (then they are abandoned), and the last batches and DONE have until
+ * STOP_LEAVE_MS to reach the controller; then the agent leaves anyway. */
+#define STOP_DRAIN_MS 5000
+#define STOP_LEAVE_MS 10000
 
 /* A METRICS batch of one run. The queue owns it; the sender takes the oldest
  * out to send it and then owns it until it gives it back (not acknowledged:
@@ -451,6 +456,50 @@ static int try_done(agent *a)
 	return ok;
 }
 
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
+}
+
+/* What the stop signals received so far mean now (see link.h). *since is
+ * when the graceful stop began (0: not begun). Returns 1 to leave at once. */
+static int on_quit(agent *a, int welcomed, int64_t *since)
+{
+	const char *sig = signal_name(a->cfg->quit_signal != NULL ? *a->cfg->quit_signal : 0);
+	int64_t now = clock_mono_ns();
+	if (*since == 0) {
+		/* Nothing to hand over, or nobody to hand it to. */
+		if (a->eng == NULL || a->done_sent || !welcomed || *a->cfg->quit > 1)
+			return 1;
+		*since = now;
+		log_warn("run %s: %s: stopping the load; its last batches go to the controller", a->run_id, sig);
+		engine_stop(a->eng, 2);
+		/* Said before the last batches and DONE, so that the controller
+		 * reports an agent that stopped, not one it lost. */
+		char text[64];
+		snprintf(text, sizeof(text), "stopped: %s", sig);
+		send_error(a, a->run_id, HERD_ECLOSED, text);
+		return 0;
+	}
+	if (*a->cfg->quit > 1) {
+		log_warn("run %s: %s again: leaving at once", a->run_id, sig);
+		return 1;
+	}
+	if (now - *since > (int64_t)STOP_LEAVE_MS * 1000000) {
+		log_warn("run %s: the controller did not take the last batches within %d ms of the signal: leaving",
+		         a->run_id, STOP_LEAVE_MS);
+		return 1;
+	}
+	if (now - *since > (int64_t)STOP_DRAIN_MS * 1000000)
+		engine_stop(a->eng, 3);
+	return 0;
+}
+
 static void fill_poll(agent *a, wire_msg *m)
 {
 	int64_t now = clock_mono_ns();
@@ -627,9 +676,12 @@ int link_run(const link_cfg *cfg)
 	}
 
 	int welcomed = 0, waiting_logged = 0;
+	int64_t stop_since = 0; /* a stop signal came during a run: when */
 	rv = HERD_OK;
 	a.last_heard_ns = clock_mono_ns();
-	while (!*cfg->quit) {
+	for (;;) {
+		if (*cfg->quit > 0 && on_quit(&a, welcomed, &stop_since))
+			break;
 		wire_msg reply = { 0 };
 		if (!welcomed) {
 			rv = hello(&a);
@@ -663,14 +715,14 @@ int link_run(const link_cfg *cfg)
 		if (a.eng != NULL && orphaned) {
 			log_warn("run %s: abandoned (its controller is gone)", a.run_id);
 			end_run(&a);
-			if (cfg->once)
+			if (cfg->once || stop_since != 0)
 				break;
 			continue;
 		}
 		if (a.eng != NULL && !a.done_sent && engine_finished(a.eng) && try_done(&a)) {
 			a.done_sent = 1;
 			end_run(&a);
-			if (cfg->once)
+			if (cfg->once || stop_since != 0)
 				break;
 			continue;
 		}
