@@ -195,5 +195,231 @@ def test_new_controller_mid_run():
         check(codes[0] == 0, "the agent exited %s on SIGTERM:\n%s" % (codes[0], agent.text()[-2000:]))
 
 
+# ---- stop signals to the controller ------------------------------------------
+
+def children(pid):
+    """Pids whose parent is pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            fields = st[st.rindex(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        return st[st.rindex(")") + 2:].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def local_agents(p, n, limit=15):
+    """The pids of herd's n local agents, once all are started."""
+    deadline = time.monotonic() + limit
+    while True:
+        kids = children(p.pid)
+        if len(kids) >= n:
+            return kids
+        check(p.poll() is None, "herd exited %s before its agents started" % p.returncode)
+        check(time.monotonic() < deadline, "herd started %d of %d local agents" % (len(kids), n))
+        time.sleep(0.05)
+
+
+def graceful_stop_checks(r, ng, what):
+    """What a controller stopped by a signal owes: exit 105, the summary, the
+    run stored as interrupted (not degraded), herd == nginx, no agent lost."""
+    check(r.code == 105, "%s: herd exited %d, expected 105%s" % (what, r.code, r.tail()))
+    check("http_reqs" in r.stdout, "%s: no summary on stdout%s" % (what, r.tail()))
+    check(" lost" not in r.stderr, "%s: an agent was reported lost%s" % (what, r.tail()))
+    no_sanitizer_report(r.stderr, "herd")
+    rows = db_rows(r.db, "SELECT status, exit_code, degraded FROM runs")
+    check(rows == [("interrupted", 105, 0)], "%s: stored runs %s, expected [('interrupted', 105, 0)]"
+          % (what, rows))
+    agents = db_rows(r.db, "SELECT name, status FROM run_agents ORDER BY name")
+    check(agents and all(st == "done" for _, st in agents), "%s: agents stored as %s" % (what, agents))
+    n = ng.access_log_lines()
+    note("%s: exit %d, herd %d requests, nginx %d, agents %s", what, r.code, r.count(), n, agents)
+    check(r.count() == n, "%s: herd recorded %d requests, nginx saw %d%s" % (what, r.count(), n, r.tail()))
+
+
+def signal_controller(sig, agents_too=False):
+    with Nginx() as ng:
+        p = start_herd(plan(ng.url, LONG), "--local-agents", "2", "--workers", "1", quiet=True)
+        try:
+            pids = local_agents(p, 2)
+            wait_lines(ng, "/read", 100, [("herd", p)])
+            os.kill(p.pid, sig)
+            if agents_too:  # as a service manager signals every process of its unit
+                for pid in pids:
+                    os.kill(pid, sig)
+            r = finish(p, timeout=30)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        graceful_stop_checks(r, ng, signal.Signals(sig).name + (" to all" if agents_too else ""))
+        return r
+
+
+def test_controller_sighup():
+    """SIGHUP to herd (its terminal went away) mid-run: a graceful stop, exit
+    105, summary, run stored interrupted, herd == nginx."""
+    r = signal_controller(signal.SIGHUP)
+    check("SIGHUP: stopping gracefully" in r.stderr, "no word of the SIGHUP%s" % r.tail())
+
+
+def test_sigterm_to_controller_and_its_agents():
+    """SIGTERM to herd and to each of its local agents at once (a service
+    manager's stop signals every process of the unit): the agents stay until
+    herd stops them; exit 105, no agent lost, herd == nginx."""
+    signal_controller(signal.SIGTERM, agents_too=True)
+
+
+def test_timeout_signals_the_group():
+    """`timeout -s TERM --preserve-status 4s herd run --local-agents 2 ...`:
+    timeout signals herd, then its whole process group; the local agents are
+    in a session of their own, herd stops them: exit 105, no "agent local-1
+    lost", the run interrupted but not degraded, herd == nginx."""
+    timeout = shutil.which("timeout")
+    check(timeout is not None, "coreutils' timeout is missing")
+    with Nginx() as ng:
+        d, _, db, export, cmd = prepare_run(plan(ng.url, LONG), ["--local-agents", "2", "--workers", "1",
+                                                                 "--quiet"])
+        t = subprocess.Popen([timeout, "-s", "TERM", "--preserve-status", "4s"] + cmd,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d, env=_herd_env(),
+                             start_new_session=True)
+        t._herd_info = (d, cmd[-1], db, export, time.monotonic())
+        try:
+            r = finish(t, timeout=40)
+        finally:
+            if t.poll() is None:
+                os.killpg(t.pid, signal.SIGKILL)
+                t.wait()
+        check(ng.access_log_lines() >= 100, "too little load before the timeout to tell: %d requests"
+              % ng.access_log_lines())
+        graceful_stop_checks(r, ng, "timeout -s TERM")
+
+
+# ---- stop signals to a remote agent ------------------------------------------
+
+AGENT_PLAN = """
+executor: constant-vus
+vus: 4
+duration: 20s
+flow:
+  - get: /read
+  - think: 10ms
+"""
+
+
+def test_agent_stop_signals():
+    """Two remote agents; SIGTERM to a1, then SIGHUP to a2, mid-run: each
+    stops its load, delivers its last batches and exits 0; the controller
+    says "agent a1 stopped: SIGTERM" and "agent a2 stopped: SIGHUP" (never
+    "lost"), stores them as stopped and the run as degraded; herd == nginx."""
+    with Nginx() as ng:
+        d, _, _, _, _ = prepare_run(None)
+        url = "tcp://127.0.0.1:%d" % free_port()
+        ctl = controller(plan(ng.url, AGENT_PLAN), url, 2)
+        agents = [Agent(url, "a1", d), Agent(url, "a2", d)]
+        try:
+            wait_lines(ng, "/read", 100, [("herd", ctl)] + [(a.name, a.proc) for a in agents])
+            t0 = time.monotonic()
+            agents[0].proc.send_signal(signal.SIGTERM)
+            codes = [agents[0].proc.wait(timeout=20)]
+            took = time.monotonic() - t0
+            wait_lines(ng, "/read", ng.access_log_lines(path="/read", settle=False) + 100,
+                       [("herd", ctl), ("a2", agents[1].proc)])
+            agents[1].proc.send_signal(signal.SIGHUP)
+            codes.append(agents[1].proc.wait(timeout=20))
+            r = finish(ctl, timeout=40)
+        finally:
+            if ctl.poll() is None:
+                os.kill(ctl.pid, signal.SIGKILL)
+                ctl.wait()
+            stop_by_pid([a.proc for a in agents], signal.SIGKILL)
+        for a, code in zip(agents, codes):
+            no_sanitizer_report(a.text(), a.name)
+            check(code == 0, "%s exited %s after its signal:\n%s" % (a.name, code, a.text()[-2000:]))
+        note("a1 left %.2f s after SIGTERM; herd exit %d", took, r.code)
+        no_sanitizer_report(r.stderr, "herd")
+        for name, sig in (("a1", "SIGTERM"), ("a2", "SIGHUP")):
+            check("agent %s stopped: %s" % (name, sig) in r.stderr, "herd did not report %s stopped by %s%s"
+                  % (name, sig, r.tail()))
+        check(" lost" not in r.stderr, "an agent was reported lost%s" % r.tail())
+        check(r.code not in (103, 105, 108), "herd exited %d: a stopped agent is neither a failed "
+              "agent, an interrupted nor an aborted run%s" % (r.code, r.tail()))
+        stored = db_rows(r.db, "SELECT name, status FROM run_agents ORDER BY name")
+        check(stored == [("a1", "stopped"), ("a2", "stopped")], "agents stored as %s" % stored)
+        check(db_rows(r.db, "SELECT degraded FROM runs") == [(1,)], "the run is not marked degraded")
+        n = ng.access_log_lines()
+        note("herd %d requests, nginx %d", r.count(), n)
+        check(r.count() == n, "herd recorded %d requests, nginx saw %d%s" % (r.count(), n, r.tail()))
+
+
+# ---- a killed controller's run and local agents ------------------------------
+
+def test_killed_controller_run_marked_interrupted():
+    """herd killed with SIGKILL mid-run: its local agents go with it (within
+    3 s) and its run stays `running`; the next herd on the same store marks
+    it `interrupted` at open, while that next run, alive, stays `running`
+    (also through `herd results list`) until it ends."""
+    with Nginx() as ng:
+        first = start_herd(plan(ng.url, LONG), "--local-agents", "2", "--workers", "1", quiet=True)
+        d, db = first._herd_info[0], first._herd_info[2]
+        try:
+            pids = local_agents(first, 2)
+            wait_lines(ng, "/read", 50, [("herd", first)])
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        deadline = time.monotonic() + 3
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in pids if alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        check(not left, "local agents %s outlived their controller (killed) by 3 s" % left)
+        (killed_id, status), = db_rows(db, "SELECT id, status FROM runs")
+        check(status == "running", "the killed run is stored as %r before the next open" % status)
+
+        second = start_herd(plan(ng.url, LONG), "--local-agents", "1", "--workers", "1", db=db, quiet=True)
+        try:
+            wait_lines(ng, "/read", ng.access_log_lines(path="/read", settle=False) + 50, [("herd", second)])
+            rows = dict(db_rows(db, "SELECT id, status FROM runs"))
+            check(rows.get(killed_id) == "interrupted", "after the next open the killed run is %r"
+                  % rows.get(killed_id))
+            live = [i for i in rows if i != killed_id]
+            check(len(live) == 1 and rows[live[0]] == "running", "the live run is stored as %s" % rows)
+            code, out, err = run_cli("results", "list", "--db", db)
+            check(code == 0, "herd results list: exit %d: %s" % (code, err))
+            rows = dict(db_rows(db, "SELECT id, status FROM runs"))
+            check(rows[live[0]] == "running", "herd results list marked the live run %r" % rows[live[0]])
+            events = db_rows(db, "SELECT run_id FROM events WHERE kind = 'interrupted'")
+            check(events == [(killed_id,)], "interrupted events: %s" % events)
+            os.kill(second.pid, signal.SIGINT)
+            r = finish(second, timeout=30)
+        finally:
+            if second.poll() is None:
+                os.killpg(second.pid, signal.SIGKILL)
+                second.wait()
+        check(r.code == 105, "the second run exited %d%s" % (r.code, r.tail()))
+        rows = dict(db_rows(db, "SELECT id, status FROM runs"))
+        note("stored: %s", rows)
+        check(rows == {killed_id: "interrupted", live[0]: "interrupted"}, "stored runs: %s" % rows)
+
+
 if __name__ == "__main__":
-    main([test_new_controller_mid_run])
+    main([test_new_controller_mid_run, test_controller_sighup, test_sigterm_to_controller_and_its_agents,
+          test_timeout_signals_the_group, test_agent_stop_signals,
+          test_killed_controller_run_marked_interrupted])
