@@ -383,14 +383,13 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 		s->info.ended_ns = m->u.done.ended_ns;
 		break;
 	case WIRE_ERROR:
+		snprintf(s->info.error, sizeof(s->info.error), "%s", m->u.error.message);
 		if (stops_on_its_own(s, &m->u.error)) {
 			s->info.stopped = 1;
-			snprintf(s->info.error, sizeof(s->info.error), "%s", m->u.error.message);
 			log_warn("agent %s %s", id, m->u.error.message);
 			break;
 		}
 		s->info.state = AGENT_FAILED;
-		snprintf(s->info.error, sizeof(s->info.error), "%s", m->u.error.message);
 		log_error("agent %s: %s", id, m->u.error.message);
 		break;
 	default: break;

@@ -198,23 +198,17 @@ def test_new_controller_mid_run():
 # ---- stop signals to the controller ------------------------------------------
 
 def children(pid):
-    """Pids whose parent is pid (from /proc)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-            fields = st[st.rindex(")") + 2:].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.append(int(d))
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
+    """Pids of the processes pid's main thread started (herd forks its local
+    agents from its main thread)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
 
 
 def alive(pid):
+    """True while pid exists and is not a zombie."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             st = f.read()
