@@ -473,8 +473,9 @@ static int on_quit(agent *a, int welcomed, int64_t *since)
 	const char *sig = signal_name(a->cfg->quit_signal != NULL ? *a->cfg->quit_signal : 0);
 	int64_t now = clock_mono_ns();
 	if (*since == 0) {
-		/* Nothing to hand over, or nobody to hand it to. */
-		if (a->eng == NULL || a->done_sent || !welcomed || *a->cfg->quit > 1)
+		/* Nothing to hand over, or nobody to hand it to (the controller
+		 * is silent: its agents stopped their load by themselves). */
+		if (a->eng == NULL || a->done_sent || !welcomed || a->lost || *a->cfg->quit > 1)
 			return 1;
 		*since = now;
 		log_warn("run %s: %s: stopping the load; its last batches go to the controller", a->run_id, sig);
