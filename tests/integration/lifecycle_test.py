@@ -279,6 +279,30 @@ def test_sigterm_to_controller_and_its_agents():
     signal_controller(signal.SIGTERM, agents_too=True)
 
 
+def test_sigterm_while_waiting_for_agents():
+    """SIGTERM to `herd run --listen` while it waits for agents that never
+    come: it stops at once (not at the end of --agents-wait 20s), exit 105,
+    the run stored as interrupted."""
+    p = controller(plan("http://127.0.0.1:9", LONG), "tcp://127.0.0.1:%d" % free_port(), 1)
+    try:
+        time.sleep(1.0)
+        check(p.poll() is None, "herd exited %s while waiting for agents" % p.returncode)
+        t0 = time.monotonic()
+        os.kill(p.pid, signal.SIGTERM)
+        r = finish(p, timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    note("exit %d %.2f s after SIGTERM", r.code, took)
+    no_sanitizer_report(r.stderr, "herd")
+    check(r.code == 105, "herd exited %d, expected 105%s" % (r.code, r.tail()))
+    check(took < 5, "herd took %.1f s to stop while waiting for agents" % took)
+    rows = db_rows(r.db, "SELECT status, exit_code FROM runs")
+    check(rows == [("interrupted", 105)], "stored runs %s" % rows)
+
+
 def test_timeout_signals_the_group():
     """`timeout -s TERM --preserve-status 4s herd run --local-agents 2 ...`:
     timeout signals herd, then its whole process group; the local agents are
@@ -415,5 +439,5 @@ def test_killed_controller_run_marked_interrupted():
 
 if __name__ == "__main__":
     main([test_new_controller_mid_run, test_controller_sighup, test_sigterm_to_controller_and_its_agents,
-          test_timeout_signals_the_group, test_agent_stop_signals,
+          test_sigterm_while_waiting_for_agents, test_timeout_signals_the_group, test_agent_stop_signals,
           test_killed_controller_run_marked_interrupted])
