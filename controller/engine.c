@@ -53,6 +53,7 @@ struct eng {
 	agent_info *ai;   /* the run's agents, refreshed from the cluster */
 	double *weights;
 	char *lost;       /* per agent: reported lost (until it is back) */
+	char *told;       /* per agent: reported stopped on its own */
 	size_t nai, acap;
 	double wsum;
 	int64_t join_deadline, sync_deadline;
@@ -283,7 +284,8 @@ int eng_new(const eng_cfg *cfg, eng **out, char *err, size_t errlen)
 	e->ai = calloc(e->acap, sizeof(*e->ai));
 	e->weights = calloc(e->acap, sizeof(*e->weights));
 	e->lost = calloc(e->acap, 1);
-	if (e->ai == NULL || e->weights == NULL || e->lost == NULL) {
+	e->told = calloc(e->acap, 1);
+	if (e->ai == NULL || e->weights == NULL || e->lost == NULL || e->told == NULL) {
 		rv = HERD_ENOMEM;
 		snprintf(err, errlen, "%s", herd_strerror(rv));
 		goto fail;
@@ -399,6 +401,13 @@ static void stop_all(eng *e, const char *reason)
 			cluster_send(e->cl, e->ai[i].id, &m);
 }
 
+/* An agent's status for the store and the summary: "stopped" for one that
+ * stopped on its own (a signal) and delivered its last batches. */
+static const char *agent_status(const agent_info *a)
+{
+	return a->stopped && a->state == AGENT_DONE ? "stopped" : agent_state_name(a->state);
+}
+
 static void record_agents(eng *e)
 {
 	pthread_mutex_lock(&e->mu);
@@ -412,7 +421,7 @@ static void record_agents(eng *e)
 			.weight = e->wsum > 0 ? e->weights[i] / e->wsum : 0,
 			.joined_at = a->joined_ns / 1000000,
 			.left_at = a->state == AGENT_DONE || a->state == AGENT_LOST ? clock_real_ns() / 1000000 : 0,
-			.status = agent_state_name(a->state),
+			.status = agent_status(a),
 			.cpu_pct = a->cpu_pct,
 			.rss_kb = a->rss_kb,
 		};
@@ -622,11 +631,44 @@ static int check_lost(eng *e, int64_t loss_ms)
 			continue;
 		e->lost[i] = 1;
 		n++;
+		/* One that said it stops on its own was reported so (check_stopped). */
+		if (e->ai[i].stopped)
+			continue;
 		eng_event ev = { .type = ENG_EV_AGENT_LOST, .agent = &e->ai[i], .ms = loss_ms,
 			         .aborting = e->cfg.on_loss_abort, .text = "" };
 		emit(e, &ev);
 	}
 	return n;
+}
+
+/* Copies peer-supplied text for the terminal: control characters become '?'. */
+static void printable(const char *in, char *out, size_t len)
+{
+	size_t i = 0;
+	for (; in[i] != '\0' && i + 1 < len; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+	out[i] = '\0';
+}
+
+/* Reports each agent that said it stops on its own (a signal: "stopped:
+ * SIGTERM") once; its last batches and DONE follow. Returns how many are
+ * new. */
+static int check_stopped(eng *e)
+{
+	int k = 0;
+	for (size_t i = 0; i < e->nai; i++) {
+		char why[128];
+		if (!e->ai[i].stopped || e->told[i])
+			continue;
+		e->told[i] = 1;
+		k++;
+		printable(e->ai[i].error, why, sizeof(why));
+		record_event(e, clock_real_ns() / 1000000, "agent_stopped", e->ai[i].id, why);
+		eng_event ev = { .type = ENG_EV_AGENT_STOPPED, .agent = &e->ai[i], .text = why,
+			         .aborting = e->cfg.on_loss_abort };
+		emit(e, &ev);
+	}
+	return k;
 }
 
 static void check_skew(eng *e)
@@ -716,6 +758,15 @@ static void step_watch(eng *e, int64_t now)
 		}
 	}
 	if (check_lost(e, loss_ms) > 0) {
+		e->degraded = 1;
+		if (e->cfg.on_loss_abort) {
+			stop_all(e, "abort");
+			e->code = EXIT_ABORTED;
+			end_watch(e, now);
+			return;
+		}
+	}
+	if (check_stopped(e) > 0) {
 		e->degraded = 1;
 		if (e->cfg.on_loss_abort) {
 			stop_all(e, "abort");
@@ -826,7 +877,8 @@ static void judge(eng *e)
 	detach(e);
 	record_agents(e);
 	for (size_t i = 0; i < e->nai; i++) {
-		if (e->ai[i].state == AGENT_LOST || (e->ai[i].state != AGENT_DONE && e->ai[i].batches == 0))
+		if (e->ai[i].state == AGENT_LOST || e->ai[i].stopped ||
+		    (e->ai[i].state != AGENT_DONE && e->ai[i].batches == 0))
 			e->degraded = 1;
 		if (e->ai[i].dropped > 0) {
 			e->degraded = 1;
@@ -858,7 +910,7 @@ static void judge(eng *e)
 	for (size_t i = 0; sag != NULL && i < e->nai; i++) {
 		const agent_info *a = &e->ai[i];
 		sag[i] = (summary_agent){ .id = a->id, .name = a->name, .host = a->host,
-			                  .status = agent_state_name(a->state), .cores = a->cores,
+			                  .status = agent_status(a), .cores = a->cores,
 			                  .cpu_pct = a->cpu_pct, .rss_kb = a->rss_kb,
 			                  .batches = a->batches, .dropped = a->dropped };
 	}
@@ -913,9 +965,11 @@ void eng_cancel(eng *e, int code)
 		stop_all(e, "abort");
 	}
 	detach(e);
-	/* A run that never got going is recorded as an error, not left "running". */
+	/* A run that never got going is recorded as an error (or interrupted),
+	 * not left "running". */
 	e->code = code;
-	if (store_run_end(e->cfg.st, e->run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL, NULL) != HERD_OK)
+	if (store_run_end(e->cfg.st, e->run_id, code == EXIT_INTERRUPTED ? STORE_INTERRUPTED : STORE_ERROR, code, 0,
+	                  clock_real_ns() / 1000000, NULL, NULL) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(e->cfg.st));
 	eng_done d = { .run_id = e->run_id, .code = code, .reason = "", .interrupted = code == EXIT_INTERRUPTED,
 		       .agents = e->ai, .nagents = e->nai };
@@ -999,6 +1053,7 @@ void eng_free(eng *e)
 	free(e->ai);
 	free(e->weights);
 	free(e->lost);
+	free(e->told);
 	win_free(e->w);
 	results_free(e->res);
 	pthread_mutex_destroy(&e->mu);

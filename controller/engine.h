@@ -72,6 +72,8 @@ typedef enum eng_event_type {
 	ENG_EV_AGENT_FAILED,  /* agent sent ERROR (agent->error): the load is stopped (103) */
 	ENG_EV_NOT_READY,     /* agent did not accept its assignment in time (103) */
 	ENG_EV_AGENT_LOST,    /* agent went silent for ms; aborting: the run is aborted (108) */
+	ENG_EV_AGENT_STOPPED, /* agent stops on its own (a signal; text: its words, printable):
+	                       * its last batches follow; aborting: the run is aborted (108) */
 	ENG_EV_AGENT_BUSY,    /* agent runs at value % CPU (once per agent) */
 	ENG_EV_START_SKEW,    /* text: how far apart the agents started (once, when all have) */
 	ENG_EV_STORE_FAILED,  /* a batch could not be stored (text: why): the load is stopped (103) */
@@ -196,7 +198,7 @@ eng_state eng_step(eng *e, int64_t now, int64_t *wait_ms);
 void eng_stop(eng *e, int at_once);
 
 /* Ends a run that has not finished with code (103 setup, 105 interrupted)
- * without judging it: stored as an error (or interrupted), on_done called
+ * without judging it: stored as an error (interrupted for 105), on_done called
  * with judged 0, agents let go. Nothing when it is done already. */
 void eng_cancel(eng *e, int code);
 

@@ -4,7 +4,7 @@
  * processes dialing over ipc://, exactly as remote agents do over tcp://),
  * and drives the run engine (engine.h), turning its hooks into the live
  * line, messages, the summary and the export. Signals are caught here:
- * Ctrl-C and SIGTERM stop the run through the engine.
+ * Ctrl-C, SIGTERM and SIGHUP stop the run through the engine.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,12 +35,40 @@
 #define START_DELAY_MS 500
 #define START_DELAY_REMOTE_MS 1000
 
-static volatile sig_atomic_t interrupts;
+static volatile sig_atomic_t interrupts, interrupt_signal;
 
 static void on_sigint(int sig)
 {
-	(void)sig;
 	interrupts++;
+	interrupt_signal = sig;
+}
+
+/*
+ * SIGINT (Ctrl-C), SIGTERM (`timeout`, kill, a service manager's stop) and
+ * SIGHUP (the terminal went away) all stop the run: the first gracefully,
+ * the second at once; the summary is printed and the run stored as
+ * interrupted either way. SIGPIPE is ignored, so that output to a reader
+ * gone with the terminal (`herd run | tee`) fails instead of killing us
+ * before the run is stored.
+ */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "Ctrl-C";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
 }
 
 typedef struct run {
@@ -153,6 +181,28 @@ static int find_agent_bin(const run_opts *o, char *out, size_t len)
 	return -1;
 }
 
+/*
+ * In a local agent's child process, before exec: the controller owns its
+ * local agents' fate. They live in a session of their own, so a terminal's
+ * Ctrl-C or hangup and a signal to the controller's process group (`timeout`)
+ * do not reach them, and they ignore SIGINT, SIGTERM and SIGHUP (herd-agent
+ * keeps a stop signal ignored at start), as a service manager signals every
+ * process of its unit: the controller stops them in order, and they die
+ * with it (SIGKILL when it exits, even killed: they have nobody to report
+ * to). parent is the controller's pid.
+ */
+static void local_agent_detach(pid_t parent)
+{
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The controller may have died before the line above. */
+	if (getppid() != parent)
+		_exit(1);
+}
+
 static int spawn_agents(run *r, int n, int workers)
 {
 	char bin[PATH_MAX + 64], name[32], wbuf[16], logpath[PATH_MAX + 32];
@@ -165,6 +215,7 @@ static int spawn_agents(run *r, int n, int workers)
 	if (r->pids == NULL)
 		return -1;
 	snprintf(wbuf, sizeof(wbuf), "%d", workers);
+	pid_t parent = getpid();
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "local-%d", i + 1);
 		pid_t pid = fork();
@@ -179,17 +230,18 @@ static int spawn_agents(run *r, int n, int workers)
 				dup2(fd, 2);
 				close(fd);
 			}
-			/* Ctrl-C goes to the controller, which stops the agents in order;
-			 * if the controller dies, its local agents go with it. */
-			signal(SIGINT, SIG_IGN);
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() == 1)
-				_exit(1);
-			const char *argv[] = { bin,   "--controller", r->url, "--name", name, "--workers",
-				               wbuf,  "--once",       NULL,   NULL,     NULL };
+			local_agent_detach(parent);
+			const char *argv[] = { bin,  "--controller", r->url, "--name", name, "--workers",
+				               wbuf, "--once",       NULL,   NULL,     NULL,   NULL,
+				               NULL };
+			int k = 8;
 			if (r->o->source_addresses != NULL) {
-				argv[8] = "--source-addresses";
-				argv[9] = r->o->source_addresses;
+				argv[k++] = "--source-addresses";
+				argv[k++] = r->o->source_addresses;
+			}
+			if (r->o->allow_target != NULL) {
+				argv[k++] = "--allow-target";
+				argv[k++] = r->o->allow_target;
 			}
 			execvp(bin, (char *const *)argv);
 			fprintf(stderr, "herd: cannot run %s: %s\n", bin, strerror(errno));
@@ -340,11 +392,7 @@ static void on_event(void *arg, const eng_event *ev)
 		if (ev->state == ENG_DRAINING)
 			live_end(r->lv, stdout);
 		break;
-	case ENG_EV_CLUSTER:
-		if (strcmp(ev->kind, "agent_refused") == 0)
-			fprintf(stderr, "herd: refused agent %s: %s\n", ev->agent_id[0] ? ev->agent_id : "(unknown)",
-			        ev->text);
-		break;
+	case ENG_EV_CLUSTER: break; /* refusals are on stderr already: the gate logs them, bounded */
 	case ENG_EV_JOIN_TIMEOUT:
 		fprintf(stderr, "herd: only %lld of %lld agents connected within %.0f s\n", (long long)ev->count,
 		        (long long)ev->wanted, (double)ev->ms / 1000);
@@ -370,6 +418,10 @@ static void on_event(void *arg, const eng_event *ev)
 	case ENG_EV_NOT_READY: fprintf(stderr, "herd: agent %s did not accept its assignment\n", a->name); break;
 	case ENG_EV_AGENT_LOST:
 		fprintf(stderr, "%sherd: agent %s lost: nothing heard for %.1f s%s\n", nl, a->name, (double)ev->ms / 1000,
+		        ev->aborting ? "; aborting the run" : "; the run goes on without it");
+		break;
+	case ENG_EV_AGENT_STOPPED:
+		fprintf(stderr, "%sherd: agent %s %s%s\n", nl, a->name, ev->text,
 		        ev->aborting ? "; aborting the run" : "; the run goes on without it");
 		break;
 	case ENG_EV_AGENT_BUSY:
@@ -439,11 +491,12 @@ double run_agent_weight(const char *spec, const char *name, double dflt)
 }
 
 /*
- * Steps the engine until the run is done: Ctrl-C (or SIGTERM) stops it
- * gracefully once the agents are assigned, again at once; a local agent
- * that exits before the agents are all there ends the wait.
+ * Steps the engine until the run is done. A stop signal while agents are
+ * still awaited ends the run at once (interrupted); once they are there,
+ * the first stops the load gracefully, the next at once. A local agent that
+ * exits before the agents are all there ends the wait.
  */
-static void drive(run *r)
+static void drive(run *r, int nwant)
 {
 	int seen_interrupts = 0;
 	for (;;) {
@@ -453,22 +506,27 @@ static void drive(run *r)
 			break;
 		clock_sleep_ms((int)wait);
 		st = eng_get_state(r->e);
+		int gone = -1, missing = st == ENG_JOINING && cluster_wait_idle(r->cl, nwant, 0) < nwant;
+		if (missing && (interrupts || (r->npids > 0 && local_agent_gone(r, &gone)))) {
+			if (interrupts)
+				fprintf(stderr, "herd: %s before the run started: stopping\n", signal_name(interrupt_signal));
+			else
+				fprintf(stderr, "herd: a local agent exited (status %d) before it joined\n", gone);
+			if (r->nlocal > 0)
+				print_agent_log(r);
+			eng_cancel(r->e, interrupts ? EXIT_INTERRUPTED : EXIT_SETUP);
+			break;
+		}
 		if ((st == ENG_ASSIGNED || st == ENG_RUNNING) && interrupts > seen_interrupts) {
 			seen_interrupts = interrupts;
 			if (seen_interrupts == 1) {
-				fprintf(stderr, "\nherd: stopping gracefully (Ctrl-C again to stop at once)\n");
+				fprintf(stderr, "\nherd: %s: stopping gracefully (%s again to stop at once)\n",
+				        signal_name(interrupt_signal), interrupt_signal == SIGINT ? "Ctrl-C" : "signal");
 				eng_stop(r->e, 0);
 			} else {
 				fprintf(stderr, "\nherd: stopping at once\n");
 				eng_stop(r->e, 1);
 			}
-		}
-		int gone;
-		if (st == ENG_JOINING && r->npids > 0 && local_agent_gone(r, &gone) &&
-		    cluster_wait_idle(r->cl, r->nlocal, 0) < r->nlocal) {
-			fprintf(stderr, "herd: a local agent exited (status %d) before it joined\n", gone);
-			print_agent_log(r);
-			eng_cancel(r->e, EXIT_SETUP);
 		}
 	}
 }
@@ -526,6 +584,7 @@ int run_main(const run_opts *o)
 		}
 		snprintf(r.url, sizeof(r.url), "ipc://%s/ctl.sock", r.tmpdir);
 	}
+	catch_stop_signals();
 	eng_cfg ec = {
 		.plan = r.plan,
 		.plan_path = o->plan_path,
@@ -563,9 +622,6 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
-	struct sigaction sa = { .sa_handler = on_sigint };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	if (r.nlocal > 0 && spawn_agents(&r, r.nlocal, workers) != 0)
 		goto out;
 	if (remote && !o->quiet) {
@@ -576,7 +632,7 @@ int run_main(const run_opts *o)
 
 	/* 4. The run: joining, assigned, running, draining, done. */
 	eng_start(r.e, r.cl);
-	drive(&r);
+	drive(&r, nwant);
 	code = eng_code(r.e);
 	if (r.judged) {
 		if (eng_stored(r.e) && !o->quiet)
@@ -592,7 +648,7 @@ out:
 	metrics_http_stop(r.mh);
 	r.mh = NULL;
 	if (r.npids > 0)
-		reap_agents(&r, code == EXIT_SETUP && !r.judged ? 0 : 2000);
+		reap_agents(&r, (code == EXIT_SETUP || code == EXIT_INTERRUPTED) && !r.judged ? 0 : 2000);
 	if (r.cl != NULL)
 		cluster_close(r.cl);
 	eng_free(r.e);
