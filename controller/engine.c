@@ -95,7 +95,10 @@ static void set_state(eng *e, eng_state s)
 {
 	if (e->state == s)
 		return;
+	/* eng_view reads it from other threads. */
+	pthread_mutex_lock(&e->mu);
 	e->state = s;
+	pthread_mutex_unlock(&e->mu);
 	eng_event ev = { .type = ENG_EV_STATE, .state = s, .text = "" };
 	emit(e, &ev);
 }
@@ -895,15 +898,16 @@ static void judge(eng *e)
 		lo = s0 < lo ? s0 : lo;
 		hi = s1 > hi ? s1 : hi;
 	}
-	if (lo != INT64_MAX && hi > lo) {
-		results_set_duration_ms(e->res, (hi - lo) / 1000000);
+	if (lo != INT64_MAX && hi > lo)
 		store_run_duration(e->cfg.st, e->run_id, (hi - lo) / 1000000);
-	}
 
+	/* No batch comes any more, but eng_view may read the results meanwhile. */
+	pthread_mutex_lock(&e->mu);
+	if (lo != INT64_MAX && hi > lo)
+		results_set_duration_ms(e->res, (hi - lo) / 1000000);
 	verdict_set *vs = NULL;
-	if (verdict_eval_plan(e->cfg.plan, e->res, &vs) != HERD_OK ||
-	    outcome_default_thresholds(e->cfg.plan, e->res, vs) != HERD_OK)
-		emit_text(e, ENG_EV_JUDGE_FAILED, "");
+	int judged = verdict_eval_plan(e->cfg.plan, e->res, &vs) == HERD_OK &&
+	             outcome_default_thresholds(e->cfg.plan, e->res, vs) == HERD_OK;
 	char reason[700];
 	int code = run_outcome(e, vs, reason, sizeof(reason));
 	summary_agent *sag = calloc(e->nai + 1, sizeof(*sag));
@@ -926,7 +930,11 @@ static void judge(eng *e)
 		.verdicts = vs,
 	};
 	char *text = NULL, *json = NULL;
-	if (summary_text(e->res, &si, &text) != HERD_OK || summary_json_text(e->res, &si, &json) != HERD_OK)
+	int summed = summary_text(e->res, &si, &text) == HERD_OK && summary_json_text(e->res, &si, &json) == HERD_OK;
+	pthread_mutex_unlock(&e->mu);
+	if (!judged)
+		emit_text(e, ENG_EV_JUDGE_FAILED, "");
+	if (!summed)
 		emit_text(e, ENG_EV_NO_MEMORY, "the summary");
 	eng_done d = {
 		.run_id = e->run_id,
