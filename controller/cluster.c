@@ -993,27 +993,6 @@ size_t cluster_agents(cluster *c, agent_info *out, size_t max)
 	return n;
 }
 
-int cluster_send(cluster *c, const char *id, const wire_msg *m)
-{
-	char *buf;
-	size_t len;
-	int rv = wire_encode(m, &buf, &len);
-	if (rv != HERD_OK)
-		return rv;
-	pthread_mutex_lock(&c->mu);
-	slot *s = find(c, id);
-	if (s == NULL) {
-		pthread_mutex_unlock(&c->mu);
-		free(buf);
-		return HERD_ENOTFOUND;
-	}
-	free(s->cmd);
-	s->cmd = buf;
-	s->cmd_len = len;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	return HERD_OK;
-}
 
 void cluster_set_state(cluster *c, const char *id, agent_state st)
 {
@@ -1083,7 +1062,8 @@ static void forget_run(agent_info *a)
 	a->state = keep.state;
 }
 
-int cluster_assign(cluster *c, const char *id, const wire_msg *m)
+/* Queues m for agent id; assign: as its run's ASSIGN (cluster_assign). */
+static int queue(cluster *c, const char *id, const wire_msg *m, int assign)
 {
 	char *buf;
 	size_t len;
@@ -1097,15 +1077,27 @@ int cluster_assign(cluster *c, const char *id, const wire_msg *m)
 		free(buf);
 		return HERD_ENOTFOUND;
 	}
-	forget_run(&s->info);
-	s->info.state = AGENT_ASSIGNED;
-	s->owned = 1;
+	if (assign) {
+		forget_run(&s->info);
+		s->info.state = AGENT_ASSIGNED;
+		s->owned = 1;
+	}
 	free(s->cmd);
 	s->cmd = buf;
 	s->cmd_len = len;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return HERD_OK;
+}
+
+int cluster_send(cluster *c, const char *id, const wire_msg *m)
+{
+	return queue(c, id, m, 0);
+}
+
+int cluster_assign(cluster *c, const char *id, const wire_msg *m)
+{
+	return queue(c, id, m, 1);
 }
 
 void cluster_release(cluster *c, const char *id)

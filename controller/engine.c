@@ -760,16 +760,12 @@ static void step_watch(eng *e, int64_t now)
 			return;
 		}
 	}
-	if (check_lost(e, loss_ms) > 0) {
-		e->degraded = 1;
-		if (e->cfg.on_loss_abort) {
-			stop_all(e, "abort");
-			e->code = EXIT_ABORTED;
-			end_watch(e, now);
-			return;
-		}
-	}
-	if (check_stopped(e) > 0) {
+	/* An agent lost, or stopped on its own: the run goes on without it, or
+	 * is aborted (the stopped are reported after the lost, as they come). */
+	int gone = check_lost(e, loss_ms);
+	if (gone == 0 || !e->cfg.on_loss_abort)
+		gone += check_stopped(e);
+	if (gone > 0) {
 		e->degraded = 1;
 		if (e->cfg.on_loss_abort) {
 			stop_all(e, "abort");
