@@ -837,7 +837,8 @@ static int run_outcome(eng *e, const verdict_set *vs, char *reason, size_t len)
 		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
 		         e->degraded ? " (agents were lost before any load)" : "");
 	else if (code == EXIT_DEGRADED)
-		snprintf(reason, len, "agents lost or batches missing: part of the load was not applied or not measured");
+		snprintf(reason, len, "degraded: agents left before the end (lost or stopped), or batches are "
+		                      "missing: part of the load was not applied or not measured");
 	return code;
 }
 
