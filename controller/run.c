@@ -617,6 +617,8 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
+	/* From here on the run takes the listener's events: every join is recorded. */
+	eng_start(r.e, r.cl);
 	if (o->metrics_addr != NULL &&
 	    metrics_http_start(o->metrics_addr, render_metrics, &r, &r.mh, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "herd: %s\n", err);
@@ -631,7 +633,6 @@ int run_main(const run_opts *o)
 	}
 
 	/* 4. The run: joining, assigned, running, draining, done. */
-	eng_start(r.e, r.cl);
 	drive(&r, nwant);
 	code = eng_code(r.e);
 	if (r.judged) {
