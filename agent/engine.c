@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/engine.h"
+#include "agent/sysstat.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -38,6 +39,7 @@ struct engine {
 	atomic_int finished;
 	_Atomic int64_t started_real_ns;
 	_Atomic int64_t ended_real_ns;
+	sysstat_cpu_meter cpu; /* the agent's own CPU use, per interval sent */
 };
 
 int engine_global_init(void)
@@ -143,6 +145,21 @@ static void add_final_gauges(engine *e, agg *a)
 			log_error("out of memory merging interval %lld", (long long)a->interval);
 }
 
+/*
+ * The agent's own CPU and memory in each interval it sends, so a report can
+ * draw them over time beside the load (the POLLs carry the same figures,
+ * but the controller keeps only their highest). Measured when the interval
+ * is sent: the CPU over the time since the last one (see sysstat.h).
+ */
+static void add_usage(engine *e, agg *a)
+{
+	agg_key k = { .metric = AM_AGENT_CPU, .method = 0xff, .scenario = AGG_NONE, .step = AGG_NONE };
+	double pct = sysstat_cpu_pct(&e->cpu, sysstat_cpu_us(), clock_mono_ns());
+	agg_gauge(a, k, (int64_t)(pct * 10.0 + 0.5));
+	k.metric = AM_AGENT_RSS;
+	agg_gauge(a, k, (int64_t)sysstat_rss_kb());
+}
+
 static void emit_ready(engine *e, int force)
 {
 	while (e->queue != NULL) {
@@ -160,6 +177,7 @@ static void emit_ready(engine *e, int force)
 			all_done &= e->done[w];
 		int last = all_done && e->queue == NULL;
 		add_final_gauges(e, pd->a);
+		add_usage(e, pd->a);
 		wire_metrics *m = to_wire(e->cfg.plan, pd->a);
 		if (m != NULL) {
 			m->interval_ms = pd->a->interval * e->cfg.interval_ms;
@@ -227,6 +245,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	if (e == NULL)
 		return HERD_ENOMEM;
 	e->cfg = *cfg;
+	sysstat_cpu_pct(&e->cpu, sysstat_cpu_us(), clock_mono_ns()); /* the first window starts */
 	e->n = cfg->nworkers > 0 ? cfg->nworkers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (e->n < 1)
 		e->n = 1;
