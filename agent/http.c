@@ -43,6 +43,7 @@ typedef struct http_conn {
 	sbuf url, req_body;          /* a templated step's rendered URL and body */
 	struct curl_slist *req_headers; /* a templated step's rendered headers */
 	int in_flight;
+	int jar_started;             /* a transfer ran with the cookie engine on */
 } http_conn;
 
 /* Keeps the header block of the last response (a redirect starts a new one). */
@@ -246,6 +247,7 @@ static void drain(http_state *st)
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
 		curl_multi_remove_handle(st->multi, easy);
 		c->in_flight = 0;
+		c->jar_started = 1;
 		fill_result(c, rc, &r);
 		worker_step_done(st->w, c->v, &r);
 	}
@@ -383,8 +385,13 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)s->redirects);
 	if (s->compression)
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
-	if (st->cookies)
-		curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the jar, kept across resets */
+	/* The jar and the cookie engine, once started by a transfer, outlive
+	 * curl_easy_reset. Each COOKIEFILE adds a file name to a list that the
+	 * reset forgets without freeing (libcurl 7.88: two allocations, about
+	 * 60 bytes per request of a multi-step flow), so it is set only until
+	 * the first transfer has started the engine. */
+	if (st->cookies && !c->jar_started)
+		curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
 	c->keep_headers = plan_step_needs_headers(s);
 	if (c->keep_headers) {
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
