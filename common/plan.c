@@ -5,6 +5,7 @@
  * the input: it may be any bytes, with aliases, deep nesting or huge numbers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libfyaml.h>
@@ -1103,45 +1106,97 @@ fail:
 	return rv;
 }
 
+/* What a file that is not a regular file is, for a message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "is a directory";
+	if (S_ISFIFO(m))
+		return "is a FIFO, not a regular file";
+	if (S_ISCHR(m))
+		return "is a character device, not a regular file";
+	if (S_ISBLK(m))
+		return "is a block device, not a regular file";
+	if (S_ISSOCK(m))
+		return "is a socket, not a regular file";
+	return "is not a regular file";
+}
+
+/*
+ * Reads the whole of path, a regular file of at most max bytes, into a new
+ * NUL-terminated buffer (*data, *len; the caller frees it). The file is
+ * opened without blocking and checked with fstat before any read: a FIFO
+ * would block the load forever, a device has no size (/dev/urandom read as
+ * empty, or without end), a directory cannot be read. On failure returns -1
+ * with the reason in why (without the path).
+ */
+static int read_regular(const char *path, long max, char **data, size_t *len, char *why, size_t whylen)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(why, whylen, "it %s", file_kind(sb.st_mode));
+		goto fail;
+	}
+	if (sb.st_size > max) {
+		snprintf(why, whylen, "the file has %lld bytes, more than the limit of %ld MiB",
+		         (long long)sb.st_size, max >> 20);
+		goto fail;
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	/* A file that grew since fstat is read up to the size fstat gave. */
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "%s", strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
+}
+
 /* Files a plan names are read relative to the plan's folder. */
 static int disk_read(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
 {
 	const char *planpath = arg, *slash = strrchr(planpath, '/');
 	char full[4096];
-	FILE *f;
-	long size = 0;
 
 	if (name[0] == '/' || slash == NULL)
 		snprintf(full, sizeof(full), "%s", name);
 	else
 		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - planpath), planpath, name);
-	if ((f = fopen(full, "rb")) == NULL) {
-		snprintf(why, whylen, "%s: %s", full, strerror(errno));
+	char reason[256];
+	if (read_regular(full, PLAN_MAX_DATA_FILE, data, len, reason, sizeof(reason)) != 0) {
+		snprintf(why, whylen, "%s: %s", full, reason);
 		return -1;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    size > PLAN_MAX_DATA_FILE) {
-		snprintf(why, whylen, "%s: %s", full, size > PLAN_MAX_DATA_FILE ? "larger than 64 MiB" : strerror(errno));
-		fclose(f);
-		return -1;
-	}
-	char *buf = malloc((size_t)size + 1);
-	if (buf == NULL) {
-		fclose(f);
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	size_t got = fread(buf, 1, (size_t)size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		snprintf(why, whylen, "%s: read error", full);
-		return -1;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
 	return 0;
 }
 
@@ -1153,46 +1208,19 @@ static const char *proc_getenv(void *arg, const char *name)
 
 int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
 {
-	FILE *f;
-	char *buf = NULL;
-	long size;
+	char *buf = NULL, why[512];
 	size_t got;
 	int rv;
 
-	if ((f = fopen(path, "rb")) == NULL)
-		goto ioerr;
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		goto ioerr;
-	}
-	if (size > PLAN_MAX_FILE) {
-		fclose(f);
+	if (read_regular(path, PLAN_MAX_FILE, &buf, &got, why, sizeof(why)) != 0) {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: cannot read: file is larger than 16 MiB", path);
+			snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		return HERD_EPLAN;
 	}
-	if ((buf = malloc((size_t)size + 1)) == NULL) {
-		fclose(f);
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: out of memory", path);
-		return HERD_ENOMEM;
-	}
-	got = fread(buf, 1, (size_t)size, f);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		goto ioerr;
-	}
-	fclose(f);
 	plan_io io = {disk_read, proc_getenv, (void *)path};
 	rv = plan_parse_io(buf, got, path, &io, out, err, errlen);
 	free(buf);
 	return rv;
-
-ioerr:
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-	return HERD_EPLAN;
 }
 
 static void free_ws_ops(plan_ws_op *ops, size_t n)

@@ -22,6 +22,7 @@ timeout on the process.
 """
 
 import os
+import re
 import socket
 import stat
 import sys
@@ -122,8 +123,81 @@ flow:
           % (slope, peaks[0], peaks[1]))
 
 
+# ---- item 14: files that are not regular files, an assignment too large ----
+
+def run_plan_cli(args, timeout=15):
+    """herd run with raw arguments in a temp dir; (code, stdout, stderr)."""
+    from harness import run_cli
+    return run_cli("run", "--quiet", *args, timeout=timeout)
+
+
+def test_plan_is_a_directory():
+    d = _new_tmpdir()
+    code, out, err = run_plan_cli([d])
+    check(code == 104, "herd exited %d, expected 104\n%s" % (code, err))
+    check("is a directory" in err and "16 MiB" not in err, "message: %r" % err)
+
+
+def test_plan_is_a_fifo():
+    """A FIFO nobody writes to: the old code blocked forever in fopen."""
+    d = _new_tmpdir()
+    path = os.path.join(d, "plan.yaml")
+    os.mkfifo(path)
+    code, out, err = run_plan_cli([path], timeout=10)
+    check(code == 104, "herd exited %d, expected 104\n%s" % (code, err))
+    check("is a FIFO, not a regular file" in err, "message: %r" % err)
+
+
+def test_body_file_device_refused():
+    """bodyFile: /dev/urandom was sent as an empty body; now a plan error
+    at the key's place."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - post: /small
+    bodyFile: /dev/urandom
+"""), timeout=20)
+        expect_code(r, 104)
+        check(re.search(r"plan\.yaml:\d+:\d+: cannot read '/dev/urandom': /dev/urandom: it is a "
+                        r"character device, not a regular file", r.stderr), "message: %r" % r.stderr)
+        check(ng.access_log_lines() == 0, "nginx saw requests")
+
+
+def test_assignment_too_large():
+    """Two 33 MiB body files: each under the 64 MiB file limit, together
+    more than one wire message. The old code loaded the plan, started the
+    agent and said only "cannot send the assignment"."""
+    d = _new_tmpdir()
+    for name in ("a.bin", "b.bin"):
+        with open(os.path.join(d, name), "wb") as f:
+            f.truncate(33 << 20)
+    path = os.path.join(d, "plan.yaml")
+    with open(path, "w") as f:
+        f.write(plan("http://127.0.0.1:9", """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - post: /a
+    bodyFile: a.bin
+  - post: /b
+    bodyFile: b.bin
+"""))
+    code, out, err = run_plan_cli([path], timeout=30)
+    check(code == 104, "herd exited %d, expected 104\n%s" % (code, err))
+    check(re.search(r"the assignment would take 692\d{5} bytes \(the plan \d+, its 2 files 69206026, "
+                    r"environment values 0\), more than the 64 MiB", err), "message: %r" % err)
+
+
 TESTS = [
     test_libcurl_cookie_flow_memory_flat,
+    test_plan_is_a_directory,
+    test_plan_is_a_fifo,
+    test_body_file_device_refused,
+    test_assignment_too_large,
 ]
 
 if __name__ == "__main__":
