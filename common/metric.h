@@ -24,6 +24,8 @@ typedef enum errk {
 	ERRK_CAPTURE,         /* "capture_failed": a capture found nothing in the response */
 	ERRK_SRCADDR,         /* "source_address": nothing local to connect from: a source address
 	                       * that cannot be bound, or no ephemeral port left toward the target */
+	ERRK_WS_TOO_BIG,      /* "ws_message_too_big": a received message over maxMessageSize or of too many frames */
+	ERRK_WS_QUEUE_FULL,   /* "ws_queue_full": the peer sent more pings than it read our answers to */
 	ERRK__N
 } errk;
 

@@ -90,6 +90,11 @@ typedef enum plan_ws_match {
 
 /* Nested loops allowed in a session. */
 #define PLAN_WS_MAX_DEPTH 8
+/* `maxMessageSize` of a ws step: the longest message a session takes in,
+ * all its fragments together (default 16 MiB, between 1 KiB and 1 GiB). */
+#define PLAN_WS_DEFAULT_MESSAGE (16LL << 20)
+#define PLAN_WS_MIN_MESSAGE (1LL << 10)
+#define PLAN_WS_MAX_MESSAGE (1LL << 30)
 
 typedef struct plan_ws_op plan_ws_op;
 struct plan_ws_op {
@@ -116,6 +121,7 @@ typedef struct plan_ws {
 	char **subprotocols; /* Sec-WebSocket-Protocol offers, in order */
 	size_t nsubprotocols;
 	int64_t ping_ms;     /* 0: no pings */
+	int64_t max_message; /* bytes: a longer received message ends the session (ws_message_too_big) */
 	int url_templated;   /* url holds {{ }} */
 	tmpl t_path;         /* url_templated: the upgrade's request target (path and query) */
 	plan_ws_op *ops;     /* the session */

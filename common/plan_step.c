@@ -275,14 +275,14 @@ const char *const step_keys[K__STEP] = {
 	"get",     "post",  "put",  "patch", "delete",  "head", "think",
 	"headers", "query", "json", "body",  "timeout", "name", "check",
 	"checks", "capture", "onCaptureFail", "form", "bodyFile", "redirects", "compression", "tags",
-	"ws",      "subprotocols", "ping", "session",
+	"ws",      "subprotocols", "ping", "maxMessageSize", "session",
 };
 
 /* Which step keys a ws step takes. */
 int ws_key(size_t i)
 {
 	return i == K_WS || i == K_HEADERS || i == K_NAME || i == K_SUBPROTOCOLS || i == K_PING ||
-	       i == K_SESSION;
+	       i == K_MAX_MESSAGE_SIZE || i == K_SESSION;
 }
 
 /* RFC 7230 token characters, for header names. */

@@ -405,6 +405,7 @@ int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
 	st->kind = STEP_WS;
 	if ((ws = st->ws = calloc(1, sizeof(*ws))) == NULL)
 		return poom(c);
+	ws->max_message = PLAN_WS_DEFAULT_MESSAGE;
 	for (;;) {
 		size_t i;
 		if ((rv = next_pair(c, n, sw, &it, &pr, &more)) != 0)
@@ -423,6 +424,9 @@ int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
 			break;
 		case K_SUBPROTOCOLS: rv = parse_subprotocols(c, &pr, ws); break;
 		case K_PING: rv = get_duration(c, &pr, 1, &ws->ping_ms); break;
+		case K_MAX_MESSAGE_SIZE:
+			rv = get_size(c, &pr, PLAN_WS_MIN_MESSAGE, PLAN_WS_MAX_MESSAGE, &ws->max_message);
+			break;
 		case K_SESSION: rv = parse_ws_ops(c, &pr, 0, &ws->ops, &ws->nops); break;
 		default: rv = perr(c, pr.kl, "internal error: unhandled ws key");
 		}

@@ -123,6 +123,265 @@ flow:
           % (slope, peaks[0], peaks[1]))
 
 
+# ---- item 8: WebSocket sessions against hostile servers ----
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_frame(opcode, payload, fin=True, length=None):
+    """A server frame (unmasked). length: the length declared, when it is
+    not the payload's own (a frame whose payload follows later)."""
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        head = bytes([b0, n])
+    elif n < 65536:
+        head = bytes([b0, 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, 127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+class HostileWs:
+    """A WebSocket server on 127.0.0.1 written here: it answers the upgrade,
+    then does what behave(sock) says, one thread per connection. Its work
+    is bounded by behave itself; stop() closes everything."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.sessions = 0
+        self.sent = []  # bytes sent per connection
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.conns = []
+
+    def __enter__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        import base64
+        import hashlib
+        try:
+            c.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            key = None
+            for line in data.split(b"\r\n"):
+                if line.lower().startswith(b"sec-websocket-key:"):
+                    key = line.split(b":", 1)[1].strip()
+            acc = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+            with self.lock:
+                self.sessions += 1
+            c.settimeout(30)
+            sent = self.behave(c, self.stopping)
+            with self.lock:
+                self.sent.append(sent)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopping.set()
+        self.ls.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def send_until_closed(c, stopping, chunks):
+    """Sends each chunk from the iterable until the peer goes; returns the
+    bytes sent."""
+    sent = 0
+    try:
+        for chunk in chunks:
+            if stopping.is_set():
+                break
+            c.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass
+    return sent
+
+
+def endless_fragments(c, stopping):
+    """A text message of 1-byte frames that never ends: 2,000,000 frames at
+    most (about 150 MB of chunks in an agent that keeps them all)."""
+    cont = ws_frame(0x0, b"x", fin=False) * 10000
+    return send_until_closed(c, stopping, [ws_frame(0x1, b"x", fin=False)] + [cont] * 200)
+
+
+def huge_frame(c, stopping):
+    """One binary frame declaring 1 GiB, its payload streamed: 128 MiB at most."""
+    mib = b"z" * (1 << 20)
+    return send_until_closed(c, stopping, [ws_frame(0x2, b"", length=1 << 30)] + [mib] * 128)
+
+
+def ping_flood(c, stopping):
+    """400,000 pings of 125 bytes, and never a read: each pong the client
+    queues stays queued once the socket buffers are full. The connection is
+    then held open, unread, until the client goes or the test ends."""
+    ping = ws_frame(0x9, b"p" * 125) * 1000
+    sent = send_until_closed(c, stopping, [ping] * 400)
+    c.settimeout(0.2)
+    while not stopping.is_set():
+        try:
+            # A zero-length peek only sees whether the client has gone;
+            # nothing is consumed, so the pongs stay unread.
+            if c.recv(1, socket.MSG_PEEK) == b"":
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+        stopping.wait(0.2)
+    return sent
+
+
+WS_PLAN = """
+executor: per-vu-iterations
+vus: 2
+iterations: 1
+maxDuration: 60s
+flow:
+  - ws: /
+%s    session:
+      - expect: { contains: never, within: 20s }
+"""
+
+# A bound for the agent's peak RSS: it idles at about 14 MB; each hostile
+# server below made the old agent hold 100 MB and more.
+WS_PEAK_KB = 48 * 1024
+
+
+def hostile_ws_run(behave, kind, extra=""):
+    with HostileWs(behave) as srv:
+        r, peak = run_measured(plan(srv.url, WS_PLAN % extra), timeout=90)
+        sent = list(srv.sent)
+    errs = r.errors_by_kind()
+    note("%s: peak RSS %d kB, errors %s, server sent %s bytes, wall %.1f s", behave.__name__, peak,
+         errs, sent, r.elapsed)
+    expect_code(r, 0)
+    check(srv.sessions == 2, "the server saw %d sessions, want 2" % srv.sessions)
+    check(r.metric("ws_sessions")["count"] == 2, "ws_sessions %s" % r.metric("ws_sessions"))
+    check(errs == {kind: 2}, "errors %s, want {%r: 2}" % (errs, kind))
+    check(peak < WS_PEAK_KB, "the agent's peak RSS was %d kB (bound %d kB)" % (peak, WS_PEAK_KB))
+    return r
+
+
+def test_ws_endless_fragments():
+    """Past 4,096 frames in one message the session ends: ws_message_too_big."""
+    hostile_ws_run(endless_fragments, "ws_message_too_big")
+
+
+def test_ws_huge_frame():
+    """A frame declaring 1 GiB is refused at its header (maxMessageSize,
+    16 MiB by default): ws_message_too_big, nothing buffered."""
+    hostile_ws_run(huge_frame, "ws_message_too_big")
+
+
+def test_ws_ping_flood_never_reads():
+    """Pings from a server that reads none of the pongs: past 1,024 pongs
+    queued the session ends: ws_queue_full."""
+    hostile_ws_run(ping_flood, "ws_queue_full")
+
+
+def two_messages(size):
+    """Sends a text message of size bytes in 64 KiB fragments, then "ok"."""
+    def behave(c, stopping):
+        frag = 65536
+        parts = [ws_frame(0x1 if i == 0 else 0x0, b"m" * min(frag, size - i), fin=i + frag >= size)
+                 for i in range(0, size, frag)]
+        sent = send_until_closed(c, stopping, parts + [ws_frame(0x1, b"ok")])
+        stopping.wait(5)
+        return sent
+    behave.__name__ = "message_of_%d" % size
+    return behave
+
+
+def test_ws_max_message_size_key():
+    """maxMessageSize: 1MiB takes a 1 MiB message in 16 fragments and the
+    message after it; a 1 MiB + 1 byte message ends the session."""
+    with HostileWs(two_messages(1 << 20)) as srv:
+        r = run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - ws: /
+    maxMessageSize: 1MiB
+    session:
+      - expect: { contains: ok, within: 10s }
+      - close: 1000
+"""), timeout=60)
+    expect_code(r, 0)
+    check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+    check(r.metric("ws_msgs_received")["count"] == 2, "received %s" % r.metric("ws_msgs_received"))
+    with HostileWs(two_messages((1 << 20) + 1)) as srv:
+        r = run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - ws: /
+    maxMessageSize: 1MiB
+    session:
+      - expect: { contains: ok, within: 10s }
+"""), timeout=60)
+    expect_code(r, 0)
+    check(r.errors_by_kind() == {"ws_message_too_big": 1}, "errors %s" % r.errors_by_kind())
+    check(r.elapsed < 9, "the session waited for its expect (%.1f s) instead of ending" % r.elapsed)
+
+
+def test_ws_max_message_size_plan_errors():
+    for value, want in (("16 bytes", "bad size '16 bytes' for 'maxMessageSize'"),
+                        ("512", "'maxMessageSize' must be at least 1024"),
+                        ("2GiB", "'maxMessageSize' is too large (the limit is 1073741824 bytes)")):
+        r = run_herd(plan("http://127.0.0.1:9", """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+flow:
+  - ws: /
+    maxMessageSize: %s
+    session:
+      - send: hi
+""" % value), timeout=20)
+        expect_code(r, 104)
+        check(re.search(r"plan\.yaml:10:25: " + re.escape(want), r.stderr), "message: %r" % r.stderr)
+
+
 # ---- item 14: files that are not regular files, an assignment too large ----
 
 def run_plan_cli(args, timeout=15):
@@ -194,6 +453,11 @@ flow:
 
 TESTS = [
     test_libcurl_cookie_flow_memory_flat,
+    test_ws_endless_fragments,
+    test_ws_huge_frame,
+    test_ws_ping_flood_never_reads,
+    test_ws_max_message_size_key,
+    test_ws_max_message_size_plan_errors,
     test_plan_is_a_directory,
     test_plan_is_a_fifo,
     test_body_file_device_refused,
