@@ -330,6 +330,83 @@ def two_messages(size):
     return behave
 
 
+def read_messages(c, stopping, want, limit_s=30):
+    """Reads the client's masked frames until want whole messages (FIN
+    frames of text or binary) came; returns how many did."""
+    import time
+    buf = bytearray()
+    got = 0
+    deadline = time.monotonic() + limit_s
+    while got < want and time.monotonic() < deadline and not stopping.is_set():
+        try:
+            chunk = c.recv(1 << 20)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 2:
+            n = buf[1] & 0x7F
+            off = 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, off = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, off = int.from_bytes(buf[2:10], "big"), 10
+            off += 4 if buf[1] & 0x80 else 0
+            if len(buf) < off + n:
+                break
+            if buf[0] & 0x80 and buf[0] & 0x0F in (1, 2):
+                got += 1
+            del buf[:off + n]
+    return got
+
+
+def test_ws_sends_wait_for_a_slow_reader():
+    """20,000 sends of 4 KiB (80 MB) to a server that reads nothing for 2 s,
+    then everything: the plan's sends wait once 4,096 are queued, so the
+    agent holds at most about 16 MiB of them (the old one queued all 80 MB),
+    and every message arrives, counted alike on both sides."""
+    import time
+    n = 20000
+    got = []
+
+    def slow_reader(c, stopping):
+        time.sleep(2)
+        got.append(read_messages(c, stopping, n))
+        try:
+            c.sendall(ws_frame(0x1, b"done"))
+        except OSError:
+            pass
+        stopping.wait(5)
+        return 0
+    with HostileWs(slow_reader) as srv:
+        r, peak = run_measured(plan(srv.url, """
+executor: per-vu-iterations
+vus: 1
+iterations: 1
+maxDuration: 60s
+flow:
+  - ws: /
+    session:
+      - loop: { count: %d }
+        steps:
+          - send: '%s'
+      - expect: { contains: done, within: 30s }
+      - close: 1000
+""" % (n, "s" * 4096)), timeout=90)
+    note("slow reader: peak RSS %d kB, server read %s messages, herd sent %s, wall %.1f s", peak, got,
+         r.metric("ws_msgs_sent")["count"], r.elapsed)
+    expect_code(r, 0)
+    check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
+    check(got == [n], "the server read %s messages, want %d" % (got, n))
+    check(r.metric("ws_msgs_sent")["count"] == n, "ws_msgs_sent %s" % r.metric("ws_msgs_sent"))
+    check(peak < 48 * 1024, "the agent's peak RSS was %d kB" % peak)
+
+
 def test_ws_max_message_size_key():
     """maxMessageSize: 1MiB takes a 1 MiB message in 16 fragments and the
     message after it; a 1 MiB + 1 byte message ends the session."""
@@ -456,6 +533,7 @@ TESTS = [
     test_ws_endless_fragments,
     test_ws_huge_frame,
     test_ws_ping_flood_never_reads,
+    test_ws_sends_wait_for_a_slow_reader,
     test_ws_max_message_size_key,
     test_ws_max_message_size_plan_errors,
     test_plan_is_a_directory,
