@@ -599,6 +599,72 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 	return HERD_OK;
 }
 
+/* The most VUs a scenario runs at once. */
+static int64_t scenario_max_vus(const plan_scenario *s)
+{
+	int64_t n = s->vus;
+	switch (s->executor) {
+	case EXEC_RAMPING_VUS:
+		n = s->start_vus;
+		for (size_t i = 0; i < s->nstages; i++)
+			if (s->stages[i].target > n)
+				n = s->stages[i].target;
+		break;
+	case EXEC_CONSTANT_ARRIVAL_RATE:
+	case EXEC_RAMPING_ARRIVAL_RATE: n = s->max_vus; break;
+	default: break;
+	}
+	return n;
+}
+
+/* The highest iterations per second of an arrival-rate scenario, 0 for others. */
+static double scenario_peak_rate(const plan_scenario *s)
+{
+	double top = 0;
+	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
+		top = (double)s->rate;
+	else if (s->executor == EXEC_RAMPING_ARRIVAL_RATE) {
+		top = (double)s->start_rate;
+		for (size_t i = 0; i < s->nstages; i++)
+			if ((double)s->stages[i].target > top)
+				top = (double)s->stages[i].target;
+	}
+	return s->time_unit_ms > 0 ? top * 1000.0 / (double)s->time_unit_ms : 0;
+}
+
+/* Refuses a plan past the limits of plan.h, at the scenario or step that
+ * crosses one. */
+static int check_limits(pctx *c)
+{
+	const plan *p = c->p;
+	int64_t vus = 0;
+	size_t steps = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		loc sl = { s->line, s->col };
+		vus += scenario_max_vus(s);
+		if (vus > PLAN_MAX_VUS)
+			return perr(c, sl, "the plan runs up to %lld VUs at once with scenario '%s', more than the limit of %lld;"
+			            " a VU holds its connections and buffers, so split the load over several runs",
+			            (long long)vus, s->name, (long long)PLAN_MAX_VUS);
+		double rate = scenario_peak_rate(s);
+		if (rate > (double)PLAN_MAX_RATE_PER_S)
+			return perr(c, sl, "scenario '%s' asks for up to %.0f iterations per second, more than the limit of %lld",
+			            s->name, rate, (long long)PLAN_MAX_RATE_PER_S);
+		for (size_t j = 0; j < s->nsteps; j++) {
+			const plan_step *st = &s->steps[j];
+			if (st->kind != STEP_HTTP && st->kind != STEP_WS)
+				continue;
+			if (++steps > PLAN_MAX_REQUEST_STEPS)
+				return perr(c, (loc){ st->line, st->col },
+				            "the plan has more than %d request and ws steps (the limit): each is measured apart in"
+				            " every interval; use templates to vary one step instead of repeating it",
+				            PLAN_MAX_REQUEST_STEPS);
+		}
+	}
+	return HERD_OK;
+}
+
 static int parse_scenarios(pctx *c, const pair *sp)
 {
 	void *it = NULL;
@@ -906,6 +972,8 @@ static int parse_root(pctx *c, struct fy_node *root)
 	if (!seen[T_SCENARIOS])
 		return perr(c, c->root, "plan has no 'scenarios'");
 	if ((rv = parse_scenarios(c, &keys[T_SCENARIOS])) != 0)
+		return rv;
+	if ((rv = check_limits(c)) != 0)
 		return rv;
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
 		return rv;

@@ -90,6 +90,17 @@ typedef enum plan_ws_match {
 
 /* Nested loops allowed in a session. */
 #define PLAN_WS_MAX_DEPTH 8
+/*
+ * What a plan may ask for, checked when it is loaded (see the README's
+ * Limits): VUs of all scenarios together, iterations per second of an
+ * arrival-rate scenario, requests and ws sessions in all flows together
+ * (each costs its histograms in every interval of every worker), and what
+ * a body's templates may render to.
+ */
+#define PLAN_MAX_VUS 1000000LL
+#define PLAN_MAX_RATE_PER_S 10000000LL
+#define PLAN_MAX_REQUEST_STEPS 1000
+#define PLAN_MAX_BODY ((size_t)16 << 20)
 /* `maxMessageSize` of a ws step: the longest message a session takes in,
  * all its fragments together (default 16 MiB, between 1 KiB and 1 GiB). */
 #define PLAN_WS_DEFAULT_MESSAGE (16LL << 20)

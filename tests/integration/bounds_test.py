@@ -33,7 +33,8 @@ from harness import (Fail, Nginx, agent_bin, check, main, note, run_herd,  # noq
                      _new_tmpdir)
 
 WRAPPER = r'''#!/usr/bin/env python3
-import resource, signal, subprocess, sys
+import json, resource, signal, subprocess, sys, time
+t0 = time.monotonic()
 p = subprocess.Popen([%(agent)r] + sys.argv[1:])
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(s, lambda n, f: p.send_signal(n))
@@ -43,8 +44,10 @@ while True:
         break
     except InterruptedError:
         pass
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(%(out)r, "a") as f:
-    f.write("%%d\n" %% resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    f.write(json.dumps({"kb": ru.ru_maxrss, "cpu_s": ru.ru_utime + ru.ru_stime,
+                        "wall_s": time.monotonic() - t0}) + "\n")
 sys.exit(rc if rc >= 0 else 128 - rc)
 '''
 
@@ -63,14 +66,16 @@ def peak_agent():
     os.chmod(path, 0o755)
 
     def read():
+        import json
         with open(out) as f:
-            return [int(x) for x in f.read().split()]
+            return [json.loads(x) for x in f.read().splitlines()]
     return path, read
 
 
-def run_measured(plan_text, *args, timeout=90):
+def run_measured(plan_text, *args, timeout=90, usage=False):
     """Runs herd with one local agent under the peak-RSS wrapper; returns
-    (result, the agent's peak RSS in kB)."""
+    (result, the agent's peak RSS in kB), or with usage (result, {"kb":
+    peak RSS, "cpu_s": CPU time, "wall_s": the agent's life})."""
     wrapper, read = peak_agent()
     old = os.environ.get("HERD_AGENT_BIN")
     os.environ["HERD_AGENT_BIN"] = wrapper
@@ -80,7 +85,7 @@ def run_measured(plan_text, *args, timeout=90):
         os.environ["HERD_AGENT_BIN"] = old
     peaks = read()
     check(len(peaks) == 1, "expected one agent's peak RSS, got %s%s" % (peaks, r.tail()))
-    return r, peaks[0]
+    return r, peaks[0] if usage else peaks[0]["kb"]
 
 
 def plan(target, body, name="bounds"):
@@ -459,6 +464,95 @@ flow:
         check(re.search(r"plan\.yaml:10:25: " + re.escape(want), r.stderr), "message: %r" % r.stderr)
 
 
+# ---- item 9: extreme plans ----
+
+def flow_of(n, path="/small"):
+    return "flow:\n" + "".join("  - get: %s?step=%d\n" % (path, i) for i in range(n))
+
+
+def expect_plan_error(body, line, col, text):
+    r = run_herd(plan("http://127.0.0.1:9", body), timeout=30)
+    expect_code(r, 104)
+    where = "plan.yaml:%d:%d: " % (line, col)
+    check(where + text in r.stderr, "want %r in:\n%s" % (where + text, r.stderr[-800:]))
+
+
+def test_plan_too_many_vus():
+    """vus: 10,000,000 took the old agent to 1.5 GB before it was lost."""
+    expect_plan_error("executor: constant-vus\nvus: 10000000\nduration: 1s\nflow:\n  - get: /\n", 4, 3,
+                      "the plan runs up to 10000000 VUs at once with scenario 's', more than the "
+                      "limit of 1000000")
+
+
+def test_plan_rate_too_high():
+    expect_plan_error("executor: constant-arrival-rate\nrate: 1000000000\nduration: 1s\n"
+                      "preAllocatedVUs: 10\nflow:\n  - get: /\n", 4, 3,
+                      "scenario 's' asks for up to 1000000000 iterations per second, more than the "
+                      "limit of 10000000")
+
+
+def test_plan_too_many_steps():
+    """2,400 steps: the old agent's batches broke the wire's histogram limit
+    and it retried them forever. The 1,001st request step is named."""
+    expect_plan_error("executor: per-vu-iterations\n" + flow_of(2400), 1007, 9,
+                      "the plan has more than 1000 request and ws steps (the limit)")
+
+
+def test_plan_body_renders_too_large():
+    """5,000 x randomString(4096): 20 MB per request (the issue's 200,000 made
+    800 MB per VU)."""
+    body = "{{ randomString(4096) }}" * 5000
+    expect_plan_error("executor: per-vu-iterations\nflow:\n  - post: /\n    body: '%s'\n" % body, 8, 15,
+                      "'body' may render to 20480000 bytes, more than the limit of 16 MiB for a body")
+
+
+def test_thousand_steps_fit_the_wire():
+    """1,000 steps (the limit), each measured apart: 7,000 histograms an
+    interval, more than one batch holds (512), so each interval goes out in
+    several batches and the controller counts every request nginx saw."""
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, "executor: per-vu-iterations\nvus: 1\niterations: 2\n" + flow_of(1000)),
+                     "--workers", "1", timeout=90)
+        expect_code(r, 0)
+        n = ng.access_log_lines()
+    batches = sum(a.get("batches", 0) for a in r.summary["herd"]["agents"].values())
+    note("1,000 steps: %d requests, nginx %d, %d batches", r.count(), n, batches)
+    check(n == 2000 and r.count() == 2000, "herd counted %d, nginx %d, want 2000" % (r.count(), n))
+    check(batches >= 14, "%d batches: the intervals were not split" % batches)
+
+
+def test_arrival_rate_beyond_max_vus():
+    """10,000,000 iterations/s (the limit) for 3 s with 10 VUs against a 50 ms
+    endpoint: the old agent dropped the arrivals one by one, about half a
+    core at this rate (all of it at the issue's 1e9/s, where its requests
+    waited 29 s). Now the drops are counted in bulk: served + dropped = the
+    arrivals, the requests take nginx's 50 ms, and the agent uses a small
+    part of one core."""
+    with Nginx() as ng:
+        r, use = run_measured(plan(ng.url, """
+executor: constant-arrival-rate
+rate: 10000000
+duration: 3s
+preAllocatedVUs: 10
+maxVUs: 10
+gracefulStop: 2s
+flow:
+  - get: /delay50
+"""), timeout=60, usage=True)
+        expect_code(r, 0)
+        served = r.metric("iterations")["count"]
+        dropped = r.metric("dropped_iterations")["count"]
+        p50 = r.metric("http_req_duration")["med"]
+        note("rate beyond maxVUs: %d served, %d dropped, p50 %.1f ms, agent CPU %.2f s over %.1f s",
+             served, dropped, p50, use["cpu_s"], use["wall_s"])
+        check(abs(served + dropped - 30000000) <= 10, "served %d + dropped %d != 30,000,000"
+              % (served, dropped))
+        check(0 < served <= 10 * 3 * 21, "served %d" % served)
+        check(p50 < 500, "p50 %.1f ms for a 50 ms endpoint" % p50)
+        check(use["cpu_s"] < 0.15 * use["wall_s"], "the agent used %.2f s of CPU in %.1f s"
+              % (use["cpu_s"], use["wall_s"]))
+
+
 # ---- item 14: files that are not regular files, an assignment too large ----
 
 def run_plan_cli(args, timeout=15):
@@ -529,6 +623,12 @@ flow:
 
 
 TESTS = [
+    test_plan_too_many_vus,
+    test_plan_rate_too_high,
+    test_plan_too_many_steps,
+    test_plan_body_renders_too_large,
+    test_thousand_steps_fit_the_wire,
+    test_arrival_rate_beyond_max_vus,
     test_libcurl_cookie_flow_memory_flat,
     test_ws_endless_fragments,
     test_ws_huge_frame,
