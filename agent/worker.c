@@ -876,6 +876,11 @@ int worker_new(const worker_cfg *cfg, worker **out)
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		r->driver = cfg->lean && lean_fits(&cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
+		/* Said once per agent: a "lean" run that is not lean has its own costs. */
+		if (cfg->lean && r->driver == DRV_CURL && cfg->place.worker == 0)
+			log_info("scenario '%s' runs on libcurl, not the lean driver: it has a request that is not plain"
+			         " http:// or uses templates, captures, header checks or compression",
+			         cfg->plan->scenarios[i].name);
 		if (w->dstate[r->driver] == NULL && (rv = drivers[r->driver]->init(w, &w->dstate[r->driver])) != HERD_OK)
 			goto fail;
 		if (w->dstate[DRV_WS] == NULL && has_ws(&cfg->plan->scenarios[i]) &&
