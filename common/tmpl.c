@@ -733,24 +733,22 @@ static void escape_tail(sbuf *out, size_t start, uint8_t esc)
 uint64_t tmpl_max_len(const tmpl *t)
 {
 	uint64_t n = 0;
+	/* What the builtins write needs no escaping: digits, '-', hex, letters. */
 	for (size_t k = 0; k < t->nparts; k++) {
 		const tmpl_part *p = &t->parts[k];
-		uint64_t v = 0;
 		switch ((tmpl_kind)p->kind) {
-		case TP_LIT: n += p->len; continue; /* stored escaped */
+		case TP_LIT: n += p->len; break; /* stored escaped */
 		case TP_VU:
 		case TP_ITER:
 		case TP_AGENT:
 		case TP_SEQ:
 		case TP_RANDINT:
-		case TP_NOW: v = 20; break; /* an int64 in decimal */
-		case TP_UUID: v = 36; break;
-		case TP_RANDSTR: v = (uint64_t)p->x; break;
+		case TP_NOW: n += 20; break; /* an int64 in decimal */
+		case TP_UUID: n += 36; break;
+		case TP_RANDSTR: n += (uint64_t)p->x; break;
 		case TP_VAR:
-		case TP_COL: v = 0; break;
+		case TP_COL: break;
 		}
-		/* %XX for a byte in a URL; \\u00XX for a control byte in JSON. */
-		n += v * (p->esc == TMPL_ESC_URL ? 3 : p->esc == TMPL_ESC_JSON ? 6 : 1);
 	}
 	return n;
 }
