@@ -17,6 +17,10 @@
 
 The agent's peak RSS is measured by running it under a small wrapper
 (HERD_AGENT_BIN) that records the child's ru_maxrss (VmHWM) when it exits.
+Under AddressSanitizer (ASAN_OPTIONS set, as scripts/test.sh does) RSS says
+nothing (shadow memory, quarantine): the memory bounds are only noted, every
+other assertion holds, and LeakSanitizer checks the agent at its exit (the
+cookie leak was a lost pointer, which it reports).
 All traffic goes to 127.0.0.1; every load is bounded by its plan and a
 timeout on the process.
 """
@@ -50,6 +54,18 @@ with open(%(out)r, "a") as f:
                         "wall_s": time.monotonic() - t0}) + "\n")
 sys.exit(rc if rc >= 0 else 128 - rc)
 '''
+
+
+SANITIZED = "ASAN_OPTIONS" in os.environ
+
+
+def check_peak(peak_kb, bound_kb, what):
+    """Checks the agent's peak RSS against a bound, but for a sanitized build."""
+    if SANITIZED:
+        note("%s: peak RSS %d kB (not checked under the sanitizers)", what, peak_kb)
+    else:
+        check(peak_kb < bound_kb, "%s: the agent's peak RSS was %d kB (bound %d kB)"
+              % (what, peak_kb, bound_kb))
 
 
 def peak_agent():
@@ -105,7 +121,7 @@ def test_libcurl_cookie_flow_memory_flat():
     the agent's peak RSS after 20,000 and after 100,000 requests. The old
     driver leaked two allocations per request (about 60 B: 4.7 MB between
     the two); the slope must stay under 8 B per request."""
-    counts = (10000, 50000)  # iterations; two requests each
+    counts = (10000, 50000) if not SANITIZED else (2000,)  # iterations; two requests each
     peaks = []
     with Nginx() as ng:
         for n in counts:
@@ -121,6 +137,8 @@ flow:
             expect_code(r, 0)
             check(r.count() == 2 * n, "herd counted %d requests, expected %d" % (r.count(), 2 * n))
             peaks.append(peak)
+    if SANITIZED:
+        return  # LeakSanitizer checked the agent at its exit
     slope = (peaks[1] - peaks[0]) * 1024.0 / (2 * (counts[1] - counts[0]))
     note("peak RSS %d kB after %d requests, %d kB after %d: %.2f B per request",
          peaks[0], 2 * counts[0], peaks[1], 2 * counts[1], slope)
@@ -301,7 +319,7 @@ def hostile_ws_run(behave, kind, extra=""):
     check(srv.sessions == 2, "the server saw %d sessions, want 2" % srv.sessions)
     check(r.metric("ws_sessions")["count"] == 2, "ws_sessions %s" % r.metric("ws_sessions"))
     check(errs == {kind: 2}, "errors %s, want {%r: 2}" % (errs, kind))
-    check(peak < WS_PEAK_KB, "the agent's peak RSS was %d kB (bound %d kB)" % (peak, WS_PEAK_KB))
+    check_peak(peak, WS_PEAK_KB, behave.__name__)
     return r
 
 
@@ -409,7 +427,7 @@ flow:
     check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
     check(got == [n], "the server read %s messages, want %d" % (got, n))
     check(r.metric("ws_msgs_sent")["count"] == n, "ws_msgs_sent %s" % r.metric("ws_msgs_sent"))
-    check(peak < 48 * 1024, "the agent's peak RSS was %d kB" % peak)
+    check_peak(peak, 48 * 1024, "slow reader")
 
 
 MAX_1MIB_PLAN = """
