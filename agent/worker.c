@@ -756,6 +756,18 @@ static void flush(worker *w, int last)
 
 /* ---- life cycle ---- */
 
+/* A worker numbers its VUs in a block of ENGINE_VUS_PER_WORKER: a share
+ * past it is refused before any VU is made, with the numbers in the log. */
+static int fits_vus(worker *w, const scen_rt *r)
+{
+	if (r->max_vus <= (int64_t)(ENGINE_VUS_PER_WORKER - w->next_vu_id))
+		return HERD_OK;
+	log_error("scenario '%s' needs %lld VUs on a worker that has %u left of the %u one worker holds;"
+	          " run it on more agents or workers", r->s->name, (long long)r->max_vus,
+	          ENGINE_VUS_PER_WORKER - w->next_vu_id, ENGINE_VUS_PER_WORKER);
+	return HERD_EINVAL;
+}
+
 /* Either arrival-rate executor: the rate's profile for this worker, and its
  * preallocated VUs in the idle pool. */
 static int setup_arrivals(worker *w, scen_rt *r)
@@ -776,6 +788,8 @@ static int setup_arrivals(worker *w, scen_rt *r)
 	/* Stagger workers so their arrivals interleave instead of colliding. */
 	r->phase = (double)pl->worker / (double)(pl->nworkers ? pl->nworkers : 1);
 	r->next_arrival_ns = arrival_due(r, 0);
+	if (fits_vus(w, r) != HERD_OK)
+		return HERD_EINVAL;
 	if ((r->idle = calloc((size_t)r->max_vus + 1, sizeof(*r->idle))) == NULL)
 		return HERD_ENOMEM;
 	for (int64_t i = 0; i < pre; i++) {
@@ -826,6 +840,8 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	case EXEC_RAMPING_ARRIVAL_RATE:
 		return setup_arrivals(w, r);
 	}
+	if (fits_vus(w, r) != HERD_OK)
+		return HERD_EINVAL;
 	for (int64_t i = 0; i < r->max_vus; i++)
 		if (vu_alloc(w, r) == NULL)
 			return HERD_ENOMEM;

@@ -567,6 +567,16 @@ flow:
               % (use["cpu_s"], use["wall_s"]))
 
 
+def test_agent_share_past_its_workers():
+    """150,000 VUs on one agent with one worker, which numbers at most
+    100,000: refused before any VU is made, the numbers in the agent's log
+    (the old agent made 100,000 VUs, then said "out of memory")."""
+    r = run_herd(plan("http://127.0.0.1:9", "executor: constant-vus\nvus: 150000\n"
+                      "duration: 1s\nflow:\n  - get: /\n"), "--workers", "1", timeout=60)
+    expect_code(r, 103)
+    check("cannot start the load engine: invalid argument" in r.stderr, "stderr: %s" % r.stderr[-600:])
+
+
 # ---- item 14: files that are not regular files, an assignment too large ----
 
 def run_plan_cli(args, timeout=15):
@@ -643,6 +653,7 @@ TESTS = [
     test_plan_body_renders_too_large,
     test_thousand_steps_fit_the_wire,
     test_arrival_rate_beyond_max_vus,
+    test_agent_share_past_its_workers,
     test_libcurl_cookie_flow_memory_flat,
     test_ws_endless_fragments,
     test_ws_huge_frame,
