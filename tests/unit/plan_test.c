@@ -1576,6 +1576,14 @@ static void test_limits(void)
 	sbuf_str(&j, "1]\n");
 	EXPECT_ERR(j.p, "t.yaml:8:15: ", "'json' may render to");
 	free(j.p);
+	/* A WebSocket message is bounded as a body is. */
+	sbuf m = {0};
+	sbuf_str(&m, HEAD "    flow:\n      - ws: /\n        session:\n          - send: \"");
+	for (int i = 0; i < 4097; i++)
+		sbuf_str(&m, "{{ randomString(4096) }}");
+	sbuf_str(&m, "\"\n");
+	EXPECT_ERR(m.p, "t.yaml:9:19: ", "the message may render to 16781312 bytes, more than the limit of 16 MiB");
+	free(m.p);
 	/* maxMessageSize */
 	static const struct { const char *v; int64_t want; } sizes[] = {
 		{"1024", 1024}, {"64KiB", 65536}, {"16MiB", 16 << 20}, {"1 GiB", 1 << 30}, {"2MB", 2000000},
