@@ -1507,6 +1507,16 @@ static void test_err_more_executors(void)
 	           "t.yaml:5:42: ", "unknown key 'nam' in a stage (did you mean 'name'?)");
 }
 
+/* Sets b to head, n times unit, then tail. */
+static void repeat(sbuf *b, const char *head, const char *unit, int n, const char *tail)
+{
+	b->len = 0;
+	sbuf_str(b, head);
+	for (int i = 0; i < n; i++)
+		sbuf_str(b, unit);
+	sbuf_str(b, tail);
+}
+
 /* The limits of plan.h: VUs of all scenarios together, the peak arrival
  * rate per second, request steps in all flows, a body's rendered size, and
  * maxMessageSize with its units. */
@@ -1557,33 +1567,21 @@ static void test_limits(void)
 	free(y.p);
 	/* randomString(4096) x 4096 is exactly 16 MiB; one byte more is refused. */
 	sbuf b = {0};
-	sbuf_str(&b, HEAD "    flow:\n      - post: /\n        body: \"");
-	for (int i = 0; i < 4096; i++)
-		sbuf_str(&b, "{{ randomString(4096) }}");
-	sbuf_str(&b, "\"\n");
+	repeat(&b, HEAD "    flow:\n      - post: /\n        body: \"", "{{ randomString(4096) }}", 4096, "\"\n");
 	p = parse_ok(b.p);
 	CHECK(p != NULL);
 	plan_free(p);
 	b.len -= 2;
 	sbuf_str(&b, "x\"\n");
 	EXPECT_ERR(b.p, "t.yaml:8:15: ", "'body' may render to 16777217 bytes, more than the limit of 16 MiB for a body");
-	free(b.p);
 	/* A json body counts its strings' templates too. */
-	sbuf j = {0};
-	sbuf_str(&j, HEAD "    flow:\n      - post: /\n        json: [");
-	for (int i = 0; i < 4097; i++)
-		sbuf_str(&j, "\"{{ randomString(4096) }}\",");
-	sbuf_str(&j, "1]\n");
-	EXPECT_ERR(j.p, "t.yaml:8:15: ", "'json' may render to");
-	free(j.p);
+	repeat(&b, HEAD "    flow:\n      - post: /\n        json: [", "\"{{ randomString(4096) }}\",", 4097, "1]\n");
+	EXPECT_ERR(b.p, "t.yaml:8:15: ", "'json' may render to");
 	/* A WebSocket message is bounded as a body is. */
-	sbuf m = {0};
-	sbuf_str(&m, HEAD "    flow:\n      - ws: /\n        session:\n          - send: \"");
-	for (int i = 0; i < 4097; i++)
-		sbuf_str(&m, "{{ randomString(4096) }}");
-	sbuf_str(&m, "\"\n");
-	EXPECT_ERR(m.p, "t.yaml:9:19: ", "the message may render to 16781312 bytes, more than the limit of 16 MiB");
-	free(m.p);
+	repeat(&b, HEAD "    flow:\n      - ws: /\n        session:\n          - send: \"", "{{ randomString(4096) }}", 4097,
+	       "\"\n");
+	EXPECT_ERR(b.p, "t.yaml:9:19: ", "the message may render to 16781312 bytes, more than the limit of 16 MiB");
+	free(b.p);
 	/* maxMessageSize */
 	static const struct { const char *v; int64_t want; } sizes[] = {
 		{"1024", 1024}, {"64KiB", 65536}, {"16MiB", 16 << 20}, {"1 GiB", 1 << 30}, {"2MB", 2000000},
