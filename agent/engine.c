@@ -91,20 +91,42 @@ static int entry_to_wire(const plan *p, agg_entry *a, wire_entry *e)
 	return HERD_OK;
 }
 
-static wire_metrics *to_wire(const plan *p, agg *a)
+/*
+ * One batch holds at most ENGINE_BATCH_HISTS histograms and
+ * ENGINE_BATCH_ENTRIES series, so that it always fits one wire message
+ * (WIRE_MAX_HISTS, WIRE_MAX_MSG: a histogram encodes to 54 KB at most) and
+ * an interval with more goes out in several batches. The controller merges
+ * batches, not intervals, so the parts need nothing more.
+ */
+#define ENGINE_BATCH_HISTS 512
+#define ENGINE_BATCH_ENTRIES 4096
+
+/* Builds a batch from a's entries from *pos on, up to the limits above;
+ * advances *pos and sets *more when entries are left for another batch.
+ * NULL when out of memory. */
+static wire_metrics *to_wire(const plan *p, agg *a, size_t *pos, int *more)
 {
 	wire_metrics *m = calloc(1, sizeof(*m));
-	size_t pos = 0, i = 0;
+	size_t cap = a->len < ENGINE_BATCH_ENTRIES ? a->len : ENGINE_BATCH_ENTRIES, hists = 0;
 	agg_entry *ae;
+	*more = 0;
 	if (m == NULL)
 		return NULL;
 	m->interval_ms = -1; /* set by the caller */
-	m->entries = calloc(a->len + 1, sizeof(*m->entries));
+	m->entries = calloc(cap + 1, sizeof(*m->entries));
 	if (m->entries == NULL)
 		goto fail;
-	while ((ae = agg_next(a, &pos)) != NULL) {
-		m->nentries = (uint32_t)(i + 1);
-		if (entry_to_wire(p, ae, &m->entries[i++]) != HERD_OK)
+	for (;;) {
+		size_t at = *pos;
+		if ((ae = agg_next(a, pos)) == NULL)
+			break;
+		if (m->nentries == cap || (ae->h != NULL && hists == ENGINE_BATCH_HISTS)) {
+			*pos = at; /* the next batch starts with it */
+			*more = 1;
+			break;
+		}
+		hists += ae->h != NULL;
+		if (entry_to_wire(p, ae, &m->entries[m->nentries++]) != HERD_OK)
 			goto fail;
 	}
 	return m;
@@ -178,12 +200,16 @@ static void emit_ready(engine *e, int force)
 		int last = all_done && e->queue == NULL;
 		add_final_gauges(e, pd->a);
 		add_usage(e, pd->a);
-		wire_metrics *m = to_wire(e->cfg.plan, pd->a);
-		if (m != NULL) {
+		size_t pos = 0;
+		int more = 1;
+		while (more) {
+			wire_metrics *m = to_wire(e->cfg.plan, pd->a, &pos, &more);
+			if (m == NULL) {
+				log_error("out of memory: interval %lld lost", (long long)pd->a->interval);
+				break;
+			}
 			m->interval_ms = pd->a->interval * e->cfg.interval_ms;
-			e->cfg.batch(e->cfg.batch_arg, m, last);
-		} else {
-			log_error("out of memory: interval %lld lost", (long long)pd->a->interval);
+			e->cfg.batch(e->cfg.batch_arg, m, last && !more);
 		}
 		agg_free(pd->a);
 		free(pd);

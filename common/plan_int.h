@@ -114,6 +114,9 @@ int get_int(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out);
 int bad_duration(pctx *c, loc l, const char *what, const char *s, size_t len);
 int text_duration(const char *s, size_t len, int64_t *ms);
 int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out);
+/* A size in bytes: a whole number, or one with a unit (B, KiB, MiB, GiB;
+ * KB, MB, GB are powers of 1000), within [min, max]. */
+int get_size(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out);
 int has_scheme(const char *s);
 /* 1 when s starts with ws:// or wss:// (any case). */
 int has_ws_scheme(const char *s);
@@ -147,6 +150,7 @@ enum {
 	K_WS,
 	K_SUBPROTOCOLS,
 	K_PING,
+	K_MAX_MESSAGE_SIZE,
 	K_SESSION,
 	K__STEP
 };
