@@ -26,13 +26,15 @@ static void usage(FILE *f)
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
 	        "                          [--report FILE.html] [--junit FILE.xml] [--label KEY=VALUE ...]\n"
+	        "                          [--metrics-addr HOST:PORT]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
-	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup failed,\n"
-	        "            104 invalid plan or flags, 105 interrupted, 108 aborted.\n");
+	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup or store failed,\n"
+	        "            104 invalid plan or flags, 105 interrupted, 107 no load measured,\n"
+	        "            108 aborted, 109 degraded (an agent lost, part of the load not applied).\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)
@@ -88,6 +90,7 @@ static int cmd_run(int argc, char **argv)
 		{ "report", required_argument, NULL, 'P' },
 		{ "junit", required_argument, NULL, 'J' },
 		{ "label", required_argument, NULL, 'B' },
+		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *envs[256]; /* -e values */
@@ -118,6 +121,7 @@ static int cmd_run(int argc, char **argv)
 			envs[cli.nenv++] = optarg;
 			break;
 		case 'P': report = optarg; break;
+		case 'M': o.metrics_addr = optarg; break;
 		case 'J': junit = optarg; break;
 		case 'B':
 			if (strchr(optarg, '=') == NULL || *optarg == '=' || strchr(optarg, '\n') != NULL) {
