@@ -310,7 +310,7 @@ def test_api_hostile_requests():
             # "a b" splits the request line: NNG answers 505 for the "version".
             ok = (b"400", b"404", b"closed") + ((b"505",) if " " in path else ())
             check(status in ok, "%s: %r" % (path, out[:200]))
-            note("%s: %s", path, status.decode())
+            note("%s: %s", path[:48], status.decode())
             check(b"root:" not in out, "%s leaked a file" % path)
         # Bad JSON and wrong shapes in an abort's body: 400.
         for body in [b"{bad", b"[1,2]", b"{\"reason\": 5}", b"{\"reason\": \"x\", \"force\": true}",
@@ -377,18 +377,45 @@ def test_schedule_list():
             f.write(SERVE_YAML.format(port=free_port(), db=os.path.join(d, "h.db")))
         with open(os.path.join(d, "plan.yaml"), "w") as f:
             f.write(PLAN)
+        # A store (made by the probe, schema 4) holding one handled slot.
+        db = os.path.join(d, "h.db")
+        notify("http://127.0.0.1:%d/" % free_port(), d, 0, 1)
+        os.rename(os.path.join(d, "herd.db"), db)
+        c = sqlite3.connect(db)
+        c.execute("INSERT INTO scheduled_runs (schedule, slot, slot_last, outcome, reason, at)"
+                  " VALUES ('nightly', 1796259600, 1796259600, 'skipped', 'would not fit', 1)")
+        c.commit()
+        c.close()
         p = subprocess.run([herd_bin(), "schedule", "list", "--config", cfg, "--from",
                             "2026-12-03T10:00:00Z"], capture_output=True, text=True, timeout=30)
         check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
         lines = p.stdout.splitlines()
         note("herd schedule list:\n%s", p.stdout.rstrip())
-        check(lines[0].split() == ["SCHEDULE", "NEXT", "SLOT", "WINDOW", "PLAN", "CRON"],
+        check(lines[0].split() == ["SCHEDULE", "NEXT", "SLOT", "WINDOW", "PLAN", "CRON", "LAST"],
               "header %r" % lines[0])
         row = [ln for ln in lines if ln.startswith("nightly")]
         check(row and "2026-12-04 02:00 CET" in row[0] and "until 04:00 (2h0m)" in row[0] and
-              "25m" in row[0], "nightly row: %r" % row)
+              "25m" in row[0] and "skipped 2026-12-03 02:00 CET" in row[0],
+              "nightly row: %r" % row)
         row = [ln for ln in lines if ln.startswith("hourly-ny")]
-        check(row and "2026-12-03 05:30 EST" in row[0] and "none" in row[0], "ny row: %r" % row)
+        check(row and "2026-12-03 05:30 EST" in row[0] and "none" in row[0] and
+              row[0].rstrip().endswith(" -"), "ny row: %r" % row)
+        # A window the plan does not fit in is flagged.
+        with open(cfg, "a") as f:
+            f.write("  short:\n    plan: plan.yaml\n    cron: '0 3 * * *'\n    timezone: UTC\n"
+                    "    window: { end: '03:20' }\n")
+        p = subprocess.run([herd_bin(), "schedule", "list", "--config", cfg, "--from",
+                            "2026-12-03T10:00:00Z"], capture_output=True, text=True, timeout=30)
+        row = [ln for ln in p.stdout.splitlines() if ln.startswith("short")]
+        check(p.returncode == 0 and row and "until 03:20 (20m), would not fit" in row[0],
+              "short row: %r" % row)
+        # A plan that cannot load: listed, named on stderr, exit 104.
+        os.unlink(os.path.join(d, "plan.yaml"))
+        p = subprocess.run([herd_bin(), "schedule", "list", "--config", cfg], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 104 and "plan.yaml (cannot load)" in p.stdout and
+              "%s:5:11: schedule 'nightly'" % cfg in p.stderr, "exit %d: %s" % (p.returncode,
+                                                                                 p.stderr))
 
 
 def test_serve_checks_config():
