@@ -93,6 +93,7 @@ def notify(url, d, retries, backoff_ms):
     db = os.path.join(d, "herd.db")
     p = subprocess.run([probe_bin(), "notify", url, secret_file(d, SECRET), db, str(retries),
                         str(backoff_ms)], capture_output=True, text=True, timeout=120)
+    check("Sanitizer" not in p.stderr, "serve_probe notify: %s" % p.stderr[-1500:])
     return p, db
 
 
@@ -197,6 +198,9 @@ class Api:
         for line in self.p.stdout:
             self.calls.append(line.strip())
 
+    def provider_calls(self):
+        return [c for c in self.calls if c.startswith("call ")]
+
     def __exit__(self, *exc):
         try:
             self.p.stdin.close()
@@ -205,7 +209,13 @@ class Api:
             self.p.kill()
             self.p.wait()
         self.t.join(timeout=5)
+        err = self.p.stderr.read()
         self.dir.cleanup()
+        if exc[0] is None:
+            # Stopped cleanly (a sanitizer report or a leak would show here).
+            check(self.p.returncode == 0 and "Sanitizer" not in err and
+                  self.calls[-1:] == ["stopped"], "API probe exit %d: %s" % (self.p.returncode,
+                                                                             err[-1500:]))
 
     def req(self, method, path, token=TOKEN, body=None, headers=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -240,7 +250,7 @@ class Api:
 
     def settle_calls(self):
         time.sleep(0.2)  # the reader thread catches up with the probe's output
-        return list(self.calls)
+        return self.provider_calls()
 
 
 ENDPOINTS = [("GET", "/runs"), ("GET", "/runs/" + KNOWN_RUN), ("POST", "/runs/%s/abort" % KNOWN_RUN),
