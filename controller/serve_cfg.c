@@ -114,6 +114,19 @@ static int name_ok(pctx *c, const pair *pr, const char *what)
 	return HERD_OK;
 }
 
+/* Appends a zeroed element of size bytes to the array *arr of *n; returns
+ * it, or NULL when out of memory (the array is then unchanged). */
+static void *grow(void *arr, size_t *n, size_t size)
+{
+	void **ap = arr;
+	char *na = realloc(*ap, (*n + 1) * size);
+	if (na == NULL)
+		return NULL;
+	*ap = na;
+	memset(na + *n * size, 0, size);
+	return na + (*n)++ * size;
+}
+
 /* Iterates over a mapping value's pairs, calling fn for each. */
 typedef int (*pair_fn)(pctx *c, const pair *pr, void *arg);
 
@@ -212,17 +225,14 @@ static int notify_list(pctx *c, const pair *pr, serve_schedule *s)
 		loc l = at(&iw);
 		if (ik != SK_STR)
 			return perr(c, l, "'notify' lists names of notifications, not %s", kind_name(ik));
-		char **nn = realloc(s->notify, (s->nnotify + 1) * sizeof(*nn));
-		if (nn == NULL)
+		size_t npos = s->nnotify;
+		serve_pos *np = grow(&s->notify_pos, &npos, sizeof(*np));
+		char **name = np != NULL ? grow(&s->notify, &s->nnotify, sizeof(*name)) : NULL;
+		if (name == NULL)
 			return poom(c);
-		s->notify = nn;
-		serve_pos *np = realloc(s->notify_pos, (s->nnotify + 1) * sizeof(*np));
-		if (np == NULL)
-			return poom(c);
-		s->notify_pos = np;
-		if ((rv = dup_text(c, item, l, "a notification name", &s->notify[s->nnotify])) != 0)
+		*np = pos_of(l);
+		if ((rv = dup_text(c, item, l, "a notification name", name)) != 0)
 			return rv;
-		s->notify_pos[s->nnotify++] = pos_of(l);
 	}
 }
 
@@ -308,12 +318,8 @@ static int schedule_one(pctx *c, const pair *pr, void *arg)
 
 	if ((rv = name_ok(c, pr, "schedule")) != 0)
 		return rv;
-	serve_schedule *ns = realloc(cfg->schedules, (cfg->nschedules + 1) * sizeof(*ns));
-	if (ns == NULL)
+	if ((s = grow(&cfg->schedules, &cfg->nschedules, sizeof(*s))) == NULL)
 		return poom(c);
-	cfg->schedules = ns;
-	s = &cfg->schedules[cfg->nschedules++];
-	memset(s, 0, sizeof(*s));
 	s->pos = pos_of(pr->kl);
 	s->agents_min = 1;
 	s->agents_wait_ms = SERVE_AGENTS_WAIT_MS;
@@ -363,12 +369,8 @@ static int notification_one(pctx *c, const pair *pr, void *arg)
 
 	if ((rv = name_ok(c, pr, "notification")) != 0)
 		return rv;
-	serve_notification *nn = realloc(cfg->notifications, (cfg->nnotifications + 1) * sizeof(*nn));
-	if (nn == NULL)
+	if ((n = grow(&cfg->notifications, &cfg->nnotifications, sizeof(*n))) == NULL)
 		return poom(c);
-	cfg->notifications = nn;
-	n = &cfg->notifications[cfg->nnotifications++];
-	memset(n, 0, sizeof(*n));
 	n->pos = pos_of(pr->kl);
 	n->retries = SERVE_NOTIFY_RETRIES;
 	n->timeout_ms = SERVE_NOTIFY_TIMEOUT_MS;
