@@ -1,10 +1,12 @@
 /* Cron schedules and time zone arithmetic; see cron.h. Written here: no
  * Debian package offers a C cron parser with time zones. */
 #include <ctype.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,11 +135,20 @@ int cron_parse(const char *expr, cron *out, char *err, size_t errlen)
 
 int cron_tz_valid(const char *tz)
 {
-	char path[512];
+	char path[512], magic[4];
+	struct stat sb;
+	int fd, ok;
 	if (tz == NULL || *tz == '\0' || *tz == '/' || strstr(tz, "..") != NULL || strlen(tz) > 200)
 		return 0;
 	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-	return access(path, R_OK) == 0;
+	/* A zone is a TZif file: a folder ("Europe") or the database's tables
+	 * ("zone.tab") would make glibc fall back to UTC without a word. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && read(fd, magic, 4) == 4 &&
+	     memcmp(magic, "TZif", 4) == 0;
+	close(fd);
+	return ok;
 }
 
 /* TZ is process-wide: every conversion in another zone holds this lock. */

@@ -34,7 +34,8 @@ typedef struct cron {
 int cron_parse(const char *expr, cron *out, char *err, size_t errlen);
 
 /* Whether tz names a zone of the system's tz database ("Europe/Berlin",
- * "UTC"); no path tricks ("..", leading '/') are accepted. */
+ * "UTC"): a TZif file under /usr/share/zoneinfo, not a folder ("Europe") or
+ * a table ("zone.tab"); no path tricks ("..", leading '/') are accepted. */
 int cron_tz_valid(const char *tz);
 
 /*

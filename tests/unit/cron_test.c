@@ -83,6 +83,12 @@ int main(void)
 	CHECK(!cron_tz_valid("Mars/Olympus_Mons"));
 	CHECK(!cron_tz_valid("../../etc/passwd"));
 	CHECK(!cron_tz_valid("/etc/localtime"));
+	/* A folder and a table of the database are no zones (glibc would
+	 * silently use UTC for them). */
+	CHECK(!cron_tz_valid("Europe"));
+	CHECK(!cron_tz_valid("zone.tab"));
+	CHECK(cron_tz_valid("UTC"));
+	CHECK(cron_tz_valid("America/New_York"));
 	CHECK_EQ_INT(next_of("0 2 * * *", "Mars/Olympus_Mons", 0), -1);
 	/* Window ends: the next 04:00 in Berlin from 02:00 CET is 03:00 UTC. */
 	int64_t w;

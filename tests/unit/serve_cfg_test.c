@@ -146,6 +146,10 @@ static void test_errors(void)
 	           "s.yaml:6:15: unknown time zone 'Europe/Berlni': use an IANA name of the system's "
 	           "tz database, such as Europe/Berlin or UTC");
 	expect_err(L "schedules:\n  a:\n    plan: p.yaml\n    cron: '0 2 * * *'\n"
+	             "    timezone: Europe\n",
+	           "s.yaml:6:15: unknown time zone 'Europe': use an IANA name of the system's "
+	           "tz database, such as Europe/Berlin or UTC");
+	expect_err(L "schedules:\n  a:\n    plan: p.yaml\n    cron: '0 2 * * *'\n"
 	             "    timezone: ../../etc/passwd\n",
 	           "s.yaml:6:15: unknown time zone '../../etc/passwd': use an IANA name of the "
 	           "system's tz database, such as Europe/Berlin or UTC");
