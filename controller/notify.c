@@ -39,7 +39,9 @@ int notify_body(const notify_event *e, char **out)
 	json_t *o, *cmp = NULL;
 	int rv = HERD_ENOMEM;
 
-	if (e == NULL || e->event == NULL || e->schedule == NULL)
+	if (e == NULL || e->event == NULL || e->schedule == NULL ||
+	    (strcmp(e->event, "skipped") != 0 && strcmp(e->event, "started") != 0 &&
+	     strcmp(e->event, "aborted") != 0 && strcmp(e->event, "finished") != 0))
 		return HERD_EINVAL;
 	if (e->comparison != NULL) {
 		cmp = json_loads(e->comparison, JSON_REJECT_DUPLICATES, NULL);

@@ -55,8 +55,8 @@ typedef struct notify_target {
 
 /*
  * The JSON body of e into *out (free with free()). Returns HERD_OK,
- * HERD_EINVAL (no event or schedule, or a comparison that is not a JSON
- * object) or HERD_ENOMEM.
+ * HERD_EINVAL (an event other than the four, no schedule, or a comparison
+ * that is not a JSON object) or HERD_ENOMEM.
  */
 int notify_body(const notify_event *e, char **out);
 

@@ -447,6 +447,16 @@ def test_serve_checks_config():
               "plan.yaml" in p.stderr, "missing plan: exit %d: %s" % (p.returncode, p.stderr))
         with open(os.path.join(d, "plan.yaml"), "w") as f:
             f.write(PLAN)
+        # A token file the API names must exist (checked now, not at night).
+        with open(cfg, "a") as f:
+            f.write("api: { token-file: %s }\n" % os.path.join(d, "api.token"))
+        p = subprocess.run([herd_bin(), "serve", "--config", cfg], capture_output=True, text=True,
+                           timeout=30)
+        check(p.returncode == 104 and "api token-file" in p.stderr and "api.token" in p.stderr and
+              "lands with" not in p.stderr, "missing token: exit %d: %s" % (p.returncode, p.stderr))
+        with open(os.path.join(d, "api.token"), "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(os.path.join(d, "api.token"), 0o600)
         p = subprocess.run([herd_bin(), "serve", "--config", cfg], capture_output=True, text=True,
                            timeout=30)
         check(p.returncode == 104 and "the daemon loop lands with the run engine" in p.stderr and

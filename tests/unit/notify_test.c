@@ -56,6 +56,11 @@ int main(void)
 	f.comparison = "{bad";
 	CHECK_EQ_INT(notify_body(&f, &body), HERD_EINVAL);
 	f.comparison = NULL;
+	f.event = "exploded";
+	CHECK_EQ_INT(notify_body(&f, &body), HERD_EINVAL);
+	f.event = "aborted";
+	CHECK_EQ_INT(notify_body(&f, &body), HERD_OK);
+	free(body);
 	f.schedule = NULL;
 	CHECK_EQ_INT(notify_body(&f, &body), HERD_EINVAL);
 	auth_token none = {.len = 0};
