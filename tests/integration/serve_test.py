@@ -331,6 +331,8 @@ def test_api_hostile_requests():
         st, _, _ = api.req("POST", "/runs/%s/abort" % KNOWN_RUN, body=b"{\"reason\":\"" +
                            b"x" * 100000 + b"\"}")
         check(st in (400, 413), "huge body: %d" % st)
+        st, _, _ = api.req("POST", "/runs/%s/abort" % KNOWN_RUN, token=None, body=b"x" * 5000)
+        check(st == 400, "huge body without the token: %d" % st)
         # Huge headers: one of 100 KB, and 2000 small ones.
         out = api.raw(b"GET /runs HTTP/1.1\r\nHost: x\r\n" + auth + b"X-Big: " + b"a" * 100000 +
                       b"\r\nConnection: close\r\n\r\n")
