@@ -1102,9 +1102,10 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 
 /*
  * Finds a NUL byte or invalid UTF-8. Returns NULL when the text is clean, else
- * a message with *l set to where the problem is (columns count characters).
+ * a message to follow "the plan " or "the file ", with *l set to where the
+ * problem is (columns count characters).
  */
-static const char *check_bytes(const char *text, size_t len, loc *l)
+const char *check_bytes(const char *text, size_t len, loc *l)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	size_t i = 0;
@@ -1113,9 +1114,9 @@ static const char *check_bytes(const char *text, size_t len, loc *l)
 	while (i < len) {
 		size_t n;
 		if (s[i] == '\0')
-			return "the plan contains a NUL byte";
+			return "contains a NUL byte";
 		if ((n = utf8_len(s + i, len - i)) == 0)
-			return "the plan is not valid UTF-8";
+			return "is not valid UTF-8";
 		if (s[i] == '\n') {
 			l->line++;
 			l->col = 1;
@@ -1128,7 +1129,7 @@ static const char *check_bytes(const char *text, size_t len, loc *l)
 }
 
 /* Only white space and comments: libfyaml finds no document in such text. */
-static int is_blank_yaml(const char *s, size_t len)
+int is_blank_yaml(const char *s, size_t len)
 {
 	int comment = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -1160,7 +1161,7 @@ static int quoted_template_line(const char *text, size_t len, int line)
 }
 
 /* The first error libfyaml collected, as our message. */
-static int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
+int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
 {
 	void *it = NULL;
 	struct fy_diag_error *e;
@@ -1214,7 +1215,7 @@ int plan_parse_io(const char *text, size_t len, const char *file, const plan_io 
 	 * bad UTF-8 in a directive line, so check the bytes first.
 	 */
 	if ((bad = check_bytes(text, len, &l)) != NULL)
-		return perr(&c, l, "%s", bad);
+		return perr(&c, l, "the plan %s", bad);
 	if (len == 0 || is_blank_yaml(text, len))
 		return perr(&c, c.root, "plan is empty");
 

@@ -1,7 +1,8 @@
 /*
  * The plan parser's shared internals: the parse context, positions, the
  * typed-value helpers (plan_yaml.c) and the parts each file of the parser
- * provides to the others. Not a public interface: only common/plan*.c use it.
+ * provides to the others. Not a public interface: only common/plan*.c and
+ * controller/serve_cfg.c (the same YAML helpers for serve.yaml) use it.
  */
 #ifndef HERD_COMMON_PLAN_INT_H
 #define HERD_COMMON_PLAN_INT_H
@@ -196,6 +197,13 @@ int finish_step(pctx *c, plan_step *st, const plan_flow *f);
 int plan_file_bytes(pctx *c, loc l, const char *name, const char **data, size_t *len);
 
 /* plan.c */
+/* A NUL byte or bad UTF-8 in text: NULL when clean, else "contains a NUL
+ * byte" or "is not valid UTF-8" with *l where. */
+const char *check_bytes(const char *text, size_t len, loc *l);
+/* Only white space and comments (libfyaml finds no document in them). */
+int is_blank_yaml(const char *s, size_t len);
+/* The first error libfyaml collected in diag, as perr's message; 0 when none. */
+int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len);
 
 /* plan_cli.c */
 /* A numeric or duration value written as an env() template, rendered. */
