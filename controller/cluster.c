@@ -373,7 +373,6 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	 * run its load has stopped and the last sample says little. */
 	if (p->cpu_pct > s->info.cpu_pct)
 		s->info.cpu_pct = p->cpu_pct;
-	s->info.cpu_now = p->cpu_pct;
 	if (p->rss_kb > s->info.rss_kb)
 		s->info.rss_kb = p->rss_kb;
 	if (p->clock_rtt_ns > 0) {
@@ -1058,7 +1057,6 @@ static void forget_run(agent_info *a)
 	a->last_seen_mono = keep.last_seen_mono;
 	a->clock_offset_ns = keep.clock_offset_ns;
 	a->clock_rtt_ns = keep.clock_rtt_ns;
-	a->cpu_now = keep.cpu_now;
 	a->state = keep.state;
 }
 

@@ -48,7 +48,6 @@ typedef struct agent_info {
 	int64_t ended_ns;        /* when its load ended, in its own clock (from DONE) */
 	agent_state state;
 	double cpu_pct;          /* the highest CPU use it reported in its run (100 = one core) */
-	double cpu_now;          /* the CPU use its latest poll reported (since the poll before) */
 	uint64_t rss_kb;         /* the highest resident memory it reported */
 	uint64_t batches;       /* batches merged (not counting repeats) */
 	uint64_t last_seq;      /* from DONE */

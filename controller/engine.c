@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "controller/engine.h"
 #include "controller/summary.h"
+#include "proto/wire.h"
 
 #define INTERVAL_MS 1000
 #define READY_TIMEOUT_MS 10000
@@ -140,7 +141,7 @@ static int eng_batch(void *arg, const char *agent_id, const wire_metrics *m)
 		rv = results_add_batch(e->res, agent_id, m->interval_ms, m->entries, m->nentries);
 		/* The window is a view for the live line and readers of the run
 		 * as it goes: a batch it cannot hold is still in the results. */
-		if (rv == HERD_OK && win_add(e->w, m->interval_ms, m->entries, m->nentries) != HERD_OK)
+		if (rv == HERD_OK && win_add(e->w, agent_id, m->interval_ms, m->entries, m->nentries) != HERD_OK)
 			log_warn("live window: out of memory");
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -203,6 +204,31 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+/*
+ * Whether the plan's assignment fits one wire message (WIRE_MAX_MSG): the
+ * plan's text and the files and environment values shipped with it, plus
+ * room for the weights and names. When it does not, err says the sizes and
+ * the limit, so the user knows what to make smaller.
+ */
+#define ASSIGN_OVERHEAD (1u << 20) /* weights, names, keys: far less for any agent count */
+static int assign_fits(const char *path, const plan *p, size_t text_len, char *err, size_t errlen)
+{
+	uint64_t files = 0, env = 0;
+	for (size_t i = 0; i < p->nfiles; i++)
+		files += p->files[i].len + strlen(p->files[i].name);
+	for (size_t i = 0; i < p->nenv; i++)
+		env += p->env[i].len + strlen(p->env[i].name);
+	uint64_t total = (uint64_t)text_len + files + env;
+	if (total + ASSIGN_OVERHEAD <= WIRE_MAX_MSG)
+		return 1;
+	snprintf(err, errlen,
+	         "%s: the assignment would take %llu bytes (the plan %zu, its %zu file%s %llu, environment values %llu),"
+	         " more than the %u MiB one wire message holds (less %u MiB for the rest); make the data files smaller",
+	         path, (unsigned long long)total, text_len, p->nfiles, p->nfiles == 1 ? "" : "s",
+	         (unsigned long long)files, (unsigned long long)env, WIRE_MAX_MSG >> 20, ASSIGN_OVERHEAD >> 20);
+	return 0;
+}
+
 int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text, char *err, size_t errlen)
 {
 	plan *p;
@@ -214,6 +240,13 @@ int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text
 	if ((t = read_file(path)) == NULL) {
 		snprintf(err, errlen, "herd: %s: cannot read: %s", path, strerror(errno));
 		plan_free(p);
+		return HERD_EINVAL;
+	}
+	char fit[1024];
+	if (!assign_fits(path, p, strlen(t), fit, sizeof(fit))) {
+		snprintf(err, errlen, "herd: %s", fit);
+		plan_free(p);
+		free(t);
 		return HERD_EINVAL;
 	}
 	for (size_t i = 0; i < p->nthresholds; i++) {
@@ -497,9 +530,9 @@ static int assign(eng *e, int64_t now)
 		/* One instant for all, in each agent's own clock. */
 		m.u.assign.start_ns = e->start_real + e->ai[i].clock_offset_ns;
 		m.u.assign.interval_ms = INTERVAL_MS;
-		if (cluster_assign(e->cl, e->ai[i].id, &m) != HERD_OK) {
-			emit_agent(e, ENG_EV_SEND_FAILED, &e->ai[i]);
-			rv = HERD_ENET;
+		if ((rv = cluster_assign(e->cl, e->ai[i].id, &m)) != HERD_OK) {
+			eng_event ev = { .type = ENG_EV_SEND_FAILED, .agent = &e->ai[i], .rv = rv, .text = "" };
+			emit(e, &ev);
 			break;
 		}
 	}
@@ -708,9 +741,6 @@ static void tick(eng *e, int64_t now)
 	for (size_t i = 0; i < e->nai; i++)
 		up += e->ai[i].state != AGENT_LOST && e->ai[i].state != AGENT_FAILED;
 	pthread_mutex_lock(&e->mu);
-	/* The CPU each agent's latest poll reported: the second before. */
-	for (size_t i = 0; want >= 0 && i < e->nai; i++)
-		win_set_cpu(e->w, e->ai[i].id, want, e->ai[i].cpu_now);
 	eng_tick t = {
 		.elapsed_ms = elapsed,
 		.total_ms = e->total_ms,

@@ -68,7 +68,7 @@ typedef enum eng_event_type {
 	ENG_EV_JOIN_TIMEOUT,  /* count agents were idle of wanted within ms: the run ends (103) */
 	ENG_EV_FEEDER_SHORT,  /* feeder text has count rows for wanted agents (split per agent) */
 	ENG_EV_ASSIGNED,      /* the run's agents[0..n) were assigned with weights[0..n) */
-	ENG_EV_SEND_FAILED,   /* agent's ASSIGN could not be queued: the run ends (103) */
+	ENG_EV_SEND_FAILED,   /* agent's ASSIGN could not be queued (rv why): the run ends (103) */
 	ENG_EV_AGENT_FAILED,  /* agent sent ERROR (agent->error): the load is stopped (103) */
 	ENG_EV_NOT_READY,     /* agent did not accept its assignment in time (103) */
 	ENG_EV_AGENT_LOST,    /* agent went silent for ms; aborting: the run is aborted (108) */
@@ -97,6 +97,7 @@ typedef struct eng_event {
 	int64_t count, wanted, ms;
 	double value;
 	int aborting;
+	int rv;                   /* a herd_err, where a type says so */
 } eng_event;
 
 /* One interval merged (on_tick): valid during the call only. */
@@ -104,7 +105,7 @@ typedef struct eng_tick {
 	int64_t elapsed_ms;  /* since the load's start instant */
 	int64_t total_ms;    /* the end of the plan's last scenario (gracefulStop is slack) */
 	int64_t interval_ms; /* the interval reported: the last complete one, -1 before any */
-	const win *w;        /* the live window (each agent's CPU recorded for interval_ms) */
+	const win *w;        /* the live window */
 	const results *res;  /* everything merged so far */
 	int agents_up;       /* agents neither lost nor failed */
 	int agents;          /* agents in the run */
@@ -154,7 +155,8 @@ typedef struct eng_cfg {
 
 /*
  * Loads and checks a plan (cli: command-line overrides, may be NULL) and
- * reads its text, for eng_cfg. On error returns HERD_EINVAL (or another
+ * reads its text, for eng_cfg; a plan whose assignment (text, files,
+ * environment values) would not fit one wire message is refused. On error returns HERD_EINVAL (or another
  * herd_err) with the whole message in err: file:line:column for a plan or
  * threshold error. On success *p (plan_free) and *text (free) are the
  * caller's.

@@ -413,7 +413,9 @@ static void on_event(void *arg, const eng_event *ev)
 		print_shares(r, ev->agents, ev->n, ev->weights);
 		fflush(stdout);
 		break;
-	case ENG_EV_SEND_FAILED: fprintf(stderr, "herd: cannot send the assignment to %s\n", a->id); break;
+	case ENG_EV_SEND_FAILED:
+		fprintf(stderr, "herd: cannot send the assignment to %s: %s\n", a->id, herd_strerror(ev->rv));
+		break;
 	case ENG_EV_AGENT_FAILED: fprintf(stderr, "herd: agent %s failed: %s\n", a->name, a->error); break;
 	case ENG_EV_NOT_READY: fprintf(stderr, "herd: agent %s did not accept its assignment\n", a->name); break;
 	case ENG_EV_AGENT_LOST:

@@ -239,14 +239,20 @@ static int key_add(win *w, wkey *k, int64_t interval_ms, const wire_entry *e)
 	return s != NULL ? slot_add(w, s, e) : HERD_OK;
 }
 
-int win_add(win *w, int64_t interval_ms, const wire_entry *e, size_t n)
+int win_add(win *w, const char *agent, int64_t interval_ms, const wire_entry *e, size_t n)
 {
-	if (interval_ms < 0 || (e == NULL && n > 0))
+	if (agent == NULL || interval_ms < 0 || (e == NULL && n > 0))
 		return HERD_EINVAL;
 	/* A batch older than the whole window changes nothing a reader can see. */
 	if (w->latest >= 0 && interval_ms <= w->latest - (int64_t)w->n * w->len)
 		return HERD_OK;
 	for (size_t i = 0; i < n; i++) {
+		if (e[i].metric != NULL && strcmp(e[i].metric, "agent_cpu") == 0) {
+			int rv = win_set_cpu(w, agent, interval_ms, (double)e[i].gauge / 10.0);
+			if (rv != HERD_OK && rv != HERD_ENOTFOUND)
+				return rv;
+			continue;
+		}
 		const char *sc = e[i].scenario != NULL && e[i].scenario[0] != '\0' ? e[i].scenario : NULL;
 		const char *st = sc != NULL && e[i].name != NULL && e[i].name[0] != '\0' ? e[i].name : NULL;
 		int rv = key_add(w, &w->keys[0], interval_ms, &e[i]);

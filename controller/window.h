@@ -5,8 +5,8 @@
  * interval added: HTTP requests, failures by error kind and a latency
  * histogram, iterations (completed, started, offered by an arrival-rate
  * executor, dropped), the VU gauges (active and, for the closed model, the
- * target), the WebSocket figures, and each agent's CPU as the engine
- * sampled it. Readers merge any span of the kept intervals: percentiles
+ * target), the WebSocket figures, and each agent's CPU (its agent_cpu
+ * gauge). Readers merge any span of the kept intervals: percentiles
  * come from merged histograms, never from averages. Pure: no I/O, no locks
  * (the engine serializes writers and readers), no clock.
  */
@@ -59,7 +59,7 @@ typedef struct win_stats {
 
 /* One agent's CPU in one interval (100 = one core). */
 typedef struct win_cpu {
-	const char *agent; /* the id it was recorded under; owned by the window */
+	const char *agent; /* the agent id it was recorded under; owned by the window */
 	double cpu_pct;
 } win_cpu;
 
@@ -72,16 +72,17 @@ int win_new(size_t n, uint32_t interval_len_ms, win **out);
 void win_free(win *w);
 
 /*
- * Adds one merged batch: n entries of one agent for the interval starting at
- * interval_ms. The caller deduplicates batches. An interval older than the
+ * Adds one merged batch: n entries of agent for the interval starting at
+ * interval_ms; its agent_cpu gauge (per mille of one core) becomes the
+ * agent's CPU for the interval. The caller deduplicates batches. An interval older than the
  * window already holds is too late and is left out (HERD_OK). Entries stay
  * the caller's. Returns HERD_OK, HERD_EINVAL (negative interval_ms, NULL
  * entries with n > 0) or HERD_ENOMEM (the window may then hold part of it).
  */
-int win_add(win *w, int64_t interval_ms, const wire_entry *e, size_t n);
+int win_add(win *w, const char *agent, int64_t interval_ms, const wire_entry *e, size_t n);
 
 /* Records agent's CPU for the interval starting at interval_ms (a later
- * sample for the same interval replaces it). Returns HERD_OK, HERD_EINVAL,
+ * value for the same interval replaces it); win_add does for agent_cpu. Returns HERD_OK, HERD_EINVAL,
  * HERD_ENOMEM, or HERD_ENOTFOUND past WIN_AGENTS_MAX agents. */
 int win_set_cpu(win *w, const char *agent, int64_t interval_ms, double cpu_pct);
 

@@ -6,10 +6,12 @@
  *   engine_runs URL DB NAGENTS PLAN...
  *
  * Prints one line per run, "run N id=ID code=C ticks=T tick_reqs=R
- * window_reqs=W results_reqs=Q joined=J idle_before=I agents=ID:PID,...",
+ * window_reqs=W results_reqs=Q cpu_agents=C joined=J idle_before=I
+ * agents=NAME:PID:STATE,...",
  * where tick_reqs sums the requests of the intervals on_tick reported,
  * window_reqs is the whole live window's count at the end, results_reqs
- * the results' http_reqs, joined the agent_joined and agent_rejoined
+ * the results' http_reqs, cpu_agents the most agents whose CPU one
+ * interval of the window holds, joined the agent_joined and agent_rejoined
  * events the run saw, and idle_before the idle agents when it was made.
  * Exits 0 when every run was judged, 1 otherwise.
  */
@@ -58,6 +60,7 @@ static int on_done(void *arg, const eng_done *d)
 
 typedef struct totals {
 	uint64_t window, results;
+	size_t cpu_agents; /* the most agents with a CPU figure in one interval */
 } totals;
 
 static int read_totals(void *arg, const eng_snapshot *s)
@@ -69,6 +72,11 @@ static int read_totals(void *arg, const eng_snapshot *s)
 		t->window = ws->reqs;
 	if (ra != NULL && results_query(s->res, "http_reqs", NULL, 0, ra) == HERD_OK)
 		t->results = ra->count;
+	win_cpu cpu[16];
+	for (int64_t at = 0; at <= win_latest_ms(s->w); at += win_interval_len_ms(s->w)) {
+		size_t n = win_cpu_at(s->w, at, cpu, 16);
+		t->cpu_agents = n > t->cpu_agents ? n : t->cpu_agents;
+	}
 	free(ws);
 	free(ra);
 	return 0;
@@ -131,8 +139,9 @@ int main(int argc, char **argv)
 		agent_info ai[16];
 		size_t n = cluster_agents(cl, ai, 16);
 		printf("run %d id=%s code=%d ticks=%d tick_reqs=%" PRIu64 " window_reqs=%" PRIu64
-		       " results_reqs=%" PRIu64 " joined=%d idle_before=%d agents=",
-		       i - 3, eng_run_id(e), code, s.ticks, s.tick_reqs, t.window, t.results, s.joined, idle);
+		       " results_reqs=%" PRIu64 " cpu_agents=%zu joined=%d idle_before=%d agents=",
+		       i - 3, eng_run_id(e), code, s.ticks, s.tick_reqs, t.window, t.results, t.cpu_agents, s.joined,
+		       idle);
 		for (size_t k = 0; k < n; k++)
 			printf("%s%s:%u:%s", k ? "," : "", ai[k].name, ai[k].pid, agent_state_name(ai[k].state));
 		printf("\n");

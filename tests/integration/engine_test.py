@@ -4,7 +4,8 @@ needs): tests/integration/engine_runs.c opens one store and one listener
 on tcp://127.0.0.1:PORT, two real herd-agent processes dial in once, and
 two different plans run one after the other through the engine over that
 cluster. Each run's requests are counted by nginx, by the engine's results,
-by its live window and by the ticks it reported; the agents are the same
+by its live window and by the ticks it reported, and the window holds both
+agents' CPU; the agents are the same
 processes (same pids, never restarted, never reconnected) in both runs."""
 
 import os
@@ -27,7 +28,7 @@ scenarios:
 """
 
 LINE = re.compile(r"run (\d+) id=(\S+) code=(\d+) ticks=(\d+) tick_reqs=(\d+) window_reqs=(\d+) "
-                  r"results_reqs=(\d+) joined=(\d+) idle_before=(\d+) agents=(\S*)")
+                  r"results_reqs=(\d+) cpu_agents=(\d+) joined=(\d+) idle_before=(\d+) agents=(\S*)")
 
 
 def runs_bin():
@@ -95,7 +96,7 @@ def test_two_plans_over_one_cluster():
         want = {"/read": 24, "/write": 20}
         pids = sorted(str(a.pid) for a in agents)
         for m, path in zip(runs, ("/read", "/write")):
-            n, rid, code, ticks, tick_reqs, window, results, joined, idle, ags = m.groups()
+            n, rid, code, ticks, tick_reqs, window, results, cpu, joined, idle, ags = m.groups()
             served = ng.access_log_lines(path=path)
             note("run %s %s: nginx %d, results %s, window %s, %s ticks with %s requests, "
                  "%s joined, %s idle before", n, path, served, results, window, ticks, tick_reqs,
@@ -107,13 +108,14 @@ def test_two_plans_over_one_cluster():
                   "run %s: results %s, window %s, nginx %d" % (n, results, window, served))
             check(int(ticks) >= 1 and 0 < int(tick_reqs) <= served,
                   "run %s: %s ticks carried %s requests" % (n, ticks, tick_reqs))
+            check(cpu == "2", "run %s: the window holds %s agents' CPU in an interval, not 2" % (n, cpu))
             got = sorted(a.split(":")[1] for a in ags.split(","))
             check(got == pids, "run %s: agents %s, started %s" % (n, ags, pids))
             check(all(a.endswith(":joined") for a in ags.split(",")),
                   "run %s: agents not idle after the run: %s" % (n, ags))
-        check(runs[1].group(8) == "0", "the second run saw agents join again: %s" % runs[1].group(8))
-        check(runs[1].group(9) == "2", "before the second run %s agents were idle, not 2"
-              % runs[1].group(9))
+        check(runs[1].group(9) == "0", "the second run saw agents join again: %s" % runs[1].group(9))
+        check(runs[1].group(10) == "2", "before the second run %s agents were idle, not 2"
+              % runs[1].group(10))
         check(all(alive), "an agent exited between or during the runs")
         con = sqlite3.connect(db)
         rows = con.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at").fetchall()

@@ -55,8 +55,8 @@ static void test_keys_and_percentiles(void)
 	};
 	b[0].errors[ERRK_TIMEOUT] = 1;
 	b[1].gauge = 5;
-	CHECK(win_add(w, 0, a, 3) == HERD_OK);
-	CHECK(win_add(w, 0, b, 2) == HERD_OK);
+	CHECK(win_add(w, "a1", 0, a, 3) == HERD_OK);
+	CHECK(win_add(w, "a2", 0, b, 2) == HERD_OK);
 
 	win_stats s;
 	CHECK(win_get(w, NULL, NULL, 0, 0, &s) == HERD_OK);
@@ -115,7 +115,7 @@ static void test_spans_and_offered(void)
 			entry("vus", "find", "", 0, NULL, 0),
 		};
 		e[3].gauge = 10 + t;
-		CHECK(win_add(w, t * 1000, e, 4) == HERD_OK);
+		CHECK(win_add(w, "a1", t * 1000, e, 4) == HERD_OK);
 	}
 	win_stats s;
 	/* Intervals 2..4: 300 offered, 80+70+60 started, 20+30+40 dropped. */
@@ -134,7 +134,7 @@ static void test_spans_and_offered(void)
 	wire_entry c[2] = { entry("vus_target", "ramp", "", 0, NULL, 0), entry("vus", "ramp", "", 0, NULL, 0) };
 	c[0].gauge = 20;
 	c[1].gauge = 18;
-	CHECK(win_add(w, 4000, c, 2) == HERD_OK);
+	CHECK(win_add(w, "a1", 4000, c, 2) == HERD_OK);
 	CHECK(win_get(w, "ramp", NULL, 0, 4000, &s) == HERD_OK);
 	CHECK(s.has_vus_target && s.vus_target == 20 && s.vus == 18);
 	CHECK(win_get(w, "find", NULL, 0, 4000, &s) == HERD_OK);
@@ -150,7 +150,7 @@ static void test_ring(void)
 	CHECK(win_new(3, 1000, &w) == HERD_OK);
 	for (int64_t t = 0; t < 6; t++) {
 		wire_entry e = entry("iterations", "s", "", (uint64_t)(t + 1), NULL, 0);
-		CHECK(win_add(w, t * 1000, &e, 1) == HERD_OK);
+		CHECK(win_add(w, "a1", t * 1000, &e, 1) == HERD_OK);
 	}
 	win_stats s;
 	CHECK(win_get(w, NULL, NULL, 0, 10000, &s) == HERD_OK);
@@ -158,15 +158,15 @@ static void test_ring(void)
 	CHECK_EQ_INT(s.iterations, 4 + 5 + 6);
 	/* Interval 2 shares its slot with 5: too late, changes nothing. */
 	wire_entry late = entry("iterations", "s", "", 1000, NULL, 0);
-	CHECK(win_add(w, 2000, &late, 1) == HERD_OK);
+	CHECK(win_add(w, "a1", 2000, &late, 1) == HERD_OK);
 	CHECK(win_get(w, NULL, NULL, 0, 10000, &s) == HERD_OK);
 	CHECK_EQ_INT(s.iterations, 15);
 	/* A late batch whose slot is still its own is merged. */
-	CHECK(win_add(w, 4000, &late, 1) == HERD_OK);
+	CHECK(win_add(w, "a1", 4000, &late, 1) == HERD_OK);
 	CHECK(win_get(w, NULL, NULL, 4000, 4000, &s) == HERD_OK);
 	CHECK_EQ_INT(s.iterations, 1005);
-	CHECK(win_add(w, -1000, &late, 1) == HERD_EINVAL);
-	CHECK(win_add(w, 0, NULL, 1) == HERD_EINVAL);
+	CHECK(win_add(w, "a1", -1000, &late, 1) == HERD_EINVAL);
+	CHECK(win_add(w, "a1", 0, NULL, 1) == HERD_EINVAL);
 	CHECK(win_get(w, NULL, NULL, 20000, 30000, &s) == HERD_OK && s.intervals == 0 && s.p95_ms == 0);
 	win_free(w);
 }
@@ -186,7 +186,7 @@ static void test_ws_and_cpu(void)
 	};
 	e[0].errors[ERRK_WS_REJECTED] = 2;
 	e[1].gauge = 6;
-	CHECK(win_add(w, 0, e, 4) == HERD_OK);
+	CHECK(win_add(w, "a1", 0, e, 4) == HERD_OK);
 	win_stats s;
 	CHECK(win_get(w, NULL, NULL, 0, 0, &s) == HERD_OK);
 	CHECK_EQ_INT(s.ws_ended, 10);
@@ -212,6 +212,14 @@ static void test_ws_and_cpu(void)
 	CHECK(n == 1 && c[0].cpu_pct == 90);
 	CHECK_EQ_INT(win_cpu_at(w, 2000, c, 4), 0);
 	CHECK(win_set_cpu(w, NULL, 0, 1) == HERD_EINVAL);
+	/* From the agents' own gauge (per mille of one core) in their batches. */
+	wire_entry g = entry("agent_cpu", "", "", 0, NULL, 0);
+	g.gauge = 1875;
+	CHECK(win_add(w, "a3", 2000, &g, 1) == HERD_OK);
+	n = win_cpu_at(w, 2000, c, 4);
+	CHECK(n == 1 && strcmp(c[0].agent, "a3") == 0 && c[0].cpu_pct == 187.5);
+	CHECK(win_get(w, NULL, NULL, 2000, 2000, &s) == HERD_OK && s.intervals == 0); /* not a key's figure */
+	CHECK(win_add(w, NULL, 0, &g, 1) == HERD_EINVAL);
 	free_entries(e, 4);
 	win_free(w);
 }
@@ -225,7 +233,7 @@ static void test_key_limit(void)
 	for (int i = 0; i < WIN_KEYS_MAX + 10; i++) {
 		snprintf(name, sizeof(name), "step%d", i);
 		wire_entry e = entry("http_req_duration", "s", name, 1, NULL, 0);
-		CHECK(win_add(w, 0, &e, 1) == HERD_OK);
+		CHECK(win_add(w, "a1", 0, &e, 1) == HERD_OK);
 	}
 	win_stats s;
 	CHECK_EQ_INT(win_nkeys(w), WIN_KEYS_MAX);
