@@ -7,12 +7,13 @@
  *
  * Prints one line per run, "run N id=ID code=C ticks=T tick_reqs=R
  * window_reqs=W results_reqs=Q cpu_agents=C joined=J idle_before=I
- * agents=NAME:PID:STATE,...",
+ * states=S,... agents=NAME:PID:STATE,...",
  * where tick_reqs sums the requests of the intervals on_tick reported,
  * window_reqs is the whole live window's count at the end, results_reqs
  * the results' http_reqs, cpu_agents the most agents whose CPU one
  * interval of the window holds, joined the agent_joined and agent_rejoined
- * events the run saw, and idle_before the idle agents when it was made.
+ * events the run saw, idle_before the idle agents when it was made, and
+ * states the states it entered in order.
  * Exits 0 when every run was judged, 1 otherwise.
  */
 #include <inttypes.h>
@@ -30,6 +31,7 @@ typedef struct seen {
 	uint64_t tick_reqs;
 	int joined;
 	int judged;
+	char states[128]; /* the states entered, in order, comma-separated */
 } seen;
 
 static void on_tick(void *arg, const eng_tick *t)
@@ -46,6 +48,10 @@ static void on_tick(void *arg, const eng_tick *t)
 static void on_event(void *arg, const eng_event *e)
 {
 	seen *s = arg;
+	if (e->type == ENG_EV_STATE) {
+		size_t len = strlen(s->states);
+		snprintf(s->states + len, sizeof(s->states) - len, "%s%s", len ? "," : "", eng_state_name(e->state));
+	}
 	if (e->type == ENG_EV_CLUSTER &&
 	    (strcmp(e->kind, "agent_joined") == 0 || strcmp(e->kind, "agent_rejoined") == 0))
 		s->joined++;
@@ -139,9 +145,9 @@ int main(int argc, char **argv)
 		agent_info ai[16];
 		size_t n = cluster_agents(cl, ai, 16);
 		printf("run %d id=%s code=%d ticks=%d tick_reqs=%" PRIu64 " window_reqs=%" PRIu64
-		       " results_reqs=%" PRIu64 " cpu_agents=%zu joined=%d idle_before=%d agents=",
+		       " results_reqs=%" PRIu64 " cpu_agents=%zu joined=%d idle_before=%d states=%s agents=",
 		       i - 3, eng_run_id(e), code, s.ticks, s.tick_reqs, t.window, t.results, t.cpu_agents, s.joined,
-		       idle);
+		       idle, s.states);
 		for (size_t k = 0; k < n; k++)
 			printf("%s%s:%u:%s", k ? "," : "", ai[k].name, ai[k].pid, agent_state_name(ai[k].state));
 		printf("\n");

@@ -28,7 +28,8 @@ scenarios:
 """
 
 LINE = re.compile(r"run (\d+) id=(\S+) code=(\d+) ticks=(\d+) tick_reqs=(\d+) window_reqs=(\d+) "
-                  r"results_reqs=(\d+) cpu_agents=(\d+) joined=(\d+) idle_before=(\d+) agents=(\S*)")
+                  r"results_reqs=(\d+) cpu_agents=(\d+) joined=(\d+) idle_before=(\d+) states=(\S+) "
+                  r"agents=(\S*)")
 
 
 def runs_bin():
@@ -96,12 +97,14 @@ def test_two_plans_over_one_cluster():
         want = {"/read": 24, "/write": 20}
         pids = sorted(str(a.pid) for a in agents)
         for m, path in zip(runs, ("/read", "/write")):
-            n, rid, code, ticks, tick_reqs, window, results, cpu, joined, idle, ags = m.groups()
+            n, rid, code, ticks, tick_reqs, window, results, cpu, joined, idle, states, ags = m.groups()
             served = ng.access_log_lines(path=path)
             note("run %s %s: nginx %d, results %s, window %s, %s ticks with %s requests, "
                  "%s joined, %s idle before", n, path, served, results, window, ticks, tick_reqs,
                  joined, idle)
             check(code == "0", "run %s exit code %s" % (n, code))
+            check(states == "joining,assigned,running,draining,done",
+                  "run %s went through the states %s" % (n, states))
             check(served == want[path], "nginx saw %d requests of %s, the plan makes %d"
                   % (served, path, want[path]))
             check(int(results) == served and int(window) == served,
