@@ -17,6 +17,7 @@ static const char *const metric_names[AM__N] = {
 	"ws_msgs_sent",       "ws_msgs_received",   "ws_msg_rtt",
 	"group_duration",
 	"ws_close_codes",     "ws_tls_handshaking", "ws_sessions_open",
+	"rate_capped",
 };
 
 const char *agg_metric_name(int m)

@@ -36,6 +36,8 @@ typedef enum agg_metric {
 	AM_WS_CLOSE_CODES,      /* counter per close code (key.code) of the ws_closed_abnormally sessions */
 	AM_WS_TLS_HANDSHAKING,  /* trend: the TLS handshake of wss://, TCP connected to its end */
 	AM_WS_SESSIONS_OPEN,    /* gauge: sessions in progress (connecting or open) at the interval's end */
+	AM_RATE_CAPPED,         /* counter: closed-model requests held back by maxRate (each waited
+	                         * for its slot); the histogram holds how long, µs */
 	AM__N
 } agg_metric;
 

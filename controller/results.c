@@ -70,6 +70,7 @@ static const res_metric_info known[] = {
 	{"http_reqs", RES_COUNTER, "http_req_duration"},
 	{"iteration_duration", RES_TREND, "iterations"},
 	{"iterations", RES_COUNTER, "iterations"},
+	{"rate_capped", RES_COUNTER, "rate_capped"},
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
 	{"ws_close_codes", RES_COUNTER, "ws_close_codes"},
