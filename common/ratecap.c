@@ -124,6 +124,7 @@ void ratecap_compute(const plan *p, ratecap_peak *out)
 static void parts(const plan *p, int64_t t, int vus, char *msg, size_t len)
 {
 	size_t used = strlen(msg);
+	const char *sep = "";
 	for (size_t i = 0; i < p->nscenarios && used < len; i++) {
 		const plan_scenario *s = &p->scenarios[i];
 		double r = 0, v = 0;
@@ -134,16 +135,18 @@ static void parts(const plan *p, int64_t t, int vus, char *msg, size_t len)
 		}
 		int n;
 		if (vus && v > 0)
-			n = snprintf(msg + used, len - used, "%s%s %.0f %s", used && msg[used - 1] != '(' ? ", " : "",
+			n = snprintf(msg + used, len - used, "%s%s %.0f %s", sep,
 			             s->name, ceil(v - 1e-9), ratecap_open(s) ? "maxVUs" : "VUs");
 		else if (!vus && r > 0)
 			n = snprintf(msg + used, len - used, "%s%s %.4g iterations/s x %.4g requests = %.4g/s",
-			             used && msg[used - 1] != '(' ? ", " : "", s->name,
+			             sep, s->name,
 			             r / ratecap_reqs_per_iter(s), ratecap_reqs_per_iter(s), r);
 		else
 			n = 0;
 		if (n < 0)
 			return;
+		if (n > 0)
+			sep = ", ";
 		used += (size_t)n;
 	}
 	if (used + 2 < len) {
@@ -161,7 +164,7 @@ int ratecap_check(const plan *p, char *msg, size_t len)
 	if (p->max_rate > 0 && pk.rate > (double)p->max_rate + 1e-9) {
 		n = snprintf(msg, len,
 		             "the plan's peak of %.4g requests/s at %.3g s exceeds maxRate %lld/s (arrival rates x "
-		             "requests per iteration of the open-model scenarios running then: (",
+		             "requests per iteration of the open-model scenarios running then: ",
 		             pk.rate, (double)pk.rate_at_ms / 1000, (long long)p->max_rate);
 		if (n > 0 && (size_t)n < len)
 			parts(p, pk.rate_at_ms, 0, msg, len);
@@ -170,7 +173,7 @@ int ratecap_check(const plan *p, char *msg, size_t len)
 	if (p->max_vus_cap > 0 && pk.vus > p->max_vus_cap) {
 		n = snprintf(msg, len,
 		             "the plan's peak of %lld VUs at %.3g s exceeds maxVUs %lld (VUs of the closed-model and "
-		             "maxVUs of the open-model scenarios running then: (",
+		             "maxVUs of the open-model scenarios running then: ",
 		             (long long)pk.vus, (double)pk.vus_at_ms / 1000, (long long)p->max_vus_cap);
 		if (n > 0 && (size_t)n < len)
 			parts(p, pk.vus_at_ms, 1, msg, len);
