@@ -202,7 +202,8 @@ int64_t ratecap_closed_budget(const plan *p)
 void ratecap_bucket_init(ratecap_bucket *b, int64_t k)
 {
 	atomic_init(&b->next_ns, 0);
-	b->spacing_ns = k > 0 ? (1000 + RATECAP_SLACK_MS) * INT64_C(1000000) / k : INT64_MAX;
+	/* Rounded up: k slots must never fit in 1 s + slack. */
+	b->spacing_ns = k > 0 ? ((1000 + RATECAP_SLACK_MS) * INT64_C(1000000) + k - 1) / k : INT64_MAX;
 }
 
 int64_t ratecap_reserve(ratecap_bucket *b, int64_t now_ns)
