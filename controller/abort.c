@@ -268,12 +268,11 @@ static void judge_rule(abort_rules *a, rule *r, const results *res, int64_t k, a
 	}
 }
 
-int abort_judge(abort_rules *a, int64_t now_ms, abort_breach *out, int *fired)
+/* Judges intervals from next_k on: those complete at now_ms, or (all) every
+ * one that ended by now_ms. */
+static void judge_while(abort_rules *a, int64_t now_ms, int all, abort_breach *out, int *fired)
 {
-	*fired = 0;
-	if (a->nrules == 0)
-		return HERD_OK;
-	while (complete(a, a->next_k, now_ms)) {
+	while (all ? (a->next_k + 1) * (int64_t)a->interval_ms <= now_ms : complete(a, a->next_k, now_ms)) {
 		int64_t k = a->next_k;
 		pending *pd = NULL;
 		for (size_t i = 0; i < PENDING; i++)
@@ -289,7 +288,21 @@ int abort_judge(abort_rules *a, int64_t now_ms, abort_breach *out, int *fired)
 		}
 		a->next_k++;
 	}
+}
+
+int abort_judge(abort_rules *a, int64_t now_ms, abort_breach *out, int *fired)
+{
+	*fired = 0;
+	if (a->nrules != 0)
+		judge_while(a, now_ms, 0, out, fired);
 	return HERD_OK;
+}
+
+void abort_finish(abort_rules *a, int64_t end_ms)
+{
+	abort_breach b;
+	int fired = 0;
+	judge_while(a, end_ms, 1, &b, &fired);
 }
 
 void abort_describe(const abort_breach *b, char *buf, size_t len)

@@ -63,6 +63,10 @@ int abort_add_batch(abort_rules *a, const char *agent_id, int64_t interval_ms, c
  */
 int abort_judge(abort_rules *a, int64_t now_ms, abort_breach *out, int *fired);
 
+/* After the run (no batch will come): judges every interval not judged yet
+ * that ended by end_ms, for abort_patch_verdicts; fires nothing. */
+void abort_finish(abort_rules *a, int64_t end_ms);
+
 /* "http_req_failed: rate < 0.05 failed over the last 30 s: 0.83 at 12 s"
  * into buf (len bytes, always terminated). */
 void abort_describe(const abort_breach *b, char *buf, size_t len);

@@ -530,12 +530,12 @@ static void limits_watch(run *r, agent_info *ai, size_t n, int64_t start_mono, i
 	pthread_mutex_unlock(&r->mu);
 	if (fired) {
 		abort_describe(&b, why, sizeof(why));
-		snprintf(r->limit_reason, sizeof(r->limit_reason), "aborted: %s", why);
+		snprintf(r->limit_reason, sizeof(r->limit_reason), "%s", why);
 		r->limit_code = EXIT_THRESHOLDS;
 		at_ms = start_real / 1000000 + b.at_ms;
 	} else if (r->gd != NULL && guard_tripped(r->gd, why, sizeof(why), &fails)) {
 		snprintf(r->limit_reason, sizeof(r->limit_reason),
-		         "aborted by the health guard: %s failed %d checks in a row (last: %s)", r->plan->health.url,
+		         "the health guard %s failed %d checks in a row (last: %s)", r->plan->health.url,
 		         fails, why);
 		r->limit_code = EXIT_GUARD_ABORTED;
 	} else {
@@ -547,7 +547,8 @@ static void limits_watch(run *r, agent_info *ai, size_t n, int64_t start_mono, i
 	if (store_add_event(r->st, r->run_id, at_ms, "abort", NULL, r->limit_reason) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r->st));
 	pthread_mutex_unlock(&r->mu);
-	fprintf(stderr, "%sherd: %s; every agent is stopped\n", r->o->quiet ? "" : "\n", r->limit_reason);
+	fprintf(stderr, "%sherd: run aborted: %s; every agent is stopped\n", r->o->quiet ? "" : "\n",
+	        r->limit_reason);
 	r->limit_until = clock_mono_ns() + 5000000000LL;
 }
 
@@ -1066,6 +1067,8 @@ int run_main(const run_opts *o)
 
 	/* 6. Judge, report, record. */
 	verdict_set *vs = NULL;
+	if (r.ab != NULL) /* the last intervals, which the watch loop may not have judged */
+		abort_finish(r.ab, (results_duration_ms(r.res) + INTERVAL_MS - 1) / INTERVAL_MS * INTERVAL_MS);
 	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK ||
 	    (r.ab != NULL && abort_patch_verdicts(r.ab, vs) != HERD_OK) ||
 	    outcome_default_thresholds(r.plan, r.res, vs) != HERD_OK) {
