@@ -61,6 +61,16 @@ def events(db, kind):
     return [(ts / 1000.0, msg) for ts, msg in rows]
 
 
+def agent_rows(db):
+    """[(name, status, left_at in s)] of the run's agents."""
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT name, status, left_at FROM run_agents ORDER BY name").fetchall()
+    finally:
+        con.close()
+    return [(n, st, (left or 0) / 1000.0) for n, st, left in rows]
+
+
 def wait_log(ng, n, timeout=20.0):
     """Waits until nginx has logged at least n requests."""
     deadline = time.monotonic() + timeout
@@ -122,6 +132,13 @@ def abort_after_breach(agents):
         check(last - breach <= 2.0, "the last request reached nginx %.3f s after the breach" % (last - breach))
         check("aborted" in r.stderr and "every agent is stopped" in r.stderr, "stderr%s" % r.tail())
         check(r.summary["herd"]["status"] == "aborted", "summary status %r" % r.summary["herd"]["status"])
+        # Every agent took the STOP and finished (DONE) well before the plan's
+        # 30 s; the requests they abandoned in flight are at most their VUs.
+        ag = agent_rows(r.db)
+        note("agents %r", ag)
+        check(len(ag) == agents and all(st == "done" for _, st, _ in ag), "agents %r" % (ag,))
+        check(all(left - breach < 5.0 for _, _, left in ag), "agents left at %r, breach %.3f" % (ag, breach))
+        check(0 <= len(log) - r.count() <= 10, "nginx %d, herd %d" % (len(log), r.count()))
 
 
 def test_window_rule_aborts_one_agent():
