@@ -27,6 +27,8 @@ typedef struct link_cfg {
 	volatile sig_atomic_t *quit; /* set by a signal handler to leave */
 	const auth_token *token;  /* NULL: no authentication */
 	const allow *allow;       /* NULL: any target */
+	int allow_late;           /* tests only: skip the assignment's allowlist check, so that the
+	                           * drivers' own checks of each connection are what refuses */
 	net_tls_files tls;        /* for tls+tcp:// */
 	int lean;                 /* --http-driver lean */
 	const srcaddr_pool *src;  /* --source-addresses, checked; NULL: none */

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: herd-agent --controller URL [--token-file FILE] [--name NAME] [--workers N]\n"
 	           "                  [--allow-target HOST[:PORT]|CIDR,...] [--lost-controller-timeout 3s]\n"
-	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--http-driver curl|lean] [--once]\n"
+	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-server-name NAME]]\n"
+	           "                  [--http-driver curl|lean] [--once]\n"
 	           "                  [--source-addresses ADDR|FIRST-LAST,...]\n"
 	           "URL: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
 }
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-ca", required_argument, NULL, 'R' },
+		{ "tls-server-name", required_argument, NULL, 'N' },
 		{ "http-driver", required_argument, NULL, 'D' },
 		{ "source-addresses", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		case 'C': cfg.tls.cert = optarg; break;
 		case 'K': cfg.tls.key = optarg; break;
 		case 'R': cfg.tls.ca = optarg; break;
+		case 'N': cfg.tls.server_name = optarg; break;
 		case 'D':
 			if (strcmp(optarg, "lean") != 0 && strcmp(optarg, "curl") != 0) {
 				fprintf(stderr, "herd-agent: --http-driver: expected 'curl' or 'lean', got '%s'\n", optarg);
@@ -110,6 +113,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (cfg.tls.server_name != NULL && strncmp(cfg.url, "tls+tcp://", 10) != 0) {
+		fprintf(stderr, "herd-agent: --tls-server-name needs a tls+tcp:// controller address\n");
+		return 2;
+	}
 	if (token_file != NULL) {
 		if (auth_token_load(token_file, &token, err, sizeof(err)) != HERD_OK) {
 			fprintf(stderr, "herd-agent: %s\n", err);
@@ -120,6 +127,8 @@ int main(int argc, char **argv)
 		cfg.token = &token;
 	}
 	cfg.allow = allow_list;
+	/* Tests of the drivers' own checks skip the one made on the assignment. */
+	cfg.allow_late = getenv("HERD_ALLOW_PLAN_CHECK_SKIP") != NULL && strcmp(getenv("HERD_ALLOW_PLAN_CHECK_SKIP"), "1") == 0;
 	if (src.n > 0) {
 		/* An address this host does not have would fail every connection:
 		 * refuse now, before joining. (Tests of the failure at connect time

@@ -87,6 +87,11 @@ int worker_src_family(const worker *w)
 	return w->cfg.src != NULL && w->cfg.src->n > 0 ? w->cfg.src->family : AF_UNSPEC;
 }
 
+const allow *worker_allow(const worker *w)
+{
+	return w->cfg.allow;
+}
+
 agg *worker_agg(worker *w)
 {
 	return w->cur;
@@ -287,6 +292,9 @@ static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 	v->setup_failed = 0;
 	if (r->s->executor == EXEC_SHARED_ITERATIONS)
 		r->pool--;
+	agg_key sk = key_of(AM_ITERATIONS_STARTED, v, AGG_NONE);
+	sk.sub = v->flow;
+	agg_count(w->cur, sk, 1);
 	r->running++;
 	v->iter_start_ns = sched_ns;
 	run_step(w, v, sched_ns);
@@ -450,9 +458,12 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		v->sent_ns = now;
 		v->state = VU_BUSY;
 		int d = step_driver(&w->sc[v->scenario], st);
-		if (drivers[d]->start(w->dstate[d], v, st) == HERD_OK)
+		int rv = drivers[d]->start(w->dstate[d], v, st);
+		if (rv == HERD_OK)
 			return;
-		/* Could not even start: count it as a failed request (or session) and retry later. */
+		/* Could not even start: count it as a failed request (or session) and
+		 * move on later. A request the agent refused to send (its rendered
+		 * URL is outside --allow-target, or not http(s)) has its own kind. */
 		agg_key fk = { .metric = AM_HTTP_REQ_DURATION, .method = (uint8_t)st->method,
 		               .scenario = v->scenario, .step = v->step };
 		if (st->kind == STEP_WS) {
@@ -462,7 +473,7 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		agg_entry *e = agg_get(w->cur, fk);
 		if (e != NULL) {
 			e->count++;
-			e->errors[ERRK_OTHER]++;
+			e->errors[rv == HERD_EREFUSED ? ERRK_NOT_ALLOWED : ERRK_OTHER]++;
 		}
 		/* A setup step that could not start fails the setup: the timer then
 		 * moves the VU to the setup's end rather than to its next step. */
@@ -492,6 +503,21 @@ static void record_check(worker *w, const vu *v, uint8_t sub, int ok)
 		e->errors[ERRK_CHECK]++;
 }
 
+/*
+ * What an open-model (arrival-rate) request's latency adds to its own time:
+ * how late it went out after it was due (coordinated omission), since the
+ * arrival it serves was scheduled then and a late start is the server's cost
+ * too. A timed-out request is recorded as its timeout plus that delay. A VU
+ * of the closed model has no schedule: the lag of its think timer is the
+ * agent's, not the server's, so it adds nothing there.
+ */
+static uint64_t late_start_us(const plan_scenario *s, const vu *v)
+{
+	if (!arrival_rate(s) || v->sent_ns <= v->step_start_ns)
+		return 0;
+	return (uint64_t)(v->sent_ns - v->step_start_ns) / 1000;
+}
+
 void worker_step_done(worker *w, vu *v, const step_result *res)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
@@ -501,9 +527,7 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 	k.method = (uint8_t)st->method;
 	k.status_class = (uint8_t)(res->status > 0 && res->status < 600 ? res->status / 100 : 0);
 
-	/* Latency from when the step was due, not from when it could start
-	 * (coordinated omission): a late start is the server's cost too. */
-	uint64_t late = v->sent_ns > v->step_start_ns ? (uint64_t)(v->sent_ns - v->step_start_ns) / 1000 : 0;
+	uint64_t late = late_start_us(s, v);
 
 	const agg_key rk = k; /* the request's own entry, looked up again below */
 	agg_entry *e = agg_get(w->cur, k);
@@ -753,6 +777,9 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
+		/* The offered load: every arrival due, whether it starts or not. */
+		agg_count(w->cur, (agg_key){ .metric = AM_OFFERED_ITERATIONS, .method = 0xff,
+		                            .scenario = r->idx, .step = AGG_NONE }, 1);
 		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
 			free_vu = vu_alloc(w, r);
 		if (free_vu == NULL) {
@@ -819,8 +846,11 @@ static int tick(worker *w, int64_t now)
 
 /* ---- intervals ---- */
 
+/* The VU gauges at the end of an interval; a closed-model scenario's target
+ * (the offered VUs) goes beside the active VUs it achieved. */
 static void record_gauges(worker *w)
 {
+	int64_t now = clock_mono_ns();
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		agg_key k = { .metric = AM_VUS, .method = 0xff, .scenario = r->idx, .step = AGG_NONE };
@@ -828,6 +858,10 @@ static void record_gauges(worker *w)
 		agg_gauge(w->cur, k, vus);
 		k.metric = AM_VUS_MAX;
 		agg_gauge(w->cur, k, (int64_t)r->nvus);
+		if (!arrival_rate(r->s) && !r->over) {
+			k.metric = AM_VUS_TARGET;
+			agg_gauge(w->cur, k, closed_target(w, r, now));
+		}
 	}
 }
 

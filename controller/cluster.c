@@ -20,7 +20,11 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/safetext.h"
+#include "common/session.h"
 #include "controller/cluster.h"
+#include "controller/gate.h"
+#include "proto/seal.h"
 
 #define HEARTBEAT_MS 1000
 #define MAX_AGENTS_HARD 4096
@@ -39,6 +43,7 @@ typedef struct slot {
 	int parked;     /* closing: PARKED_* of its contexts waiting for a reply */
 	char *cmd; /* encoded command waiting for the next poll */
 	size_t cmd_len;
+	session sess;   /* with a token: the agent's session (key, last numbers) */
 } slot;
 
 /* A HELLO waiting for its AUTH. */
@@ -48,7 +53,6 @@ typedef struct pending {
 	uint8_t nonce[AUTH_NONCE_LEN];
 	uint32_t pipe;
 	int64_t at;       /* CLOCK_MONOTONIC */
-	struct pending *next;
 } pending;
 
 typedef struct handler {
@@ -69,8 +73,9 @@ struct cluster {
 	int nhandlers;
 	int closing; /* cluster_close has begun: requests are no longer answered */
 	uint64_t malformed;
+	uint64_t unverified; /* sealed messages refused: bad MAC, replayed, stale session */
 	cluster_cfg cfg;
-	pending *pending;
+	gate *gate; /* connection budgets; holds the pending handshakes */
 };
 
 static void event(cluster *c, const char *kind, const char *id, const char *fmt, ...)
@@ -85,6 +90,12 @@ static void event(cluster *c, const char *kind, const char *id, const char *fmt,
 	va_end(ap);
 	if (c->cfg.on_event != NULL)
 		c->cfg.on_event(c->cfg.arg, kind, id, text);
+}
+
+/* The gate's events (refusals) go where the cluster's go. */
+static void gate_event(void *arg, const char *kind, const char *id, const char *text)
+{
+	event(arg, kind, id, "%s", text);
 }
 
 const char *agent_state_name(agent_state s)
@@ -119,8 +130,9 @@ static nng_msg *error_reply(int code, const char *text)
 	return msg;
 }
 
-/* Registers (or refreshes) an agent that proved itself; replies WELCOME. */
-static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
+/* Registers (or refreshes) an agent that proved itself, in session sess
+ * (NULL without a token); replies WELCOME. */
+static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const session *sess)
 {
 	wire_msg w = { .type = WIRE_WELCOME };
 	nng_msg *msg = NULL;
@@ -131,55 +143,76 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
 	slot *s = find(c, h->agent_id);
 	if (s == NULL) {
 		if (c->nagents == c->cap) {
+			char why[96];
+			snprintf(why, sizeof(why), "the controller is full (room for %zu agents)", c->cap);
 			pthread_mutex_unlock(&c->mu);
-			log_warn("refused agent %s: the controller has room for %zu agents", h->agent_id, c->cap);
+			gate_refused(c->gate, h->agent_id, why);
 			return error_reply(HERD_EINVAL, "controller is full");
 		}
 		s = &c->agents[c->nagents++];
 		memset(s, 0, sizeof(*s));
 		s->info.joined_ns = now;
 		s->info.state = AGENT_JOINED;
-		log_info("agent %s joined (host %s, %u cores, pid %u)", h->agent_id, h->host, h->cores, h->pid);
 	} else {
 		rejoined = 1;
-		log_info("agent %s connected again", h->agent_id);
 	}
+	/* The id was checked (hello_text_ok); the rest is shown as it is made safe. */
 	snprintf(s->info.id, sizeof(s->info.id), "%s", h->agent_id);
-	snprintf(s->info.name, sizeof(s->info.name), "%s", h->name);
-	snprintf(s->info.host, sizeof(s->info.host), "%s", h->host);
-	snprintf(s->info.version, sizeof(s->info.version), "%s", h->version);
+	safetext_copy(s->info.name, sizeof(s->info.name), h->name);
+	safetext_copy(s->info.host, sizeof(s->info.host), h->host);
+	safetext_copy(s->info.version, sizeof(s->info.version), h->version);
+	if (rejoined)
+		log_info("agent %s connected again", s->info.id);
+	else
+		log_info("agent %s joined (host %s, %u cores, pid %u)", s->info.id, s->info.host, h->cores, h->pid);
 	s->info.cores = h->cores ? h->cores : 1;
 	s->info.pid = h->pid;
 	s->pipe = pipe;
 	s->conn = pipe;
+	/* A new session replaces the old one whole: its key and its numbers. */
+	session_clear(&s->sess);
+	if (sess != NULL)
+		s->sess = *sess;
 	/* The offset comes from the agent's round trips (TIME), reported with its
 	 * first poll; a one-way guess from HELLO could be off by the handshake. */
 	(void)h->clock_ns;
 	s->info.last_seen_mono = clock_mono_ns();
 	if (s->info.state == AGENT_LOST)
 		s->info.state = AGENT_READY;
+	char host[sizeof(s->info.host)];
+	memcpy(host, s->info.host, sizeof(host));
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-	event(c, rejoined ? "agent_rejoined" : "agent_joined", h->agent_id, "host %s, %u cores", h->host, h->cores);
+	gate_authed(c->gate, pipe);
+	event(c, rejoined ? "agent_rejoined" : "agent_joined", h->agent_id, "host %s, %u cores", host, h->cores);
 	w.u.welcome.clock_ns = now;
 	w.u.welcome.heartbeat_ms = (uint32_t)c->cfg.heartbeat_ms;
 	net_msg(&w, &msg);
 	return msg;
 }
 
-static void pending_free(pending *p)
+static void pending_free(void *arg)
 {
+	pending *p = arg;
 	wire_msg m = { .type = WIRE_HELLO };
 	m.u.hello = p->hello;
 	wire_msg_fini(&m);
 	free(p);
 }
 
+/* Logging and recording are bounded by the gate (gate_refused). */
 static nng_msg *refuse(cluster *c, const char *id, int code, const char *why)
 {
-	log_warn("refused agent %s: %s", id, why);
-	event(c, "agent_refused", id, "%s", why);
+	gate_refused(c->gate, id, why);
 	return error_reply(code, why);
+}
+
+/* A HELLO's agent id is the agent's key from now on, printed and stored as
+ * it is: it must be printable UTF-8 that fits. The other fields are only
+ * shown, made safe where they are. */
+static int hello_text_ok(const char *id)
+{
+	return id[0] != '\0' && safetext_ok(id, sizeof(((agent_info *)0)->id) - 1);
 }
 
 /* With a token: answer HELLO with CHALLENGE and remember it for the AUTH. */
@@ -187,7 +220,7 @@ static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
 {
 	wire_hello *h = &m->u.hello;
 	if (c->cfg.token == NULL)
-		return welcome(c, h, pipe);
+		return welcome(c, h, pipe, NULL);
 
 	pending *p = calloc(1, sizeof(*p));
 	uint8_t mac[AUTH_MAC_LEN];
@@ -215,20 +248,12 @@ static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
 	hex_encode(p->nonce, sizeof(p->nonce), nonce_hex);
 	hex_encode(mac, sizeof(mac), proof_hex);
 
-	pthread_mutex_lock(&c->mu);
-	/* Forget stale handshakes (and an earlier one of this agent). */
-	for (pending **pp = &c->pending; *pp != NULL;) {
-		pending *q = *pp;
-		if (strcmp(q->hello.agent_id, p->hello.agent_id) == 0 || p->at - q->at > 30000000000LL) {
-			*pp = q->next;
-			pending_free(q);
-		} else {
-			pp = &q->next;
-		}
+	/* One handshake per connection: a second HELLO replaces the first; the
+	 * gate frees it when the connection closes. */
+	if (gate_pending_put(c->gate, pipe, p) != 0) {
+		pending_free(p);
+		return NULL; /* the connection is closing */
 	}
-	p->next = c->pending;
-	c->pending = p;
-	pthread_mutex_unlock(&c->mu);
 
 	wire_msg ch = { .type = WIRE_CHALLENGE };
 	nng_msg *msg = NULL;
@@ -241,22 +266,24 @@ static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
 static nng_msg *on_auth(cluster *c, const wire_auth *a, uint32_t pipe)
 {
 	uint8_t mac[AUTH_MAC_LEN];
-	pthread_mutex_lock(&c->mu);
-	pending *p = NULL;
-	for (pending **pp = &c->pending; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->hello.agent_id, a->agent_id) == 0 && (*pp)->pipe == pipe) {
-			p = *pp;
-			*pp = p->next;
-			break;
-		}
+	pending *p = gate_pending_take(c->gate, pipe);
+	if (p != NULL && strcmp(p->hello.agent_id, a->agent_id) != 0) {
+		pending_free(p);
+		p = NULL;
 	}
-	pthread_mutex_unlock(&c->mu);
 	if (p == NULL)
 		return refuse(c, a->agent_id, HERD_EAUTH, "AUTH without a HELLO on this connection");
 	int ok = hex_decode(a->proof, mac, sizeof(mac)) == 0 &&
 	         auth_verify(c->cfg.token, "agent", p->nonce, p->agent_nonce, a->agent_id, mac, sizeof(mac)) == HERD_OK;
-	nng_msg *out = ok ? welcome(c, &p->hello, pipe)
-	                  : refuse(c, a->agent_id, HERD_EAUTH, "authentication failed: wrong token");
+	session sess;
+	nng_msg *out;
+	if (ok && session_start(&sess, c->cfg.token, p->agent_nonce, p->nonce, a->agent_id) == HERD_OK)
+		out = welcome(c, &p->hello, pipe, &sess);
+	else if (ok)
+		out = error_reply(HERD_EINTERNAL, "cannot start a session");
+	else
+		out = refuse(c, a->agent_id, HERD_EAUTH, "authentication failed: wrong token");
+	session_clear(&sess);
 	pending_free(p);
 	return out;
 }
@@ -320,7 +347,10 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		s->info.clock_offset_ns = p->clock_offset_ns;
 		s->info.clock_rtt_ns = p->clock_rtt_ns;
 	}
-	s->info.started_ns = p->started_ns;
+	/* A poll after DONE (an agent that stays for the next run) carries no
+	 * start: keep the one known, which the run's duration is measured from. */
+	if (p->started_ns != 0)
+		s->info.started_ns = p->started_ns;
 	int back = 0;
 	if (s->info.state == AGENT_LOST) {
 		log_info("agent %s is back", s->info.id);
@@ -377,8 +407,8 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 		break;
 	case WIRE_ERROR:
 		s->info.state = AGENT_FAILED;
-		snprintf(s->info.error, sizeof(s->info.error), "%s", m->u.error.message);
-		log_error("agent %s: %s", id, m->u.error.message);
+		safetext_copy(s->info.error, sizeof(s->info.error), m->u.error.message);
+		log_error("agent %s: %s", id, s->info.error);
 		break;
 	default: break;
 	}
@@ -444,6 +474,104 @@ static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out)
 	return NULL;
 }
 
+/* A request that came sealed: its agent's session (a copy, wiped after the
+ * reply), to seal the reply with the request's channel and number. */
+typedef struct sealed_req {
+	int sealed;
+	session sess;
+	char id[sizeof(((slot *)0)->info.id)];
+	uint32_t ch;
+	uint64_t seq;
+} sealed_req;
+
+/*
+ * With a token, every message after the handshake must come sealed in the
+ * session of the agent it names, on the connection that agent authenticated
+ * on, numbered above everything accepted on its channel, and the message
+ * inside must name the same agent. Replaces *m by the inner message and fills
+ * *sr. Returns NULL when m may go on; else the plain ERROR to answer (whoever
+ * sent it does not hold the session, so the agent hears it must say HELLO).
+ */
+static nng_msg *unseal(cluster *c, wire_msg *m, uint32_t pipe, sealed_req *sr)
+{
+	wire_msg inner;
+	int rv;
+
+	if (m->type != WIRE_SEALED) {
+		if (c->cfg.token == NULL || m->type == WIRE_HELLO || m->type == WIRE_AUTH)
+			return NULL;
+		return error_reply(HERD_EAUTH, "not authenticated: after HELLO every message is sealed");
+	}
+	if (c->cfg.token == NULL)
+		return error_reply(HERD_EPROTO, "this controller has no token: nothing is sealed");
+	const wire_sealed *env = &m->u.sealed;
+	pthread_mutex_lock(&c->mu);
+	slot *s = find(c, env->agent_id);
+	int known = s != NULL;
+	if (known && s->pipe == pipe && s->sess.keyed)
+		sr->sess = s->sess;
+	pthread_mutex_unlock(&c->mu);
+	if (!known)
+		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
+	rv = seal_open(&sr->sess, SESSION_TO_CONTROLLER, env, &inner);
+	if (rv == HERD_OK) {
+		const char *id = sender_id(&inner);
+		if (id == NULL || strcmp(id, env->agent_id) != 0) {
+			wire_msg_fini(&inner);
+			rv = HERD_EAUTH;
+		}
+	}
+	if (rv == HERD_OK) {
+		/* The number is taken only now, from the session as it is: a request
+		 * of an older session, or one seen before, is refused. */
+		pthread_mutex_lock(&c->mu);
+		s = find(c, env->agent_id);
+		rv = s != NULL && s->pipe == pipe && memcmp(s->sess.key, sr->sess.key, SESSION_KEY_LEN) == 0
+		         ? session_accept(&s->sess, env->ch, env->seq)
+		         : HERD_EAUTH;
+		pthread_mutex_unlock(&c->mu);
+		if (rv != HERD_OK)
+			wire_msg_fini(&inner);
+	}
+	if (rv != HERD_OK) {
+		session_clear(&sr->sess);
+		pthread_mutex_lock(&c->mu);
+		c->unverified++;
+		pthread_mutex_unlock(&c->mu);
+		/* Normal after a reconnect or a timed-out request; counted, not shouted. */
+		log_debug("dropped a sealed message that does not verify in its agent's session (%s)",
+		          herd_strerror(rv));
+		return error_reply(HERD_EAUTH, "not verified in this agent's session: say HELLO again");
+	}
+	sr->sealed = 1;
+	sr->ch = env->ch;
+	sr->seq = env->seq;
+	snprintf(sr->id, sizeof(sr->id), "%s", env->agent_id);
+	wire_msg_fini(m);
+	*m = inner;
+	return NULL;
+}
+
+/* Seals the reply out to a sealed request (takes out); others go as they are. */
+static nng_msg *seal_reply(sealed_req *sr, nng_msg *out)
+{
+	nng_msg *msg = NULL;
+	char *buf;
+	size_t len;
+
+	if (!sr->sealed || out == NULL)
+		return out;
+	int rv = seal_bytes(&sr->sess, SESSION_TO_AGENT, sr->id, sr->ch, sr->seq, nng_msg_body(out),
+	                    nng_msg_len(out), &buf, &len);
+	nng_msg_free(out);
+	if (rv != HERD_OK)
+		return NULL; /* the agent asks again */
+	if (nng_msg_alloc(&msg, len) == 0)
+		memcpy(nng_msg_body(msg), buf, len);
+	free(buf);
+	return msg;
+}
+
 static nng_msg *dispatch(cluster *c, nng_msg *in)
 {
 	uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
@@ -455,16 +583,21 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	if (rv == HERD_EVERSION) {
 		snprintf(text, sizeof(text), "protocol version %u is not supported: this controller speaks %d",
 		         m.version, WIRE_VERSION);
-		log_warn("refused a peer: %s", text);
-		event(c, "agent_refused", "", "%s", text);
-		return answer(c, NULL, 0, error_reply(HERD_EVERSION, text));
+		return answer(c, NULL, 0, refuse(c, "", HERD_EVERSION, text));
 	}
 	if (rv != HERD_OK) {
 		pthread_mutex_lock(&c->mu);
 		c->malformed++;
 		pthread_mutex_unlock(&c->mu);
-		log_warn("dropped a malformed message (%zu bytes): %s", nng_msg_len(in), herd_strerror(rv));
+		snprintf(text, sizeof(text), "dropped a malformed message (%zu bytes): %s", nng_msg_len(in),
+		         herd_strerror(rv));
+		gate_refused(c->gate, "", text);
 		return answer(c, NULL, 0, error_reply(rv, "malformed message"));
+	}
+	sealed_req sr = { 0 };
+	if ((out = unseal(c, &m, pipe, &sr)) != NULL) {
+		wire_msg_fini(&m);
+		return answer(c, NULL, 0, out);
 	}
 	const char *id = sender_id(&m);
 	/* Who waits for the answer: also the agent of a HELLO or AUTH (copied,
@@ -475,8 +608,14 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	char who[sizeof(((slot *)0)->info.id)];
 	snprintf(who, sizeof(who), "%s", from != NULL ? from : "");
 	int ctx = m.type == WIRE_METRICS ? PARKED_MET : PARKED_CMD;
+	if ((m.type == WIRE_HELLO || m.type == WIRE_AUTH) && !hello_text_ok(from)) {
+		out = refuse(c, from, HERD_EINVAL, "the agent id must be printable UTF-8 of 1 to 191 bytes");
+		wire_msg_fini(&m);
+		return answer(c, NULL, 0, out);
+	}
 	if (id != NULL && (out = check_peer(c, id, pipe)) != NULL) {
 		wire_msg_fini(&m);
+		session_clear(&sr.sess);
 		return answer(c, NULL, 0, out);
 	}
 	switch (m.type) {
@@ -497,6 +636,8 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	if (m.type != WIRE_POLL)
 		out = answer(c, who[0] != '\0' ? who : NULL, ctx, out);
 	wire_msg_fini(&m);
+	out = seal_reply(&sr, out);
+	session_clear(&sr.sess);
 	return out;
 }
 
@@ -508,6 +649,7 @@ static void *handler_main(void *arg)
 	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
 		return NULL;
 	for (;;) {
+		nng_aio_set_timeout(aio, NNG_DURATION_INFINITE);
 		nng_ctx_recv(h->ctx, aio);
 		nng_aio_wait(aio);
 		int rv = nng_aio_result(aio);
@@ -516,11 +658,16 @@ static void *handler_main(void *arg)
 		if (rv != 0)
 			continue;
 		nng_msg *in = nng_aio_get_msg(aio);
-		nng_msg *out = dispatch(c, in);
+		uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
+		/* A connection past its budget is being closed: drop, no reply. */
+		nng_msg *out = gate_admit(c->gate, pipe, nng_msg_len(in)) ? dispatch(c, in) : NULL;
 		nng_msg_free(in);
 		if (out == NULL)
 			continue; /* closing, or out of memory (the agent will ask again) */
+		/* A reply waits for its connection a bounded time: a peer that does
+		 * not read would otherwise hold this thread for good. */
 		nng_aio_set_msg(aio, out);
+		nng_aio_set_timeout(aio, gate_reply_ms(c->gate, pipe));
 		nng_ctx_send(h->ctx, aio);
 		nng_aio_wait(aio);
 		if (nng_aio_result(aio) != 0)
@@ -531,11 +678,9 @@ static void *handler_main(void *arg)
 }
 
 /* A connection is gone: its agent can send nothing more on it. */
-static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void on_pipe_removed(void *arg, uint32_t id)
 {
 	cluster *c = arg;
-	uint32_t id = nng_pipe_id(p);
-	(void)ev;
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->nagents; i++)
 		if (c->agents[i].conn == id)
@@ -577,11 +722,20 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 		return HERD_ENET;
 	}
 	c->open = 1;
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
-	if ((rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, c)) != 0) {
-		snprintf(err, errlen, "cannot watch connections: %s", nng_strerror(rv));
+	/* One limit for every connection (NNG 1.5 has none per connection), so
+	 * it is the largest message an agent sends, not the largest we do. */
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_AGENT_MSG);
+	gate_cfg gc = {
+		.max_authed = c->cap,
+		.free_pending = pending_free,
+		.on_event = gate_event,
+		.on_removed = on_pipe_removed,
+		.arg = c,
+	};
+	if ((rv = gate_open(&gc, c->sock, &c->gate)) != HERD_OK) {
+		snprintf(err, errlen, "cannot watch connections: %s", herd_strerror(rv));
 		cluster_close(c);
-		return HERD_ENET;
+		return rv;
 	}
 	if (net_url_is_tls(cfg->url) && (rv = net_tls_config(1, &cfg->tls, &tls, err, errlen)) != HERD_OK) {
 		cluster_close(c);
@@ -722,9 +876,14 @@ void cluster_close(cluster *c)
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
 			break;
 	int drained = !c->open || quiet(c);
+	uint64_t unverified = c->unverified;
 	pthread_mutex_unlock(&c->mu);
+	if (unverified > 0)
+		log_info("%llu sealed messages did not verify in their agent's session (stale or forged): refused",
+		         (unsigned long long)unverified);
 	if (!drained)
 		log_debug("closing the listener while agents may still send (not quiet after %d ms)", DRAIN_MS);
+	gate_stop(c->gate); /* its last summary, even if the close below hangs */
 	if (c->open && !close_within(c->sock, CLOSE_WAIT_MS)) {
 		/* The NNG bug above, when an agent still sent (one with a run in
 		 * progress, or a peer that never said HELLO). The run is over and its
@@ -736,13 +895,11 @@ void cluster_close(cluster *c)
 	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++)
 		if (c->handlers[i].started)
 			pthread_join(c->handlers[i].thread, NULL);
-	for (size_t i = 0; c->agents != NULL && i < c->nagents; i++)
+	for (size_t i = 0; c->agents != NULL && i < c->nagents; i++) {
 		free(c->agents[i].cmd);
-	while (c->pending != NULL) {
-		pending *p = c->pending;
-		c->pending = p->next;
-		pending_free(p);
+		session_clear(&c->agents[i].sess);
 	}
+	gate_close(c->gate);
 	free(c->agents);
 	free(c->handlers);
 	pthread_mutex_destroy(&c->mu);

@@ -70,9 +70,12 @@ static const res_metric_info known[] = {
 	{"http_reqs", RES_COUNTER, "http_req_duration"},
 	{"iteration_duration", RES_TREND, "iterations"},
 	{"iterations", RES_COUNTER, "iterations"},
+	{"iterations_started", RES_COUNTER, "iterations_started"},
+	{"offered_iterations", RES_COUNTER, "offered_iterations"},
 	{"rate_capped", RES_COUNTER, "rate_capped"},
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
+	{"vus_target", RES_GAUGE, "vus_target"},
 	{"ws_close_codes", RES_COUNTER, "ws_close_codes"},
 	{"ws_connecting", RES_TREND, "ws_connecting"},
 	{"ws_msg_rtt", RES_TREND, "ws_msg_rtt"},
@@ -799,4 +802,24 @@ void res_tag_set(th_tag *t, const char *key, const char *value)
 {
 	snprintf(t->key, sizeof(t->key), "%s", key);
 	snprintf(t->value, sizeof(t->value), "%s", value);
+}
+
+int results_each_series(const results *r, res_series_fn fn, void *arg)
+{
+	for (size_t i = 0; i < r->ns; i++) {
+		const series *se = r->s[i];
+		res_series_view v = {
+			.metric = se->metric, .scenario = se->scenario, .name = se->name,
+			.method = se->method, .agent = se->agent, .tags = se->tags,
+			.status_class = se->status_class, .count = se->count,
+			.bytes_in = se->bytes_in, .bytes_out = se->bytes_out, .h = se->h,
+			.is_gauge = se->gauge,
+			.gauge_last = se->gauge && se->npts > 0 ? se->pts[se->npts - 1].v : 0,
+		};
+		memcpy(v.errors, se->errors, sizeof(v.errors));
+		int rv = fn(arg, &v);
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
 }

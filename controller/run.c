@@ -29,6 +29,8 @@
 #include "controller/cluster.h"
 #include "controller/guard.h"
 #include "controller/live.h"
+#include "controller/metrics_http.h"
+#include "controller/prom.h"
 #include "controller/results.h"
 #include "controller/run.h"
 #include "controller/store.h"
@@ -68,6 +70,7 @@ typedef struct run {
 	char url[PATH_MAX + 16];
 	pid_t *pids;
 	int npids;
+	metrics_http *mh; /* --metrics-addr, NULL: none */
 	/* Abort rules and the health guard (limits_watch). */
 	abort_rules *ab;        /* judged under mu, fed by on_metrics */
 	guard *gd;              /* NULL: no health guard, or not started */
@@ -75,6 +78,29 @@ typedef struct run {
 	int64_t limit_until;    /* after it fired: how long agents get to finish (monotonic ns) */
 	char limit_reason[700];
 } run;
+
+/* A scrape of --metrics-addr, on an NNG thread: the results as merged so far. */
+#define PROM_MAX_AGENTS 1024
+static int render_metrics(void *arg, sbuf *out)
+{
+	run *r = arg;
+	/* The agents' names first: the registry has its own lock, never taken
+	 * inside ours. */
+	agent_info *ai = calloc(PROM_MAX_AGENTS, sizeof(*ai));
+	const char *ids[PROM_MAX_AGENTS], *names[PROM_MAX_AGENTS];
+	prom_names nm = { ids, names, 0 };
+	if (ai != NULL && r->cl != NULL)
+		nm.n = cluster_agents(r->cl, ai, PROM_MAX_AGENTS);
+	for (size_t i = 0; i < nm.n; i++) {
+		ids[i] = ai[i].id;
+		names[i] = ai[i].name;
+	}
+	pthread_mutex_lock(&r->mu);
+	int rv = prom_render(r->res, r->run_id, r->plan->name, &nm, out);
+	pthread_mutex_unlock(&r->mu);
+	free(ai);
+	return rv;
+}
 
 /* ---- batches (handler threads) ---- */
 
@@ -200,11 +226,17 @@ static int spawn_agents(run *r, int n, int workers)
 			prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (getppid() == 1)
 				_exit(1);
-			const char *argv[] = { bin,   "--controller", r->url, "--name", name, "--workers",
-				               wbuf,  "--once",       NULL,   NULL,     NULL };
+			const char *argv[] = { bin,  "--controller", r->url, "--name", name, "--workers",
+				               wbuf, "--once",       NULL,   NULL,     NULL,   NULL,
+				               NULL };
+			int k = 8;
 			if (r->o->source_addresses != NULL) {
-				argv[8] = "--source-addresses";
-				argv[9] = r->o->source_addresses;
+				argv[k++] = "--source-addresses";
+				argv[k++] = r->o->source_addresses;
+			}
+			if (r->o->allow_target != NULL) {
+				argv[k++] = "--allow-target";
+				argv[k++] = r->o->allow_target;
 			}
 			execvp(bin, (char *const *)argv);
 			fprintf(stderr, "herd: cannot run %s: %s\n", bin, strerror(errno));
@@ -426,8 +458,7 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 	if (store_add_event(r->st, r->run_id, clock_real_ns() / 1000000, kind, agent_id, message) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r->st));
 	pthread_mutex_unlock(&r->mu);
-	if (strcmp(kind, "agent_refused") == 0)
-		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
+	/* Refusals are on stderr already: the gate logs them, bounded. */
 }
 
 /*
@@ -783,6 +814,11 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
+	if (o->metrics_addr != NULL &&
+	    metrics_http_start(o->metrics_addr, render_metrics, &r, &r.mh, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", err);
+		goto out;
+	}
 	struct sigaction sa = { .sa_handler = on_sigint };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1036,6 +1072,9 @@ int run_main(const run_opts *o)
 	/* Give batches a moment to arrive after an immediate stop, then close. */
 	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
 	refresh_agents(&r, ai, nai);
+	/* Scrapes read the registry: the endpoint goes first. */
+	metrics_http_stop(r.mh);
+	r.mh = NULL;
 	cluster_close(r.cl);
 	r.cl = NULL;
 	record_agents(&r, ai, nai, weights, wsum);
@@ -1125,6 +1164,8 @@ out:
 	if (run_open && store_run_end(r.st, r.run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL,
 	                              NULL) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r.st));
+	metrics_http_stop(r.mh);
+	r.mh = NULL;
 	guard_stop(r.gd);
 	if (r.cl != NULL)
 		cluster_close(r.cl);

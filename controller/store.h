@@ -25,8 +25,10 @@
 #include "proto/wire.h"
 
 /* The schema version this build creates and reads. Version 2 added
- * series_keys.tags; older files are migrated when opened. */
-#define STORE_SCHEMA_VERSION 2
+ * series_keys.tags, version 3 the interval_stats table (per-interval count,
+ * errors and percentiles, filled at merge time) and the interval_series
+ * view (docs/store.md); older files are migrated when opened. */
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store;
 

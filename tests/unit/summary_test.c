@@ -555,7 +555,7 @@ static void test_tagged_text(void)
 
 	/* The flows of mixed, with their shares; plain's one default flow has no
 	 * table. */
-	CHECK_CONTAINS(t, "\n  flows of mixed    iterations    share  requests        p95\n"
+	CHECK_CONTAINS(t, "\n  flows of mixed    iterations   picked  requests        p95\n"
 	                  "    ai                      10    10.0%       104      800ms\n"
 	                  "    read                    60    60.0%       600       10ms\n"
 	                  "    write                   30    30.0%       300      200ms\n");
@@ -866,9 +866,50 @@ static void test_large_counts_and_ws_failures(void)
 	results_free(r);
 }
 
+/* A flow's share is of the iterations started (the picks of the weighted
+ * mix), not of those finished: ai was picked 30 times in 100 and finished 27
+ * (its iterations are slow), which is 30%, not 27.8%. */
+static void test_flow_share_of_started(void)
+{
+	static const char *const flows[] = {"flow=read", "flow=ai", "flow=write"};
+	static const uint64_t started[] = {60, 30, 10}, finished[] = {60, 27, 10};
+	wire_entry e[6];
+	results *r = NULL;
+	char *t = NULL;
+
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	for (int i = 0; i < 3; i++) {
+		e[2 * i] = entry("iterations_started", "mix", "", "", 0);
+		e[2 * i].tags = (char *)flows[i];
+		e[2 * i].count = started[i];
+		e[2 * i + 1] = entry("iterations", "mix", "", "", 0);
+		e[2 * i + 1].tags = (char *)flows[i];
+		e[2 * i + 1].count = finished[i];
+	}
+	CHECK_EQ_INT(results_add_batch(r, "a1", 0, e, 6), HERD_OK);
+	summary_info info = {.run_id = "r-share", .status = "passed"};
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	if (t != NULL) {
+		CHECK_CONTAINS(t, "    ai                      27    30.0%");
+		CHECK_CONTAINS(t, "    read                    60    60.0%");
+		CHECK_CONTAINS(t, "    write                   10    10.0%");
+	}
+	free(t);
+	json_t *j = NULL;
+	CHECK_EQ_INT(summary_json(r, &info, &j), HERD_OK);
+	json_t *ai = json_object_get(
+	    json_object_get(json_object_get(jpath2(j, "herd", "scenarios"), "mix"), "flows"), "ai");
+	CHECK_EQ_INT(json_integer_value(json_object_get(ai, "started")), 30);
+	CHECK_EQ_INT(json_integer_value(json_object_get(ai, "iterations")), 27);
+	CHECK(fabs(json_number_value(json_object_get(ai, "share")) - 0.3) < 1e-12);
+	json_decref(j);
+	results_free(r);
+}
+
 int main(void)
 {
 	test_large_counts_and_ws_failures();
+	test_flow_share_of_started();
 	test_ws_closes();
 	test_agents();
 	test_durations();
