@@ -138,7 +138,7 @@ static void parts(const plan *p, int64_t t, int vus, char *msg, size_t len)
 			n = snprintf(msg + used, len - used, "%s%s %.0f %s", sep,
 			             s->name, ceil(v - 1e-9), ratecap_open(s) ? "maxVUs" : "VUs");
 		else if (!vus && r > 0)
-			n = snprintf(msg + used, len - used, "%s%s %.4g iterations/s x %.4g requests = %.4g/s",
+			n = snprintf(msg + used, len - used, "%s%s %.4g iterations/s x %.4g requests per iteration = %.4g/s",
 			             sep, s->name,
 			             r / ratecap_reqs_per_iter(s), ratecap_reqs_per_iter(s), r);
 		else

@@ -547,7 +547,8 @@ static int run_outcome(run *r, int code, int interrupted, int degraded, const ve
 		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
 		         degraded ? " (agents were lost before any load)" : "");
 	else if (code == EXIT_DEGRADED)
-		snprintf(reason, len, "agents lost or batches missing: part of the load was not applied or not measured");
+		snprintf(reason, len, "degraded: agents left before the end (lost or stopped), or batches are "
+		                      "missing: part of the load was not applied or not measured");
 	return code;
 }
 

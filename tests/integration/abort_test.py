@@ -314,7 +314,7 @@ def test_max_rate_refuses():
         r = run_herd(CAP_PLAN % (ng.url, 110, "", OPEN), timeout=30)
         check(r.code == 104, "herd exited %d, expected 104%s" % (r.code, r.tail()))
         for s in ("plan.yaml:3:1:", "peak of 120 requests/s at 4 s", "maxRate 110/s",
-                  "browse 50 iterations/s x 2 requests = 100/s", "later 20 iterations/s x 1 requests = 20/s"):
+                  "browse 50 iterations/s x 2 requests per iteration = 100/s", "later 20 iterations/s x 1 requests per iteration = 20/s"):
             check(s in r.stderr, "no %r in%s" % (s, r.tail()))
         note("%s", r.stderr.strip())
         ng.settle(max_s=1.0)

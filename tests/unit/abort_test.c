@@ -133,7 +133,7 @@ static void test_peaks(void)
 	p->max_rate = 144;
 	CHECK_EQ_INT(ratecap_check(p, msg, sizeof(msg)), -1);
 	CHECK_CONTAINS(msg, "peak of 145 requests/s at 4 s exceeds maxRate 144/s");
-	CHECK_CONTAINS(msg, "browse 50 iterations/s x 2.5 requests = 125/s, later 20 iterations/s x 1 requests = 20/s");
+	CHECK_CONTAINS(msg, "browse 50 iterations/s x 2.5 requests per iteration = 125/s, later 20 iterations/s x 1 requests per iteration = 20/s");
 	/* 145 fits, but leaves nothing for the closed-model scenario. */
 	p->max_rate = 145;
 	CHECK_EQ_INT(ratecap_check(p, msg, sizeof(msg)), -1);
