@@ -58,8 +58,8 @@ static double rate_at(const plan_scenario *s, int64_t t, int left)
 	if (!ratecap_open(s) || !active(s, t, left))
 		return 0;
 	double per_unit = s->executor == EXEC_CONSTANT_ARRIVAL_RATE
-	                          ? (double)s->rate
-	                          : staged(s->start_rate, s->stages, s->nstages, t - s->start_ms);
+	                      ? (double)s->rate
+	                      : staged(s->start_rate, s->stages, s->nstages, t - s->start_ms);
 	return per_unit * 1000.0 / (double)s->time_unit_ms * ratecap_reqs_per_iter(s);
 }
 
@@ -69,10 +69,13 @@ static double vus_at(const plan_scenario *s, int64_t t, int left)
 	if (!active(s, t, left))
 		return 0;
 	switch (s->executor) {
-	case EXEC_RAMPING_VUS: return staged(s->start_vus, s->stages, s->nstages, t - s->start_ms);
+	case EXEC_RAMPING_VUS:
+		return staged(s->start_vus, s->stages, s->nstages, t - s->start_ms);
 	case EXEC_CONSTANT_ARRIVAL_RATE:
-	case EXEC_RAMPING_ARRIVAL_RATE: return (double)s->max_vus;
-	default: return (double)s->vus;
+	case EXEC_RAMPING_ARRIVAL_RATE:
+		return (double)s->max_vus;
+	default:
+		return (double)s->vus;
 	}
 }
 
@@ -135,12 +138,12 @@ static void parts(const plan *p, int64_t t, int vus, char *msg, size_t len)
 		}
 		int n;
 		if (vus && v > 0)
-			n = snprintf(msg + used, len - used, "%s%s %.0f %s", sep,
-			             s->name, ceil(v - 1e-9), ratecap_open(s) ? "maxVUs" : "VUs");
+			n = snprintf(msg + used, len - used, "%s%s %.0f %s", sep, s->name, ceil(v - 1e-9),
+			             ratecap_open(s) ? "maxVUs" : "VUs");
 		else if (!vus && r > 0)
-			n = snprintf(msg + used, len - used, "%s%s %.4g iterations/s x %.4g requests per iteration = %.4g/s",
-			             sep, s->name,
-			             r / ratecap_reqs_per_iter(s), ratecap_reqs_per_iter(s), r);
+			n = snprintf(msg + used, len - used,
+			             "%s%s %.4g iterations/s x %.4g requests per iteration = %.4g/s", sep,
+			             s->name, r / ratecap_reqs_per_iter(s), ratecap_reqs_per_iter(s), r);
 		else
 			n = 0;
 		if (n < 0)
@@ -162,28 +165,31 @@ int ratecap_check(const plan *p, char *msg, size_t len)
 	ratecap_compute(p, &pk);
 	msg[0] = '\0';
 	if (p->max_rate > 0 && pk.rate > (double)p->max_rate + 1e-9) {
-		n = snprintf(msg, len,
-		             "the plan's peak of %.4g requests/s at %.3g s exceeds maxRate %lld/s (arrival rates x "
-		             "requests per iteration of the open-model scenarios running then: ",
-		             pk.rate, (double)pk.rate_at_ms / 1000, (long long)p->max_rate);
+		n = snprintf(
+		    msg, len,
+		    "the plan's peak of %.4g requests/s at %.3g s exceeds maxRate %lld/s (arrival rates x "
+		    "requests per iteration of the open-model scenarios running then: ",
+		    pk.rate, (double)pk.rate_at_ms / 1000, (long long)p->max_rate);
 		if (n > 0 && (size_t)n < len)
 			parts(p, pk.rate_at_ms, 0, msg, len);
 		return -1;
 	}
 	if (p->max_vus_cap > 0 && pk.vus > p->max_vus_cap) {
-		n = snprintf(msg, len,
-		             "the plan's peak of %lld VUs at %.3g s exceeds maxVUs %lld (VUs of the closed-model and "
-		             "maxVUs of the open-model scenarios running then: ",
-		             (long long)pk.vus, (double)pk.vus_at_ms / 1000, (long long)p->max_vus_cap);
+		n = snprintf(
+		    msg, len,
+		    "the plan's peak of %lld VUs at %.3g s exceeds maxVUs %lld (VUs of the closed-model and "
+		    "maxVUs of the open-model scenarios running then: ",
+		    (long long)pk.vus, (double)pk.vus_at_ms / 1000, (long long)p->max_vus_cap);
 		if (n > 0 && (size_t)n < len)
 			parts(p, pk.vus_at_ms, 1, msg, len);
 		return -1;
 	}
 	if (p->max_rate > 0 && pk.closed && ratecap_closed_budget(p) < 1) {
-		snprintf(msg, len,
-		         "maxRate %lld/s leaves no whole request/s for the closed-model scenarios: the open-model "
-		         "ones peak at %.4g requests/s at %.3g s",
-		         (long long)p->max_rate, pk.rate, (double)pk.rate_at_ms / 1000);
+		snprintf(
+		    msg, len,
+		    "maxRate %lld/s leaves no whole request/s for the closed-model scenarios: the open-model "
+		    "ones peak at %.4g requests/s at %.3g s",
+		    (long long)p->max_rate, pk.rate, (double)pk.rate_at_ms / 1000);
 		return -1;
 	}
 	return 0;

@@ -30,7 +30,7 @@ typedef struct ratecap_peak {
 	int64_t rate_at_ms; /* when (ms from the load's start) */
 	int64_t vus;        /* VUs at their peak: closed models' VUs, open models' maxVUs */
 	int64_t vus_at_ms;
-	int closed;         /* 1 when a closed-model scenario sends requests (its rate is unknown) */
+	int closed; /* 1 when a closed-model scenario sends requests (its rate is unknown) */
 } ratecap_peak;
 
 /* Requests one iteration of s sends: its flows' HTTP and ws steps (a ws

@@ -19,13 +19,13 @@ typedef struct rule {
 	const plan_threshold *t;
 	th_metric m;
 	th_expr e;
-	size_t nslots;  /* window intervals, 0: the whole run */
-	res_agg *ring;  /* nslots per-interval aggregates, interval k at k % nslots */
-	res_agg *sum;   /* the window (or the whole run so far) being judged */
-	res_agg *cum;   /* the whole run so far, when nslots is 0 */
-	int judged;     /* a window with data was judged */
-	int failed;     /* some window failed */
-	double worst;   /* the failing value furthest from the limit, else the last value */
+	size_t nslots; /* window intervals, 0: the whole run */
+	res_agg *ring; /* nslots per-interval aggregates, interval k at k % nslots */
+	res_agg *sum;  /* the window (or the whole run so far) being judged */
+	res_agg *cum;  /* the whole run so far, when nslots is 0 */
+	int judged;    /* a window with data was judged */
+	int failed;    /* some window failed */
+	double worst;  /* the failing value furthest from the limit, else the last value */
 } rule;
 
 typedef struct pending {
@@ -263,8 +263,12 @@ static void judge_rule(abort_rules *a, rule *r, const results *res, int64_t k, a
 	int64_t end = (k + 1) * (int64_t)a->interval_ms;
 	if (!ok && r->t->abort_on_fail && end >= r->t->delay_abort_ms && !*fired) {
 		*fired = 1;
-		*out = (abort_breach){ .threshold = r->index, .metric = r->t->metric, .expr = r->t->expr,
-			                   .window_ms = r->t->window_ms, .value = value, .at_ms = end };
+		*out = (abort_breach){.threshold = r->index,
+		                      .metric = r->t->metric,
+		                      .expr = r->t->expr,
+		                      .window_ms = r->t->window_ms,
+		                      .value = value,
+		                      .at_ms = end};
 	}
 }
 
@@ -312,8 +316,8 @@ void abort_describe(const abort_breach *b, char *buf, size_t len)
 		snprintf(over, sizeof(over), "over the last %.0f s", (double)b->window_ms / 1000);
 	else
 		snprintf(over, sizeof(over), "over the run so far");
-	snprintf(buf, len, "threshold '%s: %s' failed %s: %.6g at %.0f s (abortOnFail)", b->metric, b->expr, over,
-	         b->value, (double)b->at_ms / 1000);
+	snprintf(buf, len, "threshold '%s: %s' failed %s: %.6g at %.0f s (abortOnFail)", b->metric, b->expr,
+	         over, b->value, (double)b->at_ms / 1000);
 }
 
 int abort_patch_verdicts(const abort_rules *a, verdict_set *vs)

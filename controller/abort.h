@@ -29,9 +29,9 @@ typedef struct abort_breach {
 	size_t threshold;   /* its index in the plan's thresholds */
 	const char *metric; /* as written (owned by the plan) */
 	const char *expr;
-	int64_t window_ms;  /* 0: judged on the whole run so far */
-	double value;       /* the value that failed (verdict.observed units) */
-	int64_t at_ms;      /* the end of the interval whose data failed it, from the load's start */
+	int64_t window_ms; /* 0: judged on the whole run so far */
+	double value;      /* the value that failed (verdict.observed units) */
+	int64_t at_ms;     /* the end of the interval whose data failed it, from the load's start */
 } abort_breach;
 
 /*

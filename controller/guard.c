@@ -17,7 +17,7 @@ struct guard {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int quit;
-	int fails;    /* failures in a row */
+	int fails; /* failures in a row */
 	int tripped;
 	char why[256];
 };

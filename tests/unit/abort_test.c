@@ -39,23 +39,24 @@ static void expect_err(const char *yaml, const char *want)
 	plan_free(p);
 }
 
-#define HEAD                               \
-	"target: http://127.0.0.1:1\n"     \
-	"scenarios:\n"                     \
-	"  main:\n"                        \
-	"    executor: constant-vus\n"     \
-	"    duration: 30s\n"              \
-	"    flow:\n"                      \
+#define HEAD                                                                                                 \
+	"target: http://127.0.0.1:1\n"                                                                       \
+	"scenarios:\n"                                                                                       \
+	"  main:\n"                                                                                          \
+	"    executor: constant-vus\n"                                                                       \
+	"    duration: 30s\n"                                                                                \
+	"    flow:\n"                                                                                        \
 	"      - get: /x\n"
 
 static void test_plan_keys(void)
 {
-	plan *p = parse(HEAD "maxRate: 100\nmaxVUs: 20\n"
-	                     "guards:\n  health: { url: https://h/healthz }\n"
-	                     "thresholds:\n"
-	                     "  http_req_failed:\n"
-	                     "    - { threshold: \"rate < 0.05\", abortOnFail: true, delayAbortEval: 10s, window: 30s }\n"
-	                     "    - \"rate < 0.1\"\n");
+	plan *p = parse(
+	    HEAD "maxRate: 100\nmaxVUs: 20\n"
+	         "guards:\n  health: { url: https://h/healthz }\n"
+	         "thresholds:\n"
+	         "  http_req_failed:\n"
+	         "    - { threshold: \"rate < 0.05\", abortOnFail: true, delayAbortEval: 10s, window: 30s }\n"
+	         "    - \"rate < 0.1\"\n");
 	if (p != NULL) {
 		CHECK_EQ_INT(p->max_rate, 100);
 		CHECK_EQ_INT(p->max_vus_cap, 20);
@@ -79,36 +80,37 @@ static void test_plan_keys(void)
 	expect_err(HEAD "guards:\n  health: { every: 1s }\n", "t.yaml:9:3: 'health' needs 'url'");
 	expect_err(HEAD "guards:\n  health: { url: http://h/, every: 1s, timeout: 2s }\n",
 	           "the health 'timeout' (2000 ms) is longer than 'every' (1000 ms)");
-	expect_err(HEAD "guards:\n  health: { url: http://h/, failures: 0 }\n", "'failures' must be at least 1");
+	expect_err(HEAD "guards:\n  health: { url: http://h/, failures: 0 }\n",
+	           "'failures' must be at least 1");
 	expect_err(HEAD "guards:\n  helth: {}\n", "t.yaml:9:3: unknown key 'helth' in 'guards'");
 	expect_err(HEAD "maxRate: 0\n", "t.yaml:8:10: 'maxRate' must be at least 1");
 	expect_err(HEAD "maxVUs: 1.5\n", "t.yaml:8:9: ");
 }
 
 static const char open_plan[] =
-	"target: http://127.0.0.1:1\n"
-	"scenarios:\n"
-	"  browse:\n"
-	"    executor: constant-arrival-rate\n"
-	"    rate: 50\n"
-	"    duration: 5s\n"
-	"    preAllocatedVUs: 10\n"
-	"    flows:\n"
-	"      a: { weight: 3, steps: [ { get: /a }, { get: /b } ] }\n"
-	"      b: { weight: 1, steps: [ { get: /a }, { think: 1s }, { get: /b }, { get: /c }, { get: /d } ] }\n"
-	"  later:\n"
-	"    executor: ramping-arrival-rate\n"
-	"    startTime: 2s\n"
-	"    timeUnit: 2s\n"
-	"    preAllocatedVUs: 10\n"
-	"    maxVUs: 30\n"
-	"    stages: [ { duration: 2s, target: 40 }, { duration: 2s, target: 0 } ]\n"
-	"    flow: [ { get: /x } ]\n"
-	"  closed:\n"
-	"    executor: ramping-vus\n"
-	"    startTime: 1s\n"
-	"    stages: [ { duration: 4s, target: 8 }, { duration: 1s, target: 0 } ]\n"
-	"    flow: [ { get: /y } ]\n";
+    "target: http://127.0.0.1:1\n"
+    "scenarios:\n"
+    "  browse:\n"
+    "    executor: constant-arrival-rate\n"
+    "    rate: 50\n"
+    "    duration: 5s\n"
+    "    preAllocatedVUs: 10\n"
+    "    flows:\n"
+    "      a: { weight: 3, steps: [ { get: /a }, { get: /b } ] }\n"
+    "      b: { weight: 1, steps: [ { get: /a }, { think: 1s }, { get: /b }, { get: /c }, { get: /d } ] }\n"
+    "  later:\n"
+    "    executor: ramping-arrival-rate\n"
+    "    startTime: 2s\n"
+    "    timeUnit: 2s\n"
+    "    preAllocatedVUs: 10\n"
+    "    maxVUs: 30\n"
+    "    stages: [ { duration: 2s, target: 40 }, { duration: 2s, target: 0 } ]\n"
+    "    flow: [ { get: /x } ]\n"
+    "  closed:\n"
+    "    executor: ramping-vus\n"
+    "    startTime: 1s\n"
+    "    stages: [ { duration: 4s, target: 8 }, { duration: 1s, target: 0 } ]\n"
+    "    flow: [ { get: /y } ]\n";
 
 static void test_peaks(void)
 {
@@ -133,7 +135,8 @@ static void test_peaks(void)
 	p->max_rate = 144;
 	CHECK_EQ_INT(ratecap_check(p, msg, sizeof(msg)), -1);
 	CHECK_CONTAINS(msg, "peak of 145 requests/s at 4 s exceeds maxRate 144/s");
-	CHECK_CONTAINS(msg, "browse 50 iterations/s x 2.5 requests per iteration = 125/s, later 20 iterations/s x 1 requests per iteration = 20/s");
+	CHECK_CONTAINS(msg, "browse 50 iterations/s x 2.5 requests per iteration = 125/s, later 20 "
+	                    "iterations/s x 1 requests per iteration = 20/s");
 	/* 145 fits, but leaves nothing for the closed-model scenario. */
 	p->max_rate = 145;
 	CHECK_EQ_INT(ratecap_check(p, msg, sizeof(msg)), -1);
@@ -207,16 +210,32 @@ static void batch(abort_rules *a, results *whole, const char *agent, int64_t k, 
 		hist_free(e[i].h);
 }
 
+/* The rules of a plan with these thresholds (YAML lines under
+ * `thresholds:`), waiting for nagents agents; NULL (a failed check) when
+ * they cannot be made. *p gets the plan (free it with plan_free). */
+static abort_rules *rules_for(const char *thresholds, size_t nagents, plan **p)
+{
+	char yaml[2048];
+	abort_rules *a = NULL;
+	snprintf(yaml, sizeof(yaml), HEAD "thresholds:\n%s", thresholds);
+	*p = parse(yaml);
+	if (*p == NULL || abort_new(*p, 1000, nagents, &a) != HERD_OK) {
+		CHECK(0);
+		return NULL;
+	}
+	return a;
+}
+
 static void test_window_not_diluted(void)
 {
-	plan *p = parse(HEAD "thresholds:\n"
-	                     "  http_req_failed:\n"
-	                     "    - { threshold: \"rate < 0.5\", abortOnFail: true }\n"
-	                     "    - { threshold: \"rate < 0.5\", abortOnFail: true, window: 3s }\n");
-	abort_rules *a = NULL;
+	plan *p = NULL;
+	abort_rules *a = rules_for("  http_req_failed:\n"
+	                           "    - { threshold: \"rate < 0.5\", abortOnFail: true }\n"
+	                           "    - { threshold: \"rate < 0.5\", abortOnFail: true, window: 3s }\n",
+	                           1, &p);
 	abort_breach b;
 	int fired = 0;
-	if (p == NULL || abort_new(p, 1000, 1, &a) != HERD_OK)
+	if (a == NULL)
 		goto out;
 	CHECK_EQ_INT(abort_count(a), 2);
 	/* 20 good seconds, then every request fails. */
@@ -238,7 +257,9 @@ static void test_window_not_diluted(void)
 		CHECK(b.value > 0.666 && b.value < 0.667);
 		char text[256];
 		abort_describe(&b, text, sizeof(text));
-		CHECK_CONTAINS(text, "threshold 'http_req_failed: rate < 0.5' failed over the last 3 s: 0.666667 at 22 s");
+		CHECK_CONTAINS(
+		    text,
+		    "threshold 'http_req_failed: rate < 0.5' failed over the last 3 s: 0.666667 at 22 s");
 	}
 out:
 	abort_free(a);
@@ -247,12 +268,13 @@ out:
 
 static void test_delay(void)
 {
-	plan *p = parse(HEAD "thresholds:\n"
-	                     "  http_req_failed: [ { threshold: \"rate < 0.5\", abortOnFail: true, delayAbortEval: 3s } ]\n");
-	abort_rules *a = NULL;
+	plan *p = NULL;
+	abort_rules *a = rules_for(
+	    "  http_req_failed: [ { threshold: \"rate < 0.5\", abortOnFail: true, delayAbortEval: 3s } ]\n",
+	    1, &p);
 	abort_breach b;
 	int fired = 0;
-	if (p == NULL || abort_new(p, 1000, 1, &a) != HERD_OK)
+	if (a == NULL)
 		goto out;
 	for (int64_t k = 0; k < 3; k++) {
 		batch(a, NULL, "a1", k, 0, 50, 1000);
@@ -267,12 +289,12 @@ out:
 
 static void test_waits_for_agents(void)
 {
-	plan *p = parse(HEAD "thresholds:\n"
-	                     "  http_req_failed: [ { threshold: \"rate < 0.5\", abortOnFail: true, window: 1s } ]\n");
-	abort_rules *a = NULL;
+	plan *p = NULL;
+	abort_rules *a = rules_for(
+	    "  http_req_failed: [ { threshold: \"rate < 0.5\", abortOnFail: true, window: 1s } ]\n", 2, &p);
 	abort_breach b;
 	int fired = 0;
-	if (p == NULL || abort_new(p, 1000, 2, &a) != HERD_OK)
+	if (a == NULL)
 		goto out;
 	/* Agent a1's failures alone would fail the rule; a2's batch of the same
 	 * interval, late by 300 ms, is waited for and makes it pass. */
@@ -289,7 +311,8 @@ static void test_waits_for_agents(void)
 	abort_judge(a, 2000 + ABORT_GRACE_MS, &b, &fired);
 	CHECK(fired);
 	CHECK_EQ_INT(b.at_ms, 2000);
-	/* A batch of an interval already judged is ignored. */
+	/* A late batch of an interval already judged is taken without error
+	 * (the run's results count it; the rules do not). */
 	batch(a, NULL, "a2", 1, 1000, 0, 1000);
 out:
 	abort_free(a);
@@ -298,12 +321,13 @@ out:
 
 static void test_merged_percentiles(void)
 {
-	plan *p = parse(HEAD "thresholds:\n"
-	                     "  http_req_duration: [ { threshold: \"p(95) < 300\", abortOnFail: true, window: 1s } ]\n");
-	abort_rules *a = NULL;
+	plan *p = NULL;
+	abort_rules *a = rules_for(
+	    "  http_req_duration: [ { threshold: \"p(95) < 300\", abortOnFail: true, window: 1s } ]\n", 2,
+	    &p);
 	abort_breach b;
 	int fired = 0;
-	if (p == NULL || abort_new(p, 1000, 2, &a) != HERD_OK)
+	if (a == NULL)
 		goto out;
 	/* 1000 fast requests on one agent, 40 slow on the other: 3.8% slow, p95
 	 * of the merged histogram is fast (an average of the agents' p95s would be
