@@ -777,6 +777,10 @@ static void print_shares(run *r, const agent_info *ai, size_t n, const double *w
 			const plan_scenario *s = &r->plan->scenarios[k];
 			print_share(s, weights, n, i);
 		}
+		/* maxRate's share for closed-model requests, as agent/engine.c splits it. */
+		int64_t budget = ratecap_closed_budget(r->plan);
+		if (budget >= 0)
+			printf("  closed-model cap %lld/s", (long long)split_int_at(budget, weights, n, i));
 		printf("\n");
 		if (ai[i].clock_rtt_ns / 2 > uncertainty)
 			uncertainty = (double)ai[i].clock_rtt_ns / 2;
