@@ -316,10 +316,13 @@ def hostile_ws_run(behave, kind, extra=""):
     errs = r.errors_by_kind()
     note("%s: peak RSS %d kB, errors %s, server sent %s bytes, wall %.1f s", behave.__name__, peak,
          errs, sent, r.elapsed)
-    expect_code(r, 0)
+    # Every session failed: the default ws_session_failed threshold fails the run.
+    expect_code(r, 99)
     check(srv.sessions == 2, "the server saw %d sessions, want 2" % srv.sessions)
     check(r.metric("ws_sessions")["count"] == 2, "ws_sessions %s" % r.metric("ws_sessions"))
-    check(errs == {kind: 2}, "errors %s, want {%r: 2}" % (errs, kind))
+    # The session's expect, cut short with it, counts as a failed check.
+    check(errs == {kind: 2, "check_failed": 2}, "errors %s, want {%r: 2, check_failed: 2}"
+          % (errs, kind))
     check_peak(peak, WS_PEAK_KB, behave.__name__)
     return r
 
@@ -455,8 +458,9 @@ def test_ws_max_message_size_key():
     check(r.metric("ws_msgs_received")["count"] == 2, "received %s" % r.metric("ws_msgs_received"))
     with HostileWs(two_messages((1 << 20) + 1)) as srv:
         r = run_herd(plan(srv.url, MAX_1MIB_PLAN), timeout=60)
-    expect_code(r, 0)
-    check(r.errors_by_kind() == {"ws_message_too_big": 1}, "errors %s" % r.errors_by_kind())
+    expect_code(r, 99)  # its one session failed (ws_session_failed's default threshold)
+    check(r.errors_by_kind() == {"ws_message_too_big": 1, "check_failed": 1},
+          "errors %s" % r.errors_by_kind())
     check(r.elapsed < 9, "the session waited for its expect (%.1f s) instead of ending" % r.elapsed)
 
 
