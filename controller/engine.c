@@ -13,7 +13,10 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/ratecap.h"
+#include "controller/abort.h"
 #include "controller/engine.h"
+#include "controller/guard.h"
 #include "controller/summary.h"
 #include "proto/wire.h"
 
@@ -49,6 +52,7 @@ struct eng {
 	char store_error[600]; /* why, from store_errmsg */
 	uint64_t unstored;     /* batches acknowledged and dropped after that */
 	queued_ev *evq, **evq_tail;
+	abort_rules *ab;       /* the plan's abort rules, fed by eng_batch (NULL: not yet) */
 
 	/* Stepping thread only. */
 	agent_info *ai;   /* the run's agents, refreshed from the cluster */
@@ -64,6 +68,11 @@ struct eng {
 	uint64_t busy_warned;
 	int skew_reported;
 	int stored;
+	/* Abort rules and the health guard (limits_watch). */
+	guard *gd;           /* NULL: no health guard, or not started */
+	int limit_code;      /* 0, or EXIT_THRESHOLDS / EXIT_GUARD_ABORTED once one fired */
+	int64_t limit_until; /* after it fired: how long agents get to finish (monotonic ns) */
+	char limit_reason[700];
 };
 
 const char *eng_state_name(eng_state s)
@@ -143,6 +152,8 @@ static int eng_batch(void *arg, const char *agent_id, const wire_metrics *m)
 		 * as it goes: a batch it cannot hold is still in the results. */
 		if (rv == HERD_OK && win_add(e->w, agent_id, m->interval_ms, m->entries, m->nentries) != HERD_OK)
 			log_warn("live window: out of memory");
+		if (rv == HERD_OK && e->ab != NULL)
+			rv = abort_add_batch(e->ab, agent_id, m->interval_ms, m->entries, m->nentries);
 	}
 	pthread_mutex_unlock(&e->mu);
 	return rv;
@@ -264,6 +275,15 @@ int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text
 			return HERD_EINVAL;
 		}
 	}
+	/* The plan's peak against its maxRate and maxVUs, before anything starts. */
+	char msg[1024];
+	if (ratecap_check(p, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "%s:%d:%d: %s; nothing was sent to the target", p->file, p->caps_line, p->caps_col,
+		         msg);
+		plan_free(p);
+		free(t);
+		return HERD_EINVAL;
+	}
 	*out = p;
 	*text = t;
 	return HERD_OK;
@@ -369,6 +389,17 @@ int eng_start(eng *e, cluster *cl)
 	e->cl = cl;
 	cluster_set_hooks(cl, eng_batch, eng_cluster_event, e);
 	set_state(e, ENG_JOINING);
+	/* The health guard's check before the start, before any agent is asked
+	 * to send anything. */
+	char why[256], text[1024];
+	const plan_health *h = &e->cfg.plan->health;
+	if (h->url != NULL && !guard_check_once(h, why, sizeof(why))) {
+		snprintf(text, sizeof(text), "the health guard %s is unhealthy (%s): run refused, nothing was sent to the target",
+		         h->url, why);
+		emit_text(e, ENG_EV_GUARD_REFUSED, text);
+		record_event(e, clock_real_ns() / 1000000, "guard_refused", NULL, text);
+		eng_cancel(e, EXIT_GUARD_REFUSED);
+	}
 	return HERD_OK;
 }
 
@@ -493,6 +524,17 @@ static int assign(eng *e, int64_t now)
 		e->weights[i] = eng_agent_weight(e->cfg.agent_weights, e->ai[i].name, e->ai[i].cores);
 		e->wsum += e->weights[i];
 	}
+	/* The abort rules, before any batch can come; each interval waits for
+	 * these agents' batches. */
+	abort_rules *ab = NULL;
+	if ((rv = abort_new(p, INTERVAL_MS, e->nai, &ab)) != HERD_OK) {
+		eng_event ev = { .type = ENG_EV_RULES_FAILED, .rv = rv, .text = "" };
+		emit(e, &ev);
+		return rv;
+	}
+	pthread_mutex_lock(&e->mu);
+	e->ab = ab;
+	pthread_mutex_unlock(&e->mu);
 	int64_t delay = e->cfg.start_delay_ms > 0 ? e->cfg.start_delay_ms : START_DELAY_MS;
 	e->start_real = clock_real_ns() + delay * 1000000;
 	/* The files and environment values the plan used travel with it, so
@@ -549,6 +591,8 @@ static int assign(eng *e, int64_t now)
 	 * of the report's charts (the run row's start is earlier, before agents
 	 * joined). */
 	record_event(e, e->start_real / 1000000, "load_start", NULL, "the load starts on every agent");
+	if (p->health.url != NULL && guard_start(&p->health, &e->gd) != HERD_OK)
+		emit_text(e, ENG_EV_GUARD_FAILED, "");
 	e->start_mono = now + (e->start_real - clock_real_ns());
 	/* The live line counts to the end of the last scenario; gracefulStop is slack. */
 	e->total_ms = 0;
@@ -627,6 +671,8 @@ static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t le
 /* Leaves the watch: the agents' DONE and last batches are awaited a while. */
 static void end_watch(eng *e, int64_t now)
 {
+	guard_stop(e->gd);
+	e->gd = NULL;
 	e->linger_deadline = now + (int64_t)(e->stopped_at_once ? LINGER_AT_ONCE_MS : LINGER_MS) * 1000000;
 	set_state(e, ENG_DRAINING);
 }
@@ -757,6 +803,44 @@ static void tick(eng *e, int64_t now)
 	pthread_mutex_unlock(&e->mu);
 }
 
+/*
+ * On every step of the watch: judges the abort rules on the intervals merged
+ * so far and looks at the health guard. When one fails, STOPs every agent at
+ * once with the reason, records an "abort" event (at the breach for a rule),
+ * says so, and gives the agents until limit_until to finish.
+ */
+static void limits_watch(eng *e, int64_t now)
+{
+	abort_breach b;
+	int fired = 0, fails = 0;
+	char why[256], stop_reason[sizeof(e->limit_reason) + 8];
+	int64_t at_ms = clock_real_ns() / 1000000;
+
+	if (e->limit_code != 0)
+		return;
+	pthread_mutex_lock(&e->mu);
+	if (e->ab != NULL && abort_judge(e->ab, (now - e->start_mono) / 1000000, &b, &fired) != HERD_OK)
+		fired = 0;
+	pthread_mutex_unlock(&e->mu);
+	if (fired) {
+		abort_describe(&b, why, sizeof(why));
+		snprintf(e->limit_reason, sizeof(e->limit_reason), "%s", why);
+		e->limit_code = EXIT_THRESHOLDS;
+		at_ms = e->start_real / 1000000 + b.at_ms;
+	} else if (e->gd != NULL && guard_tripped(e->gd, why, sizeof(why), &fails)) {
+		snprintf(e->limit_reason, sizeof(e->limit_reason), "the health guard %s failed %d checks in a row (last: %s)",
+		         e->cfg.plan->health.url, fails, why);
+		e->limit_code = EXIT_GUARD_ABORTED;
+	} else {
+		return;
+	}
+	snprintf(stop_reason, sizeof(stop_reason), "abort: %s", e->limit_reason);
+	stop_all(e, stop_reason);
+	record_event(e, at_ms, "abort", NULL, e->limit_reason);
+	emit_text(e, ENG_EV_ABORTED, e->limit_reason);
+	e->limit_until = now + 5000000000LL;
+}
+
 /* ENG_ASSIGNED and ENG_RUNNING: watch the agents until they are done. */
 static void step_watch(eng *e, int64_t now)
 {
@@ -776,6 +860,12 @@ static void step_watch(eng *e, int64_t now)
 	}
 	if (store_check(e)) {
 		e->code = EXIT_SETUP;
+		end_watch(e, now);
+		return;
+	}
+	limits_watch(e, now);
+	if (e->limit_code != 0 && now > e->limit_until) {
+		e->degraded = 1; /* stopped agents that never said DONE: their last batches are missing */
 		end_watch(e, now);
 		return;
 	}
@@ -856,9 +946,13 @@ static int run_outcome(eng *e, const verdict_set *vs, char *reason, size_t len)
 	};
 	if (outcome_nothing_measured(e->res, &oi.nothing_measured) != HERD_OK)
 		oi.setup_failed = 1;
+	oi.rule_aborted = e->limit_code == EXIT_THRESHOLDS;
+	oi.guard_aborted = e->limit_code == EXIT_GUARD_ABORTED;
 	int code = outcome_code(&oi);
 	reason[0] = '\0';
-	if (e->store_failed)
+	if (e->limit_code != 0 && code == e->limit_code)
+		snprintf(reason, len, "%s", e->limit_reason);
+	else if (e->store_failed)
 		snprintf(reason, len,
 		         "results store: %s; the load was stopped, what was committed is kept "
 		         "(%llu later batches were dropped)",
@@ -933,7 +1027,10 @@ static void judge(eng *e)
 	if (lo != INT64_MAX && hi > lo)
 		results_set_duration_ms(e->res, (hi - lo) / 1000000);
 	verdict_set *vs = NULL;
+	if (e->ab != NULL) /* the last intervals, which the watch may not have judged */
+		abort_finish(e->ab, (results_duration_ms(e->res) + INTERVAL_MS - 1) / INTERVAL_MS * INTERVAL_MS);
 	int judged = verdict_eval_plan(e->cfg.plan, e->res, &vs) == HERD_OK &&
+	             (e->ab == NULL || abort_patch_verdicts(e->ab, vs) == HERD_OK) &&
 	             outcome_default_thresholds(e->cfg.plan, e->res, vs) == HERD_OK;
 	char reason[700];
 	int code = run_outcome(e, vs, reason, sizeof(reason));
@@ -951,7 +1048,7 @@ static void judge(eng *e)
 		.run_id = e->run_id,
 		.plan_name = e->cfg.plan->name,
 		.plan = e->cfg.plan,
-		.status = outcome_status(code),
+		.status = e->limit_code == EXIT_THRESHOLDS && code == EXIT_THRESHOLDS ? "aborted" : outcome_status(code),
 		.reason = reason[0] != '\0' ? reason : NULL,
 		.degraded = e->degraded,
 		.verdicts = vs,
@@ -982,7 +1079,8 @@ static void judge(eng *e)
 	if (vs != NULL)
 		store_add_verdicts(e->cfg.st, e->run_id, vs);
 	e->code = code;
-	e->stored = mark_run(e, outcome_store_status(code), code, json, text) == HERD_OK;
+	outcome_in sin = { .rule_aborted = e->limit_code == EXIT_THRESHOLDS };
+	e->stored = mark_run(e, outcome_store_status_of(&sin, code), code, json, text) == HERD_OK;
 	free(text);
 	free(json);
 	free(sag);
@@ -994,6 +1092,8 @@ void eng_cancel(eng *e, int code)
 {
 	if (e->state == ENG_DONE)
 		return;
+	guard_stop(e->gd);
+	e->gd = NULL;
 	/* Agents already sent their share stop at once. */
 	if (e->cl != NULL && e->state >= ENG_ASSIGNED) {
 		refresh_agents(e);
@@ -1089,6 +1189,7 @@ void eng_free(eng *e)
 	free(e->weights);
 	free(e->lost);
 	free(e->told);
+	abort_free(e->ab);
 	win_free(e->w);
 	results_free(e->res);
 	pthread_mutex_destroy(&e->mu);

@@ -10,11 +10,12 @@
  * States, in order (any of them may go straight to ENG_DONE on a failure
  * or eng_cancel):
  *   ENG_NEW       made: the run is recorded in the store as running
- *   ENG_JOINING   eng_start: waiting for idle agents, then for their clocks
+ *   ENG_JOINING   eng_start: the health guard checked once (unhealthy: done,
+ *                 110), then waiting for idle agents and for their clocks
  *   ENG_ASSIGNED  each agent was sent its ASSIGN; the start instant is ahead
  *                 or an agent has not accepted yet
  *   ENG_RUNNING   the load is under way (a graceful stop included); a tick
- *                 per interval
+ *                 per interval; abort rules and the health guard are judged
  *   ENG_DRAINING  the load is over or stopped: the agents' DONE and last
  *                 batches are awaited a short while (5 s; 1 s after
  *                 eng_stop at once)
@@ -82,6 +83,12 @@ typedef enum eng_event_type {
 	ENG_EV_JUDGE_FAILED,  /* thresholds could not be evaluated */
 	ENG_EV_NO_MEMORY,     /* text: what could not be made (the summary) */
 	ENG_EV_STORE_ERROR,   /* text: a store failure while recording the run's end */
+	ENG_EV_GUARD_REFUSED, /* text: the health guard is unhealthy before the start: the run
+	                       * is refused (110), nothing was sent */
+	ENG_EV_GUARD_FAILED,  /* the health guard could not be started: the run goes on unguarded */
+	ENG_EV_RULES_FAILED,  /* the abort rules could not be made (rv): the run ends (103) */
+	ENG_EV_ABORTED,       /* text: an abortOnFail threshold (99) or the health guard (111)
+	                       * failed: every agent is stopped at once */
 } eng_event_type;
 
 typedef struct eng_event {
@@ -156,7 +163,8 @@ typedef struct eng_cfg {
 /*
  * Loads and checks a plan (cli: command-line overrides, may be NULL) and
  * reads its text, for eng_cfg; a plan whose assignment (text, files,
- * environment values) would not fit one wire message is refused. On error returns HERD_EINVAL (or another
+ * environment values) would not fit one wire message, or whose peak is
+ * above its maxRate or maxVUs, is refused. On error returns HERD_EINVAL (or another
  * herd_err) with the whole message in err: file:line:column for a plan or
  * threshold error. On success *p (plan_free) and *text (free) are the
  * caller's.
@@ -183,8 +191,10 @@ eng_state eng_get_state(const eng *e);
 int eng_code(const eng *e);
 int eng_stored(const eng *e);
 
-/* Starts waiting for agents on cl (open, with no other run on it).
- * Returns HERD_OK, or HERD_EINVAL when the run is not new. */
+/* Starts waiting for agents on cl (open, with no other run on it), after
+ * the plan's health guard, when it has one, answered healthy (this check
+ * blocks up to its timeout; unhealthy, the run is done with 110). Returns
+ * HERD_OK, or HERD_EINVAL when the run is not new. */
 int eng_start(eng *e, cluster *cl);
 
 /*

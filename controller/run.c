@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "common/ratecap.h"
 #include "common/split.h"
 #include "controller/cluster.h"
 #include "controller/engine.h"
@@ -366,6 +367,10 @@ static void print_shares(run *r, const agent_info *ai, size_t n, const double *w
 			const plan_scenario *s = &r->plan->scenarios[k];
 			print_share(s, weights, n, i);
 		}
+		/* maxRate's share for closed-model requests, as agent/engine.c splits it. */
+		int64_t budget = ratecap_closed_budget(r->plan);
+		if (budget >= 0)
+			printf("  closed-model cap %lld/s", (long long)split_int_at(budget, weights, n, i));
 		printf("\n");
 		if (ai[i].clock_rtt_ns / 2 > uncertainty)
 			uncertainty = (double)ai[i].clock_rtt_ns / 2;
@@ -453,7 +458,11 @@ static void on_event(void *arg, const eng_event *ev)
 		else
 			fprintf(stderr, "herd: out of memory\n");
 		break;
-	case ENG_EV_STORE_ERROR: fprintf(stderr, "herd: %s\n", ev->text); break;
+	case ENG_EV_STORE_ERROR:
+	case ENG_EV_GUARD_REFUSED: fprintf(stderr, "herd: %s\n", ev->text); break;
+	case ENG_EV_GUARD_FAILED: fprintf(stderr, "herd: warning: cannot start the health guard\n"); break;
+	case ENG_EV_RULES_FAILED: fprintf(stderr, "herd: abort rules: %s\n", herd_strerror(ev->rv)); break;
+	case ENG_EV_ABORTED: fprintf(stderr, "%sherd: run aborted: %s; every agent is stopped\n", nl, ev->text); break;
 	}
 }
 
@@ -619,8 +628,13 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
-	/* From here on the run takes the listener's events: every join is recorded. */
+	/* From here on the run takes the listener's events: every join is
+	 * recorded. An unhealthy health guard refuses the run here. */
 	eng_start(r.e, r.cl);
+	if (eng_get_state(r.e) == ENG_DONE) {
+		code = eng_code(r.e);
+		goto out;
+	}
 	if (o->metrics_addr != NULL &&
 	    metrics_http_start(o->metrics_addr, render_metrics, &r, &r.mh, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "herd: %s\n", err);
