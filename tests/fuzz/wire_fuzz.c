@@ -43,7 +43,7 @@ static void check_decode(const char *buf, size_t len)
 }
 
 /* Valid messages to patch, built once. */
-#define NTEMPLATES 5
+#define NTEMPLATES 6
 static char *tmpl[NTEMPLATES];
 static size_t tmpl_len[NTEMPLATES];
 
@@ -60,6 +60,8 @@ static void build_templates(void)
 	m[2].u.poll = (wire_poll){ "a", "r", 1.5, 10 };
 	m[4].type = WIRE_ERROR;
 	m[4].u.error = (wire_error){ "a", "", -3, "m" };
+	m[5].type = WIRE_LOAD;
+	m[5].u.load = (wire_load){ "a", "r", "s", 4, WIRE_LOAD_VUS, 12, 0 };
 
 	static wire_entry e[2];
 	static hist h;
