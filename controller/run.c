@@ -26,6 +26,7 @@
 #include "common/split.h"
 #include "controller/cluster.h"
 #include "controller/live.h"
+#include "controller/loadsched.h"
 #include "controller/results.h"
 #include "controller/run.h"
 #include "controller/store.h"
@@ -365,6 +366,31 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
 }
 
+/* The test hook of loadsched.h: reads HERD_TEST_LOAD_SCHEDULE. */
+static int load_hook_parse(loadsched *ls)
+{
+	char err[256];
+	const char *spec = getenv("HERD_TEST_LOAD_SCHEDULE");
+	if (spec == NULL || spec[0] == '\0')
+		return HERD_OK;
+	if (loadsched_parse(spec, ls, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: HERD_TEST_LOAD_SCHEDULE: %s\n", err);
+		return HERD_EINVAL;
+	}
+	return HERD_OK;
+}
+
+/* Sets the first scenario's load when the hook's next offset is reached. */
+static void load_hook_step(run *r, loadsched *ls, int64_t t_ms)
+{
+	double v;
+	const plan_scenario *s = &r->plan->scenarios[0];
+	int rate = s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE;
+	while (loadsched_due(ls, t_ms, &v))
+		if (cluster_set_load(r->cl, s->name, rate ? WIRE_LOAD_RATE : WIRE_LOAD_VUS, v) != HERD_OK)
+			fprintf(stderr, "herd: cannot set scenario %s's load to %g\n", s->name, v);
+}
+
 double run_agent_weight(const char *spec, const char *name, double dflt)
 {
 	const char *p = spec;
@@ -676,6 +702,10 @@ int run_main(const run_opts *o)
 	free(files);
 	free(env);
 	record_agents(&r, ai, nai, weights, wsum);
+	cluster_set_shares(r.cl, r.run_id, ai, weights, nai);
+	loadsched hook = { 0 };
+	if (load_hook_parse(&hook) != HERD_OK)
+		goto out;
 	if (!o->quiet) {
 		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", r.run_id, r.plan->name,
 		       o->plan_path, r.plan->nscenarios, r.plan->nscenarios == 1 ? "" : "s", nai,
@@ -784,6 +814,7 @@ int run_main(const run_opts *o)
 		if (all_finished(&r, ai, nai))
 			break;
 		int64_t now = clock_mono_ns();
+		load_hook_step(&r, &hook, (now - start_mono) / 1000000);
 		if (now > hard_deadline) {
 			fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
 			stop_all(&r, ai, nai, "abort");
