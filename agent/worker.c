@@ -927,6 +927,9 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	case EXEC_CONSTANT_ARRIVAL_RATE:
 	case EXEC_RAMPING_ARRIVAL_RATE:
 		return setup_arrivals(w, r);
+	case EXEC_BREAKING_POINT:
+		/* The controller runs the search; it never sends such a plan yet. */
+		return HERD_EINVAL;
 	}
 	for (int64_t i = 0; i < r->max_vus; i++)
 		if (vu_alloc(w, r) == NULL)

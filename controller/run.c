@@ -366,6 +366,47 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
 }
 
+/* Each threshold (or objective: what) can be judged: an aggregation its
+ * metric has. Prints the first that cannot, at its line:column; returns -1
+ * then, else 0. */
+static int check_thresholds(const plan *p, const plan_threshold *t, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++, t++) {
+		th_metric m;
+		th_expr e;
+		char terr[256];
+		if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
+		    th_parse_expr(t->expr, &e, terr, sizeof(terr)) != 0 || verdict_check(&m, &e, terr, sizeof(terr)) != 0) {
+			fprintf(stderr, "%s:%d:%d: %s '%s: %s': %s\n", p->file, t->line, t->col, what, t->metric, t->expr,
+			        terr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The breaking-point executor's plan is parsed and checked (its objectives
+ * too, as thresholds are), but the search loop that runs it is not in this
+ * controller yet: rather than run it as something else, say so. Returns 0
+ * when the plan has no such scenario.
+ */
+static int refuse_breaking_point(const plan *p)
+{
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		if (s->executor != EXEC_BREAKING_POINT)
+			continue;
+		if (check_thresholds(p, s->bp.objectives, s->bp.nobjectives, "objective") != 0)
+			return -1;
+		fprintf(stderr, "%s:%d:%d: scenario '%s': executor breaking-point is not implemented yet: the plan is "
+		        "valid, but the search that runs it lands separately (see README, \"Finding the breaking "
+		        "point\")\n", p->file, s->line, s->col, s->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* The test hook of loadsched.h: reads HERD_TEST_LOAD_SCHEDULE. */
 static int load_hook_parse(loadsched *ls)
 {
@@ -485,6 +526,7 @@ static void print_share(const plan_scenario *s, const double *weights, size_t n,
 	case EXEC_PER_VU_ITERATIONS:
 		printf(" %s %lld VUs", s->name, (long long)split_int_at(s->vus, weights, n, i));
 		break;
+	case EXEC_BREAKING_POINT: printf(" %s (search)", s->name); break;
 	}
 }
 
@@ -534,22 +576,11 @@ int run_main(const run_opts *o)
 		plan_free(r.plan);
 		return EXIT_INVALID;
 	}
-	{
-		for (size_t i = 0; i < r.plan->nthresholds; i++) {
-			th_metric m;
-			th_expr e;
-			char terr[256];
-			const plan_threshold *t = &r.plan->thresholds[i];
-			if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
-			    th_parse_expr(t->expr, &e, terr, sizeof(terr)) != 0 ||
-			    verdict_check(&m, &e, terr, sizeof(terr)) != 0) {
-				fprintf(stderr, "%s:%d:%d: threshold '%s: %s': %s\n", r.plan->file, t->line, t->col,
-				        t->metric, t->expr, terr);
-				plan_free(r.plan);
-				free(r.plan_text);
-				return EXIT_INVALID;
-			}
-		}
+	if (check_thresholds(r.plan, r.plan->thresholds, r.plan->nthresholds, "threshold") != 0 ||
+	    refuse_breaking_point(r.plan) != 0) {
+		plan_free(r.plan);
+		free(r.plan_text);
+		return EXIT_INVALID;
 	}
 
 	/* 2. The store. */
