@@ -16,7 +16,8 @@ static const char *const metric_names[AM__N] = {
 	"ws_sessions",        "ws_connecting",      "ws_session_duration",
 	"ws_msgs_sent",       "ws_msgs_received",   "ws_msg_rtt",
 	"group_duration",
-	"ws_close_codes",     "ws_tls_handshaking",
+	"ws_close_codes",     "ws_tls_handshaking", "ws_sessions_open",
+	"offered_iterations", "iterations_started", "vus_target",
 };
 
 const char *agg_metric_name(int m)
@@ -28,7 +29,7 @@ const char *agg_metric_name(int m)
 
 int agg_metric_is_gauge(int m)
 {
-	return m == AM_VUS || m == AM_VUS_MAX;
+	return m == AM_VUS || m == AM_VUS_MAX || m == AM_WS_SESSIONS_OPEN || m == AM_VUS_TARGET;
 }
 
 _Static_assert(sizeof(agg_key) == 16, "agg_key is two words with no padding");

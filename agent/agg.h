@@ -35,6 +35,10 @@ typedef enum agg_metric {
 	AM_GROUP_DURATION,      /* trend: a group's steps, keyed by its STEP_GROUP_END */
 	AM_WS_CLOSE_CODES,      /* counter per close code (key.code) of the ws_closed_abnormally sessions */
 	AM_WS_TLS_HANDSHAKING,  /* trend: the TLS handshake of wss://, TCP connected to its end */
+	AM_WS_SESSIONS_OPEN,    /* gauge: sessions in progress (connecting or open) at the interval's end */
+	AM_OFFERED_ITERATIONS,  /* counter: arrival-rate arrivals that fell due (started or dropped) */
+	AM_ITERATIONS_STARTED,  /* counter per flow (key.sub): iterations begun, i.e. flow picks */
+	AM_VUS_TARGET,          /* gauge: the VUs a closed-model executor asks for at that moment */
 	AM__N
 } agg_metric;
 
@@ -51,7 +55,7 @@ typedef struct agg_key {
 	uint8_t metric;       /* agg_metric */
 	uint8_t method;       /* http_method, or 0xff */
 	uint8_t status_class; /* 0 none, 1..5 */
-	uint8_t sub;          /* AM_CHECKS: which check of the step; AM_ITERATIONS: the flow */
+	uint8_t sub;          /* AM_CHECKS: which check of the step; AM_ITERATIONS(_STARTED): the flow */
 	uint16_t scenario;    /* index in the plan, AGG_NONE for none */
 	uint16_t step;        /* index in the scenario's flow, AGG_NONE for none */
 	uint16_t code;        /* AM_WS_CLOSE_CODES: the close code; 0 otherwise */

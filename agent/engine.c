@@ -31,6 +31,7 @@ struct engine {
 	int *started;
 	int64_t *last_interval; /* per worker: last interval handed in */
 	int *done;              /* per worker: finished */
+	agg **final_gauges;     /* per worker that finished: its gauges at the end */
 	pthread_mutex_t mu;
 	pending *queue;         /* merged intervals waiting for slower workers, oldest first */
 	feeder *feeders;        /* this agent's block of each plan feeder, shared by the workers */
@@ -66,7 +67,8 @@ static int entry_to_wire(const plan *p, agg_entry *a, wire_entry *e)
 
 	if (a->key.metric == AM_CHECKS && st != NULL && a->key.sub < st->nchecks)
 		name = st->checks[a->key.sub].name;
-	if (a->key.metric == AM_ITERATIONS && s != NULL && a->key.sub < s->nflows)
+	if ((a->key.metric == AM_ITERATIONS || a->key.metric == AM_ITERATIONS_STARTED) && s != NULL &&
+	    a->key.sub < s->nflows)
 		tags = s->flows[a->key.sub].tagline;
 	if (a->key.metric == AM_GROUP_DURATION)
 		name = "";
@@ -115,6 +117,34 @@ fail:
 }
 
 /* Emits every interval all workers have handed in. Called with mu held. */
+/*
+ * Keeps the gauges of worker wi's last interval a. Workers end in different
+ * intervals; the intervals after one ended hold its gauges still (its VUs
+ * allocated stay allocated), so that an agent's vus_max does not fall to one
+ * worker's share in its last interval.
+ */
+static void keep_final_gauges(engine *e, int wi, const agg *a)
+{
+	size_t pos = 0;
+	agg_entry *ae;
+	agg *g = agg_new(a->interval);
+	if (g == NULL)
+		return; /* out of memory: later intervals miss this worker's share */
+	while ((ae = agg_next(a, &pos)) != NULL)
+		if (agg_metric_is_gauge(ae->key.metric))
+			agg_gauge(g, ae->key, ae->gauge);
+	e->final_gauges[wi] = g;
+}
+
+/* Adds the kept gauges of the workers that ended before interval a. */
+static void add_final_gauges(engine *e, agg *a)
+{
+	for (int w = 0; w < e->n; w++)
+		if (e->final_gauges[w] != NULL && e->final_gauges[w]->interval < a->interval &&
+		    agg_merge(a, e->final_gauges[w]) != 0)
+			log_error("out of memory merging interval %lld", (long long)a->interval);
+}
+
 static void emit_ready(engine *e, int force)
 {
 	while (e->queue != NULL) {
@@ -131,6 +161,7 @@ static void emit_ready(engine *e, int force)
 		for (int w = 0; w < e->n; w++)
 			all_done &= e->done[w];
 		int last = all_done && e->queue == NULL;
+		add_final_gauges(e, pd->a);
 		wire_metrics *m = to_wire(e->cfg.plan, pd->a);
 		if (m != NULL) {
 			m->interval_ms = pd->a->interval * e->cfg.interval_ms;
@@ -152,8 +183,10 @@ static void on_flush(void *arg, int wi, agg *a, int last)
 	engine *e = arg;
 	pthread_mutex_lock(&e->mu);
 	e->last_interval[wi] = a->interval;
-	if (last)
+	if (last) {
 		e->done[wi] = 1;
+		keep_final_gauges(e, wi, a);
+	}
 	/* Merge into the pending interval, keeping the queue sorted. */
 	pending **pp = &e->queue;
 	while (*pp != NULL && (*pp)->a->interval < a->interval)
@@ -215,7 +248,9 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	e->started = calloc((size_t)e->n, sizeof(*e->started));
 	e->last_interval = calloc((size_t)e->n, sizeof(*e->last_interval));
 	e->done = calloc((size_t)e->n, sizeof(*e->done));
-	if (!e->workers || !e->threads || !e->started || !e->last_interval || !e->done)
+	e->final_gauges = calloc((size_t)e->n, sizeof(*e->final_gauges));
+	if (!e->workers || !e->threads || !e->started || !e->last_interval || !e->done ||
+	    !e->final_gauges)
 		goto fail;
 	/* VU ids (k6's __VU) are unique across the cluster: each agent has a block
 	 * of ENGINE_VUS_PER_AGENT ids, each worker a block of ENGINE_VUS_PER_WORKER
@@ -360,5 +395,8 @@ void engine_free(engine *e)
 	free(e->started);
 	free(e->last_interval);
 	free(e->done);
+	for (int w = 0; e->final_gauges != NULL && w < e->n; w++)
+		agg_free(e->final_gauges[w]);
+	free(e->final_gauges);
 	free(e);
 }

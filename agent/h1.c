@@ -164,26 +164,32 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 {
 	step_result r;
 	int64_t ready = c->t_ready, written = c->t_written, first = c->t_first;
+	int64_t sent = c->v->sent_ns;
 
 	memset(&r, 0, sizeof(r));
-	/* Phases that never began end where the request ended. A request that
-	 * never got to send (a connect that failed or timed out) spends its
-	 * whole time waiting, as libcurl reports it: a timeout must weigh in
-	 * the latencies as long, not as nothing. */
-	if (ready == 0)
-		ready = written = c->v->sent_ns;
-	if (written == 0)
-		written = now;
-	if (first == 0)
-		first = now;
-	r.sending_us = span_us(ready, written);
-	r.waiting_us = span_us(written, first);
-	r.receiving_us = span_us(first, now);
+	/* A timed-out request ends at its deadline: how late the loop noticed
+	 * is not the server's time. */
+	if (err == ERRK_TIMEOUT && now > sent + c->rq->timeout_ns)
+		now = sent + c->rq->timeout_ns;
+	/* A phase the request never reached is 0, and one it was in when it
+	 * ended lasts to the end (as in the libcurl driver). A request that
+	 * never got to send (a connect that failed or timed out) has for its
+	 * duration its whole time, so that it weighs in the latencies as long
+	 * as it lasted, not as nothing. */
 	if (c->phase == PH_CONNECTING)
 		c->connecting_us = span_us(c->t_connect, now);
+	if (ready != 0) {
+		r.sending_us = span_us(ready, written != 0 ? written : now);
+		if (written != 0)
+			r.waiting_us = span_us(written, first != 0 ? first : now);
+		if (first != 0)
+			r.receiving_us = span_us(first, now);
+		r.duration_us = r.sending_us + r.waiting_us + r.receiving_us;
+	} else {
+		r.duration_us = span_us(sent, now);
+	}
 	r.blocked_us = c->blocked_us;
 	r.connecting_us = c->connecting_us;
-	r.duration_us = r.sending_us + r.waiting_us + r.receiving_us;
 	r.status = c->parser.headers_done ? c->parser.status : 0;
 	r.bytes_in = c->parser.header_bytes + c->parser.body_wire_bytes;
 	r.bytes_out = c->sent;

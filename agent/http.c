@@ -15,11 +15,13 @@
 #include "agent/tcp.h"
 #include "agent/worker.h"
 #include "common/clock.h"
+#include "common/dheap.h"
 #include "common/err.h"
 #include "common/sbuf.h"
 #include "common/tmpl.h"
 
 #define BODY_LIMIT (4u << 20) /* bodies kept for checks are cut here */
+#define DEFAULT_TIMEOUT_MS 60000 /* as k6 */
 
 typedef struct http_state {
 	worker *w;
@@ -29,6 +31,7 @@ typedef struct http_state {
 	size_t nsteps;              /* steps of the plan, numbered by plan_step_offsets */
 	size_t *first;              /* per scenario: number of its first step */
 	struct curl_slist **headers; /* per step */
+	dheap deadlines;            /* requests in flight, by their timeout */
 } http_state;
 
 typedef struct http_conn {
@@ -43,13 +46,25 @@ typedef struct http_conn {
 	sbuf url, req_body;          /* a templated step's rendered URL and body */
 	struct curl_slist *req_headers; /* a templated step's rendered headers */
 	int in_flight;
+	int64_t timeout_ns;          /* the configured step's timeout */
+	int64_t t_first;             /* first response header line arrived, 0 before */
+	dheap_node dl;               /* its deadline, in the state's heap while in flight */
 } http_conn;
 
-/* Keeps the header block of the last response (a redirect starts a new one). */
+/*
+ * Notes when the first response byte arrived (libcurl's STARTTRANSFER is
+ * also set when it starts sending a body after the headers, so it is not
+ * "the first byte received") and keeps the header block of the last response
+ * (a redirect starts a new one) when the step needs it.
+ */
 static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
 {
 	http_conn *c = arg;
 	size_t len = size * n;
+	if (c->t_first == 0)
+		c->t_first = clock_mono_ns();
+	if (!c->keep_headers)
+		return len;
 	if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
 		c->hdrs.len = 0;
 	if (c->hdrs.len < BODY_LIMIT)
@@ -175,36 +190,74 @@ static uint64_t span(curl_off_t a, curl_off_t b)
 	return b > a ? (uint64_t)(b - a) : 0;
 }
 
-/* Fills r from a finished transfer. */
-static void fill_result(http_conn *c, CURLcode rc, step_result *r)
+static curl_off_t cap(curl_off_t v, curl_off_t max)
 {
-	curl_off_t dns = 0, conn = 0, tls = 0, pre = 0, first = 0, total = 0, down = 0, up = 0;
+	return v < max ? v : max;
+}
+
+/*
+ * Fills r from a transfer that ended at end_ns (CLOCK_MONOTONIC): finished
+ * by libcurl with rc, or given up at its deadline (rc is then
+ * CURLE_OPERATION_TIMEDOUT and end_ns the deadline).
+ *
+ * The request's whole time T runs from when the worker handed it over
+ * (v->sent_ns) to end_ns, and a timed-out request's is its timeout: herd
+ * gives it up then, and how late the loop noticed is not the server's time.
+ * libcurl's marks (name lookup, connect, TLS, pretransfer) are offsets from
+ * its own start, a hair after the hand-over; each is capped at T, so no
+ * phase is longer than the request. The first response byte is herd's own
+ * mark (on_header). A phase the request never reached is 0: a connect that
+ * timed out has connecting = T - lookup and no waiting. http_req_duration is
+ * sending + waiting + receiving once the request went out, and T (the whole
+ * time) when it never did, so that failed connects weigh in the latencies as
+ * long as they lasted.
+ */
+static void fill_result(http_conn *c, CURLcode rc, int64_t end_ns, step_result *r)
+{
+	curl_off_t dns = 0, conn = 0, tls = 0, pre = 0, down = 0, up = 0;
 	long status = 0, hdr = 0, req = 0;
 
 	curl_easy_getinfo(c->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
 	curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &conn);
 	curl_easy_getinfo(c->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
 	curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	curl_easy_getinfo(c->easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
-	curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &total);
 	curl_easy_getinfo(c->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
 	curl_easy_getinfo(c->easy, CURLINFO_SIZE_UPLOAD_T, &up);
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c->easy, CURLINFO_HEADER_SIZE, &hdr);
 	curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &req);
 
+	int64_t sent = c->v->sent_ns;
+	if (rc == CURLE_OPERATION_TIMEDOUT && end_ns > sent + c->timeout_ns)
+		end_ns = sent + c->timeout_ns;
+	curl_off_t total = end_ns > sent ? (end_ns - sent) / 1000 : 0;
+	/* The first byte, as an offset like libcurl's: 0 when none came. */
+	curl_off_t first = c->t_first > sent && c->t_first < end_ns ? (c->t_first - sent) / 1000 : 0;
+	dns = cap(dns, total);
+	conn = cap(conn, total);
+	tls = cap(tls, total);
+	pre = cap(pre, total);
+
 	memset(r, 0, sizeof(*r));
 	r->status = (int)status;
 	r->blocked_us = (uint64_t)dns;
-	r->connecting_us = conn > 0 ? span(dns, conn) : 0;
-	r->tls_us = tls > 0 ? span(conn, tls) : 0;
 	curl_off_t ready = tls > 0 ? tls : conn;
-	r->sending_us = span(ready, pre);
-	if (first == 0)
-		first = total;
-	r->waiting_us = span(pre, first);
-	r->receiving_us = span(first, total);
-	r->duration_us = r->sending_us + r->waiting_us + r->receiving_us;
+	if (conn > 0) {
+		r->connecting_us = span(dns, conn);
+		r->tls_us = tls > 0 ? span(conn, tls) : 0;
+	} else if (rc != CURLE_OK && pre == 0) {
+		r->connecting_us = span(dns, total); /* it was still connecting */
+	}
+	if (pre > 0) {
+		r->sending_us = span(ready, pre);
+		if (first > 0 && first < pre)
+			first = pre;
+		r->waiting_us = span(pre, first > 0 ? first : total);
+		r->receiving_us = first > 0 ? span(first, total) : 0;
+		r->duration_us = r->sending_us + r->waiting_us + r->receiving_us;
+	} else {
+		r->duration_us = (uint64_t)total;
+	}
 	r->bytes_in = (uint64_t)down + (uint64_t)(hdr > 0 ? hdr : 0);
 	/* REQUEST_SIZE counts a small body that libcurl sent in one buffer with
 	 * the headers (under 64 KiB, and herd sends no Expect: 100-continue), but
@@ -232,6 +285,17 @@ static void fill_result(http_conn *c, CURLcode rc, step_result *r)
 	r->cookie_ctx = c;
 }
 
+/* Takes c's transfer out of the multi handle and reports it. */
+static void finish(http_state *st, http_conn *c, CURLcode rc, int64_t end_ns)
+{
+	step_result r;
+	curl_multi_remove_handle(st->multi, c->easy);
+	dheap_remove(&st->deadlines, &c->dl);
+	c->in_flight = 0;
+	fill_result(c, rc, end_ns, &r);
+	worker_step_done(st->w, c->v, &r);
+}
+
 static void drain(http_state *st)
 {
 	CURLMsg *msg;
@@ -240,14 +304,8 @@ static void drain(http_state *st)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		http_conn *c = NULL;
-		CURL *easy = msg->easy_handle;
-		CURLcode rc = msg->data.result;
-		step_result r;
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
-		curl_multi_remove_handle(st->multi, easy);
-		c->in_flight = 0;
-		fill_result(c, rc, &r);
-		worker_step_done(st->w, c->v, &r);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		finish(st, c, msg->data.result, clock_mono_ns());
 	}
 }
 
@@ -267,16 +325,34 @@ static void on_fd(void *arg, int fd, uint32_t events)
 
 static int64_t http_next_timer(void *state)
 {
-	return ((http_state *)state)->timer_ns;
+	http_state *st = state;
+	const dheap_node *top = dheap_top(&st->deadlines);
+	return top != NULL && top->at < st->timer_ns ? top->at : st->timer_ns;
 }
 
+/*
+ * libcurl's own timer, then the requests whose timeout ran out. The timeout
+ * is herd's to keep, counted from the hand-over as the lean driver counts it
+ * (libcurl's CURLOPT_TIMEOUT_MS starts a little later and stays as a
+ * backstop): a request still in flight at its deadline is given up there,
+ * whatever held libcurl back.
+ */
 static void http_on_timer(void *state)
 {
 	http_state *st = state;
 	int running;
-	st->timer_ns = INT64_MAX;
-	curl_multi_socket_action(st->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	drain(st);
+	int64_t now = clock_mono_ns();
+	if (st->timer_ns <= now) {
+		st->timer_ns = INT64_MAX;
+		curl_multi_socket_action(st->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		drain(st);
+	}
+	/* Requests started by the reports below get deadlines after now. */
+	dheap_node *n;
+	while ((n = dheap_top(&st->deadlines)) != NULL && n->at <= now) {
+		http_conn *c = DHEAP_ENTRY(n, http_conn, dl);
+		finish(st, c, CURLE_OPERATION_TIMEDOUT, n->at);
+	}
 }
 
 /*
@@ -365,6 +441,7 @@ static void http_fini(void *state)
 	free(st->first);
 	if (st->multi != NULL)
 		curl_multi_cleanup(st->multi);
+	dheap_fini(&st->deadlines);
 	free(st);
 }
 
@@ -386,10 +463,8 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	if (st->cookies)
 		curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the jar, kept across resets */
 	c->keep_headers = plan_step_needs_headers(s);
-	if (c->keep_headers) {
-		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-	}
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(e, CURLOPT_URL, s->url);
 	if (v->src != NULL) {
 		/* libcurl reuses only connections bound to the same address, so
@@ -398,7 +473,9 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 		curl_easy_setopt(e, CURLOPT_IPRESOLVE,
 		                 v->src->u.sa.sa_family == AF_INET ? CURL_IPRESOLVE_V4 : CURL_IPRESOLVE_V6);
 	}
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ms > 0 ? s->timeout_ms : 60000));
+	c->timeout_ns = (int64_t)(s->timeout_ms > 0 ? s->timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000;
+	/* A backstop only: http_on_timer gives the request up at its deadline. */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_ns / 1000000 + 1000));
 	/* The plan's `tls` options hold for https:// as for wss://. */
 	const plan_tls *tls = &worker_plan(st->w)->tls;
 	if (tls->insecure_skip_verify) {
@@ -473,6 +550,7 @@ static int http_start(void *state, vu *v, const plan_step *s)
 			return HERD_ENOMEM;
 		}
 		c->v = v;
+		dheap_node_init(&c->dl);
 		v->conn = c;
 	}
 	if (c->configured != s)
@@ -481,8 +559,13 @@ static int http_start(void *state, vu *v, const plan_step *s)
 		return HERD_ENOMEM;
 	c->body_len = 0;
 	c->hdrs.len = 0;
-	if (curl_multi_add_handle(st->multi, c->easy) != CURLM_OK)
+	c->t_first = 0;
+	if (dheap_set(&st->deadlines, &c->dl, v->sent_ns + c->timeout_ns) != 0)
+		return HERD_ENOMEM;
+	if (curl_multi_add_handle(st->multi, c->easy) != CURLM_OK) {
+		dheap_remove(&st->deadlines, &c->dl);
 		return HERD_EINTERNAL;
+	}
 	c->in_flight = 1;
 	return HERD_OK;
 }
@@ -493,6 +576,7 @@ static void http_cancel(void *state, vu *v)
 	http_conn *c = v->conn;
 	if (c != NULL && c->in_flight) {
 		curl_multi_remove_handle(st->multi, c->easy);
+		dheap_remove(&st->deadlines, &c->dl);
 		c->in_flight = 0;
 	}
 }

@@ -134,6 +134,7 @@ int journey_check(journey_resp *jr, const plan_check *ck, const tmpl_env *env)
 		}
 		break;
 	}
+	case CHK_WS_EXPECT: break; /* judged by the WebSocket session */
 	}
 	free(want.p);
 	return ok;

@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "common/session.h"
 #include "net/net.h"
+#include "net/tlscheck.h"
 #include "proto/wire.h"
 
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
@@ -69,12 +72,94 @@ typedef struct agent {
 	sysstat_cpu_meter cpu; /* CPU use reported in each POLL */
 	int64_t clock_offset_ns; /* our clock minus the controller's */
 	int64_t clock_rtt_ns;
+
+	/* With a token: the session with the controller, made at WELCOME and
+	 * ended when a reply fails to verify in it. Guarded by mu (both threads
+	 * send in it); the rest is the command loop's. */
+	session sess;
+	uint32_t sess_pipe;    /* the connection it was made on */
+	uint64_t sess_epoch;   /* one more for each session */
+	uint64_t unverified;   /* replies dropped: not sealed in the session */
+	int unverified_logged; /* the drop that ended the session was logged */
+	int ever_welcomed;     /* a session existed: later failures do not end the agent */
+	int quiet;             /* failures to authenticate again were logged once */
+
+	/* tls+tcp://: the files and the name the controller's certificate must have. */
+	net_tls_files tls;
+	char tls_name[256];
+	int cert_known;          /* herd's own check of the certificate came to a verdict */
+	int64_t cert_checked_ns; /* when it last looked (CLOCK_MONOTONIC) */
 } agent;
 
-/* One request on ctx; malformed replies are logged and dropped. */
-static int request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
+/* An error of the handshake: logged the first time, then (while the
+ * controller keeps failing to authenticate) at debug level only. */
+static void hs_error(agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void hs_error(agent *a, const char *fmt, ...)
 {
-	int rv = net_request(ctx, m, reply, ms);
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_msg(a->quiet ? LOG_DEBUG : LOG_ERROR, "%s", text);
+}
+
+/* A reply that did not verify in the session of epoch: counted, and when
+ * that session is still the current one it ends (the command loop then
+ * authenticates again) and the drop is logged, once for the whole outage. */
+static void drop_unverified(agent *a, uint64_t epoch, const wire_msg *reply)
+{
+	pthread_mutex_lock(&a->mu);
+	a->unverified++;
+	int current = a->sess.keyed && a->sess_epoch == epoch;
+	if (current)
+		session_clear(&a->sess);
+	int say = current && !a->unverified_logged;
+	if (say)
+		a->unverified_logged = 1;
+	pthread_mutex_unlock(&a->mu);
+	if (say)
+		log_warn("dropped a reply from the controller that is not sealed in this session (%s%s): "
+		         "not obeyed; authenticating again",
+		         reply->type == WIRE_SEALED || reply->type == 0 ? "" : "a plain ",
+		         reply->type == 0 ? "a sealed reply of another request, session or connection"
+		                          : wire_type_name(reply->type));
+}
+
+/*
+ * One request on channel ch (SESSION_CH_CMD: the command context, only the
+ * main thread; SESSION_CH_MET: the metrics context, only the sender). With a
+ * token, everything but HELLO and AUTH goes sealed in the session, and only
+ * a reply that verifies in it counts: see drop_unverified. Returns HERD_EAUTH
+ * for any other reply (*reply may then hold it, never to be obeyed), and at
+ * once when there is no session. Malformed replies are logged and dropped.
+ */
+static int request(agent *a, uint32_t ch, const wire_msg *m, wire_msg *reply, int ms)
+{
+	nng_ctx ctx = ch == SESSION_CH_MET ? a->met_ctx : a->cmd_ctx;
+	int rv;
+
+	if (a->cfg->token == NULL) {
+		rv = net_request(ctx, m, reply, ms);
+	} else {
+		session s;
+		pthread_mutex_lock(&a->mu);
+		if (!a->sess.keyed) {
+			pthread_mutex_unlock(&a->mu);
+			memset(reply, 0, sizeof(*reply));
+			return HERD_EAUTH;
+		}
+		uint64_t seq = ++a->sess.seq[ch];
+		uint64_t epoch = a->sess_epoch;
+		uint32_t pipe = a->sess_pipe;
+		s = a->sess;
+		pthread_mutex_unlock(&a->mu);
+		rv = net_sealed_request(ctx, &s, a->id, ch, seq, pipe, m, reply, ms);
+		session_clear(&s);
+		if (rv == HERD_EAUTH)
+			drop_unverified(a, epoch, reply);
+	}
 	if (rv == HERD_EPROTO)
 		log_warn("dropped a malformed reply from the controller");
 	return rv;
@@ -140,7 +225,7 @@ static void *sender_main(void *arg)
 		/* Encoding reads the batch; only this thread removes it from the queue. */
 		pthread_mutex_unlock(&a->mu);
 		wire_msg reply = { 0 };
-		int rv = request(a->met_ctx, &m, &reply, SEND_TIMEOUT_MS);
+		int rv = request(a, SESSION_CH_MET, &m, &reply, SEND_TIMEOUT_MS);
 		int acked = rv == HERD_OK && reply.type == WIRE_ACK && reply.u.ack.seq == q->m->seq;
 		/* A controller that does not run this run (it was restarted) will never
 		 * take these batches: drop them, counted, rather than block the agent. */
@@ -215,7 +300,7 @@ static int send_error(agent *a, const char *run_id, int code, const char *text)
 	m.u.error.run_id = (char *)run_id;
 	m.u.error.code = code;
 	m.u.error.message = (char *)text;
-	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	int rv = request(a, SESSION_CH_CMD, &m, &reply, POLL_TIMEOUT_MS);
 	wire_msg_fini(&reply);
 	return rv;
 }
@@ -355,7 +440,7 @@ static void on_assign(agent *a, const wire_assign *as)
 	wire_msg m = { .type = WIRE_READY }, reply = { 0 };
 	m.u.ready.agent_id = a->id;
 	m.u.ready.run_id = a->run_id;
-	request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	request(a, SESSION_CH_CMD, &m, &reply, POLL_TIMEOUT_MS);
 	wire_msg_fini(&reply);
 }
 
@@ -396,7 +481,7 @@ static void on_load(agent *a, const wire_load *l)
 		log_warn("run %s: cannot set scenario %s's load: %s", l->run_id, l->scenario,
 		         herd_strerror(ack.u.load.status));
 	}
-	request(a->cmd_ctx, &ack, &reply, POLL_TIMEOUT_MS);
+	request(a, SESSION_CH_CMD, &ack, &reply, POLL_TIMEOUT_MS);
 	wire_msg_fini(&reply);
 }
 
@@ -417,7 +502,7 @@ static int try_done(agent *a)
 	m.u.done.dropped_batches = dropped;
 	m.u.done.started_ns = engine_started_ns(a->eng);
 	m.u.done.ended_ns = engine_ended_ns(a->eng);
-	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	int rv = request(a, SESSION_CH_CMD, &m, &reply, POLL_TIMEOUT_MS);
 	int ok = rv == HERD_OK && reply.type != WIRE_ERROR;
 	wire_msg_fini(&reply);
 	if (ok)
@@ -438,8 +523,11 @@ static void fill_poll(agent *a, wire_msg *m)
 }
 
 /* Answers the controller's CHALLENGE: checks its proof of the token, then
- * proves ours. Returns the reply to AUTH in *reply. */
-static int authenticate(agent *a, const uint8_t *my_nonce, const wire_challenge *ch, wire_msg *reply)
+ * proves ours. Returns the reply to AUTH in *reply, the connection it came
+ * on in *pipe, and the session the handshake made in *sess (to be used only
+ * when that reply is WELCOME). */
+static int authenticate(agent *a, const uint8_t *my_nonce, const wire_challenge *ch, wire_msg *reply,
+                        uint32_t *pipe, session *sess)
 {
 	uint8_t their_nonce[AUTH_NONCE_LEN], mac[AUTH_MAC_LEN];
 	char proof[2 * AUTH_MAC_LEN + 1];
@@ -459,12 +547,14 @@ static int authenticate(agent *a, const uint8_t *my_nonce, const wire_challenge 
 	wire_msg m = { .type = WIRE_AUTH };
 	m.u.auth.agent_id = a->id;
 	m.u.auth.proof = proof;
-	int rv = request(a->cmd_ctx, &m, reply, POLL_TIMEOUT_MS);
+	int rv = net_request_on(a->cmd_ctx, &m, reply, POLL_TIMEOUT_MS, pipe);
 	if (!trusted) {
-		log_error("authentication failed: the controller does not hold this agent's token");
+		hs_error(a, "authentication failed: the controller does not hold this agent's token");
 		wire_msg_fini(reply);
 		return HERD_EAUTH;
 	}
+	if (rv == HERD_OK && session_start(sess, a->cfg->token, my_nonce, their_nonce, a->id) != HERD_OK)
+		rv = HERD_EINTERNAL;
 	return rv;
 }
 
@@ -477,7 +567,7 @@ static void sync_clock(agent *a)
 		wire_msg m = { .type = WIRE_TIME }, reply = { 0 };
 		m.u.time.agent_id = a->id;
 		m.u.time.t0 = clock_real_ns();
-		int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+		int rv = request(a, SESSION_CH_CMD, &m, &reply, POLL_TIMEOUT_MS);
 		int64_t t2 = clock_real_ns();
 		if (rv == HERD_OK && reply.type == WIRE_TIME && reply.u.time.t0 == m.u.time.t0) {
 			int64_t rtt = t2 - m.u.time.t0;
@@ -496,11 +586,32 @@ static void sync_clock(agent *a)
 	}
 }
 
+/* Stops all load once nothing that verifies has come from the controller
+ * for the loss limit. */
+static void check_lost(agent *a, int64_t now)
+{
+	if (a->lost || now - atomic_load(&a->last_heard_ns) < a->cfg->lost_controller_ms * 1000000)
+		return;
+	a->lost = 1;
+	if (a->eng != NULL) {
+		log_warn("no word from the controller for %lld ms: stopping all load",
+		         (long long)a->cfg->lost_controller_ms);
+		engine_stop(a->eng, 2);
+	}
+}
+
 static int hello(agent *a)
 {
 	uint8_t nonce[AUTH_NONCE_LEN];
 	char nonce_hex[2 * AUTH_NONCE_LEN + 1] = "";
 	wire_msg m = { .type = WIRE_HELLO }, reply = { 0 };
+	session sess = { 0 };
+	uint32_t pipe = 0;
+
+	/* Whatever comes until the next WELCOME is not obeyed. */
+	pthread_mutex_lock(&a->mu);
+	session_clear(&a->sess);
+	pthread_mutex_unlock(&a->mu);
 
 	if (a->cfg->token != NULL) {
 		if (auth_nonce(nonce) != HERD_OK)
@@ -518,30 +629,69 @@ static int hello(agent *a)
 		m.u.hello.cores = (uint32_t)a->cfg->workers;
 	m.u.hello.pid = (uint32_t)getpid();
 	m.u.hello.clock_ns = clock_real_ns();
-	int rv = request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
+	int rv = net_request(a->cmd_ctx, &m, &reply, POLL_TIMEOUT_MS);
 	if (rv == HERD_OK && reply.type == WIRE_CHALLENGE) {
 		wire_msg ch = reply;
 		memset(&reply, 0, sizeof(reply));
-		rv = authenticate(a, nonce, &ch.u.challenge, &reply);
+		rv = authenticate(a, nonce, &ch.u.challenge, &reply, &pipe, &sess);
 		wire_msg_fini(&ch);
 	} else if (rv == HERD_OK && reply.type == WIRE_WELCOME && a->cfg->token != NULL) {
 		/* A controller without our token could be anyone: give it nothing. */
-		log_error("refused the controller: it did not prove it holds the token (is it started with --token-file?)");
+		hs_error(a, "refused the controller: it did not prove it holds the token (is it started with --token-file?)");
 		rv = HERD_EAUTH;
 	}
 	if (rv == HERD_OK && reply.type == WIRE_ERROR) {
-		log_error("controller refused this agent: %s", reply.u.error.message);
+		hs_error(a, "controller refused this agent: %s", reply.u.error.message);
 		rv = reply.u.error.code == HERD_EVERSION ? HERD_EVERSION
 		     : reply.u.error.code == HERD_EAUTH  ? HERD_EAUTH
 		                                         : HERD_EINVAL;
 	} else if (rv == HERD_OK && reply.type != WIRE_WELCOME) {
 		rv = HERD_EPROTO;
 	} else if (rv == HERD_EVERSION) {
-		log_error("controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
+		hs_error(a, "controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
 	}
 	wire_msg_fini(&reply);
+	if (rv == HERD_OK && a->cfg->token != NULL) {
+		/* From here on only what verifies in this session is obeyed. */
+		pthread_mutex_lock(&a->mu);
+		a->sess = sess;
+		a->sess_pipe = pipe;
+		a->sess_epoch++;
+		a->unverified_logged = 0;
+		pthread_mutex_unlock(&a->mu);
+	}
+	session_clear(&sess);
 	if (rv == HERD_OK)
 		sync_clock(a);
+	return rv;
+}
+
+/* herd's own look at the controller's certificate (net/tlscheck.h), which
+ * can say what NNG cannot: why it is refused. Returns HERD_EAUTH, logged,
+ * when it is; otherwise what tlscheck_controller returned. */
+static int check_cert(const agent *a)
+{
+	char err[1024];
+	int rv = tlscheck_controller(a->cfg->url, &a->tls, a->tls.server_name, 2000, err, sizeof(err));
+	if (rv == HERD_EAUTH)
+		log_error("%s", err);
+	else if (rv != HERD_OK)
+		log_debug("TLS check of %s: %s", a->cfg->url, err);
+	return rv;
+}
+
+/* While the controller is silent or unproven over tls+tcp://, looks at its
+ * certificate with check_cert, at most once a second and until that has a
+ * verdict: NNG refuses a wrong certificate on every connection but says
+ * nothing. Returns HERD_EAUTH when the certificate is refused (logged). */
+static int look_at_cert(agent *a)
+{
+	int64_t now = clock_mono_ns();
+	if (!net_url_is_tls(a->cfg->url) || a->cert_known || now - a->cert_checked_ns < 1000000000LL)
+		return HERD_OK;
+	a->cert_checked_ns = now;
+	int rv = check_cert(a);
+	a->cert_known = rv == HERD_OK || rv == HERD_EAUTH;
 	return rv;
 }
 
@@ -570,10 +720,24 @@ int link_run(const link_cfg *cfg)
 	nng_dialer dialer;
 	nng_tls_config *tls = NULL;
 	char err[512];
-	if (net_url_is_tls(cfg->url) && net_tls_config(0, &cfg->tls, &tls, err, sizeof(err)) != HERD_OK) {
-		log_error("%s", err);
-		nng_close(a.sock);
-		return HERD_EINVAL;
+	if (net_url_is_tls(cfg->url)) {
+		char port[16];
+		a.tls = cfg->tls;
+		/* The controller's certificate must name the host we dial, unless
+		 * --tls-server-name says which name it has. */
+		if (a.tls.server_name == NULL) {
+			if (net_url_split(cfg->url, a.tls_name, sizeof(a.tls_name), port, sizeof(port)) != 0) {
+				log_error("%s: expected tls+tcp://HOST:PORT", cfg->url);
+				nng_close(a.sock);
+				return HERD_EINVAL;
+			}
+			a.tls.server_name = a.tls_name;
+		}
+		if (net_tls_config(0, &a.tls, &tls, err, sizeof(err)) != HERD_OK) {
+			log_error("%s", err);
+			nng_close(a.sock);
+			return HERD_EINVAL;
+		}
 	}
 	if ((rv = nng_ctx_open(&a.cmd_ctx, a.sock)) != 0 || (rv = nng_ctx_open(&a.met_ctx, a.sock)) != 0 ||
 	    (rv = nng_dialer_create(&dialer, a.sock, cfg->url)) != 0 ||
@@ -596,21 +760,44 @@ int link_run(const link_cfg *cfg)
 	}
 
 	int welcomed = 0, waiting_logged = 0;
+	if (cfg->token == NULL && strncmp(cfg->url, "ipc://", 6) != 0)
+		log_warn("no --token-file: whoever listens on %s can command this agent", cfg->url);
 	rv = HERD_OK;
 	a.last_heard_ns = clock_mono_ns();
 	while (!*cfg->quit) {
 		wire_msg reply = { 0 };
 		if (!welcomed) {
+			/* A refused certificate ends an agent that never had a controller. */
+			if (look_at_cert(&a) == HERD_EAUTH && !a.ever_welcomed) {
+				rv = HERD_EAUTH;
+				break;
+			}
 			rv = hello(&a);
 			if (rv == HERD_OK) {
 				welcomed = 1;
 				waiting_logged = 0;
 				a.last_heard_ns = clock_mono_ns();
+				a.ever_welcomed = 1;
+				a.cert_known = 0; /* look again should this session end */
+				if (a.quiet)
+					log_info("the controller proved the token again");
+				a.quiet = 0;
 				log_info("connected to %s as %s", cfg->url, a.id);
 				continue;
 			}
-			if (rv == HERD_EVERSION || rv == HERD_EINVAL || rv == HERD_EAUTH)
+			if ((rv == HERD_EVERSION || rv == HERD_EINVAL || rv == HERD_EAUTH) && !a.ever_welcomed)
 				break;
+			if (rv != HERD_ETIMEDOUT && rv != HERD_ECLOSED && a.ever_welcomed && !a.quiet) {
+				/* Someone else may be on the controller's address, or it came
+				 * back misconfigured: obey nothing, keep asking it to prove the
+				 * token (the real one may come back), and say so once. */
+				log_warn("cannot authenticate the controller at %s again: nothing it says is obeyed; "
+				         "trying again every second", cfg->url);
+				a.quiet = 1;
+			}
+			check_lost(&a, clock_mono_ns());
+			if (rv != HERD_ETIMEDOUT && rv != HERD_ECLOSED)
+				clock_sleep_ms(a.ever_welcomed ? 1000 : 100);
 			rv = HERD_OK;
 			/* A one-run agent whose controller never answers has nothing to wait for. */
 			if (cfg->once && clock_mono_ns() - a.last_heard_ns > (cfg->lost_controller_ms + 10000) * 1000000) {
@@ -618,7 +805,7 @@ int link_run(const link_cfg *cfg)
 				rv = HERD_ETIMEDOUT;
 				break;
 			}
-			if (!waiting_logged && clock_mono_ns() - a.last_heard_ns > 5000000000LL) {
+			if (!waiting_logged && !a.quiet && clock_mono_ns() - a.last_heard_ns > 5000000000LL) {
 				/* NNG redials quietly; say once why nothing is happening. */
 				log_warn("no answer from %s yet (controller not started, wrong address, firewall,%s)", cfg->url,
 				         net_url_is_tls(cfg->url) ? " or a TLS certificate the other side refuses" : " or no route");
@@ -651,11 +838,12 @@ int link_run(const link_cfg *cfg)
 		int wait_ms = POLL_TIMEOUT_MS;
 		if (!a.lost && left_ms < wait_ms)
 			wait_ms = left_ms < 100 ? 100 : (int)left_ms;
-		int prv = request(a.cmd_ctx, &m, &reply, wait_ms);
+		int prv = request(&a, SESSION_CH_CMD, &m, &reply, wait_ms);
 		int64_t now = clock_mono_ns();
 		if (prv == HERD_OK) {
 			if (a.lost)
 				log_info("controller is back");
+			a.cert_known = 0; /* look again should it fall silent */
 			a.lost = 0;
 			a.last_heard_ns = now;
 			switch (reply.type) {
@@ -676,13 +864,18 @@ int link_run(const link_cfg *cfg)
 				break;
 			default: break;
 			}
-		} else if (now - atomic_load(&a.last_heard_ns) >= cfg->lost_controller_ms * 1000000 && !a.lost) {
-			a.lost = 1;
-			if (a.eng != NULL) {
-				log_warn("no word from the controller for %lld ms: stopping all load",
-				         (long long)cfg->lost_controller_ms);
-				engine_stop(a.eng, 2);
+		} else {
+			if (prv == HERD_EAUTH) {
+				/* Not obeyed (see request); say HELLO again. A plain "unknown
+				 * agent" is what a restarted controller says: the hint lets a
+				 * verified ASSIGN from it replace the run it forgot. */
+				welcomed = 0;
+				if (reply.type == WIRE_ERROR && reply.u.error.code == HERD_ENOTFOUND && a.eng != NULL)
+					a.forgotten = 1;
 			}
+			check_lost(&a, now);
+			if (a.lost)
+				look_at_cert(&a);
 		}
 		wire_msg_fini(&reply);
 		if (prv != HERD_OK && cfg->once && now - a.last_heard_ns > (cfg->lost_controller_ms + 10000) * 1000000) {
@@ -703,6 +896,10 @@ int link_run(const link_cfg *cfg)
 	/* Closing the socket ends a request the sender may be waiting on. */
 	nng_close(a.sock);
 	pthread_join(sender, NULL);
+	if (a.unverified > 0)
+		log_info("%llu replies from the controller were dropped: not sealed in the session",
+		         (unsigned long long)a.unverified);
+	session_clear(&a.sess);
 	end_run(&a);
 	pthread_mutex_destroy(&a.mu);
 	pthread_cond_destroy(&a.cv);

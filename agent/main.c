@@ -30,7 +30,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: herd-agent --controller URL [--token-file FILE] [--name NAME] [--workers N]\n"
 	           "                  [--allow-target HOST[:PORT]|CIDR,...] [--lost-controller-timeout 3s]\n"
-	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--http-driver curl|lean] [--once]\n"
+	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-server-name NAME]]\n"
+	           "                  [--http-driver curl|lean] [--once]\n"
 	           "                  [--source-addresses ADDR|FIRST-LAST,...]\n"
 	           "URL: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
 }
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-ca", required_argument, NULL, 'R' },
+		{ "tls-server-name", required_argument, NULL, 'N' },
 		{ "http-driver", required_argument, NULL, 'D' },
 		{ "source-addresses", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		case 'C': cfg.tls.cert = optarg; break;
 		case 'K': cfg.tls.key = optarg; break;
 		case 'R': cfg.tls.ca = optarg; break;
+		case 'N': cfg.tls.server_name = optarg; break;
 		case 'D':
 			if (strcmp(optarg, "lean") != 0 && strcmp(optarg, "curl") != 0) {
 				fprintf(stderr, "herd-agent: --http-driver: expected 'curl' or 'lean', got '%s'\n", optarg);
@@ -108,6 +111,10 @@ int main(int argc, char **argv)
 	}
 	if (cfg.url == NULL) {
 		usage(stderr);
+		return 2;
+	}
+	if (cfg.tls.server_name != NULL && strncmp(cfg.url, "tls+tcp://", 10) != 0) {
+		fprintf(stderr, "herd-agent: --tls-server-name needs a tls+tcp:// controller address\n");
 		return 2;
 	}
 	if (token_file != NULL) {

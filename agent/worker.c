@@ -294,6 +294,9 @@ static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 	v->setup_failed = 0;
 	if (r->s->executor == EXEC_SHARED_ITERATIONS)
 		r->pool--;
+	agg_key sk = key_of(AM_ITERATIONS_STARTED, v, AGG_NONE);
+	sk.sub = v->flow;
+	agg_count(w->cur, sk, 1);
 	r->running++;
 	v->iter_start_ns = sched_ns;
 	run_step(w, v, sched_ns);
@@ -462,6 +465,21 @@ static void record_check(worker *w, const vu *v, uint8_t sub, int ok)
 		e->errors[ERRK_CHECK]++;
 }
 
+/*
+ * What an open-model (arrival-rate) request's latency adds to its own time:
+ * how late it went out after it was due (coordinated omission), since the
+ * arrival it serves was scheduled then and a late start is the server's cost
+ * too. A timed-out request is recorded as its timeout plus that delay. A VU
+ * of the closed model has no schedule: the lag of its think timer is the
+ * agent's, not the server's, so it adds nothing there.
+ */
+static uint64_t late_start_us(const plan_scenario *s, const vu *v)
+{
+	if (!arrival_rate(s) || v->sent_ns <= v->step_start_ns)
+		return 0;
+	return (uint64_t)(v->sent_ns - v->step_start_ns) / 1000;
+}
+
 void worker_step_done(worker *w, vu *v, const step_result *res)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
@@ -471,9 +489,7 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 	k.method = (uint8_t)st->method;
 	k.status_class = (uint8_t)(res->status > 0 && res->status < 600 ? res->status / 100 : 0);
 
-	/* Latency from when the step was due, not from when it could start
-	 * (coordinated omission): a late start is the server's cost too. */
-	uint64_t late = v->sent_ns > v->step_start_ns ? (uint64_t)(v->sent_ns - v->step_start_ns) / 1000 : 0;
+	uint64_t late = late_start_us(s, v);
 
 	const agg_key rk = k; /* the request's own entry, looked up again below */
 	agg_entry *e = agg_get(w->cur, k);
@@ -573,6 +589,11 @@ void worker_tmpl_env(worker *w, vu *v, tmpl_env *e)
 	v->tmpl_arg[1] = w->cfg.plan;
 	e->arg = v->tmpl_arg;
 	e->rng = &v->rng;
+}
+
+void worker_ws_check(worker *w, vu *v, uint8_t check, int ok)
+{
+	record_check(w, v, check, ok);
 }
 
 void worker_ws_done(worker *w, vu *v, const ws_result *res)
@@ -736,6 +757,9 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
+		/* The offered load: every arrival due, whether it starts or not. */
+		agg_count(w->cur, (agg_key){ .metric = AM_OFFERED_ITERATIONS, .method = 0xff,
+		                            .scenario = r->idx, .step = AGG_NONE }, 1);
 		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
 			free_vu = vu_alloc(w, r);
 		if (free_vu == NULL) {
@@ -834,8 +858,11 @@ static int tick(worker *w, int64_t now)
 
 /* ---- intervals ---- */
 
+/* The VU gauges at the end of an interval; a closed-model scenario's target
+ * (the offered VUs) goes beside the active VUs it achieved. */
 static void record_gauges(worker *w)
 {
+	int64_t now = clock_mono_ns();
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		agg_key k = { .metric = AM_VUS, .method = 0xff, .scenario = r->idx, .step = AGG_NONE };
@@ -843,12 +870,39 @@ static void record_gauges(worker *w)
 		agg_gauge(w->cur, k, vus);
 		k.metric = AM_VUS_MAX;
 		agg_gauge(w->cur, k, (int64_t)r->nvus);
+		if (!arrival_rate(r->s) && !r->over) {
+			k.metric = AM_VUS_TARGET;
+			agg_gauge(w->cur, k, closed_target(w, r, now));
+		}
+	}
+}
+
+/* The WebSocket sessions in progress (connecting or open) per scenario with
+ * ws steps, for the live line: its VUs busy in a ws step. */
+static void record_ws_open(worker *w)
+{
+	for (size_t i = 0; i < w->nsc; i++) {
+		scen_rt *r = &w->sc[i];
+		int has_ws = 0;
+		for (size_t k = 0; k < r->s->nsteps && !has_ws; k++)
+			has_ws = r->s->steps[k].kind == STEP_WS;
+		if (!has_ws)
+			continue;
+		int64_t open = 0;
+		for (size_t k = 0; k < r->nvus; k++) {
+			const vu *v = r->vus[k];
+			open += v != NULL && v->state == VU_BUSY && v->step < r->s->nsteps &&
+			        r->s->steps[v->step].kind == STEP_WS;
+		}
+		agg_gauge(w->cur, (agg_key){ .metric = AM_WS_SESSIONS_OPEN, .method = 0xff, .scenario = r->idx,
+		                             .step = AGG_NONE }, open);
 	}
 }
 
 static void flush(worker *w, int last)
 {
 	record_gauges(w);
+	record_ws_open(w);
 	agg *next = last ? NULL : agg_new(w->cur->interval + 1);
 	w->cfg.flush(w->cfg.flush_arg, (int)w->cfg.place.worker, w->cur, last);
 	w->cur = next;

@@ -113,6 +113,9 @@ void worker_step_done(worker *w, vu *v, const step_result *r);
  * (errors by kind, handshake status class, bytes), ws_connecting and
  * ws_session_duration, and moves v on. Called by the ws driver only. */
 void worker_ws_done(worker *w, vu *v, const ws_result *r);
+/* Records the result of an expect of v's current ws step as its check number
+ * check (plan_ws_op.check): passed (ok 1) or failed. Called by the ws driver. */
+void worker_ws_check(worker *w, vu *v, uint8_t check, int ok);
 /* What templates of v's current iteration render with. */
 void worker_tmpl_env(worker *w, vu *v, tmpl_env *e);
 /* The aggregate of the current interval, for metrics a driver records as

@@ -187,6 +187,13 @@ static void observe_rtt(ws_conn *c, int64_t now)
 		            now > c->last_send ? (uint64_t)(now - c->last_send) / 1000 : 0);
 }
 
+/* The expect c waits for passed or failed: one sample of its check. */
+static void expect_result(ws_conn *c, int ok)
+{
+	if (c->exp != NULL)
+		worker_ws_check(c->st->w, c->v, c->exp->check, ok);
+}
+
 static uint64_t span_us(int64_t a, int64_t b)
 {
 	return b > a ? (uint64_t)(b - a) / 1000 : 0;
@@ -235,6 +242,9 @@ static void finish(ws_conn *c, int err)
 	int64_t now = clock_mono_ns();
 
 	memset(&r, 0, sizeof(r));
+	/* The session ended while an expect waited: that expect failed. */
+	if (c->phase == WP_OPEN && c->wait == W_EXPECT)
+		expect_result(c, 0);
 	if (c->err == NO_ERR)
 		c->err = err;
 	r.err = c->err;
@@ -578,6 +588,7 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 		observe_rtt(c, clock_mono_ns());
 		c->last_send = 0;
 	}
+	expect_result(c, 1);
 	c->wait = W_NONE;
 	c->fr[c->depth].pc++;
 	/* Go on at once, so the next messages of this read meet the next expect. */
@@ -1145,6 +1156,7 @@ static void on_deadline(ws_conn *c, int64_t now)
 	if (c->wait != W_NONE && c->wait_until <= now) {
 		switch (c->wait) {
 		case W_EXPECT:
+			expect_result(c, 0);
 			c->err = ERRK_WS_EXPECT;
 			start_close(c, 1000);
 			break;

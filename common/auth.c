@@ -66,11 +66,14 @@ int auth_token_load(const char *path, auth_token *out, char *err, size_t errlen)
 	}
 	auth_token_wipe(out);
 
-	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below anyway. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below anyway.
+	 * O_NOFOLLOW: a symbolic link is refused rather than followed, so the
+	 * file checked below is the file named, not one someone pointed it at. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0) {
 		int e = errno;
-		set_err(err, errlen, path, strerror(e));
+		set_err(err, errlen, path,
+		        e == ELOOP ? "is a symbolic link: refused (name the file itself)" : strerror(e));
 		return e == ENOENT ? HERD_ENOTFOUND : HERD_EIO;
 	}
 	if (fstat(fd, &st) != 0) {
@@ -80,6 +83,13 @@ int auth_token_load(const char *path, auth_token *out, char *err, size_t errlen)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		set_err(err, errlen, path, "not a regular file");
+		close(fd);
+		return HERD_EIO;
+	}
+	/* Whoever may write the token may also replace it with one they know:
+	 * the permissions of the opened file (not of the path) decide. */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		set_err(err, errlen, path, "is writable by group or others: refused (chmod 600 it)");
 		close(fd);
 		return HERD_EIO;
 	}
@@ -173,9 +183,10 @@ int auth_proof(const auth_token *t, const char *role, const uint8_t *nonce_a,
 	if (t == NULL || t->len == 0 || t->len > AUTH_TOKEN_MAX || role == NULL ||
 	    nonce_a == NULL || nonce_b == NULL || id == NULL)
 		return HERD_EINVAL;
-	/* Only the two roles exist; anything else is a caller's bug, and refusing
-	 * it keeps the domain separation meaningful. */
-	if (strcmp(role, "agent") != 0 && strcmp(role, "controller") != 0)
+	/* Only the two roles and the session key (common/session.h) exist;
+	 * anything else is a caller's bug, and refusing it keeps the domain
+	 * separation meaningful. */
+	if (strcmp(role, "agent") != 0 && strcmp(role, "controller") != 0 && strcmp(role, "session") != 0)
 		return HERD_EINVAL;
 	if (info == NULL || mbedtls_md_get_size(info) != AUTH_MAC_LEN)
 		return HERD_EINTERNAL;
@@ -216,4 +227,42 @@ int auth_verify(const auth_token *t, const char *role, const uint8_t *nonce_a,
 	rv = mbedtls_ct_memcmp(want, mac, AUTH_MAC_LEN) == 0 ? HERD_OK : HERD_EINVAL;
 	mbedtls_platform_zeroize(want, sizeof(want));
 	return rv;
+}
+
+void auth_quote(const char *id, char *out, size_t outlen)
+{
+	static const char hexd[] = "0123456789abcdef";
+	size_t o = 0, i;
+
+	if (out == NULL || outlen == 0)
+		return;
+	if (id == NULL)
+		id = "";
+	/* Written only while a whole escape, the closing quote, "..." and the
+	 * NUL still fit, so the result is always well formed. */
+	if (outlen < 6) {
+		out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (i = 0; id[i] != '\0' && i < 64; i++) {
+		unsigned char ch = (unsigned char)id[i];
+		int plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+		if (o + (plain ? 1 : 4) + 5 > outlen)
+			break;
+		if (plain) {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hexd[ch >> 4];
+			out[o++] = hexd[ch & 15];
+		}
+	}
+	out[o++] = '"';
+	if (id[i] != '\0') {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
 }

@@ -46,8 +46,9 @@
 typedef struct auth_token {
 	uint8_t bytes[AUTH_TOKEN_MAX];
 	size_t len;
-	/* Set by auth_token_load when the file is accessible to group or others
-	 * (mode & 077), as ssh warns about private keys; the caller warns. */
+	/* Set by auth_token_load when group or others may read the file
+	 * (mode & 044; write access is refused), as ssh warns about private
+	 * keys; the caller warns. */
 	bool loose_perms;
 } auth_token;
 
@@ -62,10 +63,12 @@ int auth_nonce(uint8_t out[AUTH_NONCE_LEN]);
  * writes a message to err (errlen bytes, may be NULL/0) that names the path
  * and never the content, leaves *out wiped, and returns:
  *   HERD_ENOTFOUND  the file does not exist;
- *   HERD_EIO        it cannot be opened or read, or is not a regular file;
+ *   HERD_EIO        it cannot be opened or read, is not a regular file, is a
+ *                   symbolic link (never followed), or group or others may
+ *                   write it (checked on the opened file);
  *   HERD_EINVAL     the token is empty, shorter than AUTH_TOKEN_MIN or longer
  *                   than AUTH_TOKEN_MAX bytes.
- * On success out->loose_perms tells whether group or others may access the file.
+ * On success out->loose_perms tells whether group or others may read the file.
  */
 int auth_token_load(const char *path, auth_token *out, char *err, size_t errlen);
 
@@ -74,7 +77,8 @@ void auth_token_wipe(auth_token *t);
 
 /*
  * Writes HMAC-SHA256(token, role || 0x00 || nonce_a || nonce_b || id || 0x00)
- * to out, where role is "agent" or "controller" and nonce_a, nonce_b are
+ * to out, where role is "agent", "controller" or "session" (the session key
+ * of common/session.h, never sent) and nonce_a, nonce_b are
  * AUTH_NONCE_LEN bytes each. Returns HERD_OK; HERD_EINVAL when an argument is
  * NULL, the token is empty or role is neither name; HERD_EINTERNAL when
  * mbedTLS fails. On error out is zeroed.
@@ -90,6 +94,19 @@ int auth_proof(const auth_token *t, const char *role, const uint8_t *nonce_a,
  */
 int auth_verify(const auth_token *t, const char *role, const uint8_t *nonce_a,
                 const uint8_t *nonce_b, const char *id, const uint8_t *mac, size_t mac_len);
+
+/* Room auth_quote needs at most: 64 characters of the id, each up to 4
+ * bytes escaped, quotes, "..." and the NUL. */
+#define AUTH_QUOTED_MAX (64 * 4 + 6)
+
+/*
+ * Writes id, as claimed by a peer that has not proved the token, in double
+ * quotes into out (outlen bytes, AUTH_QUOTED_MAX is always enough): bytes
+ * outside printable ASCII, '"' and '\\' as \xNN, at most 64 bytes of the id
+ * followed by "..." when it is longer. So a claimed id can neither pass for
+ * a real agent's name in a log line nor move the terminal's cursor.
+ */
+void auth_quote(const char *id, char *out, size_t outlen);
 
 /* Plain HMAC-SHA256 of msg under key, exposed for the RFC 4231 test vectors.
  * Returns HERD_OK, HERD_EINVAL for a NULL pointer with a non-zero length, or

@@ -1399,6 +1399,7 @@ static void free_ws_ops(plan_ws_op *ops, size_t n)
 		free(ops[i].text);
 		tmpl_free(&ops[i].t);
 		free(ops[i].json_path);
+		free(ops[i].name);
 		free_ws_ops(ops[i].ops, ops[i].nops);
 	}
 	free(ops);

@@ -48,7 +48,11 @@ typedef struct plan_capture {
 	int line, col;
 } plan_capture;
 
-typedef enum plan_check_kind { CHK_STATUS = 0, CHK_HEADER, CHK_BODY, CHK_JSON, CHK_DURATION } plan_check_kind;
+/* CHK_WS_EXPECT: a ws step's expect, counted as a check of that step; the
+ * session judges it (agent/ws.c), never journey_check. */
+typedef enum plan_check_kind {
+	CHK_STATUS = 0, CHK_HEADER, CHK_BODY, CHK_JSON, CHK_DURATION, CHK_WS_EXPECT
+} plan_check_kind;
 typedef enum plan_check_op {
 	CHKOP_PRESENT = 0, /* header or JSON value is there */
 	CHKOP_EQUALS,
@@ -109,6 +113,8 @@ struct plan_ws_op {
 	int64_t within_ms;    /* WSOP_EXPECT: the limit (default 10 s) */
 	int64_t min_ms, max_ms; /* WSOP_THINK, WSOP_HOLD (min == max) */
 	int close_code;       /* WSOP_CLOSE */
+	char *name;           /* WSOP_EXPECT: its `name:`, NULL when none */
+	uint8_t check;        /* WSOP_EXPECT: the index of its check in the step's checks */
 	plan_ws_op *ops;      /* WSOP_LOOP: the body */
 	size_t nops;
 };

@@ -120,7 +120,7 @@ static int parse_ws_json_match(pctx *c, const pair *pr, int in_loop, plan_ws_op 
 
 static int parse_ws_expect(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 {
-	static const char *const keys[] = {"contains", "json", "count", "within"};
+	static const char *const keys[] = {"contains", "json", "count", "within", "name"};
 	void *it = NULL;
 	pair kp;
 	int more, rv;
@@ -151,6 +151,14 @@ static int parse_ws_expect(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 			break;
 		case 2: rv = get_int(c, &kp, 1, PLAN_MAX_COUNT, &op->count); break;
 		case 3: rv = get_duration(c, &kp, 1, &op->within_ms); break;
+		case 4:
+			/* A check's name, spelled as those of `checks:` may be. */
+			if ((rv = get_string(c, &kp, &op->name)) == 0 && op->name[0] == '\0')
+				rv = perr(c, vloc(&kp), "'name' is empty");
+			if (rv == 0 && strpbrk(op->name, "\n{}") != NULL)
+				rv = perr(c, vloc(&kp), "expect name '%.100s' may not hold a line break or braces",
+				          op->name);
+			break;
 		default: return unknown_key(c, &kp, "in 'expect'", keys, NELEM(keys));
 		}
 		if (rv != 0)
@@ -397,6 +405,82 @@ static int resolve_ws_url(pctx *c, const pair *wp, plan_step *st, plan_ws *ws, l
 	return compile_text(c, path, strlen(path), NULL, vloc(wp), 0, &ws->t_path);
 }
 
+/*
+ * The default name of an expect's check: "STEP: expect contains "joined"",
+ * "STEP: expect $.id == 7", "STEP: expect a message", "STEP: expect 3
+ * messages", the value cut at 60 bytes. Braces and line breaks are left
+ * out, so that a threshold's "checks{check:NAME}" can name it.
+ */
+static char *expect_check_name(const plan_step *st, const plan_ws_op *op)
+{
+	sbuf b = {0}, out = {0};
+	char num[32];
+	sbuf_str(&b, st->name);
+	sbuf_str(&b, ": expect ");
+	if (op->match != WSM_ANY) {
+		size_t n = op->text_len > 60 ? 60 : op->text_len;
+		if (op->match == WSM_JSON) {
+			sbuf_str(&b, op->json_path);
+			sbuf_str(&b, " == ");
+		} else {
+			sbuf_str(&b, "contains \"");
+		}
+		sbuf_add(&b, op->text, n);
+		if (n < op->text_len)
+			sbuf_str(&b, "...");
+		if (op->match == WSM_CONTAINS)
+			sbuf_str(&b, "\"");
+		if (op->count > 1) {
+			snprintf(num, sizeof(num), " x%lld", (long long)op->count);
+			sbuf_str(&b, num);
+		}
+	} else if (op->count > 1) {
+		snprintf(num, sizeof(num), "%lld messages", (long long)op->count);
+		sbuf_str(&b, num);
+	} else {
+		sbuf_str(&b, "a message");
+	}
+	for (size_t i = 0; !b.oom && i < b.len; i++)
+		if (b.p[i] != '{' && b.p[i] != '}' && b.p[i] != '\n' && b.p[i] != '\r')
+			sbuf_add(&out, &b.p[i], 1);
+	free(b.p);
+	if (b.oom || out.oom) {
+		free(out.p);
+		return NULL;
+	}
+	return out.p;
+}
+
+/* Gives each expect of ops (loops included) a check of the step st, so
+ * that what a session expected counts in `checks` as HTTP checks do. */
+static int add_expect_checks(pctx *c, plan_step *st, plan_ws_op *ops, size_t nops)
+{
+	int rv;
+	for (size_t i = 0; i < nops; i++) {
+		plan_ws_op *op = &ops[i];
+		if (op->kind == WSOP_LOOP && (rv = add_expect_checks(c, st, op->ops, op->nops)) != 0)
+			return rv;
+		if (op->kind != WSOP_EXPECT)
+			continue;
+		if (st->nchecks >= 255)
+			return perr(c, (loc){ op->line, op->col }, "a ws session has at most 255 expects");
+		plan_check *nc = realloc(st->checks, (st->nchecks + 1) * sizeof(*nc));
+		if (nc == NULL)
+			return poom(c);
+		st->checks = nc;
+		plan_check *ck = &st->checks[st->nchecks];
+		memset(ck, 0, sizeof(*ck));
+		ck->kind = CHK_WS_EXPECT;
+		ck->line = op->line;
+		ck->col = op->col;
+		ck->name = op->name != NULL ? strdup(op->name) : expect_check_name(st, op);
+		if (ck->name == NULL)
+			return poom(c);
+		op->check = (uint8_t)st->nchecks++;
+	}
+	return HERD_OK;
+}
+
 int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
                          const pair *keys, const int *seen)
 {
@@ -439,6 +523,6 @@ int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
 		return rv;
 	if (st->name == NULL && (st->name = xstrdup(c, st->path)) == NULL)
 		return poom(c);
-	return HERD_OK;
+	return add_expect_checks(c, st, ws->ops, ws->nops);
 }
 

@@ -4,6 +4,9 @@
 
 #include "common/sbuf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 void sbuf_add(sbuf *b, const char *s, size_t n)
 {
 	if (b->oom)
@@ -43,4 +46,29 @@ void sbuf_urlenc(sbuf *b, const char *s, size_t n)
 			sbuf_add(b, e, 3);
 		}
 	}
+}
+
+void sbuf_printf(sbuf *b, const char *fmt, ...)
+{
+	char small[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(small)) {
+		sbuf_add(b, small, (size_t)n);
+		return;
+	}
+	char *big = malloc((size_t)n + 1);
+	if (big == NULL) {
+		b->oom = 1;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sbuf_add(b, big, (size_t)n);
+	free(big);
 }

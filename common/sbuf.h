@@ -18,6 +18,8 @@ typedef struct sbuf {
 void sbuf_add(sbuf *b, const char *s, size_t n);
 /* Appends the string s. */
 void sbuf_str(sbuf *b, const char *s);
+/* Appends printf-formatted text. */
+void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends n bytes of s percent-encoded, but for RFC 3986's unreserved characters. */
 void sbuf_urlenc(sbuf *b, const char *s, size_t n);
 

@@ -21,8 +21,10 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/session.h"
 #include "common/split.h"
 #include "controller/cluster.h"
+#include "proto/seal.h"
 
 #define HEARTBEAT_MS 1000
 #define MAX_AGENTS_HARD 4096
@@ -43,6 +45,7 @@ typedef struct slot {
 	int parked;     /* closing: PARKED_* of its contexts waiting for a reply */
 	char *cmd; /* encoded command waiting for the next poll */
 	size_t cmd_len;
+	session sess;   /* with a token: the agent's session (key, last numbers) */
 	int roster;     /* its index in the run's roster (cluster_set_shares); -1: none */
 	uint64_t load_acked[CLUSTER_MAX_LOADS]; /* per load: the seq it acknowledged */
 } slot;
@@ -83,6 +86,7 @@ struct cluster {
 	int nhandlers;
 	int closing; /* cluster_close has begun: requests are no longer answered */
 	uint64_t malformed;
+	uint64_t unverified; /* sealed messages refused: bad MAC, replayed, stale session */
 	cluster_cfg cfg;
 	pending *pending;
 	/* Loads set while running (cluster_set_load) and who runs them. */
@@ -140,8 +144,9 @@ static nng_msg *error_reply(int code, const char *text)
 	return msg;
 }
 
-/* Registers (or refreshes) an agent that proved itself; replies WELCOME. */
-static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
+/* Registers (or refreshes) an agent that proved itself, in session sess
+ * (NULL without a token); replies WELCOME. */
+static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const session *sess)
 {
 	wire_msg w = { .type = WIRE_WELCOME };
 	nng_msg *msg = NULL;
@@ -174,6 +179,10 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe)
 	s->info.pid = h->pid;
 	s->pipe = pipe;
 	s->conn = pipe;
+	/* A new session replaces the old one whole: its key and its numbers. */
+	session_clear(&s->sess);
+	if (sess != NULL)
+		s->sess = *sess;
 	/* The offset comes from the agent's round trips (TIME), reported with its
 	 * first poll; a one-way guess from HELLO could be off by the handshake. */
 	(void)h->clock_ns;
@@ -197,10 +206,15 @@ static void pending_free(pending *p)
 	free(p);
 }
 
+/* A peer that has not proved the token may claim any id, a real agent's
+ * too: the refusal names it as a claim, quoted, and is not recorded against
+ * that agent. */
 static nng_msg *refuse(cluster *c, const char *id, int code, const char *why)
 {
-	log_warn("refused agent %s: %s", id, why);
-	event(c, "agent_refused", id, "%s", why);
+	char claim[AUTH_QUOTED_MAX];
+	auth_quote(id, claim, sizeof(claim));
+	log_warn("refused an unauthenticated peer (claimed id %s): %s", claim, why);
+	event(c, "agent_refused", "", "unauthenticated peer, claimed id %s: %s", claim, why);
 	return error_reply(code, why);
 }
 
@@ -209,7 +223,7 @@ static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
 {
 	wire_hello *h = &m->u.hello;
 	if (c->cfg.token == NULL)
-		return welcome(c, h, pipe);
+		return welcome(c, h, pipe, NULL);
 
 	pending *p = calloc(1, sizeof(*p));
 	uint8_t mac[AUTH_MAC_LEN];
@@ -277,8 +291,15 @@ static nng_msg *on_auth(cluster *c, const wire_auth *a, uint32_t pipe)
 		return refuse(c, a->agent_id, HERD_EAUTH, "AUTH without a HELLO on this connection");
 	int ok = hex_decode(a->proof, mac, sizeof(mac)) == 0 &&
 	         auth_verify(c->cfg.token, "agent", p->nonce, p->agent_nonce, a->agent_id, mac, sizeof(mac)) == HERD_OK;
-	nng_msg *out = ok ? welcome(c, &p->hello, pipe)
-	                  : refuse(c, a->agent_id, HERD_EAUTH, "authentication failed: wrong token");
+	session sess;
+	nng_msg *out;
+	if (ok && session_start(&sess, c->cfg.token, p->agent_nonce, p->nonce, a->agent_id) == HERD_OK)
+		out = welcome(c, &p->hello, pipe, &sess);
+	else if (ok)
+		out = error_reply(HERD_EINTERNAL, "cannot start a session");
+	else
+		out = refuse(c, a->agent_id, HERD_EAUTH, "authentication failed: wrong token");
+	session_clear(&sess);
 	pending_free(p);
 	return out;
 }
@@ -344,7 +365,10 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		s->info.clock_offset_ns = p->clock_offset_ns;
 		s->info.clock_rtt_ns = p->clock_rtt_ns;
 	}
-	s->info.started_ns = p->started_ns;
+	/* A poll after DONE (an agent that stays for the next run) carries no
+	 * start: keep the one known, which the run's duration is measured from. */
+	if (p->started_ns != 0)
+		s->info.started_ns = p->started_ns;
 	int back = 0;
 	if (s->info.state == AGENT_LOST) {
 		log_info("agent %s is back", s->info.id);
@@ -472,6 +496,104 @@ static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out)
 	return NULL;
 }
 
+/* A request that came sealed: its agent's session (a copy, wiped after the
+ * reply), to seal the reply with the request's channel and number. */
+typedef struct sealed_req {
+	int sealed;
+	session sess;
+	char id[sizeof(((slot *)0)->info.id)];
+	uint32_t ch;
+	uint64_t seq;
+} sealed_req;
+
+/*
+ * With a token, every message after the handshake must come sealed in the
+ * session of the agent it names, on the connection that agent authenticated
+ * on, numbered above everything accepted on its channel, and the message
+ * inside must name the same agent. Replaces *m by the inner message and fills
+ * *sr. Returns NULL when m may go on; else the plain ERROR to answer (whoever
+ * sent it does not hold the session, so the agent hears it must say HELLO).
+ */
+static nng_msg *unseal(cluster *c, wire_msg *m, uint32_t pipe, sealed_req *sr)
+{
+	wire_msg inner;
+	int rv;
+
+	if (m->type != WIRE_SEALED) {
+		if (c->cfg.token == NULL || m->type == WIRE_HELLO || m->type == WIRE_AUTH)
+			return NULL;
+		return error_reply(HERD_EAUTH, "not authenticated: after HELLO every message is sealed");
+	}
+	if (c->cfg.token == NULL)
+		return error_reply(HERD_EPROTO, "this controller has no token: nothing is sealed");
+	const wire_sealed *env = &m->u.sealed;
+	pthread_mutex_lock(&c->mu);
+	slot *s = find(c, env->agent_id);
+	int known = s != NULL;
+	if (known && s->pipe == pipe && s->sess.keyed)
+		sr->sess = s->sess;
+	pthread_mutex_unlock(&c->mu);
+	if (!known)
+		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
+	rv = seal_open(&sr->sess, SESSION_TO_CONTROLLER, env, &inner);
+	if (rv == HERD_OK) {
+		const char *id = sender_id(&inner);
+		if (id == NULL || strcmp(id, env->agent_id) != 0) {
+			wire_msg_fini(&inner);
+			rv = HERD_EAUTH;
+		}
+	}
+	if (rv == HERD_OK) {
+		/* The number is taken only now, from the session as it is: a request
+		 * of an older session, or one seen before, is refused. */
+		pthread_mutex_lock(&c->mu);
+		s = find(c, env->agent_id);
+		rv = s != NULL && s->pipe == pipe && memcmp(s->sess.key, sr->sess.key, SESSION_KEY_LEN) == 0
+		         ? session_accept(&s->sess, env->ch, env->seq)
+		         : HERD_EAUTH;
+		pthread_mutex_unlock(&c->mu);
+		if (rv != HERD_OK)
+			wire_msg_fini(&inner);
+	}
+	if (rv != HERD_OK) {
+		session_clear(&sr->sess);
+		pthread_mutex_lock(&c->mu);
+		c->unverified++;
+		pthread_mutex_unlock(&c->mu);
+		/* Normal after a reconnect or a timed-out request; counted, not shouted. */
+		log_debug("dropped a sealed message that does not verify in its agent's session (%s)",
+		          herd_strerror(rv));
+		return error_reply(HERD_EAUTH, "not verified in this agent's session: say HELLO again");
+	}
+	sr->sealed = 1;
+	sr->ch = env->ch;
+	sr->seq = env->seq;
+	snprintf(sr->id, sizeof(sr->id), "%s", env->agent_id);
+	wire_msg_fini(m);
+	*m = inner;
+	return NULL;
+}
+
+/* Seals the reply out to a sealed request (takes out); others go as they are. */
+static nng_msg *seal_reply(sealed_req *sr, nng_msg *out)
+{
+	nng_msg *msg = NULL;
+	char *buf;
+	size_t len;
+
+	if (!sr->sealed || out == NULL)
+		return out;
+	int rv = seal_bytes(&sr->sess, SESSION_TO_AGENT, sr->id, sr->ch, sr->seq, nng_msg_body(out),
+	                    nng_msg_len(out), &buf, &len);
+	nng_msg_free(out);
+	if (rv != HERD_OK)
+		return NULL; /* the agent asks again */
+	if (nng_msg_alloc(&msg, len) == 0)
+		memcpy(nng_msg_body(msg), buf, len);
+	free(buf);
+	return msg;
+}
+
 static nng_msg *dispatch(cluster *c, nng_msg *in)
 {
 	uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
@@ -494,6 +616,11 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		log_warn("dropped a malformed message (%zu bytes): %s", nng_msg_len(in), herd_strerror(rv));
 		return answer(c, NULL, 0, error_reply(rv, "malformed message"));
 	}
+	sealed_req sr = { 0 };
+	if ((out = unseal(c, &m, pipe, &sr)) != NULL) {
+		wire_msg_fini(&m);
+		return answer(c, NULL, 0, out);
+	}
 	const char *id = sender_id(&m);
 	/* Who waits for the answer: also the agent of a HELLO or AUTH (copied,
 	 * on_hello takes the HELLO's strings). */
@@ -505,6 +632,7 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	int ctx = m.type == WIRE_METRICS ? PARKED_MET : PARKED_CMD;
 	if (id != NULL && (out = check_peer(c, id, pipe)) != NULL) {
 		wire_msg_fini(&m);
+		session_clear(&sr.sess);
 		return answer(c, NULL, 0, out);
 	}
 	switch (m.type) {
@@ -526,6 +654,8 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	if (m.type != WIRE_POLL)
 		out = answer(c, who[0] != '\0' ? who : NULL, ctx, out);
 	wire_msg_fini(&m);
+	out = seal_reply(&sr, out);
+	session_clear(&sr.sess);
 	return out;
 }
 
@@ -751,7 +881,11 @@ void cluster_close(cluster *c)
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
 			break;
 	int drained = !c->open || quiet(c);
+	uint64_t unverified = c->unverified;
 	pthread_mutex_unlock(&c->mu);
+	if (unverified > 0)
+		log_info("%llu sealed messages did not verify in their agent's session (stale or forged): refused",
+		         (unsigned long long)unverified);
 	if (!drained)
 		log_debug("closing the listener while agents may still send (not quiet after %d ms)", DRAIN_MS);
 	if (c->open && !close_within(c->sock, CLOSE_WAIT_MS)) {
@@ -765,8 +899,10 @@ void cluster_close(cluster *c)
 	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++)
 		if (c->handlers[i].started)
 			pthread_join(c->handlers[i].thread, NULL);
-	for (size_t i = 0; c->agents != NULL && i < c->nagents; i++)
+	for (size_t i = 0; c->agents != NULL && i < c->nagents; i++) {
 		free(c->agents[i].cmd);
+		session_clear(&c->agents[i].sess);
+	}
 	while (c->pending != NULL) {
 		pending *p = c->pending;
 		c->pending = p->next;

@@ -1,7 +1,10 @@
 /*
  * The live status line: per interval, requests, failures, VUs and a latency
- * histogram, kept for the last few intervals only. One line per second; on a
- * terminal the line is rewritten in place.
+ * histogram, and for WebSocket the sessions in progress, ended and failed,
+ * the messages and a round-trip histogram, kept for the last few intervals
+ * only. One line per second; on a terminal the line is rewritten in place.
+ * A run with WebSocket steps shows their figures; one without HTTP steps
+ * shows only those.
  */
 #ifndef HERD_CONTROLLER_LIVE_H
 #define HERD_CONTROLLER_LIVE_H

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
+#include "controller/cli_results.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -24,13 +25,16 @@ static void usage(FILE *f)
 	        "                          [--http-driver curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
-	        "       herd results list [--db FILE]\n"
-	        "       herd results show RUN_ID [--db FILE]\n"
+	        "                          [--report FILE.html] [--junit FILE.xml] [--label KEY=VALUE ...]\n"
+	        "                          [--metrics-addr HOST:PORT]\n"
+	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
+	        "       herd report RUN [-o FILE.html]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
-	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup failed,\n"
-	        "            104 invalid plan or flags, 105 interrupted, 108 aborted.\n");
+	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup or store failed,\n"
+	        "            104 invalid plan or flags, 105 interrupted, 107 no load measured,\n"
+	        "            108 aborted, 109 degraded (an agent lost, part of the load not applied).\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)
@@ -83,9 +87,16 @@ static int cmd_run(int argc, char **argv)
 		{ "vus", required_argument, NULL, 'V' },
 		{ "duration", required_argument, NULL, 'U' },
 		{ "iterations", required_argument, NULL, 'I' },
+		{ "report", required_argument, NULL, 'P' },
+		{ "junit", required_argument, NULL, 'J' },
+		{ "label", required_argument, NULL, 'B' },
+		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *envs[256]; /* -e values */
+	static const char *labels[64]; /* --label values */
+	const char *report = NULL, *junit = NULL;
+	char run_id[64] = "";
 	plan_cli cli = { 0 };
 	run_opts o = { .local_agents = 1 };
 	const char *token_file = NULL;
@@ -108,6 +119,20 @@ static int cmd_run(int argc, char **argv)
 				return EXIT_INVALID;
 			}
 			envs[cli.nenv++] = optarg;
+			break;
+		case 'P': report = optarg; break;
+		case 'M': o.metrics_addr = optarg; break;
+		case 'J': junit = optarg; break;
+		case 'B':
+			if (strchr(optarg, '=') == NULL || *optarg == '=' || strchr(optarg, '\n') != NULL) {
+				fprintf(stderr, "herd: --label: expected KEY=VALUE, got '%s'\n", optarg);
+				return EXIT_INVALID;
+			}
+			if (o.nlabels == sizeof(labels) / sizeof(labels[0])) {
+				fprintf(stderr, "herd: --label: at most %zu labels\n", sizeof(labels) / sizeof(labels[0]));
+				return EXIT_INVALID;
+			}
+			labels[o.nlabels++] = optarg;
 			break;
 		case 'V': cli.vus = optarg; break;
 		case 'U': cli.duration = optarg; break;
@@ -218,48 +243,20 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_INVALID;
 	}
 	o.plan_path = argv[optind];
+	o.labels = labels;
+	o.run_id_out = run_id;
+	o.run_id_len = sizeof(run_id);
 	int rc = run_main(&o);
+	/* The run is stored (whatever its outcome): its report and JUnit file. */
+	if (run_id[0] != '\0' && (report != NULL || junit != NULL)) {
+		const char *db = o.db_path ? o.db_path : getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
+		int wrc = cli_after_run(db, run_id, report, junit);
+		if (wrc != 0 && rc == EXIT_OK)
+			rc = wrc;
+	}
 	if (o.token != NULL)
 		auth_token_wipe(&token);
 	return rc;
-}
-
-static int cmd_results(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *db = getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
-	char err[512];
-	store *st;
-	int c, rv;
-	/* GNU getopt moves operands behind the options, so --db may come anywhere. */
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'd') {
-			usage(stderr);
-			return EXIT_INVALID;
-		}
-		db = optarg;
-	}
-	int nargs = argc - optind;
-	const char *sub = nargs > 0 ? argv[optind] : "";
-	if (!((strcmp(sub, "list") == 0 && nargs == 1) || (strcmp(sub, "show") == 0 && nargs == 2))) {
-		fprintf(stderr, "herd results: expected 'list' or 'show RUN_ID'\n");
-		return EXIT_INVALID;
-	}
-	if ((rv = store_open(db, &st, err, sizeof(err))) != HERD_OK) {
-		fprintf(stderr, "herd: results store %s: %s\n", db, err);
-		return EXIT_SETUP;
-	}
-	const char *id = nargs == 2 ? argv[optind + 1] : NULL;
-	rv = id == NULL ? store_list_runs(st, stdout) : store_show_run(st, id, stdout);
-	if (rv == HERD_ENOTFOUND)
-		fprintf(stderr, "herd: no run '%s' in %s\n", id, db);
-	else if (rv != HERD_OK)
-		fprintf(stderr, "herd: results store %s: %s\n", db, store_errmsg(st));
-	store_close(st);
-	return rv == HERD_OK ? 0 : rv == HERD_ENOTFOUND ? 1 : EXIT_SETUP;
 }
 
 int main(int argc, char **argv)
@@ -277,7 +274,9 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "results") == 0)
-		return cmd_results(argc - 1, argv + 1);
+		return cli_results(argc - 1, argv + 1);
+	if (strcmp(cmd, "report") == 0)
+		return cli_report(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("herd %s\n", HERD_VERSION);
 		return 0;

@@ -70,15 +70,20 @@ static const res_metric_info known[] = {
 	{"http_reqs", RES_COUNTER, "http_req_duration"},
 	{"iteration_duration", RES_TREND, "iterations"},
 	{"iterations", RES_COUNTER, "iterations"},
+	{"iterations_started", RES_COUNTER, "iterations_started"},
+	{"offered_iterations", RES_COUNTER, "offered_iterations"},
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
+	{"vus_target", RES_GAUGE, "vus_target"},
 	{"ws_close_codes", RES_COUNTER, "ws_close_codes"},
 	{"ws_connecting", RES_TREND, "ws_connecting"},
 	{"ws_msg_rtt", RES_TREND, "ws_msg_rtt"},
 	{"ws_msgs_received", RES_COUNTER, "ws_msgs_received"},
 	{"ws_msgs_sent", RES_COUNTER, "ws_msgs_sent"},
 	{"ws_session_duration", RES_TREND, "ws_session_duration"},
+	{"ws_session_failed", RES_RATE, "ws_sessions"},
 	{"ws_sessions", RES_COUNTER, "ws_sessions"},
+	{"ws_sessions_open", RES_GAUGE, "ws_sessions_open"},
 	{"ws_tls_handshaking", RES_TREND, "ws_tls_handshaking"},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
@@ -632,7 +637,9 @@ int results_query(const results *r, const char *metric, const th_tag *tags, size
 
 int results_rate_counts(const char *metric, const res_agg *a, uint64_t *trues, uint64_t *total)
 {
-	if (strcmp(metric, "http_req_failed") == 0) {
+	/* A failed WebSocket session has one error kind too (its first), so
+	 * ws_session_failed is counted as http_req_failed is. */
+	if (strcmp(metric, "http_req_failed") == 0 || strcmp(metric, "ws_session_failed") == 0) {
 		uint64_t failed = 0;
 		/* A request has at most one error kind, so the kinds add up to the
 		 * failed requests. Checks are never counted here. */
@@ -794,4 +801,24 @@ void res_tag_set(th_tag *t, const char *key, const char *value)
 {
 	snprintf(t->key, sizeof(t->key), "%s", key);
 	snprintf(t->value, sizeof(t->value), "%s", value);
+}
+
+int results_each_series(const results *r, res_series_fn fn, void *arg)
+{
+	for (size_t i = 0; i < r->ns; i++) {
+		const series *se = r->s[i];
+		res_series_view v = {
+			.metric = se->metric, .scenario = se->scenario, .name = se->name,
+			.method = se->method, .agent = se->agent, .tags = se->tags,
+			.status_class = se->status_class, .count = se->count,
+			.bytes_in = se->bytes_in, .bytes_out = se->bytes_out, .h = se->h,
+			.is_gauge = se->gauge,
+			.gauge_last = se->gauge && se->npts > 0 ? se->pts[se->npts - 1].v : 0,
+		};
+		memcpy(v.errors, se->errors, sizeof(v.errors));
+		int rv = fn(arg, &v);
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
 }

@@ -122,8 +122,8 @@ int results_query(const results *r, const char *metric, const th_tag *tags, size
 
 /*
  * For a rate metric, the number of non-zero samples and of all samples in a:
- * http_req_failed counts failed requests (any error kind), checks counts
- * passed checks. Returns HERD_OK, or HERD_EINVAL when metric is not a rate.
+ * http_req_failed counts failed requests (any error kind), ws_session_failed
+ * failed WebSocket sessions (any error kind), checks counts passed checks. Returns HERD_OK, or HERD_EINVAL when metric is not a rate.
  */
 int results_rate_counts(const char *metric, const res_agg *a, uint64_t *trues, uint64_t *total);
 
@@ -162,6 +162,22 @@ int results_by_status(const results *r, const char *metric, const th_tag *tags, 
 /* Distinct stored metric names (as agents send them), sorted. Ownership as
  * results_tag_values. Returns HERD_OK or HERD_ENOMEM. */
 int results_series_metrics(const results *r, const char ***vals, size_t *n);
+
+/* One series as results_each_series shows it; strings and h belong to r. */
+typedef struct res_series_view {
+	const char *metric, *scenario, *name, *method, *agent;
+	const char *tags;      /* "key=value" lines as sent, "" when none */
+	uint32_t status_class; /* a class (2 = 2xx), or a close code for ws_close_codes */
+	uint64_t count, errors[ERRK__N], bytes_in, bytes_out;
+	const hist *h;         /* NULL for a series without one */
+	int is_gauge;
+	int64_t gauge_last;    /* a gauge's value at its latest interval */
+} res_series_view;
+typedef int (*res_series_fn)(void *arg, const res_series_view *v);
+
+/* Calls fn for every series of r, in the order they were first seen. A
+ * non-zero return of fn stops the walk and is returned; else HERD_OK. */
+int results_each_series(const results *r, res_series_fn fn, void *arg);
 
 /* Returns HERD_OK when results_query accepts every tag filter (keys spelled
  * as keys, status values that are classes), HERD_EINVAL otherwise. */

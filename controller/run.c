@@ -27,6 +27,8 @@
 #include "controller/cluster.h"
 #include "controller/live.h"
 #include "controller/loadsched.h"
+#include "controller/metrics_http.h"
+#include "controller/prom.h"
 #include "controller/results.h"
 #include "controller/run.h"
 #include "controller/store.h"
@@ -59,12 +61,38 @@ typedef struct run {
 	char run_id[64];
 	pthread_mutex_t mu;
 	uint64_t duplicates;
-	int store_failed;
+	int store_failed;      /* a batch could not be stored: the run stops (store_check) */
+	char store_error[600]; /* why, from store_errmsg */
+	uint64_t unstored;     /* batches acknowledged and dropped after that */
 	char tmpdir[PATH_MAX];
 	char url[PATH_MAX + 16];
 	pid_t *pids;
 	int npids;
+	metrics_http *mh; /* --metrics-addr, NULL: none */
 } run;
+
+/* A scrape of --metrics-addr, on an NNG thread: the results as merged so far. */
+#define PROM_MAX_AGENTS 1024
+static int render_metrics(void *arg, sbuf *out)
+{
+	run *r = arg;
+	/* The agents' names first: the registry has its own lock, never taken
+	 * inside ours. */
+	agent_info *ai = calloc(PROM_MAX_AGENTS, sizeof(*ai));
+	const char *ids[PROM_MAX_AGENTS], *names[PROM_MAX_AGENTS];
+	prom_names nm = { ids, names, 0 };
+	if (ai != NULL && r->cl != NULL)
+		nm.n = cluster_agents(r->cl, ai, PROM_MAX_AGENTS);
+	for (size_t i = 0; i < nm.n; i++) {
+		ids[i] = ai[i].id;
+		names[i] = ai[i].name;
+	}
+	pthread_mutex_lock(&r->mu);
+	int rv = prom_render(r->res, r->run_id, r->plan->name, &nm, out);
+	pthread_mutex_unlock(&r->mu);
+	free(ai);
+	return rv;
+}
 
 /* ---- batches (handler threads) ---- */
 
@@ -75,11 +103,18 @@ static int on_metrics(void *arg, const char *agent_id, const wire_metrics *m)
 	if (strcmp(m->run_id, r->run_id) != 0)
 		return HERD_ECLOSED; /* a batch of a run this controller does not run: refuse, never merge */
 	pthread_mutex_lock(&r->mu);
+	if (r->store_failed) {
+		/* The run is being stopped (store_check): a batch that cannot be kept
+		 * is acknowledged and dropped, so the agents can finish at once
+		 * instead of sending it again until the hard deadline. */
+		r->unstored++;
+		pthread_mutex_unlock(&r->mu);
+		return HERD_OK;
+	}
 	rv = store_add_batch(r->st, r->run_id, agent_id, m->seq, m->interval_ms, m->entries,
 	                     m->nentries, &dup);
 	if (rv != HERD_OK) {
-		if (!r->store_failed)
-			log_error("results store: %s", store_errmsg(r->st));
+		snprintf(r->store_error, sizeof(r->store_error), "%s", store_errmsg(r->st));
 		r->store_failed = 1;
 	} else if (dup) {
 		r->duplicates++;
@@ -354,6 +389,51 @@ static const char *stage_label(const plan *p, int64_t t_ms, char *buf, size_t le
 	return t_ms >= last_end ? "ending" : "running";
 }
 
+/*
+ * Whether the store failed (a batch could not be committed: a full disk, an
+ * I/O error). The first time, says why and stops the load at once: what was
+ * committed is kept and nothing more can be, so running on would only load
+ * the target unmeasured. Returns 1 when the run must end.
+ */
+static int store_check(run *r, agent_info *ai, size_t n)
+{
+	char why[sizeof(r->store_error)];
+	pthread_mutex_lock(&r->mu);
+	int failed = r->store_failed;
+	snprintf(why, sizeof(why), "%s", r->store_error);
+	pthread_mutex_unlock(&r->mu);
+	if (!failed)
+		return 0;
+	fprintf(stderr, "%sherd: results store: %s; stopping the load (what was committed is kept)\n",
+	        r->o->quiet ? "" : "\n", why);
+	stop_all(r, ai, n, "abort");
+	return 1;
+}
+
+/*
+ * Records the run's end. A store that cannot take the summaries may still
+ * take the row's status (a full disk leaves room for a page, not for a
+ * summary), so that is tried next; when neither can be written the run
+ * stays "running" in the store, and the user is told so.
+ */
+static int mark_run(run *r, store_status ss, int code, int degraded, const char *json,
+                    const char *text)
+{
+	int64_t now = clock_real_ns() / 1000000;
+	if (store_run_end(r->st, r->run_id, ss, code, degraded, now, json, text) == HERD_OK)
+		return HERD_OK;
+	fprintf(stderr, "herd: results store: %s\n", store_errmsg(r->st));
+	if ((json != NULL || text != NULL) &&
+	    store_run_end(r->st, r->run_id, ss, code, degraded, now, NULL, NULL) == HERD_OK) {
+		fprintf(stderr, "herd: run %s is marked '%s' in the store, without its summary\n", r->run_id,
+		        store_status_name(ss));
+		return HERD_OK;
+	}
+	fprintf(stderr, "herd: run %s could not be marked '%s' in the store (%s): it stays 'running' there\n",
+	        r->run_id, store_status_name(ss), store_errmsg(r->st));
+	return HERD_ESTORE;
+}
+
 /* Events from the cluster go to the store (and to stderr when they matter). */
 static void on_event(void *arg, const char *kind, const char *agent_id, const char *message)
 {
@@ -430,6 +510,38 @@ static void load_hook_step(run *r, loadsched *ls, int64_t t_ms)
 	while (loadsched_due(ls, t_ms, &v))
 		if (cluster_set_load(r->cl, s->name, rate ? WIRE_LOAD_RATE : WIRE_LOAD_VUS, v) != HERD_OK)
 			fprintf(stderr, "herd: cannot set scenario %s's load to %g\n", s->name, v);
+}
+
+/*
+ * Decides the exit code (see outcome.h) from the code the watch loop left
+ * (EXIT_SETUP, EXIT_ABORTED or EXIT_OK) and what the run produced, and
+ * writes why into reason ("" for a plain pass or threshold failure).
+ */
+static int run_outcome(run *r, int code, int interrupted, int degraded, const verdict_set *vs,
+                       char *reason, size_t len)
+{
+	outcome_in oi = {
+		.setup_failed = code == EXIT_SETUP || r->store_failed,
+		.aborted = code == EXIT_ABORTED,
+		.interrupted = interrupted,
+		.thresholds_failed = vs != NULL && !verdict_all_ok(vs),
+		.degraded = degraded,
+	};
+	if (outcome_nothing_measured(r->res, &oi.nothing_measured) != HERD_OK)
+		oi.setup_failed = 1;
+	code = outcome_code(&oi);
+	reason[0] = '\0';
+	if (r->store_failed)
+		snprintf(reason, len,
+		         "results store: %s; the load was stopped, what was committed is kept "
+		         "(%llu later batches were dropped)",
+		         r->store_error, (unsigned long long)r->unstored);
+	else if (code == EXIT_NO_LOAD)
+		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
+		         degraded ? " (agents were lost before any load)" : "");
+	else if (code == EXIT_DEGRADED)
+		snprintf(reason, len, "agents lost or batches missing: part of the load was not applied or not measured");
+	return code;
 }
 
 double run_agent_weight(const char *spec, const char *name, double dflt)
@@ -624,6 +736,10 @@ int run_main(const run_opts *o)
 		goto out;
 	}
 	run_open = 1;
+	if (o->run_id_out != NULL)
+		snprintf(o->run_id_out, o->run_id_len, "%s", r.run_id);
+	for (size_t i = 0; i < o->nlabels; i++)
+		store_add_event(r.st, r.run_id, clock_real_ns() / 1000000, "label", NULL, o->labels[i]);
 	cluster_cfg cc = {
 		.url = r.url,
 		.max_agents = nwant,
@@ -635,6 +751,11 @@ int run_main(const run_opts *o)
 		.arg = &r,
 	};
 	if ((rv = cluster_open(&cc, &r.cl, err, sizeof(err))) != HERD_OK) {
+		fprintf(stderr, "herd: %s\n", err);
+		goto out;
+	}
+	if (o->metrics_addr != NULL &&
+	    metrics_http_start(o->metrics_addr, render_metrics, &r, &r.mh, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
@@ -745,6 +866,12 @@ int run_main(const run_opts *o)
 		fflush(stdout);
 	}
 
+	/* The planned instant the load starts: time zero of every interval, and
+	 * of the report's charts (the run row's start is earlier, before agents
+	 * joined). */
+	store_add_event(r.st, r.run_id, start_real / 1000000, "load_start", NULL,
+	                "the load starts on every agent");
+
 	/* 5. Watch: a live line per second until every agent is done. */
 	int64_t start_mono = clock_mono_ns() + (start_real - clock_real_ns());
 	/* The live line counts to the end of the last scenario; gracefulStop is slack. */
@@ -785,6 +912,10 @@ int run_main(const run_opts *o)
 				if (ai[i].state == AGENT_FAILED)
 					fprintf(stderr, "herd: agent %s failed: %s\n", ai[i].name, ai[i].error);
 			stop_all(&r, ai, nai, "abort");
+			code = EXIT_SETUP;
+			break;
+		}
+		if (store_check(&r, ai, nai)) {
 			code = EXIT_SETUP;
 			break;
 		}
@@ -849,6 +980,8 @@ int run_main(const run_opts *o)
 		if (now > hard_deadline) {
 			fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
 			stop_all(&r, ai, nai, "abort");
+			/* Their last batches may never come: what was measured is incomplete. */
+			degraded = 1;
 			break;
 		}
 		if (now >= next_tick) {
@@ -871,6 +1004,9 @@ int run_main(const run_opts *o)
 	/* Give batches a moment to arrive after an immediate stop, then close. */
 	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
 	refresh_agents(&r, ai, nai);
+	/* Scrapes read the registry: the endpoint goes first. */
+	metrics_http_stop(r.mh);
+	r.mh = NULL;
 	cluster_close(r.cl);
 	r.cl = NULL;
 	record_agents(&r, ai, nai, weights, wsum);
@@ -902,15 +1038,12 @@ int run_main(const run_opts *o)
 
 	/* 6. Judge, report, record. */
 	verdict_set *vs = NULL;
-	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK) {
+	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK ||
+	    outcome_default_thresholds(r.plan, r.res, vs) != HERD_OK) {
 		fprintf(stderr, "herd: cannot evaluate thresholds\n");
 	}
-	if (code == EXIT_OK) {
-		if (interrupted)
-			code = EXIT_INTERRUPTED;
-		else if (vs != NULL && !verdict_all_ok(vs))
-			code = EXIT_THRESHOLDS;
-	}
+	char reason[700];
+	code = run_outcome(&r, code, interrupted, degraded, vs, reason, sizeof(reason));
 	summary_agent *sag = calloc(nai + 1, sizeof(*sag));
 	for (size_t i = 0; sag != NULL && i < nai; i++)
 		sag[i] = (summary_agent){ .id = ai[i].id, .name = ai[i].name, .host = ai[i].host,
@@ -923,9 +1056,8 @@ int run_main(const run_opts *o)
 		.run_id = r.run_id,
 		.plan_name = r.plan->name,
 		.plan = r.plan,
-		.status = code == EXIT_OK ? "passed" : code == EXIT_THRESHOLDS ? "failed"
-		                                  : code == EXIT_INTERRUPTED   ? "interrupted"
-		                                  : code == EXIT_ABORTED       ? "aborted" : "error",
+		.status = outcome_status(code),
+		.reason = reason[0] != '\0' ? reason : NULL,
 		.degraded = degraded,
 		.verdicts = vs,
 	};
@@ -945,17 +1077,11 @@ int run_main(const run_opts *o)
 	}
 	if (vs != NULL)
 		store_add_verdicts(r.st, r.run_id, vs);
-	store_status ss = code == EXIT_OK ? STORE_PASSED : code == EXIT_THRESHOLDS ? STORE_FAILED
-	                 : code == EXIT_INTERRUPTED                               ? STORE_INTERRUPTED
-	                 : code == EXIT_ABORTED                                   ? STORE_ABORTED
-	                                                                          : STORE_ERROR;
 	run_open = 0;
-	if (store_run_end(r.st, r.run_id, ss, code, degraded, clock_real_ns() / 1000000, json, text) != HERD_OK)
-		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
-	else if (!o->quiet)
+	if (mark_run(&r, outcome_store_status(code), code, degraded, json, text) == HERD_OK && !o->quiet)
 		printf("results stored in %s as run %s\n", db, r.run_id);
-	if (r.store_failed && code == EXIT_OK)
-		code = EXIT_SETUP;
+	if (code != EXIT_OK && reason[0] != '\0')
+		fprintf(stderr, "herd: exit %d: %s\n", code, reason);
 	free(text);
 	free(json);
 	free(sag);
@@ -966,6 +1092,8 @@ out:
 	if (run_open && store_run_end(r.st, r.run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL,
 	                              NULL) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r.st));
+	metrics_http_stop(r.mh);
+	r.mh = NULL;
 	if (r.cl != NULL)
 		cluster_close(r.cl);
 	if (r.npids > 0)

@@ -14,13 +14,7 @@
 #include "common/plan.h"
 #include "net/net.h"
 
-/* Exit codes, as k6 where k6 has one. */
-#define EXIT_OK 0
-#define EXIT_THRESHOLDS 99
-#define EXIT_SETUP 103       /* agents or store could not be set up */
-#define EXIT_INVALID 104     /* invalid plan or flags */
-#define EXIT_INTERRUPTED 105 /* stopped by Ctrl-C or a signal */
-#define EXIT_ABORTED 108     /* aborted: an agent was lost under --on-agent-loss abort */
+#include "controller/outcome.h" /* the exit codes */
 
 typedef struct run_opts {
 	const char *plan_path;
@@ -41,6 +35,11 @@ typedef struct run_opts {
 	const char *agent_weights;  /* "NAME=W,NAME=W": weights by agent name; others: their workers */
 	const char *source_addresses; /* local agents' --source-addresses (a checked list), NULL: none */
 	const plan_cli *cli;        /* -e, --vus, --duration, --iterations; NULL: none */
+	const char *const *labels;  /* --label KEY=VALUE, stored with the run */
+	size_t nlabels;
+	const char *metrics_addr;   /* --metrics-addr HOST:PORT: serve /metrics while the run lasts */
+	char *run_id_out;           /* when not NULL: the run's id, once it is stored */
+	size_t run_id_len;
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not

@@ -36,10 +36,21 @@
  * "12 steps": create the new table, copy, drop the old, rename) neither
  * cascades deletes nor rewrites the references; the ids are kept, and
  * migrate() checks the foreign keys before committing.
+ *
+ * A migration may also fill what SQL alone cannot (fill, run in the same
+ * transaction after its SQL): 2 -> 3 computes the percentiles of the
+ * intervals already stored from their histogram blobs.
  */
-static const char *const migrations[] = {
+typedef struct migration {
+	const char *sql;
+	int (*fill)(store *st);
+} migration;
+
+static int stats_fill_all(store *st);
+
+static const migration migrations[] = {
 	/* 0 -> 1: the first schema. */
-	"CREATE TABLE runs ("
+	{"CREATE TABLE runs ("
 	"  id TEXT PRIMARY KEY,"
 	"  name TEXT NOT NULL,"
 	"  plan_file TEXT,"
@@ -121,13 +132,13 @@ static const char *const migrations[] = {
 	"  agent_id TEXT,"
 	"  message TEXT"
 	");"
-	"CREATE INDEX events_run ON events (run_id, at);",
+	"CREATE INDEX events_run ON events (run_id, at);", NULL},
 
 	/* 1 -> 2: series keys gain the entry's other tags ("key=value" lines,
 	 * '' when none) as part of the key. SQLite cannot change a UNIQUE
 	 * constraint in place, so the table is rebuilt with the same ids; old
 	 * keys get ''. */
-	"CREATE TABLE series_keys_v2 ("
+	{"CREATE TABLE series_keys_v2 ("
 	"  id INTEGER PRIMARY KEY,"
 	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
 	"  metric TEXT NOT NULL CHECK (metric <> ''),"
@@ -143,7 +154,31 @@ static const char *const migrations[] = {
 	"  agent_id) SELECT id, run_id, metric, scenario, name, method, status_class, agent_id"
 	"  FROM series_keys;"
 	"DROP TABLE series_keys;"
-	"ALTER TABLE series_keys_v2 RENAME TO series_keys;",
+	"ALTER TABLE series_keys_v2 RENAME TO series_keys;", NULL},
+
+	/* 2 -> 3: per-interval figures SQL can read (docs/store.md), kept at
+	 * merge time beside the blobs: one row per series and interval, with
+	 * every stored row of that interval added up (count, errors) and merged
+	 * (the percentiles of the merged histogram, in its unit: microseconds
+	 * for durations). interval_series names the key's fields. */
+	{"CREATE TABLE interval_stats ("
+	"  key_id INTEGER NOT NULL REFERENCES series_keys (id) ON DELETE CASCADE,"
+	"  interval_ms INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  errors INTEGER NOT NULL,"
+	"  p50 INTEGER,"
+	"  p90 INTEGER,"
+	"  p95 INTEGER,"
+	"  p99 INTEGER,"
+	"  max INTEGER,"
+	"  gauge INTEGER NOT NULL,"
+	"  PRIMARY KEY (key_id, interval_ms)"
+	") WITHOUT ROWID;"
+	"CREATE VIEW interval_series AS SELECT k.run_id, k.metric, k.scenario, k.name, k.method,"
+	"  k.status_class, k.agent_id, k.tags, s.interval_ms, s.count, s.errors, s.p50, s.p90,"
+	"  s.p95, s.p99, s.max, s.gauge"
+	"  FROM interval_stats s JOIN series_keys k ON k.id = s.key_id;",
+	 stats_fill_all},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -159,6 +194,8 @@ enum {
 	S_KEY_INS,
 	S_IV_INS,
 	S_AGENT_BATCH,
+	S_IV_SEL,
+	S_STATS_PUT,
 	S__N
 };
 
@@ -179,11 +216,17 @@ static const char *const stmt_sql[S__N] = {
 	                  " VALUES (?, ?, 1, ?)"
 	                  " ON CONFLICT (run_id, agent_id) DO UPDATE SET batches = batches + 1,"
 	                  " last_seq = max(last_seq, excluded.last_seq)",
+	/* Every stored row of one series and interval (a late batch adds one). */
+	[S_IV_SEL] = "SELECT count, (SELECT coalesce(sum(value), 0) FROM json_each(errors)), gauge,"
+	             " hist FROM intervals WHERE key_id = ? AND interval_ms = ? ORDER BY rowid",
+	[S_STATS_PUT] = "INSERT OR REPLACE INTO interval_stats (key_id, interval_ms, count, errors,"
+	                " p50, p90, p95, p99, max, gauge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S__N];
+	hist *scratch; /* interval_stats: the merged histogram of one interval */
 	char err[512];
 };
 
@@ -293,7 +336,8 @@ static int migrate(store *st)
 		}
 		if (v == NMIGRATIONS)
 			return exec(st, "COMMIT", "ending the schema check");
-		if ((rv = exec(st, migrations[v], "migrating the schema")) != 0 ||
+		if ((rv = exec(st, migrations[v].sql, "migrating the schema")) != 0 ||
+		    (migrations[v].fill != NULL && (rv = migrations[v].fill(st)) != 0) ||
 		    (rv = fk_check(st, v + 1)) != 0)
 			goto fail;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
@@ -388,6 +432,7 @@ void store_close(store *st)
 	for (int i = 0; i < S__N; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	hist_free(st->scratch);
 	free(st);
 }
 
@@ -590,6 +635,92 @@ static int key_id(store *st, const char *run_id, const char *agent_id, const wir
 	return HERD_OK;
 }
 
+/*
+ * Writes the interval_stats row of one series and interval from every
+ * stored intervals row of it: counts and errors added up, the gauge of the
+ * last row (as loading does), the percentiles of the merged histograms
+ * (NULL when none has one). sel and put are S_IV_SEL and S_STATS_PUT, which
+ * the migration prepares for itself. Returns HERD_OK, HERD_ESTORE (also for
+ * a corrupt blob) or HERD_ENOMEM.
+ */
+static int stats_update(store *st, sqlite3_stmt *sel, sqlite3_stmt *put, int64_t key_id,
+                        int64_t interval_ms)
+{
+	static const double pcts[] = {50, 90, 95, 99};
+	int64_t count = 0, errors = 0, gauge = 0;
+	int rc, rv = HERD_OK;
+	hist *h;
+
+	if (st->scratch == NULL && (st->scratch = hist_new()) == NULL)
+		return HERD_ENOMEM;
+	h = st->scratch;
+	hist_init(h);
+	sqlite3_bind_int64(sel, 1, key_id);
+	sqlite3_bind_int64(sel, 2, interval_ms);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		count += sqlite3_column_int64(sel, 0);
+		errors += sqlite3_column_int64(sel, 1);
+		gauge = sqlite3_column_int64(sel, 2);
+		const void *blob = sqlite3_column_blob(sel, 3);
+		if (blob == NULL)
+			continue;
+		hist one;
+		if (store_hist_decode(blob, (size_t)sqlite3_column_bytes(sel, 3), &one) != HERD_OK) {
+			set_err(st, "a corrupt histogram in series %lld at %lld ms", (long long)key_id,
+			        (long long)interval_ms);
+			rv = HERD_ESTORE;
+			break;
+		}
+		hist_merge(h, &one);
+	}
+	if (rv == HERD_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rv = serr(st, "reading an interval");
+	sqlite3_reset(sel);
+	sqlite3_clear_bindings(sel);
+	if (rv != HERD_OK)
+		return rv;
+	sqlite3_bind_int64(put, 1, key_id);
+	sqlite3_bind_int64(put, 2, interval_ms);
+	sqlite3_bind_int64(put, 3, count);
+	sqlite3_bind_int64(put, 4, errors);
+	for (int i = 0; i < 4 && h->total > 0; i++)
+		sqlite3_bind_int64(put, 5 + i, (int64_t)hist_percentile(h, pcts[i]));
+	if (h->total > 0)
+		sqlite3_bind_int64(put, 9, (int64_t)h->max);
+	sqlite3_bind_int64(put, 10, gauge);
+	rc = sqlite3_step(put);
+	rv = rc == SQLITE_DONE ? HERD_OK : serr(st, "storing an interval's figures");
+	sqlite3_reset(put);
+	sqlite3_clear_bindings(put);
+	return rv;
+}
+
+/* The 2 -> 3 migration's fill: interval_stats for every interval stored. */
+static int stats_fill_all(store *st)
+{
+	sqlite3_stmt *each = NULL, *sel = NULL, *put = NULL;
+	int rc, rv;
+
+	if ((rv = prepare(st, "SELECT DISTINCT key_id, interval_ms FROM intervals", &each,
+	                  "listing the stored intervals")) != 0 ||
+	    (rv = prepare(st, stmt_sql[S_IV_SEL], &sel, "reading the stored intervals")) != 0 ||
+	    (rv = prepare(st, stmt_sql[S_STATS_PUT], &put, "filling interval_stats")) != 0)
+		goto done;
+	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
+		rv = stats_update(st, sel, put, sqlite3_column_int64(each, 0),
+		                  sqlite3_column_int64(each, 1));
+		if (rv != HERD_OK)
+			goto done;
+	}
+	if (rc != SQLITE_DONE)
+		rv = serr(st, "listing the stored intervals");
+done:
+	sqlite3_finalize(each);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(put);
+	return rv;
+}
+
 /* {"timeout":3,"http_5xx":1} for the non-zero kinds, or NULL (*json = NULL)
  * when none. buf must hold ERRK__N * 40 bytes. */
 static void errors_json(const wire_entry *e, char *buf, size_t len, const char **json)
@@ -668,7 +799,9 @@ int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_
 			sqlite3_bind_blob(s, 8, blob, (int)blen, free);
 		else
 			sqlite3_bind_null(s, 8);
-		if ((rv = step_reset(st, S_IV_INS, "adding an interval")) != 0)
+		if ((rv = step_reset(st, S_IV_INS, "adding an interval")) != 0 ||
+		    (rv = stats_update(st, st->stmt[S_IV_SEL], st->stmt[S_STATS_PUT], id,
+		                       interval_ms)) != 0)
 			goto fail;
 	}
 
@@ -828,21 +961,33 @@ static void summary_numbers(const char *json, char *reqs, char *rate, char *p95,
 	json_decref(root);
 }
 
-int store_list_runs(store *st, FILE *out)
+int store_list_runs(store *st, const store_list_filter *f, FILE *out)
 {
 	sqlite3_stmt *s;
 	int rv, rc, degraded = 0;
 
 	if ((rv = prepare(st,
-	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json"
-	                  " FROM runs ORDER BY started_at DESC, id DESC",
+	                  "SELECT id, name, started_at, ended_at, status, degraded, summary_json,"
+	                  " duration_ms"
+	                  " FROM runs WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR status = ?2)"
+	                  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM events e WHERE e.run_id = runs.id"
+	                  "   AND e.kind = 'label' AND e.message = ?4))"
+	                  " ORDER BY started_at DESC, id DESC LIMIT ?3",
 	                  &s, "listing runs")) != 0)
 		return rv;
-	if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n", "ID", "NAME", "STARTED (UTC)",
-	            "DURATION", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
+	bind_text(s, 1, f != NULL ? f->plan : NULL);
+	bind_text(s, 2, f != NULL ? f->status : NULL);
+	sqlite3_bind_int64(s, 3, f != NULL && f->limit > 0 ? f->limit : -1);
+	bind_text(s, 4, f != NULL ? f->label : NULL);
+	/* LOAD is the summary's duration (runs.duration_ms: the first agent's
+	 * start to the last one's end, which rates are per second of); WALL is
+	 * the whole run, from its record to its end, with the agents' start,
+	 * gracefulStop and the reporting. */
+	if (fprintf(out, "%-22s %-20s %-19s %9s %9s %-12s %10s %9s %9s\n", "ID", "NAME",
+	            "STARTED (UTC)", "LOAD", "WALL", "STATUS", "REQUESTS", "REQ/S", "P95") < 0)
 		rv = HERD_EIO;
 	while (rv == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		char name[64], started[32], dur[32], status[24], reqs[32], rate[32], p95[32];
+		char name[64], started[32], dur[32], load[32], status[24], reqs[32], rate[32], p95[32];
 		const char *status_txt = (const char *)sqlite3_column_text(s, 4);
 		int deg = sqlite3_column_int(s, 5);
 
@@ -852,12 +997,16 @@ int store_list_runs(store *st, FILE *out)
 			snprintf(dur, sizeof(dur), "-");
 		else
 			fmt_span(dur, sizeof(dur), sqlite3_column_int64(s, 3) - sqlite3_column_int64(s, 2));
+		if (sqlite3_column_type(s, 7) == SQLITE_NULL)
+			snprintf(load, sizeof(load), "-");
+		else
+			fmt_span(load, sizeof(load), sqlite3_column_int64(s, 7));
 		snprintf(status, sizeof(status), "%s%s", status_txt ? status_txt : "?", deg ? "*" : "");
 		degraded |= deg;
 		summary_numbers((const char *)sqlite3_column_text(s, 6), reqs, rate, p95, sizeof(reqs));
-		if (fprintf(out, "%-22s %-20s %-19s %9s %-12s %10s %9s %9s\n",
-		            (const char *)sqlite3_column_text(s, 0), name, started, dur, status, reqs, rate,
-		            p95) < 0)
+		if (fprintf(out, "%-22s %-20s %-19s %9s %9s %-12s %10s %9s %9s\n",
+		            (const char *)sqlite3_column_text(s, 0), name, started, load, dur, status, reqs,
+		            rate, p95) < 0)
 			rv = HERD_EIO;
 	}
 	if (rv == 0 && rc != SQLITE_DONE)
@@ -929,48 +1078,65 @@ static int errors_parse(const char *txt, wire_entry *e)
 	return HERD_OK;
 }
 
-int store_load_results(store *st, const char *run_id, results **out)
+/* Whether run_id is stored: HERD_OK, HERD_ENOTFOUND ("no run 'X'") or
+ * HERD_ESTORE. Fills *interval_ms and *duration_ms (0 when unknown) when
+ * not NULL. */
+static int run_lookup(store *st, const char *run_id, uint32_t *interval_ms, int64_t *duration_ms)
 {
-	sqlite3_stmt *s = NULL;
-	results *r = NULL;
-	hist *h = NULL;
-	uint32_t ilen;
+	sqlite3_stmt *s;
 	int rv, rc;
-
-	if (run_id == NULL || out == NULL)
-		return HERD_EINVAL;
-	if ((rv = prepare(st, "SELECT interval_ms, duration_ms FROM runs WHERE id = ?", &s, "reading the run")) != 0)
+	if ((rv = prepare(st, "SELECT interval_ms, duration_ms FROM runs WHERE id = ?", &s,
+	                  "reading the run")) != 0)
 		return rv;
 	bind_text(s, 1, run_id);
 	rc = sqlite3_step(s);
-	ilen = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
-	int64_t measured = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+	if (rc == SQLITE_ROW) {
+		if (interval_ms != NULL)
+			*interval_ms = (uint32_t)sqlite3_column_int64(s, 0);
+		if (duration_ms != NULL)
+			*duration_ms = sqlite3_column_int64(s, 1);
+	}
 	sqlite3_finalize(s);
-	s = NULL;
 	if (rc == SQLITE_DONE) {
 		set_err(st, "no run '%s'", run_id);
 		return HERD_ENOTFOUND;
 	}
-	if (rc != SQLITE_ROW)
-		return serr(st, "reading the run");
+	return rc == SQLITE_ROW ? HERD_OK : serr(st, "reading the run");
+}
 
-	if ((rv = results_new(ilen, &r)) != 0 || (h = hist_new()) == NULL) {
-		rv = HERD_ENOMEM;
-		goto fail;
-	}
-	if (measured > 0)
-		results_set_duration_ms(r, measured);
+int store_each_interval(store *st, const char *run_id, const char *metric, store_order order,
+                        store_interval_fn fn, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	hist *h = NULL;
+	int rv, rc;
+
+	if (run_id == NULL || fn == NULL)
+		return HERD_EINVAL;
+	if ((rv = run_lookup(st, run_id, NULL, NULL)) != 0)
+		return rv;
+	if ((h = hist_new()) == NULL)
+		return HERD_ENOMEM;
 	/* Rows in insertion order, so a gauge written twice for one interval
-	 * ends with the later value, as it did live. */
-	if ((rv = prepare(st,
-	                  "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
+	 * ends with the later value, as it did live (rowid breaks every tie). */
+	static const char *const orders[] = {
+		[STORE_BY_ROW] = "i.rowid",
+		[STORE_BY_STEP] = "k.scenario, k.name, i.interval_ms, i.rowid",
+		[STORE_BY_INTERVAL] = "i.interval_ms, i.rowid",
+	};
+	const char *all = "SELECT k.agent_id, k.metric, k.scenario, k.name, k.method, k.status_class,"
 	                  " i.interval_ms, i.count, i.errors, i.bytes_in, i.bytes_out, i.gauge, i.hist,"
 	                  " k.tags"
 	                  " FROM intervals i JOIN series_keys k ON k.id = i.key_id"
-	                  " WHERE k.run_id = ? ORDER BY i.rowid",
-	                  &s, "reading intervals")) != 0)
-		goto fail;
+	                  " WHERE k.run_id = ?1 AND (?2 IS NULL OR k.metric = ?2)";
+	char sql[640];
+	if ((unsigned)order > STORE_BY_INTERVAL)
+		order = STORE_BY_ROW;
+	snprintf(sql, sizeof(sql), "%s ORDER BY %s", all, orders[order]);
+	if ((rv = prepare(st, sql, &s, "reading intervals")) != 0)
+		goto done;
 	bind_text(s, 1, run_id);
+	bind_text(s, 2, metric);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		wire_entry e;
 		memset(&e, 0, sizeof(e));
@@ -987,7 +1153,7 @@ int store_load_results(store *st, const char *run_id, results **out)
 		if (errors_parse((const char *)sqlite3_column_text(s, 8), &e) != 0) {
 			set_err(st, "run '%s': a stored errors value is not a JSON object of counts", run_id);
 			rv = HERD_ESTORE;
-			goto fail;
+			goto done;
 		}
 		if (sqlite3_column_type(s, 12) != SQLITE_NULL) {
 			const uint8_t *b = sqlite3_column_blob(s, 12);
@@ -995,23 +1161,46 @@ int store_load_results(store *st, const char *run_id, results **out)
 			if (store_hist_decode(b, blen, h) != 0) {
 				set_err(st, "run '%s': a stored histogram is corrupt", run_id);
 				rv = HERD_ESTORE;
-				goto fail;
+				goto done;
 			}
 			e.h = h;
 		}
-		rv = results_add_batch(r, (const char *)sqlite3_column_text(s, 0),
-		                       sqlite3_column_int64(s, 6), &e, 1);
-		if (rv != 0) {
-			set_err(st, "rebuilding results: %s", herd_strerror(rv));
-			goto fail;
+		if ((rv = fn(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 6),
+		             &e)) != 0) {
+			set_err(st, "reading run '%s': %s", run_id, herd_strerror(rv));
+			goto done;
 		}
 	}
-	if (rc != SQLITE_DONE) {
-		rv = serr(st, "reading intervals");
-		goto fail;
-	}
+	rv = rc == SQLITE_DONE ? HERD_OK : serr(st, "reading intervals");
+done:
 	sqlite3_finalize(s);
-	s = NULL;
+	hist_free(h);
+	return rv;
+}
+
+static int add_interval(void *arg, const char *agent_id, int64_t interval_ms, const wire_entry *e)
+{
+	return results_add_batch(arg, agent_id, interval_ms, e, 1);
+}
+
+int store_load_results(store *st, const char *run_id, results **out)
+{
+	sqlite3_stmt *s = NULL;
+	results *r = NULL;
+	uint32_t ilen = 0;
+	int64_t measured = 0;
+	int rv, rc;
+
+	if (run_id == NULL || out == NULL)
+		return HERD_EINVAL;
+	if ((rv = run_lookup(st, run_id, &ilen, &measured)) != 0)
+		return rv;
+	if ((rv = results_new(ilen, &r)) != 0)
+		return rv;
+	if (measured > 0)
+		results_set_duration_ms(r, measured);
+	if ((rv = store_each_interval(st, run_id, NULL, STORE_BY_ROW, add_interval, r)) != 0)
+		goto fail;
 
 	/* A batch without entries still extends the run, as it did live. */
 	if ((rv = prepare(st,
@@ -1033,15 +1222,261 @@ int store_load_results(store *st, const char *run_id, results **out)
 		goto fail;
 	}
 	sqlite3_finalize(s);
-	hist_free(h);
 	*out = r;
 	return HERD_OK;
 
 fail:
 	sqlite3_finalize(s);
-	hist_free(h);
 	results_free(r);
 	return rv;
+}
+
+static char *dup_col(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	return t != NULL ? strdup(t) : NULL;
+}
+
+int store_run_get(store *st, const char *run_id, store_run *out)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	memset(out, 0, sizeof(*out));
+	if ((rv = prepare(st,
+	                  "SELECT id, name, plan_file, plan_text, started_at, ended_at, interval_ms,"
+	                  " duration_ms, status, exit_code, degraded, summary_json, summary_text"
+	                  " FROM runs"
+	                  " WHERE id = ?",
+	                  &s, "reading the run")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->id = dup_col(s, 0);
+		out->name = dup_col(s, 1);
+		out->plan_file = dup_col(s, 2);
+		out->plan_text = dup_col(s, 3);
+		out->started_at = sqlite3_column_int64(s, 4);
+		out->ended_at = sqlite3_column_int64(s, 5);
+		out->interval_ms = (uint32_t)sqlite3_column_int64(s, 6);
+		out->duration_ms = sqlite3_column_int64(s, 7);
+		out->status = dup_col(s, 8);
+		out->exit_code = sqlite3_column_int(s, 9);
+		out->degraded = sqlite3_column_int(s, 10);
+		out->summary_json = dup_col(s, 11);
+		out->summary_text = dup_col(s, 12);
+		rv = out->id != NULL && out->name != NULL && out->status != NULL ? HERD_OK : HERD_ENOMEM;
+	} else if (rc == SQLITE_DONE) {
+		set_err(st, "no run '%s'", run_id);
+		rv = HERD_ENOTFOUND;
+	} else {
+		rv = serr(st, "reading the run");
+	}
+	sqlite3_finalize(s);
+	if (rv != HERD_OK)
+		store_run_fini(out);
+	return rv;
+}
+
+void store_run_fini(store_run *r)
+{
+	free(r->id);
+	free(r->name);
+	free(r->plan_file);
+	free(r->plan_text);
+	free(r->status);
+	free(r->summary_json);
+	free(r->summary_text);
+	memset(r, 0, sizeof(*r));
+}
+
+int store_resolve_run(store *st, const char *ref, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	const char *sql;
+	int64_t offset = 0;
+	int by_age = 0;
+	if (ref == NULL || *ref == '\0') {
+		set_err(st, "no run given");
+		return HERD_ENOTFOUND;
+	}
+	if (strcmp(ref, "latest") == 0 || strcmp(ref, "previous") == 0) {
+		offset = ref[0] == 'p';
+		by_age = 1;
+		sql = "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?";
+	} else {
+		/* An exact id, else the one run whose id starts with ref. */
+		sql = "SELECT id FROM runs WHERE id = ?1 UNION ALL"
+		      " SELECT id FROM (SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1"
+		      "   AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ?1) LIMIT 2)";
+	}
+	if ((rv = prepare(st, sql, &s, "finding the run")) != 0)
+		return rv;
+	if (by_age)
+		sqlite3_bind_int64(s, 1, offset);
+	else
+		bind_text(s, 1, ref);
+	int found = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (found++ == 0)
+			snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return serr(st, "finding the run");
+	if (found == 1)
+		return HERD_OK;
+	if (found > 1)
+		set_err(st, "'%s' starts more than one run id: give more of it", ref);
+	else if (by_age)
+		set_err(st, "no %s run in the store", ref);
+	else
+		set_err(st, "no run '%s'", ref);
+	return found > 1 ? HERD_EINVAL : HERD_ENOTFOUND;
+}
+
+int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT metric, expr, observed, ok, nodata, error FROM thresholds"
+	                  " WHERE run_id = ? ORDER BY rowid",
+	                  &s, "reading verdicts")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_verdict v = {
+			.metric = (const char *)sqlite3_column_text(s, 0),
+			.expr = (const char *)sqlite3_column_text(s, 1),
+			.has_observed = sqlite3_column_type(s, 2) != SQLITE_NULL,
+			.observed = sqlite3_column_double(s, 2),
+			.ok = sqlite3_column_int(s, 3),
+			.nodata = sqlite3_column_int(s, 4),
+			.error = (const char *)sqlite3_column_text(s, 5),
+		};
+		if ((rv = fn(arg, &v)) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading verdicts");
+}
+
+int store_baseline_set(store *st, const char *run_id)
+{
+	int rv;
+	if ((rv = run_lookup(st, run_id, NULL, NULL)) != 0)
+		return rv;
+	return store_add_event(st, run_id, clock_real_ns() / 1000000, "baseline", NULL,
+	                       "marked as the baseline of its plan");
+}
+
+int store_find_baseline(store *st, const char *cand, store_baseline how, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	const char *sql =
+	        how == STORE_BASELINE_MARKED
+	                ? "SELECT r.id FROM runs r JOIN events e ON e.run_id = r.id"
+	                  " WHERE e.kind = 'baseline' AND r.id <> ?1"
+	                  " AND r.name = (SELECT name FROM runs WHERE id = ?1)"
+	                  " ORDER BY e.at DESC, e.id DESC LIMIT 1"
+	                : "SELECT id FROM runs WHERE status = 'passed' AND id <> ?1"
+	                  " AND name = (SELECT name FROM runs WHERE id = ?1)"
+	                  " AND started_at <= (SELECT started_at FROM runs WHERE id = ?1)"
+	                  " ORDER BY started_at DESC, id DESC LIMIT 1";
+	if ((rv = run_lookup(st, cand, NULL, NULL)) != 0)
+		return rv;
+	if ((rv = prepare(st, sql, &s, "finding the baseline")) != 0)
+		return rv;
+	bind_text(s, 1, cand);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return HERD_OK;
+	if (rc != SQLITE_DONE)
+		return serr(st, "finding the baseline");
+	set_err(st, how == STORE_BASELINE_MARKED
+	                    ? "no baseline is set for the plan of run '%s' (herd results baseline set RUN)"
+	                    : "no passed run of the plan of run '%s' before it",
+	        cand);
+	return HERD_ENOTFOUND;
+}
+
+int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
+	                  " cpu_pct, rss_kb FROM run_agents WHERE run_id = ? ORDER BY joined_at, name",
+	                  &s, "reading agents")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_agent a = {
+			.agent_id = (const char *)sqlite3_column_text(s, 0),
+			.name = (const char *)sqlite3_column_text(s, 1),
+			.host = (const char *)sqlite3_column_text(s, 2),
+			.cores = (uint32_t)sqlite3_column_int64(s, 3),
+			.weight = sqlite3_column_double(s, 4),
+			.joined_at = sqlite3_column_int64(s, 5),
+			.left_at = sqlite3_column_int64(s, 6),
+			.status = (const char *)sqlite3_column_text(s, 7),
+			.cpu_pct = sqlite3_column_double(s, 8),
+			.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
+		};
+		if ((rv = fn(arg, &a)) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
+}
+
+int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	if ((rv = prepare(st,
+	                  "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?"
+	                  " ORDER BY at, id",
+	                  &s, "reading events")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rv = fn(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		             (const char *)sqlite3_column_text(s, 2),
+		             (const char *)sqlite3_column_text(s, 3))) != 0) {
+			sqlite3_finalize(s);
+			return rv;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading events");
+}
+
+int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len)
+{
+	sqlite3_stmt *s;
+	int rv, rc;
+	snprintf(out, len, "%s", agent_id);
+	if ((rv = prepare(st, "SELECT name FROM run_agents WHERE run_id = ? AND agent_id = ?", &s,
+	                  "reading agents")) != 0)
+		return rv;
+	bind_text(s, 1, run_id);
+	bind_text(s, 2, agent_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
 }
 
 /* Histogram blobs. */

@@ -25,8 +25,10 @@
 #include "proto/wire.h"
 
 /* The schema version this build creates and reads. Version 2 added
- * series_keys.tags; older files are migrated when opened. */
-#define STORE_SCHEMA_VERSION 2
+ * series_keys.tags, version 3 the interval_stats table (per-interval count,
+ * errors and percentiles, filled at merge time) and the interval_series
+ * view (docs/store.md); older files are migrated when opened. */
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store;
 
@@ -136,12 +138,18 @@ int store_add_event(store *st, const char *run_id, int64_t at, const char *kind,
                     const char *agent_id, const char *message);
 
 /*
- * Prints one line per run, newest first: id, name, start (UTC), duration,
+ * Prints one line per run that passes f (NULL: every run), newest first: id, name, start (UTC), duration,
  * status, requests, req/s and p95, after a header line. The numbers come
  * from the stored summary JSON ("-" while a run has none). Returns HERD_OK,
  * HERD_EIO when writing fails, or HERD_ESTORE.
  */
-int store_list_runs(store *st, FILE *out);
+typedef struct store_list_filter {
+	const char *plan;   /* only runs of this plan name (NULL: all) */
+	const char *status; /* only runs with this status (NULL: all) */
+	int64_t limit;      /* at most this many, newest first (0: all) */
+	const char *label;  /* only runs stored with this --label KEY=VALUE (NULL: all) */
+} store_list_filter;
+int store_list_runs(store *st, const store_list_filter *f, FILE *out);
 
 /*
  * Prints the stored summary text of run_id (or a short note when the run has
@@ -157,6 +165,89 @@ int store_show_run(store *st, const char *run_id, FILE *out);
  * HERD_ESTORE (also for a corrupt histogram blob).
  */
 int store_load_results(store *st, const char *run_id, results **out);
+
+/*
+ * Calls fn once per stored interval row of run_id (of one metric as agents
+ * send it, e.g. "http_req_duration", or of all when metric is NULL), in the
+ * order asked: as stored, by step (so a caller merges each step's interval
+ * as it streams by), or by interval (each interval's rows together). fn
+ * gets the agent's id, the interval's start (ms since the run's
+ * start) and the row as an entry (its strings and histogram are valid during
+ * the call only; e->h is NULL for a series without one). A non-zero return
+ * of fn stops the walk and is returned. Returns HERD_OK, HERD_ENOTFOUND for
+ * an unknown run, HERD_ENOMEM, HERD_ESTORE (also for a corrupt row).
+ */
+typedef int (*store_interval_fn)(void *arg, const char *agent_id, int64_t interval_ms,
+                                 const wire_entry *e);
+typedef enum store_order {
+	STORE_BY_ROW = 0,  /* as stored */
+	STORE_BY_STEP,     /* by scenario, step name, interval */
+	STORE_BY_INTERVAL, /* by interval */
+} store_order;
+int store_each_interval(store *st, const char *run_id, const char *metric, store_order order,
+                        store_interval_fn fn, void *arg);
+
+/* A stored run's row. Strings are owned by the struct (store_run_fini). */
+typedef struct store_run {
+	char *id, *name, *plan_file, *plan_text, *status, *summary_json, *summary_text;
+	int64_t started_at, ended_at; /* ms since the epoch; ended_at 0 while running */
+	int64_t duration_ms;          /* measured load time, 0 when unknown */
+	uint32_t interval_ms;
+	int exit_code, degraded;
+} store_run;
+
+/* Reads run_id into *out. Returns HERD_OK, HERD_ENOTFOUND, HERD_ENOMEM or
+ * HERD_ESTORE; *out needs store_run_fini only after HERD_OK. */
+int store_run_get(store *st, const char *run_id, store_run *out);
+void store_run_fini(store_run *r);
+
+/*
+ * Resolves what a user typed for a run: an exact id, "latest", "previous"
+ * (the one before the latest, by start time), or an unambiguous prefix of
+ * an id. Writes the id into out. Returns HERD_OK, HERD_ENOTFOUND, HERD_EINVAL
+ * (a prefix of several ids) or HERD_ESTORE, with the reason in store_errmsg.
+ */
+int store_resolve_run(store *st, const char *ref, char *out, size_t len);
+
+/* A stored threshold verdict; strings valid during the callback only. */
+typedef struct store_verdict {
+	const char *metric, *expr, *error;
+	double observed;
+	int has_observed, ok, nodata;
+} store_verdict;
+typedef int (*store_verdict_fn)(void *arg, const store_verdict *v);
+/* Calls fn for each verdict of run_id in the order they were judged. A
+ * non-zero return of fn stops and is returned. HERD_OK or HERD_ESTORE. */
+int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg);
+
+/* Marks run_id as the baseline of its plan (an event "baseline"; the latest
+ * mark of a plan wins). HERD_OK, HERD_ENOTFOUND or HERD_ESTORE. */
+int store_baseline_set(store *st, const char *run_id);
+
+typedef enum store_baseline {
+	STORE_BASELINE_MARKED = 0, /* the run marked last with store_baseline_set */
+	STORE_BASELINE_LAST_PASSED, /* the latest passed run that started before cand */
+} store_baseline;
+
+/* The baseline run for cand among the runs of the same plan (same name),
+ * cand itself excluded, into out. HERD_OK, HERD_ENOTFOUND (with the reason in
+ * store_errmsg) or HERD_ESTORE. */
+int store_find_baseline(store *st, const char *cand, store_baseline how, char *out, size_t len);
+
+/* Calls fn for each agent of run_id (strings valid during the call only; the
+ * counters of store_agent are not read). A non-zero return stops and is
+ * returned. HERD_OK or HERD_ESTORE. */
+typedef int (*store_agent_fn)(void *arg, const store_agent *a);
+int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg);
+
+/* Calls fn for each event of run_id in time order (at: ms since the epoch;
+ * agent_id and message may be NULL). As store_each_agent. */
+typedef int (*store_event_fn)(void *arg, int64_t at, const char *kind, const char *agent_id,
+                              const char *message);
+int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg);
+
+/* The name of agent_id in run_id (its id when no name is stored) into out. */
+int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len);
 
 /*
  * Histogram blob codec (a pure function pair, used for the intervals.hist

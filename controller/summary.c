@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "controller/summary.h"
+#include "controller/table.h"
 
 #define NAME_WIDTH_MIN 31
 
@@ -134,18 +135,15 @@ static int dwidth(const char *s)
 	return w;
 }
 
+/* Writes s and pads it to width, with one space at least after it so that
+ * a value wider than its column never runs into the next. */
 static void pad(FILE *f, const char *s, int width)
 {
+	int w = dwidth(s);
 	fputs(s, f);
-	for (int w = dwidth(s); w < width; w++)
+	do
 		fputc(' ', f);
-}
-
-static void rpad(FILE *f, const char *s, int width)
-{
-	for (int w = dwidth(s); w < width; w++)
-		fputc(' ', f);
-	fputs(s, f);
+	while (++w < width);
 }
 
 /* "  ✓ name.......: " with the colon at column indent + 2 + width. */
@@ -483,7 +481,9 @@ static int put_header(ctx *c, FILE *f)
 		fprintf(f, "  run........: %s\n", in->run_id);
 	if (in->plan_name != NULL || (in->plan != NULL && in->plan->name != NULL))
 		fprintf(f, "  plan.......: %s\n", in->plan_name ? in->plan_name : in->plan->name);
-	if (in->status != NULL)
+	if (in->status != NULL && in->reason != NULL)
+		fprintf(f, "  status.....: %s (%s)\n", in->status, in->reason);
+	else if (in->status != NULL)
 		fprintf(f, "  status.....: %s%s\n", in->status,
 		        in->degraded ? " (degraded: agents lost or batches missing)" : "");
 	else if (in->degraded)
@@ -643,9 +643,10 @@ static int put_errors(ctx *c, FILE *f)
 	return HERD_OK;
 }
 
-/* Request statistics of one row of a table. */
+/* Request statistics of one row of a table, WebSocket sessions included. */
 typedef struct rowstat {
 	uint64_t reqs, failed;
+	uint64_t sessions, sfailed; /* WebSocket sessions and the failed ones */
 	double rate, p50, p95, p99; /* req/s; ms */
 } rowstat;
 
@@ -654,6 +655,10 @@ static int row_query(ctx *c, const th_tag *tags, size_t ntags, rowstat *rs)
 	uint64_t total = 0;
 	int rv;
 	memset(rs, 0, sizeof(*rs));
+	if ((rv = query(c, "ws_sessions", tags, ntags)) != 0)
+		return rv;
+	rs->sessions = c->a->count;
+	results_rate_counts("ws_session_failed", c->a, &rs->sfailed, &total);
 	if ((rv = query(c, "http_req_duration", tags, ntags)) != 0)
 		return rv;
 	rs->reqs = c->a->count;
@@ -665,27 +670,37 @@ static int row_query(ctx *c, const th_tag *tags, size_t ntags, rowstat *rs)
 	return HERD_OK;
 }
 
-static void put_row_cols(FILE *f, const rowstat *rs)
+/* The columns of row_cells, after a table's own leading columns. */
+#define ROW_COLS { 10, 1 }, { 10, 1 }, { 9, 1 }, { 11, 1 }, { 11, 1 }, { 11, 1 }
+
+static void row_head(table *t)
 {
-	char b[64];
-	snprintf(b, sizeof(b), "%llu", (unsigned long long)rs->reqs);
-	rpad(f, b, 10);
-	rpad(f, fmt_num(rs->rate, 2, b, sizeof(b)), 10);
-	snprintf(b, sizeof(b), "%.2f%%", rs->reqs ? 100.0 * (double)rs->failed / (double)rs->reqs : 0);
-	rpad(f, b, 9);
-	rpad(f, rs->reqs ? fmt_ms(rs->p50, b, sizeof(b)) : "-", 11);
-	rpad(f, rs->reqs ? fmt_ms(rs->p95, b, sizeof(b)) : "-", 11);
-	rpad(f, rs->reqs ? fmt_ms(rs->p99, b, sizeof(b)) : "-", 11);
+	static const char *const head[] = { "requests", "req/s", "failed", "p50", "p95", "p99" };
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		table_cell(t, head[i]);
 }
 
-static void put_row_head(FILE *f)
+/* The failed column is the share of the row's requests and WebSocket
+ * sessions together that failed, so a WebSocket row shows its failures. */
+static void row_cells(table *t, const rowstat *rs)
 {
-	rpad(f, "requests", 10);
-	rpad(f, "req/s", 10);
-	rpad(f, "failed", 9);
-	rpad(f, "p50", 11);
-	rpad(f, "p95", 11);
-	rpad(f, "p99", 11);
+	char b[64];
+	uint64_t all = rs->reqs + rs->sessions, bad = rs->failed + rs->sfailed;
+	table_cellf(t, "%llu", (unsigned long long)rs->reqs);
+	table_cell(t, fmt_num(rs->rate, 2, b, sizeof(b)));
+	table_cellf(t, "%.2f%%", all ? 100.0 * (double)bad / (double)all : 0);
+	table_cell(t, rs->reqs ? fmt_ms(rs->p50, b, sizeof(b)) : "-");
+	table_cell(t, rs->reqs ? fmt_ms(rs->p95, b, sizeof(b)) : "-");
+	table_cell(t, rs->reqs ? fmt_ms(rs->p99, b, sizeof(b)) : "-");
+}
+
+/* Writes t (indented by 2) after a blank line and frees it. */
+static int table_put(table *t, FILE *f)
+{
+	fputc('\n', f);
+	int rv = table_write(t, f, 2) == 0 ? HERD_OK : HERD_ENOMEM;
+	table_free(t);
+	return rv;
 }
 
 /* The scenarios of the plan in plan order, else those of the results. */
@@ -706,44 +721,43 @@ static int scenario_list(ctx *c, const char ***out, size_t *n)
 
 static int put_scenarios(ctx *c, FILE *f)
 {
+	static const table_col cols[] = { { 10, 0 }, ROW_COLS, { 12, 1 }, { 9, 1 } };
 	const char **sc = NULL;
 	size_t n = 0;
-	int rv, w = 10;
+	int rv;
 	th_tag t;
+	table *tb = NULL;
 
 	if ((rv = scenario_list(c, &sc, &n)) != 0)
 		return rv;
 	if (n == 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (dwidth(sc[i]) + 2 > w)
-			w = dwidth(sc[i]) + 2;
-	fprintf(f, "\n  ");
-	pad(f, "scenario", w);
-	put_row_head(f);
-	rpad(f, "iterations", 12);
-	rpad(f, "dropped", 9);
-	fputc('\n', f);
+	if (table_new(cols, sizeof(cols) / sizeof(cols[0]), &tb) != 0) {
+		rv = HERD_ENOMEM;
+		goto out;
+	}
+	table_cell(tb, "scenario");
+	row_head(tb);
+	table_cell(tb, "iterations");
+	table_cell(tb, "dropped");
 	for (size_t i = 0; i < n; i++) {
 		rowstat rs;
-		char b[32];
 		res_tag_set(&t, "scenario", sc[i]);
 		if ((rv = row_query(c, &t, 1, &rs)) != 0)
 			goto out;
-		fprintf(f, "  ");
-		pad(f, sc[i], w);
-		put_row_cols(f, &rs);
+		table_cell(tb, sc[i]);
+		row_cells(tb, &rs);
 		if ((rv = query(c, "iterations", &t, 1)) != 0)
 			goto out;
-		snprintf(b, sizeof(b), "%llu", (unsigned long long)c->a->count);
-		rpad(f, b, 12);
+		table_cellf(tb, "%llu", (unsigned long long)c->a->count);
 		if ((rv = query(c, "dropped_iterations", &t, 1)) != 0)
 			goto out;
-		snprintf(b, sizeof(b), "%llu", (unsigned long long)c->a->count);
-		rpad(f, b, 9);
-		fputc('\n', f);
+		table_cellf(tb, "%llu", (unsigned long long)c->a->count);
 	}
+	rv = table_put(tb, f);
+	tb = NULL;
 out:
+	table_free(tb);
 	free(sc);
 	return rv;
 }
@@ -766,13 +780,16 @@ static int flows_worth_showing(const char *const *v, size_t n)
 
 /* What one flow of a scenario did. */
 typedef struct flowstat {
-	uint64_t iters, reqs;
-	double share; /* of the scenario's iterations, 0..1 */
+	uint64_t iters, started, reqs;
+	double share; /* of the scenario's iterations started (its picks), 0..1 */
 	double p95;   /* http_req_duration, ms */
 } flowstat;
 
-/* sc_iters is the scenario's count of iterations, which shares are of. */
-static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iters, flowstat *fs)
+/* sc_started is the scenario's count of iterations started, which shares
+ * are of: the flow picked is the plan's weighted mix, while how many of a
+ * flow's iterations finish also depends on how long they take. Runs stored
+ * before iterations_started existed have shares of finished iterations. */
+static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_started, flowstat *fs)
 {
 	th_tag t[2];
 	int rv;
@@ -781,7 +798,10 @@ static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iter
 	if ((rv = query(c, "iterations", t, 2)) != 0)
 		return rv;
 	fs->iters = c->a->count;
-	fs->share = sc_iters > 0 ? (double)fs->iters / (double)sc_iters : 0;
+	if ((rv = query(c, "iterations_started", t, 2)) != 0)
+		return rv;
+	fs->started = c->a->nseries > 0 ? c->a->count : fs->iters;
+	fs->share = sc_started > 0 ? (double)fs->started / (double)sc_started : 0;
 	if ((rv = query(c, "http_req_duration", t, 2)) != 0)
 		return rv;
 	fs->reqs = c->a->count;
@@ -789,22 +809,31 @@ static int flow_query(ctx *c, const char *sc, const char *flow, uint64_t sc_iter
 	return HERD_OK;
 }
 
-/* The iterations of scenario sc. */
+/* The iterations started in scenario sc (finished ones for runs stored
+ * before iterations_started existed). */
 static int scenario_iters(ctx *c, const char *sc, uint64_t *n)
 {
 	th_tag t;
 	int rv;
 	res_tag_set(&t, "scenario", sc);
+	if ((rv = query(c, "iterations_started", &t, 1)) != 0)
+		return rv;
+	if (c->a->nseries > 0) {
+		*n = c->a->count;
+		return HERD_OK;
+	}
 	if ((rv = query(c, "iterations", &t, 1)) != 0)
 		return rv;
 	*n = c->a->count;
 	return HERD_OK;
 }
 
-/* One small table per scenario with flows: iterations per flow and their
- * share (how a 60/30/10 mix is checked), requests and p95. */
+/* One small table per scenario with flows: iterations finished per flow,
+ * its share of the iterations started ("picked": how a 60/30/10 mix is
+ * checked), requests and p95. */
 static int put_flows(ctx *c, FILE *f)
 {
+	static const table_col cols[] = { { 16, 0 }, { 12, 1 }, { 9, 1 }, { 10, 1 }, { 11, 1 } };
 	const char **sc = NULL, **fl = NULL;
 	size_t nsc = 0, nfl = 0;
 	int rv;
@@ -812,43 +841,38 @@ static int put_flows(ctx *c, FILE *f)
 	if ((rv = scenario_list(c, &sc, &nsc)) != 0)
 		return rv;
 	for (size_t i = 0; i < nsc && rv == 0; i++) {
-		char head[160], b[64];
+		char b[64];
 		uint64_t iters = 0;
-		int w = 16;
+		table *tb = NULL;
 
 		if ((rv = flows_of(c, sc[i], &fl, &nfl)) != 0)
 			break;
 		if (!flows_worth_showing(fl, nfl) || (rv = scenario_iters(c, sc[i], &iters)) != 0)
 			goto next;
-		snprintf(head, sizeof(head), "flows of %s", sc[i]);
-		if (dwidth(head) + 2 > w)
-			w = dwidth(head) + 2;
-		for (size_t j = 0; j < nfl; j++)
-			if (dwidth(fl[j]) + 4 > w)
-				w = dwidth(fl[j]) + 4;
-		fprintf(f, "\n  ");
-		pad(f, head, w);
-		rpad(f, "iterations", 12);
-		rpad(f, "share", 9);
-		rpad(f, "requests", 10);
-		rpad(f, "p95", 11);
-		fputc('\n', f);
+		if (table_new(cols, sizeof(cols) / sizeof(cols[0]), &tb) != 0) {
+			rv = HERD_ENOMEM;
+			goto next;
+		}
+		/* Flows are indented under the head. */
+		table_cellf(tb, "flows of %s", sc[i]);
+		table_cell(tb, "iterations");
+		table_cell(tb, "picked");
+		table_cell(tb, "requests");
+		table_cell(tb, "p95");
 		for (size_t j = 0; j < nfl; j++) {
 			flowstat fs;
 			if ((rv = flow_query(c, sc[i], fl[j], iters, &fs)) != 0)
 				goto next;
-			fprintf(f, "    ");
-			pad(f, fl[j], w - 2);
-			snprintf(b, sizeof(b), "%llu", (unsigned long long)fs.iters);
-			rpad(f, b, 12);
-			snprintf(b, sizeof(b), "%.1f%%", 100.0 * fs.share);
-			rpad(f, b, 9);
-			snprintf(b, sizeof(b), "%llu", (unsigned long long)fs.reqs);
-			rpad(f, b, 10);
-			rpad(f, fs.reqs ? fmt_ms(fs.p95, b, sizeof(b)) : "-", 11);
-			fputc('\n', f);
+			table_cellf(tb, "  %s", fl[j]);
+			table_cellf(tb, "%llu", (unsigned long long)fs.iters);
+			table_cellf(tb, "%.1f%%", 100.0 * fs.share);
+			table_cellf(tb, "%llu", (unsigned long long)fs.reqs);
+			table_cell(tb, fs.reqs ? fmt_ms(fs.p95, b, sizeof(b)) : "-");
 		}
+		rv = table_put(tb, f);
+		tb = NULL;
 	next:
+		table_free(tb);
 		free(fl);
 		fl = NULL;
 	}
@@ -890,41 +914,24 @@ static int for_each_step(ctx *c, int (*fn)(ctx *, const th_tag *, void *), void 
 	return rv;
 }
 
-typedef struct stepw {
-	int ws, wn;
-	FILE *f;
-} stepw;
-
-static int step_width(ctx *c, const th_tag *t, void *arg)
-{
-	stepw *sw = arg;
-	(void)c;
-	if (dwidth(t[0].value) + 2 > sw->ws)
-		sw->ws = dwidth(t[0].value) + 2;
-	if (dwidth(t[1].value) + 2 > sw->wn)
-		sw->wn = dwidth(t[1].value) + 2;
-	return HERD_OK;
-}
-
 static int step_row(ctx *c, const th_tag *t, void *arg)
 {
-	stepw *sw = arg;
+	table *tb = arg;
 	rowstat rs;
 	int rv;
 	if ((rv = row_query(c, t, 3, &rs)) != 0)
 		return rv;
-	fprintf(sw->f, "  ");
-	pad(sw->f, t[0].value, sw->ws);
-	pad(sw->f, t[1].value, sw->wn);
-	pad(sw->f, t[2].value, 8);
-	put_row_cols(sw->f, &rs);
-	fputc('\n', sw->f);
+	table_cell(tb, t[0].value);
+	table_cell(tb, t[1].value);
+	table_cell(tb, t[2].value);
+	row_cells(tb, &rs);
 	return HERD_OK;
 }
 
 static int put_steps(ctx *c, FILE *f)
 {
-	stepw sw = {10, 6, f};
+	static const table_col cols[] = { { 10, 0 }, { 6, 0 }, { 8, 0 }, ROW_COLS };
+	table *tb;
 	int rv;
 	const char **sc;
 	size_t n;
@@ -934,15 +941,17 @@ static int put_steps(ctx *c, FILE *f)
 	free(sc);
 	if (n == 0)
 		return HERD_OK;
-	if ((rv = for_each_step(c, step_width, &sw)) != 0)
+	if (table_new(cols, sizeof(cols) / sizeof(cols[0]), &tb) != 0)
+		return HERD_ENOMEM;
+	table_cell(tb, "scenario");
+	table_cell(tb, "step");
+	table_cell(tb, "method");
+	row_head(tb);
+	if ((rv = for_each_step(c, step_row, tb)) != 0) {
+		table_free(tb);
 		return rv;
-	fprintf(f, "\n  ");
-	pad(f, "scenario", sw.ws);
-	pad(f, "step", sw.wn);
-	pad(f, "method", 8);
-	put_row_head(f);
-	fputc('\n', f);
-	return for_each_step(c, step_row, &sw);
+	}
+	return table_put(tb, f);
 }
 
 /* Calls fn for every (scenario, step name) with abnormal ws closes, in
@@ -977,33 +986,15 @@ static int for_each_close_step(ctx *c,
 	return rv;
 }
 
-static int close_step_width(ctx *c, const th_tag *t, const res_status_count *v, size_t n, void *arg)
-{
-	stepw *sw = arg;
-	(void)c;
-	(void)v;
-	(void)n;
-	if (dwidth(t[0].value) + 2 > sw->ws)
-		sw->ws = dwidth(t[0].value) + 2;
-	if (dwidth(t[1].value) + 2 > sw->wn)
-		sw->wn = dwidth(t[1].value) + 2;
-	return HERD_OK;
-}
-
 static int close_step_rows(ctx *c, const th_tag *t, const res_status_count *v, size_t n, void *arg)
 {
-	stepw *sw = arg;
-	char b[32];
+	table *tb = arg;
 	(void)c;
 	for (size_t i = 0; i < n; i++) {
-		fprintf(sw->f, "  ");
-		pad(sw->f, t[0].value, sw->ws);
-		pad(sw->f, t[1].value, sw->wn);
-		snprintf(b, sizeof(b), "%u", v[i].status);
-		rpad(sw->f, b, 6);
-		snprintf(b, sizeof(b), "%llu", (unsigned long long)v[i].count);
-		rpad(sw->f, b, 10);
-		fputc('\n', sw->f);
+		table_cell(tb, t[0].value);
+		table_cell(tb, t[1].value);
+		table_cellf(tb, "%u", v[i].status);
+		table_cellf(tb, "%llu", (unsigned long long)v[i].count);
 	}
 	return HERD_OK;
 }
@@ -1012,7 +1003,8 @@ static int close_step_rows(ctx *c, const th_tag *t, const res_status_count *v, s
  * without a close frame). */
 static int put_ws_closes(ctx *c, FILE *f)
 {
-	stepw sw = {10, 6, f};
+	static const table_col cols[] = { { 10, 0 }, { 6, 0 }, { 6, 1 }, { 10, 1 } };
+	table *tb;
 	int rv;
 	const char **sc;
 	size_t n;
@@ -1022,38 +1014,48 @@ static int put_ws_closes(ctx *c, FILE *f)
 	free(sc);
 	if (n == 0)
 		return HERD_OK;
-	if ((rv = for_each_close_step(c, close_step_width, &sw)) != 0)
+	if (table_new(cols, sizeof(cols) / sizeof(cols[0]), &tb) != 0)
+		return HERD_ENOMEM;
+	table_cell(tb, "scenario");
+	table_cell(tb, "step");
+	table_cell(tb, "code");
+	table_cell(tb, "sessions");
+	if ((rv = for_each_close_step(c, close_step_rows, tb)) != 0) {
+		table_free(tb);
 		return rv;
-	fprintf(f, "\n  ws sessions closed abnormally, by close code:\n  ");
-	pad(f, "scenario", sw.ws);
-	pad(f, "step", sw.wn);
-	rpad(f, "code", 6);
-	rpad(f, "sessions", 10);
-	fputc('\n', f);
-	return for_each_close_step(c, close_step_rows, &sw);
+	}
+	fprintf(f, "\n  ws sessions closed abnormally, by close code:");
+	return table_put(tb, f);
 }
 
-/* WebSocket work of one agent: sessions, messages sent and received. */
-static int agent_ws(ctx *c, const char *id, uint64_t out[3])
+/* WebSocket work of one agent: sessions, failed sessions, messages sent and
+ * received. */
+static int agent_ws(ctx *c, const char *id, uint64_t out[4])
 {
 	static const char *const metrics[3] = { "ws_sessions", "ws_msgs_sent", "ws_msgs_received" };
 	th_tag t;
+	uint64_t total;
 	int rv;
 	res_tag_set(&t, "agent", id);
 	for (int i = 0; i < 3; i++) {
 		if ((rv = query(c, metrics[i], &t, 1)) != 0)
 			return rv;
-		out[i] = c->a->count;
+		out[i == 0 ? 0 : i + 1] = c->a->count;
+		if (i == 0)
+			results_rate_counts("ws_session_failed", c->a, &out[1], &total);
 	}
 	return HERD_OK;
 }
 
 static int put_agents(ctx *c, FILE *f)
 {
+	static const table_col cols[] = { { 7, 0 }, { 9, 0 }, { 7, 1 }, { 9, 1 }, ROW_COLS };
+	static const table_col bare[] = { { 7, 0 }, ROW_COLS };
 	const char **ag = NULL;
 	size_t n;
-	int rv, w = 7;
+	int rv;
 	th_tag t;
+	table *tb = NULL;
 	const summary_agent *sa = c->info->agents;
 
 	if (sa != NULL) {
@@ -1061,38 +1063,49 @@ static int put_agents(ctx *c, FILE *f)
 	} else if ((rv = results_tag_values(c->r, "http_req_duration", "agent", NULL, 0, &ag, &n)) != 0) {
 		return rv;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const char *label = sa != NULL ? sa[i].name : ag[i];
-		if (dwidth(label) + 2 > w)
-			w = dwidth(label) + 2;
-	}
-	if (n > 0) {
-		fprintf(f, "\n  ");
-		pad(f, "agent", w);
-		if (sa != NULL)
-			fprintf(f, "%-8s %6s %8s", "status", "cpu", "rss");
-		put_row_head(f);
-		fputc('\n', f);
-	}
 	rv = 0;
+	if (n == 0)
+		goto notes;
+	if ((sa != NULL ? table_new(cols, sizeof(cols) / sizeof(cols[0]), &tb)
+	                : table_new(bare, sizeof(bare) / sizeof(bare[0]), &tb)) != 0) {
+		rv = HERD_ENOMEM;
+		goto out;
+	}
+	table_cell(tb, "agent");
+	if (sa != NULL) {
+		table_cell(tb, "status");
+		table_cell(tb, "cpu");
+		table_cell(tb, "rss");
+	}
+	row_head(tb);
 	for (size_t i = 0; i < n; i++) {
 		rowstat rs;
 		res_tag_set(&t, "agent", sa != NULL ? sa[i].id : ag[i]);
 		if ((rv = row_query(c, &t, 1, &rs)) != 0)
-			break;
-		fprintf(f, "  ");
-		pad(f, sa != NULL ? sa[i].name : ag[i], w);
-		if (sa != NULL)
-			fprintf(f, "%-8s %5.0f%% %6.1fMB", sa[i].status, sa[i].cpu_pct, (double)sa[i].rss_kb / 1024.0);
-		put_row_cols(f, &rs);
-		fputc('\n', f);
-		uint64_t ws[3];
+			goto out;
+		table_cell(tb, sa != NULL ? sa[i].name : ag[i]);
+		if (sa != NULL) {
+			table_cell(tb, sa[i].status);
+			table_cellf(tb, "%.0f%%", sa[i].cpu_pct);
+			table_cellf(tb, "%.1fMB", (double)sa[i].rss_kb / 1024.0);
+		}
+		row_cells(tb, &rs);
+		uint64_t ws[4];
 		if ((rv = agent_ws(c, sa != NULL ? sa[i].id : ag[i], ws)) != 0)
-			break;
-		if (ws[0] > 0)
-			fprintf(f, "  %*s ws: %llu sessions, %llu messages sent, %llu received\n", w, "",
-			        (unsigned long long)ws[0], (unsigned long long)ws[1], (unsigned long long)ws[2]);
+			goto out;
+		if (ws[0] > 0) {
+			char line[200];
+			snprintf(line, sizeof(line), "  ws: %llu sessions (%llu failed), %llu messages sent, %llu received",
+			         (unsigned long long)ws[0], (unsigned long long)ws[1], (unsigned long long)ws[2],
+			         (unsigned long long)ws[3]);
+			table_note(tb, line);
+		}
 	}
+	rv = table_put(tb, f);
+	tb = NULL;
+	if (rv != 0)
+		goto out;
+notes:
 	for (size_t i = 0; sa != NULL && i < n; i++) {
 		if (strcmp(sa[i].status, "lost") == 0)
 			fprintf(f, "  ! agent %s was lost: its results up to its last acknowledged batch (%llu batches) are kept;"
@@ -1105,6 +1118,8 @@ static int put_agents(ctx *c, FILE *f)
 			fprintf(f, "  ! agent %s ran at %.0f%% CPU on %u workers: its latencies may include its own queueing\n",
 			        sa[i].name, sa[i].cpu_pct, sa[i].cores);
 	}
+out:
+	table_free(tb);
 	free(ag);
 	return rv;
 }
@@ -1555,6 +1570,10 @@ static json_t *row_obj(ctx *c, const rowstat *rs)
 	jset(c, o, "requests", json_integer((json_int_t)rs->reqs));
 	jset(c, o, "rate", json_real(rs->rate));
 	jset(c, o, "failed", json_integer((json_int_t)rs->failed));
+	if (rs->sessions > 0) {
+		jset(c, o, "ws_sessions", json_integer((json_int_t)rs->sessions));
+		jset(c, o, "ws_sessions_failed", json_integer((json_int_t)rs->sfailed));
+	}
 	if (rs->reqs > 0) {
 		jset(c, o, "p(50)", jms(rs->p50));
 		jset(c, o, "p(95)", jms(rs->p95));
@@ -1579,8 +1598,9 @@ static int json_step(ctx *c, const th_tag *t, void *arg)
 	return HERD_OK;
 }
 
-/* "flows": {name: {iterations, share, requests, p(95)}} in the scenario
- * object o, when the scenario has flows; share is a fraction, as k6's rates. */
+/* "flows": {name: {iterations, started, share, requests, p(95)}} in the
+ * scenario object o, when the scenario has flows; share is the fraction of
+ * the scenario's iterations started (picked), as k6's rates. */
 static int json_flows(ctx *c, json_t *o, const char *sc)
 {
 	const char **fl = NULL;
@@ -1602,6 +1622,7 @@ static int json_flows(ctx *c, json_t *o, const char *sc)
 		json_t *x = json_object();
 		jset(c, fo, fl[i], x);
 		jset(c, x, "iterations", json_integer((json_int_t)fs.iters));
+		jset(c, x, "started", json_integer((json_int_t)fs.started));
 		jset(c, x, "share", json_real(fs.share));
 		jset(c, x, "requests", json_integer((json_int_t)fs.reqs));
 		if (fs.reqs > 0)
@@ -1669,6 +1690,8 @@ static int json_herd(ctx *c, json_t *root)
 	jset(c, h, "plan", pname ? jstr(pname) : json_null());
 	jset(c, h, "status", in->status ? jstr(in->status) : json_null());
 	jset(c, h, "degraded", json_boolean(in->degraded));
+	if (in->reason != NULL)
+		jset(c, h, "reason", jstr(in->reason));
 	jset(c, h, "duration_ms", json_integer(results_duration_ms(c->r)));
 	jset(c, h, "errors_by_kind", ek);
 	jset(c, h, "scenarios", scs);
@@ -1747,13 +1770,14 @@ static int json_herd(ctx *c, json_t *root)
 		jset(c, o, "rss_kb", json_integer((json_int_t)a->rss_kb));
 		jset(c, o, "batches", json_integer((json_int_t)a->batches));
 		jset(c, o, "dropped_batches", json_integer((json_int_t)a->dropped));
-		uint64_t ws[3];
+		uint64_t ws[4];
 		if ((rv = agent_ws(c, a->id, ws)) != 0)
 			return rv;
 		if (ws[0] > 0) {
 			jset(c, o, "ws_sessions", json_integer((json_int_t)ws[0]));
-			jset(c, o, "ws_msgs_sent", json_integer((json_int_t)ws[1]));
-			jset(c, o, "ws_msgs_received", json_integer((json_int_t)ws[2]));
+			jset(c, o, "ws_sessions_failed", json_integer((json_int_t)ws[1]));
+			jset(c, o, "ws_msgs_sent", json_integer((json_int_t)ws[2]));
+			jset(c, o, "ws_msgs_received", json_integer((json_int_t)ws[3]));
 		}
 	}
 

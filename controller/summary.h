@@ -37,6 +37,8 @@ typedef struct summary_info {
 	const plan *plan;            /* scenarios and executors; without it the
 	                              * scenarios come from the results */
 	const char *status;          /* "passed", "failed", "aborted", ... */
+	const char *reason;          /* why the run ended so, shown after the status
+	                              * (it replaces the degraded note); NULL: none */
 	int degraded;                /* 1 when agents were lost or batches missing */
 	const verdict_set *verdicts; /* thresholds, also naming the submetrics shown */
 	const summary_agent *agents; /* when set, the agent table lists these (lost ones too) */

@@ -6,10 +6,33 @@
 
 #include "common/err.h"
 #include "net/net.h"
+#include "proto/seal.h"
 
 int net_url_is_tls(const char *url)
 {
 	return strncmp(url, "tls+", 4) == 0;
+}
+
+int net_url_split(const char *url, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *p = strstr(url, "://"), *colon;
+	if (p == NULL)
+		return -1;
+	p += 3;
+	if (*p == '[') {
+		const char *close = strchr(p, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		snprintf(host, hlen, "%.*s", (int)(close - p - 1), p + 1);
+		colon = close + 1;
+	} else {
+		colon = strrchr(p, ':');
+		if (colon == NULL)
+			return -1;
+		snprintf(host, hlen, "%.*s", (int)(colon - p), p);
+	}
+	snprintf(port, plen, "%s", colon + 1);
+	return host[0] != '\0' && port[0] != '\0' ? 0 : -1;
 }
 
 int net_err(int rv)
@@ -83,6 +106,13 @@ int net_tls_config(int server, const net_tls_files *f, nng_tls_config **out, cha
 		snprintf(err, errlen, "TLS CA %s: %s", f->ca, nng_strerror(rv));
 		goto fail;
 	}
+	/* The agent checks the controller's name too (and mbedTLS, given a name,
+	 * its serverAuth usage), so that a certificate the CA gave anyone else
+	 * (an agent's, another server's) does not pass for the controller's. */
+	if (!server && f->server_name != NULL && (rv = nng_tls_config_server_name(cfg, f->server_name)) != 0) {
+		snprintf(err, errlen, "TLS server name %s: %s", f->server_name, nng_strerror(rv));
+		goto fail;
+	}
 	/* Mutual TLS: both sides insist on a certificate their CA signed. */
 	if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
 		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
@@ -114,21 +144,20 @@ int net_msg(const wire_msg *m, nng_msg **out)
 	return rv == 0 ? HERD_OK : HERD_ENOMEM;
 }
 
-int net_request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
+/* Sends req (taken whatever happens) on ctx and waits up to ms for the
+ * reply, returned in *rep (nng_msg_free it). */
+static int roundtrip(nng_ctx ctx, nng_msg *req, nng_msg **rep, int ms)
 {
 	nng_aio *aio = NULL;
-	nng_msg *msg = NULL;
 	int rv;
 
-	memset(reply, 0, sizeof(*reply));
-	if ((rv = net_msg(m, &msg)) != HERD_OK)
-		return rv;
+	*rep = NULL;
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_msg_free(msg);
+		nng_msg_free(req);
 		return net_err(rv);
 	}
 	nng_aio_set_timeout(aio, ms);
-	nng_aio_set_msg(aio, msg);
+	nng_aio_set_msg(aio, req);
 	nng_ctx_send(ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) != 0) {
@@ -143,9 +172,72 @@ int net_request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
 		nng_aio_free(aio);
 		return net_err(rv);
 	}
-	msg = nng_aio_get_msg(aio);
+	*rep = nng_aio_get_msg(aio);
 	nng_aio_free(aio);
+	return HERD_OK;
+}
+
+int net_request_on(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms, uint32_t *pipe)
+{
+	nng_msg *msg = NULL;
+	int rv;
+
+	memset(reply, 0, sizeof(*reply));
+	if (pipe != NULL)
+		*pipe = 0;
+	if ((rv = net_msg(m, &msg)) != HERD_OK)
+		return rv;
+	if ((rv = roundtrip(ctx, msg, &msg, ms)) != HERD_OK)
+		return rv;
+	if (pipe != NULL)
+		*pipe = nng_pipe_id(nng_msg_get_pipe(msg));
 	rv = wire_decode(nng_msg_body(msg), nng_msg_len(msg), reply);
 	nng_msg_free(msg);
 	return rv;
+}
+
+int net_request(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms)
+{
+	return net_request_on(ctx, m, reply, ms, NULL);
+}
+
+int net_sealed_request(nng_ctx ctx, const session *s, const char *id, uint32_t ch, uint64_t seq,
+                       uint32_t pipe, const wire_msg *m, wire_msg *reply, int ms)
+{
+	nng_msg *msg = NULL;
+	char *buf;
+	size_t len;
+	wire_msg env;
+	int rv;
+
+	memset(reply, 0, sizeof(*reply));
+	if ((rv = seal_msg(s, SESSION_TO_CONTROLLER, id, ch, seq, m, &buf, &len)) != HERD_OK)
+		return rv;
+	rv = nng_msg_alloc(&msg, len);
+	if (rv == 0)
+		memcpy(nng_msg_body(msg), buf, len);
+	free(buf);
+	if (rv != 0)
+		return HERD_ENOMEM;
+	if ((rv = roundtrip(ctx, msg, &msg, ms)) != HERD_OK)
+		return rv;
+	uint32_t from = nng_pipe_id(nng_msg_get_pipe(msg));
+	rv = wire_decode(nng_msg_body(msg), nng_msg_len(msg), &env);
+	nng_msg_free(msg);
+	if (rv != HERD_OK)
+		return rv;
+	if (env.type != WIRE_SEALED) {
+		/* Not ours to obey, but the caller may look at it. */
+		*reply = env;
+		return HERD_EAUTH;
+	}
+	/* A reply for another request, session or connection does not count,
+	 * however good its MAC. */
+	if (env.u.sealed.ch != ch || env.u.sealed.seq != seq || strcmp(env.u.sealed.agent_id, id) != 0 ||
+	    (pipe != 0 && from != pipe))
+		rv = HERD_EAUTH;
+	else
+		rv = seal_open(s, SESSION_TO_AGENT, &env.u.sealed, reply);
+	wire_msg_fini(&env);
+	return rv == HERD_EPROTO || rv == HERD_EVERSION ? HERD_EAUTH : rv;
 }

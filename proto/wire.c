@@ -53,6 +53,7 @@ static const char *const type_names[WIRE__NTYPES] = {
 	[WIRE_METRICS] = "METRICS", [WIRE_ACK] = "ACK",     [WIRE_STOP] = "STOP",
 	[WIRE_DONE] = "DONE",   [WIRE_ERROR] = "ERROR",
 	[WIRE_CHALLENGE] = "CHALLENGE", [WIRE_AUTH] = "AUTH", [WIRE_TIME] = "TIME",
+	[WIRE_SEALED] = "SEALED",
 	[WIRE_LOAD] = "LOAD",
 };
 
@@ -78,6 +79,7 @@ typedef enum fkind {
 	F_F64,     /* double */
 	F_WEIGHTS, /* wire_assign's nweights and weights */
 	F_BLOBS,   /* a wire_blobs: an array of [name, bytes] */
+	F_BYTES,   /* a wire_bytes: msgpack bin */
 	F_ENTRIES, /* wire_metrics's nentries and entries */
 	F_ERRS,    /* wire_entry's errors */
 	F_HIST,    /* wire_entry's h; optional */
@@ -120,6 +122,14 @@ static const field time_fields[] = {
 	FLD("agent", F_STR, wire_time, agent_id),
 	FLD("t0", F_I64, wire_time, t0),
 	FLD("t1", F_I64, wire_time, t1),
+};
+
+static const field sealed_fields[] = {
+	FLD("agent", F_STR, wire_sealed, agent_id),
+	FLD("ch", F_U32, wire_sealed, ch),
+	FLD("seq", F_U64, wire_sealed, seq),
+	FLD("mac", F_STR, wire_sealed, mac),
+	FLD("m", F_BYTES, wire_sealed, inner),
 };
 
 static const field load_fields[] = {
@@ -229,7 +239,7 @@ static const ftable type_tables[WIRE__NTYPES] = {
 	[WIRE_STOP] = TABLE(stop_fields),     [WIRE_DONE] = TABLE(done_fields),
 	[WIRE_ERROR] = TABLE(error_fields),
 	[WIRE_CHALLENGE] = TABLE(challenge_fields), [WIRE_AUTH] = TABLE(auth_fields),
-	[WIRE_TIME] = TABLE(time_fields),
+	[WIRE_TIME] = TABLE(time_fields),     [WIRE_SEALED] = TABLE(sealed_fields),
 	[WIRE_LOAD] = TABLE(load_fields),
 };
 
@@ -263,6 +273,9 @@ static void fields_fini(const ftable *t, void *base, size_t size)
 			free(b->v);
 			break;
 		}
+		case F_BYTES:
+			free(AT(base, fl, wire_bytes)->data);
+			break;
 		case F_ENTRIES: {
 			wire_metrics *mt = base;
 			if (mt->entries != NULL)
@@ -457,6 +470,15 @@ static int enc_field(enc *e, const field *fl, const void *base)
 			if (b->v[i].len > 0)
 				e->fail |= msgpack_pack_bin_body(&e->pk, b->v[i].data, b->v[i].len);
 		}
+		break;
+	}
+	case F_BYTES: {
+		const wire_bytes *b = CAT(base, fl, wire_bytes);
+		if (b->len > UINT32_MAX || (b->len > 0 && b->data == NULL))
+			return HERD_EINVAL;
+		e->fail |= msgpack_pack_bin(&e->pk, b->len);
+		if (b->len > 0)
+			e->fail |= msgpack_pack_bin_body(&e->pk, b->data, b->len);
 		break;
 	}
 	case F_WEIGHTS: {
@@ -920,6 +942,20 @@ static int dec_blobs(dec *d, wire_blobs *b)
 	return HERD_OK;
 }
 
+static int dec_bytes(dec *d, wire_bytes *b)
+{
+	tok t;
+	if (!rd_tok(&d->r, &t) || t.kind != T_BIN)
+		return HERD_EPROTO;
+	if (t.n == 0)
+		return HERD_OK;
+	if ((b->data = malloc(t.n)) == NULL)
+		return HERD_ENOMEM;
+	memcpy(b->data, t.s, t.n);
+	b->len = t.n;
+	return HERD_OK;
+}
+
 static int dec_errs(dec *d, uint64_t *errs)
 {
 	tok t, k;
@@ -1048,6 +1084,8 @@ static int dec_field(dec *d, const field *fl, void *base)
 		return dec_weights(d, base);
 	case F_BLOBS:
 		return dec_blobs(d, AT(base, fl, wire_blobs));
+	case F_BYTES:
+		return dec_bytes(d, AT(base, fl, wire_bytes));
 	case F_ENTRIES:
 		return dec_entries(d, base);
 	case F_ERRS:

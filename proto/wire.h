@@ -15,7 +15,8 @@
 #include "common/hist.h"
 #include "common/metric.h"
 
-#define WIRE_VERSION 2
+/* 3: messages after the handshake travel in SEALED envelopes (proto/seal.h). */
+#define WIRE_VERSION 3
 #define WIRE_MAX_MSG (64u << 20) /* larger messages are refused */
 
 typedef enum wire_type {
@@ -33,6 +34,7 @@ typedef enum wire_type {
 	WIRE_CHALLENGE, /* controller -> agent: its nonce and its proof of the token */
 	WIRE_AUTH,      /* agent -> controller: the agent's proof of the token */
 	WIRE_TIME,      /* agent -> controller -> agent: one clock round trip */
+	WIRE_SEALED,    /* either way: another message with its session MAC (proto/seal.h) */
 	WIRE_LOAD,      /* controller -> agent: set a running scenario's load; agent -> controller: the ack */
 	WIRE__NTYPES
 } wire_type;
@@ -162,6 +164,21 @@ typedef struct wire_error {
 	char *message;
 } wire_error;
 
+/* Bytes a message carries as they are (msgpack bin). */
+typedef struct wire_bytes {
+	char *data; /* len bytes; NULL when len is 0 */
+	size_t len;
+} wire_bytes;
+
+/* A message inside its session envelope: which session, where in it, the
+ * MAC, and the inner message's own encoding (a whole wire message). */
+typedef struct wire_sealed {
+	char *agent_id;   /* whose session: the id the agent said HELLO with */
+	uint32_t ch;      /* SESSION_CH_CMD or SESSION_CH_MET: the agent's context */
+	uint64_t seq;     /* the request's number on its channel; a reply repeats it */
+	char *mac;        /* hex HMAC-SHA256 (common/session.h) of the inner bytes */
+	wire_bytes inner; /* the encoded message */
+} wire_sealed;
 /* What a LOAD sets: an arrival rate or a number of active VUs. */
 typedef enum wire_load_kind {
 	WIRE_LOAD_RATE = 0, /* iterations per the scenario's timeUnit (arrival-rate executors) */
@@ -205,6 +222,7 @@ typedef struct wire_msg {
 		wire_challenge challenge;
 		wire_auth auth;
 		wire_time time;
+		wire_sealed sealed;
 		wire_load load;
 	} u;
 } wire_msg;

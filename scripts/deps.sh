@@ -14,6 +14,7 @@ pkgs=(
   nginx libnginx-mod-http-echo python3 python3-websockets sqlite3 wrk
   iproute2 procps openssl curl time
   gunicorn python3-httpbin
+  python3-junitparser libxml2-utils chromium prometheus
 )
 missing=()
 for p in "${pkgs[@]}"; do

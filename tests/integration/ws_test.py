@@ -395,6 +395,15 @@ def expect_ok(r):
     check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
 
 
+def expect_all_failed(r):
+    """Every session failed: herd's default threshold on ws_session_failed
+    ('rate < 1 (default)') fails the run, exit 99 (see gates_test.py)."""
+    ths = [t for t in r.herd().get("thresholds", []) if t.get("expr") == "rate < 1 (default)"]
+    check(r.code == 99 and len(ths) == 1 and ths[0]["ok"] is False,
+          "herd exited %d, default threshold %r, expected 99 and a failed default%s"
+          % (r.code, ths, r.tail()))
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -522,7 +531,7 @@ flow:
     session:
       - send: hi
 """), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         ebk = r.errors_by_kind()
         check(ebk.get("ws_handshake_rejected") == 12 == srv.rejected,
               "ws_handshake_rejected %s, server rejected %d (want 12): %s"
@@ -543,7 +552,7 @@ flow:
     session:
       - send: hi
 """), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         ebk = r.errors_by_kind()
         n = ebk.get("ws_handshake_rejected", 0) + ebk.get("ws_bad_accept", 0)
         check(n == 6, "6 sessions, errors %s" % ebk)
@@ -560,7 +569,7 @@ flow:
     session:
       - send: hi
 """), timeout=60)
-    expect_ok(r)
+    expect_all_failed(r)
     check(r.errors_by_kind().get("connect_refused") == 4, "errors %s" % r.errors_by_kind())
 
 
@@ -594,7 +603,7 @@ flow:
         # Each iteration: a session closed with 4000, then one dropped.
         r = run_herd(plan(srv.url, head % 3 + step % ("/close4000", "c4000")
                           + step % ("/abort", "abort")), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         h = r.herd()
         note("closes: errors %s, codes %s, by step %s", r.errors_by_kind(),
              h.get("ws_close_codes"), h.get("ws_close_codes_by_step"))
@@ -669,7 +678,7 @@ flow:
       - send: hi
       - expect: { contains: never, within: 300ms }
 """), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         check(r.errors_by_kind().get("ws_expect_timeout") == 2, "errors %s" % r.errors_by_kind())
         d = r.metric("ws_session_duration")
         check(d["min"] >= 290 and d["max"] < 1500, "session durations %.1f..%.1f ms"
@@ -1020,7 +1029,7 @@ def test_wss_untrusted_cert_refused():
     pki, srv_cert = tls_pki()
     with WsServer(tls=srv_cert) as srv, agent_log_on_stderr():
         r = run_herd(plan(srv.url, TLS_FLOW % srv.port), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         note("wss untrusted: errors %s, server sessions %d", r.errors_by_kind(), srv.sessions)
         check(r.errors_by_kind() == {"tls": 12}, "errors %s, want tls x12" % r.errors_by_kind())
         check(metric_count(r, "ws_sessions") == 12, "sessions %d" % metric_count(r, "ws_sessions"))
@@ -1029,7 +1038,7 @@ def test_wss_untrusted_cert_refused():
               "the agent did not say why:%s" % r.tail())
         other = pki.other_ca()
         r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % other), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         check(r.errors_by_kind() == {"tls": 12}, "another CA: errors %s" % r.errors_by_kind())
         check(srv.sessions == 0 and srv.received == 0, "the server saw %d sessions, %d messages"
               % (srv.sessions, srv.received))
@@ -1043,7 +1052,7 @@ def test_wss_name_mismatch_refused():
     with WsServer(tls=wrong) as srv, agent_log_on_stderr():
         r = run_herd(plan(srv.url, TLS_FLOW % srv.port, top="tls: { ca: %s }" % pki.ca),
                      timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         check(r.errors_by_kind() == {"tls": 12}, "errors %s, want tls x12" % r.errors_by_kind())
         check(srv.sessions == 0, "the server saw %d sessions" % srv.sessions)
         check("certificate was refused" in r.stderr and "CN" in r.stderr, "reason:%s" % r.tail())
@@ -1080,7 +1089,7 @@ flow:
     name: abort
     session: [ { send: hi }, { hold: 5s } ]
 """, top="tls: { ca: %s }" % pki.ca), timeout=60)
-        expect_ok(r)
+        expect_all_failed(r)
         check(r.errors_by_kind() == {"ws_closed_abnormally": 8}, "errors %s"
               % r.errors_by_kind())
         check(r.herd().get("ws_close_codes") == {"4000": 4, "1006": 4}, "codes %s"

@@ -312,6 +312,26 @@ static void test_token_file(const char *dir)
 	p = put_file(dir, "perm", secret, strlen(secret), 0400);
 	CHECK_EQ_INT(auth_token_load(p, &t, err, sizeof(err)), HERD_OK);
 	CHECK(!t.loose_perms);
+	/* Writable by group or others: refused, whatever the rest of the mode. */
+	static const mode_t writable[] = { 0620, 0602, 0666, 0622, 0660 };
+	for (size_t i = 0; i < sizeof(writable) / sizeof(writable[0]); i++) {
+		p = put_file(dir, "perm", secret, strlen(secret), writable[i]);
+		CHECK_EQ_INT(auth_token_load(p, &t, err, sizeof(err)), HERD_EIO);
+		CHECK_CONTAINS(err, p);
+		CHECK_CONTAINS(err, "writable by group or others");
+		CHECK_EQ_INT((int)t.len, 0);
+	}
+	/* A symbolic link is refused, even to a good token file (0600). */
+	p = put_file(dir, "perm", secret, strlen(secret), 0600);
+	char link_path[512];
+	snprintf(link_path, sizeof(link_path), "%s/token-link", dir);
+	unlink(link_path);
+	CHECK(symlink(p, link_path) == 0);
+	CHECK_EQ_INT(auth_token_load(link_path, &t, err, sizeof(err)), HERD_EIO);
+	CHECK_CONTAINS(err, link_path);
+	CHECK_CONTAINS(err, "symbolic link");
+	CHECK_EQ_INT((int)t.len, 0);
+	unlink(link_path);
 	/* Unreadable: only meaningful when not root (root reads anything). */
 	if (geteuid() != 0) {
 		p = put_file(dir, "perm", secret, strlen(secret), 0000);

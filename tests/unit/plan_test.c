@@ -1229,6 +1229,41 @@ static const char ws_yaml[] =
 	"          - expect: { count: 3 }\n"
 	"          - think: 10ms..20ms\n";
 
+/* Each expect is a check of its step: named by its `name:`, else after the
+ * step and what it expects (braces left out), indexed in order of the
+ * session (loops included). */
+static void test_ws_expect_checks(void)
+{
+	plan *p = parse_ok(ws_yaml);
+	if (p == NULL)
+		return;
+	const plan_step *st = &p->scenarios[0].steps[0];
+	CHECK_EQ_INT(st->nchecks, 2);
+	if (st->nchecks == 2) {
+		CHECK_EQ_STR(st->checks[0].name, "/ws/chat?room= __VU : expect contains \"joined\"");
+		CHECK_EQ_STR(st->checks[1].name, "/ws/chat?room= __VU : expect $.id ==  __ITER - seq ");
+		CHECK_EQ_INT(st->checks[0].kind, CHK_WS_EXPECT);
+		CHECK_EQ_INT(st->ws->ops[1].check, 0);
+		CHECK_EQ_INT(st->ws->ops[2].ops[1].check, 1);
+	}
+	st = &p->scenarios[0].steps[1];
+	CHECK(st->nchecks == 1 && strcmp(st->checks[0].name, "ws://10.0.0.1:9000/raw: expect 3 messages") == 0);
+	plan_free(p);
+
+	p = parse_ok(HEAD "    flow:\n      - ws: /c\n        name: chat\n        session:\n"
+	             "          - expect: { contains: hi, name: greeted }\n"
+	             "          - expect: {}\n");
+	if (p != NULL) {
+		st = &p->scenarios[0].steps[0];
+		CHECK(st->nchecks == 2 && strcmp(st->checks[0].name, "greeted") == 0 &&
+		      strcmp(st->checks[1].name, "chat: expect a message") == 0);
+		plan_free(p);
+	}
+	EXPECT_ERR(HEAD "    flow:\n      - ws: /c\n        session:\n"
+	           "          - expect: { contains: hi, name: \"a{b}\" }\n",
+	           "t.yaml:9:43: ", "expect name 'a{b}' may not hold a line break or braces");
+}
+
 static void test_ws_session(void)
 {
 	plan *p = parse_ok(ws_yaml);
@@ -1557,6 +1592,7 @@ int main(void)
 	test_ws_target();
 	test_tls();
 	test_ws_session();
+	test_ws_expect_checks();
 	test_err_ws();
 	test_agents_key();
 	test_smoke_plan();

@@ -47,6 +47,17 @@ static long long scalar(sqlite3 *db, const char *sql)
 	return v;
 }
 
+/* Removes a database file and its WAL and shared-memory files. */
+static void unlink_db(const char *db)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char f[320];
+		snprintf(f, sizeof(f), "%s%s", db, suffixes[i]);
+		unlink(f);
+	}
+}
+
 static void test_hist_blob(void)
 {
 	hist *h = hist_new(), *d = hist_new();
@@ -361,7 +372,7 @@ static void test_batches(void)
 	char *out = NULL;
 	size_t outlen = 0;
 	FILE *f = open_memstream(&out, &outlen);
-	CHECK_EQ_INT(store_list_runs(st, f), HERD_OK);
+	CHECK_EQ_INT(store_list_runs(st, NULL, f), HERD_OK);
 	fclose(f);
 	CHECK_CONTAINS(out, "20261124-011203-ab12");
 	CHECK_CONTAINS(out, "shop");
@@ -540,12 +551,7 @@ static void test_tags(void)
 	results_free(loaded);
 	results_free(live);
 	store_close(st);
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		char f[320];
-		snprintf(f, sizeof(f), "%s%s", tpath, suffixes[i]);
-		unlink(f);
-	}
+	unlink_db(tpath);
 }
 
 /* The schema of version 1, as earlier herds created it. */
@@ -699,10 +705,10 @@ static void test_migrate_v1(void)
 		fprintf(stderr, "%s\n", err);
 		return;
 	}
-	CHECK_EQ_INT(store_schema_version(st), 2);
+	CHECK_EQ_INT(store_schema_version(st), STORE_SCHEMA_VERSION);
 
 	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
-	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 2);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	/* Same rows, same ids, tags '' on the old keys; no table left over. */
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 2);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys WHERE tags = '' AND id IN (7, 9)"),
@@ -759,19 +765,149 @@ static void test_migrate_v1(void)
 	CHECK_EQ_INT(store_add_batch(st, "no-such-run", "a1", 1, 0, e, 1, &dup), HERD_ESTORE);
 	store_close(st);
 
-	/* Opening again finds version 2 and changes nothing. */
+	/* Opening again finds the current version and changes nothing. */
 	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
-	CHECK_EQ_INT(store_schema_version(st), 2);
+	CHECK_EQ_INT(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 3);
 	sqlite3_close(db);
 
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		char f[320];
-		snprintf(f, sizeof(f), "%s%s", vpath, suffixes[i]);
-		unlink(f);
+	unlink_db(vpath);
+}
+
+/* What 1 -> 2 made of schema_v1: series keys with tags. */
+static const char schema_v1_to_v2[] =
+    "CREATE TABLE series_keys_v2 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  metric TEXT NOT NULL CHECK (metric <> ''),"
+    "  scenario TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  status_class INTEGER NOT NULL,"
+    "  agent_id TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '',"
+    "  UNIQUE (run_id, metric, scenario, name, method, status_class, agent_id, tags)"
+    ");"
+    "DROP TABLE series_keys;"
+    "ALTER TABLE series_keys_v2 RENAME TO series_keys;"
+    "PRAGMA user_version = 2;";
+
+/* Inserts an intervals row of key 7 with n values of v µs as its blob. */
+static void v2_interval(sqlite3 *db, int64_t at, uint64_t v, uint32_t n, const char *errors)
+{
+	sqlite3_stmt *s;
+	hist *h = hist_new();
+	uint8_t *blob;
+	size_t blen;
+	hist_record_n(h, v, n);
+	CHECK_EQ_INT(store_hist_encode(h, &blob, &blen), HERD_OK);
+	CHECK_EQ_INT(sqlite3_prepare_v2(db, "INSERT INTO intervals VALUES (7, ?, ?, ?, 0, 0, 0, ?)",
+	                                -1, &s, NULL),
+	             SQLITE_OK);
+	sqlite3_bind_int64(s, 1, at);
+	sqlite3_bind_int64(s, 2, n);
+	if (errors != NULL)
+		sqlite3_bind_text(s, 3, errors, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 4, blob, (int)blen, SQLITE_STATIC);
+	CHECK_EQ_INT(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	free(blob);
+	hist_free(h);
+}
+
+/* A file of schema version 2 is migrated to version 3 on open: every stored
+ * interval gets its interval_stats row (rows of one interval added up and
+ * their histograms merged), readable through the interval_series view, and
+ * a batch merged later updates the row of its interval. */
+static void test_migrate_v2(void)
+{
+	char vpath[300], err[512];
+	sqlite3 *db;
+	store *st = NULL;
+	hist *want = hist_new();
+	int dup;
+
+	snprintf(vpath, sizeof(vpath), "%s/v2.db", dir);
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, schema_v1), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, schema_v1_to_v2), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, "INSERT INTO runs (id, name, started_at, interval_ms, duration_ms,"
+	                         " status) VALUES ('old', 'shop', 1795914723000, 1000, 2000, 'passed');"
+	                         "INSERT INTO series_keys VALUES"
+	                         " (7, 'old', 'http_req_duration', 'browse', 'home', 'GET', 2, 'a1',"
+	                         "  'flow=read'),"
+	                         " (8, 'old', 'vus', 'browse', '', '', 0, 'a1', '');"
+	                         "INSERT INTO intervals VALUES (8, 0, 0, NULL, 0, 0, 12, NULL);"),
+	             SQLITE_OK);
+	/* Interval 0 holds two rows (a late batch added the second). */
+	v2_interval(db, 0, 20000, 90, NULL);
+	v2_interval(db, 0, 300000, 10, "{\"timeout\":10,\"http_5xx\":2}");
+	v2_interval(db, 1000, 5000, 4, NULL);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 2);
+	sqlite3_close(db);
+
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	if (st == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
 	}
+	CHECK_EQ_INT(store_schema_version(st), 3);
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM interval_stats"), 3);
+	hist_record_n(want, 20000, 90);
+	hist_record_n(want, 300000, 10);
+	CHECK_EQ_INT(scalar(db, "SELECT count FROM interval_stats WHERE key_id = 7 AND"
+	                        " interval_ms = 0"),
+	             100);
+	CHECK_EQ_INT(scalar(db, "SELECT errors FROM interval_stats WHERE key_id = 7 AND"
+	                        " interval_ms = 0"),
+	             12);
+	CHECK_EQ_INT(scalar(db, "SELECT p50 FROM interval_series WHERE run_id = 'old' AND"
+	                        " metric = 'http_req_duration' AND tags = 'flow=read' AND"
+	                        " interval_ms = 0"),
+	             (long long)hist_percentile(want, 50));
+	CHECK_EQ_INT(scalar(db, "SELECT p95 FROM interval_series WHERE name = 'home' AND"
+	                        " interval_ms = 0"),
+	             (long long)hist_percentile(want, 95));
+	CHECK_EQ_INT(scalar(db, "SELECT max FROM interval_series WHERE name = 'home' AND"
+	                        " interval_ms = 0"),
+	             300000);
+	CHECK_EQ_INT(scalar(db, "SELECT p99 FROM interval_series WHERE name = 'home' AND"
+	                        " interval_ms = 1000"),
+	             5000);
+	/* A gauge has no histogram: its percentiles are NULL, its value kept. */
+	CHECK_EQ_INT(scalar(db, "SELECT gauge FROM interval_series WHERE metric = 'vus'"), 12);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM interval_series WHERE metric = 'vus' AND"
+	                        " p50 IS NULL AND max IS NULL"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+
+	/* A batch for interval 1000 merged now updates that interval's row. */
+	wire_entry e = entry("http_req_duration", "browse", "home", "GET", 2);
+	hist *h = hist_new();
+	hist_record_n(h, 900000, 1);
+	e.tags = "flow=read";
+	e.count = 1;
+	e.errors[ERRK_TIMEOUT] = 1;
+	e.h = h;
+	CHECK_EQ_INT(store_add_batch(st, "old", "a1", 9, 1000, &e, 1, &dup), HERD_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count FROM interval_stats WHERE key_id = 7 AND"
+	                        " interval_ms = 1000"),
+	             5);
+	CHECK_EQ_INT(scalar(db, "SELECT errors FROM interval_stats WHERE key_id = 7 AND"
+	                        " interval_ms = 1000"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT max FROM interval_stats WHERE key_id = 7 AND"
+	                        " interval_ms = 1000"),
+	             900000);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM interval_stats"), 3);
+	hist_free(h);
+	hist_free(want);
+	store_close(st);
+	sqlite3_close(db);
+
+	unlink_db(vpath);
 }
 
 /* A close-code series keeps its code (a value well above any status class)
@@ -834,14 +970,10 @@ int main(void)
 	test_batches();
 	test_tags();
 	test_migrate_v1();
+	test_migrate_v2();
 	test_close_codes();
 
-	char f[320];
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(f, sizeof(f), "%s%s", path, suffixes[i]);
-		unlink(f);
-	}
+	unlink_db(path);
 	rmdir(dir);
 	return check_done();
 }

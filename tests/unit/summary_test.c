@@ -555,7 +555,7 @@ static void test_tagged_text(void)
 
 	/* The flows of mixed, with their shares; plain's one default flow has no
 	 * table. */
-	CHECK_CONTAINS(t, "\n  flows of mixed    iterations    share  requests        p95\n"
+	CHECK_CONTAINS(t, "\n  flows of mixed    iterations   picked  requests        p95\n"
 	                  "    ai                      10    10.0%       104      800ms\n"
 	                  "    read                    60    60.0%       600       10ms\n"
 	                  "    write                   30    30.0%       300      200ms\n");
@@ -731,7 +731,7 @@ static void test_agents(void)
 	CHECK_CONTAINS(t, "agent lab-2 dropped 2 batches");
 	CHECK_CONTAINS(t, "agent lab-1 ran at 195% CPU on 2 workers");
 	CHECK(strstr(t, "agent lab-3 ran at") == NULL);
-	CHECK_CONTAINS(t, "ws: 4 sessions, 9 messages sent, 0 received");
+	CHECK_CONTAINS(t, "ws: 4 sessions (0 failed), 9 messages sent, 0 received");
 	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
 	json_error_t je;
 	json_t *j = json_loads(js, 0, &je);
@@ -821,8 +821,95 @@ static void test_ws_closes(void)
 	results_free(r);
 }
 
+/* Issue 9: large counts ran together ("6721113669" for 6 iterations and
+ * 721,113,669 dropped; a count glued to its rate). Issue 10: WebSocket
+ * sessions that all failed showed "failed 0.00%" in the tables. */
+static void test_large_counts_and_ws_failures(void)
+{
+	results *r;
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	wire_entry e[4] = { entry("iterations", "s", "", "", 0), entry("dropped_iterations", "s", "", "", 0),
+		                entry("http_req_duration", "s", "home", "GET", 2),
+		                entry("ws_sessions", "chat", "/ws", "", 1) };
+	e[0].count = 6;
+	e[1].count = 721113669;
+	e[2].count = 123456789012ULL;
+	e[3].count = 340;
+	e[3].errors[ERRK_WS_EXPECT] = 340;
+	CHECK_EQ_INT(results_add_batch(r, "agent-a", 0, e, 4), HERD_OK);
+	results_set_duration_ms(r, 1000);
+	summary_agent ag[] = { { .id = "agent-a", .name = "a", .host = "h", .status = "done", .cores = 1 } };
+	summary_info info = { .run_id = "r1", .status = "passed", .agents = ag, .nagents = 1 };
+	char *t = NULL, *js = NULL;
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	CHECK(strstr(t, "6721113669") == NULL);
+	CHECK_CONTAINS(t, " 6 721113669\n");
+	/* A count wider than its 8 columns keeps a space before its rate. */
+	CHECK_CONTAINS(t, "dropped_iterations.............: 721113669 721113669/s");
+	CHECK_CONTAINS(t, "http_reqs......................: 123456789012 123456789012/s");
+	CHECK_CONTAINS(t, "ws_session_failed..............: 100.00% 340 out of 340");
+	/* The chat scenario (sessions only) and the agent show the failures. */
+	const char *chat = strstr(t, "\n  chat ");
+	CHECK(chat != NULL && strstr(chat, "100.00%") != NULL && strstr(chat, "100.00%") < strchr(chat + 1, '\n'));
+	CHECK_CONTAINS(t, "ws: 340 sessions (340 failed)");
+	CHECK_EQ_INT(summary_json_text(r, &info, &js), HERD_OK);
+	json_error_t je;
+	json_t *j = json_loads(js, 0, &je);
+	json_t *m = json_object_get(json_object_get(j, "metrics"), "ws_session_failed");
+	CHECK(json_real_value(json_object_get(m, "value")) == 1.0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(m, "passes")), 340);
+	json_t *sc = json_object_get(json_object_get(json_object_get(j, "herd"), "scenarios"), "chat");
+	CHECK_EQ_INT(json_integer_value(json_object_get(sc, "ws_sessions_failed")), 340);
+	json_decref(j);
+	free(js);
+	free(t);
+	results_free(r);
+}
+
+/* A flow's share is of the iterations started (the picks of the weighted
+ * mix), not of those finished: ai was picked 30 times in 100 and finished 27
+ * (its iterations are slow), which is 30%, not 27.8%. */
+static void test_flow_share_of_started(void)
+{
+	static const char *const flows[] = {"flow=read", "flow=ai", "flow=write"};
+	static const uint64_t started[] = {60, 30, 10}, finished[] = {60, 27, 10};
+	wire_entry e[6];
+	results *r = NULL;
+	char *t = NULL;
+
+	CHECK_EQ_INT(results_new(1000, &r), HERD_OK);
+	for (int i = 0; i < 3; i++) {
+		e[2 * i] = entry("iterations_started", "mix", "", "", 0);
+		e[2 * i].tags = (char *)flows[i];
+		e[2 * i].count = started[i];
+		e[2 * i + 1] = entry("iterations", "mix", "", "", 0);
+		e[2 * i + 1].tags = (char *)flows[i];
+		e[2 * i + 1].count = finished[i];
+	}
+	CHECK_EQ_INT(results_add_batch(r, "a1", 0, e, 6), HERD_OK);
+	summary_info info = {.run_id = "r-share", .status = "passed"};
+	CHECK_EQ_INT(summary_text(r, &info, &t), HERD_OK);
+	if (t != NULL) {
+		CHECK_CONTAINS(t, "    ai                      27    30.0%");
+		CHECK_CONTAINS(t, "    read                    60    60.0%");
+		CHECK_CONTAINS(t, "    write                   10    10.0%");
+	}
+	free(t);
+	json_t *j = NULL;
+	CHECK_EQ_INT(summary_json(r, &info, &j), HERD_OK);
+	json_t *ai = json_object_get(
+	    json_object_get(json_object_get(jpath2(j, "herd", "scenarios"), "mix"), "flows"), "ai");
+	CHECK_EQ_INT(json_integer_value(json_object_get(ai, "started")), 30);
+	CHECK_EQ_INT(json_integer_value(json_object_get(ai, "iterations")), 27);
+	CHECK(fabs(json_number_value(json_object_get(ai, "share")) - 0.3) < 1e-12);
+	json_decref(j);
+	results_free(r);
+}
+
 int main(void)
 {
+	test_large_counts_and_ws_failures();
+	test_flow_share_of_started();
 	test_ws_closes();
 	test_agents();
 	test_durations();

@@ -1119,13 +1119,13 @@ static void test_hostile(void)
 	CHECK_EQ_INT(decode_rv(arr16, sizeof(arr16)), HERD_EPROTO);
 	/* The same inside an otherwise valid message, as a known and as an
 	 * unknown field. */
-	static const unsigned char in_msg[] = { 0x83, 0xa1, 'v', 0x02, 0xa1, 't', 0xa3, 'N', 'O', 'P',
+	static const unsigned char in_msg[] = { 0x83, 0xa1, 'v', WIRE_VERSION, 0xa1, 't', 0xa3, 'N', 'O', 'P',
 		                                    0xa1, 'x', 0xdf, 0xff, 0xff, 0xff, 0xff };
 	CHECK_EQ_INT(decode_rv(in_msg, sizeof(in_msg)), HERD_EPROTO);
 	CHECK_EQ_INT(decode_rv(in_msg, sizeof(in_msg) - 5), HERD_EPROTO);
-	static const unsigned char valid_nop[] = { 0x82, 0xa1, 'v', 0x02, 0xa1, 't', 0xa3, 'N', 'O', 'P' };
+	static const unsigned char valid_nop[] = { 0x82, 0xa1, 'v', WIRE_VERSION, 0xa1, 't', 0xa3, 'N', 'O', 'P' };
 	CHECK_EQ_INT(decode_rv(valid_nop, sizeof(valid_nop)), HERD_OK);
-	static const unsigned char entries[] = { 0x85, 0xa1, 'v', 0x02, 0xa1, 't', 0xa7, 'M', 'E', 'T',
+	static const unsigned char entries[] = { 0x85, 0xa1, 'v', WIRE_VERSION, 0xa1, 't', 0xa7, 'M', 'E', 'T',
 		                                     'R', 'I', 'C', 'S', 0xa7, 'e', 'n', 't', 'r', 'i', 'e',
 		                                     's', 0xdd, 0xff, 0xff, 0xff, 0xff };
 	CHECK_EQ_INT(decode_rv(entries, sizeof(entries)), HERD_EPROTO);
@@ -1155,7 +1155,7 @@ static void test_hostile(void)
 	CHECK_EQ_INT(decode_rv(str32, sizeof(str32)), HERD_EPROTO);
 	CHECK_EQ_INT(decode_rv(bin32, sizeof(bin32)), HERD_EPROTO);
 	CHECK_EQ_INT(decode_rv(ext32, sizeof(ext32)), HERD_EPROTO);
-	static const unsigned char str_field[] = { 0x83, 0xa1, 'v', 0x02, 0xa1, 't', 0xa4, 'S', 'T', 'O',
+	static const unsigned char str_field[] = { 0x83, 0xa1, 'v', WIRE_VERSION, 0xa1, 't', 0xa4, 'S', 'T', 'O',
 		                                       'P', 0xa3, 'r', 'u', 'n', 0xdb, 0x00, 0x10, 0x00, 0x00,
 		                                       'r' };
 	CHECK_EQ_INT(decode_rv(str_field, sizeof(str_field)), HERD_EPROTO);
@@ -1319,7 +1319,7 @@ static void test_corruptions(void)
 
 static void test_random(void)
 {
-	static const unsigned char prefix[] = { 0x86, 0xa1, 'v', 0x02, 0xa1, 't', 0xa7,
+	static const unsigned char prefix[] = { 0x86, 0xa1, 'v', WIRE_VERSION, 0xa1, 't', 0xa7,
 		                                    'M',  'E',  'T', 'R',  'I',  'C', 'S' };
 	unsigned char buf[512];
 	int bad = 0;
