@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
+#include "controller/capacity.h"
 #include "controller/cli_results.h"
 #include "controller/run.h"
 #include "controller/store.h"
@@ -29,6 +30,7 @@ static void usage(FILE *f)
 	        "                          [--metrics-addr HOST:PORT]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
+	        "       herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
@@ -277,6 +279,8 @@ int main(int argc, char **argv)
 		return cli_results(argc - 1, argv + 1);
 	if (strcmp(cmd, "report") == 0)
 		return cli_report(argc - 1, argv + 1);
+	if (strcmp(cmd, "capacity") == 0)
+		return cli_capacity(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("herd %s\n", HERD_VERSION);
 		return 0;

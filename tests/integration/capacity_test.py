@@ -9,10 +9,14 @@ Universal Scalability Law with known sigma and kappa.
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/capacity_test.py [-k NAME]
 """
 
+import asyncio
 import collections
 import os
+import re
 import sqlite3
+import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -183,7 +187,200 @@ scenarios:
             check(len(got) == vus, "1-2 s after the command for %d VUs nginx saw %d" % (vus, len(got)))
 
 
-TESTS = [test_arrival_rate_follows_load_commands, test_vus_follow_load_commands]
+class UslServer:
+    """An HTTP/1.1 server (asyncio, keep-alive, on 127.0.0.1:<free port>, in
+    its own thread) whose throughput follows the Universal Scalability Law
+    with known lambda, sigma and kappa: a request that arrives with N
+    requests in flight (itself included) is answered after
+    N (1 + sigma (N-1) + kappa N (N-1)) / (lambda N) seconds, so N VUs
+    without think time get X(N) = lambda N / (1 + sigma (N-1) + kappa N (N-1)).
+    It counts the requests it answered."""
+
+    def __init__(self, lam, sigma, kappa):
+        self.lam, self.sigma, self.kappa = lam, sigma, kappa
+        self.port = harness.free_port()
+        self.inflight = 0
+        self.answered = 0
+        self.loop = None
+        self.thread = None
+        self.ready = threading.Event()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    async def _conn(self, reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                self.inflight += 1
+                n = self.inflight
+                delay = (1 + self.sigma * (n - 1) + self.kappa * n * (n - 1)) / self.lam
+                await asyncio.sleep(delay)
+                self.inflight -= 1
+                self.answered += 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def _run(self):
+        self.loop = asyncio.new_event_loop()
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._conn, "127.0.0.1", self.port))
+        self.ready.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            server.close()
+            self.loop.run_until_complete(server.wait_closed())
+            self.loop.close()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise harness.Fail("the USL server did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        return False
+
+
+def fit_numbers(text):
+    """lambda, sigma, kappa, R^2, N*, X(N*) and the holdout error (%) from
+    `herd capacity fit`'s output."""
+    m = re.search(r"lambda ([\d.e+-]+) requests/s per VU, sigma ([\d.e+-]+), kappa ([\d.e+-]+), "
+                  r"R\^2 ([\d.e+-]+)", text)
+    p = re.search(r"peak: N\* = ([\d.e+-]+) VUs, X\(N\*\) = ([\d.e+-]+)/s", text)
+    h = re.search(r"holdout: fitted without the top (\d+) levels? .* predicted within ([\d.]+)%", text)
+    check(m and p and h, "unexpected `herd capacity fit` output:\n%s" % text)
+    return [float(v) for v in m.groups() + p.groups()] + [int(h.group(1)), float(h.group(2))]
+
+
+# lambda (requests/s of one VU), sigma, kappa: N* = 21.8, X(N*) = 148/s. A service time of 50 ms and
+# more keeps the server's own overhead (about 1 ms a request) out of the law.
+USL = (20.0, 0.05, 0.002)
+USL_LEVELS = (1, 2, 4, 8, 12, 16, 24, 32, 40, 48)
+
+
+def test_capacity_fit_recovers_usl():
+    """A ramping-vus run (1 .. 48 VUs, a 1 s ramp and a 6 s hold per level,
+    no think time) against a server whose throughput follows the USL with
+    lambda 20/s, sigma 0.05, kappa 0.002: `herd capacity fit` finds the 10
+    levels, recovers sigma and kappa within 20% and N* (21.8) within 10%,
+    and reports the holdout error; herd's requests equal the server's."""
+    lam, sigma, kappa = USL
+    stages = "".join("      - { duration: 1s, target: %d }\n      - { duration: 6s, target: %d }\n" % (n, n)
+                     for n in USL_LEVELS)
+    with UslServer(lam, sigma, kappa) as srv:
+        r = run_herd("""name: usl
+target: %s
+scenarios:
+  ramp:
+    executor: ramping-vus
+    startVUs: 0
+    gracefulRampDown: 1s
+    stages:
+%s    flow:
+      - get: /work
+""" % (srv.url, stages), "--workers", "1", timeout=120)
+        check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
+        reqs = r.summary["metrics"]["http_reqs"]["count"]
+        check(reqs == srv.answered, "herd counted %d requests, the server answered %d" % (reqs, srv.answered))
+    p = subprocess.run([harness.herd_bin(), "capacity", "fit", "latest", "--db", r.db],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, "herd capacity fit exited %d: %s" % (p.returncode, p.stderr))
+    out = p.stdout
+    note("%s", out.strip().replace("\n", "\n# "))
+    rows = re.findall(r"^\s+\d+\s+(\d+)\s+([\d.]+)", out, re.M)
+    check([int(v) for v, _ in rows] == list(USL_LEVELS), "levels %s, want %s" % (rows, USL_LEVELS))
+    f_lam, f_sigma, f_kappa, r2, nstar, xpeak, held, herr = fit_numbers(out)
+    want_nstar = ((1 - sigma) / kappa) ** 0.5
+    check(abs(f_sigma - sigma) <= 0.2 * sigma, "sigma %.4g, want %.4g within 20%%" % (f_sigma, sigma))
+    check(abs(f_kappa - kappa) <= 0.2 * kappa, "kappa %.4g, want %.4g within 20%%" % (f_kappa, kappa))
+    check(abs(nstar - want_nstar) <= 0.1 * want_nstar, "N* %.3g, want %.3g within 10%%" % (nstar, want_nstar))
+    check(held == 2 and 0 <= herr < 100, "holdout of %d levels, error %.1f%%" % (held, herr))
+    check(r2 > 0.9, "R^2 %.3f" % r2)
+
+
+def test_capacity_fit_errors():
+    """`herd capacity fit` on a run without a ramping-vus scenario, and on a
+    ramping-vus run with fewer than 3 levels, says why and exits 1; on an
+    unknown run it names it."""
+    with Nginx() as ng:
+        r = run_herd("""name: flat
+target: %s
+scenarios:
+  ramp:
+    executor: ramping-vus
+    stages:
+      - { duration: 1s, target: 2 }
+      - { duration: 2s, target: 2 }
+    flow:
+      - get: /small
+""" % ng.url, timeout=60)
+        check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
+    p = subprocess.run([harness.herd_bin(), "capacity", "fit", "latest", "--db", r.db],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 1 and "at least 3 levels" in p.stderr,
+          "exit %d, stderr %r, stdout %r" % (p.returncode, p.stderr, p.stdout))
+    p = subprocess.run([harness.herd_bin(), "capacity", "fit", "nope", "--db", r.db],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 1 and "nope" in p.stderr, "exit %d, stderr %r" % (p.returncode, p.stderr))
+    p = subprocess.run([harness.herd_bin(), "capacity", "fit", "latest", "--db", r.db, "--scenario", "x"],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 1 and "scenario 'x' is not a ramping-vus scenario" in p.stderr,
+          "exit %d, stderr %r" % (p.returncode, p.stderr))
+
+
+def test_breaking_point_not_implemented():
+    """A valid breaking-point plan: `herd run` exits 104 saying at the
+    scenario's line:column that the search is not implemented yet, and
+    nginx sees nothing; an invalid one (ws_msg_rtt in an HTTP-only flow)
+    exits 104 at the objective's line:column."""
+    plan = """name: bp
+target: %s
+scenarios:
+  find:
+    executor: breaking-point
+    model: arrival-rate
+    start: 20
+    step: 20
+    warmup: 5s
+    hold: 20s
+    max: 5000
+    preAllocatedVUs: 50
+    maxVUs: 2000
+    objectives:
+      http_req_duration: ["p(95) < 2000"]
+      %s: ["%s"]
+    refine: { resolution: 5%% }
+    flow:
+      - get: /small
+"""
+    with Nginx() as ng:
+        r = run_herd(plan % (ng.url, "http_req_failed", "rate < 0.001"), timeout=30, export=False)
+        check(r.code == 104 and "plan.yaml:4:3: scenario 'find': executor breaking-point is not implemented yet"
+              in r.stderr, "exit %d, stderr %r" % (r.code, r.stderr))
+        r = run_herd(plan % (ng.url, "ws_msg_rtt", "p(95) < 100"), timeout=30, export=False)
+        check(r.code == 104 and "plan.yaml:16:20: objective on 'ws_msg_rtt', which scenario 'find' cannot "
+              "produce" in r.stderr, "exit %d, stderr %r" % (r.code, r.stderr))
+        check(ng.access_log_lines() == 0, "nginx saw requests")
+
+
+TESTS = [test_arrival_rate_follows_load_commands, test_vus_follow_load_commands,
+         test_capacity_fit_recovers_usl, test_capacity_fit_errors, test_breaking_point_not_implemented]
 
 if __name__ == "__main__":
     main(TESTS)
