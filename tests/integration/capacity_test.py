@@ -187,6 +187,67 @@ scenarios:
             check(len(got) == vus, "1-2 s after the command for %d VUs nginx saw %d" % (vus, len(got)))
 
 
+def test_sealed_load_over_tcp():
+    """With a token (every message after the handshake sealed, wire v3) over
+    tcp://, two remote agents weighted 1:3: the rate set from 30/s to 60/s
+    at 4 s is acknowledged by both with their shares (15 and 45) within one
+    heartbeat, and nginx sees 30/s then 60/s within 2%."""
+    import secrets
+    with Nginx() as ng:
+        d = harness.prepare_run(None)[0]
+        token = os.path.join(d, "token")
+        with open(token, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        os.chmod(token, 0o600)
+        url = "tcp://127.0.0.1:%d" % harness.free_port()
+        agents = []
+        try:
+            for name in ("a1", "a2"):
+                log = open(os.path.join(d, name + ".log"), "w")
+                agents.append((subprocess.Popen(
+                    [harness.agent_bin(), "--controller", url, "--token-file", token, "--name", name,
+                     "--workers", "1", "--once"], stdout=log, stderr=log, start_new_session=True), log))
+
+            def go():
+                return run_herd("""name: sealed-load
+target: %s
+scenarios:
+  rate:
+    executor: constant-arrival-rate
+    rate: 30
+    timeUnit: 1s
+    duration: 8s
+    preAllocatedVUs: 20
+    maxVUs: 60
+    flow:
+      - get: /small
+""" % ng.url, "--listen", url, "--agents", "2", "--token-file", token, "--agent-weight", "a1=1,a2=3",
+                    timeout=60)
+            r = with_schedule("4s:60", go)
+        finally:
+            for p, log in agents:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                log.close()
+        check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
+        sets, acks = load_events(r)
+        check_acks(r, sets, acks, [(15, 45)])
+        ng.settle()
+        ents = [e for e in ng.entries() if e["uri"] == "/small"]
+        t0 = min(e["msec"] for e in ents)
+        c1 = sets[0] / 1000.0 - t0
+        per_s = collections.Counter(int(e["msec"] - t0) for e in ents)
+        note("command at %.3f s; per second: %s", c1, [per_s[i] for i in range(9)])
+        for rate, lo, hi in ((30, 0, int(c1)), (60, int(c1) + 1, 8)):
+            got = sum(per_s[s] for s in range(lo, hi))
+            want = rate * (hi - lo)
+            check(abs(got - want) <= 0.02 * want, "level %d/s: nginx saw %d in seconds %d-%d, want %d"
+                  % (rate, got, lo, hi - 1, want))
+
+
 class UslServer:
     """An HTTP/1.1 server (asyncio, keep-alive, on 127.0.0.1:<free port>, in
     its own thread) whose throughput follows the Universal Scalability Law
@@ -379,7 +440,7 @@ scenarios:
         check(ng.access_log_lines() == 0, "nginx saw requests")
 
 
-TESTS = [test_arrival_rate_follows_load_commands, test_vus_follow_load_commands,
+TESTS = [test_arrival_rate_follows_load_commands, test_vus_follow_load_commands, test_sealed_load_over_tcp,
          test_capacity_fit_recovers_usl, test_capacity_fit_errors, test_breaking_point_not_implemented]
 
 if __name__ == "__main__":
