@@ -1,11 +1,18 @@
 /*
  * Target allowlist; see allow.h. A host name in the list matches the same
- * name only; an address or range matches IP literals, and names are resolved
- * (every address they resolve to must be inside the list), so a name cannot
- * be used to slip past a range.
+ * name only (DNS is trusted for the names listed); an address or range
+ * matches IP literals and the addresses actually connected to. At assignment,
+ * names not listed are resolved and every address they have must be inside
+ * the list; at run time each driver checks the address of every connection it
+ * opens, so neither a later answer of DNS, a redirect nor a rendered URL can
+ * slip past a range. Matching is by host and port; the scheme only gives the
+ * default port, and anything but http(s) (ws(s) for WebSocket steps) is
+ * refused anyway.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 
 #include "agent/allow.h"
 #include "common/err.h"
+#include "common/log.h"
 
 typedef struct rule {
 	char host[256];   /* a name, lower case; "" for address rules */
@@ -174,6 +182,16 @@ static int addr_allowed(const allow *a, int family, const uint8_t *addr, int por
 	return 0;
 }
 
+/* Whether a host name matches a name rule for port. */
+static int name_allowed(const allow *a, const char *host, int port)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->r[i].host[0] != '\0' && strcasecmp(a->r[i].host, host) == 0 &&
+		    (a->r[i].port == 0 || a->r[i].port == port))
+			return 1;
+	return 0;
+}
+
 /* The host (lower case, no brackets) and port of an http(s):// or ws(s)://
  * URL; -1 when it has none of those schemes or no host. */
 static int url_host(const char *url, char *host, size_t hlen, int *port)
@@ -222,10 +240,8 @@ int allow_check_url(const allow *a, const char *url, char *err, size_t errlen)
 		if (addr_allowed(a, family, addr, port))
 			return HERD_OK;
 	} else {
-		for (size_t i = 0; i < a->n; i++)
-			if (a->r[i].host[0] != '\0' && strcmp(a->r[i].host, host) == 0 &&
-			    (a->r[i].port == 0 || a->r[i].port == port))
-				return HERD_OK;
+		if (name_allowed(a, host, port))
+			return HERD_OK;
 		/* A name: every address it has must be allowed. */
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
 		int all = 1, any = 0;
@@ -299,4 +315,115 @@ int allow_check_plan(const allow *a, const plan *p, char *err, size_t errlen)
 				return rv;
 		}
 	return HERD_OK;
+}
+
+/* url for a message: its first 80 bytes, a password or token in its user
+ * info (from a data file, say) replaced by "***". */
+static void show_url(const char *url, char *out, size_t len)
+{
+	const char *auth = strstr(url, "://");
+	size_t n = auth != NULL ? strcspn(auth + 3, "/?#") : 0;
+	const char *at = auth != NULL ? memchr(auth + 3, '@', n) : NULL;
+	int scheme = auth != NULL ? (int)(auth + 3 - url) : 0;
+	if (at == NULL)
+		snprintf(out, len, "%.80s", url);
+	else
+		snprintf(out, len, "%.*s***%.60s", scheme < 40 ? scheme : 40, url, at);
+}
+
+int allow_check_request(const allow *a, const char *url, char *err, size_t errlen)
+{
+	char host[300], shown[128];
+	int port, family;
+	uint8_t addr[16];
+
+	/* libcurl speaks far more than http: file:// reads the agent's own
+	 * files, gopher:// and the like write raw bytes to any port. */
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+		show_url(url, shown, sizeof(shown));
+		snprintf(err, errlen, "URL '%s' is not http:// or https://", shown);
+		return HERD_EREFUSED;
+	}
+	if (url_host(url, host, sizeof(host), &port) != 0) {
+		show_url(url, shown, sizeof(shown));
+		snprintf(err, errlen, "URL '%s' has no host this agent can check", shown);
+		return HERD_EREFUSED;
+	}
+	if (a == NULL || name_allowed(a, host, port))
+		return HERD_OK;
+	if (parse_addr(host, &family, addr) != 0)
+		return HERD_OK; /* a name: its address is checked when connecting */
+	if (addr_allowed(a, family, addr, port))
+		return HERD_OK;
+	int v6 = family == AF_INET6;
+	snprintf(err, errlen, "target %s%s%s:%d is not allowed by --allow-target on this agent", v6 ? "[" : "",
+	         host, v6 ? "]" : "", port);
+	return HERD_EREFUSED;
+}
+
+int allow_check_addr(const allow *a, const char *host, const struct sockaddr *sa, char *err, size_t errlen)
+{
+	char name[300] = "", shown[INET6_ADDRSTRLEN] = "?";
+	const uint8_t *addr;
+	int port;
+
+	if (a == NULL)
+		return HERD_OK;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		addr = (const uint8_t *)&in->sin_addr;
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		addr = (const uint8_t *)&in6->sin6_addr;
+		port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(err, errlen, "a connection of address family %d is not allowed by --allow-target",
+		         sa->sa_family);
+		return HERD_EREFUSED;
+	}
+	if (host != NULL) {
+		/* "[::1]" as libcurl writes an IPv6 host: the brackets are no part of it. */
+		size_t n = strlen(host);
+		if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
+			snprintf(name, sizeof(name), "%.*s", (int)(n - 2), host + 1);
+		else
+			snprintf(name, sizeof(name), "%s", host);
+	}
+	if ((name[0] != '\0' && name_allowed(a, name, port)) || addr_allowed(a, sa->sa_family, addr, port))
+		return HERD_OK;
+	inet_ntop(sa->sa_family, addr, shown, sizeof(shown));
+	int v6 = sa->sa_family == AF_INET6;
+	uint8_t lit[16];
+	int lf;
+	if (name[0] != '\0' && parse_addr(name, &lf, lit) != 0)
+		snprintf(err, errlen, "target %s:%d (address %s%s%s) is not allowed by --allow-target on this agent",
+		         name, port, v6 ? "[" : "", shown, v6 ? "]" : "");
+	else
+		snprintf(err, errlen, "target %s%s%s:%d is not allowed by --allow-target on this agent", v6 ? "[" : "",
+		         shown, v6 ? "]" : "", port);
+	return HERD_EREFUSED;
+}
+
+int allow_addr_refusal(const allow *a, const char *host, const struct sockaddr *sa, char **why)
+{
+	char err[256];
+	*why = NULL;
+	if (allow_check_addr(a, host, sa, err, sizeof(err)) == HERD_OK)
+		return HERD_OK;
+	return (*why = strdup(err)) != NULL ? HERD_OK : HERD_ENOMEM;
+}
+
+static atomic_int refusal_logged;
+
+void allow_log_refusal(const char *why)
+{
+	if (atomic_exchange(&refusal_logged, 1) == 0)
+		log_warn("request refused: %s (this run's further refusals are counted as target_not_allowed, "
+		         "not logged)", why);
+}
+
+void allow_log_rearm(void)
+{
+	atomic_store(&refusal_logged, 0);
 }

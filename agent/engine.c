@@ -291,6 +291,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.feeders = e->feeders,
 			.agent_index = (int64_t)cfg->agent,
 			.src = cfg->src,
+			.allow = cfg->allow,
 			.loads = e->loads,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)

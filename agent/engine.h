@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "agent/allow.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
 #include "proto/wire.h"
@@ -37,6 +38,7 @@ typedef struct engine_cfg {
 	void *batch_arg;
 	int lean;               /* lean HTTP/1.1 driver for plain http:// scenarios */
 	const srcaddr_pool *src; /* source addresses (NULL: none); must outlive the engine */
+	const allow *allow;     /* --allow-target (NULL: any target); must outlive the engine */
 } engine_cfg;
 
 /* Creates the workers and starts their threads. Returns a herd_err. */

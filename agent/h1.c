@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/allow.h"
 #include "agent/driver.h"
 #include "agent/h1parse.h"
 #include "agent/tcp.h"
@@ -38,6 +39,7 @@ typedef struct h1_host {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int resolved;
+	char *refused;    /* why --allow-target refuses the address, NULL when it does not */
 } h1_host;
 
 /* One step, ready to send. */
@@ -542,6 +544,12 @@ static size_t host_index(h1_state *st, const url_parts *u)
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
 	h->resolved = tcp_resolve(h->name, port, worker_src_family(st->w), &h->addr, &h->addrlen) == 0;
+	/* A host outside --allow-target keeps why, and its requests are refused, never sent. */
+	if (h->resolved && allow_addr_refusal(worker_allow(st->w), h->name, (const struct sockaddr *)&h->addr,
+	                                      &h->refused) != HERD_OK) {
+		free(h->name);
+		return SIZE_MAX;
+	}
 	return st->nhosts++;
 }
 
@@ -657,8 +665,10 @@ static void h1_fini(void *state)
 		return;
 	for (size_t i = 0; i < st->nreqs; i++)
 		free(st->reqs[i].bytes);
-	for (size_t i = 0; i < st->nhosts; i++)
+	for (size_t i = 0; i < st->nhosts; i++) {
 		free(st->hosts[i].name);
+		free(st->hosts[i].refused);
+	}
 	free(st->reqs);
 	free(st->hosts);
 	free(st->first);
@@ -685,6 +695,10 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 
 	if (rq == NULL || !rq->ok)
 		return HERD_EINVAL;
+	if (st->hosts[rq->host].refused != NULL) {
+		allow_log_refusal(st->hosts[rq->host].refused);
+		return HERD_EREFUSED;
+	}
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return HERD_ENOMEM;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "agent/allow.h"
 #include "agent/driver.h"
 #include "agent/tcp.h"
 #include "agent/worker.h"
@@ -49,6 +50,8 @@ typedef struct http_conn {
 	int64_t timeout_ns;          /* the configured step's timeout */
 	int64_t t_first;             /* first response header line arrived, 0 before */
 	dheap_node dl;               /* its deadline, in the state's heap while in flight */
+	const allow *allow;          /* the agent's --allow-target, NULL: any target */
+	char refused[200];           /* why open_socket refused the last address this transfer tried, "" if not */
 } http_conn;
 
 /*
@@ -156,6 +159,7 @@ static int classify(CURLcode rc)
 	case CURLE_OPERATION_TIMEDOUT: return ERRK_TIMEOUT;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY: return ERRK_DNS;
+	case CURLE_UNSUPPORTED_PROTOCOL: return ERRK_NOT_ALLOWED; /* a redirect to other than http(s) */
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_GOT_NOTHING:
@@ -293,6 +297,11 @@ static void finish(http_state *st, http_conn *c, CURLcode rc, int64_t end_ns)
 	dheap_remove(&st->deadlines, &c->dl);
 	c->in_flight = 0;
 	fill_result(c, rc, end_ns, &r);
+	if (rc != CURLE_OK && c->refused[0] != '\0') {
+		/* Not a failed connect: the agent refused to open it. */
+		r.err = ERRK_NOT_ALLOWED;
+		allow_log_refusal(c->refused);
+	}
 	worker_step_done(st->w, c->v, &r);
 }
 
@@ -445,6 +454,68 @@ static void http_fini(void *state)
 	free(st);
 }
 
+/* The host of url as libcurl reads it (so that herd checks the very host
+ * libcurl connects to), into host; "" when it has none. */
+static void curl_url_host(const char *url, char *host, size_t len)
+{
+	CURLU *u = curl_url();
+	char *h = NULL;
+	host[0] = '\0';
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+		snprintf(host, len, "%s", h);
+	curl_free(h);
+	curl_url_cleanup(u);
+}
+
+/*
+ * libcurl's socket(): every connection a transfer opens comes here first,
+ * with the address it is about to connect to. With --allow-target, that
+ * address (or the URL's host name, for a name rule) must be in the list;
+ * otherwise no socket is made and nothing is sent, not even a SYN.
+ */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	http_conn *c = arg;
+	char *url = NULL, host[256];
+	(void)purpose;
+	if (c->allow != NULL) {
+		/* During a redirect the effective URL is already the next hop's. */
+		curl_easy_getinfo(c->easy, CURLINFO_EFFECTIVE_URL, &url);
+		curl_url_host(url != NULL ? url : "", host, sizeof(host));
+		if (allow_check_addr(c->allow, host[0] ? host : NULL, &address->addr, c->refused,
+		                     sizeof(c->refused)) != HERD_OK) {
+			errno = EACCES;
+			return CURL_SOCKET_BAD;
+		}
+		/* Only the last address tried counts: libcurl may go on to one
+		 * that is allowed (localhost's 127.0.0.1 after its ::1). */
+		c->refused[0] = '\0';
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+/*
+ * What a transfer may reach, set on every (re)configured handle. Schemes:
+ * http and https only, for the URL and for redirects, with or without an
+ * allowlist (a plan must never make the agent read file:// or write raw
+ * bytes over gopher://). Hosts: with --allow-target, every connection is
+ * checked in open_socket, which libcurl calls before each connect, each
+ * redirect hop included. That is checked before anything leaves the host:
+ * CURLOPT_PREREQFUNCTION (7.80) also sees each hop, but only once the TCP
+ * connection and the TLS handshake to the refused host are done; following
+ * redirects in herd instead would split libcurl's timings of one request.
+ * A connection libcurl reuses was checked when it was opened, for the same
+ * host and port.
+ */
+static void fence(http_conn *c)
+{
+	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, c);
+}
+
 /* Sets every option of step s on c's handle. Runs when a VU changes step. */
 static void configure(http_state *st, http_conn *c, const plan_step *s)
 {
@@ -453,6 +524,7 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	curl_easy_reset(e); /* keeps the live connection and caches */
 	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	fence(c);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "herd/" HERD_VERSION);
@@ -501,6 +573,19 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	c->configured = s;
 }
 
+/* Checks a rendered URL (a captured Location, a data column) before libcurl
+ * sees it: see allow_check_request. A refusal is logged once per run and
+ * returned as HERD_EREFUSED, which the worker counts as target_not_allowed. */
+static int check_rendered_url(http_state *st, http_conn *c)
+{
+	char why[256];
+	int rv;
+	const char *url = c->url.p != NULL ? c->url.p : "";
+	if ((rv = allow_check_request(worker_allow(st->w), url, why, sizeof(why))) != HERD_OK)
+		allow_log_refusal(why);
+	return rv;
+}
+
 /* Renders a templated step's URL, headers and body for this request. */
 static int render(http_state *st, http_conn *c, const plan_step *s)
 {
@@ -525,6 +610,9 @@ static int render(http_state *st, http_conn *c, const plan_step *s)
 		return HERD_ENOMEM;
 	if (c->url.oom)
 		return HERD_ENOMEM;
+	int rv;
+	if ((rv = check_rendered_url(st, c)) != HERD_OK)
+		return rv;
 	curl_easy_setopt(e, CURLOPT_URL, c->url.p);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->req_headers);
 	if (s->method != HM_GET && s->method != HM_HEAD && s->t_body.dynamic) {
@@ -551,12 +639,15 @@ static int http_start(void *state, vu *v, const plan_step *s)
 		}
 		c->v = v;
 		dheap_node_init(&c->dl);
+		c->allow = worker_allow(st->w);
 		v->conn = c;
 	}
 	if (c->configured != s)
 		configure(st, c, s);
-	if (s->dynamic && render(st, c, s) != HERD_OK)
-		return HERD_ENOMEM;
+	int rv;
+	if (s->dynamic && (rv = render(st, c, s)) != HERD_OK)
+		return rv;
+	c->refused[0] = '\0';
 	c->body_len = 0;
 	c->hdrs.len = 0;
 	c->t_first = 0;

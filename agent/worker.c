@@ -94,6 +94,11 @@ int worker_src_family(const worker *w)
 	return w->cfg.src != NULL && w->cfg.src->n > 0 ? w->cfg.src->family : AF_UNSPEC;
 }
 
+const allow *worker_allow(const worker *w)
+{
+	return w->cfg.allow;
+}
+
 agg *worker_agg(worker *w)
 {
 	return w->cur;
@@ -423,9 +428,12 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		v->sent_ns = now;
 		v->state = VU_BUSY;
 		int d = step_driver(&w->sc[v->scenario], st);
-		if (drivers[d]->start(w->dstate[d], v, st) == HERD_OK)
+		int rv = drivers[d]->start(w->dstate[d], v, st);
+		if (rv == HERD_OK)
 			return;
-		/* Could not even start: count it as a failed request (or session) and retry later. */
+		/* Could not even start: count it as a failed request (or session) and
+		 * move on later. A request the agent refused to send (its rendered
+		 * URL is outside --allow-target, or not http(s)) has its own kind. */
 		agg_key fk = { .metric = AM_HTTP_REQ_DURATION, .method = (uint8_t)st->method,
 		               .scenario = v->scenario, .step = v->step };
 		if (st->kind == STEP_WS) {
@@ -435,7 +443,7 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 		agg_entry *e = agg_get(w->cur, fk);
 		if (e != NULL) {
 			e->count++;
-			e->errors[ERRK_OTHER]++;
+			e->errors[rv == HERD_EREFUSED ? ERRK_NOT_ALLOWED : ERRK_OTHER]++;
 		}
 		/* A setup step that could not start fails the setup: the timer then
 		 * moves the VU to the setup's end rather than to its next step. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "agent/agg.h"
+#include "agent/allow.h"
 #include "agent/driver.h"
 #include "agent/feeder.h"
 #include "agent/sched.h"
@@ -87,6 +88,7 @@ typedef struct worker_cfg {
 	feeder *feeders;         /* the agent's feeders, one per plan feeder, shared by its workers */
 	int64_t agent_index;     /* {{ __AGENT }} */
 	const srcaddr_pool *src; /* source addresses, NULL for none; must outlive the worker */
+	const allow *allow;      /* --allow-target, NULL for any target; must outlive the worker */
 	worker_load *loads;      /* one per scenario, shared by the agent's workers; NULL: none */
 } worker_cfg;
 
@@ -105,6 +107,8 @@ const plan *worker_plan(const worker *w);
 /* The family of the source addresses (targets are reached over it only), or
  * AF_UNSPEC when the agent has none. */
 int worker_src_family(const worker *w);
+/* The agent's --allow-target list, NULL when it has none (any target). */
+const allow *worker_allow(const worker *w);
 int worker_watch(worker *w, int fd, uint32_t events, worker_fd_cb cb, void *arg);
 int worker_unwatch(worker *w, int fd);
 /* Reports that v's current step finished. Called by drivers only. */

@@ -26,6 +26,7 @@
 #include <mbedtls/version.h>
 #include <wslay/wslay.h>
 
+#include "agent/allow.h"
 #include "agent/driver.h"
 #include "agent/tcp.h"
 #include "agent/tlsconn.h"
@@ -54,6 +55,7 @@ typedef struct ws_rt {
 	char *hostport;       /* for the Host header */
 	char *host;           /* for SNI and the certificate check (wss://): no brackets, no port */
 	const char *path;     /* into the step's url: "/chat?room={{ __VU }}" */
+	char *refused;        /* why --allow-target refuses the address, NULL when it does not */
 } ws_rt;
 
 typedef struct ws_conn ws_conn;
@@ -959,8 +961,8 @@ static int conn_open(ws_conn *c)
 /* ---- driver operations ---- */
 
 /* Splits a ws:// or wss:// URL into rt: the host resolved once, here, to an
- * address of family (AF_UNSPEC: any). */
-static int prepare(const plan_step *s, int family, ws_rt *rt)
+ * address of family (AF_UNSPEC: any), and checked against the allowlist allowed. */
+static int prepare(const plan_step *s, int family, const allow *allowed, ws_rt *rt)
 {
 	const char *a, *slash;
 	char host[256], port[8] = "80";
@@ -1008,7 +1010,8 @@ static int prepare(const plan_step *s, int family, ws_rt *rt)
 	if (rt->tls && (rt->host = strdup(host)) == NULL)
 		return HERD_ENOMEM;
 	rt->ok = tcp_resolve(host, port, family, &rt->addr, &rt->addrlen) == 0;
-	return HERD_OK;
+	/* A step outside --allow-target keeps why, and its sessions are refused, never dialed. */
+	return rt->ok ? allow_addr_refusal(allowed, host, (const struct sockaddr *)&rt->addr, &rt->refused) : HERD_OK;
 }
 
 static void ws_fini(void *state);
@@ -1032,7 +1035,7 @@ static int ws_init(worker *w, void **state)
 	for (size_t i = 0; i < p->nscenarios; i++)
 		for (size_t j = 0; j < p->scenarios[i].nsteps; j++) {
 			ws_rt *rt = &st->rts[st->first[i] + j];
-			if ((rv = prepare(&p->scenarios[i].steps[j], worker_src_family(w), rt)) != HERD_OK)
+			if ((rv = prepare(&p->scenarios[i].steps[j], worker_src_family(w), worker_allow(w), rt)) != HERD_OK)
 				goto fail;
 			tls |= rt->tls;
 		}
@@ -1062,6 +1065,7 @@ static void ws_fini(void *state)
 	for (size_t i = 0; i < st->nrts; i++) {
 		free(st->rts[i].hostport);
 		free(st->rts[i].host);
+		free(st->rts[i].refused);
 	}
 	tlsconn_cfg_free(st->tls);
 	free(st->rts);
@@ -1079,6 +1083,11 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 
 	if (sc == NULL || s < sc->steps || s >= sc->steps + sc->nsteps || s->kind != STEP_WS)
 		return HERD_EINVAL;
+	const ws_rt *rt = &st->rts[st->first[v->scenario] + (size_t)(s - sc->steps)];
+	if (rt->refused != NULL) {
+		allow_log_refusal(rt->refused);
+		return HERD_EREFUSED;
+	}
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return HERD_ENOMEM;
@@ -1091,7 +1100,7 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 	if (c->in == NULL && (c->in = malloc(HS_MAX + 1)) == NULL)
 		return HERD_ENOMEM;
 	c->s = s;
-	c->rt = &st->rts[st->first[v->scenario] + (size_t)(s - sc->steps)];
+	c->rt = rt;
 	c->err = NO_ERR;
 	c->status = 0;
 	c->out_sent = 0;

@@ -18,6 +18,7 @@ const char *herd_strerror(int err)
 	case HERD_ENET: return "network transport error";
 	case HERD_EINTERNAL: return "internal error";
 	case HERD_EAUTH: return "authentication failed";
+	case HERD_EREFUSED: return "refused by policy";
 	}
 	return "unknown error";
 }

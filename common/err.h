@@ -21,6 +21,8 @@ typedef enum herd_err {
 	HERD_ENET,      /* transport (NNG) error */
 	HERD_EINTERNAL, /* a bug: should not happen */
 	HERD_EAUTH,     /* authentication failed or missing */
+	HERD_EREFUSED,  /* refused by the agent's policy: a target outside --allow-target, a scheme
+	                 * other than http(s) */
 } herd_err;
 
 /* Returns a static, human-readable description of err. Never NULL. */

@@ -7,7 +7,7 @@ static const char *const errk_names[ERRK__N] = {
 	"connect_refused", "timeout", "reset",        "tls",   "dns",
 	"http_4xx",        "http_5xx", "check_failed", "other",
 	"ws_handshake_rejected", "ws_bad_accept", "ws_protocol", "ws_closed_abnormally",
-	"ws_expect_timeout", "capture_failed", "source_address",
+	"ws_expect_timeout", "capture_failed", "source_address", "target_not_allowed",
 };
 
 const char *errk_name(int kind)

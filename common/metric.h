@@ -24,6 +24,8 @@ typedef enum errk {
 	ERRK_CAPTURE,         /* "capture_failed": a capture found nothing in the response */
 	ERRK_SRCADDR,         /* "source_address": nothing local to connect from: a source address
 	                       * that cannot be bound, or no ephemeral port left toward the target */
+	ERRK_NOT_ALLOWED,     /* "target_not_allowed": a request the agent refused to send: outside
+	                       * --allow-target (any redirect hop), or a scheme other than http(s) */
 	ERRK__N
 } errk;
 

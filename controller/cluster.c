@@ -21,9 +21,11 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/safetext.h"
 #include "common/session.h"
 #include "common/split.h"
 #include "controller/cluster.h"
+#include "controller/gate.h"
 #include "proto/seal.h"
 
 #define HEARTBEAT_MS 1000
@@ -65,7 +67,6 @@ typedef struct pending {
 	uint8_t nonce[AUTH_NONCE_LEN];
 	uint32_t pipe;
 	int64_t at;       /* CLOCK_MONOTONIC */
-	struct pending *next;
 } pending;
 
 typedef struct handler {
@@ -88,7 +89,7 @@ struct cluster {
 	uint64_t malformed;
 	uint64_t unverified; /* sealed messages refused: bad MAC, replayed, stale session */
 	cluster_cfg cfg;
-	pending *pending;
+	gate *gate; /* connection budgets; holds the pending handshakes */
 	/* Loads set while running (cluster_set_load) and who runs them. */
 	char run_id[64];
 	double *weights; /* roster weights, in roster order */
@@ -110,6 +111,12 @@ static void event(cluster *c, const char *kind, const char *id, const char *fmt,
 	va_end(ap);
 	if (c->cfg.on_event != NULL)
 		c->cfg.on_event(c->cfg.arg, kind, id, text);
+}
+
+/* The gate's events (refusals) go where the cluster's go. */
+static void gate_event(void *arg, const char *kind, const char *id, const char *text)
+{
+	event(arg, kind, id, "%s", text);
 }
 
 const char *agent_state_name(agent_state s)
@@ -157,8 +164,10 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const se
 	slot *s = find(c, h->agent_id);
 	if (s == NULL) {
 		if (c->nagents == c->cap) {
+			char why[96];
+			snprintf(why, sizeof(why), "the controller is full (room for %zu agents)", c->cap);
 			pthread_mutex_unlock(&c->mu);
-			log_warn("refused agent %s: the controller has room for %zu agents", h->agent_id, c->cap);
+			gate_refused(c->gate, h->agent_id, why);
 			return error_reply(HERD_EINVAL, "controller is full");
 		}
 		s = &c->agents[c->nagents++];
@@ -166,15 +175,18 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const se
 		s->roster = -1;
 		s->info.joined_ns = now;
 		s->info.state = AGENT_JOINED;
-		log_info("agent %s joined (host %s, %u cores, pid %u)", h->agent_id, h->host, h->cores, h->pid);
 	} else {
 		rejoined = 1;
-		log_info("agent %s connected again", h->agent_id);
 	}
+	/* The id was checked (hello_text_ok); the rest is shown as it is made safe. */
 	snprintf(s->info.id, sizeof(s->info.id), "%s", h->agent_id);
-	snprintf(s->info.name, sizeof(s->info.name), "%s", h->name);
-	snprintf(s->info.host, sizeof(s->info.host), "%s", h->host);
-	snprintf(s->info.version, sizeof(s->info.version), "%s", h->version);
+	safetext_copy(s->info.name, sizeof(s->info.name), h->name);
+	safetext_copy(s->info.host, sizeof(s->info.host), h->host);
+	safetext_copy(s->info.version, sizeof(s->info.version), h->version);
+	if (rejoined)
+		log_info("agent %s connected again", s->info.id);
+	else
+		log_info("agent %s joined (host %s, %u cores, pid %u)", s->info.id, s->info.host, h->cores, h->pid);
 	s->info.cores = h->cores ? h->cores : 1;
 	s->info.pid = h->pid;
 	s->pipe = pipe;
@@ -189,33 +201,40 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const se
 	s->info.last_seen_mono = clock_mono_ns();
 	if (s->info.state == AGENT_LOST)
 		s->info.state = AGENT_READY;
+	char host[sizeof(s->info.host)];
+	memcpy(host, s->info.host, sizeof(host));
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-	event(c, rejoined ? "agent_rejoined" : "agent_joined", h->agent_id, "host %s, %u cores", h->host, h->cores);
+	gate_authed(c->gate, pipe);
+	event(c, rejoined ? "agent_rejoined" : "agent_joined", h->agent_id, "host %s, %u cores", host, h->cores);
 	w.u.welcome.clock_ns = now;
 	w.u.welcome.heartbeat_ms = (uint32_t)c->cfg.heartbeat_ms;
 	net_msg(&w, &msg);
 	return msg;
 }
 
-static void pending_free(pending *p)
+static void pending_free(void *arg)
 {
+	pending *p = arg;
 	wire_msg m = { .type = WIRE_HELLO };
 	m.u.hello = p->hello;
 	wire_msg_fini(&m);
 	free(p);
 }
 
-/* A peer that has not proved the token may claim any id, a real agent's
- * too: the refusal names it as a claim, quoted, and is not recorded against
- * that agent. */
+/* Logging and recording are bounded by the gate (gate_refused). */
 static nng_msg *refuse(cluster *c, const char *id, int code, const char *why)
 {
-	char claim[AUTH_QUOTED_MAX];
-	auth_quote(id, claim, sizeof(claim));
-	log_warn("refused an unauthenticated peer (claimed id %s): %s", claim, why);
-	event(c, "agent_refused", "", "unauthenticated peer, claimed id %s: %s", claim, why);
+	gate_refused(c->gate, id, why);
 	return error_reply(code, why);
+}
+
+/* A HELLO's agent id is the agent's key from now on, printed and stored as
+ * it is: it must be printable UTF-8 that fits. The other fields are only
+ * shown, made safe where they are. */
+static int hello_text_ok(const char *id)
+{
+	return id[0] != '\0' && safetext_ok(id, sizeof(((agent_info *)0)->id) - 1);
 }
 
 /* With a token: answer HELLO with CHALLENGE and remember it for the AUTH. */
@@ -251,20 +270,12 @@ static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
 	hex_encode(p->nonce, sizeof(p->nonce), nonce_hex);
 	hex_encode(mac, sizeof(mac), proof_hex);
 
-	pthread_mutex_lock(&c->mu);
-	/* Forget stale handshakes (and an earlier one of this agent). */
-	for (pending **pp = &c->pending; *pp != NULL;) {
-		pending *q = *pp;
-		if (strcmp(q->hello.agent_id, p->hello.agent_id) == 0 || p->at - q->at > 30000000000LL) {
-			*pp = q->next;
-			pending_free(q);
-		} else {
-			pp = &q->next;
-		}
+	/* One handshake per connection: a second HELLO replaces the first; the
+	 * gate frees it when the connection closes. */
+	if (gate_pending_put(c->gate, pipe, p) != 0) {
+		pending_free(p);
+		return NULL; /* the connection is closing */
 	}
-	p->next = c->pending;
-	c->pending = p;
-	pthread_mutex_unlock(&c->mu);
 
 	wire_msg ch = { .type = WIRE_CHALLENGE };
 	nng_msg *msg = NULL;
@@ -277,16 +288,11 @@ static nng_msg *on_hello(cluster *c, wire_msg *m, uint32_t pipe)
 static nng_msg *on_auth(cluster *c, const wire_auth *a, uint32_t pipe)
 {
 	uint8_t mac[AUTH_MAC_LEN];
-	pthread_mutex_lock(&c->mu);
-	pending *p = NULL;
-	for (pending **pp = &c->pending; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->hello.agent_id, a->agent_id) == 0 && (*pp)->pipe == pipe) {
-			p = *pp;
-			*pp = p->next;
-			break;
-		}
+	pending *p = gate_pending_take(c->gate, pipe);
+	if (p != NULL && strcmp(p->hello.agent_id, a->agent_id) != 0) {
+		pending_free(p);
+		p = NULL;
 	}
-	pthread_mutex_unlock(&c->mu);
 	if (p == NULL)
 		return refuse(c, a->agent_id, HERD_EAUTH, "AUTH without a HELLO on this connection");
 	int ok = hex_decode(a->proof, mac, sizeof(mac)) == 0 &&
@@ -402,6 +408,13 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	return simple_reply(WIRE_NOP);
 }
 
+/* An agent told to stop by a signal says so with ERROR HERD_ECLOSED during
+ * its run, then delivers its last batches and DONE: it has not failed. */
+static int stops_on_its_own(const slot *s, const wire_error *e)
+{
+	return e->code == HERD_ECLOSED && (s->info.state == AGENT_ASSIGNED || s->info.state == AGENT_READY);
+}
+
 static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 {
 	const char *id = m->type == WIRE_ERROR ? m->u.error.agent_id
@@ -425,9 +438,14 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 		s->info.ended_ns = m->u.done.ended_ns;
 		break;
 	case WIRE_ERROR:
+		safetext_copy(s->info.error, sizeof(s->info.error), m->u.error.message);
+		if (stops_on_its_own(s, &m->u.error)) {
+			s->info.stopped = 1;
+			log_warn("agent %s %s", id, s->info.error);
+			break;
+		}
 		s->info.state = AGENT_FAILED;
-		snprintf(s->info.error, sizeof(s->info.error), "%s", m->u.error.message);
-		log_error("agent %s: %s", id, m->u.error.message);
+		log_error("agent %s: %s", id, s->info.error);
 		break;
 	default: break;
 	}
@@ -605,15 +623,15 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	if (rv == HERD_EVERSION) {
 		snprintf(text, sizeof(text), "protocol version %u is not supported: this controller speaks %d",
 		         m.version, WIRE_VERSION);
-		log_warn("refused a peer: %s", text);
-		event(c, "agent_refused", "", "%s", text);
-		return answer(c, NULL, 0, error_reply(HERD_EVERSION, text));
+		return answer(c, NULL, 0, refuse(c, "", HERD_EVERSION, text));
 	}
 	if (rv != HERD_OK) {
 		pthread_mutex_lock(&c->mu);
 		c->malformed++;
 		pthread_mutex_unlock(&c->mu);
-		log_warn("dropped a malformed message (%zu bytes): %s", nng_msg_len(in), herd_strerror(rv));
+		snprintf(text, sizeof(text), "dropped a malformed message (%zu bytes): %s", nng_msg_len(in),
+		         herd_strerror(rv));
+		gate_refused(c->gate, "", text);
 		return answer(c, NULL, 0, error_reply(rv, "malformed message"));
 	}
 	sealed_req sr = { 0 };
@@ -630,6 +648,11 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	char who[sizeof(((slot *)0)->info.id)];
 	snprintf(who, sizeof(who), "%s", from != NULL ? from : "");
 	int ctx = m.type == WIRE_METRICS ? PARKED_MET : PARKED_CMD;
+	if ((m.type == WIRE_HELLO || m.type == WIRE_AUTH) && !hello_text_ok(from)) {
+		out = refuse(c, from, HERD_EINVAL, "the agent id must be printable UTF-8 of 1 to 191 bytes");
+		wire_msg_fini(&m);
+		return answer(c, NULL, 0, out);
+	}
 	if (id != NULL && (out = check_peer(c, id, pipe)) != NULL) {
 		wire_msg_fini(&m);
 		session_clear(&sr.sess);
@@ -667,6 +690,7 @@ static void *handler_main(void *arg)
 	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
 		return NULL;
 	for (;;) {
+		nng_aio_set_timeout(aio, NNG_DURATION_INFINITE);
 		nng_ctx_recv(h->ctx, aio);
 		nng_aio_wait(aio);
 		int rv = nng_aio_result(aio);
@@ -675,11 +699,16 @@ static void *handler_main(void *arg)
 		if (rv != 0)
 			continue;
 		nng_msg *in = nng_aio_get_msg(aio);
-		nng_msg *out = dispatch(c, in);
+		uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
+		/* A connection past its budget is being closed: drop, no reply. */
+		nng_msg *out = gate_admit(c->gate, pipe, nng_msg_len(in)) ? dispatch(c, in) : NULL;
 		nng_msg_free(in);
 		if (out == NULL)
 			continue; /* closing, or out of memory (the agent will ask again) */
+		/* A reply waits for its connection a bounded time: a peer that does
+		 * not read would otherwise hold this thread for good. */
 		nng_aio_set_msg(aio, out);
+		nng_aio_set_timeout(aio, gate_reply_ms(c->gate, pipe));
 		nng_ctx_send(h->ctx, aio);
 		nng_aio_wait(aio);
 		if (nng_aio_result(aio) != 0)
@@ -690,11 +719,9 @@ static void *handler_main(void *arg)
 }
 
 /* A connection is gone: its agent can send nothing more on it. */
-static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void on_pipe_removed(void *arg, uint32_t id)
 {
 	cluster *c = arg;
-	uint32_t id = nng_pipe_id(p);
-	(void)ev;
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->nagents; i++)
 		if (c->agents[i].conn == id)
@@ -736,11 +763,20 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 		return HERD_ENET;
 	}
 	c->open = 1;
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
-	if ((rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, c)) != 0) {
-		snprintf(err, errlen, "cannot watch connections: %s", nng_strerror(rv));
+	/* One limit for every connection (NNG 1.5 has none per connection), so
+	 * it is the largest message an agent sends, not the largest we do. */
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_AGENT_MSG);
+	gate_cfg gc = {
+		.max_authed = c->cap,
+		.free_pending = pending_free,
+		.on_event = gate_event,
+		.on_removed = on_pipe_removed,
+		.arg = c,
+	};
+	if ((rv = gate_open(&gc, c->sock, &c->gate)) != HERD_OK) {
+		snprintf(err, errlen, "cannot watch connections: %s", herd_strerror(rv));
 		cluster_close(c);
-		return HERD_ENET;
+		return rv;
 	}
 	if (net_url_is_tls(cfg->url) && (rv = net_tls_config(1, &cfg->tls, &tls, err, errlen)) != HERD_OK) {
 		cluster_close(c);
@@ -888,6 +924,7 @@ void cluster_close(cluster *c)
 		         (unsigned long long)unverified);
 	if (!drained)
 		log_debug("closing the listener while agents may still send (not quiet after %d ms)", DRAIN_MS);
+	gate_stop(c->gate); /* its last summary, even if the close below hangs */
 	if (c->open && !close_within(c->sock, CLOSE_WAIT_MS)) {
 		/* The NNG bug above, when an agent still sent (one with a run in
 		 * progress, or a peer that never said HELLO). The run is over and its
@@ -903,11 +940,7 @@ void cluster_close(cluster *c)
 		free(c->agents[i].cmd);
 		session_clear(&c->agents[i].sess);
 	}
-	while (c->pending != NULL) {
-		pending *p = c->pending;
-		c->pending = p->next;
-		pending_free(p);
-	}
+	gate_close(c->gate);
 	free(c->agents);
 	free(c->handlers);
 	free(c->weights);

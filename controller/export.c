@@ -268,7 +268,7 @@ static int on_row(void *arg, const char *agent_id, int64_t interval_ms, const wi
 
 /* ---- JUnit ---- */
 
-static void xml_text(FILE *o, const char *s)
+void export_xml_text(FILE *o, const char *s)
 {
 	for (; s != NULL && *s; s++) {
 		switch (*s) {
@@ -415,7 +415,7 @@ static int write_junit(store *st, const char *run_id, FILE *o, char *err, size_t
 	for (size_t i = 0; i < j.n; i++)
 		failures += j.c[i].failure != NULL;
 	fprintf(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"");
-	xml_text(o, info.name);
+	export_xml_text(o, info.name);
 	fprintf(o, "\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n", j.n, failures, secs);
 	/* Suites in first-seen order; each case once. */
 	for (size_t i = 0; i < j.n; i++) {
@@ -431,26 +431,26 @@ static int write_junit(store *st, const char *run_id, FILE *o, char *err, size_t
 				fails += j.c[k].failure != NULL;
 			}
 		fprintf(o, "  <testsuite name=\"");
-		xml_text(o, j.c[i].suite);
+		export_xml_text(o, j.c[i].suite);
 		fprintf(o, "\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n", tests,
 		        fails, secs);
 		for (size_t k = i; k < j.n; k++) {
 			if (strcmp(j.c[k].suite, j.c[i].suite) != 0)
 				continue;
 			fprintf(o, "    <testcase classname=\"herd.");
-			xml_text(o, j.c[k].suite);
+			export_xml_text(o, j.c[k].suite);
 			fprintf(o, "\" name=\"");
-			xml_text(o, j.c[k].name);
+			export_xml_text(o, j.c[k].name);
 			fprintf(o, "\" time=\"%.3f\"", secs);
 			if (j.c[k].failure == NULL) {
 				fprintf(o, "/>\n");
 				continue;
 			}
 			fprintf(o, ">\n      <failure message=\"");
-			xml_text(o, j.c[k].failure);
+			export_xml_text(o, j.c[k].failure);
 			fprintf(o, "\" type=\"%s\">", strncmp(j.c[k].name, "check", 5) == 0 ? "check"
 			                                                                   : "threshold");
-			xml_text(o, j.c[k].failure);
+			export_xml_text(o, j.c[k].failure);
 			fprintf(o, "</failure>\n    </testcase>\n");
 		}
 		fprintf(o, "  </testsuite>\n");

@@ -31,4 +31,8 @@ int export_format_parse(const char *s, export_format *out);
 int export_run(store *st, const char *run_id, export_format fmt, FILE *out, char *err,
                size_t errlen);
 
+/* Writes s as XML/HTML text or attribute value: <, >, & and " escaped, the
+ * control characters XML 1.0 forbids left out. NULL writes nothing. */
+void export_xml_text(FILE *o, const char *s);
+
 #endif

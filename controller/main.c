@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/allow.h"
 #include "common/auth.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
 	        "                          [--report FILE.html] [--junit FILE.xml] [--label KEY=VALUE ...]\n"
 	        "                          [--metrics-addr HOST:PORT]\n"
+	        "                          [--allow-target HOST[:PORT]|IP[:PORT]|CIDR,...]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
 	        "       herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
@@ -93,6 +95,7 @@ static int cmd_run(int argc, char **argv)
 		{ "junit", required_argument, NULL, 'J' },
 		{ "label", required_argument, NULL, 'B' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
+		{ "allow-target", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *envs[256]; /* -e values */
@@ -197,6 +200,17 @@ static int cmd_run(int argc, char **argv)
 			o.source_addresses = optarg;
 			break;
 		}
+		case 'A': {
+			/* Checked here with the agents' parser, so a bad list is a flag error. */
+			allow *al = NULL;
+			if (allow_parse(optarg, &al, err, sizeof(err)) != HERD_OK) {
+				fprintf(stderr, "herd: %s\n", err);
+				return EXIT_INVALID;
+			}
+			allow_free(al);
+			o.allow_target = optarg;
+			break;
+		}
 		case 'C': o.tls.cert = optarg; break;
 		case 'K': o.tls.key = optarg; break;
 		case 'R': o.tls.ca = optarg; break;
@@ -209,6 +223,11 @@ static int cmd_run(int argc, char **argv)
 			break;
 		default: usage(stderr); return EXIT_INVALID;
 		}
+	}
+	if (o.allow_target != NULL && o.listen != NULL) {
+		fprintf(stderr, "herd: --allow-target is for the local agents herd starts; give remote "
+		                "agents their own (herd-agent --allow-target)\n");
+		return EXIT_INVALID;
 	}
 	if (o.source_addresses != NULL && o.listen != NULL) {
 		fprintf(stderr, "herd: --source-addresses is for the local agents herd starts; give remote "

@@ -17,6 +17,7 @@
 #include "common/hist.h"
 #include "common/metric.h"
 #include "common/threshold.h"
+#include "controller/export.h"
 #include "controller/report.h"
 
 #define MAX_POINTS 1200
@@ -167,21 +168,6 @@ static int on_row(void *arg, const char *agent_id, int64_t interval_ms, const wi
 
 /* ---- writing ---- */
 
-static void esc(FILE *o, const char *s)
-{
-	for (; s != NULL && *s; s++) {
-		switch (*s) {
-		case '<': fputs("&lt;", o); break;
-		case '>': fputs("&gt;", o); break;
-		case '&': fputs("&amp;", o); break;
-		case '"': fputs("&quot;", o); break;
-		default:
-			if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
-				fputc(*s, o);
-		}
-	}
-}
-
 static double nice_max(double v)
 {
 	if (v <= 0)
@@ -241,13 +227,13 @@ static void chart(rep *r, const char *id, const char *title, const char *unit, c
 	ymax = nice_max(ymax);
 	double secs = (double)(T - 1) * r->ilen_s;
 	fprintf(o, "<section class=\"chart\" id=\"%s\"><h3>", id);
-	esc(o, title);
+	export_xml_text(o, title);
 	fprintf(o, " <small>(%s)</small></h3><div class=\"legend\">", unit);
 	for (int i = 0; i < nl; i++) {
 		if (!has_data(ls[i].d))
 			continue;
 		fprintf(o, "<span><i style=\"background:%s\"></i>", ls[i].color);
-		esc(o, ls[i].name);
+		export_xml_text(o, ls[i].name);
 		fprintf(o, "</span>");
 	}
 	fprintf(o, "</div><svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">", W, H, W,
@@ -272,9 +258,9 @@ static void chart(rep *r, const char *id, const char *title, const char *unit, c
 		double y = MT + (1 - l->value / ymax) * (H - MT - MB);
 		fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"limit\"><title>",
 		        ML, y, W - MR, y);
-		esc(o, l->label);
+		export_xml_text(o, l->label);
 		fprintf(o, "</title></line><text x=\"%d\" y=\"%.1f\" class=\"ll\">", W - MR - 4, y - 4);
-		esc(o, l->label);
+		export_xml_text(o, l->label);
 		if (l->first_breach >= 0)
 			fprintf(o, " — first breach at %gs", (double)l->first_breach * r->ilen_s);
 		fprintf(o, "</text>");
@@ -292,7 +278,7 @@ static void chart(rep *r, const char *id, const char *title, const char *unit, c
 		                         (W - ML - MR);
 		fprintf(o, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" class=\"marker\"><title>",
 		        px, MT, px, H - MB);
-		esc(o, r->mk[i].label);
+		export_xml_text(o, r->mk[i].label);
 		fprintf(o, "</title></line>");
 	}
 	/* lines */
@@ -348,12 +334,12 @@ static int on_verdict_row(void *arg, const store_verdict *v)
 {
 	FILE *o = ((rep *)arg)->out;
 	fprintf(o, "<tr class=\"%s\"><td>%s</td><td>", v->ok ? "ok" : "bad", v->ok ? "✓" : "✗");
-	esc(o, v->metric);
+	export_xml_text(o, v->metric);
 	fprintf(o, "</td><td>");
-	esc(o, v->expr);
+	export_xml_text(o, v->expr);
 	fprintf(o, "</td><td>");
 	if (v->error != NULL)
-		esc(o, v->error);
+		export_xml_text(o, v->error);
 	else if (v->nodata)
 		fprintf(o, "no data");
 	else
@@ -366,11 +352,11 @@ static int on_agent_row(void *arg, const store_agent *a)
 {
 	FILE *o = ((rep *)arg)->out;
 	fprintf(o, "<tr><td>");
-	esc(o, a->name != NULL ? a->name : a->agent_id);
+	export_xml_text(o, a->name != NULL ? a->name : a->agent_id);
 	fprintf(o, "</td><td>");
-	esc(o, a->host);
+	export_xml_text(o, a->host);
 	fprintf(o, "</td><td>%u</td><td>%.3f</td><td>", a->cores, a->weight);
-	esc(o, a->status);
+	export_xml_text(o, a->status);
 	fprintf(o, "</td><td>%.1f%%</td><td>%.1f MB</td></tr>\n", a->cpu_pct,
 	        (double)a->rss_kb / 1024.0);
 	return HERD_OK;
@@ -401,11 +387,11 @@ static int on_event(void *arg, int64_t at, const char *kind, const char *agent_i
 		return HERD_OK;
 	}
 	fprintf(o, "<tr><td>%.1fs</td><td>", s);
-	esc(o, kind);
+	export_xml_text(o, kind);
 	fprintf(o, "</td><td>");
-	esc(o, agent_id);
+	export_xml_text(o, agent_id);
 	fprintf(o, "</td><td>");
-	esc(o, message);
+	export_xml_text(o, message);
 	fprintf(o, "</td></tr>\n");
 	return HERD_OK;
 }
@@ -469,9 +455,9 @@ static void write_page(rep *r)
 	fprintf(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
 	           "style-src 'unsafe-inline'\"><title>herd report: ");
-	esc(o, r->info.name);
+	export_xml_text(o, r->info.name);
 	fprintf(o, " %s</title><style>%s</style></head><body>\n<h1>", r->info.id, style);
-	esc(o, r->info.name);
+	export_xml_text(o, r->info.name);
 	fprintf(o, " <small>run %s</small></h1>\n<p>status <b id=\"status\" class=\"status-%s\">%s%s</b>"
 	           " · exit code %d · started %s · load %.1fs · interval %gs</p>\n",
 	        r->info.id, r->info.status, r->info.status, r->info.degraded ? " (degraded)" : "",
@@ -521,11 +507,11 @@ static void write_page(rep *r)
 	store_each_event(r->st, r->run_id, on_event, r);
 	/* The stored summary text, as `herd results show` prints it, and the plan. */
 	fprintf(o, "</table>\n<h2>Summary</h2>\n<pre id=\"summary\">");
-	esc(o, r->info.summary_text != NULL ? r->info.summary_text : "(no summary stored)");
+	export_xml_text(o, r->info.summary_text != NULL ? r->info.summary_text : "(no summary stored)");
 	fprintf(o, "</pre>\n<h2>Plan</h2>\n<p>");
-	esc(o, r->info.plan_file);
+	export_xml_text(o, r->info.plan_file);
 	fprintf(o, "</p><pre id=\"plan\">");
-	esc(o, r->info.plan_text);
+	export_xml_text(o, r->info.plan_text);
 	fprintf(o, "</pre>\n<p><small>herd %s</small></p></body></html>\n", HERD_VERSION);
 }
 

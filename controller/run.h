@@ -40,6 +40,7 @@ typedef struct run_opts {
 	const char *metrics_addr;   /* --metrics-addr HOST:PORT: serve /metrics while the run lasts */
 	char *run_id_out;           /* when not NULL: the run's id, once it is stored */
 	size_t run_id_len;
+	const char *allow_target;   /* local agents' --allow-target (a checked list), NULL: none */
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not

@@ -5,10 +5,12 @@
  * version intact. The statements of the hot path (one batch per agent per
  * second) are prepared once at open; the rest are prepared when used.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,6 +229,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S__N];
 	hist *scratch; /* interval_stats: the merged histogram of one interval */
+	int lock_fd; /* the database file, flock(2)ed shared while open; -1: none */
 	char err[512];
 };
 
@@ -372,6 +375,49 @@ static int wal_on(store *st)
 	return rv;
 }
 
+/*
+ * Marks the runs left "running" by a controller that is gone (killed, or
+ * its machine went down) as "interrupted", with an event saying so; their
+ * end time is their last batch's arrival.
+ *
+ * Which runs are still alive: every process holds a shared flock(2) on the
+ * database file for as long as it has the store open, so only a process that
+ * can take that lock exclusively knows that nobody else has the store open,
+ * and only then sweeps. On Linux flock(2) locks are apart from SQLite's own
+ * fcntl(2) locks; the descriptor stays open until after sqlite3_close, since
+ * closing any descriptor of the file would drop SQLite's locks. (WAL mode
+ * already needs every user of the file on one host, where flock holds.)
+ * An in-memory database (no such file) has no other users and no old runs.
+ */
+static int mark_abandoned_runs(store *st, const char *path)
+{
+	int rv;
+	st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (st->lock_fd < 0)
+		return HERD_OK;
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		char sql[512];
+		snprintf(sql, sizeof(sql),
+		         "BEGIN IMMEDIATE;"
+		         "INSERT INTO events (run_id, at, kind, message) SELECT id, %" PRId64 ", 'interrupted',"
+		         " 'its controller ended without finishing it (found when the store was opened again)'"
+		         " FROM runs WHERE status = 'running';"
+		         "UPDATE runs SET status = 'interrupted', ended_at = coalesce("
+		         " (SELECT max(received_at) FROM batches WHERE batches.run_id = runs.id), started_at)"
+		         " WHERE status = 'running';"
+		         "COMMIT",
+		         clock_real_ns() / 1000000);
+		if ((rv = exec(st, sql, "marking the runs of controllers that are gone")) != HERD_OK) {
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return rv;
+		}
+	}
+	/* Held until store_close (a sweep elsewhere holds it exclusively for a
+	 * moment: wait for it). */
+	flock(st->lock_fd, LOCK_SH);
+	return HERD_OK;
+}
+
 int store_open(const char *path, store **out, char *err, size_t errlen)
 {
 	store *st;
@@ -387,6 +433,7 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: out of memory", path);
 		return HERD_ENOMEM;
 	}
+	st->lock_fd = -1;
 	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		if (st->db == NULL) {
@@ -406,7 +453,8 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL",
 	               "setting pragmas")) != 0 ||
 	    (rv = migrate(st)) != 0 ||
-	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0)
+	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0 ||
+	    (rv = mark_abandoned_runs(st, path)) != 0)
 		goto fail;
 	for (int i = 0; i < S__N; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -433,6 +481,8 @@ void store_close(store *st)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	hist_free(st->scratch);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd); /* after SQLite's close: see mark_abandoned_runs */
 	free(st);
 }
 
@@ -1336,33 +1386,51 @@ int store_resolve_run(store *st, const char *ref, char *out, size_t len)
 	return found > 1 ? HERD_EINVAL : HERD_ENOTFOUND;
 }
 
-int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg)
+/* Runs sql with run_id bound to ?1 and calls row for each result row; a
+ * non-zero return of row stops the walk and is returned. */
+static int each_row(store *st, const char *sql, const char *run_id, const char *what,
+                    int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
 	sqlite3_stmt *s;
 	int rv, rc;
-	if ((rv = prepare(st,
-	                  "SELECT metric, expr, observed, ok, nodata, error FROM thresholds"
-	                  " WHERE run_id = ? ORDER BY rowid",
-	                  &s, "reading verdicts")) != 0)
+	if ((rv = prepare(st, sql, &s, what)) != 0)
 		return rv;
 	bind_text(s, 1, run_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_verdict v = {
-			.metric = (const char *)sqlite3_column_text(s, 0),
-			.expr = (const char *)sqlite3_column_text(s, 1),
-			.has_observed = sqlite3_column_type(s, 2) != SQLITE_NULL,
-			.observed = sqlite3_column_double(s, 2),
-			.ok = sqlite3_column_int(s, 3),
-			.nodata = sqlite3_column_int(s, 4),
-			.error = (const char *)sqlite3_column_text(s, 5),
-		};
-		if ((rv = fn(arg, &v)) != 0) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((rv = row(s, ctx)) != 0) {
 			sqlite3_finalize(s);
 			return rv;
 		}
-	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading verdicts");
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, what);
+}
+
+typedef struct verdict_ctx {
+	store_verdict_fn fn;
+	void *arg;
+} verdict_ctx;
+
+static int verdict_row(sqlite3_stmt *s, void *ctx)
+{
+	const verdict_ctx *c = ctx;
+	store_verdict v = {
+		.metric = (const char *)sqlite3_column_text(s, 0),
+		.expr = (const char *)sqlite3_column_text(s, 1),
+		.has_observed = sqlite3_column_type(s, 2) != SQLITE_NULL,
+		.observed = sqlite3_column_double(s, 2),
+		.ok = sqlite3_column_int(s, 3),
+		.nodata = sqlite3_column_int(s, 4),
+		.error = (const char *)sqlite3_column_text(s, 5),
+	};
+	return c->fn(c->arg, &v);
+}
+
+int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void *arg)
+{
+	return each_row(st,
+	                "SELECT metric, expr, observed, ok, nodata, error FROM thresholds"
+	                " WHERE run_id = ?1 ORDER BY rowid",
+	                run_id, "reading verdicts", verdict_row, &(verdict_ctx){ fn, arg });
 }
 
 int store_baseline_set(store *st, const char *run_id)
@@ -1408,58 +1476,57 @@ int store_find_baseline(store *st, const char *cand, store_baseline how, char *o
 	return HERD_ENOTFOUND;
 }
 
+typedef struct agent_ctx {
+	store_agent_fn fn;
+	void *arg;
+} agent_ctx;
+
+static int agent_row(sqlite3_stmt *s, void *ctx)
+{
+	const agent_ctx *c = ctx;
+	store_agent a = {
+		.agent_id = (const char *)sqlite3_column_text(s, 0),
+		.name = (const char *)sqlite3_column_text(s, 1),
+		.host = (const char *)sqlite3_column_text(s, 2),
+		.cores = (uint32_t)sqlite3_column_int64(s, 3),
+		.weight = sqlite3_column_double(s, 4),
+		.joined_at = sqlite3_column_int64(s, 5),
+		.left_at = sqlite3_column_int64(s, 6),
+		.status = (const char *)sqlite3_column_text(s, 7),
+		.cpu_pct = sqlite3_column_double(s, 8),
+		.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
+	};
+	return c->fn(c->arg, &a);
+}
+
 int store_each_agent(store *st, const char *run_id, store_agent_fn fn, void *arg)
 {
-	sqlite3_stmt *s;
-	int rv, rc;
-	if ((rv = prepare(st,
-	                  "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
-	                  " cpu_pct, rss_kb FROM run_agents WHERE run_id = ? ORDER BY joined_at, name",
-	                  &s, "reading agents")) != 0)
-		return rv;
-	bind_text(s, 1, run_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_agent a = {
-			.agent_id = (const char *)sqlite3_column_text(s, 0),
-			.name = (const char *)sqlite3_column_text(s, 1),
-			.host = (const char *)sqlite3_column_text(s, 2),
-			.cores = (uint32_t)sqlite3_column_int64(s, 3),
-			.weight = sqlite3_column_double(s, 4),
-			.joined_at = sqlite3_column_int64(s, 5),
-			.left_at = sqlite3_column_int64(s, 6),
-			.status = (const char *)sqlite3_column_text(s, 7),
-			.cpu_pct = sqlite3_column_double(s, 8),
-			.rss_kb = (uint64_t)sqlite3_column_int64(s, 9),
-		};
-		if ((rv = fn(arg, &a)) != 0) {
-			sqlite3_finalize(s);
-			return rv;
-		}
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading agents");
+	return each_row(st,
+	                "SELECT agent_id, name, host, cores, weight, joined_at, left_at, status,"
+	                " cpu_pct, rss_kb FROM run_agents WHERE run_id = ?1 ORDER BY joined_at, name",
+	                run_id, "reading agents", agent_row, &(agent_ctx){ fn, arg });
+}
+
+typedef struct event_ctx {
+	store_event_fn fn;
+	void *arg;
+} event_ctx;
+
+static int event_row(sqlite3_stmt *s, void *ctx)
+{
+	const event_ctx *c = ctx;
+	return c->fn(c->arg, sqlite3_column_int64(s, 0),
+	                            (const char *)sqlite3_column_text(s, 1),
+	                            (const char *)sqlite3_column_text(s, 2),
+	                            (const char *)sqlite3_column_text(s, 3));
 }
 
 int store_each_event(store *st, const char *run_id, store_event_fn fn, void *arg)
 {
-	sqlite3_stmt *s;
-	int rv, rc;
-	if ((rv = prepare(st,
-	                  "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?"
-	                  " ORDER BY at, id",
-	                  &s, "reading events")) != 0)
-		return rv;
-	bind_text(s, 1, run_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rv = fn(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-		             (const char *)sqlite3_column_text(s, 2),
-		             (const char *)sqlite3_column_text(s, 3))) != 0) {
-			sqlite3_finalize(s);
-			return rv;
-		}
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? HERD_OK : serr(st, "reading events");
+	return each_row(st,
+	                "SELECT at, kind, agent_id, message FROM events WHERE run_id = ?1"
+	                " ORDER BY at, id",
+	                run_id, "reading events", event_row, &(event_ctx){ fn, arg });
 }
 
 int store_agent_name(store *st, const char *run_id, const char *agent_id, char *out, size_t len)

@@ -1,8 +1,12 @@
 /* NNG helpers shared by agent and controller; see net.h. */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/err.h"
 #include "net/net.h"
@@ -240,4 +244,46 @@ int net_sealed_request(nng_ctx ctx, const session *s, const char *id, uint32_t c
 		rv = seal_open(s, SESSION_TO_AGENT, &env.u.sealed, reply);
 	wire_msg_fini(&env);
 	return rv == HERD_EPROTO || rv == HERD_EVERSION ? HERD_EAUTH : rv;
+}
+
+/* 1 when the socket address a (from the kernel) is NNG's b. */
+static int same_addr(const struct sockaddr_storage *a, const nng_sockaddr *b)
+{
+	if (a->ss_family == AF_INET && b->s_family == NNG_AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		return x->sin_port == b->s_in.sa_port && x->sin_addr.s_addr == b->s_in.sa_addr;
+	}
+	if (a->ss_family == AF_INET6 && b->s_family == NNG_AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		return x->sin6_port == b->s_in6.sa_port && memcmp(&x->sin6_addr, b->s_in6.sa_addr, 16) == 0;
+	}
+	return 0;
+}
+
+void net_pipe_shutdown(nng_pipe p)
+{
+	nng_sockaddr loc, rem;
+	DIR *d = NULL;
+	int done = 0;
+	if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &loc) != 0 || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &rem) != 0 ||
+	    (loc.s_family != NNG_AF_INET && loc.s_family != NNG_AF_INET6) || (d = opendir("/proc/self/fd")) == NULL) {
+		nng_pipe_close(p);
+		return;
+	}
+	struct dirent *e;
+	while (!done && (e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || end == e->d_name || fd == dirfd(d))
+			continue;
+		struct sockaddr_storage a, b;
+		socklen_t alen = sizeof(a), blen = sizeof(b);
+		if (getsockname((int)fd, (struct sockaddr *)&a, &alen) != 0 || !same_addr(&a, &loc) ||
+		    getpeername((int)fd, (struct sockaddr *)&b, &blen) != 0 || !same_addr(&b, &rem))
+			continue;
+		done = shutdown((int)fd, SHUT_RDWR) == 0;
+	}
+	closedir(d);
+	if (!done)
+		nng_pipe_close(p);
 }

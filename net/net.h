@@ -59,6 +59,19 @@ int net_request_on(nng_ctx ctx, const wire_msg *m, wire_msg *reply, int ms, uint
 int net_sealed_request(nng_ctx ctx, const session *s, const char *id, uint32_t ch, uint64_t seq,
                        uint32_t pipe, const wire_msg *m, wire_msg *reply, int ms);
 
+/*
+ * Ends connection p the way its peer closing it would: shutdown(2) on its
+ * socket, found among this process's descriptors by its two TCP addresses,
+ * so NNG sees end-of-file and closes the pipe on its own path. NNG 1.5.2's
+ * nng_pipe_close can hang its reaper for good when a message is moving on
+ * the pipe (nanomsg/nng#616; see cluster_close), which a peer that floods
+ * always has. Not a TCP pipe, or no descriptor found: nng_pipe_close. A
+ * descriptor could in principle be closed and reused between the lookup and
+ * the shutdown; the addresses are checked just before, so at worst another
+ * connection is ended, which its peer survives by reconnecting.
+ */
+void net_pipe_shutdown(nng_pipe p);
+
 /* Encodes m into a new NNG message. */
 int net_msg(const wire_msg *m, nng_msg **out);
 

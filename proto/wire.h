@@ -18,6 +18,12 @@
 /* 3: messages after the handshake travel in SEALED envelopes (proto/seal.h). */
 #define WIRE_VERSION 3
 #define WIRE_MAX_MSG (64u << 20) /* larger messages are refused */
+/* The largest message an agent may send: the controller's listener refuses
+ * more (NNG's receive limit holds for every connection, authenticated or
+ * not, so it also bounds what a peer that never authenticates can make the
+ * controller hold). An agent's largest message is a METRICS batch: 0.85 MiB
+ * for a 2,000-step plan at 50 VUs. */
+#define WIRE_MAX_AGENT_MSG (4u << 20)
 
 typedef enum wire_type {
 	WIRE_HELLO = 1, /* agent -> controller: who I am */
