@@ -13,10 +13,12 @@ import asyncio
 import collections
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -192,6 +194,29 @@ scenarios:
             check(len(got) == vus, "1-2 s after the command for %d VUs nginx saw %d" % (vus, len(got)))
 
 
+def start_agents(d, url, token, names, extra=()):
+    """herd-agent processes dialing url, one per name, logging into d:
+    [(Popen, log file)]."""
+    out = []
+    for name in names:
+        log = open(os.path.join(d, name + ".log"), "w")
+        cmd = [harness.agent_bin(), "--controller", url, "--name", name, "--workers", "1", "--once"]
+        if token:
+            cmd += ["--token-file", token]
+        out.append((subprocess.Popen(cmd + list(extra), stdout=log, stderr=log, start_new_session=True), log))
+    return out
+
+
+def stop_agents(agents):
+    for p, log in agents:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        log.close()
+
+
 def test_sealed_load_over_tcp():
     """With a token (every message after the handshake sealed, wire v3) over
     tcp://, two remote agents weighted 1:3: the rate set from 30/s to 60/s
@@ -207,11 +232,7 @@ def test_sealed_load_over_tcp():
         url = "tcp://127.0.0.1:%d" % harness.free_port()
         agents = []
         try:
-            for name in ("a1", "a2"):
-                log = open(os.path.join(d, name + ".log"), "w")
-                agents.append((subprocess.Popen(
-                    [harness.agent_bin(), "--controller", url, "--token-file", token, "--name", name,
-                     "--workers", "1", "--once"], stdout=log, stderr=log, start_new_session=True), log))
+            agents = start_agents(d, url, token, ("a1", "a2"))
 
             def go():
                 return run_herd("""name: sealed-load
@@ -230,13 +251,7 @@ scenarios:
                     timeout=60)
             r = with_schedule("4s:60", go)
         finally:
-            for p, log in agents:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-                log.close()
+            stop_agents(agents)
         check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
         sets, acks = load_events(r)
         check_acks(r, sets, acks, [(15, 45)])
@@ -251,6 +266,70 @@ scenarios:
             want = rate * (hi - lo)
             check(abs(got - want) <= 0.02 * want, "level %d/s: nginx saw %d in seconds %d-%d, want %d"
                   % (rate, got, lo, hi - 1, want))
+
+
+def test_agent_back_gets_current_load():
+    """An agent frozen (SIGSTOP) for 5 s over a command is marked lost by
+    the controller (2 s limit; its own limit is 20 s, so it keeps its load
+    running when thawed); when it polls again it gets the load set while it
+    was away and acknowledges its share, and nginx sees the whole new rate."""
+    with Nginx() as ng:
+        d = harness.prepare_run(None)[0]
+        url = "tcp://127.0.0.1:%d" % harness.free_port()
+        agents = start_agents(d, url, None, ("a1", "a2"), ("--lost-controller-timeout", "20s"))
+        frozen = agents[1][0]
+        try:
+            def freeze():
+                # From 2 s to 7 s after the first request (nginx's log): lost
+                # by 4.x s, the command at 5 s, back at 7 s.
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and os.path.getsize(ng.log_path) == 0:
+                    time.sleep(0.01)
+                time.sleep(2)
+                frozen.send_signal(signal.SIGSTOP)
+                time.sleep(5)
+                frozen.send_signal(signal.SIGCONT)
+            th = threading.Thread(target=freeze)
+
+            def go():
+                th.start()
+                return run_herd("""name: back
+target: %s
+scenarios:
+  rate:
+    executor: constant-arrival-rate
+    rate: 20
+    timeUnit: 1s
+    duration: 12s
+    preAllocatedVUs: 20
+    maxVUs: 60
+    flow:
+      - get: /small
+""" % ng.url, "--listen", url, "--agents", "2", "--agent-weight", "a1=1,a2=1",
+                    "--agent-loss-timeout", "2s", timeout=60)
+            r = with_schedule("5s:40", go)
+            th.join()
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+            stop_agents(agents)
+        lost = events(r.db, "agent_lost")
+        back = events(r.db, "agent_rejoined")
+        sets, acks = load_events(r)
+        note("lost %s; back %s; command %s; acks %s", [a for a, _, _ in lost], [a for a, _, _ in back], sets,
+             dict(acks))
+        check(len(lost) == 1 and len(back) >= 1, "want the frozen agent lost once and back%s" % r.tail())
+        check(len(sets) == 1 and lost[0][0] < sets[0] < back[0][0],
+              "the command (%s) did not come while the agent was lost (%d .. %d)" % (sets, lost[0][0], back[0][0]))
+        got = sorted(a[2] for a in acks.get(1, []))
+        check(got == [20.0, 20.0], "acks %s, want both agents' shares (20, 20)" % got)
+        late = max(a[0] for a in acks[1]) - back[0][0]
+        check(0 <= late <= 1000, "the agent acknowledged %d ms after it came back (> 1 heartbeat)" % late)
+        ng.settle()
+        ents = [e for e in ng.entries() if e["uri"] == "/small"]
+        t_back = back[0][0] / 1000.0
+        # Two whole seconds from 1 s after it came back: the whole 40/s.
+        n = sum(1 for e in ents if t_back + 1.0 <= e["msec"] < t_back + 3.0)
+        check(abs(n - 80) <= 0.02 * 80 + 1, "nginx saw %d requests in the 2 s after the agent came back, want 80" % n)
 
 
 class UslServer:
@@ -446,6 +525,7 @@ scenarios:
 
 
 TESTS = [test_arrival_rate_follows_load_commands, test_vus_follow_load_commands, test_sealed_load_over_tcp,
+         test_agent_back_gets_current_load,
          test_capacity_fit_recovers_usl, test_capacity_fit_errors, test_breaking_point_not_implemented]
 
 if __name__ == "__main__":
