@@ -5,6 +5,7 @@
  * the input: it may be any bytes, with aliases, deep nesting or huge numbers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libfyaml.h>
@@ -683,6 +686,72 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 	return HERD_OK;
 }
 
+/* The most VUs a scenario runs at once. */
+static int64_t scenario_max_vus(const plan_scenario *s)
+{
+	int64_t n = s->vus;
+	switch (s->executor) {
+	case EXEC_RAMPING_VUS:
+		n = s->start_vus;
+		for (size_t i = 0; i < s->nstages; i++)
+			if (s->stages[i].target > n)
+				n = s->stages[i].target;
+		break;
+	case EXEC_CONSTANT_ARRIVAL_RATE:
+	case EXEC_RAMPING_ARRIVAL_RATE: n = s->max_vus; break;
+	default: break;
+	}
+	return n;
+}
+
+/* The highest iterations per second of an arrival-rate scenario, 0 for others. */
+static double scenario_peak_rate(const plan_scenario *s)
+{
+	double top = 0;
+	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
+		top = (double)s->rate;
+	else if (s->executor == EXEC_RAMPING_ARRIVAL_RATE) {
+		top = (double)s->start_rate;
+		for (size_t i = 0; i < s->nstages; i++)
+			if ((double)s->stages[i].target > top)
+				top = (double)s->stages[i].target;
+	}
+	return s->time_unit_ms > 0 ? top * 1000.0 / (double)s->time_unit_ms : 0;
+}
+
+/* Refuses a plan past the limits of plan.h, at the scenario or step that
+ * crosses one. */
+static int check_limits(pctx *c)
+{
+	const plan *p = c->p;
+	int64_t vus = 0;
+	size_t steps = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		loc sl = { s->line, s->col };
+		vus += scenario_max_vus(s);
+		if (vus > PLAN_MAX_VUS)
+			return perr(c, sl, "the plan runs up to %lld VUs at once with scenario '%s', more than the limit of %lld;"
+			            " a VU holds its connections and buffers, so split the load over several runs",
+			            (long long)vus, s->name, (long long)PLAN_MAX_VUS);
+		double rate = scenario_peak_rate(s);
+		if (rate > (double)PLAN_MAX_RATE_PER_S)
+			return perr(c, sl, "scenario '%s' asks for up to %.0f iterations per second, more than the limit of %lld",
+			            s->name, rate, (long long)PLAN_MAX_RATE_PER_S);
+		for (size_t j = 0; j < s->nsteps; j++) {
+			const plan_step *st = &s->steps[j];
+			if (st->kind != STEP_HTTP && st->kind != STEP_WS)
+				continue;
+			if (++steps > PLAN_MAX_REQUEST_STEPS)
+				return perr(c, (loc){ st->line, st->col },
+				            "the plan has more than %d request and ws steps (the limit): each is measured apart in"
+				            " every interval; use templates to vary one step instead of repeating it",
+				            PLAN_MAX_REQUEST_STEPS);
+		}
+	}
+	return HERD_OK;
+}
+
 static int parse_scenarios(pctx *c, const pair *sp)
 {
 	void *it = NULL;
@@ -713,14 +782,24 @@ static int parse_scenarios(pctx *c, const pair *sp)
 
 /* ---- Thresholds ---- */
 
+/* The longest abort-rule window: each interval of it is kept per rule. */
+#define PLAN_MAX_WINDOW_MS (10LL * 60 * 1000)
+
+/* What the object form of a threshold adds to its expression. */
+typedef struct th_opts {
+	int allow_nodata, abort_on_fail;
+	int64_t delay_abort_ms, window_ms;
+} th_opts;
+
 /*
- * k6's object form, `{ threshold: "p(95) < 500", allowNoData: true }`: *n
- * becomes the expression's node and *el its place; *allow_nodata is set from
- * allowNoData (a threshold that saw no data fails unless it says so).
+ * k6's object form, `{ threshold: "p(95) < 500", allowNoData: true,
+ * abortOnFail: true, delayAbortEval: 10s }` and herd's `window: 30s`: *n
+ * becomes the expression's node and *el its place; *o gets the options.
  */
-static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, int *allow_nodata)
+static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, th_opts *o)
 {
-	static const char *const keys[] = {"threshold", "allowNoData", "abortOnFail", "delayAbortEval"};
+	static const char *const keys[] = {"threshold", "allowNoData", "abortOnFail", "delayAbortEval",
+	                                   "window"};
 	where mw = {*n, NULL, l};
 	struct fy_node *map = *n;
 	void *it = NULL;
@@ -739,22 +818,30 @@ static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, int *al
 			*n = pr.v;
 			*el = vloc(&pr);
 			have = 1;
-		} else if (i == 1) {
+		} else if (i == 1 || i == 2) {
 			size_t len;
 			const char *v = node_text(pr.v, &len);
 			if (node_kind(pr.v) != SK_BOOL)
 				return want_kind(c, &pr, node_kind(pr.v), "true or false");
-			*allow_nodata = v[0] == 't' || v[0] == 'T';
-		} else if (i == 2 || i == 3) {
-			return perr(c, pr.kl, "'%s' is not supported; a threshold is judged when the run ends",
-			            keys[i]);
+			*(i == 1 ? &o->allow_nodata : &o->abort_on_fail) = v[0] == 't' || v[0] == 'T';
+		} else if (i == 3) {
+			if ((rv = get_duration(c, &pr, 0, &o->delay_abort_ms)) != 0)
+				return rv;
+		} else if (i == 4) {
+			if ((rv = get_duration(c, &pr, 1, &o->window_ms)) != 0)
+				return rv;
+			/* Judged on whole merged intervals of one second. */
+			if (o->window_ms % 1000 != 0)
+				return perr(c, vloc(&pr), "'window' must be whole seconds (merged intervals are 1 s)");
+			if (o->window_ms > PLAN_MAX_WINDOW_MS)
+				return perr(c, vloc(&pr), "'window' is too long (the limit is 10m)");
 		} else {
-			return unknown_key(c, &pr, "in a threshold", keys, 2);
+			return unknown_key(c, &pr, "in a threshold", keys, NELEM(keys));
 		}
 	}
 	if (!have)
 		return perr(c, l, "a threshold mapping needs 'threshold', as in "
-		            "'{ threshold: \"p(95) < 500\", allowNoData: true }'");
+		            "'{ threshold: \"p(95) < 500\", abortOnFail: true }'");
 	return HERD_OK;
 }
 
@@ -768,9 +855,10 @@ static int add_threshold(pctx *c, plan_threshold **arr, size_t *count, const cha
 	size_t len;
 	const char *s;
 	skind k = node_kind(n);
-	int rv, allow_nodata = 0;
+	int rv;
+	th_opts o = {0};
 
-	if (k == SK_MAP && (rv = threshold_object(c, &n, l, &l, &allow_nodata)) != 0)
+	if (k == SK_MAP && (rv = threshold_object(c, &n, l, &l, &o)) != 0)
 		return rv;
 	s = node_text(n, &len);
 	k = node_kind(n);
@@ -796,7 +884,10 @@ static int add_threshold(pctx *c, plan_threshold **arr, size_t *count, const cha
 	t = &(*arr)[(*count)++];
 	memset(t, 0, sizeof(*t));
 	t->expr = expr;
-	t->allow_nodata = allow_nodata;
+	t->allow_nodata = o.allow_nodata;
+	t->abort_on_fail = o.abort_on_fail;
+	t->delay_abort_ms = o.delay_abort_ms;
+	t->window_ms = o.window_ms;
 	t->line = l.line;
 	t->col = l.col;
 	if ((t->metric = xstrdup(c, metric)) == NULL)
@@ -860,9 +951,92 @@ int parse_threshold_map(pctx *c, const pair *tp, plan_threshold **arr, size_t *c
 
 /* ---- The plan ---- */
 
-enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T_TLS, T__N };
-static const char *const top_keys[T__N] = {"name",   "target", "scenarios", "thresholds",
-                                               "agents", "data",   "cookies",    "tls"};
+enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T_TLS,
+       T_MAXRATE, T_MAXVUS, T_GUARDS, T__N };
+static const char *const top_keys[T__N] = {"name",   "target",  "scenarios", "thresholds",
+                                               "agents", "data",    "cookies",   "tls",
+                                               "maxRate", "maxVUs", "guards"};
+
+/* guards: { health: { url: http://..., every: 5s, failures: 3, timeout: 2s } }.
+ * The URL obeys the rules of 'target', without ws:// (it is fetched with GET). */
+static int parse_health(pctx *c, const pair *hp)
+{
+	static const char *const keys[] = {"url", "every", "failures", "timeout"};
+	plan_health *h = &c->p->health;
+	void *it = NULL;
+	pair pr, url_pair = {0};
+	int more, rv;
+
+	if (node_kind(hp->v) != SK_MAP)
+		return want_kind(c, hp, node_kind(hp->v),
+		                 "a mapping such as '{ url: http://host/healthz, every: 5s, failures: 3 }'");
+	h->every_ms = 5000;
+	h->failures = 3;
+	h->timeout_ms = 2000;
+	h->line = hp->kl.line;
+	h->col = hp->kl.col;
+	for (;;) {
+		size_t i;
+		if ((rv = next_pair(c, hp->v, &hp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		i = key_index(keys, NELEM(keys), &pr);
+		if (i == 0) {
+			url_pair = pr;
+			rv = get_string(c, &pr, &h->url);
+		} else if (i == 1) {
+			rv = get_duration(c, &pr, 100, &h->every_ms);
+		} else if (i == 2) {
+			rv = get_int(c, &pr, 1, 1000, &h->failures);
+		} else if (i == 3) {
+			rv = get_duration(c, &pr, 1, &h->timeout_ms);
+		} else {
+			rv = unknown_key(c, &pr, "in 'health'", keys, NELEM(keys));
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (h->url == NULL)
+		return perr(c, hp->kl, "'health' needs 'url', as in '{ url: http://host/healthz }'");
+	char vb[200];
+	show(h->url, strlen(h->url), vb, sizeof(vb));
+	if (!has_scheme(h->url))
+		return perr(c, vloc(&url_pair), "the health 'url' must start with http:// or https://, got '%s'", vb);
+	if (!url_has_host(h->url))
+		return perr(c, vloc(&url_pair), "the health 'url' '%s' has no host", vb);
+	if (has_space_or_ctl(h->url) || strstr(h->url, "{{") != NULL)
+		return perr(c, vloc(&url_pair), "the health 'url' '%s' has a space, a control character or a template", vb);
+	if (h->timeout_ms > h->every_ms)
+		return perr(c, hp->kl,
+		            "the health 'timeout' (%lld ms) is longer than 'every' (%lld ms)",
+		            (long long)h->timeout_ms, (long long)h->every_ms);
+	return HERD_OK;
+}
+
+static int parse_guards(pctx *c, const pair *gp)
+{
+	static const char *const keys[] = {"health"};
+	void *it = NULL;
+	pair pr;
+	int more, rv;
+
+	if (node_kind(gp->v) != SK_MAP)
+		return want_kind(c, gp, node_kind(gp->v), "a mapping such as '{ health: { url: ... } }'");
+	for (;;) {
+		if ((rv = next_pair(c, gp->v, &gp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		if (key_index(keys, NELEM(keys), &pr) == 0)
+			rv = parse_health(c, &pr);
+		else
+			rv = unknown_key(c, &pr, "in 'guards'", keys, NELEM(keys));
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
+}
 
 /* tls: { insecureSkipVerify: true } or tls: { ca: test-ca.pem } (k6 spells
  * the first insecureSkipTLSVerify, at the top level). The CA file is read
@@ -1041,11 +1215,24 @@ static int parse_root(pctx *c, struct fy_node *root)
 		return rv;
 	if ((rv = apply_cli_flags(c, keys[T_SCENARIOS].kl)) != 0)
 		return rv;
+	if ((rv = check_limits(c)) != 0)
+		return rv;
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
 		return rv;
 	if (seen[T_AGENTS] && (rv = parse_agents(c, &keys[T_AGENTS])) != 0)
 		return rv;
 	if (seen[T_TLS] && (rv = parse_tls(c, &keys[T_TLS])) != 0)
+		return rv;
+	if (seen[T_MAXRATE] && (rv = get_int(c, &keys[T_MAXRATE], 1, PLAN_MAX_COUNT, &p->max_rate)) != 0)
+		return rv;
+	if (seen[T_MAXVUS] && (rv = get_int(c, &keys[T_MAXVUS], 1, PLAN_MAX_COUNT, &p->max_vus_cap)) != 0)
+		return rv;
+	if (seen[T_MAXRATE] || seen[T_MAXVUS]) {
+		loc l = keys[seen[T_MAXRATE] ? T_MAXRATE : T_MAXVUS].kl;
+		p->caps_line = l.line;
+		p->caps_col = l.col;
+	}
+	if (seen[T_GUARDS] && (rv = parse_guards(c, &keys[T_GUARDS])) != 0)
 		return rv;
 	return HERD_OK;
 }
@@ -1082,9 +1269,10 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 
 /*
  * Finds a NUL byte or invalid UTF-8. Returns NULL when the text is clean, else
- * a message with *l set to where the problem is (columns count characters).
+ * a message to follow "the plan " or "the file ", with *l set to where the
+ * problem is (columns count characters).
  */
-static const char *check_bytes(const char *text, size_t len, loc *l)
+const char *check_bytes(const char *text, size_t len, loc *l)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	size_t i = 0;
@@ -1093,9 +1281,9 @@ static const char *check_bytes(const char *text, size_t len, loc *l)
 	while (i < len) {
 		size_t n;
 		if (s[i] == '\0')
-			return "the plan contains a NUL byte";
+			return "contains a NUL byte";
 		if ((n = utf8_len(s + i, len - i)) == 0)
-			return "the plan is not valid UTF-8";
+			return "is not valid UTF-8";
 		if (s[i] == '\n') {
 			l->line++;
 			l->col = 1;
@@ -1108,7 +1296,7 @@ static const char *check_bytes(const char *text, size_t len, loc *l)
 }
 
 /* Only white space and comments: libfyaml finds no document in such text. */
-static int is_blank_yaml(const char *s, size_t len)
+int is_blank_yaml(const char *s, size_t len)
 {
 	int comment = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -1140,7 +1328,7 @@ static int quoted_template_line(const char *text, size_t len, int line)
 }
 
 /* The first error libfyaml collected, as our message. */
-static int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
+int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
 {
 	void *it = NULL;
 	struct fy_diag_error *e;
@@ -1194,7 +1382,7 @@ int plan_parse_io(const char *text, size_t len, const char *file, const plan_io 
 	 * bad UTF-8 in a directive line, so check the bytes first.
 	 */
 	if ((bad = check_bytes(text, len, &l)) != NULL)
-		return perr(&c, l, "%s", bad);
+		return perr(&c, l, "the plan %s", bad);
 	if (len == 0 || is_blank_yaml(text, len))
 		return perr(&c, c.root, "plan is empty");
 
@@ -1262,45 +1450,97 @@ fail:
 	return rv;
 }
 
+/* What a file that is not a regular file is, for a message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "is a directory";
+	if (S_ISFIFO(m))
+		return "is a FIFO, not a regular file";
+	if (S_ISCHR(m))
+		return "is a character device, not a regular file";
+	if (S_ISBLK(m))
+		return "is a block device, not a regular file";
+	if (S_ISSOCK(m))
+		return "is a socket, not a regular file";
+	return "is not a regular file";
+}
+
+/*
+ * Reads the whole of path, a regular file of at most max bytes, into a new
+ * NUL-terminated buffer (*data, *len; the caller frees it). The file is
+ * opened without blocking and checked with fstat before any read: a FIFO
+ * would block the load forever, a device has no size (/dev/urandom read as
+ * empty, or without end), a directory cannot be read. On failure returns -1
+ * with the reason in why (without the path).
+ */
+static int read_regular(const char *path, long max, char **data, size_t *len, char *why, size_t whylen)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(why, whylen, "it %s", file_kind(sb.st_mode));
+		goto fail;
+	}
+	if (sb.st_size > max) {
+		snprintf(why, whylen, "the file has %lld bytes, more than the limit of %ld MiB",
+		         (long long)sb.st_size, max >> 20);
+		goto fail;
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	/* A file that grew since fstat is read up to the size fstat gave. */
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "%s", strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
+}
+
 /* Files a plan names are read relative to the plan's folder. */
 static int disk_read(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
 {
 	const char *planpath = arg, *slash = strrchr(planpath, '/');
 	char full[4096];
-	FILE *f;
-	long size = 0;
 
 	if (name[0] == '/' || slash == NULL)
 		snprintf(full, sizeof(full), "%s", name);
 	else
 		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - planpath), planpath, name);
-	if ((f = fopen(full, "rb")) == NULL) {
-		snprintf(why, whylen, "%s: %s", full, strerror(errno));
+	char reason[256];
+	if (read_regular(full, PLAN_MAX_DATA_FILE, data, len, reason, sizeof(reason)) != 0) {
+		snprintf(why, whylen, "%s: %s", full, reason);
 		return -1;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    size > PLAN_MAX_DATA_FILE) {
-		snprintf(why, whylen, "%s: %s", full, size > PLAN_MAX_DATA_FILE ? "larger than 64 MiB" : strerror(errno));
-		fclose(f);
-		return -1;
-	}
-	char *buf = malloc((size_t)size + 1);
-	if (buf == NULL) {
-		fclose(f);
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	size_t got = fread(buf, 1, (size_t)size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		snprintf(why, whylen, "%s: read error", full);
-		return -1;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
 	return 0;
 }
 
@@ -1350,47 +1590,20 @@ int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
 
 int plan_load_file_cli(const char *path, const plan_cli *cli, plan **out, char *err, size_t errlen)
 {
-	FILE *f;
-	char *buf = NULL;
-	long size;
+	char *buf = NULL, why[512];
 	size_t got;
 	int rv;
 
-	if ((f = fopen(path, "rb")) == NULL)
-		goto ioerr;
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		goto ioerr;
-	}
-	if (size > PLAN_MAX_FILE) {
-		fclose(f);
+	if (read_regular(path, PLAN_MAX_FILE, &buf, &got, why, sizeof(why)) != 0) {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: cannot read: file is larger than 16 MiB", path);
+			snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		return HERD_EPLAN;
 	}
-	if ((buf = malloc((size_t)size + 1)) == NULL) {
-		fclose(f);
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: out of memory", path);
-		return HERD_ENOMEM;
-	}
-	got = fread(buf, 1, (size_t)size, f);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		goto ioerr;
-	}
-	fclose(f);
 	file_io fio = {path, cli};
 	plan_io io = {file_read, file_getenv, &fio};
 	rv = plan_parse_io(buf, got, path, &io, out, err, errlen);
 	free(buf);
 	return rv;
-
-ioerr:
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-	return HERD_EPLAN;
 }
 
 static void free_ws_ops(plan_ws_op *ops, size_t n)
@@ -1510,6 +1723,7 @@ void plan_free(plan *p)
 		free(p->thresholds[i].expr);
 	}
 	free(p->thresholds);
+	free(p->health.url);
 	free(p->file);
 	free(p->name);
 	free(p->target);

@@ -95,6 +95,22 @@ typedef enum plan_ws_match {
 
 /* Nested loops allowed in a session. */
 #define PLAN_WS_MAX_DEPTH 8
+/*
+ * What a plan may ask for, checked when it is loaded (see the README's
+ * Limits): VUs of all scenarios together, iterations per second of an
+ * arrival-rate scenario, requests and ws sessions in all flows together
+ * (each costs its histograms in every interval of every worker), and what
+ * a body's templates may render to.
+ */
+#define PLAN_MAX_VUS 1000000LL
+#define PLAN_MAX_RATE_PER_S 10000000LL
+#define PLAN_MAX_REQUEST_STEPS 1000
+#define PLAN_MAX_BODY ((size_t)16 << 20)
+/* `maxMessageSize` of a ws step: the longest message a session takes in,
+ * all its fragments together (default 16 MiB, between 1 KiB and 1 GiB). */
+#define PLAN_WS_DEFAULT_MESSAGE (16LL << 20)
+#define PLAN_WS_MIN_MESSAGE (1LL << 10)
+#define PLAN_WS_MAX_MESSAGE (1LL << 30)
 
 typedef struct plan_ws_op plan_ws_op;
 struct plan_ws_op {
@@ -123,6 +139,7 @@ typedef struct plan_ws {
 	char **subprotocols; /* Sec-WebSocket-Protocol offers, in order */
 	size_t nsubprotocols;
 	int64_t ping_ms;     /* 0: no pings */
+	int64_t max_message; /* bytes: a longer received message ends the session (ws_message_too_big) */
 	int url_templated;   /* url holds {{ }} */
 	tmpl t_path;         /* url_templated: the upgrade's request target (path and query) */
 	plan_ws_op *ops;     /* the session */
@@ -262,7 +279,27 @@ struct plan_threshold {
 	char *expr;   /* as written: "p(95) < 500" */
 	int line, col;
 	int allow_nodata; /* `{ threshold: ..., allowNoData: true }`: no data passes (else it fails) */
+	/* Abort rules (controller/abort.h): `abortOnFail: true` stops the run as
+	 * soon as the threshold fails, judged after every merged interval;
+	 * `delayAbortEval` holds that judgment until so long after the load's
+	 * start; `window` (herd's, not k6's) judges the last window_ms of merged
+	 * data instead of the whole run so far. 0: not said. */
+	int abort_on_fail;
+	int64_t delay_abort_ms;
+	int64_t window_ms;
 };
+
+/* `guards: { health: { url, every, failures, timeout } }`: a URL the
+ * controller itself checks before the run (the run is refused when it is
+ * unhealthy) and every `every` during it (the run is aborted after
+ * `failures` failures in a row). url NULL: no health guard. */
+typedef struct plan_health {
+	char *url;
+	int64_t every_ms;   /* default 5 s */
+	int64_t failures;   /* default 3 */
+	int64_t timeout_ms; /* default 2 s */
+	int line, col;
+} plan_health;
 
 /* `tls:` how TLS connections (https:// requests, wss:// sessions) check the
  * server. By default its certificate must chain to the system's CA store and
@@ -329,6 +366,12 @@ typedef struct plan {
 	plan_blob *env;         /* the environment values its templates use */
 	size_t nenv;
 	plan_tls tls;
+	/* Rate caps (common/ratecap.h), 0: none. max_rate: requests per second
+	 * across the cluster; max_vus_cap: VUs across the cluster. */
+	int64_t max_rate;
+	int64_t max_vus_cap;
+	int caps_line, caps_col; /* where maxRate (or else maxVUs) is written */
+	plan_health health;
 } plan;
 
 /*

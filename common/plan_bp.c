@@ -207,6 +207,11 @@ int bp_finish(pctx *c, const pair *sp, plan_scenario *s)
 		loc l = { .line = t->line, .col = t->col };
 		if (th_parse_metric(t->metric, &m, msg, sizeof(msg)) != 0)
 			return perr(c, l, "bad objective metric '%s': %s", t->metric, msg);
+		/* Each level is judged on its own hold window, and a failing level
+		 * is what the search looks for, not a reason to abort. */
+		if (t->abort_on_fail || t->delay_abort_ms || t->window_ms)
+			return perr(c, l, "objective '%s': abortOnFail, delayAbortEval and window do not apply to "
+			            "objectives (each level is judged on its own hold window)", t->metric);
 		const char *want = needs(m.name, p);
 		if (want[0] != '\0')
 			return perr(c, l, "objective on '%s', which scenario '%s' cannot produce: its flow has no %s", m.name,

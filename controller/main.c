@@ -12,6 +12,7 @@
 #include "common/srcaddr.h"
 #include "controller/capacity.h"
 #include "controller/cli_results.h"
+#include "controller/cli_serve.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -32,13 +33,18 @@ static void usage(FILE *f)
 	        "                          [--allow-target HOST[:PORT]|IP[:PORT]|CIDR,...]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
+	        "       herd schedule list --config serve.yaml [--from TIME]\n"
+	        "       herd serve --config serve.yaml   (checks the configuration; the daemon loop\n"
+	        "                                         lands with the run engine)\n"
 	        "       herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
-	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup or store failed,\n"
-	        "            104 invalid plan or flags, 105 interrupted, 107 no load measured,\n"
-	        "            108 aborted, 109 degraded (an agent lost, part of the load not applied).\n");
+	        "Exit codes: 0 passed, 99 thresholds failed (or an abortOnFail threshold aborted the run),\n"
+	        "            103 setup or store failed, 104 invalid plan or flags (or above maxRate/maxVUs),\n"
+	        "            105 interrupted, 107 no load measured, 108 aborted (agent lost),\n"
+	        "            109 degraded (an agent lost, part of the load not applied),\n"
+	        "            110 refused (health guard unhealthy before the start), 111 aborted by the health guard.\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)
@@ -298,6 +304,10 @@ int main(int argc, char **argv)
 		return cli_results(argc - 1, argv + 1);
 	if (strcmp(cmd, "report") == 0)
 		return cli_report(argc - 1, argv + 1);
+	if (strcmp(cmd, "schedule") == 0)
+		return cli_schedule(argc - 1, argv + 1);
+	if (strcmp(cmd, "serve") == 0)
+		return cli_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "capacity") == 0)
 		return cli_capacity(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

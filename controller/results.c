@@ -54,6 +54,8 @@ struct results {
 
 /* Known k6 metrics, sorted by name. */
 static const res_metric_info known[] = {
+	{"agent_cpu", RES_GAUGE, "agent_cpu"},       /* per mille of one core; the report's */
+	{"agent_rss_kb", RES_GAUGE, "agent_rss_kb"}, /* KiB; the report's */
 	{"checks", RES_RATE, "checks"},
 	{"data_received", RES_COUNTER, "http_req_duration|ws_sessions"},
 	{"data_sent", RES_COUNTER, "http_req_duration|ws_sessions"},
@@ -72,6 +74,7 @@ static const res_metric_info known[] = {
 	{"iterations", RES_COUNTER, "iterations"},
 	{"iterations_started", RES_COUNTER, "iterations_started"},
 	{"offered_iterations", RES_COUNTER, "offered_iterations"},
+	{"rate_capped", RES_COUNTER, "rate_capped"},
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
 	{"vus_target", RES_GAUGE, "vus_target"},

@@ -193,6 +193,10 @@ static void test_errors(void)
 	           "t.yaml:6:5: ", "'hold' is not used by executor constant-vus");
 	EXPECT_ERR(HEAD ARRIVAL "    start: 1\n    step: 1\n    max: 10\n    duration: 5s\n" OBJ FLOW, "t.yaml:11:5: ",
 	           "'duration' is not used by executor breaking-point");
+	/* Abort rules are thresholds' business. */
+	EXPECT_ERR(HEAD ARRIVAL "    start: 1\n    step: 1\n    max: 10\n"
+	                        "    objectives:\n      http_req_failed: [{ threshold: \"rate < 0.1\", abortOnFail: true }]\n" FLOW,
+	           "t.yaml:12:", "abortOnFail, delayAbortEval and window do not apply to objectives");
 	/* A bad expression in an objective is caught like a threshold's. */
 	EXPECT_ERR(HEAD ARRIVAL "    start: 1\n    step: 1\n    max: 10\n"
 	                        "    objectives:\n      http_req_failed: [\"rate <<< 1\"]\n" FLOW,
