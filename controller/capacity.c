@@ -57,15 +57,17 @@ static int any_row(void *arg, const char *agent_id, int64_t interval_ms, const w
 }
 
 int capacity_levels(store *st, const char *run_id, const plan *p, uint32_t interval_ms, const char *scenario,
-                    capacity_level **out, size_t *n, const char **what, char *err, size_t errlen)
+                    capacity_level **out, size_t *n, const char **what, int *little, char *err, size_t errlen)
 {
 	const plan_scenario *s = NULL;
 	for (size_t i = 0; i < p->nscenarios && s == NULL; i++)
 		if (scenario != NULL ? strcmp(p->scenarios[i].name, scenario) == 0
 		                     : p->scenarios[i].executor == EXEC_RAMPING_VUS)
 			s = &p->scenarios[i];
-	if (s == NULL || s->executor != EXEC_RAMPING_VUS) {
-		snprintf(err, errlen, scenario != NULL ? "scenario '%s' is not a ramping-vus scenario of this run"
+	int open = s != NULL && s->executor == EXEC_RAMPING_ARRIVAL_RATE;
+	if (s == NULL || (s->executor != EXEC_RAMPING_VUS && !open)) {
+		snprintf(err, errlen, scenario != NULL ? "scenario '%s' is not a ramping-vus or ramping-arrival-rate "
+		                                         "scenario of this run"
 		                                       : "the run has no ramping-vus scenario%s",
 		         scenario != NULL ? scenario : "");
 		return HERD_ENOTFOUND;
@@ -80,14 +82,14 @@ int capacity_levels(store *st, const char *run_id, const plan *p, uint32_t inter
 		goto fail;
 	/* A level: a stage that holds the target of the one before (or startVUs),
 	 * measured over its second half, where the load has settled. */
-	int64_t t = s->start_ms, prev = s->start_vus;
+	int64_t t = s->start_ms, prev = open ? s->start_rate : s->start_vus;
 	for (size_t i = 0; i < s->nstages; i++) {
 		const plan_stage *sg = &s->stages[i];
 		if (sg->target == prev && sg->target > 0 && sg->duration_ms >= 2 * (int64_t)interval_ms) {
 			capacity_level *l = &lv[w.n];
 			l->from_ms = t + sg->duration_ms / 2;
 			l->to_ms = t + sg->duration_ms;
-			l->vus = (double)sg->target;
+			l->vus = (double)sg->target; /* the open model's is measured below */
 			if ((h[w.n] = hist_new()) == NULL)
 				goto fail;
 			w.n++;
@@ -115,7 +117,12 @@ int capacity_levels(store *st, const char *run_id, const plan *p, uint32_t inter
 		l->throughput = secs > 0 ? (double)l->count / secs : 0;
 		l->mean_ms = hist_mean(h[i]) / 1000.0;
 		l->p95_ms = (double)hist_percentile(h[i], 95) / 1000.0;
+		/* The open model sets a rate, not a concurrency: Little's law
+		 * gives the concurrency it meant, throughput times time inside. */
+		if (open)
+			l->vus = l->throughput * l->mean_ms / 1000.0;
 	}
+	*little = open;
 	*out = lv;
 	*n = w.n;
 	lv = NULL;
@@ -132,7 +139,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
 	           "   RUN is an id, a unique prefix of one, 'latest' or 'previous'. The run must have a\n"
-	           "   ramping-vus scenario whose stages hold constant targets (the levels).\n");
+	           "   ramping-vus scenario whose stages hold constant targets (the levels), or name a\n"
+	           "   ramping-arrival-rate one with --scenario (concurrency by Little's law).\n");
 }
 
 /* Prints the fit of the levels; returns 0, or EXIT_NO_FIT with why on stderr. */
@@ -224,18 +232,21 @@ static int fit_run(const char *db, const char *ref, const char *scenario)
 		fprintf(stderr, "herd: run %s: its stored plan does not parse: %s\n", id, run.plan_text ? err : "none stored");
 		goto out;
 	}
-	int rv = capacity_levels(st, id, p, run.interval_ms, scenario, &lv, &n, &what, err, sizeof(err));
+	int little = 0;
+	int rv = capacity_levels(st, id, p, run.interval_ms, scenario, &lv, &n, &what, &little, err, sizeof(err));
 	if (rv != HERD_OK) {
 		fprintf(stderr, "herd: run %s: %s\n", id, rv == HERD_ENOTFOUND ? err : herd_strerror(rv));
 		goto out;
 	}
 	printf("run %s (%s): %zu level%s (the second half of each stage that holds its target)\n", id, run.name, n,
 	       n == 1 ? "" : "s");
+	if (little)
+		printf("  (an arrival-rate run: concurrency by Little's law, throughput x mean latency)\n");
 	printf("  level      VUs  %12s/s   mean ms    p95 ms    errors\n",
 	       strcmp(what, "iterations") == 0 ? "iterations" : "requests");
 	for (size_t i = 0; i < n; i++)
-		printf("  %5zu %8.0f  %14.2f %9.2f %9.2f %9llu\n", i + 1, lv[i].vus, lv[i].throughput, lv[i].mean_ms,
-		       lv[i].p95_ms, (unsigned long long)lv[i].errors);
+		printf("  %5zu %8.*f  %14.2f %9.2f %9.2f %9llu\n", i + 1, little ? 2 : 0, lv[i].vus, lv[i].throughput,
+		       lv[i].mean_ms, lv[i].p95_ms, (unsigned long long)lv[i].errors);
 	code = print_fit(lv, n, what);
 out:
 	free(lv);
