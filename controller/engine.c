@@ -240,6 +240,48 @@ static int assign_fits(const char *path, const plan *p, size_t text_len, char *e
 	return 0;
 }
 
+/* Each threshold (or objective: what) can be judged: an aggregation its
+ * metric has. Writes the first that cannot, at its line:column, into err;
+ * returns -1 then, else 0. */
+static int check_thresholds(const plan *p, const plan_threshold *t, size_t n, const char *what, char *err,
+                            size_t errlen)
+{
+	for (size_t i = 0; i < n; i++, t++) {
+		th_metric m;
+		th_expr x;
+		char terr[256];
+		if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
+		    th_parse_expr(t->expr, &x, terr, sizeof(terr)) != 0 || verdict_check(&m, &x, terr, sizeof(terr)) != 0) {
+			snprintf(err, errlen, "%s:%d:%d: %s '%s: %s': %s", p->file, t->line, t->col, what, t->metric, t->expr,
+			         terr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The breaking-point executor's plan is parsed and checked (its objectives
+ * too, as thresholds are), but the search loop that runs it is not in this
+ * controller yet: rather than run it as something else, say so. Returns 0
+ * when the plan has no such scenario.
+ */
+static int refuse_breaking_point(const plan *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		if (s->executor != EXEC_BREAKING_POINT)
+			continue;
+		if (check_thresholds(p, s->bp.objectives, s->bp.nobjectives, "objective", err, errlen) != 0)
+			return -1;
+		snprintf(err, errlen, "%s:%d:%d: scenario '%s': executor breaking-point is not implemented yet: the plan is "
+		         "valid, but the search that runs it lands separately (see README, \"Finding the breaking "
+		         "point\")", p->file, s->line, s->col, s->name);
+		return -1;
+	}
+	return 0;
+}
+
 int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text, char *err, size_t errlen)
 {
 	plan *p;
@@ -260,20 +302,11 @@ int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text
 		free(t);
 		return HERD_EINVAL;
 	}
-	for (size_t i = 0; i < p->nthresholds; i++) {
-		th_metric m;
-		th_expr x;
-		char terr[256];
-		const plan_threshold *th = &p->thresholds[i];
-		if (th_parse_metric(th->metric, &m, terr, sizeof(terr)) != 0 ||
-		    th_parse_expr(th->expr, &x, terr, sizeof(terr)) != 0 ||
-		    verdict_check(&m, &x, terr, sizeof(terr)) != 0) {
-			snprintf(err, errlen, "%s:%d:%d: threshold '%s: %s': %s", p->file, th->line, th->col,
-			         th->metric, th->expr, terr);
-			plan_free(p);
-			free(t);
-			return HERD_EINVAL;
-		}
+	if (check_thresholds(p, p->thresholds, p->nthresholds, "threshold", err, errlen) != 0 ||
+	    refuse_breaking_point(p, err, errlen) != 0) {
+		plan_free(p);
+		free(t);
+		return HERD_EINVAL;
 	}
 	/* The plan's peak against its maxRate and maxVUs, before anything starts. */
 	char msg[1024];
@@ -506,6 +539,8 @@ static void detach(eng *e)
 		return;
 	cluster_set_hooks(e->cl, NULL, NULL, NULL);
 	deliver_cluster_events(e);
+	/* No roster: loads set for this run go nowhere any more. */
+	cluster_set_shares(e->cl, "", NULL, NULL, 0);
 	for (size_t i = 0; i < e->nai; i++)
 		cluster_release(e->cl, e->ai[i].id);
 	e->cl = NULL;
@@ -584,6 +619,8 @@ static int assign(eng *e, int64_t now)
 		return rv;
 	refresh_agents(e);
 	record_agents(e);
+	/* Loads set while running are split as the ASSIGN split the plan. */
+	cluster_set_shares(e->cl, e->run_id, e->ai, e->weights, e->nai);
 	eng_event ev = { .type = ENG_EV_ASSIGNED, .agents = e->ai, .weights = e->weights, .n = e->nai, .text = "" };
 	emit(e, &ev);
 
@@ -1111,6 +1148,18 @@ void eng_cancel(eng *e, int code)
 	if (e->cfg.hooks.on_done != NULL)
 		e->code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
 	set_state(e, ENG_DONE);
+}
+
+int64_t eng_elapsed_ms(const eng *e, int64_t now)
+{
+	return e->state >= ENG_ASSIGNED ? (now - e->start_mono) / 1000000 : -1;
+}
+
+int eng_set_load(eng *e, const char *scenario, wire_load_kind kind, double total)
+{
+	if (e->state != ENG_ASSIGNED && e->state != ENG_RUNNING)
+		return HERD_EINVAL;
+	return cluster_set_load(e->cl, scenario, kind, total);
 }
 
 void eng_stop(eng *e, int at_once)

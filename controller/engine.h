@@ -204,6 +204,15 @@ int eng_start(eng *e, cluster *cl);
  */
 eng_state eng_step(eng *e, int64_t now, int64_t *wait_ms);
 
+/* Milliseconds since the load's start instant at now (negative before it);
+ * -1 before the assignment. */
+int64_t eng_elapsed_ms(const eng *e, int64_t now);
+
+/* Sets scenario's cluster-wide load (a rate per timeUnit, or VUs) from now
+ * on, split over the run's agents by their weights (cluster_set_load).
+ * Returns a herd_err; HERD_EINVAL outside ENG_ASSIGNED and ENG_RUNNING. */
+int eng_set_load(eng *e, const char *scenario, wire_load_kind kind, double total);
+
 /* Stops the load: gracefully (STOP "interrupt": iterations finish within
  * gracefulStop; the run is interrupted, 105) or at once (STOP "abort").
  * Before the assignment it changes nothing. */

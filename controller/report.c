@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/hist.h"
 #include "common/metric.h"
+#include "common/plan.h"
 #include "common/threshold.h"
 #include "controller/export.h"
 #include "controller/report.h"
@@ -60,6 +61,14 @@ typedef struct marker {
 	char label[200];
 } marker;
 
+#define MAX_BANDS 32
+
+/* A stage of the plan's first ramping scenario, drawn behind every chart. */
+typedef struct band {
+	double from_s, to_s;
+	char label[48];
+} band;
+
 typedef struct rep {
 	store *st;
 	const char *run_id;
@@ -75,6 +84,9 @@ typedef struct rep {
 	int nlim;
 	marker mk[MAX_MARKERS];
 	int nmk;
+	band bands[MAX_BANDS];
+	int nbands;
+	char bands_scenario[64];
 	int64_t t0; /* time zero: the load's start (ms since the epoch) */
 	/* the pass being read */
 	hist *h;
@@ -246,6 +258,21 @@ static void chart(rep *r, const char *id, const char *title, const char *unit, c
 	}
 	fprintf(o, "</div><svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">", W, H, W,
 	        H);
+	/* stages, behind everything else */
+	for (int i = 0; i < r->nbands; i++) {
+		const band *b = &r->bands[i];
+		double span = secs > 0 ? secs : 1;
+		double x0 = ML + fmin(b->from_s, secs) / span * (W - ML - MR);
+		double x1 = ML + fmin(b->to_s, secs) / span * (W - ML - MR);
+		if (x1 <= x0)
+			continue;
+		fprintf(o, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" class=\"band%d\">"
+		           "<title>", x0, MT, x1 - x0, H - MT - MB, i % 2);
+		export_xml_text(o, b->label);
+		fprintf(o, "</title></rect><text x=\"%.1f\" y=\"%d\" class=\"bl\">", x0 + 3, MT + 10);
+		export_xml_text(o, b->label);
+		fprintf(o, "</text>");
+	}
 	/* axes and grid */
 	for (int g = 0; g <= 4; g++) {
 		double y = MT + (double)(H - MT - MB) * g / 4.0;
@@ -453,7 +480,8 @@ static const char *const style =
         ".xl{text-anchor:middle}.grid{stroke:#eee}.limit{stroke:#b00;stroke-dasharray:6 4}"
         ".ll{text-anchor:end;fill:#b00}.breach{fill:#b00}.marker{stroke:#e69500;"
         "stroke-dasharray:3 3;stroke-width:1.5}"
-        ".status-passed{color:#080}.status-failed,.status-aborted,.status-error{color:#b00}";
+        ".status-passed{color:#080}.status-failed,.status-aborted,.status-error{color:#b00}"
+        ".band0{fill:#f3f6fb}.band1{fill:#fbf7ef}.bl{font-size:10px;fill:#888}";
 
 static void write_page(rep *r)
 {
@@ -473,6 +501,11 @@ static void write_page(rep *r)
 	key_figures(r);
 
 	fprintf(o, "<h2>Over time</h2>\n");
+	if (r->nbands > 0) {
+		fprintf(o, "<p><small>Bands: the stages of scenario ");
+		export_xml_text(o, r->bands_scenario);
+		fprintf(o, ".</small></p>\n");
+	}
 	static const char *const class_names[6] = { "no response", "1xx", "2xx", "3xx", "4xx", "5xx" };
 	static const char *const class_colors[6] = { "#7f7f7f", "#9467bd", "#2ca02c",
 		                                     "#1f77b4", "#ff7f0e", "#d62728" };
@@ -529,6 +562,53 @@ static void write_page(rep *r)
 	fprintf(o, "</pre>\n<p><small>herd %s</small></p></body></html>\n", HERD_VERSION);
 }
 
+/* A stored plan is parsed again for its stages; the files and environment
+ * values it used are not stored, so a plan that needs them shows none. */
+static int no_file(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+	snprintf(why, whylen, "%s is not stored with the run", name);
+	return -1;
+}
+
+static const char *no_env(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+	return NULL;
+}
+
+/* The stages of the plan's first scenario that has them, as bands. */
+static void find_bands(rep *r)
+{
+	plan *p = NULL;
+	char err[256];
+	plan_io io = { no_file, no_env, NULL };
+	if (r->info.plan_text == NULL ||
+	    plan_parse_io(r->info.plan_text, strlen(r->info.plan_text), "plan", &io, &p, err,
+	                  sizeof(err)) != HERD_OK)
+		return;
+	for (size_t i = 0; i < p->nscenarios && r->nbands == 0; i++) {
+		const plan_scenario *sc = &p->scenarios[i];
+		double at = (double)sc->start_ms / 1000.0;
+		for (size_t k = 0; k < sc->nstages && r->nbands < MAX_BANDS; k++) {
+			band *b = &r->bands[r->nbands++];
+			b->from_s = at;
+			at += (double)sc->stages[k].duration_ms / 1000.0;
+			b->to_s = at;
+			if (sc->stages[k].name != NULL)
+				snprintf(b->label, sizeof(b->label), "%s", sc->stages[k].name);
+			else
+				snprintf(b->label, sizeof(b->label), "stage %zu/%zu", k + 1, sc->nstages);
+		}
+		if (sc->nstages > 0)
+			snprintf(r->bands_scenario, sizeof(r->bands_scenario), "%s", sc->name);
+	}
+	plan_free(p);
+}
+
 int report_write(store *st, const char *run_id, FILE *out, char *err, size_t errlen)
 {
 	rep *r = calloc(1, sizeof(*r));
@@ -550,6 +630,7 @@ int report_write(store *st, const char *run_id, FILE *out, char *err, size_t err
 	}
 	/* Limits first (their breaches are found while reading), events for markers. */
 	r->t0 = r->info.started_at; /* until a load_start event says better */
+	find_bands(r);
 	if ((rv = store_each_verdict(st, run_id, on_verdict_limit, r)) != 0 ||
 	    (rv = store_each_event(st, run_id, on_event, r)) != 0)
 		goto fail_store;

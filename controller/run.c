@@ -27,6 +27,7 @@
 #include "controller/cluster.h"
 #include "controller/engine.h"
 #include "controller/live.h"
+#include "controller/loadsched.h"
 #include "controller/metrics_http.h"
 #include "controller/prom.h"
 #include "controller/run.h"
@@ -86,6 +87,7 @@ typedef struct run {
 	pid_t *pids;
 	int npids;
 	int nlocal;
+	loadsched hook;   /* HERD_TEST_LOAD_SCHEDULE */
 	metrics_http *mh; /* --metrics-addr, NULL: none */
 	size_t nagents;   /* in the run, once assigned */
 	int judged;       /* the engine judged the run: its end is reported */
@@ -351,6 +353,7 @@ static void print_share(const plan_scenario *s, const double *weights, size_t n,
 	case EXEC_PER_VU_ITERATIONS:
 		printf(" %s %lld VUs", s->name, (long long)split_int_at(s->vus, weights, n, i));
 		break;
+	case EXEC_BREAKING_POINT: printf(" %s (search)", s->name); break;
 	}
 }
 
@@ -496,6 +499,32 @@ static int on_done(void *arg, const eng_done *d)
 
 /* ---- the run ---- */
 
+/* The test hook of loadsched.h: reads HERD_TEST_LOAD_SCHEDULE. */
+static int load_hook_parse(loadsched *ls)
+{
+	char err[256];
+	const char *spec = getenv("HERD_TEST_LOAD_SCHEDULE");
+	if (spec == NULL || spec[0] == '\0')
+		return HERD_OK;
+	if (loadsched_parse(spec, ls, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: HERD_TEST_LOAD_SCHEDULE: %s\n", err);
+		return HERD_EINVAL;
+	}
+	return HERD_OK;
+}
+
+/* Sets the first scenario's load when the hook's next offset is reached. */
+static void load_hook_step(run *r, loadsched *ls, int64_t t_ms)
+{
+	double v;
+	const plan_scenario *s = &r->plan->scenarios[0];
+	int rate = s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE;
+	while (loadsched_due(ls, t_ms, &v))
+		if (eng_set_load(r->e, s->name, rate ? WIRE_LOAD_RATE : WIRE_LOAD_VUS, v) != HERD_OK)
+			fprintf(stderr, "herd: cannot set scenario %s's load to %g\n", s->name, v);
+}
+
+
 double run_agent_weight(const char *spec, const char *name, double dflt)
 {
 	return eng_agent_weight(spec, name, dflt);
@@ -528,6 +557,8 @@ static void drive(run *r, int nwant)
 			eng_cancel(r->e, interrupts ? EXIT_INTERRUPTED : EXIT_SETUP);
 			break;
 		}
+		if (st == ENG_ASSIGNED || st == ENG_RUNNING)
+			load_hook_step(r, &r->hook, eng_elapsed_ms(r->e, clock_mono_ns()));
 		if ((st == ENG_ASSIGNED || st == ENG_RUNNING) && interrupts > seen_interrupts) {
 			seen_interrupts = interrupts;
 			if (seen_interrupts == 1) {
@@ -617,6 +648,8 @@ int run_main(const run_opts *o)
 	}
 	if (o->run_id_out != NULL)
 		snprintf(o->run_id_out, o->run_id_len, "%s", eng_run_id(r.e));
+	if (load_hook_parse(&r.hook) != HERD_OK)
+		goto out;
 	cluster_cfg cc = {
 		.url = r.url,
 		.max_agents = nwant,
