@@ -32,7 +32,10 @@
  * Ownership: the plan, its text, the store and the cluster are the
  * caller's and must outlive the engine; the engine owns its results and
  * window. Only one engine at a time may run on a cluster (it sets the
- * cluster's hooks from eng_start to its end).
+ * cluster's hooks from eng_start to its end). While it runs, the store is
+ * written from the cluster's handler threads under the run's lock: the
+ * caller leaves it alone until ENG_DONE (or gives the engine a connection
+ * of its own).
  */
 #ifndef HERD_CONTROLLER_ENGINE_H
 #define HERD_CONTROLLER_ENGINE_H
