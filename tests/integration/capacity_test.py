@@ -457,6 +457,18 @@ scenarios:
     check(abs(nstar - want_nstar) <= 0.1 * want_nstar, "N* %.3g, want %.3g within 10%%" % (nstar, want_nstar))
     check(held == 2 and 0 <= herr < 100, "holdout of %d levels, error %.1f%%" % (held, herr))
     check(r2 > 0.9, "R^2 %.3f" % r2)
+    # The HTML report shows the same levels, the same fit and its curve.
+    html = os.path.join(os.path.dirname(r.db), "usl.html")
+    p = subprocess.run([harness.herd_bin(), "report", "latest", "--db", r.db, "-o", html],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, "herd report exited %d: %s" % (p.returncode, p.stderr))
+    page = open(html, encoding="utf-8").read()
+    check(page.count('class="level') == len(USL_LEVELS), "the report draws %d levels, want %d"
+          % (page.count('class="level'), len(USL_LEVELS)))
+    check('class="usl"' in page, "the report has no USL curve")
+    m = re.search(r"&sigma; = ([0-9.e+-]+), &kappa; = ([0-9.e+-]+)", page)
+    check(m and abs(float(m.group(1)) - f_sigma) <= 1e-3 * max(f_sigma, 1e-9) + 1e-4,
+          "the report's sigma %s, capacity fit's %.4g" % (m and m.group(1), f_sigma))
 
 
 def test_capacity_fit_errors():
