@@ -244,6 +244,7 @@ int net_sealed_request(nng_ctx ctx, const session *s, const char *id, uint32_t c
 		rv = seal_open(s, SESSION_TO_AGENT, &env.u.sealed, reply);
 	wire_msg_fini(&env);
 	return rv == HERD_EPROTO || rv == HERD_EVERSION ? HERD_EAUTH : rv;
+}
 
 /* 1 when the socket address a (from the kernel) is NNG's b. */
 static int same_addr(const struct sockaddr_storage *a, const nng_sockaddr *b)
