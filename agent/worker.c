@@ -939,23 +939,6 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	return HERD_OK;
 }
 
-/* The lean HTTP/1.1 driver takes a scenario whose every request is plain
- * http:// and needs nothing it lacks: templates, captures, header checks and
- * compression are libcurl's job (so are redirects and the cookie jar, which
- * the lean driver does without). */
-static int lean_fits(const plan_scenario *s)
-{
-	for (size_t i = 0; i < s->nsteps; i++) {
-		const plan_step *st = &s->steps[i];
-		if (st->kind != STEP_HTTP)
-			continue;
-		if (strncmp(st->url, "http://", 7) != 0 || st->dynamic || st->ncaptures > 0 || st->compression ||
-		    plan_step_needs_headers(st))
-			return 0;
-	}
-	return 1;
-}
-
 static int has_ws(const plan_scenario *s)
 {
 	for (size_t i = 0; i < s->nsteps; i++)
@@ -982,7 +965,7 @@ int worker_new(const worker_cfg *cfg, worker **out)
 	}
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
-		r->driver = cfg->lean && lean_fits(&cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
+		r->driver = hdrv_use_lean(cfg->http_driver, cfg->plan, &cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
 		if (w->dstate[r->driver] == NULL && (rv = drivers[r->driver]->init(w, &w->dstate[r->driver])) != HERD_OK)
 			goto fail;
 		if (w->dstate[DRV_WS] == NULL && has_ws(&cfg->plan->scenarios[i]) &&
