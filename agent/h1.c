@@ -51,6 +51,7 @@ typedef struct h1_req {
 	uint8_t ok;       /* an http:// step the driver can send */
 	uint8_t head;     /* HEAD: the response has no body */
 	uint8_t keep_body;
+	uint8_t keep_headers; /* the step checks or captures a response header */
 } h1_req;
 
 typedef struct h1_conn h1_conn;
@@ -97,6 +98,7 @@ struct h1_conn {
 	h1p parser;
 	char *body;         /* kept for body checks, NUL-terminated */
 	size_t body_len, body_cap;
+	sbuf hdrs;          /* the response's header section, for header checks and captures */
 };
 
 /* ---- connections ---- */
@@ -157,6 +159,32 @@ static void keep_body(void *arg, const char *data, size_t len)
 	c->body[c->body_len] = '\0';
 }
 
+/* Keeps the header bytes the parser consumed from the start of data: a
+ * response's header section comes before its body, so they are a prefix. */
+static void keep_headers(h1_conn *c, const char *data, uint64_t before)
+{
+	uint64_t n = c->parser.header_bytes - before;
+	if (n > 0 && c->hdrs.len < BODY_LIMIT)
+		sbuf_add(&c->hdrs, data, (size_t)n);
+}
+
+/* Points r at the final response's header lines (the status line and what
+ * follows it, without any 1xx response before it), as libcurl's driver
+ * reports them. */
+static void final_headers(const h1_conn *c, step_result *r)
+{
+	const char *p = c->hdrs.p != NULL ? c->hdrs.p : "";
+	size_t len = c->hdrs.p != NULL && !c->hdrs.oom ? c->hdrs.len : 0;
+	for (size_t i = len; i-- > 1;)
+		if (p[i - 1] == '\n' && len - i >= 5 && memcmp(p + i, "HTTP/", 5) == 0) {
+			p += i;
+			len -= i;
+			break;
+		}
+	r->headers = p;
+	r->headers_len = len;
+}
+
 /*
  * Ends the request in flight and reports it: err is an errk, or NO_ERR for a
  * complete response. Reporting is the last thing done, since the worker may
@@ -207,6 +235,8 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 		r.body = c->body != NULL ? c->body : "";
 		r.body_len = c->body_len;
 	}
+	if (c->rq != NULL && c->rq->keep_headers)
+		final_headers(c, &r);
 	dheap_remove(&c->st->deadlines, &c->dl);
 	c->phase = PH_IDLE;
 	if (close_conn || err != NO_ERR)
@@ -288,6 +318,8 @@ static void attempt_reset(h1_conn *c)
 		if (c->body != NULL)
 			c->body[0] = '\0';
 	}
+	c->hdrs.len = 0;
+	c->hdrs.oom = 0;
 	c->sent = 0;
 	c->got_bytes = 0;
 	c->t_ready = c->t_written = c->t_first = 0;
@@ -351,10 +383,13 @@ static void on_readable(h1_conn *c)
 				if (c->t_written == 0)
 					c->t_written = now; /* the server answered before reading it all */
 			}
+			uint64_t hb = c->parser.header_bytes;
 			if (h1p_feed(&c->parser, st->rbuf, (size_t)n, &used) != HERD_OK) {
 				finish(c, ERRK_OTHER, now ? now : clock_mono_ns(), 1);
 				return;
 			}
+			if (c->rq->keep_headers)
+				keep_headers(c, st->rbuf, hb);
 			if (c->parser.done) {
 				/* Bytes past the response, or a request not sent in full:
 				 * the connection is out of step, so it goes. */
@@ -568,6 +603,7 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 		return HERD_ENOMEM;
 	rq->head = s->method == HM_HEAD;
 	rq->keep_body = plan_step_needs_body(s);
+	rq->keep_headers = plan_step_needs_headers(s);
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
 
@@ -766,6 +802,7 @@ static void h1_vu_release(void *state, vu *v)
 		return;
 	conn_close(c);
 	free(c->body);
+	free(c->hdrs.p);
 	free(c);
 	v->conn = NULL;
 }

@@ -9,7 +9,7 @@
 #include "common/err.h"
 
 static const char *const why_names[HDRV_WHY__N] = {
-	"https", "templates", "captures", "header checks", "compression", "redirects", "cookies",
+	"https", "templates", "cookie captures", "compression", "redirects", "cookies",
 };
 
 int hdrv_parse(const char *s, hdrv_mode *out)
@@ -58,10 +58,11 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 			why |= HDRV_WHY_HTTPS;
 		if (st->dynamic)
 			why |= HDRV_WHY_TEMPLATES;
-		if (st->ncaptures > 0)
-			why |= HDRV_WHY_CAPTURES;
-		if (plan_step_needs_headers(st))
-			why |= HDRV_WHY_HEADER_CHECKS;
+		/* Captures and checks of headers and bodies the lean driver
+		 * serves; a cookie needs the jar. */
+		for (size_t k = 0; k < st->ncaptures; k++)
+			if (st->captures[k].from == CAP_COOKIE)
+				why |= HDRV_WHY_COOKIE_CAPTURES;
 		if (st->compression)
 			why |= HDRV_WHY_COMPRESSION;
 		if (st->redirects > 0)

@@ -18,12 +18,11 @@ typedef enum hdrv_mode { HDRV_AUTO = 0, HDRV_CURL, HDRV_LEAN } hdrv_mode;
 enum {
 	HDRV_WHY_HTTPS = 1u << 0,       /* a request that is not plain http:// */
 	HDRV_WHY_TEMPLATES = 1u << 1,   /* {{ }} in a URL, header or body */
-	HDRV_WHY_CAPTURES = 1u << 2,    /* `capture:` */
-	HDRV_WHY_HEADER_CHECKS = 1u << 3, /* checks or captures on response headers */
-	HDRV_WHY_COMPRESSION = 1u << 4, /* `compression: true` */
-	HDRV_WHY_REDIRECTS = 1u << 5,   /* redirects followed (`redirects:`, 10 by default) */
-	HDRV_WHY_COOKIES = 1u << 6,     /* the plan's cookie jar (`cookies:`, on by default) */
-	HDRV_WHY__N = 7
+	HDRV_WHY_COOKIE_CAPTURES = 1u << 2, /* a capture from the cookie jar */
+	HDRV_WHY_COMPRESSION = 1u << 3, /* `compression: true` */
+	HDRV_WHY_REDIRECTS = 1u << 4,   /* redirects followed (`redirects:`, 10 by default) */
+	HDRV_WHY_COOKIES = 1u << 5,     /* the plan's cookie jar (`cookies:`, on by default) */
+	HDRV_WHY__N = 6
 };
 
 /* What `--http-driver lean` does without rather than fall back: it serves

@@ -66,7 +66,7 @@ int main(void)
 	CHECK_EQ_INT(hdrv_parse("", &m), HERD_EINVAL);
 	CHECK_EQ_INT(m, HDRV_CURL);
 	CHECK_EQ_STR(hdrv_mode_name(HDRV_AUTO), "auto");
-	CHECK_EQ_STR(hdrv_reason_name(HDRV_WHY_HEADER_CHECKS), "header checks");
+	CHECK_EQ_STR(hdrv_reason_name(HDRV_WHY_COOKIE_CAPTURES), "cookie captures");
 	CHECK_EQ_STR(hdrv_reason_name(3), "?");
 
 	/* What the lean driver serves: plain http://, no jar, no redirects. */
@@ -85,10 +85,14 @@ int main(void)
 	/* A templated https:// URL names both. */
 	expect(NOJAR, "      - get: \"https://127.0.0.1:9/a?v={{ __VU }}\"\n        redirects: 0\n",
 	       HDRV_WHY_HTTPS | HDRV_WHY_TEMPLATES, "curl (https, templates)", "curl (https, templates)");
-	expect(NOJAR, "      - get: /a\n        redirects: 0\n        capture:\n          t: { json: $.t }\n",
-	       HDRV_WHY_CAPTURES, "curl (captures)", "curl (captures)");
-	expect(NOJAR, "      - get: /a\n        redirects: 0\n        checks:\n          h: { header: X-A }\n",
-	       HDRV_WHY_HEADER_CHECKS, "curl (header checks)", "curl (header checks)");
+	/* Captures and checks on headers and bodies are the lean driver's too. */
+	expect(NOJAR,
+	       "      - get: /a\n        redirects: 0\n        capture:\n          t: { json: $.t }\n"
+	       "          h: { header: X-A }\n          r: { regex: 'id=(\\d+)' }\n"
+	       "        checks:\n          h: { header: X-A }\n",
+	       0, "lean", "lean");
+	expect(NOJAR, "      - get: /a\n        redirects: 0\n        capture:\n          t: { cookie: sid }\n",
+	       HDRV_WHY_COOKIE_CAPTURES, "curl (cookie captures)", "curl (cookie captures)");
 	expect(NOJAR, "      - get: /a\n        redirects: 0\n        compression: true\n", HDRV_WHY_COMPRESSION,
 	       "curl (compression)", "curl (compression)");
 	/* Under lean, only what it cannot send is said when it falls back. */
