@@ -9,7 +9,7 @@
 #include "common/err.h"
 
 static const char *const why_names[HDRV_WHY__N] = {
-	"https", "templates", "cookie captures", "compression", "redirects", "cookies",
+	"https", "templates", "cookie captures", "compression", "cookies",
 };
 
 int hdrv_parse(const char *s, hdrv_mode *out)
@@ -65,8 +65,6 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 				why |= HDRV_WHY_COOKIE_CAPTURES;
 		if (st->compression)
 			why |= HDRV_WHY_COMPRESSION;
-		if (st->redirects > 0)
-			why |= HDRV_WHY_REDIRECTS;
 		if (p->cookies)
 			why |= HDRV_WHY_COOKIES;
 	}

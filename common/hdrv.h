@@ -20,15 +20,14 @@ enum {
 	HDRV_WHY_TEMPLATES = 1u << 1,   /* {{ }} in a URL, header or body */
 	HDRV_WHY_COOKIE_CAPTURES = 1u << 2, /* a capture from the cookie jar */
 	HDRV_WHY_COMPRESSION = 1u << 3, /* `compression: true` */
-	HDRV_WHY_REDIRECTS = 1u << 4,   /* redirects followed (`redirects:`, 10 by default) */
-	HDRV_WHY_COOKIES = 1u << 5,     /* the plan's cookie jar (`cookies:`, on by default) */
-	HDRV_WHY__N = 6
+	HDRV_WHY_COOKIES = 1u << 4,     /* the plan's cookie jar (`cookies:`, on by default) */
+	HDRV_WHY__N = 5
 };
 
 /* What `--http-driver lean` does without rather than fall back: it serves
- * scenarios that follow redirects or keep cookies, and does neither (as it
- * always has). auto falls back for them. */
-#define HDRV_LEAN_IGNORES (HDRV_WHY_REDIRECTS | HDRV_WHY_COOKIES)
+ * scenarios that keep cookies, and keeps none (as it always has). auto
+ * falls back for them. */
+#define HDRV_LEAN_IGNORES HDRV_WHY_COOKIES
 
 /* Parses "auto", "curl" or "lean". Returns HERD_OK, or HERD_EINVAL. */
 int hdrv_parse(const char *s, hdrv_mode *out);
@@ -56,9 +55,9 @@ unsigned hdrv_said_reasons(hdrv_mode m, const plan *p, const plan_scenario *s);
 
 /*
  * Describes the pick for s under m into buf (len bytes, always
- * NUL-terminated): "lean", "curl", "curl (cookies, redirects)" when auto or
- * lean fell back and why, "lean (without redirects)" when lean was asked and
- * serves a scenario whose redirects or cookies it ignores, "-" without HTTP.
+ * NUL-terminated): "lean", "curl", "curl (templates, cookies)" when auto or
+ * lean fell back and why, "lean (without cookies)" when lean was asked and
+ * serves a scenario whose cookies it ignores, "-" without HTTP.
  */
 void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf, size_t len);
 

@@ -314,8 +314,7 @@ flow:
       named: { json: $.name, equals: widget }
 """ % (vus, iters)}), timeout=60)
         expect_code(r, 0)
-        reasons = {"curl": [], "lean": ["templates"],
-                   "auto": ["templates", "redirects", "cookies"]}[driver]
+        reasons = {"curl": [], "lean": ["templates"], "auto": ["templates", "cookies"]}[driver]
         expect_pick(r, "cap", "curl", reasons)
         created = [str(e["response"]["id"]) for e in js.requests(method="POST", path="/items")]
         fetched = [e["path"].rsplit("/", 1)[1] for e in js.requests(method="GET", prefix="/items/")]
@@ -326,13 +325,94 @@ flow:
             check(got == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, got, n))
 
 
+def case_httpbin_redirects(driver):
+    """Redirects on httpbin, without a cookie jar (both drivers serve them):
+    followed to the end (/redirect/3: 4 requests), not followed
+    (`redirects: 0`: the 302 and its Location are the answer), one too many
+    (`redirects: 1` on /redirect/2: an error, 'other', after 2 requests), a
+    307 that keeps POST and its body, a 302 that turns POST into GET.
+    gunicorn's log per path, method and status, herd's checks and errors
+    agree exactly on every driver."""
+    vus, iters = 2, 3
+    n = vus * iters
+    with Httpbin(headers=("accept",)) as hb:
+        r = run_on(driver, plan(hb.url, {"redir": """
+executor: per-vu-iterations
+vus: %d
+iterations: %d
+maxDuration: 60s
+flow:
+  - get: /redirect/3
+    name: followed
+    checks:
+      landed: { status: 200 }
+      on get: { json: $.url, contains: /get }
+  - get: /redirect/4
+    name: not followed
+    redirects: 0
+    checks:
+      moved: { status: 302 }
+      has location: { header: Location, equals: /relative-redirect/3 }
+  - get: /redirect/2
+    name: one too many
+    redirects: 1
+  - post: /redirect-to?url=/post&status_code=307
+    name: kept
+    json: { a: 1 }
+    checks:
+      posted: { json: $.json.a, equals: 1 }
+  - post: /redirect-to?url=/get&status_code=302
+    name: turned
+    json: { a: 2 }
+    checks:
+      got: { status: 200 }
+""" % (vus, iters)}, head="cookies: false"), timeout=60)
+        expect_code(r, 0)
+        want_driver = "curl" if driver == "curl" else "lean"
+        expect_pick(r, "redir", want_driver, [])
+        es = hb.requests()
+        for e in es:
+            acc = e["accept"]
+            check((acc == "*/*") == (want_driver == "curl"), "Accept %r on %s from %s" % (acc, e["path"], driver))
+        counts = collections.Counter((e["method"], e["path"], e["status"]) for e in es)
+        want = {("GET", "/redirect/3", 302): n, ("GET", "/relative-redirect/2", 302): n,
+                ("GET", "/relative-redirect/1", 302): 2 * n, ("GET", "/get", 200): 2 * n,
+                ("GET", "/redirect/4", 302): n, ("GET", "/redirect/2", 302): n,
+                ("POST", "/redirect-to", 307): n, ("POST", "/post", 200): n,
+                ("POST", "/redirect-to", 302): n}
+        check(dict(counts) == want, "gunicorn saw %s, expected %s" % (dict(counts), want))
+        check(r.count() == 5 * n, "herd counted %d requests, expected %d" % (r.count(), 5 * n))
+        kinds = r.errors_by_kind()
+        check(kinds == {"other": n}, "errors_by_kind %s, expected other: %d" % (kinds, n))
+        for cname in ("landed", "on get", "moved", "has location", "posted", "got"):
+            got = named_check(r, cname)
+            check(got == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, got, n))
+
+
+def case_allowlist_redirect_hops(driver):
+    """Every redirect hop is checked against the agent's --allow-target as
+    allowlist_test checks libcurl's: a 302 to a port outside the list (as an
+    address and as a name) is refused before it connects (the tripwire sees
+    nothing), one inside it is followed."""
+    import allowlist_test as al
+    args = ("--http-driver", driver)
+    with al.Tripwire() as trip, al.allowed_nginx(trip) as ng:
+        allow = "127.0.0.1:%d" % ng.port
+        for path, why in [("/hop", "target 127.0.0.1:%d is not allowed" % trip.port),
+                          ("/hop-name", "target localhost:%d (address " % trip.port)]:
+            r = al.run_remote(al.plan(ng.url, "- get: %s" % path), "--allow-target", allow, *args)
+            al.expect_refused(r, al.ITERS, trip, why, path)
+        al.expect_allowed(al.run_remote(al.plan(ng.url, "- get: /hop-local"), "--allow-target", allow,
+                                        *args), ng, "the allowed redirect")
+
+
 def case_httpbin_cookies_redirects(driver):
     """httpbin sets a cookie through a redirect (/cookies/set -> /cookies),
     then /redirect/2 is followed: with the jar and redirects the plan has by
     default, each iteration makes 2 + 3 requests and the cookie comes back.
-    auto gives it to libcurl (redirects, cookies); `--http-driver lean` serves
-    it and does without both, as documented, so gunicorn sees one request per
-    step and no cookie: the case pins that difference instead of hiding it."""
+    auto gives it to libcurl (cookies); `--http-driver lean` serves it and
+    does without the jar, as documented, so the cookie never comes back: the
+    case pins that difference instead of hiding it."""
     vus, iters = 2, 4
     n = vus * iters
     with Httpbin() as hb:
@@ -349,14 +429,14 @@ flow:
 """ % (vus, iters)}), timeout=60)
         expect_code(r, 0)
         counts = collections.Counter((e["path"], e["status"]) for e in hb.requests())
+        want = {("/cookies/set", 302): n, ("/cookies", 200): n, ("/redirect/2", 302): n,
+                ("/relative-redirect/1", 302): n, ("/get", 200): n}
+        cookies = [e["cookie"] for e in hb.requests() if e["path"] == "/get"]
         if driver == "lean":
-            expect_pick(r, "jar", "lean", ["redirects", "cookies"])
-            want = {("/cookies/set", 302): n, ("/redirect/2", 302): n}
+            expect_pick(r, "jar", "lean", ["cookies"])
+            check(not any(cookies), "the lean driver sent cookies: %s" % cookies[:3])
         else:
-            expect_pick(r, "jar", "curl", [] if driver == "curl" else ["redirects", "cookies"])
-            want = {("/cookies/set", 302): n, ("/cookies", 200): n, ("/redirect/2", 302): n,
-                    ("/relative-redirect/1", 302): n, ("/get", 200): n}
-            cookies = [e["cookie"] for e in hb.requests() if e["path"] == "/get"]
+            expect_pick(r, "jar", "curl", [] if driver == "curl" else ["cookies"])
             check(all("sid=abc" in c for c in cookies), "the jar's cookie did not come back: %s"
                   % cookies[:3])
         check(dict(counts) == want, "gunicorn saw %s, expected %s" % (dict(counts), want))
@@ -364,7 +444,7 @@ flow:
 
 CASES = [case_nginx_counts_statuses_bytes, case_chunked_bytes, case_checks_and_captures_without_templates,
          case_json_server_captures,
-         case_httpbin_cookies_redirects]
+         case_httpbin_redirects, case_allowlist_redirect_hops, case_httpbin_cookies_redirects]
 
 
 def per_driver(case, driver):
@@ -381,7 +461,7 @@ def per_driver(case, driver):
 def test_header_says_each_scenarios_driver():
     """The run header names each scenario's driver and why not lean: a plain
     scenario on lean, a templated one and an https one on libcurl with their
-    reasons, a plan-default one (cookies, redirects) on libcurl, and none for
+    reasons, a plan-default one (the cookie jar) on libcurl, and none for
     a scenario without HTTP requests."""
     closed = free_port()
     with Nginx() as ng:
@@ -404,11 +484,11 @@ def test_header_says_each_scenarios_driver():
         # The plan's defaults: the cookie jar and 10 redirects, libcurl's.
         r = run_on("auto", plan(ng.url, {"d": "executor: per-vu-iterations\nvus: 1\niterations: 1\n"
                                                "flow:\n  - get: /small\n"}), quiet=False, timeout=60)
-        check("http: d curl (redirects, cookies)" in r.stdout, "header:%s" % r.tail())
+        check("http: d curl (cookies)" in r.stdout, "header:%s" % r.tail())
         r = run_on("lean", plan(ng.url, {"d": "executor: per-vu-iterations\nvus: 1\niterations: 1\n"
                                                "flow:\n  - get: /small\n"}), quiet=False, timeout=60)
-        check("http: d lean (without redirects, cookies)" in r.stdout, "header:%s" % r.tail())
-        expect_pick(r, "d", "lean", ["redirects", "cookies"])
+        check("http: d lean (without cookies)" in r.stdout, "header:%s" % r.tail())
+        expect_pick(r, "d", "lean", ["cookies"])
 
 
 def test_bad_driver_names_refused():
@@ -434,7 +514,10 @@ def test_bad_driver_names_refused():
         check(ng.access_log_lines() == 0, "nginx logged %d requests" % ng.access_log_lines())
 
 
-TESTS = [per_driver(c, d) for c in CASES for d in DRIVERS] + [
+# auto runs this plan (the cookie jar on) on libcurl, as curl does: once is enough.
+case_allowlist_redirect_hops.drivers = ("curl", "lean")
+
+TESTS = [per_driver(c, d) for c in CASES for d in getattr(c, "drivers", DRIVERS)] + [
     test_header_says_each_scenarios_driver,
     test_bad_driver_names_refused,
 ]

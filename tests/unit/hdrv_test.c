@@ -69,14 +69,13 @@ int main(void)
 	CHECK_EQ_STR(hdrv_reason_name(HDRV_WHY_COOKIE_CAPTURES), "cookie captures");
 	CHECK_EQ_STR(hdrv_reason_name(3), "?");
 
-	/* What the lean driver serves: plain http://, no jar, no redirects. */
+	/* What the lean driver serves: plain http://, no jar; redirects too. */
 	expect(NOJAR, "      - get: /a\n        redirects: 0\n        checks:\n          ok: { status: 200 }\n"
 	              "          body: { body: x }\n",
 	       0, "lean", "lean");
 	/* The plan's defaults: a cookie jar and 10 redirects. */
-	expect("", "      - get: /a\n", HDRV_WHY_REDIRECTS | HDRV_WHY_COOKIES, "curl (redirects, cookies)",
-	       "lean (without redirects, cookies)");
-	expect(NOJAR, "      - get: /a\n", HDRV_WHY_REDIRECTS, "curl (redirects)", "lean (without redirects)");
+	expect("", "      - get: /a\n", HDRV_WHY_COOKIES, "curl (cookies)", "lean (without cookies)");
+	expect(NOJAR, "      - get: /a\n        redirects: 3\n", 0, "lean", "lean");
 	/* One step of several decides for the scenario. */
 	expect(NOJAR, "      - get: /a\n        redirects: 0\n      - get: https://127.0.0.1:9/b\n        redirects: 0\n",
 	       HDRV_WHY_HTTPS, "curl (https)", "curl (https)");
@@ -97,7 +96,7 @@ int main(void)
 	       "curl (compression)", "curl (compression)");
 	/* Under lean, only what it cannot send is said when it falls back. */
 	expect("", "      - get: /a\n        compression: true\n",
-	       HDRV_WHY_COMPRESSION | HDRV_WHY_REDIRECTS | HDRV_WHY_COOKIES, "curl (compression, redirects, cookies)",
+	       HDRV_WHY_COMPRESSION | HDRV_WHY_COOKIES, "curl (compression, cookies)",
 	       "curl (compression)");
 	/* A scenario without HTTP requests has no driver to pick. */
 	expect("", "      - think: 1s\n", 0, "-", "-");
@@ -109,7 +108,7 @@ int main(void)
 		CHECK(p != NULL);
 		if (p != NULL) {
 			hdrv_describe(HDRV_AUTO, p, &p->scenarios[0], b, sizeof(b));
-			CHECK_EQ_STR(b, "curl (r");
+			CHECK_EQ_STR(b, "curl (c");
 			plan_free(p);
 		}
 	}
