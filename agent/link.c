@@ -34,9 +34,21 @@
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
 #define SEND_TIMEOUT_MS 2000
 #define TIME_ROUNDS 8
+/* After a stop signal: requests in flight get STOP_DRAIN_MS to complete
+ * (then they are abandoned), and the last batches and DONE have until
+ * STOP_LEAVE_MS to reach the controller; then the agent leaves anyway. */
+#define STOP_DRAIN_MS 5000
+#define STOP_LEAVE_MS 10000
 
+/* A METRICS batch of one run. The queue owns it; the sender takes the oldest
+ * out to send it and then owns it until it gives it back (not acknowledged:
+ * sent again) or frees it. A batch names its run by generation, so a run
+ * that ended while its batch was in flight is recognised by the sender,
+ * which then frees the batch and changes nothing of the run after it. */
 typedef struct qbatch {
 	wire_metrics *m;
+	uint64_t gen;        /* agent.gen of its run */
+	char run_id[64];
 	struct qbatch *next;
 } qbatch;
 
@@ -48,24 +60,30 @@ typedef struct agent {
 	char name[128];
 	char host[128];
 
+	/* Shared by the command loop (main thread), the engine's workers
+	 * (on_batch) and the sender; everything here is under mu. The run fields
+	 * are those of the current run (gen), reset when it ends. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	qbatch *head, *tail; /* unacknowledged batches, oldest first */
-	size_t queued;
+	uint64_t gen;        /* the current run's generation; a new one per run */
+	qbatch *head, *tail; /* the current run's unacknowledged batches, oldest first */
+	size_t queued;       /* batches in the queue, not counting one in flight */
+	int sending;         /* the sender holds a batch of the current run */
 	uint64_t dropped;
 	uint64_t next_seq;
 	uint64_t last_acked;
 	int final_queued;    /* the engine delivered its last batch */
 	int orphaned;        /* the controller disowned the current run */
-	int forgotten;       /* the controller forgot this agent during the current run */
 	int sender_quit;
 
-	/* the current run */
+	/* The current run, main thread only (the workers read run_id only while
+	 * the engine that calls them lives, and it is set before it starts). */
 	char run_id[64];
 	plan *plan;
 	double *weights;
 	engine *eng;
 	int done_sent;
+	int forgotten;       /* the controller forgot this agent during the current run */
 	_Atomic int64_t last_heard_ns; /* any reply from the controller, either context */
 	int lost;
 
@@ -175,6 +193,12 @@ static void free_batch(wire_metrics *m)
 	free(m);
 }
 
+static void free_qbatch(qbatch *q)
+{
+	free_batch(q->m);
+	free(q);
+}
+
 static void on_batch(void *arg, wire_metrics *m, int last)
 {
 	agent *a = arg;
@@ -186,6 +210,8 @@ static void on_batch(void *arg, wire_metrics *m, int last)
 	} else {
 		m->seq = ++a->next_seq;
 		q->m = m;
+		q->gen = a->gen;
+		snprintf(q->run_id, sizeof(q->run_id), "%s", a->run_id);
 		if (a->tail != NULL)
 			a->tail->next = q;
 		else
@@ -193,19 +219,73 @@ static void on_batch(void *arg, wire_metrics *m, int last)
 		a->tail = q;
 		a->queued++;
 		if (a->queued > a->cfg->max_queued) {
-			/* Bounded memory: the oldest batch goes, and we say so in DONE. */
+			/* Bounded memory: the oldest batch goes, and we say so in DONE.
+			 * (One in flight is the sender's, never dropped here.) */
 			qbatch *old = a->head;
 			a->head = old->next;
 			a->queued--;
 			a->dropped++;
-			free_batch(old->m);
-			free(old);
+			free_qbatch(old);
 		}
 	}
 	if (last)
 		a->final_queued = 1;
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* The sender takes the oldest batch out of the queue; the caller holds mu
+ * and the queue is not empty. */
+static qbatch *take_batch(agent *a)
+{
+	qbatch *q = a->head;
+	a->head = q->next;
+	if (a->head == NULL)
+		a->tail = NULL;
+	a->queued--;
+	q->next = NULL;
+	a->sending = 1;
+	return q;
+}
+
+/* The sender gives a batch back that was not acknowledged: it stays the
+ * oldest and is sent again. The caller holds mu; q is of the current run. */
+static void return_batch(agent *a, qbatch *q)
+{
+	q->next = a->head;
+	a->head = q;
+	if (a->tail == NULL)
+		a->tail = q;
+	a->queued++;
+}
+
+/* The outcome of sending q (the caller holds mu). Only a batch of the
+ * current run may change the run's state: the reply about a batch of a run
+ * that ended meanwhile (a controller that never knew that run refuses it)
+ * says nothing about the run now under way. Returns 1 when the batch should
+ * be sent again. */
+static int settle_batch(agent *a, qbatch *q, int acked, int orphan)
+{
+	if (q->gen != a->gen) {
+		free_qbatch(q); /* its run ended: end_run already cleared sending */
+		return 0;
+	}
+	a->sending = 0;
+	if (acked || orphan) {
+		if (orphan) {
+			if (!a->orphaned)
+				log_warn("the controller does not know run %s: dropping its batches", q->run_id);
+			a->orphaned = 1;
+			a->dropped++;
+		}
+		a->last_acked = q->m->seq;
+		free_qbatch(q);
+	} else {
+		return_batch(a, q);
+		return 1;
+	}
+	pthread_cond_broadcast(&a->cv);
+	return 0;
 }
 
 static void *sender_main(void *arg)
@@ -217,13 +297,13 @@ static void *sender_main(void *arg)
 			pthread_cond_wait(&a->cv, &a->mu);
 		if (a->sender_quit)
 			break;
-		qbatch *q = a->head;
+		qbatch *q = take_batch(a);
+		pthread_mutex_unlock(&a->mu);
+		/* q is ours now: nothing else frees it or changes it while we send. */
 		wire_msg m = { .type = WIRE_METRICS };
 		m.u.metrics = *q->m;
 		m.u.metrics.agent_id = a->id;
-		m.u.metrics.run_id = a->run_id;
-		/* Encoding reads the batch; only this thread removes it from the queue. */
-		pthread_mutex_unlock(&a->mu);
+		m.u.metrics.run_id = q->run_id;
 		wire_msg reply = { 0 };
 		int rv = request(a, SESSION_CH_MET, &m, &reply, SEND_TIMEOUT_MS);
 		int acked = rv == HERD_OK && reply.type == WIRE_ACK && reply.u.ack.seq == q->m->seq;
@@ -231,29 +311,16 @@ static void *sender_main(void *arg)
 		 * take these batches: drop them, counted, rather than block the agent. */
 		int orphan = rv == HERD_OK && reply.type == WIRE_ERROR && reply.u.error.code == HERD_ECLOSED;
 		if (rv == HERD_OK && reply.type == WIRE_ERROR && !orphan)
-			log_warn("controller refused batch %llu: %s", (unsigned long long)q->m->seq,
-			         reply.u.error.message);
+			log_warn("controller refused batch %llu of run %s: %s", (unsigned long long)q->m->seq,
+			         q->run_id, reply.u.error.message);
 		wire_msg_fini(&reply);
-		if (!acked && !orphan)
-			clock_sleep_ms(100);
-		pthread_mutex_lock(&a->mu);
 		if (rv == HERD_OK)
 			atomic_store(&a->last_heard_ns, clock_mono_ns());
-		if (orphan) {
-			if (!a->orphaned)
-				log_warn("the controller does not know run %s: dropping its batches", a->run_id);
-			a->orphaned = 1;
-			a->dropped++;
-		}
-		if (acked || orphan) {
-			a->last_acked = q->m->seq;
-			a->head = q->next;
-			if (a->head == NULL)
-				a->tail = NULL;
-			a->queued--;
-			free_batch(q->m);
-			free(q);
-			pthread_cond_broadcast(&a->cv);
+		pthread_mutex_lock(&a->mu);
+		if (settle_batch(a, q, acked, orphan)) {
+			pthread_mutex_unlock(&a->mu);
+			clock_sleep_ms(100);
+			pthread_mutex_lock(&a->mu);
 		}
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -262,6 +329,9 @@ static void *sender_main(void *arg)
 
 /* ---- runs ---- */
 
+/* Ends the current run: stops and frees its engine, then drops its queued
+ * batches and starts a new generation, so a batch of it still in the
+ * sender's hands is freed by the sender and changes nothing after. */
 static void end_run(agent *a)
 {
 	if (a->eng != NULL) {
@@ -277,18 +347,19 @@ static void end_run(agent *a)
 	while (a->head != NULL) {
 		qbatch *q = a->head;
 		a->head = q->next;
-		free_batch(q->m);
-		free(q);
+		free_qbatch(q);
 	}
 	a->tail = NULL;
 	a->queued = 0;
+	a->sending = 0;
+	a->gen++;
 	a->final_queued = 0;
 	a->orphaned = 0;
-	a->forgotten = 0;
 	a->next_seq = 0;
 	a->last_acked = 0;
 	a->dropped = 0;
 	pthread_mutex_unlock(&a->mu);
+	a->forgotten = 0;
 	a->run_id[0] = '\0';
 	a->done_sent = 0;
 }
@@ -451,7 +522,7 @@ static void on_assign(agent *a, const wire_assign *as)
 static int try_done(agent *a)
 {
 	pthread_mutex_lock(&a->mu);
-	int ready = a->final_queued && a->head == NULL;
+	int ready = a->final_queued && a->head == NULL && !a->sending;
 	uint64_t last = a->next_seq, dropped = a->dropped;
 	pthread_mutex_unlock(&a->mu);
 	if (!ready)
@@ -469,6 +540,51 @@ static int try_done(agent *a)
 	if (ok)
 		log_info("run %s: done, %llu batches delivered", a->run_id, (unsigned long long)last);
 	return ok;
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
+}
+
+/* What the stop signals received so far mean now (see link.h). *since is
+ * when the graceful stop began (0: not begun). Returns 1 to leave at once. */
+static int on_quit(agent *a, int welcomed, int64_t *since)
+{
+	const char *sig = signal_name(a->cfg->quit_signal != NULL ? *a->cfg->quit_signal : 0);
+	int64_t now = clock_mono_ns();
+	if (*since == 0) {
+		/* Nothing to hand over, or nobody to hand it to (the controller
+		 * is silent: its agents stopped their load by themselves). */
+		if (a->eng == NULL || a->done_sent || !welcomed || a->lost || *a->cfg->quit > 1)
+			return 1;
+		*since = now;
+		log_warn("run %s: %s: stopping the load; its last batches go to the controller", a->run_id, sig);
+		engine_stop(a->eng, 2);
+		/* Said before the last batches and DONE, so that the controller
+		 * reports an agent that stopped, not one it lost. */
+		char text[64];
+		snprintf(text, sizeof(text), "stopped: %s", sig);
+		send_error(a, a->run_id, HERD_ECLOSED, text);
+		return 0;
+	}
+	if (*a->cfg->quit > 1) {
+		log_warn("run %s: %s again: leaving at once", a->run_id, sig);
+		return 1;
+	}
+	if (now - *since > (int64_t)STOP_LEAVE_MS * 1000000) {
+		log_warn("run %s: the controller did not take the last batches within %d ms of the signal: leaving",
+		         a->run_id, STOP_LEAVE_MS);
+		return 1;
+	}
+	if (now - *since > (int64_t)STOP_DRAIN_MS * 1000000)
+		engine_stop(a->eng, 3);
+	return 0;
 }
 
 static void fill_poll(agent *a, wire_msg *m)
@@ -723,9 +839,12 @@ int link_run(const link_cfg *cfg)
 	int welcomed = 0, waiting_logged = 0;
 	if (cfg->token == NULL && strncmp(cfg->url, "ipc://", 6) != 0)
 		log_warn("no --token-file: whoever listens on %s can command this agent", cfg->url);
+	int64_t stop_since = 0; /* a stop signal came during a run: when */
 	rv = HERD_OK;
 	a.last_heard_ns = clock_mono_ns();
-	while (!*cfg->quit) {
+	for (;;) {
+		if (*cfg->quit > 0 && on_quit(&a, welcomed, &stop_since))
+			break;
 		wire_msg reply = { 0 };
 		if (!welcomed) {
 			/* A refused certificate ends an agent that never had a controller. */
@@ -780,14 +899,14 @@ int link_run(const link_cfg *cfg)
 		if (a.eng != NULL && orphaned) {
 			log_warn("run %s: abandoned (its controller is gone)", a.run_id);
 			end_run(&a);
-			if (cfg->once)
+			if (cfg->once || stop_since != 0)
 				break;
 			continue;
 		}
 		if (a.eng != NULL && !a.done_sent && engine_finished(a.eng) && try_done(&a)) {
 			a.done_sent = 1;
 			end_run(&a);
-			if (cfg->once)
+			if (cfg->once || stop_since != 0)
 				break;
 			continue;
 		}

@@ -25,7 +25,13 @@ typedef struct link_cfg {
 	int once;                 /* exit after one run (local agents) */
 	int64_t lost_controller_ms; /* default 3000 */
 	size_t max_queued;        /* unacknowledged batches kept; default 3600 */
-	volatile sig_atomic_t *quit; /* set by a signal handler to leave */
+	/* Stop signals received so far (a signal handler counts them) and the
+	 * last one's number. The first during a run stops it gracefully: no new
+	 * requests, the last batches delivered, and the controller told that
+	 * this agent stops and why (ERROR HERD_ECLOSED "stopped: SIGTERM", then
+	 * DONE); without a run, or at the second, the agent leaves at once. */
+	volatile sig_atomic_t *quit;
+	volatile sig_atomic_t *quit_signal;
 	const auth_token *token;  /* NULL: no authentication */
 	const allow *allow;       /* NULL: any target */
 	int allow_late;           /* tests only: skip the assignment's allowlist check, so that the

@@ -18,12 +18,29 @@
 #include "common/srcaddr.h"
 #include "proto/wire.h"
 
-static volatile sig_atomic_t quit;
+static volatile sig_atomic_t quit, quit_signal;
 
+/* SIGINT, SIGTERM, SIGHUP: the first stops a run gracefully (link.c), the
+ * second at once. */
 static void on_signal(int sig)
 {
-	(void)sig;
-	quit = 1;
+	quit++;
+	quit_signal = sig;
+}
+
+/* Catches the stop signals, except one ignored when we were started: a
+ * local agent inherits SIGINT, SIGTERM and SIGHUP ignored from its
+ * controller, which alone decides when it stops (a terminal's Ctrl-C or
+ * hangup, `timeout` or a service manager's stop reach only the controller),
+ * and `nohup herd-agent` keeps its meaning. */
+static void catch_stop_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_signal }, old;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
 }
 
 static void usage(FILE *f)
@@ -55,7 +72,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	link_cfg cfg = { .lost_controller_ms = 3000, .max_queued = 3600, .quit = &quit };
+	link_cfg cfg = { .lost_controller_ms = 3000, .max_queued = 3600, .quit = &quit, .quit_signal = &quit_signal };
 	auth_token token;
 	allow *allow_list = NULL;
 	srcaddr_pool src = { 0 };
@@ -153,12 +170,7 @@ int main(int argc, char **argv)
 	}
 	if (getenv("HERD_WIRE_VERSION") != NULL) /* tests of version refusal only */
 		wire_set_version_for_tests((uint32_t)atoi(getenv("HERD_WIRE_VERSION")));
-	struct sigaction sa = { .sa_handler = on_signal }, old;
-	/* A local agent inherits an ignored SIGINT from its controller, so Ctrl-C
-	 * at the terminal reaches only the controller, which stops runs in order. */
-	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-		sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_stop_signals();
 	signal(SIGPIPE, SIG_IGN);
 	/* Every VU holds a socket: take all the file descriptors we are allowed. */
 	struct rlimit nofile;

@@ -383,6 +383,13 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 	return simple_reply(WIRE_NOP);
 }
 
+/* An agent told to stop by a signal says so with ERROR HERD_ECLOSED during
+ * its run, then delivers its last batches and DONE: it has not failed. */
+static int stops_on_its_own(const slot *s, const wire_error *e)
+{
+	return e->code == HERD_ECLOSED && (s->info.state == AGENT_ASSIGNED || s->info.state == AGENT_READY);
+}
+
 static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 {
 	const char *id = m->type == WIRE_ERROR ? m->u.error.agent_id
@@ -406,8 +413,13 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 		s->info.ended_ns = m->u.done.ended_ns;
 		break;
 	case WIRE_ERROR:
-		s->info.state = AGENT_FAILED;
 		safetext_copy(s->info.error, sizeof(s->info.error), m->u.error.message);
+		if (stops_on_its_own(s, &m->u.error)) {
+			s->info.stopped = 1;
+			log_warn("agent %s %s", id, s->info.error);
+			break;
+		}
+		s->info.state = AGENT_FAILED;
 		log_error("agent %s: %s", id, s->info.error);
 		break;
 	default: break;

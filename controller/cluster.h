@@ -48,6 +48,8 @@ typedef struct agent_info {
 	uint64_t last_seq;      /* from DONE */
 	uint64_t dropped;       /* from DONE: batches the agent had to drop */
 	char error[512];        /* from ERROR */
+	int stopped;            /* it said it stops on its own (a signal; why in error):
+	                         * its last batches and DONE follow, it has not failed */
 } agent_info;
 
 /* Called for each METRICS batch from a handler thread. Returns HERD_OK to

@@ -42,12 +42,40 @@
 #define LOSS_MS 3000
 #define START_DELAY_REMOTE_MS 1000
 
-static volatile sig_atomic_t interrupts;
+static volatile sig_atomic_t interrupts, interrupt_signal;
 
 static void on_sigint(int sig)
 {
-	(void)sig;
 	interrupts++;
+	interrupt_signal = sig;
+}
+
+/*
+ * SIGINT (Ctrl-C), SIGTERM (`timeout`, kill, a service manager's stop) and
+ * SIGHUP (the terminal went away) all stop the run: the first gracefully,
+ * the second at once; the summary is printed and the run stored as
+ * interrupted either way. SIGPIPE is ignored, so that output to a reader
+ * gone with the terminal (`herd run | tee`) fails instead of killing us
+ * before the run is stored.
+ */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "Ctrl-C";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
 }
 
 typedef struct run {
@@ -184,6 +212,28 @@ static int find_agent_bin(const run_opts *o, char *out, size_t len)
 	return -1;
 }
 
+/*
+ * In a local agent's child process, before exec: the controller owns its
+ * local agents' fate. They live in a session of their own, so a terminal's
+ * Ctrl-C or hangup and a signal to the controller's process group (`timeout`)
+ * do not reach them, and they ignore SIGINT, SIGTERM and SIGHUP (herd-agent
+ * keeps a stop signal ignored at start), as a service manager signals every
+ * process of its unit: the controller stops them in order, and they die
+ * with it (SIGKILL when it exits, even killed: they have nobody to report
+ * to). parent is the controller's pid.
+ */
+static void local_agent_detach(pid_t parent)
+{
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The controller may have died before the line above. */
+	if (getppid() != parent)
+		_exit(1);
+}
+
 static int spawn_agents(run *r, int n, int workers)
 {
 	char bin[PATH_MAX + 64], name[32], wbuf[16], logpath[PATH_MAX + 32];
@@ -196,6 +246,7 @@ static int spawn_agents(run *r, int n, int workers)
 	if (r->pids == NULL)
 		return -1;
 	snprintf(wbuf, sizeof(wbuf), "%d", workers);
+	pid_t parent = getpid();
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "local-%d", i + 1);
 		pid_t pid = fork();
@@ -210,12 +261,7 @@ static int spawn_agents(run *r, int n, int workers)
 				dup2(fd, 2);
 				close(fd);
 			}
-			/* Ctrl-C goes to the controller, which stops the agents in order;
-			 * if the controller dies, its local agents go with it. */
-			signal(SIGINT, SIG_IGN);
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() == 1)
-				_exit(1);
+			local_agent_detach(parent);
 			const char *argv[] = { bin,  "--controller", r->url, "--name", name, "--workers",
 				               wbuf, "--once",       NULL,   NULL,     NULL,   NULL,
 				               NULL };
@@ -247,8 +293,9 @@ static int wait_joined(run *r, int n, int64_t ms, int *gone_status)
 	int64_t deadline = clock_mono_ns() + ms * 1000000;
 	int got;
 	*gone_status = -1;
-	int64_t slice = r->npids > 0 ? 100 : ms;
-	while ((got = cluster_wait_joined(r->cl, n, slice)) < n && clock_mono_ns() < deadline) {
+	/* Short slices: a local agent that exits, or a stop signal, ends the wait. */
+	int64_t slice = 100;
+	while ((got = cluster_wait_joined(r->cl, n, slice)) < n && clock_mono_ns() < deadline && !interrupts) {
 		for (int i = 0; i < r->npids; i++) {
 			int status;
 			if (r->pids[i] > 0 && waitpid(r->pids[i], &status, WNOHANG) == r->pids[i]) {
@@ -348,6 +395,13 @@ static void stop_all(run *r, agent_info *ai, size_t n, const char *reason)
 			cluster_send(r->cl, ai[i].id, &m);
 }
 
+/* An agent's status for the store and the summary: "stopped" for one that
+ * stopped on its own (a signal) and delivered its last batches. */
+static const char *agent_status(const agent_info *a)
+{
+	return a->stopped && a->state == AGENT_DONE ? "stopped" : agent_state_name(a->state);
+}
+
 static void record_agents(run *r, agent_info *ai, size_t n, const double *weights, double wsum)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -359,7 +413,7 @@ static void record_agents(run *r, agent_info *ai, size_t n, const double *weight
 			.weight = weights != NULL && wsum > 0 ? weights[i] / wsum : 0,
 			.joined_at = ai[i].joined_ns / 1000000,
 			.left_at = ai[i].state == AGENT_DONE || ai[i].state == AGENT_LOST ? clock_real_ns() / 1000000 : 0,
-			.status = agent_state_name(ai[i].state),
+			.status = agent_status(&ai[i]),
 			.cpu_pct = ai[i].cpu_pct,
 			.rss_kb = ai[i].rss_kb,
 		};
@@ -448,8 +502,7 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 	if (store_add_event(r->st, r->run_id, clock_real_ns() / 1000000, kind, agent_id, message) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r->st));
 	pthread_mutex_unlock(&r->mu);
-	if (strcmp(kind, "agent_refused") == 0)
-		fprintf(stderr, "herd: refused agent %s: %s\n", agent_id[0] ? agent_id : "(unknown)", message);
+	/* Refusals are on stderr already: the gate logs them, bounded. */
 }
 
 /*
@@ -480,8 +533,38 @@ static int run_outcome(run *r, int code, int interrupted, int degraded, const ve
 		snprintf(reason, len, "nothing was measured: no request, WebSocket session or iteration%s",
 		         degraded ? " (agents were lost before any load)" : "");
 	else if (code == EXIT_DEGRADED)
-		snprintf(reason, len, "agents lost or batches missing: part of the load was not applied or not measured");
+		snprintf(reason, len, "degraded: agents left before the end (lost or stopped), or batches are "
+		                      "missing: part of the load was not applied or not measured");
 	return code;
+}
+
+/* Copies peer-supplied text for the terminal: control characters become '?'. */
+static void printable(const char *in, char *out, size_t len)
+{
+	size_t i = 0;
+	for (; in[i] != '\0' && i + 1 < len; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+	out[i] = '\0';
+}
+
+/* Reports each agent that said it stops on its own (a signal: "stopped:
+ * SIGTERM") once (told[i]); its last batches and DONE follow. Returns how
+ * many are new. */
+static int report_stopped(run *r, const agent_info *ai, size_t n, char *told)
+{
+	int k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char why[128];
+		if (!ai[i].stopped || told[i])
+			continue;
+		told[i] = 1;
+		k++;
+		printable(ai[i].error, why, sizeof(why));
+		fprintf(stderr, "%sherd: agent %s %s%s\n", r->o->quiet ? "" : "\n", ai[i].name, why,
+		        r->o->on_loss_abort ? "; aborting the run" : "; the run goes on without it");
+		on_event(r, "agent_stopped", ai[i].id, why);
+	}
+	return k;
 }
 
 double run_agent_weight(const char *spec, const char *name, double dflt)
@@ -625,6 +708,7 @@ int run_main(const run_opts *o)
 	int code = EXIT_SETUP, rv;
 	agent_info *ai = NULL;
 	double *weights = NULL;
+	char *told = NULL; /* agents reported stopped on their own */
 	size_t nai = 0;
 	int interrupted = 0, degraded = 0, run_open = 0;
 
@@ -695,6 +779,7 @@ int run_main(const run_opts *o)
 		}
 		snprintf(r.url, sizeof(r.url), "ipc://%s/ctl.sock", r.tmpdir);
 	}
+	catch_stop_signals();
 	if (store_run_begin(r.st, r.run_id, r.plan->name, o->plan_path, r.plan_text,
 	                    clock_real_ns() / 1000000, INTERVAL_MS) != HERD_OK) {
 		fprintf(stderr, "herd: results store: %s\n", store_errmsg(r.st));
@@ -724,9 +809,6 @@ int run_main(const run_opts *o)
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
 	}
-	struct sigaction sa = { .sa_handler = on_sigint };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	if (nlocal > 0 && spawn_agents(&r, nlocal, workers) != 0)
 		goto out;
 	int64_t wait_ms = !remote                  ? JOIN_TIMEOUT_MS
@@ -741,7 +823,10 @@ int run_main(const run_opts *o)
 	int gone;
 	int joined = wait_joined(&r, nwant, wait_ms, &gone);
 	if (joined < nwant) {
-		if (gone >= 0)
+		if (interrupts) {
+			fprintf(stderr, "herd: %s before the run started: stopping\n", signal_name(interrupt_signal));
+			code = EXIT_INTERRUPTED;
+		} else if (gone >= 0)
 			fprintf(stderr, "herd: a local agent exited (status %d) before it joined\n", gone);
 		else
 			fprintf(stderr, "herd: only %d of %d agents connected within %.0f s\n", joined, nwant,
@@ -755,7 +840,8 @@ int run_main(const run_opts *o)
 	size_t acap = (size_t)nwant * 2 + 8;
 	ai = calloc(acap, sizeof(*ai));
 	weights = calloc(acap, sizeof(*weights));
-	if (ai == NULL || weights == NULL)
+	told = calloc(acap, 1);
+	if (ai == NULL || weights == NULL || told == NULL)
 		goto out;
 	nai = select_agents(&r, ai, acap, (size_t)nwant);
 	/* Each agent measures its clock offset right after joining and reports it
@@ -858,7 +944,8 @@ int run_main(const run_opts *o)
 			seen_interrupts = interrupts;
 			interrupted = 1;
 			if (seen_interrupts == 1) {
-				fprintf(stderr, "\nherd: stopping gracefully (Ctrl-C again to stop at once)\n");
+				fprintf(stderr, "\nherd: %s: stopping gracefully (%s again to stop at once)\n",
+				        signal_name(interrupt_signal), interrupt_signal == SIGINT ? "Ctrl-C" : "signal");
 				stop_all(&r, ai, nai, "interrupt");
 			} else {
 				fprintf(stderr, "\nherd: stopping at once\n");
@@ -895,10 +982,18 @@ int run_main(const run_opts *o)
 			degraded = 1;
 			refresh_agents(&r, ai, nai);
 			for (size_t i = 0; i < nai; i++)
-				if (ai[i].state == AGENT_LOST)
+				if (ai[i].state == AGENT_LOST && !ai[i].stopped)
 					fprintf(stderr, "%sherd: agent %s lost: nothing heard for %.1f s%s\n",
 					        o->quiet ? "" : "\n", ai[i].name, (double)(o->loss_ms > 0 ? o->loss_ms : LOSS_MS) / 1000,
 					        o->on_loss_abort ? "; aborting the run" : "; the run goes on without it");
+			if (o->on_loss_abort) {
+				stop_all(&r, ai, nai, "abort");
+				code = EXIT_ABORTED;
+				break;
+			}
+		}
+		if (report_stopped(&r, ai, nai, told) > 0) {
+			degraded = 1;
 			if (o->on_loss_abort) {
 				stop_all(&r, ai, nai, "abort");
 				code = EXIT_ABORTED;
@@ -973,7 +1068,7 @@ int run_main(const run_opts *o)
 	r.cl = NULL;
 	record_agents(&r, ai, nai, weights, wsum);
 	for (size_t i = 0; i < nai; i++) {
-		if (ai[i].state == AGENT_LOST || (ai[i].state != AGENT_DONE && ai[i].batches == 0))
+		if (ai[i].state == AGENT_LOST || ai[i].stopped || (ai[i].state != AGENT_DONE && ai[i].batches == 0))
 			degraded = 1;
 		if (ai[i].dropped > 0) {
 			degraded = 1;
@@ -1009,7 +1104,7 @@ int run_main(const run_opts *o)
 	summary_agent *sag = calloc(nai + 1, sizeof(*sag));
 	for (size_t i = 0; sag != NULL && i < nai; i++)
 		sag[i] = (summary_agent){ .id = ai[i].id, .name = ai[i].name, .host = ai[i].host,
-			                      .status = agent_state_name(ai[i].state), .cores = ai[i].cores,
+			                      .status = agent_status(&ai[i]), .cores = ai[i].cores,
 			                      .cpu_pct = ai[i].cpu_pct, .rss_kb = ai[i].rss_kb,
 			                      .batches = ai[i].batches, .dropped = ai[i].dropped };
 	summary_info si = {
@@ -1051,21 +1146,23 @@ int run_main(const run_opts *o)
 	verdict_set_free(vs);
 
 out:
-	/* A run that never got going is recorded as an error, not left "running". */
-	if (run_open && store_run_end(r.st, r.run_id, STORE_ERROR, code, 0, clock_real_ns() / 1000000, NULL,
-	                              NULL) != HERD_OK)
+	/* A run that never got going is recorded as an error (or interrupted),
+	 * not left "running". */
+	if (run_open && store_run_end(r.st, r.run_id, code == EXIT_INTERRUPTED ? STORE_INTERRUPTED : STORE_ERROR,
+	                              code, 0, clock_real_ns() / 1000000, NULL, NULL) != HERD_OK)
 		log_warn("results store: %s", store_errmsg(r.st));
 	metrics_http_stop(r.mh);
 	r.mh = NULL;
 	if (r.cl != NULL)
 		cluster_close(r.cl);
 	if (r.npids > 0)
-		reap_agents(&r, code == EXIT_SETUP ? 0 : 2000);
+		reap_agents(&r, code == EXIT_SETUP || code == EXIT_INTERRUPTED ? 0 : 2000);
 	if (r.tmpdir[0] != '\0')
 		remove_tmpdir(&r);
 	free(r.pids);
 	free(ai);
 	free(weights);
+	free(told);
 	live_free(r.lv);
 	results_free(r.res);
 	store_close(r.st);

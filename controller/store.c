@@ -5,10 +5,12 @@
  * version intact. The statements of the hot path (one batch per agent per
  * second) are prepared once at open; the rest are prepared when used.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,6 +229,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S__N];
 	hist *scratch; /* interval_stats: the merged histogram of one interval */
+	int lock_fd; /* the database file, flock(2)ed shared while open; -1: none */
 	char err[512];
 };
 
@@ -372,6 +375,49 @@ static int wal_on(store *st)
 	return rv;
 }
 
+/*
+ * Marks the runs left "running" by a controller that is gone (killed, or
+ * its machine went down) as "interrupted", with an event saying so; their
+ * end time is their last batch's arrival.
+ *
+ * Which runs are still alive: every process holds a shared flock(2) on the
+ * database file for as long as it has the store open, so only a process that
+ * can take that lock exclusively knows that nobody else has the store open,
+ * and only then sweeps. On Linux flock(2) locks are apart from SQLite's own
+ * fcntl(2) locks; the descriptor stays open until after sqlite3_close, since
+ * closing any descriptor of the file would drop SQLite's locks. (WAL mode
+ * already needs every user of the file on one host, where flock holds.)
+ * An in-memory database (no such file) has no other users and no old runs.
+ */
+static int mark_abandoned_runs(store *st, const char *path)
+{
+	int rv;
+	st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (st->lock_fd < 0)
+		return HERD_OK;
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		char sql[512];
+		snprintf(sql, sizeof(sql),
+		         "BEGIN IMMEDIATE;"
+		         "INSERT INTO events (run_id, at, kind, message) SELECT id, %" PRId64 ", 'interrupted',"
+		         " 'its controller ended without finishing it (found when the store was opened again)'"
+		         " FROM runs WHERE status = 'running';"
+		         "UPDATE runs SET status = 'interrupted', ended_at = coalesce("
+		         " (SELECT max(received_at) FROM batches WHERE batches.run_id = runs.id), started_at)"
+		         " WHERE status = 'running';"
+		         "COMMIT",
+		         clock_real_ns() / 1000000);
+		if ((rv = exec(st, sql, "marking the runs of controllers that are gone")) != HERD_OK) {
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return rv;
+		}
+	}
+	/* Held until store_close (a sweep elsewhere holds it exclusively for a
+	 * moment: wait for it). */
+	flock(st->lock_fd, LOCK_SH);
+	return HERD_OK;
+}
+
 int store_open(const char *path, store **out, char *err, size_t errlen)
 {
 	store *st;
@@ -387,6 +433,7 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: out of memory", path);
 		return HERD_ENOMEM;
 	}
+	st->lock_fd = -1;
 	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		if (st->db == NULL) {
@@ -406,7 +453,8 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL",
 	               "setting pragmas")) != 0 ||
 	    (rv = migrate(st)) != 0 ||
-	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0)
+	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0 ||
+	    (rv = mark_abandoned_runs(st, path)) != 0)
 		goto fail;
 	for (int i = 0; i < S__N; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -433,6 +481,8 @@ void store_close(store *st)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	hist_free(st->scratch);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd); /* after SQLite's close: see mark_abandoned_runs */
 	free(st);
 }
 

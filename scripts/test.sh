@@ -2,7 +2,9 @@
 # herd's test command: installs dependencies, builds with warnings as errors,
 # runs the unit and integration suites (nginx, network namespaces), then the
 # unit suite and the nginx integration suites again with herd built with
-# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, N failed".
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the unit suite and the
+# suites that exercise the agent's and the controller's threads with
+# ThreadSanitizer. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -38,11 +40,34 @@ if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false; then
   meson test -C build-ci-asan --suite unit --print-errorlogs --num-processes 2 || true
   count build-ci-asan
   # herd and herd-agent themselves under the sanitizers, against nginx, websockets and json-server
-  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test executor_test ws_test journey_test srcaddr_test plan_flags_test gates_test measure_test auth_test allowlist_test --print-errorlogs || true
+  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test executor_test ws_test journey_test srcaddr_test plan_flags_test gates_test measure_test auth_test allowlist_test lifecycle_test --print-errorlogs || true
   count build-ci-asan
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else
   echo "sanitizer build failed"; failed=$((failed + 1))
+fi
+
+if build build-ci-tsan -Db_sanitize=thread; then
+  # Every process writes its reports to a file of its own (local agents too,
+  # whose stderr no test reads): any file there is a failure.
+  tsan_logs=$(mktemp -d)
+  export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 log_path=$tsan_logs/tsan"
+  meson test -C build-ci-tsan --suite unit --print-errorlogs --num-processes 2 || true
+  count build-ci-tsan
+  # The link's and the cluster's threads: restarts, signals, closing (timing
+  # bounds of other suites do not hold at ThreadSanitizer's speed).
+  meson test -C build-ci-tsan lifecycle_test cluster_close_test --print-errorlogs || true
+  count build-ci-tsan
+  unset TSAN_OPTIONS
+  if compgen -G "$tsan_logs/tsan.*" >/dev/null; then
+    echo "ThreadSanitizer reports:"; cat "$tsan_logs"/tsan.*
+    failed=$((failed + 1))
+  else
+    passed=$((passed + 1))
+  fi
+  rm -rf "$tsan_logs"
+else
+  echo "thread sanitizer build failed"; failed=$((failed + 1))
 fi
 
 echo "$passed passed, $failed failed"

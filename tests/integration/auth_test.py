@@ -659,7 +659,10 @@ def test_forged_auth_not_against_agent():
                 hello = {"v": v, "t": "HELLO", "agent": claimed, "name": "real", "host": "h",
                          "version": "0", "cores": 1, "pid": 1, "clock": 0, "caps": "http",
                          "nonce": "ab" * 32}
-                check(msg_type(sp_request(s, 2 * i + 1, hello)) == "CHALLENGE", "no CHALLENGE")
+                first = msg_type(sp_request(s, 2 * i + 1, hello))
+                if claimed == evil and first == "ERROR":
+                    continue  # an id that is not printable text is refused at HELLO already
+                check(first == "CHALLENGE", "no CHALLENGE (%s)" % first)
                 r = sp_request(s, 2 * i + 2, {"v": v, "t": "AUTH", "agent": claimed, "proof": "00" * 32})
                 check(msg_type(r) == "ERROR", "a wrong proof was not refused: %r" % r[:80])
             s.close()

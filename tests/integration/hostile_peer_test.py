@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Fail, Nginx, TestPki, agent_bin, check, free_port, main,  # noqa: E402
                      note, prepare_run)
 
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 # The controller's defaults (controller/gate.h, proto/wire.h).
 PREAUTH_MS = 5000
 MAX_UNAUTH = 16
@@ -174,7 +174,7 @@ class Run:
         args = ["--listen", self.url, "--agents", "1", "--agents-wait", "30s"]
         self.agent_tls = []
         if pki is not None:
-            cert, key = pki.server("ctl", ["IP:127.0.0.1"])
+            cert, key = pki.server("ctl", ["IP:127.0.0.1", "DNS:127.0.0.1"])
             args += ["--tls-cert", cert, "--tls-key", key, "--tls-ca", pki.ca]
             cert, key = pki.client("real")
             self.agent_tls = ["--tls-cert", cert, "--tls-key", key, "--tls-ca", pki.ca]

@@ -957,6 +957,57 @@ static void test_run_id(void)
 	CHECK(strncmp(id, "20261124-011203-", 16) == 0);
 }
 
+/* Runs left "running" by a controller that is gone are marked "interrupted"
+ * when the store is next opened, but never while another process (here
+ * another connection: flock(2) locks are per open file) has the store open. */
+static void test_abandoned_runs(void)
+{
+	char apath[300], f[320], err[512];
+	store *a, *b, *c;
+	sqlite3 *db;
+	int dup = -1;
+	snprintf(apath, sizeof(apath), "%s/abandoned.db", dir);
+
+	CHECK_EQ_INT(store_open(apath, &a, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(store_run_begin(a, "r-killed", "p", NULL, NULL, 1795914723000LL, 1000), HERD_OK);
+	CHECK_EQ_INT(store_run_begin(a, "r-ended", "p", NULL, NULL, 1795914723000LL, 1000), HERD_OK);
+	CHECK_EQ_INT(store_run_end(a, "r-ended", STORE_PASSED, 0, 0, 1795914733000LL, NULL, NULL), HERD_OK);
+	wire_entry e = entry("http_reqs", "s", "", "GET", 2);
+	e.count = 3;
+	CHECK_EQ_INT(store_add_batch(a, "r-killed", "agent-1", 1, 1000, &e, 1, &dup), HERD_OK);
+
+	/* The run's controller (a) is alive: another open leaves its run alone. */
+	CHECK_EQ_INT(store_open(apath, &b, err, sizeof(err)), HERD_OK);
+	store_close(b);
+	CHECK_EQ_INT(sqlite3_open(apath, &db), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM runs WHERE id = 'r-killed' AND status = 'running'"), 1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM events WHERE kind = 'interrupted'"), 0);
+
+	/* Gone without ending its run (store_close stands for the process exit). */
+	store_close(a);
+	CHECK_EQ_INT(store_open(apath, &c, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM runs WHERE id = 'r-killed' AND status = 'interrupted'"), 1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM runs WHERE id = 'r-ended' AND status = 'passed'"
+	                        " AND ended_at = 1795914733000"), 1);
+	/* Ended at its last batch's arrival. */
+	CHECK_EQ_INT(scalar(db, "SELECT ended_at = (SELECT received_at FROM batches WHERE run_id = 'r-killed')"
+	                        " FROM runs WHERE id = 'r-killed'"), 1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM events WHERE kind = 'interrupted' AND run_id = 'r-killed'"), 1);
+	/* A run begun by this open stays running while it is open. */
+	CHECK_EQ_INT(store_run_begin(c, "r-new", "p", NULL, NULL, 1795914723000LL, 1000), HERD_OK);
+	CHECK_EQ_INT(store_open(apath, &b, err, sizeof(err)), HERD_OK);
+	store_close(b);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM runs WHERE id = 'r-new' AND status = 'running'"), 1);
+	store_close(c);
+	sqlite3_close(db);
+
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(f, sizeof(f), "%s%s", apath, suffixes[i]);
+		unlink(f);
+	}
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL) {
@@ -972,6 +1023,7 @@ int main(void)
 	test_migrate_v1();
 	test_migrate_v2();
 	test_close_codes();
+	test_abandoned_runs();
 
 	unlink_db(path);
 	rmdir(dir);
