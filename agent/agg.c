@@ -18,6 +18,7 @@ static const char *const metric_names[AM__N] = {
 	"group_duration",
 	"ws_close_codes",     "ws_tls_handshaking", "ws_sessions_open",
 	"offered_iterations", "iterations_started", "vus_target",
+	"agent_cpu",          "agent_rss_kb",
 };
 
 const char *agg_metric_name(int m)
@@ -29,7 +30,8 @@ const char *agg_metric_name(int m)
 
 int agg_metric_is_gauge(int m)
 {
-	return m == AM_VUS || m == AM_VUS_MAX || m == AM_WS_SESSIONS_OPEN || m == AM_VUS_TARGET;
+	return m == AM_VUS || m == AM_VUS_MAX || m == AM_WS_SESSIONS_OPEN || m == AM_VUS_TARGET ||
+	       m == AM_AGENT_CPU || m == AM_AGENT_RSS;
 }
 
 _Static_assert(sizeof(agg_key) == 16, "agg_key is two words with no padding");

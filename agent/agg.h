@@ -39,6 +39,8 @@ typedef enum agg_metric {
 	AM_OFFERED_ITERATIONS,  /* counter: arrival-rate arrivals that fell due (started or dropped) */
 	AM_ITERATIONS_STARTED,  /* counter per flow (key.sub): iterations begun, i.e. flow picks */
 	AM_VUS_TARGET,          /* gauge: the VUs a closed-model executor asks for at that moment */
+	AM_AGENT_CPU,           /* gauge: the agent's CPU use over the interval, per mille of one core */
+	AM_AGENT_RSS,           /* gauge: the agent's resident memory at the interval's end, KiB */
 	AM__N
 } agg_metric;
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/engine.h"
+#include "agent/sysstat.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -38,6 +39,7 @@ struct engine {
 	atomic_int finished;
 	_Atomic int64_t started_real_ns;
 	_Atomic int64_t ended_real_ns;
+	sysstat_cpu_meter cpu; /* the agent's own CPU use, per interval sent */
 };
 
 int engine_global_init(void)
@@ -89,20 +91,42 @@ static int entry_to_wire(const plan *p, agg_entry *a, wire_entry *e)
 	return HERD_OK;
 }
 
-static wire_metrics *to_wire(const plan *p, agg *a)
+/*
+ * One batch holds at most ENGINE_BATCH_HISTS histograms and
+ * ENGINE_BATCH_ENTRIES series, so that it always fits one wire message
+ * (WIRE_MAX_HISTS, WIRE_MAX_MSG: a histogram encodes to 54 KB at most) and
+ * an interval with more goes out in several batches. The controller merges
+ * batches, not intervals, so the parts need nothing more.
+ */
+#define ENGINE_BATCH_HISTS 512
+#define ENGINE_BATCH_ENTRIES 4096
+
+/* Builds a batch from a's entries from *pos on, up to the limits above;
+ * advances *pos and sets *more when entries are left for another batch.
+ * NULL when out of memory. */
+static wire_metrics *to_wire(const plan *p, agg *a, size_t *pos, int *more)
 {
 	wire_metrics *m = calloc(1, sizeof(*m));
-	size_t pos = 0, i = 0;
+	size_t cap = a->len < ENGINE_BATCH_ENTRIES ? a->len : ENGINE_BATCH_ENTRIES, hists = 0;
 	agg_entry *ae;
+	*more = 0;
 	if (m == NULL)
 		return NULL;
 	m->interval_ms = -1; /* set by the caller */
-	m->entries = calloc(a->len + 1, sizeof(*m->entries));
+	m->entries = calloc(cap + 1, sizeof(*m->entries));
 	if (m->entries == NULL)
 		goto fail;
-	while ((ae = agg_next(a, &pos)) != NULL) {
-		m->nentries = (uint32_t)(i + 1);
-		if (entry_to_wire(p, ae, &m->entries[i++]) != HERD_OK)
+	for (;;) {
+		size_t at = *pos;
+		if ((ae = agg_next(a, pos)) == NULL)
+			break;
+		if (m->nentries == cap || (ae->h != NULL && hists == ENGINE_BATCH_HISTS)) {
+			*pos = at; /* the next batch starts with it */
+			*more = 1;
+			break;
+		}
+		hists += ae->h != NULL;
+		if (entry_to_wire(p, ae, &m->entries[m->nentries++]) != HERD_OK)
 			goto fail;
 	}
 	return m;
@@ -143,6 +167,21 @@ static void add_final_gauges(engine *e, agg *a)
 			log_error("out of memory merging interval %lld", (long long)a->interval);
 }
 
+/*
+ * The agent's own CPU and memory in each interval it sends, so a report can
+ * draw them over time beside the load (the POLLs carry the same figures,
+ * but the controller keeps only their highest). Measured when the interval
+ * is sent: the CPU over the time since the last one (see sysstat.h).
+ */
+static void add_usage(engine *e, agg *a)
+{
+	agg_key k = { .metric = AM_AGENT_CPU, .method = 0xff, .scenario = AGG_NONE, .step = AGG_NONE };
+	double pct = sysstat_cpu_pct(&e->cpu, sysstat_cpu_us(), clock_mono_ns());
+	agg_gauge(a, k, (int64_t)(pct * 10.0 + 0.5));
+	k.metric = AM_AGENT_RSS;
+	agg_gauge(a, k, (int64_t)sysstat_rss_kb());
+}
+
 static void emit_ready(engine *e, int force)
 {
 	while (e->queue != NULL) {
@@ -160,12 +199,17 @@ static void emit_ready(engine *e, int force)
 			all_done &= e->done[w];
 		int last = all_done && e->queue == NULL;
 		add_final_gauges(e, pd->a);
-		wire_metrics *m = to_wire(e->cfg.plan, pd->a);
-		if (m != NULL) {
+		add_usage(e, pd->a);
+		size_t pos = 0;
+		int more = 1;
+		while (more) {
+			wire_metrics *m = to_wire(e->cfg.plan, pd->a, &pos, &more);
+			if (m == NULL) {
+				log_error("out of memory: interval %lld lost", (long long)pd->a->interval);
+				break;
+			}
 			m->interval_ms = pd->a->interval * e->cfg.interval_ms;
-			e->cfg.batch(e->cfg.batch_arg, m, last);
-		} else {
-			log_error("out of memory: interval %lld lost", (long long)pd->a->interval);
+			e->cfg.batch(e->cfg.batch_arg, m, last && !more);
 		}
 		agg_free(pd->a);
 		free(pd);
@@ -227,6 +271,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	if (e == NULL)
 		return HERD_ENOMEM;
 	e->cfg = *cfg;
+	sysstat_cpu_pct(&e->cpu, sysstat_cpu_us(), clock_mono_ns()); /* the first window starts */
 	e->n = cfg->nworkers > 0 ? cfg->nworkers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (e->n < 1)
 		e->n = 1;

@@ -52,6 +52,7 @@ typedef struct http_conn {
 	dheap_node dl;               /* its deadline, in the state's heap while in flight */
 	const allow *allow;          /* the agent's --allow-target, NULL: any target */
 	char refused[200];           /* why open_socket refused the last address this transfer tried, "" if not */
+	int jar_started;             /* a transfer ran with the cookie engine on */
 } http_conn;
 
 /*
@@ -296,6 +297,7 @@ static void finish(http_state *st, http_conn *c, CURLcode rc, int64_t end_ns)
 	curl_multi_remove_handle(st->multi, c->easy);
 	dheap_remove(&st->deadlines, &c->dl);
 	c->in_flight = 0;
+	c->jar_started = 1;
 	fill_result(c, rc, end_ns, &r);
 	if (rc != CURLE_OK && c->refused[0] != '\0') {
 		/* Not a failed connect: the agent refused to open it. */
@@ -532,8 +534,13 @@ static void configure(http_state *st, http_conn *c, const plan_step *s)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)s->redirects);
 	if (s->compression)
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
-	if (st->cookies)
-		curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the jar, kept across resets */
+	/* The jar and the cookie engine, once started by a transfer, outlive
+	 * curl_easy_reset. Each COOKIEFILE adds a file name to a list that the
+	 * reset forgets without freeing (libcurl 7.88: two allocations, about
+	 * 60 bytes per request of a multi-step flow), so it is set only until
+	 * the first transfer has started the engine. */
+	if (st->cookies && !c->jar_started)
+		curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
 	c->keep_headers = plan_step_needs_headers(s);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);

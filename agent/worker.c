@@ -7,6 +7,7 @@
  * from the scheduled start, counting dropped iterations when no VU is free.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,6 +18,7 @@
 #include "agent/engine.h"
 #include "agent/journey.h"
 #include "agent/worker.h"
+#include "common/log.h"
 #include "common/clock.h"
 #include "common/dheap.h"
 #include "common/err.h"
@@ -55,6 +57,8 @@ typedef struct scen_rt {
 	sched_rate rate;      /* arrival-rate: this worker's share of the rate over time */
 	double phase;         /* arrival k is due when the rate's integral reaches k + phase */
 	int64_t arrival_k;    /* arrivals scheduled so far */
+	int drops_logged;     /* the first dropped arrival was logged */
+	int starved;          /* arrivals were dropped and no VU has come free since */
 	int64_t next_arrival_ns; /* INT64_MAX when no more are due */
 	int over;             /* nothing will start again */
 	int exhausted;        /* a feeder with onExhausted: stop ran out */
@@ -732,12 +736,48 @@ static int64_t arrival_due(const scen_rt *r, int64_t k)
 	return t == INT64_MAX ? INT64_MAX : r->start_ns + t;
 }
 
+/* How many of the scenario's arrivals are due at or before t. */
+static int64_t arrivals_due_by(const scen_rt *r, int64_t t)
+{
+	/* Arrival k is due when the rate's integral reaches k + phase. */
+	double due = sched_rate_arrivals(&r->rate, t - r->start_ns) - r->phase;
+	return due >= 0 ? (int64_t)floor(due) + 1 : 0;
+}
+
+/*
+ * Drops the next n arrivals, which found no VU free: counted at once, in
+ * time independent of the rate, so a rate far beyond what maxVUs can serve
+ * costs no CPU. The first drop is logged once per worker and scenario; the
+ * count is in dropped_iterations.
+ */
+static void drop_arrivals(worker *w, scen_rt *r, int64_t n)
+{
+	agg_count(w->cur, (agg_key){ .metric = AM_DROPPED_ITERATIONS, .method = 0xff,
+	                            .scenario = r->idx, .step = AGG_NONE }, (uint64_t)n);
+	if (!r->drops_logged) {
+		r->drops_logged = 1;
+		log_warn("scenario '%s': all %zu VUs of a worker are busy, arrivals are dropped (counted in"
+		         " dropped_iterations); raise maxVUs or lower the rate",
+		         r->s->name, r->nvus);
+	}
+	r->arrival_k += n;
+	r->next_arrival_ns = arrival_due(r, r->arrival_k);
+}
+
 /* Both arrival-rate executors: iterations start when the integral of the rate
  * says so, whether a VU is free or not. */
 static void arrivals(worker *w, scen_rt *r, int64_t now)
 {
 	if (r->exhausted || atomic_load(w->cfg.stop))
 		return;
+	if (r->starved && r->nidle > 0) {
+		/* A VU came free: the arrivals due while none was had to go. The
+		 * loop does not wake for arrivals while starved (worker_run). */
+		r->starved = 0;
+		int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
+		if (n > 0)
+			drop_arrivals(w, r, n);
+	}
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
 		/* The offered load: every arrival due, whether it starts or not. */
@@ -746,11 +786,12 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
 			free_vu = vu_alloc(w, r);
 		if (free_vu == NULL) {
-			agg_count(w->cur, (agg_key){ .metric = AM_DROPPED_ITERATIONS, .method = 0xff,
-			                            .scenario = r->idx, .step = AGG_NONE }, 1);
-		} else {
-			start_iteration(w, r, free_vu, r->next_arrival_ns);
+			int64_t n = arrivals_due_by(r, now < r->end_ns ? now : r->end_ns - 1) - r->arrival_k;
+			drop_arrivals(w, r, n > 0 ? n : 1); /* it is due: one at least, rounding apart */
+			r->starved = 1;
+			continue;
 		}
+		start_iteration(w, r, free_vu, r->next_arrival_ns);
 		/* From the start each time, so rounding never accumulates. */
 		r->arrival_k++;
 		r->next_arrival_ns = arrival_due(r, r->arrival_k);
@@ -863,6 +904,18 @@ static void flush(worker *w, int last)
 
 /* ---- life cycle ---- */
 
+/* A worker numbers its VUs in a block of ENGINE_VUS_PER_WORKER: a share
+ * past it is refused before any VU is made, with the numbers in the log. */
+static int fits_vus(worker *w, const scen_rt *r)
+{
+	if (r->max_vus <= (int64_t)(ENGINE_VUS_PER_WORKER - w->next_vu_id))
+		return HERD_OK;
+	log_error("scenario '%s' needs %lld VUs on a worker that has %u left of the %u one worker holds;"
+	          " run it on more agents or workers", r->s->name, (long long)r->max_vus,
+	          ENGINE_VUS_PER_WORKER - w->next_vu_id, ENGINE_VUS_PER_WORKER);
+	return HERD_EINVAL;
+}
+
 /* Either arrival-rate executor: the rate's profile for this worker, and its
  * preallocated VUs in the idle pool. */
 static int setup_arrivals(worker *w, scen_rt *r)
@@ -883,6 +936,8 @@ static int setup_arrivals(worker *w, scen_rt *r)
 	/* Stagger workers so their arrivals interleave instead of colliding. */
 	r->phase = (double)pl->worker / (double)(pl->nworkers ? pl->nworkers : 1);
 	r->next_arrival_ns = arrival_due(r, 0);
+	if (fits_vus(w, r) != HERD_OK)
+		return HERD_EINVAL;
 	if ((r->idle = calloc((size_t)r->max_vus + 1, sizeof(*r->idle))) == NULL)
 		return HERD_ENOMEM;
 	for (int64_t i = 0; i < pre; i++) {
@@ -933,6 +988,8 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	case EXEC_RAMPING_ARRIVAL_RATE:
 		return setup_arrivals(w, r);
 	}
+	if (fits_vus(w, r) != HERD_OK)
+		return HERD_EINVAL;
 	for (int64_t i = 0; i < r->max_vus; i++)
 		if (vu_alloc(w, r) == NULL)
 			return HERD_ENOMEM;
@@ -966,6 +1023,12 @@ int worker_new(const worker_cfg *cfg, worker **out)
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
 		r->driver = hdrv_use_lean(cfg->http_driver, cfg->plan, &cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
+		/* Said once per agent: a "lean" run that is not lean has its own costs. */
+		if (cfg->http_driver == HDRV_LEAN && r->driver == DRV_CURL && cfg->place.worker == 0) {
+			char why[160];
+			hdrv_describe(cfg->http_driver, cfg->plan, &cfg->plan->scenarios[i], why, sizeof(why));
+			log_info("scenario '%s' runs on %s, not the lean driver", cfg->plan->scenarios[i].name, why);
+		}
 		if (w->dstate[r->driver] == NULL && (rv = drivers[r->driver]->init(w, &w->dstate[r->driver])) != HERD_OK)
 			goto fail;
 		if (w->dstate[DRV_WS] == NULL && has_ws(&cfg->plan->scenarios[i]) &&
@@ -1084,7 +1147,7 @@ void worker_run(worker *w)
 		 * make the loop spin while the last iterations finish. */
 		for (size_t i = 0; i < w->nsc; i++)
 			if (!w->sc[i].over && w->sc[i].next_arrival_ns < w->sc[i].end_ns &&
-			    !atomic_load(w->cfg.stop))
+			    !(w->sc[i].starved && w->sc[i].nidle == 0) && !atomic_load(w->cfg.stop))
 				wake = min64(wake, w->sc[i].next_arrival_ns);
 		int64_t wait_ns = wake - clock_mono_ns();
 		/* Round up so we never wake a hair early and spin. */

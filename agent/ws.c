@@ -45,6 +45,20 @@
 #define NO_ERR (-1)
 #define IO_AGAIN (-1) /* io_read, io_write: nothing now; c->rd_wait or c->wr_wait says what to wait for */
 #define IO_ERR (-2)
+/*
+ * Bounds on what a session holds (see the README's Limits). The plan's own
+ * sends wait (W_SEND) while WS_SEND_WINDOW_* is queued ahead of the socket,
+ * rather than pile up behind a peer that does not read. A peer breaking
+ * the others ends the session: more than WS_MAX_FRAGMENTS frames in one
+ * message (each costs wslay a chunk; bytes are bounded by maxMessageSize),
+ * or WS_MAX_PONGS more queued messages than the window, which only the
+ * pongs wslay queues for a peer's pings can make.
+ */
+#define WS_MAX_FRAGMENTS 4096
+#define WS_SEND_WINDOW_MSGS 4096
+#define WS_SEND_WINDOW_BYTES ((size_t)32 << 20)
+#define WS_MAX_PONGS 1024
+#define WS_MAX_QUEUED (WS_SEND_WINDOW_MSGS + WS_MAX_PONGS)
 
 /* A ws step, prepared once at init. */
 typedef struct ws_rt {
@@ -96,7 +110,8 @@ typedef enum ws_phase {
 	WP_OPEN,
 } ws_phase;
 
-typedef enum ws_wait { W_NONE = 0, W_EXPECT, W_SLEEP, W_CLOSE } ws_wait;
+/* W_SEND: the send queue is full; the session goes on once the socket took some. */
+typedef enum ws_wait { W_NONE = 0, W_EXPECT, W_SLEEP, W_CLOSE, W_SEND } ws_wait;
 
 /* One level of the interpreter: the session's ops, or a loop's body. */
 typedef struct ws_frame {
@@ -143,6 +158,8 @@ struct ws_conn {
 	uint32_t rd_wait;      /* what a read waits for: EPOLLIN, or EPOLLOUT when TLS must write first */
 	uint32_t wr_wait;      /* what a write waits for: EPOLLOUT, or EPOLLIN when TLS must read first */
 	int64_t t_tls_start, t_tls_done;
+	uint32_t in_frames;     /* frames of the message being received */
+	int limit_err;          /* a bound the peer broke (error kind), NO_ERR when none */
 };
 
 /* ---- deadlines ---- */
@@ -355,7 +372,15 @@ static void start_close(ws_conn *c, int code)
 	c->wait_until = clock_mono_ns() + CLOSE_WAIT_NS;
 }
 
-/* Runs operations until one waits (expect, think, hold) or the session closes. */
+/* Whether the plan's next send waits: enough is queued ahead of the socket. */
+static int send_window_full(ws_conn *c)
+{
+	return wslay_event_get_queued_msg_count(c->ctx) >= WS_SEND_WINDOW_MSGS ||
+	       wslay_event_get_queued_msg_length(c->ctx) >= WS_SEND_WINDOW_BYTES;
+}
+
+/* Runs operations until one waits (expect, think, hold, a full send queue)
+ * or the session closes. */
 static void advance(ws_conn *c)
 {
 	while (c->wait == W_NONE) {
@@ -378,6 +403,11 @@ static void advance(ws_conn *c)
 		const plan_ws_op *op = &f->ops[f->pc];
 		switch (op->kind) {
 		case WSOP_SEND: {
+			if (send_window_full(c)) {
+				c->wait = W_SEND;
+				c->wait_until = INT64_MAX;
+				return;
+			}
 			struct wslay_event_msg m = { .opcode = op->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME };
 			if (op->templated) {
 				render(c, op, &c->st->tmp);
@@ -518,6 +548,12 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
 	ws_conn *c = user;
 	(void)flags;
+	if (c->limit_err != NO_ERR) {
+		/* The peer broke a bound: read nothing more, the session ends. */
+		c->eof = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
 	/* Frames that came in with the upgrade response go first. */
 	if (c->in_off < c->in_len) {
 		size_t n = c->in_len - c->in_off < len ? c->in_len - c->in_off : len;
@@ -597,8 +633,35 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 	advance(c);
 }
 
+/* Records that the peer broke a bound; recv_cb then ends the session. */
+static void over_limit(ws_conn *c, int kind)
+{
+	if (c->limit_err == NO_ERR)
+		c->limit_err = kind;
+	if (c->err == NO_ERR)
+		c->err = kind;
+}
+
+/*
+ * Sees each frame's header before wslay buffers it. wslay bounds a message's
+ * bytes (maxMessageSize) but not its frames, each of which costs a chunk,
+ * nor the pongs it queues for pings that a peer reading nothing sends.
+ */
+static void on_frame_start_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_start_arg *arg,
+                              void *user)
+{
+	ws_conn *c = user;
+	if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+		c->in_frames = 1;
+	else if (arg->opcode == WSLAY_CONTINUATION_FRAME && ++c->in_frames > WS_MAX_FRAGMENTS)
+		over_limit(c, ERRK_WS_TOO_BIG);
+	else if (arg->opcode == WSLAY_PING && wslay_event_get_queued_msg_count(ctx) >= WS_MAX_QUEUED)
+		over_limit(c, ERRK_WS_QUEUE_FULL);
+}
+
 static const struct wslay_event_callbacks callbacks = {
 	.recv_callback = recv_cb,
+	.on_frame_recv_start_callback = on_frame_start_cb,
 	.send_callback = send_cb,
 	.genmask_callback = genmask_cb,
 	.on_msg_recv_callback = on_msg_cb,
@@ -623,8 +686,9 @@ static int end_kind(ws_conn *c)
 		return ERRK_WS_CLOSED;
 	}
 	uint16_t sent = wslay_event_get_status_code_sent(c->ctx);
-	if (!c->we_closed && (sent == WSLAY_CODE_PROTOCOL_ERROR || sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA ||
-	                      sent == WSLAY_CODE_MESSAGE_TOO_BIG))
+	if (!c->we_closed && sent == WSLAY_CODE_MESSAGE_TOO_BIG)
+		return ERRK_WS_TOO_BIG; /* wslay refused a message over maxMessageSize */
+	if (!c->we_closed && (sent == WSLAY_CODE_PROTOCOL_ERROR || sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA))
 		return ERRK_WS_PROTOCOL;
 	/* The TCP connection ended without a close frame: code 1006. */
 	c->abnormal_code = WSLAY_CODE_ABNORMAL_CLOSURE;
@@ -638,6 +702,11 @@ static int pump(ws_conn *c)
 	for (;;) {
 		if (!c->eof && wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0 && !c->eof)
 			c->eof = 1;
+		if (c->wait == W_SEND && !c->eof && !send_window_full(c)) {
+			c->wait = W_NONE;
+			advance(c);
+			continue;
+		}
 		if (c->eof || c->close_code == 0 || wslay_event_get_queued_msg_count(c->ctx) > 0)
 			break;
 		if (!wslay_event_get_close_sent(c->ctx)) {
@@ -729,6 +798,9 @@ static void begin_session(ws_conn *c)
 		finish(c, ERRK_OTHER);
 		return;
 	}
+	wslay_event_config_set_max_recv_msg_length(c->ctx, (uint64_t)c->s->ws->max_message);
+	c->in_frames = 0;
+	c->limit_err = NO_ERR;
 	c->phase = WP_OPEN;
 	c->t_open = clock_mono_ns();
 	c->depth = 0;
@@ -1178,6 +1250,7 @@ static void on_deadline(ws_conn *c, int64_t now)
 			/* The peer never answered our close: end here, the close was ours. */
 			finish(c, NO_ERR);
 			return;
+		case W_SEND: /* no deadline: the socket's progress ends it */
 		case W_NONE: break;
 		}
 	}

@@ -46,50 +46,11 @@ if [ "${#need[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-tmp=$(mktemp -d /tmp/herd-bench.XXXXXX)
-nginx_pid=""
-run_pid=""
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	if [ -n "$run_pid" ]; then kill -TERM "$run_pid" 2>/dev/null || true; fi
-	if [ -n "$nginx_pid" ]; then
-		kill -QUIT "$nginx_pid" 2>/dev/null || true
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$nginx_pid" 2>/dev/null || true
-	fi
-	if [ -n "${KEEP_TMP:-}" ]; then echo "bench: files kept in $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup bench
 url="$base/small"
-
-mkdir -p "$tmp/nginx"
-cat > "$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon on;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  keepalive_requests 1000000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$port;
-    location = /small { default_type text/plain; return 200 "hello herd\n"; }
-    # Server-side request counter, to check each client's own count.
-    location = /nginx_status { stub_status; }
-  }
-}
-EOF
+bench_nginx_conf '    location = /small { default_type text/plain; return 200 "hello herd\n"; }'
 # The master forks the worker, which inherits the CPU affinity.
 taskset -c "$SERVER_CPU" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" ||
 	die "nginx did not start (see above)"

@@ -8,6 +8,7 @@ static const char *const errk_names[ERRK__N] = {
 	"http_4xx",        "http_5xx", "check_failed", "other",
 	"ws_handshake_rejected", "ws_bad_accept", "ws_protocol", "ws_closed_abnormally",
 	"ws_expect_timeout", "capture_failed", "source_address", "target_not_allowed",
+	"ws_message_too_big", "ws_queue_full",
 };
 
 const char *errk_name(int kind)

@@ -26,6 +26,8 @@ typedef enum errk {
 	                       * that cannot be bound, or no ephemeral port left toward the target */
 	ERRK_NOT_ALLOWED,     /* "target_not_allowed": a request the agent refused to send: outside
 	                       * --allow-target (any redirect hop), or a scheme other than http(s) */
+	ERRK_WS_TOO_BIG,      /* "ws_message_too_big": a received message over maxMessageSize or of too many frames */
+	ERRK_WS_QUEUE_FULL,   /* "ws_queue_full": the peer sent more pings than it read our answers to */
 	ERRK__N
 } errk;
 

@@ -5,6 +5,7 @@
  * the input: it may be any bytes, with aliases, deep nesting or huge numbers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libfyaml.h>
@@ -637,6 +640,72 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 	return HERD_OK;
 }
 
+/* The most VUs a scenario runs at once. */
+static int64_t scenario_max_vus(const plan_scenario *s)
+{
+	int64_t n = s->vus;
+	switch (s->executor) {
+	case EXEC_RAMPING_VUS:
+		n = s->start_vus;
+		for (size_t i = 0; i < s->nstages; i++)
+			if (s->stages[i].target > n)
+				n = s->stages[i].target;
+		break;
+	case EXEC_CONSTANT_ARRIVAL_RATE:
+	case EXEC_RAMPING_ARRIVAL_RATE: n = s->max_vus; break;
+	default: break;
+	}
+	return n;
+}
+
+/* The highest iterations per second of an arrival-rate scenario, 0 for others. */
+static double scenario_peak_rate(const plan_scenario *s)
+{
+	double top = 0;
+	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE)
+		top = (double)s->rate;
+	else if (s->executor == EXEC_RAMPING_ARRIVAL_RATE) {
+		top = (double)s->start_rate;
+		for (size_t i = 0; i < s->nstages; i++)
+			if ((double)s->stages[i].target > top)
+				top = (double)s->stages[i].target;
+	}
+	return s->time_unit_ms > 0 ? top * 1000.0 / (double)s->time_unit_ms : 0;
+}
+
+/* Refuses a plan past the limits of plan.h, at the scenario or step that
+ * crosses one. */
+static int check_limits(pctx *c)
+{
+	const plan *p = c->p;
+	int64_t vus = 0;
+	size_t steps = 0;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		loc sl = { s->line, s->col };
+		vus += scenario_max_vus(s);
+		if (vus > PLAN_MAX_VUS)
+			return perr(c, sl, "the plan runs up to %lld VUs at once with scenario '%s', more than the limit of %lld;"
+			            " a VU holds its connections and buffers, so split the load over several runs",
+			            (long long)vus, s->name, (long long)PLAN_MAX_VUS);
+		double rate = scenario_peak_rate(s);
+		if (rate > (double)PLAN_MAX_RATE_PER_S)
+			return perr(c, sl, "scenario '%s' asks for up to %.0f iterations per second, more than the limit of %lld",
+			            s->name, rate, (long long)PLAN_MAX_RATE_PER_S);
+		for (size_t j = 0; j < s->nsteps; j++) {
+			const plan_step *st = &s->steps[j];
+			if (st->kind != STEP_HTTP && st->kind != STEP_WS)
+				continue;
+			if (++steps > PLAN_MAX_REQUEST_STEPS)
+				return perr(c, (loc){ st->line, st->col },
+				            "the plan has more than %d request and ws steps (the limit): each is measured apart in"
+				            " every interval; use templates to vary one step instead of repeating it",
+				            PLAN_MAX_REQUEST_STEPS);
+		}
+	}
+	return HERD_OK;
+}
+
 static int parse_scenarios(pctx *c, const pair *sp)
 {
 	void *it = NULL;
@@ -990,6 +1059,8 @@ static int parse_root(pctx *c, struct fy_node *root)
 		return rv;
 	if ((rv = apply_cli_flags(c, keys[T_SCENARIOS].kl)) != 0)
 		return rv;
+	if ((rv = check_limits(c)) != 0)
+		return rv;
 	if (seen[T_THRESHOLDS] && (rv = parse_thresholds(c, &keys[T_THRESHOLDS])) != 0)
 		return rv;
 	if (seen[T_AGENTS] && (rv = parse_agents(c, &keys[T_AGENTS])) != 0)
@@ -1031,9 +1102,10 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 
 /*
  * Finds a NUL byte or invalid UTF-8. Returns NULL when the text is clean, else
- * a message with *l set to where the problem is (columns count characters).
+ * a message to follow "the plan " or "the file ", with *l set to where the
+ * problem is (columns count characters).
  */
-static const char *check_bytes(const char *text, size_t len, loc *l)
+const char *check_bytes(const char *text, size_t len, loc *l)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	size_t i = 0;
@@ -1042,9 +1114,9 @@ static const char *check_bytes(const char *text, size_t len, loc *l)
 	while (i < len) {
 		size_t n;
 		if (s[i] == '\0')
-			return "the plan contains a NUL byte";
+			return "contains a NUL byte";
 		if ((n = utf8_len(s + i, len - i)) == 0)
-			return "the plan is not valid UTF-8";
+			return "is not valid UTF-8";
 		if (s[i] == '\n') {
 			l->line++;
 			l->col = 1;
@@ -1057,7 +1129,7 @@ static const char *check_bytes(const char *text, size_t len, loc *l)
 }
 
 /* Only white space and comments: libfyaml finds no document in such text. */
-static int is_blank_yaml(const char *s, size_t len)
+int is_blank_yaml(const char *s, size_t len)
 {
 	int comment = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -1089,7 +1161,7 @@ static int quoted_template_line(const char *text, size_t len, int line)
 }
 
 /* The first error libfyaml collected, as our message. */
-static int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
+int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len)
 {
 	void *it = NULL;
 	struct fy_diag_error *e;
@@ -1143,7 +1215,7 @@ int plan_parse_io(const char *text, size_t len, const char *file, const plan_io 
 	 * bad UTF-8 in a directive line, so check the bytes first.
 	 */
 	if ((bad = check_bytes(text, len, &l)) != NULL)
-		return perr(&c, l, "%s", bad);
+		return perr(&c, l, "the plan %s", bad);
 	if (len == 0 || is_blank_yaml(text, len))
 		return perr(&c, c.root, "plan is empty");
 
@@ -1211,45 +1283,97 @@ fail:
 	return rv;
 }
 
+/* What a file that is not a regular file is, for a message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "is a directory";
+	if (S_ISFIFO(m))
+		return "is a FIFO, not a regular file";
+	if (S_ISCHR(m))
+		return "is a character device, not a regular file";
+	if (S_ISBLK(m))
+		return "is a block device, not a regular file";
+	if (S_ISSOCK(m))
+		return "is a socket, not a regular file";
+	return "is not a regular file";
+}
+
+/*
+ * Reads the whole of path, a regular file of at most max bytes, into a new
+ * NUL-terminated buffer (*data, *len; the caller frees it). The file is
+ * opened without blocking and checked with fstat before any read: a FIFO
+ * would block the load forever, a device has no size (/dev/urandom read as
+ * empty, or without end), a directory cannot be read. On failure returns -1
+ * with the reason in why (without the path).
+ */
+static int read_regular(const char *path, long max, char **data, size_t *len, char *why, size_t whylen)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(why, whylen, "it %s", file_kind(sb.st_mode));
+		goto fail;
+	}
+	if (sb.st_size > max) {
+		snprintf(why, whylen, "the file has %lld bytes, more than the limit of %ld MiB",
+		         (long long)sb.st_size, max >> 20);
+		goto fail;
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	/* A file that grew since fstat is read up to the size fstat gave. */
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "%s", strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
+}
+
 /* Files a plan names are read relative to the plan's folder. */
 static int disk_read(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
 {
 	const char *planpath = arg, *slash = strrchr(planpath, '/');
 	char full[4096];
-	FILE *f;
-	long size = 0;
 
 	if (name[0] == '/' || slash == NULL)
 		snprintf(full, sizeof(full), "%s", name);
 	else
 		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - planpath), planpath, name);
-	if ((f = fopen(full, "rb")) == NULL) {
-		snprintf(why, whylen, "%s: %s", full, strerror(errno));
+	char reason[256];
+	if (read_regular(full, PLAN_MAX_DATA_FILE, data, len, reason, sizeof(reason)) != 0) {
+		snprintf(why, whylen, "%s: %s", full, reason);
 		return -1;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    size > PLAN_MAX_DATA_FILE) {
-		snprintf(why, whylen, "%s: %s", full, size > PLAN_MAX_DATA_FILE ? "larger than 64 MiB" : strerror(errno));
-		fclose(f);
-		return -1;
-	}
-	char *buf = malloc((size_t)size + 1);
-	if (buf == NULL) {
-		fclose(f);
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	size_t got = fread(buf, 1, (size_t)size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		snprintf(why, whylen, "%s: read error", full);
-		return -1;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
 	return 0;
 }
 
@@ -1299,47 +1423,20 @@ int plan_load_file(const char *path, plan **out, char *err, size_t errlen)
 
 int plan_load_file_cli(const char *path, const plan_cli *cli, plan **out, char *err, size_t errlen)
 {
-	FILE *f;
-	char *buf = NULL;
-	long size;
+	char *buf = NULL, why[512];
 	size_t got;
 	int rv;
 
-	if ((f = fopen(path, "rb")) == NULL)
-		goto ioerr;
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		goto ioerr;
-	}
-	if (size > PLAN_MAX_FILE) {
-		fclose(f);
+	if (read_regular(path, PLAN_MAX_FILE, &buf, &got, why, sizeof(why)) != 0) {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: cannot read: file is larger than 16 MiB", path);
+			snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		return HERD_EPLAN;
 	}
-	if ((buf = malloc((size_t)size + 1)) == NULL) {
-		fclose(f);
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: out of memory", path);
-		return HERD_ENOMEM;
-	}
-	got = fread(buf, 1, (size_t)size, f);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		goto ioerr;
-	}
-	fclose(f);
 	file_io fio = {path, cli};
 	plan_io io = {file_read, file_getenv, &fio};
 	rv = plan_parse_io(buf, got, path, &io, out, err, errlen);
 	free(buf);
 	return rv;
-
-ioerr:
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-	return HERD_EPLAN;
 }
 
 static void free_ws_ops(plan_ws_op *ops, size_t n)

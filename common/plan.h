@@ -94,6 +94,22 @@ typedef enum plan_ws_match {
 
 /* Nested loops allowed in a session. */
 #define PLAN_WS_MAX_DEPTH 8
+/*
+ * What a plan may ask for, checked when it is loaded (see the README's
+ * Limits): VUs of all scenarios together, iterations per second of an
+ * arrival-rate scenario, requests and ws sessions in all flows together
+ * (each costs its histograms in every interval of every worker), and what
+ * a body's templates may render to.
+ */
+#define PLAN_MAX_VUS 1000000LL
+#define PLAN_MAX_RATE_PER_S 10000000LL
+#define PLAN_MAX_REQUEST_STEPS 1000
+#define PLAN_MAX_BODY ((size_t)16 << 20)
+/* `maxMessageSize` of a ws step: the longest message a session takes in,
+ * all its fragments together (default 16 MiB, between 1 KiB and 1 GiB). */
+#define PLAN_WS_DEFAULT_MESSAGE (16LL << 20)
+#define PLAN_WS_MIN_MESSAGE (1LL << 10)
+#define PLAN_WS_MAX_MESSAGE (1LL << 30)
 
 typedef struct plan_ws_op plan_ws_op;
 struct plan_ws_op {
@@ -122,6 +138,7 @@ typedef struct plan_ws {
 	char **subprotocols; /* Sec-WebSocket-Protocol offers, in order */
 	size_t nsubprotocols;
 	int64_t ping_ms;     /* 0: no pings */
+	int64_t max_message; /* bytes: a longer received message ends the session (ws_message_too_big) */
 	int url_templated;   /* url holds {{ }} */
 	tmpl t_path;         /* url_templated: the upgrade's request target (path and query) */
 	plan_ws_op *ops;     /* the session */

@@ -1,7 +1,8 @@
 /*
  * The plan parser's shared internals: the parse context, positions, the
  * typed-value helpers (plan_yaml.c) and the parts each file of the parser
- * provides to the others. Not a public interface: only common/plan*.c use it.
+ * provides to the others. Not a public interface: only common/plan*.c and
+ * controller/serve_cfg.c (the same YAML helpers for serve.yaml) use it.
  */
 #ifndef HERD_COMMON_PLAN_INT_H
 #define HERD_COMMON_PLAN_INT_H
@@ -114,6 +115,9 @@ int get_int(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out);
 int bad_duration(pctx *c, loc l, const char *what, const char *s, size_t len);
 int text_duration(const char *s, size_t len, int64_t *ms);
 int get_duration(pctx *c, const pair *pr, int64_t min_ms, int64_t *out);
+/* A size in bytes: a whole number, or one with a unit (B, KiB, MiB, GiB;
+ * KB, MB, GB are powers of 1000), within [min, max]. */
+int get_size(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out);
 int has_scheme(const char *s);
 /* 1 when s starts with ws:// or wss:// (any case). */
 int has_ws_scheme(const char *s);
@@ -147,6 +151,7 @@ enum {
 	K_WS,
 	K_SUBPROTOCOLS,
 	K_PING,
+	K_MAX_MESSAGE_SIZE,
 	K_SESSION,
 	K__STEP
 };
@@ -192,6 +197,13 @@ int finish_step(pctx *c, plan_step *st, const plan_flow *f);
 int plan_file_bytes(pctx *c, loc l, const char *name, const char **data, size_t *len);
 
 /* plan.c */
+/* A NUL byte or bad UTF-8 in text: NULL when clean, else "contains a NUL
+ * byte" or "is not valid UTF-8" with *l where. */
+const char *check_bytes(const char *text, size_t len, loc *l);
+/* Only white space and comments (libfyaml finds no document in them). */
+int is_blank_yaml(const char *s, size_t len);
+/* The first error libfyaml collected in diag, as perr's message; 0 when none. */
+int syntax_error(pctx *c, struct fy_diag *diag, const char *text, size_t len);
 
 /* plan_cli.c */
 /* A numeric or duration value written as an env() template, rendered. */

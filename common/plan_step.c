@@ -275,14 +275,14 @@ const char *const step_keys[K__STEP] = {
 	"get",     "post",  "put",  "patch", "delete",  "head", "think",
 	"headers", "query", "json", "body",  "timeout", "name", "check",
 	"checks", "capture", "onCaptureFail", "form", "bodyFile", "redirects", "compression", "tags",
-	"ws",      "subprotocols", "ping", "session",
+	"ws",      "subprotocols", "ping", "maxMessageSize", "session",
 };
 
 /* Which step keys a ws step takes. */
 int ws_key(size_t i)
 {
 	return i == K_WS || i == K_HEADERS || i == K_NAME || i == K_SUBPROTOCOLS || i == K_PING ||
-	       i == K_SESSION;
+	       i == K_MAX_MESSAGE_SIZE || i == K_SESSION;
 }
 
 /* RFC 7230 token characters, for header names. */
@@ -560,6 +560,18 @@ fail:
 	return rv;
 }
 
+/* A body's templates must not render past PLAN_MAX_BODY (a file is sent as
+ * it is, up to PLAN_MAX_DATA_FILE). */
+static int check_body_size(pctx *c, const pair *pr, const plan_step *st)
+{
+	char kb[64];
+	uint64_t most = st->t_body.nparts > 0 ? tmpl_max_len(&st->t_body) : st->body_len;
+	if (most <= PLAN_MAX_BODY)
+		return HERD_OK;
+	return perr(c, vloc(pr), "'%s' may render to %llu bytes, more than the limit of %zu MiB for a body",
+	            key_str(pr, kb, sizeof(kb)), (unsigned long long)most, PLAN_MAX_BODY >> 20);
+}
+
 /* Compiles the header values and a plain body. */
 static int compile_request(pctx *c, plan_step *st, const pair *keys, const int *seen)
 {
@@ -581,6 +593,10 @@ static int compile_request(pctx *c, plan_step *st, const pair *keys, const int *
 	if (seen[K_BODY] && st->body != NULL &&
 	    (rv = compile_text(c, st->body, st->body_len, keys[K_BODY].v, vloc(&keys[K_BODY]), 0, &st->t_body)) != 0)
 		return rv;
+	static const int bodies[] = {K_BODY, K_JSON, K_FORM};
+	for (size_t i = 0; i < NELEM(bodies); i++)
+		if (seen[bodies[i]] && (rv = check_body_size(c, &keys[bodies[i]], st)) != 0)
+			return rv;
 	st->dynamic = st->t_url.dynamic || st->t_body.dynamic;
 	for (size_t i = 0; i < st->nheaders; i++)
 		st->dynamic |= st->t_headers[i].dynamic;

@@ -36,6 +36,16 @@ static int get_tmpl(pctx *c, const pair *pr, int in_loop, char **out, size_t *ol
 	return HERD_OK;
 }
 
+/* A message's templates must not render past PLAN_MAX_BODY, as a body's. */
+static int check_send_size(pctx *c, const pair *pr, const plan_ws_op *op)
+{
+	uint64_t most = op->templated ? tmpl_max_len(&op->t) : op->text_len;
+	if (most <= PLAN_MAX_BODY)
+		return HERD_OK;
+	return perr(c, vloc(pr), "the message may render to %llu bytes, more than the limit of %zu MiB",
+	            (unsigned long long)most, PLAN_MAX_BODY >> 20);
+}
+
 static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 {
 	static const char *const keys[] = {"text", "binary"};
@@ -44,8 +54,11 @@ static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 	int more, rv, have = 0;
 
 	op->kind = WSOP_SEND;
-	if (node_kind(pr->v) != SK_MAP)
-		return get_tmpl(c, pr, in_loop, &op->text, &op->text_len, &op->t, &op->templated);
+	if (node_kind(pr->v) != SK_MAP) {
+		if ((rv = get_tmpl(c, pr, in_loop, &op->text, &op->text_len, &op->t, &op->templated)) != 0)
+			return rv;
+		return check_send_size(c, pr, op);
+	}
 	for (;;) {
 		if ((rv = next_pair(c, pr->v, &pr->vw, &it, &kp, &more)) != 0)
 			return rv;
@@ -57,7 +70,8 @@ static int parse_ws_send(pctx *c, const pair *pr, int in_loop, plan_ws_op *op)
 		if (have++)
 			return perr(c, kp.kl, "'send' takes 'text' or 'binary', not both");
 		if (i == 0) {
-			if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->t, &op->templated)) != 0)
+			if ((rv = get_tmpl(c, &kp, in_loop, &op->text, &op->text_len, &op->t, &op->templated)) != 0 ||
+			    (rv = check_send_size(c, &kp, op)) != 0)
 				return rv;
 			continue;
 		}
@@ -493,6 +507,7 @@ int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
 	st->kind = STEP_WS;
 	if ((ws = st->ws = calloc(1, sizeof(*ws))) == NULL)
 		return poom(c);
+	ws->max_message = PLAN_WS_DEFAULT_MESSAGE;
 	for (;;) {
 		size_t i;
 		if ((rv = next_pair(c, n, sw, &it, &pr, &more)) != 0)
@@ -511,6 +526,9 @@ int parse_ws_step(pctx *c, struct fy_node *n, const where *sw, plan_step *st,
 			break;
 		case K_SUBPROTOCOLS: rv = parse_subprotocols(c, &pr, ws); break;
 		case K_PING: rv = get_duration(c, &pr, 1, &ws->ping_ms); break;
+		case K_MAX_MESSAGE_SIZE:
+			rv = get_size(c, &pr, PLAN_WS_MIN_MESSAGE, PLAN_WS_MAX_MESSAGE, &ws->max_message);
+			break;
 		case K_SESSION: rv = parse_ws_ops(c, &pr, 0, &ws->ops, &ws->nops); break;
 		default: rv = perr(c, pr.kl, "internal error: unhandled ws key");
 		}

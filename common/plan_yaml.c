@@ -589,6 +589,46 @@ int get_int(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out)
 	return HERD_OK;
 }
 
+int get_size(pctx *c, const pair *pr, int64_t min, int64_t max, int64_t *out)
+{
+	static const struct { const char *unit; int64_t mult; } units[] = {
+		{"B", 1}, {"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
+	};
+	skind k = node_kind(pr->v);
+	size_t len, digits = 0;
+	const char *s = node_text(pr->v, &len);
+	char kb[200], vb[200];
+	int64_t v = 0, mult = 1;
+
+	key_str(pr, kb, sizeof(kb));
+	if (k == SK_INT)
+		return get_int(c, pr, min, max, out);
+	if (k != SK_STR)
+		return want_kind(c, pr, k, "a size such as 16MiB");
+	while (digits < len && is_digit(s[digits]))
+		digits++;
+	size_t u = digits;
+	while (u < len && s[u] == ' ')
+		u++;
+	int found = 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && digits > 0; i++)
+		if (text_is(s + u, len - u, units[i].unit)) {
+			mult = units[i].mult;
+			found = 1;
+		}
+	if (!found || parse_int(s, digits, &v) != 0 || v > INT64_MAX / mult)
+		return perr(c, vloc(pr), "bad size '%s' for '%s': write bytes or a number with B, KiB, MiB, GiB, KB, MB or GB, e.g. 16MiB",
+		            show(s, len, vb, sizeof(vb)), kb);
+	v *= mult;
+	if (v < min)
+		return perr(c, vloc(pr), "'%s' must be at least %lld bytes", kb, (long long)min);
+	if (v > max)
+		return perr(c, vloc(pr), "'%s' is too large (the limit is %lld bytes)", kb, (long long)max);
+	*out = v;
+	return HERD_OK;
+}
+
 /* Explains why a duration text was refused. */
 int bad_duration(pctx *c, loc l, const char *what, const char *s, size_t len)
 {

@@ -730,6 +730,29 @@ static void escape_tail(sbuf *out, size_t start, uint8_t esc)
 		out->p[out->len] = '\0';
 }
 
+uint64_t tmpl_max_len(const tmpl *t)
+{
+	uint64_t n = 0;
+	/* What the builtins write needs no escaping: digits, '-', hex, letters. */
+	for (size_t k = 0; k < t->nparts; k++) {
+		const tmpl_part *p = &t->parts[k];
+		switch ((tmpl_kind)p->kind) {
+		case TP_LIT: n += p->len; break; /* stored escaped */
+		case TP_VU:
+		case TP_ITER:
+		case TP_AGENT:
+		case TP_SEQ:
+		case TP_RANDINT:
+		case TP_NOW: n += 20; break; /* an int64 in decimal */
+		case TP_UUID: n += 36; break;
+		case TP_RANDSTR: n += (uint64_t)p->x; break;
+		case TP_VAR:
+		case TP_COL: break;
+		}
+	}
+	return n;
+}
+
 void tmpl_render(const tmpl *t, const tmpl_env *e, sbuf *out)
 {
 	/* A fixed state for an env without one keeps a misuse from crashing. */

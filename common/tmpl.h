@@ -92,6 +92,11 @@ int tmpl_compile(const char *s, size_t len, const tmpl_scope *scope, tmpl *t, si
                  char *msg, size_t msglen);
 void tmpl_free(tmpl *t);
 
+/* The most bytes t can render to: literal text, numbers, uuid() and
+ * randomString(n) at their longest (none of them needs escaping). Captured
+ * variables and feeder columns count 0 (bounded where they are kept). */
+uint64_t tmpl_max_len(const tmpl *t);
+
 /* What a render needs from the VU. */
 typedef struct tmpl_env {
 	int64_t vu, iter, agent, seq;

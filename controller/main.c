@@ -12,6 +12,7 @@
 #include "common/plan.h"
 #include "common/srcaddr.h"
 #include "controller/cli_results.h"
+#include "controller/cli_serve.h"
 #include "controller/run.h"
 #include "controller/store.h"
 
@@ -32,6 +33,9 @@ static void usage(FILE *f)
 	        "                          [--allow-target HOST[:PORT]|IP[:PORT]|CIDR,...]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
+	        "       herd schedule list --config serve.yaml [--from TIME]\n"
+	        "       herd serve --config serve.yaml   (checks the configuration; the daemon loop\n"
+	        "                                         lands with the run engine)\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
@@ -305,6 +309,10 @@ int main(int argc, char **argv)
 		return cli_results(argc - 1, argv + 1);
 	if (strcmp(cmd, "report") == 0)
 		return cli_report(argc - 1, argv + 1);
+	if (strcmp(cmd, "schedule") == 0)
+		return cli_schedule(argc - 1, argv + 1);
+	if (strcmp(cmd, "serve") == 0)
+		return cli_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("herd %s\n", HERD_VERSION);
 		return 0;

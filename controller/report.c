@@ -68,7 +68,7 @@ typedef struct rep {
 	size_t T; /* intervals */
 	darr by_class[6]; /* requests/s by status class: no response, 1xx..5xx */
 	darr p50, p95, p99, errs[ERRK__N], vus, dropped, rtt50, rtt95, ws_sessions;
-	darr agent_rate[MAX_AGENTS];
+	darr agent_rate[MAX_AGENTS], agent_cpu[MAX_AGENTS], agent_mem[MAX_AGENTS];
 	char agent_id[MAX_AGENTS][192], agent_name[MAX_AGENTS][128];
 	int nagents, more_agents;
 	limit lim[MAX_LIMITS];
@@ -163,6 +163,14 @@ static int on_row(void *arg, const char *agent_id, int64_t interval_ms, const wi
 		rv |= darr_add(&r->vus, t, (double)e->gauge);
 	else if (strcmp(m, "dropped_iterations") == 0)
 		rv |= darr_add(&r->dropped, t, (double)e->count / r->ilen_s);
+	else if (strcmp(m, "agent_cpu") == 0 || strcmp(m, "agent_rss_kb") == 0) {
+		/* One row per agent and interval: a gauge, not a sum. */
+		int a = agent_index(r, agent_id);
+		if (a >= 0 && m[6] == 'c')
+			rv |= darr_add(&r->agent_cpu[a], t, (double)e->gauge / 10.0);
+		else if (a >= 0)
+			rv |= darr_add(&r->agent_mem[a], t, (double)e->gauge / 1024.0);
+	}
 	return rv ? HERD_ENOMEM : HERD_OK;
 }
 
@@ -494,6 +502,12 @@ static void write_page(rep *r)
 	chart(r, "chart-agents", r->more_agents ? "Requests per second by agent (the first 12)"
 	                                        : "Requests per second by agent",
 	      "req/s", ls, nl, -1);
+	for (int a = 0; a < r->nagents; a++)
+		ls[a] = (line){ r->agent_name[a], palette[a % 12], &r->agent_cpu[a] };
+	chart(r, "chart-agent-cpu", "CPU use by agent (100% = one core)", "%", ls, r->nagents, -1);
+	for (int a = 0; a < r->nagents; a++)
+		ls[a] = (line){ r->agent_name[a], palette[a % 12], &r->agent_mem[a] };
+	chart(r, "chart-agent-memory", "Resident memory by agent", "MB", ls, r->nagents, -1);
 
 	fprintf(o, "<h2>Thresholds</h2>\n<table id=\"thresholds\"><tr><th></th><th>metric</th>"
 	           "<th>threshold</th><th>observed</th></tr>\n");
@@ -540,7 +554,8 @@ int report_write(store *st, const char *run_id, FILE *out, char *err, size_t err
 	    (rv = store_each_event(st, run_id, on_event, r)) != 0)
 		goto fail_store;
 	static const char *const passes[] = { "http_req_duration", "ws_msg_rtt", "ws_sessions",
-		                              "vus", "dropped_iterations" };
+		                              "vus", "dropped_iterations", "agent_cpu",
+		                              "agent_rss_kb" };
 	for (size_t i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
 		r->cur_t = -1;
 		r->ws_pass = i == 1;
@@ -566,8 +581,11 @@ done:
 		free(r->by_class[c].v);
 	for (int k = 0; k < ERRK__N; k++)
 		free(r->errs[k].v);
-	for (int a = 0; a < MAX_AGENTS; a++)
+	for (int a = 0; a < MAX_AGENTS; a++) {
 		free(r->agent_rate[a].v);
+		free(r->agent_cpu[a].v);
+		free(r->agent_mem[a].v);
+	}
 	free(r->p50.v);
 	free(r->p95.v);
 	free(r->p99.v);

@@ -54,6 +54,8 @@ struct results {
 
 /* Known k6 metrics, sorted by name. */
 static const res_metric_info known[] = {
+	{"agent_cpu", RES_GAUGE, "agent_cpu"},       /* per mille of one core; the report's */
+	{"agent_rss_kb", RES_GAUGE, "agent_rss_kb"}, /* KiB; the report's */
 	{"checks", RES_RATE, "checks"},
 	{"data_received", RES_COUNTER, "http_req_duration|ws_sessions"},
 	{"data_sent", RES_COUNTER, "http_req_duration|ws_sessions"},

@@ -34,6 +34,7 @@
 #include "controller/store.h"
 #include "controller/summary.h"
 #include "controller/verdict.h"
+#include "proto/wire.h"
 
 #define INTERVAL_MS 1000
 #define JOIN_TIMEOUT_MS 15000
@@ -374,6 +375,31 @@ static char *read_file(const char *path)
 	}
 	fclose(f);
 	return buf;
+}
+
+/*
+ * Whether the plan's assignment fits one wire message (WIRE_MAX_MSG): the
+ * plan's text and the files and environment values shipped with it, plus
+ * room for the weights and names. When it does not, err says the sizes and
+ * the limit, so the user knows what to make smaller.
+ */
+#define ASSIGN_OVERHEAD (1u << 20) /* weights, names, keys: far less for any agent count */
+static int assign_fits(const char *path, const plan *p, size_t text_len, char *err, size_t errlen)
+{
+	uint64_t files = 0, env = 0;
+	for (size_t i = 0; i < p->nfiles; i++)
+		files += p->files[i].len + strlen(p->files[i].name);
+	for (size_t i = 0; i < p->nenv; i++)
+		env += p->env[i].len + strlen(p->env[i].name);
+	uint64_t total = (uint64_t)text_len + files + env;
+	if (total + ASSIGN_OVERHEAD <= WIRE_MAX_MSG)
+		return 1;
+	snprintf(err, errlen,
+	         "%s: the assignment would take %llu bytes (the plan %zu, its %zu file%s %llu, environment values %llu),"
+	         " more than the %u MiB one wire message holds (less %u MiB for the rest); make the data files smaller",
+	         path, (unsigned long long)total, text_len, p->nfiles, p->nfiles == 1 ? "" : "s",
+	         (unsigned long long)files, (unsigned long long)env, WIRE_MAX_MSG >> 20, ASSIGN_OVERHEAD >> 20);
+	return 0;
 }
 
 static int all_finished(run *r, agent_info *ai, size_t n)
@@ -726,6 +752,12 @@ int run_main(const run_opts *o)
 		plan_free(r.plan);
 		return EXIT_INVALID;
 	}
+	if (!assign_fits(o->plan_path, r.plan, strlen(r.plan_text), err, sizeof(err))) {
+		fprintf(stderr, "herd: %s\n", err);
+		plan_free(r.plan);
+		free(r.plan_text);
+		return EXIT_INVALID;
+	}
 	{
 		for (size_t i = 0; i < r.plan->nthresholds; i++) {
 			th_metric m;
@@ -895,8 +927,8 @@ int run_main(const run_opts *o)
 		m.u.assign.start_ns = start_real + ai[i].clock_offset_ns;
 		m.u.assign.interval_ms = INTERVAL_MS;
 		cluster_set_state(r.cl, ai[i].id, AGENT_ASSIGNED);
-		if (cluster_send(r.cl, ai[i].id, &m) != HERD_OK) {
-			fprintf(stderr, "herd: cannot send the assignment to %s\n", ai[i].id);
+		if ((rv = cluster_send(r.cl, ai[i].id, &m)) != HERD_OK) {
+			fprintf(stderr, "herd: cannot send the assignment to %s: %s\n", ai[i].id, herd_strerror(rv));
 			free(files);
 			free(env);
 			goto out;

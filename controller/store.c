@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "controller/store.h"
+#include "controller/store_int.h"
 
 /*
  * Migrations: migrations[i] takes the schema from version i to i + 1.
@@ -181,6 +182,47 @@ static const migration migrations[] = {
 	"  s.p95, s.p99, s.max, s.gauge"
 	"  FROM interval_stats s JOIN series_keys k ON k.id = s.key_id;",
 	 stats_fill_all},
+
+	/* 3 -> 4: herd serve's state (docs/store.md). schedules holds each
+	 * schedule's last handled slot and its next one (seconds since the
+	 * epoch), so a restarted daemon neither repeats nor forgets a slot;
+	 * scheduled_runs one row per slot handled (a missed row may stand for a
+	 * range of slots, slot to slot_last), its outcome updated from started
+	 * to finished or aborted; deliveries one row per webhook attempt. */
+	{"CREATE TABLE schedules ("
+	"  name TEXT PRIMARY KEY,"
+	"  cron TEXT NOT NULL,"
+	"  timezone TEXT NOT NULL,"
+	"  plan_file TEXT NOT NULL,"
+	"  last_slot INTEGER,"
+	"  next_slot INTEGER,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE scheduled_runs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  schedule TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  slot_last INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL CHECK (outcome IN"
+	"    ('started', 'skipped', 'missed', 'aborted', 'finished')),"
+	"  run_id TEXT REFERENCES runs (id) ON DELETE SET NULL,"
+	"  verdict TEXT,"
+	"  reason TEXT,"
+	"  at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX scheduled_runs_schedule ON scheduled_runs (schedule, slot);"
+	"CREATE TABLE deliveries ("
+	"  id INTEGER PRIMARY KEY,"
+	"  notification TEXT NOT NULL,"
+	"  event TEXT NOT NULL,"
+	"  schedule TEXT,"
+	"  run_id TEXT,"
+	"  attempt INTEGER NOT NULL CHECK (attempt >= 1),"
+	"  status INTEGER,"
+	"  error TEXT,"
+	"  at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX deliveries_at ON deliveries (at);", NULL},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -530,6 +572,37 @@ static int prepare(store *st, const char *sql, sqlite3_stmt **s, const char *wha
 	if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
 		return serr(st, what);
 	return HERD_OK;
+}
+
+/* The internals other store files use (store_int.h). */
+sqlite3 *store_int_db(store *st)
+{
+	return st->db;
+}
+
+int store_int_prepare(store *st, const char *sql, sqlite3_stmt **s, const char *what)
+{
+	return prepare(st, sql, s, what);
+}
+
+int store_int_done(store *st, sqlite3_stmt *s, const char *what)
+{
+	return run_once(st, s, what);
+}
+
+int store_int_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return bind_text(s, i, v);
+}
+
+int store_int_serr(store *st, const char *what)
+{
+	return serr(st, what);
+}
+
+void store_int_set_err(store *st, const char *msg)
+{
+	set_err(st, "%s", msg);
 }
 
 int store_run_begin(store *st, const char *run_id, const char *name, const char *plan_file,

@@ -27,8 +27,10 @@
 /* The schema version this build creates and reads. Version 2 added
  * series_keys.tags, version 3 the interval_stats table (per-interval count,
  * errors and percentiles, filled at merge time) and the interval_series
- * view (docs/store.md); older files are migrated when opened. */
-#define STORE_SCHEMA_VERSION 3
+ * view (docs/store.md), version 4 herd serve's schedules, scheduled_runs
+ * and deliveries (controller/store_serve.h); older files are migrated when
+ * opened. */
+#define STORE_SCHEMA_VERSION 4
 
 typedef struct store store;
 

@@ -386,7 +386,9 @@ static int metric_names(ctx *c, strlist *out)
 		return rv;
 	for (size_t k = 0; k < nknown && rv == 0; k++) {
 		size_t j = 0;
-		if (strcmp(known[k].name, WS_CLOSE_CODES) == 0)
+		/* The agents' own usage is in the agents table, and over time in the
+		 * report; close codes have their own line. */
+		if (strcmp(known[k].name, WS_CLOSE_CODES) == 0 || strncmp(known[k].name, "agent_", 6) == 0)
 			continue;
 		while (j < nstored && !results_source_is(known[k].source, stored[j]))
 			j++;

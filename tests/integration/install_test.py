@@ -87,7 +87,7 @@ def test_install_layout_and_run():
     no_system_agent()
     with Staged() as st, Nginx() as ng:
         for rel in ("bin/herd", "bin/herd-agent", "lib/systemd/system/herd-agent.service",
-                    "share/doc/herd/README.md", "share/doc/herd/examples/smoke.yaml",
+                    "lib/systemd/system/herd-serve.service", "share/doc/herd/README.md", "share/doc/herd/examples/smoke.yaml",
                     "share/doc/herd/examples/journey.yaml"):
             check(os.path.isfile(st.path(rel)), "meson install did not install %s" % rel)
         work = tempfile.mkdtemp(prefix="herd-inst-run-")

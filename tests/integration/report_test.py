@@ -176,8 +176,15 @@ def test_report_in_chromium():
               "no agent_lost marker on the charts")
         check("agent_lost" in dom.split('id="events"')[1], "no agent_lost row in the events")
         check('class="limit"' in dom and "p(95) &lt; 40" in dom, "the threshold is not drawn")
-        for cid in ("chart-rps", "chart-latency", "chart-vus", "chart-agents"):
+        for cid in ("chart-rps", "chart-latency", "chart-vus", "chart-agents", "chart-agent-cpu",
+                    "chart-agent-memory"):
             check('id="%s"' % cid in dom, "chart %s missing" % cid)
+        # The agents' own CPU and memory over time: a line per agent.
+        for cid in ("chart-agent-cpu", "chart-agent-memory"):
+            sec = dom.split('id="%s"' % cid)[1].split("</section>")[0]
+            for name in ("local-1", "local-2", "local-3"):
+                check(name in sec, "%s has no line of %s" % (cid, name))
+        check("agent_cpu" not in show, "the summary lists the agents' usage series")
         check(dom.count("<polyline") >= 7, "only %d lines drawn" % dom.count("<polyline"))
 
         shot = os.environ.get("HERD_REPORT_SCREENSHOT") or os.path.join(out_dir, "report.png")

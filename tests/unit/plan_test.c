@@ -1587,9 +1587,108 @@ static void test_ws_target(void)
 	           "t.yaml:5:20: ", "the HTTP step 'GET {{ next }}' needs an http:// or https:// target");
 }
 
+/* Sets b to head, n times unit, then tail. */
+static void repeat(sbuf *b, const char *head, const char *unit, int n, const char *tail)
+{
+	b->len = 0;
+	sbuf_str(b, head);
+	for (int i = 0; i < n; i++)
+		sbuf_str(b, unit);
+	sbuf_str(b, tail);
+}
+
+/* The limits of plan.h: VUs of all scenarios together, the peak arrival
+ * rate per second, request steps in all flows, a body's rendered size, and
+ * maxMessageSize with its units. */
+static void test_limits(void)
+{
+	/* 600,000 + 400,001 VUs across two scenarios: the second crosses. */
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a: { executor: constant-vus, vus: 600000, duration: 1s, flow: [ { get: / } ] }\n"
+	           "  b:\n"
+	           "    executor: ramping-vus\n"
+	           "    stages: [ { duration: 1s, target: 10 }, { duration: 1s, target: 400001 } ]\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:4:3: ", "the plan runs up to 1000001 VUs at once with scenario 'b', more than the limit of 1000000");
+	plan *p = parse_ok("target: http://h\n"
+	                   "scenarios:\n"
+	                   "  a: { executor: constant-vus, vus: 600000, duration: 1s, flow: [ { get: / } ] }\n"
+	                   "  b: { executor: constant-arrival-rate, rate: 10, duration: 1s, preAllocatedVUs: 1,"
+	                   " maxVUs: 400000, flow: [ { get: / } ] }\n");
+	CHECK(p != NULL);
+	plan_free(p);
+	/* 10,000 per 1 ms is 10,000,000 per second: the limit itself passes. */
+	p = parse_ok("target: http://h\n"
+	             "scenarios:\n"
+	             "  a: { executor: constant-arrival-rate, rate: 10000, timeUnit: 1ms, duration: 1s,"
+	             " preAllocatedVUs: 1, flow: [ { get: / } ] }\n");
+	CHECK(p != NULL);
+	plan_free(p);
+	EXPECT_ERR("target: http://h\n"
+	           "scenarios:\n"
+	           "  a:\n"
+	           "    executor: ramping-arrival-rate\n"
+	           "    timeUnit: 1ms\n"
+	           "    preAllocatedVUs: 1\n"
+	           "    stages: [ { duration: 1s, target: 10 }, { duration: 1s, target: 10001 } ]\n"
+	           "    flow: [ { get: / } ]\n",
+	           "t.yaml:3:3: ", "scenario 'a' asks for up to 10001000 iterations per second, more than the limit of 10000000");
+	/* 1,000 request steps pass (thinks do not count); the 1,001st is named. */
+	sbuf y = {0};
+	sbuf_str(&y, "target: http://h\nscenarios:\n  s:\n    executor: per-vu-iterations\n    flow:\n");
+	for (int i = 0; i < 1000; i++)
+		sbuf_str(&y, "      - get: /x\n      - think: 1ms\n");
+	p = parse_ok(y.p);
+	CHECK(p != NULL);
+	plan_free(p);
+	sbuf_str(&y, "      - get: /last\n");
+	EXPECT_ERR(y.p, "t.yaml:2006:9: ", "the plan has more than 1000 request and ws steps (the limit)");
+	free(y.p);
+	/* randomString(4096) x 4096 is exactly 16 MiB; one byte more is refused. */
+	sbuf b = {0};
+	repeat(&b, HEAD "    flow:\n      - post: /\n        body: \"", "{{ randomString(4096) }}", 4096, "\"\n");
+	p = parse_ok(b.p);
+	CHECK(p != NULL);
+	plan_free(p);
+	b.len -= 2;
+	sbuf_str(&b, "x\"\n");
+	EXPECT_ERR(b.p, "t.yaml:8:15: ", "'body' may render to 16777217 bytes, more than the limit of 16 MiB for a body");
+	/* A json body counts its strings' templates too. */
+	repeat(&b, HEAD "    flow:\n      - post: /\n        json: [", "\"{{ randomString(4096) }}\",", 4097, "1]\n");
+	EXPECT_ERR(b.p, "t.yaml:8:15: ", "'json' may render to");
+	/* A WebSocket message is bounded as a body is. */
+	repeat(&b, HEAD "    flow:\n      - ws: /\n        session:\n          - send: \"", "{{ randomString(4096) }}", 4097,
+	       "\"\n");
+	EXPECT_ERR(b.p, "t.yaml:9:19: ", "the message may render to 16781312 bytes, more than the limit of 16 MiB");
+	free(b.p);
+	/* maxMessageSize */
+	static const struct { const char *v; int64_t want; } sizes[] = {
+		{"1024", 1024}, {"64KiB", 65536}, {"16MiB", 16 << 20}, {"1 GiB", 1 << 30}, {"2MB", 2000000},
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char yaml[256];
+		snprintf(yaml, sizeof(yaml), HEAD "    flow:\n      - ws: /\n        maxMessageSize: %s\n"
+		         "        session: [ { send: hi } ]\n", sizes[i].v);
+		p = parse_ok(yaml);
+		CHECK(p != NULL && p->scenarios[0].steps[0].ws->max_message == sizes[i].want);
+		plan_free(p);
+	}
+	p = parse_ok(HEAD "    flow:\n      - ws: /\n        session: [ { send: hi } ]\n");
+	CHECK(p != NULL && p->scenarios[0].steps[0].ws->max_message == 16 << 20);
+	plan_free(p);
+	EXPECT_ERR(HEAD "    flow:\n      - ws: /\n        maxMessageSize: 16 MiBs\n        session: [ { send: hi } ]\n",
+	           "t.yaml:8:25: ", "bad size '16 MiBs' for 'maxMessageSize'");
+	EXPECT_ERR(HEAD "    flow:\n      - ws: /\n        maxMessageSize: 1025GiB\n        session: [ { send: hi } ]\n",
+	           "t.yaml:8:25: ", "'maxMessageSize' is too large (the limit is 1073741824 bytes)");
+	EXPECT_ERR(HEAD "    flow:\n      - get: /\n        maxMessageSize: 1MiB\n",
+	           "t.yaml:8:9: ", "'maxMessageSize' is only used by a ws step");
+}
+
 int main(void)
 {
 	test_ws_target();
+	test_limits();
 	test_tls();
 	test_ws_session();
 	test_ws_expect_checks();

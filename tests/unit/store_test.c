@@ -13,6 +13,7 @@
 
 #include "common/err.h"
 #include "controller/store.h"
+#include "controller/store_serve.h"
 #include "controller/summary.h"
 #include "tests/unit/check.h"
 
@@ -852,7 +853,7 @@ static void test_migrate_v2(void)
 		fprintf(stderr, "%s\n", err);
 		return;
 	}
-	CHECK_EQ_INT(store_schema_version(st), 3);
+	CHECK_EQ_INT(store_schema_version(st), STORE_SCHEMA_VERSION);
 	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM interval_stats"), 3);
 	hist_record_n(want, 20000, 90);
@@ -907,6 +908,103 @@ static void test_migrate_v2(void)
 	store_close(st);
 	sqlite3_close(db);
 
+	unlink_db(vpath);
+}
+
+/* What 2 -> 3 made of a version 2 file: interval_stats and its view. */
+static const char schema_v2_to_v3[] =
+    "CREATE TABLE interval_stats ("
+    "  key_id INTEGER NOT NULL REFERENCES series_keys (id) ON DELETE CASCADE,"
+    "  interval_ms INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  errors INTEGER NOT NULL,"
+    "  p50 INTEGER,"
+    "  p90 INTEGER,"
+    "  p95 INTEGER,"
+    "  p99 INTEGER,"
+    "  max INTEGER,"
+    "  gauge INTEGER NOT NULL,"
+    "  PRIMARY KEY (key_id, interval_ms)"
+    ") WITHOUT ROWID;"
+    "CREATE VIEW interval_series AS SELECT k.run_id, k.metric, k.scenario, k.name, k.method,"
+    "  k.status_class, k.agent_id, k.tags, s.interval_ms, s.count, s.errors, s.p50, s.p90,"
+    "  s.p95, s.p99, s.max, s.gauge"
+    "  FROM interval_stats s JOIN series_keys k ON k.id = s.key_id;"
+    "PRAGMA user_version = 3;";
+
+static int count_sched(void *arg, const store_sched_run *r)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A file of schema version 3 with a run in it is migrated to version 4 on
+ * open: its runs stay, herd serve's tables are there and work, a scheduled
+ * run refers to a stored run (and loses the reference, not its row, when
+ * the run is deleted), and foreign keys hold. */
+static void test_migrate_v3(void)
+{
+	char vpath[300], err[512];
+	sqlite3 *db;
+	store *st = NULL;
+	store_run r;
+	int64_t id = 0, last = 0, next = 0;
+	int n = 0;
+
+	snprintf(vpath, sizeof(vpath), "%s/v3.db", dir);
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, schema_v1), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, schema_v1_to_v2), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, schema_v2_to_v3), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, "INSERT INTO runs (id, name, started_at, interval_ms, duration_ms,"
+	                         " status) VALUES ('old3', 'checkout', 1795914723000, 1000, 2000,"
+	                         " 'passed');"),
+	             SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 3);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'schedules'"), 0);
+	sqlite3_close(db);
+
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	if (st == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	CHECK_EQ_INT(store_schema_version(st), 4);
+	CHECK_EQ_INT(store_run_get(st, "old3", &r), HERD_OK);
+	CHECK_EQ_STR(r.status, "passed");
+	store_run_fini(&r);
+	CHECK_EQ_INT(store_schedule_put(st, "nightly", "0 2 * * *", "Europe/Berlin", "p.yaml",
+	                                1796000000, 1),
+	             HERD_OK);
+	CHECK_EQ_INT(store_schedule_get(st, "nightly", &last, &next), HERD_OK);
+	CHECK_EQ_INT(last, -1);
+	CHECK_EQ_INT(next, 1796000000);
+	CHECK_EQ_INT(store_sched_run_add(st, "nightly", 1795910400, 0, STORE_SCHED_FINISHED, "old3",
+	                                 "passed", NULL, 1795914800000LL, &id),
+	             HERD_OK);
+	/* A run id the store does not hold is refused (foreign keys are on). */
+	CHECK_EQ_INT(store_sched_run_add(st, "nightly", 1795910400, 0, STORE_SCHED_STARTED, "nope",
+	                                 NULL, NULL, 1, NULL),
+	             HERD_ESTORE);
+	store_close(st);
+
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 4);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+	                        " ('schedules', 'scheduled_runs', 'deliveries')"),
+	             3);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	CHECK_EQ_INT(exec_ok(db, "PRAGMA foreign_keys = ON; DELETE FROM runs WHERE id = 'old3'"),
+	             SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM scheduled_runs WHERE run_id IS NULL"), 1);
+	sqlite3_close(db);
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	if (st != NULL) {
+		CHECK_EQ_INT(store_each_sched_run(st, "nightly", 0, count_sched, &n), HERD_OK);
+		CHECK_EQ_INT(n, 1);
+		store_close(st);
+	}
 	unlink_db(vpath);
 }
 
@@ -1022,6 +1120,7 @@ int main(void)
 	test_tags();
 	test_migrate_v1();
 	test_migrate_v2();
+	test_migrate_v3();
 	test_close_codes();
 	test_abandoned_runs();
 

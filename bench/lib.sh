@@ -1,0 +1,53 @@
+# Sourced by the benchmarks: a temporary directory, nginx on a free
+# 127.0.0.1 port with a config of its own, and cleanup on exit (the client
+# run by its PID, nginx by its PID, the directory unless KEEP_TMP is set).
+# After bench_setup NAME: tmp, port, base; bench_nginx_conf LOCATIONS writes
+# the config with those location lines and the stub_status counter.
+
+bench_setup() {
+	tmp=$(mktemp -d "/tmp/herd-$1.XXXXXX")
+	nginx_pid=""
+	run_pid=""
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	base="http://127.0.0.1:$port"
+	mkdir -p "$tmp/nginx"
+}
+
+# shellcheck disable=SC2317 # called by the trap
+bench_cleanup() {
+	if [ -n "$run_pid" ]; then kill -TERM "$run_pid" 2>/dev/null || true; fi
+	if [ -n "$nginx_pid" ]; then
+		kill -QUIT "$nginx_pid" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$nginx_pid" 2>/dev/null || true
+	fi
+	if [ -n "${KEEP_TMP:-}" ]; then echo "bench: files kept in $tmp"; else rm -rf "$tmp"; fi
+}
+
+bench_nginx_conf() {
+	cat > "$tmp/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  keepalive_requests 1000000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$port;
+$1
+    # Server-side request counter, to check each client's own count.
+    location = /nginx_status { stub_status; }
+  }
+}
+CONF
+}
