@@ -55,7 +55,7 @@ typedef struct h1_req {
 	uint8_t ok;       /* an http:// step the driver can send */
 	uint8_t head;     /* HEAD: the response has no body */
 	uint8_t keep_body;
-	uint8_t keep_headers; /* the step checks or captures a response header, or follows redirects */
+	uint8_t keep_headers; /* the step checks or captures a response header */
 	const plan_step *step; /* what it was rendered from */
 } h1_req;
 
@@ -546,7 +546,10 @@ static void on_readable(h1_conn *c)
 				finish(c, ERRK_OTHER, now ? now : clock_mono_ns(), 1);
 				return;
 			}
-			if (c->rq->keep_headers)
+			/* Headers are kept for checks, and for the Location of a
+			 * redirect to follow (the status line comes first). */
+			if (c->rq->keep_headers ||
+			    (c->rq->step->redirects > 0 && c->parser.status >= 300 && c->parser.status < 400))
 				keep_headers(c, st->rbuf, hb);
 			if (c->parser.done) {
 				/* Bytes past the response, or a request not sent in full:
@@ -763,7 +766,7 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 		return HERD_ENOMEM;
 	rq->head = s->method == HM_HEAD;
 	rq->keep_body = plan_step_needs_body(s);
-	rq->keep_headers = plan_step_needs_headers(s) || s->redirects > 0;
+	rq->keep_headers = plan_step_needs_headers(s);
 	rq->step = s;
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;

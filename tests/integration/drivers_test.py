@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (Httpbin, JsonServer, Nginx, check, free_port, main, note,  # noqa: E402
                      run_herd)
+from journey_test import named_check  # noqa: E402
 
 DRIVERS = ("curl", "lean", "auto")
 
@@ -79,14 +80,6 @@ def accept_proves(entries, want):
                   % (acc, e["uri"]))
         else:
             check(acc == "*/*", "Accept %r on %s: not libcurl's" % (acc, e["uri"]))
-
-
-def named_check(r, cname):
-    checks = r.summary.get("root_group", {}).get("checks", {})
-    vals = checks.values() if isinstance(checks, dict) else checks
-    hits = [c for c in vals if c.get("name") == cname or c.get("name", "").endswith(": " + cname)]
-    check(hits, "no check named %r: %s" % (cname, sorted(c.get("name") for c in vals)))
-    return sum(c.get("passes", 0) for c in hits), sum(c.get("fails", 0) for c in hits)
 
 
 # --------------------------------------------------------------------------- cases
