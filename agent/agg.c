@@ -19,6 +19,7 @@ static const char *const metric_names[AM__N] = {
 	"ws_close_codes",     "ws_tls_handshaking", "ws_sessions_open",
 	"offered_iterations", "iterations_started", "vus_target",
 	"agent_cpu",          "agent_rss_kb",
+	"rate_capped",
 };
 
 const char *agg_metric_name(int m)

@@ -41,6 +41,8 @@ typedef enum agg_metric {
 	AM_VUS_TARGET,          /* gauge: the VUs a closed-model executor asks for at that moment */
 	AM_AGENT_CPU,           /* gauge: the agent's CPU use over the interval, per mille of one core */
 	AM_AGENT_RSS,           /* gauge: the agent's resident memory at the interval's end, KiB */
+	AM_RATE_CAPPED,         /* counter: closed-model requests held back by maxRate (each waited
+	                         * for its slot); the histogram holds how long, µs */
 	AM__N
 } agg_metric;
 

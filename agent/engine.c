@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/split.h"
 
 typedef struct pending {
 	agg *a;
@@ -40,6 +41,8 @@ struct engine {
 	_Atomic int64_t started_real_ns;
 	_Atomic int64_t ended_real_ns;
 	sysstat_cpu_meter cpu; /* the agent's own CPU use, per interval sent */
+	ratecap_bucket cap;     /* maxRate's share of this agent, for closed-model requests */
+	int capped;             /* the plan has maxRate */
 };
 
 int engine_global_init(void)
@@ -310,6 +313,14 @@ int engine_start(const engine_cfg *cfg, engine **out)
 		feeder_init(&e->feeders[i], &pf->table, first, count, (feeder_order)pf->order,
 		            (feeder_exhausted)pf->exhausted);
 	}
+	/* maxRate: what the open-model peak leaves, split between agents as
+	 * whole requests per second by their weights (every agent computes the
+	 * same split), one reservation clock shared by this agent's workers. */
+	int64_t budget = ratecap_closed_budget(p);
+	if (budget >= 0) {
+		e->capped = 1;
+		ratecap_bucket_init(&e->cap, split_int_at(budget, cfg->weights, cfg->nagents, cfg->agent));
+	}
 	for (int i = 0; i < e->n; i++) {
 		e->last_interval[i] = -1;
 		worker_cfg wc = {
@@ -328,6 +339,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.agent_index = (int64_t)cfg->agent,
 			.src = cfg->src,
 			.allow = cfg->allow,
+			.cap = e->capped ? &e->cap : NULL,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;

@@ -210,7 +210,11 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 
 	memset(&r, 0, sizeof(r));
 	/* A timed-out request ends at its deadline: how late the loop noticed
-	 * is not the server's time. */
+	 * is not the server's time. A response the loop reads only after the
+	 * deadline (it was late to run) came too late all the same: the request
+	 * had been given up at its timeout. */
+	if (err == NO_ERR && now > sent + c->rq->timeout_ns)
+		err = ERRK_TIMEOUT;
 	if (err == ERRK_TIMEOUT && now > sent + c->rq->timeout_ns)
 		now = sent + c->rq->timeout_ns;
 	/* A phase the request never reached is 0, and one it was in when it

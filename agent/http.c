@@ -298,6 +298,13 @@ static void finish(http_state *st, http_conn *c, CURLcode rc, int64_t end_ns)
 	dheap_remove(&st->deadlines, &c->dl);
 	c->in_flight = 0;
 	c->jar_started = 1;
+	/* A transfer that libcurl finished after herd's deadline (the loop ran
+	 * late, or libcurl's own timeout, a second later, was not reached yet)
+	 * was given up at its timeout all the same. */
+	if (rc == CURLE_OK && end_ns > c->v->sent_ns + c->timeout_ns) {
+		rc = CURLE_OPERATION_TIMEDOUT;
+		end_ns = c->v->sent_ns + c->timeout_ns;
+	}
 	fill_result(c, rc, end_ns, &r);
 	if (rc != CURLE_OK && c->refused[0] != '\0') {
 		/* Not a failed connect: the agent refused to open it. */

@@ -931,7 +931,9 @@ int link_run(const link_cfg *cfg)
 			case WIRE_STOP:
 				if (a.eng != NULL && strcmp(reply.u.stop.run_id, a.run_id) == 0) {
 					log_info("run %s: stop (%s)", a.run_id, reply.u.stop.reason);
-					engine_stop(a.eng, strcmp(reply.u.stop.reason, "abort") == 0 ? 3 : 1);
+					/* "abort" and "abort: <why>" (an abort rule, the
+					 * health guard) stop at once; anything else gracefully. */
+					engine_stop(a.eng, strncmp(reply.u.stop.reason, "abort", 5) == 0 ? 3 : 1);
 				}
 				break;
 			case WIRE_ERROR:

@@ -369,6 +369,41 @@ static int setup_finished(worker *w, vu *v, int64_t now)
 	return 1;
 }
 
+/*
+ * maxRate for a closed-model VU about to send a request (an HTTP step or a
+ * ws session's upgrade): reserves the agent's next slot, and when it is
+ * ahead, counts the request as held back (rate_capped, with the wait) and
+ * sleeps the VU until then on its timer; the timer moves a VU one step on,
+ * so the step is taken back first and the slot marked as its own. Returns 1
+ * when v waits. Open-model scenarios are not held: their rate is known and
+ * was checked against the cap before the run.
+ */
+static int cap_wait(worker *w, vu *v, int64_t now)
+{
+	if (w->cfg.cap == NULL || arrival_rate(w->sc[v->scenario].s))
+		return 0;
+	if (v->cap_slot) {
+		v->cap_slot = 0;
+		return 0;
+	}
+	int64_t slot = ratecap_reserve(w->cfg.cap, now);
+	if (slot <= now)
+		return 0;
+	agg_key k = { .metric = AM_RATE_CAPPED, .method = 0xff, .scenario = v->scenario, .step = AGG_NONE };
+	uint64_t us = slot == INT64_MAX ? 0 : (uint64_t)(slot - now) / 1000;
+	agg_observe(w->cur, k, us);
+	if (slot == INT64_MAX)
+		slot = w->sc[v->scenario].hard_end_ns; /* a share of 0 requests/s: nothing until the end */
+	v->cap_slot = 1;
+	v->step--; /* uint16_t: 0 wraps and the timer's step++ wraps back */
+	v->state = VU_THINKING;
+	if (timer_set(w, v, slot) == 0)
+		return 1;
+	v->step++;
+	v->cap_slot = 0;
+	return 0;
+}
+
 static void run_step(worker *w, vu *v, int64_t due_ns)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
@@ -421,6 +456,8 @@ static void run_step(worker *w, vu *v, int64_t due_ns)
 			}
 			return;
 		}
+		if (cap_wait(w, v, now))
+			return;
 		v->step_start_ns = due_ns;
 		v->sent_ns = now;
 		v->state = VU_BUSY;

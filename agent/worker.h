@@ -19,6 +19,7 @@
 #include "common/hdrv.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
+#include "common/ratecap.h"
 #include "common/tmpl.h"
 
 typedef enum vu_state {
@@ -45,6 +46,7 @@ struct vu {
 	uint8_t setup_done;   /* the scenario's `setup:` steps succeeded once */
 	uint8_t in_setup;     /* the current steps are the setup's */
 	uint8_t setup_failed; /* a setup step failed: the iteration ends after it */
+	uint8_t cap_slot;     /* the rate cap's slot for the current step was reserved (and waited for) */
 	int64_t iters;        /* iterations completed */
 	int64_t iter_start_ns;  /* start of the iteration (scheduled, for arrival-rate) */
 	int64_t step_start_ns;  /* when the current step was due (coordinated omission) */
@@ -78,6 +80,8 @@ typedef struct worker_cfg {
 	int64_t agent_index;     /* {{ __AGENT }} */
 	const srcaddr_pool *src; /* source addresses, NULL for none; must outlive the worker */
 	const allow *allow;      /* --allow-target, NULL for any target; must outlive the worker */
+	ratecap_bucket *cap;     /* maxRate: the agent's reservation clock for closed-model
+	                          * requests, shared by its workers; NULL: no cap */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */

@@ -736,14 +736,24 @@ static int parse_scenarios(pctx *c, const pair *sp)
 
 /* ---- Thresholds ---- */
 
+/* The longest abort-rule window: each interval of it is kept per rule. */
+#define PLAN_MAX_WINDOW_MS (10LL * 60 * 1000)
+
+/* What the object form of a threshold adds to its expression. */
+typedef struct th_opts {
+	int allow_nodata, abort_on_fail;
+	int64_t delay_abort_ms, window_ms;
+} th_opts;
+
 /*
- * k6's object form, `{ threshold: "p(95) < 500", allowNoData: true }`: *n
- * becomes the expression's node and *el its place; *allow_nodata is set from
- * allowNoData (a threshold that saw no data fails unless it says so).
+ * k6's object form, `{ threshold: "p(95) < 500", allowNoData: true,
+ * abortOnFail: true, delayAbortEval: 10s }` and herd's `window: 30s`: *n
+ * becomes the expression's node and *el its place; *o gets the options.
  */
-static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, int *allow_nodata)
+static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, th_opts *o)
 {
-	static const char *const keys[] = {"threshold", "allowNoData", "abortOnFail", "delayAbortEval"};
+	static const char *const keys[] = {"threshold", "allowNoData", "abortOnFail", "delayAbortEval",
+	                                   "window"};
 	where mw = {*n, NULL, l};
 	struct fy_node *map = *n;
 	void *it = NULL;
@@ -762,22 +772,30 @@ static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, int *al
 			*n = pr.v;
 			*el = vloc(&pr);
 			have = 1;
-		} else if (i == 1) {
+		} else if (i == 1 || i == 2) {
 			size_t len;
 			const char *v = node_text(pr.v, &len);
 			if (node_kind(pr.v) != SK_BOOL)
 				return want_kind(c, &pr, node_kind(pr.v), "true or false");
-			*allow_nodata = v[0] == 't' || v[0] == 'T';
-		} else if (i == 2 || i == 3) {
-			return perr(c, pr.kl, "'%s' is not supported; a threshold is judged when the run ends",
-			            keys[i]);
+			*(i == 1 ? &o->allow_nodata : &o->abort_on_fail) = v[0] == 't' || v[0] == 'T';
+		} else if (i == 3) {
+			if ((rv = get_duration(c, &pr, 0, &o->delay_abort_ms)) != 0)
+				return rv;
+		} else if (i == 4) {
+			if ((rv = get_duration(c, &pr, 1, &o->window_ms)) != 0)
+				return rv;
+			/* Judged on whole merged intervals of one second. */
+			if (o->window_ms % 1000 != 0)
+				return perr(c, vloc(&pr), "'window' must be whole seconds (merged intervals are 1 s)");
+			if (o->window_ms > PLAN_MAX_WINDOW_MS)
+				return perr(c, vloc(&pr), "'window' is too long (the limit is 10m)");
 		} else {
-			return unknown_key(c, &pr, "in a threshold", keys, 2);
+			return unknown_key(c, &pr, "in a threshold", keys, NELEM(keys));
 		}
 	}
 	if (!have)
 		return perr(c, l, "a threshold mapping needs 'threshold', as in "
-		            "'{ threshold: \"p(95) < 500\", allowNoData: true }'");
+		            "'{ threshold: \"p(95) < 500\", abortOnFail: true }'");
 	return HERD_OK;
 }
 
@@ -791,9 +809,10 @@ static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, 
 	size_t len;
 	const char *s;
 	skind k = node_kind(n);
-	int rv, allow_nodata = 0;
+	int rv;
+	th_opts o = {0};
 
-	if (k == SK_MAP && (rv = threshold_object(c, &n, l, &l, &allow_nodata)) != 0)
+	if (k == SK_MAP && (rv = threshold_object(c, &n, l, &l, &o)) != 0)
 		return rv;
 	s = node_text(n, &len);
 	k = node_kind(n);
@@ -819,7 +838,10 @@ static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, 
 	t = &p->thresholds[p->nthresholds++];
 	memset(t, 0, sizeof(*t));
 	t->expr = expr;
-	t->allow_nodata = allow_nodata;
+	t->allow_nodata = o.allow_nodata;
+	t->abort_on_fail = o.abort_on_fail;
+	t->delay_abort_ms = o.delay_abort_ms;
+	t->window_ms = o.window_ms;
 	t->line = l.line;
 	t->col = l.col;
 	if ((t->metric = xstrdup(c, metric)) == NULL)
@@ -878,9 +900,92 @@ static int parse_thresholds(pctx *c, const pair *tp)
 
 /* ---- The plan ---- */
 
-enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T_TLS, T__N };
-static const char *const top_keys[T__N] = {"name",   "target", "scenarios", "thresholds",
-                                               "agents", "data",   "cookies",    "tls"};
+enum { T_NAME = 0, T_TARGET, T_SCENARIOS, T_THRESHOLDS, T_AGENTS, T_DATA, T_COOKIES, T_TLS,
+       T_MAXRATE, T_MAXVUS, T_GUARDS, T__N };
+static const char *const top_keys[T__N] = {"name",   "target",  "scenarios", "thresholds",
+                                               "agents", "data",    "cookies",   "tls",
+                                               "maxRate", "maxVUs", "guards"};
+
+/* guards: { health: { url: http://..., every: 5s, failures: 3, timeout: 2s } }.
+ * The URL obeys the rules of 'target', without ws:// (it is fetched with GET). */
+static int parse_health(pctx *c, const pair *hp)
+{
+	static const char *const keys[] = {"url", "every", "failures", "timeout"};
+	plan_health *h = &c->p->health;
+	void *it = NULL;
+	pair pr, url_pair = {0};
+	int more, rv;
+
+	if (node_kind(hp->v) != SK_MAP)
+		return want_kind(c, hp, node_kind(hp->v),
+		                 "a mapping such as '{ url: http://host/healthz, every: 5s, failures: 3 }'");
+	h->every_ms = 5000;
+	h->failures = 3;
+	h->timeout_ms = 2000;
+	h->line = hp->kl.line;
+	h->col = hp->kl.col;
+	for (;;) {
+		size_t i;
+		if ((rv = next_pair(c, hp->v, &hp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		i = key_index(keys, NELEM(keys), &pr);
+		if (i == 0) {
+			url_pair = pr;
+			rv = get_string(c, &pr, &h->url);
+		} else if (i == 1) {
+			rv = get_duration(c, &pr, 100, &h->every_ms);
+		} else if (i == 2) {
+			rv = get_int(c, &pr, 1, 1000, &h->failures);
+		} else if (i == 3) {
+			rv = get_duration(c, &pr, 1, &h->timeout_ms);
+		} else {
+			rv = unknown_key(c, &pr, "in 'health'", keys, NELEM(keys));
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (h->url == NULL)
+		return perr(c, hp->kl, "'health' needs 'url', as in '{ url: http://host/healthz }'");
+	char vb[200];
+	show(h->url, strlen(h->url), vb, sizeof(vb));
+	if (!has_scheme(h->url))
+		return perr(c, vloc(&url_pair), "the health 'url' must start with http:// or https://, got '%s'", vb);
+	if (!url_has_host(h->url))
+		return perr(c, vloc(&url_pair), "the health 'url' '%s' has no host", vb);
+	if (has_space_or_ctl(h->url) || strstr(h->url, "{{") != NULL)
+		return perr(c, vloc(&url_pair), "the health 'url' '%s' has a space, a control character or a template", vb);
+	if (h->timeout_ms > h->every_ms)
+		return perr(c, hp->kl,
+		            "the health 'timeout' (%lld ms) is longer than 'every' (%lld ms)",
+		            (long long)h->timeout_ms, (long long)h->every_ms);
+	return HERD_OK;
+}
+
+static int parse_guards(pctx *c, const pair *gp)
+{
+	static const char *const keys[] = {"health"};
+	void *it = NULL;
+	pair pr;
+	int more, rv;
+
+	if (node_kind(gp->v) != SK_MAP)
+		return want_kind(c, gp, node_kind(gp->v), "a mapping such as '{ health: { url: ... } }'");
+	for (;;) {
+		if ((rv = next_pair(c, gp->v, &gp->vw, &it, &pr, &more)) != 0)
+			return rv;
+		if (!more)
+			break;
+		if (key_index(keys, NELEM(keys), &pr) == 0)
+			rv = parse_health(c, &pr);
+		else
+			rv = unknown_key(c, &pr, "in 'guards'", keys, NELEM(keys));
+		if (rv != 0)
+			return rv;
+	}
+	return HERD_OK;
+}
 
 /* tls: { insecureSkipVerify: true } or tls: { ca: test-ca.pem } (k6 spells
  * the first insecureSkipTLSVerify, at the top level). The CA file is read
@@ -1066,6 +1171,17 @@ static int parse_root(pctx *c, struct fy_node *root)
 	if (seen[T_AGENTS] && (rv = parse_agents(c, &keys[T_AGENTS])) != 0)
 		return rv;
 	if (seen[T_TLS] && (rv = parse_tls(c, &keys[T_TLS])) != 0)
+		return rv;
+	if (seen[T_MAXRATE] && (rv = get_int(c, &keys[T_MAXRATE], 1, PLAN_MAX_COUNT, &p->max_rate)) != 0)
+		return rv;
+	if (seen[T_MAXVUS] && (rv = get_int(c, &keys[T_MAXVUS], 1, PLAN_MAX_COUNT, &p->max_vus_cap)) != 0)
+		return rv;
+	if (seen[T_MAXRATE] || seen[T_MAXVUS]) {
+		loc l = keys[seen[T_MAXRATE] ? T_MAXRATE : T_MAXVUS].kl;
+		p->caps_line = l.line;
+		p->caps_col = l.col;
+	}
+	if (seen[T_GUARDS] && (rv = parse_guards(c, &keys[T_GUARDS])) != 0)
 		return rv;
 	return HERD_OK;
 }
@@ -1555,6 +1671,7 @@ void plan_free(plan *p)
 		free(p->thresholds[i].expr);
 	}
 	free(p->thresholds);
+	free(p->health.url);
 	free(p->file);
 	free(p->name);
 	free(p->target);

@@ -252,7 +252,27 @@ typedef struct plan_threshold {
 	char *expr;   /* as written: "p(95) < 500" */
 	int line, col;
 	int allow_nodata; /* `{ threshold: ..., allowNoData: true }`: no data passes (else it fails) */
+	/* Abort rules (controller/abort.h): `abortOnFail: true` stops the run as
+	 * soon as the threshold fails, judged after every merged interval;
+	 * `delayAbortEval` holds that judgment until so long after the load's
+	 * start; `window` (herd's, not k6's) judges the last window_ms of merged
+	 * data instead of the whole run so far. 0: not said. */
+	int abort_on_fail;
+	int64_t delay_abort_ms;
+	int64_t window_ms;
 } plan_threshold;
+
+/* `guards: { health: { url, every, failures, timeout } }`: a URL the
+ * controller itself checks before the run (the run is refused when it is
+ * unhealthy) and every `every` during it (the run is aborted after
+ * `failures` failures in a row). url NULL: no health guard. */
+typedef struct plan_health {
+	char *url;
+	int64_t every_ms;   /* default 5 s */
+	int64_t failures;   /* default 3 */
+	int64_t timeout_ms; /* default 2 s */
+	int line, col;
+} plan_health;
 
 /* `tls:` how TLS connections (https:// requests, wss:// sessions) check the
  * server. By default its certificate must chain to the system's CA store and
@@ -319,6 +339,12 @@ typedef struct plan {
 	plan_blob *env;         /* the environment values its templates use */
 	size_t nenv;
 	plan_tls tls;
+	/* Rate caps (common/ratecap.h), 0: none. max_rate: requests per second
+	 * across the cluster; max_vus_cap: VUs across the cluster. */
+	int64_t max_rate;
+	int64_t max_vus_cap;
+	int caps_line, caps_col; /* where maxRate (or else maxVUs) is written */
+	plan_health health;
 } plan;
 
 /*

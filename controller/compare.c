@@ -274,7 +274,7 @@ static cmp_verdict judge(int f, double b, double c, double p, size_t nb, size_t 
 }
 
 static int add_row(cmp_report *r, const profile *pb, const profile *pc, int f, double bdur,
-                   double cdur, const cmp_opts *o)
+                   double cdur)
 {
 	cmp_row *row = &r->rows[r->n];
 	memset(row, 0, sizeof(*row));
@@ -292,8 +292,7 @@ static int add_row(cmp_report *r, const profile *pb, const profile *pc, int f, d
 	row->ncand = pc->n[f];
 	if (stats_mann_whitney(pb->v[f], pb->n[f], pc->v[f], pc->n[f], NULL, &row->p) != 0)
 		row->p = 1.0;
-	row->verdict = judge(f, row->base, row->cand, row->p, row->nbase, row->ncand, o, &row->delta);
-	r->count[row->verdict]++;
+	row->fig = f;
 	return HERD_OK;
 }
 
@@ -336,11 +335,20 @@ int cmp_runs(store *st, const char *base, const char *cand, const cmp_opts *o, c
 		int http = strcmp(pb->series, "http_req_duration") == 0;
 		for (int f = 0; f < F__N && rv == 0; f++)
 			if (f != F_ERR || http)
-				rv = add_row(r, pb, pc, f, rb.dur_s, rc.dur_s, o);
+				rv = add_row(r, pb, pc, f, rb.dur_s, rc.dur_s);
 	}
 	for (size_t i = 0; i < rc.n && rv == 0; i++)
 		if (find(&rb, &rc.p[i]) == NULL)
 			rv = add_unmatched(r, "candidate only", &rc.p[i]);
+	/* Every row is a test: with twenty of them, one would come out under
+	 * 0.05 by chance alone. Bonferroni: each p times the number of rows. */
+	for (size_t i = 0; i < r->n && rv == 0; i++) {
+		cmp_row *row = &r->rows[i];
+		row->p_adj = fmin(1.0, row->p * (double)r->n);
+		row->verdict = judge(row->fig, row->base, row->cand, row->p_adj, row->nbase, row->ncand,
+		                     o, &row->delta);
+		r->count[row->verdict]++;
+	}
 	if (rv == HERD_ENOMEM)
 		snprintf(err, errlen, "out of memory");
 done:
@@ -407,11 +415,11 @@ static int print_json(const cmp_report *r, const char *base, const char *cand, c
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		const cmp_row *row = &r->rows[i];
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:i, s:s}", "metric",
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:s}", "metric",
 		                      row->series, "scenario", row->scenario, "name", row->name, "figure",
 		                      row->figure, "base", row->base, "candidate", row->cand, "p",
-		                      row->p, "base_intervals", (json_int_t)row->nbase,
-		                      "candidate_intervals", (json_int_t)row->ncand, "verdict",
+		                      row->p, "p_adjusted", row->p_adj, "base_windows", (json_int_t)row->nbase,
+		                      "candidate_windows", (json_int_t)row->ncand, "verdict",
 		                      cmp_verdict_name(row->verdict));
 		if (j != NULL && !isinf(row->delta))
 			json_object_set_new(j, "delta", json_real(row->delta));
@@ -451,7 +459,8 @@ int cmp_print(const cmp_report *r, const char *base, const char *cand, const cmp
 		                  "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n",
 		             cand, base) < 0;
 	else
-		w |= fprintf(out, "candidate %s against base %s (min effect %.0f%%, alpha %.2g)\n\n"
+		w |= fprintf(out, "candidate %s against base %s (min effect %.0f%%, alpha %.2g; P is "
+		                  "Bonferroni-adjusted over the rows)\n\n"
 		                  "%-*s  %-*s  %-10s %12s %12s %9s %8s  %s\n",
 		             cand, base, o->min_effect * 100.0, o->alpha, (int)ws, "SCENARIO", (int)wn,
 		             "STEP", "FIGURE", "BASE", "CANDIDATE", "DELTA", "P", "VERDICT") < 0;
@@ -464,12 +473,12 @@ int cmp_print(const cmp_report *r, const char *base, const char *cand, const cmp
 		const char *v = cmp_verdict_name(row->verdict);
 		if (md)
 			w |= fprintf(out, "| %s | %s | %s | %s | %s | %s | %.3g | %s%s%s |\n", row->scenario,
-			             row->name, row->figure, b, c, d, row->p,
+			             row->name, row->figure, b, c, d, row->p_adj,
 			             row->verdict == CMP_REGRESSION ? "**" : "", v,
 			             row->verdict == CMP_REGRESSION ? "**" : "") < 0;
 		else
 			w |= fprintf(out, "%-*s  %-*s  %-10s %12s %12s %9s %8.3g  %s\n", (int)ws,
-			             row->scenario, (int)wn, row->name, row->figure, b, c, d, row->p, v) < 0;
+			             row->scenario, (int)wn, row->name, row->figure, b, c, d, row->p_adj, v) < 0;
 	}
 	if (r->nunmatched > 0) {
 		w |= fprintf(out, md ? "\nNot compared (in one run only):\n\n" : "\nnot compared (in one run only):\n") < 0;

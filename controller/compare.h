@@ -38,7 +38,9 @@ typedef struct cmp_row {
 	const char *figure; /* "p50", "p95", "p99", "req/s", "error rate" */
 	double base, cand;  /* whole-run values: ms, requests/s, or a fraction */
 	double delta;       /* (cand - base) / base; for error rates cand - base */
-	double p;           /* two-sided p-value over the per-interval values */
+	double p;           /* two-sided p-value of the Mann-Whitney U test over the windows */
+	double p_adj;       /* p times the number of rows (Bonferroni), at most 1: judged */
+	int fig;            /* which figure (compare.c's F_*) */
 	size_t nbase, ncand; /* per-window values on each side (see compare.c) */
 	cmp_verdict verdict;
 } cmp_row;

@@ -39,9 +39,11 @@ static void usage(FILE *f)
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
-	        "Exit codes: 0 passed, 99 thresholds failed, 103 setup or store failed,\n"
-	        "            104 invalid plan or flags, 105 interrupted, 107 no load measured,\n"
-	        "            108 aborted, 109 degraded (an agent lost, part of the load not applied).\n");
+	        "Exit codes: 0 passed, 99 thresholds failed (or an abortOnFail threshold aborted the run),\n"
+	        "            103 setup or store failed, 104 invalid plan or flags (or above maxRate/maxVUs),\n"
+	        "            105 interrupted, 107 no load measured, 108 aborted (agent lost),\n"
+	        "            109 degraded (an agent lost, part of the load not applied),\n"
+	        "            110 refused (health guard unhealthy before the start), 111 aborted by the health guard.\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)

@@ -11,6 +11,10 @@ int outcome_code(const outcome_in *in)
 {
 	if (in->setup_failed)
 		return EXIT_SETUP;
+	if (in->guard_aborted)
+		return EXIT_GUARD_ABORTED;
+	if (in->rule_aborted)
+		return EXIT_THRESHOLDS;
 	if (in->aborted)
 		return EXIT_ABORTED;
 	if (in->interrupted)
@@ -32,7 +36,9 @@ const char *outcome_status(int code)
 	case EXIT_DEGRADED: return "degraded";
 	case EXIT_NO_LOAD: return "no load";
 	case EXIT_INTERRUPTED: return "interrupted";
-	case EXIT_ABORTED: return "aborted";
+	case EXIT_ABORTED:
+	case EXIT_GUARD_ABORTED: return "aborted";
+	case EXIT_GUARD_REFUSED: return "refused";
 	default: return "error";
 	}
 }
@@ -44,9 +50,17 @@ store_status outcome_store_status(int code)
 	case EXIT_THRESHOLDS:
 	case EXIT_DEGRADED: return STORE_FAILED;
 	case EXIT_INTERRUPTED: return STORE_INTERRUPTED;
-	case EXIT_ABORTED: return STORE_ABORTED;
+	case EXIT_ABORTED:
+	case EXIT_GUARD_ABORTED: return STORE_ABORTED;
 	default: return STORE_ERROR;
 	}
+}
+
+store_status outcome_store_status_of(const outcome_in *in, int code)
+{
+	if (code == EXIT_THRESHOLDS && in->rule_aborted)
+		return STORE_ABORTED;
+	return outcome_store_status(code);
 }
 
 int outcome_nothing_measured(const results *r, int *none)

@@ -25,11 +25,15 @@
 #define EXIT_ABORTED 108     /* aborted: an agent was lost under --on-agent-loss abort */
 #define EXIT_DEGRADED 109    /* an agent was lost or batches are missing: part of the load
                               * was not applied or not measured */
+#define EXIT_GUARD_REFUSED 110 /* the health guard failed before the start: nothing was sent */
+#define EXIT_GUARD_ABORTED 111 /* the health guard failed during the run: the load was stopped */
 
 /* What happened in a run, as the controller saw it at its end. */
 typedef struct outcome_in {
 	int setup_failed;      /* an agent failed, did not accept, or the store failed */
 	int aborted;           /* --on-agent-loss abort stopped it */
+	int guard_aborted;     /* the health guard stopped it (controller/guard.h) */
+	int rule_aborted;      /* an abortOnFail threshold stopped it (controller/abort.h) */
 	int interrupted;       /* Ctrl-C or a signal */
 	int nothing_measured;  /* see outcome_nothing_measured */
 	int thresholds_failed; /* a threshold (or its evaluation) failed */
@@ -38,7 +42,8 @@ typedef struct outcome_in {
 
 /*
  * The exit code for in, the first that applies of: 103 (setup or store
- * failure), 108 (aborted), 105 (interrupted), 107 (nothing measured: the
+ * failure), 111 (the health guard aborted it), 99 (an abortOnFail
+ * threshold aborted it, as k6), 108 (aborted), 105 (interrupted), 107 (nothing measured: the
  * thresholds would judge nothing), 99 (thresholds failed: a verdict on the
  * service, which a partial load does not make less true), 109 (degraded),
  * else 0.
@@ -50,9 +55,14 @@ int outcome_code(const outcome_in *in);
 const char *outcome_status(int code);
 
 /* The store's status for an exit code: passed (0), failed (99 and 109; the
- * run's degraded flag tells them apart), interrupted (105), aborted (108),
- * error (103, 107 and anything else). */
+ * run's degraded flag tells them apart), interrupted (105), aborted (108,
+ * 111), error (103, 107, 110 and anything else). A run an abortOnFail
+ * threshold stopped exits 99 and is stored aborted: see outcome_store_status_of. */
 store_status outcome_store_status(int code);
+
+/* The store's status for what happened: as outcome_store_status, but
+ * aborted for a run an abort rule stopped. */
+store_status outcome_store_status_of(const outcome_in *in, int code);
 
 /*
  * Adds the thresholds herd applies without being asked: for a plan with

@@ -74,6 +74,7 @@ static const res_metric_info known[] = {
 	{"iterations", RES_COUNTER, "iterations"},
 	{"iterations_started", RES_COUNTER, "iterations_started"},
 	{"offered_iterations", RES_COUNTER, "offered_iterations"},
+	{"rate_capped", RES_COUNTER, "rate_capped"},
 	{"vus", RES_GAUGE, "vus"},
 	{"vus_max", RES_GAUGE, "vus_max"},
 	{"vus_target", RES_GAUGE, "vus_target"},

@@ -25,7 +25,10 @@
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/split.h"
+#include "common/ratecap.h"
+#include "controller/abort.h"
 #include "controller/cluster.h"
+#include "controller/guard.h"
 #include "controller/live.h"
 #include "controller/metrics_http.h"
 #include "controller/prom.h"
@@ -98,6 +101,12 @@ typedef struct run {
 	pid_t *pids;
 	int npids;
 	metrics_http *mh; /* --metrics-addr, NULL: none */
+	/* Abort rules and the health guard (limits_watch). */
+	abort_rules *ab;        /* judged under mu, fed by on_metrics */
+	guard *gd;              /* NULL: no health guard, or not started */
+	int limit_code;         /* 0, or EXIT_THRESHOLDS / EXIT_GUARD_ABORTED once one fired */
+	int64_t limit_until;    /* after it fired: how long agents get to finish (monotonic ns) */
+	char limit_reason[700];
 } run;
 
 /* A scrape of --metrics-addr, on an NNG thread: the results as merged so far. */
@@ -151,6 +160,8 @@ static int on_metrics(void *arg, const char *agent_id, const wire_metrics *m)
 		rv = results_add_batch(r->res, agent_id, m->interval_ms, m->entries, m->nentries);
 		if (rv == HERD_OK)
 			live_add(r->lv, m->interval_ms, m->entries, m->nentries);
+		if (rv == HERD_OK && r->ab != NULL)
+			rv = abort_add_batch(r->ab, agent_id, m->interval_ms, m->entries, m->nentries);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return rv;
@@ -548,9 +559,13 @@ static int run_outcome(run *r, int code, int interrupted, int degraded, const ve
 	};
 	if (outcome_nothing_measured(r->res, &oi.nothing_measured) != HERD_OK)
 		oi.setup_failed = 1;
+	oi.rule_aborted = r->limit_code == EXIT_THRESHOLDS;
+	oi.guard_aborted = r->limit_code == EXIT_GUARD_ABORTED;
 	code = outcome_code(&oi);
 	reason[0] = '\0';
-	if (r->store_failed)
+	if (r->limit_code != 0 && code == r->limit_code)
+		snprintf(reason, len, "%s", r->limit_reason);
+	else if (r->store_failed)
 		snprintf(reason, len,
 		         "results store: %s; the load was stopped, what was committed is kept "
 		         "(%llu later batches were dropped)",
@@ -562,6 +577,92 @@ static int run_outcome(run *r, int code, int interrupted, int degraded, const ve
 		snprintf(reason, len, "degraded: agents left before the end (lost or stopped), or batches are "
 		                      "missing: part of the load was not applied or not measured");
 	return code;
+}
+
+/* ---- abort rules, rate caps and the health guard ---- */
+
+/* The plan's peak against its maxRate and maxVUs, before anything starts.
+ * Returns 0, or EXIT_INVALID after saying why with the numbers. */
+static int limits_check_plan(const run *r)
+{
+	char msg[1024];
+	if (ratecap_check(r->plan, msg, sizeof(msg)) == 0)
+		return 0;
+	fprintf(stderr, "%s:%d:%d: %s; nothing was sent to the target\n", r->plan->file, r->plan->caps_line,
+	        r->plan->caps_col, msg);
+	return EXIT_INVALID;
+}
+
+/* The health guard's check before the start (before any agent is asked to
+ * send anything). Returns 0, or EXIT_GUARD_REFUSED after saying why and
+ * recording it. */
+static int limits_precheck(run *r)
+{
+	char why[256], text[PATH_MAX + 512];
+	if (r->plan->health.url == NULL || guard_check_once(&r->plan->health, why, sizeof(why)))
+		return 0;
+	snprintf(text, sizeof(text), "the health guard %s is unhealthy (%s): run refused, nothing was sent to the target",
+	         r->plan->health.url, why);
+	fprintf(stderr, "herd: %s\n", text);
+	store_add_event(r->st, r->run_id, clock_real_ns() / 1000000, "guard_refused", NULL, text);
+	return EXIT_GUARD_REFUSED;
+}
+
+/* The abort rules, before any batch can come (nagents: the agents whose
+ * batches each interval waits for). Returns HERD_OK or an error. */
+static int limits_rules(run *r, size_t nagents)
+{
+	abort_rules *ab = NULL;
+	int rv = abort_new(r->plan, INTERVAL_MS, nagents, &ab);
+	if (rv != HERD_OK)
+		return rv;
+	pthread_mutex_lock(&r->mu);
+	r->ab = ab;
+	pthread_mutex_unlock(&r->mu);
+	return HERD_OK;
+}
+
+/*
+ * On every pass of the watch loop: judges the abort rules on the intervals
+ * merged so far and looks at the health guard. When one fails, STOPs every
+ * agent at once with the reason, records an "abort" event (at the breach for
+ * a rule), says so, and gives the agents until r->limit_until to finish.
+ */
+static void limits_watch(run *r, agent_info *ai, size_t n, int64_t start_mono, int64_t start_real)
+{
+	abort_breach b;
+	int fired = 0, fails = 0;
+	char why[256], stop_reason[sizeof(r->limit_reason) + 8];
+	int64_t at_ms = clock_real_ns() / 1000000;
+
+	if (r->limit_code != 0)
+		return;
+	pthread_mutex_lock(&r->mu);
+	if (r->ab != NULL && abort_judge(r->ab, (clock_mono_ns() - start_mono) / 1000000, &b, &fired) != HERD_OK)
+		fired = 0;
+	pthread_mutex_unlock(&r->mu);
+	if (fired) {
+		abort_describe(&b, why, sizeof(why));
+		snprintf(r->limit_reason, sizeof(r->limit_reason), "%s", why);
+		r->limit_code = EXIT_THRESHOLDS;
+		at_ms = start_real / 1000000 + b.at_ms;
+	} else if (r->gd != NULL && guard_tripped(r->gd, why, sizeof(why), &fails)) {
+		snprintf(r->limit_reason, sizeof(r->limit_reason),
+		         "the health guard %s failed %d checks in a row (last: %s)", r->plan->health.url,
+		         fails, why);
+		r->limit_code = EXIT_GUARD_ABORTED;
+	} else {
+		return;
+	}
+	snprintf(stop_reason, sizeof(stop_reason), "abort: %s", r->limit_reason);
+	stop_all(r, ai, n, stop_reason);
+	pthread_mutex_lock(&r->mu);
+	if (store_add_event(r->st, r->run_id, at_ms, "abort", NULL, r->limit_reason) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(r->st));
+	pthread_mutex_unlock(&r->mu);
+	fprintf(stderr, "%sherd: run aborted: %s; every agent is stopped\n", r->o->quiet ? "" : "\n",
+	        r->limit_reason);
+	r->limit_until = clock_mono_ns() + 5000000000LL;
 }
 
 /* Copies peer-supplied text for the terminal: control characters become '?'. */
@@ -718,6 +819,10 @@ static void print_shares(run *r, const agent_info *ai, size_t n, const double *w
 			const plan_scenario *s = &r->plan->scenarios[k];
 			print_share(s, weights, n, i);
 		}
+		/* maxRate's share for closed-model requests, as agent/engine.c splits it. */
+		int64_t budget = ratecap_closed_budget(r->plan);
+		if (budget >= 0)
+			printf("  closed-model cap %lld/s", (long long)split_int_at(budget, weights, n, i));
 		printf("\n");
 		if (ai[i].clock_rtt_ns / 2 > uncertainty)
 			uncertainty = (double)ai[i].clock_rtt_ns / 2;
@@ -776,6 +881,13 @@ int run_main(const run_opts *o)
 		}
 	}
 
+	if ((code = limits_check_plan(&r)) != 0) {
+		plan_free(r.plan);
+		free(r.plan_text);
+		return code;
+	}
+	code = EXIT_SETUP;
+
 	/* 2. The store. */
 	const char *db = o->db_path ? o->db_path : getenv("HERD_DB") ? getenv("HERD_DB") : "herd.db";
 	if ((rv = store_open(db, &r.st, err, sizeof(err))) != HERD_OK) {
@@ -822,6 +934,10 @@ int run_main(const run_opts *o)
 		snprintf(o->run_id_out, o->run_id_len, "%s", r.run_id);
 	for (size_t i = 0; i < o->nlabels; i++)
 		store_add_event(r.st, r.run_id, clock_real_ns() / 1000000, "label", NULL, o->labels[i]);
+	if ((rv = limits_precheck(&r)) != 0) {
+		code = rv;
+		goto out;
+	}
 	cluster_cfg cc = {
 		.url = r.url,
 		.max_agents = nwant,
@@ -892,6 +1008,10 @@ int run_main(const run_opts *o)
 		weights[i] = run_agent_weight(o->agent_weights, ai[i].name, ai[i].cores);
 		wsum += weights[i];
 	}
+	if ((rv = limits_rules(&r, nai)) != HERD_OK) {
+		fprintf(stderr, "herd: abort rules: %s\n", herd_strerror(rv));
+		goto out;
+	}
 	int64_t start_real = clock_real_ns() + (int64_t)(remote ? START_DELAY_REMOTE_MS : START_DELAY_MS) * 1000000;
 	/* The files and environment values the plan used travel with it, so
 	 * agents need neither the controller's filesystem nor its environment. */
@@ -952,6 +1072,8 @@ int run_main(const run_opts *o)
 	 * joined). */
 	store_add_event(r.st, r.run_id, start_real / 1000000, "load_start", NULL,
 	                "the load starts on every agent");
+	if (r.plan->health.url != NULL && guard_start(&r.plan->health, &r.gd) != HERD_OK)
+		fprintf(stderr, "herd: warning: cannot start the health guard\n");
 
 	/* 5. Watch: a live line per second until every agent is done. */
 	int64_t start_mono = clock_mono_ns() + (start_real - clock_real_ns());
@@ -999,6 +1121,11 @@ int run_main(const run_opts *o)
 		}
 		if (store_check(&r, ai, nai)) {
 			code = EXIT_SETUP;
+			break;
+		}
+		limits_watch(&r, ai, nai, start_mono, start_real);
+		if (r.limit_code != 0 && clock_mono_ns() > r.limit_until) {
+			degraded = 1; /* stopped agents that never said DONE: their last batches are missing */
 			break;
 		}
 		if (clock_mono_ns() > ready_deadline) {
@@ -1089,6 +1216,8 @@ int run_main(const run_opts *o)
 		}
 	}
 	live_end(r.lv, stdout);
+	guard_stop(r.gd);
+	r.gd = NULL;
 
 	/* Give batches a moment to arrive after an immediate stop, then close. */
 	reap_agents(&r, interrupts >= 2 ? 1000 : 5000);
@@ -1127,7 +1256,10 @@ int run_main(const run_opts *o)
 
 	/* 6. Judge, report, record. */
 	verdict_set *vs = NULL;
+	if (r.ab != NULL) /* the last intervals, which the watch loop may not have judged */
+		abort_finish(r.ab, (results_duration_ms(r.res) + INTERVAL_MS - 1) / INTERVAL_MS * INTERVAL_MS);
 	if (verdict_eval_plan(r.plan, r.res, &vs) != HERD_OK ||
+	    (r.ab != NULL && abort_patch_verdicts(r.ab, vs) != HERD_OK) ||
 	    outcome_default_thresholds(r.plan, r.res, vs) != HERD_OK) {
 		fprintf(stderr, "herd: cannot evaluate thresholds\n");
 	}
@@ -1146,7 +1278,7 @@ int run_main(const run_opts *o)
 		.run_id = r.run_id,
 		.plan_name = r.plan->name,
 		.plan = r.plan,
-		.status = outcome_status(code),
+		.status = r.limit_code == EXIT_THRESHOLDS && code == EXIT_THRESHOLDS ? "aborted" : outcome_status(code),
 		.reason = reason[0] != '\0' ? reason : NULL,
 		.degraded = degraded,
 		.verdicts = vs,
@@ -1168,7 +1300,8 @@ int run_main(const run_opts *o)
 	if (vs != NULL)
 		store_add_verdicts(r.st, r.run_id, vs);
 	run_open = 0;
-	if (mark_run(&r, outcome_store_status(code), code, degraded, json, text) == HERD_OK && !o->quiet)
+	outcome_in sin = { .rule_aborted = r.limit_code == EXIT_THRESHOLDS };
+	if (mark_run(&r, outcome_store_status_of(&sin, code), code, degraded, json, text) == HERD_OK && !o->quiet)
 		printf("results stored in %s as run %s\n", db, r.run_id);
 	if (code != EXIT_OK && reason[0] != '\0')
 		fprintf(stderr, "herd: exit %d: %s\n", code, reason);
@@ -1185,8 +1318,10 @@ out:
 		log_warn("results store: %s", store_errmsg(r.st));
 	metrics_http_stop(r.mh);
 	r.mh = NULL;
+	guard_stop(r.gd);
 	if (r.cl != NULL)
 		cluster_close(r.cl);
+	abort_free(r.ab);
 	if (r.npids > 0)
 		reap_agents(&r, code == EXIT_SETUP || code == EXIT_INTERRUPTED ? 0 : 2000);
 	if (r.tmpdir[0] != '\0')

@@ -92,6 +92,52 @@ static double us_to_ms(uint64_t us)
 	return (double)us / 1000.0;
 }
 
+void verdict_value_agg(const res_metric_info *info, const th_expr *e, const res_agg *a, int64_t span_ms,
+                       double *value, int *nodata)
+{
+	*value = 0;
+	*nodata = 0;
+	switch (info->type) {
+	case RES_TREND:
+		if (a->h.total == 0) {
+			*nodata = 1;
+			break;
+		}
+		switch (e->agg) {
+		case TH_P: *value = us_to_ms(hist_percentile(&a->h, e->pct)); break;
+		case TH_MED: *value = us_to_ms(hist_percentile(&a->h, 50)); break;
+		case TH_AVG: *value = hist_mean(&a->h) / 1000.0; break;
+		case TH_MIN: *value = us_to_ms(a->h.min); break;
+		default: *value = us_to_ms(a->h.max); break;
+		}
+		break;
+	case RES_RATE: {
+		uint64_t trues = 0, total = 0;
+		results_rate_counts(info->name, a, &trues, &total);
+		if (total == 0)
+			*nodata = 1;
+		else
+			*value = (double)trues / (double)total;
+		break;
+	}
+	case RES_COUNTER: {
+		/* A counter that saw nothing is a real zero, not missing data. */
+		double v = (double)results_counter_value(info->name, a);
+		if (e->agg == TH_COUNT)
+			*value = v;
+		else
+			*value = span_ms > 0 ? v * 1000.0 / (double)span_ms : 0;
+		break;
+	}
+	case RES_GAUGE:
+		if (!a->has_gauge)
+			*nodata = 1;
+		else
+			*value = (double)(e->agg == TH_MIN ? a->gauge_min : a->gauge_max);
+		break;
+	}
+}
+
 int verdict_value(const results *r, const th_metric *m, const th_expr *e, double *value,
                   int *nodata, char *err, size_t errlen)
 {
@@ -113,46 +159,7 @@ int verdict_value(const results *r, const th_metric *m, const th_expr *e, double
 		return fail(err, errlen, "cannot query '%s': %s", m->name, herd_strerror(rv));
 	}
 
-	switch (info.type) {
-	case RES_TREND:
-		if (a->h.total == 0) {
-			*nodata = 1;
-			break;
-		}
-		switch (e->agg) {
-		case TH_P: *value = us_to_ms(hist_percentile(&a->h, e->pct)); break;
-		case TH_MED: *value = us_to_ms(hist_percentile(&a->h, 50)); break;
-		case TH_AVG: *value = hist_mean(&a->h) / 1000.0; break;
-		case TH_MIN: *value = us_to_ms(a->h.min); break;
-		default: *value = us_to_ms(a->h.max); break;
-		}
-		break;
-	case RES_RATE: {
-		uint64_t trues = 0, total = 0;
-		results_rate_counts(info.name, a, &trues, &total);
-		if (total == 0)
-			*nodata = 1;
-		else
-			*value = (double)trues / (double)total;
-		break;
-	}
-	case RES_COUNTER: {
-		/* A counter that saw nothing is a real zero, not missing data. */
-		double v = (double)results_counter_value(info.name, a);
-		int64_t ms = results_duration_ms(r);
-		if (e->agg == TH_COUNT)
-			*value = v;
-		else
-			*value = ms > 0 ? v * 1000.0 / (double)ms : 0;
-		break;
-	}
-	case RES_GAUGE:
-		if (!a->has_gauge)
-			*nodata = 1;
-		else
-			*value = (double)(e->agg == TH_MIN ? a->gauge_min : a->gauge_max);
-		break;
-	}
+	verdict_value_agg(&info, e, a, results_duration_ms(r), value, nodata);
 	free(a);
 	return HERD_OK;
 }

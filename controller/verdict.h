@@ -68,6 +68,12 @@ int verdict_check(const th_metric *m, const th_expr *e, char *err, size_t errlen
 int verdict_value(const results *r, const th_metric *m, const th_expr *e, double *value,
                   int *nodata, char *err, size_t errlen);
 
+/* The value of e's aggregation over the merged series a of a metric of
+ * type info, counters' rates per second of span_ms; as verdict_value, for
+ * callers that merged a themselves (controller/abort.c's windows). */
+void verdict_value_agg(const res_metric_info *info, const th_expr *e, const res_agg *a, int64_t span_ms,
+                       double *value, int *nodata);
+
 /*
  * Evaluates one threshold given as text (parsed with th_parse_metric and
  * th_parse_expr) and appends its verdict to vs (no data fails). A threshold that does not

@@ -267,7 +267,7 @@ def test_compare_aa_never_regresses():
             rep = json.loads(js)
             for k, v in rep["verdicts"].items():
                 verdicts[k] = verdicts.get(k, 0) + v
-            flagged = [(x["name"], x["figure"], round(x.get("delta", 0), 3), x["p"])
+            flagged = [(x["name"], x["figure"], round(x.get("delta", 0), 3), x["p_adjusted"])
                        for x in rep["rows"] if x["verdict"] == "REGRESSION"]
             check(code == 0 and not flagged, "A/A pair %d: exit %d, flagged %s" % (i, code, flagged))
         note("A/A verdicts over 10 pairs: %s", verdicts)

@@ -1337,8 +1337,16 @@ static void test_threshold_refs(void)
 	           "filters on phase 'setup', but no part of the plan is in phase 'setup'; the plan has: 'main'");
 	EXPECT_ERR(TH_HEAD "  \"http_req_duration{name:zzzzzzzz}\": [\"p(95) < 1\"]\n", "t.yaml:16:3: ",
 	           "but no step or check is named 'zzzzzzzz'; the plan has: 'health', 'status ok', '/pay'");
-	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", abortOnFail: true } ]\n",
-	           "t.yaml:16:50: ", "'abortOnFail' is not supported");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", abortOnFail: 1 } ]\n",
+	           "t.yaml:16:63: ", "'abortOnFail' must be true or false");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", window: 1500ms } ]\n",
+	           "t.yaml:16:58: ", "'window' must be whole seconds");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", window: 11m } ]\n",
+	           "t.yaml:16:58: ", "'window' is too long (the limit is 10m)");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", delayAbortEval: 10 } ]\n",
+	           "t.yaml:16:66: ", "duration needs a unit");
+	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", abortOnFial: true } ]\n",
+	           "t.yaml:16:50: ", "unknown key 'abortOnFial' in a threshold");
 	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { allowNoData: true } ]\n", "t.yaml:16:24: ",
 	           "a threshold mapping needs 'threshold'");
 	EXPECT_ERR(TH_HEAD "  http_req_duration: [ { threshold: \"p(95) < 1\", allowNoData: 1 } ]\n",
