@@ -474,6 +474,10 @@ def test_header_says_each_scenarios_driver():
         check(ng.access_log_lines(path="/small") == 4, "nginx logged %d /small"
               % ng.access_log_lines(path="/small"))
         check(r.herd().get("http_driver") == "auto", "export http_driver %r" % r.herd().get("http_driver"))
+        # The text summary says it per scenario too.
+        for line in ("* plain: per-vu-iterations, 1 VUs x 2 iterations, http driver lean",
+                     "* tmpl: per-vu-iterations, 1 VUs x 2 iterations, http driver curl (templates)"):
+            check(line in r.stdout, "the summary has no line %r:%s" % (line, r.tail(3000)))
         # The plan's defaults: the cookie jar and 10 redirects, libcurl's.
         r = run_on("auto", plan(ng.url, {"d": "executor: per-vu-iterations\nvus: 1\niterations: 1\n"
                                                "flow:\n  - get: /small\n"}), quiet=False, timeout=60)
