@@ -382,6 +382,74 @@ flow:
             check(got == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, got, n))
 
 
+class RelativeRedirects:
+    """A Python HTTP/1.1 server on 127.0.0.1:<free port> answering with the
+    Location forms nginx cannot send (it makes every Location absolute): a
+    path relative to the request's directory, and a scheme-relative URL.
+    Records each request's method and path."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        seen = self.seen = []
+        port = None
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                seen.append(("GET", self.path))
+                loc = {"/dir/start": "next?x=1", "/dir/next?x=1": "//127.0.0.1:%d/end" % port}.get(self.path)
+                body = b"" if loc else b"landed\n"
+                self.send_response(302 if loc else 200)
+                if loc:
+                    self.send_header("Location", loc)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        port = self.port = self.srv.server_address[1]
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def case_relative_locations(driver):
+    """A Location relative to the request's directory (`next?x=1` from
+    /dir/start) and a scheme-relative one (`//127.0.0.1:PORT/end`) resolve
+    to the same URLs on every driver: the server sees the same three paths
+    per iteration and the last answer is the step's."""
+    n = 2 * 3
+    with RelativeRedirects() as srv:
+        r = run_on(driver, plan("http://127.0.0.1:%d" % srv.port, {"rel": """
+executor: per-vu-iterations
+vus: 2
+iterations: 3
+maxDuration: 60s
+flow:
+  - get: /dir/start
+    checks:
+      landed: { body: landed }
+"""}, head="cookies: false"), timeout=60)
+        expect_code(r, 0)
+        expect_pick(r, "rel", "curl" if driver == "curl" else "lean", [])
+        counts = collections.Counter(srv.seen)
+        want = {("GET", "/dir/start"): n, ("GET", "/dir/next?x=1"): n, ("GET", "/end"): n}
+        check(dict(counts) == want, "the server saw %s, expected %s" % (dict(counts), want))
+        got = named_check(r, "landed")
+        check(got == (n, 0), "check 'landed' passes/fails %s, expected (%d, 0)" % (got, n))
+
+
 def case_allowlist_redirect_hops(driver):
     """Every redirect hop is checked against the agent's --allow-target as
     allowlist_test checks libcurl's: a 302 to a port outside the list (as an
@@ -437,7 +505,7 @@ flow:
 
 CASES = [case_nginx_counts_statuses_bytes, case_chunked_bytes, case_checks_and_captures_without_templates,
          case_json_server_captures,
-         case_httpbin_redirects, case_allowlist_redirect_hops, case_httpbin_cookies_redirects]
+         case_httpbin_redirects, case_relative_locations, case_allowlist_redirect_hops, case_httpbin_cookies_redirects]
 
 
 def per_driver(case, driver):
