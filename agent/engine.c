@@ -5,6 +5,7 @@
  * interval into a wire batch with names attached.
  */
 #include <curl/curl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct engine {
 	pthread_mutex_t mu;
 	pending *queue;         /* merged intervals waiting for slower workers, oldest first */
 	feeder *feeders;        /* this agent's block of each plan feeder, shared by the workers */
+	worker_load *loads;     /* per scenario: the load set while running (engine_set_load) */
 	atomic_int stop;
 	atomic_int finished;
 	_Atomic int64_t started_real_ns;
@@ -305,6 +307,13 @@ int engine_start(const engine_cfg *cfg, engine **out)
 	const plan *p = cfg->plan;
 	if (p->nfeeders > 0 && (e->feeders = calloc(p->nfeeders, sizeof(*e->feeders))) == NULL)
 		goto fail;
+	if ((e->loads = calloc(p->nscenarios + 1, sizeof(*e->loads))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		atomic_init(&e->loads[i].seq, 0);
+		atomic_init(&e->loads[i].value, 0);
+		atomic_init(&e->loads[i].kind, 0);
+	}
 	for (size_t i = 0; i < p->nfeeders; i++) {
 		const plan_feeder *pf = &p->feeders[i];
 		size_t first = 0, count = pf->table.nrows;
@@ -340,6 +349,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.src = cfg->src,
 			.allow = cfg->allow,
 			.cap = e->capped ? &e->cap : NULL,
+			.loads = e->loads,
 		};
 		if ((rv = worker_new(&wc, &e->workers[i])) != HERD_OK)
 			goto fail;
@@ -381,6 +391,40 @@ int64_t engine_ended_ns(engine *e)
 	return atomic_load(&e->ended_real_ns);
 }
 
+int engine_set_load(engine *e, size_t s, int kind, double value, uint64_t seq)
+{
+	const plan *p = e->cfg.plan;
+	if (s >= p->nscenarios)
+		return HERD_ENOTFOUND;
+	plan_executor x = p->scenarios[s].executor;
+	int rate = x == EXEC_CONSTANT_ARRIVAL_RATE || x == EXEC_RAMPING_ARRIVAL_RATE;
+	int vus = x == EXEC_CONSTANT_VUS || x == EXEC_RAMPING_VUS;
+	if (!isfinite(value) || value < 0 || !((kind == WIRE_LOAD_RATE && rate) || (kind == WIRE_LOAD_VUS && vus)))
+		return HERD_EINVAL;
+	uint64_t bits;
+	memcpy(&bits, &value, sizeof(bits));
+	/* Value and kind first: a worker that sees the new seq sees them too. */
+	atomic_store(&e->loads[s].value, bits);
+	atomic_store(&e->loads[s].kind, kind);
+	atomic_store(&e->loads[s].seq, seq);
+	return HERD_OK;
+}
+
+int engine_load_applied(engine *e, size_t s, uint64_t seq)
+{
+	if (s >= e->cfg.plan->nscenarios)
+		return 0;
+	if (atomic_load(&e->started_real_ns) == 0)
+		return 1;
+	int all = 1;
+	pthread_mutex_lock(&e->mu);
+	for (int i = 0; i < e->n; i++)
+		if (!e->done[i] && worker_load_applied(e->workers[i], s) < seq)
+			all = 0;
+	pthread_mutex_unlock(&e->mu);
+	return all;
+}
+
 int engine_workers(const engine *e)
 {
 	return e->n;
@@ -403,6 +447,7 @@ void engine_free(engine *e)
 	}
 	pthread_mutex_destroy(&e->mu);
 	free(e->feeders);
+	free(e->loads);
 	free(e->workers);
 	free(e->threads);
 	free(e->started);

@@ -56,6 +56,21 @@ void engine_free(engine *e);
 int64_t engine_started_ns(engine *e);
 /* CLOCK_REALTIME when the last worker finished; 0 before. */
 int64_t engine_ended_ns(engine *e);
+/*
+ * Sets scenario s's load on this agent from now on: kind a wire_load_kind,
+ * value this agent's share (iterations per the scenario's timeUnit, or
+ * active VUs), seq the command's number. Every worker takes its equal part
+ * within one pass of its loop (10 ms). Returns HERD_OK; HERD_ENOTFOUND when
+ * s is out of range; HERD_EINVAL when the executor cannot take that kind
+ * (a rate for an arrival-rate executor, VUs for constant-vus or ramping-vus)
+ * or value is negative or not finite.
+ */
+int engine_set_load(engine *e, size_t s, int kind, double value, uint64_t seq);
+/* 1 when every worker that is still running runs load seq (or a later one)
+ * of scenario s, or when the load has not started yet (it then starts with
+ * it); 0 otherwise. */
+int engine_load_applied(engine *e, size_t s, uint64_t seq);
+
 /* Number of workers the engine runs. */
 int engine_workers(const engine *e);
 

@@ -517,6 +517,47 @@ static void on_assign(agent *a, const wire_assign *as)
 	wire_msg_fini(&reply);
 }
 
+/*
+ * LOAD: runs the scenario's new load and acknowledges it once every worker
+ * runs it (a pass of their loops, 10 ms; at most LOAD_APPLY_MS), with the
+ * load now applied, or with why it was not. A LOAD for a run this agent does
+ * not run is acknowledged as not found, so the controller stops sending it.
+ */
+#define LOAD_APPLY_MS 500
+
+static void on_load(agent *a, const wire_load *l)
+{
+	wire_msg ack = { .type = WIRE_LOAD }, reply = { 0 };
+	ack.u.load = *l;
+	ack.u.load.agent_id = a->id;
+	ack.u.load.status = HERD_OK;
+	size_t s = 0;
+	if (a->eng == NULL || strcmp(l->run_id, a->run_id) != 0) {
+		ack.u.load.status = HERD_ENOTFOUND;
+	} else {
+		while (s < a->plan->nscenarios && strcmp(a->plan->scenarios[s].name, l->scenario) != 0)
+			s++;
+		ack.u.load.status = s < a->plan->nscenarios
+		                        ? engine_set_load(a->eng, s, (int)l->kind, l->value, l->seq)
+		                        : HERD_ENOTFOUND;
+	}
+	if (ack.u.load.status == HERD_OK) {
+		int64_t until = clock_mono_ns() + (int64_t)LOAD_APPLY_MS * 1000000;
+		while (!engine_load_applied(a->eng, s, l->seq) && clock_mono_ns() < until)
+			clock_sleep_ms(2);
+		if (!engine_load_applied(a->eng, s, l->seq))
+			ack.u.load.status = HERD_ETIMEDOUT;
+		log_info("run %s: scenario %s load %g %s (command %llu)%s", a->run_id, l->scenario, l->value,
+		         l->kind == WIRE_LOAD_VUS ? "VUs" : "per timeUnit", (unsigned long long)l->seq,
+		         ack.u.load.status == HERD_OK ? "" : ": not yet taken by every worker");
+	} else {
+		log_warn("run %s: cannot set scenario %s's load: %s", l->run_id, l->scenario,
+		         herd_strerror(ack.u.load.status));
+	}
+	request(a, SESSION_CH_CMD, &ack, &reply, POLL_TIMEOUT_MS);
+	wire_msg_fini(&reply);
+}
+
 /* Sends DONE once the engine is over and every batch is acknowledged.
  * Returns 1 when DONE was acknowledged. */
 static int try_done(agent *a)
@@ -928,6 +969,7 @@ int link_run(const link_cfg *cfg)
 			a.last_heard_ns = now;
 			switch (reply.type) {
 			case WIRE_ASSIGN: on_assign(&a, &reply.u.assign); break;
+			case WIRE_LOAD: on_load(&a, &reply.u.load); break;
 			case WIRE_STOP:
 				if (a.eng != NULL && strcmp(reply.u.stop.run_id, a.run_id) == 0) {
 					log_info("run %s: stop (%s)", a.run_id, reply.u.stop.reason);

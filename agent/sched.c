@@ -8,14 +8,18 @@
 
 int64_t sched_share_int(const sched_place *p, int64_t total)
 {
-	int64_t mine = split_int_at(total, p->weights, p->nagents, p->agent);
-	double *eq = malloc(p->nworkers * sizeof(*eq));
+	return sched_worker_int(p, split_int_at(total, p->weights, p->nagents, p->agent));
+}
+
+int64_t sched_worker_int(const sched_place *p, int64_t agent_total)
+{
+	double *eq = malloc((p->nworkers + 1) * sizeof(*eq));
 	int64_t v = 0;
 	if (eq == NULL)
 		return 0;
 	for (size_t i = 0; i < p->nworkers; i++)
 		eq[i] = 1.0;
-	v = split_int_at(mine, eq, p->nworkers, p->worker);
+	v = split_int_at(agent_total, eq, p->nworkers, p->worker);
 	free(eq);
 	return v;
 }

@@ -24,6 +24,9 @@ typedef struct sched_place {
 
 /* This worker's integer share of total (VUs, iterations, stage targets). */
 int64_t sched_share_int(const sched_place *p, int64_t total);
+/* This worker's integer share of total, a count this agent already got
+ * (split equally between its workers, as sched_share_int's second step). */
+int64_t sched_worker_int(const sched_place *p, int64_t agent_total);
 /* This worker's fractional share of a rate (iterations per second). */
 double sched_share_rate(const sched_place *p, double total);
 

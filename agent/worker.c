@@ -63,6 +63,13 @@ typedef struct scen_rt {
 	int over;             /* nothing will start again */
 	int exhausted;        /* a feeder with onExhausted: stop ran out */
 	double *flow_credit;  /* per flow: its standing in the weighted round robin */
+	/* A load set while running (worker_load) replaces the plan's from then on. */
+	uint64_t load_seq;    /* the worker_load seq taken; 0: the plan's load */
+	_Atomic uint64_t applied; /* load_seq, for other threads */
+	int live;             /* a set load is in force */
+	double live_rate;     /* arrival-rate: this worker's iterations per second */
+	int64_t live_from_ns; /* arrival-rate: when that rate took over */
+	int64_t live_vus;     /* closed model: this worker's target */
 } scen_rt;
 
 struct worker {
@@ -677,6 +684,8 @@ static int64_t closed_target(const worker *w, const scen_rt *r, int64_t now)
 {
 	if (now < r->start_ns || now >= r->end_ns || r->exhausted || atomic_load(w->cfg.stop))
 		return 0;
+	if (r->live)
+		return r->live_vus;
 	if (r->s->executor == EXEC_RAMPING_VUS)
 		return sched_ramp_target(r->start_vus, r->s->stages, r->targets, r->s->nstages,
 		                         (now - r->start_ns) / 1000000);
@@ -751,6 +760,15 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 		if (v->state == VU_IDLE)
 			start_iteration(w, r, v, now);
 	}
+	/* A load set while running may want more VUs than the plan had. */
+	while (r->live && r->active < target) {
+		vu *v = vu_alloc(w, r);
+		if (v == NULL)
+			break;
+		v->active = 1;
+		r->active++;
+		start_iteration(w, r, v, now);
+	}
 	/* Ramp down: the newest VUs leave first, after their current iteration. */
 	for (size_t i = r->nvus; i-- > 0 && r->active > target;) {
 		vu *v = r->vus[i];
@@ -769,6 +787,13 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 /* When this worker's arrival k is due, INT64_MAX after the last. */
 static int64_t arrival_due(const scen_rt *r, int64_t k)
 {
+	if (r->live) {
+		/* A set rate: arrival k (counted from when it took over) is due
+		 * when k + phase arrivals have accrued at that rate. */
+		if (!(r->live_rate > 0))
+			return INT64_MAX;
+		return r->live_from_ns + (int64_t)(((double)k + r->phase) / r->live_rate * 1e9);
+	}
 	int64_t t = sched_rate_due(&r->rate, (double)k + r->phase);
 	return t == INT64_MAX ? INT64_MAX : r->start_ns + t;
 }
@@ -848,6 +873,37 @@ static void cancel_all(worker *w, scen_rt *r)
 		r->nidle = r->nvus;
 }
 
+uint64_t worker_load_applied(worker *w, size_t s)
+{
+	return s < w->nsc ? atomic_load(&w->sc[s].applied) : 0;
+}
+
+/* Takes scenario r's load when one was set since the last pass (the
+ * executor check in the engine made sure its kind fits the executor). */
+static void take_load(worker *w, scen_rt *r, int64_t now)
+{
+	worker_load *l = w->cfg.loads != NULL ? &w->cfg.loads[r->idx] : NULL;
+	uint64_t seq = l != NULL ? atomic_load(&l->seq) : 0;
+	if (seq == r->load_seq)
+		return;
+	uint64_t bits = atomic_load(&l->value);
+	double value;
+	memcpy(&value, &bits, sizeof(value));
+	const sched_place *pl = &w->cfg.place;
+	r->load_seq = seq;
+	r->live = 1;
+	if (arrival_rate(r->s)) {
+		/* Per timeUnit to per second, then this worker's equal part. */
+		r->live_rate = value * 1000.0 / (double)r->s->time_unit_ms / (double)(pl->nworkers ? pl->nworkers : 1);
+		r->live_from_ns = now > r->start_ns ? now : r->start_ns;
+		r->arrival_k = 0;
+		r->next_arrival_ns = arrival_due(r, 0);
+	} else {
+		r->live_vus = sched_worker_int(pl, (int64_t)value);
+	}
+	atomic_store(&r->applied, seq);
+}
+
 /* Runs every executor once; returns 1 while any scenario has work left. */
 static int tick(worker *w, int64_t now)
 {
@@ -864,6 +920,7 @@ static int tick(worker *w, int64_t now)
 			r->over = 1;
 			continue;
 		}
+		take_load(w, r, now);
 		if (arrival_rate(r->s))
 			arrivals(w, r, now);
 		else
@@ -1024,6 +1081,9 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	case EXEC_CONSTANT_ARRIVAL_RATE:
 	case EXEC_RAMPING_ARRIVAL_RATE:
 		return setup_arrivals(w, r);
+	case EXEC_BREAKING_POINT:
+		/* The controller runs the search; it never sends such a plan yet. */
+		return HERD_EINVAL;
 	}
 	if (fits_vus(w, r) != HERD_OK)
 		return HERD_EINVAL;

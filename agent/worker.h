@@ -59,6 +59,18 @@ struct vu {
 	uint64_t rng;
 };
 
+/*
+ * A scenario's load set while it runs (wire LOAD), shared by the agent's
+ * workers: the link thread writes value, then kind, then seq; each worker
+ * reads seq on every pass of its loop and, when it changed, runs that load
+ * from then on (its equal share of value) and says so in applied.
+ */
+typedef struct worker_load {
+	_Atomic uint64_t seq;   /* 0: the plan's own load */
+	_Atomic uint64_t value; /* the double's bits: this agent's rate per timeUnit, or its VUs */
+	_Atomic int kind;       /* a wire_load_kind */
+} worker_load;
+
 /* Callback for a watched file descriptor; events are EPOLL* bits. */
 typedef void (*worker_fd_cb)(void *arg, int fd, uint32_t events);
 
@@ -82,6 +94,7 @@ typedef struct worker_cfg {
 	const allow *allow;      /* --allow-target, NULL for any target; must outlive the worker */
 	ratecap_bucket *cap;     /* maxRate: the agent's reservation clock for closed-model
 	                          * requests, shared by its workers; NULL: no cap */
+	worker_load *loads;      /* one per scenario, shared by the agent's workers; NULL: none */
 } worker_cfg;
 
 /* Creates a worker; returns a herd_err. The plan must outlive it. */
@@ -89,6 +102,10 @@ int worker_new(const worker_cfg *cfg, worker **out);
 /* Runs the loop until every scenario is over; flushes the last interval. */
 void worker_run(worker *w);
 void worker_free(worker *w);
+
+/* The seq of the load (worker_load) scenario s runs on this worker now;
+ * 0 while it runs the plan's. Any thread may ask. */
+uint64_t worker_load_applied(worker *w, size_t s);
 
 /* Services for drivers. */
 const plan *worker_plan(const worker *w);

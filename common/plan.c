@@ -35,10 +35,11 @@ static const char *const executor_names[] = {
 	[EXEC_PER_VU_ITERATIONS] = "per-vu-iterations",
 	[EXEC_RAMPING_ARRIVAL_RATE] = "ramping-arrival-rate",
 	[EXEC_SHARED_ITERATIONS] = "shared-iterations",
+	[EXEC_BREAKING_POINT] = "breaking-point",
 };
 
 static const char executor_list[] = "constant-vus, ramping-vus, constant-arrival-rate, per-vu-iterations, "
-                                    "ramping-arrival-rate, shared-iterations";
+                                    "ramping-arrival-rate, shared-iterations, breaking-point";
 
 const char *plan_executor_name(plan_executor e)
 {
@@ -68,6 +69,16 @@ enum {
 	S_FLOW,
 	S_FLOWS,
 	S_SETUP,
+	S_MODEL, /* breaking-point's keys, from here to S__N */
+	S_START,
+	S_STEP,
+	S_FACTOR,
+	S_WARMUP,
+	S_HOLD,
+	S_MAX,
+	S_OBJECTIVES,
+	S_REFINE,
+	S_FAILURES_TO_STOP,
 	S__N
 };
 
@@ -78,6 +89,8 @@ static const char *const scen_keys[S__N] = {
 	"flow",
 	"flows",
 	"setup",
+	"model",      "start",           "step",         "factor",    "warmup",
+	"hold",       "max",             "objectives",   "refine",    "failuresToStop",
 };
 
 #define X_CV (1u << EXEC_CONSTANT_VUS)
@@ -86,7 +99,8 @@ static const char *const scen_keys[S__N] = {
 #define X_PVI (1u << EXEC_PER_VU_ITERATIONS)
 #define X_RAR (1u << EXEC_RAMPING_ARRIVAL_RATE)
 #define X_SI (1u << EXEC_SHARED_ITERATIONS)
-#define X_ALL (X_CV | X_RV | X_CAR | X_PVI | X_RAR | X_SI)
+#define X_BP (1u << EXEC_BREAKING_POINT)
+#define X_ALL (X_CV | X_RV | X_CAR | X_PVI | X_RAR | X_SI | X_BP)
 
 /* Which executors use each scenario key. */
 static const unsigned scen_key_execs[S__N] = {
@@ -101,13 +115,23 @@ static const unsigned scen_key_execs[S__N] = {
 	[S_STAGES] = X_RV | X_RAR,
 	[S_RATE] = X_CAR,
 	[S_TIME_UNIT] = X_CAR | X_RAR,
-	[S_PRE_ALLOCATED_VUS] = X_CAR | X_RAR,
-	[S_MAX_VUS] = X_CAR | X_RAR,
+	[S_PRE_ALLOCATED_VUS] = X_CAR | X_RAR | X_BP,
+	[S_MAX_VUS] = X_CAR | X_RAR | X_BP,
 	[S_START_RATE] = X_RAR,
 	[S_GRACEFUL_RAMP_DOWN] = X_RV,
 	[S_FLOW] = X_ALL,
 	[S_FLOWS] = X_ALL,
 	[S_SETUP] = X_ALL,
+	[S_MODEL] = X_BP,
+	[S_START] = X_BP,
+	[S_STEP] = X_BP,
+	[S_FACTOR] = X_BP,
+	[S_WARMUP] = X_BP,
+	[S_HOLD] = X_BP,
+	[S_MAX] = X_BP,
+	[S_OBJECTIVES] = X_BP,
+	[S_REFINE] = X_BP,
+	[S_FAILURES_TO_STOP] = X_BP,
 };
 
 static int parse_executor(pctx *c, const pair *pr, plan_executor *out)
@@ -125,7 +149,7 @@ static int parse_executor(pctx *c, const pair *pr, plan_executor *out)
 			return HERD_OK;
 		}
 	show(s, len, vb, sizeof(vb));
-	if (text_is(s, len, "externally-controlled") || text_is(s, len, "breaking-point"))
+	if (text_is(s, len, "externally-controlled"))
 		return perr(c, vloc(pr), "executor '%s' is not supported yet; use one of: %s", vb,
 		            executor_list);
 	sug = suggest(executor_names, NELEM(executor_names), s, len);
@@ -602,6 +626,16 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 			break;
 		case S_FLOWS: rv = parse_flows(c, &pr, s); break;
 		case S_SETUP: break; /* parsed above */
+		case S_MODEL:
+		case S_START:
+		case S_STEP:
+		case S_FACTOR:
+		case S_WARMUP:
+		case S_HOLD:
+		case S_MAX:
+		case S_OBJECTIVES:
+		case S_REFINE:
+		case S_FAILURES_TO_STOP: rv = bp_parse_key(c, scen_keys[i], &pr, s); break;
 		default: rv = perr(c, pr.kl, "internal error: unhandled scenario key");
 		}
 		if (rv != 0)
@@ -609,13 +643,14 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 	}
 
 	/* Required keys, in the order a reader would add them. */
-	static const int required[][4] = {
+	static const int required[][5] = {
 	    [EXEC_CONSTANT_VUS] = {S_DURATION, -1},
 	    [EXEC_RAMPING_VUS] = {S_STAGES, -1},
 	    [EXEC_CONSTANT_ARRIVAL_RATE] = {S_RATE, S_DURATION, S_PRE_ALLOCATED_VUS, -1},
 	    [EXEC_PER_VU_ITERATIONS] = {-1},
 	    [EXEC_RAMPING_ARRIVAL_RATE] = {S_STAGES, S_PRE_ALLOCATED_VUS, -1},
 	    [EXEC_SHARED_ITERATIONS] = {-1},
+	    [EXEC_BREAKING_POINT] = {S_MODEL, S_START, S_MAX, S_HOLD, -1},
 	};
 	for (const int *r = required[s->executor]; *r >= 0; r++)
 		if (!seen[*r])
@@ -623,10 +658,21 @@ static int parse_scenario(pctx *c, const pair *sp, plan_scenario *s)
 			            executor_names[s->executor], scen_keys[*r]);
 	if (!seen[S_FLOW] && !seen[S_FLOWS])
 		return perr(c, sp->kl, "scenario '%s' has no 'flow'; add a list of steps", nb);
+	if (s->executor == EXEC_BREAKING_POINT && (rv = bp_finish(c, sp, s)) != 0)
+		return rv;
 	if (s->executor == EXEC_SHARED_ITERATIONS && s->vus > s->iterations)
 		return perr(c, vloc(&keys[S_VUS]), "'vus' (%lld) is more than 'iterations' (%lld)",
 		            (long long)s->vus, (long long)s->iterations);
-	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE) {
+	if (s->executor == EXEC_BREAKING_POINT && s->bp.model == PLAN_BP_ARRIVAL_RATE && !seen[S_PRE_ALLOCATED_VUS])
+		return perr(c, sp->kl, "scenario '%s': a breaking-point search with model arrival-rate needs "
+		            "'preAllocatedVUs'", nb);
+	if (s->executor == EXEC_BREAKING_POINT && s->bp.model == PLAN_BP_VUS &&
+	    (seen[S_PRE_ALLOCATED_VUS] || seen[S_MAX_VUS]))
+		return perr(c, seen[S_MAX_VUS] ? keys[S_MAX_VUS].kl : keys[S_PRE_ALLOCATED_VUS].kl,
+		            "'%s' is not used by model vus: its levels are the VUs themselves",
+		            seen[S_MAX_VUS] ? "maxVUs" : "preAllocatedVUs");
+	if (s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE ||
+	    (s->executor == EXEC_BREAKING_POINT && s->bp.model == PLAN_BP_ARRIVAL_RATE)) {
 		if (!seen[S_MAX_VUS])
 			s->max_vus = s->pre_allocated_vus;
 		else if (s->max_vus < s->pre_allocated_vus)
@@ -799,9 +845,9 @@ static int threshold_object(pctx *c, struct fy_node **n, loc l, loc *el, th_opts
 	return HERD_OK;
 }
 
-static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, size_t *cap)
+static int add_threshold(pctx *c, plan_threshold **arr, size_t *count, const char *metric, struct fy_node *n, loc l,
+                         size_t *cap)
 {
-	plan *p = c->p;
 	plan_threshold *t;
 	th_expr x;
 	char msg[256], vb[200];
@@ -825,17 +871,17 @@ static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, 
 		free(expr);
 		return perr(c, l, "bad threshold '%s': %s", show(s, len, vb, sizeof(vb)), msg);
 	}
-	if (p->nthresholds == *cap) {
+	if (*count == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 8;
-		plan_threshold *np = realloc(p->thresholds, ncap * sizeof(*np));
+		plan_threshold *np = realloc(*arr, ncap * sizeof(*np));
 		if (np == NULL) {
 			free(expr);
 			return poom(c);
 		}
-		p->thresholds = np;
+		*arr = np;
 		*cap = ncap;
 	}
-	t = &p->thresholds[p->nthresholds++];
+	t = &(*arr)[(*count)++];
 	memset(t, 0, sizeof(*t));
 	t->expr = expr;
 	t->allow_nodata = o.allow_nodata;
@@ -850,6 +896,11 @@ static int add_threshold(pctx *c, const char *metric, struct fy_node *n, loc l, 
 }
 
 static int parse_thresholds(pctx *c, const pair *tp)
+{
+	return parse_threshold_map(c, tp, &c->p->thresholds, &c->p->nthresholds, 1);
+}
+
+int parse_threshold_map(pctx *c, const pair *tp, plan_threshold **arr, size_t *count, int check_refs)
 {
 	void *it = NULL;
 	pair pr;
@@ -872,7 +923,7 @@ static int parse_thresholds(pctx *c, const pair *tp)
 			return perr(c, pr.kl, "bad threshold metric '%s': %s", kb, msg);
 		}
 		/* A filter on a name the plan lacks would never match anything. */
-		if ((rv = check_threshold_refs(c, &m, pr.kl, kb)) != 0) {
+		if (check_refs && (rv = check_threshold_refs(c, &m, pr.kl, kb)) != 0) {
 			free(metric);
 			return rv;
 		}
@@ -884,11 +935,11 @@ static int parse_thresholds(pctx *c, const pair *tp)
 			for (;;) {
 				if ((rv = next_item(c, pr.v, &pr.vw, &sit, &item, &iw, &smore)) != 0 || !smore)
 					break;
-				if ((rv = add_threshold(c, metric, item, at(&iw), &cap)) != 0)
+				if ((rv = add_threshold(c, arr, count, metric, item, at(&iw), &cap)) != 0)
 					break;
 			}
 		} else if (node_kind(pr.v) == SK_STR || node_kind(pr.v) == SK_MAP) {
-			rv = add_threshold(c, metric, pr.v, vloc(&pr), &cap);
+			rv = add_threshold(c, arr, count, metric, pr.v, vloc(&pr), &cap);
 		} else {
 			rv = want_kind(c, &pr, node_kind(pr.v), "an expression or a list of expressions");
 		}
@@ -1653,6 +1704,7 @@ void plan_free(plan *p)
 		free(s->flows);
 		free(s->setup.name);
 		free(s->setup.tagline);
+		bp_free(&s->bp);
 	}
 	free(p->scenarios);
 	for (size_t i = 0; i < p->nfeeders; i++) {
@@ -1725,6 +1777,9 @@ int64_t plan_scenario_length_ms(const plan_scenario *s)
 		return total;
 	case EXEC_PER_VU_ITERATIONS:
 	case EXEC_SHARED_ITERATIONS: return s->max_duration_ms;
+	case EXEC_BREAKING_POINT:
+		/* The upward levels; refinement adds a few more. */
+		return (int64_t)plan_bp_levels(&s->bp, NULL, 0) * (s->bp.warmup_ms + s->bp.hold_ms);
 	}
 	return 0;
 }

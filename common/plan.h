@@ -21,6 +21,7 @@ typedef enum plan_executor {
 	EXEC_PER_VU_ITERATIONS,     /* vus, iterations, maxDuration */
 	EXEC_RAMPING_ARRIVAL_RATE,  /* startRate, timeUnit, stages, preAllocatedVUs, maxVUs */
 	EXEC_SHARED_ITERATIONS,     /* vus, iterations (all VUs together), maxDuration */
+	EXEC_BREAKING_POINT,        /* model, start, step|factor, warmup, hold, max, objectives, ... */
 } plan_executor;
 
 /* k6 spelling of an executor ("constant-vus"). */
@@ -216,6 +217,31 @@ typedef struct plan_stage {
 	char *name;     /* `name:` for the live line, NULL when none */
 } plan_stage;
 
+typedef struct plan_threshold plan_threshold;
+
+/* The breaking-point executor's search: levels of load from start, up by
+ * step (or times factor) to max, each run warmup (not judged) then hold
+ * (judged on its own window against the objectives), until failures_to_stop
+ * consecutive levels fail; then bisection between the last pass and the
+ * first fail down to resolution. Loads are iterations per second
+ * (model arrival-rate) or VUs (model vus). */
+typedef enum plan_bp_model { PLAN_BP_ARRIVAL_RATE = 0, PLAN_BP_VUS } plan_bp_model;
+
+typedef struct plan_breaking {
+	plan_bp_model model;
+	int64_t start, step, max; /* step 0 when factor is used */
+	double factor;            /* 0 when step is used; else > 1 */
+	int64_t warmup_ms, hold_ms;
+	double resolution;        /* refine { resolution }: a fraction of the load (0.05 = 5%) */
+	int64_t failures_to_stop; /* failuresToStop: consecutive failing levels (default 1) */
+	plan_threshold *objectives; /* k6 threshold syntax, judged per level */
+	size_t nobjectives;
+} plan_breaking;
+
+/* The loads of the breaking-point search's upward levels, start first: up to
+ * max entries into out (NULL to count); returns how many levels there are. */
+size_t plan_bp_levels(const plan_breaking *b, int64_t *out, size_t max);
+
 typedef struct plan_scenario {
 	char *name;
 	int line, col;
@@ -245,9 +271,10 @@ typedef struct plan_scenario {
 	 * phase=setup and carry no flow tag. */
 	plan_flow setup;
 	double weight_total;
+	plan_breaking bp;          /* breaking-point */
 } plan_scenario;
 
-typedef struct plan_threshold {
+struct plan_threshold {
 	char *metric; /* as written, with tags: "http_req_duration{scenario:browse}" */
 	char *expr;   /* as written: "p(95) < 500" */
 	int line, col;
@@ -260,7 +287,7 @@ typedef struct plan_threshold {
 	int abort_on_fail;
 	int64_t delay_abort_ms;
 	int64_t window_ms;
-} plan_threshold;
+};
 
 /* `guards: { health: { url, every, failures, timeout } }`: a URL the
  * controller itself checks before the run (the run is refused when it is

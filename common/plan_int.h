@@ -234,4 +234,14 @@ int apply_cli_flags(pctx *c, loc l);
 struct th_metric;
 int check_threshold_refs(pctx *c, const struct th_metric *m, loc l, const char *shown);
 
+/* A mapping of metrics to k6 threshold expressions (plan.c), appended to
+ * (*arr, *count); check_refs: their tag filters must name what the plan has. */
+int parse_threshold_map(pctx *c, const pair *tp, plan_threshold **arr, size_t *count, int check_refs);
+
+/* The breaking-point executor's keys (plan_bp.c): one key of the scenario,
+ * then the checks once every key of the scenario (sp) is read. */
+int bp_parse_key(pctx *c, const char *key, const pair *pr, plan_scenario *s);
+int bp_finish(pctx *c, const pair *sp, plan_scenario *s);
+void bp_free(plan_breaking *b);
+
 #endif

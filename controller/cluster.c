@@ -7,6 +7,7 @@
  * Closing first quiets the agents, then closes the socket (cluster_close):
  * NNG 1.5.2 must have no message moving on a connection while it closes it.
  */
+#include <math.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "common/safetext.h"
 #include "common/session.h"
+#include "common/split.h"
 #include "controller/cluster.h"
 #include "controller/gate.h"
 #include "proto/seal.h"
@@ -31,6 +33,8 @@
 /* How long closing waits for the agents to go quiet; they normally are
  * within a round trip. */
 #define DRAIN_MS 500
+/* Scenarios whose load may be set while running. */
+#define CLUSTER_MAX_LOADS 16
 
 /* Closing: which of an agent's two REQ contexts has a request left with us
  * unanswered (commands and polls come on one, METRICS on the other). */
@@ -44,7 +48,17 @@ typedef struct slot {
 	char *cmd; /* encoded command waiting for the next poll */
 	size_t cmd_len;
 	session sess;   /* with a token: the agent's session (key, last numbers) */
+	int roster;     /* its index in the run's roster (cluster_set_shares); -1: none */
+	uint64_t load_acked[CLUSTER_MAX_LOADS]; /* per load: the seq it acknowledged */
 } slot;
+
+/* A scenario's load set while running: the cluster-wide total, by seq. */
+typedef struct load_cmd {
+	char scenario[128];
+	wire_load_kind kind;
+	double total;
+	uint64_t seq;
+} load_cmd;
 
 /* A HELLO waiting for its AUTH. */
 typedef struct pending {
@@ -76,6 +90,13 @@ struct cluster {
 	uint64_t unverified; /* sealed messages refused: bad MAC, replayed, stale session */
 	cluster_cfg cfg;
 	gate *gate; /* connection budgets; holds the pending handshakes */
+	/* Loads set while running (cluster_set_load) and who runs them. */
+	char run_id[64];
+	double *weights; /* roster weights, in roster order */
+	size_t nroster;
+	load_cmd loads[CLUSTER_MAX_LOADS];
+	size_t nloads;
+	uint64_t load_seq;
 };
 
 static void event(cluster *c, const char *kind, const char *id, const char *fmt, ...)
@@ -151,6 +172,7 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const se
 		}
 		s = &c->agents[c->nagents++];
 		memset(s, 0, sizeof(*s));
+		s->roster = -1;
 		s->info.joined_ns = now;
 		s->info.state = AGENT_JOINED;
 	} else {
@@ -320,6 +342,8 @@ static nng_msg *on_time(cluster *c, const wire_time *t)
 	return msg;
 }
 
+static void queue_load(cluster *c, slot *s);
+
 /* Long poll: hand over the queued command, or wait for one up to a heartbeat.
  * While closing, a poll with nothing to hand over is left unanswered (NULL). */
 static nng_msg *on_poll(cluster *c, const wire_poll *p)
@@ -357,6 +381,7 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		s->info.state = AGENT_READY;
 		back = 1;
 	}
+	queue_load(c, s); /* a load it has not acknowledged yet */
 	while (!c->closing && (s = find(c, p->agent_id)) != NULL && s->cmd == NULL) {
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
 			break;
@@ -453,6 +478,8 @@ static nng_msg *on_metrics(cluster *c, const wire_metrics *m)
 	return msg;
 }
 
+static nng_msg *on_load_ack(cluster *c, const wire_load *l);
+
 static const char *sender_id(const wire_msg *m)
 {
 	switch (m->type) {
@@ -462,6 +489,7 @@ static const char *sender_id(const wire_msg *m)
 	case WIRE_DONE: return m->u.done.agent_id;
 	case WIRE_ERROR: return m->u.error.agent_id;
 	case WIRE_TIME: return m->u.time.agent_id;
+	case WIRE_LOAD: return m->u.load.agent_id;
 	default: return NULL;
 	}
 }
@@ -637,6 +665,7 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		                           : error_reply(HERD_EPROTO, "this controller has no token");
 		break;
 	case WIRE_TIME: out = on_time(c, &m.u.time); break;
+	case WIRE_LOAD: out = on_load_ack(c, &m.u.load); break;
 	case WIRE_POLL: out = on_poll(c, &m.u.poll); break;
 	case WIRE_METRICS: out = on_metrics(c, &m.u.metrics); break;
 	case WIRE_READY:
@@ -914,6 +943,7 @@ void cluster_close(cluster *c)
 	gate_close(c->gate);
 	free(c->agents);
 	free(c->handlers);
+	free(c->weights);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -1001,4 +1031,127 @@ uint64_t cluster_malformed(cluster *c)
 	uint64_t n = c->malformed;
 	pthread_mutex_unlock(&c->mu);
 	return n;
+}
+
+/* ---- Loads set while running ---- */
+
+/* Agent s's share of load l, by the roster's weights as ASSIGN split it. */
+static double load_share(const cluster *c, const slot *s, const load_cmd *l)
+{
+	if (l->kind == WIRE_LOAD_VUS)
+		return (double)split_int_at((int64_t)l->total, c->weights, c->nroster, (size_t)s->roster);
+	return split_frac(l->total, c->weights, c->nroster, (size_t)s->roster);
+}
+
+/* Queues the oldest load s has not acknowledged, when s runs the roster's
+ * run, has accepted its assignment and has no other command waiting (an
+ * ASSIGN or a STOP is never replaced). Called with mu held. */
+static void queue_load(cluster *c, slot *s)
+{
+	if (s->roster < 0 || s->cmd != NULL || s->info.state != AGENT_READY || c->closing)
+		return;
+	for (size_t i = 0; i < c->nloads; i++) {
+		const load_cmd *l = &c->loads[i];
+		if (s->load_acked[i] >= l->seq)
+			continue;
+		wire_msg m = { .type = WIRE_LOAD };
+		m.u.load = (wire_load){ .agent_id = "", .run_id = c->run_id, .scenario = (char *)l->scenario,
+			                    .seq = l->seq, .kind = l->kind, .value = load_share(c, s, l) };
+		if (wire_encode(&m, &s->cmd, &s->cmd_len) != HERD_OK)
+			s->cmd = NULL; /* out of memory: the next poll tries again */
+		pthread_cond_broadcast(&c->cv);
+		return;
+	}
+}
+
+int cluster_set_shares(cluster *c, const char *run_id, const agent_info *ai, const double *weights, size_t n)
+{
+	double *w = calloc(n + 1, sizeof(*w));
+	if (w == NULL)
+		return HERD_ENOMEM;
+	if (n > 0)
+		memcpy(w, weights, n * sizeof(*w));
+	pthread_mutex_lock(&c->mu);
+	free(c->weights);
+	c->weights = w;
+	c->nroster = n;
+	snprintf(c->run_id, sizeof(c->run_id), "%s", run_id);
+	for (size_t i = 0; i < c->nagents; i++) {
+		slot *s = &c->agents[i];
+		s->roster = -1;
+		/* A new roster means new shares: everyone gets the loads again. */
+		memset(s->load_acked, 0, sizeof(s->load_acked));
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(ai[k].id, s->info.id) == 0)
+				s->roster = (int)k;
+		queue_load(c, s);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return HERD_OK;
+}
+
+int cluster_set_load(cluster *c, const char *scenario, wire_load_kind kind, double total)
+{
+	if (!isfinite(total) || total < 0 || (kind != WIRE_LOAD_RATE && kind != WIRE_LOAD_VUS) ||
+	    (kind == WIRE_LOAD_VUS && (total != floor(total) || total > 2147483647.0)) || scenario == NULL ||
+	    scenario[0] == '\0' || strlen(scenario) >= sizeof(((load_cmd *)0)->scenario))
+		return HERD_EINVAL;
+	pthread_mutex_lock(&c->mu);
+	if (c->nroster == 0) {
+		pthread_mutex_unlock(&c->mu);
+		return HERD_EINVAL;
+	}
+	size_t i = 0;
+	while (i < c->nloads && strcmp(c->loads[i].scenario, scenario) != 0)
+		i++;
+	if (i == CLUSTER_MAX_LOADS) {
+		pthread_mutex_unlock(&c->mu);
+		return HERD_ENOMEM;
+	}
+	if (i == c->nloads)
+		c->nloads++;
+	load_cmd *l = &c->loads[i];
+	snprintf(l->scenario, sizeof(l->scenario), "%s", scenario);
+	l->kind = kind;
+	l->total = total;
+	l->seq = ++c->load_seq;
+	uint64_t seq = l->seq;
+	for (size_t k = 0; k < c->nagents; k++)
+		queue_load(c, &c->agents[k]);
+	pthread_mutex_unlock(&c->mu);
+	log_info("scenario %s: load set to %g %s (command %llu)", scenario, total,
+	         kind == WIRE_LOAD_VUS ? "VUs" : "per timeUnit", (unsigned long long)seq);
+	event(c, "load_set", "", "scenario %s %s %g (command %llu)", scenario, kind == WIRE_LOAD_VUS ? "vus" : "rate",
+	      total, (unsigned long long)seq);
+	return HERD_OK;
+}
+
+/* An agent's answer to LOAD. Applied, or refused for good (wrong run, no such
+ * scenario, an executor that cannot take it): that command is settled. Not
+ * yet taken by every worker: it goes again with the next poll. */
+static nng_msg *on_load_ack(cluster *c, const wire_load *l)
+{
+	int settled = l->status != HERD_ETIMEDOUT;
+	pthread_mutex_lock(&c->mu);
+	slot *s = find(c, l->agent_id);
+	if (s == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
+	}
+	for (size_t i = 0; i < c->nloads && settled; i++)
+		if (strcmp(c->loads[i].scenario, l->scenario) == 0 && l->seq > s->load_acked[i] &&
+		    l->seq <= c->loads[i].seq && strcmp(l->run_id, c->run_id) == 0)
+			s->load_acked[i] = l->seq;
+	if (l->status == HERD_OK && l->seq > s->info.load_seq) {
+		s->info.load_seq = l->seq;
+		s->info.load_value = l->value;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (l->status == HERD_OK)
+		event(c, "load_applied", l->agent_id, "scenario %s %s %g (command %llu)", l->scenario,
+		      l->kind == WIRE_LOAD_VUS ? "vus" : "rate", l->value, (unsigned long long)l->seq);
+	else
+		log_warn("agent %s did not take scenario %s's load (command %llu): %s", l->agent_id, l->scenario,
+		         (unsigned long long)l->seq, herd_strerror(l->status));
+	return simple_reply(WIRE_NOP);
 }

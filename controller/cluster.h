@@ -50,6 +50,8 @@ typedef struct agent_info {
 	char error[512];        /* from ERROR */
 	int stopped;            /* it said it stops on its own (a signal; why in error):
 	                         * its last batches and DONE follow, it has not failed */
+	uint64_t load_seq;      /* the last LOAD it acknowledged as applied (0: none) */
+	double load_value;      /* the load it then said it runs: its share */
 } agent_info;
 
 /* Called for each METRICS batch from a handler thread. Returns HERD_OK to
@@ -92,6 +94,25 @@ void cluster_set_state(cluster *c, const char *id, agent_state s);
 /* Marks agents not heard from for loss_ms as lost (and reports
  * "agent_lost"); returns how many became lost now. */
 int cluster_check_lost(cluster *c, int64_t loss_ms);
+/*
+ * Changing a running scenario's load (wire LOAD). cluster_set_shares names
+ * the agents that run run_id (ai[0..n), in the ASSIGN's order) and their
+ * weights, as the ASSIGN split the plan; call it after the assignments, and
+ * again when the roster changes (every agent then gets the current loads at
+ * its new share). cluster_set_load sets scenario's cluster-wide load (kind a
+ * wire_load_kind: iterations per timeUnit, or VUs) from now on: each agent
+ * of the roster is sent its share (split_frac of a rate, split_int_at of
+ * VUs, by the weights) with a new sequence number, once it has accepted its
+ * assignment and with no other command waiting for it. The cluster keeps
+ * the current load of each scenario and sends it again on the agent's next
+ * poll until the agent acknowledges it, so an agent that was away, or
+ * assigned late, gets the load in force. Events: "load_set" (the command),
+ * "load_applied" (each agent's ack). Returns HERD_OK; HERD_EINVAL for a
+ * negative or non-finite total, fractional VUs, or no roster; HERD_ENOMEM.
+ */
+int cluster_set_shares(cluster *c, const char *run_id, const agent_info *ai, const double *weights, size_t n);
+int cluster_set_load(cluster *c, const char *scenario, wire_load_kind kind, double total);
+
 /* Messages that could not be decoded so far. */
 uint64_t cluster_malformed(cluster *c);
 

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
+#include "controller/capacity.h"
 #include "controller/cli_results.h"
 #include "controller/cli_serve.h"
 #include "controller/run.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 	        "       herd schedule list --config serve.yaml [--from TIME]\n"
 	        "       herd serve --config serve.yaml   (checks the configuration; the daemon loop\n"
 	        "                                         lands with the run engine)\n"
+	        "       herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
@@ -315,6 +317,8 @@ int main(int argc, char **argv)
 		return cli_schedule(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return cli_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "capacity") == 0)
+		return cli_capacity(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("herd %s\n", HERD_VERSION);
 		return 0;

@@ -16,7 +16,11 @@
 #include "common/err.h"
 #include "common/hist.h"
 #include "common/metric.h"
+#include "common/plan.h"
 #include "common/threshold.h"
+#include "common/knee.h"
+#include "common/usl.h"
+#include "controller/capacity.h"
 #include "controller/export.h"
 #include "controller/report.h"
 
@@ -60,6 +64,14 @@ typedef struct marker {
 	char label[200];
 } marker;
 
+#define MAX_BANDS 32
+
+/* A stage of the plan's first ramping scenario, drawn behind every chart. */
+typedef struct band {
+	double from_s, to_s;
+	char label[48];
+} band;
+
 typedef struct rep {
 	store *st;
 	const char *run_id;
@@ -75,6 +87,10 @@ typedef struct rep {
 	int nlim;
 	marker mk[MAX_MARKERS];
 	int nmk;
+	band bands[MAX_BANDS];
+	int nbands;
+	char bands_scenario[64];
+	plan *plan; /* the stored plan parsed again, NULL when it could not be */
 	int64_t t0; /* time zero: the load's start (ms since the epoch) */
 	/* the pass being read */
 	hist *h;
@@ -246,6 +262,21 @@ static void chart(rep *r, const char *id, const char *title, const char *unit, c
 	}
 	fprintf(o, "</div><svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">", W, H, W,
 	        H);
+	/* stages, behind everything else */
+	for (int i = 0; i < r->nbands; i++) {
+		const band *b = &r->bands[i];
+		double span = secs > 0 ? secs : 1;
+		double x0 = ML + fmin(b->from_s, secs) / span * (W - ML - MR);
+		double x1 = ML + fmin(b->to_s, secs) / span * (W - ML - MR);
+		if (x1 <= x0)
+			continue;
+		fprintf(o, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" class=\"band%d\">"
+		           "<title>", x0, MT, x1 - x0, H - MT - MB, i % 2);
+		export_xml_text(o, b->label);
+		fprintf(o, "</title></rect><text x=\"%.1f\" y=\"%d\" class=\"bl\">", x0 + 3, MT + 10);
+		export_xml_text(o, b->label);
+		fprintf(o, "</text>");
+	}
 	/* axes and grid */
 	for (int g = 0; g <= 4; g++) {
 		double y = MT + (double)(H - MT - MB) * g / 4.0;
@@ -453,7 +484,11 @@ static const char *const style =
         ".xl{text-anchor:middle}.grid{stroke:#eee}.limit{stroke:#b00;stroke-dasharray:6 4}"
         ".ll{text-anchor:end;fill:#b00}.breach{fill:#b00}.marker{stroke:#e69500;"
         "stroke-dasharray:3 3;stroke-width:1.5}"
-        ".status-passed{color:#080}.status-failed,.status-aborted,.status-error{color:#b00}";
+        ".status-passed{color:#080}.status-failed,.status-aborted,.status-error{color:#b00}"
+        ".band0{fill:#f3f6fb}.band1{fill:#fbf7ef}.bl{font-size:10px;fill:#888}"
+        ".level{fill:#d62728}.knee{fill:#ff7f0e;stroke:#222}";
+
+static void capacity_section(rep *r);
 
 static void write_page(rep *r)
 {
@@ -473,6 +508,11 @@ static void write_page(rep *r)
 	key_figures(r);
 
 	fprintf(o, "<h2>Over time</h2>\n");
+	if (r->nbands > 0) {
+		fprintf(o, "<p><small>Bands: the stages of scenario ");
+		export_xml_text(o, r->bands_scenario);
+		fprintf(o, ".</small></p>\n");
+	}
 	static const char *const class_names[6] = { "no response", "1xx", "2xx", "3xx", "4xx", "5xx" };
 	static const char *const class_colors[6] = { "#7f7f7f", "#9467bd", "#2ca02c",
 		                                     "#1f77b4", "#ff7f0e", "#d62728" };
@@ -509,6 +549,7 @@ static void write_page(rep *r)
 		ls[a] = (line){ r->agent_name[a], palette[a % 12], &r->agent_mem[a] };
 	chart(r, "chart-agent-memory", "Resident memory by agent", "MB", ls, r->nagents, -1);
 
+	capacity_section(r);
 	fprintf(o, "<h2>Thresholds</h2>\n<table id=\"thresholds\"><tr><th></th><th>metric</th>"
 	           "<th>threshold</th><th>observed</th></tr>\n");
 	store_each_verdict(r->st, r->run_id, on_verdict_row, r);
@@ -527,6 +568,156 @@ static void write_page(rep *r)
 	fprintf(o, "</p><pre id=\"plan\">");
 	export_xml_text(o, r->info.plan_text);
 	fprintf(o, "</pre>\n<p><small>herd %s</small></p></body></html>\n", HERD_VERSION);
+}
+
+/* A stored plan is parsed again for its stages; the files and environment
+ * values it used are not stored, so a plan that needs them shows none. */
+static int no_file(void *arg, const char *name, char **data, size_t *len, char *why, size_t whylen)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+	snprintf(why, whylen, "%s is not stored with the run", name);
+	return -1;
+}
+
+static const char *no_env(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+	return NULL;
+}
+
+/* The stages of the plan's first scenario that has them, as bands. */
+static void find_bands(rep *r)
+{
+	plan *p = NULL;
+	char err[256];
+	plan_io io = { no_file, no_env, NULL };
+	if (r->info.plan_text == NULL ||
+	    plan_parse_io(r->info.plan_text, strlen(r->info.plan_text), "plan", &io, &p, err,
+	                  sizeof(err)) != HERD_OK)
+		return;
+	r->plan = p;
+	for (size_t i = 0; i < p->nscenarios && r->nbands == 0; i++) {
+		const plan_scenario *sc = &p->scenarios[i];
+		double at = (double)sc->start_ms / 1000.0;
+		for (size_t k = 0; k < sc->nstages && r->nbands < MAX_BANDS; k++) {
+			band *b = &r->bands[r->nbands++];
+			b->from_s = at;
+			at += (double)sc->stages[k].duration_ms / 1000.0;
+			b->to_s = at;
+			if (sc->stages[k].name != NULL)
+				snprintf(b->label, sizeof(b->label), "%s", sc->stages[k].name);
+			else
+				snprintf(b->label, sizeof(b->label), "stage %zu/%zu", k + 1, sc->nstages);
+		}
+		if (sc->nstages > 0)
+			snprintf(r->bands_scenario, sizeof(r->bands_scenario), "%s", sc->name);
+	}
+}
+
+/*
+ * Capacity: the steady levels of the first ramping scenario (controller/
+ * capacity.c: a stage whose target holds, measured over its second half),
+ * their throughput against concurrency with the Universal Scalability Law
+ * fitted through them, and the knee of latency against throughput. Shown
+ * when there are at least three levels.
+ */
+static void capacity_section(rep *r)
+{
+	FILE *o = r->out;
+	capacity_level *lv = NULL;
+	size_t n = 0;
+	const char *what = NULL;
+	int little = 0;
+	char err[256];
+	if (r->plan == NULL || capacity_levels(r->st, r->run_id, r->plan, r->info.interval_ms, NULL,
+	                                       &lv, &n, &what, &little, err, sizeof(err)) != HERD_OK ||
+	    n < 3) {
+		free(lv);
+		return;
+	}
+	double *cn = malloc(n * sizeof(double)), *cx = malloc(n * sizeof(double)),
+	       *lat = malloc(n * sizeof(double));
+	usl_fit fit;
+	int have_fit = 0;
+	size_t knee = n;
+	if (cn != NULL && cx != NULL && lat != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			cn[i] = lv[i].vus;
+			cx[i] = lv[i].throughput;
+			lat[i] = lv[i].p95_ms;
+		}
+		have_fit = usl_fit_points(cn, cx, n, &fit, err, sizeof(err)) == HERD_OK;
+		int increasing = 1;
+		for (size_t i = 1; i < n; i++)
+			increasing &= cx[i] > cx[i - 1];
+		if (increasing && knee_find(cx, lat, n, 1.0, &knee, err, sizeof(err)) != HERD_OK)
+			knee = n;
+	}
+	fprintf(o, "<h2>Capacity</h2>\n<p>Steady levels of the stages (second half of each), "
+	           "%s per second against %s.</p>\n",
+	        what != NULL && strcmp(what, "iterations") == 0 ? "iterations" : "requests",
+	        little ? "concurrency by Little's law" : "VUs");
+	/* The chart: points and the fitted curve, concurrency on x. */
+	double nmax = 0, xmax = 0;
+	for (size_t i = 0; i < n; i++) {
+		nmax = fmax(nmax, lv[i].vus);
+		xmax = fmax(xmax, lv[i].throughput);
+	}
+	nmax = nice_max(nmax * 1.1);
+	if (have_fit)
+		for (int k = 0; k <= 60; k++)
+			xmax = fmax(xmax, usl_eval(&fit, nmax * k / 60.0));
+	xmax = nice_max(xmax);
+	fprintf(o, "<section class=\"chart\" id=\"chart-capacity\"><svg viewBox=\"0 0 %d %d\" "
+	           "width=\"%d\" height=\"%d\" role=\"img\">", W, H, W, H);
+	for (int g = 0; g <= 4; g++) {
+		double y = MT + (double)(H - MT - MB) * g / 4.0;
+		fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"grid\"/>"
+		           "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%g</text>",
+		        ML, y, W - MR, y, ML - 6, y + 4, xmax * (4 - g) / 4.0);
+		fprintf(o, "<text x=\"%.1f\" y=\"%d\" class=\"xl\">%g</text>",
+		        ML + (W - ML - MR) * g / 4.0, H - 8, nmax * g / 4.0);
+	}
+#define PX(v) (ML + (v) / nmax * (W - ML - MR))
+#define PY(v) (MT + (1 - (v) / xmax) * (H - MT - MB))
+	if (have_fit) {
+		fprintf(o, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
+		           "class=\"usl\" points=\"", palette[0]);
+		for (int k = 0; k <= 120; k++) {
+			double cnk = nmax * k / 120.0;
+			fprintf(o, "%.1f,%.1f ", PX(cnk), PY(usl_eval(&fit, cnk)));
+		}
+		fprintf(o, "\"/>");
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" class=\"level%s\">"
+		           "<title>%g: %.1f/s</title></circle>",
+		        PX(lv[i].vus), PY(lv[i].throughput), i == knee ? 6 : 4, i == knee ? " knee" : "",
+		        lv[i].vus, lv[i].throughput);
+#undef PX
+#undef PY
+	fprintf(o, "</svg></section>\n");
+	if (have_fit)
+		fprintf(o, "<p id=\"usl\">Universal Scalability Law: &lambda; = %.4g, &sigma; = %.4g, "
+		           "&kappa; = %.4g, R&sup2; = %.4f; peak %.1f/s at a concurrency of %.1f.</p>\n",
+		        fit.lambda, fit.sigma, fit.kappa, fit.r2, fit.x_peak, fit.n_star);
+	else
+		fprintf(o, "<p>No USL fit: %s</p>\n", err);
+	fprintf(o, "<table id=\"levels\"><tr><th>concurrency</th><th>throughput</th>"
+	           "<th>mean (ms)</th><th>p95 (ms)</th><th>errors</th><th></th></tr>\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(o, "<tr><td>%g</td><td>%.1f/s</td><td>%.3f</td><td>%.3f</td><td>%llu</td>"
+		           "<td>%s</td></tr>\n",
+		        lv[i].vus, lv[i].throughput, lv[i].mean_ms, lv[i].p95_ms,
+		        (unsigned long long)lv[i].errors, i == knee ? "knee" : "");
+	fprintf(o, "</table>\n");
+	free(cn);
+	free(cx);
+	free(lat);
+	free(lv);
 }
 
 int report_write(store *st, const char *run_id, FILE *out, char *err, size_t errlen)
@@ -550,6 +741,7 @@ int report_write(store *st, const char *run_id, FILE *out, char *err, size_t err
 	}
 	/* Limits first (their breaches are found while reading), events for markers. */
 	r->t0 = r->info.started_at; /* until a load_start event says better */
+	find_bands(r);
 	if ((rv = store_each_verdict(st, run_id, on_verdict_limit, r)) != 0 ||
 	    (rv = store_each_event(st, run_id, on_event, r)) != 0)
 		goto fail_store;
@@ -595,6 +787,7 @@ done:
 	free(r->rtt95.v);
 	free(r->ws_sessions.v);
 	hist_free(r->h);
+	plan_free(r->plan);
 	store_run_fini(&r->info);
 	free(r);
 	return rv;

@@ -30,6 +30,7 @@
 #include "controller/cluster.h"
 #include "controller/guard.h"
 #include "controller/live.h"
+#include "controller/loadsched.h"
 #include "controller/metrics_http.h"
 #include "controller/prom.h"
 #include "controller/results.h"
@@ -542,6 +543,72 @@ static void on_event(void *arg, const char *kind, const char *agent_id, const ch
 	/* Refusals are on stderr already: the gate logs them, bounded. */
 }
 
+/* Each threshold (or objective: what) can be judged: an aggregation its
+ * metric has. Prints the first that cannot, at its line:column; returns -1
+ * then, else 0. */
+static int check_thresholds(const plan *p, const plan_threshold *t, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++, t++) {
+		th_metric m;
+		th_expr e;
+		char terr[256];
+		if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
+		    th_parse_expr(t->expr, &e, terr, sizeof(terr)) != 0 || verdict_check(&m, &e, terr, sizeof(terr)) != 0) {
+			fprintf(stderr, "%s:%d:%d: %s '%s: %s': %s\n", p->file, t->line, t->col, what, t->metric, t->expr,
+			        terr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The breaking-point executor's plan is parsed and checked (its objectives
+ * too, as thresholds are), but the search loop that runs it is not in this
+ * controller yet: rather than run it as something else, say so. Returns 0
+ * when the plan has no such scenario.
+ */
+static int refuse_breaking_point(const plan *p)
+{
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		const plan_scenario *s = &p->scenarios[i];
+		if (s->executor != EXEC_BREAKING_POINT)
+			continue;
+		if (check_thresholds(p, s->bp.objectives, s->bp.nobjectives, "objective") != 0)
+			return -1;
+		fprintf(stderr, "%s:%d:%d: scenario '%s': executor breaking-point is not implemented yet: the plan is "
+		        "valid, but the search that runs it lands separately (see README, \"Finding the breaking "
+		        "point\")\n", p->file, s->line, s->col, s->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* The test hook of loadsched.h: reads HERD_TEST_LOAD_SCHEDULE. */
+static int load_hook_parse(loadsched *ls)
+{
+	char err[256];
+	const char *spec = getenv("HERD_TEST_LOAD_SCHEDULE");
+	if (spec == NULL || spec[0] == '\0')
+		return HERD_OK;
+	if (loadsched_parse(spec, ls, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd: HERD_TEST_LOAD_SCHEDULE: %s\n", err);
+		return HERD_EINVAL;
+	}
+	return HERD_OK;
+}
+
+/* Sets the first scenario's load when the hook's next offset is reached. */
+static void load_hook_step(run *r, loadsched *ls, int64_t t_ms)
+{
+	double v;
+	const plan_scenario *s = &r->plan->scenarios[0];
+	int rate = s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE;
+	while (loadsched_due(ls, t_ms, &v))
+		if (cluster_set_load(r->cl, s->name, rate ? WIRE_LOAD_RATE : WIRE_LOAD_VUS, v) != HERD_OK)
+			fprintf(stderr, "herd: cannot set scenario %s's load to %g\n", s->name, v);
+}
+
 /*
  * Decides the exit code (see outcome.h) from the code the watch loop left
  * (EXIT_SETUP, EXIT_ABORTED or EXIT_OK) and what the run produced, and
@@ -788,6 +855,7 @@ static void print_share(const plan_scenario *s, const double *weights, size_t n,
 	case EXEC_PER_VU_ITERATIONS:
 		printf(" %s %lld VUs", s->name, (long long)split_int_at(s->vus, weights, n, i));
 		break;
+	case EXEC_BREAKING_POINT: printf(" %s (search)", s->name); break;
 	}
 }
 
@@ -863,22 +931,11 @@ int run_main(const run_opts *o)
 		free(r.plan_text);
 		return EXIT_INVALID;
 	}
-	{
-		for (size_t i = 0; i < r.plan->nthresholds; i++) {
-			th_metric m;
-			th_expr e;
-			char terr[256];
-			const plan_threshold *t = &r.plan->thresholds[i];
-			if (th_parse_metric(t->metric, &m, terr, sizeof(terr)) != 0 ||
-			    th_parse_expr(t->expr, &e, terr, sizeof(terr)) != 0 ||
-			    verdict_check(&m, &e, terr, sizeof(terr)) != 0) {
-				fprintf(stderr, "%s:%d:%d: threshold '%s: %s': %s\n", r.plan->file, t->line, t->col,
-				        t->metric, t->expr, terr);
-				plan_free(r.plan);
-				free(r.plan_text);
-				return EXIT_INVALID;
-			}
-		}
+	if (check_thresholds(r.plan, r.plan->thresholds, r.plan->nthresholds, "threshold") != 0 ||
+	    refuse_breaking_point(r.plan) != 0) {
+		plan_free(r.plan);
+		free(r.plan_text);
+		return EXIT_INVALID;
 	}
 
 	if ((code = limits_check_plan(&r)) != 0) {
@@ -1057,6 +1114,10 @@ int run_main(const run_opts *o)
 	free(files);
 	free(env);
 	record_agents(&r, ai, nai, weights, wsum);
+	cluster_set_shares(r.cl, r.run_id, ai, weights, nai);
+	loadsched hook = { 0 };
+	if (load_hook_parse(&hook) != HERD_OK)
+		goto out;
 	if (!o->quiet) {
 		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s", r.run_id, r.plan->name,
 		       o->plan_path, r.plan->nscenarios, r.plan->nscenarios == 1 ? "" : "s", nai,
@@ -1193,6 +1254,7 @@ int run_main(const run_opts *o)
 		if (all_finished(&r, ai, nai))
 			break;
 		int64_t now = clock_mono_ns();
+		load_hook_step(&r, &hook, (now - start_mono) / 1000000);
 		if (now > hard_deadline) {
 			fprintf(stderr, "herd: agents did not finish 30 s after the plan's end; stopping\n");
 			stop_all(&r, ai, nai, "abort");

@@ -463,6 +463,10 @@ static void put_scenario_detail(FILE *f, const plan *p, const plan_scenario *s, 
 		fprintf(f, ", %lld iterations shared by %lld VUs", (long long)s->iterations,
 		        (long long)s->vus);
 		break;
+	case EXEC_BREAKING_POINT:
+		fprintf(f, ", %s from %lld to %lld", s->bp.model == PLAN_BP_VUS ? "VUs" : "iterations/s",
+		        (long long)s->bp.start, (long long)s->bp.max);
+		break;
 	}
 	if (s->start_ms > 0)
 		fprintf(f, ", starting at %s",

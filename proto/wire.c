@@ -54,6 +54,7 @@ static const char *const type_names[WIRE__NTYPES] = {
 	[WIRE_DONE] = "DONE",   [WIRE_ERROR] = "ERROR",
 	[WIRE_CHALLENGE] = "CHALLENGE", [WIRE_AUTH] = "AUTH", [WIRE_TIME] = "TIME",
 	[WIRE_SEALED] = "SEALED",
+	[WIRE_LOAD] = "LOAD",
 };
 
 const char *wire_type_name(int t)
@@ -129,6 +130,16 @@ static const field sealed_fields[] = {
 	FLD("seq", F_U64, wire_sealed, seq),
 	FLD("mac", F_STR, wire_sealed, mac),
 	FLD("m", F_BYTES, wire_sealed, inner),
+};
+
+static const field load_fields[] = {
+	FLD("agent", F_STR, wire_load, agent_id),
+	FLD("run", F_STR, wire_load, run_id),
+	FLD("scen", F_STR, wire_load, scenario),
+	FLD("seq", F_U64, wire_load, seq),
+	FLD("kind", F_U32, wire_load, kind),
+	FLD("value", F_F64, wire_load, value),
+	FLD("status", F_I32, wire_load, status),
 };
 
 static const field welcome_fields[] = {
@@ -229,6 +240,7 @@ static const ftable type_tables[WIRE__NTYPES] = {
 	[WIRE_ERROR] = TABLE(error_fields),
 	[WIRE_CHALLENGE] = TABLE(challenge_fields), [WIRE_AUTH] = TABLE(auth_fields),
 	[WIRE_TIME] = TABLE(time_fields),     [WIRE_SEALED] = TABLE(sealed_fields),
+	[WIRE_LOAD] = TABLE(load_fields),
 };
 
 static const ftable entry_table = TABLE(entry_fields);
@@ -326,6 +338,19 @@ static bool hist_consistent(const hist *h)
 		return true;
 	return h->min <= h->max && h->max <= HIST_MAX_US && hist_index(h->min) == first &&
 	       hist_index(h->max) == last;
+}
+
+/* A LOAD names a scenario, a known kind and a finite load that is not
+ * negative (a whole number of VUs, at most 2^31). */
+static bool load_ok(const wire_load *l)
+{
+	if (l->scenario == NULL || l->scenario[0] == '\0' || !isfinite(l->value) || l->value < 0)
+		return false;
+	if (l->kind == WIRE_LOAD_RATE)
+		return l->value <= 1e12;
+	if (l->kind == WIRE_LOAD_VUS)
+		return l->value <= 2147483647.0 && l->value == floor(l->value);
+	return false;
 }
 
 static bool weight_ok(double w)
@@ -529,6 +554,8 @@ int wire_encode(const wire_msg *m, char **buf, size_t *len)
 	if (m == NULL || buf == NULL || len == NULL || m->type <= 0 || m->type >= WIRE__NTYPES)
 		return HERD_EINVAL;
 	if (m->type == WIRE_ASSIGN && m->u.assign.agent_index >= m->u.assign.nweights)
+		return HERD_EINVAL;
+	if (m->type == WIRE_LOAD && !load_ok(&m->u.load))
 		return HERD_EINVAL;
 
 	obuf o = { 0 };
@@ -1188,6 +1215,8 @@ int wire_decode(const char *buf, size_t len, wire_msg *m)
 	d.r.p = pairs;
 	rv = dec_fields(&d, &type_tables[ty], &tmp.u, top.u);
 	if (rv == HERD_OK && ty == WIRE_ASSIGN && tmp.u.assign.agent_index >= tmp.u.assign.nweights)
+		rv = HERD_EPROTO;
+	if (rv == HERD_OK && ty == WIRE_LOAD && !load_ok(&tmp.u.load))
 		rv = HERD_EPROTO;
 	if (rv != HERD_OK) {
 		wire_msg_fini(&tmp);

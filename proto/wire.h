@@ -41,6 +41,7 @@ typedef enum wire_type {
 	WIRE_AUTH,      /* agent -> controller: the agent's proof of the token */
 	WIRE_TIME,      /* agent -> controller -> agent: one clock round trip */
 	WIRE_SEALED,    /* either way: another message with its session MAC (proto/seal.h) */
+	WIRE_LOAD,      /* controller -> agent: set a running scenario's load; agent -> controller: the ack */
 	WIRE__NTYPES
 } wire_type;
 
@@ -184,6 +185,31 @@ typedef struct wire_sealed {
 	char *mac;        /* hex HMAC-SHA256 (common/session.h) of the inner bytes */
 	wire_bytes inner; /* the encoded message */
 } wire_sealed;
+/* What a LOAD sets: an arrival rate or a number of active VUs. */
+typedef enum wire_load_kind {
+	WIRE_LOAD_RATE = 0, /* iterations per the scenario's timeUnit (arrival-rate executors) */
+	WIRE_LOAD_VUS = 1,  /* active VUs (constant-vus, ramping-vus) */
+} wire_load_kind;
+
+/*
+ * LOAD changes the load of one running scenario. From the controller,
+ * agent_id is "" and value is this agent's share (the controller splits the
+ * cluster's total by the agents' weights); status is 0. The agent answers
+ * with a LOAD of its own (agent_id set) once its workers run the new load:
+ * the same run, scenario, seq and kind, value the load now applied on this
+ * agent, status 0 or a herd_err saying why it was not applied. Commands are
+ * numbered by seq (per run, increasing), so a late or repeated command is
+ * recognised.
+ */
+typedef struct wire_load {
+	char *agent_id;  /* "" from the controller */
+	char *run_id;
+	char *scenario;  /* the scenario's name in the plan */
+	uint64_t seq;
+	uint32_t kind;   /* a wire_load_kind */
+	double value;    /* finite and >= 0: VUs are whole numbers */
+	int32_t status;  /* in the ack: HERD_OK or why not applied */
+} wire_load;
 
 typedef struct wire_msg {
 	wire_type type;
@@ -203,6 +229,7 @@ typedef struct wire_msg {
 		wire_auth auth;
 		wire_time time;
 		wire_sealed sealed;
+		wire_load load;
 	} u;
 } wire_msg;
 

@@ -40,7 +40,7 @@ if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false; then
   meson test -C build-ci-asan --suite unit --print-errorlogs --num-processes 2 || true
   count build-ci-asan
   # herd and herd-agent themselves under the sanitizers, against nginx, websockets and json-server
-  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test executor_test ws_test journey_test srcaddr_test plan_flags_test gates_test measure_test auth_test allowlist_test lifecycle_test bounds_test serve_test abort_test drivers_test --print-errorlogs || true
+  meson test -C build-ci-asan http_test plan_cli_test h1_driver_test executor_test ws_test journey_test srcaddr_test plan_flags_test gates_test measure_test auth_test allowlist_test lifecycle_test bounds_test serve_test abort_test capacity_test drivers_test --print-errorlogs || true
   count build-ci-asan
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else

@@ -43,7 +43,7 @@ static void check_decode(const char *buf, size_t len)
 }
 
 /* Valid messages to patch, built once. */
-#define NTEMPLATES 5
+#define NTEMPLATES 6
 static char *tmpl[NTEMPLATES];
 static size_t tmpl_len[NTEMPLATES];
 
@@ -53,13 +53,18 @@ static void build_templates(void)
 	wire_msg m[NTEMPLATES];
 	memset(m, 0, sizeof(m));
 	m[0].type = WIRE_HELLO;
-	m[0].u.hello = (wire_hello){ "a", "n", "h", "1", 8, 99, -5 };
+	/* Designated: a field added to a message must not shift the others. */
+	m[0].u.hello = (wire_hello){ .agent_id = "a", .name = "n", .host = "h", .version = "1", .caps = "http",
+		                         .nonce = "", .cores = 8, .pid = 99, .clock_ns = -5 };
 	m[1].type = WIRE_ASSIGN;
 	m[1].u.assign = (wire_assign){ "r", "f", "p: 1", 1, 2, weights, 7, 1000 };
 	m[2].type = WIRE_POLL;
 	m[2].u.poll = (wire_poll){ "a", "r", 1.5, 10 };
 	m[4].type = WIRE_ERROR;
 	m[4].u.error = (wire_error){ "a", "", -3, "m" };
+	m[5].type = WIRE_LOAD;
+	m[5].u.load = (wire_load){ .agent_id = "a", .run_id = "r", .scenario = "s", .seq = 4,
+		                        .kind = WIRE_LOAD_VUS, .value = 12 };
 
 	static wire_entry e[2];
 	static hist h;

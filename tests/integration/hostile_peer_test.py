@@ -309,6 +309,23 @@ def with_run(body, duration="4s", token=True, pki=None):
 
 # ---- item 5: a peer that floods and never reads ----
 
+def fin_seen(s):
+    """Whether the peer has closed s for writing (a FIN): what it sent before
+    (replies this flooder never reads) is drained without waiting, then end
+    of file tells. Leaves s's timeout as it was."""
+    t = s.gettimeout()
+    s.setblocking(False)
+    try:
+        while True:
+            try:
+                if not s.recv(65536):
+                    return True
+            except BlockingIOError:
+                return False
+    finally:
+        s.settimeout(t)
+
+
 def test_flood_never_reads():
     """A peer floods requests on connection after connection and never reads
     a reply, from before the agent joins to the end of the run (at most
@@ -340,8 +357,14 @@ def test_flood_never_reads():
                             s.sendall(burst)
                             stats["sent"] += 1000
                         except socket.timeout:
-                            pass
+                            # Blocked: the controller stopped reading. Closed
+                            # by it? Its shutdown(2) sends a FIN (an RST only
+                            # follows once NNG closes the descriptor).
+                            if fin_seen(s):
+                                raise ConnectionResetError("closed by the controller")
                     while not stop.is_set() and time.monotonic() < deadline:
+                        if fin_seen(s):
+                            raise ConnectionResetError("closed by the controller")
                         time.sleep(0.1)  # all sent: hold the connection, unread
                 except OSError:
                     stats["closed"] += 1

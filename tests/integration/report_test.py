@@ -228,5 +228,42 @@ def test_one_hour_report_stays_small():
     check(res.returncode == 0 and "chart-latency" in res.stdout, "chromium could not render it")
 
 
+STAGED = """name: staged
+target: {url}
+scenarios:
+  ramp:
+    executor: ramping-vus
+    startTime: 1s
+    stages:
+      - {{ duration: 2s, target: 4, name: warm-up }}
+      - {{ duration: 2s, target: 4 }}
+      - {{ duration: 1s, target: 0, name: cool }}
+    flow:
+      - get: /small
+      - think: 50ms
+"""
+
+
+def test_stages_as_bands():
+    """A ramping scenario's stages are bands on the charts, at their times
+    (after the scenario's startTime), named as the plan names them."""
+    with Nginx() as ng:
+        db = os.path.join(tempfile.mkdtemp(prefix="herd-report-"), "herd.db")
+        p = start_herd(STAGED.format(url=ng.url), db=db, quiet=True)
+        r = finish(p, 60)
+        check(r.code == 0, "herd exit %d%s" % (r.code, r.tail()))
+        out = os.path.join(os.path.dirname(db), "staged.html")
+        code, _, err = run_cli("report", "latest", "--db", db, "-o", out)
+        check(code == 0, "herd report exit %d: %s" % (code, err))
+        res = chromium(["--dump-dom", "file://" + out])
+        check(res.returncode == 0, "chromium could not render it")
+        sec = res.stdout.split('id="chart-rps"')[1].split("</section>")[0]
+        labels = re.findall(r'class="bl">([^<]*)<', sec)
+        check(labels == ["warm-up", "stage 2/3", "cool"], "band labels %s" % labels)
+        xs = [float(x) for x in re.findall(r'<rect x="([0-9.]+)"[^>]*class="band', sec)]
+        check(len(xs) == 3 and xs[0] < xs[1] < xs[2], "band positions %s" % xs)
+        check("the stages of scenario ramp" in res.stdout, "no word on what the bands are")
+
+
 if __name__ == "__main__":
-    main([test_report_in_chromium, test_one_hour_report_stays_small])
+    main([test_report_in_chromium, test_one_hour_report_stays_small, test_stages_as_bands])

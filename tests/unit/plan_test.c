@@ -606,7 +606,7 @@ static void test_err_executor(void)
 	EXPECT_ERR("target: http://h\n"
 	           "scenarios:\n"
 	           "  s:\n"
-	           "    executor: breaking-point\n",
+	           "    executor: externally-controlled\n",
 	           "t.yaml:4:15: ", "not supported yet");
 	EXPECT_ERR("target: http://h\n"
 	           "scenarios:\n"

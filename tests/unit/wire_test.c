@@ -1353,6 +1353,144 @@ static void test_fini_zeroed(void)
 	CHECK(is_zero(&e, sizeof(e)));
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* LOAD: a running scenario's new load, and the agent's ack */
+
+static void test_load(void)
+{
+	wire_msg in = { .type = WIRE_LOAD }, out;
+	in.u.load = (wire_load){ .agent_id = "", .run_id = "r1", .scenario = "find", .seq = 7,
+		                     .kind = WIRE_LOAD_RATE, .value = 40.5, .status = 0 };
+	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
+	CHECK_EQ_INT(out.type, WIRE_LOAD);
+	CHECK_EQ_STR(out.u.load.agent_id, "");
+	CHECK_EQ_STR(out.u.load.run_id, "r1");
+	CHECK_EQ_STR(out.u.load.scenario, "find");
+	CHECK(out.u.load.seq == 7);
+	CHECK_EQ_INT(out.u.load.kind, WIRE_LOAD_RATE);
+	CHECK(out.u.load.value == 40.5);
+	CHECK_EQ_INT(out.u.load.status, 0);
+	wire_msg_fini(&out);
+	CHECK_EQ_STR(wire_type_name(WIRE_LOAD), "LOAD");
+
+	/* The ack: the agent's id, the VUs it now runs, or why it did not. */
+	in.u.load = (wire_load){ .agent_id = "a-1", .run_id = "r1", .scenario = "s", .seq = UINT64_MAX,
+		                     .kind = WIRE_LOAD_VUS, .value = 25, .status = HERD_EINVAL };
+	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
+	CHECK_EQ_STR(out.u.load.agent_id, "a-1");
+	CHECK(out.u.load.seq == UINT64_MAX);
+	CHECK_EQ_INT(out.u.load.kind, WIRE_LOAD_VUS);
+	CHECK(out.u.load.value == 25);
+	CHECK_EQ_INT(out.u.load.status, HERD_EINVAL);
+	wire_msg_fini(&out);
+
+	/* A rate of 0 pauses the arrivals; it is a load like any other. */
+	in.u.load.kind = WIRE_LOAD_RATE;
+	in.u.load.value = 0;
+	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
+	wire_msg_fini(&out);
+
+	/* The encoder refuses what the decoder would. */
+	char *buf = NULL;
+	size_t len = 0;
+	const double bad_values[] = { -1, NAN, INFINITY, 1e13 };
+	for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+		wire_msg b = in;
+		b.u.load.value = bad_values[i];
+		CHECK_EQ_INT(wire_encode(&b, &buf, &len), HERD_EINVAL);
+	}
+	wire_msg b = in;
+	b.u.load.kind = WIRE_LOAD_VUS;
+	b.u.load.value = 2.5; /* half a VU */
+	CHECK_EQ_INT(wire_encode(&b, &buf, &len), HERD_EINVAL);
+	b.u.load.value = 3e9; /* more VUs than an int holds */
+	CHECK_EQ_INT(wire_encode(&b, &buf, &len), HERD_EINVAL);
+	b = in;
+	b.u.load.kind = 2;
+	CHECK_EQ_INT(wire_encode(&b, &buf, &len), HERD_EINVAL);
+	b = in;
+	b.u.load.scenario = "";
+	CHECK_EQ_INT(wire_encode(&b, &buf, &len), HERD_EINVAL);
+	b.u.load.scenario = NULL;
+	CHECK_EQ_INT(wire_encode(&b, &buf, &len), HERD_EINVAL);
+}
+
+/* A LOAD packed by hand; value_kind: 0 a double, 1 a string, 2 left out;
+ * kind and value as given. */
+static void pack_load(msgpack_sbuffer *sb, uint32_t kind, double value, int value_kind, const char *scen)
+{
+	msgpack_packer pk;
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, value_kind == 2 ? 8 : 9);
+	const char *keys[] = { "v", "t", "agent", "run", "scen", "seq", "kind", "status" };
+	for (int i = 0; i < 8; i++) {
+		msgpack_pack_str_with_body(&pk, keys[i], strlen(keys[i]));
+		switch (i) {
+		case 0: msgpack_pack_uint32(&pk, WIRE_VERSION); break;
+		case 1: msgpack_pack_str_with_body(&pk, "LOAD", 4); break;
+		case 4: msgpack_pack_str_with_body(&pk, scen, strlen(scen)); break;
+		case 5: msgpack_pack_uint64(&pk, 3); break;
+		case 6: msgpack_pack_uint32(&pk, kind); break;
+		case 7: msgpack_pack_int32(&pk, 0); break;
+		default: msgpack_pack_str_with_body(&pk, "x", 1); break;
+		}
+	}
+	if (value_kind == 0) {
+		msgpack_pack_str_with_body(&pk, "value", 5);
+		msgpack_pack_double(&pk, value);
+	} else if (value_kind == 1) {
+		msgpack_pack_str_with_body(&pk, "value", 5);
+		msgpack_pack_str_with_body(&pk, "40", 2);
+	}
+}
+
+static void test_load_hostile(void)
+{
+	msgpack_sbuffer sb;
+	pack_load(&sb, WIRE_LOAD_RATE, 40, 0, "s");
+	CHECK_EQ_INT(decode_rv(sb.data, sb.size), HERD_OK);
+	msgpack_sbuffer_destroy(&sb);
+	struct {
+		uint32_t kind;
+		double value;
+		int value_kind;
+		const char *scen;
+	} bad[] = {
+		{ WIRE_LOAD_RATE, 40, 1, "s" },   /* the value is a string */
+		{ WIRE_LOAD_RATE, 40, 2, "s" },   /* no value */
+		{ WIRE_LOAD_RATE, -40, 0, "s" },  /* negative */
+		{ WIRE_LOAD_RATE, NAN, 0, "s" },
+		{ WIRE_LOAD_RATE, INFINITY, 0, "s" },
+		{ WIRE_LOAD_VUS, 2.5, 0, "s" },   /* half a VU */
+		{ WIRE_LOAD_VUS, 1e10, 0, "s" },  /* too many VUs */
+		{ 9, 40, 0, "s" },                /* an unknown kind */
+		{ WIRE_LOAD_RATE, 40, 0, "" },    /* no scenario */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pack_load(&sb, bad[i].kind, bad[i].value, bad[i].value_kind, bad[i].scen);
+		CHECK_EQ_INT(decode_rv(sb.data, sb.size), HERD_EPROTO);
+		msgpack_sbuffer_destroy(&sb);
+	}
+
+	/* Every truncation of a valid LOAD is refused. */
+	wire_msg in = { .type = WIRE_LOAD }, m;
+	in.u.load = (wire_load){ .agent_id = "a", .run_id = "r", .scenario = "s", .seq = 1,
+		                     .kind = WIRE_LOAD_VUS, .value = 12 };
+	char *buf;
+	size_t len;
+	CHECK_EQ_INT(wire_encode(&in, &buf, &len), HERD_OK);
+	size_t accepted = 0;
+	for (size_t n = 0; n < len; n++) {
+		if (decode_exact(buf, n, &m) == HERD_OK)
+			accepted++;
+		wire_msg_fini(&m);
+	}
+	CHECK_EQ_INT(accepted, 0);
+	free(buf);
+}
+
 int main(void)
 {
 	test_type_names();
@@ -1376,5 +1514,7 @@ int main(void)
 	test_corruptions();
 	test_random();
 	test_fini_zeroed();
+	test_load();
+	test_load_hostile();
 	return check_done();
 }
