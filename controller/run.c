@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/hdrv.h"
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/split.h"
@@ -859,6 +860,21 @@ static void print_share(const plan_scenario *s, const double *weights, size_t n,
 }
 
 /* Prints each agent's share: its weight and what that means per scenario. */
+/* Ends the header line with the HTTP driver of each scenario that sends
+ * requests, and why not the lean one (as the local agents pick them). */
+static void print_http_drivers(const plan *p, hdrv_mode m)
+{
+	char b[160];
+	const char *sep = ", http: ";
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		if (!hdrv_has_http(&p->scenarios[i]))
+			continue;
+		hdrv_describe(m, p, &p->scenarios[i], b, sizeof(b));
+		printf("%s%s %s", sep, p->scenarios[i].name, b);
+		sep = "; ";
+	}
+}
+
 static void print_shares(run *r, const agent_info *ai, size_t n, const double *weights)
 {
 	double sum = 0, uncertainty = 0;
@@ -1103,9 +1119,11 @@ int run_main(const run_opts *o)
 	if (load_hook_parse(&hook) != HERD_OK)
 		goto out;
 	if (!o->quiet) {
-		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", r.run_id, r.plan->name,
+		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s", r.run_id, r.plan->name,
 		       o->plan_path, r.plan->nscenarios, r.plan->nscenarios == 1 ? "" : "s", nai,
 		       nai == 1 ? "" : "s");
+		print_http_drivers(r.plan, o->http_driver);
+		putchar('\n');
 		print_shares(&r, ai, nai, weights);
 		fflush(stdout);
 	}
@@ -1316,6 +1334,7 @@ int run_main(const run_opts *o)
 			                      .cpu_pct = ai[i].cpu_pct, .rss_kb = ai[i].rss_kb,
 			                      .batches = ai[i].batches, .dropped = ai[i].dropped };
 	summary_info si = {
+		.http_driver = hdrv_mode_name(o->http_driver),
 		.agents = sag,
 		.nagents = sag != NULL ? nai : 0,
 		.run_id = r.run_id,
