@@ -343,7 +343,7 @@ int engine_start(const engine_cfg *cfg, engine **out)
 			.flush_arg = e,
 			.stop = &e->stop,
 			.started_real_ns = &e->started_real_ns,
-			.lean = cfg->lean,
+			.http_driver = cfg->http_driver,
 			.feeders = e->feeders,
 			.agent_index = (int64_t)cfg->agent,
 			.src = cfg->src,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent/allow.h"
+#include "common/hdrv.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
 #include "proto/wire.h"
@@ -36,7 +37,7 @@ typedef struct engine_cfg {
 	int64_t interval_ms;
 	engine_batch_cb batch;
 	void *batch_arg;
-	int lean;               /* lean HTTP/1.1 driver for plain http:// scenarios */
+	hdrv_mode http_driver;  /* --http-driver */
 	const srcaddr_pool *src; /* source addresses (NULL: none); must outlive the engine */
 	const allow *allow;     /* --allow-target (NULL: any target); must outlive the engine */
 } engine_cfg;

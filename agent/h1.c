@@ -3,10 +3,11 @@
  * one non-blocking TCP connection in its worker's epoll loop. Hosts are
  * resolved and every step's request is rendered once at init, so a request
  * costs one send() and usually one recv(), read by the h1parse codec, with no
- * allocation and no formatting. libcurl stays the driver for TLS, HTTP/2,
- * proxies, redirects and everything unusual.
+ * allocation and no formatting. Redirects are followed per hop (follow()).
+ * libcurl stays the driver for TLS, HTTP/2, proxies and everything unusual.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,7 +26,10 @@
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
+#include "agent/journey.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "common/safetext.h"
 #include "common/sbuf.h"
 
 #define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
@@ -51,6 +55,8 @@ typedef struct h1_req {
 	uint8_t ok;       /* an http:// step the driver can send */
 	uint8_t head;     /* HEAD: the response has no body */
 	uint8_t keep_body;
+	uint8_t keep_headers; /* the step checks or captures a response header */
+	const plan_step *step; /* what it was rendered from */
 } h1_req;
 
 typedef struct h1_conn h1_conn;
@@ -97,6 +103,14 @@ struct h1_conn {
 	h1p parser;
 	char *body;         /* kept for body checks, NUL-terminated */
 	size_t body_len, body_cap;
+	sbuf hdrs;          /* the response's header section, for header checks and captures */
+	/* Redirects: rq points at hop while one is followed. */
+	const h1_req *orig; /* the step's own request */
+	h1_req hop;         /* the hop in flight (its bytes owned) */
+	sbuf url;           /* the hop's URL */
+	uint32_t hops;      /* redirects followed for this step */
+	int64_t chain_ready; /* the first hop's first send */
+	uint64_t chain_in, chain_out; /* bytes of the hops before this one */
 };
 
 /* ---- connections ---- */
@@ -157,6 +171,32 @@ static void keep_body(void *arg, const char *data, size_t len)
 	c->body[c->body_len] = '\0';
 }
 
+/* Keeps the header bytes the parser consumed from the start of data: a
+ * response's header section comes before its body, so they are a prefix. */
+static void keep_headers(h1_conn *c, const char *data, uint64_t before)
+{
+	uint64_t n = c->parser.header_bytes - before;
+	if (n > 0 && c->hdrs.len < BODY_LIMIT)
+		sbuf_add(&c->hdrs, data, (size_t)n);
+}
+
+/* Points r at the final response's header lines (the status line and what
+ * follows it, without any 1xx response before it), as libcurl's driver
+ * reports them. */
+static void final_headers(const h1_conn *c, step_result *r)
+{
+	const char *p = c->hdrs.p != NULL ? c->hdrs.p : "";
+	size_t len = c->hdrs.p != NULL && !c->hdrs.oom ? c->hdrs.len : 0;
+	for (size_t i = len; i-- > 1;)
+		if (p[i - 1] == '\n' && len - i >= 5 && memcmp(p + i, "HTTP/", 5) == 0) {
+			p += i;
+			len -= i;
+			break;
+		}
+	r->headers = p;
+	r->headers_len = len;
+}
+
 /*
  * Ends the request in flight and reports it: err is an errk, or NO_ERR for a
  * complete response. Reporting is the last thing done, since the worker may
@@ -197,8 +237,12 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 	r.blocked_us = c->blocked_us;
 	r.connecting_us = c->connecting_us;
 	r.status = c->parser.headers_done ? c->parser.status : 0;
-	r.bytes_in = c->parser.header_bytes + c->parser.body_wire_bytes;
-	r.bytes_out = c->sent;
+	r.bytes_in = c->chain_in + c->parser.header_bytes + c->parser.body_wire_bytes;
+	r.bytes_out = c->chain_out + c->sent;
+	/* After redirects the request lasted from its first hop (the phases are
+	 * the last hop's). */
+	if (c->hops > 0 && ready != 0)
+		r.duration_us += span_us(c->chain_ready, ready);
 	if (err != NO_ERR)
 		r.err = err;
 	else if (r.status >= 500)
@@ -211,6 +255,8 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 		r.body = c->body != NULL ? c->body : "";
 		r.body_len = c->body_len;
 	}
+	if (c->rq != NULL && c->rq->keep_headers)
+		final_headers(c, &r);
 	dheap_remove(&c->st->deadlines, &c->dl);
 	c->phase = PH_IDLE;
 	if (close_conn || err != NO_ERR)
@@ -292,6 +338,8 @@ static void attempt_reset(h1_conn *c)
 		if (c->body != NULL)
 			c->body[0] = '\0';
 	}
+	c->hdrs.len = 0;
+	c->hdrs.oom = 0;
 	c->sent = 0;
 	c->got_bytes = 0;
 	c->t_ready = c->t_written = c->t_first = 0;
@@ -340,6 +388,148 @@ static void on_connected(h1_conn *c)
 		finish(c, err, clock_mono_ns(), 1);
 }
 
+static int render(h1_state *st, const plan_step *s, h1_req *rq);
+
+/* Says once per process that a redirect to https:// failed on the lean
+ * driver, and what to do about it. */
+static void warn_https_hop(const char *url)
+{
+	static atomic_int warned;
+	char safe[200];
+	if (atomic_exchange(&warned, 1) == 0)
+		log_warn("a redirect to %s: the lean HTTP/1.1 driver has no TLS, counted as 'other' "
+		         "(run with --http-driver curl)", safetext_copy(safe, sizeof(safe), url));
+}
+
+/* The absolute URL of Location loc (llen bytes) against base, into out:
+ * an absolute URL as it is, "//host/..." with base's scheme, "/path" on
+ * base's scheme and authority, anything else beside base's last '/'. */
+static void resolve_location(const char *base, const char *loc, size_t llen, sbuf *out)
+{
+	out->len = 0;
+	out->oom = 0;
+	const char *colon = memchr(loc, ':', llen);
+	if (colon != NULL && colon > loc && (size_t)(colon - loc) == strcspn(loc, "/?#:")) {
+		sbuf_add(out, loc, llen); /* has a scheme */
+		return;
+	}
+	const char *auth = strstr(base, "://");
+	auth = auth != NULL ? auth + 3 : base;
+	if (llen >= 2 && loc[0] == '/' && loc[1] == '/') {
+		sbuf_add(out, base, (size_t)(auth - base) - 2);
+		sbuf_add(out, loc, llen);
+		return;
+	}
+	const char *path = auth + strcspn(auth, "/?#");
+	if (llen >= 1 && loc[0] == '/') {
+		sbuf_add(out, base, (size_t)(path - base));
+	} else {
+		const char *end = path + strcspn(path, "?#");
+		const char *slash = path;
+		for (const char *q = path; q < end; q++)
+			if (*q == '/')
+				slash = q + 1;
+		sbuf_add(out, base, (size_t)(slash - base));
+		if (slash == path)
+			sbuf_add(out, "/", 1);
+	}
+	sbuf_add(out, loc, llen);
+}
+
+/*
+ * After a complete 3xx response with a Location, while the step's
+ * `redirects:` allow another hop: sends the next request (GET, but for 307
+ * and 308, which keep the method and body, as libcurl does), on the same
+ * connection when it stays open to the same host. Every hop's URL and
+ * address are checked against --allow-target as the first request's were.
+ * Returns 1 when the response was a redirect and the step went on (or was
+ * reported), 0 when the response is the step's answer.
+ */
+static int follow(h1_conn *c, int close_conn)
+{
+	h1_state *st = c->st;
+	const h1_req *orig = c->orig;
+	int status = c->parser.status;
+	size_t llen = 0;
+	char why[256];
+	int err;
+
+	if (orig == NULL || orig->step->redirects <= 0 ||
+	    (status != 301 && status != 302 && status != 303 && status != 307 && status != 308))
+		return 0;
+	step_result hr = { 0 };
+	final_headers(c, &hr);
+	const char *loc = journey_header(hr.headers, hr.headers_len, "Location", &llen);
+	if (loc == NULL || llen == 0)
+		return 0;
+	int64_t now = clock_mono_ns();
+	if (c->hops >= (uint32_t)orig->step->redirects) {
+		/* libcurl's "maximum redirects followed" */
+		finish(c, ERRK_OTHER, now, close_conn);
+		return 1;
+	}
+	sbuf next = { 0 };
+	resolve_location(c->hops == 0 ? orig->step->url : c->url.p, loc, llen, &next);
+	if (next.oom) {
+		free(next.p);
+		finish(c, ERRK_OTHER, now, close_conn);
+		return 1;
+	}
+	if (allow_check_request(worker_allow(st->w), next.p, why, sizeof(why)) != HERD_OK) {
+		free(next.p);
+		allow_log_refusal(why);
+		finish(c, ERRK_NOT_ALLOWED, now, close_conn);
+		return 1;
+	}
+	if (strncasecmp(next.p, "http://", 7) != 0) {
+		/* https:// is libcurl's (the lean driver has no TLS yet). */
+		warn_https_hop(next.p);
+		free(next.p);
+		finish(c, ERRK_OTHER, now, close_conn);
+		return 1;
+	}
+	plan_step hs = *orig->step;
+	hs.url = next.p;
+	if (status != 307 && status != 308 && hs.method != HM_HEAD) {
+		hs.method = HM_GET;
+		hs.body = NULL;
+		hs.body_len = 0;
+		hs.body_is_json = 0;
+	}
+	free(c->hop.bytes);
+	memset(&c->hop, 0, sizeof(c->hop));
+	if (render(st, &hs, &c->hop) != HERD_OK || !c->hop.ok) {
+		free(next.p);
+		finish(c, ERRK_OTHER, now, close_conn);
+		return 1;
+	}
+	c->hop.step = orig->step;
+	free(c->url.p);
+	c->url = next;
+	if (c->hops++ == 0)
+		c->chain_ready = c->t_ready;
+	c->chain_in += c->parser.header_bytes + c->parser.body_wire_bytes;
+	c->chain_out += c->sent;
+	if (close_conn)
+		conn_close(c);
+	c->rq = &c->hop;
+	c->retried = 0;
+	const h1_host *h = &st->hosts[c->hop.host];
+	if (h->refused != NULL) {
+		allow_log_refusal(h->refused);
+		err = ERRK_NOT_ALLOWED;
+	} else if (!h->resolved) {
+		err = ERRK_DNS;
+	} else {
+		c->blocked_us = 0;
+		c->connecting_us = 0;
+		err = attempt(c, now);
+	}
+	if (err != NO_ERR)
+		finish(c, err, clock_mono_ns(), 1);
+	return 1;
+}
+
 /* Reads what arrived and feeds it to the parser. */
 static void on_readable(h1_conn *c)
 {
@@ -355,15 +545,22 @@ static void on_readable(h1_conn *c)
 				if (c->t_written == 0)
 					c->t_written = now; /* the server answered before reading it all */
 			}
+			uint64_t hb = c->parser.header_bytes;
 			if (h1p_feed(&c->parser, st->rbuf, (size_t)n, &used) != HERD_OK) {
 				finish(c, ERRK_OTHER, now ? now : clock_mono_ns(), 1);
 				return;
 			}
+			/* Headers are kept for checks, and for the Location of a
+			 * redirect to follow (the status line comes first). */
+			if (c->rq->keep_headers ||
+			    (c->rq->step->redirects > 0 && c->parser.status >= 300 && c->parser.status < 400))
+				keep_headers(c, st->rbuf, hb);
 			if (c->parser.done) {
 				/* Bytes past the response, or a request not sent in full:
 				 * the connection is out of step, so it goes. */
 				int close_conn = !c->parser.keep_alive || used < (size_t)n || c->sent < c->rq->len;
-				finish(c, NO_ERR, now ? now : clock_mono_ns(), close_conn);
+				if (!follow(c, close_conn))
+					finish(c, NO_ERR, now ? now : clock_mono_ns(), close_conn);
 				return;
 			}
 			if ((size_t)n < RBUF_SIZE)
@@ -373,7 +570,8 @@ static void on_readable(h1_conn *c)
 		int err;
 		if (n == 0) {
 			if (h1p_eof(&c->parser) == HERD_OK) {
-				finish(c, NO_ERR, clock_mono_ns(), 1);
+				if (!follow(c, 1))
+					finish(c, NO_ERR, clock_mono_ns(), 1);
 				return;
 			}
 			err = ERRK_RESET;
@@ -572,6 +770,8 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 		return HERD_ENOMEM;
 	rq->head = s->method == HM_HEAD;
 	rq->keep_body = plan_step_needs_body(s);
+	rq->keep_headers = plan_step_needs_headers(s);
+	rq->step = s;
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
 
@@ -713,6 +913,9 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 		v->conn = c;
 	}
 	c->rq = rq;
+	c->orig = rq;
+	c->hops = 0;
+	c->chain_in = c->chain_out = 0;
 	c->retried = 0;
 	c->blocked_us = 0;
 	c->connecting_us = 0;
@@ -770,6 +973,9 @@ static void h1_vu_release(void *state, vu *v)
 		return;
 	conn_close(c);
 	free(c->body);
+	free(c->hdrs.p);
+	free(c->hop.bytes);
+	free(c->url.p);
 	free(c);
 	v->conn = NULL;
 }

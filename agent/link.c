@@ -495,7 +495,7 @@ static void on_assign(agent *a, const wire_assign *as)
 		.interval_ms = as->interval_ms ? as->interval_ms : 1000,
 		.batch = on_batch,
 		.batch_arg = a,
-		.lean = a->cfg->lean,
+		.http_driver = a->cfg->http_driver,
 		.src = a->cfg->src,
 		.allow = a->cfg->allow,
 	};

@@ -14,6 +14,7 @@
 
 #include "agent/allow.h"
 #include "common/auth.h"
+#include "common/hdrv.h"
 #include "common/srcaddr.h"
 #include "net/net.h"
 
@@ -36,7 +37,7 @@ typedef struct link_cfg {
 	int allow_late;           /* tests only: skip the assignment's allowlist check, so that the
 	                           * drivers' own checks of each connection are what refuses */
 	net_tls_files tls;        /* for tls+tcp:// */
-	int lean;                 /* --http-driver lean */
+	hdrv_mode http_driver;    /* --http-driver (default auto) */
 	const srcaddr_pool *src;  /* --source-addresses, checked; NULL: none */
 } link_cfg;
 

@@ -48,7 +48,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: herd-agent --controller URL [--token-file FILE] [--name NAME] [--workers N]\n"
 	           "                  [--allow-target HOST[:PORT]|CIDR,...] [--lost-controller-timeout 3s]\n"
 	           "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-server-name NAME]]\n"
-	           "                  [--http-driver curl|lean] [--once]\n"
+	           "                  [--http-driver auto|curl|lean] [--once]\n"
 	           "                  [--source-addresses ADDR|FIRST-LAST,...]\n"
 	           "URL: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path\n");
 }
@@ -108,11 +108,11 @@ int main(int argc, char **argv)
 		case 'R': cfg.tls.ca = optarg; break;
 		case 'N': cfg.tls.server_name = optarg; break;
 		case 'D':
-			if (strcmp(optarg, "lean") != 0 && strcmp(optarg, "curl") != 0) {
-				fprintf(stderr, "herd-agent: --http-driver: expected 'curl' or 'lean', got '%s'\n", optarg);
+			if (hdrv_parse(optarg, &cfg.http_driver) != HERD_OK) {
+				fprintf(stderr, "herd-agent: --http-driver: expected 'auto', 'curl' or 'lean', got '%s'\n",
+				        optarg);
 				return 2;
 			}
-			cfg.lean = strcmp(optarg, "lean") == 0;
 			driver_flag = 1;
 			break;
 		case 'S':
@@ -162,8 +162,12 @@ int main(int argc, char **argv)
 		cfg.src = &src;
 	}
 	/* The environment sets the default so local agents follow their controller's. */
-	if (!driver_flag && getenv("HERD_HTTP_DRIVER") != NULL && strcmp(getenv("HERD_HTTP_DRIVER"), "lean") == 0)
-		cfg.lean = 1;
+	if (!driver_flag && getenv("HERD_HTTP_DRIVER") != NULL &&
+	    hdrv_parse(getenv("HERD_HTTP_DRIVER"), &cfg.http_driver) != HERD_OK) {
+		fprintf(stderr, "herd-agent: HERD_HTTP_DRIVER: expected 'auto', 'curl' or 'lean', got '%s'\n",
+		        getenv("HERD_HTTP_DRIVER"));
+		return 2;
+	}
 	if (getenv("HERD_WIRE_VERSION") != NULL) /* tests of version refusal only */
 		wire_set_version_for_tests((uint32_t)atoi(getenv("HERD_WIRE_VERSION")));
 	catch_stop_signals();

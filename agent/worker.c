@@ -1093,23 +1093,6 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	return HERD_OK;
 }
 
-/* The lean HTTP/1.1 driver takes a scenario whose every request is plain
- * http:// and needs nothing it lacks: templates, captures, header checks and
- * compression are libcurl's job (so are redirects and the cookie jar, which
- * the lean driver does without). */
-static int lean_fits(const plan_scenario *s)
-{
-	for (size_t i = 0; i < s->nsteps; i++) {
-		const plan_step *st = &s->steps[i];
-		if (st->kind != STEP_HTTP)
-			continue;
-		if (strncmp(st->url, "http://", 7) != 0 || st->dynamic || st->ncaptures > 0 || st->compression ||
-		    plan_step_needs_headers(st))
-			return 0;
-	}
-	return 1;
-}
-
 static int has_ws(const plan_scenario *s)
 {
 	for (size_t i = 0; i < s->nsteps; i++)
@@ -1136,12 +1119,13 @@ int worker_new(const worker_cfg *cfg, worker **out)
 	}
 	for (size_t i = 0; i < w->nsc; i++) {
 		scen_rt *r = &w->sc[i];
-		r->driver = cfg->lean && lean_fits(&cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
+		r->driver = hdrv_use_lean(cfg->http_driver, cfg->plan, &cfg->plan->scenarios[i]) ? DRV_LEAN : DRV_CURL;
 		/* Said once per agent: a "lean" run that is not lean has its own costs. */
-		if (cfg->lean && r->driver == DRV_CURL && cfg->place.worker == 0)
-			log_info("scenario '%s' runs on libcurl, not the lean driver: it has a request that is not plain"
-			         " http:// or uses templates, captures, header checks or compression",
-			         cfg->plan->scenarios[i].name);
+		if (cfg->http_driver == HDRV_LEAN && r->driver == DRV_CURL && cfg->place.worker == 0) {
+			char why[160];
+			hdrv_describe(cfg->http_driver, cfg->plan, &cfg->plan->scenarios[i], why, sizeof(why));
+			log_info("scenario '%s' runs on %s, not the lean driver", cfg->plan->scenarios[i].name, why);
+		}
 		if (w->dstate[r->driver] == NULL && (rv = drivers[r->driver]->init(w, &w->dstate[r->driver])) != HERD_OK)
 			goto fail;
 		if (w->dstate[DRV_WS] == NULL && has_ws(&cfg->plan->scenarios[i]) &&

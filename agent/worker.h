@@ -16,6 +16,7 @@
 #include "agent/feeder.h"
 #include "agent/sched.h"
 #include "common/dheap.h"
+#include "common/hdrv.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
 #include "common/ratecap.h"
@@ -86,7 +87,7 @@ typedef struct worker_cfg {
 	void *flush_arg;
 	atomic_int *stop;        /* 1: no new iterations; 2: no new requests; 3: abandon all now */
 	_Atomic int64_t *started_real_ns; /* set once, by the first worker to reach the start */
-	int lean;                /* use the lean HTTP/1.1 driver for plain http:// scenarios */
+	hdrv_mode http_driver;   /* --http-driver: per scenario by hdrv_use_lean */
 	feeder *feeders;         /* the agent's feeders, one per plan feeder, shared by its workers */
 	int64_t agent_index;     /* {{ __AGENT }} */
 	const srcaddr_pool *src; /* source addresses, NULL for none; must outlive the worker */

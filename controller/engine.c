@@ -1080,6 +1080,7 @@ static void judge(eng *e)
 			                  .batches = a->batches, .dropped = a->dropped };
 	}
 	summary_info si = {
+		.http_driver = e->cfg.http_driver,
 		.agents = sag,
 		.nagents = sag != NULL ? e->nai : 0,
 		.run_id = e->run_id,

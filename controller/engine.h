@@ -160,6 +160,7 @@ typedef struct eng_cfg {
 	const char *const *labels; /* KEY=VALUE, stored with the run */
 	size_t nlabels;
 	size_t window;            /* intervals the live window keeps (0: 60) */
+	const char *http_driver;  /* for the summary: the agents' --http-driver ("auto", ...); NULL: not said */
 	eng_hooks hooks;
 } eng_cfg;
 

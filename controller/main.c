@@ -7,6 +7,7 @@
 #include "agent/allow.h"
 #include "common/auth.h"
 #include "common/err.h"
+#include "common/hdrv.h"
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/srcaddr.h"
@@ -25,7 +26,7 @@ static void usage(FILE *f)
 	        "                           [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 	        "                           [--on-agent-loss continue|abort] [--agent-loss-timeout 3s]\n"
 	        "                           [--heartbeat 1s] [--agent-weight NAME=W,...]]\n"
-	        "                          [--http-driver curl|lean]\n"
+	        "                          [--http-driver auto|curl|lean]\n"
 	        "                          [--source-addresses ADDR|FIRST-LAST,...]\n"
 	        "                          [-e NAME=VALUE ...] [--vus N] [--duration 30s] [--iterations N]\n"
 	        "                          [--report FILE.html] [--junit FILE.xml] [--label KEY=VALUE ...]\n"
@@ -110,6 +111,7 @@ static int cmd_run(int argc, char **argv)
 	char run_id[64] = "";
 	plan_cli cli = { 0 };
 	run_opts o = { .local_agents = 1 };
+	int driver_flag = 0;
 	const char *token_file = NULL;
 	static auth_token token;
 	char err[512];
@@ -181,12 +183,11 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 't': token_file = optarg; break;
 		case 'D':
-			if (strcmp(optarg, "lean") != 0 && strcmp(optarg, "curl") != 0) {
-				fprintf(stderr, "herd: --http-driver: expected 'curl' or 'lean', got '%s'\n", optarg);
+			if (hdrv_parse(optarg, &o.http_driver) != HERD_OK) {
+				fprintf(stderr, "herd: --http-driver: expected 'auto', 'curl' or 'lean', got '%s'\n", optarg);
 				return EXIT_INVALID;
 			}
-			/* Local agents read it from their environment. */
-			setenv("HERD_HTTP_DRIVER", optarg, 1);
+			driver_flag = 1;
 			break;
 		case 'G':
 			if (run_agent_weight(optarg, "", 1) < 0) {
@@ -230,6 +231,14 @@ static int cmd_run(int argc, char **argv)
 		default: usage(stderr); return EXIT_INVALID;
 		}
 	}
+	if (!driver_flag && getenv("HERD_HTTP_DRIVER") != NULL &&
+	    hdrv_parse(getenv("HERD_HTTP_DRIVER"), &o.http_driver) != HERD_OK) {
+		fprintf(stderr, "herd: HERD_HTTP_DRIVER: expected 'auto', 'curl' or 'lean', got '%s'\n",
+		        getenv("HERD_HTTP_DRIVER"));
+		return EXIT_INVALID;
+	}
+	/* Local agents read it from their environment. */
+	setenv("HERD_HTTP_DRIVER", hdrv_mode_name(o.http_driver), 1);
 	if (o.allow_target != NULL && o.listen != NULL) {
 		fprintf(stderr, "herd: --allow-target is for the local agents herd starts; give remote "
 		                "agents their own (herd-agent --allow-target)\n");

@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/hdrv.h"
 #include "common/log.h"
 #include "common/plan.h"
 #include "common/ratecap.h"
@@ -357,6 +358,21 @@ static void print_share(const plan_scenario *s, const double *weights, size_t n,
 	}
 }
 
+/* Ends the header line with the HTTP driver of each scenario that sends
+ * requests, and why not the lean one (as the local agents pick them). */
+static void print_http_drivers(const plan *p, hdrv_mode m)
+{
+	char b[160];
+	const char *sep = ", http: ";
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		if (!hdrv_has_http(&p->scenarios[i]))
+			continue;
+		hdrv_describe(m, p, &p->scenarios[i], b, sizeof(b));
+		printf("%s%s %s", sep, p->scenarios[i].name, b);
+		sep = "; ";
+	}
+}
+
 /* Prints each agent's share: its weight and what that means per scenario. */
 static void print_shares(run *r, const agent_info *ai, size_t n, const double *weights)
 {
@@ -415,9 +431,11 @@ static void on_event(void *arg, const eng_event *ev)
 		r->nagents = ev->n;
 		if (r->o->quiet)
 			break;
-		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s\n", eng_run_id(r->e), r->plan->name,
+		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s", eng_run_id(r->e), r->plan->name,
 		       r->o->plan_path, r->plan->nscenarios, r->plan->nscenarios == 1 ? "" : "s", ev->n,
 		       ev->n == 1 ? "" : "s");
+		print_http_drivers(r->plan, r->o->http_driver);
+		putchar('\n');
 		print_shares(r, ev->agents, ev->n, ev->weights);
 		fflush(stdout);
 		break;
@@ -640,6 +658,7 @@ int run_main(const run_opts *o)
 		.agent_weights = o->agent_weights,
 		.labels = o->labels,
 		.nlabels = o->nlabels,
+		.http_driver = hdrv_mode_name(o->http_driver),
 		.hooks = { on_tick, on_event, on_done, &r },
 	};
 	if (eng_new(&ec, &r.e, err, sizeof(err)) != HERD_OK) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/auth.h"
+#include "common/hdrv.h"
 #include "common/plan.h"
 #include "net/net.h"
 
@@ -41,6 +42,7 @@ typedef struct run_opts {
 	char *run_id_out;           /* when not NULL: the run's id, once it is stored */
 	size_t run_id_len;
 	const char *allow_target;   /* local agents' --allow-target (a checked list), NULL: none */
+	hdrv_mode http_driver;      /* --http-driver, as local agents get it (remote agents have their own) */
 } run_opts;
 
 /* The weight agent name gets from spec ("a1=2,a2=0.5"), or dflt when not

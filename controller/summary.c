@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/hdrv.h"
 #include "controller/summary.h"
 #include "controller/table.h"
 
@@ -421,9 +422,10 @@ static int metric_names(ctx *c, strlist *out)
 
 /* Text sections. */
 
-static void put_scenario_detail(FILE *f, const plan_scenario *s)
+static void put_scenario_detail(FILE *f, const plan *p, const plan_scenario *s, const char *http_driver)
 {
 	char b1[32], b2[32];
+	hdrv_mode m;
 	fprintf(f, "    * %s: %s", s->name, plan_executor_name(s->executor));
 	switch (s->executor) {
 	case EXEC_CONSTANT_VUS:
@@ -469,6 +471,11 @@ static void put_scenario_detail(FILE *f, const plan_scenario *s)
 	if (s->start_ms > 0)
 		fprintf(f, ", starting at %s",
 		        summary_fmt_duration((double)s->start_ms * 1000, b1, sizeof(b1)));
+	if (http_driver != NULL && hdrv_parse(http_driver, &m) == HERD_OK && hdrv_has_http(s)) {
+		char d[160];
+		hdrv_describe(m, p, s, d, sizeof(d));
+		fprintf(f, ", http driver %s", d);
+	}
 	fputc('\n', f);
 }
 
@@ -496,7 +503,7 @@ static int put_header(ctx *c, FILE *f)
 	if (in->plan != NULL) {
 		fprintf(f, "  scenarios..: %zu\n", in->plan->nscenarios);
 		for (size_t i = 0; i < in->plan->nscenarios; i++)
-			put_scenario_detail(f, &in->plan->scenarios[i]);
+			put_scenario_detail(f, in->plan, &in->plan->scenarios[i], in->http_driver);
 		return HERD_OK;
 	}
 	const char **sc;
@@ -1675,6 +1682,22 @@ static int json_close_codes(ctx *c, json_t *h)
 	return for_each_close_step(c, json_close_step, steps);
 }
 
+/* "http_driver": "lean" or "curl" and "http_driver_reasons": [...] (as the
+ * run header says them) for a scenario that sends HTTP requests. */
+static void json_http_driver(ctx *c, json_t *o, const plan *p, const plan_scenario *s)
+{
+	hdrv_mode m;
+	if (c->info->http_driver == NULL || hdrv_parse(c->info->http_driver, &m) != HERD_OK || !hdrv_has_http(s))
+		return;
+	json_t *why = json_array();
+	unsigned bits = hdrv_said_reasons(m, p, s);
+	jset(c, o, "http_driver", jstr(hdrv_use_lean(m, p, s) ? "lean" : "curl"));
+	jset(c, o, "http_driver_reasons", why);
+	for (int i = 0; why != NULL && i < HDRV_WHY__N; i++)
+		if ((bits & (1u << i)) != 0 && json_array_append_new(why, jstr(hdrv_reason_name(1u << i))) != 0)
+			c->oom = 1;
+}
+
 static int json_herd(ctx *c, json_t *root)
 {
 	const summary_info *in = c->info;
@@ -1695,6 +1718,8 @@ static int json_herd(ctx *c, json_t *root)
 	if (in->reason != NULL)
 		jset(c, h, "reason", jstr(in->reason));
 	jset(c, h, "duration_ms", json_integer(results_duration_ms(c->r)));
+	if (in->http_driver != NULL)
+		jset(c, h, "http_driver", jstr(in->http_driver));
 	jset(c, h, "errors_by_kind", ek);
 	jset(c, h, "scenarios", scs);
 	jset(c, h, "steps", steps);
@@ -1723,6 +1748,8 @@ static int json_herd(ctx *c, json_t *root)
 		if (in->plan != NULL)
 			jset(c, o, "executor",
 			     jstr(plan_executor_name(in->plan->scenarios[i].executor)));
+		if (in->plan != NULL)
+			json_http_driver(c, o, in->plan, &in->plan->scenarios[i]);
 		if ((rv = query(c, "iterations", &t, 1)) != 0)
 			break;
 		jset(c, o, "iterations", json_integer((json_int_t)c->a->count));

@@ -43,6 +43,8 @@ typedef struct summary_info {
 	const verdict_set *verdicts; /* thresholds, also naming the submetrics shown */
 	const summary_agent *agents; /* when set, the agent table lists these (lost ones too) */
 	size_t nagents;
+	const char *http_driver;     /* --http-driver ("auto", ...); with plan, each scenario
+	                              * says its driver (hdrv_describe); NULL: not said */
 } summary_info;
 
 /*

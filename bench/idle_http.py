@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Memory per idle HTTP VU, per driver: one local agent with one worker runs
+VUS_LOW and then VUS_HIGH VUs that each make one request to a local nginx and
+then think for 30 s (idle on a kept-alive connection) for 12 s; the agent's
+resident memory as it reported it, divided over the VUs added, is the cost
+of one idle VU. The plan turns the cookie jar off, so `auto` picks the lean
+driver; `--http-driver curl` is measured beside it.
+
+Run: HERD_BIN=build/controller/herd HERD_AGENT_BIN=build/agent/herd-agent \
+     python3 bench/idle_http.py   [VUS_LOW=100 VUS_HIGH=3100]
+Talks to 127.0.0.1 only; each run is bounded by its plan and a 90 s timeout.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+
+from harness import Nginx, run_herd  # noqa: E402
+
+PLAN = """name: idle-http
+target: %s
+cookies: false
+scenarios:
+  idle:
+    executor: constant-vus
+    vus: %d
+    duration: 12s
+    gracefulStop: 0s
+    flow:
+      - get: /small
+      - think: 30s
+"""
+
+
+def agent_rss_kb(ng, vus, driver):
+    r = run_herd(PLAN % (ng.url, vus), "--http-driver", driver, "--workers", "1", timeout=90)
+    agents = list(r.herd()["agents"].values())
+    if r.count() != vus or len(agents) != 1:
+        sys.exit("run with %d VUs on %s: %d requests, %d agents%s" % (vus, driver, r.count(), len(agents), r.tail()))
+    return agents[0]["rss_kb"]
+
+
+def main():
+    low = int(os.environ.get("VUS_LOW", "100"))
+    high = int(os.environ.get("VUS_HIGH", "3100"))
+    with Nginx(replace={"worker_connections 4096": "worker_connections %d" % (high + 1024)}) as ng:
+        for driver in ("auto", "curl"):
+            a, b = agent_rss_kb(ng, low, driver), agent_rss_kb(ng, high, driver)
+            print("%-4s  %5d VUs: %6d KB   %5d VUs: %6d KB   %.2f KB per idle VU"
+                  % (driver, low, a, high, b, (b - a) / float(high - low)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+/*
+ * The HTTP driver rule (see hdrv.h).
+ */
+#include "common/hdrv.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+
+static const char *const why_names[HDRV_WHY__N] = {
+	"https", "templates", "cookie captures", "compression", "cookies",
+};
+
+int hdrv_parse(const char *s, hdrv_mode *out)
+{
+	static const char *const names[] = { "auto", "curl", "lean" };
+	for (int i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (hdrv_mode)i;
+			return HERD_OK;
+		}
+	return HERD_EINVAL;
+}
+
+const char *hdrv_mode_name(hdrv_mode m)
+{
+	return m == HDRV_CURL ? "curl" : m == HDRV_LEAN ? "lean" : "auto";
+}
+
+const char *hdrv_reason_name(unsigned why)
+{
+	for (int i = 0; i < HDRV_WHY__N; i++)
+		if (why == 1u << i)
+			return why_names[i];
+	return "?";
+}
+
+int hdrv_has_http(const plan_scenario *s)
+{
+	for (size_t i = 0; i < s->nsteps; i++)
+		if (s->steps[i].kind == STEP_HTTP)
+			return 1;
+	return 0;
+}
+
+unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
+{
+	unsigned why = 0;
+	for (size_t i = 0; i < s->nsteps; i++) {
+		const plan_step *st = &s->steps[i];
+		if (st->kind != STEP_HTTP)
+			continue;
+		/* A templated URL's scheme may only be known once rendered: then
+		 * "templates" is the reason. */
+		if (st->url == NULL || strncmp(st->url, "https://", 8) == 0 ||
+		    (!st->dynamic && strncmp(st->url, "http://", 7) != 0))
+			why |= HDRV_WHY_HTTPS;
+		if (st->dynamic)
+			why |= HDRV_WHY_TEMPLATES;
+		/* Captures and checks of headers and bodies the lean driver
+		 * serves; a cookie needs the jar. */
+		for (size_t k = 0; k < st->ncaptures; k++)
+			if (st->captures[k].from == CAP_COOKIE)
+				why |= HDRV_WHY_COOKIE_CAPTURES;
+		if (st->compression)
+			why |= HDRV_WHY_COMPRESSION;
+		if (p->cookies)
+			why |= HDRV_WHY_COOKIES;
+	}
+	return why;
+}
+
+int hdrv_use_lean(hdrv_mode m, const plan *p, const plan_scenario *s)
+{
+	if (m == HDRV_CURL)
+		return 0;
+	unsigned why = hdrv_reasons(p, s);
+	if (m == HDRV_LEAN)
+		why &= ~(unsigned)HDRV_LEAN_IGNORES;
+	return why == 0;
+}
+
+/* Appends the names of the bits of why to buf at *at, "a, b, c". */
+static void put_reasons(unsigned why, char *buf, size_t len, size_t *at)
+{
+	const char *sep = "";
+	for (int i = 0; i < HDRV_WHY__N; i++) {
+		if ((why & (1u << i)) == 0)
+			continue;
+		int n = snprintf(buf + *at, len - *at, "%s%s", sep, why_names[i]);
+		if (n < 0 || (size_t)n >= len - *at) {
+			*at = len - 1;
+			return;
+		}
+		*at += (size_t)n;
+		sep = ", ";
+	}
+}
+
+unsigned hdrv_said_reasons(hdrv_mode m, const plan *p, const plan_scenario *s)
+{
+	unsigned why = hdrv_reasons(p, s);
+	if (m == HDRV_CURL)
+		return 0;
+	if (hdrv_use_lean(m, p, s))
+		return why & HDRV_LEAN_IGNORES;
+	return m == HDRV_LEAN ? why & ~(unsigned)HDRV_LEAN_IGNORES : why;
+}
+
+void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	if (!hdrv_has_http(s)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	int lean = hdrv_use_lean(m, p, s);
+	unsigned why = hdrv_said_reasons(m, p, s);
+	size_t at = (size_t)snprintf(buf, len, "%s%s", lean ? "lean" : "curl", why == 0 ? "" : lean ? " (without " : " (");
+	if (why == 0 || at >= len)
+		return;
+	put_reasons(why, buf, len, &at);
+	snprintf(buf + at, len - at, ")");
+}
