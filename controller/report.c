@@ -230,6 +230,18 @@ static int has_data(const darr *d)
 }
 
 /* One chart: lines over the run's intervals, limits and markers. */
+/* A chart's horizontal grid: five lines from ymax at the top down to 0,
+ * each labelled with its value on the left axis. */
+static void grid(FILE *o, double ymax)
+{
+	for (int g = 0; g <= 4; g++) {
+		double y = MT + (double)(H - MT - MB) * g / 4.0;
+		fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"grid\"/>"
+		           "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%g</text>",
+		        ML, y, W - MR, y, ML - 6, y + 4, ymax * (4 - g) / 4.0);
+	}
+}
+
 static void chart(rep *r, const char *id, const char *title, const char *unit, const line *ls,
                   int nl, int ws_limits)
 {
@@ -278,12 +290,7 @@ static void chart(rep *r, const char *id, const char *title, const char *unit, c
 		fprintf(o, "</text>");
 	}
 	/* axes and grid */
-	for (int g = 0; g <= 4; g++) {
-		double y = MT + (double)(H - MT - MB) * g / 4.0;
-		fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"grid\"/>"
-		           "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%g</text>",
-		        ML, y, W - MR, y, ML - 6, y + 4, ymax * (4 - g) / 4.0);
-	}
+	grid(o, ymax);
 	double xstep = nice_max(secs / 8.0);
 	for (double x = 0; x <= secs + 1e-9; x += xstep) {
 		double px = ML + (secs > 0 ? x / secs : 0) * (W - ML - MR);
@@ -673,14 +680,10 @@ static void capacity_section(rep *r)
 	xmax = nice_max(xmax);
 	fprintf(o, "<section class=\"chart\" id=\"chart-capacity\"><svg viewBox=\"0 0 %d %d\" "
 	           "width=\"%d\" height=\"%d\" role=\"img\">", W, H, W, H);
-	for (int g = 0; g <= 4; g++) {
-		double y = MT + (double)(H - MT - MB) * g / 4.0;
-		fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"grid\"/>"
-		           "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%g</text>",
-		        ML, y, W - MR, y, ML - 6, y + 4, xmax * (4 - g) / 4.0);
+	grid(o, xmax);
+	for (int g = 0; g <= 4; g++)
 		fprintf(o, "<text x=\"%.1f\" y=\"%d\" class=\"xl\">%g</text>",
 		        ML + (W - ML - MR) * g / 4.0, H - 8, nmax * g / 4.0);
-	}
 #define PX(v) (ML + (v) / nmax * (W - ML - MR))
 #define PY(v) (MT + (1 - (v) / xmax) * (H - MT - MB))
 	if (have_fit) {
