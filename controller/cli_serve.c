@@ -94,7 +94,7 @@ bad:
 }
 
 typedef struct last_seen {
-	char text[96];
+	char text[200];
 	const char *tz;
 } last_seen;
 
@@ -103,7 +103,10 @@ static int on_last(void *arg, const store_sched_run *r)
 	last_seen *l = arg;
 	char when[48];
 	cron_format(r->slot, l->tz, when, sizeof(when));
-	snprintf(l->text, sizeof(l->text), "%s %s", r->outcome, when);
+	/* The run's verdict and id when a run was made, to look it up. */
+	snprintf(l->text, sizeof(l->text), "%s%s%s %s%s%.64s%s", r->outcome, r->verdict ? " " : "",
+	         r->verdict ? r->verdict : "", when, r->run_id ? " (run " : "", r->run_id ? r->run_id : "",
+	         r->run_id ? ")" : "");
 	return 0;
 }
 
