@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/ratecap.h"
 #include "controller/compare.h"
 #include "controller/notify.h"
 #include "controller/outcome.h"
@@ -293,6 +294,27 @@ static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_e
 }
 
 /*
+ * Checks the plan's peak against the schedule's maxRate and maxVUs (each the
+ * tighter of the schedule's and the plan's own): 0 when it fits, else -1
+ * with the numbers in msg. The plan's caps are left as they were: agents
+ * hold closed-model requests to the plan's own maxRate.
+ */
+static int check_sched_caps(const serve_schedule *s, plan *p, char *msg, size_t len)
+{
+	int64_t rate = p->max_rate, vus = p->max_vus_cap;
+	/* Whole requests per second, as a plan's maxRate; a fraction is rounded down, never to none. */
+	int64_t cap = s->max_rate > 0 && s->max_rate < 1 ? 1 : (int64_t)s->max_rate;
+	if (cap > 0 && (p->max_rate == 0 || cap < p->max_rate))
+		p->max_rate = cap;
+	if (s->max_vus > 0 && (p->max_vus_cap == 0 || s->max_vus < p->max_vus_cap))
+		p->max_vus_cap = s->max_vus;
+	int rv = ratecap_check(p, msg, len);
+	p->max_rate = rate;
+	p->max_vus_cap = vus;
+	return rv;
+}
+
+/*
  * Runs schedule sc's plan for slot (s) now, stopped at stop_at (s; 0: no
  * window): loads the plan, waits for the agents, runs it, records and
  * announces it. manual: asked for through the API.
@@ -314,6 +336,11 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		goto out;
 	}
 	sc->run_ms = plan_total_ms(p);
+	if (check_sched_caps(s, p, err, sizeof(err)) != 0) {
+		snprintf(reason, sizeof(reason), "above the schedule's caps: %.700s", err);
+		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
+		goto out;
+	}
 	int have = wait_agents(d, s);
 	if (have < s->agents_min) {
 		char len[32];

@@ -13,8 +13,8 @@ nginx keep the real one), and every instant below is converted back with
 the same offset.
 
 - a slot a few seconds ahead starts within 1 s of it (first request in
-  nginx's log), a plan longer than its window is skipped and recorded at
-  the same slot, the webhook receiver sees skipped, started and finished,
+  nginx's log), a plan longer than its window and one above its
+  schedule's maxRate are skipped and recorded at the same slot, the webhook receiver sees skipped, started and finished,
   every signature valid, the finished one with the verdict and the report;
 - `herd schedule run NAME` starts a 60 s plan now whose window ends 20 s
   later: nginx's last request lies within 1 s of the window's end, and the
@@ -231,6 +231,8 @@ def test_slot_on_time_skip_and_webhooks():
         def scheds(m):
             return [("big", ["plan: big.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
                              'window: { end: "%s" }' % hhmm(m + 60)]),
+                    ("capped", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
+                                "maxRate: 5"]),
                     ("ontime", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC"])]
 
         dm = Daemon(d, scheds, lead=6, hook_url=rcv.url)
@@ -254,15 +256,18 @@ def test_slot_on_time_skip_and_webhooks():
             check(len(on) == 1 and on[0][1] == dm.m and on[0][4] and on[0][5] == "passed",
                   "ontime: %s" % on)
             # Webhooks: skipped (big), started and finished (ontime).
+            capped = [x for x in rows if x[0] == "capped"]
+            check(len(capped) == 1 and capped[0][3] == "skipped" and "maxRate" in capped[0][6] and
+                  "20" in capped[0][6], "capped: %s" % capped)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(rcv.got) < 3:
+            while time.monotonic() < deadline and len(rcv.got) < 4:
                 time.sleep(0.1)
             evs = [(json.loads(b)["event"], json.loads(b)["schedule"]) for _, _, b in rcv.got]
             note("webhooks: %s", evs)
-            check(evs == [("skipped", "big"), ("started", "ontime"), ("finished", "ontime")],
-                  "webhooks: %s" % evs)
+            check(evs == [("skipped", "big"), ("skipped", "capped"), ("started", "ontime"),
+                          ("finished", "ontime")], "webhooks: %s" % evs)
             check(all(verify(h, b) for _, h, b in rcv.got), "a signature does not verify")
-            fin = json.loads(rcv.got[2][2])
+            fin = json.loads(rcv.got[3][2])
             check(fin["run_id"] == on[0][4] and fin["verdict"] == "passed" and fin["report"] and
                   os.path.getsize(fin["report"]) > 1000, "finished: %s" % fin)
             skipped = json.loads(rcv.got[0][2])
