@@ -22,6 +22,7 @@ the same offset.
 - POST /runs/ID/abort stops the live run (nginx's last request within 1 s of
   the answer); /agents and /metrics show the agents and the live run;
   SIGTERM mid-run stops it gracefully, records it, and the daemon exits 0;
+- a schedule's second run is compared with its last passed run (webhook);
 - a daemon stopped with SIGTERM and started again 3 minutes later (its
   clock) keeps its schedule and history and records the slot it missed.
 
@@ -424,6 +425,39 @@ def test_restart_keeps_history_and_records_missed():
                 dm2.stop()
 
 
+def test_second_run_compared_with_last_passed():
+    """Two runs of one schedule started through the API: the second's
+    finished webhook carries the comparison (herd results compare's JSON)
+    with the first, passed run as its base, and its report."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng, Receiver([200]) as rcv:
+        write(os.path.join(d, "c.yaml"), PLAN.format(name="c", url=ng.url, rate=20, dur="3s"))
+
+        def scheds(m):
+            return [("c", ["plan: c.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC"])]
+
+        dm = Daemon(d, scheds, lead=30, hook_url=rcv.url)
+        try:
+            dm.start()
+            for i in (1, 2):
+                st, body = dm.api("POST", "/schedules/c/run")
+                check(st == 202, "start %d: %s %s" % (i, st, body))
+                rows = dm.wait_rows(lambda r, i=i: sum(x[3] == "finished" for x in r) == i, 20, "run %d" % i)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(rcv.got) < 4:
+                time.sleep(0.1)
+            fins = [json.loads(b) for _, _, b in rcv.got if json.loads(b)["event"] == "finished"]
+            check(len(fins) == 2, "finished webhooks: %s" % fins)
+            check(fins[0]["comparison"] is None, "the first run has nothing to compare with: %s" % fins[0])
+            c = fins[1]["comparison"]
+            note("comparison: base %s, verdicts %s, regression %s", c and c.get("base"),
+                 c and c.get("verdicts"), c and c.get("regression"))
+            check(c is not None and c["base"] == rows[0][4] and c["candidate"] == rows[1][4] and
+                  "regression" in c and len(c["rows"]) > 0, "comparison: %s" % c)
+        finally:
+            dm.stop()
+
+
 if __name__ == "__main__":
     main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
-          test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed])
+          test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
+          test_second_run_compared_with_last_passed])
