@@ -187,6 +187,9 @@ class Daemon:
         if self.log is not None:
             self.log.close()
             self.log = None
+            # Under the sanitizers (scripts/test.sh) a report fails the test.
+            text = self.text()
+            check("Sanitizer" not in text and "runtime error" not in text, "sanitizer: %s" % text)
         return rc
 
     def rows(self, schedule=None):
