@@ -25,6 +25,8 @@
  * stopped at once this much later, so nothing reaches the target past end
  * + 1 s. */
 #define SERVE_HARD_STOP_MS 500
+/* An agent silent this long between runs is lost (the engine's default). */
+#define SERVE_LOSS_MS 3000
 /* How long a stop waits for webhooks still queued. */
 #define SERVE_OUTBOX_WAIT_MS 10000
 /* The longest sleep of the loop: signals and API requests are seen this
@@ -218,6 +220,8 @@ static void write_report(serve_daemon *d, const char *run_id, char *out, size_t 
 static int wait_agents(serve_daemon *d, const serve_schedule *s)
 {
 	int want = (int)s->agents_min;
+	/* An agent gone between runs is not counted (nor given the run). */
+	cluster_check_lost(d->cl, SERVE_LOSS_MS);
 	int64_t deadline = clock_mono_ns() + s->agents_wait_ms * 1000000;
 	int have = cluster_wait_idle(d->cl, want, 0);
 	while (have < want && !stop_signal && clock_mono_ns() < deadline)
@@ -357,7 +361,8 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		.plan_path = s->plan_path,
 		.plan_text = text,
 		.st = d->st,
-		.agents = (int)s->agents_min,
+		/* agents.min is the least: every idle agent takes part. */
+		.agents = have,
 		.agents_wait_ms = 5000,
 		.start_delay_ms = SERVE_START_DELAY_MS,
 		.labels = labels,
@@ -649,6 +654,8 @@ int serve_daemon_run(const serve_cfg *cfg)
 		int64_t next = decide_all(&d);
 		/* Sleep until the next slot, a request or a signal. */
 		while (!stop_signal && !any_manual(&d)) {
+			/* /agents and the next run see agents gone while idle as lost. */
+			cluster_check_lost(d.cl, SERVE_LOSS_MS);
 			int64_t left = next > 0 ? next * 1000 - serve_now_ms(&d) : SERVE_TICK_MS;
 			if (left <= 0)
 				break;

@@ -14,7 +14,8 @@ the same offset.
 
 - a slot a few seconds ahead starts within 1 s of it (first request in
   nginx's log), a plan longer than its window and one above its
-  schedule's maxRate are skipped and recorded at the same slot, the webhook receiver sees skipped, started and finished,
+  schedule's maxRate are skipped and recorded at the same slot, and one
+  wanting 3 agents of the 2 after its agents.wait, the webhook receiver sees skipped, started and finished,
   every signature valid, the finished one with the verdict and the report;
 - `herd schedule run NAME` starts a 60 s plan now whose window ends 20 s
   later: nginx's last request lies within 1 s of the window's end, and the
@@ -23,6 +24,8 @@ the same offset.
   the answer); /agents and /metrics show the agents and the live run;
   SIGTERM mid-run stops it gracefully, records it, and the daemon exits 0;
 - a schedule's second run is compared with its last passed run (webhook);
+  every idle agent takes part, an agent killed between runs is seen lost
+  and the next run goes on without it;
 - a daemon stopped with SIGTERM and started again 3 minutes later (its
   clock) keeps its schedule and history and records the slot it missed.
 
@@ -237,7 +240,9 @@ def test_slot_on_time_skip_and_webhooks():
                              'window: { end: "%s" }' % hhmm(m + 60)]),
                     ("capped", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
                                 "maxRate: 5"]),
-                    ("ontime", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC"])]
+                    ("ontime", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC"]),
+                    ("few", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
+                             "agents: { min: 3, wait: 2s }"])]
 
         dm = Daemon(d, scheds, lead=6, hook_url=rcv.url)
         try:
@@ -263,13 +268,17 @@ def test_slot_on_time_skip_and_webhooks():
             capped = [x for x in rows if x[0] == "capped"]
             check(len(capped) == 1 and capped[0][3] == "skipped" and "maxRate" in capped[0][6] and
                   "20" in capped[0][6], "capped: %s" % capped)
+            rows = dm.wait_rows(lambda r: any(x[0] == "few" for x in r), 10, "few decided")
+            few = [x for x in rows if x[0] == "few"]
+            check(len(few) == 1 and few[0][3] == "skipped" and few[0][6] == "only 2 of 3 agents after 2s",
+                  "few: %s" % few)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(rcv.got) < 4:
+            while time.monotonic() < deadline and len(rcv.got) < 5:
                 time.sleep(0.1)
             evs = [(json.loads(b)["event"], json.loads(b)["schedule"]) for _, _, b in rcv.got]
             note("webhooks: %s", evs)
             check(evs == [("skipped", "big"), ("skipped", "capped"), ("started", "ontime"),
-                          ("finished", "ontime")], "webhooks: %s" % evs)
+                          ("finished", "ontime"), ("skipped", "few")], "webhooks: %s" % evs)
             check(all(verify(h, b) for _, h, b in rcv.got), "a signature does not verify")
             fin = json.loads(rcv.got[3][2])
             check(fin["run_id"] == on[0][4] and fin["verdict"] == "passed" and fin["report"] and
@@ -445,6 +454,24 @@ def test_second_run_compared_with_last_passed():
                 st, body = dm.api("POST", "/schedules/c/run")
                 check(st == 202, "start %d: %s %s" % (i, st, body))
                 rows = dm.wait_rows(lambda r, i=i: sum(x[3] == "finished" for x in r) == i, 20, "run %d" % i)
+                if i == 2:
+                    break
+                # An agent killed between runs is seen lost; the next run
+                # goes on with the one left (agents.min 1).
+                dm.agents[1].kill()
+                dm.agents[1].wait()
+                deadline = time.monotonic() + 10
+                states = {}
+                while time.monotonic() < deadline and states.get("a1") != "lost":
+                    st, a = dm.api("GET", "/agents")
+                    states = {x["name"]: x["state"] for x in a}
+                    time.sleep(0.2)
+                check(states == {"a0": "joined", "a1": "lost"}, "agents after the kill: %s" % states)
+            c = sqlite3.connect(dm.db)
+            per_run = [c.execute("SELECT COUNT(*) FROM run_agents WHERE run_id = ?", (r[4],)).fetchone()[0]
+                       for r in rows]
+            c.close()
+            check(per_run == [2, 1], "agents per run: %s (every idle agent takes part)" % per_run)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and len(rcv.got) < 4:
                 time.sleep(0.1)
