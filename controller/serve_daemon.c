@@ -99,8 +99,11 @@ static void record_not_run(serve_daemon *d, serve_sched *sc, int64_t slot, int64
 /* Marks slots up to last handled in the store and in sc. */
 static void handled(serve_daemon *d, serve_sched *sc, int64_t last, int64_t next)
 {
+	/* The API reads next_slot. */
+	pthread_mutex_lock(&d->mu);
 	sc->last_slot = last;
 	sc->next_slot = next;
+	pthread_mutex_unlock(&d->mu);
 	if (store_schedule_handled(d->st, sc->s->name, last, next, serve_now_ms(d)) != HERD_OK)
 		log_line(d, "store: %s", store_errmsg(d->st));
 }

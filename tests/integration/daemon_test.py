@@ -19,7 +19,8 @@ the same offset.
   every signature valid, the finished one with the verdict and the report;
 - `herd schedule run NAME` starts a 60 s plan now whose window ends 20 s
   later: nginx's last request lies within 1 s of the window's end, and the
-  run is recorded aborted with the window as reason;
+  run is recorded aborted with the window as reason, and the webhook says
+  so;
 - POST /runs/ID/abort stops the live run (nginx's last request within 1 s of
   the answer); /agents and /metrics show the agents and the live run;
   SIGTERM mid-run stops it gracefully, records it, and the daemon exits 0;
@@ -299,14 +300,14 @@ def test_window_end_stops_a_run_started_now():
     plan at 20/s: the load stops at M, nginx's last request within 1 s of
     it, none after M + 1 s; the run is recorded aborted with the window as
     reason."""
-    with tempfile.TemporaryDirectory() as d, Nginx() as ng:
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng, Receiver([200]) as rcv:
         write(os.path.join(d, "win.yaml"), PLAN.format(name="win", url=ng.url, rate=20, dur="60s"))
 
         def scheds(m):
             return [("win", ["plan: win.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC",
                              'window: { end: "%s" }' % hhmm(m)])]
 
-        dm = Daemon(d, scheds, lead=21)
+        dm = Daemon(d, scheds, lead=21, hook_url=rcv.url)
         try:
             dm.start()
             p = subprocess.run([herd_bin(), "schedule", "run", "win", "--config", dm.cfg],
@@ -326,7 +327,15 @@ def test_window_end_stops_a_run_started_now():
                  end_real, first, last, last - end_real, len(reqs))
             check(end_real - 1.0 <= last <= end_real + 1.0,
                   "the last request came %+.3f s from the window's end" % (last - end_real))
-            check(rows[-1][3] == "aborted" and "window ended" in rows[-1][6], "row: %s" % (rows[-1],))
+            check(rows[-1][3] == "aborted" and "window ended at %s" % hhmm(dm.m) in rows[-1][6],
+                  "row: %s" % (rows[-1],))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(rcv.got) < 2:
+                time.sleep(0.1)
+            evs = [json.loads(b) for _, _, b in rcv.got]
+            check([e["event"] for e in evs] == ["started", "aborted"] and
+                  "window ended" in (evs[1]["reason"] or "") and evs[1]["run_id"] == rows[-1][4] and
+                  all(verify(h, b) for _, h, b in rcv.got), "webhooks: %s" % evs)
         finally:
             dm.stop()
 
