@@ -25,6 +25,9 @@
  * stopped at once this much later, so nothing reaches the target past end
  * + 1 s. */
 #define SERVE_HARD_STOP_MS 500
+/* A run stopped gracefully by a signal is stopped at once this much later,
+ * whatever its gracefulStop: a service manager's stop timeout is bounded. */
+#define SERVE_SIGNAL_HARD_MS 30000
 /* An agent silent this long between runs is lost (the engine's default). */
 #define SERVE_LOSS_MS 3000
 /* How long a stop waits for webhooks still queued. */
@@ -242,11 +245,13 @@ typedef struct stop_why {
  * Steps the engine to its end. The window's end (stop_at, s; 0: none) stops
  * the load gracefully (no new iteration), then at once SERVE_HARD_STOP_MS
  * later; an abort through the API stops it at once; a stop signal
- * gracefully (a second one at once).
+ * gracefully (a second one, or SERVE_SIGNAL_HARD_MS, at once). A run not
+ * assigned yet is called off; one draining is left to end by itself.
  */
 static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_end, stop_why *w)
 {
 	int seen_signal = 0;
+	int64_t signal_at = 0;
 	for (;;) {
 		int64_t wait = 0;
 		eng_state st = eng_step(e, clock_mono_ns(), &wait);
@@ -261,28 +266,34 @@ static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_e
 		clock_sleep_ms(wait);
 		now = serve_now_ms(d);
 		st = eng_get_state(e);
-		int started = st == ENG_ASSIGNED || st == ENG_RUNNING;
+		int pre = st == ENG_NEW || st == ENG_JOINING;
+		int live = st == ENG_ASSIGNED || st == ENG_RUNNING;
+		char why[400] = "";
 		pthread_mutex_lock(&d->mu);
 		int abort_req = d->abort_req;
-		if (abort_req && w->text[0] == '\0')
-			snprintf(w->text, sizeof(w->text), "aborted through the API: %s", d->abort_reason);
+		if (abort_req)
+			snprintf(why, sizeof(why), "aborted through the API: %s", d->abort_reason);
 		pthread_mutex_unlock(&d->mu);
 		if (stop_signal && !seen_signal) {
 			seen_signal = 1;
-			if (w->text[0] == '\0')
-				snprintf(w->text, sizeof(w->text), "herd serve stopped (%s)",
-				         stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+			signal_at = clock_mono_ns();
 		}
 		int window_over = stop_at > 0 && now >= stop_at * 1000;
-		if (window_over && w->text[0] == '\0')
-			snprintf(w->text, sizeof(w->text), "the window ended at %s: the load was stopped",
-			         window_end);
-		if (!started && (window_over || abort_req || seen_signal)) {
+		if (why[0] == '\0' && seen_signal)
+			snprintf(why, sizeof(why), "herd serve stopped (%s)", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+		if (why[0] == '\0' && window_over)
+			snprintf(why, sizeof(why), "the window ended at %s: the load was stopped", window_end);
+		/* Draining: the load is over, the run ends by itself. */
+		if (!pre && !live)
+			continue;
+		if (why[0] != '\0' && w->text[0] == '\0')
+			snprintf(w->text, sizeof(w->text), "%s", why);
+		if (pre && why[0] != '\0') {
 			/* Not assigned yet: nothing to stop, the run is called off. */
 			eng_cancel(e, EXIT_INTERRUPTED);
 			return;
 		}
-		if (!started)
+		if (pre)
 			continue;
 		if (abort_req && !w->hard_sent) {
 			w->hard_sent = w->graceful_sent = 1;
@@ -293,7 +304,8 @@ static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_e
 		} else if (window_over && !w->hard_sent && now >= stop_at * 1000 + SERVE_HARD_STOP_MS) {
 			w->hard_sent = 1;
 			eng_stop(e, 1);
-		} else if (stop_count > 1 && !w->hard_sent) {
+		} else if (seen_signal && !w->hard_sent &&
+		           (stop_count > 1 || clock_mono_ns() - signal_at >= (int64_t)SERVE_SIGNAL_HARD_MS * 1000000)) {
 			w->hard_sent = 1;
 			eng_stop(e, 1);
 		}
