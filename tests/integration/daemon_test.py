@@ -5,12 +5,13 @@ started here dial in once and serve every run, nginx is the target and its
 access log (its own clock, ms) is the witness, a webhook receiver written
 here checks the signatures.
 
-Cron has minute resolution: so that no test waits for a real minute
-boundary, the daemon's schedule clock is moved by HERD_TEST_CLOCK_OFFSET_MS
+Cron has minute resolution. The first test waits for a real minute
+boundary (at most 68 s) with the real clock; so that the others need not,
+their daemon's schedule clock is moved by HERD_TEST_CLOCK_OFFSET_MS
 (docs/serve.md) so that a minute boundary M of its clock lies a few seconds
 ahead in real time; only the schedule clock moves (the engine, the agents,
-nginx keep the real one), and every instant below is converted back with
-the same offset.
+nginx keep the real one), and every instant is converted back with the
+same offset.
 
 - a slot a few seconds ahead starts within 1 s of it (first request in
   nginx's log), a plan longer than its window and one above its
@@ -128,7 +129,10 @@ class Daemon:
         return t - self.offset_ms / 1000.0
 
     def start(self, agents=2):
-        env = dict(os.environ, HERD_TEST_CLOCK_OFFSET_MS=str(self.offset_ms))
+        env = dict(os.environ)
+        env.pop("HERD_TEST_CLOCK_OFFSET_MS", None)
+        if self.offset_ms:
+            env["HERD_TEST_CLOCK_OFFSET_MS"] = str(self.offset_ms)
         self.log = open(os.path.join(self.d, "serve.log"), "a")
         self.proc = subprocess.Popen([herd_bin(), "serve", "--config", self.cfg], stdout=self.log,
                                      stderr=self.log, env=env)
@@ -245,10 +249,18 @@ def test_slot_on_time_skip_and_webhooks():
                     ("few", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
                              "agents: { min: 3, wait: 2s }"])]
 
-        dm = Daemon(d, scheds, lead=6, hook_url=rcv.url)
+        # The real clock, no test hook: the next minute boundary at least
+        # 8 s ahead (at most a 68 s wait).
+        now = time.time()
+        m = (int(now) // 60 + 1) * 60
+        if m - now < 8:
+            m += 60
+        note("waiting %.1f s for the real minute boundary %s UTC", m - now, hhmm(m))
+        dm = Daemon(d, scheds, lead=None, hook_url=rcv.url, offset_ms=0, m=m)
         try:
             dm.start()
-            rows = dm.wait_rows(lambda r: any(x[3] == "finished" for x in r), 30, "ontime finished")
+            rows = dm.wait_rows(lambda r: any(x[3] == "finished" for x in r), m - time.time() + 30,
+                                "ontime finished")
             slot_real = dm.real(dm.m)
             reqs = requests_of(ng, "ontime")
             check(len(reqs) > 0, "no request of ontime")
