@@ -355,6 +355,16 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		goto out;
 	}
 	sc->run_ms = plan_total_ms(p);
+	/* The plan as it is now must still fit (it may have changed since the
+	 * slot was decided with the length loaded before). */
+	if (!manual && stop_at > 0 && serve_now_ms(d) + sc->run_ms > stop_at * 1000) {
+		char need[32], left[32];
+		slot_fmt_len(sc->run_ms, need, sizeof(need));
+		slot_fmt_len(stop_at * 1000 - serve_now_ms(d), left, sizeof(left));
+		snprintf(reason, sizeof(reason), "would not fit: needs %s, the window ends in %s", need, left);
+		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
+		goto out;
+	}
 	if (check_sched_caps(s, p, err, sizeof(err)) != 0) {
 		snprintf(reason, sizeof(reason), "above the schedule's caps: %.700s", err);
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);

@@ -14,7 +14,8 @@ nginx keep the real one), and every instant is converted back with the
 same offset.
 
 - a slot a few seconds ahead starts within 1 s of it (first request in
-  nginx's log), a plan longer than its window and one above its
+  nginx's log), a plan longer than its window (also one edited to be so
+  after the daemon started) and one above its
   schedule's maxRate are skipped and recorded at the same slot, and one
   wanting 3 agents of the 2 after its agents.wait, the webhook receiver sees skipped, started and finished,
   every signature valid, the finished one with the verdict and the report;
@@ -240,8 +241,12 @@ def test_slot_on_time_skip_and_webhooks():
         write(os.path.join(d, "big.yaml"), PLAN.format(name="big", url=ng.url, rate=5, dur="90s"))
         write(os.path.join(d, "ontime.yaml"), PLAN.format(name="ontime", url=ng.url, rate=20, dur="3s"))
 
+        write(os.path.join(d, "grown.yaml"), PLAN.format(name="grown", url=ng.url, rate=5, dur="3s"))
+
         def scheds(m):
-            return [("big", ["plan: big.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
+            return [("grown", ["plan: grown.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
+                               'window: { end: "%s" }' % hhmm(m + 60)]),
+                    ("big", ["plan: big.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
                              'window: { end: "%s" }' % hhmm(m + 60)]),
                     ("capped", ["plan: ontime.yaml", "cron: %s" % cron_at([m]), "timezone: UTC",
                                 "maxRate: 5"]),
@@ -259,6 +264,8 @@ def test_slot_on_time_skip_and_webhooks():
         dm = Daemon(d, scheds, lead=None, hook_url=rcv.url, offset_ms=0, m=m)
         try:
             dm.start()
+            # Edited after the daemon read it: it no longer fits its window.
+            write(os.path.join(d, "grown.yaml"), PLAN.format(name="grown", url=ng.url, rate=5, dur="90s"))
             rows = dm.wait_rows(lambda r: any(x[3] == "finished" for x in r), m - time.time() + 30,
                                 "ontime finished")
             slot_real = dm.real(dm.m)
@@ -278,6 +285,10 @@ def test_slot_on_time_skip_and_webhooks():
             check(len(on) == 1 and on[0][1] == dm.m and on[0][4] and on[0][5] == "passed",
                   "ontime: %s" % on)
             # Webhooks: skipped (big), started and finished (ontime).
+            grown = [x for x in rows if x[0] == "grown"]
+            check(len(grown) == 1 and grown[0][3] == "skipped" and "would not fit: needs 1m31s" in grown[0][6],
+                  "grown: %s" % grown)
+            check(not requests_of(ng, "grown"), "the grown plan sent requests")
             capped = [x for x in rows if x[0] == "capped"]
             check(len(capped) == 1 and capped[0][3] == "skipped" and "maxRate" in capped[0][6] and
                   "20" in capped[0][6], "capped: %s" % capped)
@@ -286,17 +297,18 @@ def test_slot_on_time_skip_and_webhooks():
             check(len(few) == 1 and few[0][3] == "skipped" and few[0][6] == "only 2 of 3 agents after 2s",
                   "few: %s" % few)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(rcv.got) < 5:
+            while time.monotonic() < deadline and len(rcv.got) < 6:
                 time.sleep(0.1)
             evs = [(json.loads(b)["event"], json.loads(b)["schedule"]) for _, _, b in rcv.got]
             note("webhooks: %s", evs)
-            check(evs == [("skipped", "big"), ("skipped", "capped"), ("started", "ontime"),
-                          ("finished", "ontime"), ("skipped", "few")], "webhooks: %s" % evs)
+            check(evs == [("skipped", "grown"), ("skipped", "big"), ("skipped", "capped"),
+                          ("started", "ontime"), ("finished", "ontime"), ("skipped", "few")],
+                  "webhooks: %s" % evs)
             check(all(verify(h, b) for _, h, b in rcv.got), "a signature does not verify")
-            fin = json.loads(rcv.got[3][2])
+            fin = json.loads(rcv.got[4][2])
             check(fin["run_id"] == on[0][4] and fin["verdict"] == "passed" and fin["report"] and
                   os.path.getsize(fin["report"]) > 1000, "finished: %s" % fin)
-            skipped = json.loads(rcv.got[0][2])
+            skipped = json.loads(rcv.got[1][2])
             check("would not fit" in (skipped["reason"] or ""), "skipped: %s" % skipped)
             check(dm.stop() == 0, "herd serve did not exit 0 on SIGTERM")
         finally:
