@@ -62,6 +62,14 @@ static void log_line(const serve_daemon *d, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* Agents joining, refused, lost or back between runs (from the cluster's
+ * threads): said in the daemon's log. */
+static void on_cluster_event(void *arg, const char *kind, const char *agent_id, const char *message)
+{
+	log_line(arg, "%s %s%s%s", kind, agent_id != NULL ? agent_id : "", message != NULL && message[0] ? ": " : "",
+	         message != NULL ? message : "");
+}
+
 /* Queues event for each notification schedule sc names. */
 static void announce(serve_daemon *d, const serve_schedule *s, const notify_event *e)
 {
@@ -427,7 +435,9 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	eng_start(e, d->cl);
 	drive(d, e, stop_at, window_end, &w);
 
-	/* The run is done: the store is the loop's again. */
+	/* The run is done: the store is the loop's again, the cluster's events
+	 * the daemon log's. */
+	cluster_set_hooks(d->cl, NULL, on_cluster_event, d);
 	pthread_mutex_lock(&d->mu);
 	d->e = NULL;
 	d->run_sched = NULL;
@@ -659,6 +669,8 @@ int serve_daemon_run(const serve_cfg *cfg)
 		.max_agents = 1024,
 		.token = d.has_agent_token ? &d.agent_token : NULL,
 		.tls = { cfg->tls_cert, cfg->tls_key, cfg->tls_ca },
+		.on_event = on_cluster_event,
+		.arg = &d,
 	};
 	if (cc.token == NULL && strncmp(cfg->listen, "ipc://", 6) != 0)
 		fprintf(stderr, "herd serve: warning: listening on %s without token-file: any agent may join\n",

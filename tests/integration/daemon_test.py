@@ -500,6 +500,8 @@ def test_second_run_compared_with_last_passed():
                     states = {x["name"]: x["state"] for x in a}
                     time.sleep(0.2)
                 check(states == {"a0": "joined", "a1": "lost"}, "agents after the kill: %s" % states)
+                log = dm.text()
+                check(log.count("agent_joined") == 2 and "agent_lost" in log, "daemon log: %s" % log)
             c = sqlite3.connect(dm.db)
             per_run = [c.execute("SELECT COUNT(*) FROM run_agents WHERE run_id = ?", (r[4],)).fetchone()[0]
                        for r in rows]
