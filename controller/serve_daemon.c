@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -52,10 +53,13 @@ int64_t serve_now_ms(const serve_daemon *d)
 static void log_line(const serve_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const serve_daemon *d, const char *fmt, ...)
 {
-	char when[64];
+	char when[32];
 	va_list ap;
-	cron_format(serve_now_ms(d) / 1000, "UTC", when, sizeof(when));
-	fprintf(stderr, "herd serve: %s: ", when);
+	struct tm tm;
+	time_t t = (time_t)(serve_now_ms(d) / 1000);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "herd serve: %s ", when);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -685,6 +689,12 @@ int serve_daemon_run(const serve_cfg *cfg)
 	log_line(&d, "listening for agents on %s%s%s, %zu schedule%s, store %s", cfg->listen,
 	         cfg->has_api ? ", API on " : "", cfg->has_api ? cfg->api_listen : "", cfg->nschedules,
 	         cfg->nschedules == 1 ? "" : "s", cfg->db);
+	for (size_t i = 0; i < cfg->nschedules; i++) {
+		char next[64] = "none";
+		if (d.sched[i].next_slot > 0)
+			cron_format(d.sched[i].next_slot, cfg->schedules[i].tz, next, sizeof(next));
+		log_line(&d, "schedule %s: next slot %s", cfg->schedules[i].name, next);
+	}
 
 	while (!stop_signal) {
 		run_manual(&d);
