@@ -132,6 +132,7 @@ typedef struct live_run {
 	int code;
 	int judged;
 	char reason[700];
+	char aborted[400]; /* an abort rule or the health guard stopped it: why */
 } live_run;
 
 static int on_done(void *arg, const eng_done *dn)
@@ -151,7 +152,10 @@ static void on_event(void *arg, const eng_event *ev)
 	switch (ev->type) {
 	case ENG_EV_AGENT_FAILED: log_line(lr->d, "agent %s failed: %s", ev->agent->name, ev->agent->error); break;
 	case ENG_EV_AGENT_LOST: log_line(lr->d, "agent %s lost", ev->agent->name); break;
-	case ENG_EV_ABORTED: log_line(lr->d, "run aborted: %s", ev->text); break;
+	case ENG_EV_ABORTED:
+		log_line(lr->d, "run aborted: %s", ev->text);
+		snprintf(lr->aborted, sizeof(lr->aborted), "%s", ev->text);
+		break;
 	case ENG_EV_GUARD_REFUSED:
 	case ENG_EV_STORE_ERROR:
 	case ENG_EV_STORE_FAILED: log_line(lr->d, "%s", ev->text); break;
@@ -358,7 +362,7 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	char *cmp = NULL;
 	eng *e = NULL;
 	int64_t row = 0;
-	live_run lr = { d, sc, 0, 0, 0, "" };
+	live_run lr = { d, sc, 0, 0, 0, "", "" };
 	stop_why w = { "", 0, 0 };
 
 	if (eng_plan_load(s->plan_path, NULL, &p, &text, err, sizeof(err)) != HERD_OK) {
@@ -448,6 +452,8 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	pthread_mutex_unlock(&d->mu);
 	int code = eng_code(e);
 	const char *verdict = outcome_status(code);
+	if (w.text[0] == '\0' && lr.aborted[0] != '\0')
+		snprintf(w.text, sizeof(w.text), "%s", lr.aborted);
 	int aborted = w.text[0] != '\0' || code == EXIT_ABORTED || code == EXIT_GUARD_ABORTED ||
 	              code == EXIT_GUARD_REFUSED || code == EXIT_SETUP || !lr.judged;
 	if (w.text[0] != '\0')

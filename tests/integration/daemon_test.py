@@ -26,6 +26,7 @@ same offset.
 - POST /runs/ID/abort stops the live run (nginx's last request within 1 s of
   the answer); /agents and /metrics show the agents and the live run;
   SIGTERM mid-run stops it gracefully, records it, and the daemon exits 0;
+- an abortOnFail rule's abort is recorded and announced as aborted;
 - a schedule's second run is compared with its last passed run (webhook);
   every idle agent takes part, an agent killed between runs is seen lost
   and the next run goes on without it;
@@ -470,6 +471,38 @@ def test_restart_keeps_history_and_records_missed():
                 dm2.stop()
 
 
+def test_abort_rule_recorded_and_announced():
+    """A plan whose every request fails, with an abortOnFail rule on the
+    last 2 s: the engine aborts it, the daemon records it aborted with the
+    rule as the reason and the webhook says aborted with it."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng, Receiver([200]) as rcv:
+        write(os.path.join(d, "bad.yaml"), PLAN.format(name="bad", url=ng.url, rate=20, dur="60s")
+              .replace("/read?s=bad", "/status500") +
+              'thresholds:\n  http_req_failed: [{ threshold: "rate < 0.5", abortOnFail: true, window: 2s }]\n')
+
+        def scheds(m):
+            return [("bad", ["plan: bad.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC"])]
+
+        dm = Daemon(d, scheds, lead=30, hook_url=rcv.url)
+        try:
+            dm.start()
+            st, body = dm.api("POST", "/schedules/bad/run")
+            check(st == 202, "start: %s %s" % (st, body))
+            rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), 30, "bad over")
+            note("row: %s", rows[-1][3:])
+            check(rows[-1][3] == "aborted" and "http_req_failed" in rows[-1][6], "row: %s" % (rows[-1],))
+            n500 = len([e for e in ng.entries() if e["uri"] == "/status500"])
+            check(0 < n500 < 20 * 20, "nginx saw %d requests: the run was not cut short" % n500)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(rcv.got) < 2:
+                time.sleep(0.1)
+            evs = [json.loads(b) for _, _, b in rcv.got]
+            check([e["event"] for e in evs] == ["started", "aborted"] and
+                  "http_req_failed" in (evs[1]["reason"] or ""), "webhooks: %s" % evs)
+        finally:
+            dm.stop()
+
+
 def test_second_run_compared_with_last_passed():
     """Two runs of one schedule started through the API: the second's
     finished webhook carries the comparison (herd results compare's JSON)
@@ -525,4 +558,4 @@ def test_second_run_compared_with_last_passed():
 if __name__ == "__main__":
     main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
           test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
-          test_second_run_compared_with_last_passed])
+          test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed])
