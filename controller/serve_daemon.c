@@ -31,6 +31,8 @@
 #define SERVE_SIGNAL_HARD_MS 30000
 /* An agent silent this long between runs is lost (the engine's default). */
 #define SERVE_LOSS_MS 3000
+/* Agents the listener takes at least (see max_agents_of). */
+#define SERVE_MAX_AGENTS 64
 /* How long a stop waits for webhooks still queued. */
 #define SERVE_OUTBOX_WAIT_MS 10000
 /* The longest sleep of the loop: signals and API requests are seen this
@@ -634,6 +636,18 @@ store_fail:
 	return HERD_ESTORE;
 }
 
+/* How many agents the listener takes: SERVE_MAX_AGENTS, or 4 times the
+ * largest agents.min. Its handlers grow with it (two per agent), so it is
+ * not set far above what the schedules use. */
+static int max_agents_of(const serve_cfg *cfg)
+{
+	int64_t n = SERVE_MAX_AGENTS;
+	for (size_t i = 0; i < cfg->nschedules; i++)
+		if (cfg->schedules[i].agents_min * 4 > n)
+			n = cfg->schedules[i].agents_min * 4;
+	return n > 4096 ? 4096 : (int)n;
+}
+
 int serve_daemon_run(const serve_cfg *cfg)
 {
 	serve_daemon d;
@@ -676,7 +690,7 @@ int serve_daemon_run(const serve_cfg *cfg)
 		goto fail;
 	cluster_cfg cc = {
 		.url = cfg->listen,
-		.max_agents = 1024,
+		.max_agents = max_agents_of(cfg),
 		.token = d.has_agent_token ? &d.agent_token : NULL,
 		.tls = { cfg->tls_cert, cfg->tls_key, cfg->tls_ca },
 		.on_event = on_cluster_event,
