@@ -256,6 +256,21 @@ static void serve(nng_aio *aio)
 		provided(aio, status, &b, 0);
 		return;
 	}
+	if (n == 3 && seg_is(seg[0], slen[0], "schedules") && seg_is(seg[2], slen[2], "run")) {
+		if (!post) {
+			fail_with(aio, 405, "method not allowed");
+			return;
+		}
+		if (a->p.start == NULL) {
+			fail_with(aio, 404, "not found");
+			return;
+		}
+		memcpy(id, seg[1], slen[1]);
+		id[slen[1]] = '\0';
+		status = a->p.start(a->p.arg, id, &b);
+		provided(aio, status, &b, 0);
+		return;
+	}
 	fail_with(aio, 404, "not found");
 }
 

@@ -6,6 +6,7 @@
  *   GET  /schedules        schedules with their next slot (JSON)
  *   GET  /agents           connected agents (JSON)
  *   GET  /metrics          Prometheus text format
+ *   POST /schedules/NAME/run  start a schedule's run now (herd schedule run)
  * What it answers comes from provider callbacks the daemon supplies; this
  * module only authenticates, parses and routes. Every request is checked
  * for the token first (401 without it, whatever the path), then for its
@@ -45,6 +46,8 @@ typedef struct api_providers {
 	int (*schedules)(void *arg, sbuf *out);
 	int (*agents)(void *arg, sbuf *out);
 	int (*metrics)(void *arg, sbuf *out);
+	/* POST /schedules/NAME/run: 202 when queued, 404 for no such schedule. */
+	int (*start)(void *arg, const char *name, sbuf *out);
 } api_providers;
 
 /*

@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/plan.h"
 #include "controller/outcome.h"
 #include "controller/serve_cfg.h"
+#include "controller/serve_daemon.h"
 #include "controller/slot.h"
 #include "controller/store.h"
 #include "controller/store_serve.h"
@@ -20,7 +23,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: herd serve --config serve.yaml\n"
+	fprintf(f, "usage: herd serve --config serve.yaml [--check]\n"
 	           "       herd schedule list --config serve.yaml [--from 2026-12-03T10:00:00Z]\n"
 	           "       herd schedule run NAME --config serve.yaml\n");
 }
@@ -52,11 +55,12 @@ static int load_plan(const serve_cfg *cfg, const serve_schedule *s, plan **p, ch
 }
 
 /* Parses --config (and --from) for the subcommands. */
-static int parse_opts(int argc, char **argv, const char **config, const char **from)
+static int parse_opts(int argc, char **argv, const char **config, const char **from, int *check)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"from", required_argument, NULL, 'f'},
+		{"check", no_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -69,6 +73,11 @@ static int parse_opts(int argc, char **argv, const char **config, const char **f
 			if (from == NULL)
 				goto bad;
 			*from = optarg;
+			break;
+		case 'k':
+			if (check == NULL)
+				goto bad;
+			*check = 1;
 			break;
 		case 'h': usage(stdout); return 1;
 		default: goto bad;
@@ -85,7 +94,7 @@ bad:
 }
 
 typedef struct last_seen {
-	char text[96];
+	char text[200];
 	const char *tz;
 } last_seen;
 
@@ -94,7 +103,10 @@ static int on_last(void *arg, const store_sched_run *r)
 	last_seen *l = arg;
 	char when[48];
 	cron_format(r->slot, l->tz, when, sizeof(when));
-	snprintf(l->text, sizeof(l->text), "%s %s", r->outcome, when);
+	/* The run's verdict and id when a run was made, to look it up. */
+	snprintf(l->text, sizeof(l->text), "%s%s%s %s%s%.64s%s", r->outcome, r->verdict ? " " : "",
+	         r->verdict ? r->verdict : "", when, r->run_id ? " (run " : "", r->run_id ? r->run_id : "",
+	         r->run_id ? ")" : "");
 	return 0;
 }
 
@@ -163,6 +175,84 @@ static int schedule_list(const serve_cfg *cfg, int64_t from)
 	return rc;
 }
 
+/* Keeps the daemon's answer (bounded) for the message. */
+typedef struct answer_buf {
+	char text[1024];
+	size_t len;
+} answer_buf;
+
+static size_t keep_answer(char *p, size_t size, size_t n, void *arg)
+{
+	answer_buf *a = arg;
+	size_t got = size * n, room = sizeof(a->text) - 1 - a->len;
+	memcpy(a->text + a->len, p, got < room ? got : room);
+	a->len += got < room ? got : room;
+	a->text[a->len] = '\0';
+	return got;
+}
+
+/*
+ * `herd schedule run NAME`: asks the running daemon, through its API (the
+ * address and bearer token serve.yaml gives), to start NAME now; it runs
+ * after a run under way, and still stops at its window's end.
+ */
+static int schedule_run(const serve_cfg *cfg, const char *name)
+{
+	auth_token tok;
+	char err[512], url[512], auth[AUTH_TOKEN_MAX + 32];
+	answer_buf ans = { "", 0 };
+	long status = 0;
+	int rc = EXIT_SETUP;
+
+	if (!cfg->has_api) {
+		fprintf(stderr, "herd schedule run: %s has no api: section; the daemon's API is how a "
+		                "run is started now\n", cfg->file);
+		return EXIT_INVALID;
+	}
+	if (auth_token_load(cfg->api_token_file, &tok, err, sizeof(err)) != HERD_OK) {
+		fprintf(stderr, "herd schedule run: api token-file: %s\n", err);
+		return EXIT_INVALID;
+	}
+	/* A name was checked against the API's id characters by the daemon. */
+	snprintf(url, sizeof(url), "http://%s/schedules/%s/run", cfg->api_listen, name);
+	int n = snprintf(auth, sizeof(auth), "Authorization: Bearer %.*s", (int)tok.len, (const char *)tok.bytes);
+	auth_token_wipe(&tok);
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = n > 0 ? curl_slist_append(NULL, auth) : NULL;
+	explicit_bzero(auth, sizeof(auth));
+	if (c == NULL || h == NULL) {
+		fprintf(stderr, "herd schedule run: out of memory\n");
+		goto out;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &ans);
+	CURLcode cr = curl_easy_perform(c);
+	if (cr != CURLE_OK) {
+		fprintf(stderr, "herd schedule run: cannot reach herd serve's API at %s: %s (is the daemon "
+		                "running?)\n", cfg->api_listen, curl_easy_strerror(cr));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 202) {
+		printf("herd schedule run: %s queued: %s\n", name, ans.text);
+		rc = EXIT_OK;
+	} else {
+		fprintf(stderr, "herd schedule run: the daemon answered %ld: %s\n", status, ans.text);
+		rc = status == 404 ? EXIT_INVALID : EXIT_SETUP;
+	}
+out:
+	curl_slist_free_all(h);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return rc;
+}
+
 int cli_schedule(int argc, char **argv)
 {
 	const char *config = NULL, *from = NULL;
@@ -181,7 +271,7 @@ int cli_schedule(int argc, char **argv)
 		return EXIT_INVALID;
 	}
 	int is_list = strcmp(argv[1], "list") == 0;
-	if ((rv = parse_opts(argc - 1, argv + 1, &config, is_list ? &from : NULL)) != 0)
+	if ((rv = parse_opts(argc - 1, argv + 1, &config, is_list ? &from : NULL, NULL)) != 0)
 		return rv > 0 ? EXIT_OK : EXIT_INVALID;
 	if (serve_cfg_load(config, &cfg, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "herd: %s\n", err);
@@ -196,8 +286,7 @@ int cli_schedule(int argc, char **argv)
 		else if (serve_cfg_schedule(cfg, name) == NULL)
 			fprintf(stderr, "herd schedule run: %s defines no schedule '%s'\n", config, name);
 		else
-			fprintf(stderr, "herd schedule run: starting a schedule's run lands with the run "
-			                "engine (not in this build)\n");
+			rv = schedule_run(cfg, name);
 		serve_cfg_free(cfg);
 		return rv;
 	}
@@ -234,9 +323,9 @@ int cli_serve(int argc, char **argv)
 	const char *config = NULL;
 	serve_cfg *cfg = NULL;
 	char err[1024];
-	int rv, bad = 0;
+	int rv, bad = 0, check_only = 0;
 
-	if ((rv = parse_opts(argc, argv, &config, NULL)) != 0)
+	if ((rv = parse_opts(argc, argv, &config, NULL, &check_only)) != 0)
 		return rv > 0 ? EXIT_OK : EXIT_INVALID;
 	if (optind != argc) {
 		fprintf(stderr, "herd serve: unexpected argument '%s'\n", argv[optind]);
@@ -260,12 +349,16 @@ int cli_serve(int argc, char **argv)
 	for (size_t i = 0; i < cfg->nnotifications; i++)
 		if (check_token(cfg->notifications[i].name, cfg->notifications[i].secret_file) != 0)
 			bad = 1;
-	if (!bad)
-		fprintf(stderr,
-		        "herd serve: %s is valid (%zu schedule%s, %zu notification%s); the daemon loop "
-		        "lands with the run engine and is not in this build\n",
-		        config, cfg->nschedules, cfg->nschedules == 1 ? "" : "s", cfg->nnotifications,
+	if (bad) {
+		rv = EXIT_INVALID;
+	} else if (check_only) {
+		fprintf(stderr, "herd serve: %s is valid (%zu schedule%s, %zu notification%s)\n", config,
+		        cfg->nschedules, cfg->nschedules == 1 ? "" : "s", cfg->nnotifications,
 		        cfg->nnotifications == 1 ? "" : "s");
+		rv = EXIT_OK;
+	} else {
+		rv = serve_daemon_run(cfg);
+	}
 	serve_cfg_free(cfg);
-	return EXIT_INVALID;
+	return rv;
 }

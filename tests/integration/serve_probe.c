@@ -89,7 +89,7 @@ static int run_api(const char *token_file)
 	static auth_token tok;
 	char err[512];
 	api *a = NULL;
-	api_providers p = {NULL, p_runs, p_run, p_abort, p_schedules, p_agents, p_metrics};
+	api_providers p = {NULL, p_runs, p_run, p_abort, p_schedules, p_agents, p_metrics, NULL};
 	if (auth_token_load(token_file, &tok, err, sizeof(err)) != HERD_OK ||
 	    api_start("127.0.0.1:0", &tok, &p, &a, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "serve_probe: %s\n", err);

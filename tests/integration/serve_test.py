@@ -11,7 +11,7 @@
   endpoint with and without the token, and hostile requests (huge headers,
   bad JSON, path traversal, oversized bodies) refused without reaching a
   provider, the server still answering afterwards;
-- `herd schedule list --config` and `herd serve --config` (checks only).
+- `herd schedule list --config` and `herd serve --config --check`.
 
 Run: HERD_BIN=... SERVE_PROBE_BIN=... python3 tests/integration/serve_test.py [-k NAME]
 """
@@ -455,13 +455,13 @@ def test_serve_checks_config():
         p = subprocess.run([herd_bin(), "serve", "--config", cfg], capture_output=True, text=True,
                            timeout=30)
         check(p.returncode == 104 and "api token-file" in p.stderr and "api.token" in p.stderr and
-              "lands with" not in p.stderr, "missing token: exit %d: %s" % (p.returncode, p.stderr))
+              "is valid" not in p.stderr, "missing token: exit %d: %s" % (p.returncode, p.stderr))
         with open(os.path.join(d, "api.token"), "w") as f:
             f.write(TOKEN + "\n")
         os.chmod(os.path.join(d, "api.token"), 0o600)
-        p = subprocess.run([herd_bin(), "serve", "--config", cfg], capture_output=True, text=True,
-                           timeout=30)
-        check(p.returncode == 104 and "the daemon loop lands with the run engine" in p.stderr and
+        p = subprocess.run([herd_bin(), "serve", "--config", cfg, "--check"], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 0 and "is valid" in p.stderr and
               "2 schedules" in p.stderr, "valid config: exit %d: %s" % (p.returncode, p.stderr))
         check(not os.path.exists(os.path.join(d, "h.db")), "herd serve created the store")
 
