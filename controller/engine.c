@@ -17,6 +17,7 @@
 #include "controller/abort.h"
 #include "controller/engine.h"
 #include "controller/guard.h"
+#include "controller/search.h"
 #include "controller/summary.h"
 #include "proto/wire.h"
 
@@ -261,23 +262,27 @@ static int check_thresholds(const plan *p, const plan_threshold *t, size_t n, co
 }
 
 /*
- * The breaking-point executor's plan is parsed and checked (its objectives
- * too, as thresholds are), but the search loop that runs it is not in this
- * controller yet: rather than run it as something else, say so. Returns 0
- * when the plan has no such scenario.
+ * A breaking-point scenario's objectives are judged per level on the live
+ * window (controller/search.h): each must be a metric and an aggregation the
+ * window holds. Writes the first that is not, at its line:column, into err;
+ * returns -1 then, else 0.
  */
-static int refuse_breaking_point(const plan *p, char *err, size_t errlen)
+static int check_objectives(const plan *p, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < p->nscenarios; i++) {
 		const plan_scenario *s = &p->scenarios[i];
+		char why[400];
+		size_t k = 0;
 		if (s->executor != EXEC_BREAKING_POINT)
 			continue;
 		if (check_thresholds(p, s->bp.objectives, s->bp.nobjectives, "objective", err, errlen) != 0)
 			return -1;
-		snprintf(err, errlen, "%s:%d:%d: scenario '%s': executor breaking-point is not implemented yet: the plan is "
-		         "valid, but the search that runs it lands separately (see README, \"Finding the breaking "
-		         "point\")", p->file, s->line, s->col, s->name);
-		return -1;
+		if (search_check(s, &k, why, sizeof(why)) != 0) {
+			const plan_threshold *t = &s->bp.objectives[k];
+			snprintf(err, errlen, "%s:%d:%d: objective '%s: %s': %s", p->file, t->line, t->col, t->metric, t->expr,
+			         why);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -303,7 +308,7 @@ int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text
 		return HERD_EINVAL;
 	}
 	if (check_thresholds(p, p->thresholds, p->nthresholds, "threshold", err, errlen) != 0 ||
-	    refuse_breaking_point(p, err, errlen) != 0) {
+	    check_objectives(p, err, errlen) != 0) {
 		plan_free(p);
 		free(t);
 		return HERD_EINVAL;
@@ -1090,6 +1095,7 @@ static void judge(eng *e)
 		.reason = reason[0] != '\0' ? reason : NULL,
 		.degraded = e->degraded,
 		.verdicts = vs,
+		.search = e->cfg.search,
 	};
 	char *text = NULL, *json = NULL;
 	int summed = summary_text(e->res, &si, &text) == HERD_OK && summary_json_text(e->res, &si, &json) == HERD_OK;
@@ -1161,6 +1167,14 @@ int eng_set_load(eng *e, const char *scenario, wire_load_kind kind, double total
 	if (e->state != ENG_ASSIGNED && e->state != ENG_RUNNING)
 		return HERD_EINVAL;
 	return cluster_set_load(e->cl, scenario, kind, total);
+}
+
+void eng_end_load(eng *e)
+{
+	if (e->state != ENG_ASSIGNED && e->state != ENG_RUNNING)
+		return;
+	refresh_agents(e);
+	stop_all(e, "search done");
 }
 
 void eng_stop(eng *e, int at_once)
