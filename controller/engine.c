@@ -1142,6 +1142,8 @@ static void judge(eng *e)
 		code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
 	if (vs != NULL)
 		store_add_verdicts(e->cfg.st, e->run_id, vs);
+	if (e->cfg.search != NULL && store_add_capacity(e->cfg.st, e->run_id, e->cfg.search) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(e->cfg.st));
 	e->code = code;
 	outcome_in sin = { .rule_aborted = e->limit_code == EXIT_THRESHOLDS };
 	e->stored = mark_run(e, outcome_store_status_of(&sin, code), code, json, text) == HERD_OK;

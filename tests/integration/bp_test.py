@@ -17,6 +17,7 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/bp_test.py [-k NA
 """
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -101,7 +102,15 @@ scenarios:
         check("capacity (scenario find, breaking-point, model arrival-rate): found" in r.stdout,
               "no capacity section in the text summary%s" % r.tail())
         check("herd: level 1 at 150 iterations/s" in r.stdout, "no live line per level%s" % r.tail())
-        # The store has it: `herd results show` prints the section.
+        # The store has it: its own tables, and `herd results show` prints the section.
+        con = sqlite3.connect(r.db)
+        try:
+            rows = con.execute("SELECT load, verdict FROM capacity_levels ORDER BY idx").fetchall()
+            fit = con.execute("SELECT outcome, sustainable, first_fail, broke FROM capacity_fit").fetchall()
+        finally:
+            con.close()
+        check(rows == [(l["load"], l["verdict"]) for l in cap["levels"]], "stored levels %s" % rows)
+        check(fit == [("found", cap["sustainable"], cap["first_fail"], cap["broke"])], "stored fit %s" % fit)
         code, out, _ = run_cli("results", "show", "latest", "--db", r.db)
         check(code == 0 and "sustainable   %g iterations/s" % cap["sustainable"] in out,
               "results show: %r" % out[-800:])
