@@ -31,13 +31,16 @@ from harness import Nginx, check, main, note, run_cli, run_herd  # noqa: E402
 LIMIT = 200  # nginx's limit_req rate, requests/s
 
 # limit_req (in the preaccess phase, so the content comes from echo: a
-# `return` would answer before it) keyed on the port (every request shares one bucket); a burst of
-# 10 with nodelay absorbs the generator's scheduling jitter of a few ms
-# without letting a sustained excess through.
+# `return` would answer before it) keyed on the port (every request shares
+# one bucket). A burst of 20 with nodelay absorbs the generator's stalls on
+# a busy machine (an open model catches up on the arrivals it owes, and 20
+# requests are 100 ms of them); a sustained excess fills it within the
+# 2 s warmup from 210/s on, after which (L - 200) / L of the requests get a
+# 503: the objective rate < 0.03 breaks from 206/s.
 LIMIT_REPLACE = {
     "    server {{\n": "    limit_req_zone $server_port zone=bp:1m rate=%dr/s;\n    server {{\n" % LIMIT,
     "        location / {{ return 404; }}":
-        "        location = /limited {{ limit_req zone=bp burst=10 nodelay; limit_req_status 503; "
+        "        location = /limited {{ limit_req zone=bp burst=20 nodelay; limit_req_status 503; "
         "echo ok; }}\n        location / {{ return 404; }}",
 }
 
@@ -63,13 +66,13 @@ scenarios:
     model: arrival-rate
     start: 150
     step: 50
-    warmup: 1s
+    warmup: 2s
     hold: 3s
     max: 400
     preAllocatedVUs: 20
     maxVUs: 200
     objectives:
-      http_req_failed: ["rate < 0.01"]
+      http_req_failed: ["rate < 0.03"]
     refine: { resolution: 2%% }
     flow:
       - get: /limited
@@ -85,7 +88,7 @@ scenarios:
               "sustainable %g is not within 5%% of nginx's limit %d" % (cap["sustainable"], LIMIT))
         check(cap["first_fail"] > cap["sustainable"], "first failing %s is not above %s"
               % (cap["first_fail"], cap["sustainable"]))
-        check(cap["broke"].startswith("http_req_failed: rate < 0.01 ("), "broke: %r" % cap["broke"])
+        check(cap["broke"].startswith("http_req_failed: rate < 0.03 ("), "broke: %r" % cap["broke"])
         # Levels: upward ones first, then the bisection, each judged.
         loads = [l["load"] for l in cap["levels"]]
         check(loads[:3] == [150, 200, 250], "first levels %s" % loads)
