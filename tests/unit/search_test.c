@@ -322,6 +322,94 @@ static void test_objectives(void)
 	plan_free(p);
 }
 
+/* The closed model with WebSocket objectives: VUs are the levels, the
+ * achieved load is the VU gauge, p95 of ws_msg_rtt and the session failure
+ * rate are judged, and the table's latency is the round trip's. */
+static void test_vus_model_ws(void)
+{
+	char yaml[1024], err[512];
+	plan *p = NULL;
+	snprintf(yaml, sizeof(yaml),
+	         "target: http://h:1\n"
+	         "scenarios:\n"
+	         "  find:\n"
+	         "    executor: breaking-point\n"
+	         "    model: vus\n"
+	         "    start: 2\n"
+	         "    step: 2\n"
+	         "    hold: 2s\n"
+	         "    max: 12\n"
+	         "    objectives:\n"
+	         "      ws_msg_rtt: [\"p(95) < 50\"]\n"
+	         "      ws_session_failed: [\"rate < 0.1\"]\n"
+	         "    flow:\n"
+	         "      - ws: ws://h:1/chat\n"
+	         "        session:\n"
+	         "          - send: hi\n");
+	CHECK_EQ_INT(plan_parse(yaml, strlen(yaml), "t.yaml", &p, err, sizeof(err)), HERD_OK);
+	if (p == NULL) {
+		fprintf(stderr, "plan: %s\n", err);
+		return;
+	}
+	search *s = NULL;
+	win *w = NULL;
+	search_cfg cfg = { .s = &p->scenarios[0] };
+	CHECK(search_check(&p->scenarios[0], NULL, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(search_new(&cfg, &s, err, sizeof(err)), HERD_OK);
+	CHECK(win_new(120, 1000, &w) == HERD_OK);
+	double load = 2;
+	for (int k = 0; k < 500 && s != NULL; k++) {
+		if (k > 0) {
+			/* 6 VUs are served in 10 ms; above, round trips take 80 ms. */
+			wire_entry e[4];
+			memset(e, 0, sizeof(e));
+			for (int i = 0; i < 4; i++) {
+				e[i].scenario = (char *)"find";
+				e[i].name = (char *)"";
+				e[i].method = (char *)"";
+			}
+			e[0].metric = (char *)"ws_msg_rtt";
+			e[0].count = (uint64_t)load * 10;
+			e[0].h = hist_new();
+			hist_record_n(e[0].h, load > 6 ? 80000 : 10000, (uint32_t)load * 10);
+			e[1].metric = (char *)"ws_sessions";
+			e[1].count = (uint64_t)load;
+			e[2].metric = (char *)"vus";
+			e[2].gauge = (int64_t)load;
+			e[3].metric = (char *)"iterations";
+			e[3].count = (uint64_t)load;
+			CHECK(win_add(w, "a1", (int64_t)(k - 1) * 1000, e, 4) == HERD_OK);
+			hist_free(e[0].h);
+		}
+		search_action act;
+		double v = 0;
+		CHECK(search_step(s, w, (int64_t)k * 1000 + 10, (int64_t)(k - 1) * 1000, &act, &v, NULL) == HERD_OK);
+		if (act == SEARCH_END)
+			break;
+		if (act == SEARCH_SET)
+			load = v;
+	}
+	size_t n;
+	const search_level *l = search_levels(s, &n);
+	const search_result *r = search_result_of(s);
+	/* 2, 4, 6 pass, 8 fails, 7 fails: 6 VUs within 5% of 7 is not, but no
+	 * whole load lies between them. */
+	CHECK_EQ_INT(n, 5);
+	CHECK(n == 5 && l[3].load == 8 && l[3].verdict == SEARCH_FAIL && l[4].load == 7 && l[4].refine);
+	CHECK(n == 5 && l[2].achieved == 6 && fabs(l[2].p95_ms - 10) < 0.5);
+	CHECK(n == 5 && strstr(l[3].why, "ws_msg_rtt: p(95) < 50 (80") != NULL);
+	CHECK_EQ_INT(r->outcome, SEARCH_FOUND);
+	CHECK(r->sustainable == 6 && r->first_fail == 7);
+	search_fit f;
+	search_fit_levels(s, &f);
+	/* Without HTTP, throughput is iterations/s: the closed model's
+	 * concurrency is the VUs. */
+	CHECK(f.little == 0 && f.points == 5);
+	search_free(s);
+	win_free(w);
+	plan_free(p);
+}
+
 int main(void)
 {
 	test_found_by_bisection();
@@ -329,5 +417,6 @@ int main(void)
 	test_generator_limited();
 	test_ends();
 	test_objectives();
+	test_vus_model_ws();
 	return check_done();
 }
