@@ -995,6 +995,19 @@ fail:
 	return rv;
 }
 
+/* Ends a write transaction begun with BEGIN IMMEDIATE: commits when rv is
+ * HERD_OK, else (or when the commit fails) rolls back. Finalizes s (may be
+ * NULL). Returns the first error. */
+static int tx_end(store *st, sqlite3_stmt *s, int rv, const char *what)
+{
+	sqlite3_finalize(s);
+	if (rv == HERD_OK)
+		rv = exec(st, "COMMIT", what);
+	if (rv != HERD_OK && sqlite3_get_autocommit(st->db) == 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rv;
+}
+
 /* A REAL, or NULL when not set or not finite. */
 static void bind_real_or_null(sqlite3_stmt *s, int i, int set, double v)
 {
@@ -1042,21 +1055,21 @@ int store_add_capacity(store *st, const char *run_id, const search *se)
 	if ((rv = exec(st, "BEGIN IMMEDIATE", "starting to store the capacity")) != 0)
 		return rv;
 	if ((rv = prepare(st, "DELETE FROM capacity_levels WHERE run_id = ?", &s, "replacing the capacity")) != 0)
-		goto fail;
+		goto done;
 	bind_text(s, 1, run_id);
 	rv = run_once(st, s, "replacing the capacity");
 	s = NULL;
 	if (rv != 0)
-		goto fail;
+		goto done;
 	if ((rv = prepare(st,
 	                  "INSERT INTO capacity_levels (run_id, idx, scenario, load, refine, from_ms, to_ms, offered,"
 	                  " achieved, rps, p50_ms, p95_ms, p99_ms, error_rate, dropped, max_cpu, verdict, why)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	                  &s, "storing the capacity levels")) != 0)
-		goto fail;
+		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((rv = put_level(st, s, run_id, sc->name, i, &l[i])) != 0)
-			goto fail;
+			goto done;
 	sqlite3_finalize(s);
 	s = NULL;
 	if ((rv = prepare(st,
@@ -1065,7 +1078,7 @@ int store_add_capacity(store *st, const char *run_id, const search *se)
 	                  " usl_kappa, usl_r2, usl_n_star, usl_x_peak, usl_points, holdout_k, holdout_error)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	                  &s, "storing the capacity fit")) != 0)
-		goto fail;
+		goto done;
 	bind_text(s, 1, run_id);
 	bind_text(s, 2, sc->name);
 	bind_text(s, 3, sc->bp.model == PLAN_BP_VUS ? "vus" : "arrival-rate");
@@ -1090,17 +1103,8 @@ int store_add_capacity(store *st, const char *run_id, const search *se)
 	bind_real_or_null(s, 20, f.has_holdout, f.holdout_err);
 	rv = run_once(st, s, "storing the capacity fit");
 	s = NULL;
-	if (rv != 0)
-		goto fail;
-	if ((rv = exec(st, "COMMIT", "committing the capacity")) != 0)
-		goto fail;
-	return HERD_OK;
-
-fail:
-	sqlite3_finalize(s);
-	if (sqlite3_get_autocommit(st->db) == 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return rv;
+done:
+	return tx_end(st, s, rv, "committing the capacity");
 }
 
 int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
@@ -1114,17 +1118,17 @@ int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
 		return rv;
 	if ((rv = prepare(st, "DELETE FROM thresholds WHERE run_id = ?", &s,
 	                  "replacing verdicts")) != 0)
-		goto fail;
+		goto done;
 	bind_text(s, 1, run_id);
 	rv = run_once(st, s, "replacing verdicts");
 	s = NULL;
 	if (rv != 0)
-		goto fail;
+		goto done;
 	if ((rv = prepare(st,
 	                  "INSERT INTO thresholds (run_id, metric, expr, observed, ok, nodata, error)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?)",
 	                  &s, "storing verdicts")) != 0)
-		goto fail;
+		goto done;
 	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
 		const verdict *v = &vs->v[i];
 		bind_text(s, 1, run_id);
@@ -1139,21 +1143,12 @@ int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
 		bind_text(s, 7, v->error);
 		if (sqlite3_step(s) != SQLITE_DONE) {
 			rv = serr(st, "storing verdicts");
-			goto fail;
+			goto done;
 		}
 		sqlite3_reset(s);
 	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if ((rv = exec(st, "COMMIT", "committing verdicts")) != 0)
-		goto fail;
-	return HERD_OK;
-
-fail:
-	sqlite3_finalize(s);
-	if (sqlite3_get_autocommit(st->db) == 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return rv;
+done:
+	return tx_end(st, s, rv, "committing verdicts");
 }
 
 int store_add_event(store *st, const char *run_id, int64_t at, const char *kind,
