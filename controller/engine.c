@@ -264,17 +264,25 @@ static int check_thresholds(const plan *p, const plan_threshold *t, size_t n, co
 /*
  * A breaking-point scenario's objectives are judged per level on the live
  * window (controller/search.h): each must be a metric and an aggregation the
- * window holds. Writes the first that is not, at its line:column, into err;
- * returns -1 then, else 0.
+ * window holds; and a plan has one such scenario at most. Writes the first
+ * error, at its line:column, into err; returns -1 then, else 0.
  */
 static int check_objectives(const plan *p, char *err, size_t errlen)
 {
+	const plan_scenario *first = NULL;
 	for (size_t i = 0; i < p->nscenarios; i++) {
 		const plan_scenario *s = &p->scenarios[i];
 		char why[400];
 		size_t k = 0;
 		if (s->executor != EXEC_BREAKING_POINT)
 			continue;
+		/* One search steers one scenario's load. */
+		if (first != NULL) {
+			snprintf(err, errlen, "%s:%d:%d: scenario '%s': a plan holds one breaking-point scenario ('%s' is "
+			         "one already)", p->file, s->line, s->col, s->name, first->name);
+			return -1;
+		}
+		first = s;
 		if (check_thresholds(p, s->bp.objectives, s->bp.nobjectives, "objective", err, errlen) != 0)
 			return -1;
 		if (search_check(s, &k, why, sizeof(why)) != 0) {

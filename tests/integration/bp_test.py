@@ -291,6 +291,11 @@ scenarios:
         r = run_herd(plan % (ng.url, "ws_msg_rtt", "p(95) < 100"), timeout=30, export=False)
         check(r.code == 104 and "plan.yaml:13:20: objective on 'ws_msg_rtt', which scenario 'find' cannot "
               "produce" in r.stderr, "exit %d, stderr %r" % (r.code, r.stderr))
+        two = (plan % (ng.url, "http_reqs", "count > 0")) + plan.split("scenarios:\n", 1)[1].replace(
+            "  find:", "  again:", 1).replace("%s: [\"%s\"]", "http_reqs: [\"count > 0\"]")
+        r = run_herd(two, timeout=30, export=False)
+        check(r.code == 104 and "plan.yaml:16:3: scenario 'again': a plan holds one breaking-point scenario"
+              in r.stderr, "exit %d, stderr %r" % (r.code, r.stderr))
         check(ng.access_log_lines() == 0, "nginx saw requests")
 
 
