@@ -1839,7 +1839,7 @@ static void json_capacity(ctx *c, json_t *root)
 		jset(c, e, "load", json_real(l[i].load));
 		jset(c, e, "refine", json_boolean(l[i].refine));
 		jset(c, e, "from_ms", json_integer(l[i].from_ms));
-		jset(c, e, "to_ms", json_integer(l[i].to_ms + 1000));
+		jset(c, e, "to_ms", json_integer(l[i].to_ms));
 		jset(c, e, "offered", json_real(l[i].offered));
 		jset(c, e, "achieved", json_real(l[i].achieved));
 		jset(c, e, "rps", json_real(l[i].rps));
