@@ -5,8 +5,8 @@ capacity is known from their own configuration and logs:
 - nginx with limit_req at 200 requests/s (503 above it), objective
   http_req_failed rate < 0.03: the sustainable rate found is within 5% of
   200, and herd's request and failure counts equal nginx's access log.
-- Debian's httpbin under gunicorn with 4 sync workers, /delay/0.1: the
-  capacity is 4 / the service time gunicorn itself logs; found within 5%
+- Debian's httpbin under gunicorn with 8 sync workers, /delay/0.2: the
+  capacity is 8 / the service time gunicorn itself logs; found within 5%
   with a p95 objective.
 - A generator that cannot keep up (maxVUs 2 against a 50 ms endpoint):
   labelled generator-limited, reported as a lower bound, exit 112.
@@ -121,7 +121,9 @@ scenarios:
 
 class Gunicorn:
     """Debian's httpbin under gunicorn with `workers` sync workers (one
-    request at a time each), request times in its access log."""
+    request at a time each), request times in its access log. The app is
+    loaded before the workers fork (--preload): a worker that is still
+    importing it when the load starts would queue the first level."""
 
     def __init__(self, workers):
         self.workers = workers
@@ -148,7 +150,7 @@ class Gunicorn:
             open(err, "w").close()
             self.proc = subprocess.Popen(
                 [harness.GUNICORN, "-b", "127.0.0.1:%d" % self.port, "--workers", str(self.workers),
-                 "--worker-class", "sync", "--backlog", "2048", "--chdir", self.dir,
+                 "--worker-class", "sync", "--backlog", "2048", "--preload", "--chdir", self.dir,
                  "--access-logfile", self.log_path, "--access-logformat", "%(s)s\t%(L)s",
                  "--error-logfile", err, "httpbin:app"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -181,7 +183,7 @@ class Gunicorn:
 
 
 def test_worker_pool_capacity_found():
-    workers, delay = 4, 0.1
+    workers, delay = 8, 0.2
     plan = """
 name: bp-gunicorn
 target: %s
@@ -192,7 +194,7 @@ scenarios:
     start: 20
     step: 10
     warmup: 1s
-    hold: 3s
+    hold: 8s
     max: 80
     preAllocatedVUs: 10
     maxVUs: 150
@@ -203,9 +205,14 @@ scenarios:
       - get: /delay/%s
 """
     with Gunicorn(workers) as g:
-        # A request waits in the listen queue once every worker is busy: the
-        # p95 objective (twice the service time) breaks once the queue grows.
-        r = run_herd(plan % (g.url, int(delay * 2000), delay), "--workers", "1", timeout=170)
+        # A request waits in the listen queue once every worker is busy: at
+        # (1 + e) times the capacity the wait grows by e seconds a second, so
+        # the p95 objective (the service time + 250 ms) breaks from about
+        # e = 3% by the end of the 8 s hold; under it the queue stays empty,
+        # and the 250 ms absorb a busy machine's scheduling delays. A long
+        # service time keeps gunicorn's own CPU time (which a busy machine
+        # stretches) a small part of it.
+        r = run_herd(plan % (g.url, int(delay * 1000 + 250), delay), "--workers", "1", timeout=200)
         cap = capacity(r)
         times = g.times()
         check(len(times) > 100, "gunicorn logged %d requests" % len(times))
@@ -219,7 +226,7 @@ scenarios:
         check(abs(cap["sustainable"] - want) <= 0.05 * want,
               "sustainable %g is not within 5%% of %d workers / %.1f ms = %.2f/s"
               % (cap["sustainable"], workers, service * 1000, want))
-        check(cap["broke"].startswith("http_req_duration: p(95) < %d (" % int(delay * 2000)),
+        check(cap["broke"].startswith("http_req_duration: p(95) < %d (" % int(delay * 1000 + 250)),
               "broke: %r" % cap["broke"])
         check(cap["usl"] is not None or cap["levels"], "no levels")
 
