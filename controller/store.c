@@ -1008,6 +1008,22 @@ static int tx_end(store *st, sqlite3_stmt *s, int rv, const char *what)
 	return rv;
 }
 
+/* Begins a write transaction that replaces a run's rows: BEGIN IMMEDIATE,
+ * then del_sql (a DELETE with the run id as its one parameter). On error
+ * nothing is left open. Returns a herd_err. */
+static int tx_begin_replacing(store *st, const char *del_sql, const char *run_id, const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	int rv;
+	if ((rv = exec(st, "BEGIN IMMEDIATE", what)) != 0)
+		return rv;
+	if ((rv = prepare(st, del_sql, &s, what)) == 0) {
+		bind_text(s, 1, run_id);
+		rv = run_once(st, s, what);
+	}
+	return rv == 0 ? 0 : tx_end(st, NULL, rv, what);
+}
+
 /* A REAL, or NULL when not set or not finite. */
 static void bind_real_or_null(sqlite3_stmt *s, int i, int set, double v)
 {
@@ -1052,15 +1068,9 @@ int store_add_capacity(store *st, const char *run_id, const search *se)
 	const search_level *l = search_levels(se, &n);
 	search_fit f;
 	search_fit_levels(se, &f);
-	if ((rv = exec(st, "BEGIN IMMEDIATE", "starting to store the capacity")) != 0)
+	if ((rv = tx_begin_replacing(st, "DELETE FROM capacity_levels WHERE run_id = ?", run_id,
+	                             "replacing the capacity")) != 0)
 		return rv;
-	if ((rv = prepare(st, "DELETE FROM capacity_levels WHERE run_id = ?", &s, "replacing the capacity")) != 0)
-		goto done;
-	bind_text(s, 1, run_id);
-	rv = run_once(st, s, "replacing the capacity");
-	s = NULL;
-	if (rv != 0)
-		goto done;
 	if ((rv = prepare(st,
 	                  "INSERT INTO capacity_levels (run_id, idx, scenario, load, refine, from_ms, to_ms, offered,"
 	                  " achieved, rps, p50_ms, p95_ms, p99_ms, error_rate, dropped, max_cpu, verdict, why)"
@@ -1114,16 +1124,8 @@ int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
 
 	if (run_id == NULL)
 		return HERD_EINVAL;
-	if ((rv = exec(st, "BEGIN IMMEDIATE", "starting to store verdicts")) != 0)
+	if ((rv = tx_begin_replacing(st, "DELETE FROM thresholds WHERE run_id = ?", run_id, "replacing verdicts")) != 0)
 		return rv;
-	if ((rv = prepare(st, "DELETE FROM thresholds WHERE run_id = ?", &s,
-	                  "replacing verdicts")) != 0)
-		goto done;
-	bind_text(s, 1, run_id);
-	rv = run_once(st, s, "replacing verdicts");
-	s = NULL;
-	if (rv != 0)
-		goto done;
 	if ((rv = prepare(st,
 	                  "INSERT INTO thresholds (run_id, metric, expr, observed, ok, nodata, error)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?)",
