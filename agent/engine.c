@@ -397,8 +397,9 @@ int engine_set_load(engine *e, size_t s, int kind, double value, uint64_t seq)
 	if (s >= p->nscenarios)
 		return HERD_ENOTFOUND;
 	plan_executor x = p->scenarios[s].executor;
-	int rate = x == EXEC_CONSTANT_ARRIVAL_RATE || x == EXEC_RAMPING_ARRIVAL_RATE;
-	int vus = x == EXEC_CONSTANT_VUS || x == EXEC_RAMPING_VUS;
+	int bp = x == EXEC_BREAKING_POINT, bp_rate = bp && p->scenarios[s].bp.model == PLAN_BP_ARRIVAL_RATE;
+	int rate = x == EXEC_CONSTANT_ARRIVAL_RATE || x == EXEC_RAMPING_ARRIVAL_RATE || bp_rate;
+	int vus = x == EXEC_CONSTANT_VUS || x == EXEC_RAMPING_VUS || (bp && !bp_rate);
 	if (!isfinite(value) || value < 0 || !((kind == WIRE_LOAD_RATE && rate) || (kind == WIRE_LOAD_VUS && vus)))
 		return HERD_EINVAL;
 	uint64_t bits;

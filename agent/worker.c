@@ -248,7 +248,8 @@ static int take_rows(worker *w, vu *v, const plan_flow *f)
 /* The open model: iterations start by the clock, not when a VU is free. */
 static int arrival_rate(const plan_scenario *s)
 {
-	return s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE;
+	return s->executor == EXEC_CONSTANT_ARRIVAL_RATE || s->executor == EXEC_RAMPING_ARRIVAL_RATE ||
+	       (s->executor == EXEC_BREAKING_POINT && s->bp.model == PLAN_BP_ARRIVAL_RATE);
 }
 
 /* The data ran out: this scenario starts no more iterations, and v is idle. */
@@ -1019,8 +1020,16 @@ static int setup_arrivals(worker *w, scen_rt *r)
 	int64_t pre = sched_share_int(pl, s->pre_allocated_vus);
 	int rv;
 
-	/* The share of a rate is a fraction of it, the same at every moment. */
-	if ((rv = sched_rate_of(&r->rate, s, sched_share_rate(pl, 1.0))) != HERD_OK)
+	/* The share of a rate is a fraction of it, the same at every moment. A
+	 * breaking-point search starts at its first level, per second, for as
+	 * long as the search may take; the controller sets each later level. */
+	if (s->executor == EXEC_BREAKING_POINT) {
+		plan_stage flat = { .duration_ms = plan_scenario_length_ms(s), .target = s->bp.start };
+		rv = sched_rate_init(&r->rate, s->bp.start, &flat, 1, 1000, sched_share_rate(pl, 1.0));
+	} else {
+		rv = sched_rate_of(&r->rate, s, sched_share_rate(pl, 1.0));
+	}
+	if (rv != HERD_OK)
 		return rv;
 	r->max_vus = sched_share_int(pl, s->max_vus);
 	if (sched_rate_peak(&r->rate) > 0 && r->max_vus == 0)
@@ -1082,8 +1091,13 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	case EXEC_RAMPING_ARRIVAL_RATE:
 		return setup_arrivals(w, r);
 	case EXEC_BREAKING_POINT:
-		/* The controller runs the search; it never sends such a plan yet. */
-		return HERD_EINVAL;
+		/* An open-ended load whose level the controller sets (LOAD): a
+		 * constant arrival rate, or constant VUs, from the first level. */
+		if (s->bp.model == PLAN_BP_ARRIVAL_RATE)
+			return setup_arrivals(w, r);
+		r->vus_share = sched_share_int(pl, s->bp.start);
+		r->max_vus = r->vus_share;
+		break;
 	}
 	if (fits_vus(w, r) != HERD_OK)
 		return HERD_EINVAL;

@@ -1778,8 +1778,7 @@ int64_t plan_scenario_length_ms(const plan_scenario *s)
 	case EXEC_PER_VU_ITERATIONS:
 	case EXEC_SHARED_ITERATIONS: return s->max_duration_ms;
 	case EXEC_BREAKING_POINT:
-		/* The upward levels; refinement adds a few more. */
-		return (int64_t)plan_bp_levels(&s->bp, NULL, 0) * (s->bp.warmup_ms + s->bp.hold_ms);
+		return plan_bp_length_ms(&s->bp);
 	}
 	return 0;
 }

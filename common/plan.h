@@ -242,6 +242,19 @@ typedef struct plan_breaking {
  * max entries into out (NULL to count); returns how many levels there are. */
 size_t plan_bp_levels(const plan_breaking *b, int64_t *out, size_t max);
 
+/* What a level may take beyond warmup + hold: its start waits for a whole
+ * interval and its verdict for the hold's last interval to arrive. */
+#define PLAN_BP_LEVEL_SLACK_MS 2000
+
+/* The most refinement levels the bisection can run (between the widest gap
+ * of two levels, down to resolution of start), plus one. */
+size_t plan_bp_refine_levels(const plan_breaking *b);
+
+/* The longest a search can last: every upward level and every refinement
+ * level, each warmup + hold + PLAN_BP_LEVEL_SLACK_MS. Agents run the scenario
+ * this long at most; the controller ends it once the search is done. */
+int64_t plan_bp_length_ms(const plan_breaking *b);
+
 typedef struct plan_scenario {
 	char *name;
 	int line, col;

@@ -37,6 +37,35 @@ size_t plan_bp_levels(const plan_breaking *b, int64_t *out, size_t max)
 	return n;
 }
 
+size_t plan_bp_refine_levels(const plan_breaking *b)
+{
+	int64_t gap = 0;
+	size_t n = plan_bp_levels(b, NULL, 0);
+	if (n == 0)
+		return 0;
+	int64_t *all = malloc(n * sizeof(*all));
+	if (all == NULL)
+		return 64; /* the most an int64 gap can take to halve down to 1 */
+	plan_bp_levels(b, all, n);
+	for (size_t i = 1; i < n; i++)
+		if (all[i] - all[i - 1] > gap)
+			gap = all[i] - all[i - 1];
+	free(all);
+	/* Each refinement halves the gap; it ends below resolution of the
+	 * smallest load, or at a gap of one. */
+	double floor_gap = b->resolution * (double)b->start;
+	size_t k = 0;
+	for (double g = (double)gap; g > floor_gap && g > 1 && k < 64; g /= 2)
+		k++;
+	return k + 1;
+}
+
+int64_t plan_bp_length_ms(const plan_breaking *b)
+{
+	size_t n = plan_bp_levels(b, NULL, 0) + plan_bp_refine_levels(b);
+	return (int64_t)n * (b->warmup_ms + b->hold_ms + PLAN_BP_LEVEL_SLACK_MS);
+}
+
 /* A number (integer or decimal) from a YAML scalar. */
 static int get_number(pctx *c, const pair *pr, double *out)
 {

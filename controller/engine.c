@@ -17,6 +17,7 @@
 #include "controller/abort.h"
 #include "controller/engine.h"
 #include "controller/guard.h"
+#include "controller/search.h"
 #include "controller/summary.h"
 #include "proto/wire.h"
 
@@ -261,23 +262,35 @@ static int check_thresholds(const plan *p, const plan_threshold *t, size_t n, co
 }
 
 /*
- * The breaking-point executor's plan is parsed and checked (its objectives
- * too, as thresholds are), but the search loop that runs it is not in this
- * controller yet: rather than run it as something else, say so. Returns 0
- * when the plan has no such scenario.
+ * A breaking-point scenario's objectives are judged per level on the live
+ * window (controller/search.h): each must be a metric and an aggregation the
+ * window holds; and a plan has one such scenario at most. Writes the first
+ * error, at its line:column, into err; returns -1 then, else 0.
  */
-static int refuse_breaking_point(const plan *p, char *err, size_t errlen)
+static int check_objectives(const plan *p, char *err, size_t errlen)
 {
+	const plan_scenario *first = NULL;
 	for (size_t i = 0; i < p->nscenarios; i++) {
 		const plan_scenario *s = &p->scenarios[i];
+		char why[400];
+		size_t k = 0;
 		if (s->executor != EXEC_BREAKING_POINT)
 			continue;
+		/* One search steers one scenario's load. */
+		if (first != NULL) {
+			snprintf(err, errlen, "%s:%d:%d: scenario '%s': a plan holds one breaking-point scenario ('%s' is "
+			         "one already)", p->file, s->line, s->col, s->name, first->name);
+			return -1;
+		}
+		first = s;
 		if (check_thresholds(p, s->bp.objectives, s->bp.nobjectives, "objective", err, errlen) != 0)
 			return -1;
-		snprintf(err, errlen, "%s:%d:%d: scenario '%s': executor breaking-point is not implemented yet: the plan is "
-		         "valid, but the search that runs it lands separately (see README, \"Finding the breaking "
-		         "point\")", p->file, s->line, s->col, s->name);
-		return -1;
+		if (search_check(s, &k, why, sizeof(why)) != 0) {
+			const plan_threshold *t = &s->bp.objectives[k];
+			snprintf(err, errlen, "%s:%d:%d: objective '%s: %s': %s", p->file, t->line, t->col, t->metric, t->expr,
+			         why);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -303,7 +316,7 @@ int eng_plan_load(const char *path, const plan_cli *cli, plan **out, char **text
 		return HERD_EINVAL;
 	}
 	if (check_thresholds(p, p->thresholds, p->nthresholds, "threshold", err, errlen) != 0 ||
-	    refuse_breaking_point(p, err, errlen) != 0) {
+	    check_objectives(p, err, errlen) != 0) {
 		plan_free(p);
 		free(t);
 		return HERD_EINVAL;
@@ -1004,6 +1017,25 @@ static int run_outcome(eng *e, const verdict_set *vs, char *reason, size_t len)
 }
 
 /*
+ * A breaking-point search's answer on a run that passed otherwise: a lower
+ * bound exits 112, a first level that already failed 99 (its objectives
+ * failed, as thresholds do), with the search's reason.
+ */
+static void search_outcome_code(const search *se, int *code, char *reason, size_t len)
+{
+	if (se == NULL || *code != EXIT_OK)
+		return;
+	const search_result *r = search_result_of(se);
+	if (r->outcome == SEARCH_LOWER_BOUND || r->outcome == SEARCH_RUNNING) {
+		*code = EXIT_LOWER_BOUND;
+		snprintf(reason, len, "only a lower bound: %s", r->reason[0] ? r->reason : "the search did not finish");
+	} else if (r->outcome == SEARCH_START_FAILS) {
+		*code = EXIT_THRESHOLDS;
+		snprintf(reason, len, "no sustainable load: %s (%s)", r->reason, r->broke);
+	}
+}
+
+/*
  * Records the run's end. A store that cannot take the summaries may still
  * take the row's status (a full disk leaves room for a page, not for a
  * summary), so that is tried next; when neither can be written the run
@@ -1071,6 +1103,7 @@ static void judge(eng *e)
 	             outcome_default_thresholds(e->cfg.plan, e->res, vs) == HERD_OK;
 	char reason[700];
 	int code = run_outcome(e, vs, reason, sizeof(reason));
+	search_outcome_code(e->cfg.search, &code, reason, sizeof(reason));
 	summary_agent *sag = calloc(e->nai + 1, sizeof(*sag));
 	for (size_t i = 0; sag != NULL && i < e->nai; i++) {
 		const agent_info *a = &e->ai[i];
@@ -1090,6 +1123,7 @@ static void judge(eng *e)
 		.reason = reason[0] != '\0' ? reason : NULL,
 		.degraded = e->degraded,
 		.verdicts = vs,
+		.search = e->cfg.search,
 	};
 	char *text = NULL, *json = NULL;
 	int summed = summary_text(e->res, &si, &text) == HERD_OK && summary_json_text(e->res, &si, &json) == HERD_OK;
@@ -1116,6 +1150,8 @@ static void judge(eng *e)
 		code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
 	if (vs != NULL)
 		store_add_verdicts(e->cfg.st, e->run_id, vs);
+	if (e->cfg.search != NULL && store_add_capacity(e->cfg.st, e->run_id, e->cfg.search) != HERD_OK)
+		log_warn("results store: %s", store_errmsg(e->cfg.st));
 	e->code = code;
 	outcome_in sin = { .rule_aborted = e->limit_code == EXIT_THRESHOLDS };
 	e->stored = mark_run(e, outcome_store_status_of(&sin, code), code, json, text) == HERD_OK;
@@ -1161,6 +1197,14 @@ int eng_set_load(eng *e, const char *scenario, wire_load_kind kind, double total
 	if (e->state != ENG_ASSIGNED && e->state != ENG_RUNNING)
 		return HERD_EINVAL;
 	return cluster_set_load(e->cl, scenario, kind, total);
+}
+
+void eng_end_load(eng *e)
+{
+	if (e->state != ENG_ASSIGNED && e->state != ENG_RUNNING)
+		return;
+	refresh_agents(e);
+	stop_all(e, "search done");
 }
 
 void eng_stop(eng *e, int at_once)

@@ -47,6 +47,7 @@
 #include "controller/cluster.h"
 #include "controller/outcome.h"
 #include "controller/results.h"
+#include "controller/search.h"
 #include "controller/store.h"
 #include "controller/verdict.h"
 #include "controller/window.h"
@@ -161,6 +162,10 @@ typedef struct eng_cfg {
 	size_t nlabels;
 	size_t window;            /* intervals the live window keeps (0: 60) */
 	const char *http_driver;  /* for the summary: the agents' --http-driver ("auto", ...); NULL: not said */
+	/* A breaking-point search the caller drives (controller/search.h): its
+	 * levels and result go into the summary and the store when the run is
+	 * judged. Borrowed; NULL: none. */
+	const search *search;
 	eng_hooks hooks;
 } eng_cfg;
 
@@ -216,6 +221,12 @@ int64_t eng_elapsed_ms(const eng *e, int64_t now);
  * on, split over the run's agents by their weights (cluster_set_load).
  * Returns a herd_err; HERD_EINVAL outside ENG_ASSIGNED and ENG_RUNNING. */
 int eng_set_load(eng *e, const char *scenario, wire_load_kind kind, double total);
+
+/* Ends the load before the plan's end because the caller is done with it
+ * (a breaking-point search that found its answer): the agents stop
+ * gracefully, as at a planned end, and the run is judged as usual (not
+ * interrupted). Outside ENG_ASSIGNED and ENG_RUNNING it does nothing. */
+void eng_end_load(eng *e);
 
 /* Stops the load: gracefully (STOP "interrupt": iterations finish within
  * gracefulStop; the run is interrupted, 105) or at once (STOP "abort").

@@ -39,6 +39,7 @@ const char *outcome_status(int code)
 	case EXIT_ABORTED:
 	case EXIT_GUARD_ABORTED: return "aborted";
 	case EXIT_GUARD_REFUSED: return "refused";
+	case EXIT_LOWER_BOUND: return "lower bound";
 	default: return "error";
 	}
 }
@@ -48,6 +49,7 @@ store_status outcome_store_status(int code)
 	switch (code) {
 	case EXIT_OK: return STORE_PASSED;
 	case EXIT_THRESHOLDS:
+	case EXIT_LOWER_BOUND:
 	case EXIT_DEGRADED: return STORE_FAILED;
 	case EXIT_INTERRUPTED: return STORE_INTERRUPTED;
 	case EXIT_ABORTED:

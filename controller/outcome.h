@@ -27,6 +27,8 @@
                               * was not applied or not measured */
 #define EXIT_GUARD_REFUSED 110 /* the health guard failed before the start: nothing was sent */
 #define EXIT_GUARD_ABORTED 111 /* the health guard failed during the run: the load was stopped */
+#define EXIT_LOWER_BOUND 112   /* a breaking-point search found no failing load: what it reports
+                                * is a lower bound (generator-limited, or max or a cap reached) */
 
 /* What happened in a run, as the controller saw it at its end. */
 typedef struct outcome_in {

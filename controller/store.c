@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,53 @@ static const migration migrations[] = {
 	"  at INTEGER NOT NULL"
 	");"
 	"CREATE INDEX deliveries_at ON deliveries (at);", NULL},
+
+	/* 4 -> 5: a breaking-point search's evidence (controller/search.h):
+	 * one row per level judged, in the order they ran, and the answer with
+	 * its knee and USL fit. Runs before it have none. */
+	{"CREATE TABLE capacity_levels ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  scenario TEXT NOT NULL,"
+	"  load REAL NOT NULL,"
+	"  refine INTEGER NOT NULL,"
+	"  from_ms INTEGER NOT NULL,"
+	"  to_ms INTEGER NOT NULL,"
+	"  offered REAL NOT NULL,"
+	"  achieved REAL NOT NULL,"
+	"  rps REAL NOT NULL,"
+	"  p50_ms REAL NOT NULL,"
+	"  p95_ms REAL NOT NULL,"
+	"  p99_ms REAL NOT NULL,"
+	"  error_rate REAL NOT NULL,"
+	"  dropped INTEGER NOT NULL,"
+	"  max_cpu REAL NOT NULL,"
+	"  verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail', 'generator-limited')),"
+	"  why TEXT,"
+	"  PRIMARY KEY (run_id, idx)"
+	");"
+	"CREATE TABLE capacity_fit ("
+	"  run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,"
+	"  scenario TEXT NOT NULL,"
+	"  model TEXT NOT NULL,"
+	"  outcome TEXT NOT NULL,"
+	"  sustainable REAL NOT NULL,"
+	"  sustainable_rps REAL NOT NULL,"
+	"  first_fail REAL,"
+	"  broke TEXT,"
+	"  reason TEXT,"
+	"  knee_rps REAL,"
+	"  knee_p95_ms REAL,"
+	"  usl_lambda REAL,"
+	"  usl_sigma REAL,"
+	"  usl_kappa REAL,"
+	"  usl_r2 REAL,"
+	"  usl_n_star REAL,"
+	"  usl_x_peak REAL,"
+	"  usl_points INTEGER,"
+	"  holdout_k INTEGER,"
+	"  holdout_error REAL"
+	");", NULL},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -947,6 +995,128 @@ fail:
 	return rv;
 }
 
+/* Ends a write transaction begun with BEGIN IMMEDIATE: commits when rv is
+ * HERD_OK, else (or when the commit fails) rolls back. Finalizes s (may be
+ * NULL). Returns the first error. */
+static int tx_end(store *st, sqlite3_stmt *s, int rv, const char *what)
+{
+	sqlite3_finalize(s);
+	if (rv == HERD_OK)
+		rv = exec(st, "COMMIT", what);
+	if (rv != HERD_OK && sqlite3_get_autocommit(st->db) == 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rv;
+}
+
+/* Begins a write transaction that replaces a run's rows: BEGIN IMMEDIATE,
+ * then del_sql (a DELETE with the run id as its one parameter). On error
+ * nothing is left open. Returns a herd_err. */
+static int tx_begin_replacing(store *st, const char *del_sql, const char *run_id, const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	int rv;
+	if ((rv = exec(st, "BEGIN IMMEDIATE", what)) != 0)
+		return rv;
+	if ((rv = prepare(st, del_sql, &s, what)) == 0) {
+		bind_text(s, 1, run_id);
+		rv = run_once(st, s, what);
+	}
+	return rv == 0 ? 0 : tx_end(st, NULL, rv, what);
+}
+
+/* A REAL, or NULL when not set or not finite. */
+static void bind_real_or_null(sqlite3_stmt *s, int i, int set, double v)
+{
+	if (set && isfinite(v))
+		sqlite3_bind_double(s, i, v);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* One capacity_levels row. */
+static int put_level(store *st, sqlite3_stmt *s, const char *run_id, const char *scenario, size_t i,
+                     const search_level *l)
+{
+	bind_text(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+	bind_text(s, 3, scenario);
+	sqlite3_bind_double(s, 4, l->load);
+	sqlite3_bind_int(s, 5, l->refine);
+	sqlite3_bind_int64(s, 6, l->from_ms);
+	sqlite3_bind_int64(s, 7, l->to_ms);
+	double v[] = { l->offered, l->achieved, l->rps, l->p50_ms, l->p95_ms, l->p99_ms, l->error_rate };
+	for (int k = 0; k < 7; k++)
+		sqlite3_bind_double(s, 8 + k, v[k]);
+	sqlite3_bind_int64(s, 15, (sqlite3_int64)l->dropped);
+	sqlite3_bind_double(s, 16, l->max_cpu);
+	bind_text(s, 17, search_verdict_name(l->verdict));
+	bind_text(s, 18, l->why[0] ? l->why : NULL);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? HERD_OK : serr(st, "storing the capacity levels");
+}
+
+int store_add_capacity(store *st, const char *run_id, const search *se)
+{
+	sqlite3_stmt *s = NULL;
+	int rv;
+	if (run_id == NULL || se == NULL)
+		return HERD_EINVAL;
+	const plan_scenario *sc = search_scenario(se);
+	const search_result *r = search_result_of(se);
+	size_t n;
+	const search_level *l = search_levels(se, &n);
+	search_fit f;
+	search_fit_levels(se, &f);
+	if ((rv = tx_begin_replacing(st, "DELETE FROM capacity_levels WHERE run_id = ?", run_id,
+	                             "replacing the capacity")) != 0)
+		return rv;
+	if ((rv = prepare(st,
+	                  "INSERT INTO capacity_levels (run_id, idx, scenario, load, refine, from_ms, to_ms, offered,"
+	                  " achieved, rps, p50_ms, p95_ms, p99_ms, error_rate, dropped, max_cpu, verdict, why)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	                  &s, "storing the capacity levels")) != 0)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		if ((rv = put_level(st, s, run_id, sc->name, i, &l[i])) != 0)
+			goto done;
+	sqlite3_finalize(s);
+	s = NULL;
+	if ((rv = prepare(st,
+	                  "INSERT OR REPLACE INTO capacity_fit (run_id, scenario, model, outcome, sustainable,"
+	                  " sustainable_rps, first_fail, broke, reason, knee_rps, knee_p95_ms, usl_lambda, usl_sigma,"
+	                  " usl_kappa, usl_r2, usl_n_star, usl_x_peak, usl_points, holdout_k, holdout_error)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	                  &s, "storing the capacity fit")) != 0)
+		goto done;
+	bind_text(s, 1, run_id);
+	bind_text(s, 2, sc->name);
+	bind_text(s, 3, sc->bp.model == PLAN_BP_VUS ? "vus" : "arrival-rate");
+	bind_text(s, 4, search_outcome_name(r->outcome));
+	sqlite3_bind_double(s, 5, r->sustainable);
+	sqlite3_bind_double(s, 6, r->sustainable_rps);
+	bind_real_or_null(s, 7, r->first_fail > 0, r->first_fail);
+	bind_text(s, 8, r->broke[0] ? r->broke : NULL);
+	bind_text(s, 9, r->reason[0] ? r->reason : NULL);
+	bind_real_or_null(s, 10, f.has_knee, f.knee_rps);
+	bind_real_or_null(s, 11, f.has_knee, f.knee_p95_ms);
+	double u[] = { f.usl.lambda, f.usl.sigma, f.usl.kappa, f.usl.r2, f.usl.n_star, f.usl.x_peak };
+	for (int k = 0; k < 6; k++)
+		bind_real_or_null(s, 12 + k, f.has_usl, u[k]);
+	if (f.has_usl) {
+		sqlite3_bind_int64(s, 18, (sqlite3_int64)f.points);
+		sqlite3_bind_int64(s, 19, (sqlite3_int64)f.holdout_k);
+	} else {
+		sqlite3_bind_null(s, 18);
+		sqlite3_bind_null(s, 19);
+	}
+	bind_real_or_null(s, 20, f.has_holdout, f.holdout_err);
+	rv = run_once(st, s, "storing the capacity fit");
+	s = NULL;
+done:
+	return tx_end(st, s, rv, "committing the capacity");
+}
+
 int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
 {
 	sqlite3_stmt *s = NULL;
@@ -954,21 +1124,13 @@ int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
 
 	if (run_id == NULL)
 		return HERD_EINVAL;
-	if ((rv = exec(st, "BEGIN IMMEDIATE", "starting to store verdicts")) != 0)
+	if ((rv = tx_begin_replacing(st, "DELETE FROM thresholds WHERE run_id = ?", run_id, "replacing verdicts")) != 0)
 		return rv;
-	if ((rv = prepare(st, "DELETE FROM thresholds WHERE run_id = ?", &s,
-	                  "replacing verdicts")) != 0)
-		goto fail;
-	bind_text(s, 1, run_id);
-	rv = run_once(st, s, "replacing verdicts");
-	s = NULL;
-	if (rv != 0)
-		goto fail;
 	if ((rv = prepare(st,
 	                  "INSERT INTO thresholds (run_id, metric, expr, observed, ok, nodata, error)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?)",
 	                  &s, "storing verdicts")) != 0)
-		goto fail;
+		goto done;
 	for (size_t i = 0; vs != NULL && i < vs->n; i++) {
 		const verdict *v = &vs->v[i];
 		bind_text(s, 1, run_id);
@@ -983,21 +1145,12 @@ int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs)
 		bind_text(s, 7, v->error);
 		if (sqlite3_step(s) != SQLITE_DONE) {
 			rv = serr(st, "storing verdicts");
-			goto fail;
+			goto done;
 		}
 		sqlite3_reset(s);
 	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if ((rv = exec(st, "COMMIT", "committing verdicts")) != 0)
-		goto fail;
-	return HERD_OK;
-
-fail:
-	sqlite3_finalize(s);
-	if (sqlite3_get_autocommit(st->db) == 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return rv;
+done:
+	return tx_end(st, s, rv, "committing verdicts");
 }
 
 int store_add_event(store *st, const char *run_id, int64_t at, const char *kind,

@@ -21,6 +21,7 @@
 
 #include "common/hist.h"
 #include "controller/results.h"
+#include "controller/search.h"
 #include "controller/verdict.h"
 #include "proto/wire.h"
 
@@ -30,7 +31,7 @@
  * view (docs/store.md), version 4 herd serve's schedules, scheduled_runs
  * and deliveries (controller/store_serve.h); older files are migrated when
  * opened. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 typedef struct store store;
 
@@ -129,6 +130,12 @@ int store_agent_upsert(store *st, const char *run_id, const store_agent *a);
  */
 int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_t seq,
                     int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate);
+
+/* Stores a breaking-point search's levels (capacity_levels) and its answer
+ * with the knee and USL fit (capacity_fit) for run_id, replacing any stored
+ * before, in one transaction. Returns HERD_OK, HERD_EINVAL, or HERD_ESTORE
+ * (store_errmsg). */
+int store_add_capacity(store *st, const char *run_id, const search *se);
 
 /* Replaces the run's stored threshold verdicts with vs, in one transaction.
  * Returns HERD_OK or HERD_ESTORE. */

@@ -1186,6 +1186,92 @@ out:
 	return rv;
 }
 
+/* The breaking-point search's answer with its evidence: the sustainable
+ * load (or why there is only a lower bound), the first failing load and
+ * what broke, the knee, the USL fit, and a row per level. */
+static int put_capacity(ctx *c, FILE *f)
+{
+	const search *se = c->info->search;
+	if (se == NULL)
+		return HERD_OK;
+	const plan_scenario *sc = search_scenario(se);
+	const search_result *r = search_result_of(se);
+	int vus = sc->bp.model == PLAN_BP_VUS;
+	const char *unit = vus ? "VUs" : "iterations/s";
+	size_t n;
+	const search_level *l = search_levels(se, &n);
+	search_fit fit;
+	char b1[64], b2[64], b3[64];
+
+	fprintf(f, "\n  capacity (scenario %s, breaking-point, model %s): %s\n", sc->name, vus ? "vus" : "arrival-rate",
+	        search_outcome_name(r->outcome));
+	if (r->outcome == SEARCH_FOUND)
+		fprintf(f, "    sustainable   %g %s (%.1f req/s)\n", r->sustainable, unit, r->sustainable_rps);
+	else if (r->outcome == SEARCH_LOWER_BOUND)
+		fprintf(f, "    lower bound   %g %s (%.1f req/s), not the capacity: %s\n", r->sustainable, unit,
+		        r->sustainable_rps, r->reason);
+	else if (r->outcome == SEARCH_START_FAILS)
+		fprintf(f, "    no sustainable load: %s\n", r->reason);
+	else
+		fprintf(f, "    the search did not finish\n");
+	if (r->outcome == SEARCH_FOUND && r->reason[0] != '\0')
+		fprintf(f, "    note          %s\n", r->reason);
+	if (r->first_fail > 0)
+		fprintf(f, "    first failing %g %s: %s\n", r->first_fail, unit, r->broke);
+	search_fit_levels(se, &fit);
+	if (fit.has_knee)
+		fprintf(f, "    knee          %.1f req/s at p95 %s (latency against achieved throughput)\n", fit.knee_rps,
+		        fmt_ms(fit.knee_p95_ms, b1, sizeof(b1)));
+	if (fit.has_usl) {
+		fprintf(f, "    USL           λ %.4g σ %.4g κ %.4g R² %.4f over %zu levels (concurrency %s)\n",
+		        fit.usl.lambda, fit.usl.sigma, fit.usl.kappa, fit.usl.r2, fit.points,
+		        fit.little ? "by Little's law" : "= VUs");
+		fprintf(f, "                  peak at N* %.4g: %.1f req/s", fit.usl.n_star, fit.usl.x_peak);
+		if (fit.has_holdout)
+			fprintf(f, "; holdout (top %zu left out) error %.1f%%", fit.holdout_k, fit.holdout_err * 100);
+		fputc('\n', f);
+	} else if (fit.note[0] != '\0') {
+		fprintf(f, "    USL           not fitted: %s\n", fit.note);
+	}
+	if (n == 0)
+		return HERD_OK;
+	static const table_col cols[] = { { 4, 1 }, { 8, 1 }, { 9, 1 }, { 9, 1 }, { 8, 1 }, { 9, 1 }, { 9, 1 },
+		                          { 9, 1 }, { 8, 1 }, { 8, 1 }, { 6, 1 }, { 2, 0 } };
+	table *t;
+	if (table_new(cols, sizeof(cols) / sizeof(cols[0]), &t) != 0)
+		return HERD_ENOMEM;
+	table_cell(t, "#");
+	table_cell(t, vus ? "VUs" : "load/s");
+	table_cell(t, "offered");
+	table_cell(t, "achieved");
+	table_cell(t, "req/s");
+	table_cell(t, "p50");
+	table_cell(t, "p95");
+	table_cell(t, "p99");
+	table_cell(t, "errors");
+	table_cell(t, "dropped");
+	table_cell(t, "cpu");
+	table_cell(t, " verdict");
+	for (size_t i = 0; i < n; i++) {
+		table_cellf(t, "%zu%s", i + 1, l[i].refine ? "r" : "");
+		table_cellf(t, "%g", l[i].load);
+		table_cellf(t, "%.1f", l[i].offered);
+		table_cellf(t, "%.1f", l[i].achieved);
+		table_cellf(t, "%.1f", l[i].rps);
+		table_cell(t, fmt_ms(l[i].p50_ms, b1, sizeof(b1)));
+		table_cell(t, fmt_ms(l[i].p95_ms, b2, sizeof(b2)));
+		table_cell(t, fmt_ms(l[i].p99_ms, b3, sizeof(b3)));
+		table_cellf(t, "%.2f%%", l[i].error_rate * 100);
+		table_cellf(t, "%llu", (unsigned long long)l[i].dropped);
+		table_cellf(t, "%.0f%%", l[i].max_cpu);
+		if (l[i].verdict == SEARCH_PASS)
+			table_cell(t, " pass");
+		else
+			table_cellf(t, " %s: %s", search_verdict_name(l[i].verdict), l[i].why);
+	}
+	return table_put(t, f);
+}
+
 static int ctx_init(ctx *c, const results *r, const summary_info *info)
 {
 	static const summary_info none;
@@ -1211,7 +1297,8 @@ int summary_write_text(FILE *out, const results *r, const summary_info *info)
 	    (rv = put_metrics(&c, out)) == 0 && (rv = put_errors(&c, out)) == 0 &&
 	    (rv = put_scenarios(&c, out)) == 0 && (rv = put_flows(&c, out)) == 0 &&
 	    (rv = put_steps(&c, out)) == 0 && (rv = put_ws_closes(&c, out)) == 0 &&
-	    (rv = put_agents(&c, out)) == 0 && (rv = put_thresholds(&c, out)) == 0)
+	    (rv = put_agents(&c, out)) == 0 && (rv = put_thresholds(&c, out)) == 0 &&
+	    (rv = put_capacity(&c, out)) == 0)
 		fputc('\n', out);
 	free(c.a);
 	if (rv == 0 && ferror(out))
@@ -1698,6 +1785,75 @@ static void json_http_driver(ctx *c, json_t *o, const plan *p, const plan_scenar
 			c->oom = 1;
 }
 
+/* "capacity": the search's result, fit and levels (put_capacity's data). */
+static void json_capacity(ctx *c, json_t *root)
+{
+	const search *se = c->info->search;
+	if (se == NULL)
+		return;
+	const plan_scenario *sc = search_scenario(se);
+	const search_result *r = search_result_of(se);
+	size_t n;
+	const search_level *l = search_levels(se, &n);
+	search_fit fit;
+	json_t *o = json_object(), *lv = json_array();
+	jset(c, root, "capacity", o);
+	jset(c, o, "scenario", jstr(sc->name));
+	jset(c, o, "model", jstr(sc->bp.model == PLAN_BP_VUS ? "vus" : "arrival-rate"));
+	jset(c, o, "outcome", jstr(search_outcome_name(r->outcome)));
+	jset(c, o, "sustainable", json_real(r->sustainable));
+	jset(c, o, "sustainable_rps", json_real(r->sustainable_rps));
+	jset(c, o, "lower_bound", json_boolean(r->outcome != SEARCH_FOUND));
+	jset(c, o, "first_fail", r->first_fail > 0 ? json_real(r->first_fail) : json_null());
+	jset(c, o, "broke", r->broke[0] ? jstr(r->broke) : json_null());
+	jset(c, o, "reason", r->reason[0] ? jstr(r->reason) : json_null());
+	search_fit_levels(se, &fit);
+	if (fit.has_knee) {
+		json_t *k = json_object();
+		jset(c, o, "knee", k);
+		jset(c, k, "rps", json_real(fit.knee_rps));
+		jset(c, k, "p95_ms", json_real(fit.knee_p95_ms));
+	} else {
+		jset(c, o, "knee", json_null());
+	}
+	if (fit.has_usl) {
+		json_t *u = json_object();
+		jset(c, o, "usl", u);
+		jset(c, u, "lambda", json_real(fit.usl.lambda));
+		jset(c, u, "sigma", json_real(fit.usl.sigma));
+		jset(c, u, "kappa", json_real(fit.usl.kappa));
+		jset(c, u, "r2", json_real(fit.usl.r2));
+		jset(c, u, "n_star", isfinite(fit.usl.n_star) ? json_real(fit.usl.n_star) : json_null());
+		jset(c, u, "x_peak", isfinite(fit.usl.x_peak) ? json_real(fit.usl.x_peak) : json_null());
+		jset(c, u, "points", json_integer((json_int_t)fit.points));
+		jset(c, u, "little", json_boolean(fit.little));
+		jset(c, u, "holdout_k", json_integer((json_int_t)fit.holdout_k));
+		jset(c, u, "holdout_error", fit.has_holdout ? json_real(fit.holdout_err) : json_null());
+	} else {
+		jset(c, o, "usl", json_null());
+	}
+	jset(c, o, "levels", lv);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object();
+		json_array_append_new(lv, e);
+		jset(c, e, "load", json_real(l[i].load));
+		jset(c, e, "refine", json_boolean(l[i].refine));
+		jset(c, e, "from_ms", json_integer(l[i].from_ms));
+		jset(c, e, "to_ms", json_integer(l[i].to_ms));
+		jset(c, e, "offered", json_real(l[i].offered));
+		jset(c, e, "achieved", json_real(l[i].achieved));
+		jset(c, e, "rps", json_real(l[i].rps));
+		jset(c, e, "p50_ms", json_real(l[i].p50_ms));
+		jset(c, e, "p95_ms", json_real(l[i].p95_ms));
+		jset(c, e, "p99_ms", json_real(l[i].p99_ms));
+		jset(c, e, "error_rate", json_real(l[i].error_rate));
+		jset(c, e, "dropped", json_integer((json_int_t)l[i].dropped));
+		jset(c, e, "max_cpu", json_real(l[i].max_cpu));
+		jset(c, e, "verdict", jstr(search_verdict_name(l[i].verdict)));
+		jset(c, e, "why", l[i].why[0] ? jstr(l[i].why) : json_null());
+	}
+}
+
 static int json_herd(ctx *c, json_t *root)
 {
 	const summary_info *in = c->info;
@@ -1841,6 +1997,8 @@ int summary_json(const results *r, const summary_info *info, json_t **out)
 	}
 	if ((rv = json_root_group(&c, root)) == 0 && (rv = json_metrics(&c, root)) == 0)
 		rv = json_herd(&c, root);
+	if (rv == 0)
+		json_capacity(&c, root);
 	free(c.a);
 	if (rv == 0 && c.oom)
 		rv = HERD_ENOMEM;

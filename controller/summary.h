@@ -15,6 +15,7 @@
 
 #include "common/plan.h"
 #include "controller/results.h"
+#include "controller/search.h"
 #include "controller/verdict.h"
 
 /* One agent of the run, as the controller saw it. */
@@ -45,6 +46,7 @@ typedef struct summary_info {
 	size_t nagents;
 	const char *http_driver;     /* --http-driver ("auto", ...); with plan, each scenario
 	                              * says its driver (hdrv_describe); NULL: not said */
+	const search *search;        /* a breaking-point search: the "capacity" section */
 } summary_info;
 
 /*

@@ -519,44 +519,9 @@ scenarios:
           "exit %d, stderr %r" % (p.returncode, p.stderr))
 
 
-def test_breaking_point_not_implemented():
-    """A valid breaking-point plan: `herd run` exits 104 saying at the
-    scenario's line:column that the search is not implemented yet, and
-    nginx sees nothing; an invalid one (ws_msg_rtt in an HTTP-only flow)
-    exits 104 at the objective's line:column."""
-    plan = """name: bp
-target: %s
-scenarios:
-  find:
-    executor: breaking-point
-    model: arrival-rate
-    start: 20
-    step: 20
-    warmup: 5s
-    hold: 20s
-    max: 5000
-    preAllocatedVUs: 50
-    maxVUs: 2000
-    objectives:
-      http_req_duration: ["p(95) < 2000"]
-      %s: ["%s"]
-    refine: { resolution: 5%% }
-    flow:
-      - get: /small
-"""
-    with Nginx() as ng:
-        r = run_herd(plan % (ng.url, "http_req_failed", "rate < 0.001"), timeout=30, export=False)
-        check(r.code == 104 and "plan.yaml:4:3: scenario 'find': executor breaking-point is not implemented yet"
-              in r.stderr, "exit %d, stderr %r" % (r.code, r.stderr))
-        r = run_herd(plan % (ng.url, "ws_msg_rtt", "p(95) < 100"), timeout=30, export=False)
-        check(r.code == 104 and "plan.yaml:16:20: objective on 'ws_msg_rtt', which scenario 'find' cannot "
-              "produce" in r.stderr, "exit %d, stderr %r" % (r.code, r.stderr))
-        check(ng.access_log_lines() == 0, "nginx saw requests")
-
-
 TESTS = [test_arrival_rate_follows_load_commands, test_vus_follow_load_commands, test_sealed_load_over_tcp,
          test_agent_back_gets_current_load,
-         test_capacity_fit_recovers_usl, test_capacity_fit_errors, test_breaking_point_not_implemented]
+         test_capacity_fit_recovers_usl, test_capacity_fit_errors]
 
 if __name__ == "__main__":
     main(TESTS)

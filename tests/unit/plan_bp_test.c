@@ -92,7 +92,11 @@ static void test_example(void)
 	int64_t lv[3];
 	CHECK_EQ_INT(plan_bp_levels(b, lv, 3), 250);
 	CHECK(lv[0] == 20 && lv[1] == 40 && lv[2] == 60);
-	CHECK_EQ_INT(plan_scenario_length_ms(s), 250 * 25000);
+	/* The longest the search can take: the 250 levels and the refinement's
+	 * (a gap of 20 halved to under 5% of 20 takes 5, plus one), each 25 s
+	 * and 2 s of slack. */
+	CHECK_EQ_INT(plan_bp_refine_levels(b), 6);
+	CHECK_EQ_INT(plan_scenario_length_ms(s), (250 + 6) * (25000 + PLAN_BP_LEVEL_SLACK_MS));
 	plan_free(p);
 }
 

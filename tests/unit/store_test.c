@@ -970,7 +970,7 @@ static void test_migrate_v3(void)
 		fprintf(stderr, "%s\n", err);
 		return;
 	}
-	CHECK_EQ_INT(store_schema_version(st), 4);
+	CHECK_EQ_INT(store_schema_version(st), STORE_SCHEMA_VERSION);
 	CHECK_EQ_INT(store_run_get(st, "old3", &r), HERD_OK);
 	CHECK_EQ_STR(r.status, "passed");
 	store_run_fini(&r);
@@ -990,14 +990,25 @@ static void test_migrate_v3(void)
 	store_close(st);
 
 	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
-	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 4);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
 	                        " ('schedules', 'scheduled_runs', 'deliveries')"),
 	             3);
+	/* 4 -> 5: the breaking-point search's tables, empty for old runs; a
+	 * level refers to its run and goes with it. */
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+	                        " ('capacity_levels', 'capacity_fit')"),
+	             2);
+	CHECK_EQ_INT(exec_ok(db, "PRAGMA foreign_keys = ON; INSERT INTO capacity_levels VALUES ('old3', 0, 'find',"
+	                         " 20, 0, 1000, 3000, 20, 20, 20, 1, 2, 3, 0, 0, 5, 'pass', NULL)"),
+	             SQLITE_OK);
+	CHECK(exec_ok(db, "INSERT INTO capacity_levels VALUES ('nope', 0, 'find', 20, 0, 1000, 3000, 20, 20, 20,"
+	                  " 1, 2, 3, 0, 0, 5, 'pass', NULL)") != SQLITE_OK);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 	CHECK_EQ_INT(exec_ok(db, "PRAGMA foreign_keys = ON; DELETE FROM runs WHERE id = 'old3'"),
 	             SQLITE_OK);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM scheduled_runs WHERE run_id IS NULL"), 1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels"), 0);
 	sqlite3_close(db);
 	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
 	if (st != NULL) {
