@@ -381,3 +381,56 @@ const char *tlsconn_cert_error(const tlsconn *t, char *buf, size_t len)
 			buf[i] = ';';
 	return buf;
 }
+
+void tlsconn_cfg_alpn(tlsconn_cfg *cfg, const char *const *protos)
+{
+	/* mbedTLS keeps the pointer and only reads through it. */
+	mbedtls_ssl_conf_alpn_protocols(&cfg->conf, (const char **)(uintptr_t)protos);
+}
+
+/* ---- session resumption ---- */
+
+struct tlsconn_sess {
+	mbedtls_ssl_session s;
+	int set; /* s holds a session */
+};
+
+int tlsconn_sess_save(const tlsconn *t, tlsconn_sess **s)
+{
+	tlsconn_sess *k = *s;
+	if (k == NULL) {
+		if ((k = calloc(1, sizeof(*k))) == NULL)
+			return HERD_ENOMEM;
+		mbedtls_ssl_session_init(&k->s);
+	} else {
+		/* mbedtls_ssl_get_session copies into a clean session only. */
+		mbedtls_ssl_session_free(&k->s);
+		mbedtls_ssl_session_init(&k->s);
+		k->set = 0;
+	}
+	if (mbedtls_ssl_get_session(&t->ssl, &k->s) != 0) {
+		mbedtls_ssl_session_free(&k->s);
+		mbedtls_ssl_session_init(&k->s);
+		if (*s == NULL)
+			free(k);
+		return HERD_ENOMEM;
+	}
+	k->set = 1;
+	*s = k;
+	return HERD_OK;
+}
+
+void tlsconn_sess_resume(tlsconn *t, const tlsconn_sess *s)
+{
+	/* A failure only costs the resumption: the handshake is a full one. */
+	if (s != NULL && s->set)
+		(void)mbedtls_ssl_set_session(&t->ssl, &s->s);
+}
+
+void tlsconn_sess_free(tlsconn_sess *s)
+{
+	if (s == NULL)
+		return;
+	mbedtls_ssl_session_free(&s->s);
+	free(s);
+}
