@@ -1,7 +1,7 @@
 /*
  * The lean HTTP/1.1 driver, for http:// and https:// keep-alive traffic. Each
  * VU owns one non-blocking TCP connection in its worker's epoll loop, under
- * TLS (agent/tlsconn, mbedTLS) for https://, with the VU's TLS session kept
+ * TLS (agent/tlsossl, OpenSSL 3) for https://, with the VU's TLS session kept
  * to resume it on its next connection. Hosts are resolved and every step's
  * request is rendered once at init, so a request costs one send() and
  * usually one recv() (one TLS record each way over https), read by the
@@ -26,7 +26,7 @@
 #include "agent/driver.h"
 #include "agent/h1parse.h"
 #include "agent/tcp.h"
-#include "agent/tlsconn.h"
+#include "agent/tlsossl.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
@@ -76,7 +76,7 @@ typedef struct h1_state {
 	size_t nhosts;
 	dheap deadlines;  /* requests in flight, by deadline */
 	char *rbuf;       /* responses are parsed as they are read, so one buffer serves all */
-	tlsconn_cfg *tls; /* for https:// hosts; NULL until one is used */
+	tlso_cfg *tls;    /* for https:// hosts; NULL until one is used */
 	int tls_failed;   /* tls could not be made (logged once) */
 	int cert_logged;  /* a refused certificate was logged */
 } h1_state;
@@ -94,8 +94,8 @@ struct h1_conn {
 	h1_state *st;
 	vu *v;
 	int fd;             /* -1 when there is no connection */
-	tlsconn *tls;       /* the TLS session over fd to an https:// host, else NULL */
-	tlsconn_sess *sess; /* the VU's last TLS session, to resume (with sess_host) */
+	tlso *tls;          /* the TLS session over fd to an https:// host, else NULL */
+	tlso_sess *sess;    /* the VU's last TLS session of host sess_host, to resume */
 	size_t sess_host;
 	uint32_t events;    /* what fd is watched for */
 	size_t host;        /* the host fd is connected to */
@@ -135,7 +135,7 @@ static void conn_close(h1_conn *c)
 	if (c->fd < 0)
 		return;
 	worker_unwatch(c->st->w, c->fd);
-	tlsconn_free(c->tls); /* its close_notify goes out before the FIN */
+	tlso_free(c->tls); /* its close_notify goes out before the FIN */
 	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
@@ -169,7 +169,7 @@ static int io_errk(int e)
 #define IO_WAIT (-1) /* wait for *wait on the socket, then call again */
 #define IO_FAIL (-2) /* failed: *err is the errk */
 
-/* Maps a tlsconn failure or wish to IO_WAIT or IO_FAIL. A broken record
+/* Maps a TLS failure or wish to IO_WAIT or IO_FAIL. A broken record
  * is a `tls` error; a connection closed or reset under TLS, a reset. */
 static ssize_t tls_io(ssize_t n, uint32_t *wait, int *err)
 {
@@ -186,7 +186,7 @@ static ssize_t tls_io(ssize_t n, uint32_t *wait, int *err)
 static ssize_t conn_send(h1_conn *c, const char *p, size_t len, uint32_t *wait, int *err)
 {
 	if (c->tls != NULL) {
-		ssize_t n = tlsconn_write(c->tls, p, len);
+		ssize_t n = tlso_write(c->tls, p, len);
 		return n > 0 ? n : tls_io(n, wait, err);
 	}
 	for (;;) {
@@ -209,7 +209,7 @@ static ssize_t conn_send(h1_conn *c, const char *p, size_t len, uint32_t *wait, 
 static ssize_t conn_recv(h1_conn *c, char *p, size_t len, uint32_t *wait, int *err)
 {
 	if (c->tls != NULL) {
-		ssize_t n = tlsconn_read(c->tls, p, len);
+		ssize_t n = tlso_read(c->tls, p, len);
 		return n >= 0 ? n : tls_io(n, wait, err);
 	}
 	for (;;) {
@@ -229,12 +229,12 @@ static ssize_t conn_recv(h1_conn *c, char *p, size_t len, uint32_t *wait, int *e
 
 /* After a read of n bytes into a buffer of cap: whether nothing more is
  * held. A short plain read emptied the socket; over TLS a read returns one
- * record, and mbedTLS reads a record's bytes only, so with nothing decrypted
- * left over, what is still to come is in the socket, which epoll (level
- * triggered) reports again. Either way no read is spent on EAGAIN. */
+ * record, so the session must hold no more bytes (decrypted or not): what
+ * is still to come is then in the socket, which epoll (level triggered)
+ * reports again. Either way no read is spent on EAGAIN. */
 static int conn_drained(const h1_conn *c, size_t n, size_t cap)
 {
-	return n < cap && (c->tls == NULL || tlsconn_pending(c->tls) == 0);
+	return n < cap && (c->tls == NULL || !tlso_pending(c->tls));
 }
 
 static uint64_t span_us(int64_t a, int64_t b)
@@ -420,18 +420,16 @@ static int conn_open(h1_conn *c, int64_t now)
  * init, or for a redirect's first hop to one). NULL when it cannot be made:
  * the agent checked the plan's CA file when it took the run, so that is
  * unexpected, and logged once. */
-static tlsconn_cfg *tls_cfg(h1_state *st)
+static tlso_cfg *tls_cfg(h1_state *st)
 {
-	static const char *const alpn[] = { "http/1.1", NULL };
 	char err[512];
 	if (st->tls != NULL || st->tls_failed)
 		return st->tls;
-	if (tlsconn_cfg_new(&st->p->tls, &st->tls, err, sizeof(err)) != HERD_OK) {
+	if (tlso_cfg_new(&st->p->tls, &st->tls, err, sizeof(err)) != HERD_OK) {
 		st->tls_failed = 1;
 		log_error("https: %s", err);
 		return NULL;
 	}
-	tlsconn_cfg_alpn(st->tls, alpn);
 	return st->tls;
 }
 
@@ -444,12 +442,10 @@ static tlsconn_cfg *tls_cfg(h1_state *st)
  */
 static int tls_step(h1_conn *c)
 {
-	int rv = tlsconn_handshake(c->tls);
+	int rv = tlso_handshake(c->tls);
 	if (rv == TLSC_OK) {
 		int64_t now = clock_mono_ns();
 		c->tls_us = span_us(c->t_tls, now);
-		if (tlsconn_sess_save(c->tls, &c->sess) == HERD_OK)
-			c->sess_host = c->host;
 		c->t_ready = now;
 		return send_more(c);
 	}
@@ -462,7 +458,7 @@ static int tls_step(h1_conn *c)
 		log_warn("https://%s:%u: the server's certificate was refused: %s (further refusals are "
 		         "counted as 'tls' errors, not logged)",
 		         safetext_copy(safe, sizeof(safe), h->name), (unsigned)h->port,
-		         tlsconn_cert_error(c->tls, why, sizeof(why)));
+		         tlso_cert_error(c->tls, why, sizeof(why)));
 	}
 	return ERRK_TLS;
 }
@@ -472,7 +468,7 @@ static int tls_step(h1_conn *c)
 static int conn_up(h1_conn *c, int64_t now)
 {
 	const h1_host *h = &c->st->hosts[c->host];
-	tlsconn_cfg *cfg;
+	tlso_cfg *cfg;
 
 	c->connecting_us = span_us(c->t_connect, now);
 	if (!h->tls) {
@@ -482,10 +478,15 @@ static int conn_up(h1_conn *c, int64_t now)
 	c->t_tls = now;
 	if ((cfg = tls_cfg(c->st)) == NULL)
 		return ERRK_TLS;
-	if (tlsconn_new(cfg, c->fd, h->name, &c->tls) != HERD_OK)
+	/* The VU resumes its last session with this host; the sessions the
+	 * server issues on this connection land in c->sess. */
+	if (c->sess != NULL && c->sess_host != c->host) {
+		tlso_sess_free(c->sess);
+		c->sess = NULL;
+	}
+	c->sess_host = c->host;
+	if (tlso_new(cfg, c->fd, h->name, &c->sess, &c->tls) != HERD_OK)
 		return ERRK_OTHER;
-	if (c->sess != NULL && c->sess_host == c->host)
-		tlsconn_sess_resume(c->tls, c->sess);
 	c->phase = PH_TLS;
 	return tls_step(c);
 }
@@ -1049,7 +1050,7 @@ static void h1_fini(void *state)
 	free(st->first);
 	dheap_fini(&st->deadlines);
 	free(st->rbuf);
-	tlsconn_cfg_free(st->tls);
+	tlso_cfg_free(st->tls);
 	free(st);
 }
 
@@ -1149,7 +1150,7 @@ static void h1_vu_release(void *state, vu *v)
 	free(c->hdrs.p);
 	free(c->hop.bytes);
 	free(c->url.p);
-	tlsconn_sess_free(c->sess);
+	tlso_sess_free(c->sess);
 	free(c);
 	v->conn = NULL;
 }
