@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <mbedtls/aesni.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -31,7 +30,6 @@ struct tlsconn_cfg {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	int verify; /* the server's certificate is checked */
-	int *suites; /* the cipher suites offered, in order (conf points at them) */
 };
 
 struct tlsconn {
@@ -178,52 +176,6 @@ static int verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 /* ---- configuration ---- */
 
-/*
- * Offers AES-GCM first when the CPU has AES-NI and carry-less multiply
- * (mbedTLS uses them for AES and GHASH), then mbedTLS's own order, which
- * puts ChaCha20-Poly1305 (plain C here) before AES-GCM: servers follow the
- * client's order by default (nginx: ssl_prefer_server_ciphers off), and on
- * such CPUs AES-GCM costs a small request about a third less. Without them,
- * or without memory, mbedTLS's order stays. Returns the list for cfg to own.
- */
-static int *prefer_aes_gcm(mbedtls_ssl_config *conf)
-{
-#if defined(MBEDTLS_AESNI_C) && defined(MBEDTLS_HAVE_X86_64)
-	static const int first[] = {
-		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	};
-	const int *all = mbedtls_ssl_list_ciphersuites();
-	size_t n = 0, k = 0;
-	int *out;
-
-	if (!mbedtls_aesni_has_support(MBEDTLS_AESNI_AES) || !mbedtls_aesni_has_support(MBEDTLS_AESNI_CLMUL))
-		return NULL;
-	while (all[n] != 0)
-		n++;
-	if ((out = calloc(n + sizeof(first) / sizeof(first[0]) + 1, sizeof(*out))) == NULL)
-		return NULL;
-	for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
-		for (size_t j = 0; j < n; j++)
-			if (all[j] == first[i]) {
-				out[k++] = first[i];
-				break;
-			}
-	for (size_t j = 0; j < n; j++) {
-		size_t i = 0;
-		while (i < sizeof(first) / sizeof(first[0]) && first[i] != all[j])
-			i++;
-		if (i == sizeof(first) / sizeof(first[0]))
-			out[k++] = all[j];
-	}
-	mbedtls_ssl_conf_ciphersuites(conf, out);
-	return out;
-#else
-	(void)conf;
-	return NULL;
-#endif
-}
-
 int tlsconn_cfg_new(const plan_tls *opts, tlsconn_cfg **out, char *err, size_t errlen)
 {
 	static const unsigned char pers[] = "herd-agent tls";
@@ -254,7 +206,6 @@ int tlsconn_cfg_new(const plan_tls *opts, tlsconn_cfg **out, char *err, size_t e
 		goto fail;
 	}
 	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &cfg->drbg);
-	cfg->suites = prefer_aes_gcm(&cfg->conf);
 #if MBEDTLS_VERSION_MAJOR >= 3
 	mbedtls_ssl_conf_min_tls_version(&cfg->conf, MBEDTLS_SSL_VERSION_TLS1_2);
 #else
@@ -316,7 +267,6 @@ void tlsconn_cfg_free(tlsconn_cfg *cfg)
 	mbedtls_x509_crt_free(&cfg->ca);
 	mbedtls_ctr_drbg_free(&cfg->drbg);
 	mbedtls_entropy_free(&cfg->entropy);
-	free(cfg->suites);
 	free(cfg);
 }
 
@@ -430,57 +380,4 @@ const char *tlsconn_cert_error(const tlsconn *t, char *buf, size_t len)
 		if (buf[i] == '\n')
 			buf[i] = ';';
 	return buf;
-}
-
-void tlsconn_cfg_alpn(tlsconn_cfg *cfg, const char *const *protos)
-{
-	/* mbedTLS keeps the pointer and only reads through it. */
-	mbedtls_ssl_conf_alpn_protocols(&cfg->conf, (const char **)(uintptr_t)protos);
-}
-
-/* ---- session resumption ---- */
-
-struct tlsconn_sess {
-	mbedtls_ssl_session s;
-	int set; /* s holds a session */
-};
-
-int tlsconn_sess_save(const tlsconn *t, tlsconn_sess **s)
-{
-	tlsconn_sess *k = *s;
-	if (k == NULL) {
-		if ((k = calloc(1, sizeof(*k))) == NULL)
-			return HERD_ENOMEM;
-		mbedtls_ssl_session_init(&k->s);
-	} else {
-		/* mbedtls_ssl_get_session copies into a clean session only. */
-		mbedtls_ssl_session_free(&k->s);
-		mbedtls_ssl_session_init(&k->s);
-		k->set = 0;
-	}
-	if (mbedtls_ssl_get_session(&t->ssl, &k->s) != 0) {
-		mbedtls_ssl_session_free(&k->s);
-		mbedtls_ssl_session_init(&k->s);
-		if (*s == NULL)
-			free(k);
-		return HERD_ENOMEM;
-	}
-	k->set = 1;
-	*s = k;
-	return HERD_OK;
-}
-
-void tlsconn_sess_resume(tlsconn *t, const tlsconn_sess *s)
-{
-	/* A failure only costs the resumption: the handshake is a full one. */
-	if (s != NULL && s->set)
-		(void)mbedtls_ssl_set_session(&t->ssl, &s->s);
-}
-
-void tlsconn_sess_free(tlsconn_sess *s)
-{
-	if (s == NULL)
-		return;
-	mbedtls_ssl_session_free(&s->s);
-	free(s);
 }

@@ -77,30 +77,4 @@ void tlsconn_bytes(const tlsconn *t, uint64_t *in, uint64_t *out);
 /* After TLSC_ECERT: why the certificate was refused, as one line in buf. */
 const char *tlsconn_cert_error(const tlsconn *t, char *buf, size_t len);
 
-/*
- * Offers protos (a NULL-terminated list of ALPN names, e.g. "http/1.1") in
- * the handshake of every session made from cfg from now on. The list is
- * kept by reference: it must outlive cfg (a static array).
- */
-void tlsconn_cfg_alpn(tlsconn_cfg *cfg, const char *const *protos);
-
-/* A TLS session (its keys and ticket) kept to resume it on a later
- * connection to the same server. */
-typedef struct tlsconn_sess tlsconn_sess;
-
-/*
- * After a completed handshake: keeps t's session in *s, allocating it when
- * *s is NULL and replacing what it held otherwise (free with
- * tlsconn_sess_free). Returns HERD_OK, or HERD_ENOMEM with *s unchanged
- * (or, when its old content could not be replaced, emptied: resuming from
- * it then does a full handshake).
- */
-int tlsconn_sess_save(const tlsconn *t, tlsconn_sess **s);
-
-/* Before the handshake: asks the server to resume s (a session of the same
- * server and cfg). The server may refuse; the handshake is then a full one. */
-void tlsconn_sess_resume(tlsconn *t, const tlsconn_sess *s);
-
-void tlsconn_sess_free(tlsconn_sess *s);
-
 #endif

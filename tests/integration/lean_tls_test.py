@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,8 +47,9 @@ def make_pki():
     return p
 
 
-def tls_nginx(cert_key):
-    """nginx serving the harness's locations over TLS only, on every address
+def tls_nginx(cert_key, protocols="TLSv1.2"):
+    """nginx serving the harness's locations over TLS only (protocols: its
+    ssl_protocols; nginx 1.22's default has no TLS 1.3), on every address
     localhost resolves to, with a session cache and tickets (nginx's
     defaults), and /close answering with Connection: close."""
     cert, key = cert_key
@@ -56,10 +58,11 @@ def tls_nginx(cert_key):
     listen = "listen 127.0.0.1:{port} reuseport backlog=4096;"
     return Nginx(replace={
         listen: ("listen 127.0.0.1:{port} ssl reuseport backlog=4096;\n" + extra +
+                 "        ssl_protocols %s;\n"
                  "        ssl_certificate %s;\n        ssl_certificate_key %s;\n"
                  "        ssl_session_cache shared:herdtls:1m;\n"
                  "        location = /close {{ keepalive_timeout 0; return 200 \"closed\\n\"; }}"
-                 % (cert, key)),
+                 % (protocols, cert, key)),
     }, fields=FIELDS)
 
 
@@ -129,12 +132,12 @@ def case_keepalive_counts_bytes_sni(driver):
         check(conn.get("max", 0) > 0, "http_req_connecting %s" % conn)
 
 
-def case_resumption_on_reconnects(driver):
+def case_resumption_on_reconnects(driver, protocols="TLSv1.2"):
     """2 VUs x 6 requests to /close (nginx answers Connection: close): 12
     connections, each VU's first a full handshake and its 5 reconnects
     resumed ($ssl_session_reused r): 10 of 12."""
     pki = make_pki()
-    with tls_nginx(pki.srv) as ng:
+    with tls_nginx(pki.srv, protocols) as ng:
         r = run_on(driver, plan(https(ng), {"s": flow(2, 6, "/close")}, head=head_ca(pki)), timeout=60)
         expect_code(r, 0)
         expect_pick(r, "s", driver, [])
@@ -151,6 +154,35 @@ def case_resumption_on_reconnects(driver):
              collections.Counter(e["ssl_protocol"] for e in es))
         check(dict(reused) == {"r": 10, ".": 2}, "ssl_session_reused %s, expected r 10 and . 2"
               % dict(reused))
+        want = "TLSv1.3" if "1.3" in protocols else "TLSv1.2"
+        check({e["ssl_protocol"] for e in es} == {want}, "protocols %s, expected %s"
+              % ({e["ssl_protocol"] for e in es}, want))
+
+
+def case_resumption_tls13(driver):
+    """The same over TLS 1.3, where the server's tickets come after the
+    handshake: 10 of 12 connections resumed."""
+    case_resumption_on_reconnects(driver, "TLSv1.2 TLSv1.3")
+
+
+def case_ip_address_names(driver):
+    """https://127.0.0.1: no SNI is sent (nginx logs none) and the address
+    must be an IP name of the certificate: the server certificate (IP
+    127.0.0.1) passes, 4 of 4; the one for wrong.test alone fails, tls 4."""
+    pki = make_pki()
+    with tls_nginx(pki.srv) as ng:
+        r = run_on(driver, plan(https(ng, "127.0.0.1"), {"s": flow(2, 2, "/small")},
+                                head=head_ca(pki)), timeout=60)
+        expect_code(r, 0)
+        check(not r.errors_by_kind() and r.count() == 4 == ng.access_log_lines(status=200),
+              "errors %s, count %d, nginx %d" % (r.errors_by_kind(), r.count(), ng.access_log_lines()))
+        sni = {e["ssl_server_name"] for e in ng.entries()}
+        check(sni <= {"", "-"}, "SNI %s sent for an address" % sni)
+    with tls_nginx(pki.wrong) as ng:
+        r = run_on(driver, plan(https(ng, "127.0.0.1"), {"s": flow(2, 2, "/small")},
+                                head=head_ca(pki)), timeout=60)
+        expect_code(r, 0)
+        check(r.errors_by_kind() == {"tls": 4}, "errors %s, expected tls 4" % r.errors_by_kind())
 
 
 def case_wrong_name_refused(driver):
@@ -189,8 +221,73 @@ def case_self_signed(driver):
         check(ng.access_log_lines() == 4, "nginx logged %d" % ng.access_log_lines())
 
 
-CASES = [case_keepalive_counts_bytes_sni, case_resumption_on_reconnects, case_wrong_name_refused,
-         case_self_signed]
+class SilentThenGarbage:
+    """Two listeners on 127.0.0.1: `silent` accepts connections (the kernel
+    does, from its backlog) and never answers; `garbage` answers every
+    connection with bytes that are not TLS, then closes it."""
+
+    def __enter__(self):
+        self.silent = socket.socket()
+        self.silent.bind(("127.0.0.1", 0))
+        self.silent.listen(16)
+        self.garbage = socket.socket()
+        self.garbage.bind(("127.0.0.1", 0))
+        self.garbage.listen(16)
+        self.stop = False
+        self.served = 0
+
+        def serve():
+            self.garbage.settimeout(0.2)
+            while not self.stop:
+                try:
+                    c, _ = self.garbage.accept()
+                except OSError:
+                    continue
+                with c:
+                    c.settimeout(2)
+                    try:
+                        c.recv(4096)
+                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno" * 20)
+                    except OSError:
+                        pass
+                self.served += 1
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join(5)
+        self.silent.close()
+        self.garbage.close()
+
+
+def case_handshake_timeout_and_garbage(driver):
+    """A server that never answers the ClientHello: each request fails as
+    `timeout` at its 1 s timeout, having spent it in the handshake; a server
+    that answers with plain HTTP instead of TLS: `tls` on both drivers."""
+    pki = make_pki()
+    with SilentThenGarbage() as srv:
+        port = srv.silent.getsockname()[1]
+        r = run_on(driver, plan("https://127.0.0.1:%d" % port, {"s": flow(1, 2, "/small").replace(
+            "timeout: 5s", "timeout: 1s")}, head=head_ca(pki)), timeout=60)
+        expect_code(r, 0)
+        check(r.errors_by_kind() == {"timeout": 2}, "silent server: errors %s, expected timeout 2"
+              % r.errors_by_kind())
+        dur = r.metric("http_req_duration")
+        check(dur.get("min", 0) >= 1000 * 0.99, "http_req_duration %s: a timed-out request lasts "
+              "its timeout" % dur)
+        port = srv.garbage.getsockname()[1]
+        r = run_on(driver, plan("https://127.0.0.1:%d" % port, {"s": flow(1, 2, "/small")},
+                                head=head_ca(pki)), timeout=60)
+        expect_code(r, 0)
+        check(r.errors_by_kind() == {"tls": 2}, "non-TLS server: errors %s, expected tls 2"
+              % r.errors_by_kind())
+
+
+CASES = [case_keepalive_counts_bytes_sni, case_resumption_on_reconnects, case_resumption_tls13,
+         case_wrong_name_refused, case_ip_address_names, case_self_signed,
+         case_handshake_timeout_and_garbage]
 
 
 def per_driver(case, driver):
