@@ -741,6 +741,17 @@ static void on_readable(h1_conn *c)
 	}
 }
 
+/* An idle TLS connection became readable: takes in what TLS sent for its
+ * own sake. Returns 1 when the connection stays usable (TLS wants more
+ * input), 0 when it ended or brought HTTP bytes nobody asked for. */
+static int tls_idle_input(h1_conn *c)
+{
+	uint32_t wait = 0;
+	int err = 0;
+	return c->tls != NULL && conn_recv(c, c->st->rbuf, RBUF_SIZE, &wait, &err) == IO_WAIT &&
+	       wait == EPOLLIN;
+}
+
 static void on_fd(void *arg, int fd, uint32_t events)
 {
 	h1_conn *c = arg;
@@ -749,7 +760,10 @@ static void on_fd(void *arg, int fd, uint32_t events)
 	case PH_IDLE:
 	case PH_FAILED:
 		/* Between requests the server may only close the connection (or
-		 * misbehave): either way it is of no further use. */
+		 * misbehave): either way it is of no further use. Over TLS it may
+		 * also send what TLS itself needs (TLS 1.3 tickets, key updates). */
+		if (c->phase == PH_IDLE && !(events & (EPOLLERR | EPOLLHUP)) && tls_idle_input(c))
+			return;
 		conn_close(c);
 		return;
 	case PH_CONNECTING:
