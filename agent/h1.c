@@ -10,7 +10,6 @@
  * everything unusual.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

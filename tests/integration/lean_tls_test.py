@@ -21,7 +21,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from drivers_test import accept_proves, expect_code, expect_pick, plan, run_on  # noqa: E402
+from drivers_test import (accept_proves, expect_code, expect_pick, per_driver, plan,  # noqa: E402
+                          run_on)
 from harness import Fail, Nginx, TestPki, check, main, note  # noqa: E402
 
 DRIVERS = ("curl", "lean")
@@ -79,6 +80,21 @@ def flow(vus, iterations, path, extra=""):
             "  - get: %s\n    redirects: 0\n    timeout: 5s\n%s" % (vus, iterations, path, extra))
 
 
+def run_logged(driver, ng, text, n):
+    """Runs text on driver: it must exit 0 on that driver, and nginx must log
+    n requests, as many as herd counted, all sent by that driver. Returns
+    (result, nginx's entries)."""
+    r = run_on(driver, text, timeout=60)
+    expect_code(r, 0)
+    expect_pick(r, "s", driver, [])
+    ng.settle()
+    es = ng.entries()
+    accept_proves(es, driver)
+    check(len(es) == n == r.count(), "nginx logged %d, herd counted %d, expected %d"
+          % (len(es), r.count(), n))
+    return r, es
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -90,16 +106,9 @@ def case_keepalive_counts_bytes_sni(driver):
     a TLS handshake time and a connect time."""
     pki = make_pki()
     with tls_nginx(pki.srv) as ng:
-        r = run_on(driver, plan(https(ng), {"s": flow(4, 25, "/small", "    checks:\n"
-                                                      "      ok: { status: 200 }\n")},
-                               head=head_ca(pki)), timeout=60)
-        expect_code(r, 0)
-        expect_pick(r, "s", driver, [])
-        ng.settle()
-        es = ng.entries()
-        accept_proves(es, driver)
-        check(len(es) == 100 == r.count(), "nginx logged %d, herd counted %d, expected 100"
-              % (len(es), r.count()))
+        r, es = run_logged(driver, ng, plan(https(ng), {"s": flow(4, 25, "/small", "    checks:\n"
+                                                                  "      ok: { status: 200 }\n")},
+                                            head=head_ca(pki)), 100)
         check(all(e["status"] == 200 for e in es), "statuses %s"
               % collections.Counter(e["status"] for e in es))
         check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
@@ -138,14 +147,8 @@ def case_resumption_on_reconnects(driver, protocols="TLSv1.2"):
     resumed ($ssl_session_reused r): 10 of 12."""
     pki = make_pki()
     with tls_nginx(pki.srv, protocols) as ng:
-        r = run_on(driver, plan(https(ng), {"s": flow(2, 6, "/close")}, head=head_ca(pki)), timeout=60)
-        expect_code(r, 0)
-        expect_pick(r, "s", driver, [])
-        ng.settle()
-        es = ng.entries()
-        accept_proves(es, driver)
-        check(len(es) == 12 == r.count(), "nginx logged %d, herd counted %d, expected 12"
-              % (len(es), r.count()))
+        r, es = run_logged(driver, ng, plan(https(ng), {"s": flow(2, 6, "/close")}, head=head_ca(pki)),
+                           12)
         check(not r.errors_by_kind(), "errors %s" % r.errors_by_kind())
         check(len({e["connection"] for e in es}) == 12, "connections %d, expected 12"
               % len({e["connection"] for e in es}))
@@ -315,14 +318,6 @@ def case_handshake_timeout_and_garbage(driver):
 CASES = [case_keepalive_counts_bytes_sni, case_resumption_on_reconnects, case_resumption_tls13,
          case_wrong_name_refused, case_ip_address_names, case_self_signed,
          case_handshake_timeout_and_garbage, case_redirect_http_to_https]
-
-
-def per_driver(case, driver):
-    def t():
-        case(driver)
-    t.__name__ = "%s[%s]" % (case.__name__[len("case_"):], driver)
-    t.__doc__ = case.__doc__
-    return t
 
 
 def test_auto_picks_lean_for_https():
