@@ -52,7 +52,7 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 		const plan_step *st = &s->steps[i];
 		if (st->kind != STEP_HTTP)
 			continue;
-		/* https:// is the lean driver's too (TLS through agent/tlsconn,
+		/* https:// is the lean driver's too (TLS through agent/tlsossl,
 		 * with the plan's `tls` settings as libcurl applies them): the
 		 * plan has no client certificates, proxies or HTTP/2, which would
 		 * be libcurl's. A templated URL's scheme may only be known once
