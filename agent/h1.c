@@ -1,13 +1,15 @@
 /*
- * The lean HTTP/1.1 driver, for plain http:// keep-alive traffic. Each VU owns
- * one non-blocking TCP connection in its worker's epoll loop. Hosts are
- * resolved and every step's request is rendered once at init, so a request
- * costs one send() and usually one recv(), read by the h1parse codec, with no
- * allocation and no formatting. Redirects are followed per hop (follow()).
- * libcurl stays the driver for TLS, HTTP/2, proxies and everything unusual.
+ * The lean HTTP/1.1 driver, for http:// and https:// keep-alive traffic. Each
+ * VU owns one non-blocking TCP connection in its worker's epoll loop, under
+ * TLS (agent/tlsossl, OpenSSL 3) for https://, with the VU's TLS session kept
+ * to resume it on its next connection. Hosts are resolved and every step's
+ * request is rendered once at init, so a request costs one send() and
+ * usually one recv() (one TLS record each way over https), read by the
+ * h1parse codec, with no allocation and no formatting. Redirects are followed
+ * per hop (follow()). libcurl stays the driver for HTTP/2, proxies and
+ * everything unusual.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,6 +25,7 @@
 #include "agent/driver.h"
 #include "agent/h1parse.h"
 #include "agent/tcp.h"
+#include "agent/tlsossl.h"
 #include "agent/worker.h"
 #include "common/clock.h"
 #include "common/dheap.h"
@@ -44,6 +47,7 @@ typedef struct h1_host {
 	socklen_t addrlen;
 	int resolved;
 	char *refused;    /* why --allow-target refuses the address, NULL when it does not */
+	uint8_t tls;      /* https:// */
 } h1_host;
 
 /* One step, ready to send. */
@@ -71,11 +75,15 @@ typedef struct h1_state {
 	size_t nhosts;
 	dheap deadlines;  /* requests in flight, by deadline */
 	char *rbuf;       /* responses are parsed as they are read, so one buffer serves all */
+	tlso_cfg *tls;    /* for https:// hosts; NULL until one is used */
+	int tls_failed;   /* tls could not be made (logged once) */
+	int cert_logged;  /* a refused certificate was logged */
 } h1_state;
 
 typedef enum conn_phase {
 	PH_IDLE = 0,      /* no request (the connection may be open) */
 	PH_CONNECTING,    /* waiting for connect() to finish */
+	PH_TLS,           /* the TLS handshake of an https:// connection */
 	PH_SENDING,       /* part of the request is written */
 	PH_RECEIVING,     /* the request is written; reading the response */
 	PH_FAILED,        /* failed inside start(): reported from the timer */
@@ -85,6 +93,9 @@ struct h1_conn {
 	h1_state *st;
 	vu *v;
 	int fd;             /* -1 when there is no connection */
+	tlso *tls;          /* the TLS session over fd to an https:// host, else NULL */
+	tlso_sess *sess;    /* the VU's last TLS session of host sess_host, to resume */
+	size_t sess_host;
 	uint32_t events;    /* what fd is watched for */
 	size_t host;        /* the host fd is connected to */
 	conn_phase phase;
@@ -96,10 +107,11 @@ struct h1_conn {
 	uint8_t got_bytes;  /* some response byte arrived */
 	dheap_node dl;      /* its deadline, in the state's heap while in flight */
 	int64_t t_connect;  /* connect() called */
+	int64_t t_tls;      /* the TLS handshake started */
 	int64_t t_ready;    /* first send() of the attempt */
 	int64_t t_written;  /* the whole request written */
 	int64_t t_first;    /* first response byte read */
-	uint64_t blocked_us, connecting_us;
+	uint64_t blocked_us, connecting_us, tls_us;
 	h1p parser;
 	char *body;         /* kept for body checks, NUL-terminated */
 	size_t body_len, body_cap;
@@ -122,6 +134,8 @@ static void conn_close(h1_conn *c)
 	if (c->fd < 0)
 		return;
 	worker_unwatch(c->st->w, c->fd);
+	tlso_free(c->tls); /* its close_notify goes out before the FIN */
+	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
 	c->events = 0;
@@ -146,6 +160,80 @@ static int connect_errk(int e)
 static int io_errk(int e)
 {
 	return e == ETIMEDOUT ? ERRK_TIMEOUT : ERRK_RESET;
+}
+
+/* ---- the connection's bytes: plain, or through TLS for https:// ---- */
+
+/* What conn_send and conn_recv return besides a count of bytes. */
+#define IO_WAIT (-1) /* wait for *wait on the socket, then call again */
+#define IO_FAIL (-2) /* failed: *err is the errk */
+
+/* Maps a TLS failure or wish to IO_WAIT or IO_FAIL. A broken record
+ * is a `tls` error; a connection closed or reset under TLS, a reset. */
+static ssize_t tls_io(ssize_t n, uint32_t *wait, int *err)
+{
+	if (n == TLSC_WANT_READ || n == TLSC_WANT_WRITE) {
+		*wait = n == TLSC_WANT_READ ? EPOLLIN : EPOLLOUT;
+		return IO_WAIT;
+	}
+	*err = n == TLSC_ECLOSED ? ERRK_RESET : ERRK_TLS;
+	return IO_FAIL;
+}
+
+/* Writes up to len (> 0) bytes on c's connection: returns n > 0, IO_WAIT
+ * or IO_FAIL. Over TLS, bytes not taken must be offered again as they were. */
+static ssize_t conn_send(h1_conn *c, const char *p, size_t len, uint32_t *wait, int *err)
+{
+	if (c->tls != NULL) {
+		ssize_t n = tlso_write(c->tls, p, len);
+		return n > 0 ? n : tls_io(n, wait, err);
+	}
+	for (;;) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			*wait = EPOLLOUT;
+			return IO_WAIT;
+		}
+		*err = io_errk(n < 0 ? errno : EPIPE);
+		return IO_FAIL;
+	}
+}
+
+/* Reads up to len bytes: returns n > 0, 0 at the end of the stream (a TLS
+ * close_notify or not), IO_WAIT or IO_FAIL. */
+static ssize_t conn_recv(h1_conn *c, char *p, size_t len, uint32_t *wait, int *err)
+{
+	if (c->tls != NULL) {
+		ssize_t n = tlso_read(c->tls, p, len);
+		return n >= 0 ? n : tls_io(n, wait, err);
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, p, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			*wait = EPOLLIN;
+			return IO_WAIT;
+		}
+		*err = io_errk(errno);
+		return IO_FAIL;
+	}
+}
+
+/* After a read of n bytes into a buffer of cap: whether nothing more is
+ * held. A short plain read emptied the socket; over TLS a read returns one
+ * record, so the session must hold no more bytes (decrypted or not): what
+ * is still to come is then in the socket, which epoll (level triggered)
+ * reports again. Either way no read is spent on EAGAIN. */
+static int conn_drained(const h1_conn *c, size_t n, size_t cap)
+{
+	return n < cap && (c->tls == NULL || !tlso_pending(c->tls));
 }
 
 static uint64_t span_us(int64_t a, int64_t b)
@@ -236,6 +324,7 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 	}
 	r.blocked_us = c->blocked_us;
 	r.connecting_us = c->connecting_us;
+	r.tls_us = c->tls_us;
 	r.status = c->parser.headers_done ? c->parser.status : 0;
 	r.bytes_in = c->chain_in + c->parser.header_bytes + c->parser.body_wire_bytes;
 	r.bytes_out = c->chain_out + c->sent;
@@ -288,18 +377,19 @@ static int send_more(h1_conn *c)
 {
 	const h1_req *rq = c->rq;
 	while (c->sent < rq->len) {
-		ssize_t n = send(c->fd, rq->bytes + c->sent, rq->len - c->sent, MSG_NOSIGNAL);
+		uint32_t wait = 0;
+		int err = ERRK_OTHER;
+		ssize_t n = conn_send(c, rq->bytes + c->sent, rq->len - c->sent, &wait, &err);
 		if (n > 0) {
 			c->sent += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (n == IO_WAIT) {
+			/* Input too: the server may answer (or close) early. */
 			c->phase = PH_SENDING;
 			return conn_watch(c, EPOLLIN | EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
 		}
-		return retry_or(c, io_errk(n < 0 ? errno : EPIPE));
+		return retry_or(c, err);
 	}
 	c->t_written = clock_mono_ns();
 	c->phase = PH_RECEIVING;
@@ -319,12 +409,85 @@ static int conn_open(h1_conn *c, int64_t now)
 		return err;
 	c->events = 0;
 	c->host = c->rq->host;
-	if (connected) {
-		c->connecting_us = span_us(now, clock_mono_ns());
+	if (connected)
 		return NO_ERR;
-	}
 	c->phase = PH_CONNECTING;
 	return conn_watch(c, EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
+}
+
+/* The worker's TLS configuration, made for its first https:// host (at
+ * init, or for a redirect's first hop to one). NULL when it cannot be made:
+ * the agent checked the plan's CA file when it took the run, so that is
+ * unexpected, and logged once. */
+static tlso_cfg *tls_cfg(h1_state *st)
+{
+	char err[512];
+	if (st->tls != NULL || st->tls_failed)
+		return st->tls;
+	if (tlso_cfg_new(&st->p->tls, &st->tls, err, sizeof(err)) != HERD_OK) {
+		st->tls_failed = 1;
+		log_error("https: %s", err);
+		return NULL;
+	}
+	return st->tls;
+}
+
+/*
+ * Advances the TLS handshake of an https:// connection; sends the request
+ * once it is done, keeping the session to resume on the VU's next
+ * connection to that host. Returns NO_ERR or an errk: every failed
+ * handshake is a `tls` error, as libcurl's CURLE_SSL_CONNECT_ERROR and
+ * CURLE_PEER_FAILED_VERIFICATION are.
+ */
+static int tls_step(h1_conn *c)
+{
+	int rv = tlso_handshake(c->tls);
+	if (rv == TLSC_OK) {
+		int64_t now = clock_mono_ns();
+		c->tls_us = span_us(c->t_tls, now);
+		c->t_ready = now;
+		return send_more(c);
+	}
+	if (rv == TLSC_WANT_READ || rv == TLSC_WANT_WRITE)
+		return conn_watch(c, rv == TLSC_WANT_READ ? EPOLLIN : EPOLLOUT) == HERD_OK ? NO_ERR : ERRK_OTHER;
+	if (rv == TLSC_ECERT && !c->st->cert_logged) {
+		char why[256], safe[160];
+		const h1_host *h = &c->st->hosts[c->host];
+		c->st->cert_logged = 1;
+		log_warn("https://%s:%u: the server's certificate was refused: %s (further refusals are "
+		         "counted as 'tls' errors, not logged)",
+		         safetext_copy(safe, sizeof(safe), h->name), (unsigned)h->port,
+		         tlso_cert_error(c->tls, why, sizeof(why)));
+	}
+	return ERRK_TLS;
+}
+
+/* The TCP connection is up (at now): starts TLS on it for an https:// host,
+ * else sends the request. Returns NO_ERR or an errk. */
+static int conn_up(h1_conn *c, int64_t now)
+{
+	const h1_host *h = &c->st->hosts[c->host];
+	tlso_cfg *cfg;
+
+	c->connecting_us = span_us(c->t_connect, now);
+	if (!h->tls) {
+		c->t_ready = now;
+		return send_more(c);
+	}
+	c->t_tls = now;
+	if ((cfg = tls_cfg(c->st)) == NULL)
+		return ERRK_TLS;
+	/* The VU resumes its last session with this host; the sessions the
+	 * server issues on this connection land in c->sess. */
+	if (c->sess != NULL && c->sess_host != c->host) {
+		tlso_sess_free(c->sess);
+		c->sess = NULL;
+	}
+	c->sess_host = c->host;
+	if (tlso_new(cfg, c->fd, h->name, &c->sess, &c->tls) != HERD_OK)
+		return ERRK_OTHER;
+	c->phase = PH_TLS;
+	return tls_step(c);
 }
 
 /* Forgets what an earlier attempt left: response, timings, bytes. */
@@ -357,14 +520,14 @@ static int attempt(h1_conn *c, int64_t now)
 	if (c->fd >= 0) {
 		c->reused = 1;
 		c->connecting_us = 0;
-	} else {
-		c->reused = 0;
-		if ((err = conn_open(c, now)) != NO_ERR || c->phase == PH_CONNECTING)
-			return err;
-		now = c->t_connect + (int64_t)c->connecting_us * 1000;
+		c->tls_us = 0;
+		c->t_ready = now;
+		return send_more(c);
 	}
-	c->t_ready = now;
-	return send_more(c);
+	c->reused = 0;
+	if ((err = conn_open(c, now)) != NO_ERR || c->phase == PH_CONNECTING)
+		return err;
+	return conn_up(c, clock_mono_ns());
 }
 
 /* The connection finished connecting (or failed to). */
@@ -380,26 +543,13 @@ static void on_connected(h1_conn *c)
 		finish(c, connect_errk(e), now, 1);
 		return;
 	}
-	c->connecting_us = span_us(c->t_connect, now);
-	c->t_ready = now;
-	c->phase = PH_SENDING;
-	int err = send_more(c);
+	int err = conn_up(c, now);
 	if (err != NO_ERR)
 		finish(c, err, clock_mono_ns(), 1);
 }
 
 static int render(h1_state *st, const plan_step *s, h1_req *rq);
 
-/* Says once per process that a redirect to https:// failed on the lean
- * driver, and what to do about it. */
-static void warn_https_hop(const char *url)
-{
-	static atomic_int warned;
-	char safe[200];
-	if (atomic_exchange(&warned, 1) == 0)
-		log_warn("a redirect to %s: the lean HTTP/1.1 driver has no TLS, counted as 'other' "
-		         "(run with --http-driver curl)", safetext_copy(safe, sizeof(safe), url));
-}
 
 /* The absolute URL of Location loc (llen bytes) against base, into out:
  * an absolute URL as it is, "//host/..." with base's scheme, "/path" on
@@ -481,11 +631,10 @@ static int follow(h1_conn *c, int close_conn)
 		finish(c, ERRK_NOT_ALLOWED, now, close_conn);
 		return 1;
 	}
-	if (strncasecmp(next.p, "http://", 7) != 0) {
-		/* https:// is libcurl's (the lean driver has no TLS yet). */
-		warn_https_hop(next.p);
+	if (strncasecmp(next.p, "http://", 7) != 0 && strncasecmp(next.p, "https://", 8) != 0) {
+		/* libcurl's CURLE_UNSUPPORTED_PROTOCOL: herd's fence allows these two. */
 		free(next.p);
-		finish(c, ERRK_OTHER, now, close_conn);
+		finish(c, ERRK_NOT_ALLOWED, now, close_conn);
 		return 1;
 	}
 	plan_step hs = *orig->step;
@@ -523,6 +672,7 @@ static int follow(h1_conn *c, int close_conn)
 	} else {
 		c->blocked_us = 0;
 		c->connecting_us = 0;
+		c->tls_us = 0;
 		err = attempt(c, now);
 	}
 	if (err != NO_ERR)
@@ -535,7 +685,9 @@ static void on_readable(h1_conn *c)
 {
 	h1_state *st = c->st;
 	for (;;) {
-		ssize_t n = recv(c->fd, st->rbuf, RBUF_SIZE, 0);
+		uint32_t wait = 0;
+		int err = ERRK_OTHER;
+		ssize_t n = conn_recv(c, st->rbuf, RBUF_SIZE, &wait, &err);
 		if (n > 0) {
 			int64_t now = 0;
 			size_t used = 0;
@@ -563,11 +715,10 @@ static void on_readable(h1_conn *c)
 					finish(c, NO_ERR, now ? now : clock_mono_ns(), close_conn);
 				return;
 			}
-			if ((size_t)n < RBUF_SIZE)
+			if (conn_drained(c, (size_t)n, RBUF_SIZE))
 				return;
 			continue;
 		}
-		int err;
 		if (n == 0) {
 			if (h1p_eof(&c->parser) == HERD_OK) {
 				if (!follow(c, 1))
@@ -575,17 +726,29 @@ static void on_readable(h1_conn *c)
 				return;
 			}
 			err = ERRK_RESET;
-		} else if (errno == EINTR) {
-			continue;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		} else if (n == IO_WAIT) {
+			/* TLS may have to write before it reads on (an alert). */
+			uint32_t ev = (wait & EPOLLOUT) ? c->events | EPOLLOUT
+			                                : c->phase == PH_RECEIVING ? EPOLLIN : c->events;
+			if (conn_watch(c, ev) != HERD_OK)
+				finish(c, ERRK_OTHER, clock_mono_ns(), 1);
 			return;
-		} else {
-			err = io_errk(errno);
 		}
 		if ((err = retry_or(c, err)) != NO_ERR)
 			finish(c, err, clock_mono_ns(), 1);
 		return;
 	}
+}
+
+/* An idle TLS connection became readable: takes in what TLS sent for its
+ * own sake. Returns 1 when the connection stays usable (TLS wants more
+ * input), 0 when it ended or brought HTTP bytes nobody asked for. */
+static int tls_idle_input(h1_conn *c)
+{
+	uint32_t wait = 0;
+	int err = 0;
+	return c->tls != NULL && conn_recv(c, c->st->rbuf, RBUF_SIZE, &wait, &err) == IO_WAIT &&
+	       wait == EPOLLIN;
 }
 
 static void on_fd(void *arg, int fd, uint32_t events)
@@ -596,13 +759,22 @@ static void on_fd(void *arg, int fd, uint32_t events)
 	case PH_IDLE:
 	case PH_FAILED:
 		/* Between requests the server may only close the connection (or
-		 * misbehave): either way it is of no further use. */
+		 * misbehave): either way it is of no further use. Over TLS it may
+		 * also send what TLS itself needs (TLS 1.3 tickets, key updates). */
+		if (c->phase == PH_IDLE && !(events & (EPOLLERR | EPOLLHUP)) && tls_idle_input(c))
+			return;
 		conn_close(c);
 		return;
 	case PH_CONNECTING:
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			on_connected(c);
 		return;
+	case PH_TLS: {
+		int err = tls_step(c);
+		if (err != NO_ERR)
+			finish(c, err, clock_mono_ns(), 1);
+		return;
+	}
 	case PH_SENDING:
 		if ((events & EPOLLOUT) && !(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
 			int err = send_more(c);
@@ -654,20 +826,23 @@ static void sb_basic_auth(sbuf *b, const char *ui, size_t n)
 	}
 }
 
-/* The parts of an http:// URL. Pointers into the URL; lengths apart. */
+/* The parts of an http:// or https:// URL. Pointers into the URL; lengths apart. */
 typedef struct url_parts {
 	const char *userinfo, *host, *hostport, *path;
 	size_t userinfo_len, host_len, hostport_len, path_len;
 	uint16_t port;
+	uint8_t tls;      /* https:// */
 } url_parts;
 
-/* Splits an http:// URL. Returns HERD_OK or HERD_EINVAL. */
+/* Splits an http:// or https:// URL. Returns HERD_OK or HERD_EINVAL. */
 static int split_url(const char *url, url_parts *u)
 {
 	memset(u, 0, sizeof(*u));
-	if (strncasecmp(url, "http://", 7) != 0)
+	if (strncasecmp(url, "https://", 8) == 0)
+		u->tls = 1;
+	else if (strncasecmp(url, "http://", 7) != 0)
 		return HERD_EINVAL;
-	const char *a = url + 7;
+	const char *a = url + 7 + u->tls;
 	size_t alen = strcspn(a, "/?#");
 	const char *at = memrchr(a, '@', alen);
 	if (at != NULL) {
@@ -699,7 +874,7 @@ static int split_url(const char *url, url_parts *u)
 	}
 	if (u->host_len == 0)
 		return HERD_EINVAL;
-	u->port = 80;
+	u->port = u->tls ? 443 : 80;
 	if (port != NULL && port < a + alen) {
 		unsigned long v = 0;
 		for (const char *q = port; q < a + alen; q++) {
@@ -728,7 +903,8 @@ static const plan_kv *user_header(const plan_step *s, const char *name)
 static size_t host_index(h1_state *st, const url_parts *u)
 {
 	for (size_t i = 0; i < st->nhosts; i++)
-		if (st->hosts[i].port == u->port && strlen(st->hosts[i].name) == u->host_len &&
+		if (st->hosts[i].port == u->port && st->hosts[i].tls == u->tls &&
+		    strlen(st->hosts[i].name) == u->host_len &&
 		    strncasecmp(st->hosts[i].name, u->host, u->host_len) == 0)
 			return i;
 	h1_host *nh = realloc(st->hosts, (st->nhosts + 1) * sizeof(*nh));
@@ -740,6 +916,7 @@ static size_t host_index(h1_state *st, const url_parts *u)
 	if ((h->name = strndup(u->host, u->host_len)) == NULL)
 		return SIZE_MAX;
 	h->port = u->port;
+	h->tls = u->tls;
 
 	/* Resolved once, here: plans name their hosts up front; with source
 	 * addresses, to an address of their family. */
@@ -784,9 +961,10 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	/* The step's own Host, User-Agent, Authorization and Content-Type
 	 * replace herd's; Content-Length is always herd's, as herd frames the body. */
 	if (user_header(s, "Host") == NULL) {
-		/* host[:port] as in the URL, the port only when not 80, as libcurl does */
+		/* host[:port] as in the URL, the port only when not the scheme's
+		 * own (80, 443), as libcurl does */
 		size_t hlen = u.hostport_len;
-		if (u.port == 80)
+		if (u.port == (u.tls ? 443 : 80))
 			hlen = (size_t)(u.host + u.host_len - u.hostport) + (u.hostport[0] == '[');
 		sbuf_str(&b, "Host: ");
 		sbuf_add(&b, u.hostport, hlen);
@@ -854,6 +1032,13 @@ static int h1_init(worker *w, void **state)
 		for (size_t j = 0; j < p->scenarios[i].nsteps; j++)
 			if ((rv = render(st, &p->scenarios[i].steps[j], &st->reqs[st->first[i] + j])) != HERD_OK)
 				goto fail;
+	/* The CA store is read here rather than on the loop at the first
+	 * https:// request. */
+	for (size_t i = 0; i < st->nhosts; i++)
+		if (st->hosts[i].tls) {
+			tls_cfg(st);
+			break;
+		}
 	*state = st;
 	return HERD_OK;
 fail:
@@ -878,6 +1063,7 @@ static void h1_fini(void *state)
 	free(st->first);
 	dheap_fini(&st->deadlines);
 	free(st->rbuf);
+	tlso_cfg_free(st->tls);
 	free(st);
 }
 
@@ -919,6 +1105,7 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 	c->retried = 0;
 	c->blocked_us = 0;
 	c->connecting_us = 0;
+	c->tls_us = 0;
 	if (dheap_set(&st->deadlines, &c->dl, v->sent_ns + rq->timeout_ns) != 0)
 		return HERD_ENOMEM;
 	int err = ERRK_DNS;
@@ -976,6 +1163,7 @@ static void h1_vu_release(void *state, vu *v)
 	free(c->hdrs.p);
 	free(c->hop.bytes);
 	free(c->url.p);
+	tlso_sess_free(c->sess);
 	free(c);
 	v->conn = NULL;
 }

@@ -10,6 +10,9 @@
 #   BUILD=build bench/http.sh        # binaries from $BUILD (default: build)
 #   DURATION=10 CONNS=50 bench/http.sh
 #   HERD_FLAGS="--http-driver lean" bench/http.sh   # herd's lean HTTP/1.1 driver
+#   SCHEME=https bench/http.sh       # over TLS (see bench/https.sh)
+#   SCHEME=https CLOSE=1 bench/http.sh   # nginx closes after each response:
+#                                        # a new TLS connection per request
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +22,8 @@ CONNS=${CONNS:-50}         # keep-alive connections (herd: VUs)
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 NGINX=${NGINX:-/usr/sbin/nginx}
+SCHEME=${SCHEME:-http}     # http, or https: nginx's TLS with a throwaway ECDSA P-256 certificate
+CLOSE=${CLOSE:-0}          # 1: nginx answers Connection: close, so each request opens a connection
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -31,7 +36,8 @@ fi
 
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU)"
 [ -x "$NGINX" ] || die "$NGINX not found: apt-get install nginx"
-for c in taskset timeout python3 curl; do
+case "$SCHEME" in http | https) ;; *) die "SCHEME must be http or https" ;; esac
+for c in taskset timeout python3 curl openssl; do
 	command -v "$c" >/dev/null || die "'$c' not found"
 done
 
@@ -49,8 +55,29 @@ fi
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 bench_setup bench
+# With CLOSE=1 nginx closes after each response; over TLS it then logs one
+# character per request, r for a resumed TLS session (see reuse_note).
+small_opts=""
+[ "$CLOSE" = 1 ] && small_opts="keepalive_timeout 0;"
+[ "$CLOSE" = 1 ] && [ "$SCHEME" = https ] && small_opts="$small_opts access_log $tmp/nginx/reuse.log reuse;"
+small="    location = /small { default_type text/plain; $small_opts return 200 \"hello herd\\n\"; }"
+curl() { command curl -k "$@"; } # the benchmark's own certificate
+if [ "$SCHEME" = https ]; then
+	base="https://127.0.0.1:$port"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-keyout "$tmp/nginx/key.pem" -out "$tmp/nginx/cert.pem" -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 2>/dev/null || die "openssl could not make a certificate"
+	# nginx 1.22's defaults otherwise: TLS 1.2 (1.3 is not in its default
+	# ssl_protocols), session tickets on; a session cache for session IDs too.
+	BENCH_LISTEN=ssl
+	BENCH_HTTP="  log_format reuse '\$ssl_session_reused';"
+	small="    ssl_certificate $tmp/nginx/cert.pem;
+    ssl_certificate_key $tmp/nginx/key.pem;
+    ssl_session_cache shared:bench:10m;
+$small"
+fi
 url="$base/small"
-bench_nginx_conf '    location = /small { default_type text/plain; return 200 "hello herd\n"; }'
+bench_nginx_conf "$small"
 # The master forks the worker, which inherits the CPU affinity.
 taskset -c "$SERVER_CPU" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" ||
 	die "nginx did not start (see above)"
@@ -156,6 +183,18 @@ measure() {
 	sleep 1 # let the sockets of this run close before the next one
 }
 
+# reuse_note NAME: with CLOSE=1 over TLS, how many of the connections of the
+# run just measured resumed a TLS session (nginx's log, one line per request).
+reuse_seen=0
+reuse_note() {
+	[ "$CLOSE" = 1 ] && [ "$SCHEME" = https ] || return 0
+	local total r
+	total=$(wc -l < "$tmp/nginx/reuse.log")
+	r=$(tail -n +"$((reuse_seen + 1))" "$tmp/nginx/reuse.log" | grep -c '^r$' || true)
+	echo "bench: $1: $r of $((total - reuse_seen)) TLS connections resumed a session (\$ssl_session_reused)"
+	reuse_seen=$total
+}
+
 # result NAME REQUESTS RATE: one table row from $tmp/NAME.* files.
 rows=()
 result() {
@@ -188,6 +227,7 @@ status=0
 # --- wrk ---------------------------------------------------------------------
 echo "bench: wrk ..."
 measure wrk wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url"
+reuse_note wrk
 wrk_rate=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.out")
 wrk_reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.out")
 if [ -z "$wrk_rate" ] || [ -z "$wrk_reqs" ]; then
@@ -209,11 +249,13 @@ scenarios:
     gracefulStop: 5s
     flow:
       - get: /small
+$([ "$SCHEME" = https ] && echo 'tls: { insecureSkipVerify: true }' || true)
 EOF
 echo "bench: herd ..."
 # shellcheck disable=SC2086 # HERD_FLAGS holds several words on purpose
 HERD_AGENT_BIN="$AGENT" measure herd "$HERD" run "$tmp/plan.yaml" --workers 1 --quiet \
 	--db "$tmp/bench.db" --summary-export "$tmp/summary.json" ${HERD_FLAGS:-}
+reuse_note herd
 herd_rc=$(cat "$tmp/herd.rc")
 if [ -s "$tmp/herd.err" ]; then sed 's/^/bench: herd stderr: /' "$tmp/herd.err" | head -20 >&2; fi
 [ "$herd_rc" -eq 0 ] || echo "bench: herd exited with $herd_rc" >&2
@@ -246,6 +288,7 @@ if command -v ab >/dev/null; then
 	# -t alone caps ab at 50000 requests; -n after it lifts the cap (ab allocates
 	# per-request records as they are used, so its RSS grows with the count).
 	measure ab ab -q -k -c"$CONNS" -t"$DURATION" -n 10000000 "$url"
+	reuse_note ab
 	ab_rate=$(awk '/^Requests per second:/ { print $4 }' "$tmp/ab.out")
 	ab_reqs=$(awk '/^Complete requests:/ { print $3 }' "$tmp/ab.out")
 	if [ -n "$ab_rate" ] && [ -n "$ab_reqs" ]; then

@@ -4,10 +4,12 @@ VUS_LOW and then VUS_HIGH VUs that each make one request to a local nginx and
 then think for 30 s (idle on a kept-alive connection) for 12 s; the agent's
 resident memory as it reported it, divided over the VUs added, is the cost
 of one idle VU. The plan turns the cookie jar off, so `auto` picks the lean
-driver; `--http-driver curl` is measured beside it.
+driver; `--http-driver curl` is measured beside it. SCHEME=https does the
+same over TLS (nginx with a test CA's certificate, as tests/integration/
+lean_tls_test.py makes them; the plan trusts that CA).
 
 Run: HERD_BIN=build/controller/herd HERD_AGENT_BIN=build/agent/herd-agent \
-     python3 bench/idle_http.py   [VUS_LOW=100 VUS_HIGH=3100]
+     python3 bench/idle_http.py   [VUS_LOW=100 VUS_HIGH=3100 SCHEME=https]
 Talks to 127.0.0.1 only; each run is bounded by its plan and a 90 s timeout.
 """
 
@@ -21,6 +23,7 @@ from harness import Nginx, run_herd  # noqa: E402
 PLAN = """name: idle-http
 target: %s
 cookies: false
+%s
 scenarios:
   idle:
     executor: constant-vus
@@ -33,8 +36,8 @@ scenarios:
 """
 
 
-def agent_rss_kb(ng, vus, driver):
-    r = run_herd(PLAN % (ng.url, vus), "--http-driver", driver, "--workers", "1", timeout=90)
+def agent_rss_kb(url, head, vus, driver):
+    r = run_herd(PLAN % (url, head, vus), "--http-driver", driver, "--workers", "1", timeout=90)
     agents = list(r.herd()["agents"].values())
     if r.count() != vus or len(agents) != 1:
         sys.exit("run with %d VUs on %s: %d requests, %d agents%s" % (vus, driver, r.count(), len(agents), r.tail()))
@@ -44,9 +47,19 @@ def agent_rss_kb(ng, vus, driver):
 def main():
     low = int(os.environ.get("VUS_LOW", "100"))
     high = int(os.environ.get("VUS_HIGH", "3100"))
-    with Nginx(replace={"worker_connections 4096": "worker_connections %d" % (high + 1024)}) as ng:
+    conns = {"worker_connections 4096": "worker_connections %d" % (high + 1024)}
+    if os.environ.get("SCHEME") == "https":
+        from lean_tls_test import make_pki, tls_nginx
+        pki = make_pki()
+        ng = tls_nginx(pki.srv)
+        ng.replace.update(conns)
+        head = "tls: { ca: %s }" % pki.ca
+    else:
+        ng, head = Nginx(replace=conns), ""
+    with ng:
+        url = "https://localhost:%d" % ng.port if head else ng.url
         for driver in ("auto", "curl"):
-            a, b = agent_rss_kb(ng, low, driver), agent_rss_kb(ng, high, driver)
+            a, b = agent_rss_kb(url, head, low, driver), agent_rss_kb(url, head, high, driver)
             print("%-4s  %5d VUs: %6d KB   %5d VUs: %6d KB   %.2f KB per idle VU"
                   % (driver, low, a, high, b, (b - a) / float(high - low)))
 

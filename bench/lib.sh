@@ -2,7 +2,9 @@
 # 127.0.0.1 port with a config of its own, and cleanup on exit (the client
 # run by its PID, nginx by its PID, the directory unless KEEP_TMP is set).
 # After bench_setup NAME: tmp, port, base; bench_nginx_conf LOCATIONS writes
-# the config with those location lines and the stub_status counter.
+# the config with those location lines (any server-level lines) and the
+# stub_status counter; BENCH_LISTEN (e.g. "ssl") is added to its listen line
+# and BENCH_HTTP (e.g. a log_format) to its http block.
 
 bench_setup() {
 	tmp=$(mktemp -d "/tmp/herd-$1.XXXXXX")
@@ -42,8 +44,9 @@ http {
   scgi_temp_path $tmp/nginx/scgi;
   keepalive_requests 1000000000;
   keepalive_timeout 120s;
+${BENCH_HTTP:-}
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$port${BENCH_LISTEN:+ $BENCH_LISTEN};
 $1
     # Server-side request counter, to check each client's own count.
     location = /nginx_status { stub_status; }

@@ -5,11 +5,12 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
 
 static const char *const why_names[HDRV_WHY__N] = {
-	"https", "templates", "cookie captures", "compression", "cookies",
+	"scheme", "templates", "cookie captures", "compression", "cookies",
 };
 
 int hdrv_parse(const char *s, hdrv_mode *out)
@@ -51,11 +52,14 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 		const plan_step *st = &s->steps[i];
 		if (st->kind != STEP_HTTP)
 			continue;
-		/* A templated URL's scheme may only be known once rendered: then
-		 * "templates" is the reason. */
-		if (st->url == NULL || strncmp(st->url, "https://", 8) == 0 ||
-		    (!st->dynamic && strncmp(st->url, "http://", 7) != 0))
-			why |= HDRV_WHY_HTTPS;
+		/* https:// is the lean driver's too (TLS through agent/tlsossl,
+		 * with the plan's `tls` settings as libcurl applies them): the
+		 * plan has no client certificates, proxies or HTTP/2, which would
+		 * be libcurl's. A templated URL's scheme may only be known once
+		 * rendered: then "templates" is the reason. */
+		if (st->url == NULL || (!st->dynamic && strncasecmp(st->url, "http://", 7) != 0 &&
+		                        strncasecmp(st->url, "https://", 8) != 0))
+			why |= HDRV_WHY_SCHEME;
 		if (st->dynamic)
 			why |= HDRV_WHY_TEMPLATES;
 		/* Captures and checks of headers and bodies the lean driver

@@ -16,7 +16,7 @@ typedef enum hdrv_mode { HDRV_AUTO = 0, HDRV_CURL, HDRV_LEAN } hdrv_mode;
 
 /* Why the lean driver does not serve a scenario, one bit per reason. */
 enum {
-	HDRV_WHY_HTTPS = 1u << 0,       /* a request that is not plain http:// */
+	HDRV_WHY_SCHEME = 1u << 0,      /* a URL that is neither http:// nor https:// */
 	HDRV_WHY_TEMPLATES = 1u << 1,   /* {{ }} in a URL, header or body */
 	HDRV_WHY_COOKIE_CAPTURES = 1u << 2, /* a capture from the cookie jar */
 	HDRV_WHY_COMPRESSION = 1u << 3, /* `compression: true` */
@@ -39,7 +39,7 @@ const char *hdrv_mode_name(hdrv_mode m);
  * as libcurl would; 0 when it can (also when s has no HTTP request). */
 unsigned hdrv_reasons(const plan *p, const plan_scenario *s);
 
-/* The name of reason bit why ("https", "templates", ...). */
+/* The name of reason bit why ("scheme", "templates", ...). */
 const char *hdrv_reason_name(unsigned why);
 
 /* 1 when scenario s runs on the lean driver under mode m, else 0. */

@@ -521,8 +521,8 @@ def per_driver(case, driver):
 
 def test_header_says_each_scenarios_driver():
     """The run header names each scenario's driver and why not lean: a plain
-    scenario on lean, a templated one and an https one on libcurl with their
-    reasons, a plan-default one (the cookie jar) on libcurl, and none for
+    scenario and an https one on lean, a templated one on libcurl with its
+    reason, a plan-default one (the cookie jar) on libcurl, and none for
     a scenario without HTTP requests."""
     closed = free_port()
     with Nginx() as ng:
@@ -537,7 +537,7 @@ def test_header_says_each_scenarios_driver():
         r = run_on("auto", text, quiet=False, timeout=60)
         head = [ln for ln in r.stdout.splitlines() if ln.startswith("herd: run ")]
         check(len(head) == 1, "no run header line:%s" % r.tail())
-        want = "http: plain lean; tmpl curl (templates); tls curl (https)"
+        want = "http: plain lean; tmpl curl (templates); tls lean"
         check(head[0].endswith(want), "header %r does not end with %r" % (head[0], want))
         check(ng.access_log_lines(path="/small") == 4, "nginx logged %d /small"
               % ng.access_log_lines(path="/small"))

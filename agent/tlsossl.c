@@ -1,0 +1,226 @@
+/* TLS client sessions with OpenSSL 3 over non-blocking sockets; see tlsossl.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "agent/tlsossl.h"
+#include "common/err.h"
+
+struct tlso_cfg {
+	SSL_CTX *ctx;
+};
+
+struct tlso {
+	SSL *ssl;
+	int hs_done; /* the handshake is over */
+	int broken;  /* a fatal error happened: no close_notify */
+};
+
+/* Keeps each new session in the slot the connection was made with (its
+ * app data), replacing the one there: the caller resumes from it on its
+ * next connection. Returns 1: the reference is kept. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	tlso_sess **slot = SSL_get_app_data(ssl);
+	if (slot == NULL)
+		return 0;
+	SSL_SESSION_free(*slot);
+	*slot = sess;
+	return 1;
+}
+
+/* Trusts the certificates of the PEM text pem (len bytes). Returns how many. */
+static int add_pem_cas(SSL_CTX *ctx, const char *pem, size_t len)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	STACK_OF(X509_INFO) *infos = b != NULL ? PEM_X509_INFO_read_bio(b, NULL, NULL, NULL) : NULL;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	int n = 0;
+	for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+		if (xi->x509 != NULL && X509_STORE_add_cert(store, xi->x509) == 1)
+			n++;
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(b);
+	ERR_clear_error();
+	return n;
+}
+
+int tlso_cfg_new(const plan_tls *opts, tlso_cfg **out, char *err, size_t errlen)
+{
+	static const unsigned char alpn[] = "\x08http/1.1";
+	tlso_cfg *cfg = calloc(1, sizeof(*cfg));
+	int rv = HERD_ENOMEM;
+
+	if (cfg == NULL || (cfg->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "tls: out of memory");
+		goto fail;
+	}
+	SSL_CTX *ctx = cfg->ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Partial writes: a request larger than a record goes out record by
+	 * record. Released buffers: an idle keep-alive connection holds no
+	 * record buffers. An end of stream without close_notify is an end (0),
+	 * as in tlsconn; HTTP's own framing says whether the response was whole. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                          SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* One recv() takes a whole response's records, not a header then a body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1) != 0) {
+		snprintf(err, errlen, "tls: out of memory");
+		goto fail;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+	if (opts != NULL && opts->insecure_skip_verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		if (opts != NULL && opts->ca != NULL && opts->ca_pem != NULL) {
+			if (add_pem_cas(ctx, opts->ca_pem, opts->ca_len) == 0) {
+				snprintf(err, errlen, "tls.ca '%s' cannot be used: no certificate in it", opts->ca);
+				rv = HERD_EIO;
+				goto fail;
+			}
+		} else if (SSL_CTX_load_verify_file(ctx, TLSCONN_SYSTEM_CA) != 1) {
+			ERR_clear_error();
+			snprintf(err, errlen, "the system CA store '%s' cannot be used", TLSCONN_SYSTEM_CA);
+			rv = HERD_EIO;
+			goto fail;
+		}
+		/* As libcurl does: a certificate of the CA file is an anchor even
+		 * when it is not self-signed (an intermediate, or the server's own). */
+		X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	*out = cfg;
+	return HERD_OK;
+fail:
+	tlso_cfg_free(cfg);
+	return rv;
+}
+
+void tlso_cfg_free(tlso_cfg *cfg)
+{
+	if (cfg == NULL)
+		return;
+	SSL_CTX_free(cfg->ctx);
+	free(cfg);
+}
+
+int tlso_new(tlso_cfg *cfg, int fd, const char *host, tlso_sess **slot, tlso **out)
+{
+	unsigned char ip[16];
+	tlso *t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->ssl = SSL_new(cfg->ctx)) == NULL || SSL_set_fd(t->ssl, fd) != 1)
+		goto fail;
+	int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+	if (is_ip) {
+		/* No SNI for an address (RFC 6066, section 3); it must be an IP name. */
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host) != 1)
+			goto fail;
+	} else if (SSL_set_tlsext_host_name(t->ssl, host) != 1 || SSL_set1_host(t->ssl, host) != 1) {
+		goto fail;
+	}
+	SSL_set_app_data(t->ssl, slot);
+	if (slot != NULL && *slot != NULL)
+		SSL_set_session(t->ssl, *slot); /* a failure costs the resumption only */
+	ERR_clear_error();
+	*out = t;
+	return HERD_OK;
+fail:
+	ERR_clear_error();
+	if (t != NULL)
+		SSL_free(t->ssl);
+	free(t);
+	return HERD_ENOMEM;
+}
+
+void tlso_free(tlso *t)
+{
+	if (t == NULL)
+		return;
+	if (t->hs_done && !t->broken) {
+		SSL_shutdown(t->ssl);
+		ERR_clear_error();
+	}
+	SSL_free(t->ssl);
+	free(t);
+}
+
+/* Maps the outcome rv of an SSL call to a TLSC_* result. */
+static int fail_kind(tlso *t, int rv)
+{
+	int e = SSL_get_error(t->ssl, rv);
+	ERR_clear_error();
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		return TLSC_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLSC_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		t->broken = 1;
+		return TLSC_ECLOSED;
+	default:
+		t->broken = 1;
+		if (!t->hs_done && SSL_get_verify_result(t->ssl) != X509_V_OK)
+			return TLSC_ECERT;
+		return TLSC_EFAIL;
+	}
+}
+
+int tlso_handshake(tlso *t)
+{
+	int rv = SSL_connect(t->ssl);
+	if (rv == 1) {
+		t->hs_done = 1;
+		return TLSC_OK;
+	}
+	rv = fail_kind(t, rv);
+	/* The server closed before the handshake was done. */
+	return rv == 0 ? TLSC_ECLOSED : rv;
+}
+
+ssize_t tlso_read(tlso *t, void *buf, size_t len)
+{
+	size_t n = 0;
+	int rv = SSL_read_ex(t->ssl, buf, len, &n);
+	return rv == 1 ? (ssize_t)n : fail_kind(t, rv);
+}
+
+ssize_t tlso_write(tlso *t, const void *buf, size_t len)
+{
+	size_t n = 0;
+	int rv = SSL_write_ex(t->ssl, buf, len, &n);
+	if (rv == 1)
+		return (ssize_t)n;
+	rv = fail_kind(t, rv);
+	return rv == 0 ? TLSC_ECLOSED : rv;
+}
+
+int tlso_pending(const tlso *t)
+{
+	return SSL_has_pending(t->ssl);
+}
+
+const char *tlso_cert_error(const tlso *t, char *buf, size_t len)
+{
+	long v = SSL_get_verify_result(t->ssl);
+	snprintf(buf, len, "%s", v != X509_V_OK ? X509_verify_cert_error_string(v) : "the certificate was refused");
+	return buf;
+}
+
+void tlso_sess_free(tlso_sess *s)
+{
+	SSL_SESSION_free(s);
+}
