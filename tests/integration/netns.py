@@ -390,6 +390,42 @@ http {{
         return None
 
 
+class SwitchableWebNginx(WebNginx):
+    """WebNginx with locations whose answer a test switches by creating a
+    flag file in the nginx directory (nginx stats it per request: no
+    open_file_cache): /flaky answers 200 "ok", 500 while <dir>/fail exists;
+    /healthz answers 200, 503 while <dir>/unhealthy exists. The log also
+    holds $request_time (the record field "request_time", a float), so
+    msec - request_time is when a request arrived."""
+
+    CONF = WebNginx.CONF.replace(
+        "$http_x_token';", "$http_x_token\\t$request_time';").replace(
+        "        location = /small {{",
+        "        location = /flaky {{ if (-f {dir}/fail) {{ return 500; }} return 200 \"ok\\n\"; }}\n"
+        "        location = /healthz {{ if (-f {dir}/unhealthy) {{ return 503; }} return 200; }}\n"
+        "        location = /small {{")
+    RECORD_FIELDS = WebNginx.RECORD_FIELDS + ("request_time",)
+
+    def set_flag(self, name, on):
+        """Creates (on) or removes <dir>/<name> ("fail", "unhealthy");
+        returns time.time() just after."""
+        path = os.path.join(self.dir, name)
+        if on:
+            open(path, "w").close()
+        elif os.path.exists(path):
+            os.unlink(path)
+        return time.time()
+
+    def records(self):
+        out = super().records()
+        for r in out:
+            try:
+                r["request_time"] = float(r["request_time"])
+            except ValueError:
+                r["request_time"] = 0.0
+        return out
+
+
 class Topology:
     """The five hosts, a switch namespace and nginx helpers; see the module
     docstring."""

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Abort rules, the health guard and maxRate across hosts (issue 13, section
+1): a controller in `ctl`, three herd-agent daemons in a1..a3 and nginx in
+`web`, each in its own network namespace (tests/integration/netns.py). nginx
+is a SwitchableWebNginx: /flaky answers 500 and /healthz 503 while a flag
+file the test creates exists, and its log holds each request's source
+address, $msec and $request_time, so what reached the target, from which
+agent and when is read from the target's own log, and compared with the
+breach or verdict stored by herd (the `abort` event in the store) and with
+herd's counts per agent (the summary export).
+
+Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN) and iproute2: when namespaces
+cannot be made, every test is reported skipped with the reason. nginx and
+the echo module are required (missing = failure).
+
+Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/netns_abort_test.py [-k NAME]
+HERD_KEEP_TMP=1 keeps each test's directory (plan, store, nginx's log,
+every process's output).
+
+Loads are bounded: 3 agents, at most 60 requests/s open or 30 VUs under
+maxRate 60, each run at most 40 s by its plan (the aborts end it after
+about 10 s), all of it to 198.18.0.100 inside the test's own namespaces.
+"""
+
+import os
+import sqlite3
+import sys
+import time
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import netns  # noqa: E402
+from cluster_netns_test import AGENTS, Checks, Cluster, agent_requests  # noqa: E402
+from harness import Fail, Skip, check, main, note  # noqa: E402
+from netns import HOSTS, Topology  # noqa: E402
+
+# Load runs this long before nginx is switched (whole seconds of good traffic
+# in the window first, so the rule fires on the switch, not on the start).
+GOOD_S = 5.0
+
+
+def need_namespaces():
+    ok, why = netns.can_make_namespaces()
+    if not ok:
+        raise Skip(why)
+
+
+def query(db, sql, args=()):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def stored(cl):
+    """(status, exit_code) of the one run in the controller's store, its
+    abort events [(at in s, message)] and its agents [(name, status)]."""
+    runs = query(cl.db, "SELECT status, exit_code FROM runs")
+    check(len(runs) == 1, "the store holds %d runs, expected 1" % len(runs))
+    ab = [(at / 1000.0, msg) for at, msg in
+          query(cl.db, "SELECT at, message FROM events WHERE kind = 'abort' ORDER BY at")]
+    ag = query(cl.db, "SELECT name, status FROM run_agents ORDER BY name")
+    return runs[0], ab, ag
+
+
+def agent_records(ng):
+    """{host: [records from its address]} for a1..a3."""
+    recs = ng.records()
+    return {h: [r for r in recs if r["addr"] == HOSTS[h]] for h in AGENTS}
+
+
+def wait_agent_requests(ng, n, timeout=40.0):
+    """Waits until nginx logged n requests from the agents, every agent
+    among them (so the load runs everywhere before the switch)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        by = ng.by_addr()
+        if sum(by.get(HOSTS[h], 0) for h in AGENTS) >= n and all(by.get(HOSTS[h]) for h in AGENTS):
+            return
+        time.sleep(0.05)
+    raise Fail("nginx logged %s within %.0f s, expected %d requests from all of %s"
+               % (ng.by_addr(), timeout, n, AGENTS))
+
+
+def check_stopped_and_counted(c, cl, ng, at, what):
+    """Every agent's address is silent from at + 2 s on (and stays so after
+    the run), every agent's count in herd equals nginx's from its address;
+    returns {host: its records}."""
+    ng.settle()
+    time.sleep(1.0)  # the agents stay connected: anything more would show now
+    recs = agent_records(ng)
+    rows = cl.agent_rows()
+    c(sorted(rows) == list(AGENTS), "herd.agents has %s" % sorted(rows))
+    lasts = {}
+    for h in AGENTS:
+        c(recs[h], "nginx logged nothing from %s (%s)" % (h, HOSTS[h]))
+        if not recs[h]:
+            continue
+        lasts[h] = max(r["msec"] for r in recs[h])
+        c(lasts[h] - at <= 2.0, "%s's last request reached nginx %.3f s after %s"
+          % (h, lasts[h] - at, what))
+        if h in rows:
+            c(agent_requests(rows[h]) == len(recs[h]), "agent %s: herd counted %s requests, "
+              "nginx logged %d from %s" % (h, agent_requests(rows[h]), len(recs[h]), HOSTS[h]))
+    return recs, lasts
+
+
+ARRIVAL_PLAN = """name: netns-abort
+target: http://%s:%d
+%s
+scenarios:
+  s:
+    executor: constant-arrival-rate
+    rate: 60
+    duration: 40s
+    preAllocatedVUs: 9
+    flow:
+      - get: %s
+%s"""
+
+WINDOW_S, DELAY_S = 5, 2
+
+
+def test_window_rule_aborts_three_agents():
+    """60 requests/s over 3 agents to /flaky; after GOOD_S s of 200s nginx
+    answers 500 (flag file); the rule http_req_failed `rate < 0.05` over a
+    5 s window (abortOnFail, delayAbortEval 2s) fires: exit 99, stored
+    aborted with the rule and its value, every agent stopped (its address
+    silent in nginx's log from the breach + 2 s on, its run_agents row
+    "done"), the last request within 2 s of the breach (the abort event) and
+    within window + delay + 2 s of nginx's first 500; herd's count per agent
+    equals nginx's per source address."""
+    need_namespaces()
+    th = ("thresholds:\n  http_req_failed:\n    - { threshold: \"rate < 0.05\", abortOnFail: true, "
+          "window: %ds, delayAbortEval: %ds }\n" % (WINDOW_S, DELAY_S))
+    with Topology() as topo:
+        ng = netns.SwitchableWebNginx(topo).start()
+        cl = Cluster(topo, ng)
+        cl.start_controller(ARRIVAL_PLAN % (HOSTS["web"], netns.WEB_PORT, "", "/flaky", th))
+        cl.start_agents()
+        wait_agent_requests(ng, int(60 * GOOD_S))
+        ng.set_flag("fail", True)
+        cl.finish(timeout=40)
+        c = Checks()
+        c(cl.code == 99, "the controller exited %s, expected 99%s" % (cl.code, cl.outputs()))
+        (status, code), ab, ag = stored(cl)
+        c((status, code) == ("aborted", 99), "stored %s / %s, expected aborted / 99" % (status, code))
+        check(len(ab) == 1, "abort events %r%s" % (ab, cl.outputs()))
+        breach, msg = ab[0]
+        want = "http_req_failed: rate < 0.05' failed over the last %d s: " % WINDOW_S
+        c(want in msg, "abort event %r does not name the rule (%r)" % (msg, want))
+        value = float(msg.split(want)[1].split()[0]) if want in msg else float("nan")
+        c(value >= 0.05, "the failing window's value %r is not above the limit" % value)
+        c("run aborted" in cl.ctl.text() and want in cl.ctl.text(), "the controller did not say "
+          "which rule aborted the run%s" % cl.outputs())
+        hs = cl.herd_section()
+        c(hs.get("status") == "aborted" and want in (hs.get("reason") or ""),
+          "export herd.status %r, herd.reason %r" % (hs.get("status"), hs.get("reason")))
+        c(len(ag) == 3 and all(st == "done" for _, st in ag), "run_agents %r" % (ag,))
+        recs, lasts = check_stopped_and_counted(c, cl, ng, breach, "the breach")
+        allr = [r for h in AGENTS for r in recs[h]]
+        fails = [r["msec"] for r in allr if r["status"] == 500]
+        check(fails, "nginx never answered 500 to an agent%s" % cl.outputs())
+        first_500 = min(fails)
+        last = max(lasts.values()) if lasts else float("nan")
+        note("first 500 at nginx %.3f, breach %.3f (+%.3f s), value %.4g; last request "
+             "+%.3f s after the breach (per agent %s); nginx %s, herd %d",
+             first_500, breach, breach - first_500, value, last - breach,
+             {h: round(t - breach, 3) for h, t in lasts.items()}, ng.by_addr(), cl.count())
+        c(breach >= first_500 - 1.0, "the breach %.3f precedes nginx's first 500 (%.3f) by over "
+          "one interval" % (breach, first_500))
+        c(last - first_500 <= WINDOW_S + DELAY_S + 2.0, "the last request reached nginx %.3f s "
+          "after the first 500 (window %d s + delay %d s + 2 s)" % (last - first_500, WINDOW_S, DELAY_S))
+        c.done()
+
+
+GUARD_PLAN = """
+guards:
+  health: { url: "http://%s:%d/healthz", every: 1s, failures: 2, timeout: 500ms }"""
+
+
+def test_health_guard_aborts_three_agents():
+    """A health URL in the web namespace (/healthz) turns 503 after GOOD_S s
+    of a 40 s run over 3 agents; the guard (every 1s, failures 2) aborts:
+    exit 111, stored aborted with the guard's reason, every agent silent in
+    nginx's log from the guard's verdict (its abort event) + 2 s on, and
+    from nginx's second 503 to the controller + 2 s; counts per agent equal."""
+    need_namespaces()
+    with Topology() as topo:
+        ng = netns.SwitchableWebNginx(topo).start()
+        cl = Cluster(topo, ng)
+        guard = GUARD_PLAN % (HOSTS["web"], netns.WEB_PORT)
+        cl.start_controller(ARRIVAL_PLAN % (HOSTS["web"], netns.WEB_PORT, guard, "/small", ""))
+        cl.start_agents()
+        wait_agent_requests(ng, int(60 * GOOD_S))
+        t_bad = ng.set_flag("unhealthy", True)
+        cl.finish(timeout=40)
+        c = Checks()
+        c(cl.code == 111, "the controller exited %s, expected 111%s" % (cl.code, cl.outputs()))
+        (status, code), ab, ag = stored(cl)
+        c((status, code) == ("aborted", 111), "stored %s / %s, expected aborted / 111" % (status, code))
+        check(len(ab) == 1, "abort events %r%s" % (ab, cl.outputs()))
+        verdict, msg = ab[0]
+        c("health guard" in msg and "HTTP 503" in msg and "/healthz" in msg,
+          "abort event %r does not name the guard and its failure" % msg)
+        c(len(ag) == 3 and all(st == "done" for _, st in ag), "run_agents %r" % (ag,))
+        recs, lasts = check_stopped_and_counted(c, cl, ng, verdict, "the guard's verdict")
+        checks = [r for r in ng.records() if r["addr"] == HOSTS["ctl"] and r["uri"] == "/healthz"]
+        bad = [r["msec"] for r in checks if r["status"] == 503]
+        c(len(bad) == 2, "nginx logged %d failed health checks from the controller, expected 2 "
+          "(then it stops checking)" % len(bad))
+        last = max(lasts.values()) if lasts else float("nan")
+        if bad:
+            c(last - bad[-1] <= 2.0, "the last request reached nginx %.3f s after the guard's last "
+              "failed check there" % (last - bad[-1]))
+        note("unhealthy at %.3f; failed checks at nginx +%s s; verdict +%.3f s; last request "
+             "+%.3f s after the verdict (per agent %s); %d health checks; nginx %s, herd %d",
+             t_bad, [round(t - t_bad, 3) for t in bad], verdict - t_bad, last - verdict,
+             {h: round(t - verdict, 3) for h, t in lasts.items()}, len(checks), ng.by_addr(),
+             cl.count())
+        c.done()
+
+
+CAP = 60
+CAP_PLAN = """name: netns-cap
+target: http://%s:%d
+maxRate: %d
+scenarios:
+  c:
+    executor: constant-vus
+    vus: 30
+    duration: 6s
+    flow:
+      - get: /small
+"""
+
+
+def test_max_rate_three_agents():
+    """30 closed VUs without think time over 3 agents under maxRate 60: in
+    no whole second of nginx's log (by arrival, $msec - $request_time, summed
+    over the 3 agents' addresses) more than 60 requests; the cap is used
+    (every full second at least 80% of it, every agent sending); herd's
+    counts per agent equal nginx's."""
+    need_namespaces()
+    with Topology() as topo:
+        ng = netns.SwitchableWebNginx(topo).start()
+        cl = Cluster(topo, ng)
+        cl.start_controller(CAP_PLAN % (HOSTS["web"], netns.WEB_PORT, CAP))
+        cl.start_agents()
+        cl.finish(timeout=40)
+        c = Checks()
+        c(cl.code == 0, "the controller exited %s, expected 0%s" % (cl.code, cl.outputs()))
+        ng.settle()
+        recs = agent_records(ng)
+        rows = cl.agent_rows()
+        for h in AGENTS:
+            c(recs[h] and h in rows and agent_requests(rows[h]) == len(recs[h]),
+              "agent %s: herd counted %s, nginx logged %d from %s" % (
+                  h, agent_requests(rows[h]) if h in rows else None, len(recs[h]), HOSTS[h]))
+        per_s = Counter(int(r["msec"] - r["request_time"]) for h in AGENTS for r in recs[h])
+        secs = sorted(per_s)
+        full = [per_s[s] for s in secs[1:-1]]
+        capped = (cl.summary or {}).get("metrics", {}).get("rate_capped", {})
+        note("per second (3 agents) %s; per agent %s; rate_capped %s",
+             [per_s[s] for s in secs], {h: len(recs[h]) for h in AGENTS}, capped.get("count"))
+        c(per_s and max(per_s.values()) <= CAP, "a second of nginx's log holds %d requests > "
+          "maxRate %d: %s" % (max(per_s.values() or [0]), CAP, [per_s[s] for s in secs]))
+        c(full and min(full) >= 0.8 * CAP, "the full seconds hold %s: the cap was not used" % full)
+        c.done()
+
+
+if __name__ == "__main__":
+    netns.sigterm_to_exit()
+    main([test_window_rule_aborts_three_agents, test_health_guard_aborts_three_agents,
+          test_max_rate_three_agents])
