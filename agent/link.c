@@ -39,6 +39,11 @@
  * STOP_LEAVE_MS to reach the controller; then the agent leaves anyway. */
 #define STOP_DRAIN_MS 5000
 #define STOP_LEAVE_MS 10000
+/* After a STOP "abort: <why>" (an abort rule, the health guard): no request
+ * is sent any more, and those in flight get ABORT_DRAIN_MS to complete and
+ * be counted (they reached the target: dropping them would make herd count
+ * fewer requests than the target served); then they are abandoned. */
+#define ABORT_DRAIN_MS 1000
 
 /* A METRICS batch of one run. The queue owns it; the sender takes the oldest
  * out to send it and then owns it until it gives it back (not acknowledged:
@@ -83,6 +88,7 @@ typedef struct agent {
 	double *weights;
 	engine *eng;
 	int done_sent;
+	int64_t drain_until;  /* an abort's drain ends (monotonic ns; 0: none) */
 	int forgotten;       /* the controller forgot this agent during the current run */
 	_Atomic int64_t last_heard_ns; /* any reply from the controller, either context */
 	int lost;
@@ -339,6 +345,7 @@ static void end_run(agent *a)
 		engine_free(a->eng);
 		a->eng = NULL;
 	}
+	a->drain_until = 0;
 	plan_free(a->plan);
 	a->plan = NULL;
 	free(a->weights);
@@ -951,6 +958,8 @@ int link_run(const link_cfg *cfg)
 				break;
 			continue;
 		}
+		if (a.eng != NULL && a.drain_until != 0 && clock_mono_ns() >= a.drain_until)
+			engine_stop(a.eng, 3); /* the abort's drain ran out */
 		wire_msg m = { 0 };
 		fill_poll(&a, &m);
 		/* Wait no longer than the loss limit allows, so a silent controller
@@ -973,9 +982,17 @@ int link_run(const link_cfg *cfg)
 			case WIRE_STOP:
 				if (a.eng != NULL && strcmp(reply.u.stop.run_id, a.run_id) == 0) {
 					log_info("run %s: stop (%s)", a.run_id, reply.u.stop.reason);
-					/* "abort" and "abort: <why>" (an abort rule, the
-					 * health guard) stop at once; anything else gracefully. */
-					engine_stop(a.eng, strncmp(reply.u.stop.reason, "abort", 5) == 0 ? 3 : 1);
+					/* "abort: <why>" (an abort rule, the health guard) sends
+					 * nothing more at once and counts what is in flight for
+					 * ABORT_DRAIN_MS; a bare "abort" drops everything now;
+					 * anything else stops gracefully. */
+					if (strncmp(reply.u.stop.reason, "abort: ", 7) == 0) {
+						engine_stop(a.eng, 2);
+						if (a.drain_until == 0)
+							a.drain_until = now + (int64_t)ABORT_DRAIN_MS * 1000000;
+					} else {
+						engine_stop(a.eng, strncmp(reply.u.stop.reason, "abort", 5) == 0 ? 3 : 1);
+					}
 				}
 				break;
 			case WIRE_ERROR:

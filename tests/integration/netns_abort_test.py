@@ -183,16 +183,19 @@ guards:
 
 def test_health_guard_aborts_three_agents():
     """A health URL in the web namespace (/healthz) turns 503 after GOOD_S s
-    of a 40 s run over 3 agents; the guard (every 1s, failures 2) aborts:
-    exit 111, stored aborted with the guard's reason, every agent silent in
-    nginx's log from the guard's verdict (its abort event) + 2 s on, and
-    from nginx's second 503 to the controller + 2 s; counts per agent equal."""
+    of a 40 s run over 3 agents on /delay50; the guard (every 1s, failures
+    2) aborts: exit 111, stored aborted with the guard's reason, every agent
+    silent in nginx's log from the guard's verdict (its abort event) + 2 s
+    on, and from nginx's second 503 to the controller + 2 s. The 50 ms
+    answers keep about one request per agent in flight when the STOP comes:
+    herd's count per agent must still equal nginx's (the agents used to drop
+    those requests uncounted although nginx had served them)."""
     need_namespaces()
     with Topology() as topo:
         ng = netns.SwitchableWebNginx(topo).start()
         cl = Cluster(topo, ng)
         guard = GUARD_PLAN % (HOSTS["web"], netns.WEB_PORT)
-        cl.start_controller(ARRIVAL_PLAN % (HOSTS["web"], netns.WEB_PORT, guard, "/small", ""))
+        cl.start_controller(ARRIVAL_PLAN % (HOSTS["web"], netns.WEB_PORT, guard, "/delay50", ""))
         cl.start_agents()
         wait_agent_requests(ng, int(60 * GOOD_S))
         t_bad = ng.set_flag("unhealthy", True)
