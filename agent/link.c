@@ -34,6 +34,11 @@
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
 #define SEND_TIMEOUT_MS 2000
 #define TIME_ROUNDS 8
+/* The clock rounds after WELCOME stop once another would end past this: the
+ * controller counts the agent from WELCOME on and may already have sent it a
+ * start instant, which it reads only after the rounds (8 round trips of a
+ * slow link made it start seconds late). */
+#define TIME_BUDGET_MS 1000
 /* After a stop signal: requests in flight get STOP_DRAIN_MS to complete
  * (then they are abandoned), and the last batches and DONE have until
  * STOP_LEAVE_MS to reach the controller; then the agent leaves anyway. */
@@ -688,7 +693,11 @@ static int authenticate(agent *a, const uint8_t *my_nonce, const wire_challenge 
 static void sync_clock(agent *a)
 {
 	int64_t best_rtt = INT64_MAX, best_off = 0;
+	int64_t begin = clock_mono_ns();
 	for (int i = 0; i < TIME_ROUNDS; i++) {
+		if (i > 0 && best_rtt != INT64_MAX &&
+		    clock_mono_ns() - begin + best_rtt > (int64_t)TIME_BUDGET_MS * 1000000)
+			break;
 		wire_msg m = { .type = WIRE_TIME }, reply = { 0 };
 		m.u.time.agent_id = a->id;
 		m.u.time.t0 = clock_real_ns();

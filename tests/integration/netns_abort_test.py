@@ -31,7 +31,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import netns  # noqa: E402
-from cluster_netns_test import AGENTS, Checks, Cluster, agent_requests  # noqa: E402
+from cluster_netns_test import AGENTS, CTL_PORT, Checks, Cluster, agent_requests  # noqa: E402
 from harness import Fail, Skip, check, main, note  # noqa: E402
 from netns import HOSTS, Topology  # noqa: E402
 
@@ -121,17 +121,13 @@ scenarios:
 %s"""
 
 WINDOW_S, DELAY_S = 5, 2
+SLOW_MS = 300
 
 
-def test_window_rule_aborts_three_agents():
-    """60 requests/s over 3 agents to /flaky; after GOOD_S s of 200s nginx
-    answers 500 (flag file); the rule http_req_failed `rate < 0.05` over a
-    5 s window (abortOnFail, delayAbortEval 2s) fires: exit 99, stored
-    aborted with the rule and its value, every agent stopped (its address
-    silent in nginx's log from the breach + 2 s on, its run_agents row
-    "done"), the last request within 2 s of the breach (the abort event) and
-    within window + delay + 2 s of nginx's first 500; herd's count per agent
-    equals nginx's per source address."""
+def window_abort(slow_ms=0):
+    """The window rule run of test_window_rule_aborts_three_agents; with
+    slow_ms, a3 talks to the controller through a proxy in its namespace that
+    holds every byte slow_ms each way (its path to nginx is not slowed)."""
     need_namespaces()
     th = ("thresholds:\n  http_req_failed:\n    - { threshold: \"rate < 0.05\", abortOnFail: true, "
           "window: %ds, delayAbortEval: %ds }\n" % (WINDOW_S, DELAY_S))
@@ -139,7 +135,12 @@ def test_window_rule_aborts_three_agents():
         ng = netns.SwitchableWebNginx(topo).start()
         cl = Cluster(topo, ng)
         cl.start_controller(ARRIVAL_PLAN % (HOSTS["web"], netns.WEB_PORT, "", "/flaky", th))
-        cl.start_agents()
+        for h in AGENTS:
+            extra = []
+            if slow_ms and h == "a3":
+                topo.start_delay_proxy(h, CTL_PORT + 1, "ctl", CTL_PORT, slow_ms)
+                extra = ["--controller", "tcp://127.0.0.1:%d" % (CTL_PORT + 1)]
+            cl.start_agent(h, extra=extra)
         wait_agent_requests(ng, int(60 * GOOD_S))
         ng.set_flag("fail", True)
         cl.finish(timeout=40)
@@ -173,7 +174,41 @@ def test_window_rule_aborts_three_agents():
           "one interval" % (breach, first_500))
         c(last - first_500 <= WINDOW_S + DELAY_S + 2.0, "the last request reached nginx %.3f s "
           "after the first 500 (window %d s + delay %d s + 2 s)" % (last - first_500, WINDOW_S, DELAY_S))
+        if slow_ms:
+            # The start instant comes in the ASSIGN: the slow agent may read
+            # it up to one round trip of its link late, not more.
+            first = {h: min(r["msec"] - r["request_time"] for r in recs[h]) for h in AGENTS if recs[h]}
+            late = first.get("a3", 0) - min(first.values()) if first else 0
+            note("first request per agent (arrival at nginx) +%s s; a3 %.3f s late; its "
+                 "link's round trip %.3f s", {h: round(t - min(first.values()), 3)
+                                              for h, t in first.items()}, late, 2 * slow_ms / 1000)
+            c(late <= 2 * slow_ms / 1000, "a3 (slow link) began %.3f s after the first agent, "
+              "over one round trip of its link (%.3f s)" % (late, 2 * slow_ms / 1000))
         c.done()
+
+
+def test_window_rule_aborts_three_agents():
+    """60 requests/s over 3 agents to /flaky; after GOOD_S s of 200s nginx
+    answers 500 (flag file); the rule http_req_failed `rate < 0.05` over a
+    5 s window (abortOnFail, delayAbortEval 2s) fires: exit 99, stored
+    aborted with the rule and its value, every agent stopped (its address
+    silent in nginx's log from the breach + 2 s on, its run_agents row
+    "done"), the last request within 2 s of the breach (the abort event) and
+    within window + delay + 2 s of nginx's first 500; herd's count per agent
+    equals nginx's per source address."""
+    window_abort()
+
+
+def test_window_rule_aborts_slow_agent():
+    """As test_window_rule_aborts_three_agents, with a3 talking to the
+    controller over a 600 ms round trip (a proxy in a3's namespace holds
+    every byte 300 ms each way; its path to nginx is not slowed): the
+    controller waits for a3's batch of the failing interval, a3 reads the
+    STOP up to a round trip later, and still every agent is silent from the
+    breach + 2 s on. a3 also starts with the others, at most one round trip
+    of its link late (it used to read its start instant only after 8 clock
+    rounds: 1.3 s late here, 3.6 s at a 800 ms round trip)."""
+    window_abort(SLOW_MS)
 
 
 GUARD_PLAN = """
@@ -276,5 +311,5 @@ def test_max_rate_three_agents():
 
 if __name__ == "__main__":
     netns.sigterm_to_exit()
-    main([test_window_rule_aborts_three_agents, test_health_guard_aborts_three_agents,
+    main([test_window_rule_aborts_three_agents, test_window_rule_aborts_slow_agent, test_health_guard_aborts_three_agents,
           test_max_rate_three_agents])
