@@ -7,7 +7,9 @@ file the test creates exists, and its log holds each request's source
 address, $msec and $request_time, so what reached the target, from which
 agent and when is read from the target's own log, and compared with the
 breach or verdict stored by herd (the `abort` event in the store) and with
-herd's counts per agent (the summary export).
+herd's counts per agent (the summary export). One run puts a3 behind a
+proxy in its own namespace that delays its traffic with the controller
+(netns.delay_proxy_main), as an agent far from the controller would be.
 
 Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN) and iproute2: when namespaces
 cannot be made, every test is reported skipped with the reason. nginx and
