@@ -25,7 +25,6 @@ about 10 s), all of it to 198.18.0.100 inside the test's own namespaces.
 """
 
 import os
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import netns  # noqa: E402
+from abort_test import agent_rows as abort_agent_rows, events, run_row  # noqa: E402
 from cluster_netns_test import AGENTS, CTL_PORT, Checks, Cluster, agent_requests  # noqa: E402
 from harness import Fail, Skip, check, main, note  # noqa: E402
 from netns import HOSTS, Topology  # noqa: E402
@@ -48,23 +48,20 @@ def need_namespaces():
         raise Skip(why)
 
 
-def query(db, sql, args=()):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
-
-def stored(cl):
-    """(status, exit_code) of the one run in the controller's store, its
-    abort events [(at in s, message)] and its agents [(name, status)]."""
-    runs = query(cl.db, "SELECT status, exit_code FROM runs")
-    check(len(runs) == 1, "the store holds %d runs, expected 1" % len(runs))
-    ab = [(at / 1000.0, msg) for at, msg in
-          query(cl.db, "SELECT at, message FROM events WHERE kind = 'abort' ORDER BY at")]
-    ag = query(cl.db, "SELECT name, status FROM run_agents ORDER BY name")
-    return runs[0], ab, ag
+def finish_aborted(cl, code):
+    """Waits for the controller of a run that must abort with exit code
+    `code`; returns (Checks with the exit code, the stored status and the
+    agents' "done" rows checked, (at in s, message) of the one abort event)."""
+    cl.finish(timeout=40)
+    c = Checks()
+    c(cl.code == code, "the controller exited %s, expected %d%s" % (cl.code, code, cl.outputs()))
+    row = run_row(cl.db)
+    c(row == ("aborted", code), "stored %s / %s, expected aborted / %d" % (row + (code,)))
+    ab = events(cl.db, "abort")
+    check(len(ab) == 1, "abort events %r%s" % (ab, cl.outputs()))
+    ag = abort_agent_rows(cl.db)
+    c(len(ag) == 3 and all(st == "done" for _, st, _ in ag), "run_agents %r" % (ag,))
+    return c, ab[0]
 
 
 def agent_records(ng):
@@ -145,13 +142,7 @@ def window_abort(slow_ms=0):
             cl.start_agent(h, extra=extra)
         wait_agent_requests(ng, int(60 * GOOD_S))
         ng.set_flag("fail", True)
-        cl.finish(timeout=40)
-        c = Checks()
-        c(cl.code == 99, "the controller exited %s, expected 99%s" % (cl.code, cl.outputs()))
-        (status, code), ab, ag = stored(cl)
-        c((status, code) == ("aborted", 99), "stored %s / %s, expected aborted / 99" % (status, code))
-        check(len(ab) == 1, "abort events %r%s" % (ab, cl.outputs()))
-        breach, msg = ab[0]
+        c, (breach, msg) = finish_aborted(cl, 99)
         want = "http_req_failed: rate < 0.05' failed over the last %d s: " % WINDOW_S
         c(want in msg, "abort event %r does not name the rule (%r)" % (msg, want))
         value = float(msg.split(want)[1].split()[0]) if want in msg else float("nan")
@@ -161,7 +152,6 @@ def window_abort(slow_ms=0):
         hs = cl.herd_section()
         c(hs.get("status") == "aborted" and want in (hs.get("reason") or ""),
           "export herd.status %r, herd.reason %r" % (hs.get("status"), hs.get("reason")))
-        c(len(ag) == 3 and all(st == "done" for _, st in ag), "run_agents %r" % (ag,))
         recs, lasts = check_stopped_and_counted(c, cl, ng, breach, "the breach")
         allr = [r for h in AGENTS for r in recs[h]]
         fails = [r["msec"] for r in allr if r["status"] == 500]
@@ -236,16 +226,9 @@ def test_health_guard_aborts_three_agents():
         cl.start_agents()
         wait_agent_requests(ng, int(60 * GOOD_S))
         t_bad = ng.set_flag("unhealthy", True)
-        cl.finish(timeout=40)
-        c = Checks()
-        c(cl.code == 111, "the controller exited %s, expected 111%s" % (cl.code, cl.outputs()))
-        (status, code), ab, ag = stored(cl)
-        c((status, code) == ("aborted", 111), "stored %s / %s, expected aborted / 111" % (status, code))
-        check(len(ab) == 1, "abort events %r%s" % (ab, cl.outputs()))
-        verdict, msg = ab[0]
+        c, (verdict, msg) = finish_aborted(cl, 111)
         c("health guard" in msg and "HTTP 503" in msg and "/healthz" in msg,
           "abort event %r does not name the guard and its failure" % msg)
-        c(len(ag) == 3 and all(st == "done" for _, st in ag), "run_agents %r" % (ag,))
         recs, lasts = check_stopped_and_counted(c, cl, ng, verdict, "the guard's verdict")
         checks = [r for r in ng.records() if r["addr"] == HOSTS["ctl"] and r["uri"] == "/healthz"]
         bad = [r["msec"] for r in checks if r["status"] == 503]
