@@ -32,6 +32,8 @@
 #include "proto/wire.h"
 
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
+/* Beyond the controller's hold and a round trip, what a poll may take. */
+#define POLL_MARGIN_MS 250
 #define SEND_TIMEOUT_MS 2000
 #define TIME_ROUNDS 8
 /* The clock rounds after WELCOME stop once another would end past this: the
@@ -101,6 +103,7 @@ typedef struct agent {
 	sysstat_cpu_meter cpu; /* CPU use reported in each POLL */
 	int64_t clock_offset_ns; /* our clock minus the controller's */
 	int64_t clock_rtt_ns;
+	int64_t hold_ms;         /* how long the controller may hold a poll (WELCOME's heartbeat) */
 
 	/* With a token: the session with the controller, made at WELCOME and
 	 * ended when a reply fails to verify in it. Guarded by mu (both threads
@@ -781,6 +784,8 @@ static int hello(agent *a)
 		                                         : HERD_EINVAL;
 	} else if (rv == HERD_OK && reply.type != WIRE_WELCOME) {
 		rv = HERD_EPROTO;
+	} else if (rv == HERD_OK) {
+		a->hold_ms = reply.u.welcome.heartbeat_ms;
 	} else if (rv == HERD_EVERSION) {
 		hs_error(a, "controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
 	}
@@ -972,11 +977,16 @@ int link_run(const link_cfg *cfg)
 		wire_msg m = { 0 };
 		fill_poll(&a, &m);
 		/* Wait no longer than the loss limit allows, so a silent controller
-		 * is noticed on time even while a poll hangs. */
+		 * is noticed on time even while a poll hangs, but never less than a
+		 * poll the controller holds takes there and back: the command it
+		 * answers a poll given up on with (a STOP) is lost, and over a slow
+		 * link (1.6 s round trip) every poll was given up on while batch
+		 * acknowledgements kept the controller "heard". */
 		int64_t left_ms = (atomic_load(&a.last_heard_ns) + cfg->lost_controller_ms * 1000000 - clock_mono_ns()) / 1000000;
-		int wait_ms = POLL_TIMEOUT_MS;
+		int64_t need_ms = a.hold_ms + a.clock_rtt_ns / 1000000 + POLL_MARGIN_MS;
+		int wait_ms = need_ms > POLL_TIMEOUT_MS ? (int)need_ms : POLL_TIMEOUT_MS;
 		if (!a.lost && left_ms < wait_ms)
-			wait_ms = left_ms < 100 ? 100 : (int)left_ms;
+			wait_ms = left_ms < need_ms ? (int)need_ms : (int)left_ms;
 		int prv = request(&a, SESSION_CH_CMD, &m, &reply, wait_ms);
 		int64_t now = clock_mono_ns();
 		if (prv == HERD_OK) {
