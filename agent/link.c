@@ -899,6 +899,7 @@ int link_run(const link_cfg *cfg)
 	}
 
 	int welcomed = 0, waiting_logged = 0;
+	int short_poll_failed = 0; /* the last poll, cut short by the loss limit, ran out */
 	if (cfg->token == NULL && strncmp(cfg->url, "ipc://", 6) != 0)
 		log_warn("no --token-file: whoever listens on %s can command this agent", cfg->url);
 	int64_t stop_since = 0; /* a stop signal came during a run: when */
@@ -977,18 +978,20 @@ int link_run(const link_cfg *cfg)
 		wire_msg m = { 0 };
 		fill_poll(&a, &m);
 		/* Wait no longer than the loss limit allows, so a silent controller
-		 * is noticed on time even while a poll hangs, but never less than a
-		 * poll the controller holds takes there and back: the command it
-		 * answers a poll given up on with (a STOP) is lost, and over a slow
-		 * link (1.6 s round trip) every poll was given up on while batch
-		 * acknowledgements kept the controller "heard". */
+		 * is noticed on time even while a poll hangs. But a poll cut shorter
+		 * than the controller's hold plus a round trip that ran out although
+		 * the controller is not lost (batch acknowledgements came) means a
+		 * slow link: the next one gets that long. Else every poll was given
+		 * up on over a 1.6 s round trip, and the command the controller
+		 * answered an abandoned poll with (the STOP of an abort) was lost. */
 		int64_t left_ms = (atomic_load(&a.last_heard_ns) + cfg->lost_controller_ms * 1000000 - clock_mono_ns()) / 1000000;
 		int64_t need_ms = a.hold_ms + a.clock_rtt_ns / 1000000 + POLL_MARGIN_MS;
 		int wait_ms = need_ms > POLL_TIMEOUT_MS ? (int)need_ms : POLL_TIMEOUT_MS;
 		if (!a.lost && left_ms < wait_ms)
-			wait_ms = left_ms < need_ms ? (int)need_ms : (int)left_ms;
+			wait_ms = short_poll_failed && left_ms < need_ms ? (int)need_ms : left_ms < 100 ? 100 : (int)left_ms;
 		int prv = request(&a, SESSION_CH_CMD, &m, &reply, wait_ms);
 		int64_t now = clock_mono_ns();
+		short_poll_failed = prv == HERD_ETIMEDOUT && wait_ms < need_ms;
 		if (prv == HERD_OK) {
 			if (a.lost)
 				log_info("controller is back");
