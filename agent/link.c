@@ -32,13 +32,25 @@
 #include "proto/wire.h"
 
 #define POLL_TIMEOUT_MS 3000  /* the controller holds a poll for at most 1 s */
+/* Beyond the controller's hold and a round trip, what a poll may take. */
+#define POLL_MARGIN_MS 250
 #define SEND_TIMEOUT_MS 2000
 #define TIME_ROUNDS 8
+/* The clock rounds after WELCOME stop once another would end past this: the
+ * controller counts the agent from WELCOME on and may already have sent it a
+ * start instant, which it reads only after the rounds (8 round trips of a
+ * slow link made it start seconds late). */
+#define TIME_BUDGET_MS 1000
 /* After a stop signal: requests in flight get STOP_DRAIN_MS to complete
  * (then they are abandoned), and the last batches and DONE have until
  * STOP_LEAVE_MS to reach the controller; then the agent leaves anyway. */
 #define STOP_DRAIN_MS 5000
 #define STOP_LEAVE_MS 10000
+/* After a STOP "abort: <why>" (an abort rule, the health guard): no request
+ * is sent any more, and those in flight get ABORT_DRAIN_MS to complete and
+ * be counted (they reached the target: dropping them would make herd count
+ * fewer requests than the target served); then they are abandoned. */
+#define ABORT_DRAIN_MS 1000
 
 /* A METRICS batch of one run. The queue owns it; the sender takes the oldest
  * out to send it and then owns it until it gives it back (not acknowledged:
@@ -83,6 +95,7 @@ typedef struct agent {
 	double *weights;
 	engine *eng;
 	int done_sent;
+	int64_t drain_until;  /* an abort's drain ends (monotonic ns; 0: none) */
 	int forgotten;       /* the controller forgot this agent during the current run */
 	_Atomic int64_t last_heard_ns; /* any reply from the controller, either context */
 	int lost;
@@ -90,6 +103,7 @@ typedef struct agent {
 	sysstat_cpu_meter cpu; /* CPU use reported in each POLL */
 	int64_t clock_offset_ns; /* our clock minus the controller's */
 	int64_t clock_rtt_ns;
+	int64_t hold_ms;         /* how long the controller may hold a poll (WELCOME's heartbeat) */
 
 	/* With a token: the session with the controller, made at WELCOME and
 	 * ended when a reply fails to verify in it. Guarded by mu (both threads
@@ -339,6 +353,7 @@ static void end_run(agent *a)
 		engine_free(a->eng);
 		a->eng = NULL;
 	}
+	a->drain_until = 0;
 	plan_free(a->plan);
 	a->plan = NULL;
 	free(a->weights);
@@ -681,7 +696,11 @@ static int authenticate(agent *a, const uint8_t *my_nonce, const wire_challenge 
 static void sync_clock(agent *a)
 {
 	int64_t best_rtt = INT64_MAX, best_off = 0;
+	int64_t begin = clock_mono_ns();
 	for (int i = 0; i < TIME_ROUNDS; i++) {
+		if (i > 0 && best_rtt != INT64_MAX &&
+		    clock_mono_ns() - begin + best_rtt > (int64_t)TIME_BUDGET_MS * 1000000)
+			break;
 		wire_msg m = { .type = WIRE_TIME }, reply = { 0 };
 		m.u.time.agent_id = a->id;
 		m.u.time.t0 = clock_real_ns();
@@ -765,6 +784,8 @@ static int hello(agent *a)
 		                                         : HERD_EINVAL;
 	} else if (rv == HERD_OK && reply.type != WIRE_WELCOME) {
 		rv = HERD_EPROTO;
+	} else if (rv == HERD_OK) {
+		a->hold_ms = reply.u.welcome.heartbeat_ms;
 	} else if (rv == HERD_EVERSION) {
 		hs_error(a, "controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
 	}
@@ -878,6 +899,7 @@ int link_run(const link_cfg *cfg)
 	}
 
 	int welcomed = 0, waiting_logged = 0;
+	int short_poll_failed = 0; /* the last poll, cut short by the loss limit, ran out */
 	if (cfg->token == NULL && strncmp(cfg->url, "ipc://", 6) != 0)
 		log_warn("no --token-file: whoever listens on %s can command this agent", cfg->url);
 	int64_t stop_since = 0; /* a stop signal came during a run: when */
@@ -951,16 +973,25 @@ int link_run(const link_cfg *cfg)
 				break;
 			continue;
 		}
+		if (a.eng != NULL && a.drain_until != 0 && clock_mono_ns() >= a.drain_until)
+			engine_stop(a.eng, 3); /* the abort's drain ran out */
 		wire_msg m = { 0 };
 		fill_poll(&a, &m);
 		/* Wait no longer than the loss limit allows, so a silent controller
-		 * is noticed on time even while a poll hangs. */
+		 * is noticed on time even while a poll hangs. But a poll cut shorter
+		 * than the controller's hold plus a round trip that ran out although
+		 * the controller is not lost (batch acknowledgements came) means a
+		 * slow link: the next one gets that long. Else every poll was given
+		 * up on over a 1.6 s round trip, and the command the controller
+		 * answered an abandoned poll with (the STOP of an abort) was lost. */
 		int64_t left_ms = (atomic_load(&a.last_heard_ns) + cfg->lost_controller_ms * 1000000 - clock_mono_ns()) / 1000000;
-		int wait_ms = POLL_TIMEOUT_MS;
+		int64_t need_ms = a.hold_ms + a.clock_rtt_ns / 1000000 + POLL_MARGIN_MS;
+		int wait_ms = need_ms > POLL_TIMEOUT_MS ? (int)need_ms : POLL_TIMEOUT_MS;
 		if (!a.lost && left_ms < wait_ms)
-			wait_ms = left_ms < 100 ? 100 : (int)left_ms;
+			wait_ms = short_poll_failed && left_ms < need_ms ? (int)need_ms : left_ms < 100 ? 100 : (int)left_ms;
 		int prv = request(&a, SESSION_CH_CMD, &m, &reply, wait_ms);
 		int64_t now = clock_mono_ns();
+		short_poll_failed = prv == HERD_ETIMEDOUT && wait_ms < need_ms;
 		if (prv == HERD_OK) {
 			if (a.lost)
 				log_info("controller is back");
@@ -973,9 +1004,17 @@ int link_run(const link_cfg *cfg)
 			case WIRE_STOP:
 				if (a.eng != NULL && strcmp(reply.u.stop.run_id, a.run_id) == 0) {
 					log_info("run %s: stop (%s)", a.run_id, reply.u.stop.reason);
-					/* "abort" and "abort: <why>" (an abort rule, the
-					 * health guard) stop at once; anything else gracefully. */
-					engine_stop(a.eng, strncmp(reply.u.stop.reason, "abort", 5) == 0 ? 3 : 1);
+					/* "abort: <why>" (an abort rule, the health guard) sends
+					 * nothing more at once and counts what is in flight for
+					 * ABORT_DRAIN_MS; a bare "abort" drops everything now;
+					 * anything else stops gracefully. */
+					if (strncmp(reply.u.stop.reason, "abort: ", 7) == 0) {
+						engine_stop(a.eng, 2);
+						if (a.drain_until == 0)
+							a.drain_until = now + (int64_t)ABORT_DRAIN_MS * 1000000;
+					} else {
+						engine_stop(a.eng, strncmp(reply.u.stop.reason, "abort", 5) == 0 ? 3 : 1);
+					}
 				}
 				break;
 			case WIRE_ERROR:

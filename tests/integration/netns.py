@@ -390,6 +390,99 @@ http {{
         return None
 
 
+class SwitchableWebNginx(WebNginx):
+    """WebNginx with locations whose answer a test switches by creating a
+    flag file in the nginx directory (nginx stats it per request: no
+    open_file_cache): /flaky answers 200 "ok", 500 while <dir>/fail exists;
+    /healthz answers 200, 503 while <dir>/unhealthy exists. The log also
+    holds $request_time (the record field "request_time", a float), so
+    msec - request_time is when a request arrived."""
+
+    CONF = WebNginx.CONF.replace(
+        "$http_x_token';", "$http_x_token\\t$request_time';").replace(
+        "        location = /small {{",
+        "        location = /flaky {{ if (-f {dir}/fail) {{ return 500; }} return 200 \"ok\\n\"; }}\n"
+        "        location = /healthz {{ if (-f {dir}/unhealthy) {{ return 503; }} return 200; }}\n"
+        "        location = /small {{")
+    RECORD_FIELDS = WebNginx.RECORD_FIELDS + ("request_time",)
+
+    def set_flag(self, name, on):
+        """Creates (on) or removes <dir>/<name> ("fail", "unhealthy");
+        returns time.time() just after."""
+        path = os.path.join(self.dir, name)
+        if on:
+            open(path, "w").close()
+        elif os.path.exists(path):
+            os.unlink(path)
+        return time.time()
+
+    def records(self):
+        out = super().records()
+        for r in out:
+            try:
+                r["request_time"] = float(r["request_time"])
+            except ValueError:
+                r["request_time"] = 0.0
+        return out
+
+
+def delay_proxy_main(argv):
+    """A TCP proxy that holds every chunk of bytes delay_ms (each direction)
+    before passing it on, order kept: a slow link for one conversation only.
+    argv: LISTEN_ADDR LISTEN_PORT TARGET_ADDR TARGET_PORT DELAY_MS. Run it in
+    a host's namespace with Topology.start_delay_proxy(); it prints
+    "listening" once it accepts connections."""
+    import queue
+    import socket
+    laddr, lport, taddr, tport, delay = argv[0], int(argv[1]), argv[2], int(argv[3]), \
+        float(argv[4]) / 1000.0
+
+    def pump(src, dst):
+        q = queue.Queue()
+
+        def deliver():
+            while True:
+                due, data = q.get()
+                left = due - time.monotonic()
+                if left > 0:
+                    time.sleep(left)
+                try:
+                    if data:
+                        dst.sendall(data)
+                    else:
+                        dst.shutdown(socket.SHUT_WR)
+                        return
+                except OSError:
+                    return
+
+        threading.Thread(target=deliver, daemon=True).start()
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            q.put((time.monotonic() + delay, data))
+            if not data:
+                return
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((laddr, lport))
+    srv.listen(64)
+    print("listening", flush=True)
+    while True:
+        c, _ = srv.accept()
+        try:
+            t = socket.create_connection((taddr, tport), timeout=5)
+            t.settimeout(None)
+        except OSError:
+            c.close()
+            continue
+        for a, b in ((c, t), (t, c)):
+            a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+
 class Topology:
     """The five hosts, a switch namespace and nginx helpers; see the module
     docstring."""
@@ -502,6 +595,21 @@ class Topology:
 
     def start_nginx(self, host="web", port=WEB_PORT):
         return WebNginx(self, host, port).start()
+
+    def start_delay_proxy(self, host, listen_port, target_host, target_port, delay_ms):
+        """delay_proxy_main in host's namespace on 127.0.0.1:listen_port,
+        forwarding to target_host:target_port with delay_ms each way (a
+        slow link from host to one peer, while its other traffic is not
+        slowed). Returns the LoggedProc once it listens."""
+        import sys
+        code = ("import sys; sys.path.insert(0, %r); import netns; "
+                "netns.delay_proxy_main(sys.argv[1:])" % os.path.dirname(os.path.abspath(__file__)))
+        p = self.spawn(host, [sys.executable or "python3", "-u", "-c", code, "127.0.0.1",
+                              str(listen_port), self.addr(target_host), str(target_port),
+                              str(delay_ms)], name="delay-proxy-" + host)
+        if p.wait_for(r"^listening$", timeout=10) is None:
+            raise NetnsError("the delay proxy in %s did not start: %s" % (host, p.tail()))
+        return p
 
     # faults --------------------------------------------------------------
     def link_down(self, host):
