@@ -9,7 +9,7 @@
 #include "common/err.h"
 
 static const char *const why_names[HDRV_WHY__N] = {
-	"https", "templates", "cookie captures", "compression", "cookies",
+	"https", "templates",
 };
 
 int hdrv_parse(const char *s, hdrv_mode *out)
@@ -58,27 +58,17 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 			why |= HDRV_WHY_HTTPS;
 		if (st->dynamic)
 			why |= HDRV_WHY_TEMPLATES;
-		/* Captures and checks of headers and bodies the lean driver
-		 * serves; a cookie needs the jar. */
-		for (size_t k = 0; k < st->ncaptures; k++)
-			if (st->captures[k].from == CAP_COOKIE)
-				why |= HDRV_WHY_COOKIE_CAPTURES;
-		if (st->compression)
-			why |= HDRV_WHY_COMPRESSION;
-		if (p->cookies)
-			why |= HDRV_WHY_COOKIES;
+		/* Checks and captures of every kind, the cookie jar (`cookies:`,
+		 * cookie captures), redirects and `compression:` the lean driver
+		 * serves as libcurl does. */
 	}
+	(void)p;
 	return why;
 }
 
 int hdrv_use_lean(hdrv_mode m, const plan *p, const plan_scenario *s)
 {
-	if (m == HDRV_CURL)
-		return 0;
-	unsigned why = hdrv_reasons(p, s);
-	if (m == HDRV_LEAN)
-		why &= ~(unsigned)HDRV_LEAN_IGNORES;
-	return why == 0;
+	return m != HDRV_CURL && hdrv_reasons(p, s) == 0;
 }
 
 /* Appends the names of the bits of why to buf at *at, "a, b, c". */
@@ -100,12 +90,7 @@ static void put_reasons(unsigned why, char *buf, size_t len, size_t *at)
 
 unsigned hdrv_said_reasons(hdrv_mode m, const plan *p, const plan_scenario *s)
 {
-	unsigned why = hdrv_reasons(p, s);
-	if (m == HDRV_CURL)
-		return 0;
-	if (hdrv_use_lean(m, p, s))
-		return why & HDRV_LEAN_IGNORES;
-	return m == HDRV_LEAN ? why & ~(unsigned)HDRV_LEAN_IGNORES : why;
+	return m == HDRV_CURL ? 0 : hdrv_reasons(p, s);
 }
 
 void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf, size_t len)
@@ -118,7 +103,7 @@ void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf
 	}
 	int lean = hdrv_use_lean(m, p, s);
 	unsigned why = hdrv_said_reasons(m, p, s);
-	size_t at = (size_t)snprintf(buf, len, "%s%s", lean ? "lean" : "curl", why == 0 ? "" : lean ? " (without " : " (");
+	size_t at = (size_t)snprintf(buf, len, "%s%s", lean ? "lean" : "curl", why == 0 ? "" : " (");
 	if (why == 0 || at >= len)
 		return;
 	put_reasons(why, buf, len, &at);
