@@ -395,6 +395,12 @@ static void drop_expired(cookiejar *j, int64_t now)
 			drop(j, i);
 }
 
+int cookiejar_secure_origin(int https, const char *host)
+{
+	return https || strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
+	       strcmp(host, "::1") == 0;
+}
+
 int cookiejar_set(cookiejar *j, const char *line, size_t len, const char *host, const char *path, size_t plen,
                   int secure, int64_t now)
 {
@@ -466,7 +472,8 @@ int cookiejar_absorb(cookiejar *j, const char *block, size_t blen, const char *h
 	return HERD_OK;
 }
 
-/* libcurl's order: longest path, then longest domain, longest name, oldest. */
+/* libcurl 7.88's order: longest path, then longest domain, longest name,
+ * newest (RFC 6265 says oldest; libcurl's comparison puts the newest first). */
 static int send_order(const void *a, const void *b)
 {
 	const cj_cookie *x = *(const cj_cookie *const *)a, *y = *(const cj_cookie *const *)b;
@@ -477,7 +484,7 @@ static int send_order(const void *a, const void *b)
 		return l2 > l1 ? 1 : -1;
 	if ((l1 = strlen(x->name)) != (l2 = strlen(y->name)))
 		return l2 > l1 ? 1 : -1;
-	return y->created > x->created ? -1 : 1;
+	return y->created > x->created ? 1 : -1;
 }
 
 void cookiejar_header(cookiejar *j, const char *host, const char *path, size_t plen, int secure, int64_t now,

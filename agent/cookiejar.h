@@ -7,7 +7,7 @@
  * subdomains; a cookie with the same name, domain and path replaces the old
  * one (keeping its place and age); an expired one removes it. Requests get
  * the cookies whose domain and path match, longest path first (then longest
- * domain, longest name, oldest), as libcurl orders them. A codec: no I/O;
+ * domain, longest name, newest), as libcurl 7.88 orders them. A codec: no I/O;
  * the caller passes the time.
  */
 #ifndef HERD_AGENT_COOKIEJAR_H
@@ -45,6 +45,10 @@ typedef struct cookiejar {
 } cookiejar;
 
 void cookiejar_fini(cookiejar *j);
+
+/* Whether a request to host is a secure origin for cookies, as libcurl
+ * decides: https, or localhost, 127.0.0.1 or ::1 over anything. */
+int cookiejar_secure_origin(int https, const char *host);
 
 /* Forgets every cookie; the jar stays usable. */
 void cookiejar_clear(cookiejar *j);

@@ -871,7 +871,7 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 /* ---- cookies and content codings ---- */
 
 /* The host of rq's URL (NUL-terminated, into host, hlen bytes), its path
- * (request target) and whether it is https. Returns 0, or -1 when the URL
+ * (request target) and whether it is a secure origin for cookies. Returns 0, or -1 when the URL
  * does not split. */
 static int req_origin(const h1_req *rq, char *host, size_t hlen, const char **path, size_t *plen, int *secure)
 {
@@ -882,7 +882,7 @@ static int req_origin(const h1_req *rq, char *host, size_t hlen, const char **pa
 	host[u.host_len] = '\0';
 	*path = u.path_len > 0 ? u.path : "/";
 	*plen = u.path_len > 0 ? u.path_len : 1;
-	*secure = strncasecmp(rq->url, "https://", 8) == 0;
+	*secure = cookiejar_secure_origin(strncasecmp(rq->url, "https://", 8) == 0, host);
 	return 0;
 }
 
@@ -992,7 +992,7 @@ static int inflate_into(const char *in, size_t inlen, int wbits, sbuf *out)
 
 /* Decodes the kept body of a gzip or deflate response in place. Returns
  * HERD_OK (also for a body in no coding), or HERD_EPROTO when it does not
- * decode. */
+ * decode (the body is then what decoded before the error). */
 static int body_decode(h1_conn *c)
 {
 	int wbits = c->body_len > 0 ? resp_coding(c) : 0;
@@ -1005,15 +1005,12 @@ static int body_decode(h1_conn *c)
 		out.oom = 0;
 		rv = inflate_into(c->body, c->body_len, -MAX_WBITS, &out);
 	}
-	if (rv != Z_OK) {
-		free(out.p);
-		return HERD_EPROTO;
-	}
+	/* What decoded before an error is the body, as libcurl hands it on. */
 	free(c->body);
 	c->body = out.p;
-	c->body_len = out.len;
+	c->body_len = out.oom ? 0 : out.len;
 	c->body_cap = out.cap;
-	return HERD_OK;
+	return rv == Z_OK ? HERD_OK : HERD_EPROTO;
 }
 
 /* ---- driver operations ---- */
