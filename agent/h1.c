@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "common/safetext.h"
 #include "common/sbuf.h"
+#include "common/tmpl.h"
 
 #define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
 #define RBUF_SIZE (64u << 10)        /* the worker's one read buffer */
@@ -66,6 +67,16 @@ typedef struct h1_req {
 } h1_req;
 
 typedef struct h1_conn h1_conn;
+
+/* A templated step as rendered for one request (allocated by a VU's first
+ * templated request only, so VUs of static plans do not carry it). */
+typedef struct h1_dyn {
+	h1_req rq;        /* its bytes owned; step points at step below */
+	plan_step step;   /* the plan's step with its URL, header values and body rendered */
+	sbuf url, body, vals; /* the rendered texts (vals: every header value, NUL after each) */
+	plan_kv *kv;      /* step.headers, pointing into vals */
+	size_t kv_cap;
+} h1_dyn;
 
 typedef struct h1_state {
 	worker *w;
@@ -121,6 +132,7 @@ struct h1_conn {
 	int64_t chain_ready; /* the first hop's first send */
 	uint64_t chain_in, chain_out; /* bytes of the hops before this one */
 	cookiejar jar;      /* the VU's cookies, for its whole life, as libcurl's handle keeps them */
+	h1_dyn *dyn;        /* the templated step in flight, rendered; NULL until one runs */
 	sbuf out;           /* the request with its Cookie header, when it has one */
 };
 
@@ -131,6 +143,8 @@ static void req_compose(h1_conn *c);
 static void resp_cookies(h1_conn *c, const char *block, size_t len);
 static int body_decode(h1_conn *c);
 static int jar_lookup(void *ctx, const char *name, sbuf *out);
+static int req_render(h1_conn *c, const plan_step *s);
+static void dyn_free(h1_dyn *d);
 
 static void conn_close(h1_conn *c)
 {
@@ -491,7 +505,7 @@ static int follow(h1_conn *c, int close_conn)
 		return 1;
 	}
 	sbuf next = { 0 };
-	resolve_location(c->hops == 0 ? orig->step->url : c->url.p, loc, llen, &next);
+	resolve_location(c->hops == 0 ? orig->url : c->url.p, loc, llen, &next);
 	if (next.oom) {
 		free(next.p);
 		finish(c, ERRK_OTHER, now, close_conn);
@@ -868,6 +882,109 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	return HERD_OK;
 }
 
+/* ---- templates ---- */
+
+static void dyn_free(h1_dyn *d)
+{
+	if (d == NULL)
+		return;
+	free(d->rq.bytes);
+	free(d->url.p);
+	free(d->body.p);
+	free(d->vals.p);
+	free(d->kv);
+	free(d);
+}
+
+/* Renders the values of s's headers with env into d->kv (names stay the
+ * plan's). Returns HERD_OK or HERD_ENOMEM. */
+static int dyn_headers(h1_dyn *d, const plan_step *s, const tmpl_env *env)
+{
+	size_t off[64], *offs = s->nheaders <= 64 ? off : malloc(s->nheaders * sizeof(*offs));
+	if (offs == NULL)
+		return HERD_ENOMEM;
+	if (s->nheaders > d->kv_cap) {
+		plan_kv *nk = realloc(d->kv, s->nheaders * sizeof(*nk));
+		if (nk == NULL)
+			goto fail;
+		d->kv = nk;
+		d->kv_cap = s->nheaders;
+	}
+	d->vals.len = 0;
+	d->vals.oom = 0;
+	for (size_t i = 0; i < s->nheaders; i++) {
+		offs[i] = d->vals.len;
+		tmpl_render(&s->t_headers[i], env, &d->vals);
+		sbuf_add(&d->vals, "", 1);
+	}
+	if (d->vals.oom)
+		goto fail;
+	/* Pointed at only now: vals may have moved while it grew. */
+	for (size_t i = 0; i < s->nheaders; i++) {
+		d->kv[i].name = s->headers[i].name;
+		d->kv[i].value = d->vals.p + offs[i];
+	}
+	if (offs != off)
+		free(offs);
+	return HERD_OK;
+fail:
+	if (offs != off)
+		free(offs);
+	return HERD_ENOMEM;
+}
+
+/*
+ * Renders templated step s for c's VU: its URL, header values and body with
+ * the VU's variables, feeder row and builtins, as the libcurl driver renders
+ * them, then the request bytes as render() makes every request. The URL is
+ * checked against --allow-target first. Only steps whose scheme and host are
+ * written out in the plan come here (the rule in common/hdrv.c), so the host
+ * was resolved at init. Returns HERD_OK (c->dyn->rq is the request),
+ * HERD_EREFUSED, HERD_EINVAL or HERD_ENOMEM.
+ */
+static int req_render(h1_conn *c, const plan_step *s)
+{
+	h1_state *st = c->st;
+	tmpl_env env;
+	char why[256];
+	int rv;
+
+	if (s->url_late)
+		return HERD_EINVAL; /* its scheme and host are only known rendered: libcurl's */
+	if (c->dyn == NULL && (c->dyn = calloc(1, sizeof(*c->dyn))) == NULL)
+		return HERD_ENOMEM;
+	h1_dyn *d = c->dyn;
+	worker_tmpl_env(st->w, c->v, &env);
+	d->url.len = 0;
+	d->url.oom = 0;
+	tmpl_render(&s->t_url, &env, &d->url);
+	if (d->url.oom || d->url.p == NULL)
+		return HERD_ENOMEM;
+	if ((rv = dyn_headers(d, s, &env)) != HERD_OK)
+		return rv;
+	d->step = *s;
+	d->step.url = d->url.p;
+	d->step.headers = d->kv;
+	if (s->method != HM_GET && s->method != HM_HEAD && s->t_body.dynamic) {
+		d->body.len = 0;
+		d->body.oom = 0;
+		tmpl_render(&s->t_body, &env, &d->body);
+		if (d->body.oom)
+			return HERD_ENOMEM;
+		d->step.body = d->body.p != NULL ? d->body.p : "";
+		d->step.body_len = d->body.len;
+	}
+	if (allow_check_request(worker_allow(st->w), d->url.p, why, sizeof(why)) != HERD_OK) {
+		allow_log_refusal(why);
+		return HERD_EREFUSED;
+	}
+	free(d->rq.bytes);
+	memset(&d->rq, 0, sizeof(d->rq));
+	if ((rv = render(st, &d->step, &d->rq)) != HERD_OK)
+		return rv;
+	return d->rq.ok ? HERD_OK : HERD_EINVAL;
+}
+
 /* ---- cookies and content codings ---- */
 
 /* The host of rq's URL (NUL-terminated, into host, hlen bytes), its path
@@ -1080,13 +1197,10 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 	h1_state *st = state;
 	h1_conn *c = v->conn;
 	const h1_req *rq = req_for(st, v, s);
+	int rv;
 
 	if (rq == NULL || !rq->ok)
 		return HERD_EINVAL;
-	if (st->hosts[rq->host].refused != NULL) {
-		allow_log_refusal(st->hosts[rq->host].refused);
-		return HERD_EREFUSED;
-	}
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return HERD_ENOMEM;
@@ -1095,6 +1209,15 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 		c->fd = -1;
 		dheap_node_init(&c->dl);
 		v->conn = c;
+	}
+	if (s->dynamic) {
+		if ((rv = req_render(c, s)) != HERD_OK)
+			return rv;
+		rq = &c->dyn->rq;
+	}
+	if (st->hosts[rq->host].refused != NULL) {
+		allow_log_refusal(st->hosts[rq->host].refused);
+		return HERD_EREFUSED;
 	}
 	c->rq = rq;
 	c->orig = rq;
@@ -1162,6 +1285,7 @@ static void h1_vu_release(void *state, vu *v)
 	free(c->url.p);
 	free(c->out.p);
 	cookiejar_fini(&c->jar);
+	dyn_free(c->dyn);
 	free(c);
 	v->conn = NULL;
 }

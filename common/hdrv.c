@@ -56,7 +56,11 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 		if (st->url == NULL || strncmp(st->url, "https://", 8) == 0 ||
 		    (!st->dynamic && strncmp(st->url, "http://", 7) != 0))
 			why |= HDRV_WHY_HTTPS;
-		if (st->dynamic)
+		/* Plans write out the scheme and host of a templated URL (they
+		 * refuse {{ }} there), so the lean driver renders templates per
+		 * request to a host it resolved at start; only a URL that is all
+		 * template (a captured Location, say) is known just once rendered. */
+		if (st->dynamic && st->url_late)
 			why |= HDRV_WHY_TEMPLATES;
 		/* Checks and captures of every kind, the cookie jar (`cookies:`,
 		 * cookie captures), redirects and `compression:` the lean driver

@@ -17,7 +17,7 @@ typedef enum hdrv_mode { HDRV_AUTO = 0, HDRV_CURL, HDRV_LEAN } hdrv_mode;
 /* Why the lean driver does not serve a scenario, one bit per reason. */
 enum {
 	HDRV_WHY_HTTPS = 1u << 0,       /* a request that is not plain http:// */
-	HDRV_WHY_TEMPLATES = 1u << 1,   /* {{ }} in a URL, header or body */
+	HDRV_WHY_TEMPLATES = 1u << 1,   /* a URL that is all template ("{{ next }}") */
 	HDRV_WHY__N = 2
 };
 

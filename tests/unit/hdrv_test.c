@@ -79,11 +79,17 @@ int main(void)
 	/* One step of several decides for the scenario. */
 	expect(NOJAR, "      - get: /a\n        redirects: 0\n      - get: https://127.0.0.1:9/b\n        redirects: 0\n",
 	       HDRV_WHY_HTTPS, "curl (https)", "curl (https)");
-	expect(NOJAR, "      - get: \"/a?v={{ __VU }}\"\n        redirects: 0\n", HDRV_WHY_TEMPLATES,
-	       "curl (templates)", "curl (templates)");
-	/* A templated https:// URL names both. */
+	/* Templates in a path, query, header or body are the lean driver's when
+	 * the scheme and host are written out. */
+	expect(NOJAR, "      - get: \"/a?v={{ __VU }}\"\n        redirects: 0\n", 0, "lean", "lean");
+	expect("", "      - post: \"http://127.0.0.1:9/{{ __ITER }}\"\n        headers: { X-V: \"{{ __VU }}\" }\n"
+	           "        json: { a: \"{{ __VU }}\" }\n", 0, "lean", "lean");
+	/* A URL all template is known only rendered (plans refuse a templated host). */
+	expect("", "      - get: /a\n        capture:\n          next: { header: Location }\n"
+	           "      - get: \"{{ next }}\"\n", HDRV_WHY_TEMPLATES, "curl (templates)", "curl (templates)");
+	/* A templated https:// URL is https's. */
 	expect(NOJAR, "      - get: \"https://127.0.0.1:9/a?v={{ __VU }}\"\n        redirects: 0\n",
-	       HDRV_WHY_HTTPS | HDRV_WHY_TEMPLATES, "curl (https, templates)", "curl (https, templates)");
+	       HDRV_WHY_HTTPS, "curl (https)", "curl (https)");
 	/* Captures and checks on headers and bodies are the lean driver's too. */
 	expect(NOJAR,
 	       "      - get: /a\n        redirects: 0\n        capture:\n          t: { json: $.t }\n"
@@ -95,8 +101,7 @@ int main(void)
 	expect(NOJAR, "      - get: /a\n        redirects: 0\n        capture:\n          t: { cookie: sid }\n",
 	       0, "lean", "lean");
 	expect("", "      - get: /a\n        compression: true\n", 0, "lean", "lean");
-	expect("", "      - get: \"/a?v={{ __VU }}\"\n        compression: true\n", HDRV_WHY_TEMPLATES,
-	       "curl (templates)", "curl (templates)");
+	expect("", "      - get: \"/a?v={{ __VU }}\"\n        compression: true\n", 0, "lean", "lean");
 	/* A scenario without HTTP requests has no driver to pick. */
 	expect("", "      - think: 1s\n", 0, "-", "-");
 
