@@ -863,6 +863,8 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	}
 	if (s->body_is_json && has_body && user_header(s, "Content-Type") == NULL)
 		sbuf_str(&b, "Content-Type: application/json\r\n");
+	else if (s->body_is_form && has_body && user_header(s, "Content-Type") == NULL)
+		sbuf_str(&b, "Content-Type: application/x-www-form-urlencoded\r\n");
 	if (body_len > 0 || s->method == HM_POST || s->method == HM_PUT || s->method == HM_PATCH) {
 		snprintf(num, sizeof(num), "%zu", body_len);
 		sbuf_str(&b, "Content-Length: ");

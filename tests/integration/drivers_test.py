@@ -709,7 +709,7 @@ flow:
 
 
 def echo(h):
-    """The request's path, X-Tag and body (JSON if it is), as JSON."""
+    """The request's path, X-Tag, Content-Type and body (JSON if it is), as JSON."""
     import json
     raw = getattr(h, "body", b"")
     try:
@@ -717,12 +717,13 @@ def echo(h):
     except ValueError:
         body = raw.decode()
     return 200, [("Content-Type", "application/json")], json.dumps(
-        {"path": h.path, "tag": h.headers.get("X-Tag"), "body": body}).encode()
+        {"path": h.path, "tag": h.headers.get("X-Tag"), "type": h.headers.get("Content-Type"),
+         "body": body}).encode()
 
 
 def case_templates(driver):
-    """Templates in a URL's path and query, a header and a JSON and a raw
-    body, with builtins and a captured value: the server gets the same
+    """Templates in a URL's path and query, a header and a JSON, a raw and a
+    form body (with its Content-Type), with builtins and a captured value: the server gets the same
     requests on every driver (paths per VU and iteration), the checks of what
     it echoed pass every time, and bytes both ways equal the server's count.
     auto and lean render them on the lean driver."""
@@ -749,19 +750,25 @@ flow:
     checks:
       echoed: { json: $.path, equals: "/echo/vu-{{ __VU }}" }
       raw body: { json: $.body, equals: "tag=vu-{{ __VU }}" }
+  - post: /echo/form
+    form: { note: "a b&c", vu: "{{ __VU }}" }
+    checks:
+      form typed: { json: $.type, equals: application/x-www-form-urlencoded }
+      form body: { json: $.body, contains: "&vu={{ __VU }}" }
 """ % (vus, iters)}, head="cookies: false"), timeout=60)
         expect_code(r, 0)
         expect_pick(r, "tpl", "curl" if driver == "curl" else "lean", [])
         paths = collections.Counter((m, p.split("?")[0]) for m, p, _, _ in srv.seen)
         # __VU numbers VUs per agent worker: the ids are what the POSTs say.
-        ids = sorted(p.rsplit("/", 1)[1] for m, p in paths if m == "POST")
+        ids = sorted(p.rsplit("/", 1)[1] for m, p in paths if m == "POST" and p != "/echo/form")
         want = collections.Counter()
         for vu in ids:
             want[("POST", "/echo/%s" % vu)] += iters
             want[("PUT", "/echo/vu-%s" % vu)] += iters
+        want[("POST", "/echo/form")] = n
         check(len(ids) == vus and paths == want, "the server saw %s, expected %s (errors %s)"
               % (dict(paths), dict(want), r.errors_by_kind()))
-        for cname in ("path", "tag", "body", "echoed", "raw body"):
+        for cname in ("path", "tag", "body", "echoed", "raw body", "form typed", "form body"):
             c = named_check(r, cname)
             check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
         rx, tx = r.metric("data_received")["count"], r.metric("data_sent")["count"]
