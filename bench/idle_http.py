@@ -3,8 +3,8 @@
 VUS_LOW and then VUS_HIGH VUs that each make one request to a local nginx and
 then think for 30 s (idle on a kept-alive connection) for 12 s; the agent's
 resident memory as it reported it, divided over the VUs added, is the cost
-of one idle VU. The plan turns the cookie jar off, so `auto` picks the lean
-driver; `--http-driver curl` is measured beside it.
+of one idle VU. The plan has the defaults (the cookie jar on), which `auto`
+gives the lean driver; `--http-driver lean` and `curl` are measured beside it.
 
 Run: HERD_BIN=build/controller/herd HERD_AGENT_BIN=build/agent/herd-agent \
      python3 bench/idle_http.py   [VUS_LOW=100 VUS_HIGH=3100]
@@ -20,7 +20,6 @@ from harness import Nginx, run_herd  # noqa: E402
 
 PLAN = """name: idle-http
 target: %s
-cookies: false
 scenarios:
   idle:
     executor: constant-vus
@@ -45,7 +44,7 @@ def main():
     low = int(os.environ.get("VUS_LOW", "100"))
     high = int(os.environ.get("VUS_HIGH", "3100"))
     with Nginx(replace={"worker_connections 4096": "worker_connections %d" % (high + 1024)}) as ng:
-        for driver in ("auto", "curl"):
+        for driver in ("auto", "lean", "curl"):
             a, b = agent_rss_kb(ng, low, driver), agent_rss_kb(ng, high, driver)
             print("%-4s  %5d VUs: %6d KB   %5d VUs: %6d KB   %.2f KB per idle VU"
                   % (driver, low, a, high, b, (b - a) / float(high - low)))

@@ -381,46 +381,15 @@ flow:
             check(got == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, got, n))
 
 
-class RelativeRedirects:
-    """A Python HTTP/1.1 server on 127.0.0.1:<free port> answering with the
-    Location forms nginx cannot send (it makes every Location absolute): a
-    path relative to the request's directory, and a scheme-relative URL.
-    Records each request's method and path."""
-
-    def __init__(self):
-        import http.server
-        import threading
-        seen = self.seen = []
-        port = None
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                seen.append(("GET", self.path))
-                loc = {"/dir/start": "next?x=1", "/dir/next?x=1": "//127.0.0.1:%d/end" % port}.get(self.path)
-                body = b"" if loc else b"landed\n"
-                self.send_response(302 if loc else 200)
-                if loc:
-                    self.send_header("Location", loc)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        port = self.port = self.srv.server_address[1]
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.srv.shutdown()
-        self.srv.server_close()
+def relative_redirects(h):
+    """The Location forms nginx cannot send (it makes every Location
+    absolute): a path relative to the request's directory, and a
+    scheme-relative URL (a route of ScriptedServer)."""
+    port = h.server.server_address[1]
+    loc = {"/dir/start": "next?x=1", "/dir/next?x=1": "//127.0.0.1:%d/end" % port}.get(h.path)
+    if loc:
+        return 302, [("Location", loc)], b""
+    return 200, [], b"landed\n"
 
 
 def case_relative_locations(driver):
@@ -429,7 +398,7 @@ def case_relative_locations(driver):
     to the same URLs on every driver: the server sees the same three paths
     per iteration and the last answer is the step's."""
     n = 2 * 3
-    with RelativeRedirects() as srv:
+    with ScriptedServer({"*": relative_redirects}) as srv:
         r = run_on(driver, plan("http://127.0.0.1:%d" % srv.port, {"rel": """
 executor: per-vu-iterations
 vus: 2
@@ -442,7 +411,7 @@ flow:
 """}, head="cookies: false"), timeout=60)
         expect_code(r, 0)
         expect_pick(r, "rel", "curl" if driver == "curl" else "lean", [])
-        counts = collections.Counter(srv.seen)
+        counts = collections.Counter((m, p) for m, p, _, _ in srv.seen)
         want = {("GET", "/dir/start"): n, ("GET", "/dir/next?x=1"): n, ("GET", "/end"): n}
         check(dict(counts) == want, "the server saw %s, expected %s" % (dict(counts), want))
         got = named_check(r, "landed")
@@ -502,12 +471,13 @@ flow:
 
 class ScriptedServer:
     """A Python HTTP/1.1 server on 127.0.0.1:<free port> whose answers the
-    test writes byte for byte: routes maps a path to a function of the
-    request handler returning (status, [(header, value)], body bytes); each
+    test writes byte for byte: routes maps a path (without its query; "*":
+    any other) to a function of the request handler returning (status,
+    [(header, value)], body bytes); each
     answer goes out with a Content-Length, in one write, and its size is
     added up (sent), as is each request's (read: request line, header lines
-    and body, as they came). Records per request the method, path, Cookie
-    and Accept-Encoding it carried (None when absent)."""
+    and body, as they came). Records per request the method, path (with its
+    query), Cookie and Accept-Encoding it carried (None when absent)."""
 
     def __init__(self, routes):
         import http.server
@@ -523,9 +493,9 @@ class ScriptedServer:
                 self.body = self.rfile.read(n)
                 totals["read"] += len(self.raw_requestline) + n + 2 + sum(
                     len(k) + 2 + len(v) + 2 for k, v in self.headers.raw_items())
-                path = self.path.split("?")[0]
-                seen.append((self.command, path, self.headers.get("Cookie"),
+                seen.append((self.command, self.path, self.headers.get("Cookie"),
                              self.headers.get("Accept-Encoding")))
+                path = self.path.split("?")[0]
                 status, headers, body = (routes.get(path) or routes["*"])(self)
                 raw = ["HTTP/1.1 %d X" % status, "Content-Length: %d" % len(body)]
                 raw += ["%s: %s" % hv for hv in headers]
@@ -581,9 +551,9 @@ def case_cookie_jar(driver):
     header is exactly the same on each driver (the jar lives as long as the
     VU, so later iterations carry the earlier ones'; libcurl 7.88's order:
     longest path, then longest name, then newest, a replaced cookie keeping
-    its age); cookie captures agree (checked on the
-    next request against the value the server got); bytes both ways equal
-    the server's count. auto and lean run it on the lean driver."""
+    its age); cookie captures agree (checked on the next request against the
+    value the server got); bytes both ways equal the server's count. auto
+    and lean run it on the lean driver."""
     vus, iters = 2, 3
     n = vus * iters
     with ScriptedServer(JAR_ROUTES) as srv:
@@ -618,7 +588,8 @@ flow:
         for path in first:
             want = collections.Counter({first[path]: vus})
             want[later[path]] += n - vus
-            check(got[path] == want, "%s: Cookie headers %s, expected %s" % (path, dict(got[path]), dict(want)))
+            check(got[path] == want, "%s: Cookie headers %s, expected %s"
+                  % (path, dict(got[path]), dict(want)))
         for cname in ("sid sent", "new sid sent"):
             c = named_check(r, cname)
             check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
@@ -654,8 +625,9 @@ def case_compression(driver):
     deflate` (as libcurl's driver sends it), the answer's gzip, zlib deflate
     and raw deflate bodies are decoded for checks and captures, a step
     without it gets the plain body and sends no Accept-Encoding, a body that
-    is not gzip fails as `other` and its checks see no body. data_received is the compressed bytes on
-    the wire on every driver (== the server's count)."""
+    is not gzip fails as `other` and its checks see no body. data_received
+    is the compressed bytes on the wire on every driver (== the server's
+    count)."""
     vus, iters = 2, 3
     n = vus * iters
     with ScriptedServer(ZIP_ROUTES) as srv:
@@ -691,7 +663,7 @@ flow:
 """ % (vus, iters)}, head="cookies: false"), timeout=60)
         expect_code(r, 0)
         expect_pick(r, "zip", "curl" if driver == "curl" else "lean", [])
-        enc = collections.Counter((path, ae) for _, path, _, ae in srv.seen)
+        enc = collections.Counter((path.split("?")[0], ae) for _, path, _, ae in srv.seen)
         want = {("/gz", "gzip, deflate"): n, ("/df", "gzip, deflate"): 2 * n, ("/gz", None): n,
                 ("/bad", "gzip, deflate"): n}
         check(dict(enc) == want, "the server saw %s, expected %s" % (dict(enc), want))
@@ -699,10 +671,11 @@ flow:
             c = named_check(r, cname)
             check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
         c = named_check(r, "never")
-        check(c == (0, n), "check 'never' passes/fails %s, expected (0, %d): the undecodable body is empty" % (c, n))
+        check(c == (0, n), "check 'never' passes/fails %s, expected (0, %d): the undecodable body is empty"
+              % (c, n))
         kinds = r.errors_by_kind()
-        check(kinds == {"other": n, "check_failed": n}, "errors_by_kind %s, expected other and check_failed: %d"
-              % (kinds, n))
+        check(kinds == {"other": n, "check_failed": n},
+              "errors_by_kind %s, expected other and check_failed: %d" % (kinds, n))
         rx = r.metric("data_received")["count"]
         note("%s: server sent %d; herd received %d", driver, srv.totals["sent"], rx)
         check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
@@ -780,8 +753,8 @@ flow:
 
 CASES = [case_nginx_counts_statuses_bytes, case_chunked_bytes, case_checks_and_captures_without_templates,
          case_json_server_captures,
-         case_httpbin_redirects, case_relative_locations, case_allowlist_redirect_hops, case_httpbin_cookies_redirects,
-         case_cookie_jar, case_compression, case_templates]
+         case_httpbin_redirects, case_relative_locations, case_allowlist_redirect_hops,
+         case_httpbin_cookies_redirects, case_cookie_jar, case_compression, case_templates]
 
 
 def per_driver(case, driver):
