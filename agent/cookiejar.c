@@ -448,26 +448,44 @@ int cookiejar_set(cookiejar *j, const char *line, size_t len, const char *host, 
 	return HERD_OK;
 }
 
+static const char set_cookie[] = "set-cookie:";
+
+/* The next Set-Cookie line at or after *p (before e): its start, *p moved
+ * past it; NULL when there is none. */
+static const char *next_set_cookie(const char **p, const char *e, const char **le)
+{
+	while (*p < e) {
+		const char *line = *p;
+		const char *eol = memchr(line, '\n', (size_t)(e - line));
+		*le = eol != NULL ? eol : e;
+		*p = eol != NULL ? eol + 1 : e;
+		if ((size_t)(*le - line) > sizeof(set_cookie) - 1 &&
+		    strncasecmp(line, set_cookie, sizeof(set_cookie) - 1) == 0)
+			return line;
+	}
+	return NULL;
+}
+
+int cookiejar_has_set_cookie(const char *block, size_t blen)
+{
+	const char *p = block, *le;
+	return next_set_cookie(&p, block + blen, &le) != NULL;
+}
+
 int cookiejar_absorb(cookiejar *j, const char *block, size_t blen, const char *host, const char *path,
                      size_t plen, int secure, int64_t now)
 {
-	static const char name[] = "set-cookie:";
-	const char *p = block, *e = block + blen;
+	const char *p = block, *e = block + blen, *line, *le;
 	int taken = 0;
-	while (p < e && taken < SET_COOKIE_MAX) {
-		const char *eol = memchr(p, '\n', (size_t)(e - p));
-		const char *le = eol != NULL ? eol : e;
-		if ((size_t)(le - p) > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-			const char *v = p + sizeof(name) - 1;
-			size_t vl = (size_t)(le - v);
-			if (vl > 0 && v[vl - 1] == '\r')
-				vl--;
-			trim(&v, &vl);
-			if (cookiejar_set(j, v, vl, host, path, plen, secure, now) != HERD_OK)
-				return HERD_ENOMEM;
-			taken++;
-		}
-		p = eol != NULL ? eol + 1 : e;
+	while (taken < SET_COOKIE_MAX && (line = next_set_cookie(&p, e, &le)) != NULL) {
+		const char *v = line + sizeof(set_cookie) - 1;
+		size_t vl = (size_t)(le - v);
+		if (vl > 0 && v[vl - 1] == '\r')
+			vl--;
+		trim(&v, &vl);
+		if (cookiejar_set(j, v, vl, host, path, plen, secure, now) != HERD_OK)
+			return HERD_ENOMEM;
+		taken++;
 	}
 	return HERD_OK;
 }

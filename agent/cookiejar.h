@@ -63,6 +63,10 @@ void cookiejar_clear(cookiejar *j);
 int cookiejar_set(cookiejar *j, const char *line, size_t len, const char *host, const char *path, size_t plen,
                   int secure, int64_t now);
 
+/* Whether a response's header block has a Set-Cookie line (a cheap test
+ * before working out the request's origin). */
+int cookiejar_has_set_cookie(const char *block, size_t blen);
+
 /* Applies every Set-Cookie line of a response's header block (as journey_header reads it). */
 int cookiejar_absorb(cookiejar *j, const char *block, size_t blen, const char *host, const char *path,
                      size_t plen, int secure, int64_t now);

@@ -1052,7 +1052,8 @@ static void resp_cookies(h1_conn *c, const char *block, size_t len)
 		block = hr.headers;
 		len = hr.headers_len;
 	}
-	if (len == 0 || req_origin(c->rq, host, sizeof(host), &path, &plen, &secure) != 0)
+	if (len == 0 || !cookiejar_has_set_cookie(block, len) ||
+	    req_origin(c->rq, host, sizeof(host), &path, &plen, &secure) != 0)
 		return;
 	if (cookiejar_absorb(&c->jar, block, len, host, path, plen, secure, (int64_t)time(NULL)) != HERD_OK)
 		log_warn("out of memory: a cookie was not kept");

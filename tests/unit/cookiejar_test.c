@@ -186,6 +186,9 @@ static void test_absorb_get_and_limits(void)
 	cookiejar j = { 0 };
 	const char *block = "HTTP/1.1 302 Found\r\nSet-Cookie: a=1; Path=/\r\nLocation: /x\r\n"
 	                    "set-cookie:b=2\r\nX-Set-Cookie: c=3\r\n\r\n";
+	CHECK(cookiejar_has_set_cookie(block, strlen(block)));
+	CHECK(!cookiejar_has_set_cookie(block, 20)); /* the status line only */
+	CHECK(!cookiejar_has_set_cookie("HTTP/1.1 200 OK\r\nX-Set-Cookie: a=1\r\n\r\n", 38));
 	CHECK_EQ_INT(cookiejar_absorb(&j, block, strlen(block), "h.test", "/p/q", 4, 0, NOW), 0);
 	CHECK_EQ_INT(j.n, 2);
 	CHECK_EQ_STR(hdr(&j, "h.test", "/p/z"), "b=2; a=1");
