@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The differential suite: the same HTTP checks on each HTTP driver
 (`--http-driver curl`, `lean`, and `auto`, which picks per scenario), against
-nginx, httpbin and json-server, each held to the server's own log: request
-counts, statuses, bytes (nginx's $bytes_sent / $request_length), check
-results, captures, cookies and redirects. Every case is written once and run
+nginx, httpbin, json-server and a scripted Python server (ScriptedServer: byte
+counts, Set-Cookie, gzip and deflate bodies written by the test), each held to
+the server's own log: request counts, statuses, bytes (nginx's $bytes_sent /
+$request_length, the scripted server's own sums), check results, captures,
+the Cookie header of every request, and redirects. Every case is written once and run
 once per driver (CASES x DRIVERS, names `case[driver]`).
 
 Each run also proves which driver served it: libcurl sends `Accept: */*`, the
