@@ -471,6 +471,17 @@ flow:
         check(dict(counts) == want, "gunicorn saw %s, expected %s" % (dict(counts), want))
 
 
+def scripted_run(driver, routes, name, flow, vus, iters, head=""):
+    """Runs scenario name, per-vu-iterations of vus x iters whose flow is
+    flow (its steps' YAML, indented by 2), against a ScriptedServer of
+    routes; returns (result, server) once the server stopped."""
+    with ScriptedServer(routes) as srv:
+        r = run_on(driver, plan(srv.url, {name: "executor: per-vu-iterations\nvus: %d\niterations: %d\n"
+                                                "maxDuration: 60s\nflow:\n%s" % (vus, iters, flow)},
+                                head=head), timeout=60)
+    return r, srv
+
+
 class ScriptedServer:
     """A Python HTTP/1.1 server on 127.0.0.1:<free port> whose answers the
     test writes byte for byte: routes maps a path (without its query; "*":
@@ -558,13 +569,7 @@ def case_cookie_jar(driver):
     and lean run it on the lean driver."""
     vus, iters = 2, 3
     n = vus * iters
-    with ScriptedServer(JAR_ROUTES) as srv:
-        r = run_on(driver, plan(srv.url, {"jar": """
-executor: per-vu-iterations
-vus: %d
-iterations: %d
-maxDuration: 60s
-flow:
+    r, srv = scripted_run(driver, JAR_ROUTES, "jar", """
   - get: /login
     capture:
       sid: { cookie: sid }
@@ -576,31 +581,31 @@ flow:
   - get: /page
     checks:
       new sid sent: { header: X-Sid, equals: "{{ sid }}" }
-""" % (vus, iters)}), timeout=60)
-        expect_code(r, 0)
-        expect_pick(r, "jar", "curl" if driver == "curl" else "lean", [])
-        got = collections.defaultdict(collections.Counter)
-        for method, path, cookie, _ in srv.seen:
-            got[path][cookie] += 1
-        first = {"/login": None, "/app/page": "scoped=1; later=1; theme=dark; sec=1; dom=1; sid=abc",
-                 "/page": "later=1; theme=dark; sec=1; dom=1; sid=xyz"}
-        later = {"/login": "later=1; sec=1; dom=1; sid=xyz",
-                 "/app/page": "scoped=1; theme=dark; later=1; sec=1; dom=1; sid=abc",
-                 "/page": "theme=dark; later=1; sec=1; dom=1; sid=xyz"}
-        for path in first:
-            want = collections.Counter({first[path]: vus})
-            want[later[path]] += n - vus
-            check(got[path] == want, "%s: Cookie headers %s, expected %s"
-                  % (path, dict(got[path]), dict(want)))
-        for cname in ("sid sent", "new sid sent"):
-            c = named_check(r, cname)
-            check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
-        check(r.count() == 3 * n, "herd counted %d requests, expected %d" % (r.count(), 3 * n))
-        rx, tx = r.metric("data_received")["count"], r.metric("data_sent")["count"]
-        note("%s: server sent %d read %d; herd received %d sent %d", driver, srv.totals["sent"],
-             srv.totals["read"], rx, tx)
-        check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
-        check(tx == srv.totals["read"], "data_sent %d != the server's %d" % (tx, srv.totals["read"]))
+""", vus, iters)
+    expect_code(r, 0)
+    expect_pick(r, "jar", "curl" if driver == "curl" else "lean", [])
+    got = collections.defaultdict(collections.Counter)
+    for method, path, cookie, _ in srv.seen:
+        got[path][cookie] += 1
+    first = {"/login": None, "/app/page": "scoped=1; later=1; theme=dark; sec=1; dom=1; sid=abc",
+             "/page": "later=1; theme=dark; sec=1; dom=1; sid=xyz"}
+    later = {"/login": "later=1; sec=1; dom=1; sid=xyz",
+             "/app/page": "scoped=1; theme=dark; later=1; sec=1; dom=1; sid=abc",
+             "/page": "theme=dark; later=1; sec=1; dom=1; sid=xyz"}
+    for path in first:
+        want = collections.Counter({first[path]: vus})
+        want[later[path]] += n - vus
+        check(got[path] == want, "%s: Cookie headers %s, expected %s"
+              % (path, dict(got[path]), dict(want)))
+    for cname in ("sid sent", "new sid sent"):
+        c = named_check(r, cname)
+        check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
+    check(r.count() == 3 * n, "herd counted %d requests, expected %d" % (r.count(), 3 * n))
+    rx, tx = r.metric("data_received")["count"], r.metric("data_sent")["count"]
+    note("%s: server sent %d read %d; herd received %d sent %d", driver, srv.totals["sent"],
+         srv.totals["read"], rx, tx)
+    check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
+    check(tx == srv.totals["read"], "data_sent %d != the server's %d" % (tx, srv.totals["read"]))
 
 
 def coded(h, coding, data):
@@ -632,13 +637,7 @@ def case_compression(driver):
     count)."""
     vus, iters = 2, 3
     n = vus * iters
-    with ScriptedServer(ZIP_ROUTES) as srv:
-        r = run_on(driver, plan(srv.url, {"zip": """
-executor: per-vu-iterations
-vus: %d
-iterations: %d
-maxDuration: 60s
-flow:
+    r, srv = scripted_run(driver, ZIP_ROUTES, "zip", """
   - get: /gz
     compression: true
     checks:
@@ -662,25 +661,25 @@ flow:
     compression: true
     checks:
       never: { body: gzip }
-""" % (vus, iters)}, head="cookies: false"), timeout=60)
-        expect_code(r, 0)
-        expect_pick(r, "zip", "curl" if driver == "curl" else "lean", [])
-        enc = collections.Counter((path.split("?")[0], ae) for _, path, _, ae in srv.seen)
-        want = {("/gz", "gzip, deflate"): n, ("/df", "gzip, deflate"): 2 * n, ("/gz", None): n,
-                ("/bad", "gzip, deflate"): n}
-        check(dict(enc) == want, "the server saw %s, expected %s" % (dict(enc), want))
-        for cname in ("gunzipped", "inflated", "captured", "raw inflated", "not coded"):
-            c = named_check(r, cname)
-            check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
-        c = named_check(r, "never")
-        check(c == (0, n), "check 'never' passes/fails %s, expected (0, %d): the undecodable body is empty"
-              % (c, n))
-        kinds = r.errors_by_kind()
-        check(kinds == {"other": n, "check_failed": n},
-              "errors_by_kind %s, expected other and check_failed: %d" % (kinds, n))
-        rx = r.metric("data_received")["count"]
-        note("%s: server sent %d; herd received %d", driver, srv.totals["sent"], rx)
-        check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
+""", vus, iters, head="cookies: false")
+    expect_code(r, 0)
+    expect_pick(r, "zip", "curl" if driver == "curl" else "lean", [])
+    enc = collections.Counter((path.split("?")[0], ae) for _, path, _, ae in srv.seen)
+    want = {("/gz", "gzip, deflate"): n, ("/df", "gzip, deflate"): 2 * n, ("/gz", None): n,
+            ("/bad", "gzip, deflate"): n}
+    check(dict(enc) == want, "the server saw %s, expected %s" % (dict(enc), want))
+    for cname in ("gunzipped", "inflated", "captured", "raw inflated", "not coded"):
+        c = named_check(r, cname)
+        check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
+    c = named_check(r, "never")
+    check(c == (0, n), "check 'never' passes/fails %s, expected (0, %d): the undecodable body is empty"
+          % (c, n))
+    kinds = r.errors_by_kind()
+    check(kinds == {"other": n, "check_failed": n},
+          "errors_by_kind %s, expected other and check_failed: %d" % (kinds, n))
+    rx = r.metric("data_received")["count"]
+    note("%s: server sent %d; herd received %d", driver, srv.totals["sent"], rx)
+    check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
 
 
 def echo(h):
@@ -698,19 +697,14 @@ def echo(h):
 
 def case_templates(driver):
     """Templates in a URL's path and query, a header and a JSON, a raw and a
-    form body (with its Content-Type), with builtins and a captured value: the server gets the same
-    requests on every driver (paths per VU and iteration), the checks of what
-    it echoed pass every time, and bytes both ways equal the server's count.
-    auto and lean render them on the lean driver."""
+    form body (with its Content-Type), with builtins and a captured value:
+    the server gets the same requests on every driver (paths per VU and
+    iteration), the checks of what it echoed pass every time, and bytes both
+    ways equal the server's count. auto and lean render them on the lean
+    driver."""
     vus, iters = 2, 3
     n = vus * iters
-    with ScriptedServer({"*": echo}) as srv:
-        r = run_on(driver, plan(srv.url, {"tpl": """
-executor: per-vu-iterations
-vus: %d
-iterations: %d
-maxDuration: 60s
-flow:
+    r, srv = scripted_run(driver, {"*": echo}, "tpl", """
   - post: "/echo/{{ __VU }}?iter={{ __ITER }}"
     headers: { X-Tag: "vu-{{ __VU }}" }
     json: { vu: "{{ __VU }}", note: "it {{ __ITER }}" }
@@ -730,27 +724,27 @@ flow:
     checks:
       form typed: { json: $.type, equals: application/x-www-form-urlencoded }
       form body: { json: $.body, contains: "&vu={{ __VU }}" }
-""" % (vus, iters)}, head="cookies: false"), timeout=60)
-        expect_code(r, 0)
-        expect_pick(r, "tpl", "curl" if driver == "curl" else "lean", [])
-        paths = collections.Counter((m, p.split("?")[0]) for m, p, _, _ in srv.seen)
-        # __VU numbers VUs per agent worker: the ids are what the POSTs say.
-        ids = sorted(p.rsplit("/", 1)[1] for m, p in paths if m == "POST" and p != "/echo/form")
-        want = collections.Counter()
-        for vu in ids:
-            want[("POST", "/echo/%s" % vu)] += iters
-            want[("PUT", "/echo/vu-%s" % vu)] += iters
-        want[("POST", "/echo/form")] = n
-        check(len(ids) == vus and paths == want, "the server saw %s, expected %s (errors %s)"
-              % (dict(paths), dict(want), r.errors_by_kind()))
-        for cname in ("path", "tag", "body", "echoed", "raw body", "form typed", "form body"):
-            c = named_check(r, cname)
-            check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
-        rx, tx = r.metric("data_received")["count"], r.metric("data_sent")["count"]
-        note("%s: server sent %d read %d; herd received %d sent %d", driver, srv.totals["sent"],
-             srv.totals["read"], rx, tx)
-        check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
-        check(tx == srv.totals["read"], "data_sent %d != the server's %d" % (tx, srv.totals["read"]))
+""", vus, iters, head="cookies: false")
+    expect_code(r, 0)
+    expect_pick(r, "tpl", "curl" if driver == "curl" else "lean", [])
+    paths = collections.Counter((m, p.split("?")[0]) for m, p, _, _ in srv.seen)
+    # __VU numbers VUs per agent worker: the ids are what the POSTs say.
+    ids = sorted(p.rsplit("/", 1)[1] for m, p in paths if m == "POST" and p != "/echo/form")
+    want = collections.Counter()
+    for vu in ids:
+        want[("POST", "/echo/%s" % vu)] += iters
+        want[("PUT", "/echo/vu-%s" % vu)] += iters
+    want[("POST", "/echo/form")] = n
+    check(len(ids) == vus and paths == want, "the server saw %s, expected %s (errors %s)"
+          % (dict(paths), dict(want), r.errors_by_kind()))
+    for cname in ("path", "tag", "body", "echoed", "raw body", "form typed", "form body"):
+        c = named_check(r, cname)
+        check(c == (n, 0), "check %r passes/fails %s, expected (%d, 0)" % (cname, c, n))
+    rx, tx = r.metric("data_received")["count"], r.metric("data_sent")["count"]
+    note("%s: server sent %d read %d; herd received %d sent %d", driver, srv.totals["sent"],
+         srv.totals["read"], rx, tx)
+    check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
+    check(tx == srv.totals["read"], "data_sent %d != the server's %d" % (tx, srv.totals["read"]))
 
 
 CASES = [case_nginx_counts_statuses_bytes, case_chunked_bytes, case_checks_and_captures_without_templates,
