@@ -490,13 +490,15 @@ class ScriptedServer:
     answer goes out with a Content-Length, in one write, and its size is
     added up (sent), as is each request's (read: request line, header lines
     and body, as they came). Records per request the method, path (with its
-    query), Cookie and Accept-Encoding it carried (None when absent)."""
+    query), Cookie and Accept-Encoding it carried (None when absent), and
+    the connections (client address and port) requests came on."""
 
     def __init__(self, routes):
         import http.server
         import threading
         seen = self.seen = []
         totals = self.totals = {"sent": 0, "read": 0}
+        conns = self.conns = set()
 
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -515,6 +517,10 @@ class ScriptedServer:
                 out = ("\r\n".join(raw) + "\r\n\r\n").encode() + body
                 totals["sent"] += len(out)
                 self.wfile.write(out)
+                conns.add(self.client_address)
+                # An answer that says "Connection: close" closes it.
+                if ("Connection", "close") in headers:
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = answer
 
@@ -682,6 +688,35 @@ def case_compression(driver):
     check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
 
 
+def case_connection_close(driver):
+    """An answer with `Connection: close` ends its connection: the next
+    request of the VU goes out on a new one, which stays open for the
+    request after it. 2 VUs x 3 iterations of /close then /keep: each VU
+    opens iterations + 1 connections on every driver, every request is
+    answered, bytes both ways equal the server's count."""
+    vus, iters = 2, 3
+    n = vus * iters
+    routes = {"/close": lambda h: (200, [("Connection", "close")], b"bye\n"),
+              "/keep": lambda h: (200, [], b"stay\n")}
+    r, srv = scripted_run(driver, routes, "cc", """
+  - get: /close
+    checks:
+      bye: { body: bye }
+  - get: /keep
+""", vus, iters, head="cookies: false")
+    expect_code(r, 0)
+    expect_pick(r, "cc", "curl" if driver == "curl" else "lean", [])
+    check(r.count() == 2 * n and len(srv.seen) == 2 * n,
+          "herd counted %d requests, the server %d, expected %d" % (r.count(), len(srv.seen), 2 * n))
+    check(named_check(r, "bye") == (n, 0), "check 'bye' %s" % (named_check(r, "bye"),))
+    check(len(srv.conns) == vus * (iters + 1),
+          "%d connections, expected %d" % (len(srv.conns), vus * (iters + 1)))
+    check(r.errors_by_kind() == {}, "errors %s" % r.errors_by_kind())
+    rx, tx = r.metric("data_received")["count"], r.metric("data_sent")["count"]
+    check(rx == srv.totals["sent"], "data_received %d != the server's %d" % (rx, srv.totals["sent"]))
+    check(tx == srv.totals["read"], "data_sent %d != the server's %d" % (tx, srv.totals["read"]))
+
+
 def echo(h):
     """The request's path, X-Tag, Content-Type and body (JSON if it is), as JSON."""
     import json
@@ -750,7 +785,8 @@ def case_templates(driver):
 CASES = [case_nginx_counts_statuses_bytes, case_chunked_bytes, case_checks_and_captures_without_templates,
          case_json_server_captures,
          case_httpbin_redirects, case_relative_locations, case_allowlist_redirect_hops,
-         case_httpbin_cookies_redirects, case_cookie_jar, case_compression, case_templates]
+         case_httpbin_cookies_redirects, case_cookie_jar, case_compression, case_templates,
+         case_connection_close]
 
 
 def per_driver(case, driver):
