@@ -60,7 +60,7 @@ typedef struct h1_req {
 	uint8_t head;     /* HEAD: the response has no body */
 	uint8_t keep_body;
 	uint8_t keep_headers; /* the step checks or captures a response header */
-	uint8_t decode;   /* `compression: true` and the body is needed: gzip/deflate are decoded */
+	uint8_t decode;   /* `compression: true`: gzip/deflate bodies are kept and decoded */
 	const plan_step *step; /* what it was rendered from */
 	const char *url;  /* the URL it was rendered from (the step's, or a hop's) */
 	size_t cookie_at; /* where a Cookie header goes in bytes: before the step's own headers */
@@ -367,7 +367,7 @@ static void attempt_reset(h1_conn *c)
 {
 	const h1_req *rq = c->rq;
 	h1p_init(&c->parser, rq->head);
-	if (rq->keep_body) {
+	if (rq->keep_body || rq->decode) {
 		h1p_sink(&c->parser, keep_body, c, BODY_LIMIT);
 		c->body_len = 0;
 		if (c->body != NULL)
@@ -815,7 +815,9 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	rq->head = s->method == HM_HEAD;
 	rq->keep_body = plan_step_needs_body(s);
 	rq->keep_headers = plan_step_needs_headers(s);
-	rq->decode = s->compression && rq->keep_body;
+	/* Decoded whether or not a check reads the body, as libcurl decodes
+	 * it: a body that does not decode fails the request on both drivers. */
+	rq->decode = (uint8_t)s->compression;
 	rq->step = s;
 	rq->url = s->url;
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
