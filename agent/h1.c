@@ -19,9 +19,12 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "agent/allow.h"
+#include "agent/cookiejar.h"
 #include "agent/driver.h"
 #include "agent/h1parse.h"
 #include "agent/tcp.h"
@@ -34,6 +37,7 @@
 #include "common/log.h"
 #include "common/safetext.h"
 #include "common/sbuf.h"
+#include "common/tmpl.h"
 
 #define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
 #define RBUF_SIZE (64u << 10)        /* the worker's one read buffer */
@@ -60,10 +64,23 @@ typedef struct h1_req {
 	uint8_t head;     /* HEAD: the response has no body */
 	uint8_t keep_body;
 	uint8_t keep_headers; /* the step checks or captures a response header */
+	uint8_t decode;   /* `compression: true`: gzip/deflate bodies are kept and decoded */
 	const plan_step *step; /* what it was rendered from */
+	const char *url;  /* the URL it was rendered from (the step's, or a hop's) */
+	size_t cookie_at; /* where a Cookie header goes in bytes: before the step's own headers */
 } h1_req;
 
 typedef struct h1_conn h1_conn;
+
+/* A templated step as rendered for one request (allocated by a VU's first
+ * templated request only, so VUs of static plans do not carry it). */
+typedef struct h1_dyn {
+	h1_req rq;        /* its bytes owned; step points at step below */
+	plan_step step;   /* the plan's step with its URL, header values and body rendered */
+	sbuf url, body, vals; /* the rendered texts (vals: every header value, NUL after each) */
+	plan_kv *kv;      /* step.headers, pointing into vals */
+	size_t kv_cap;
+} h1_dyn;
 
 typedef struct h1_state {
 	worker *w;
@@ -73,6 +90,7 @@ typedef struct h1_state {
 	size_t nreqs;
 	h1_host *hosts;
 	size_t nhosts;
+	int cookies;      /* the plan keeps a cookie jar per VU (`cookies:`, on by default) */
 	dheap deadlines;  /* requests in flight, by deadline */
 	char *rbuf;       /* responses are parsed as they are read, so one buffer serves all */
 	tlso_cfg *tls;    /* for https:// hosts; NULL until one is used */
@@ -101,6 +119,8 @@ struct h1_conn {
 	conn_phase phase;
 	int err;            /* PH_FAILED: the errk to report */
 	const h1_req *rq;
+	const char *wbuf;   /* what this attempt writes: rq's bytes, or out with the VU's cookies */
+	size_t wlen;
 	size_t sent;        /* request bytes written by this attempt */
 	uint8_t reused;     /* this attempt went out on a connection used before */
 	uint8_t retried;    /* this request already moved to a fresh connection once */
@@ -123,11 +143,20 @@ struct h1_conn {
 	uint32_t hops;      /* redirects followed for this step */
 	int64_t chain_ready; /* the first hop's first send */
 	uint64_t chain_in, chain_out; /* bytes of the hops before this one */
+	cookiejar jar;      /* the VU's cookies, for its whole life, as libcurl's handle keeps them */
+	h1_dyn *dyn;        /* the templated step in flight, rendered; NULL until one runs */
+	sbuf out;           /* the request with its Cookie header, when it has one */
 };
 
 /* ---- connections ---- */
 
 static void on_fd(void *arg, int fd, uint32_t events);
+static void req_compose(h1_conn *c);
+static void resp_cookies(h1_conn *c, const char *block, size_t len);
+static int body_decode(h1_conn *c);
+static int jar_lookup(void *ctx, const char *name, sbuf *out);
+static int req_render(h1_conn *c, const plan_step *s);
+static void dyn_free(h1_dyn *d);
 
 static void conn_close(h1_conn *c)
 {
@@ -305,6 +334,9 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 		err = ERRK_TIMEOUT;
 	if (err == ERRK_TIMEOUT && now > sent + c->rq->timeout_ns)
 		now = sent + c->rq->timeout_ns;
+	/* A body that cannot be decoded fails the request, as in libcurl. */
+	if (err == NO_ERR && c->rq->decode && body_decode(c) != HERD_OK)
+		err = ERRK_OTHER;
 	/* A phase the request never reached is 0, and one it was in when it
 	 * ended lasts to the end (as in the libcurl driver). A request that
 	 * never got to send (a connect that failed or timed out) has for its
@@ -346,6 +378,10 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 	}
 	if (c->rq != NULL && c->rq->keep_headers)
 		final_headers(c, &r);
+	if (c->st->cookies) {
+		r.cookie = jar_lookup;
+		r.cookie_ctx = c;
+	}
 	dheap_remove(&c->st->deadlines, &c->dl);
 	c->phase = PH_IDLE;
 	if (close_conn || err != NO_ERR)
@@ -375,11 +411,10 @@ static int retry_or(h1_conn *c, int err)
 /* Writes what is left of the request. Returns NO_ERR or an errk. */
 static int send_more(h1_conn *c)
 {
-	const h1_req *rq = c->rq;
-	while (c->sent < rq->len) {
+	while (c->sent < c->wlen) {
 		uint32_t wait = 0;
 		int err = ERRK_OTHER;
-		ssize_t n = conn_send(c, rq->bytes + c->sent, rq->len - c->sent, &wait, &err);
+		ssize_t n = conn_send(c, c->wbuf + c->sent, c->wlen - c->sent, &wait, &err);
 		if (n > 0) {
 			c->sent += (size_t)n;
 			continue;
@@ -495,7 +530,7 @@ static void attempt_reset(h1_conn *c)
 {
 	const h1_req *rq = c->rq;
 	h1p_init(&c->parser, rq->head);
-	if (rq->keep_body) {
+	if (rq->keep_body || rq->decode) {
 		h1p_sink(&c->parser, keep_body, c, BODY_LIMIT);
 		c->body_len = 0;
 		if (c->body != NULL)
@@ -503,6 +538,7 @@ static void attempt_reset(h1_conn *c)
 	}
 	c->hdrs.len = 0;
 	c->hdrs.oom = 0;
+	req_compose(c);
 	c->sent = 0;
 	c->got_bytes = 0;
 	c->t_ready = c->t_written = c->t_first = 0;
@@ -619,7 +655,7 @@ static int follow(h1_conn *c, int close_conn)
 		return 1;
 	}
 	sbuf next = { 0 };
-	resolve_location(c->hops == 0 ? orig->step->url : c->url.p, loc, llen, &next);
+	resolve_location(c->hops == 0 ? orig->url : c->url.p, loc, llen, &next);
 	if (next.oom) {
 		free(next.p);
 		finish(c, ERRK_OTHER, now, close_conn);
@@ -704,13 +740,19 @@ static void on_readable(h1_conn *c)
 			}
 			/* Headers are kept for checks, and for the Location of a
 			 * redirect to follow (the status line comes first). */
-			if (c->rq->keep_headers ||
-			    (c->rq->step->redirects > 0 && c->parser.status >= 300 && c->parser.status < 400))
+			int whole = hb == 0 && c->parser.headers_done;
+			if (c->rq->keep_headers || c->rq->decode ||
+			    (c->rq->step->redirects > 0 && c->parser.status >= 300 && c->parser.status < 400) ||
+			    (st->cookies && !whole))
 				keep_headers(c, st->rbuf, hb);
+			else if (st->cookies && whole)
+				resp_cookies(c, st->rbuf, (size_t)c->parser.header_bytes); /* all in this read: no copy */
 			if (c->parser.done) {
+				if (st->cookies && c->hdrs.len > 0)
+					resp_cookies(c, NULL, 0);
 				/* Bytes past the response, or a request not sent in full:
 				 * the connection is out of step, so it goes. */
-				int close_conn = !c->parser.keep_alive || used < (size_t)n || c->sent < c->rq->len;
+				int close_conn = !c->parser.keep_alive || used < (size_t)n || c->sent < c->wlen;
 				if (!follow(c, close_conn))
 					finish(c, NO_ERR, now ? now : clock_mono_ns(), close_conn);
 				return;
@@ -721,6 +763,8 @@ static void on_readable(h1_conn *c)
 		}
 		if (n == 0) {
 			if (h1p_eof(&c->parser) == HERD_OK) {
+				if (st->cookies && c->hdrs.len > 0)
+					resp_cookies(c, NULL, 0);
 				if (!follow(c, 1))
 					finish(c, NO_ERR, clock_mono_ns(), 1);
 				return;
@@ -948,7 +992,11 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	rq->head = s->method == HM_HEAD;
 	rq->keep_body = plan_step_needs_body(s);
 	rq->keep_headers = plan_step_needs_headers(s);
+	/* Decoded whether or not a check reads the body, as libcurl decodes
+	 * it: a body that does not decode fails the request on both drivers. */
+	rq->decode = (uint8_t)s->compression;
 	rq->step = s;
+	rq->url = s->url;
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
 
@@ -977,6 +1025,12 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 		sb_basic_auth(&b, u.userinfo, u.userinfo_len);
 		sbuf_str(&b, "\r\n");
 	}
+	/* libcurl's CURLOPT_ACCEPT_ENCODING, as the libcurl driver sets it. */
+	if (s->compression && user_header(s, "Accept-Encoding") == NULL)
+		sbuf_str(&b, "Accept-Encoding: gzip, deflate\r\n");
+	/* The jar's Cookie header goes here, before the step's own headers, as
+	 * libcurl places it. */
+	rq->cookie_at = b.len;
 	for (size_t i = 0; i < s->nheaders; i++) {
 		kv = &s->headers[i];
 		/* An empty value only removes herd's own header, as with libcurl. */
@@ -989,6 +1043,8 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	}
 	if (s->body_is_json && has_body && user_header(s, "Content-Type") == NULL)
 		sbuf_str(&b, "Content-Type: application/json\r\n");
+	else if (s->body_is_form && has_body && user_header(s, "Content-Type") == NULL)
+		sbuf_str(&b, "Content-Type: application/x-www-form-urlencoded\r\n");
 	if (body_len > 0 || s->method == HM_POST || s->method == HM_PUT || s->method == HM_PATCH) {
 		snprintf(num, sizeof(num), "%zu", body_len);
 		sbuf_str(&b, "Content-Length: ");
@@ -1008,6 +1064,255 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	return HERD_OK;
 }
 
+/* ---- templates ---- */
+
+static void dyn_free(h1_dyn *d)
+{
+	if (d == NULL)
+		return;
+	free(d->rq.bytes);
+	free(d->url.p);
+	free(d->body.p);
+	free(d->vals.p);
+	free(d->kv);
+	free(d);
+}
+
+/* Renders the values of s's headers with env into d->kv (names stay the
+ * plan's). Returns HERD_OK or HERD_ENOMEM. */
+static int dyn_headers(h1_dyn *d, const plan_step *s, const tmpl_env *env)
+{
+	size_t off[64], *offs = s->nheaders <= 64 ? off : malloc(s->nheaders * sizeof(*offs));
+	if (offs == NULL)
+		return HERD_ENOMEM;
+	if (s->nheaders > d->kv_cap) {
+		plan_kv *nk = realloc(d->kv, s->nheaders * sizeof(*nk));
+		if (nk == NULL)
+			goto fail;
+		d->kv = nk;
+		d->kv_cap = s->nheaders;
+	}
+	d->vals.len = 0;
+	d->vals.oom = 0;
+	for (size_t i = 0; i < s->nheaders; i++) {
+		offs[i] = d->vals.len;
+		tmpl_render(&s->t_headers[i], env, &d->vals);
+		sbuf_add(&d->vals, "", 1);
+	}
+	if (d->vals.oom)
+		goto fail;
+	/* Pointed at only now: vals may have moved while it grew. */
+	for (size_t i = 0; i < s->nheaders; i++) {
+		d->kv[i].name = s->headers[i].name;
+		d->kv[i].value = d->vals.p + offs[i];
+	}
+	if (offs != off)
+		free(offs);
+	return HERD_OK;
+fail:
+	if (offs != off)
+		free(offs);
+	return HERD_ENOMEM;
+}
+
+/*
+ * Renders templated step s for c's VU: its URL, header values and body with
+ * the VU's variables, feeder row and builtins, as the libcurl driver renders
+ * them, then the request bytes as render() makes every request. The URL is
+ * checked against --allow-target first. Only steps whose scheme and host are
+ * written out in the plan come here (the rule in common/hdrv.c), so the host
+ * was resolved at init. Returns HERD_OK (c->dyn->rq is the request),
+ * HERD_EREFUSED, HERD_EINVAL or HERD_ENOMEM.
+ */
+static int req_render(h1_conn *c, const plan_step *s)
+{
+	h1_state *st = c->st;
+	tmpl_env env;
+	char why[256];
+	int rv;
+
+	if (s->url_late)
+		return HERD_EINVAL; /* its scheme and host are only known rendered: libcurl's */
+	if (c->dyn == NULL && (c->dyn = calloc(1, sizeof(*c->dyn))) == NULL)
+		return HERD_ENOMEM;
+	h1_dyn *d = c->dyn;
+	worker_tmpl_env(st->w, c->v, &env);
+	d->url.len = 0;
+	d->url.oom = 0;
+	tmpl_render(&s->t_url, &env, &d->url);
+	if (d->url.oom || d->url.p == NULL)
+		return HERD_ENOMEM;
+	if ((rv = dyn_headers(d, s, &env)) != HERD_OK)
+		return rv;
+	d->step = *s;
+	d->step.url = d->url.p;
+	d->step.headers = d->kv;
+	if (s->method != HM_GET && s->method != HM_HEAD && s->t_body.dynamic) {
+		d->body.len = 0;
+		d->body.oom = 0;
+		tmpl_render(&s->t_body, &env, &d->body);
+		if (d->body.oom)
+			return HERD_ENOMEM;
+		d->step.body = d->body.p != NULL ? d->body.p : "";
+		d->step.body_len = d->body.len;
+	}
+	if (allow_check_request(worker_allow(st->w), d->url.p, why, sizeof(why)) != HERD_OK) {
+		allow_log_refusal(why);
+		return HERD_EREFUSED;
+	}
+	free(d->rq.bytes);
+	memset(&d->rq, 0, sizeof(d->rq));
+	if ((rv = render(st, &d->step, &d->rq)) != HERD_OK)
+		return rv;
+	return d->rq.ok ? HERD_OK : HERD_EINVAL;
+}
+
+/* ---- cookies and content codings ---- */
+
+/* The host of rq's URL (NUL-terminated, into host, hlen bytes), its path
+ * (request target) and whether it is a secure origin for cookies. Returns 0, or -1 when the URL
+ * does not split. */
+static int req_origin(const h1_req *rq, char *host, size_t hlen, const char **path, size_t *plen, int *secure)
+{
+	url_parts u;
+	if (rq->url == NULL || split_url(rq->url, &u) != HERD_OK || u.host_len >= hlen)
+		return -1;
+	memcpy(host, u.host, u.host_len);
+	host[u.host_len] = '\0';
+	*path = u.path_len > 0 ? u.path : "/";
+	*plen = u.path_len > 0 ? u.path_len : 1;
+	*secure = cookiejar_secure_origin(strncasecmp(rq->url, "https://", 8) == 0, host);
+	return 0;
+}
+
+/*
+ * What this attempt writes: the request as rendered, or, when the VU's jar
+ * has cookies for its host and path, a copy with their Cookie header. A VU
+ * without cookies pays one test.
+ */
+static void req_compose(h1_conn *c)
+{
+	const h1_req *rq = c->rq;
+	char host[256];
+	const char *path;
+	size_t plen;
+	int secure;
+
+	c->wbuf = rq->bytes;
+	c->wlen = rq->len;
+	if (!c->st->cookies || c->jar.n == 0 ||
+	    req_origin(rq, host, sizeof(host), &path, &plen, &secure) != 0)
+		return;
+	c->out.len = 0;
+	c->out.oom = 0;
+	sbuf_add(&c->out, rq->bytes, rq->cookie_at);
+	size_t before = c->out.len;
+	cookiejar_header(&c->jar, host, path, plen, secure, (int64_t)time(NULL), &c->out);
+	if (c->out.len == before)
+		return;
+	sbuf_add(&c->out, rq->bytes + rq->cookie_at, rq->len - rq->cookie_at);
+	if (c->out.oom)
+		return; /* sent without cookies rather than not at all */
+	c->wbuf = c->out.p;
+	c->wlen = c->out.len;
+}
+
+/* Takes the Set-Cookie lines of the response into the VU's jar: from
+ * block (len bytes), or from the kept header section when block is NULL. */
+static void resp_cookies(h1_conn *c, const char *block, size_t len)
+{
+	char host[256];
+	const char *path;
+	size_t plen;
+	int secure;
+
+	if (block == NULL) {
+		step_result hr = { 0 };
+		final_headers(c, &hr);
+		block = hr.headers;
+		len = hr.headers_len;
+	}
+	if (len == 0 || !cookiejar_has_set_cookie(block, len) ||
+	    req_origin(c->rq, host, sizeof(host), &path, &plen, &secure) != 0)
+		return;
+	if (cookiejar_absorb(&c->jar, block, len, host, path, plen, secure, (int64_t)time(NULL)) != HERD_OK)
+		log_warn("out of memory: a cookie was not kept");
+}
+
+static int jar_lookup(void *ctx, const char *name, sbuf *out)
+{
+	h1_conn *c = ctx;
+	return cookiejar_get(&c->jar, name, (int64_t)time(NULL), out);
+}
+
+/* zlib's window bits for the final response's Content-Encoding: gzip
+ * (x-gzip) or deflate, as libcurl decodes them; 0 for anything else. */
+static int resp_coding(const h1_conn *c)
+{
+	step_result hr = { 0 };
+	size_t len = 0;
+	final_headers(c, &hr);
+	const char *v = journey_header(hr.headers, hr.headers_len, "Content-Encoding", &len);
+	if (v == NULL)
+		return 0;
+	if ((len == 4 && strncasecmp(v, "gzip", 4) == 0) || (len == 6 && strncasecmp(v, "x-gzip", 6) == 0))
+		return 16 + MAX_WBITS;
+	if (len == 7 && strncasecmp(v, "deflate", 7) == 0)
+		return MAX_WBITS;
+	return 0;
+}
+
+/* Inflates in (inlen bytes) with window bits wbits into out, cut at
+ * BODY_LIMIT. Returns Z_OK (a stream cut short included: the body kept
+ * may have been), or zlib's error. */
+static int inflate_into(const char *in, size_t inlen, int wbits, sbuf *out)
+{
+	z_stream z;
+	char buf[16384];
+	int rv;
+
+	memset(&z, 0, sizeof(z));
+	if ((rv = inflateInit2(&z, wbits)) != Z_OK)
+		return rv;
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)inlen;
+	do {
+		z.next_out = (Bytef *)buf;
+		z.avail_out = sizeof(buf);
+		rv = inflate(&z, Z_NO_FLUSH);
+		size_t got = sizeof(buf) - z.avail_out;
+		if (got > 0 && out->len < BODY_LIMIT)
+			sbuf_add(out, buf, got < BODY_LIMIT - out->len ? got : BODY_LIMIT - out->len);
+	} while (rv == Z_OK && (z.avail_in > 0 || z.avail_out == 0));
+	inflateEnd(&z);
+	if (rv == Z_STREAM_END || rv == Z_OK || rv == Z_BUF_ERROR)
+		return out->oom ? Z_MEM_ERROR : Z_OK;
+	return rv;
+}
+
+/* Decodes the kept body of a gzip or deflate response in place. Returns
+ * HERD_OK (also for a body in no coding), or HERD_EPROTO when it does not
+ * decode (the body is then what decoded before the error). */
+static int body_decode(h1_conn *c)
+{
+	int wbits = c->body_len > 0 ? resp_coding(c) : 0;
+	if (wbits == 0)
+		return HERD_OK;
+	sbuf out = { 0 };
+	int rv = inflate_into(c->body, c->body_len, wbits, &out);
+	if (rv == Z_DATA_ERROR && wbits == MAX_WBITS && out.len == 0) {
+		/* "deflate" sent raw, without the zlib wrapper: libcurl takes it too. */
+		out.oom = 0;
+		rv = inflate_into(c->body, c->body_len, -MAX_WBITS, &out);
+	}
+	/* What decoded before an error is the body, as libcurl hands it on. */
+	free(c->body);
+	c->body = out.p;
+	c->body_len = out.oom ? 0 : out.len;
+	c->body_cap = out.cap;
+	return rv == Z_OK ? HERD_OK : HERD_EPROTO;
+}
+
 /* ---- driver operations ---- */
 
 static void h1_fini(void *state);
@@ -1022,6 +1327,7 @@ static int h1_init(worker *w, void **state)
 		return HERD_ENOMEM;
 	st->w = w;
 	st->p = p;
+	st->cookies = p->cookies;
 	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
 		goto fail;
 	st->nreqs = plan_step_offsets(p, st->first);
@@ -1082,13 +1388,10 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 	h1_state *st = state;
 	h1_conn *c = v->conn;
 	const h1_req *rq = req_for(st, v, s);
+	int rv;
 
 	if (rq == NULL || !rq->ok)
 		return HERD_EINVAL;
-	if (st->hosts[rq->host].refused != NULL) {
-		allow_log_refusal(st->hosts[rq->host].refused);
-		return HERD_EREFUSED;
-	}
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return HERD_ENOMEM;
@@ -1097,6 +1400,15 @@ static int h1_start(void *state, vu *v, const plan_step *s)
 		c->fd = -1;
 		dheap_node_init(&c->dl);
 		v->conn = c;
+	}
+	if (s->dynamic) {
+		if ((rv = req_render(c, s)) != HERD_OK)
+			return rv;
+		rq = &c->dyn->rq;
+	}
+	if (st->hosts[rq->host].refused != NULL) {
+		allow_log_refusal(st->hosts[rq->host].refused);
+		return HERD_EREFUSED;
 	}
 	c->rq = rq;
 	c->orig = rq;
@@ -1164,6 +1476,9 @@ static void h1_vu_release(void *state, vu *v)
 	free(c->hop.bytes);
 	free(c->url.p);
 	tlso_sess_free(c->sess);
+	free(c->out.p);
+	cookiejar_fini(&c->jar);
+	dyn_free(c->dyn);
 	free(c);
 	v->conn = NULL;
 }

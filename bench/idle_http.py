@@ -3,10 +3,10 @@
 VUS_LOW and then VUS_HIGH VUs that each make one request to a local nginx and
 then think for 30 s (idle on a kept-alive connection) for 12 s; the agent's
 resident memory as it reported it, divided over the VUs added, is the cost
-of one idle VU. The plan turns the cookie jar off, so `auto` picks the lean
-driver; `--http-driver curl` is measured beside it. SCHEME=https does the
-same over TLS (nginx with a test CA's certificate, as tests/integration/
-lean_tls_test.py makes them; the plan trusts that CA).
+of one idle VU. The plan has the defaults (the cookie jar on), which `auto`
+gives the lean driver; `--http-driver lean` and `curl` are measured beside it.
+SCHEME=https does the same over TLS (nginx with a test CA's certificate, as
+tests/integration/lean_tls_test.py makes them; the plan trusts that CA).
 
 Run: HERD_BIN=build/controller/herd HERD_AGENT_BIN=build/agent/herd-agent \
      python3 bench/idle_http.py   [VUS_LOW=100 VUS_HIGH=3100 SCHEME=https]
@@ -22,7 +22,6 @@ from harness import Nginx, run_herd  # noqa: E402
 
 PLAN = """name: idle-http
 target: %s
-cookies: false
 %s
 scenarios:
   idle:
@@ -58,7 +57,7 @@ def main():
         ng, head = Nginx(replace=conns), ""
     with ng:
         url = "https://localhost:%d" % ng.port if head else ng.url
-        for driver in ("auto", "curl"):
+        for driver in ("auto", "lean", "curl"):
             a, b = agent_rss_kb(url, head, low, driver), agent_rss_kb(url, head, high, driver)
             print("%-4s  %5d VUs: %6d KB   %5d VUs: %6d KB   %.2f KB per idle VU"
                   % (driver, low, a, high, b, (b - a) / float(high - low)))

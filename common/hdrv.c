@@ -10,7 +10,7 @@
 #include "common/err.h"
 
 static const char *const why_names[HDRV_WHY__N] = {
-	"scheme", "templates", "cookie captures", "compression", "cookies",
+	"scheme", "templates",
 };
 
 int hdrv_parse(const char *s, hdrv_mode *out)
@@ -55,34 +55,27 @@ unsigned hdrv_reasons(const plan *p, const plan_scenario *s)
 		/* https:// is the lean driver's too (TLS through agent/tlsossl,
 		 * with the plan's `tls` settings as libcurl applies them): the
 		 * plan has no client certificates, proxies or HTTP/2, which would
-		 * be libcurl's. A templated URL's scheme may only be known once
-		 * rendered: then "templates" is the reason. */
-		if (st->url == NULL || (!st->dynamic && strncasecmp(st->url, "http://", 7) != 0 &&
+		 * be libcurl's. Plans write out the scheme and host of a templated
+		 * URL (they refuse {{ }} there), so the lean driver renders
+		 * templates per request to a host it resolved at start; only a URL
+		 * that is all template (a captured Location, say) is known just
+		 * once rendered: then "templates" is the reason. */
+		if (st->url == NULL || (!st->url_late && strncasecmp(st->url, "http://", 7) != 0 &&
 		                        strncasecmp(st->url, "https://", 8) != 0))
 			why |= HDRV_WHY_SCHEME;
-		if (st->dynamic)
+		if (st->dynamic && st->url_late)
 			why |= HDRV_WHY_TEMPLATES;
-		/* Captures and checks of headers and bodies the lean driver
-		 * serves; a cookie needs the jar. */
-		for (size_t k = 0; k < st->ncaptures; k++)
-			if (st->captures[k].from == CAP_COOKIE)
-				why |= HDRV_WHY_COOKIE_CAPTURES;
-		if (st->compression)
-			why |= HDRV_WHY_COMPRESSION;
-		if (p->cookies)
-			why |= HDRV_WHY_COOKIES;
+		/* Checks and captures of every kind, the cookie jar (`cookies:`,
+		 * cookie captures), redirects and `compression:` the lean driver
+		 * serves as libcurl does. */
 	}
+	(void)p;
 	return why;
 }
 
 int hdrv_use_lean(hdrv_mode m, const plan *p, const plan_scenario *s)
 {
-	if (m == HDRV_CURL)
-		return 0;
-	unsigned why = hdrv_reasons(p, s);
-	if (m == HDRV_LEAN)
-		why &= ~(unsigned)HDRV_LEAN_IGNORES;
-	return why == 0;
+	return m != HDRV_CURL && hdrv_reasons(p, s) == 0;
 }
 
 /* Appends the names of the bits of why to buf at *at, "a, b, c". */
@@ -104,12 +97,7 @@ static void put_reasons(unsigned why, char *buf, size_t len, size_t *at)
 
 unsigned hdrv_said_reasons(hdrv_mode m, const plan *p, const plan_scenario *s)
 {
-	unsigned why = hdrv_reasons(p, s);
-	if (m == HDRV_CURL)
-		return 0;
-	if (hdrv_use_lean(m, p, s))
-		return why & HDRV_LEAN_IGNORES;
-	return m == HDRV_LEAN ? why & ~(unsigned)HDRV_LEAN_IGNORES : why;
+	return m == HDRV_CURL ? 0 : hdrv_reasons(p, s);
 }
 
 void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf, size_t len)
@@ -122,7 +110,7 @@ void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf
 	}
 	int lean = hdrv_use_lean(m, p, s);
 	unsigned why = hdrv_said_reasons(m, p, s);
-	size_t at = (size_t)snprintf(buf, len, "%s%s", lean ? "lean" : "curl", why == 0 ? "" : lean ? " (without " : " (");
+	size_t at = (size_t)snprintf(buf, len, "%s%s", lean ? "lean" : "curl", why == 0 ? "" : " (");
 	if (why == 0 || at >= len)
 		return;
 	put_reasons(why, buf, len, &at);

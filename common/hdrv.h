@@ -17,17 +17,10 @@ typedef enum hdrv_mode { HDRV_AUTO = 0, HDRV_CURL, HDRV_LEAN } hdrv_mode;
 /* Why the lean driver does not serve a scenario, one bit per reason. */
 enum {
 	HDRV_WHY_SCHEME = 1u << 0,      /* a URL that is neither http:// nor https:// */
-	HDRV_WHY_TEMPLATES = 1u << 1,   /* {{ }} in a URL, header or body */
-	HDRV_WHY_COOKIE_CAPTURES = 1u << 2, /* a capture from the cookie jar */
-	HDRV_WHY_COMPRESSION = 1u << 3, /* `compression: true` */
-	HDRV_WHY_COOKIES = 1u << 4,     /* the plan's cookie jar (`cookies:`, on by default) */
-	HDRV_WHY__N = 5
+	HDRV_WHY_TEMPLATES = 1u << 1,   /* a URL that is all template ("{{ next }}"): it
+	                                 * could render to another scheme or host */
+	HDRV_WHY__N = 2
 };
-
-/* What `--http-driver lean` does without rather than fall back: it serves
- * scenarios that keep cookies, and keeps none (as it always has). auto
- * falls back for them. */
-#define HDRV_LEAN_IGNORES HDRV_WHY_COOKIES
 
 /* Parses "auto", "curl" or "lean". Returns HERD_OK, or HERD_EINVAL. */
 int hdrv_parse(const char *s, hdrv_mode *out);
@@ -48,16 +41,14 @@ int hdrv_use_lean(hdrv_mode m, const plan *p, const plan_scenario *s);
 /* 1 when scenario s sends HTTP requests (a driver is picked for it). */
 int hdrv_has_http(const plan_scenario *s);
 
-/* The reasons hdrv_describe names for s under m: for a lean pick, what it
- * does without (lean asked); for a curl pick, why lean was not (none when
- * curl was asked). */
+/* The reasons hdrv_describe names for s under m: for a curl pick, why lean
+ * was not (none when curl was asked); none for a lean pick. */
 unsigned hdrv_said_reasons(hdrv_mode m, const plan *p, const plan_scenario *s);
 
 /*
  * Describes the pick for s under m into buf (len bytes, always
- * NUL-terminated): "lean", "curl", "curl (templates, cookies)" when auto or
- * lean fell back and why, "lean (without cookies)" when lean was asked and
- * serves a scenario whose cookies it ignores, "-" without HTTP.
+ * NUL-terminated): "lean", "curl", "curl (https, templates)" when auto or
+ * lean fell back and why, "-" without HTTP.
  */
 void hdrv_describe(hdrv_mode m, const plan *p, const plan_scenario *s, char *buf, size_t len);
 

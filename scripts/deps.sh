@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 pkgs=(
   build-essential meson ninja-build pkg-config cmake
   libnng-dev libcurl4-openssl-dev libmsgpack-dev libsqlite3-dev libwslay-dev
-  libfyaml-dev libjansson-dev libmbedtls-dev libssl-dev
+  libfyaml-dev libjansson-dev libmbedtls-dev libssl-dev zlib1g-dev
   nginx libnginx-mod-http-echo python3 python3-websockets sqlite3 wrk
   iproute2 procps openssl curl time
   gunicorn python3-httpbin

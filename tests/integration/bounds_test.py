@@ -134,7 +134,7 @@ maxDuration: 60s
 flow:
   - get: /small
   - get: /read
-""" % (n // 4)), timeout=120)
+""" % (n // 4)), "--http-driver", "curl", timeout=120)
             expect_code(r, 0)
             check(r.count() == 2 * n, "herd counted %d requests, expected %d" % (r.count(), 2 * n))
             peaks.append(peak)

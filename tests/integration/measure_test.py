@@ -251,7 +251,7 @@ def timeouts_bounded(driver_args):
 
 def test_timeouts_bounded_curl():
     """libcurl driver: timed-out requests last their timeout, received nothing."""
-    timeouts_bounded(())
+    timeouts_bounded(("--http-driver", "curl"))
 
 
 def test_timeouts_bounded_lean():
@@ -301,7 +301,7 @@ def connect_timeout(driver_args):
 
 def test_connect_timeout_curl():
     """libcurl driver: a connect that times out is connecting, not waiting."""
-    connect_timeout(())
+    connect_timeout(("--http-driver", "curl"))
 
 
 def test_connect_timeout_lean():

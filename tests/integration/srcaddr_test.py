@@ -105,7 +105,7 @@ def test_curl_vus_spread_over_the_pool():
     15% of their mean, herd's count equal to nginx's."""
     with Nginx(fields=FIELDS) as ng:
         r = run_herd(plan(ng.url, "- get: /delay50?vu={{ __VU }}"),
-                     "--source-addresses", "127.0.0.2-127.0.0.4", timeout=60)
+                     "--source-addresses", "127.0.0.2-127.0.0.4", "--http-driver", "curl", timeout=60)
         expect_ok(r)
         ng.settle()
         log = ng.entries()
@@ -176,7 +176,7 @@ def test_ws_and_http_of_a_vu_from_one_address():
   session:
     - hold: 500ms
     - close: 1000
-""" % ws_url), "--source-addresses", "127.0.0.2-127.0.0.4", timeout=60)
+""" % ws_url), "--source-addresses", "127.0.0.2-127.0.0.4", "--http-driver", "curl", timeout=60)
         expect_ok(r)
         ng.settle()
         log = ng.entries()
@@ -257,7 +257,7 @@ def test_unbindable_address_fails_each_connection():
     test), 192.0.2.1 fails every connection at bind(), before any packet:
     each request and session is a source_address error (libcurl, lean and
     ws drivers), nginx sees nothing, and the agent logs the reason once."""
-    flows = [("curl", "- get: /small", ()), ("lean", "- get: /small", ("--http-driver", "lean")),
+    flows = [("curl", "- get: /small", ("--http-driver", "curl")), ("lean", "- get: /small", ("--http-driver", "lean")),
              ("ws", "- ws: /hold\n  session:\n    - hold: 10ms", ())]
     with Nginx() as ng, env(HERD_SOURCE_CHECK_SKIP="1", HERD_AGENT_LOG_STDERR="1"):
         for name, flow, args in flows:
