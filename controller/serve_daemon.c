@@ -330,25 +330,23 @@ static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_e
 	}
 }
 
-/*
- * Checks the plan's peak against the schedule's maxRate and maxVUs (each the
- * tighter of the schedule's and the plan's own): 0 when it fits, else -1
- * with the numbers in msg. The plan's caps are left as they were: agents
- * hold closed-model requests to the plan's own maxRate.
- */
-static int check_sched_caps(const serve_schedule *s, plan *p, char *msg, size_t len)
+/* The schedule's maxRate as whole requests per second, as a plan's: a
+ * fraction is rounded down, never to none; 0: no cap. */
+static int64_t sched_rate_cap(const serve_schedule *s)
 {
-	int64_t rate = p->max_rate, vus = p->max_vus_cap;
-	/* Whole requests per second, as a plan's maxRate; a fraction is rounded down, never to none. */
-	int64_t cap = s->max_rate > 0 && s->max_rate < 1 ? 1 : (int64_t)s->max_rate;
-	if (cap > 0 && (p->max_rate == 0 || cap < p->max_rate))
-		p->max_rate = cap;
-	if (s->max_vus > 0 && (p->max_vus_cap == 0 || s->max_vus < p->max_vus_cap))
-		p->max_vus_cap = s->max_vus;
-	int rv = ratecap_check(p, msg, len);
-	p->max_rate = rate;
-	p->max_vus_cap = vus;
-	return rv;
+	return s->max_rate > 0 && s->max_rate < 1 ? 1 : (int64_t)s->max_rate;
+}
+
+/*
+ * Holds p to the schedule's maxRate and maxVUs where they are tighter than
+ * its own (the run's effective caps, which the engine sends the agents) and
+ * checks its peak against them: 0 when it fits, else -1 with the numbers in
+ * msg.
+ */
+static int apply_sched_caps(const serve_schedule *s, plan *p, char *msg, size_t len)
+{
+	ratecap_tighten(p, sched_rate_cap(s), s->max_vus);
+	return ratecap_check(p, msg, len);
 }
 
 /*
@@ -383,7 +381,7 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
 		goto out;
 	}
-	if (check_sched_caps(s, p, err, sizeof(err)) != 0) {
+	if (apply_sched_caps(s, p, err, sizeof(err)) != 0) {
 		snprintf(reason, sizeof(reason), "above the schedule's caps: %.700s", err);
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
 		goto out;
@@ -410,6 +408,8 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		.start_delay_ms = SERVE_START_DELAY_MS,
 		.labels = labels,
 		.nlabels = 1,
+		.max_rate = sched_rate_cap(s),
+		.max_vus = s->max_vus,
 		.hooks = { NULL, on_event, on_done, &lr },
 	};
 	if (eng_new(&ec, &e, err, sizeof(err)) != HERD_OK) {
