@@ -555,7 +555,56 @@ def test_second_run_compared_with_last_passed():
             dm.stop()
 
 
+CLOSED_PLAN = """name: {name}
+target: {url}
+scenarios:
+  s:
+    executor: constant-vus
+    vus: 4
+    duration: {dur}
+    gracefulStop: 1s
+    flow:
+      - get: /read?s={name}
+"""
+
+
+def test_schedule_max_rate_caps_the_run():
+    """serve.yaml's maxRate 20 on a closed-model plan with no cap of its own
+    (4 VUs without think time, which alone send hundreds per second): the
+    plan passes the check (a closed model's rate is unknown beforehand),
+    and during the run the agents hold it to the schedule's cap: no whole
+    second of nginx's log holds more than 20 of its requests, and the load
+    did run near the cap."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng:
+        write(os.path.join(d, "cl.yaml"), CLOSED_PLAN.format(name="cl", url=ng.url, dur="5s"))
+
+        def scheds(m):
+            return [("cl", ["plan: cl.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC", "maxRate: 20"])]
+
+        dm = Daemon(d, scheds, lead=30)
+        try:
+            dm.start()
+            st, body = dm.api("POST", "/schedules/cl/run")
+            check(st == 202, "start: %s %s" % (st, body))
+            rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), 30, "cl over")
+            ng.settle()
+            reqs = requests_of(ng, "cl")
+            per_s = {}
+            for t in reqs:
+                per_s[int(t)] = per_s.get(int(t), 0) + 1
+            note("row %s; %d requests, per whole second of nginx's log: %s", rows[-1][3:], len(reqs),
+                 [per_s[k] for k in sorted(per_s)])
+            check(rows[-1][3] == "finished", "row: %s" % (rows[-1],))
+            check(max(per_s.values()) <= 20, "a second of nginx's log holds %d requests (cap 20)" %
+                  max(per_s.values()))
+            # 5 s at 20/s: the cap binds, and the run was not starved.
+            check(len(reqs) >= 60, "only %d requests in 5 s at a cap of 20/s" % len(reqs))
+        finally:
+            dm.stop()
+
+
 if __name__ == "__main__":
     main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
           test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
-          test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed])
+          test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed,
+          test_schedule_max_rate_caps_the_run])
