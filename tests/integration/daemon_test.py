@@ -603,8 +603,70 @@ def test_schedule_max_rate_caps_the_run():
             dm.stop()
 
 
+BP_PLAN = """name: {name}
+target: {url}
+scenarios:
+  find:
+    executor: breaking-point
+    model: arrival-rate
+    start: 10
+    step: 10
+    warmup: 1s
+    hold: 2s
+    max: 100
+    preAllocatedVUs: 4
+    maxVUs: 20
+    objectives:
+      http_req_failed: ["rate < 0.5"]
+    flow:
+      - get: /read?s={name}
+"""
+
+
+def test_schedule_max_rate_stops_a_breaking_point_search():
+    """A breaking-point plan (levels 10, 20, ... 100 iterations/s of one
+    request, no cap of its own) under a schedule's maxRate 30: the daemon
+    drives the search, which climbs 10, 20, 30 and stops there, a lower
+    bound at the highest level the schedule's cap allows (stored with the
+    run)."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng:
+        write(os.path.join(d, "bp.yaml"), BP_PLAN.format(name="bp", url=ng.url))
+
+        def scheds(m):
+            return [("bp", ["plan: bp.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC", "maxRate: 30"])]
+
+        dm = Daemon(d, scheds, lead=50)
+        try:
+            dm.start()
+            st, body = dm.api("POST", "/schedules/bp/run")
+            check(st == 202, "start: %s %s" % (st, body))
+            rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), 30, "bp over")
+            run_id = rows[-1][4]
+            c = sqlite3.connect(dm.db)
+            try:
+                loads = [x[0] for x in c.execute("SELECT load FROM capacity_levels WHERE run_id = ? ORDER BY idx",
+                                                 (run_id,))]
+                fit = c.execute("SELECT outcome, reason FROM capacity_fit WHERE run_id = ?", (run_id,)).fetchone()
+            finally:
+                c.close()
+            ng.settle()
+            reqs = requests_of(ng, "bp")
+            per_s = {}
+            for t in reqs:
+                per_s[int(t)] = per_s.get(int(t), 0) + 1
+            n = len(reqs)
+            note("row %s; levels %s, capacity %s, %d requests, per whole second %s", rows[-1][3:], loads, fit, n,
+                 [per_s[k] for k in sorted(per_s)])
+            check(loads == [10, 20, 30], "levels %s, want 10, 20, 30 (the cap is 30/s)" % loads)
+            check(fit is not None and fit[0] == "lower bound" and "maxRate 30/s" in (fit[1] or ""),
+                  "capacity: %s" % (fit,))
+            check(n > 0, "nginx saw no request")
+        finally:
+            dm.stop()
+
+
 if __name__ == "__main__":
     main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
           test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
           test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed,
-          test_schedule_max_rate_caps_the_run])
+          test_schedule_max_rate_caps_the_run, test_schedule_max_rate_stops_a_breaking_point_search])
