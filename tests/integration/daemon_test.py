@@ -555,6 +555,21 @@ def test_second_run_compared_with_last_passed():
             dm.stop()
 
 
+def run_now(dm, ng, name, limit_s=30):
+    """Starts schedule name through the API and waits for its end: returns
+    its row, its requests in nginx's log and their count per whole second
+    of it."""
+    st, body = dm.api("POST", "/schedules/%s/run" % name)
+    check(st == 202, "start %s: %s %s" % (name, st, body))
+    rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), limit_s, "%s over" % name)
+    ng.settle()
+    reqs = requests_of(ng, name)
+    per_s = {}
+    for t in reqs:
+        per_s[int(t)] = per_s.get(int(t), 0) + 1
+    return rows[-1], reqs, [per_s[k] for k in sorted(per_s)]
+
+
 CLOSED_PLAN = """name: {name}
 target: {url}
 scenarios:
@@ -584,19 +599,10 @@ def test_schedule_max_rate_caps_the_run():
         dm = Daemon(d, scheds, lead=30)
         try:
             dm.start()
-            st, body = dm.api("POST", "/schedules/cl/run")
-            check(st == 202, "start: %s %s" % (st, body))
-            rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), 30, "cl over")
-            ng.settle()
-            reqs = requests_of(ng, "cl")
-            per_s = {}
-            for t in reqs:
-                per_s[int(t)] = per_s.get(int(t), 0) + 1
-            note("row %s; %d requests, per whole second of nginx's log: %s", rows[-1][3:], len(reqs),
-                 [per_s[k] for k in sorted(per_s)])
-            check(rows[-1][3] == "finished", "row: %s" % (rows[-1],))
-            check(max(per_s.values()) <= 20, "a second of nginx's log holds %d requests (cap 20)" %
-                  max(per_s.values()))
+            row, reqs, per_s = run_now(dm, ng, "cl")
+            note("row %s; %d requests, per whole second of nginx's log: %s", row[3:], len(reqs), per_s)
+            check(row[3] == "finished", "row: %s" % (row,))
+            check(max(per_s) <= 20, "a second of nginx's log holds %d requests (cap 20)" % max(per_s))
             # 5 s at 20/s: the cap binds, and the run was not starved.
             check(len(reqs) >= 60, "only %d requests in 5 s at a cap of 20/s" % len(reqs))
         finally:
@@ -638,29 +644,20 @@ def test_schedule_max_rate_stops_a_breaking_point_search():
         dm = Daemon(d, scheds, lead=50)
         try:
             dm.start()
-            st, body = dm.api("POST", "/schedules/bp/run")
-            check(st == 202, "start: %s %s" % (st, body))
-            rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), 30, "bp over")
-            run_id = rows[-1][4]
+            row, reqs, per_s = run_now(dm, ng, "bp")
             c = sqlite3.connect(dm.db)
             try:
                 loads = [x[0] for x in c.execute("SELECT load FROM capacity_levels WHERE run_id = ? ORDER BY idx",
-                                                 (run_id,))]
-                fit = c.execute("SELECT outcome, reason FROM capacity_fit WHERE run_id = ?", (run_id,)).fetchone()
+                                                 (row[4],))]
+                fit = c.execute("SELECT outcome, reason FROM capacity_fit WHERE run_id = ?", (row[4],)).fetchone()
             finally:
                 c.close()
-            ng.settle()
-            reqs = requests_of(ng, "bp")
-            per_s = {}
-            for t in reqs:
-                per_s[int(t)] = per_s.get(int(t), 0) + 1
-            n = len(reqs)
-            note("row %s; levels %s, capacity %s, %d requests, per whole second %s", rows[-1][3:], loads, fit, n,
-                 [per_s[k] for k in sorted(per_s)])
+            note("row %s; levels %s, capacity %s, %d requests, per whole second %s", row[3:], loads, fit,
+                 len(reqs), per_s)
             check(loads == [10, 20, 30], "levels %s, want 10, 20, 30 (the cap is 30/s)" % loads)
             check(fit is not None and fit[0] == "lower bound" and "maxRate 30/s" in (fit[1] or ""),
                   "capacity: %s" % (fit,))
-            check(n > 0, "nginx saw no request")
+            check(len(reqs) > 0, "nginx saw no request")
         finally:
             dm.stop()
 
