@@ -26,6 +26,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/plan.h"
+#include "common/ratecap.h"
 #include "common/session.h"
 #include "net/net.h"
 #include "net/tlscheck.h"
@@ -467,6 +468,9 @@ static void on_assign(agent *a, const wire_assign *as)
 		send_error(a, as->run_id, rv, err);
 		return;
 	}
+	/* A schedule's caps tighter than the plan's (herd serve): this agent's
+	 * share of closed-model requests is cut from the lower maxRate. */
+	ratecap_tighten(a->plan, as->max_rate, as->max_vus);
 	int family = a->cfg->src != NULL ? a->cfg->src->family : AF_UNSPEC;
 	if ((!a->cfg->allow_late && allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) ||
 	    allow_check_family(a->plan, family, err, sizeof(err)) != HERD_OK) {

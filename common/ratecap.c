@@ -223,3 +223,16 @@ int64_t ratecap_reserve(ratecap_bucket *b, int64_t now_ns)
 			return slot;
 	}
 }
+
+int64_t ratecap_lower(int64_t a, int64_t b)
+{
+	if (a <= 0)
+		return b > 0 ? b : 0;
+	return b > 0 && b < a ? b : a;
+}
+
+void ratecap_tighten(plan *p, int64_t max_rate, int64_t max_vus)
+{
+	p->max_rate = ratecap_lower(p->max_rate, max_rate);
+	p->max_vus_cap = ratecap_lower(p->max_vus_cap, max_vus);
+}

@@ -56,6 +56,14 @@ void ratecap_compute(const plan *p, ratecap_peak *out);
  */
 int ratecap_check(const plan *p, char *msg, size_t len);
 
+/* The lower of two caps, 0 meaning no cap. */
+int64_t ratecap_lower(int64_t a, int64_t b);
+
+/* Lowers p's maxRate and maxVUs to max_rate and max_vus where those are
+ * tighter (0: no cap): a schedule's caps over the plan's own (herd serve),
+ * applied the same way by the controller and by every agent. */
+void ratecap_tighten(plan *p, int64_t max_rate, int64_t max_vus);
+
 /* Requests per second the closed-model scenarios of the whole cluster may
  * send: maxRate minus the open-model peak, whole requests; -1 when p has no
  * maxRate. */

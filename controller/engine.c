@@ -620,6 +620,8 @@ static int assign(eng *e, int64_t now)
 		/* One instant for all, in each agent's own clock. */
 		m.u.assign.start_ns = e->start_real + e->ai[i].clock_offset_ns;
 		m.u.assign.interval_ms = INTERVAL_MS;
+		m.u.assign.max_rate = e->cfg.max_rate;
+		m.u.assign.max_vus = e->cfg.max_vus;
 		if ((rv = cluster_assign(e->cl, e->ai[i].id, &m)) != HERD_OK) {
 			eng_event ev = { .type = ENG_EV_SEND_FAILED, .agent = &e->ai[i], .rv = rv, .text = "" };
 			emit(e, &ev);

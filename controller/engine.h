@@ -166,6 +166,11 @@ typedef struct eng_cfg {
 	 * levels and result go into the summary and the store when the run is
 	 * judged. Borrowed; NULL: none. */
 	const search *search;
+	/* Caps over the plan's own maxRate and maxVUs (herd serve's schedule):
+	 * the run is held to the lower of each, enforced by the agents as the
+	 * plan's own (sent in the ASSIGN). The caller checked the plan's peak
+	 * against them. 0: the plan's only. */
+	int64_t max_rate, max_vus;
 	eng_hooks hooks;
 } eng_cfg;
 

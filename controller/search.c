@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "common/knee.h"
+#include "common/ratecap.h"
 #include "common/threshold.h"
 #include "controller/search.h"
 
@@ -191,6 +192,23 @@ static int objective_value(const objective *o, const win_stats *st, double *v)
 }
 
 /* ---- levels ---- */
+
+void search_cap_set(search_cfg *cfg, int64_t max_rate, int64_t max_vus, char *what, size_t len)
+{
+	const plan_scenario *sc = cfg->s;
+	double per_iter = ratecap_reqs_per_iter(sc);
+	cfg->cap = 0;
+	cfg->cap_what = NULL;
+	if (sc->bp.model == PLAN_BP_ARRIVAL_RATE && max_rate > 0 && per_iter > 0) {
+		cfg->cap = (double)max_rate / per_iter;
+		snprintf(what, len, "maxRate %lld/s", (long long)max_rate);
+		cfg->cap_what = what;
+	} else if (sc->bp.model == PLAN_BP_VUS && max_vus > 0) {
+		cfg->cap = (double)max_vus;
+		snprintf(what, len, "maxVUs %lld", (long long)max_vus);
+		cfg->cap_what = what;
+	}
+}
 
 int search_new(const search_cfg *cfg, search **out, char *err, size_t errlen)
 {

@@ -99,6 +99,12 @@ typedef struct search_cfg {
 	void *arg;
 } search_cfg;
 
+/* Sets cfg->cap to the highest load of cfg->s that max_rate (requests/s
+ * across the cluster: for the arrival-rate model, divided by the requests
+ * an iteration sends) or max_vus (for the vus model) allows, 0 meaning no
+ * cap, and cfg->cap_what to what says so, written into what (len bytes). */
+void search_cap_set(search_cfg *cfg, int64_t max_rate, int64_t max_vus, char *what, size_t len);
+
 /*
  * Checks that each objective of s can be judged on the live window: a
  * metric it holds (http_req_duration, http_req_failed, http_reqs,

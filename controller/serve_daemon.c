@@ -127,6 +127,12 @@ static void handled(serve_daemon *d, serve_sched *sc, int64_t last, int64_t next
 
 /* ---- one run ---- */
 
+/* An agent of the run and its workers, for the search's CPU limit. */
+typedef struct run_cores {
+	char id[192];
+	double cores;
+} run_cores;
+
 typedef struct live_run {
 	serve_daemon *d;
 	serve_sched *sc;
@@ -135,6 +141,14 @@ typedef struct live_run {
 	int judged;
 	char reason[700];
 	char aborted[400]; /* an abort rule or the health guard stopped it: why */
+	/* A breaking-point plan's search, capped as the run is; NULL: none.
+	 * on_tick steps it, drive does what it asked (todo) after the step. */
+	search *se;
+	char cap_what[96]; /* the search's cap, said in its reason (borrowed by it) */
+	search_action todo;
+	double todo_load;
+	run_cores *cores;
+	size_t ncores;
 } live_run;
 
 static int on_done(void *arg, const eng_done *dn)
@@ -148,10 +162,73 @@ static int on_done(void *arg, const eng_done *dn)
 	return dn->code;
 }
 
+/* Steps the search with the window of the interval merged (the engine's
+ * lock is held: its action is taken after the step, in drive). */
+static void on_tick(void *arg, const eng_tick *t)
+{
+	live_run *lr = arg;
+	if (lr->se == NULL || t->stopping)
+		return;
+	search_action act;
+	double v = 0;
+	if (search_step(lr->se, t->w, t->elapsed_ms, t->interval_ms, &act, &v, NULL) != HERD_OK) {
+		log_line(lr->d, "the breaking-point search ran out of memory; ending the load");
+		act = SEARCH_END;
+	}
+	if (act != SEARCH_WAIT) {
+		lr->todo = act;
+		lr->todo_load = v;
+	}
+}
+
+/* The run's agents' workers, by id (search_cfg.cores_of). */
+static double core_count(void *arg, const char *agent)
+{
+	const live_run *lr = arg;
+	for (size_t i = 0; i < lr->ncores; i++)
+		if (strcmp(lr->cores[i].id, agent) == 0)
+			return lr->cores[i].cores;
+	return 1;
+}
+
+/* Does what the search asked at the last tick. */
+static void search_act(live_run *lr, eng *e)
+{
+	search_action act = lr->todo;
+	lr->todo = SEARCH_WAIT;
+	if (act == SEARCH_END) {
+		eng_end_load(e);
+		return;
+	}
+	if (act != SEARCH_SET)
+		return;
+	const plan_scenario *sc = search_scenario(lr->se);
+	wire_load_kind k = sc->bp.model == PLAN_BP_VUS ? WIRE_LOAD_VUS : WIRE_LOAD_RATE;
+	if (eng_set_load(e, sc->name, k, lr->todo_load) != HERD_OK)
+		log_line(lr->d, "cannot set scenario %s's load to %g", sc->name, lr->todo_load);
+}
+
 static void on_event(void *arg, const eng_event *ev)
 {
 	live_run *lr = arg;
 	switch (ev->type) {
+	case ENG_EV_STATE:
+		/* The run ends before the search did: its answer is made of the
+		 * levels judged so far. */
+		if (ev->state == ENG_DRAINING && lr->se != NULL)
+			search_abandon(lr->se);
+		break;
+	case ENG_EV_ASSIGNED:
+		free(lr->cores);
+		lr->ncores = 0;
+		if ((lr->cores = calloc(ev->n + 1, sizeof(*lr->cores))) == NULL)
+			break;
+		for (size_t i = 0; i < ev->n; i++) {
+			snprintf(lr->cores[i].id, sizeof(lr->cores[i].id), "%s", ev->agents[i].id);
+			lr->cores[i].cores = ev->agents[i].cores > 0 ? ev->agents[i].cores : 1;
+		}
+		lr->ncores = ev->n;
+		break;
 	case ENG_EV_AGENT_FAILED: log_line(lr->d, "agent %s failed: %s", ev->agent->name, ev->agent->error); break;
 	case ENG_EV_AGENT_LOST: log_line(lr->d, "agent %s lost", ev->agent->name); break;
 	case ENG_EV_ABORTED:
@@ -266,7 +343,7 @@ typedef struct stop_why {
  * gracefully (a second one, or SERVE_SIGNAL_HARD_MS, at once). A run not
  * assigned yet is called off; one draining is left to end by itself.
  */
-static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_end, stop_why *w)
+static void drive(serve_daemon *d, live_run *lr, eng *e, int64_t stop_at, const char *window_end, stop_why *w)
 {
 	int seen_signal = 0;
 	int64_t signal_at = 0;
@@ -275,6 +352,8 @@ static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_e
 		eng_state st = eng_step(e, clock_mono_ns(), &wait);
 		if (st == ENG_DONE)
 			return;
+		if (lr->se != NULL && !w->graceful_sent)
+			search_act(lr, e);
 		if (wait > SERVE_TICK_MS / 2)
 			wait = SERVE_TICK_MS / 2;
 		int64_t now = serve_now_ms(d);
@@ -330,25 +409,37 @@ static void drive(serve_daemon *d, eng *e, int64_t stop_at, const char *window_e
 	}
 }
 
-/*
- * Checks the plan's peak against the schedule's maxRate and maxVUs (each the
- * tighter of the schedule's and the plan's own): 0 when it fits, else -1
- * with the numbers in msg. The plan's caps are left as they were: agents
- * hold closed-model requests to the plan's own maxRate.
- */
-static int check_sched_caps(const serve_schedule *s, plan *p, char *msg, size_t len)
+/* The schedule's maxRate as whole requests per second, as a plan's: a
+ * fraction is rounded down, never to none; 0: no cap. */
+static int64_t sched_rate_cap(const serve_schedule *s)
 {
-	int64_t rate = p->max_rate, vus = p->max_vus_cap;
-	/* Whole requests per second, as a plan's maxRate; a fraction is rounded down, never to none. */
-	int64_t cap = s->max_rate > 0 && s->max_rate < 1 ? 1 : (int64_t)s->max_rate;
-	if (cap > 0 && (p->max_rate == 0 || cap < p->max_rate))
-		p->max_rate = cap;
-	if (s->max_vus > 0 && (p->max_vus_cap == 0 || s->max_vus < p->max_vus_cap))
-		p->max_vus_cap = s->max_vus;
-	int rv = ratecap_check(p, msg, len);
-	p->max_rate = rate;
-	p->max_vus_cap = vus;
-	return rv;
+	return s->max_rate > 0 && s->max_rate < 1 ? 1 : (int64_t)s->max_rate;
+}
+
+/*
+ * Holds p to the schedule's maxRate and maxVUs where they are tighter than
+ * its own (the run's effective caps, which the engine sends the agents) and
+ * checks its peak against them: 0 when it fits, else -1 with the numbers in
+ * msg.
+ */
+static int apply_sched_caps(const serve_schedule *s, plan *p, char *msg, size_t len)
+{
+	ratecap_tighten(p, sched_rate_cap(s), s->max_vus);
+	return ratecap_check(p, msg, len);
+}
+
+/* Makes the search of p's breaking-point scenario (the first), when it has
+ * one, capped by p's caps: the lower of the plan's and the schedule's. */
+static int make_search(live_run *lr, const plan *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		if (p->scenarios[i].executor != EXEC_BREAKING_POINT)
+			continue;
+		search_cfg cfg = { .s = &p->scenarios[i], .interval_ms = 1000, .cores_of = core_count, .arg = lr };
+		search_cap_set(&cfg, p->max_rate, p->max_vus_cap, lr->cap_what, sizeof(lr->cap_what));
+		return search_new(&cfg, &lr->se, err, errlen);
+	}
+	return HERD_OK;
 }
 
 /*
@@ -364,7 +455,7 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	char *cmp = NULL;
 	eng *e = NULL;
 	int64_t row = 0;
-	live_run lr = { d, sc, 0, 0, 0, "", "" };
+	live_run lr = { .d = d, .sc = sc };
 	stop_why w = { "", 0, 0 };
 
 	if (eng_plan_load(s->plan_path, NULL, &p, &text, err, sizeof(err)) != HERD_OK) {
@@ -383,8 +474,13 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
 		goto out;
 	}
-	if (check_sched_caps(s, p, err, sizeof(err)) != 0) {
+	if (apply_sched_caps(s, p, err, sizeof(err)) != 0) {
 		snprintf(reason, sizeof(reason), "above the schedule's caps: %.700s", err);
+		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
+		goto out;
+	}
+	if (make_search(&lr, p, err, sizeof(err)) != HERD_OK) {
+		snprintf(reason, sizeof(reason), "the breaking-point search could not be made: %.700s", err);
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
 		goto out;
 	}
@@ -410,7 +506,10 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		.start_delay_ms = SERVE_START_DELAY_MS,
 		.labels = labels,
 		.nlabels = 1,
-		.hooks = { NULL, on_event, on_done, &lr },
+		.max_rate = sched_rate_cap(s),
+		.max_vus = s->max_vus,
+		.search = lr.se,
+		.hooks = { on_tick, on_event, on_done, &lr },
 	};
 	if (eng_new(&ec, &e, err, sizeof(err)) != HERD_OK) {
 		snprintf(reason, sizeof(reason), "the run could not be made: %.700s", err);
@@ -443,7 +542,7 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	char window_end[16];
 	snprintf(window_end, sizeof(window_end), "%02d:%02d", s->end.hh, s->end.mm);
 	eng_start(e, d->cl);
-	drive(d, e, stop_at, window_end, &w);
+	drive(d, &lr, e, stop_at, window_end, &w);
 
 	/* The run is done: the store is the loop's again, the cluster's events
 	 * the daemon log's. */
@@ -481,6 +580,8 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	announce(d, s, &fe);
 out:
 	eng_free(e);
+	search_free(lr.se);
+	free(lr.cores);
 	free(cmp);
 	free(text);
 	plan_free(p);

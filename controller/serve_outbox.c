@@ -21,6 +21,9 @@ typedef struct item {
 	notify_target t;
 	notify_event e;
 	char *strs[9]; /* the copies the two point into */
+	/* The secret's copy: a delivery still retrying at the stop outlives
+	 * the daemon's secrets (its thread is left to the exit). */
+	auth_token secret;
 } item;
 
 struct serve_outbox {
@@ -38,6 +41,7 @@ static void item_free(item *it)
 		return;
 	for (size_t i = 0; i < sizeof(it->strs) / sizeof(it->strs[0]); i++)
 		free(it->strs[i]);
+	auth_token_wipe(&it->secret);
 	free(it);
 }
 
@@ -123,6 +127,10 @@ void serve_outbox_post(serve_outbox *ob, const notify_target *t, const notify_ev
 	it->e = *e;
 	it->t.name = keep(it, 0, t->name, &oom);
 	it->t.url = keep(it, 1, t->url, &oom);
+	if (t->secret != NULL) {
+		it->secret = *t->secret;
+		it->t.secret = &it->secret;
+	}
 	it->e.event = keep(it, 2, e->event, &oom);
 	it->e.schedule = keep(it, 3, e->schedule, &oom);
 	it->e.run_id = keep(it, 4, e->run_id, &oom);

@@ -167,6 +167,8 @@ static const field assign_fields[] = {
 	FLD("interval_ms", F_U32, wire_assign, interval_ms),
 	OPT("files", F_BLOBS, wire_assign, files),
 	OPT("env", F_BLOBS, wire_assign, env),
+	OPT("max_rate", F_I64, wire_assign, max_rate),
+	OPT("max_vus", F_I64, wire_assign, max_vus),
 };
 
 static const field ready_fields[] = {

@@ -128,6 +128,11 @@ typedef struct wire_assign {
 	uint32_t interval_ms;
 	wire_blobs files;  /* by the path the plan names them with */
 	wire_blobs env;    /* NAME -> value, for env() in templates */
+	/* Caps tighter than the plan's own maxRate and maxVUs (a schedule's of
+	 * herd serve): the agent holds the run to the lower of each; 0: the
+	 * plan's only. Optional: an older controller leaves them out. */
+	int64_t max_rate;
+	int64_t max_vus;
 } wire_assign;
 
 typedef struct wire_ready {

@@ -555,7 +555,115 @@ def test_second_run_compared_with_last_passed():
             dm.stop()
 
 
+def run_now(dm, ng, name, limit_s=30):
+    """Starts schedule name through the API and waits for its end: returns
+    its row, its requests in nginx's log and their count per whole second
+    of it."""
+    st, body = dm.api("POST", "/schedules/%s/run" % name)
+    check(st == 202, "start %s: %s %s" % (name, st, body))
+    rows = dm.wait_rows(lambda r: r and r[-1][3] in ("aborted", "finished"), limit_s, "%s over" % name)
+    ng.settle()
+    reqs = requests_of(ng, name)
+    per_s = {}
+    for t in reqs:
+        per_s[int(t)] = per_s.get(int(t), 0) + 1
+    return rows[-1], reqs, [per_s[k] for k in sorted(per_s)]
+
+
+CLOSED_PLAN = """name: {name}
+target: {url}
+scenarios:
+  s:
+    executor: constant-vus
+    vus: 4
+    duration: {dur}
+    gracefulStop: 1s
+    flow:
+      - get: /read?s={name}
+"""
+
+
+def test_schedule_max_rate_caps_the_run():
+    """serve.yaml's maxRate 20 on a closed-model plan with no cap of its own
+    (4 VUs without think time, which alone send hundreds per second): the
+    plan passes the check (a closed model's rate is unknown beforehand),
+    and during the run the agents hold it to the schedule's cap: no whole
+    second of nginx's log holds more than 20 of its requests, and the load
+    did run near the cap."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng:
+        write(os.path.join(d, "cl.yaml"), CLOSED_PLAN.format(name="cl", url=ng.url, dur="5s"))
+
+        def scheds(m):
+            return [("cl", ["plan: cl.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC", "maxRate: 20"])]
+
+        dm = Daemon(d, scheds, lead=30)
+        try:
+            dm.start()
+            row, reqs, per_s = run_now(dm, ng, "cl")
+            note("row %s; %d requests, per whole second of nginx's log: %s", row[3:], len(reqs), per_s)
+            check(row[3] == "finished", "row: %s" % (row,))
+            check(max(per_s) <= 20, "a second of nginx's log holds %d requests (cap 20)" % max(per_s))
+            # 5 s at 20/s: the cap binds, and the run was not starved.
+            check(len(reqs) >= 60, "only %d requests in 5 s at a cap of 20/s" % len(reqs))
+        finally:
+            dm.stop()
+
+
+BP_PLAN = """name: {name}
+target: {url}
+scenarios:
+  find:
+    executor: breaking-point
+    model: arrival-rate
+    start: 10
+    step: 10
+    warmup: 1s
+    hold: 2s
+    max: 100
+    preAllocatedVUs: 4
+    maxVUs: 20
+    objectives:
+      http_req_failed: ["rate < 0.5"]
+    flow:
+      - get: /read?s={name}
+"""
+
+
+def test_schedule_max_rate_stops_a_breaking_point_search():
+    """A breaking-point plan (levels 10, 20, ... 100 iterations/s of one
+    request, no cap of its own) under a schedule's maxRate 30: the daemon
+    drives the search, which climbs 10, 20, 30 and stops there, a lower
+    bound at the highest level the schedule's cap allows (stored with the
+    run)."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng:
+        write(os.path.join(d, "bp.yaml"), BP_PLAN.format(name="bp", url=ng.url))
+
+        def scheds(m):
+            return [("bp", ["plan: bp.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC", "maxRate: 30"])]
+
+        dm = Daemon(d, scheds, lead=50)
+        try:
+            dm.start()
+            row, reqs, per_s = run_now(dm, ng, "bp")
+            c = sqlite3.connect(dm.db)
+            try:
+                loads = [x[0] for x in c.execute("SELECT load FROM capacity_levels WHERE run_id = ? ORDER BY idx",
+                                                 (row[4],))]
+                fit = c.execute("SELECT outcome, reason FROM capacity_fit WHERE run_id = ?", (row[4],)).fetchone()
+            finally:
+                c.close()
+            note("row %s; levels %s, capacity %s, %d requests, per whole second %s", row[3:], loads, fit,
+                 len(reqs), per_s)
+            check(loads == [10, 20, 30], "levels %s, want 10, 20, 30 (the cap is 30/s)" % loads)
+            check(fit is not None and fit[0] == "lower bound" and "maxRate 30/s" in (fit[1] or ""),
+                  "capacity: %s" % (fit,))
+            check(len(reqs) > 0, "nginx saw no request")
+        finally:
+            dm.stop()
+
+
 if __name__ == "__main__":
     main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
           test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
-          test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed])
+          test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed,
+          test_schedule_max_rate_caps_the_run, test_schedule_max_rate_stops_a_breaking_point_search])

@@ -153,6 +153,32 @@ static void test_peaks(void)
 	plan_free(p);
 }
 
+/* A schedule's caps over the plan's own: the lower of each, 0 meaning none. */
+static void test_tighten(void)
+{
+	plan *p = parse(open_plan);
+	if (p == NULL)
+		return;
+	CHECK_EQ_INT(ratecap_lower(0, 0), 0);
+	CHECK_EQ_INT(ratecap_lower(0, 7), 7);
+	CHECK_EQ_INT(ratecap_lower(7, 0), 7);
+	CHECK_EQ_INT(ratecap_lower(9, 7), 7);
+	CHECK_EQ_INT(ratecap_lower(7, 9), 7);
+	ratecap_tighten(p, 0, 0); /* no schedule caps: none */
+	CHECK_EQ_INT(p->max_rate, 0);
+	CHECK_EQ_INT(p->max_vus_cap, 0);
+	ratecap_tighten(p, 200, 60);
+	CHECK_EQ_INT(p->max_rate, 200);
+	CHECK_EQ_INT(p->max_vus_cap, 60);
+	CHECK_EQ_INT(ratecap_closed_budget(p), 55);
+	ratecap_tighten(p, 300, 50); /* a looser rate leaves the tighter one */
+	CHECK_EQ_INT(p->max_rate, 200);
+	CHECK_EQ_INT(p->max_vus_cap, 50);
+	ratecap_tighten(p, 150, 0);
+	CHECK_EQ_INT(ratecap_closed_budget(p), 5);
+	plan_free(p);
+}
+
 static void test_bucket(void)
 {
 	ratecap_bucket b;
@@ -390,6 +416,7 @@ int main(void)
 {
 	test_plan_keys();
 	test_peaks();
+	test_tighten();
 	test_bucket();
 	test_window_not_diluted();
 	test_delay();

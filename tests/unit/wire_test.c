@@ -232,7 +232,7 @@ static void test_assign(void)
 	wire_blob files[2] = { { "users.csv", (char *)csvdata, sizeof(csvdata) - 1 }, { "empty", NULL, 0 } };
 	wire_blob env[1] = { { "TOKEN", "s3cret", 6 } };
 	in.u.assign = (wire_assign){ dup("run-1"), dup("plans/a.yaml"), dup(plan), 2, 4, w,
-		                         1700000000123456789, 1000, { 2, files }, { 1, env } };
+		                         1700000000123456789, 1000, { 2, files }, { 1, env }, 250, 40 };
 	CHECK_EQ_INT(roundtrip(&in, &out), HERD_OK);
 	wire_assign *a = &out.u.assign;
 	CHECK_EQ_INT(out.type, WIRE_ASSIGN);
@@ -253,6 +253,8 @@ static void test_assign(void)
 	CHECK_EQ_INT(a->env.n, 1);
 	CHECK_EQ_STR(a->env.v[0].name, "TOKEN");
 	CHECK_EQ_STR(a->env.v[0].data, "s3cret");
+	/* A schedule's caps travel with the assignment. */
+	CHECK(a->max_rate == 250 && a->max_vus == 40);
 	wire_msg_fini(&out);
 	free(in.u.assign.run_id);
 	free(in.u.assign.plan_file);
