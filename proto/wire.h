@@ -15,8 +15,11 @@
 #include "common/hist.h"
 #include "common/metric.h"
 
-/* 3: messages after the handshake travel in SEALED envelopes (proto/seal.h). */
-#define WIRE_VERSION 3
+/* 3: messages after the handshake travel in SEALED envelopes (proto/seal.h).
+ * 4: ASSIGN may carry caps (max_rate, max_vus: a schedule's) that the agent
+ *    must apply over the plan's own: an agent that skipped them would run
+ *    above a cap, so older agents are refused. */
+#define WIRE_VERSION 4
 #define WIRE_MAX_MSG (64u << 20) /* larger messages are refused */
 /* The largest message an agent may send: the controller's listener refuses
  * more (NNG's receive limit holds for every connection, authenticated or

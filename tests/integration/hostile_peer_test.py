@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Fail, Nginx, TestPki, agent_bin, check, free_port, main,  # noqa: E402
                      note, prepare_run)
 
-WIRE_VERSION = 3
+WIRE_VERSION = 4
 # The controller's defaults (controller/gate.h, proto/wire.h).
 PREAUTH_MS = 5000
 MAX_UNAUTH = 16
