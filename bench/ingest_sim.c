@@ -217,13 +217,42 @@ out:
 	return NULL;
 }
 
+/* Opens the agent's REQ socket, its two contexts and its dialer. */
+static int dial(sagent *a)
+{
+	nng_dialer d;
+	int rv;
+	if ((rv = nng_req0_open(&a->sock)) != 0 || (rv = nng_ctx_open(&a->cmd, a->sock)) != 0 ||
+	    (rv = nng_ctx_open(&a->met, a->sock)) != 0) {
+		fprintf(stderr, "%s: %s\n", a->id, nng_strerror(rv));
+		return HERD_ENET;
+	}
+	nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_ctx_set_ms(a->cmd, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_ctx_set_ms(a->met, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if ((rv = nng_dialer_create(&d, a->sock, a->s->url)) != 0 || (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+		fprintf(stderr, "%s: dial %s: %s\n", a->id, a->s->url, nng_strerror(rv));
+		return HERD_ENET;
+	}
+	return HERD_OK;
+}
+
 static void *cmd_main(void *arg)
 {
 	sagent *a = arg;
 	sim *s = a->s;
 	int rv = HERD_ETIMEDOUT;
 
+	/* Dial only now, as a herd-agent does just before its HELLO: a connection
+	 * left unauthenticated would count against the controller's budget. */
 	sem_wait(&s->hs);
+	if ((rv = dial(a)) != HERD_OK) {
+		sem_post(&s->hs);
+		atomic_fetch_add(&s->errors, 1);
+		goto out;
+	}
+	rv = HERD_ETIMEDOUT;
 	for (int tries = 0; tries < 20 && rv != HERD_OK; tries++)
 		if ((rv = handshake(a)) != HERD_OK)
 			clock_sleep_ms(200);
@@ -327,26 +356,11 @@ int main(int argc, char **argv)
 	pthread_attr_setstacksize(&attr, STACK_BYTES);
 	for (int i = 0; i < s.nagents; i++) {
 		sagent *a = &ag[i];
-		int rv;
 		a->s = &s;
 		a->idx = i;
 		snprintf(a->id, sizeof(a->id), "sim-%d-%05d", (int)getpid(), i);
 		pthread_mutex_init(&a->mu, NULL);
 		pthread_cond_init(&a->cv, NULL);
-		nng_dialer d;
-		if ((rv = nng_req0_open(&a->sock)) != 0 || (rv = nng_ctx_open(&a->cmd, a->sock)) != 0 ||
-		    (rv = nng_ctx_open(&a->met, a->sock)) != 0) {
-			fprintf(stderr, "ingest_sim: agent %d: %s\n", i, nng_strerror(rv));
-			return 1;
-		}
-		nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, 100);
-		nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, 1000);
-		nng_ctx_set_ms(a->cmd, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-		nng_ctx_set_ms(a->met, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-		if ((rv = nng_dialer_create(&d, a->sock, s.url)) != 0 || (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
-			fprintf(stderr, "ingest_sim: dial %s: %s\n", s.url, nng_strerror(rv));
-			return 1;
-		}
 		if (pthread_create(&a->tcmd, &attr, cmd_main, a) != 0 || pthread_create(&a->tmet, &attr, met_main, a) != 0) {
 			fprintf(stderr, "ingest_sim: cannot start agent %d's threads\n", i);
 			return 1;
