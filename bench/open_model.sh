@@ -32,13 +32,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 bench_setup open
 bench_nginx_conf '    location = /small { default_type text/plain; return 200 "hello herd\n"; }'
 sed -i "s|  access_log off;|  log_format t '\$msec';\n  access_log $tmp/nginx/access.log t buffer=256k flush=1s;|" "$tmp/nginx/nginx.conf"
-taskset -c "$SERVER_CPU" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" ||
-	die "nginx did not start"
-for _ in $(seq 50); do
-	[ -s "$tmp/nginx/nginx.pid" ] && curl -fsS -o /dev/null "$base/small" 2>/dev/null && break
-	sleep 0.1
-done
-nginx_pid=$(cat "$tmp/nginx/nginx.pid")
+bench_nginx_start "$SERVER_CPU" /small
 
 # Runs herd on the plan $1 with driver $2; the summary goes to $tmp/s.json,
 # nginx's log of the run to $tmp/run.log.
