@@ -71,7 +71,13 @@ t0=$(date +%s.%N)
 	while kill -0 "$ctl_pid" 2>/dev/null; do
 		if read -r -a st < "/proc/$ctl_pid/stat" 2>/dev/null; then
 			rss=$(awk '/^VmRSS/ {print $2}' "/proc/$ctl_pid/status" 2>/dev/null || echo 0)
-			echo "$(echo "$(date +%s.%N) - $t0" | bc) $((st[13] + st[14])) $rss ${st[19]}"
+			sim_ticks=0
+			for sp in "${sim_pids[@]}"; do
+				for c in $(pgrep -P "$sp" -x ingest_sim); do
+					read -r -a ss < "/proc/$c/stat" 2>/dev/null && sim_ticks=$((sim_ticks + ss[13] + ss[14]))
+				done
+			done
+			echo "$(echo "$(date +%s.%N) - $t0" | bc) $((st[13] + st[14])) $rss ${st[19]} $sim_ticks"
 		fi
 		sleep 1
 	done
@@ -98,10 +104,11 @@ wait "$sampler" 2>/dev/null || true
 
 from=$(echo "$joined_at + 10" | bc)
 to=$(echo "$joined_at + $DURATION - 5" | bc)
-read -r secs ticks rss_max threads < <(awk -v from="$from" -v to="$to" -v hz="$hz" '
-	$1 >= from && $1 <= to { if (!n++) { t1 = $1; c1 = $2 } t2 = $1; c2 = $2; if ($3 > r) r = $3; if ($4 > th) th = $4 }
-	END { printf "%.1f %d %d %d\n", t2 - t1, c2 - c1, r, th }' "$tmp/samples")
+read -r secs ticks rss_max threads sticks < <(awk -v from="$from" -v to="$to" -v hz="$hz" '
+	$1 >= from && $1 <= to { if (!n++) { t1 = $1; c1 = $2; s1 = $5 } t2 = $1; c2 = $2; s2 = $5; if ($3 > r) r = $3; if ($4 > th) th = $4 }
+	END { printf "%.1f %d %d %d %d\n", t2 - t1, c2 - c1, r, th, s2 - s1 }' "$tmp/samples")
 cpu_pct=$(echo "scale=1; 100 * $ticks / $hz / $secs" | bc)
+sim_pct=$(echo "scale=1; 100 * $sticks / $hz / $secs" | bc)
 
 sent_batches=0 sent_reqs=0 resent=0 errors=0
 for i in $(seq 1 "$SIM_PROCS"); do
@@ -120,6 +127,7 @@ sum_reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metr
 
 echo "agents=$AGENTS series=$SERIES duration=${DURATION}s count=$COUNT sim_procs=$SIM_PROCS"
 echo "controller cpu: $cpu_pct% of one core over ${secs}s of the steady part ($ticks ticks); max RSS ${rss_max} kB; threads $threads"
+echo "simulator cpu: $sim_pct% of one core over the same window"
 echo "simulator: batches acked $sent_batches (resent $resent, errors $errors), requests $sent_reqs"
 echo "store: run $run_id batches $db_batches, interval rows $db_rows, requests $db_reqs; summary http_reqs $sum_reqs"
 if [ "$db_batches" = "$sent_batches" ] && [ "$db_reqs" = "$sent_reqs" ] && [ "$sent_batches" = $((AGENTS * DURATION)) ]; then
