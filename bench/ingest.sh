@@ -84,7 +84,8 @@ t0=$(date +%s.%N)
 ) > "$tmp/samples" &
 sampler=$!
 
-# The steady part: from 10 s after every agent joined to 5 s before the last batch.
+# The steady part: from 10 s after every agent joined to 5 s before the last batch
+# is due.
 while ! grep -q joined "$tmp"/sim.*.out 2>/dev/null; do
 	kill -0 "$run_pid" 2>/dev/null || break
 	sleep 0.2
@@ -102,13 +103,19 @@ run_pid=""
 kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
 
-from=$(echo "$joined_at + 10" | bc)
-to=$(echo "$joined_at + $DURATION - 5" | bc)
+# (For runs shorter than 30 s: from a quarter of the run in to a sixth before its end.)
+head_s=10 tail_s=5
+[ "$DURATION" -lt 30 ] && head_s=$((DURATION / 4)) tail_s=$((DURATION / 6))
+from=$(echo "$joined_at + $head_s" | bc)
+to=$(echo "$joined_at + $DURATION - $tail_s" | bc)
 read -r secs ticks rss_max threads sticks < <(awk -v from="$from" -v to="$to" -v hz="$hz" '
 	$1 >= from && $1 <= to { if (!n++) { t1 = $1; c1 = $2; s1 = $5 } t2 = $1; c2 = $2; s2 = $5; if ($3 > r) r = $3; if ($4 > th) th = $4 }
 	END { printf "%.1f %d %d %d %d\n", t2 - t1, c2 - c1, r, th, s2 - s1 }' "$tmp/samples")
-cpu_pct=$(echo "scale=1; 100 * $ticks / $hz / $secs" | bc)
-sim_pct=$(echo "scale=1; 100 * $sticks / $hz / $secs" | bc)
+cpu_pct=n/a sim_pct=n/a
+if [ "$(echo "$secs > 0" | bc)" = 1 ]; then
+	cpu_pct=$(echo "scale=1; 100 * $ticks / $hz / $secs" | bc)
+	sim_pct=$(echo "scale=1; 100 * $sticks / $hz / $secs" | bc)
+fi
 
 sent_batches=0 sent_reqs=0 resent=0 errors=0
 for i in $(seq 1 "$SIM_PROCS"); do
