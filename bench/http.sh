@@ -79,14 +79,7 @@ fi
 url="$base/small"
 bench_nginx_conf "$small"
 # The master forks the worker, which inherits the CPU affinity.
-taskset -c "$SERVER_CPU" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" ||
-	die "nginx did not start (see above)"
-for _ in $(seq 50); do
-	[ -s "$tmp/nginx/nginx.pid" ] && curl -fsS -o /dev/null "$url" 2>/dev/null && break
-	sleep 0.1
-done
-nginx_pid=$(cat "$tmp/nginx/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
-curl -fsS -o /dev/null "$url" || die "nginx on 127.0.0.1:$port does not answer /small"
+bench_nginx_start "$SERVER_CPU" /small
 
 # Requests nginx has handled so far (stub_status "requests" column).
 nginx_requests() { curl -fsS "$base/nginx_status" | awk 'NR==3 { print $3 }'; }

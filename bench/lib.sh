@@ -54,3 +54,17 @@ $1
 }
 CONF
 }
+
+# Starts nginx from the config bench_nginx_conf wrote, pinned to CPU $1 (the
+# master forks the worker, which inherits the affinity), waits until it
+# answers $2 (a path), and sets nginx_pid. Needs NGINX and die.
+bench_nginx_start() {
+	taskset -c "$1" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" ||
+		die "nginx did not start (see above)"
+	for _ in $(seq 50); do
+		[ -s "$tmp/nginx/nginx.pid" ] && curl -fsS -o /dev/null "$base$2" 2>/dev/null && break
+		sleep 0.1
+	done
+	nginx_pid=$(cat "$tmp/nginx/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+	curl -fsS -o /dev/null "$base$2" || die "nginx on 127.0.0.1:$port does not answer $2"
+}
