@@ -41,8 +41,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import netns  # noqa: E402
 from cluster_netns_test import AGENTS, Checks, Cluster, agent_requests  # noqa: E402
+import harness  # noqa: E402
 from harness import Fail, check, note, run_cli, run_herd  # noqa: E402
 from netns import HOSTS, Topology  # noqa: E402
+from ws_test import quiet_websockets  # noqa: E402
+import websockets.exceptions  # noqa: E402
+import websockets.server  # noqa: E402
 
 LIMIT = 150                                 # nginx's limit_req rate, requests/s
 WEIGHTS = {"a1": 1, "a2": 1, "a3": 2}       # --agent-weight
@@ -253,6 +257,151 @@ def test_agent_killed_mid_search():
         soft.done()
 
 
+# The WebSocket server's law: an echo waits BASE + PER x (sessions open).
+WS_BASE_MS = 20.0
+WS_PER_MS = 10.0
+WS_OBJ_MS = 125.0  # p(95) < 125: 10 sessions (120 ms) pass, 11 (130 ms) fail
+WS_STEP = 4
+
+
+class LawServer:
+    """A websockets echo server (Debian's python3-websockets, asyncio) in a
+    thread on 127.0.0.1: each message is echoed after WS_BASE_MS + WS_PER_MS
+    x the sessions open when it arrives. A session stops counting when the
+    server answers the client's close frame. It records, per echo, the sessions open and the delay it
+    really waited."""
+
+    def __init__(self):
+        self.port = harness.free_port()
+        self.url = "ws://127.0.0.1:%d" % self.port
+        self.open = 0
+        self.echoes = []   # (sessions open, seconds waited)
+        self._loop = None
+        self._stop = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        check(self._ready.wait(10), "the websockets server did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set_result, None)
+        self._thread.join(10)
+
+    def _run(self):
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+        self._loop.close()
+
+    async def _echo(self, ws, msg):
+        n = self.open
+        t0 = time.monotonic()
+        await asyncio.sleep((WS_BASE_MS + WS_PER_MS * n) / 1000.0)
+        try:
+            await ws.send(msg)
+        except websockets.exceptions.ConnectionClosed:
+            return
+        self.echoes.append((n, time.monotonic() - t0))
+
+    def _closed(self, ws):
+        if getattr(ws, "law_open", False):
+            ws.law_open = False
+            self.open -= 1
+
+    async def _handler(self, ws, path):
+        self.open += 1
+        ws.law_open = True
+        try:
+            async for msg in ws:
+                # One at a time per session: herd waits for the echo (expect).
+                await self._echo(ws, msg)
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        finally:
+            self._closed(ws)
+
+    async def _serve(self):
+        self._stop = self._loop.create_future()
+        srv = self
+
+        class Proto(websockets.server.WebSocketServerProtocol):
+            # A session stops counting when the server writes its close
+            # frame (its answer to herd's, which herd waits for before the
+            # VU's next session): the handler itself resumes later.
+            async def write_close_frame(self, close, data=None):
+                srv._closed(self)
+                await super().write_close_frame(close, data)
+
+        async with websockets.server.serve(self._handler, "127.0.0.1", self.port, create_protocol=Proto,
+                                           ping_interval=None):
+            self._ready.set()
+            await self._stop
+
+
+def test_ws_sessions_found():
+    """vus model over 2 local agents: levels of 4, 8, 12 VUs each holding a
+    session that echoes 10 messages; objective ws_msg_rtt p(95) < 125 ms.
+    The server's law puts the break between 10 (120 ms) and 11 (130 ms)
+    sessions: the sustainable count found is within one step (4) of 10, the
+    first failing one is above it, it broke on ws_msg_rtt, and the server
+    really had the levels' sessions open (its most open at once is the
+    highest level run)."""
+    plan = """
+name: bp-ws
+target: %s
+scenarios:
+  find:
+    executor: breaking-point
+    model: vus
+    start: 4
+    step: %d
+    warmup: 1s
+    hold: 2s
+    max: 24
+    objectives:
+      ws_msg_rtt: ["p(95) < %g"]
+    refine: { resolution: 10%% }
+    flow:
+      - ws: /law
+        session:
+          - loop: { count: 10 }
+            steps:
+              - send: hello
+              - expect: { contains: hello, within: 2s }
+          - close: 1000
+"""
+    with LawServer() as srv, quiet_websockets():
+        r = run_herd(plan % (srv.url, WS_STEP, WS_OBJ_MS), "--local-agents", "2", "--workers", "1", timeout=90)
+        check(r.summary is not None and "capacity" in r.summary, "no capacity section (exit %s)%s"
+              % (r.code, r.tail()))
+        cap = r.summary["capacity"]
+        # The law's answer: the most sessions whose echo stays under the objective.
+        want = max(n for n in range(1, 100) if WS_BASE_MS + WS_PER_MS * n < WS_OBJ_MS)
+        most = max((n for n, _ in srv.echoes), default=0)
+        waited = sorted(d for n, d in srv.echoes if n == want)
+        # A busy machine makes the Python server late: its own p95 at the
+        # law's answer says by how much (herd's RTT can only add to it).
+        note("ws law %g + %g x sessions ms, objective p95 < %g ms: the law says %d; herd %s %g VUs, first "
+             "failing %s (%s); levels %s; the server's most sessions open %d, its own delay at %d p95 %.1f ms",
+             WS_BASE_MS, WS_PER_MS, WS_OBJ_MS, want, cap["outcome"], cap["sustainable"], cap["first_fail"],
+             cap["broke"], levels_text(cap), most, want,
+             waited[int(len(waited) * 0.95)] * 1e3 if waited else float("nan"))
+        check(r.code == 0, "exit %d, want 0 (a capacity found)%s" % (r.code, r.tail()))
+        check(cap["outcome"] == "found" and cap["model"] == "vus", "outcome %r model %r"
+              % (cap["outcome"], cap["model"]))
+        check(abs(cap["sustainable"] - want) <= WS_STEP,
+              "sustainable %g sessions is not within one step (%d) of the law's %d" % (cap["sustainable"],
+                                                                                       WS_STEP, want))
+        check(cap["first_fail"] is not None and cap["first_fail"] > cap["sustainable"],
+              "first failing %r" % cap["first_fail"])
+        check((cap["broke"] or "").startswith("ws_msg_rtt: p(95) < %g (" % WS_OBJ_MS), "broke %r" % cap["broke"])
+        top = max(l["load"] for l in cap["levels"])
+        check(most == top, "the server had at most %d sessions open, the highest level was %g" % (most, top))
+
+
 def netns_wait_load(ng, timeout=40):
     t = ng.wait_first_request(timeout)
     check(t is not None, "nginx saw no request within %ss" % timeout)
@@ -260,7 +409,7 @@ def netns_wait_load(ng, timeout=40):
 
 
 NETNS_TESTS = (test_split_and_limit_found, test_agent_killed_mid_search)
-TESTS = [test_split_and_limit_found, test_agent_killed_mid_search]
+TESTS = [test_split_and_limit_found, test_agent_killed_mid_search, test_ws_sessions_found]
 
 
 def main():
