@@ -35,16 +35,17 @@ import sqlite3
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bp_test  # noqa: E402
 import netns  # noqa: E402
+from bp_test import LIMIT_REPLACE, levels_text  # noqa: E402
 from cluster_netns_test import AGENTS, Checks, Cluster, agent_requests  # noqa: E402
 import harness  # noqa: E402
-from harness import Fail, check, note, run_cli, run_herd  # noqa: E402
+from harness import Skip, check, note, run_cli, run_herd  # noqa: E402
 from netns import HOSTS, Topology  # noqa: E402
-from ws_test import quiet_websockets  # noqa: E402
+from ws_test import WsServer, quiet_websockets  # noqa: E402
 import websockets.exceptions  # noqa: E402
 import websockets.server  # noqa: E402
 
@@ -59,13 +60,12 @@ class LimitedNginx(netns.WebNginx):
     busy machine's generator stalls at or under the limit (an open model
     catches up on the arrivals it owes); a sustained excess fills it within
     the 2 s warmup from 160/s on, after which (L - 150) / L of the requests
-    get a 503: the objective rate < 0.03 breaks from ~155/s."""
-    CONF = netns.WebNginx.CONF.replace(
-        "    server {{\n",
-        "    limit_req_zone $server_port zone=bp:1m rate=%dr/s;\n    server {{\n" % LIMIT).replace(
-        "        location / {{ return 404; }}",
-        "        location = /limited {{ limit_req zone=bp burst=20 nodelay; limit_req_status 503; "
-        "echo ok; }}\n        location / {{ return 404; }}")
+    get a 503: the objective rate < 0.03 breaks from ~155/s. The lines are
+    bp_test's, at this rate."""
+    CONF = netns.WebNginx.CONF
+    for k, v in LIMIT_REPLACE.items():
+        CONF = CONF.replace(k, v.replace("rate=%dr/s" % bp_test.LIMIT, "rate=%dr/s" % LIMIT))
+    del k, v
 
 
 def search_plan(start):
@@ -90,6 +90,14 @@ scenarios:
 """ % (HOSTS["web"], netns.WEB_PORT, start)
 
 
+def namespaces():
+    """A Topology, or Skip when namespaces cannot be made here."""
+    ok, why = netns.can_make_namespaces()
+    if not ok:
+        raise Skip(why)
+    return Topology()
+
+
 def start(topo, first):
     ng = LimitedNginx(topo).start()
     cl = Cluster(topo, ng)
@@ -103,11 +111,6 @@ def capacity(cl):
     check(cl.summary is not None and "capacity" in cl.summary,
           "no capacity section in the export (exit %s)%s" % (cl.code, cl.outputs()))
     return cl.summary["capacity"]
-
-
-def levels_text(cap):
-    return "; ".join("%g:%s%s" % (l["load"], l["verdict"], " (%s)" % l["why"] if l["why"] else "")
-                     for l in cap["levels"])
 
 
 def stored(cl):
@@ -134,7 +137,7 @@ def test_split_and_limit_found():
     2% + 3 requests: the hold's edges cut at most one request per agent and
     the agents' clocks agree to a few ms); herd's counts per agent are
     nginx's; the sustainable rate is within 5% of limit_req's."""
-    with Topology() as topo:
+    with namespaces() as topo:
         # Levels 130, 160 (fails), then 145, 152, 156 between them.
         ng, cl = start(topo, 130)
         cl.finish(timeout=90)
@@ -200,7 +203,7 @@ def test_agent_killed_mid_search():
     130/s) kept as passes in the export and the store; no capacity (outcome
     interrupted, sustainable 0), the text summary and the store's reason
     name level 3 and a2's loss; the load ends soon after the loss is seen."""
-    with Topology() as topo:
+    with namespaces() as topo:
         ng, cl = start(topo, 100)
         t_load = netns_wait_load(ng)
         time.sleep(max(0.0, t_load + KILL_AT_S - time.monotonic()))
@@ -264,37 +267,17 @@ WS_OBJ_MS = 125.0  # p(95) < 125: 10 sessions (120 ms) pass, 11 (130 ms) fail
 WS_STEP = 4
 
 
-class LawServer:
-    """A websockets echo server (Debian's python3-websockets, asyncio) in a
-    thread on 127.0.0.1: each message is echoed after WS_BASE_MS + WS_PER_MS
-    x the sessions open when it arrives. A session stops counting when the
-    server answers the client's close frame. It records, per echo, the sessions open and the delay it
-    really waited."""
+class LawServer(WsServer):
+    """A websockets echo server (Debian's python3-websockets, asyncio; ws_test's
+    WsServer thread) on 127.0.0.1: each message is echoed after WS_BASE_MS +
+    WS_PER_MS x the sessions open when it arrives. A session stops counting
+    when the server answers the client's close frame. It records, per echo,
+    the sessions open and the delay it really waited."""
 
     def __init__(self):
-        self.port = harness.free_port()
-        self.url = "ws://127.0.0.1:%d" % self.port
+        super().__init__()
         self.open = 0
         self.echoes = []   # (sessions open, seconds waited)
-        self._loop = None
-        self._stop = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        check(self._ready.wait(10), "the websockets server did not start")
-        return self
-
-    def __exit__(self, *exc):
-        self._loop.call_soon_threadsafe(self._stop.set_result, None)
-        self._thread.join(10)
-
-    def _run(self):
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
-        self._loop.close()
 
     async def _echo(self, ws, msg):
         n = self.open
@@ -408,53 +391,9 @@ def netns_wait_load(ng, timeout=40):
     return t
 
 
-NETNS_TESTS = (test_split_and_limit_found, test_agent_killed_mid_search)
 TESTS = [test_split_and_limit_found, test_agent_killed_mid_search, test_ws_sessions_found]
 
 
-def main():
-    argv = sys.argv[1:]
-    only = []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "-k" and i + 1 < len(argv):
-            only.append(argv[i + 1])
-            i += 2
-        elif argv[i] == "-l":
-            for t in TESTS:
-                print(t.__name__)
-            return 0
-        else:
-            print("usage: %s [-k NAME]... [-l]" % sys.argv[0], file=sys.stderr)
-            return 2
-    selected = [t for t in TESTS if not only or any(k in t.__name__ for k in only)]
-    ok, why = netns.can_make_namespaces()
-    netns.sigterm_to_exit()
-    passed = failed = skipped = 0
-    t_all = time.monotonic()
-    for t in selected:
-        if t in NETNS_TESTS and not ok:
-            skipped += 1
-            print("skip - %s: %s" % (t.__name__, why))
-            continue
-        t0 = time.monotonic()
-        try:
-            t()
-        except Fail as e:
-            failed += 1
-            print("not ok - %s: %s" % (t.__name__, str(e).strip().replace("\n", "\n    ")))
-        except Exception:
-            failed += 1
-            tb = traceback.format_exc().strip().replace("\n", "\n    ")
-            print("not ok - %s: %s" % (t.__name__, tb))
-        else:
-            passed += 1
-            print("ok - %s (%.1fs)" % (t.__name__, time.monotonic() - t0))
-        sys.stdout.flush()
-    print("# %.1fs" % (time.monotonic() - t_all))
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    netns.sigterm_to_exit()
+    harness.main(TESTS)
