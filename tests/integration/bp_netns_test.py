@@ -132,11 +132,12 @@ def load_start(ng):
 
 
 def test_split_and_limit_found():
-    """Each level's hold, as nginx logged it: the total is the level's rate
-    x the hold's length, and each agent's part is its weight's share (within
-    2% + 3 requests: the hold's edges cut at most one request per agent and
-    the agents' clocks agree to a few ms); herd's counts per agent are
-    nginx's; the sustainable rate is within 5% of limit_req's."""
+    """Each level's hold, as nginx logged it: the total is the rate herd
+    says it achieved there x the hold's length (at least 97% of the level's
+    for a passing level), and each agent's part is its weight's share of it
+    (within 2% + 3 requests: the hold's edges cut at most one request per
+    agent and the agents' clocks agree to a few ms); herd's counts per
+    agent are nginx's; the sustainable rate is within 5% of limit_req's."""
     with namespaces() as topo:
         # Levels 130, 160 (fails), then 145, 152, 156 between them.
         ng, cl = start(topo, 130)
@@ -172,14 +173,23 @@ def test_split_and_limit_found():
             got = {h: sum(1 for e in lines if a <= e[0] < b and e[1] == HOSTS[h]) for h in AGENTS}
             total = sum(got.values())
             seen.append("%g: %s" % (lv["load"], got))
-            want = lv["load"] * span
+            # The level as herd measured it (iterations started per second
+            # in its hold; one request each) is what nginx logged.
+            want = lv["achieved"] * span
             soft(abs(total - want) <= 0.02 * want + 3,
-                 "level %d (%g/s): nginx logged %d in its hold's %.1f s, want %.0f" % (i + 1, lv["load"], total,
-                                                                                     span, want))
+                 "level %d (%g/s): nginx logged %d in its hold's %.1f s, herd achieved %.1f/s (%.0f)"
+                 % (i + 1, lv["load"], total, span, lv["achieved"], want))
+            # A level judged on its objectives had the level's load (a
+            # generator short of it is labelled generator-limited instead,
+            # when the objectives held).
+            if lv["verdict"] == "pass":
+                soft(total >= 0.97 * lv["load"] * span - 3,
+                     "passing level %d (%g/s): nginx logged only %d in %.1f s" % (i + 1, lv["load"], total, span))
             for h in AGENTS:
-                wh = want * WEIGHTS[h] / wsum
+                wh = total * WEIGHTS[h] / wsum
                 soft(abs(got[h] - wh) <= 0.02 * wh + 3,
-                     "level %d (%g/s): %s sent %d, its weight's share is %.0f" % (i + 1, lv["load"], h, got[h], wh))
+                     "level %d (%g/s): %s sent %d of %d, its weight's share is %.0f" % (i + 1, lv["load"], h,
+                                                                                     got[h], total, wh))
         note("per level, nginx per agent over the hold: %s", "; ".join(seen))
         srows, fit = stored(cl)
         soft([(r[0], r[1]) for r in srows] == [(l["load"], l["verdict"]) for l in cap["levels"]],
@@ -188,14 +198,16 @@ def test_split_and_limit_found():
         soft.done()
 
 
-# The kill comes in level 3's warmup: levels run 2 s warmup + 3 s hold and
-# the next starts at the first whole second after the judging tick, one
-# interval after the hold: level 1 at 0 s, level 2 at 6 s, level 3 at 12 s
-# (its hold 14..16 s). Lost after 3 s of silence, ~15.5 s: before level 3
-# could be judged (~17 s). Should the machine be so slow that it was judged
-# first, the search re-marks it (it ran after a2 was last heard): either way
-# level 3 is the one named, and levels 1 and 2 keep their verdicts.
-KILL_AT_S = 12.6
+# The kill comes in level 3's warmup. A level runs 2 s warmup + 3 s hold,
+# is judged once the interval after its hold is complete, and the next
+# starts at the first whole second after that: level 1 holds 2..5 s and is
+# judged at 6 s, level 2 runs from 7 s (hold 9..12 s, judged at 13 s),
+# level 3 from 14 s (hold 16..19 s, judged at 20 s). a2 killed at 14.3 s
+# has delivered its part of level 2; its loss is seen after 3 s of silence,
+# ~17.3 s, before level 3 could be judged. Should a busy machine judge it
+# first, the search re-marks it (it ran after a2 was last heard): either
+# way level 3 is the one named, and levels 1 and 2 keep their verdicts.
+KILL_AT_S = 14.3
 
 
 def test_agent_killed_mid_search():
@@ -213,9 +225,9 @@ def test_agent_killed_mid_search():
         hit = cl.ctl.wait_for(r"agent a2 lost", timeout=10, after=t_kill)
         cl.finish(timeout=60)
         cap = capacity(cl)
-        note("a2 killed %.1f s into the search; loss seen %s; exit %s; %s: %s; levels %s",
+        note("a2 killed %.1f s into the search; loss seen %s; exit %s; %s: %s; levels %s (holds %s)",
              KILL_AT_S, "%.1f s after" % (hit[0] - t_kill) if hit else "never", cl.code, cap["outcome"],
-             cap["reason"], levels_text(cap))
+             cap["reason"], levels_text(cap), [(l["from_ms"], l["to_ms"]) for l in cap["levels"]])
         soft = Checks()
         soft(cl.code == 109, "exit %s, want 109 (degraded: an agent was lost)" % cl.code)
         soft(hit is not None, "the controller never said it lost a2")
@@ -328,7 +340,10 @@ def test_ws_sessions_found():
     """vus model over 2 local agents: levels of 4, 8, 12 VUs each holding a
     session that echoes 10 messages; objective ws_msg_rtt p(95) < 125 ms.
     The server's law puts the break between 10 (120 ms) and 11 (130 ms)
-    sessions: the sustainable count found is within one step (4) of 10, the
+    sessions; a busy machine makes the server later than its law, so the
+    answer is the most sessions at which its own delays stayed under the
+    objective: the sustainable count found is within one step (4) of it
+    and not above the law's 10, the
     first failing one is above it, it broke on ws_msg_rtt, and the server
     really had the levels' sessions open (its most open at once is the
     highest level run)."""
@@ -361,23 +376,31 @@ scenarios:
         check(r.summary is not None and "capacity" in r.summary, "no capacity section (exit %s)%s"
               % (r.code, r.tail()))
         cap = r.summary["capacity"]
-        # The law's answer: the most sessions whose echo stays under the objective.
-        want = max(n for n in range(1, 100) if WS_BASE_MS + WS_PER_MS * n < WS_OBJ_MS)
-        most = max((n for n, _ in srv.echoes), default=0)
-        waited = sorted(d for n, d in srv.echoes if n == want)
-        # A busy machine makes the Python server late: its own p95 at the
-        # law's answer says by how much (herd's RTT can only add to it).
-        note("ws law %g + %g x sessions ms, objective p95 < %g ms: the law says %d; herd %s %g VUs, first "
-             "failing %s (%s); levels %s; the server's most sessions open %d, its own delay at %d p95 %.1f ms",
-             WS_BASE_MS, WS_PER_MS, WS_OBJ_MS, want, cap["outcome"], cap["sustainable"], cap["first_fail"],
-             cap["broke"], levels_text(cap), most, want,
-             waited[int(len(waited) * 0.95)] * 1e3 if waited else float("nan"))
+        # The law's answer: the most sessions whose echo stays under the
+        # objective. A busy machine makes the Python server late, so the
+        # answer judged is the one its own delays give: the most sessions
+        # (of the levels run) at which it really echoed within the objective
+        # at p95; herd's RTT can only add to that.
+        law = max(n for n in range(1, 100) if WS_BASE_MS + WS_PER_MS * n < WS_OBJ_MS)
+        own = {}
+        for n, d in srv.echoes:
+            own.setdefault(n, []).append(d)
+        p95 = {n: sorted(v)[int(len(v) * 0.95)] * 1e3 for n, v in own.items() if len(v) >= 20}
+        loads = sorted({int(l["load"]) for l in cap["levels"]})
+        kept = [n for n in loads if n in p95 and p95[n] < WS_OBJ_MS]
+        want = max(kept) if kept else 0
+        most = max(own, default=0)
+        note("ws law %g + %g x sessions ms, objective p95 < %g ms: the law says %d, the server's own delays %d "
+             "(its p95 per level: %s); herd %s %g VUs, first failing %s (%s); levels %s; the server's most "
+             "sessions open %d", WS_BASE_MS, WS_PER_MS, WS_OBJ_MS, law, want,
+             ", ".join("%d: %.1f ms" % (n, p95[n]) for n in loads if n in p95), cap["outcome"],
+             cap["sustainable"], cap["first_fail"], cap["broke"], levels_text(cap), most)
         check(r.code == 0, "exit %d, want 0 (a capacity found)%s" % (r.code, r.tail()))
         check(cap["outcome"] == "found" and cap["model"] == "vus", "outcome %r model %r"
               % (cap["outcome"], cap["model"]))
-        check(abs(cap["sustainable"] - want) <= WS_STEP,
-              "sustainable %g sessions is not within one step (%d) of the law's %d" % (cap["sustainable"],
-                                                                                       WS_STEP, want))
+        check(abs(cap["sustainable"] - want) <= WS_STEP and cap["sustainable"] <= law,
+              "sustainable %g sessions is not within one step (%d) of the server's own %d (law %d)"
+              % (cap["sustainable"], WS_STEP, want, law))
         check(cap["first_fail"] is not None and cap["first_fail"] > cap["sustainable"],
               "first failing %r" % cap["first_fail"])
         check((cap["broke"] or "").startswith("ws_msg_rtt: p(95) < %g (" % WS_OBJ_MS), "broke %r" % cap["broke"])
