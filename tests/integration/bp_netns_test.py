@@ -28,12 +28,10 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/bp_netns_test.py 
 """
 
 import asyncio
-import json
 import os
 import re
 import sqlite3
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +45,6 @@ from harness import Skip, check, note, run_cli, run_herd  # noqa: E402
 from netns import HOSTS, Topology  # noqa: E402
 from ws_test import WsServer, quiet_websockets  # noqa: E402
 import websockets.exceptions  # noqa: E402
-import websockets.server  # noqa: E402
 
 LIMIT = 150                                 # nginx's limit_req rate, requests/s
 WEIGHTS = {"a1": 1, "a2": 1, "a3": 2}       # --agent-weight
@@ -280,9 +277,9 @@ WS_STEP = 4
 
 
 class LawServer(WsServer):
-    """A websockets echo server (Debian's python3-websockets, asyncio; ws_test's
-    WsServer thread) on 127.0.0.1: each message is echoed after WS_BASE_MS +
-    WS_PER_MS x the sessions open when it arrives. A session stops counting
+    """A websockets echo server (Debian's python3-websockets, asyncio: ws_test's
+    WsServer with a handler of its own) on 127.0.0.1: each message is
+    echoed after WS_BASE_MS + WS_PER_MS x the sessions open when it arrives. A session stops counting
     when the server answers the client's close frame. It records, per echo,
     the sessions open and the delay it really waited."""
 
@@ -301,6 +298,9 @@ class LawServer(WsServer):
             return
         self.echoes.append((n, time.monotonic() - t0))
 
+    # WsServer's protocol calls this when the server writes its close frame
+    # (its answer to herd's, which herd waits for before the VU's next
+    # session); the handler itself resumes later.
     def _closed(self, ws):
         if getattr(ws, "law_open", False):
             ws.law_open = False
@@ -317,23 +317,6 @@ class LawServer(WsServer):
             pass
         finally:
             self._closed(ws)
-
-    async def _serve(self):
-        self._stop = self._loop.create_future()
-        srv = self
-
-        class Proto(websockets.server.WebSocketServerProtocol):
-            # A session stops counting when the server writes its close
-            # frame (its answer to herd's, which herd waits for before the
-            # VU's next session): the handler itself resumes later.
-            async def write_close_frame(self, close, data=None):
-                srv._closed(self)
-                await super().write_close_frame(close, data)
-
-        async with websockets.server.serve(self._handler, "127.0.0.1", self.port, create_protocol=Proto,
-                                           ping_interval=None):
-            self._ready.set()
-            await self._stop
 
 
 def test_ws_sessions_found():
