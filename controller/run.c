@@ -501,6 +501,22 @@ static void search_act(run *r)
 		fprintf(stderr, "herd: cannot set scenario %s's load to %g\n", sc->name, r->todo_load);
 }
 
+/*
+ * An agent lost or stopping on its own mid-search: part of each level's
+ * load is no longer applied, so the search ends there (search_interrupt)
+ * and its load with it; the run then ends as any run that lost an agent
+ * (degraded, 109, or aborted, 108).
+ */
+static void search_lost(run *r, const agent_info *a, const char *what)
+{
+	char why[300];
+	if (r->se == NULL)
+		return;
+	snprintf(why, sizeof(why), "agent %s %s", a->name, what);
+	search_interrupt(r->se, eng_elapsed_ms(r->e, a->last_seen_mono), why);
+	r->todo = SEARCH_END;
+}
+
 static void on_event(void *arg, const eng_event *ev)
 {
 	run *r = arg;
@@ -552,13 +568,18 @@ static void on_event(void *arg, const eng_event *ev)
 		break;
 	case ENG_EV_AGENT_FAILED: fprintf(stderr, "herd: agent %s failed: %s\n", a->name, a->error); break;
 	case ENG_EV_NOT_READY: fprintf(stderr, "herd: agent %s did not accept its assignment\n", a->name); break;
-	case ENG_EV_AGENT_LOST:
-		fprintf(stderr, "%sherd: agent %s lost: nothing heard for %.1f s%s\n", nl, a->name, (double)ev->ms / 1000,
-		        ev->aborting ? "; aborting the run" : "; the run goes on without it");
+	case ENG_EV_AGENT_LOST: {
+		char what[64];
+		snprintf(what, sizeof(what), "lost: nothing heard for %.1f s", (double)ev->ms / 1000);
+		fprintf(stderr, "%sherd: agent %s %s%s\n", nl, a->name, what,
+		        ev->aborting ? "; aborting the run" : r->se != NULL ? "; ending the search" : "; the run goes on without it");
+		search_lost(r, a, what);
 		break;
+	}
 	case ENG_EV_AGENT_STOPPED:
 		fprintf(stderr, "%sherd: agent %s %s%s\n", nl, a->name, ev->text,
-		        ev->aborting ? "; aborting the run" : "; the run goes on without it");
+		        ev->aborting ? "; aborting the run" : r->se != NULL ? "; ending the search" : "; the run goes on without it");
+		search_lost(r, a, ev->text);
 		break;
 	case ENG_EV_AGENT_BUSY:
 		fprintf(stderr, "%sherd: agent %s runs at %.0f%% CPU on %u workers: its latencies may be skewed\n", nl,

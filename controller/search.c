@@ -67,6 +67,7 @@ const char *search_outcome_name(search_outcome o)
 	case SEARCH_FOUND: return "found";
 	case SEARCH_LOWER_BOUND: return "lower bound";
 	case SEARCH_START_FAILS: return "start fails";
+	case SEARCH_INTERRUPTED: return "interrupted";
 	}
 	return "?";
 }
@@ -521,6 +522,48 @@ int search_step(search *s, const win *w, int64_t t_ms, int64_t last_ms, search_a
 	*act = SEARCH_SET;
 	*load = s->cur;
 	return HERD_OK;
+}
+
+void search_interrupt(search *s, int64_t since_ms, const char *why)
+{
+	char lv[120] = "", revoked[120] = "", reason[sizeof(s->res.reason)];
+	size_t first = s->nlv;
+	if (s->res.outcome == SEARCH_INTERRUPTED)
+		return;
+	/* Levels whose hold's last interval ended after the agent was last
+	 * heard lack its share: not a verdict on the target. */
+	for (size_t i = 0; i < s->nlv; i++) {
+		search_level *l = &s->lv[i];
+		if (l->to_ms + s->iv <= since_ms)
+			continue;
+		if (i < first)
+			first = i;
+		l->verdict = SEARCH_LIMITED;
+		snprintf(l->why, sizeof(l->why), "interrupted: %s", why);
+	}
+	/* Done on whole data before the agent went silent: the answer stands. */
+	if (s->ph == PH_DONE && first == s->nlv)
+		return;
+	if (first < s->nlv)
+		snprintf(revoked, sizeof(revoked), "; level%s %zu%s ran after it was last heard and %s not judged",
+		         s->nlv - first > 1 ? "s" : "", first + 1, s->nlv - first > 1 ? " on" : "",
+		         s->nlv - first > 1 ? "are" : "is");
+	const char *unit = s->b->model == PLAN_BP_VUS ? "VUs" : "iterations/s";
+	if (s->ph == PH_LEVEL)
+		snprintf(lv, sizeof(lv), "level %zu (%g %s)", s->nlv + 1, s->cur, unit);
+	else if (s->ph == PH_COOL)
+		snprintf(lv, sizeof(lv), "the cool-down before level %zu (%g %s)", s->nlv + 1, s->next, unit);
+	else if (first < s->nlv)
+		snprintf(lv, sizeof(lv), "level %zu (%g %s)", first + 1, s->lv[first].load, unit);
+	else
+		snprintf(lv, sizeof(lv), "the search");
+	snprintf(reason, sizeof(reason), "%s was interrupted: %s%s; the levels before it are kept, no capacity is "
+	         "reported", lv, why, revoked);
+	finish(s, SEARCH_INTERRUPTED, reason);
+	s->res.sustainable = 0;
+	s->res.sustainable_rps = 0;
+	s->res.first_fail = 0;
+	s->res.broke[0] = '\0';
 }
 
 void search_abandon(search *s)

@@ -61,9 +61,10 @@ typedef enum search_outcome {
 	SEARCH_FOUND,       /* a capacity: the highest passing load below a failing one */
 	SEARCH_LOWER_BOUND, /* no failure seen: generator-limited, or max (or a cap) reached */
 	SEARCH_START_FAILS, /* the first level already failed */
+	SEARCH_INTERRUPTED, /* an agent was lost or stopped: no capacity is reported */
 } search_outcome;
 
-/* "running", "found", "lower bound", "start fails". */
+/* "running", "found", "lower bound", "start fails", "interrupted". */
 const char *search_outcome_name(search_outcome o);
 
 typedef struct search_result {
@@ -72,7 +73,7 @@ typedef struct search_result {
 	double sustainable_rps; /* the requests/s measured at it */
 	double first_fail;      /* the lowest failing load (0: none) */
 	char broke[200];        /* the objective that broke there, with its value */
-	char reason[240];       /* for a lower bound: why it is one */
+	char reason[400];       /* for a lower bound: why it is one; interrupted: which level, why */
 } search_result;
 
 /* The knee and the USL fit over the judged levels (search_fit). */
@@ -137,6 +138,21 @@ typedef enum search_action {
  */
 int search_step(search *s, const win *w, int64_t t_ms, int64_t last_ms, search_action *act, double *load,
                 long *level);
+
+/*
+ * Ends the search because an agent was lost or stopped (why: "agent a2
+ * lost: nothing heard for 3.0 s"), whatever its phase, even done: part of
+ * the load was not applied, so no capacity is reported. since_ms is when
+ * the agent was last heard (ms since the load's start): a level judged
+ * already whose hold ran past it was judged on incomplete data and is
+ * re-marked generator-limited with why "interrupted: ..."; the level in
+ * flight is named in the result's reason, not judged. The levels judged
+ * before keep their verdicts; the result (outcome SEARCH_INTERRUPTED,
+ * sustainable and first_fail 0) says in its reason which level was
+ * interrupted, at which load, and why. A search done before the agent
+ * was last heard keeps its answer. A second call changes nothing.
+ */
+void search_interrupt(search *s, int64_t since_ms, const char *why);
 
 /* Ends the search where it is (the run stopped early): levels judged so
  * far keep their verdicts; the result is made from them. */

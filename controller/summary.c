@@ -1212,6 +1212,8 @@ static int put_capacity(ctx *c, FILE *f)
 		        r->sustainable_rps, r->reason);
 	else if (r->outcome == SEARCH_START_FAILS)
 		fprintf(f, "    no sustainable load: %s\n", r->reason);
+	else if (r->outcome == SEARCH_INTERRUPTED)
+		fprintf(f, "    interrupted   %s\n", r->reason);
 	else
 		fprintf(f, "    the search did not finish\n");
 	if (r->outcome == SEARCH_FOUND && r->reason[0] != '\0')

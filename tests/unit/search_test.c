@@ -59,6 +59,8 @@ typedef struct sim {
 	double cap;
 	int ticks, sets_to_zero;
 	double lat_ms;          /* latency at low load */
+	int lost_tick;          /* at this tick an agent is lost (0: never): search_interrupt */
+	int64_t lost_since;     /* when it was last heard */
 } sim;
 
 static double cores_two(void *arg, const char *agent)
@@ -125,6 +127,12 @@ static search *run_search(const plan *p, sim *sm)
 		long lvl;
 		CHECK(search_step(s, w, (int64_t)k * 1000 + 10, (int64_t)(k - 1) * 1000, &act, &v, &lvl) == HERD_OK);
 		sm->ticks = k;
+		if (sm->lost_tick > 0 && k == sm->lost_tick) {
+			/* As herd run does: the search ends there, and so does the load. */
+			search_interrupt(s, sm->lost_since, "agent a2 lost: nothing heard for 3.0 s");
+			search_interrupt(s, 0, "a second loss changes nothing");
+			break;
+		}
 		if (act == SEARCH_END)
 			break;
 		if (act == SEARCH_SET) {
@@ -410,8 +418,57 @@ static void test_vus_model_ws(void)
 	plan_free(p);
 }
 
+/* An agent lost mid-search: the levels judged before it was last heard
+ * keep their verdicts, those that ran after are re-marked, the level in
+ * flight is named, and no capacity is reported. */
+static void test_interrupted(void)
+{
+	plan *p = load_plan("    step: 50\n    max: 1000\n    refine: { resolution: 2% }\n", FAILED_OBJ);
+	/* Levels: 100 holds 1..3 s (judged at 5 s), 150 holds 7..9 s (at 11 s),
+	 * 200 holds 13..15 s: lost at 14 s, last heard at 13.5 s. */
+	sim sm = { .capacity = 205, .lat_ms = 10, .lost_tick = 14, .lost_since = 13500 };
+	search *s = run_search(p, &sm);
+	size_t n;
+	const search_level *l = search_levels(s, &n);
+	const search_result *r = search_result_of(s);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(l[0].verdict, SEARCH_PASS);
+	CHECK_EQ_INT(l[1].verdict, SEARCH_PASS);
+	CHECK_EQ_INT(r->outcome, SEARCH_INTERRUPTED);
+	CHECK(strcmp(search_outcome_name(r->outcome), "interrupted") == 0);
+	CHECK(r->sustainable == 0 && r->first_fail == 0 && r->broke[0] == '\0');
+	CHECK(strstr(r->reason, "level 3 (200 iterations/s) was interrupted: agent a2 lost: nothing heard for 3.0 s; "
+	                        "the levels before it are kept") != NULL);
+	search_free(s);
+
+	/* Last heard at 8.5 s: level 2's hold (7..9 s) lacks its share. */
+	sm = (sim){ .capacity = 205, .lat_ms = 10, .lost_tick = 14, .lost_since = 8500 };
+	s = run_search(p, &sm);
+	l = search_levels(s, &n);
+	r = search_result_of(s);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(l[0].verdict, SEARCH_PASS);
+	CHECK_EQ_INT(l[1].verdict, SEARCH_LIMITED);
+	CHECK(strcmp(l[1].why, "interrupted: agent a2 lost: nothing heard for 3.0 s") == 0);
+	CHECK(strstr(r->reason, "level 3 (200 iterations/s) was interrupted") != NULL);
+	CHECK(strstr(r->reason, "level 2 ran after it was last heard and is not judged") != NULL);
+	search_free(s);
+
+	/* Lost after the search ended on whole data: its answer stands. */
+	sm = (sim){ .capacity = 205, .lat_ms = 10 };
+	s = run_search(p, &sm);
+	l = search_levels(s, &n);
+	search_interrupt(s, l[n - 1].to_ms + 1000, "agent a2 lost: nothing heard for 3.0 s");
+	r = search_result_of(s);
+	CHECK_EQ_INT(r->outcome, SEARCH_FOUND);
+	CHECK(r->sustainable == 203);
+	search_free(s);
+	plan_free(p);
+}
+
 int main(void)
 {
+	test_interrupted();
 	test_found_by_bisection();
 	test_failures_to_stop();
 	test_generator_limited();
