@@ -208,14 +208,17 @@ def nginx_ab(b_delay):
 
 
 def test_compare_flags_the_slowed_step():
-    """Base: /a and /b both sleep 20 ms at nginx. Candidate: /b sleeps 23 ms
-    (+15%). Open model, so rates stay equal: b's p50 is a REGRESSION,
-    nothing of a is, exit 99; markdown and JSON agree."""
+    """Base: /a and /b both sleep 20 ms at nginx. Candidate: /b sleeps 30 ms
+    (+50%). Open model, so rates stay equal: b's p50 is a REGRESSION,
+    nothing of a is, exit 99; markdown and JSON agree. (+15% was too small
+    beside another suite sharing the 2 cores: b's p50 went +14.3% with
+    P 0.16, rightly INCONCLUSIVE, while a's p95 moved +35% by the load
+    alone.)"""
     with nginx_ab("0.02") as ng:
         db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
         base = run_herd(COMPARE.format(url=ng.url, secs=10), db=db, timeout=60)
         check(base.code == 0, "base run exit %d%s" % (base.code, base.tail()))
-    with nginx_ab("0.023") as ng:
+    with nginx_ab("0.03") as ng:
         cand = run_herd(COMPARE.format(url=ng.url, secs=10), db=db, timeout=60)
         check(cand.code == 0, "candidate run exit %d%s" % (cand.code, cand.tail()))
     code, out, err = results(db, "compare", "previous", "latest")
@@ -234,7 +237,7 @@ def test_compare_flags_the_slowed_step():
     # (or PASS: on a busy machine the base's tail may already be 3 ms longer)
     check(b95["verdict"] != "IMPROVEMENT", "b's p95 %s" % b95["verdict"])
     b50 = [x for x in rep["rows"] if x["name"] == "b" and x["figure"] == "p50"][0]
-    check(0.10 < b50["delta"] < 0.20, "b's p50 delta %.3f, expected about +15%%" % b50["delta"])
+    check(0.30 < b50["delta"] < 0.70, "b's p50 delta %.3f, expected about +50%%" % b50["delta"])
     check(rep["regression"] is True and not rep["unmatched"], "json summary %s" % rep["verdicts"])
     code, md, _ = results(db, "compare", "previous", "latest", "--format", "markdown")
     check(code == 99 and "| s | b | p50 |" in md and "**REGRESSION**" in md,
