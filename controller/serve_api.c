@@ -4,9 +4,11 @@
  * registry and the live run (under the daemon's lock, never inside the
  * run's lock: eng_view takes it last).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -117,19 +119,50 @@ static int p_run(void *arg, const char *id, sbuf *out)
 	return put_json(out, o, 200);
 }
 
-/* POST /runs/ID/abort: stops the live run at once (the loop does it). */
+/* How long an abort waits for the loop's answer; the loop looks every
+ * 50 ms but for the plan's health check before the start (eng_start). */
+#define API_ABORT_WAIT_S 5
+
+/* POST /runs/ID/abort: asks the loop, which alone moves the run's state, and
+ * answers what it did: 202 stopped at once (or called off before the
+ * start), 409 when the run is already ending (its load over, being judged:
+ * it is recorded as it ends), 503 when the loop did not look in time (the
+ * request is withdrawn: nothing was done). */
 static int p_abort(void *arg, const char *id, const char *reason, sbuf *out)
 {
 	serve_daemon *d = arg;
+	int status = 0;
 	pthread_mutex_lock(&d->mu);
 	int live = d->e != NULL && strcmp(d->run_id, id) == 0;
 	if (live) {
 		d->abort_req = 1;
 		snprintf(d->abort_reason, sizeof(d->abort_reason), "%s", reason != NULL ? reason : "no reason given");
+		uint64_t seq = ++d->abort_seq;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += API_ABORT_WAIT_S;
+		while (d->abort_answered < seq && pthread_cond_timedwait(&d->abort_cv, &d->mu, &until) != ETIMEDOUT)
+			;
+		if (d->abort_answered >= seq) {
+			status = d->abort_status;
+		} else {
+			status = 503;
+			if (d->abort_seq == seq)
+				d->abort_req = 0;
+		}
 	}
 	pthread_mutex_unlock(&d->mu);
-	if (live)
+	if (status == 202)
 		return put_json(out, json_pack("{s:s, s:b}", "run_id", id, "aborting", 1), 202);
+	if (status == 409) {
+		sbuf_printf(out, "run '%s' is already ending: its load is over, nothing was stopped", id);
+		return 409;
+	}
+	if (status == 503) {
+		sbuf_printf(out, "run '%s': the daemon did not take the abort in %d s (nothing was done); try again",
+		            id, API_ABORT_WAIT_S);
+		return 503;
+	}
 	store_run r;
 	pthread_mutex_lock(&d->api_mu);
 	int rv = store_run_get(d->st_api, id, &r);

@@ -47,6 +47,13 @@ static void on_stop_signal(int sig)
 	stop_count++;
 }
 
+/* Whether a second stop signal came. */
+static int hurried(void *arg)
+{
+	(void)arg;
+	return stop_count > 1;
+}
+
 int64_t serve_now_ms(const serve_daemon *d)
 {
 	return clock_real_ns() / 1000000 + d->clock_offset_ms;
@@ -330,6 +337,16 @@ static int wait_agents(serve_daemon *d, const serve_schedule *s)
 	return have;
 }
 
+/* Answers the abort asked through the API (d->mu held): status 202 when
+ * the loop stops or calls off the run, 409 when its load is over already. */
+static void abort_answer(serve_daemon *d, int status)
+{
+	d->abort_req = 0;
+	d->abort_answered = d->abort_seq;
+	d->abort_status = status;
+	pthread_cond_broadcast(&d->abort_cv);
+}
+
 /* What stopped a run early, for the record; "" when nothing did. */
 typedef struct stop_why {
 	char text[400];
@@ -341,7 +358,9 @@ typedef struct stop_why {
  * the load gracefully (no new iteration), then at once SERVE_HARD_STOP_MS
  * later; an abort through the API stops it at once; a stop signal
  * gracefully (a second one, or SERVE_SIGNAL_HARD_MS, at once). A run not
- * assigned yet is called off; one draining is left to end by itself.
+ * assigned yet is called off; one draining is left to end by itself, and
+ * an abort asked then is refused (409): its load is over, nothing is left
+ * to stop, and it is recorded as it ends.
  */
 static void drive(serve_daemon *d, live_run *lr, eng *e, int64_t stop_at, const char *window_end, stop_why *w)
 {
@@ -366,10 +385,17 @@ static void drive(serve_daemon *d, live_run *lr, eng *e, int64_t stop_at, const 
 		int pre = st == ENG_NEW || st == ENG_JOINING;
 		int live = st == ENG_ASSIGNED || st == ENG_RUNNING;
 		char why[400] = "";
+		int abort_req = 0;
+		/* An abort is decided here, by the only thread that moves the
+		 * engine's state: what the API answers is what is done. */
 		pthread_mutex_lock(&d->mu);
-		int abort_req = d->abort_req;
-		if (abort_req)
+		if (d->abort_req && (pre || live)) {
+			abort_req = 1;
 			snprintf(why, sizeof(why), "aborted through the API: %s", d->abort_reason);
+			abort_answer(d, 202);
+		} else if (d->abort_req) {
+			abort_answer(d, 409);
+		}
 		pthread_mutex_unlock(&d->mu);
 		if (stop_signal && !seen_signal) {
 			seen_signal = 1;
@@ -550,6 +576,9 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	pthread_mutex_lock(&d->mu);
 	d->e = NULL;
 	d->run_sched = NULL;
+	/* Asked as the run ended: nothing is left to stop. */
+	if (d->abort_req)
+		abort_answer(d, 409);
 	pthread_mutex_unlock(&d->mu);
 	int code = eng_code(e);
 	const char *verdict = outcome_status(code);
@@ -759,6 +788,7 @@ int serve_daemon_run(const serve_cfg *cfg)
 	d.cfg = cfg;
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_mutex_init(&d.api_mu, NULL);
+	pthread_cond_init(&d.abort_cv, NULL);
 	const char *off = getenv(SERVE_CLOCK_OFFSET_ENV);
 	if (off != NULL && off[0] != '\0') {
 		d.clock_offset_ms = strtoll(off, NULL, 10);
@@ -840,7 +870,9 @@ fail:
 out:
 	/* The API first: its providers read the cluster and the stores. */
 	api_stop(d.api);
-	serve_outbox_stop(d.ob, SERVE_OUTBOX_WAIT_MS);
+	/* A second signal (one came during a run's stop, or comes now) ends
+	 * the wait for the webhooks at once. */
+	serve_outbox_stop(d.ob, SERVE_OUTBOX_WAIT_MS, hurried, NULL, d.st);
 	if (d.cl != NULL)
 		cluster_close(d.cl);
 	store_close(d.st_api);
@@ -853,5 +885,6 @@ out:
 	auth_token_wipe(&d.api_token);
 	pthread_mutex_destroy(&d.mu);
 	pthread_mutex_destroy(&d.api_mu);
+	pthread_cond_destroy(&d.abort_cv);
 	return code;
 }

@@ -62,8 +62,15 @@ typedef struct serve_daemon {
 	eng *e;              /* the live run, NULL between runs */
 	char run_id[64];
 	const char *run_sched; /* its schedule's name */
+	/* POST /runs/ID/abort: the API thread asks (abort_req, abort_seq) and
+	 * waits on abort_cv for the loop, which alone steps the engine, to
+	 * decide from the run's state and answer (abort_answered, abort_status:
+	 * 202 stopped, 409 already ending). */
 	int abort_req;
 	char abort_reason[300];
+	uint64_t abort_seq, abort_answered;
+	int abort_status;
+	pthread_cond_t abort_cv;
 } serve_daemon;
 
 /* Runs the daemon for cfg (loaded and checked) until SIGTERM or SIGINT.
@@ -78,9 +85,12 @@ api_providers serve_api_providers(serve_daemon *d);
 
 /* The webhook queue: one thread delivering events in order with a store
  * connection of its own (db). serve_outbox_stop waits up to wait_ms for
- * the queue to empty, then gives up what is left (said on stderr). */
+ * the queue to empty, or until hurry(arg) (may be NULL) says to stop at
+ * once, then gives up what is left: said on stderr and recorded in rec (the
+ * caller's connection, not in use by another thread; NULL: not recorded)
+ * as an attempt with no status and the reason. */
 int serve_outbox_start(const char *db, serve_outbox **out, char *err, size_t errlen);
-void serve_outbox_stop(serve_outbox *ob, int64_t wait_ms);
+void serve_outbox_stop(serve_outbox *ob, int64_t wait_ms, int (*hurry)(void *arg), void *arg, store *rec);
 
 /* Queues event (copied: every string, and the target but its secret,
  * which must outlive the outbox). */

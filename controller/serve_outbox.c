@@ -15,6 +15,10 @@
 #include "controller/notify.h"
 #include "controller/serve_daemon.h"
 #include "controller/store.h"
+#include "controller/store_serve.h"
+
+/* How often a stop waiting for the queue looks for a second signal. */
+#define OUTBOX_SLICE_MS 50
 
 typedef struct item {
 	struct item *next;
@@ -31,6 +35,7 @@ struct serve_outbox {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	item *head, *tail;
+	item *cur; /* the delivery under way (busy), for the record of a stop */
 	int stopping, busy;
 	store *st;
 };
@@ -69,6 +74,7 @@ static void *worker(void *arg)
 		if (ob->head == NULL)
 			ob->tail = NULL;
 		ob->busy = 1;
+		ob->cur = it;
 		pthread_mutex_unlock(&ob->mu);
 		char why[300];
 		int attempts = 0;
@@ -79,8 +85,9 @@ static void *worker(void *arg)
 		else if (rv == HERD_ESTORE)
 			fprintf(stderr, "herd serve: webhook %s: an attempt could not be recorded in the store\n",
 			        it->t.name);
-		item_free(it);
 		pthread_mutex_lock(&ob->mu);
+		ob->cur = NULL;
+		item_free(it);
 		ob->busy = 0;
 		pthread_cond_broadcast(&ob->cv);
 	}
@@ -153,33 +160,89 @@ void serve_outbox_post(serve_outbox *ob, const notify_target *t, const notify_ev
 	pthread_mutex_unlock(&ob->mu);
 }
 
-void serve_outbox_stop(serve_outbox *ob, int64_t wait_ms)
+/* Counts the recorded attempts of it's delivery. */
+typedef struct tries {
+	const item *it;
+	int n;
+} tries;
+
+static int same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int count_try(void *arg, const store_delivery *d)
+{
+	tries *t = arg;
+	const item *it = t->it;
+	if (same(d->notification, it->t.name) && same(d->event, it->e.event) && same(d->schedule, it->e.schedule) &&
+	    same(d->run_id, it->e.run_id) && d->attempt > t->n)
+		t->n = d->attempt;
+	return 0;
+}
+
+/* Records in st that it's delivery was not made, and why: as the attempt
+ * after the last one recorded (1 when none was made). */
+static void record_not_delivered(store *st, const item *it, const char *why)
+{
+	tries t = { it, 0 };
+	if (st == NULL)
+		return;
+	store_each_delivery(st, count_try, &t);
+	store_delivery d = { it->t.name, it->e.event, it->e.schedule, it->e.run_id, t.n + 1, 0, why,
+		             clock_real_ns() / 1000000 };
+	if (store_delivery_add(st, &d) != HERD_OK)
+		fprintf(stderr, "herd serve: webhook %s: its end could not be recorded: %s\n", it->t.name,
+		        store_errmsg(st));
+}
+
+void serve_outbox_stop(serve_outbox *ob, int64_t wait_ms, int (*hurry)(void *arg), void *arg, store *rec)
 {
 	if (ob == NULL)
 		return;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += wait_ms / 1000;
-	ts.tv_nsec += (wait_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	int64_t deadline = clock_mono_ns() + wait_ms * 1000000;
+	int hurried = 0;
 	pthread_mutex_lock(&ob->mu);
-	while ((ob->head != NULL || ob->busy) &&
-	       pthread_cond_timedwait(&ob->cv, &ob->mu, &ts) != ETIMEDOUT)
-		;
+	/* In slices, so that a second signal ends the wait at once. */
+	while (ob->head != NULL || ob->busy) {
+		int64_t left = deadline - clock_mono_ns();
+		if (left <= 0)
+			break;
+		if (hurry != NULL && hurry(arg)) {
+			hurried = 1;
+			break;
+		}
+		if (left > (int64_t)OUTBOX_SLICE_MS * 1000000)
+			left = (int64_t)OUTBOX_SLICE_MS * 1000000;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += left / 1000000000;
+		ts.tv_nsec += left % 1000000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ob->cv, &ob->mu, &ts);
+	}
+	const char *why = hurried ? "not delivered: herd serve was stopped by a second signal"
+	                          : "not delivered: herd serve was stopped (the wait for the webhooks ended)";
 	int left = ob->head != NULL || ob->busy;
 	ob->stopping = 1;
-	/* What was not started is given up: a stop must not wait on a receiver. */
+	/* What was not started is given up: a stop must not wait on a receiver.
+	 * The one under way is recorded too: its retries end with the process. */
+	if (ob->cur != NULL) {
+		fprintf(stderr, "herd serve: webhook %s (%s of %s) %s during its attempts\n", ob->cur->t.name,
+		        ob->cur->e.event, ob->cur->e.schedule, why);
+		record_not_delivered(rec, ob->cur, why);
+	}
 	item *it = ob->head;
 	ob->head = ob->tail = NULL;
 	pthread_cond_broadcast(&ob->cv);
 	pthread_mutex_unlock(&ob->mu);
 	while (it != NULL) {
 		item *next = it->next;
-		fprintf(stderr, "herd serve: webhook %s (%s of %s) not sent: stopping\n", it->t.name,
-		        it->e.event, it->e.schedule);
+		fprintf(stderr, "herd serve: webhook %s (%s of %s) %s\n", it->t.name, it->e.event, it->e.schedule, why);
+		record_not_delivered(rec, it, why);
 		item_free(it);
 		it = next;
 	}
@@ -187,7 +250,6 @@ void serve_outbox_stop(serve_outbox *ob, int64_t wait_ms)
 		/* A delivery is under way in its retries: the process ends without
 		 * it (the thread is left to the exit). */
 		pthread_detach(ob->th);
-		fprintf(stderr, "herd serve: a webhook delivery was still being retried at the stop\n");
 		return;
 	}
 	pthread_join(ob->th, NULL);

@@ -96,7 +96,7 @@ class Daemon:
     before the minute boundary self.m (s, in its clock); real(t) converts
     one of its instants to the real clock."""
 
-    def __init__(self, d, schedules, lead, hook_url=None, offset_ms=None, m=None):
+    def __init__(self, d, schedules, lead, hook_url=None, offset_ms=None, m=None, retries=2):
         self.d = d
         self.port = free_port()
         self.api_port = free_port()
@@ -121,7 +121,7 @@ class Daemon:
             if hook_url:
                 y.append("    notify: [hook]")
         if hook_url:
-            y += ["notifications:", "  hook: { url: %s, secret-file: %s, retries: 2 }" % (hook_url, sec)]
+            y += ["notifications:", "  hook: { url: %s, secret-file: %s, retries: %d }" % (hook_url, sec, retries)]
         self.cfg = write(os.path.join(d, "serve.yaml"), "\n".join(y) + "\n")
         self.proc = None
         self.log = None
@@ -555,6 +555,101 @@ def test_second_run_compared_with_last_passed():
             dm.stop()
 
 
+def test_abort_while_draining_is_refused():
+    """POST /runs/ID/abort in the run's short draining phase (its load over,
+    the agents' last batches awaited, /metrics says state "draining"): the
+    answer says what happens. 409 "already ending" and the run is recorded
+    finished and passed as it ended; 202 only if the run is then recorded
+    aborted with the reason given. Short runs are repeated until an abort
+    lands in the draining phase (at most 6)."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng:
+        write(os.path.join(d, "dr.yaml"), PLAN.format(name="dr", url=ng.url, rate=20, dur="1s"))
+
+        def scheds(m):
+            return [("dr", ["plan: dr.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC"])]
+
+        dm = Daemon(d, scheds, lead=50)
+        try:
+            dm.start()
+            hits = 0
+            for i in range(6):
+                st, body = dm.api("POST", "/schedules/dr/run")
+                check(st == 202, "start: %s %s" % (st, body))
+                rows = dm.wait_rows(lambda r, i=i: len(r) == i + 1, 10, "run %d made" % i)
+                run_id = rows[-1][4]
+                ans = None
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    st, m = dm.api("GET", "/metrics")
+                    if 'run_id="%s",state="draining"' % run_id in m:
+                        ans = dm.api("POST", "/runs/%s/abort" % run_id, json.dumps({"reason": "late stop"}))
+                        break
+                    if dm.rows()[-1][3] != "started":
+                        break
+                rows = dm.wait_rows(lambda r: r[-1][3] != "started", 10, "run %d over" % i)
+                row = rows[-1]
+                note("run %d: abort answered %s, row %s", i, ans, row[3:])
+                if ans is None:
+                    continue
+                if ans[0] == 202:
+                    check(row[3] == "aborted" and "late stop" in (row[6] or ""),
+                          "abort answered 202 but the run was recorded %s" % (row[3:],))
+                    continue
+                why = str(ans[1])
+                check(ans[0] == 409 and ("already ending" in why or "not running" in why), "abort: %s" % (ans,))
+                check(row[3] == "finished" and row[5] == "passed", "refused abort, but row %s" % (row[3:],))
+                hits += "already ending" in why
+                if hits:
+                    break
+            check(hits > 0, "no abort landed in the draining phase in 6 runs")
+        finally:
+            dm.stop()
+
+
+def test_second_signal_ends_the_webhook_wait():
+    """A receiver that answers every webhook 500: the started webhook is in
+    its retries (1 s, 2 s, 4 s ... apart), finished is queued behind it. At
+    SIGTERM the daemon waits for them (up to 10 s); a second SIGTERM 1.5 s
+    later ends the wait at once: the daemon exits 0 within 3 s of it, and
+    the store records both deliveries as not delivered, with the reason."""
+    with tempfile.TemporaryDirectory() as d, Nginx() as ng, Receiver([500]) as rcv:
+        write(os.path.join(d, "w.yaml"), PLAN.format(name="w", url=ng.url, rate=10, dur="1s"))
+
+        def scheds(m):
+            return [("w", ["plan: w.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC"])]
+
+        dm = Daemon(d, scheds, lead=50, hook_url=rcv.url, retries=8)
+        try:
+            dm.start()
+            st, body = dm.api("POST", "/schedules/w/run")
+            check(st == 202, "start: %s %s" % (st, body))
+            dm.wait_rows(lambda r: r and r[-1][3] == "finished", 20, "w finished")
+            dm.proc.send_signal(signal.SIGTERM)
+            time.sleep(1.5)
+            check(dm.proc.poll() is None, "herd serve did not wait for its webhooks: %s" % dm.text())
+            t2 = time.monotonic()
+            dm.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = dm.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                rc = None
+            took = time.monotonic() - t2
+            note("second SIGTERM: exit %s after %.3f s; %d webhook attempts received", rc, took, len(rcv.got))
+            check(rc == 0 and took <= 3.0, "exit %s %.3f s after the second SIGTERM" % (rc, took))
+            c = sqlite3.connect(dm.db)
+            try:
+                rows = c.execute("SELECT event, attempt, status, error FROM deliveries ORDER BY id").fetchall()
+            finally:
+                c.close()
+            note("deliveries: %s", rows)
+            gave_up = [(e, a) for e, a, s, err in rows if s is None and "second signal" in (err or "")]
+            tried = [a for e, a, s, err in rows if e == "started" and s == 500]
+            check(("finished", 1) in gave_up and ("started", max(tried) + 1) in gave_up,
+                  "deliveries: %s" % rows)
+        finally:
+            dm.stop()
+
+
 def run_now(dm, ng, name, limit_s=30):
     """Starts schedule name through the API and waits for its end: returns
     its row, its requests in nginx's log and their count per whole second
@@ -666,4 +761,5 @@ if __name__ == "__main__":
     main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
           test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
           test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed,
-          test_schedule_max_rate_caps_the_run, test_schedule_max_rate_stops_a_breaking_point_search])
+          test_schedule_max_rate_caps_the_run, test_schedule_max_rate_stops_a_breaking_point_search,
+          test_abort_while_draining_is_refused, test_second_signal_ends_the_webhook_wait])
