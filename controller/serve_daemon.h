@@ -92,8 +92,8 @@ api_providers serve_api_providers(serve_daemon *d);
 int serve_outbox_start(const char *db, serve_outbox **out, char *err, size_t errlen);
 void serve_outbox_stop(serve_outbox *ob, int64_t wait_ms, int (*hurry)(void *arg), void *arg, store *rec);
 
-/* Queues event (copied: every string, and the target but its secret,
- * which must outlive the outbox). */
+/* Queues event (copied: every string, the target and its secret: a
+ * delivery still retrying at the stop outlives the daemon's secrets). */
 struct notify_event;
 struct notify_target;
 void serve_outbox_post(serve_outbox *ob, const struct notify_target *t, const struct notify_event *e);

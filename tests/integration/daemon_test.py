@@ -555,6 +555,17 @@ def test_second_run_compared_with_last_passed():
             dm.stop()
 
 
+def manual_daemon(d, ng, name, rate, dur, **kw):
+    """A Daemon (not started) with one schedule, name, whose PLAN runs at
+    rate for dur and whose slot never comes: it runs when asked."""
+    write(os.path.join(d, name + ".yaml"), PLAN.format(name=name, url=ng.url, rate=rate, dur=dur))
+
+    def scheds(m):
+        return [(name, ["plan: %s.yaml" % name, 'cron: "0 0 1 1 *"', "timezone: UTC"])]
+
+    return Daemon(d, scheds, lead=50, **kw)
+
+
 def test_abort_while_draining_is_refused():
     """POST /runs/ID/abort in the run's short draining phase (its load over,
     the agents' last batches awaited, /metrics says state "draining"): the
@@ -563,12 +574,7 @@ def test_abort_while_draining_is_refused():
     aborted with the reason given. Short runs are repeated until an abort
     lands in the draining phase (at most 6)."""
     with tempfile.TemporaryDirectory() as d, Nginx() as ng:
-        write(os.path.join(d, "dr.yaml"), PLAN.format(name="dr", url=ng.url, rate=20, dur="1s"))
-
-        def scheds(m):
-            return [("dr", ["plan: dr.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC"])]
-
-        dm = Daemon(d, scheds, lead=50)
+        dm = manual_daemon(d, ng, "dr", 20, "1s")
         try:
             dm.start()
             hits = 0
@@ -613,12 +619,7 @@ def test_second_signal_ends_the_webhook_wait():
     later ends the wait at once: the daemon exits 0 within 3 s of it, and
     the store records both deliveries as not delivered, with the reason."""
     with tempfile.TemporaryDirectory() as d, Nginx() as ng, Receiver([500]) as rcv:
-        write(os.path.join(d, "w.yaml"), PLAN.format(name="w", url=ng.url, rate=10, dur="1s"))
-
-        def scheds(m):
-            return [("w", ["plan: w.yaml", 'cron: "0 0 1 1 *"', "timezone: UTC"])]
-
-        dm = Daemon(d, scheds, lead=50, hook_url=rcv.url, retries=8)
+        dm = manual_daemon(d, ng, "w", 10, "1s", hook_url=rcv.url, retries=8)
         try:
             dm.start()
             st, body = dm.api("POST", "/schedules/w/run")
