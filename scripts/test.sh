@@ -59,9 +59,10 @@ if build build-ci-tsan -Db_sanitize=thread; then
   export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 log_path=$tsan_logs/tsan"
   meson test -C build-ci-tsan --suite unit --print-errorlogs --num-processes 2 || true
   count build-ci-tsan
-  # The link's and the cluster's threads: restarts, signals, closing (timing
-  # bounds of other suites do not hold at ThreadSanitizer's speed).
-  meson test -C build-ci-tsan lifecycle_test cluster_close_test engine_test --print-errorlogs || true
+  # The link's and the cluster's threads: restarts, signals, closing, and
+  # herd serve's (its loop, the API on NNG's threads, the webhook thread);
+  # timing bounds of other suites do not hold at ThreadSanitizer's speed.
+  meson test -C build-ci-tsan lifecycle_test cluster_close_test engine_test daemon_test --print-errorlogs || true
   count build-ci-tsan
   unset TSAN_OPTIONS
   if compgen -G "$tsan_logs/tsan.*" >/dev/null; then
