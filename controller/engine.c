@@ -769,6 +769,7 @@ static int check_lost(eng *e, int64_t loss_ms)
 		if (e->ai[i].stopped)
 			continue;
 		eng_event ev = { .type = ENG_EV_AGENT_LOST, .agent = &e->ai[i], .ms = loss_ms,
+			         .since_ms = eng_elapsed_ms(e, e->ai[i].last_seen_mono),
 			         .aborting = e->cfg.on_loss_abort, .text = "" };
 		emit(e, &ev);
 	}
@@ -799,6 +800,7 @@ static int check_stopped(eng *e)
 		printable(e->ai[i].error, why, sizeof(why));
 		record_event(e, clock_real_ns() / 1000000, "agent_stopped", e->ai[i].id, why);
 		eng_event ev = { .type = ENG_EV_AGENT_STOPPED, .agent = &e->ai[i], .text = why,
+			         .since_ms = eng_elapsed_ms(e, e->ai[i].last_seen_mono),
 			         .aborting = e->cfg.on_loss_abort };
 		emit(e, &ev);
 	}

@@ -106,6 +106,9 @@ typedef struct eng_event {
 	const char *agent_id;     /* ENG_EV_CLUSTER ("" when none) */
 	const char *text;         /* "" when none */
 	int64_t count, wanted, ms;
+	/* ENG_EV_AGENT_LOST, ENG_EV_AGENT_STOPPED: when the agent was last heard,
+	 * in ms since the load's start instant (eng_elapsed_ms). */
+	int64_t since_ms;
 	double value;
 	int aborting;
 	int rv;                   /* a herd_err, where a type says so */
