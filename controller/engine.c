@@ -1021,25 +1021,6 @@ static int run_outcome(eng *e, const verdict_set *vs, char *reason, size_t len)
 }
 
 /*
- * A breaking-point search's answer on a run that passed otherwise: a lower
- * bound exits 112, a first level that already failed 99 (its objectives
- * failed, as thresholds do), with the search's reason.
- */
-static void search_outcome_code(const search *se, int *code, char *reason, size_t len)
-{
-	if (se == NULL || *code != EXIT_OK)
-		return;
-	const search_result *r = search_result_of(se);
-	if (r->outcome == SEARCH_LOWER_BOUND || r->outcome == SEARCH_RUNNING) {
-		*code = EXIT_LOWER_BOUND;
-		snprintf(reason, len, "only a lower bound: %s", r->reason[0] ? r->reason : "the search did not finish");
-	} else if (r->outcome == SEARCH_START_FAILS) {
-		*code = EXIT_THRESHOLDS;
-		snprintf(reason, len, "no sustainable load: %s (%s)", r->reason, r->broke);
-	}
-}
-
-/*
  * Records the run's end. A store that cannot take the summaries may still
  * take the row's status (a full disk leaves room for a page, not for a
  * summary), so that is tried next; when neither can be written the run
@@ -1107,7 +1088,7 @@ static void judge(eng *e)
 	             outcome_default_thresholds(e->cfg.plan, e->res, vs) == HERD_OK;
 	char reason[700];
 	int code = run_outcome(e, vs, reason, sizeof(reason));
-	search_outcome_code(e->cfg.search, &code, reason, sizeof(reason));
+	code = search_exit_code(e->cfg.search, code, reason, sizeof(reason));
 	summary_agent *sag = calloc(e->nai + 1, sizeof(*sag));
 	for (size_t i = 0; sag != NULL && i < e->nai; i++) {
 		const agent_info *a = &e->ai[i];

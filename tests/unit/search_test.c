@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/plan.h"
+#include "controller/outcome.h"
 #include "controller/search.h"
 #include "controller/searchrun.h"
 #include "tests/unit/check.h"
@@ -272,6 +273,9 @@ static void test_ends(void)
 	CHECK_EQ_INT(n, 1);
 	CHECK_EQ_INT(search_result_of(s)->outcome, SEARCH_START_FAILS);
 	CHECK(search_result_of(s)->first_fail == 100);
+	char why[700];
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_THRESHOLDS);
+	CHECK(strstr(why, "no sustainable load: ") == why);
 	search_free(s);
 	plan_free(p);
 
@@ -285,6 +289,8 @@ static void test_ends(void)
 	CHECK_EQ_INT(search_result_of(s)->outcome, SEARCH_LOWER_BOUND);
 	CHECK(strstr(search_result_of(s)->reason, "up to max (300)") != NULL);
 	CHECK(search_result_of(s)->sustainable == 300);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_LOWER_BOUND);
+	CHECK(strstr(why, "only a lower bound: ") == why);
 	search_free(s);
 
 	/* a cap below max: levels above it never run */
@@ -441,6 +447,17 @@ static void test_interrupted(void)
 	CHECK(r->sustainable == 0 && r->first_fail == 0 && r->broke[0] == '\0');
 	CHECK(strstr(r->reason, "level 3 (200 iterations/s) was interrupted: agent a2 lost: nothing heard for 3.0 s; "
 	                        "the levels before it are kept") != NULL);
+	/* Never a pass, even when the engine did not see the run degraded;
+	 * a stronger code stands. */
+	char why[700] = "";
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_DEGRADED);
+	CHECK(strncmp(why, "degraded: level 3 (200 iterations/s) was interrupted", 52) == 0);
+	why[0] = '\0';
+	CHECK_EQ_INT(search_exit_code(s, EXIT_THRESHOLDS, why, sizeof(why)), EXIT_THRESHOLDS);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_ABORTED, why, sizeof(why)), EXIT_ABORTED);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_SETUP, why, sizeof(why)), EXIT_SETUP);
+	CHECK(why[0] == '\0');
+	CHECK_EQ_INT(search_exit_code(NULL, EXIT_OK, why, sizeof(why)), EXIT_OK);
 	search_free(s);
 
 	/* Last heard at 8.5 s: level 2's hold (7..9 s) lacks its share. */
@@ -464,6 +481,7 @@ static void test_interrupted(void)
 	r = search_result_of(s);
 	CHECK_EQ_INT(r->outcome, SEARCH_FOUND);
 	CHECK(r->sustainable == 203);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_OK);
 	search_free(s);
 	plan_free(p);
 }
