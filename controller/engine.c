@@ -1075,6 +1075,15 @@ static void judge(eng *e)
 	}
 	if (lo != INT64_MAX && hi > lo)
 		store_run_duration(e->cfg.st, e->run_id, (hi - lo) / 1000000);
+	/* The search's answer is the run's product: stored before the summary
+	 * is made, so that a store that cannot take it makes the run a store
+	 * failure (103) that the summary, the caller and the record say. */
+	char cap_err[600] = "";
+	if (e->cfg.search != NULL && store_add_capacity(e->cfg.st, e->run_id, e->cfg.search) != HERD_OK) {
+		snprintf(cap_err, sizeof(cap_err), "results store: the capacity could not be stored: %s",
+		         store_errmsg(e->cfg.st));
+		emit_text(e, ENG_EV_STORE_ERROR, cap_err);
+	}
 
 	/* No batch comes any more, but eng_view may read the results meanwhile. */
 	pthread_mutex_lock(&e->mu);
@@ -1089,6 +1098,11 @@ static void judge(eng *e)
 	char reason[700];
 	int code = run_outcome(e, vs, reason, sizeof(reason));
 	code = search_exit_code(e->cfg.search, code, reason, sizeof(reason));
+	/* A store failure outranks every other code, as for batches (run_outcome). */
+	if (cap_err[0] != '\0') {
+		code = EXIT_SETUP;
+		snprintf(reason, sizeof(reason), "%s", cap_err);
+	}
 	summary_agent *sag = calloc(e->nai + 1, sizeof(*sag));
 	for (size_t i = 0; sag != NULL && i < e->nai; i++) {
 		const agent_info *a = &e->ai[i];
@@ -1135,11 +1149,13 @@ static void judge(eng *e)
 		code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
 	if (vs != NULL)
 		store_add_verdicts(e->cfg.st, e->run_id, vs);
-	if (e->cfg.search != NULL && store_add_capacity(e->cfg.st, e->run_id, e->cfg.search) != HERD_OK)
-		log_warn("results store: %s", store_errmsg(e->cfg.st));
 	e->code = code;
 	outcome_in sin = { .rule_aborted = e->limit_code == EXIT_THRESHOLDS };
 	e->stored = mark_run(e, outcome_store_status_of(&sin, code), code, json, text) == HERD_OK;
+	/* The run's end is not in the store (mark_run said why through
+	 * ENG_EV_STORE_ERROR): a store failure, whatever the run's verdict. */
+	if (!e->stored)
+		e->code = EXIT_SETUP;
 	free(text);
 	free(json);
 	free(sag);

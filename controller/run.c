@@ -752,7 +752,10 @@ int run_main(const run_opts *o)
 	if (r.judged) {
 		if (eng_stored(r.e) && !o->quiet)
 			printf("results stored in %s as run %s\n", r.db, eng_run_id(r.e));
-		if (code != EXIT_OK && r.reason[0] != '\0')
+		if (!eng_stored(r.e))
+			fprintf(stderr, "herd: exit %d: results store: the run's end could not be recorded in %s\n", code,
+			        r.db);
+		else if (code != EXIT_OK && r.reason[0] != '\0')
 			fprintf(stderr, "herd: exit %d: %s\n", code, r.reason);
 	}
 
