@@ -13,7 +13,7 @@ capacity is known from their own configuration and logs:
 - Objectives the per-level window cannot judge: a plan error at
   line:column (exit 104), nothing sent.
 - A store that refuses the capacity (an SQLite trigger aborts its
-  insert): the run exits 103 and says why, never 0 or 112.
+  insert), or a run's end: the run exits 103 and says why, never 0 or 112.
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/bp_test.py [-k NAME]
 """
@@ -352,6 +352,27 @@ scenarios:
         con.close()
         check(len(rows) == 1 and rows[0][1] == 103 and nlv == 0, "runs %r, %d levels" % (rows, nlv))
         check(ng.access_log_lines() == r.count(), "nginx %d, herd %d" % (ng.access_log_lines(), r.count()))
+
+        # A store that refuses the run's end (any run): it stays 'running'
+        # there, and herd exits 103 saying so, not 0.
+        db = os.path.join(d, "end.db")
+        code, _, err = run_cli("results", "list", "--db", db)
+        check(code == 0, "herd results list: exit %d: %s" % (code, err))
+        con = sqlite3.connect(db)
+        con.execute("CREATE TRIGGER no_end BEFORE UPDATE OF status ON runs WHEN NEW.status <> 'running' "
+                    "BEGIN SELECT RAISE(ABORT, 'end refused by the test'); END")
+        con.commit()
+        con.close()
+        short = "target: %s\nscenarios:\n  s:\n    executor: constant-vus\n    vus: 1\n    duration: 1s\n" \
+                "    flow:\n      - get: /small\n"
+        r = run_herd(short % ng.url, "--workers", "1", db=db, timeout=60, export=False)
+        note("exit %d; stderr %r", r.code, r.stderr[-300:])
+        check(r.code == 103 and "end refused by the test" in r.stderr and
+              "the run's end could not be recorded" in r.stderr, "exit %d%s" % (r.code, r.tail()))
+        con = sqlite3.connect(db)
+        rows = con.execute("SELECT status FROM runs").fetchall()
+        con.close()
+        check(rows == [("running",)], "runs %r" % rows)
 
 
 TESTS = [test_objective_errors_at_line_column, test_capacity_store_failure, test_generator_limited_lower_bound,
