@@ -310,6 +310,17 @@ scenarios:
         check(ng.access_log_lines() == 0, "nginx saw requests")
 
 
+def store_refusing(db, trigger):
+    """Makes herd's store at db, as herd makes it, then adds trigger (SQL):
+    the store then refuses what the trigger aborts, nothing else."""
+    code, _, err = run_cli("results", "list", "--db", db)
+    check(code == 0, "herd results list: exit %d: %s" % (code, err))
+    con = sqlite3.connect(db)
+    con.execute(trigger)
+    con.commit()
+    con.close()
+
+
 def test_capacity_store_failure():
     plan = """
 name: bp-store-fails
@@ -332,14 +343,8 @@ scenarios:
     with Nginx() as ng:
         d = tempfile.mkdtemp(prefix="herd-bp-store-")
         db = os.path.join(d, "herd.db")
-        code, _, err = run_cli("results", "list", "--db", db)
-        check(code == 0, "herd results list: exit %d: %s" % (code, err))
-        # The store as herd made it, refusing only the capacity's rows.
-        con = sqlite3.connect(db)
-        con.execute("CREATE TRIGGER no_capacity BEFORE INSERT ON capacity_levels "
-                    "BEGIN SELECT RAISE(ABORT, 'capacity refused by the test'); END")
-        con.commit()
-        con.close()
+        store_refusing(db, "CREATE TRIGGER no_capacity BEFORE INSERT ON capacity_levels "
+                       "BEGIN SELECT RAISE(ABORT, 'capacity refused by the test'); END")
         r = run_herd(plan % ng.url, "--workers", "1", db=db, timeout=60)
         note("exit %d; stderr %r", r.code, r.stderr[-300:])
         # Without the trigger this search ends at max without a failure: 112.
@@ -356,13 +361,8 @@ scenarios:
         # A store that refuses the run's end (any run): it stays 'running'
         # there, and herd exits 103 saying so, not 0.
         db = os.path.join(d, "end.db")
-        code, _, err = run_cli("results", "list", "--db", db)
-        check(code == 0, "herd results list: exit %d: %s" % (code, err))
-        con = sqlite3.connect(db)
-        con.execute("CREATE TRIGGER no_end BEFORE UPDATE OF status ON runs WHEN NEW.status <> 'running' "
-                    "BEGIN SELECT RAISE(ABORT, 'end refused by the test'); END")
-        con.commit()
-        con.close()
+        store_refusing(db, "CREATE TRIGGER no_end BEFORE UPDATE OF status ON runs WHEN NEW.status <> 'running' "
+                       "BEGIN SELECT RAISE(ABORT, 'end refused by the test'); END")
         short = "target: %s\nscenarios:\n  s:\n    executor: constant-vus\n    vus: 1\n    duration: 1s\n" \
                 "    flow:\n      - get: /small\n"
         r = run_herd(short % ng.url, "--workers", "1", db=db, timeout=60, export=False)
