@@ -769,6 +769,7 @@ static int check_lost(eng *e, int64_t loss_ms)
 		if (e->ai[i].stopped)
 			continue;
 		eng_event ev = { .type = ENG_EV_AGENT_LOST, .agent = &e->ai[i], .ms = loss_ms,
+			         .since_ms = eng_elapsed_ms(e, e->ai[i].last_seen_mono),
 			         .aborting = e->cfg.on_loss_abort, .text = "" };
 		emit(e, &ev);
 	}
@@ -799,6 +800,7 @@ static int check_stopped(eng *e)
 		printable(e->ai[i].error, why, sizeof(why));
 		record_event(e, clock_real_ns() / 1000000, "agent_stopped", e->ai[i].id, why);
 		eng_event ev = { .type = ENG_EV_AGENT_STOPPED, .agent = &e->ai[i], .text = why,
+			         .since_ms = eng_elapsed_ms(e, e->ai[i].last_seen_mono),
 			         .aborting = e->cfg.on_loss_abort };
 		emit(e, &ev);
 	}
@@ -1019,25 +1021,6 @@ static int run_outcome(eng *e, const verdict_set *vs, char *reason, size_t len)
 }
 
 /*
- * A breaking-point search's answer on a run that passed otherwise: a lower
- * bound exits 112, a first level that already failed 99 (its objectives
- * failed, as thresholds do), with the search's reason.
- */
-static void search_outcome_code(const search *se, int *code, char *reason, size_t len)
-{
-	if (se == NULL || *code != EXIT_OK)
-		return;
-	const search_result *r = search_result_of(se);
-	if (r->outcome == SEARCH_LOWER_BOUND || r->outcome == SEARCH_RUNNING) {
-		*code = EXIT_LOWER_BOUND;
-		snprintf(reason, len, "only a lower bound: %s", r->reason[0] ? r->reason : "the search did not finish");
-	} else if (r->outcome == SEARCH_START_FAILS) {
-		*code = EXIT_THRESHOLDS;
-		snprintf(reason, len, "no sustainable load: %s (%s)", r->reason, r->broke);
-	}
-}
-
-/*
  * Records the run's end. A store that cannot take the summaries may still
  * take the row's status (a full disk leaves room for a page, not for a
  * summary), so that is tried next; when neither can be written the run
@@ -1092,6 +1075,15 @@ static void judge(eng *e)
 	}
 	if (lo != INT64_MAX && hi > lo)
 		store_run_duration(e->cfg.st, e->run_id, (hi - lo) / 1000000);
+	/* The search's answer is the run's product: stored before the summary
+	 * is made, so that a store that cannot take it makes the run a store
+	 * failure (103) that the summary, the caller and the record say. */
+	char cap_err[600] = "";
+	if (e->cfg.search != NULL && store_add_capacity(e->cfg.st, e->run_id, e->cfg.search) != HERD_OK) {
+		snprintf(cap_err, sizeof(cap_err), "results store: the capacity could not be stored: %s",
+		         store_errmsg(e->cfg.st));
+		emit_text(e, ENG_EV_STORE_ERROR, cap_err);
+	}
 
 	/* No batch comes any more, but eng_view may read the results meanwhile. */
 	pthread_mutex_lock(&e->mu);
@@ -1105,7 +1097,12 @@ static void judge(eng *e)
 	             outcome_default_thresholds(e->cfg.plan, e->res, vs) == HERD_OK;
 	char reason[700];
 	int code = run_outcome(e, vs, reason, sizeof(reason));
-	search_outcome_code(e->cfg.search, &code, reason, sizeof(reason));
+	code = search_exit_code(e->cfg.search, code, reason, sizeof(reason));
+	/* A store failure outranks every other code, as for batches (run_outcome). */
+	if (cap_err[0] != '\0') {
+		code = EXIT_SETUP;
+		snprintf(reason, sizeof(reason), "%s", cap_err);
+	}
 	summary_agent *sag = calloc(e->nai + 1, sizeof(*sag));
 	for (size_t i = 0; sag != NULL && i < e->nai; i++) {
 		const agent_info *a = &e->ai[i];
@@ -1152,11 +1149,13 @@ static void judge(eng *e)
 		code = e->cfg.hooks.on_done(e->cfg.hooks.arg, &d);
 	if (vs != NULL)
 		store_add_verdicts(e->cfg.st, e->run_id, vs);
-	if (e->cfg.search != NULL && store_add_capacity(e->cfg.st, e->run_id, e->cfg.search) != HERD_OK)
-		log_warn("results store: %s", store_errmsg(e->cfg.st));
 	e->code = code;
 	outcome_in sin = { .rule_aborted = e->limit_code == EXIT_THRESHOLDS };
 	e->stored = mark_run(e, outcome_store_status_of(&sin, code), code, json, text) == HERD_OK;
+	/* The run's end is not in the store (mark_run said why through
+	 * ENG_EV_STORE_ERROR): a store failure, whatever the run's verdict. */
+	if (!e->stored)
+		e->code = EXIT_SETUP;
 	free(text);
 	free(json);
 	free(sag);

@@ -86,7 +86,9 @@ typedef enum eng_event_type {
 	ENG_EV_AGENT_DROPPED, /* agent dropped agent->dropped batches (its queue was full) */
 	ENG_EV_JUDGE_FAILED,  /* thresholds could not be evaluated */
 	ENG_EV_NO_MEMORY,     /* text: what could not be made (the summary) */
-	ENG_EV_STORE_ERROR,   /* text: a store failure while recording the run's end */
+	ENG_EV_STORE_ERROR,   /* text: a store failure while recording the run's end (its
+	                       * capacity, or its status: then it stays "running" there);
+	                       * either makes the run exit 103 */
 	ENG_EV_GUARD_REFUSED, /* text: the health guard is unhealthy before the start: the run
 	                       * is refused (110), nothing was sent */
 	ENG_EV_GUARD_FAILED,  /* the health guard could not be started: the run goes on unguarded */
@@ -106,6 +108,9 @@ typedef struct eng_event {
 	const char *agent_id;     /* ENG_EV_CLUSTER ("" when none) */
 	const char *text;         /* "" when none */
 	int64_t count, wanted, ms;
+	/* ENG_EV_AGENT_LOST, ENG_EV_AGENT_STOPPED: when the agent was last heard,
+	 * in ms since the load's start instant (eng_elapsed_ms). */
+	int64_t since_ms;
 	double value;
 	int aborting;
 	int rv;                   /* a herd_err, where a type says so */
@@ -201,7 +206,10 @@ void eng_free(eng *e);
 const char *eng_run_id(const eng *e);
 eng_state eng_get_state(const eng *e);
 /* After ENG_DONE: the exit code recorded, and whether the run's end (with
- * its summary, or at least its status) could be written to the store. */
+ * its summary, or at least its status) could be written to the store. A
+ * run whose end or capacity could not be stored exits 103 (a store
+ * failure outranks every other code); the capacity's failure is known
+ * before on_done (its code and reason say it), the end's only after it. */
 int eng_code(const eng *e);
 int eng_stored(const eng *e);
 

@@ -34,18 +34,21 @@ static void usage(FILE *f)
 	        "                          [--allow-target HOST[:PORT]|IP[:PORT]|CIDR,...]\n"
 	        "       herd results list|show|compare|baseline|export ... (herd results --help)\n"
 	        "       herd report RUN [-o FILE.html]\n"
+	        "       herd serve --config serve.yaml [--check]   (the daemon: scheduled runs, its API;\n"
+	        "                                                  --check only checks the configuration)\n"
 	        "       herd schedule list --config serve.yaml [--from TIME]\n"
-	        "       herd serve --config serve.yaml   (checks the configuration; the daemon loop\n"
-	        "                                         lands with the run engine)\n"
+	        "       herd schedule run NAME --config serve.yaml   (asks the running daemon)\n"
 	        "       herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
 	        "       herd version\n"
 	        "\n"
 	        "The results store is ./herd.db unless --db or HERD_DB says otherwise.\n"
 	        "Exit codes: 0 passed, 99 thresholds failed (or an abortOnFail threshold aborted the run),\n"
-	        "            103 setup or store failed, 104 invalid plan or flags (or above maxRate/maxVUs),\n"
-	        "            105 interrupted, 107 no load measured, 108 aborted (agent lost),\n"
-	        "            109 degraded (an agent lost, part of the load not applied),\n"
-	        "            110 refused (health guard unhealthy before the start), 111 aborted by the health guard.\n");
+	        "            103 setup or store failed (a capacity or a run's end not stored),\n"
+	        "            104 invalid plan or flags (or above maxRate/maxVUs), 105 interrupted,\n"
+	        "            107 no load measured, 108 aborted (agent lost),\n"
+	        "            109 degraded (an agent lost, part of the load not applied; a search interrupted),\n"
+	        "            110 refused (health guard unhealthy before the start), 111 aborted by the health guard,\n"
+	        "            112 lower bound (a breaking-point search found no failing load).\n");
 }
 
 static int parse_count(const char *flag, const char *s, int *out)

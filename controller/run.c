@@ -33,6 +33,7 @@
 #include "controller/prom.h"
 #include "controller/run.h"
 #include "controller/search.h"
+#include "controller/searchrun.h"
 #include "controller/store.h"
 
 #define JOIN_TIMEOUT_MS 15000
@@ -75,12 +76,6 @@ static const char *signal_name(int sig)
 	}
 }
 
-/* An agent of the run and its workers. */
-typedef struct run_core {
-	char id[192];
-	double cores;
-} run_core;
-
 typedef struct run {
 	const run_opts *o;
 	plan *plan;
@@ -96,11 +91,7 @@ typedef struct run {
 	int npids;
 	int nlocal;
 	loadsched hook;   /* HERD_TEST_LOAD_SCHEDULE */
-	search *se;       /* the plan's breaking-point search, NULL: none */
-	search_action todo; /* what the search asked at the last tick, done after the step */
-	double todo_load;
-	run_core *cores;  /* the run's agents' cores, for the search's CPU limit */
-	size_t ncores;
+	srun *sr;         /* the plan's breaking-point search, NULL: none */
 	metrics_http *mh; /* --metrics-addr, NULL: none */
 	size_t nagents;   /* in the run, once assigned */
 	int judged;       /* the engine judged the run: its end is reported */
@@ -414,7 +405,7 @@ static void print_shares(run *r, const agent_info *ai, size_t n, const double *w
 /* A level of the breaking-point search, judged: one line. */
 static void print_level(const run *r, const search_level *l, size_t i)
 {
-	int vus = search_scenario(r->se)->bp.model == PLAN_BP_VUS;
+	int vus = search_scenario(srun_search(r->sr))->bp.model == PLAN_BP_VUS;
 	printf("%sherd: level %zu%s at %g %s: achieved %.1f%s, %.1f req/s, p95 %.1f ms, errors %.2f%%, dropped %llu, "
 	       "cpu %.0f%%: %s%s%s\n",
 	       isatty(STDOUT_FILENO) ? "\r\033[K" : "", i + 1, l->refine ? " (refine)" : "", l->load,
@@ -429,92 +420,23 @@ static void on_tick(void *arg, const eng_tick *t)
 	run *r = arg;
 	if (!r->o->quiet)
 		live_print(r->lv, stdout, t->w, t->elapsed_ms, t->total_ms, t->agents_up, t->agents, t->stage);
-	if (r->se == NULL || t->stopping)
+	if (r->sr == NULL)
 		return;
-	/* The engine's lock is held: the search reads the window now and its
-	 * action is taken after the step (drive). */
-	search_action act;
-	double v = 0;
 	long lvl = -1;
-	if (search_step(r->se, t->w, t->elapsed_ms, t->interval_ms, &act, &v, &lvl) != HERD_OK) {
+	if (srun_tick(r->sr, t, &lvl) != HERD_OK)
 		fprintf(stderr, "herd: the breaking-point search ran out of memory; ending the load\n");
-		act = SEARCH_END;
-	}
-	if (act != SEARCH_WAIT) {
-		r->todo = act;
-		r->todo_load = v;
-	}
 	size_t n;
-	const search_level *l = search_levels(r->se, &n);
+	const search_level *l = search_levels(srun_search(r->sr), &n);
 	if (lvl >= 0 && !r->o->quiet)
 		print_level(r, &l[lvl], (size_t)lvl);
 }
 
-/* The agents' workers, by id, for the search (search_cfg.cores_of). */
-static double core_count(void *arg, const char *agent)
-{
-	const run *r = arg;
-	for (size_t i = 0; i < r->ncores; i++)
-		if (strcmp(r->cores[i].id, agent) == 0)
-			return r->cores[i].cores;
-	return 1;
-}
-
-/* Makes the plan's breaking-point search (the first such scenario), capped
- * by the plan's maxRate (for the open model) or maxVUs (for the closed one). */
-static int make_search(run *r, char *err, size_t errlen)
-{
-	const plan *p = r->plan;
-	const plan_scenario *sc = NULL;
-	char what[96] = "";
-	for (size_t i = 0; i < p->nscenarios && sc == NULL; i++)
-		if (p->scenarios[i].executor == EXEC_BREAKING_POINT)
-			sc = &p->scenarios[i];
-	if (sc == NULL)
-		return HERD_OK;
-	search_cfg cfg = { .s = sc, .interval_ms = 1000, .cores_of = core_count, .arg = r, .cap_what = what };
-	double per_iter = ratecap_reqs_per_iter(sc);
-	if (sc->bp.model == PLAN_BP_ARRIVAL_RATE && p->max_rate > 0 && per_iter > 0) {
-		cfg.cap = (double)p->max_rate / per_iter;
-		snprintf(what, sizeof(what), "maxRate %lld/s", (long long)p->max_rate);
-	} else if (sc->bp.model == PLAN_BP_VUS && p->max_vus_cap > 0) {
-		cfg.cap = (double)p->max_vus_cap;
-		snprintf(what, sizeof(what), "maxVUs %lld", (long long)p->max_vus_cap);
-	}
-	return search_new(&cfg, &r->se, err, errlen);
-}
-
-/* Does what the search asked at the last tick. */
+/* Does what the search asked at the last tick or event. */
 static void search_act(run *r)
 {
-	search_action act = r->todo;
-	r->todo = SEARCH_WAIT;
-	if (act == SEARCH_END) {
-		eng_end_load(r->e);
-		return;
-	}
-	if (act != SEARCH_SET)
-		return;
-	const plan_scenario *sc = search_scenario(r->se);
-	wire_load_kind k = sc->bp.model == PLAN_BP_VUS ? WIRE_LOAD_VUS : WIRE_LOAD_RATE;
-	if (eng_set_load(r->e, sc->name, k, r->todo_load) != HERD_OK)
-		fprintf(stderr, "herd: cannot set scenario %s's load to %g\n", sc->name, r->todo_load);
-}
-
-/*
- * An agent lost or stopping on its own mid-search: part of each level's
- * load is no longer applied, so the search ends there (search_interrupt)
- * and its load with it; the run then ends as any run that lost an agent
- * (degraded, 109, or aborted, 108).
- */
-static void search_lost(run *r, const agent_info *a, const char *what)
-{
-	char why[300];
-	if (r->se == NULL)
-		return;
-	snprintf(why, sizeof(why), "agent %s %s", a->name, what);
-	search_interrupt(r->se, eng_elapsed_ms(r->e, a->last_seen_mono), why);
-	r->todo = SEARCH_END;
+	char err[300];
+	if (r->sr != NULL && srun_act(r->sr, r->e, err, sizeof(err)) != HERD_OK)
+		fprintf(stderr, "herd: %s\n", err);
 }
 
 static void on_event(void *arg, const eng_event *ev)
@@ -522,14 +444,12 @@ static void on_event(void *arg, const eng_event *ev)
 	run *r = arg;
 	const char *nl = r->o->quiet ? "" : "\n";
 	const agent_info *a = ev->agent;
+	if (r->sr != NULL)
+		srun_event(r->sr, ev);
 	switch (ev->type) {
 	case ENG_EV_STATE:
 		if (ev->state == ENG_DRAINING)
 			live_end(r->lv, stdout);
-		/* The run is ending before the search did (a stop, a lost agent):
-		 * its answer is made of the levels judged so far. */
-		if (ev->state == ENG_DRAINING && r->se != NULL)
-			search_abandon(r->se);
 		break;
 	case ENG_EV_CLUSTER: break; /* refusals are on stderr already: the gate logs them, bounded */
 	case ENG_EV_JOIN_TIMEOUT:
@@ -544,15 +464,6 @@ static void on_event(void *arg, const eng_event *ev)
 		break;
 	case ENG_EV_ASSIGNED:
 		r->nagents = ev->n;
-		free(r->cores);
-		r->ncores = 0;
-		if ((r->cores = calloc(ev->n + 1, sizeof(*r->cores))) != NULL) {
-			for (size_t i = 0; i < ev->n; i++) {
-				snprintf(r->cores[i].id, sizeof(r->cores[i].id), "%s", ev->agents[i].id);
-				r->cores[i].cores = ev->agents[i].cores > 0 ? ev->agents[i].cores : 1;
-			}
-			r->ncores = ev->n;
-		}
 		if (r->o->quiet)
 			break;
 		printf("herd: run %s, plan %s (%s), %zu scenario%s, %zu agent%s", eng_run_id(r->e), r->plan->name,
@@ -572,14 +483,12 @@ static void on_event(void *arg, const eng_event *ev)
 		char what[64];
 		snprintf(what, sizeof(what), "lost: nothing heard for %.1f s", (double)ev->ms / 1000);
 		fprintf(stderr, "%sherd: agent %s %s%s\n", nl, a->name, what,
-		        ev->aborting ? "; aborting the run" : r->se != NULL ? "; ending the search" : "; the run goes on without it");
-		search_lost(r, a, what);
+		        ev->aborting ? "; aborting the run" : r->sr != NULL ? "; ending the search" : "; the run goes on without it");
 		break;
 	}
 	case ENG_EV_AGENT_STOPPED:
 		fprintf(stderr, "%sherd: agent %s %s%s\n", nl, a->name, ev->text,
-		        ev->aborting ? "; aborting the run" : r->se != NULL ? "; ending the search" : "; the run goes on without it");
-		search_lost(r, a, ev->text);
+		        ev->aborting ? "; aborting the run" : r->sr != NULL ? "; ending the search" : "; the run goes on without it");
 		break;
 	case ENG_EV_AGENT_BUSY:
 		fprintf(stderr, "%sherd: agent %s runs at %.0f%% CPU on %u workers: its latencies may be skewed\n", nl,
@@ -792,12 +701,12 @@ int run_main(const run_opts *o)
 		.http_driver = hdrv_mode_name(o->http_driver),
 		.hooks = { on_tick, on_event, on_done, &r },
 	};
-	if ((rv = make_search(&r, err, sizeof(err))) != HERD_OK) {
+	if ((rv = srun_new(r.plan, &r.sr, err, sizeof(err))) != HERD_OK) {
 		fprintf(stderr, "herd: %s: %s\n", o->plan_path, err);
 		code = rv == HERD_EINVAL ? EXIT_INVALID : EXIT_SETUP;
 		goto out;
 	}
-	ec.search = r.se;
+	ec.search = r.sr != NULL ? srun_search(r.sr) : NULL;
 	if (eng_new(&ec, &r.e, err, sizeof(err)) != HERD_OK) {
 		fprintf(stderr, "herd: %s\n", err);
 		goto out;
@@ -843,7 +752,10 @@ int run_main(const run_opts *o)
 	if (r.judged) {
 		if (eng_stored(r.e) && !o->quiet)
 			printf("results stored in %s as run %s\n", r.db, eng_run_id(r.e));
-		if (code != EXIT_OK && r.reason[0] != '\0')
+		if (!eng_stored(r.e))
+			fprintf(stderr, "herd: exit %d: results store: the run's end could not be recorded in %s\n", code,
+			        r.db);
+		else if (code != EXIT_OK && r.reason[0] != '\0')
 			fprintf(stderr, "herd: exit %d: %s\n", code, r.reason);
 	}
 
@@ -858,8 +770,7 @@ out:
 	if (r.cl != NULL)
 		cluster_close(r.cl);
 	eng_free(r.e);
-	search_free(r.se);
-	free(r.cores);
+	srun_free(r.sr);
 	if (r.tmpdir[0] != '\0')
 		remove_tmpdir(&r);
 	free(r.pids);

@@ -12,6 +12,7 @@
 #include "common/knee.h"
 #include "common/ratecap.h"
 #include "common/threshold.h"
+#include "controller/outcome.h"
 #include "controller/search.h"
 
 #define MAX_CPU_AGENTS 256
@@ -564,6 +565,29 @@ void search_interrupt(search *s, int64_t since_ms, const char *why)
 	s->res.sustainable_rps = 0;
 	s->res.first_fail = 0;
 	s->res.broke[0] = '\0';
+}
+
+int search_exit_code(const search *se, int code, char *reason, size_t len)
+{
+	if (se == NULL || code != EXIT_OK)
+		return code;
+	const search_result *r = search_result_of(se);
+	switch (r->outcome) {
+	case SEARCH_RUNNING:
+	case SEARCH_LOWER_BOUND:
+		snprintf(reason, len, "only a lower bound: %s", r->reason[0] ? r->reason : "the search did not finish");
+		return EXIT_LOWER_BOUND;
+	case SEARCH_START_FAILS:
+		snprintf(reason, len, "no sustainable load: %s (%s)", r->reason, r->broke);
+		return EXIT_THRESHOLDS;
+	case SEARCH_INTERRUPTED:
+		/* Never a pass: the levels lack part of their load, whatever else
+		 * the run saw. */
+		snprintf(reason, len, "degraded: %s", r->reason);
+		return EXIT_DEGRADED;
+	case SEARCH_FOUND: break;
+	}
+	return code;
 }
 
 void search_abandon(search *s)

@@ -158,6 +158,18 @@ void search_interrupt(search *s, int64_t since_ms, const char *why);
  * far keep their verdicts; the result is made from them. */
 void search_abandon(search *s);
 
+/*
+ * The exit code (controller/outcome.h) of a run whose other parts gave
+ * code, with the search's answer: on a run that passed otherwise, a lower
+ * bound (or a search that did not finish) exits 112, a first level that
+ * already failed 99 (its objectives failed, as thresholds do), and an
+ * interrupted search 109 (degraded: part of the load was not applied),
+ * whether or not the engine saw the run as degraded. A code other than a
+ * pass is stronger and kept. When the code changes, reason (len bytes)
+ * says why. se NULL: code.
+ */
+int search_exit_code(const search *se, int code, char *reason, size_t len);
+
 /* The levels judged so far, in the order they ran (valid until the next step). */
 const search_level *search_levels(const search *s, size_t *n);
 /* The result (outcome SEARCH_RUNNING until the search is over). */

@@ -16,6 +16,7 @@
 #include "controller/notify.h"
 #include "controller/outcome.h"
 #include "controller/report.h"
+#include "controller/searchrun.h"
 #include "controller/serve_daemon.h"
 #include "controller/slot.h"
 #include "controller/store_serve.h"
@@ -134,12 +135,6 @@ static void handled(serve_daemon *d, serve_sched *sc, int64_t last, int64_t next
 
 /* ---- one run ---- */
 
-/* An agent of the run and its workers, for the search's CPU limit. */
-typedef struct run_cores {
-	char id[192];
-	double cores;
-} run_cores;
-
 typedef struct live_run {
 	serve_daemon *d;
 	serve_sched *sc;
@@ -149,13 +144,8 @@ typedef struct live_run {
 	char reason[700];
 	char aborted[400]; /* an abort rule or the health guard stopped it: why */
 	/* A breaking-point plan's search, capped as the run is; NULL: none.
-	 * on_tick steps it, drive does what it asked (todo) after the step. */
-	search *se;
-	char cap_what[96]; /* the search's cap, said in its reason (borrowed by it) */
-	search_action todo;
-	double todo_load;
-	run_cores *cores;
-	size_t ncores;
+	 * on_tick steps it, drive does what it asked after the step. */
+	srun *sr;
 } live_run;
 
 static int on_done(void *arg, const eng_done *dn)
@@ -174,70 +164,32 @@ static int on_done(void *arg, const eng_done *dn)
 static void on_tick(void *arg, const eng_tick *t)
 {
 	live_run *lr = arg;
-	if (lr->se == NULL || t->stopping)
-		return;
-	search_action act;
-	double v = 0;
-	if (search_step(lr->se, t->w, t->elapsed_ms, t->interval_ms, &act, &v, NULL) != HERD_OK) {
+	if (lr->sr != NULL && srun_tick(lr->sr, t, NULL) != HERD_OK)
 		log_line(lr->d, "the breaking-point search ran out of memory; ending the load");
-		act = SEARCH_END;
-	}
-	if (act != SEARCH_WAIT) {
-		lr->todo = act;
-		lr->todo_load = v;
-	}
 }
 
-/* The run's agents' workers, by id (search_cfg.cores_of). */
-static double core_count(void *arg, const char *agent)
-{
-	const live_run *lr = arg;
-	for (size_t i = 0; i < lr->ncores; i++)
-		if (strcmp(lr->cores[i].id, agent) == 0)
-			return lr->cores[i].cores;
-	return 1;
-}
-
-/* Does what the search asked at the last tick. */
+/* Does what the search asked at the last tick or event. */
 static void search_act(live_run *lr, eng *e)
 {
-	search_action act = lr->todo;
-	lr->todo = SEARCH_WAIT;
-	if (act == SEARCH_END) {
-		eng_end_load(e);
-		return;
-	}
-	if (act != SEARCH_SET)
-		return;
-	const plan_scenario *sc = search_scenario(lr->se);
-	wire_load_kind k = sc->bp.model == PLAN_BP_VUS ? WIRE_LOAD_VUS : WIRE_LOAD_RATE;
-	if (eng_set_load(e, sc->name, k, lr->todo_load) != HERD_OK)
-		log_line(lr->d, "cannot set scenario %s's load to %g", sc->name, lr->todo_load);
+	char err[300];
+	if (srun_act(lr->sr, e, err, sizeof(err)) != HERD_OK)
+		log_line(lr->d, "%s", err);
 }
 
 static void on_event(void *arg, const eng_event *ev)
 {
 	live_run *lr = arg;
+	/* An agent lost or stopping ends the search (its levels lack that
+	 * agent's share); the run drains as any run that lost an agent. */
+	int ended = lr->sr != NULL && srun_event(lr->sr, ev);
 	switch (ev->type) {
-	case ENG_EV_STATE:
-		/* The run ends before the search did: its answer is made of the
-		 * levels judged so far. */
-		if (ev->state == ENG_DRAINING && lr->se != NULL)
-			search_abandon(lr->se);
-		break;
-	case ENG_EV_ASSIGNED:
-		free(lr->cores);
-		lr->ncores = 0;
-		if ((lr->cores = calloc(ev->n + 1, sizeof(*lr->cores))) == NULL)
-			break;
-		for (size_t i = 0; i < ev->n; i++) {
-			snprintf(lr->cores[i].id, sizeof(lr->cores[i].id), "%s", ev->agents[i].id);
-			lr->cores[i].cores = ev->agents[i].cores > 0 ? ev->agents[i].cores : 1;
-		}
-		lr->ncores = ev->n;
-		break;
 	case ENG_EV_AGENT_FAILED: log_line(lr->d, "agent %s failed: %s", ev->agent->name, ev->agent->error); break;
-	case ENG_EV_AGENT_LOST: log_line(lr->d, "agent %s lost", ev->agent->name); break;
+	case ENG_EV_AGENT_LOST:
+		log_line(lr->d, "agent %s lost%s", ev->agent->name, ended ? "; ending the search" : "");
+		break;
+	case ENG_EV_AGENT_STOPPED:
+		log_line(lr->d, "agent %s %s%s", ev->agent->name, ev->text, ended ? "; ending the search" : "");
+		break;
 	case ENG_EV_ABORTED:
 		log_line(lr->d, "run aborted: %s", ev->text);
 		snprintf(lr->aborted, sizeof(lr->aborted), "%s", ev->text);
@@ -371,7 +323,7 @@ static void drive(serve_daemon *d, live_run *lr, eng *e, int64_t stop_at, const 
 		eng_state st = eng_step(e, clock_mono_ns(), &wait);
 		if (st == ENG_DONE)
 			return;
-		if (lr->se != NULL && !w->graceful_sent)
+		if (lr->sr != NULL && !w->graceful_sent)
 			search_act(lr, e);
 		if (wait > SERVE_TICK_MS / 2)
 			wait = SERVE_TICK_MS / 2;
@@ -454,20 +406,6 @@ static int apply_sched_caps(const serve_schedule *s, plan *p, char *msg, size_t 
 	return ratecap_check(p, msg, len);
 }
 
-/* Makes the search of p's breaking-point scenario (the first), when it has
- * one, capped by p's caps: the lower of the plan's and the schedule's. */
-static int make_search(live_run *lr, const plan *p, char *err, size_t errlen)
-{
-	for (size_t i = 0; i < p->nscenarios; i++) {
-		if (p->scenarios[i].executor != EXEC_BREAKING_POINT)
-			continue;
-		search_cfg cfg = { .s = &p->scenarios[i], .interval_ms = 1000, .cores_of = core_count, .arg = lr };
-		search_cap_set(&cfg, p->max_rate, p->max_vus_cap, lr->cap_what, sizeof(lr->cap_what));
-		return search_new(&cfg, &lr->se, err, errlen);
-	}
-	return HERD_OK;
-}
-
 /*
  * Runs schedule sc's plan for slot (s) now, stopped at stop_at (s; 0: no
  * window): loads the plan, waits for the agents, runs it, records and
@@ -505,7 +443,8 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
 		goto out;
 	}
-	if (make_search(&lr, p, err, sizeof(err)) != HERD_OK) {
+	/* Capped by p's caps: the lower of the plan's and the schedule's. */
+	if (srun_new(p, &lr.sr, err, sizeof(err)) != HERD_OK) {
 		snprintf(reason, sizeof(reason), "the breaking-point search could not be made: %.700s", err);
 		record_not_run(d, sc, slot, slot, STORE_SCHED_SKIPPED, reason);
 		goto out;
@@ -534,7 +473,7 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 		.nlabels = 1,
 		.max_rate = sched_rate_cap(s),
 		.max_vus = s->max_vus,
-		.search = lr.se,
+		.search = lr.sr != NULL ? srun_search(lr.sr) : NULL,
 		.hooks = { on_tick, on_event, on_done, &lr },
 	};
 	if (eng_new(&ec, &e, err, sizeof(err)) != HERD_OK) {
@@ -609,8 +548,7 @@ static void run_slot(serve_daemon *d, serve_sched *sc, int64_t slot, int64_t sto
 	announce(d, s, &fe);
 out:
 	eng_free(e);
-	search_free(lr.se);
-	free(lr.cores);
+	srun_free(lr.sr);
 	free(cmp);
 	free(text);
 	plan_free(p);

@@ -12,6 +12,8 @@ capacity is known from their own configuration and logs:
   labelled generator-limited, reported as a lower bound, exit 112.
 - Objectives the per-level window cannot judge: a plan error at
   line:column (exit 104), nothing sent.
+- A store that refuses the capacity (an SQLite trigger aborts its
+  insert), or a run's end: the run exits 103 and says why, never 0 or 112.
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/bp_test.py [-k NAME]
 """
@@ -308,8 +310,73 @@ scenarios:
         check(ng.access_log_lines() == 0, "nginx saw requests")
 
 
-TESTS = [test_objective_errors_at_line_column, test_generator_limited_lower_bound, test_limit_req_rate_found,
-         test_worker_pool_capacity_found]
+def store_refusing(db, trigger):
+    """Makes herd's store at db, as herd makes it, then adds trigger (SQL):
+    the store then refuses what the trigger aborts, nothing else."""
+    code, _, err = run_cli("results", "list", "--db", db)
+    check(code == 0, "herd results list: exit %d: %s" % (code, err))
+    con = sqlite3.connect(db)
+    con.execute(trigger)
+    con.commit()
+    con.close()
+
+
+def test_capacity_store_failure():
+    plan = """
+name: bp-store-fails
+target: %s
+scenarios:
+  find:
+    executor: breaking-point
+    model: arrival-rate
+    start: 10
+    step: 10
+    warmup: 1s
+    hold: 1s
+    max: 20
+    preAllocatedVUs: 2
+    objectives:
+      http_req_failed: ["rate < 0.5"]
+    flow:
+      - get: /small
+"""
+    with Nginx() as ng:
+        d = tempfile.mkdtemp(prefix="herd-bp-store-")
+        db = os.path.join(d, "herd.db")
+        store_refusing(db, "CREATE TRIGGER no_capacity BEFORE INSERT ON capacity_levels "
+                       "BEGIN SELECT RAISE(ABORT, 'capacity refused by the test'); END")
+        r = run_herd(plan % ng.url, "--workers", "1", db=db, timeout=60)
+        note("exit %d; stderr %r", r.code, r.stderr[-300:])
+        # Without the trigger this search ends at max without a failure: 112.
+        check(r.code == 103, "exit %d, want 103 (the capacity was not stored)%s" % (r.code, r.tail()))
+        check("the capacity could not be stored: " in r.stderr and "capacity refused by the test" in r.stderr,
+              "stderr %r" % r.stderr)
+        con = sqlite3.connect(db)
+        rows = con.execute("SELECT status, exit_code FROM runs").fetchall()
+        nlv = con.execute("SELECT count(*) FROM capacity_levels").fetchone()[0]
+        con.close()
+        check(len(rows) == 1 and rows[0][1] == 103 and nlv == 0, "runs %r, %d levels" % (rows, nlv))
+        check(ng.access_log_lines() == r.count(), "nginx %d, herd %d" % (ng.access_log_lines(), r.count()))
+
+        # A store that refuses the run's end (any run): it stays 'running'
+        # there, and herd exits 103 saying so, not 0.
+        db = os.path.join(d, "end.db")
+        store_refusing(db, "CREATE TRIGGER no_end BEFORE UPDATE OF status ON runs WHEN NEW.status <> 'running' "
+                       "BEGIN SELECT RAISE(ABORT, 'end refused by the test'); END")
+        short = "target: %s\nscenarios:\n  s:\n    executor: constant-vus\n    vus: 1\n    duration: 1s\n" \
+                "    flow:\n      - get: /small\n"
+        r = run_herd(short % ng.url, "--workers", "1", db=db, timeout=60, export=False)
+        note("exit %d; stderr %r", r.code, r.stderr[-300:])
+        check(r.code == 103 and "end refused by the test" in r.stderr and
+              "the run's end could not be recorded" in r.stderr, "exit %d%s" % (r.code, r.tail()))
+        con = sqlite3.connect(db)
+        rows = con.execute("SELECT status FROM runs").fetchall()
+        con.close()
+        check(rows == [("running",)], "runs %r" % rows)
+
+
+TESTS = [test_objective_errors_at_line_column, test_capacity_store_failure, test_generator_limited_lower_bound,
+         test_limit_req_rate_found, test_worker_pool_capacity_found]
 
 if __name__ == "__main__":
     main(TESTS)

@@ -758,8 +758,32 @@ def test_schedule_max_rate_stops_a_breaking_point_search():
             dm.stop()
 
 
+def test_help_exit_codes_match_readme():
+    """`herd --help` lists the exit codes of the README's table, no more, no
+    fewer, and describes herd serve as the daemon it is."""
+    import re
+    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+    with open(readme) as f:
+        lines = f.read().splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("| 0 | the run finished"))
+    table = set()
+    for l in lines[start:]:
+        m = re.match(r"\| (\d+) \|", l)
+        if not m:
+            break
+        table.add(int(m.group(1)))
+    p = subprocess.run([herd_bin(), "--help"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0, "herd --help: exit %d" % p.returncode)
+    codes = p.stdout.split("Exit codes:", 1)[1]
+    helped = {int(x) for x in re.findall(r"(?:^|[ ,:])(\d{1,3}) [a-z]", codes)}
+    note("README %s; --help %s", sorted(table), sorted(helped))
+    check(len(table) >= 11 and helped == table, "README lists %s, --help %s" % (sorted(table), sorted(helped)))
+    check("lands with" not in p.stdout and "herd serve --config serve.yaml [--check]" in p.stdout,
+          "herd serve's line: %r" % [l for l in p.stdout.splitlines() if "serve" in l])
+
+
 if __name__ == "__main__":
-    main([test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
+    main([test_help_exit_codes_match_readme, test_slot_on_time_skip_and_webhooks, test_window_end_stops_a_run_started_now,
           test_api_abort_agents_metrics, test_restart_keeps_history_and_records_missed,
           test_abort_rule_recorded_and_announced, test_second_run_compared_with_last_passed,
           test_schedule_max_rate_caps_the_run, test_schedule_max_rate_stops_a_breaking_point_search,

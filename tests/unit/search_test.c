@@ -7,7 +7,8 @@
  * levels run and their order, the refinement down to resolution, the
  * verdicts and their reasons, failuresToStop, the cool-down after a
  * failing level, caps and max, start failing, the objectives it refuses,
- * and the knee/USL over the levels.
+ * and the knee/USL over the levels; and the driver both `herd run` and
+ * `herd serve` use (searchrun.c) fed synthetic engine ticks and events.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +17,9 @@
 
 #include "common/err.h"
 #include "common/plan.h"
+#include "controller/outcome.h"
 #include "controller/search.h"
+#include "controller/searchrun.h"
 #include "tests/unit/check.h"
 
 static plan *load_plan(const char *extra, const char *objectives)
@@ -270,6 +273,9 @@ static void test_ends(void)
 	CHECK_EQ_INT(n, 1);
 	CHECK_EQ_INT(search_result_of(s)->outcome, SEARCH_START_FAILS);
 	CHECK(search_result_of(s)->first_fail == 100);
+	char why[700];
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_THRESHOLDS);
+	CHECK(strstr(why, "no sustainable load: ") == why);
 	search_free(s);
 	plan_free(p);
 
@@ -283,6 +289,8 @@ static void test_ends(void)
 	CHECK_EQ_INT(search_result_of(s)->outcome, SEARCH_LOWER_BOUND);
 	CHECK(strstr(search_result_of(s)->reason, "up to max (300)") != NULL);
 	CHECK(search_result_of(s)->sustainable == 300);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_LOWER_BOUND);
+	CHECK(strstr(why, "only a lower bound: ") == why);
 	search_free(s);
 
 	/* a cap below max: levels above it never run */
@@ -439,6 +447,17 @@ static void test_interrupted(void)
 	CHECK(r->sustainable == 0 && r->first_fail == 0 && r->broke[0] == '\0');
 	CHECK(strstr(r->reason, "level 3 (200 iterations/s) was interrupted: agent a2 lost: nothing heard for 3.0 s; "
 	                        "the levels before it are kept") != NULL);
+	/* Never a pass, even when the engine did not see the run degraded;
+	 * a stronger code stands. */
+	char why[700] = "";
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_DEGRADED);
+	CHECK(strncmp(why, "degraded: level 3 (200 iterations/s) was interrupted", 52) == 0);
+	why[0] = '\0';
+	CHECK_EQ_INT(search_exit_code(s, EXIT_THRESHOLDS, why, sizeof(why)), EXIT_THRESHOLDS);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_ABORTED, why, sizeof(why)), EXIT_ABORTED);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_SETUP, why, sizeof(why)), EXIT_SETUP);
+	CHECK(why[0] == '\0');
+	CHECK_EQ_INT(search_exit_code(NULL, EXIT_OK, why, sizeof(why)), EXIT_OK);
 	search_free(s);
 
 	/* Last heard at 8.5 s: level 2's hold (7..9 s) lacks its share. */
@@ -462,12 +481,137 @@ static void test_interrupted(void)
 	r = search_result_of(s);
 	CHECK_EQ_INT(r->outcome, SEARCH_FOUND);
 	CHECK(r->sustainable == 203);
+	CHECK_EQ_INT(search_exit_code(s, EXIT_OK, why, sizeof(why)), EXIT_OK);
 	search_free(s);
+	plan_free(p);
+}
+
+/* Runs the driver as the engine would call it, with synthetic ticks and
+ * events: ASSIGNED first (the agents' workers), a tick per interval, and
+ * at tick ev_tick the event ev (NULL: none). Returns what the driver asked
+ * after the event and one more tick; the driver is left in *out. */
+static search_action drive_srun(plan *p, sim *sm, int ev_tick, eng_event *ev, int *ended, srun **out)
+{
+	srun *r = NULL;
+	win *w = NULL;
+	char err[256];
+	search_action after = SEARCH_WAIT;
+	agent_info ai[2];
+	double wts[2] = { 1, 1 };
+	memset(ai, 0, sizeof(ai));
+	snprintf(ai[0].id, sizeof(ai[0].id), "a1");
+	snprintf(ai[0].name, sizeof(ai[0].name), "one");
+	ai[0].cores = 4;
+	snprintf(ai[1].id, sizeof(ai[1].id), "a2");
+	snprintf(ai[1].name, sizeof(ai[1].name), "two");
+	ai[1].cores = 2;
+	*ended = 0;
+	CHECK(srun_new(p, &r, err, sizeof(err)) == HERD_OK && r != NULL);
+	*out = r;
+	if (r == NULL)
+		return SEARCH_WAIT;
+	CHECK(win_new(120, 1000, &w) == HERD_OK);
+	eng_event as = { .type = ENG_EV_ASSIGNED, .agents = ai, .weights = wts, .n = 2, .text = "" };
+	CHECK_EQ_INT(srun_event(r, &as), 0);
+	double load = p->scenarios[0].bp.start;
+	for (int k = 0; k < 2000; k++) {
+		if (k > 0)
+			feed(w, sm, (int64_t)(k - 1) * 1000, load, 0);
+		eng_tick t = { .elapsed_ms = (int64_t)k * 1000 + 10, .interval_ms = (int64_t)(k - 1) * 1000, .w = w };
+		CHECK(srun_tick(r, &t, NULL) == HERD_OK);
+		double v = 0;
+		search_action act = srun_take(r, &v);
+		if (ev != NULL && k == ev_tick) {
+			ev->agent = &ai[1];
+			*ended = srun_event(r, ev);
+			/* A second event about the same loss changes nothing. */
+			CHECK_EQ_INT(srun_event(r, ev), 0);
+			/* The engine ticks once more before the load is ended: the
+			 * end asked is not undone. */
+			feed(w, sm, (int64_t)k * 1000, load, 0);
+			t.elapsed_ms += 1000;
+			t.interval_ms += 1000;
+			CHECK(srun_tick(r, &t, NULL) == HERD_OK);
+			after = srun_take(r, &v);
+			break;
+		}
+		if (act == SEARCH_END) {
+			after = act;
+			break;
+		}
+		if (act == SEARCH_SET)
+			load = v;
+	}
+	/* The run drains: an interrupted search stays interrupted. */
+	eng_event dr = { .type = ENG_EV_STATE, .state = ENG_DRAINING, .text = "" };
+	CHECK_EQ_INT(srun_event(r, &dr), 0);
+	win_free(w);
+	return after;
+}
+
+/* The shared driver: an agent lost or stopping mid-search interrupts it
+ * and asks for the load's end; the agents' workers set the CPU limit; the
+ * plan's maxRate caps it. */
+static void test_driver(void)
+{
+	plan *p = load_plan("    step: 50\n    max: 1000\n    refine: { resolution: 2% }\n", FAILED_OBJ);
+	/* a1 runs at 180% from 150/s: on its 4 workers that is 45%, no limit. */
+	sim sm = { .capacity = 205, .lat_ms = 10, .hot_from = 150 };
+	eng_event lost = { .type = ENG_EV_AGENT_LOST, .ms = 3000, .since_ms = 13500, .text = "" };
+	srun *r = NULL;
+	int ended = 0;
+	CHECK_EQ_INT(drive_srun(p, &sm, 14, &lost, &ended, &r), SEARCH_END);
+	CHECK_EQ_INT(ended, 1);
+	size_t n;
+	const search_level *l = search_levels(srun_search(r), &n);
+	const search_result *res = search_result_of(srun_search(r));
+	CHECK_EQ_INT(n, 2);
+	CHECK(n == 2 && l[0].verdict == SEARCH_PASS && l[1].verdict == SEARCH_PASS);
+	CHECK_EQ_INT(res->outcome, SEARCH_INTERRUPTED);
+	CHECK(res->sustainable == 0);
+	CHECK(strstr(res->reason, "level 3 (200 iterations/s) was interrupted: agent two lost: nothing heard for 3.0 s")
+	      != NULL);
+	srun_free(r);
+
+	/* An agent stopping on its own, last heard during level 2's hold. */
+	eng_event stopped = { .type = ENG_EV_AGENT_STOPPED, .since_ms = 8500, .text = "stopped: SIGTERM" };
+	CHECK_EQ_INT(drive_srun(p, &sm, 14, &stopped, &ended, &r), SEARCH_END);
+	CHECK_EQ_INT(ended, 1);
+	l = search_levels(srun_search(r), &n);
+	res = search_result_of(srun_search(r));
+	CHECK(n == 2 && l[1].verdict == SEARCH_LIMITED);
+	CHECK(n == 2 && strcmp(l[1].why, "interrupted: agent two stopped: SIGTERM") == 0);
+	CHECK_EQ_INT(res->outcome, SEARCH_INTERRUPTED);
+	srun_free(r);
+
+	/* No event: the search ends by itself and finds 203. */
+	CHECK_EQ_INT(drive_srun(p, &sm, 0, NULL, &ended, &r), SEARCH_END);
+	res = search_result_of(srun_search(r));
+	CHECK_EQ_INT(res->outcome, SEARCH_FOUND);
+	CHECK(res->sustainable == 203);
+	srun_free(r);
+
+	/* The plan's maxRate caps the search (one request an iteration). */
+	p->max_rate = 160;
+	CHECK_EQ_INT(drive_srun(p, &sm, 0, NULL, &ended, &r), SEARCH_END);
+	res = search_result_of(srun_search(r));
+	CHECK_EQ_INT(res->outcome, SEARCH_LOWER_BOUND);
+	CHECK(strstr(res->reason, "maxRate 160/s") != NULL);
+	srun_free(r);
+	plan_free(p);
+
+	/* A plan without a breaking-point scenario has no driver. */
+	char err[256];
+	const char *y = "target: http://h:1\nscenarios:\n  s:\n    executor: constant-vus\n    vus: 1\n"
+	                "    duration: 1s\n    flow:\n      - get: /\n";
+	CHECK(plan_parse(y, strlen(y), "t.yaml", &p, err, sizeof(err)) == HERD_OK);
+	CHECK(srun_new(p, &r, err, sizeof(err)) == HERD_OK && r == NULL);
 	plan_free(p);
 }
 
 int main(void)
 {
+	test_driver();
 	test_interrupted();
 	test_found_by_bisection();
 	test_failures_to_stop();
