@@ -999,6 +999,16 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	rq->url = s->url;
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
+	/* A value rendered into the request line or a header must not split
+	 * the request: controls and spaces in the target, CR or LF in a value,
+	 * are refused as libcurl refuses such a URL or header (ok stays 0, the
+	 * request fails with ERRK_OTHER). */
+	for (size_t i = 0; i < u.path_len; i++)
+		if ((unsigned char)u.path[i] <= 0x20 || u.path[i] == 0x7f)
+			return HERD_OK;
+	for (size_t i = 0; i < s->nheaders; i++)
+		if (s->headers[i].value != NULL && strpbrk(s->headers[i].value, "\r\n") != NULL)
+			return HERD_OK;
 
 	sbuf_str(&b, http_method_name(s->method));
 	sbuf_str(&b, " ");
