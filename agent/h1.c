@@ -40,6 +40,7 @@
 #include "common/tmpl.h"
 
 #define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
+#define HDRS_KEEP (64u << 10)        /* a header buffer past this is freed before the next response */
 #define RBUF_SIZE (64u << 10)        /* the worker's one read buffer */
 #define DEFAULT_TIMEOUT_MS 60000     /* as k6 */
 #define NO_ERR (-1)                  /* "no error" where an errk is expected */
@@ -293,7 +294,8 @@ static void keep_body(void *arg, const char *data, size_t len)
 static void keep_headers(h1_conn *c, const char *data, uint64_t before)
 {
 	uint64_t n = c->parser.header_bytes - before;
-	if (n > 0 && c->hdrs.len < BODY_LIMIT)
+	/* The parser ends a response past H1P_HEADERS_MAX: no more is kept. */
+	if (n > 0 && c->hdrs.len + n <= H1P_HEADERS_MAX)
 		sbuf_add(&c->hdrs, data, (size_t)n);
 }
 
@@ -536,6 +538,11 @@ static void attempt_reset(h1_conn *c)
 		if (c->body != NULL)
 			c->body[0] = '\0';
 	}
+	/* A large header block is not held for the VU's life. */
+	if (c->hdrs.cap > HDRS_KEEP) {
+		free(c->hdrs.p);
+		c->hdrs = (sbuf){ 0 };
+	}
 	c->hdrs.len = 0;
 	c->hdrs.oom = 0;
 	req_compose(c);
@@ -735,7 +742,8 @@ static void on_readable(h1_conn *c)
 			}
 			uint64_t hb = c->parser.header_bytes;
 			if (h1p_feed(&c->parser, st->rbuf, (size_t)n, &used) != HERD_OK) {
-				finish(c, ERRK_OTHER, now ? now : clock_mono_ns(), 1);
+				/* Header sections past the limit: libcurl's CURLE_RECV_ERROR. */
+				finish(c, c->parser.too_large ? ERRK_RESET : ERRK_OTHER, now ? now : clock_mono_ns(), 1);
 				return;
 			}
 			/* Headers are kept for checks, and for the Location of a

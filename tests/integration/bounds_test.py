@@ -115,6 +115,124 @@ def expect_code(r, want):
     check(r.code == want, "herd exited %d, expected %d%s" % (r.code, want, r.tail()))
 
 
+# ---- the lean HTTP driver against hostile HTTP servers ----
+
+class HostileHttp:
+    """An HTTP server on 127.0.0.1 written here: for each request it reads
+    the request head, then does what behave(sock) says, one thread per
+    connection; stop() closes everything."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.requests = 0
+        self.sent = []  # bytes sent per connection
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.conns = []
+
+    def __enter__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(256)
+        self.port = self.ls.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(30)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            with self.lock:
+                self.requests += 1
+            sent = self.behave(c, self.stopping)
+            with self.lock:
+                self.sent.append(sent)
+            c.close()
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopping.set()
+        self.ls.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def endless_continue(c, stopping):
+    """3 MB of `100 Continue` responses and never a final one."""
+    cont = b"HTTP/1.1 100 Continue\r\n\r\n" * 2000
+    return send_until_closed(c, stopping, [cont] * (3 * (1 << 20) // len(cont)))
+
+
+HTTP_VUS = 50
+
+
+def hostile_http_runs(behave, extra=""):
+    """Runs HTTP_VUS VUs x 1 request against a HostileHttp(behave) on each
+    driver; returns {driver: (result, usage, bytes the server sent)}."""
+    out = {}
+    for driver in ("curl", "lean"):
+        with HostileHttp(behave) as srv:
+            r, use = run_measured(plan(srv.url, """
+executor: per-vu-iterations
+vus: %d
+iterations: 1
+maxDuration: 60s
+flow:
+  - get: /
+%s""" % (HTTP_VUS, extra)), "--http-driver", driver, timeout=90, usage=True)
+            sent = sum(srv.sent)
+            reqs = srv.requests
+        note("%s %s: peak RSS %d kB, CPU %.2f s, errors %s, server sent %d bytes to %d requests",
+             behave.__name__, driver, use["kb"], use["cpu_s"], r.errors_by_kind(), sent, reqs)
+        check(reqs == HTTP_VUS, "%s: the server saw %d requests, want %d" % (driver, reqs, HTTP_VUS))
+        check(r.count() == HTTP_VUS, "%s: herd counted %d requests" % (driver, r.count()))
+        out[driver] = (r, use, sent)
+    return out
+
+
+def test_http_endless_interim_responses():
+    """Endless `100 Continue` (3 MB each) to 50 VUs, the cookie jar on: each
+    request fails once its header sections pass 300 KB, as libcurl's do, with
+    the same error kind on both drivers, and the lean driver's agent stays
+    within 24 MB of the libcurl driver's (the old one kept every 1xx byte:
+    about 3 MB per VU)."""
+    runs = hostile_http_runs(endless_continue)
+    kinds = {d: runs[d][0].errors_by_kind() for d in runs}
+    check(len(kinds["curl"]) == 1 and list(kinds["curl"].values()) == [HTTP_VUS],
+          "curl: errors %s, want one kind x %d" % (kinds["curl"], HTTP_VUS))
+    check(kinds["lean"] == kinds["curl"], "lean errors %s, curl %s" % (kinds["lean"], kinds["curl"]))
+    check_peak(runs["lean"][1]["kb"], runs["curl"][1]["kb"] + 24 * 1024, "lean, endless 1xx")
+
+
 # ---- item 10: the libcurl driver's memory per request ----
 
 def test_libcurl_cookie_flow_memory_flat():
@@ -669,6 +787,7 @@ TESTS = [
     test_plan_is_a_fifo,
     test_body_file_device_refused,
     test_assignment_too_large,
+    test_http_endless_interim_responses,
 ]
 
 if __name__ == "__main__":
