@@ -1280,8 +1280,10 @@ static int resp_coding(const h1_conn *c)
 	return 0;
 }
 
-/* Inflates in (inlen bytes) with window bits wbits into out, cut at
- * BODY_LIMIT. Returns Z_OK (a stream cut short included: the body kept
+/* Inflates in (inlen bytes) with window bits wbits into out, up to
+ * BODY_LIMIT: past it nothing more is kept, so nothing more is inflated (a
+ * small body may inflate to gigabytes), and a fault in the stream past it
+ * goes unnoticed. Returns Z_OK (a stream cut short included: the body kept
  * may have been), or zlib's error. */
 static int inflate_into(const char *in, size_t inlen, int wbits, sbuf *out)
 {
@@ -1301,7 +1303,7 @@ static int inflate_into(const char *in, size_t inlen, int wbits, sbuf *out)
 		size_t got = sizeof(buf) - z.avail_out;
 		if (got > 0 && out->len < BODY_LIMIT)
 			sbuf_add(out, buf, got < BODY_LIMIT - out->len ? got : BODY_LIMIT - out->len);
-	} while (rv == Z_OK && (z.avail_in > 0 || z.avail_out == 0));
+	} while (rv == Z_OK && (z.avail_in > 0 || z.avail_out == 0) && out->len < BODY_LIMIT);
 	inflateEnd(&z);
 	if (rv == Z_STREAM_END || rv == Z_OK || rv == Z_BUF_ERROR)
 		return out->oom ? Z_MEM_ERROR : Z_OK;
