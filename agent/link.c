@@ -471,6 +471,7 @@ static void on_assign(agent *a, const wire_assign *as)
 	/* A schedule's caps tighter than the plan's (herd serve): this agent's
 	 * share of closed-model requests is cut from the lower maxRate. */
 	ratecap_tighten(a->plan, as->max_rate, as->max_vus);
+	ratecap_clamp_vus(a->plan);
 	int family = a->cfg->src != NULL ? a->cfg->src->family : AF_UNSPEC;
 	if ((!a->cfg->allow_late && allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) ||
 	    allow_check_family(a->plan, family, err, sizeof(err)) != HERD_OK) {
@@ -557,7 +558,10 @@ static void on_load(agent *a, const wire_load *l)
 		while (s < a->plan->nscenarios && strcmp(a->plan->scenarios[s].name, l->scenario) != 0)
 			s++;
 		ack.u.load.status = s < a->plan->nscenarios
-		                        ? engine_set_load(a->eng, s, (int)l->kind, l->value, l->seq)
+		                        ? engine_set_load(a->eng, s, (int)l->kind,
+		                                          l->kind == WIRE_LOAD_VUS ? ratecap_vus_load(a->plan, l->value)
+		                                                                   : l->value,
+		                                          l->seq)
 		                        : HERD_ENOTFOUND;
 	}
 	if (ack.u.load.status == HERD_OK) {
