@@ -1007,16 +1007,6 @@ static int render(h1_state *st, const plan_step *s, h1_req *rq)
 	rq->url = s->url;
 	int has_body = s->method != HM_GET && s->method != HM_HEAD;
 	size_t body_len = has_body && s->body != NULL ? s->body_len : 0;
-	/* A value rendered into the request line or a header must not split
-	 * the request: controls and spaces in the target, CR or LF in a value,
-	 * are refused as libcurl refuses such a URL or header (ok stays 0, the
-	 * request fails with ERRK_OTHER). */
-	for (size_t i = 0; i < u.path_len; i++)
-		if ((unsigned char)u.path[i] <= 0x20 || u.path[i] == 0x7f)
-			return HERD_OK;
-	for (size_t i = 0; i < s->nheaders; i++)
-		if (s->headers[i].value != NULL && strpbrk(s->headers[i].value, "\r\n") != NULL)
-			return HERD_OK;
 
 	sbuf_str(&b, http_method_name(s->method));
 	sbuf_str(&b, " ");
@@ -1133,6 +1123,23 @@ fail:
 	return HERD_ENOMEM;
 }
 
+/* Whether rendered step s would split its request: a space or control
+ * byte in its target, CR or LF in a header value. libcurl refuses such a
+ * URL, and the libcurl driver such a header. */
+static int splits_request(const plan_step *s)
+{
+	url_parts u;
+	if (split_url(s->url, &u) != HERD_OK)
+		return 0; /* render() refuses it */
+	for (size_t i = 0; i < u.path_len; i++)
+		if ((unsigned char)u.path[i] <= 0x20 || u.path[i] == 0x7f)
+			return 1;
+	for (size_t i = 0; i < s->nheaders; i++)
+		if (s->headers[i].value != NULL && strpbrk(s->headers[i].value, "\r\n") != NULL)
+			return 1;
+	return 0;
+}
+
 /*
  * Renders templated step s for c's VU: its URL, header values and body with
  * the VU's variables, feeder row and builtins, as the libcurl driver renders
@@ -1180,6 +1187,8 @@ static int req_render(h1_conn *c, const plan_step *s)
 	}
 	free(d->rq.bytes);
 	memset(&d->rq, 0, sizeof(d->rq));
+	if (splits_request(&d->step))
+		return HERD_EINVAL; /* counted as other, never sent */
 	if ((rv = render(st, &d->step, &d->rq)) != HERD_OK)
 		return rv;
 	return d->rq.ok ? HERD_OK : HERD_EINVAL;
