@@ -31,6 +31,7 @@ void cookiejar_clear(cookiejar *j)
 	for (size_t i = 0; i < j->n; i++)
 		cookie_free(&j->c[i]);
 	j->n = 0;
+	j->bytes = 0;
 }
 
 void cookiejar_fini(cookiejar *j)
@@ -320,9 +321,11 @@ static int cookie_make(cj_cookie *c, const setc *sc, const char *path, size_t pl
 {
 	memset(c, 0, sizeof(*c));
 	/* Four NULs, and room for "/" when the path is empty. */
-	char *m = malloc(sc->nlen + sc->vlen + sc->dlen + plen + 5);
+	size_t len = sc->nlen + sc->vlen + sc->dlen + plen + 5;
+	char *m = malloc(len);
 	if (m == NULL)
 		return HERD_ENOMEM;
+	c->size = len + sizeof(*c);
 	c->name = m;
 	memcpy(m, sc->name, sc->nlen);
 	m[sc->nlen] = '\0';
@@ -383,9 +386,24 @@ static int overlays_secure(const cj_cookie *o, const cj_cookie *n)
 
 static void drop(cookiejar *j, size_t i)
 {
+	j->bytes -= j->c[i].size;
 	cookie_free(&j->c[i]);
 	memmove(&j->c[i], &j->c[i + 1], (j->n - i - 1) * sizeof(*j->c));
 	j->n--;
+}
+
+/* Drops the oldest cookies but the one at keep (SIZE_MAX: none kept) until
+ * need more bytes fit within COOKIEJAR_BYTES_MAX. */
+static void make_room(cookiejar *j, size_t need, size_t keep)
+{
+	while (j->n > 0 && j->bytes + need > COOKIEJAR_BYTES_MAX) {
+		size_t i = keep == 0 ? 1 : 0;
+		if (i >= j->n)
+			return;
+		drop(j, i);
+		if (keep != SIZE_MAX && keep > i)
+			keep--;
+	}
 }
 
 static void drop_expired(cookiejar *j, int64_t now)
@@ -421,8 +439,10 @@ int cookiejar_set(cookiejar *j, const char *line, size_t len, const char *host, 
 		}
 		if (same_cookie(&j->c[i], &nc)) {
 			nc.created = j->c[i].created;
+			j->bytes += nc.size - j->c[i].size;
 			cookie_free(&j->c[i]);
 			j->c[i] = nc;
+			make_room(j, 0, i);
 			drop_expired(j, now);
 			return HERD_OK;
 		}
@@ -443,7 +463,9 @@ int cookiejar_set(cookiejar *j, const char *line, size_t len, const char *host, 
 		j->c = nv;
 		j->cap = cap;
 	}
+	make_room(j, nc.size, SIZE_MAX);
 	nc.created = ++j->clock;
+	j->bytes += nc.size;
 	j->c[j->n++] = nc;
 	return HERD_OK;
 }

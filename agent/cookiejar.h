@@ -24,8 +24,10 @@ struct sbuf;
 #define COOKIEJAR_NAME_MAX 4096u
 #define COOKIEJAR_SEND_MAX 150u
 #define COOKIEJAR_HEADER_MAX 8190u
-/* herd's own bound on a VU's jar (libcurl has none): the oldest cookie goes. */
+/* herd's own bounds on a VU's jar (libcurl has none): past either, the
+ * oldest cookie goes. Bytes are each cookie's strings and record. */
 #define COOKIEJAR_MAX 300u
+#define COOKIEJAR_BYTES_MAX (64u << 10)
 
 typedef struct cj_cookie {
 	char *name;       /* owns one allocation holding all four strings */
@@ -34,6 +36,7 @@ typedef struct cj_cookie {
 	size_t spath_len; /* the path without a trailing '/': matches request paths */
 	int64_t expires;  /* unix seconds; 0: a session cookie */
 	uint64_t created; /* order of creation, kept by a replacement */
+	size_t size;      /* what it counts toward COOKIEJAR_BYTES_MAX */
 	uint8_t host_only, secure, httponly;
 } cj_cookie;
 
@@ -41,6 +44,7 @@ typedef struct cj_cookie {
 typedef struct cookiejar {
 	cj_cookie *c;     /* owned, in order of creation */
 	size_t n, cap;
+	size_t bytes;     /* the cookies' sizes added up */
 	uint64_t clock;
 } cookiejar;
 

@@ -40,6 +40,7 @@
 #include "common/tmpl.h"
 
 #define BODY_LIMIT (4u << 20)        /* bodies kept for checks are cut here */
+#define HDRS_KEEP (64u << 10)        /* a header buffer past this is freed before the next response */
 #define RBUF_SIZE (64u << 10)        /* the worker's one read buffer */
 #define DEFAULT_TIMEOUT_MS 60000     /* as k6 */
 #define NO_ERR (-1)                  /* "no error" where an errk is expected */
@@ -293,7 +294,8 @@ static void keep_body(void *arg, const char *data, size_t len)
 static void keep_headers(h1_conn *c, const char *data, uint64_t before)
 {
 	uint64_t n = c->parser.header_bytes - before;
-	if (n > 0 && c->hdrs.len < BODY_LIMIT)
+	/* The parser ends a response past H1P_HEADERS_MAX: no more is kept. */
+	if (n > 0 && c->hdrs.len + n <= H1P_HEADERS_MAX)
 		sbuf_add(&c->hdrs, data, (size_t)n);
 }
 
@@ -536,6 +538,11 @@ static void attempt_reset(h1_conn *c)
 		if (c->body != NULL)
 			c->body[0] = '\0';
 	}
+	/* A large header block is not held for the VU's life. */
+	if (c->hdrs.cap > HDRS_KEEP) {
+		free(c->hdrs.p);
+		c->hdrs = (sbuf){ 0 };
+	}
 	c->hdrs.len = 0;
 	c->hdrs.oom = 0;
 	req_compose(c);
@@ -735,7 +742,8 @@ static void on_readable(h1_conn *c)
 			}
 			uint64_t hb = c->parser.header_bytes;
 			if (h1p_feed(&c->parser, st->rbuf, (size_t)n, &used) != HERD_OK) {
-				finish(c, ERRK_OTHER, now ? now : clock_mono_ns(), 1);
+				/* Header sections past the limit: libcurl's CURLE_RECV_ERROR. */
+				finish(c, c->parser.too_large ? ERRK_RESET : ERRK_OTHER, now ? now : clock_mono_ns(), 1);
 				return;
 			}
 			/* Headers are kept for checks, and for the Location of a
@@ -1115,6 +1123,23 @@ fail:
 	return HERD_ENOMEM;
 }
 
+/* Whether rendered step s would split its request: a space or control
+ * byte in its target, CR or LF in a header value. libcurl refuses such a
+ * URL, and the libcurl driver such a header. */
+static int splits_request(const plan_step *s)
+{
+	url_parts u;
+	if (split_url(s->url, &u) != HERD_OK)
+		return 0; /* render() refuses it */
+	for (size_t i = 0; i < u.path_len; i++)
+		if ((unsigned char)u.path[i] <= 0x20 || u.path[i] == 0x7f)
+			return 1;
+	for (size_t i = 0; i < s->nheaders; i++)
+		if (s->headers[i].value != NULL && strpbrk(s->headers[i].value, "\r\n") != NULL)
+			return 1;
+	return 0;
+}
+
 /*
  * Renders templated step s for c's VU: its URL, header values and body with
  * the VU's variables, feeder row and builtins, as the libcurl driver renders
@@ -1162,6 +1187,8 @@ static int req_render(h1_conn *c, const plan_step *s)
 	}
 	free(d->rq.bytes);
 	memset(&d->rq, 0, sizeof(d->rq));
+	if (splits_request(&d->step))
+		return HERD_EINVAL; /* counted as other, never sent */
 	if ((rv = render(st, &d->step, &d->rq)) != HERD_OK)
 		return rv;
 	return d->rq.ok ? HERD_OK : HERD_EINVAL;
@@ -1262,8 +1289,10 @@ static int resp_coding(const h1_conn *c)
 	return 0;
 }
 
-/* Inflates in (inlen bytes) with window bits wbits into out, cut at
- * BODY_LIMIT. Returns Z_OK (a stream cut short included: the body kept
+/* Inflates in (inlen bytes) with window bits wbits into out, up to
+ * BODY_LIMIT: past it nothing more is kept, so nothing more is inflated (a
+ * small body may inflate to gigabytes), and a fault in the stream past it
+ * goes unnoticed. Returns Z_OK (a stream cut short included: the body kept
  * may have been), or zlib's error. */
 static int inflate_into(const char *in, size_t inlen, int wbits, sbuf *out)
 {
@@ -1283,7 +1312,7 @@ static int inflate_into(const char *in, size_t inlen, int wbits, sbuf *out)
 		size_t got = sizeof(buf) - z.avail_out;
 		if (got > 0 && out->len < BODY_LIMIT)
 			sbuf_add(out, buf, got < BODY_LIMIT - out->len ? got : BODY_LIMIT - out->len);
-	} while (rv == Z_OK && (z.avail_in > 0 || z.avail_out == 0));
+	} while (rv == Z_OK && (z.avail_in > 0 || z.avail_out == 0) && out->len < BODY_LIMIT);
 	inflateEnd(&z);
 	if (rv == Z_STREAM_END || rv == Z_OK || rv == Z_BUF_ERROR)
 		return out->oom ? Z_MEM_ERROR : Z_OK;

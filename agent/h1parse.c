@@ -131,12 +131,20 @@ static void head_reset(h1p *p)
 	p->status = 0;
 }
 
+/* The most the current section may hold: a trailer section, or a header
+ * section within what the 1xx responses before it left of H1P_HEADERS_MAX. */
+static inline uint32_t section_max(const h1p *p)
+{
+	uint32_t left = H1P_HEADERS_MAX - p->interim;
+	return p->headers_done || left > H1P_SECTION_MAX ? H1P_SECTION_MAX : left;
+}
+
 /* Bytes the current line (and section) may still grow by. */
 static inline size_t room(const h1p *p, int in_section)
 {
 	size_t r = H1P_LINE_MAX + 2 - p->line;
-	if (in_section && H1P_SECTION_MAX - p->section < r)
-		r = H1P_SECTION_MAX - p->section;
+	if (in_section && section_max(p) - p->section < r)
+		r = section_max(p) - p->section;
 	return r;
 }
 
@@ -146,8 +154,10 @@ static inline const char *grow(h1p *p, size_t n, int in_section)
 {
 	if (n > H1P_LINE_MAX + 2 - p->line)
 		return "line too long";
-	if (in_section && n > H1P_SECTION_MAX - p->section)
-		return "header section too large";
+	if (in_section && n > section_max(p) - p->section) {
+		p->too_large = !p->headers_done;
+		return p->interim > 0 ? "header sections too large (1xx responses included)" : "header section too large";
+	}
 	p->line += (uint32_t)n;
 	if (in_section)
 		p->section += (uint32_t)n;
@@ -283,6 +293,7 @@ static const char *value_end(h1p *p)
 static int head_end(h1p *p)
 {
 	if (p->status >= 100 && p->status < 200 && p->status != 101) {
+		p->interim += p->section; /* endless 1xx responses end at H1P_HEADERS_MAX */
 		head_reset(p);
 		p->pos = 0;
 		p->state = S_VERSION;

@@ -13,6 +13,9 @@
 
 #define H1P_LINE_MAX 8192u        /* longest status, header, chunk-size or trailer line (without CRLF) */
 #define H1P_SECTION_MAX (256u << 10) /* longest header section, and longest trailer section */
+/* Longest header sections of one response, its 1xx responses included:
+ * libcurl's limit (MAX_HTTP_RESP_HEADER_SIZE). */
+#define H1P_HEADERS_MAX (300u << 10)
 
 /* How the body of a response is delimited. */
 typedef enum h1p_framing {
@@ -41,12 +44,14 @@ typedef struct h1p {
 	uint64_t body_wire_bytes; /* everything after the header section: chunk framing and trailers included */
 	uint64_t body_bytes;      /* decoded body */
 	const char *why;      /* after an error: what was wrong (static text) */
+	int too_large;        /* after an error: the header sections passed H1P_SECTION_MAX or H1P_HEADERS_MAX */
 
 	/* private */
 	int state;
 	int head;             /* the request was HEAD */
 	uint32_t line;        /* bytes in the current line */
 	uint32_t section;     /* bytes in the current header or trailer section */
+	uint32_t interim;     /* bytes in the 1xx responses' header sections before it */
 	uint32_t pos;         /* position within a fixed text, or a digit count */
 	int hdr;              /* which header's value is being read */
 	uint8_t mask;         /* candidate words still matching */

@@ -622,6 +622,11 @@ static int render(http_state *st, http_conn *c, const plan_step *s)
 	curl_slist_free_all(c->req_headers);
 	if ((c->req_headers = build_headers(s, &env)) == NULL)
 		return HERD_ENOMEM;
+	/* libcurl sends a header line as given: a rendered value with CR or LF
+	 * would split the request, so it fails as `other`, as on the lean driver. */
+	for (const struct curl_slist *h = c->req_headers; h != NULL; h = h->next)
+		if (strpbrk(h->data, "\r\n") != NULL)
+			return HERD_EINVAL;
 	if (c->url.oom)
 		return HERD_ENOMEM;
 	int rv;

@@ -442,6 +442,20 @@ static int check_tls(const plan *p, char *err, size_t errlen)
 	return rv;
 }
 
+int link_poll_wait_ms(int64_t hold_ms, int64_t rtt_ns, int64_t left_ms, int lost, int short_failed,
+                      int64_t *need_ms)
+{
+	/* Each part cut to LINK_HOLD_MAX_MS: the sum fits an int whatever came. */
+	int64_t hold = hold_ms < 0 ? 0 : hold_ms < LINK_HOLD_MAX_MS ? hold_ms : LINK_HOLD_MAX_MS;
+	int64_t rtt = rtt_ns <= 0 ? 0 : rtt_ns / 1000000 < LINK_HOLD_MAX_MS ? rtt_ns / 1000000 : LINK_HOLD_MAX_MS;
+	int64_t need = hold + rtt + POLL_MARGIN_MS;
+	int64_t wait = need > POLL_TIMEOUT_MS ? need : POLL_TIMEOUT_MS;
+	if (!lost && left_ms < wait)
+		wait = short_failed && left_ms < need ? need : left_ms < 100 ? 100 : left_ms;
+	*need_ms = need;
+	return (int)wait;
+}
+
 static void on_assign(agent *a, const wire_assign *as)
 {
 	char err[1024];
@@ -471,6 +485,7 @@ static void on_assign(agent *a, const wire_assign *as)
 	/* A schedule's caps tighter than the plan's (herd serve): this agent's
 	 * share of closed-model requests is cut from the lower maxRate. */
 	ratecap_tighten(a->plan, as->max_rate, as->max_vus);
+	ratecap_clamp_vus(a->plan);
 	int family = a->cfg->src != NULL ? a->cfg->src->family : AF_UNSPEC;
 	if ((!a->cfg->allow_late && allow_check_plan(a->cfg->allow, a->plan, err, sizeof(err)) != HERD_OK) ||
 	    allow_check_family(a->plan, family, err, sizeof(err)) != HERD_OK) {
@@ -557,7 +572,10 @@ static void on_load(agent *a, const wire_load *l)
 		while (s < a->plan->nscenarios && strcmp(a->plan->scenarios[s].name, l->scenario) != 0)
 			s++;
 		ack.u.load.status = s < a->plan->nscenarios
-		                        ? engine_set_load(a->eng, s, (int)l->kind, l->value, l->seq)
+		                        ? engine_set_load(a->eng, s, (int)l->kind,
+		                                          l->kind == WIRE_LOAD_VUS ? ratecap_vus_load(a->plan, l->value)
+		                                                                   : l->value,
+		                                          l->seq)
 		                        : HERD_ENOTFOUND;
 	}
 	if (ack.u.load.status == HERD_OK) {
@@ -789,7 +807,8 @@ static int hello(agent *a)
 	} else if (rv == HERD_OK && reply.type != WIRE_WELCOME) {
 		rv = HERD_EPROTO;
 	} else if (rv == HERD_OK) {
-		a->hold_ms = reply.u.welcome.heartbeat_ms;
+		a->hold_ms = reply.u.welcome.heartbeat_ms < LINK_HOLD_MAX_MS ? reply.u.welcome.heartbeat_ms
+		                                                             : LINK_HOLD_MAX_MS;
 	} else if (rv == HERD_EVERSION) {
 		hs_error(a, "controller speaks protocol %u, this agent speaks %d", reply.version, WIRE_VERSION);
 	}
@@ -989,10 +1008,8 @@ int link_run(const link_cfg *cfg)
 		 * up on over a 1.6 s round trip, and the command the controller
 		 * answered an abandoned poll with (the STOP of an abort) was lost. */
 		int64_t left_ms = (atomic_load(&a.last_heard_ns) + cfg->lost_controller_ms * 1000000 - clock_mono_ns()) / 1000000;
-		int64_t need_ms = a.hold_ms + a.clock_rtt_ns / 1000000 + POLL_MARGIN_MS;
-		int wait_ms = need_ms > POLL_TIMEOUT_MS ? (int)need_ms : POLL_TIMEOUT_MS;
-		if (!a.lost && left_ms < wait_ms)
-			wait_ms = short_poll_failed && left_ms < need_ms ? (int)need_ms : left_ms < 100 ? 100 : (int)left_ms;
+		int64_t need_ms;
+		int wait_ms = link_poll_wait_ms(a.hold_ms, a.clock_rtt_ns, left_ms, a.lost, short_poll_failed, &need_ms);
 		int prv = request(&a, SESSION_CH_CMD, &m, &reply, wait_ms);
 		int64_t now = clock_mono_ns();
 		short_poll_failed = prv == HERD_ETIMEDOUT && wait_ms < need_ms;

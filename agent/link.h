@@ -41,6 +41,19 @@ typedef struct link_cfg {
 	const srcaddr_pool *src;  /* --source-addresses, checked; NULL: none */
 } link_cfg;
 
+/* The longest a controller may hold a poll, as this agent believes it:
+ * WELCOME's heartbeat is cut to it, so that no wait overflows. */
+#define LINK_HOLD_MAX_MS 60000
+
+/* How long the next poll waits (ms, fits an int) and, into *need_ms, how
+ * long it should to outlast the controller's hold: hold_ms (WELCOME's, cut
+ * to LINK_HOLD_MAX_MS) plus the round trip rtt_ns and a margin, no longer
+ * than left_ms before the controller counts as lost (unless it is lost), at
+ * least 100 ms, and the whole need after a poll cut short ran out
+ * (short_failed). Pure: unit-tested. */
+int link_poll_wait_ms(int64_t hold_ms, int64_t rtt_ns, int64_t left_ms, int lost, int short_failed,
+                      int64_t *need_ms);
+
 /* Runs the agent until quit is set, or after one run when once is set.
  * Returns a herd_err (HERD_OK on a normal end). */
 int link_run(const link_cfg *cfg);

@@ -236,3 +236,31 @@ void ratecap_tighten(plan *p, int64_t max_rate, int64_t max_vus)
 	p->max_rate = ratecap_lower(p->max_rate, max_rate);
 	p->max_vus_cap = ratecap_lower(p->max_vus_cap, max_vus);
 }
+
+static void clamp(int64_t *v, int64_t cap)
+{
+	if (*v > cap)
+		*v = cap;
+}
+
+void ratecap_clamp_vus(plan *p)
+{
+	int64_t cap = p->max_vus_cap;
+	if (cap <= 0)
+		return;
+	for (size_t i = 0; i < p->nscenarios; i++) {
+		plan_scenario *s = &p->scenarios[i];
+		clamp(&s->vus, cap);
+		clamp(&s->start_vus, cap);
+		clamp(&s->pre_allocated_vus, cap);
+		clamp(&s->max_vus, cap);
+		if (s->executor == EXEC_RAMPING_VUS)
+			for (size_t k = 0; k < s->nstages; k++)
+				clamp(&s->stages[k].target, cap);
+	}
+}
+
+double ratecap_vus_load(const plan *p, double vus)
+{
+	return p->max_vus_cap > 0 && vus > (double)p->max_vus_cap ? (double)p->max_vus_cap : vus;
+}

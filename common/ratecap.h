@@ -64,6 +64,16 @@ int64_t ratecap_lower(int64_t a, int64_t b);
  * applied the same way by the controller and by every agent. */
 void ratecap_tighten(plan *p, int64_t max_rate, int64_t max_vus);
 
+/* Clamps every scenario's VU counts (vus, startVUs, a ramping-vus stage's
+ * target, preAllocatedVUs and maxVUs) to p's maxVUs cap (0: none): an agent
+ * never starts more VUs for a scenario than the cluster may run in all,
+ * whatever its assignment says. A plan that passed ratecap_check is left
+ * as it was. */
+void ratecap_clamp_vus(plan *p);
+
+/* A LOAD's VU count for one scenario, clamped to p's maxVUs cap. */
+double ratecap_vus_load(const plan *p, double vus);
+
 /* Requests per second the closed-model scenarios of the whole cluster may
  * send: maxRate minus the open-model peak, whole requests; -1 when p has no
  * maxRate. */

@@ -8,6 +8,11 @@
   endless fragments, one huge frame, a ping flood to a client whose writes
   the server never reads. The agent's peak RSS stays bounded and each
   session ends with its own error kind, counted.
+- HTTP against hostile servers written here: endless `100 Continue`
+  responses (each request ends at libcurl's 300 KB of header sections, the
+  same error kind on both drivers, the lean driver's agent RSS near the
+  libcurl driver's) and a gzip bomb (the lean driver inflates no further
+  than the 4 MiB it keeps: its agent's CPU time under half libcurl's).
 - Extreme plans are refused at load with the limit named and the place
   (exit 104); a plan with many steps fits the wire (batches are split);
   an arrival rate far beyond maxVUs is counted as dropped iterations
@@ -166,14 +171,17 @@ def ws_frame(opcode, payload, fin=True, length=None):
     return head + payload
 
 
-class HostileWs:
-    """A WebSocket server on 127.0.0.1 written here: it answers the upgrade,
-    then does what behave(sock) says, one thread per connection. Its work
-    is bounded by behave itself; stop() closes everything."""
+class HostileServer:
+    """A server on 127.0.0.1 written here: each connection gets a thread
+    that runs greet(sock) (a subclass's handshake: True to go on), then does
+    what behave(sock, stopping) says. Its work is bounded by behave itself;
+    stop() closes everything, and close_after each connection once behave
+    returned."""
+
+    close_after = False
 
     def __init__(self, behave):
         self.behave = behave
-        self.sessions = 0
         self.sent = []  # bytes sent per connection
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -183,7 +191,7 @@ class HostileWs:
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
+        self.ls.listen(256)
         self.port = self.ls.getsockname()[1]
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -204,31 +212,29 @@ class HostileWs:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
-        import base64
-        import hashlib
         try:
             c.settimeout(10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            key = None
-            for line in data.split(b"\r\n"):
-                if line.lower().startswith(b"sec-websocket-key:"):
-                    key = line.split(b":", 1)[1].strip()
-            acc = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
-            with self.lock:
-                self.sessions += 1
+            if not self.greet(c):
+                return
             c.settimeout(30)
             sent = self.behave(c, self.stopping)
             with self.lock:
                 self.sent.append(sent)
+            if self.close_after:
+                c.close()
         except OSError:
             pass
+
+    @staticmethod
+    def read_head(c):
+        """The request head (up to its blank line), or None if the peer went."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        return data
 
     def stop(self):
         self.stopping.set()
@@ -242,6 +248,29 @@ class HostileWs:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class HostileWs(HostileServer):
+    """A WebSocket server: it answers the upgrade, then behaves."""
+
+    sessions = 0
+
+    def greet(self, c):
+        import base64
+        import hashlib
+        data = self.read_head(c)
+        if data is None:
+            return False
+        key = None
+        for line in data.split(b"\r\n"):
+            if line.lower().startswith(b"sec-websocket-key:"):
+                key = line.split(b":", 1)[1].strip()
+        acc = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+        with self.lock:
+            self.sessions += 1
+        return True
 
 
 def send_until_closed(c, stopping, chunks):
@@ -650,6 +679,98 @@ flow:
                     r"environment values 0\), more than the 64 MiB", err), "message: %r" % err)
 
 
+# ---- the lean HTTP driver against hostile HTTP servers ----
+
+class HostileHttp(HostileServer):
+    """An HTTP server: it reads one request's head, then behaves, then closes."""
+
+    requests = 0
+    close_after = True
+
+    def greet(self, c):
+        if self.read_head(c) is None:
+            return False
+        with self.lock:
+            self.requests += 1
+        return True
+
+
+def endless_continue(c, stopping):
+    """3 MB of `100 Continue` responses and never a final one."""
+    cont = b"HTTP/1.1 100 Continue\r\n\r\n" * 2000
+    return send_until_closed(c, stopping, [cont] * (3 * (1 << 20) // len(cont)))
+
+
+HTTP_VUS = 50
+
+
+def hostile_http_runs(behave, extra="", vus=HTTP_VUS):
+    """Runs vus VUs x 1 request against a HostileHttp(behave) on each
+    driver; returns {driver: (result, usage, bytes the server sent)}."""
+    out = {}
+    for driver in ("curl", "lean"):
+        with HostileHttp(behave) as srv:
+            r, use = run_measured(plan(srv.url, """
+executor: per-vu-iterations
+vus: %d
+iterations: 1
+maxDuration: 60s
+flow:
+  - get: /
+%s""" % (vus, extra)), "--http-driver", driver, timeout=90, usage=True)
+            sent = sum(srv.sent)
+            reqs = srv.requests
+        note("%s %s: peak RSS %d kB, CPU %.2f s, errors %s, server sent %d bytes to %d requests",
+             behave.__name__, driver, use["kb"], use["cpu_s"], r.errors_by_kind(), sent, reqs)
+        check(reqs == vus, "%s: the server saw %d requests, want %d" % (driver, reqs, vus))
+        check(r.count() == vus, "%s: herd counted %d requests" % (driver, r.count()))
+        out[driver] = (r, use, sent)
+    return out
+
+
+def test_http_endless_interim_responses():
+    """Endless `100 Continue` (3 MB each) to 50 VUs, the cookie jar on: each
+    request fails once its header sections pass 300 KB, as libcurl's do, with
+    the same error kind on both drivers, and the lean driver's agent stays
+    within 24 MB of the libcurl driver's (the old one kept every 1xx byte:
+    about 3 MB per VU)."""
+    runs = hostile_http_runs(endless_continue)
+    kinds = {d: runs[d][0].errors_by_kind() for d in runs}
+    check(len(kinds["curl"]) == 1 and list(kinds["curl"].values()) == [HTTP_VUS],
+          "curl: errors %s, want one kind x %d" % (kinds["curl"], HTTP_VUS))
+    check(kinds["lean"] == kinds["curl"], "lean errors %s, curl %s" % (kinds["lean"], kinds["curl"]))
+    check_peak(runs["lean"][1]["kb"], runs["curl"][1]["kb"] + 24 * 1024, "lean, endless 1xx")
+
+
+_BOMB = []
+
+
+def gzip_bomb(c, stopping):
+    """A 200 answer whose gzip body (about 250 KB) inflates to 256 MiB of zeros."""
+    import zlib
+    if not _BOMB:
+        z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        mib = bytes(1 << 20)
+        _BOMB.append(b"".join([z.compress(mib) for _ in range(256)] + [z.flush()]))
+    body = _BOMB[0]
+    head = ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
+            "Connection: close\r\n\r\n" % len(body)).encode()
+    return send_until_closed(c, stopping, [head + body])
+
+
+def test_http_gzip_bomb():
+    """`compression: true` and a gzip body that inflates to 256 MiB, to 4
+    VUs: both drivers count 4 requests without an error (the body kept for
+    checks is cut at 4 MiB on both), and the lean driver stops inflating
+    there: its agent's CPU time is under half the libcurl driver's (libcurl
+    inflates all of it; the old lean driver did too)."""
+    runs = hostile_http_runs(gzip_bomb, extra="    compression: true\n", vus=4)
+    kinds = {d: runs[d][0].errors_by_kind() for d in runs}
+    check(kinds == {"curl": {}, "lean": {}}, "errors %s, want none" % kinds)
+    cpu = {d: runs[d][1]["cpu_s"] for d in runs}
+    check(cpu["lean"] < cpu["curl"] / 2, "CPU time: lean %.2f s, curl %.2f s" % (cpu["lean"], cpu["curl"]))
+
+
 TESTS = [
     test_plan_too_many_vus,
     test_plan_rate_too_high,
@@ -669,6 +790,8 @@ TESTS = [
     test_plan_is_a_fifo,
     test_body_file_device_refused,
     test_assignment_too_large,
+    test_http_endless_interim_responses,
+    test_http_gzip_bomb,
 ]
 
 if __name__ == "__main__":

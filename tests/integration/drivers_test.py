@@ -786,11 +786,40 @@ def case_templates(driver):
     check(tx == srv.totals["read"], "data_sent %d != the server's %d" % (tx, srv.totals["read"]))
 
 
+INJECTION = "a HTTP/1.1\r\nHost: other\r\n\r\nGET /admin"
+
+
+def case_capture_injection(driver):
+    """A captured value that would split the request (a space, CR and LF in
+    a URL path, CR and LF in a header value) fails that request as `other`
+    on every driver and is never sent: the server sees only the requests
+    that carried no such value, never a second request smuggled in."""
+    import json
+    vus, iters = 2, 2
+    n = vus * iters
+    routes = {"/cap": lambda h: (200, [("Content-Type", "application/json")],
+                                 json.dumps({"v": INJECTION}).encode()),
+              "*": lambda h: (200, [], b"ok\n")}
+    r, srv = scripted_run(driver, routes, "inj", """
+  - get: /cap
+    capture:
+      v: { json: $.v }
+  - get: "/x/{{ v }}"
+  - get: /h
+    headers: { X-Tag: "{{ v }}" }
+""", vus, iters, head="cookies: false")
+    expect_code(r, 0)
+    paths = collections.Counter(p for _, p, _, _ in srv.seen)
+    check(paths == {"/cap": n}, "the server saw %s, expected only /cap x %d" % (dict(paths), n))
+    kinds = r.errors_by_kind()
+    check(kinds == {"other": 2 * n}, "errors_by_kind %s, expected other %d" % (kinds, 2 * n))
+
+
 CASES = [case_nginx_counts_statuses_bytes, case_chunked_bytes, case_checks_and_captures_without_templates,
          case_json_server_captures,
          case_httpbin_redirects, case_relative_locations, case_allowlist_redirect_hops,
          case_httpbin_cookies_redirects, case_cookie_jar, case_compression, case_templates,
-         case_connection_close]
+         case_connection_close, case_capture_injection]
 
 
 def per_driver(case, driver):

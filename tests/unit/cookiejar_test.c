@@ -218,6 +218,52 @@ static void test_absorb_get_and_limits(void)
 	cookiejar_fini(&j);
 }
 
+/* The jar holds at most COOKIEJAR_BYTES_MAX: big cookies push out the
+ * oldest, a replaced cookie stays (it keeps its place), and the bytes
+ * counted are those of the cookies kept. */
+static void test_bytes_bound(void)
+{
+	cookiejar j = { 0 };
+	static char line[4200];
+	size_t total = 0;
+
+	for (int i = 0; i < 300; i++) {
+		int n = snprintf(line, sizeof(line), "big%03d=", i);
+		memset(line + n, 'v', 1000);
+		line[n + 1000] = '\0';
+		set(&j, line, "h.test", "/");
+		CHECK(j.bytes <= COOKIEJAR_BYTES_MAX);
+	}
+	CHECK(j.n >= 40 && j.n < 70);
+	for (size_t i = 0; i < j.n; i++)
+		total += j.c[i].size;
+	CHECK_EQ_INT(total, j.bytes);
+	/* The newest are kept, the oldest went. */
+	sbuf v = { 0 };
+	CHECK_EQ_INT(cookiejar_get(&j, "big299", NOW, &v), 0);
+	free(v.p);
+	v = (sbuf){ 0 };
+	CHECK_EQ_INT(cookiejar_get(&j, "big000", NOW, &v), -1);
+	free(v.p);
+	/* The oldest kept, replaced by a bigger one: it stays, another goes. */
+	char oldest[16];
+	snprintf(oldest, sizeof(oldest), "%.6s", j.c[0].name);
+	size_t before = j.n, vlen = 1000 + (COOKIEJAR_BYTES_MAX - j.bytes) + 1;
+	int n = snprintf(line, sizeof(line), "%s=", oldest);
+	memset(line + n, 'w', vlen);
+	line[n + vlen] = '\0';
+	set(&j, line, "h.test", "/");
+	CHECK(j.bytes <= COOKIEJAR_BYTES_MAX);
+	CHECK_EQ_INT(j.n, before - 1);
+	CHECK_EQ_STR(j.c[0].name, oldest);
+	CHECK_EQ_INT(strlen(j.c[0].value), vlen);
+	cookiejar_clear(&j);
+	CHECK_EQ_INT(j.bytes, 0);
+	set(&j, "a=1", "h.test", "/");
+	CHECK_EQ_INT(j.bytes, j.c[0].size);
+	cookiejar_fini(&j);
+}
+
 int main(void)
 {
 	test_host_only_and_domain();
@@ -227,5 +273,6 @@ int main(void)
 	test_expiry();
 	test_refused_lines();
 	test_absorb_get_and_limits();
+	test_bytes_bound();
 	return check_done();
 }

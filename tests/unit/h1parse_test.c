@@ -22,6 +22,7 @@ typedef struct outcome {
 	h1p_framing framing;
 	uint64_t content_length, header_bytes, body_wire_bytes, body_bytes;
 	const char *why;
+	int too_large;
 	char *body;
 	size_t body_len;
 } outcome;
@@ -96,6 +97,7 @@ static void parse(const char *data, size_t len, int head, long step, int eof, ui
 	o->body_wire_bytes = p.body_wire_bytes;
 	o->body_bytes = p.body_bytes;
 	o->why = p.why;
+	o->too_large = p.too_large;
 }
 
 static int same(const outcome *a, const outcome *b)
@@ -552,6 +554,49 @@ static void test_random_splits(void)
 	}
 }
 
+/* Endless 1xx responses end at H1P_HEADERS_MAX in all (libcurl's limit on a
+ * response's header sections, its interim ones included); 1xx responses and
+ * a final one under it parse. */
+static void test_interim_flood(void)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	static const char fin[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	size_t clen = sizeof(cont) - 1, cap = H1P_HEADERS_MAX + 4096;
+	char *buf = malloc(cap + sizeof(fin));
+	outcome o = { .body = body_a };
+	size_t n = 0;
+
+	CHECK(buf != NULL);
+	if (buf == NULL)
+		return;
+	while (n + clen <= cap) {
+		memcpy(buf + n, cont, clen);
+		n += clen;
+	}
+	parse_all_ways(buf, n, 0, 0, &o);
+	CHECK_EQ_INT(o.rv, HERD_EPROTO);
+	CHECK_CONTAINS(o.why, "1xx responses included");
+	CHECK(o.too_large);
+	CHECK(o.used <= H1P_HEADERS_MAX && o.header_bytes <= H1P_HEADERS_MAX);
+	CHECK(o.used > H1P_HEADERS_MAX - clen);
+
+	/* Just under the limit, with the final response: parsed whole. */
+	n = ((H1P_HEADERS_MAX - (sizeof(fin) - 3)) / clen) * clen;
+	for (size_t i = 0; i < n; i += clen)
+		memcpy(buf + i, cont, clen);
+	memcpy(buf + n, fin, sizeof(fin) - 1);
+	n += sizeof(fin) - 1;
+	parse(buf, n, 0, 0, 0, BODY_MAX, &o);
+	CHECK_EQ_INT(o.rv, HERD_OK);
+	CHECK(o.done && o.status == 200 && o.body_len == 2);
+	/* One more 1xx response: too much. */
+	memmove(buf + clen, buf, n);
+	n += clen;
+	parse(buf, n, 0, 0, 0, BODY_MAX, &o);
+	CHECK_EQ_INT(o.rv, HERD_EPROTO);
+	free(buf);
+}
+
 int main(void)
 {
 	test_content_length();
@@ -561,6 +606,7 @@ int main(void)
 	test_pipelined();
 	test_sink_cap();
 	test_hostile();
+	test_interim_flood();
 	test_random_splits();
 	return check_done();
 }
