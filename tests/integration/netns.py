@@ -90,13 +90,19 @@ def _pid_alive(pid):
         return True
 
 
+def stale_name(name):
+    """True for a namespace a previous run of these tests left behind when
+    it was killed without its teardown (name "herdnt<pid>x..." with that
+    pid gone)."""
+    m = re.match(r"herdnt(\d+)x\d+-", name)
+    return bool(m) and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+
+
 def _remove_stale():
-    """Deletes namespaces a previous run of these tests left behind when it
-    was killed without its teardown (name "herdnt<pid>x..." with that pid
-    gone). Only the names are removed; no process is touched."""
+    """Deletes the namespaces of stale_name. Only the names are removed; no
+    process is touched."""
     for name in netns_list():
-        m = re.match(r"herdnt(\d+)x\d+-", name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if stale_name(name):
             ip_cmd("netns", "del", name, check=False)
 
 
