@@ -213,13 +213,15 @@ def test_compare_flags_the_slowed_step():
     nothing of a is, exit 99; markdown and JSON agree. (+15% was too small
     beside another suite sharing the 2 cores: b's p50 went +14.3% with
     P 0.16, rightly INCONCLUSIVE, while a's p95 moved +35% by the load
-    alone.)"""
+    alone.) Each run lasts 20 s: with both cores busy beside a 10 s run,
+    seconds short of the 20 requests a p50 window needs left 7-8 windows a
+    side, and even a +50% step came out P 0.011 after Bonferroni."""
     with nginx_ab("0.02") as ng:
         db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
-        base = run_herd(COMPARE.format(url=ng.url, secs=10), db=db, timeout=60)
+        base = run_herd(COMPARE.format(url=ng.url, secs=20), db=db, timeout=60)
         check(base.code == 0, "base run exit %d%s" % (base.code, base.tail()))
     with nginx_ab("0.03") as ng:
-        cand = run_herd(COMPARE.format(url=ng.url, secs=10), db=db, timeout=60)
+        cand = run_herd(COMPARE.format(url=ng.url, secs=20), db=db, timeout=60)
         check(cand.code == 0, "candidate run exit %d%s" % (cand.code, cand.tail()))
     code, out, err = results(db, "compare", "previous", "latest")
     note("compare:\n%s", out.rstrip())
