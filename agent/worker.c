@@ -802,9 +802,18 @@ static int64_t arrival_due(const scen_rt *r, int64_t k)
 /* How many of the scenario's arrivals are due at or before t. */
 static int64_t arrivals_due_by(const scen_rt *r, int64_t t)
 {
-	/* Arrival k is due when the rate's integral reaches k + phase. */
-	double due = sched_rate_arrivals(&r->rate, t - r->start_ns) - r->phase;
+	/* Arrival k is due when the rate's integral reaches k + phase; under a
+	 * set rate, k counts from when that rate took over (arrival_due). */
+	double due = r->live ? (double)(t - r->live_from_ns) / 1e9 * r->live_rate - r->phase
+	                     : sched_rate_arrivals(&r->rate, t - r->start_ns) - r->phase;
 	return due >= 0 ? (int64_t)floor(due) + 1 : 0;
+}
+
+/* The offered load: every arrival due, whether it starts or is dropped. */
+static void offer_arrivals(worker *w, const scen_rt *r, int64_t n)
+{
+	agg_count(w->cur, (agg_key){ .metric = AM_OFFERED_ITERATIONS, .method = 0xff,
+	                            .scenario = r->idx, .step = AGG_NONE }, (uint64_t)n);
 }
 
 /*
@@ -815,6 +824,7 @@ static int64_t arrivals_due_by(const scen_rt *r, int64_t t)
  */
 static void drop_arrivals(worker *w, scen_rt *r, int64_t n)
 {
+	offer_arrivals(w, r, n);
 	agg_count(w->cur, (agg_key){ .metric = AM_DROPPED_ITERATIONS, .method = 0xff,
 	                            .scenario = r->idx, .step = AGG_NONE }, (uint64_t)n);
 	if (!r->drops_logged) {
@@ -843,9 +853,6 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 	}
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
-		/* The offered load: every arrival due, whether it starts or not. */
-		agg_count(w->cur, (agg_key){ .metric = AM_OFFERED_ITERATIONS, .method = 0xff,
-		                            .scenario = r->idx, .step = AGG_NONE }, 1);
 		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
 			free_vu = vu_alloc(w, r);
 		if (free_vu == NULL) {
@@ -854,6 +861,7 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 			r->starved = 1;
 			continue;
 		}
+		offer_arrivals(w, r, 1);
 		start_iteration(w, r, free_vu, r->next_arrival_ns);
 		/* From the start each time, so rounding never accumulates. */
 		r->arrival_k++;
@@ -894,6 +902,13 @@ static void take_load(worker *w, scen_rt *r, int64_t now)
 	r->load_seq = seq;
 	r->live = 1;
 	if (arrival_rate(r->s)) {
+		if (r->starved) {
+			/* The arrivals due at the old rate while no VU was free are
+			 * dropped before the count starts again at the new one. */
+			int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
+			if (n > 0)
+				drop_arrivals(w, r, n);
+		}
 		/* Per timeUnit to per second, then this worker's equal part. */
 		r->live_rate = value * 1000.0 / (double)r->s->time_unit_ms / (double)(pl->nworkers ? pl->nworkers : 1);
 		r->live_from_ns = now > r->start_ns ? now : r->start_ns;

@@ -272,6 +272,15 @@ scenarios:
               "sustainable %g, reason %r" % (cap["sustainable"], cap["reason"]))
         check(r.herd()["status"] == "lower bound", "status %r" % r.herd()["status"])
         check(ng.access_log_lines() == r.count(), "nginx %d, herd %d" % (ng.access_log_lines(), r.count()))
+        # Under the levels' set rates too, every due arrival is offered once:
+        # started (one request each, as nginx saw) or dropped.
+        offered = r.metric("offered_iterations")["count"]
+        started = r.metric("iterations_started")["count"]
+        drops = r.metric("dropped_iterations")["count"]
+        note("offered %d, started %d, dropped %d", offered, started, drops)
+        check(started == ng.access_log_lines() and started + drops == offered,
+              "started %d (nginx %d) + dropped %d != offered %d"
+              % (started, ng.access_log_lines(), drops, offered))
 
 
 def test_objective_errors_at_line_column():

@@ -403,6 +403,34 @@ def test_offered_vs_achieved_sql():
     check(tmo == [], "no request of this run timed out: %s" % tmo)
 
 
+def test_offered_counts_every_dropped_arrival():
+    """Drops in batches: every due arrival is offered once, started or dropped.
+
+    One VU holding each request 50 ms starts at most 20 of the 100 arrivals
+    due each second; the rest are dropped while it is busy, several at a time
+    when it comes free. offered_iterations must still be the rate's integral.
+    """
+    plan = OFFERED_PLAN.split("  browse:")[0].replace("rate: 40", "rate: 100").replace(
+        "preAllocatedVUs: 2\n    maxVUs: 2", "preAllocatedVUs: 1\n    maxVUs: 1")
+    check("rate: 100" in plan and "maxVUs: 1\n" in plan, "plan not rewritten: %s" % plan)
+    with SlowPool() as srv:
+        r = run_herd(plan % srv.url, "--workers", "1", timeout=60)
+    check(r.code == 0, "herd exited %d%s" % (r.code, r.tail()))
+    offered = r.metric("offered_iterations")["count"]
+    started = r.metric("iterations_started")["count"]
+    drops = r.metric("dropped_iterations")["count"]
+    served = sum(1 for e in srv.log if e[0] == "/hold")
+    note("100/s for 3 s on one VU: offered %d, started %d (server %d), dropped %d",
+         offered, started, served, drops)
+    check(offered == 300, "300 arrivals were due in 3 s at 100/s; offered says %d" % offered)
+    check(started == served, "iterations started %d != the server's /hold requests %d"
+          % (started, served))
+    check(started + drops == offered, "started %d + dropped %d != offered %d"
+          % (started, drops, offered))
+    check(drops > offered // 2, "one VU at 50 ms a request cannot start half of 100/s: dropped %d"
+          % drops)
+
+
 def test_vus_max_keeps_ended_workers():
     """vus_max: a worker that ended first still counts its VUs in the last interval."""
     plan = """name: workers
@@ -489,6 +517,7 @@ if __name__ == "__main__":
         test_connect_timeout_curl,
         test_connect_timeout_lean,
         test_offered_vs_achieved_sql,
+        test_offered_counts_every_dropped_arrival,
         test_vus_max_keeps_ended_workers,
         test_list_duration_is_the_summarys,
         test_cluster_run_records_duration,
