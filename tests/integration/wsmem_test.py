@@ -142,6 +142,34 @@ def one_per_vu(log, kind, word):
     check(not bad, "%s: messages not from their own session's VU: %s" % (kind, bad))
 
 
+def run_sessions(srv, path, steps, ping=None):
+    """Runs VUS VUs, one session each to path?vu=VU with the session steps
+    given (YAML lines at the session's indentation)."""
+    return run_herd(plan(srv.url, """
+executor: per-vu-iterations
+vus: %d
+iterations: 1
+flow:
+  - ws: %s?vu={{ __VU }}
+%s    session:
+%s""" % (VUS, path, "    ping: %s\n" % ping if ping else "", steps)), timeout=60)
+
+
+def check_exchange(r, srv, kind, word):
+    """Checks a run of run_sessions in which each session received 2 messages
+    from the server, sent `word VU` and received its answer, then closed
+    with 1000: no errors, the server's log, herd's counts, the close codes."""
+    expect_ok(r)
+    sent, got = metric_count(r, "ws_msgs_sent"), metric_count(r, "ws_msgs_received")
+    note("%s: server log %d messages; herd sent %d received %d; close codes %s", kind,
+         len(srv.log), sent, got, sorted(set(srv.close_codes)))
+    check(not r.errors_by_kind(), "errors: %s" % r.errors_by_kind())
+    one_per_vu(srv.log, kind, word)
+    check(sent == VUS, "ws_msgs_sent %d, want %d" % (sent, VUS))
+    check(got == 3 * VUS, "ws_msgs_received %d, want %d" % (got, 3 * VUS))
+    check(srv.close_codes == [1000] * VUS, "close codes %s" % srv.close_codes)
+
+
 def test_push_after_idle():
     """Each session waits (context released) for two pushes the server sends
     after idling, pinging every 300 ms meanwhile, thinks, then sends an ack
@@ -149,32 +177,15 @@ def test_push_after_idle():
     with the VU's own number, each pushed message was received once, and
     every session closed with 1000."""
     with IdleServer() as srv:
-        r = run_herd(plan(srv.url, """
-executor: per-vu-iterations
-vus: %d
-iterations: 1
-flow:
-  - ws: /push?vu={{ __VU }}
-    ping: 300ms
-    session:
+        r = run_sessions(srv, "/push", """\
       - expect: { contains: 'push-1 vu={{ __VU }}', within: 10s }
       - expect: { contains: 'push-2 vu={{ __VU }}', within: 10s }
       - think: 700ms
       - send: 'ack {{ __VU }}'
       - expect: { contains: 'ok ack {{ __VU }}', within: 10s }
       - close: 1000
-""" % VUS), timeout=60)
-        expect_ok(r)
-        note("push: server log %d messages; herd sent %d received %d; close codes %s", len(srv.log),
-             metric_count(r, "ws_msgs_sent"), metric_count(r, "ws_msgs_received"),
-             sorted(set(srv.close_codes)))
-        check(not r.errors_by_kind(), "errors: %s" % r.errors_by_kind())
-        one_per_vu(srv.log, "push", "ack")
-        check(metric_count(r, "ws_msgs_sent") == VUS, "ws_msgs_sent %d, want %d"
-              % (metric_count(r, "ws_msgs_sent"), VUS))
-        check(metric_count(r, "ws_msgs_received") == 3 * VUS, "ws_msgs_received %d, want %d"
-              % (metric_count(r, "ws_msgs_received"), 3 * VUS))
-        check(srv.close_codes == [1000] * VUS, "close codes %s" % srv.close_codes)
+""", ping="300ms")
+        check_exchange(r, srv, "push", "ack")
 
 
 def test_split_frames_and_fragments():
@@ -185,27 +196,14 @@ def test_split_frames_and_fragments():
     'got': the server logged one per VU, and herd received 2 + 1 messages
     per session."""
     with IdleServer() as srv:
-        r = run_herd(plan(srv.url, """
-executor: per-vu-iterations
-vus: %d
-iterations: 1
-flow:
-  - ws: /split?vu={{ __VU }}
-    session:
+        r = run_sessions(srv, "/split", """\
       - expect: { json: { path: "$.vu", equals: "{{ __VU }}" }, within: 10s }
       - expect: { json: { path: "$.second", equals: "{{ __VU }}" }, within: 10s }
       - send: 'got {{ __VU }}'
       - expect: { contains: 'ok got {{ __VU }}', within: 10s }
       - close: 1000
-""" % VUS), timeout=60)
-        expect_ok(r)
-        note("split: server log %d messages; herd received %d", len(srv.log),
-             metric_count(r, "ws_msgs_received"))
-        check(not r.errors_by_kind(), "errors: %s" % r.errors_by_kind())
-        one_per_vu(srv.log, "split", "got")
-        check(metric_count(r, "ws_msgs_received") == 3 * VUS, "ws_msgs_received %d, want %d"
-              % (metric_count(r, "ws_msgs_received"), 3 * VUS))
-        check(srv.close_codes == [1000] * VUS, "close codes %s" % srv.close_codes)
+""")
+        check_exchange(r, srv, "split", "got")
 
 
 def test_server_close_while_idle():
@@ -214,16 +212,10 @@ def test_server_close_while_idle():
     server received 1000 from every session), every session ends without an
     error, and none lasted anywhere near the hold."""
     with IdleServer() as srv:
-        r = run_herd(plan(srv.url, """
-executor: per-vu-iterations
-vus: %d
-iterations: 1
-flow:
-  - ws: /idleclose?vu={{ __VU }}
-    session:
+        r = run_sessions(srv, "/idleclose", """\
       - hold: 20s
       - close: 1000
-""" % VUS), timeout=60)
+""")
         expect_ok(r)
         dur = r.metric("ws_session_duration")
         note("idleclose: sessions %d; durations min %.0f max %.0f ms; close codes %s",
