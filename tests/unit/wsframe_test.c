@@ -129,7 +129,7 @@ int main(void)
 	check_all_ways();
 
 	/* Every length form, masked (as a client sends) and not. */
-	static const size_t lens[] = { 0, 1, 125, 126, 127, 65535, 65536, 70000 };
+	static const size_t lens[] = {0, 1, 125, 126, 127, 65535, 65536, 70000};
 	for (int masked = 0; masked < 2; masked++) {
 		reset();
 		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
