@@ -5,7 +5,9 @@
  * mbedTLS's SHA-1 and base64, then frames with wslay's event API; wss://
  * runs all of it through a TLS session (agent/tlsconn). A session's
  * operations (send, expect, loop, think, hold, close) run as a small
- * interpreter; waits and pings are deadlines in one heap per worker.
+ * interpreter; waits and pings are deadlines in one heap per worker. An
+ * idle session holds no wslay context and no upgrade buffers (about 1.3 KB
+ * in all): see ctx_release_idle().
  */
 #include <errno.h>
 #include <netdb.h>
@@ -31,6 +33,7 @@
 #include "agent/tcp.h"
 #include "agent/tlsconn.h"
 #include "agent/worker.h"
+#include "agent/wsframe.h"
 #include "common/clock.h"
 #include "common/dheap.h"
 #include "common/err.h"
@@ -74,20 +77,6 @@ typedef struct ws_rt {
 
 typedef struct ws_conn ws_conn;
 
-/*
- * Follows the frames wslay writes, so that a data message counts as sent
- * once the last byte of its final frame has been written. wslay has no
- * callback for that, and its queued-message count also holds the pings,
- * pongs and close frames, so the driver reads its own output instead.
- */
-typedef struct ws_otrack {
-	uint8_t hdr[14];   /* the header of the frame in progress */
-	uint8_t hlen;      /* bytes of it seen */
-	uint8_t in_payload;
-	uint8_t ends_msg;  /* the frame is the last of a text or binary message */
-	uint64_t left;     /* payload bytes still to be written */
-} ws_otrack;
-
 typedef struct ws_state {
 	worker *w;
 	const plan *p;
@@ -96,6 +85,7 @@ typedef struct ws_state {
 	size_t nrts;
 	dheap deadlines; /* sessions with a deadline */
 	sbuf tmp;       /* rendered templates of the send in progress */
+	char *hs;       /* HS_MAX + 1 bytes: upgrade responses are read here */
 	tlsconn_cfg *tls; /* for wss:// steps, NULL when the plan has none */
 	int cert_logged;  /* a refused certificate was logged (once per worker) */
 } ws_state;
@@ -130,11 +120,17 @@ struct ws_conn {
 	ws_phase phase;
 	int err;              /* the session's first error, NO_ERR when none */
 	int status;           /* the upgrade's HTTP status */
-	sbuf out;             /* the upgrade request */
+	sbuf out;             /* the upgrade request, freed once sent */
 	size_t out_sent;
-	char *in;             /* the upgrade response; bytes after it go to wslay first */
+	char *in;             /* a partial upgrade response, or the bytes after it (for wslay); NULL when none */
 	size_t in_len, in_off;
 	char accept[32];      /* the Sec-WebSocket-Accept we expect */
+	/*
+	 * wslay's context (8.8 KB, its 4 KB input and output buffers inside)
+	 * exists only while the session has something to do: it is made when
+	 * bytes arrive or a send, ping or close is due, and freed once wslay
+	 * holds nothing (ctx_release_idle). NULL while the session idles.
+	 */
 	wslay_event_context_ptr ctx;
 	int64_t t_start, t_open;
 	int64_t hs_deadline, next_ping;
@@ -153,7 +149,8 @@ struct ws_conn {
 	int abnormal_code;    /* the close code of an abnormal end (1006: no close frame), 0 when none */
 	uint64_t bytes_in, bytes_out;
 	uint64_t rng;
-	ws_otrack ot;          /* what send_cb has written of the frame in progress */
+	wsframe_scan ot;       /* what send_cb has written: counts data messages sent */
+	wsframe_scan it;       /* what recv_cb has handed to wslay: where its frames end */
 	tlsconn *tls;          /* wss://: the TLS session over fd */
 	uint32_t rd_wait;      /* what a read waits for: EPOLLIN, or EPOLLOUT when TLS must write first */
 	uint32_t wr_wait;      /* what a write waits for: EPOLLOUT, or EPOLLIN when TLS must read first */
@@ -222,12 +219,21 @@ static uint64_t span_us(int64_t a, int64_t b)
 
 static void on_fd(void *arg, int fd, uint32_t events);
 
+/* Drops what c->in holds: a partial upgrade response or frames for wslay. */
+static void in_free(ws_conn *c)
+{
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_off = 0;
+}
+
 static void conn_close(ws_conn *c)
 {
 	if (c->ctx != NULL) {
 		wslay_event_context_free(c->ctx);
 		c->ctx = NULL;
 	}
+	in_free(c);
 	if (c->tls != NULL) {
 		tlsconn_free(c->tls);
 		c->tls = NULL;
@@ -497,51 +503,6 @@ static int matches(ws_conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
-/* ---- what was written ---- */
-
-/* Header length of the frame whose first hlen (>= 2) header bytes are in t. */
-static size_t otrack_header_len(const ws_otrack *t)
-{
-	uint8_t len7 = t->hdr[1] & 0x7f;
-	return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (t->hdr[1] & 0x80 ? 4 : 0);
-}
-
-/* Feeds n bytes written to the peer; returns how many data messages they
- * completed. Frames are parsed as wslay built them, so they are well formed. */
-static uint64_t otrack_feed(ws_otrack *t, const uint8_t *p, size_t n)
-{
-	uint64_t done = 0;
-	while (n > 0) {
-		if (t->in_payload) {
-			size_t take = t->left < n ? (size_t)t->left : n;
-			t->left -= take;
-			p += take;
-			n -= take;
-		} else {
-			t->hdr[t->hlen++] = *p++;
-			n--;
-			if (t->hlen < 2 || t->hlen < otrack_header_len(t))
-				continue;
-			uint8_t len7 = t->hdr[1] & 0x7f;
-			t->left = len7;
-			if (len7 >= 126) {
-				t->left = 0;
-				for (int i = 0; i < (len7 == 126 ? 2 : 8); i++)
-					t->left = t->left << 8 | t->hdr[2 + i];
-			}
-			/* Opcodes 0 (continuation), 1 (text) and 2 (binary) carry data. */
-			t->ends_msg = (t->hdr[0] & 0x80) != 0 && (t->hdr[0] & 0x0f) <= 2;
-			t->in_payload = 1;
-		}
-		if (t->in_payload && t->left == 0) {
-			done += t->ends_msg;
-			t->in_payload = 0;
-			t->hlen = 0;
-		}
-	}
-	return done;
-}
-
 /* ---- wslay callbacks ---- */
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -554,16 +515,20 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
-	/* Frames that came in with the upgrade response go first. */
+	/* Frames that came in with the upgrade response go first. Every byte
+	 * handed to wslay also goes through c->it, to know where frames end. */
 	if (c->in_off < c->in_len) {
 		size_t n = c->in_len - c->in_off < len ? c->in_len - c->in_off : len;
 		memcpy(buf, c->in + c->in_off, n);
 		c->in_off += n;
+		wsframe_feed(&c->it, buf, n);
 		return (ssize_t)n;
 	}
 	ssize_t n = io_read(c, buf, len);
-	if (n > 0)
+	if (n > 0) {
+		wsframe_feed(&c->it, buf, (size_t)n);
 		return n;
+	}
 	if (n == IO_AGAIN) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
@@ -581,7 +546,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 	/* wslay sends the same bytes again after a WOULDBLOCK, as TLS needs. */
 	ssize_t n = io_write(c, data, len);
 	if (n > 0) {
-		uint64_t sent = otrack_feed(&c->ot, data, (size_t)n);
+		uint64_t sent = wsframe_feed(&c->ot, data, (size_t)n);
 		if (sent > 0)
 			count_msgs(c, AM_WS_MSGS_SENT, sent);
 		return n;
@@ -667,6 +632,44 @@ static const struct wslay_event_callbacks callbacks = {
 	.on_msg_recv_callback = on_msg_cb,
 };
 
+/* ---- wslay's context, only while the session is busy ---- */
+
+/* Makes c's wslay context if it has none. Returns a herd_err. */
+static int ctx_ensure(ws_conn *c)
+{
+	if (c->ctx != NULL)
+		return HERD_OK;
+	if (wslay_event_context_client_init(&c->ctx, &callbacks, c) != 0) {
+		c->ctx = NULL;
+		return HERD_ENOMEM;
+	}
+	wslay_event_config_set_max_recv_msg_length(c->ctx, (uint64_t)c->s->ws->max_message);
+	return HERD_OK;
+}
+
+/*
+ * Frees c's wslay context when it holds no state a new one would lack: no
+ * output queued or half written, no input buffered, no partial frame or
+ * fragmented message, no close sent, queued or received. wslay reads
+ * until its recv callback would block, so after wslay_event_recv() its
+ * input buffer holds at most the start of a frame; c->it, which saw every
+ * byte handed to wslay, says whether even that is empty (wslay has no such
+ * query). A new context then starts exactly where this one stands.
+ */
+static void ctx_release_idle(ws_conn *c)
+{
+	if (c->ctx == NULL || c->eof || c->close_code != 0 || c->wait == W_CLOSE || c->limit_err != NO_ERR ||
+	    c->in_off < c->in_len || !wsframe_at_rest(&c->it) || !wsframe_at_rest(&c->ot))
+		return;
+	if (!wslay_event_want_read(c->ctx) || wslay_event_want_write(c->ctx) ||
+	    wslay_event_get_queued_msg_count(c->ctx) > 0 || wslay_event_get_close_sent(c->ctx) ||
+	    wslay_event_get_close_received(c->ctx))
+		return;
+	wslay_event_context_free(c->ctx);
+	c->ctx = NULL;
+	in_free(c);
+}
+
 /* ---- the open session ---- */
 
 /* How an open session ended, once wslay wants neither to read nor write. An
@@ -728,11 +731,16 @@ static int pump(ws_conn *c)
 		finish(c, ERRK_OTHER);
 		return 1;
 	}
+	ctx_release_idle(c);
 	return 0;
 }
 
 static void on_open_io(ws_conn *c, uint32_t events)
 {
+	if (ctx_ensure(c) != HERD_OK) {
+		finish(c, ERRK_OTHER);
+		return;
+	}
 	if (events & (c->rd_wait | EPOLLERR | EPOLLHUP)) {
 		/* A read error leaves c->eof set; frames read before it were handled. */
 		if (wslay_event_recv(c->ctx) != 0 && !c->eof)
@@ -765,40 +773,39 @@ static const char *header(const char *head, const char *name, size_t *len)
 	return NULL;
 }
 
-/* Checks the upgrade response in c->in[0..hlen). Returns NO_ERR or an errk. */
-static int check_response(ws_conn *c, size_t hlen)
+/* Checks the upgrade response in head[0..hlen). Returns NO_ERR or an errk. */
+static int check_response(ws_conn *c, char *head, size_t hlen)
 {
 	const char *v;
 	size_t len;
 	int st = 0;
-	char saved = c->in[hlen];
+	char saved = head[hlen];
 
-	c->in[hlen] = '\0';
-	if (sscanf(c->in, "HTTP/1.%*[01] %3d", &st) != 1 || st < 100 || st > 999) {
-		c->in[hlen] = saved;
+	head[hlen] = '\0';
+	if (sscanf(head, "HTTP/1.%*[01] %3d", &st) != 1 || st < 100 || st > 999) {
+		head[hlen] = saved;
 		return ERRK_WS_PROTOCOL;
 	}
 	c->status = st;
 	int err = NO_ERR;
 	if (st != 101)
 		err = ERRK_WS_REJECTED;
-	else if ((v = header(c->in, "Sec-WebSocket-Accept", &len)) == NULL ||
+	else if ((v = header(head, "Sec-WebSocket-Accept", &len)) == NULL ||
 	         len != strlen(c->accept) || memcmp(v, c->accept, len) != 0)
 		err = ERRK_WS_BAD_ACCEPT;
-	else if ((v = header(c->in, "Upgrade", &len)) == NULL || len != 9 ||
+	else if ((v = header(head, "Upgrade", &len)) == NULL || len != 9 ||
 	         strncasecmp(v, "websocket", 9) != 0)
 		err = ERRK_WS_PROTOCOL;
-	c->in[hlen] = saved;
+	head[hlen] = saved;
 	return err;
 }
 
 static void begin_session(ws_conn *c)
 {
-	if (wslay_event_context_client_init(&c->ctx, &callbacks, c) != 0) {
+	if (ctx_ensure(c) != HERD_OK) {
 		finish(c, ERRK_OTHER);
 		return;
 	}
-	wslay_event_config_set_max_recv_msg_length(c->ctx, (uint64_t)c->s->ws->max_message);
 	c->in_frames = 0;
 	c->limit_err = NO_ERR;
 	c->phase = WP_OPEN;
@@ -816,36 +823,62 @@ static void begin_session(ws_conn *c)
 	pump(c);
 }
 
+/* Makes c->in a copy of buf[0..n), or none when n is 0. Returns a herd_err. */
+static int keep_in(ws_conn *c, const char *buf, size_t n)
+{
+	char *p = NULL;
+	if (n > 0) {
+		if ((p = malloc(n)) == NULL)
+			return HERD_ENOMEM;
+		memcpy(p, buf, n);
+	}
+	in_free(c);
+	c->in = p;
+	c->in_len = n;
+	return HERD_OK;
+}
+
+/*
+ * Reads the upgrade response into the worker's buffer, so that a session
+ * keeps none: only a response split across reads keeps its start (in
+ * c->in), and only frames that came with it are kept for wslay.
+ */
 static void hs_read(ws_conn *c)
 {
+	char *buf = c->st->hs;
+	size_t have = c->in_len;
+
+	if (have > 0)
+		memcpy(buf, c->in, have);
 	for (;;) {
-		ssize_t n = io_read(c, c->in + c->in_len, HS_MAX - c->in_len);
+		ssize_t n = io_read(c, buf + have, HS_MAX - have);
 		if (n == IO_AGAIN) {
-			if (conn_watch(c, c->rd_wait) != HERD_OK)
+			if (keep_in(c, buf, have) != HERD_OK || conn_watch(c, c->rd_wait) != HERD_OK)
 				finish(c, ERRK_OTHER);
 			return;
 		}
 		if (n <= 0) {
-			finish(c, c->in_len > 0 ? ERRK_WS_PROTOCOL : ERRK_RESET);
+			finish(c, have > 0 ? ERRK_WS_PROTOCOL : ERRK_RESET);
 			return;
 		}
-		c->in_len += (size_t)n;
-		c->in[c->in_len] = '\0';
-		const char *end = strstr(c->in, "\r\n\r\n");
+		have += (size_t)n;
+		buf[have] = '\0';
+		const char *end = strstr(buf, "\r\n\r\n");
 		if (end == NULL) {
-			if (c->in_len >= HS_MAX) {
+			if (have >= HS_MAX) {
 				finish(c, ERRK_WS_PROTOCOL);
 				return; /* c may already run the VU's next session */
 			}
 			continue;
 		}
-		size_t hlen = (size_t)(end + 4 - c->in);
-		int err = check_response(c, hlen);
+		size_t hlen = (size_t)(end + 4 - buf);
+		int err = check_response(c, buf, hlen);
+		if (err == NO_ERR && keep_in(c, buf + hlen, have - hlen) != HERD_OK)
+			err = ERRK_OTHER;
 		if (err != NO_ERR) {
 			finish(c, err);
 			return;
 		}
-		c->in_off = hlen;
 		begin_session(c);
 		return;
 	}
@@ -867,6 +900,9 @@ static void hs_send(ws_conn *c)
 		finish(c, ERRK_RESET);
 		return;
 	}
+	/* The request is out: a session keeps no copy of it. */
+	free(c->out.p);
+	memset(&c->out, 0, sizeof(c->out));
 	c->phase = WP_HS_RECV;
 	c->rd_wait = EPOLLIN;
 	if (conn_watch(c, EPOLLIN) != HERD_OK)
@@ -1098,6 +1134,8 @@ static int ws_init(worker *w, void **state)
 		return HERD_ENOMEM;
 	st->w = w;
 	st->p = p;
+	if ((st->hs = malloc(HS_MAX + 1)) == NULL)
+		goto fail;
 	if ((st->first = calloc(p->nscenarios + 1, sizeof(*st->first))) == NULL)
 		goto fail;
 	st->nrts = plan_step_offsets(p, st->first);
@@ -1144,6 +1182,7 @@ static void ws_fini(void *state)
 	free(st->first);
 	dheap_fini(&st->deadlines);
 	free(st->tmp.p);
+	free(st->hs);
 	free(st);
 }
 
@@ -1169,8 +1208,6 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 		dheap_node_init(&c->dl);
 		v->ws_conn = c;
 	}
-	if (c->in == NULL && (c->in = malloc(HS_MAX + 1)) == NULL)
-		return HERD_ENOMEM;
 	c->s = s;
 	c->rt = rt;
 	c->err = NO_ERR;
@@ -1192,6 +1229,7 @@ static int ws_start(void *state, vu *v, const plan_step *s)
 	c->wr_wait = EPOLLOUT;
 	c->depth = 0;
 	memset(&c->ot, 0, sizeof(c->ot));
+	memset(&c->it, 0, sizeof(c->it));
 
 	int rv = build_request(c);
 	if (rv != HERD_OK)
@@ -1227,6 +1265,11 @@ static void on_deadline(ws_conn *c, int64_t now)
 	}
 	if (c->phase != WP_OPEN) {
 		finish(c, ERRK_TIMEOUT);
+		return;
+	}
+	/* A ping, a send after a think or a close may be due: wslay queues them. */
+	if (ctx_ensure(c) != HERD_OK) {
+		finish(c, ERRK_OTHER);
 		return;
 	}
 	if (c->next_ping > 0 && c->next_ping <= now && c->wait != W_CLOSE) {
