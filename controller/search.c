@@ -57,6 +57,7 @@ const char *search_verdict_name(search_verdict v)
 	case SEARCH_PASS: return "pass";
 	case SEARCH_FAIL: return "fail";
 	case SEARCH_LIMITED: return "generator-limited";
+	case SEARCH_CUT: return "interrupted";
 	}
 	return "?";
 }
@@ -539,8 +540,8 @@ void search_interrupt(search *s, int64_t since_ms, const char *why)
 			continue;
 		if (i < first)
 			first = i;
-		l->verdict = SEARCH_LIMITED;
-		snprintf(l->why, sizeof(l->why), "interrupted: %s", why);
+		l->verdict = SEARCH_CUT;
+		snprintf(l->why, sizeof(l->why), "%s", why);
 	}
 	/* Done on whole data before the agent went silent: the answer stands. */
 	if (s->ph == PH_DONE && first == s->nlv)
@@ -650,7 +651,7 @@ void search_fit_levels(const search *s, search_fit *out)
 	for (size_t i = 0; i < s->nlv; i++) {
 		const search_level *l = &s->lv[i];
 		double thr = l->rps > 0 ? l->rps : l->iter_rate;
-		if (l->verdict == SEARCH_LIMITED || !(thr > 0))
+		if (l->verdict == SEARCH_LIMITED || l->verdict == SEARCH_CUT || !(thr > 0))
 			continue;
 		p[n].x = thr;
 		p[n].y = l->p95_ms;

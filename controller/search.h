@@ -35,9 +35,11 @@ typedef enum search_verdict {
 	SEARCH_PASS = 0,
 	SEARCH_FAIL,    /* an objective broke: why names it with its value */
 	SEARCH_LIMITED, /* generator-limited: why says how */
+	SEARCH_CUT,     /* interrupted: its hold ran after an agent was last heard, so
+	                 * part of its load was never applied; not judged, why says why */
 } search_verdict;
 
-/* "pass", "fail", "generator-limited". */
+/* "pass", "fail", "generator-limited", "interrupted". */
 const char *search_verdict_name(search_verdict v);
 
 /* One level judged. */

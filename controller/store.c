@@ -271,6 +271,39 @@ static const migration migrations[] = {
 	"  holdout_k INTEGER,"
 	"  holdout_error REAL"
 	");", NULL},
+
+	/* 5 -> 6: a level cut short by a lost or stopped agent is 'interrupted',
+	 * no longer 'generator-limited' with a why of "interrupted: ...". A
+	 * CHECK cannot be altered, so the table is rebuilt (no table refers to
+	 * it) and the rows stored under 5 are relabelled. */
+	{"CREATE TABLE capacity_levels_v6 ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  scenario TEXT NOT NULL,"
+	"  load REAL NOT NULL,"
+	"  refine INTEGER NOT NULL,"
+	"  from_ms INTEGER NOT NULL,"
+	"  to_ms INTEGER NOT NULL,"
+	"  offered REAL NOT NULL,"
+	"  achieved REAL NOT NULL,"
+	"  rps REAL NOT NULL,"
+	"  p50_ms REAL NOT NULL,"
+	"  p95_ms REAL NOT NULL,"
+	"  p99_ms REAL NOT NULL,"
+	"  error_rate REAL NOT NULL,"
+	"  dropped INTEGER NOT NULL,"
+	"  max_cpu REAL NOT NULL,"
+	"  verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail', 'generator-limited', 'interrupted')),"
+	"  why TEXT,"
+	"  PRIMARY KEY (run_id, idx)"
+	");"
+	"INSERT INTO capacity_levels_v6 SELECT run_id, idx, scenario, load, refine, from_ms, to_ms, offered,"
+	"  achieved, rps, p50_ms, p95_ms, p99_ms, error_rate, dropped, max_cpu,"
+	"  CASE WHEN verdict = 'generator-limited' AND why LIKE 'interrupted: %' THEN 'interrupted' ELSE verdict END,"
+	"  CASE WHEN verdict = 'generator-limited' AND why LIKE 'interrupted: %' THEN substr(why, 14) ELSE why END"
+	"  FROM capacity_levels;"
+	"DROP TABLE capacity_levels;"
+	"ALTER TABLE capacity_levels_v6 RENAME TO capacity_levels;", NULL},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -31,7 +31,7 @@
  * view (docs/store.md), version 4 herd serve's schedules, scheduled_runs
  * and deliveries (controller/store_serve.h); older files are migrated when
  * opened. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 typedef struct store store;
 

@@ -239,8 +239,8 @@ def test_agent_killed_mid_search():
         soft([(l["load"], l["verdict"]) for l in lv[:2]] == [(100, "pass"), (130, "pass")],
              "the levels before the loss: %s" % levels_text(cap))
         # Level 3, when it was judged before the loss was seen, is re-marked.
-        soft(len(lv) == 2 or (len(lv) == 3 and lv[2]["verdict"] == "generator-limited"
-                              and lv[2]["why"].startswith("interrupted: agent a2 lost")),
+        soft(len(lv) == 2 or (len(lv) == 3 and lv[2]["verdict"] == "interrupted"
+                              and lv[2]["why"].startswith("agent a2 lost")),
              "levels after the loss: %s" % levels_text(cap))
         text = cl.ctl.text()
         soft("capacity (scenario find, breaking-point, model arrival-rate): interrupted" in text

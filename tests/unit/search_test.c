@@ -14,12 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "common/err.h"
 #include "common/plan.h"
 #include "controller/outcome.h"
 #include "controller/search.h"
 #include "controller/searchrun.h"
+#include "controller/store.h"
 #include "tests/unit/check.h"
 
 static plan *load_plan(const char *extra, const char *objectives)
@@ -467,8 +471,9 @@ static void test_interrupted(void)
 	r = search_result_of(s);
 	CHECK_EQ_INT(n, 2);
 	CHECK_EQ_INT(l[0].verdict, SEARCH_PASS);
-	CHECK_EQ_INT(l[1].verdict, SEARCH_LIMITED);
-	CHECK(strcmp(l[1].why, "interrupted: agent a2 lost: nothing heard for 3.0 s") == 0);
+	CHECK_EQ_INT(l[1].verdict, SEARCH_CUT);
+	CHECK(strcmp(search_verdict_name(l[1].verdict), "interrupted") == 0);
+	CHECK(strcmp(l[1].why, "agent a2 lost: nothing heard for 3.0 s") == 0);
 	CHECK(strstr(r->reason, "level 3 (200 iterations/s) was interrupted") != NULL);
 	CHECK(strstr(r->reason, "level 2 ran after it was last heard and is not judged") != NULL);
 	search_free(s);
@@ -549,6 +554,47 @@ static search_action drive_srun(plan *p, sim *sm, int ev_tick, eng_event *ev, in
 	return after;
 }
 
+/* The store keeps a level cut short as 'interrupted' (schema 6), with its
+ * why, beside the level that passed. */
+static void check_stored_cut(const search *se)
+{
+	char dir[] = "/tmp/herd-search-XXXXXX", path[64], err[256];
+	store *st = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/s.db", dir);
+	CHECK_EQ_INT(store_open(path, &st, err, sizeof(err)), HERD_OK);
+	if (st == NULL)
+		goto out;
+	CHECK_EQ_INT(store_run_begin(st, "cut", "cut", NULL, NULL, 1795914723000, 1000), HERD_OK);
+	CHECK_EQ_INT(store_add_capacity(st, "cut", se), HERD_OK);
+	store_close(st);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_prepare_v2(db, "SELECT group_concat(verdict || ':' || coalesce(why, ''), '|') FROM"
+	                                    " (SELECT verdict, why FROM capacity_levels WHERE run_id = 'cut' ORDER BY idx)",
+	                                -1, &q, NULL),
+	             SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+	const char *got = (const char *)sqlite3_column_text(q, 0);
+	CHECK(got != NULL && strcmp(got, "pass:|interrupted:agent two stopped: SIGTERM") == 0);
+	if (got != NULL && strcmp(got, "pass:|interrupted:agent two stopped: SIGTERM") != 0)
+		fprintf(stderr, "stored levels: %s\n", got);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+out:
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/s.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/s.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* The shared driver: an agent lost or stopping mid-search interrupts it
  * and asks for the load's end; the agents' workers set the CPU limit; the
  * plan's maxRate caps it. */
@@ -579,9 +625,10 @@ static void test_driver(void)
 	CHECK_EQ_INT(ended, 1);
 	l = search_levels(srun_search(r), &n);
 	res = search_result_of(srun_search(r));
-	CHECK(n == 2 && l[1].verdict == SEARCH_LIMITED);
-	CHECK(n == 2 && strcmp(l[1].why, "interrupted: agent two stopped: SIGTERM") == 0);
+	CHECK(n == 2 && l[1].verdict == SEARCH_CUT);
+	CHECK(n == 2 && strcmp(l[1].why, "agent two stopped: SIGTERM") == 0);
 	CHECK_EQ_INT(res->outcome, SEARCH_INTERRUPTED);
+	check_stored_cut(srun_search(r));
 	srun_free(r);
 
 	/* No event: the search ends by itself and finds 203. */

@@ -1019,6 +1019,78 @@ static void test_migrate_v3(void)
 	unlink_db(vpath);
 }
 
+/* A file of schema version 5 holding levels of a breaking-point search is
+ * migrated to 6 on open: a level a lost agent cut short, stored under 5 as
+ * 'generator-limited' with a why of "interrupted: ...", becomes
+ * 'interrupted' with the bare why; every other row is kept as it was. The
+ * v5 file is made from a current one with the v5 table put back. */
+static void test_migrate_v5(void)
+{
+	char vpath[300], err[512];
+	sqlite3 *db;
+	store *st = NULL;
+
+	snprintf(vpath, sizeof(vpath), "%s/v5.db", dir);
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	if (st == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	store_close(st);
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(exec_ok(db, "DROP TABLE capacity_levels;"
+	                         "CREATE TABLE capacity_levels ("
+	                         "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	                         "  idx INTEGER NOT NULL, scenario TEXT NOT NULL, load REAL NOT NULL,"
+	                         "  refine INTEGER NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,"
+	                         "  offered REAL NOT NULL, achieved REAL NOT NULL, rps REAL NOT NULL,"
+	                         "  p50_ms REAL NOT NULL, p95_ms REAL NOT NULL, p99_ms REAL NOT NULL,"
+	                         "  error_rate REAL NOT NULL, dropped INTEGER NOT NULL, max_cpu REAL NOT NULL,"
+	                         "  verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail', 'generator-limited')),"
+	                         "  why TEXT, PRIMARY KEY (run_id, idx));"
+	                         "INSERT INTO runs (id, name, started_at, interval_ms, duration_ms, status)"
+	                         " VALUES ('bp5', 'find', 1795914723000, 1000, 20000, 'interrupted');"
+	                         "INSERT INTO capacity_levels VALUES"
+	                         " ('bp5', 0, 'find', 100, 0, 1000, 3000, 100, 100, 100, 1, 2, 3, 0, 0, 5, 'pass', NULL),"
+	                         " ('bp5', 1, 'find', 130, 0, 5000, 7000, 130, 120, 120, 1, 2, 3, 0, 9, 5,"
+	                         "  'generator-limited', 'iterations dropped (9)'),"
+	                         " ('bp5', 2, 'find', 160, 0, 9000, 11000, 160, 150, 150, 1, 2, 3, 0, 0, 5,"
+	                         "  'generator-limited', 'interrupted: agent a2 lost: nothing heard for 3.0 s');"
+	                         "PRAGMA user_version = 5;"),
+	             SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK_EQ_INT(store_open(vpath, &st, err, sizeof(err)), HERD_OK);
+	if (st == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	CHECK_EQ_INT(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+	CHECK_EQ_INT(sqlite3_open(vpath, &db), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "PRAGMA user_version"), 6);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels"), 3);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels WHERE idx = 0 AND verdict = 'pass'"
+	                        " AND why IS NULL"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels WHERE idx = 1 AND verdict = 'generator-limited'"
+	                        " AND why = 'iterations dropped (9)' AND dropped = 9"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels WHERE idx = 2 AND verdict = 'interrupted'"
+	                        " AND why = 'agent a2 lost: nothing heard for 3.0 s' AND load = 160"),
+	             1);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'capacity_levels_v6'"), 0);
+	/* The new CHECK still refuses what no verdict is, and the rows still go
+	 * with their run. */
+	CHECK(exec_ok(db, "INSERT INTO capacity_levels VALUES ('bp5', 3, 'find', 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0,"
+	                  " 0, 0, 'maybe', NULL)") != SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	CHECK_EQ_INT(exec_ok(db, "PRAGMA foreign_keys = ON; DELETE FROM runs WHERE id = 'bp5'"), SQLITE_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels"), 0);
+	sqlite3_close(db);
+	unlink_db(vpath);
+}
+
 /* A close-code series keeps its code (a value well above any status class)
  * through the database, and the summary rebuilt from it shows it. */
 static void test_close_codes(void)
@@ -1132,6 +1204,7 @@ int main(void)
 	test_migrate_v1();
 	test_migrate_v2();
 	test_migrate_v3();
+	test_migrate_v5();
 	test_close_codes();
 	test_abandoned_runs();
 
