@@ -56,47 +56,120 @@ static int any_row(void *arg, const char *agent_id, int64_t interval_ms, const w
 	return strcmp(e->scenario, (const char *)arg) == 0 ? FOUND : 0;
 }
 
+/* The windows of a ramping scenario: a stage that holds the target of the
+ * one before (or its start), measured over its second half, where the load
+ * has settled. lv has room for every stage. */
+static size_t stage_windows(const plan_scenario *s, int open, uint32_t interval_ms, capacity_level *lv)
+{
+	size_t n = 0;
+	int64_t t = s->start_ms, prev = open ? s->start_rate : s->start_vus;
+	for (size_t i = 0; i < s->nstages; i++) {
+		const plan_stage *sg = &s->stages[i];
+		if (sg->target == prev && sg->target > 0 && sg->duration_ms >= 2 * (int64_t)interval_ms) {
+			lv[n].from_ms = t + sg->duration_ms / 2;
+			lv[n].to_ms = t + sg->duration_ms;
+			lv[n].vus = (double)sg->target; /* the open model's is measured later */
+			n++;
+		}
+		prev = sg->target;
+		t += sg->duration_ms;
+	}
+	return n;
+}
+
+/* Collects the judged holds of a stored breaking-point search. */
+typedef struct bp_walk {
+	const char *scenario;
+	uint32_t interval_ms;
+	capacity_level *lv;
+	size_t n, cap;
+} bp_walk;
+
+static int on_bp_level(void *arg, const store_cap_level *l)
+{
+	bp_walk *b = arg;
+	/* A generator-limited or interrupted level says nothing of the target. */
+	if (strcmp(l->scenario, b->scenario) != 0 || (strcmp(l->verdict, "pass") != 0 && strcmp(l->verdict, "fail") != 0))
+		return 0;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		capacity_level *lv = realloc(b->lv, cap * sizeof(*lv));
+		if (lv == NULL)
+			return HERD_ENOMEM;
+		b->lv = lv;
+		b->cap = cap;
+	}
+	/* The hold's intervals, both starts stored: up to the last one's end. */
+	b->lv[b->n++] = (capacity_level){ .from_ms = l->from_ms, .to_ms = l->to_ms + b->interval_ms, .vus = l->load };
+	return 0;
+}
+
+static int by_load(const void *a, const void *b)
+{
+	double x = ((const capacity_level *)a)->vus, y = ((const capacity_level *)b)->vus;
+	return (x > y) - (x < y);
+}
+
+/* The windows of a breaking-point scenario: the holds its search judged,
+ * in order of load (the bisection's levels come after the climb's). */
+static int search_windows(store *st, const char *run_id, const plan_scenario *s, uint32_t interval_ms,
+                          capacity_level **lv, size_t *n)
+{
+	bp_walk b = { s->name, interval_ms, NULL, 0, 0 };
+	int rv = store_each_cap_level(st, run_id, on_bp_level, &b);
+	if (rv != HERD_OK) {
+		free(b.lv);
+		return rv;
+	}
+	if (b.n > 1)
+		qsort(b.lv, b.n, sizeof(*b.lv), by_load);
+	*lv = b.lv;
+	*n = b.n;
+	return HERD_OK;
+}
+
 int capacity_levels(store *st, const char *run_id, const plan *p, uint32_t interval_ms, const char *scenario,
-                    capacity_level **out, size_t *n, const char **what, int *little, char *err, size_t errlen)
+                    capacity_level **out, size_t *n, const char **what, int *little, const char **windows,
+                    char *err, size_t errlen)
 {
 	const plan_scenario *s = NULL;
 	for (size_t i = 0; i < p->nscenarios && s == NULL; i++)
 		if (scenario != NULL ? strcmp(p->scenarios[i].name, scenario) == 0
-		                     : p->scenarios[i].executor == EXEC_RAMPING_VUS)
+		                     : p->scenarios[i].executor == EXEC_RAMPING_VUS ||
+		                               p->scenarios[i].executor == EXEC_BREAKING_POINT)
 			s = &p->scenarios[i];
-	int open = s != NULL && s->executor == EXEC_RAMPING_ARRIVAL_RATE;
-	if (s == NULL || (s->executor != EXEC_RAMPING_VUS && !open)) {
-		snprintf(err, errlen, scenario != NULL ? "scenario '%s' is not a ramping-vus or ramping-arrival-rate "
-		                                         "scenario of this run"
-		                                       : "the run has no ramping-vus scenario%s",
+	int search = s != NULL && s->executor == EXEC_BREAKING_POINT;
+	int open = s != NULL && (s->executor == EXEC_RAMPING_ARRIVAL_RATE ||
+	                         (search && s->bp.model == PLAN_BP_ARRIVAL_RATE));
+	if (s == NULL || (s->executor != EXEC_RAMPING_VUS && s->executor != EXEC_RAMPING_ARRIVAL_RATE && !search)) {
+		snprintf(err, errlen, scenario != NULL ? "scenario '%s' is not a ramping-vus, ramping-arrival-rate or "
+		                                         "breaking-point scenario of this run"
+		                                       : "the run has no ramping-vus or breaking-point scenario%s",
 		         scenario != NULL ? scenario : "");
 		return HERD_ENOTFOUND;
 	}
 	if (interval_ms == 0)
 		interval_ms = 1000;
-	capacity_level *lv = calloc(s->nstages + 1, sizeof(*lv));
-	hist **h = calloc(s->nstages + 1, sizeof(*h));
-	walk w = { s->name, lv, h, 0, interval_ms };
+	capacity_level *lv = NULL;
+	hist **h = NULL;
+	walk w = { s->name, NULL, NULL, 0, interval_ms };
 	int rv = HERD_ENOMEM;
-	if (lv == NULL || h == NULL)
-		goto fail;
-	/* A level: a stage that holds the target of the one before (or startVUs),
-	 * measured over its second half, where the load has settled. */
-	int64_t t = s->start_ms, prev = open ? s->start_rate : s->start_vus;
-	for (size_t i = 0; i < s->nstages; i++) {
-		const plan_stage *sg = &s->stages[i];
-		if (sg->target == prev && sg->target > 0 && sg->duration_ms >= 2 * (int64_t)interval_ms) {
-			capacity_level *l = &lv[w.n];
-			l->from_ms = t + sg->duration_ms / 2;
-			l->to_ms = t + sg->duration_ms;
-			l->vus = (double)sg->target; /* the open model's is measured below */
-			if ((h[w.n] = hist_new()) == NULL)
-				goto fail;
-			w.n++;
-		}
-		prev = sg->target;
-		t += sg->duration_ms;
+	if (search) {
+		if ((rv = search_windows(st, run_id, s, interval_ms, &lv, &w.n)) != HERD_OK)
+			goto fail;
+		rv = HERD_ENOMEM;
+	} else {
+		if ((lv = calloc(s->nstages + 1, sizeof(*lv))) == NULL)
+			goto fail;
+		w.n = stage_windows(s, open, interval_ms, lv);
 	}
+	if ((h = calloc(w.n + 1, sizeof(*h))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < w.n; i++)
+		if ((h[i] = hist_new()) == NULL)
+			goto fail;
+	w.lv = lv;
+	w.h = h;
 	/* Requests when the scenario sends any, else iterations. */
 	*what = "http_reqs";
 	const char *metric = "http_req_duration";
@@ -123,12 +196,14 @@ int capacity_levels(store *st, const char *run_id, const plan *p, uint32_t inter
 			l->vus = l->throughput * l->mean_ms / 1000.0;
 	}
 	*little = open;
+	*windows = search ? "the holds its breaking-point search judged, pass or fail, in order of load"
+	                  : "the second half of each stage that holds its target";
 	*out = lv;
 	*n = w.n;
 	lv = NULL;
 	rv = HERD_OK;
 fail:
-	for (size_t i = 0; h != NULL && i <= s->nstages; i++)
+	for (size_t i = 0; h != NULL && i < w.n; i++)
 		hist_free(h[i]);
 	free(h);
 	free(lv);
@@ -139,8 +214,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: herd capacity fit RUN [--db FILE] [--scenario NAME]\n"
 	           "   RUN is an id, a unique prefix of one, 'latest' or 'previous'. The run must have a\n"
-	           "   ramping-vus scenario whose stages hold constant targets (the levels), or name a\n"
-	           "   ramping-arrival-rate one with --scenario (concurrency by Little's law).\n");
+	           "   ramping-vus scenario whose stages hold constant targets (the levels) or a\n"
+	           "   breaking-point one (the holds its search judged), or name a ramping-arrival-rate\n"
+	           "   one with --scenario (open models: concurrency by Little's law).\n");
 }
 
 /* Prints the fit of the levels; returns 0, or EXIT_NO_FIT with why on stderr. */
@@ -233,13 +309,14 @@ static int fit_run(const char *db, const char *ref, const char *scenario)
 		goto out;
 	}
 	int little = 0;
-	int rv = capacity_levels(st, id, p, run.interval_ms, scenario, &lv, &n, &what, &little, err, sizeof(err));
+	const char *windows = "";
+	int rv = capacity_levels(st, id, p, run.interval_ms, scenario, &lv, &n, &what, &little, &windows, err,
+	                         sizeof(err));
 	if (rv != HERD_OK) {
 		fprintf(stderr, "herd: run %s: %s\n", id, rv == HERD_ENOTFOUND ? err : herd_strerror(rv));
 		goto out;
 	}
-	printf("run %s (%s): %zu level%s (the second half of each stage that holds its target)\n", id, run.name, n,
-	       n == 1 ? "" : "s");
+	printf("run %s (%s): %zu level%s (%s)\n", id, run.name, n, n == 1 ? "" : "s", windows);
 	if (little)
 		printf("  (an arrival-rate run: concurrency by Little's law, throughput x mean latency)\n");
 	printf("  level      VUs  %12s/s   mean ms    p95 ms    errors\n",

@@ -27,16 +27,22 @@ typedef struct capacity_level {
 } capacity_level;
 
 /*
- * The levels of scenario (NULL: the plan's first ramping-vus scenario) of
- * stored run run_id whose plan p was parsed from the stored plan text.
- * *out (free with free()) holds *n levels in stage order; what counts says
- * which metric was counted ("http_reqs" or "iterations"); *little is 1 when
- * the concurrency is by Little's law (an arrival-rate scenario). Returns HERD_OK;
+ * The levels of scenario (NULL: the plan's first ramping-vus or
+ * breaking-point scenario) of stored run run_id whose plan p was parsed from
+ * the stored plan text. A breaking-point scenario's levels are the holds
+ * its search judged (capacity_levels rows that passed or failed; not the
+ * generator-limited or interrupted ones), measured again from the stored
+ * intervals, in order of load. *out (free with free()) holds *n levels in
+ * stage order; what counts says which metric was counted ("http_reqs" or
+ * "iterations"); *little is 1 when the concurrency is by Little's law (an
+ * arrival-rate scenario or search model); *windows says in words which
+ * windows the levels are. Returns HERD_OK;
  * HERD_ENOTFOUND with the reason in err when the plan has no such scenario;
  * HERD_ENOMEM, HERD_ESTORE.
  */
 int capacity_levels(store *st, const char *run_id, const plan *p, uint32_t interval_ms, const char *scenario,
-                    capacity_level **out, size_t *n, const char **what, int *little, char *err, size_t errlen);
+                    capacity_level **out, size_t *n, const char **what, int *little, const char **windows,
+                    char *err, size_t errlen);
 
 /* `herd capacity fit RUN [--db FILE] [--scenario NAME]`: argv[0] is "capacity". */
 int cli_capacity(int argc, char **argv);

@@ -625,8 +625,9 @@ static void find_bands(rep *r)
 }
 
 /*
- * Capacity: the steady levels of the first ramping scenario (controller/
- * capacity.c: a stage whose target holds, measured over its second half),
+ * Capacity: the steady levels of the first ramping or breaking-point
+ * scenario (controller/capacity.c: a stage whose target holds, measured
+ * over its second half; or a hold the search judged),
  * their throughput against concurrency with the Universal Scalability Law
  * fitted through them, and the knee of latency against throughput. Shown
  * when there are at least three levels.
@@ -638,9 +639,10 @@ static void capacity_section(rep *r)
 	size_t n = 0;
 	const char *what = NULL;
 	int little = 0;
+	const char *windows = "";
 	char err[256];
 	if (r->plan == NULL || capacity_levels(r->st, r->run_id, r->plan, r->info.interval_ms, NULL,
-	                                       &lv, &n, &what, &little, err, sizeof(err)) != HERD_OK ||
+	                                       &lv, &n, &what, &little, &windows, err, sizeof(err)) != HERD_OK ||
 	    n < 3) {
 		free(lv);
 		return;
@@ -663,8 +665,8 @@ static void capacity_section(rep *r)
 		if (increasing && knee_find(cx, lat, n, 1.0, &knee, err, sizeof(err)) != HERD_OK)
 			knee = n;
 	}
-	fprintf(o, "<h2>Capacity</h2>\n<p>Steady levels of the stages (second half of each), "
-	           "%s per second against %s.</p>\n",
+	fprintf(o, "<h2>Capacity</h2>\n<p>Steady levels (%s), "
+	           "%s per second against %s.</p>\n", windows,
 	        what != NULL && strcmp(what, "iterations") == 0 ? "iterations" : "requests",
 	        little ? "concurrency by Little's law" : "VUs");
 	/* The chart: points and the fitted curve, concurrency on x. */

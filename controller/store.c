@@ -1692,6 +1692,32 @@ int store_each_verdict(store *st, const char *run_id, store_verdict_fn fn, void 
 	                run_id, "reading verdicts", verdict_row, &(verdict_ctx){ fn, arg });
 }
 
+typedef struct cap_level_ctx {
+	store_cap_level_fn fn;
+	void *arg;
+} cap_level_ctx;
+
+static int cap_level_row(sqlite3_stmt *s, void *ctx)
+{
+	const cap_level_ctx *c = ctx;
+	store_cap_level l = {
+		.scenario = (const char *)sqlite3_column_text(s, 0),
+		.load = sqlite3_column_double(s, 1),
+		.from_ms = sqlite3_column_int64(s, 2),
+		.to_ms = sqlite3_column_int64(s, 3),
+		.verdict = (const char *)sqlite3_column_text(s, 4),
+	};
+	return c->fn(c->arg, &l);
+}
+
+int store_each_cap_level(store *st, const char *run_id, store_cap_level_fn fn, void *arg)
+{
+	return each_row(st,
+	                "SELECT scenario, load, from_ms, to_ms, verdict FROM capacity_levels"
+	                " WHERE run_id = ?1 ORDER BY idx",
+	                run_id, "reading capacity levels", cap_level_row, &(cap_level_ctx){ fn, arg });
+}
+
 int store_baseline_set(store *st, const char *run_id)
 {
 	int rv;

@@ -137,6 +137,19 @@ int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_
  * (store_errmsg). */
 int store_add_capacity(store *st, const char *run_id, const search *se);
 
+/* A stored level of a breaking-point search (capacity_levels): its hold's
+ * intervals judged, from_ms to to_ms (both starts, ms since the run's
+ * start); strings valid during the callback only. */
+typedef struct store_cap_level {
+	const char *scenario, *verdict;
+	double load;
+	int64_t from_ms, to_ms;
+} store_cap_level;
+typedef int (*store_cap_level_fn)(void *arg, const store_cap_level *l);
+/* Calls fn for each stored level of run_id in the order they ran. A
+ * non-zero return of fn stops and is returned. HERD_OK or HERD_ESTORE. */
+int store_each_cap_level(store *st, const char *run_id, store_cap_level_fn fn, void *arg);
+
 /* Replaces the run's stored threshold verdicts with vs, in one transaction.
  * Returns HERD_OK or HERD_ESTORE. */
 int store_add_verdicts(store *st, const char *run_id, const verdict_set *vs);

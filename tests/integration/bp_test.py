@@ -19,6 +19,7 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/bp_test.py [-k NA
 """
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -119,6 +120,21 @@ scenarios:
         code, out, _ = run_cli("results", "show", "latest", "--db", r.db)
         check(code == 0 and "sustainable   %g iterations/s" % cap["sustainable"] in out,
               "results show: %r" % out[-800:])
+        # `herd capacity fit` and the HTML report on the stored run: the
+        # levels judged, in order of load, measured again from the stored
+        # intervals: the same requests per second as the search's levels.
+        judged = sorted((l["load"], l["rps"]) for l in cap["levels"] if l["verdict"] in ("pass", "fail"))
+        code, out, err = run_cli("capacity", "fit", "latest", "--db", r.db)
+        note("%s", out.strip().replace("\n", "\n# "))
+        check("levels (the holds its breaking-point search judged" in out, "capacity fit: %r %r" % (out, err))
+        fitted = [float(x) for x in re.findall(r"^\s+\d+\s+[\d.]+\s+([\d.]+)\s", out, re.M)]
+        check(len(fitted) == len(judged) and all(abs(f - j[1]) < 0.006 for f, j in zip(fitted, judged)),
+              "capacity fit's req/s %s, the search's (by load) %s" % (fitted, judged))
+        html = os.path.join(os.path.dirname(r.db), "bp.html")
+        code, _, err = run_cli("report", "latest", "--db", r.db, "-o", html)
+        page = open(html, encoding="utf-8").read() if code == 0 else ""
+        check(page.count('class="level') == len(judged), "the report draws %d levels, want %d (%s)"
+              % (page.count('class="level'), len(judged), err))
 
 
 class Gunicorn:

@@ -19,6 +19,8 @@
 #include "controller/store.h"
 #include "tests/unit/check.h"
 
+#include <sqlite3.h>
+
 static char dir[] = "/tmp/herd-capacity-test-XXXXXX";
 
 /* Stores one interval of one agent: count requests of latency lat_us for
@@ -85,7 +87,8 @@ static void test_closed(store *st)
 	size_t n = 0;
 	const char *what = NULL;
 	int little = -1;
-	CHECK_EQ_INT(capacity_levels(st, "run-c", p, 1000, NULL, &lv, &n, &what, &little, err, sizeof(err)), HERD_OK);
+	const char *windows = NULL;
+	CHECK_EQ_INT(capacity_levels(st, "run-c", p, 1000, NULL, &lv, &n, &what, &little, &windows, err, sizeof(err)), HERD_OK);
 	CHECK_EQ_INT(n, 3);
 	CHECK_EQ_STR(what, "http_reqs");
 	CHECK_EQ_INT(little, 0);
@@ -102,9 +105,10 @@ static void test_closed(store *st)
 	}
 	free(lv);
 	/* Asked for a scenario that is not ramping: a clear error. */
-	CHECK_EQ_INT(capacity_levels(st, "run-c", p, 1000, "other", &lv, &n, &what, &little, err, sizeof(err)),
+	CHECK_EQ_INT(capacity_levels(st, "run-c", p, 1000, "other", &lv, &n, &what, &little, &windows, err, sizeof(err)),
 	             HERD_ENOTFOUND);
-	CHECK_CONTAINS(err, "scenario 'other' is not a ramping-vus or ramping-arrival-rate scenario");
+	CHECK_CONTAINS(err, "scenario 'other' is not a ramping-vus, ramping-arrival-rate or breaking-point scenario");
+	CHECK_EQ_STR(windows, "the second half of each stage that holds its target");
 	plan_free(p);
 }
 
@@ -135,15 +139,98 @@ static void test_open(store *st)
 	size_t n = 0;
 	const char *what = NULL;
 	int little = 0;
-	CHECK_EQ_INT(capacity_levels(st, "run-o", p, 1000, NULL, &lv, &n, &what, &little, err, sizeof(err)),
+	const char *windows = NULL;
+	CHECK_EQ_INT(capacity_levels(st, "run-o", p, 1000, NULL, &lv, &n, &what, &little, &windows, err, sizeof(err)),
 	             HERD_ENOTFOUND); /* not asked by name: the default is a ramping-vus scenario */
-	CHECK_EQ_INT(capacity_levels(st, "run-o", p, 1000, "rar", &lv, &n, &what, &little, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(capacity_levels(st, "run-o", p, 1000, "rar", &lv, &n, &what, &little, &windows, err, sizeof(err)), HERD_OK);
 	CHECK_EQ_INT(little, 1);
 	CHECK_EQ_INT(n, 2);
 	if (n == 2) {
 		CHECK(lv[0].throughput == 50 && lv[1].throughput == 80);
 		CHECK(lv[0].vus > 10 * 0.99 && lv[0].vus < 10 * 1.01);
 		CHECK(lv[1].vus > 40 * 0.99 && lv[1].vus < 40 * 1.01);
+	}
+	free(lv);
+	plan_free(p);
+}
+
+static const char bp_plan[] = "target: http://h:1\n"
+                              "scenarios:\n"
+                              "  find:\n"
+                              "    executor: breaking-point\n"
+                              "    model: %s\n"
+                              "    start: 10\n"
+                              "    step: 10\n"
+                              "    warmup: 1s\n"
+                              "    hold: 2s\n"
+                              "    max: 100\n"
+                              "%s"
+                              "    objectives:\n"
+                              "      http_req_duration: [\"p(95) < 1000\"]\n"
+                              "    flow: [ { get: / } ]\n";
+
+/* A breaking-point run: its levels are the holds the search judged (pass or
+ * fail), read from capacity_levels, measured again from the intervals and
+ * put in order of load; a generator-limited or interrupted hold is left
+ * out. Under the arrival-rate model the concurrency is by Little's law. */
+static void test_search(store *st, const char *path, const char *model, const char *run)
+{
+	char err[256], text[1024], sql[1024];
+	plan *p = NULL;
+	sqlite3 *db = NULL;
+	snprintf(text, sizeof(text), bp_plan, model,
+	         strcmp(model, "arrival-rate") == 0 ? "    preAllocatedVUs: 10\n" : "");
+	CHECK_EQ_INT(plan_parse(text, strlen(text), "b.yaml", &p, err, sizeof(err)), HERD_OK);
+	if (p == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	CHECK_EQ_INT(store_run_begin(st, run, "b", "b.yaml", text, 3000, 1000), HERD_OK);
+	/* Holds (both interval starts): 10 at [2, 3] s, 20 at [6, 7], 30 at [10, 11]
+	 * (generator-limited), 15 at [14, 15] (a bisection level, run last but
+	 * 40 at [18, 19] was cut short). Outside the holds: 999 a second. */
+	for (int64_t k = 0; k < 20; k++) {
+		uint64_t c = 999, lat = 5000;
+		if (k == 2 || k == 3)
+			c = 40, lat = 250000;
+		else if (k == 6 || k == 7)
+			c = 50, lat = 400000;
+		else if (k == 14 || k == 15)
+			c = 45, lat = 333000;
+		put(st, run, "a1", (uint64_t)k + 1, k * 1000, "find", c, lat);
+	}
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO capacity_levels VALUES"
+	         " ('%s', 0, 'find', 10, 0, 2000, 3000, 10, 10, 40, 1, 2, 3, 0, 0, 5, 'pass', NULL),"
+	         " ('%s', 1, 'find', 20, 0, 6000, 7000, 20, 20, 50, 1, 2, 3, 0, 0, 5, 'fail', 'p95'),"
+	         " ('%s', 2, 'find', 30, 0, 10000, 11000, 30, 20, 999, 1, 2, 3, 0, 9, 5, 'generator-limited', 'x'),"
+	         " ('%s', 3, 'find', 15, 1, 14000, 15000, 15, 15, 45, 1, 2, 3, 0, 0, 5, 'pass', NULL),"
+	         " ('%s', 4, 'find', 40, 0, 18000, 19000, 40, 40, 999, 1, 2, 3, 0, 0, 5, 'interrupted', 'a2 lost')",
+	         run, run, run, run, run);
+	CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	capacity_level *lv = NULL;
+	size_t n = 0;
+	const char *what = NULL, *windows = NULL;
+	int little = -1;
+	CHECK_EQ_INT(capacity_levels(st, run, p, 1000, NULL, &lv, &n, &what, &little, &windows, err, sizeof(err)),
+	             HERD_OK);
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_STR(windows, "the holds its breaking-point search judged, pass or fail, in order of load");
+	int open = strcmp(model, "arrival-rate") == 0;
+	CHECK_EQ_INT(little, open);
+	if (n == 3) {
+		const double load[] = { 10, 15, 20 }, x[] = { 40, 45, 50 }, ms[] = { 250, 333, 400 };
+		for (size_t i = 0; i < 3; i++) {
+			CHECK(lv[i].throughput > x[i] - 1e-9 && lv[i].throughput < x[i] + 1e-9);
+			CHECK(lv[i].mean_ms > ms[i] * 0.99 && lv[i].mean_ms < ms[i] * 1.01);
+			double want = open ? x[i] * ms[i] / 1000.0 : load[i];
+			CHECK(lv[i].vus > want * 0.99 && lv[i].vus < want * 1.01);
+		}
+		CHECK_EQ_INT(lv[1].from_ms, 14000);
+		CHECK_EQ_INT(lv[1].to_ms, 16000);
 	}
 	free(lv);
 	plan_free(p);
@@ -160,6 +247,8 @@ int main(void)
 	if (st != NULL) {
 		test_closed(st);
 		test_open(st);
+		test_search(st, path, "vus", "run-bv");
+		test_search(st, path, "arrival-rate", "run-ba");
 		store_close(st);
 	}
 	char wal[300];
