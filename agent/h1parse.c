@@ -506,7 +506,13 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 				goto fail;
 			}
 			p->state = p->state == S_TRAILER_LF ? S_TRAILER_START : S_FIELD_START;
-			break;
+			if ((why = grow(p, 1, sect)) != NULL)
+				goto fail;
+			if (++i == len)
+				continue;
+			c = b[i];
+			/* The next line starts at once. */
+			/* fall through */
 		case S_FIELD_START:
 		case S_TRAILER_START:
 			p->line = 0;
@@ -521,7 +527,8 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 			p->pos = 0;
 			p->mask = p->state == S_FIELD_START ? HDR_WORDS : 0; /* trailers are not interpreted */
 			p->state = p->state == S_FIELD_START ? S_NAME : S_TRAILER_NAME;
-			continue; /* the byte is read again as part of the name */
+			/* The byte is read again as part of the name. */
+			/* fall through */
 		case S_NAME:
 		case S_TRAILER_NAME: {
 			size_t j = tchar_run(p, b, i, len);
