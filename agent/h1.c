@@ -389,6 +389,11 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 	if (close_conn || err != NO_ERR)
 		conn_close(c);
 	worker_step_done(c->st->w, c->v, &r);
+	/* The VU did not send again at once (it thinks, or waits for its next
+	 * arrival): an idle TLS connection holds no record buffers. (c lives as
+	 * long as its VU, which the worker frees only at its end.) */
+	if (c->phase == PH_IDLE && c->tls != NULL)
+		tlso_idle(c->tls);
 }
 
 static int attempt(h1_conn *c, int64_t now);
@@ -753,10 +758,12 @@ static void on_readable(h1_conn *c)
 			    (c->rq->step->redirects > 0 && c->parser.status >= 300 && c->parser.status < 400) ||
 			    (st->cookies && !whole))
 				keep_headers(c, st->rbuf, hb);
-			else if (st->cookies && whole)
+			else if (st->cookies && whole && c->parser.set_cookie)
 				resp_cookies(c, st->rbuf, (size_t)c->parser.header_bytes); /* all in this read: no copy */
 			if (c->parser.done) {
-				if (st->cookies && c->hdrs.len > 0)
+				/* The parser saw whether a Set-Cookie came: a response
+				 * without one is not searched for it. */
+				if (st->cookies && c->parser.set_cookie && c->hdrs.len > 0)
 					resp_cookies(c, NULL, 0);
 				/* Bytes past the response, or a request not sent in full:
 				 * the connection is out of step, so it goes. */
@@ -771,7 +778,7 @@ static void on_readable(h1_conn *c)
 		}
 		if (n == 0) {
 			if (h1p_eof(&c->parser) == HERD_OK) {
-				if (st->cookies && c->hdrs.len > 0)
+				if (st->cookies && c->parser.set_cookie && c->hdrs.len > 0)
 					resp_cookies(c, NULL, 0);
 				if (!follow(c, 1))
 					finish(c, NO_ERR, clock_mono_ns(), 1);

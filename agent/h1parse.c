@@ -9,6 +9,8 @@
  */
 #include "agent/h1parse.h"
 
+#include <string.h>
+
 #include "common/err.h"
 
 enum {
@@ -40,10 +42,13 @@ enum {
 	S_ERROR,
 };
 
-/* Headers the parser reads (p->hdr is the index + 1). */
-enum { HDR_OTHER = 0, HDR_CL, HDR_TE, HDR_CONN };
-static const char *const hdr_words[] = { "content-length", "transfer-encoding", "connection" };
-static const uint8_t hdr_lens[] = { 14, 17, 10 };
+/* Headers the parser reads (p->hdr is the index + 1). Set-Cookie is only
+ * noted (p->set_cookie), so a caller keeping cookies reads the header
+ * section again only when it has one. */
+enum { HDR_OTHER = 0, HDR_CL, HDR_TE, HDR_CONN, HDR_SET_COOKIE };
+static const char *const hdr_words[] = { "content-length", "transfer-encoding", "connection", "set-cookie" };
+static const uint8_t hdr_lens[] = { 14, 17, 10, 10 };
+#define HDR_WORDS 15u
 
 /* Tokens the parser recognises in Transfer-Encoding and Connection. */
 enum { TOK_CHUNKED = 1, TOK_CLOSE, TOK_KEEP_ALIVE };
@@ -54,26 +59,34 @@ static const uint8_t tok_lens[] = { 7, 5, 10 };
 
 #define BIT(c) ((uint64_t)1 << ((c) & 63))
 /* RFC 9110 tchar, as bitmaps of bytes 0-63 and 64-127. */
-static const uint64_t tchar_lo = UINT64_C(0x03ff000000000000) | BIT('!') | BIT('#') | BIT('$') |
-                                 BIT('%') | BIT('&') | BIT('\'') | BIT('*') | BIT('+') | BIT('-') |
-                                 BIT('.');
-static const uint64_t tchar_hi = UINT64_C(0x07fffffe07fffffe) | BIT('^') | BIT('_') | BIT('`') |
-                                 BIT('|') | BIT('~');
+#define TCHAR_LO (UINT64_C(0x03ff000000000000) | BIT('!') | BIT('#') | BIT('$') | BIT('%') | BIT('&') | \
+                  BIT('\'') | BIT('*') | BIT('+') | BIT('-') | BIT('.'))
+#define TCHAR_HI (UINT64_C(0x07fffffe07fffffe) | BIT('^') | BIT('_') | BIT('`') | BIT('|') | BIT('~'))
 
-static inline int is_tchar(unsigned c)
+/* Byte classes, looked up in a table: the scanning loops pay one load a
+ * byte. C_TCHAR: a tchar. C_FIELD: a byte allowed in a field value, reason
+ * phrase or chunk extension: HTAB, visible ASCII, space and obs-text; never
+ * NUL, CR, LF, other controls or DEL. */
+#define C_TCHAR 1u
+#define C_FIELD 2u
+#define CLASS(c)                                                                                  \
+	((((c) < 64 ? (TCHAR_LO >> ((c) & 63)) & 1 : (c) < 128 ? (TCHAR_HI >> ((c) & 63)) & 1 : 0)   \
+	      ? C_TCHAR                                                                             \
+	      : 0) |                                                                                \
+	 ((c) == '\t' || ((c) >= 0x20 && (c) != 0x7f) ? C_FIELD : 0))
+#define CLASS4(c) CLASS(c), CLASS((c) + 1), CLASS((c) + 2), CLASS((c) + 3)
+#define CLASS16(c) CLASS4(c), CLASS4((c) + 4), CLASS4((c) + 8), CLASS4((c) + 12)
+#define CLASS64(c) CLASS16(c), CLASS16((c) + 16), CLASS16((c) + 32), CLASS16((c) + 48)
+static const uint8_t byte_class[256] = { CLASS64(0), CLASS64(64), CLASS64(128), CLASS64(192) };
+
+static inline int is_tchar(unsigned char c)
 {
-	if (c < 64)
-		return (int)((tchar_lo >> c) & 1);
-	if (c < 128)
-		return (int)((tchar_hi >> (c - 64)) & 1);
-	return 0;
+	return byte_class[c] & C_TCHAR;
 }
 
-/* A byte allowed in a field value, reason phrase or chunk extension: HTAB,
- * visible ASCII, space and obs-text; never NUL, CR, LF, other controls or DEL. */
-static inline int is_field(unsigned c)
+static inline int is_field(unsigned char c)
 {
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return byte_class[c] & C_FIELD;
 }
 
 static inline int hexval(unsigned c)
@@ -86,17 +99,35 @@ static inline int hexval(unsigned c)
 	return -1;
 }
 
-static inline unsigned lower(unsigned c)
+/* Whether the n bytes at b are those at w, a word of lowercase letters and
+ * '-', ignoring case. OR-ing 0x20 maps only A-Z onto a-z, and only CR
+ * (never in a name or token) onto '-', so it compares 8 bytes at a time. */
+static inline int same_lower(const unsigned char *b, const char *w, size_t n)
 {
-	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, b + i, 8);
+		memcpy(&y, w + i, 8);
+		if ((x | UINT64_C(0x2020202020202020)) != y)
+			return 0;
+	}
+	for (; i < n; i++)
+		if ((b[i] | 0x20u) != (unsigned char)w[i])
+			return 0;
+	return 1;
 }
 
-/* Drops from mask the words whose byte at pos is not c (case-insensitive). */
-static inline uint8_t match(uint8_t mask, uint32_t pos, unsigned c, const char *const *words,
-                            const uint8_t *lens)
+/* Drops from mask the words that do not go on with the n bytes at b (from
+ * byte pos), or, when the name ends there (end), are not exactly pos + n
+ * long. Compares a run at a time: most names differ from every word in
+ * their length. */
+static inline uint8_t match_run(uint8_t mask, uint32_t pos, const unsigned char *b, size_t n, int end,
+                                const char *const *words, const uint8_t *lens)
 {
 	for (unsigned k = 0; mask >> k; k++)
-		if (((mask >> k) & 1) && (pos >= lens[k] || lower(c) != (unsigned char)words[k][pos]))
+		if (((mask >> k) & 1) &&
+		    ((end ? pos + n != lens[k] : pos + n > lens[k]) || !same_lower(b, words[k] + pos, n)))
 			mask &= (uint8_t) ~(1u << k);
 	return mask;
 }
@@ -110,9 +141,25 @@ static inline int matched(uint8_t mask, uint32_t pos, const uint8_t *lens)
 	return 0;
 }
 
+/* Sets the most the current section may hold: a trailer section, or a
+ * header section within what the 1xx responses before it left of
+ * H1P_HEADERS_MAX. Kept in p, since every byte of a section is checked
+ * against it. */
+static void section_limit(h1p *p)
+{
+	uint32_t left = H1P_HEADERS_MAX - p->interim;
+	p->smax = p->headers_done || left > H1P_SECTION_MAX ? H1P_SECTION_MAX : left;
+}
+
+static inline uint32_t section_max(const h1p *p)
+{
+	return p->smax;
+}
+
 void h1p_init(h1p *p, int head)
 {
 	*p = (h1p){ .head = head != 0, .state = S_VERSION };
+	section_limit(p);
 }
 
 void h1p_sink(h1p *p, h1p_body_cb cb, void *arg, uint64_t cap)
@@ -129,14 +176,6 @@ static void head_reset(h1p *p)
 	p->content_length = 0;
 	p->section = 0;
 	p->status = 0;
-}
-
-/* The most the current section may hold: a trailer section, or a header
- * section within what the 1xx responses before it left of H1P_HEADERS_MAX. */
-static inline uint32_t section_max(const h1p *p)
-{
-	uint32_t left = H1P_HEADERS_MAX - p->interim;
-	return p->headers_done || left > H1P_SECTION_MAX ? H1P_SECTION_MAX : left;
 }
 
 /* Bytes the current line (and section) may still grow by. */
@@ -173,6 +212,16 @@ static inline size_t field_run(h1p *p, const unsigned char *b, size_t i, size_t 
 	while (j < lim && is_field(b[j]))
 		j++;
 	grow(p, j - i, in_section);
+	return j;
+}
+
+/* Where the run of tchars from i ends, no further than the current line
+ * (and section) may grow. Counts nothing. */
+static inline size_t tchar_run(const h1p *p, const unsigned char *b, size_t i, size_t len)
+{
+	size_t r = room(p, 1), lim = len - i < r ? len : i + r, j = i;
+	while (j < lim && is_tchar(b[j]))
+		j++;
 	return j;
 }
 
@@ -239,6 +288,16 @@ static void tok_element(h1p *p)
 	p->mask = p->hdr == HDR_TE ? TE_WORDS : CONN_WORDS;
 }
 
+/* n bytes of the current element of a Transfer-Encoding or Connection
+ * value, none of them a comma or a space. (pos stays within the line's
+ * limit.) */
+static void value_token(h1p *p, const unsigned char *b, size_t n)
+{
+	/* A space inside an element makes it no single token. */
+	p->mask = p->tok_space ? 0 : match_run(p->mask, p->pos, b, n, 0, tok_words, tok_lens);
+	p->pos += (uint32_t)n;
+}
+
 /* One byte (a field byte, not CR) of a value the parser reads; NULL or why it is bad. */
 static const char *value_byte(h1p *p, unsigned c)
 {
@@ -268,10 +327,8 @@ static const char *value_byte(h1p *p, unsigned c)
 		if (p->pos > 0)
 			p->tok_space = 1;
 	} else {
-		/* A space inside an element makes it no single token. */
-		p->mask = p->tok_space ? 0 : match(p->mask, p->pos, c, tok_words, tok_lens);
-		if (p->pos < UINT32_MAX)
-			p->pos++;
+		unsigned char byte = (unsigned char)c;
+		value_token(p, &byte, 1);
 	}
 	return NULL;
 }
@@ -295,11 +352,13 @@ static int head_end(h1p *p)
 	if (p->status >= 100 && p->status < 200 && p->status != 101) {
 		p->interim += p->section; /* endless 1xx responses end at H1P_HEADERS_MAX */
 		head_reset(p);
+		section_limit(p);
 		p->pos = 0;
 		p->state = S_VERSION;
 		return 1;
 	}
 	p->headers_done = 1;
+	section_limit(p); /* for the trailer section */
 	p->keep_alive = p->minor >= 1 ? !p->conn_close : (p->conn_keep && !p->conn_close);
 	if (p->head || p->status < 200 || p->status == 204 || p->status == 304) {
 		p->framing = H1P_NONE;
@@ -346,11 +405,21 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 		switch (p->state) {
 		case S_VERSION:
 			if (p->pos < 7) {
-				if (c != (unsigned char)"HTTP/1."[p->pos]) {
+				/* "HTTP/1." as far as this piece goes, at once. */
+				size_t n = len - i < 7 - p->pos ? len - i : 7 - p->pos;
+				if (memcmp(b + i, &"HTTP/1."[p->pos], n) != 0) {
+					while (b[i] == (unsigned char)"HTTP/1."[p->pos]) {
+						i++; /* *used points at the offending byte */
+						p->pos++;
+					}
 					why = "not an HTTP/1.x status line";
 					goto fail;
 				}
-				p->pos++;
+				p->pos += (uint32_t)n;
+				if ((why = grow(p, n, sect)) != NULL)
+					goto fail;
+				i += n;
+				continue;
 			} else if (p->pos == 7) {
 				if (c < '0' || c > '9') {
 					why = "bad HTTP version";
@@ -396,6 +465,16 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 				if (i == len)
 					continue;
 				c = b[i];
+			} else if (p->hdr != HDR_CL && is_tchar(c)) {
+				/* A Transfer-Encoding or Connection token: matched as a
+				 * run (a run cut at the line's limit ends below). */
+				size_t j = tchar_run(p, b, i, len);
+				if (j > i) {
+					value_token(p, b + i, j - i);
+					grow(p, j - i, sect);
+					i = j;
+					continue;
+				}
 			}
 			if (c == '\r') {
 				switch (p->state) {
@@ -427,7 +506,13 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 				goto fail;
 			}
 			p->state = p->state == S_TRAILER_LF ? S_TRAILER_START : S_FIELD_START;
-			break;
+			if ((why = grow(p, 1, sect)) != NULL)
+				goto fail;
+			if (++i == len)
+				continue;
+			c = b[i];
+			/* The next line starts at once. */
+			/* fall through */
 		case S_FIELD_START:
 		case S_TRAILER_START:
 			p->line = 0;
@@ -440,18 +525,17 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 				goto fail;
 			}
 			p->pos = 0;
-			p->mask = p->state == S_FIELD_START ? 7 : 0; /* trailers are not interpreted */
+			p->mask = p->state == S_FIELD_START ? HDR_WORDS : 0; /* trailers are not interpreted */
 			p->state = p->state == S_FIELD_START ? S_NAME : S_TRAILER_NAME;
-			continue; /* the byte is read again as part of the name */
+			/* The byte is read again as part of the name. */
+			/* fall through */
 		case S_NAME:
 		case S_TRAILER_NAME: {
-			size_t r = room(p, 1), lim = len - i < r ? len : i + r, j = i;
-			while (j < lim && is_tchar(b[j])) {
-				if (p->mask != 0)
-					p->mask = match(p->mask, p->pos, b[j], hdr_words, hdr_lens);
-				p->pos++;
-				j++;
-			}
+			size_t j = tchar_run(p, b, i, len);
+			if (p->mask != 0)
+				p->mask = match_run(p->mask, p->pos, b + i, j - i, j < len && b[j] == ':', hdr_words,
+				                    hdr_lens);
+			p->pos += (uint32_t)(j - i);
 			grow(p, j - i, 1);
 			i = j;
 			if (i == len)
@@ -463,6 +547,10 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 			}
 			if (p->state == S_NAME) {
 				p->hdr = matched(p->mask, p->pos, hdr_lens);
+				if (p->hdr == HDR_SET_COOKIE) {
+					p->set_cookie = 1;
+					p->hdr = HDR_OTHER; /* its value is not read here */
+				}
 				value_begin(p);
 				p->state = S_VALUE;
 			} else {

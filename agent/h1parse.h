@@ -45,6 +45,7 @@ typedef struct h1p {
 	uint64_t body_bytes;      /* decoded body */
 	const char *why;      /* after an error: what was wrong (static text) */
 	int too_large;        /* after an error: the header sections passed H1P_SECTION_MAX or H1P_HEADERS_MAX */
+	int set_cookie;       /* a header section (1xx responses' included) has a Set-Cookie line */
 
 	/* private */
 	int state;
@@ -52,6 +53,7 @@ typedef struct h1p {
 	uint32_t line;        /* bytes in the current line */
 	uint32_t section;     /* bytes in the current header or trailer section */
 	uint32_t interim;     /* bytes in the 1xx responses' header sections before it */
+	uint32_t smax;        /* the most the current section may hold */
 	uint32_t pos;         /* position within a fixed text, or a digit count */
 	int hdr;              /* which header's value is being read */
 	uint8_t mask;         /* candidate words still matching */

@@ -68,6 +68,11 @@ ssize_t tlso_write(tlso *t, const void *buf, size_t len);
  * socket becoming readable again. */
 int tlso_pending(const tlso *t);
 
+/* Frees t's record buffers (about 2 x 17 kB) while its connection is idle;
+ * the next read or write allocates them again. A no-op when t holds bytes
+ * not yet returned. */
+void tlso_idle(tlso *t);
+
 /* After TLSC_ECERT: why the certificate was refused, as one line in buf. */
 const char *tlso_cert_error(const tlso *t, char *buf, size_t len);
 

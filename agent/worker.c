@@ -203,7 +203,7 @@ static agg_key key_of(uint8_t metric, const vu *v, uint16_t step)
 	return k;
 }
 
-static void run_step(worker *w, vu *v, int64_t due_ns);
+static void run_step(worker *w, vu *v, int64_t due_ns, int64_t now);
 
 /*
  * The flow of the next iteration, by weight: smooth weighted round robin
@@ -284,7 +284,7 @@ static int begin_flow(worker *w, scen_rt *r, vu *v)
  * the scenario's `setup:` steps first; the flow is picked when they end, so
  * the weighted mix counts flows only.
  */
-static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
+static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns, int64_t now)
 {
 	const plan_flow *su = &r->s->setup;
 	int setup = su->nsteps > 0 && !v->setup_done;
@@ -309,7 +309,7 @@ static void start_iteration(worker *w, scen_rt *r, vu *v, int64_t sched_ns)
 	agg_count(w->cur, sk, 1);
 	r->running++;
 	v->iter_start_ns = sched_ns;
-	run_step(w, v, sched_ns);
+	run_step(w, v, sched_ns, now);
 }
 
 /* Whether a closed-model VU goes on to another iteration. */
@@ -344,7 +344,7 @@ static void iteration_end(worker *w, vu *v, int64_t now, int counted)
 	if (r->idle != NULL)
 		r->idle[r->nidle++] = v; /* arrival-rate: back to the pool */
 	else if (wants_another(w, r, v, now))
-		start_iteration(w, r, v, now);
+		start_iteration(w, r, v, now, now);
 }
 
 static void iteration_done(worker *w, vu *v, int64_t now)
@@ -412,11 +412,19 @@ static int cap_wait(worker *w, vu *v, int64_t now)
 	return 0;
 }
 
-static void run_step(worker *w, vu *v, int64_t due_ns)
+/*
+ * Moves v on from its current step (due at due_ns) to the next request or
+ * timer. now: the clock as read just before the call, or 0 to read it here;
+ * a VU whose request just ended goes on with the clock read after its
+ * result was recorded, so the two need not read it twice.
+ */
+static void run_step(worker *w, vu *v, int64_t due_ns, int64_t now)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
-	for (;;) {
-		int64_t now = clock_mono_ns();
+	/* Each pass after the first reads the clock again (now = 0). */
+	for (;; now = 0) {
+		if (now == 0)
+			now = clock_mono_ns();
 		if (v->step >= v->step_end && v->in_setup) {
 			if (!setup_finished(w, v, now))
 				return;
@@ -534,7 +542,6 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
 	const plan_step *st = &s->steps[v->step];
-	int64_t now = clock_mono_ns();
 	agg_key k = key_of(AM_HTTP_REQ_DURATION, v, v->step);
 	k.method = (uint8_t)st->method;
 	k.status_class = (uint8_t)(res->status > 0 && res->status < 600 ? res->status / 100 : 0);
@@ -592,7 +599,10 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 		end = 1;
 	}
 	v->step = end ? v->step_end : (uint16_t)(v->step + 1);
-	run_step(w, v, now);
+	/* Read once the result is recorded: the next step is due now, and the
+	 * next request (or the iteration's end) is timed from here. */
+	int64_t now = clock_mono_ns();
+	run_step(w, v, now, now);
 }
 
 /* ---- templates ---- */
@@ -676,7 +686,7 @@ void worker_ws_done(worker *w, vu *v, const ws_result *res)
 	} else {
 		v->step++;
 	}
-	run_step(w, v, now);
+	run_step(w, v, now, 0);
 }
 
 /* ---- executors ---- */
@@ -759,7 +769,7 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 		v->active = 1;
 		r->active++;
 		if (v->state == VU_IDLE)
-			start_iteration(w, r, v, now);
+			start_iteration(w, r, v, now, 0);
 	}
 	/* A load set while running may want more VUs than the plan had. */
 	while (r->live && r->active < target) {
@@ -768,7 +778,7 @@ static void adjust_closed(worker *w, scen_rt *r, int64_t now)
 			break;
 		v->active = 1;
 		r->active++;
-		start_iteration(w, r, v, now);
+		start_iteration(w, r, v, now, 0);
 	}
 	/* Ramp down: the newest VUs leave first, after their current iteration. */
 	for (size_t i = r->nvus; i-- > 0 && r->active > target;) {
@@ -862,7 +872,7 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 			continue;
 		}
 		offer_arrivals(w, r, 1);
-		start_iteration(w, r, free_vu, r->next_arrival_ns);
+		start_iteration(w, r, free_vu, r->next_arrival_ns, 0);
 		/* From the start each time, so rounding never accumulates. */
 		r->arrival_k++;
 		r->next_arrival_ns = arrival_due(r, r->arrival_k);
@@ -1249,7 +1259,7 @@ void worker_run(worker *w)
 			vu *v = DHEAP_ENTRY(dheap_top(&w->timers), vu, timer);
 			timer_clear(w, v);
 			v->step++;
-			run_step(w, v, v->timer.at);
+			run_step(w, v, v->timer.at, 0);
 		}
 		for (int d = 0; d < NDRIVERS; d++)
 			if (w->dstate[d] != NULL && drivers[d]->next_timer(w->dstate[d]) <= now)

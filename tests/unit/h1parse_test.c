@@ -23,6 +23,7 @@ typedef struct outcome {
 	uint64_t content_length, header_bytes, body_wire_bytes, body_bytes;
 	const char *why;
 	int too_large;
+	int set_cookie;
 	char *body;
 	size_t body_len;
 } outcome;
@@ -98,6 +99,7 @@ static void parse(const char *data, size_t len, int head, long step, int eof, ui
 	o->body_bytes = p.body_bytes;
 	o->why = p.why;
 	o->too_large = p.too_large;
+	o->set_cookie = p.set_cookie;
 }
 
 static int same(const outcome *a, const outcome *b)
@@ -107,7 +109,7 @@ static int same(const outcome *a, const outcome *b)
 	       a->done == b->done && a->keep_alive == b->keep_alive && a->framing == b->framing &&
 	       a->content_length == b->content_length && a->header_bytes == b->header_bytes &&
 	       a->body_wire_bytes == b->body_wire_bytes && a->body_bytes == b->body_bytes &&
-	       a->why == b->why && a->body_len == b->body_len &&
+	       a->why == b->why && a->set_cookie == b->set_cookie && a->body_len == b->body_len &&
 	       memcmp(a->body, b->body, a->body_len) == 0;
 }
 
@@ -597,6 +599,34 @@ static void test_interim_flood(void)
 	free(buf);
 }
 
+/* The parser notes a Set-Cookie header line (the lean driver reads the
+ * header section for cookies only then), in any case, in an interim
+ * response too, and no other header whose name merely looks like it. */
+static void test_set_cookie(void)
+{
+	outcome o;
+	RESP(&o, "HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 2\r\n\r\nok", 0, 0);
+	CHECK(o.done && !o.set_cookie);
+	RESP(&o, "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: 2\r\n\r\nok", 0, 0);
+	CHECK(o.done && o.set_cookie);
+	RESP(&o, "HTTP/1.1 302 Found\r\nContent-Length: 0\r\nsET-cOOKIE: a=1; Path=/\r\n\r\n", 0, 0);
+	CHECK(o.done && o.set_cookie && o.status == 302);
+	RESP(&o, "HTTP/1.1 103 Early\r\nSet-Cookie: a=1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0);
+	CHECK(o.done && o.set_cookie && o.status == 200);
+	RESP(&o, "HTTP/1.1 200 OK\r\nSet-Cookie2: a=1\r\nX-Set-Cookie: b=2\r\nSet-Cooki: c\r\n"
+	         "Connection: set-cookie\r\nContent-Length: 0\r\n\r\n", 0, 0);
+	CHECK(o.done && !o.set_cookie);
+	/* Trailers are not the header section: a cookie there is not taken. */
+	RESP(&o, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nSet-Cookie: a=1\r\n\r\n", 0, 0);
+	CHECK(o.done && !o.set_cookie);
+	/* The names the parser reads are still read, in any case and split
+	 * anywhere (parse_all_ways): Content-Length beside Set-Cookie, Connection. */
+	RESP(&o, "HTTP/1.1 200 OK\r\nSET-COOKIE: a\r\ncOnTeNt-LeNgTh: 3\r\nCONNECTION: Close\r\n\r\nabc", 0, 0);
+	CHECK(o.done && o.set_cookie && o.content_length == 3 && !o.keep_alive);
+	RESP(&o, "HTTP/1.0 200 OK\r\nConnection: x, KEEP-ALIVE\r\nContent-Length: 0\r\n\r\n", 0, 0);
+	CHECK(o.done && o.keep_alive && !o.set_cookie);
+}
+
 int main(void)
 {
 	test_content_length();
@@ -608,5 +638,6 @@ int main(void)
 	test_hostile();
 	test_interim_flood();
 	test_random_splits();
+	test_set_cookie();
 	return check_done();
 }
