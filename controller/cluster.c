@@ -103,6 +103,8 @@ struct handler {
 	int opened;
 	int state;         /* H_*: changed by whoever owns the context now */
 	nng_msg *in;       /* the request a worker is to handle */
+	wire_msg batch;    /* a METRICS waiting for the merging thread (mnext) */
+	handler *mnext;
 	uint32_t pipe;     /* the connection it came on */
 	handler *next;     /* work queue */
 	/* A held poll (state H_HELD, c->mu): its agent, seal and deadline. */
@@ -130,6 +132,13 @@ struct cluster {
 	int qstop;
 	pthread_t workers[WORKERS];
 	int nworkers;
+	/* Batches waiting for the merging thread (mmu), and that thread. */
+	pthread_mutex_t mmu;
+	pthread_cond_t mcv, mroom;
+	handler *mhead, **mtail;
+	size_t mlen;
+	int mstop, merger_started;
+	pthread_t merger;
 	/* Held polls in deadline order (c->mu), and the holder thread that
 	 * answers them. */
 	handler *held_head, *held_tail;
@@ -633,36 +642,116 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 	return simple_reply(WIRE_NOP);
 }
 
-static nng_msg *on_metrics(cluster *c, const wire_metrics *m)
+/* Hands METRICS m (taken) to the merging thread, which answers it on h. */
+static void on_metrics(cluster *c, handler *h, wire_msg *m)
 {
-	pthread_mutex_lock(&c->mu);
-	slot *s = find(c, m->agent_id);
-	if (s != NULL)
-		s->info.last_seen_mono = clock_mono_ns();
-	pthread_mutex_unlock(&c->mu);
-	if (s == NULL)
-		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
+	h->batch = *m;
+	memset(m, 0, sizeof(*m));
+	h->mnext = NULL;
+	pthread_mutex_lock(&c->mmu);
+	/* A decoded batch holds its histograms dense (15 KB each): when the
+	 * merging thread is behind, the workers wait rather than decode more. */
+	while (c->mlen >= CLUSTER_MERGE_MAX && !c->mstop)
+		pthread_cond_wait(&c->mroom, &c->mmu);
+	*c->mtail = h;
+	c->mtail = &h->mnext;
+	c->mlen++;
+	pthread_cond_signal(&c->mcv);
+	pthread_mutex_unlock(&c->mmu);
+}
+
+static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out);
+static nng_msg *seal_reply(sealed_req *sr, nng_msg *out);
+static void h_send(handler *h, nng_msg *out);
+
+/* Merges the batches of list (n of them, linked by mnext) with one call of
+ * the hook, then answers each: the ACK goes out only after the hook has
+ * stored it. */
+static void merge_group(cluster *c, handler *list, size_t n)
+{
+	cluster_batch b[CLUSTER_MERGE_MAX];
+	handler *hs[CLUSTER_MERGE_MAX];
 	cluster_metrics_fn fn;
 	cluster_event_fn ev;
 	void *arg;
+	size_t i = 0;
+	for (handler *h = list; h != NULL && i < n; h = h->mnext, i++) {
+		hs[i] = h;
+		b[i] = (cluster_batch){ .agent_id = h->batch.u.metrics.agent_id, .m = &h->batch.u.metrics,
+			                    .rv = HERD_ECLOSED };
+	}
+	n = i;
+	int64_t now = clock_mono_ns();
 	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < n; i++) {
+		slot *s = find(c, b[i].agent_id);
+		if (s != NULL)
+			s->info.last_seen_mono = now;
+	}
 	hook_begin(c, &fn, &ev, &arg);
 	pthread_mutex_unlock(&c->mu);
-	/* No run attached: nobody would keep the batch. */
-	int rv = fn != NULL ? fn(arg, m->agent_id, m) : HERD_ECLOSED;
+	/* No run attached: nobody would keep the batches. */
+	if (fn != NULL) {
+		for (i = 0; i < n; i++)
+			b[i].rv = HERD_OK;
+		fn(arg, b, n);
+	}
 	hook_end(c);
-	if (rv != HERD_OK)
-		return error_reply(rv, herd_strerror(rv));
 	pthread_mutex_lock(&c->mu);
-	if ((s = find(c, m->agent_id)) != NULL)
-		s->info.batches++;
+	for (i = 0; i < n; i++) {
+		slot *s = b[i].rv == HERD_OK ? find(c, b[i].agent_id) : NULL;
+		if (s != NULL)
+			s->info.batches++;
+	}
 	pthread_mutex_unlock(&c->mu);
-	wire_msg ack = { .type = WIRE_ACK };
-	nng_msg *msg = NULL;
-	ack.u.ack.run_id = m->run_id;
-	ack.u.ack.seq = m->seq;
-	net_msg(&ack, &msg);
-	return msg;
+	for (i = 0; i < n; i++) {
+		handler *h = hs[i];
+		const wire_metrics *m = b[i].m;
+		nng_msg *out = NULL;
+		if (b[i].rv == HERD_OK) {
+			wire_msg ack = { .type = WIRE_ACK };
+			ack.u.ack.run_id = m->run_id;
+			ack.u.ack.seq = m->seq;
+			net_msg(&ack, &out);
+		} else {
+			out = error_reply(b[i].rv, herd_strerror(b[i].rv));
+		}
+		out = answer(c, m->agent_id, PARKED_MET, out);
+		wire_msg_fini(&h->batch);
+		out = seal_reply(&h->sr, out);
+		session_clear(&h->sr.sess);
+		h_send(h, out);
+	}
+}
+
+static void *merger_main(void *arg)
+{
+	cluster *c = arg;
+	pthread_mutex_lock(&c->mmu);
+	for (;;) {
+		while (c->mhead == NULL && !c->mstop)
+			pthread_cond_wait(&c->mcv, &c->mmu);
+		if (c->mhead == NULL)
+			break; /* stopping, and nothing left */
+		/* Everything that came meanwhile, up to the most the hook takes. */
+		handler *list = c->mhead, *last = list;
+		size_t n = 1;
+		while (n < CLUSTER_MERGE_MAX && last->mnext != NULL) {
+			last = last->mnext;
+			n++;
+		}
+		c->mhead = last->mnext;
+		if (c->mhead == NULL)
+			c->mtail = &c->mhead;
+		last->mnext = NULL;
+		c->mlen -= n;
+		pthread_cond_broadcast(&c->mroom);
+		pthread_mutex_unlock(&c->mmu);
+		merge_group(c, list, n);
+		pthread_mutex_lock(&c->mmu);
+	}
+	pthread_mutex_unlock(&c->mmu);
+	return NULL;
 }
 
 static nng_msg *on_load_ack(cluster *c, const wire_load *l);
@@ -791,7 +880,8 @@ static nng_msg *seal_reply(sealed_req *sr, nng_msg *out)
 
 /* Handles request in, which came on h's context. Returns the reply, sealed
  * when the request was (NULL: none); or sets *held when the request is a
- * poll parked for the holder, which then owns h. */
+ * poll parked for the holder, or a batch for the merging thread, which then
+ * owns h and answers it. */
 static nng_msg *dispatch(cluster *c, handler *h, nng_msg *in, int *held)
 {
 	uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
@@ -848,7 +938,10 @@ static nng_msg *dispatch(cluster *c, handler *h, nng_msg *in, int *held)
 	case WIRE_TIME: out = on_time(c, &m.u.time); break;
 	case WIRE_LOAD: out = on_load_ack(c, &m.u.load); break;
 	case WIRE_POLL: out = on_poll(c, &m.u.poll, h, held); break;
-	case WIRE_METRICS: out = on_metrics(c, &m.u.metrics); break;
+	case WIRE_METRICS:
+		on_metrics(c, h, &m);
+		*held = 1; /* h is the merging thread's now */
+		break;
 	case WIRE_READY:
 	case WIRE_DONE:
 	case WIRE_ERROR: out = on_agent_msg(c, &m); break;
@@ -859,7 +952,7 @@ static nng_msg *dispatch(cluster *c, handler *h, nng_msg *in, int *held)
 		out = answer(c, who[0] != '\0' ? who : NULL, ctx, out);
 	wire_msg_fini(&m);
 	if (*held)
-		return NULL; /* h is the holder's now: its seal goes with it */
+		return NULL; /* h is the holder's or the merger's now: its seal goes with it */
 	out = seal_reply(sr, out);
 	session_clear(&sr->sess);
 	return out;
@@ -1020,6 +1113,10 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	pthread_mutex_init(&c->qmu, NULL);
 	pthread_cond_init(&c->qcv, NULL);
 	c->qtail = &c->qhead;
+	pthread_mutex_init(&c->mmu, NULL);
+	pthread_cond_init(&c->mcv, NULL);
+	pthread_cond_init(&c->mroom, NULL);
+	c->mtail = &c->mhead;
 	c->cfg = *cfg;
 	c->on_metrics = cfg->on_metrics;
 	c->on_event = cfg->on_event;
@@ -1091,12 +1188,15 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	for (; c->nworkers < WORKERS; c->nworkers++)
 		if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) != 0)
 			break;
-	if (c->nworkers < WORKERS || pthread_create(&c->holder, NULL, holder_main, c) != 0) {
+	if (c->nworkers == WORKERS && pthread_create(&c->merger, NULL, merger_main, c) == 0)
+		c->merger_started = 1;
+	if (c->merger_started && pthread_create(&c->holder, NULL, holder_main, c) == 0)
+		c->holder_started = 1;
+	if (!c->holder_started) {
 		snprintf(err, errlen, "cannot start the listener's threads");
 		cluster_close(c);
 		return HERD_ENOMEM;
 	}
-	c->holder_started = 1;
 	for (int i = 0; i < c->nhandlers; i++)
 		h_recv(&c->handlers[i]);
 	*out = c;
@@ -1248,6 +1348,13 @@ void cluster_close(cluster *c)
 	pthread_mutex_unlock(&c->qmu);
 	for (int i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
+	pthread_mutex_lock(&c->mmu);
+	c->mstop = 1;
+	pthread_cond_broadcast(&c->mcv);
+	pthread_cond_broadcast(&c->mroom);
+	pthread_mutex_unlock(&c->mmu);
+	if (c->merger_started)
+		pthread_join(c->merger, NULL);
 	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++) {
 		handler *h = &c->handlers[i];
 		if (h->aio != NULL)
@@ -1270,6 +1377,9 @@ void cluster_close(cluster *c)
 	pthread_cond_destroy(&c->hcv);
 	pthread_mutex_destroy(&c->qmu);
 	pthread_cond_destroy(&c->qcv);
+	pthread_mutex_destroy(&c->mmu);
+	pthread_cond_destroy(&c->mcv);
+	pthread_cond_destroy(&c->mroom);
 	free(c);
 }
 

@@ -914,7 +914,32 @@ static void errors_json(const wire_entry *e, char *buf, size_t len, const char *
 	*json = buf;
 }
 
-int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_t seq,
+int store_batches_begin(store *st)
+{
+	if (st == NULL)
+		return HERD_EINVAL;
+	return step_reset(st, S_BEGIN, "starting a batch transaction");
+}
+
+int store_batches_end(store *st, int commit)
+{
+	if (st == NULL)
+		return HERD_EINVAL;
+	if (commit) {
+		int rv = step_reset(st, S_COMMIT, "committing the batches");
+		if (rv == HERD_OK)
+			return HERD_OK;
+		commit = 0; /* and roll back below, keeping the commit's message */
+	}
+	/* Keep the first message: the rollback's own would hide the cause. */
+	if (sqlite3_get_autocommit(st->db) == 0) {
+		sqlite3_step(st->stmt[S_ROLLBACK]);
+		sqlite3_reset(st->stmt[S_ROLLBACK]);
+	}
+	return HERD_ESTORE;
+}
+
+int store_batch_put(store *st, const char *run_id, const char *agent_id, uint64_t seq,
                     int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate)
 {
 	char ebuf[ERRK__N * 40];
@@ -925,9 +950,6 @@ int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_
 	    (entries == NULL && n > 0))
 		return HERD_EINVAL;
 	*duplicate = 0;
-	if ((rv = step_reset(st, S_BEGIN, "starting a batch transaction")) != 0)
-		return rv;
-
 	s = st->stmt[S_BATCH_INS];
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
@@ -936,12 +958,12 @@ int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_
 	sqlite3_bind_int64(s, 5, (int64_t)n);
 	sqlite3_bind_int64(s, 6, clock_real_ns() / 1000000);
 	if ((rv = step_reset(st, S_BATCH_INS, "recording the batch")) != 0)
-		goto fail;
+		return rv;
 	if (sqlite3_changes(st->db) == 0) {
-		/* Already merged: nothing was written, so roll back the empty
-		 * transaction. */
+		/* Already merged (before, or earlier in this transaction): nothing
+		 * was written. */
 		*duplicate = 1;
-		return step_reset(st, S_ROLLBACK, "ending a duplicate batch");
+		return HERD_OK;
 	}
 
 	for (size_t i = 0; i < n; i++) {
@@ -952,10 +974,10 @@ int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_
 		int64_t id;
 
 		if ((rv = key_id(st, run_id, agent_id, e, &id)) != 0)
-			goto fail;
+			return rv;
 		if (e->h != NULL && (rv = store_hist_encode(e->h, &blob, &blen)) != 0) {
 			set_err(st, "encoding a histogram: %s", herd_strerror(rv));
-			goto fail;
+			return rv;
 		}
 		errors_json(e, ebuf, sizeof(ebuf), &ej);
 		s = st->stmt[S_IV_INS];
@@ -973,26 +995,30 @@ int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_
 		if ((rv = step_reset(st, S_IV_INS, "adding an interval")) != 0 ||
 		    (rv = stats_update(st, st->stmt[S_IV_SEL], st->stmt[S_STATS_PUT], id,
 		                       interval_ms)) != 0)
-			goto fail;
+			return rv;
 	}
 
 	s = st->stmt[S_AGENT_BATCH];
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (int64_t)seq);
-	if ((rv = step_reset(st, S_AGENT_BATCH, "counting the agent's batch")) != 0)
-		goto fail;
-	if ((rv = step_reset(st, S_COMMIT, "committing the batch")) != 0)
-		goto fail;
-	return HERD_OK;
+	return step_reset(st, S_AGENT_BATCH, "counting the agent's batch");
+}
 
-fail:
-	/* Keep the first message: the rollback's own would hide the cause. */
-	if (sqlite3_get_autocommit(st->db) == 0) {
-		sqlite3_step(st->stmt[S_ROLLBACK]);
-		sqlite3_reset(st->stmt[S_ROLLBACK]);
-	}
-	return rv;
+int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_t seq,
+                    int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate)
+{
+	int rv;
+	if (st == NULL || run_id == NULL || agent_id == NULL || duplicate == NULL ||
+	    (entries == NULL && n > 0))
+		return HERD_EINVAL;
+	*duplicate = 0;
+	if ((rv = store_batches_begin(st)) != 0)
+		return rv;
+	rv = store_batch_put(st, run_id, agent_id, seq, interval_ms, entries, n, duplicate);
+	/* A duplicate wrote nothing: its empty transaction is rolled back. */
+	int end = store_batches_end(st, rv == HERD_OK && !*duplicate);
+	return rv != HERD_OK ? rv : *duplicate ? HERD_OK : end;
 }
 
 /* Ends a write transaction begun with BEGIN IMMEDIATE: commits when rv is
