@@ -1834,8 +1834,9 @@ static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 int store_hist_encode(const hist *h, uint8_t **buf, size_t *len)
 {
-	uint32_t nz = 0;
-	for (uint32_t i = 0; i < HIST_NBUCKETS; i++)
+	uint32_t nz = 0, lo, hi;
+	hist_span(h, &lo, &hi);
+	for (uint32_t i = lo; i < hi; i++)
 		nz += h->counts[i] != 0;
 	/* A header byte and five varints of at most 10 bytes, then at most 3 + 5
 	 * bytes per bucket (gap below 2^21, count below 2^35). */
@@ -1850,7 +1851,7 @@ int store_hist_encode(const hist *h, uint8_t **buf, size_t *len)
 	n += put_varint(p + n, h->max);
 	n += put_varint(p + n, nz);
 	int64_t prev = -1;
-	for (uint32_t i = 0; i < HIST_NBUCKETS; i++) {
+	for (uint32_t i = lo; i < hi; i++) {
 		if (h->counts[i] == 0)
 			continue;
 		n += put_varint(p + n, (uint64_t)((int64_t)i - prev));
@@ -1875,7 +1876,7 @@ int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
 		return HERD_EPROTO;
 	if (nz > HIST_NBUCKETS)
 		return HERD_EPROTO;
-	int64_t idx = -1;
+	int64_t idx = -1, first = -1;
 	for (uint64_t i = 0; i < nz; i++) {
 		uint64_t gap, c;
 		if (get_varint(&p, end, &gap) || get_varint(&p, end, &c))
@@ -1887,6 +1888,8 @@ int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
 		idx += (int64_t)gap;
 		h->counts[idx] = (uint32_t)c;
 		sum += c;
+		if (first < 0)
+			first = idx;
 	}
 	if (p != end || sum != h->total)
 		return HERD_EPROTO;
@@ -1896,7 +1899,10 @@ int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
 		hist_init(h);
 		return HERD_OK;
 	}
-	if (h->min > h->max || h->max > HIST_MAX_US)
+	/* min and max lie in the lowest and highest buckets (hist.h): the
+	 * merges and percentiles look at that span only. */
+	if (h->min > h->max || h->max > HIST_MAX_US || (int64_t)hist_index(h->min) != first ||
+	    (int64_t)hist_index(h->max) != idx)
 		return HERD_EPROTO;
 	return HERD_OK;
 }
