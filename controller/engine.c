@@ -515,10 +515,20 @@ static void refresh_agents(eng *e)
 	if (e->cl == NULL || e->nai == 0)
 		return;
 	agent_info *all = fetch_agents(e->cl, &got);
-	for (size_t i = 0; all != NULL && i < e->nai; i++)
-		for (size_t k = 0; k < got; k++)
-			if (strcmp(e->ai[i].id, all[k].id) == 0)
+	/* Both lists are in joining order, so each agent is looked for from
+	 * where the one before was found: one pass when nothing moved, not
+	 * run x cluster string compares (a million at 1,000 agents, every
+	 * step of 50 ms). */
+	size_t from = 0;
+	for (size_t i = 0; all != NULL && got > 0 && i < e->nai; i++)
+		for (size_t j = 0; j < got; j++) {
+			size_t k = (from + j) % got;
+			if (strcmp(e->ai[i].id, all[k].id) == 0) {
 				e->ai[i] = all[k];
+				from = k + 1;
+				break;
+			}
+		}
 	free(all);
 }
 
