@@ -538,9 +538,12 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 	sqlite3_busy_timeout(st->db, 5000);
 	/* synchronous = NORMAL in WAL mode keeps the database consistent when the
 	 * process is killed; only a power loss may lose the latest commits.
-	 * Foreign keys go on after the migrations: see migrations[]. */
+	 * Foreign keys go on after the migrations: see migrations[]. A page
+	 * cache of 32 MiB, not SQLite's 2: a run of 1,000 agents adds 50,000
+	 * interval rows a second, and with 2 MiB each batch read most of the
+	 * index pages it updates back from the file. */
 	if ((rv = wal_on(st)) != 0 ||
-	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL",
+	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768",
 	               "setting pragmas")) != 0 ||
 	    (rv = migrate(st)) != 0 ||
 	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0 ||
