@@ -134,9 +134,8 @@ struct cluster {
 	int nworkers;
 	/* Batches waiting for the merging thread (mmu), and that thread. */
 	pthread_mutex_t mmu;
-	pthread_cond_t mcv, mroom;
+	pthread_cond_t mcv;
 	handler *mhead, **mtail;
-	size_t mlen;
 	int mstop, merger_started;
 	pthread_t merger;
 	/* Held polls in deadline order (c->mu), and the holder thread that
@@ -648,14 +647,13 @@ static void on_metrics(cluster *c, handler *h, wire_msg *m)
 	h->batch = *m;
 	memset(m, 0, sizeof(*m));
 	h->mnext = NULL;
+	/* The workers never wait for the merging thread: a worker waiting left
+	 * polls unanswered, and agents were taken for lost when the merging fell
+	 * behind. What waits is bounded by the contexts (one batch in flight
+	 * per agent), as when a thread per agent waited for the engine's lock. */
 	pthread_mutex_lock(&c->mmu);
-	/* A decoded batch holds its histograms dense (15 KB each): when the
-	 * merging thread is behind, the workers wait rather than decode more. */
-	while (c->mlen >= CLUSTER_MERGE_MAX && !c->mstop)
-		pthread_cond_wait(&c->mroom, &c->mmu);
 	*c->mtail = h;
 	c->mtail = &h->mnext;
-	c->mlen++;
 	pthread_cond_signal(&c->mcv);
 	pthread_mutex_unlock(&c->mmu);
 }
@@ -744,8 +742,6 @@ static void *merger_main(void *arg)
 		if (c->mhead == NULL)
 			c->mtail = &c->mhead;
 		last->mnext = NULL;
-		c->mlen -= n;
-		pthread_cond_broadcast(&c->mroom);
 		pthread_mutex_unlock(&c->mmu);
 		merge_group(c, list, n);
 		pthread_mutex_lock(&c->mmu);
@@ -1115,7 +1111,6 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	c->qtail = &c->qhead;
 	pthread_mutex_init(&c->mmu, NULL);
 	pthread_cond_init(&c->mcv, NULL);
-	pthread_cond_init(&c->mroom, NULL);
 	c->mtail = &c->mhead;
 	c->cfg = *cfg;
 	c->on_metrics = cfg->on_metrics;
@@ -1351,7 +1346,6 @@ void cluster_close(cluster *c)
 	pthread_mutex_lock(&c->mmu);
 	c->mstop = 1;
 	pthread_cond_broadcast(&c->mcv);
-	pthread_cond_broadcast(&c->mroom);
 	pthread_mutex_unlock(&c->mmu);
 	if (c->merger_started)
 		pthread_join(c->merger, NULL);
@@ -1379,7 +1373,6 @@ void cluster_close(cluster *c)
 	pthread_cond_destroy(&c->qcv);
 	pthread_mutex_destroy(&c->mmu);
 	pthread_cond_destroy(&c->mcv);
-	pthread_cond_destroy(&c->mroom);
 	free(c);
 }
 

@@ -60,8 +60,7 @@ typedef struct agent_info {
 	double load_value;      /* the load it then said it runs: its share */
 } agent_info;
 
-/* The most METRICS batches handed to the hook at once, and the most
- * decoded ones waiting for it. */
+/* The most METRICS batches handed to the hook at once. */
 #define CLUSTER_MERGE_MAX 64
 
 /* A METRICS batch for the hook, and its answer. */
