@@ -91,6 +91,14 @@ typedef struct sealed_req {
 	uint64_t seq;
 } sealed_req;
 
+/* Handlers waiting for a thread, in arrival order (linked by next). */
+typedef struct hqueue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	handler *head, **tail;
+	int stop;
+} hqueue;
+
 /* What a context's aio is doing. */
 enum { H_IDLE = 0, H_RECV, H_WORK, H_SEND, H_HELD, H_STOPPED };
 
@@ -103,10 +111,9 @@ struct handler {
 	int opened;
 	int state;         /* H_*: changed by whoever owns the context now */
 	nng_msg *in;       /* the request a worker is to handle */
-	wire_msg batch;    /* a METRICS waiting for the merging thread (mnext) */
-	handler *mnext;
+	wire_msg batch;    /* a METRICS waiting for the merging thread */
 	uint32_t pipe;     /* the connection it came on */
-	handler *next;     /* work queue */
+	handler *next;     /* in a queue: the workers', then maybe the merging thread's */
 	/* A held poll (state H_HELD, c->mu): its agent, seal and deadline. */
 	slot *held_for;
 	sealed_req sr;
@@ -125,18 +132,13 @@ struct cluster {
 	size_t index_mask; /* its size - 1, a power of two above 2 * cap */
 	handler *handlers;
 	int nhandlers;
-	/* Requests waiting for a worker (qmu), and the workers. */
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
-	handler *qhead, **qtail;
-	int qstop;
+	/* Requests waiting for a worker, and the workers. */
+	hqueue work;
 	pthread_t workers[WORKERS];
 	int nworkers;
-	/* Batches waiting for the merging thread (mmu), and that thread. */
-	pthread_mutex_t mmu;
-	pthread_cond_t mcv;
-	handler *mhead, **mtail;
-	int mstop, merger_started;
+	/* Batches waiting for the merging thread, and that thread. */
+	hqueue merge;
+	int merger_started;
 	pthread_t merger;
 	/* Held polls in deadline order (c->mu), and the holder thread that
 	 * answers them. */
@@ -163,6 +165,61 @@ struct cluster {
 	size_t nloads;
 	uint64_t load_seq;
 };
+
+static void hq_init(hqueue *q)
+{
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->tail = &q->head;
+}
+
+static void hq_destroy(hqueue *q)
+{
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+}
+
+static void hq_push(hqueue *q, handler *h)
+{
+	h->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	*q->tail = h;
+	q->tail = &h->next;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits for handlers and takes the first ones, at most max, as a list (its
+ * last next is NULL) of *n; NULL once stopped with nothing left. */
+static handler *hq_take(hqueue *q, size_t max, size_t *n)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->head == NULL && !q->stop)
+		pthread_cond_wait(&q->cv, &q->mu);
+	handler *list = q->head, *last = list;
+	*n = list != NULL;
+	while (last != NULL && *n < max && last->next != NULL) {
+		last = last->next;
+		(*n)++;
+	}
+	if (last != NULL) {
+		q->head = last->next;
+		if (q->head == NULL)
+			q->tail = &q->head;
+		last->next = NULL;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return list;
+}
+
+/* The threads taking from q end once it is empty. */
+static void hq_stop(hqueue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->stop = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
 
 /* Takes the hooks for one call outside the lock (c->mu held); hook_end
  * (c->mu not held) ends it. */
@@ -646,23 +703,18 @@ static void on_metrics(cluster *c, handler *h, wire_msg *m)
 {
 	h->batch = *m;
 	memset(m, 0, sizeof(*m));
-	h->mnext = NULL;
 	/* The workers never wait for the merging thread: a worker waiting left
 	 * polls unanswered, and agents were taken for lost when the merging fell
 	 * behind. What waits is bounded by the contexts (one batch in flight
 	 * per agent), as when a thread per agent waited for the engine's lock. */
-	pthread_mutex_lock(&c->mmu);
-	*c->mtail = h;
-	c->mtail = &h->mnext;
-	pthread_cond_signal(&c->mcv);
-	pthread_mutex_unlock(&c->mmu);
+	hq_push(&c->merge, h);
 }
 
 static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out);
 static nng_msg *seal_reply(sealed_req *sr, nng_msg *out);
 static void h_send(handler *h, nng_msg *out);
 
-/* Merges the batches of list (n of them, linked by mnext) with one call of
+/* Merges the batches of list (n of them, linked by next) with one call of
  * the hook, then answers each: the ACK goes out only after the hook has
  * stored it. */
 static void merge_group(cluster *c, handler *list, size_t n)
@@ -673,7 +725,7 @@ static void merge_group(cluster *c, handler *list, size_t n)
 	cluster_event_fn ev;
 	void *arg;
 	size_t i = 0;
-	for (handler *h = list; h != NULL && i < n; h = h->mnext, i++) {
+	for (handler *h = list; h != NULL && i < n; h = h->next, i++) {
 		hs[i] = h;
 		b[i] = (cluster_batch){ .agent_id = h->batch.u.metrics.agent_id, .m = &h->batch.u.metrics,
 			                    .rv = HERD_ECLOSED };
@@ -725,28 +777,11 @@ static void merge_group(cluster *c, handler *list, size_t n)
 static void *merger_main(void *arg)
 {
 	cluster *c = arg;
-	pthread_mutex_lock(&c->mmu);
-	for (;;) {
-		while (c->mhead == NULL && !c->mstop)
-			pthread_cond_wait(&c->mcv, &c->mmu);
-		if (c->mhead == NULL)
-			break; /* stopping, and nothing left */
-		/* Everything that came meanwhile, up to the most the hook takes. */
-		handler *list = c->mhead, *last = list;
-		size_t n = 1;
-		while (n < CLUSTER_MERGE_MAX && last->mnext != NULL) {
-			last = last->mnext;
-			n++;
-		}
-		c->mhead = last->mnext;
-		if (c->mhead == NULL)
-			c->mtail = &c->mhead;
-		last->mnext = NULL;
-		pthread_mutex_unlock(&c->mmu);
+	handler *list;
+	size_t n;
+	/* Everything that came meanwhile, up to the most the hook takes. */
+	while ((list = hq_take(&c->merge, CLUSTER_MERGE_MAX, &n)) != NULL)
 		merge_group(c, list, n);
-		pthread_mutex_lock(&c->mmu);
-	}
-	pthread_mutex_unlock(&c->mmu);
 	return NULL;
 }
 
@@ -996,12 +1031,7 @@ static void h_done(void *arg)
 	}
 	h->in = nng_aio_get_msg(h->aio);
 	h->state = H_WORK;
-	h->next = NULL;
-	pthread_mutex_lock(&c->qmu);
-	*c->qtail = h;
-	c->qtail = &h->next;
-	pthread_cond_signal(&c->qcv);
-	pthread_mutex_unlock(&c->qmu);
+	hq_push(&c->work, h);
 }
 
 static void work(cluster *c, handler *h)
@@ -1020,21 +1050,10 @@ static void work(cluster *c, handler *h)
 static void *worker_main(void *arg)
 {
 	cluster *c = arg;
-	pthread_mutex_lock(&c->qmu);
-	for (;;) {
-		while (c->qhead == NULL && !c->qstop)
-			pthread_cond_wait(&c->qcv, &c->qmu);
-		handler *h = c->qhead;
-		if (h == NULL)
-			break; /* stopping, and nothing left */
-		c->qhead = h->next;
-		if (c->qhead == NULL)
-			c->qtail = &c->qhead;
-		pthread_mutex_unlock(&c->qmu);
+	handler *h;
+	size_t n;
+	while ((h = hq_take(&c->work, 1, &n)) != NULL)
 		work(c, h);
-		pthread_mutex_lock(&c->qmu);
-	}
-	pthread_mutex_unlock(&c->qmu);
 	return NULL;
 }
 
@@ -1106,12 +1125,8 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	pthread_cond_init(&c->hcv, NULL);
-	pthread_mutex_init(&c->qmu, NULL);
-	pthread_cond_init(&c->qcv, NULL);
-	c->qtail = &c->qhead;
-	pthread_mutex_init(&c->mmu, NULL);
-	pthread_cond_init(&c->mcv, NULL);
-	c->mtail = &c->mhead;
+	hq_init(&c->work);
+	hq_init(&c->merge);
 	c->cfg = *cfg;
 	c->on_metrics = cfg->on_metrics;
 	c->on_event = cfg->on_event;
@@ -1337,16 +1352,10 @@ void cluster_close(cluster *c)
 	pthread_mutex_unlock(&c->mu);
 	if (c->holder_started)
 		pthread_join(c->holder, NULL);
-	pthread_mutex_lock(&c->qmu);
-	c->qstop = 1;
-	pthread_cond_broadcast(&c->qcv);
-	pthread_mutex_unlock(&c->qmu);
+	hq_stop(&c->work);
 	for (int i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
-	pthread_mutex_lock(&c->mmu);
-	c->mstop = 1;
-	pthread_cond_broadcast(&c->mcv);
-	pthread_mutex_unlock(&c->mmu);
+	hq_stop(&c->merge);
 	if (c->merger_started)
 		pthread_join(c->merger, NULL);
 	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++) {
@@ -1369,10 +1378,8 @@ void cluster_close(cluster *c)
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	pthread_cond_destroy(&c->hcv);
-	pthread_mutex_destroy(&c->qmu);
-	pthread_cond_destroy(&c->qcv);
-	pthread_mutex_destroy(&c->mmu);
-	pthread_cond_destroy(&c->mcv);
+	hq_destroy(&c->work);
+	hq_destroy(&c->merge);
 	free(c);
 }
 
