@@ -351,6 +351,11 @@ int main(int argc, char **argv)
 	sagent *ag = calloc((size_t)s.nagents, sizeof(*ag));
 	if (ag == NULL)
 		return 1;
+	/* NNG 1.5 sets itself up on the first socket opened: open one here, so
+	 * the agents' threads do not all race to do it (ThreadSanitizer saw them). */
+	nng_socket first;
+	if (nng_req0_open(&first) == 0)
+		nng_close(first);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, STACK_BYTES);

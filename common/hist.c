@@ -81,11 +81,24 @@ void hist_record(hist *h, uint64_t v)
 	hist_record_n(h, v, 1);
 }
 
+void hist_span(const hist *h, uint32_t *lo, uint32_t *hi)
+{
+	*lo = *hi = 0;
+	if (h->total == 0)
+		return;
+	*lo = h->min <= HIST_MAX_US ? hist_index(h->min) : 0;
+	*hi = h->max <= HIST_MAX_US ? hist_index(h->max) + 1 : HIST_NBUCKETS;
+	if (*lo >= *hi)
+		*lo = 0, *hi = HIST_NBUCKETS; /* not kept as it should be: all of them */
+}
+
 void hist_merge(hist *dst, const hist *src)
 {
+	uint32_t lo, hi;
 	if (src->total == 0)
 		return;
-	for (uint32_t i = 0; i < HIST_NBUCKETS; i++)
+	hist_span(src, &lo, &hi);
+	for (uint32_t i = lo; i < hi; i++)
 		dst->counts[i] += src->counts[i];
 	dst->total += src->total;
 	dst->sum += src->sum;
@@ -111,7 +124,9 @@ uint64_t hist_percentile(const hist *h, double p)
 	if (rank == 0)
 		rank = 1;
 	uint64_t seen = 0;
-	for (uint32_t i = 0; i < HIST_NBUCKETS; i++) {
+	uint32_t lo, hi;
+	hist_span(h, &lo, &hi);
+	for (uint32_t i = lo; i < hi; i++) {
 		seen += h->counts[i];
 		if (seen >= rank) {
 			uint64_t lo = hist_bucket_low(i), hi = hist_bucket_high(i);

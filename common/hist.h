@@ -18,6 +18,13 @@
 #define HIST_MAX_US ((UINT64_C(1) << HIST_MAX_BITS) - 1)
 #define HIST_NBUCKETS ((1u << HIST_SUB_BITS) + (HIST_MAX_BITS - HIST_SUB_BITS) * (1u << (HIST_SUB_BITS - 1)))
 
+/*
+ * Every histogram keeps min in its lowest nonzero bucket and max in its
+ * highest (the functions here do; the decoders, proto/wire.c and
+ * store_hist_decode, refuse a histogram that does not), so the buckets
+ * outside [hist_index(min), hist_index(max)] are zero and the scans below
+ * skip them: a latency histogram sets a few of its 3,840 buckets.
+ */
 typedef struct hist {
 	uint64_t total;  /* number of recorded values */
 	uint64_t sum;    /* exact sum of recorded values (clamped), for the mean */
@@ -48,6 +55,9 @@ double hist_mean(const hist *h);
 
 /* Bucket arithmetic, exposed for sparse encoding and tests. */
 uint32_t hist_index(uint64_t v);
+/* The range of buckets that may be nonzero, [*lo, *hi); empty (0, 0) for an
+ * empty histogram. */
+void hist_span(const hist *h, uint32_t *lo, uint32_t *hi);
 uint64_t hist_bucket_low(uint32_t idx);
 uint64_t hist_bucket_high(uint32_t idx); /* inclusive */
 

@@ -1,8 +1,13 @@
 /*
- * Listener, registry and command delivery; see cluster.h. Each handler
- * thread loops on its own REP context: receive, decode, act, reply. Decoding
- * failures are counted, logged and answered with ERROR; they never reach the
- * rest of the controller.
+ * Listener, registry and command delivery; see cluster.h. No thread per
+ * agent: each REP context (two per agent, each agent holds a poll and a
+ * batch in flight at once) receives with an asynchronous nng_aio whose
+ * callback only queues the request; a few worker threads (WORKERS) decode,
+ * act and start the reply's send. A poll with nothing to deliver is parked
+ * on its agent's slot (no thread waits on it); the holder thread answers it
+ * when a command is queued for that agent, or with NOP at its heartbeat.
+ * Agents are found by a hash of their id. Decoding failures are counted,
+ * logged and answered with ERROR; they never reach the rest of the controller.
  *
  * Closing first quiets the agents, then closes the socket (cluster_close):
  * NNG 1.5.2 must have no message moving on a connection while it closes it.
@@ -35,13 +40,19 @@
 #define DRAIN_MS 500
 /* Scenarios whose load may be set while running. */
 #define CLUSTER_MAX_LOADS 16
+/* Threads that handle requests: enough that one blocked in a batch merge
+ * (the engine's store) does not hold up polls and handshakes. */
+#define WORKERS 4
 
 /* Closing: which of an agent's two REQ contexts has a request left with us
  * unanswered (commands and polls come on one, METRICS on the other). */
 enum { PARKED_CMD = 1, PARKED_MET = 2 };
 
+typedef struct handler handler;
+
 typedef struct slot {
 	agent_info info;
+	handler *held;  /* its poll parked here, waiting for a command (NULL: none) */
 	uint32_t pipe;  /* the connection the agent authenticated on (0: none yet) */
 	uint32_t conn;  /* the connection its latest request came on (0: closed) */
 	int parked;     /* closing: PARKED_* of its contexts waiting for a reply */
@@ -70,12 +81,45 @@ typedef struct pending {
 	int64_t at;       /* CLOCK_MONOTONIC */
 } pending;
 
-typedef struct handler {
+/* A request that came sealed: its agent's session (a copy, wiped after the
+ * reply), to seal the reply with the request's channel and number. */
+typedef struct sealed_req {
+	int sealed;
+	session sess;
+	char id[sizeof(((agent_info *)0)->id)];
+	uint32_t ch;
+	uint64_t seq;
+} sealed_req;
+
+/* Handlers waiting for a thread, in arrival order (linked by next). */
+typedef struct hqueue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	handler *head, **tail;
+	int stop;
+} hqueue;
+
+/* What a context's aio is doing. */
+enum { H_IDLE = 0, H_RECV, H_WORK, H_SEND, H_HELD, H_STOPPED };
+
+/* One REP context and its aio. Its request goes through the work queue
+ * (next) to a worker; a held poll waits in the held list (hprev, hnext). */
+struct handler {
 	cluster *c;
 	nng_ctx ctx;
-	pthread_t thread;
-	int started;
-} handler;
+	nng_aio *aio;
+	int opened;
+	int state;         /* H_*: changed by whoever owns the context now */
+	nng_msg *in;       /* the request a worker is to handle */
+	wire_msg batch;    /* a METRICS waiting for the merging thread */
+	uint32_t pipe;     /* the connection it came on */
+	handler *next;     /* in a queue: the workers', then maybe the merging thread's */
+	/* A held poll (state H_HELD, c->mu): its agent, seal and deadline. */
+	slot *held_for;
+	sealed_req sr;
+	int64_t held_until; /* CLOCK_MONOTONIC; 0: answer it now */
+	handler *hprev, *hnext;
+};
 
 struct cluster {
 	nng_socket sock;
@@ -84,8 +128,24 @@ struct cluster {
 	pthread_cond_t cv;
 	slot *agents;
 	size_t nagents, cap;
+	uint32_t *index;   /* open addressing by the id's hash: slot number + 1 (0: empty) */
+	size_t index_mask; /* its size - 1, a power of two above 2 * cap */
 	handler *handlers;
 	int nhandlers;
+	/* Requests waiting for a worker, and the workers. */
+	hqueue work;
+	pthread_t workers[WORKERS];
+	int nworkers;
+	/* Batches waiting for the merging thread, and that thread. */
+	hqueue merge;
+	int merger_started;
+	pthread_t merger;
+	/* Held polls in deadline order (c->mu), and the holder thread that
+	 * answers them. */
+	handler *held_head, *held_tail;
+	pthread_cond_t hcv;
+	pthread_t holder;
+	int holder_started, holder_stop;
 	int closing; /* cluster_close has begun: requests are no longer answered */
 	uint64_t malformed;
 	uint64_t unverified; /* sealed messages refused: bad MAC, replayed, stale session */
@@ -105,6 +165,61 @@ struct cluster {
 	size_t nloads;
 	uint64_t load_seq;
 };
+
+static void hq_init(hqueue *q)
+{
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->tail = &q->head;
+}
+
+static void hq_destroy(hqueue *q)
+{
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+}
+
+static void hq_push(hqueue *q, handler *h)
+{
+	h->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	*q->tail = h;
+	q->tail = &h->next;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits for handlers and takes the first ones, at most max, as a list (its
+ * last next is NULL) of *n; NULL once stopped with nothing left. */
+static handler *hq_take(hqueue *q, size_t max, size_t *n)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->head == NULL && !q->stop)
+		pthread_cond_wait(&q->cv, &q->mu);
+	handler *list = q->head, *last = list;
+	*n = list != NULL;
+	while (last != NULL && *n < max && last->next != NULL) {
+		last = last->next;
+		(*n)++;
+	}
+	if (last != NULL) {
+		q->head = last->next;
+		if (q->head == NULL)
+			q->tail = &q->head;
+		last->next = NULL;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return list;
+}
+
+/* The threads taking from q end once it is empty. */
+static void hq_stop(hqueue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->stop = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
 
 /* Takes the hooks for one call outside the lock (c->mu held); hook_end
  * (c->mu not held) ends it. */
@@ -157,12 +272,36 @@ const char *agent_state_name(agent_state s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
+/* FNV-1a of an agent id. */
+static uint32_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+/* The agent's slot (c->mu held), by the index: a linear scan of the slots
+ * with a strcmp each cost several per request at 1,000 agents. */
 static slot *find(cluster *c, const char *id)
 {
-	for (size_t i = 0; i < c->nagents; i++)
-		if (strcmp(c->agents[i].info.id, id) == 0)
-			return &c->agents[i];
-	return NULL;
+	for (size_t i = id_hash(id) & c->index_mask;; i = (i + 1) & c->index_mask) {
+		uint32_t k = c->index[i];
+		if (k == 0)
+			return NULL;
+		if (strcmp(c->agents[k - 1].info.id, id) == 0)
+			return &c->agents[k - 1];
+	}
+}
+
+/* Adds slot number n, whose id is set, to the index (c->mu held). The index
+ * has room: it is more than twice the slots. */
+static void index_add(cluster *c, size_t n)
+{
+	size_t i = id_hash(c->agents[n].info.id) & c->index_mask;
+	while (c->index[i] != 0)
+		i = (i + 1) & c->index_mask;
+	c->index[i] = (uint32_t)n + 1;
 }
 
 static nng_msg *simple_reply(wire_type t)
@@ -215,6 +354,8 @@ static nng_msg *welcome(cluster *c, const wire_hello *h, uint32_t pipe, const se
 	safetext_copy(s->info.name, sizeof(s->info.name), h->name);
 	safetext_copy(s->info.host, sizeof(s->info.host), h->host);
 	safetext_copy(s->info.version, sizeof(s->info.version), h->version);
+	if (!rejoined)
+		index_add(c, (size_t)(s - c->agents));
 	if (rejoined)
 		log_info("agent %s connected again", s->info.id);
 	else
@@ -376,16 +517,79 @@ static nng_msg *on_time(cluster *c, const wire_time *t)
 
 static void queue_load(cluster *c, slot *s);
 
-/* Long poll: hand over the queued command, or wait for one up to a heartbeat.
- * While closing, a poll with nothing to hand over is left unanswered (NULL). */
-static nng_msg *on_poll(cluster *c, const wire_poll *p)
+/* ---- Held polls (c->mu held) ---- */
+
+static void held_unlink(cluster *c, handler *h)
+{
+	if (h->hprev != NULL)
+		h->hprev->hnext = h->hnext;
+	else
+		c->held_head = h->hnext;
+	if (h->hnext != NULL)
+		h->hnext->hprev = h->hprev;
+	else
+		c->held_tail = h->hprev;
+	h->hprev = h->hnext = NULL;
+}
+
+/* Every poll is held for the same heartbeat, so appending keeps the list in
+ * deadline order. */
+static void held_append(cluster *c, handler *h)
+{
+	h->hnext = NULL;
+	h->hprev = c->held_tail;
+	if (c->held_tail != NULL)
+		c->held_tail->hnext = h;
+	else
+		c->held_head = h;
+	c->held_tail = h;
+	if (c->held_head == h)
+		pthread_cond_signal(&c->hcv);
+}
+
+/* Has the holder answer held poll h now (it goes first). */
+static void held_due(cluster *c, handler *h)
+{
+	held_unlink(c, h);
+	h->held_until = 0;
+	h->hprev = NULL;
+	h->hnext = c->held_head;
+	if (c->held_head != NULL)
+		c->held_head->hprev = h;
+	else
+		c->held_tail = h;
+	c->held_head = h;
+	pthread_cond_signal(&c->hcv);
+}
+
+/* A command was queued for s: its held poll, if any, takes it now. Only
+ * that poll is woken, not every one. */
+static void held_wake(cluster *c, slot *s)
+{
+	if (s->held != NULL)
+		held_due(c, s->held);
+}
+
+/* Takes s's queued command as a reply (NULL: none, or out of memory and it
+ * stays queued). */
+static nng_msg *take_cmd(slot *s)
 {
 	nng_msg *msg = NULL;
-	struct timespec until;
-	int64_t deadline = clock_real_ns() + (int64_t)c->cfg.heartbeat_ms * 1000000;
-	until.tv_sec = deadline / 1000000000;
-	until.tv_nsec = deadline % 1000000000;
+	if (s->cmd == NULL || nng_msg_alloc(&msg, s->cmd_len) != 0)
+		return NULL;
+	memcpy(nng_msg_body(msg), s->cmd, s->cmd_len);
+	free(s->cmd);
+	s->cmd = NULL;
+	return msg;
+}
 
+/* Long poll: hand over the queued command, or park the poll (h) on its
+ * agent's slot up to a heartbeat: *held is then set, and h belongs to the
+ * holder from the moment c->mu is released. While closing, a poll with
+ * nothing to hand over is left unanswered (NULL). */
+static nng_msg *on_poll(cluster *c, const wire_poll *p, handler *h, int *held)
+{
+	*held = 0;
 	pthread_mutex_lock(&c->mu);
 	slot *s = find(c, p->agent_id);
 	if (s == NULL) {
@@ -414,31 +618,32 @@ static nng_msg *on_poll(cluster *c, const wire_poll *p)
 		s->info.state = s->owned ? AGENT_READY : AGENT_JOINED;
 		back = 1;
 	}
+	/* An older poll of this agent still held: the agent gave up on it (it
+	 * asked again), so it is answered NOP and this one takes its place. */
+	if (s->held != NULL) {
+		handler *old = s->held;
+		s->held = NULL;
+		held_due(c, old);
+	}
 	queue_load(c, s); /* a load it has not acknowledged yet */
-	while (!c->closing && (s = find(c, p->agent_id)) != NULL && s->cmd == NULL) {
-		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
-			break;
-	}
-	s = find(c, p->agent_id);
-	if (s != NULL && s->cmd != NULL) {
-		if (nng_msg_alloc(&msg, s->cmd_len) == 0) {
-			memcpy(nng_msg_body(msg), s->cmd, s->cmd_len);
-			free(s->cmd);
-			s->cmd = NULL;
-		}
-	}
-	int park = msg == NULL && c->closing && s != NULL;
+	nng_msg *msg = take_cmd(s);
+	int park = msg == NULL && c->closing;
 	if (park) {
 		s->parked |= PARKED_CMD;
 		pthread_cond_broadcast(&c->cv);
+	} else if (msg == NULL) {
+		/* No news from the agent while we hold its poll: last_seen stays at its arrival. */
+		h->state = H_HELD;
+		h->held_for = s;
+		h->held_until = clock_mono_ns() + (int64_t)c->cfg.heartbeat_ms * 1000000;
+		s->held = h;
+		held_append(c, h);
+		*held = 1;
 	}
-	/* No news from the agent while we held its poll: last_seen stays at its arrival. */
 	pthread_mutex_unlock(&c->mu);
 	if (back)
 		event(c, "agent_rejoined", p->agent_id, "heard from again");
-	if (msg != NULL || park)
-		return msg;
-	return simple_reply(WIRE_NOP);
+	return msg;
 }
 
 /* An agent told to stop by a signal says so with ERROR HERD_ECLOSED during
@@ -493,36 +698,91 @@ static nng_msg *on_agent_msg(cluster *c, const wire_msg *m)
 	return simple_reply(WIRE_NOP);
 }
 
-static nng_msg *on_metrics(cluster *c, const wire_metrics *m)
+/* Hands METRICS m (taken) to the merging thread, which answers it on h. */
+static void on_metrics(cluster *c, handler *h, wire_msg *m)
 {
-	pthread_mutex_lock(&c->mu);
-	slot *s = find(c, m->agent_id);
-	if (s != NULL)
-		s->info.last_seen_mono = clock_mono_ns();
-	pthread_mutex_unlock(&c->mu);
-	if (s == NULL)
-		return error_reply(HERD_ENOTFOUND, "unknown agent: say HELLO first");
+	h->batch = *m;
+	memset(m, 0, sizeof(*m));
+	/* The workers never wait for the merging thread: a worker waiting left
+	 * polls unanswered, and agents were taken for lost when the merging fell
+	 * behind. What waits is bounded by the contexts (one batch in flight
+	 * per agent), as when a thread per agent waited for the engine's lock. */
+	hq_push(&c->merge, h);
+}
+
+static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out);
+static nng_msg *seal_reply(sealed_req *sr, nng_msg *out);
+static void h_send(handler *h, nng_msg *out);
+
+/* Merges the batches of list (n of them, linked by next) with one call of
+ * the hook, then answers each: the ACK goes out only after the hook has
+ * stored it. */
+static void merge_group(cluster *c, handler *list, size_t n)
+{
+	cluster_batch b[CLUSTER_MERGE_MAX];
+	handler *hs[CLUSTER_MERGE_MAX];
 	cluster_metrics_fn fn;
 	cluster_event_fn ev;
 	void *arg;
+	size_t i = 0;
+	for (handler *h = list; h != NULL && i < n; h = h->next, i++) {
+		hs[i] = h;
+		b[i] = (cluster_batch){ .agent_id = h->batch.u.metrics.agent_id, .m = &h->batch.u.metrics,
+			                    .rv = HERD_ECLOSED };
+	}
+	n = i;
+	int64_t now = clock_mono_ns();
 	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < n; i++) {
+		slot *s = find(c, b[i].agent_id);
+		if (s != NULL)
+			s->info.last_seen_mono = now;
+	}
 	hook_begin(c, &fn, &ev, &arg);
 	pthread_mutex_unlock(&c->mu);
-	/* No run attached: nobody would keep the batch. */
-	int rv = fn != NULL ? fn(arg, m->agent_id, m) : HERD_ECLOSED;
+	/* No run attached: nobody would keep the batches. */
+	if (fn != NULL) {
+		for (i = 0; i < n; i++)
+			b[i].rv = HERD_OK;
+		fn(arg, b, n);
+	}
 	hook_end(c);
-	if (rv != HERD_OK)
-		return error_reply(rv, herd_strerror(rv));
 	pthread_mutex_lock(&c->mu);
-	if ((s = find(c, m->agent_id)) != NULL)
-		s->info.batches++;
+	for (i = 0; i < n; i++) {
+		slot *s = b[i].rv == HERD_OK ? find(c, b[i].agent_id) : NULL;
+		if (s != NULL)
+			s->info.batches++;
+	}
 	pthread_mutex_unlock(&c->mu);
-	wire_msg ack = { .type = WIRE_ACK };
-	nng_msg *msg = NULL;
-	ack.u.ack.run_id = m->run_id;
-	ack.u.ack.seq = m->seq;
-	net_msg(&ack, &msg);
-	return msg;
+	for (i = 0; i < n; i++) {
+		handler *h = hs[i];
+		const wire_metrics *m = b[i].m;
+		nng_msg *out = NULL;
+		if (b[i].rv == HERD_OK) {
+			wire_msg ack = { .type = WIRE_ACK };
+			ack.u.ack.run_id = m->run_id;
+			ack.u.ack.seq = m->seq;
+			net_msg(&ack, &out);
+		} else {
+			out = error_reply(b[i].rv, herd_strerror(b[i].rv));
+		}
+		out = answer(c, m->agent_id, PARKED_MET, out);
+		wire_msg_fini(&h->batch);
+		out = seal_reply(&h->sr, out);
+		session_clear(&h->sr.sess);
+		h_send(h, out);
+	}
+}
+
+static void *merger_main(void *arg)
+{
+	cluster *c = arg;
+	handler *list;
+	size_t n;
+	/* Everything that came meanwhile, up to the most the hook takes. */
+	while ((list = hq_take(&c->merge, CLUSTER_MERGE_MAX, &n)) != NULL)
+		merge_group(c, list, n);
+	return NULL;
 }
 
 static nng_msg *on_load_ack(cluster *c, const wire_load *l);
@@ -560,16 +820,6 @@ static nng_msg *answer(cluster *c, const char *id, int ctx, nng_msg *out)
 		nng_msg_free(out);
 	return NULL;
 }
-
-/* A request that came sealed: its agent's session (a copy, wiped after the
- * reply), to seal the reply with the request's channel and number. */
-typedef struct sealed_req {
-	int sealed;
-	session sess;
-	char id[sizeof(((slot *)0)->info.id)];
-	uint32_t ch;
-	uint64_t seq;
-} sealed_req;
 
 /*
  * With a token, every message after the handshake must come sealed in the
@@ -659,7 +909,11 @@ static nng_msg *seal_reply(sealed_req *sr, nng_msg *out)
 	return msg;
 }
 
-static nng_msg *dispatch(cluster *c, nng_msg *in)
+/* Handles request in, which came on h's context. Returns the reply, sealed
+ * when the request was (NULL: none); or sets *held when the request is a
+ * poll parked for the holder, or a batch for the merging thread, which then
+ * owns h and answers it. */
+static nng_msg *dispatch(cluster *c, handler *h, nng_msg *in, int *held)
 {
 	uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
 	wire_msg m;
@@ -681,8 +935,9 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		gate_refused(c->gate, "", text);
 		return answer(c, NULL, 0, error_reply(rv, "malformed message"));
 	}
-	sealed_req sr = { 0 };
-	if ((out = unseal(c, &m, pipe, &sr)) != NULL) {
+	sealed_req *sr = &h->sr;
+	memset(sr, 0, sizeof(*sr));
+	if ((out = unseal(c, &m, pipe, sr)) != NULL) {
 		wire_msg_fini(&m);
 		return answer(c, NULL, 0, out);
 	}
@@ -702,7 +957,7 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	}
 	if (id != NULL && (out = check_peer(c, id, pipe)) != NULL) {
 		wire_msg_fini(&m);
-		session_clear(&sr.sess);
+		session_clear(&sr->sess);
 		return answer(c, NULL, 0, out);
 	}
 	switch (m.type) {
@@ -713,8 +968,11 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 		break;
 	case WIRE_TIME: out = on_time(c, &m.u.time); break;
 	case WIRE_LOAD: out = on_load_ack(c, &m.u.load); break;
-	case WIRE_POLL: out = on_poll(c, &m.u.poll); break;
-	case WIRE_METRICS: out = on_metrics(c, &m.u.metrics); break;
+	case WIRE_POLL: out = on_poll(c, &m.u.poll, h, held); break;
+	case WIRE_METRICS:
+		on_metrics(c, h, &m);
+		*held = 1; /* h is the merging thread's now */
+		break;
 	case WIRE_READY:
 	case WIRE_DONE:
 	case WIRE_ERROR: out = on_agent_msg(c, &m); break;
@@ -724,44 +982,119 @@ static nng_msg *dispatch(cluster *c, nng_msg *in)
 	if (m.type != WIRE_POLL)
 		out = answer(c, who[0] != '\0' ? who : NULL, ctx, out);
 	wire_msg_fini(&m);
-	out = seal_reply(&sr, out);
-	session_clear(&sr.sess);
+	if (*held)
+		return NULL; /* h is the holder's or the merger's now: its seal goes with it */
+	out = seal_reply(sr, out);
+	session_clear(&sr->sess);
 	return out;
 }
 
-static void *handler_main(void *arg)
+/* Receives h's next request (its callback queues it for a worker). */
+static void h_recv(handler *h)
+{
+	h->state = H_RECV;
+	nng_aio_set_timeout(h->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(h->ctx, h->aio);
+}
+
+/* Sends out (taken) as h's reply, then receives again; NULL: no reply
+ * (closing, or out of memory: the agent will ask again). */
+static void h_send(handler *h, nng_msg *out)
+{
+	if (out == NULL) {
+		h_recv(h);
+		return;
+	}
+	/* A reply waits for its connection a bounded time: a peer that does not
+	 * read would otherwise hold this context for good. */
+	h->state = H_SEND;
+	nng_aio_set_msg(h->aio, out);
+	nng_aio_set_timeout(h->aio, gate_reply_ms(h->c->gate, h->pipe));
+	nng_ctx_send(h->ctx, h->aio);
+}
+
+/* The aio's callback (an NNG thread): it only hands a request on. */
+static void h_done(void *arg)
 {
 	handler *h = arg;
 	cluster *c = h->c;
-	nng_aio *aio;
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-		return NULL;
-	for (;;) {
-		nng_aio_set_timeout(aio, NNG_DURATION_INFINITE);
-		nng_ctx_recv(h->ctx, aio);
-		nng_aio_wait(aio);
-		int rv = nng_aio_result(aio);
-		if (rv == NNG_ECLOSED)
-			break;
-		if (rv != 0)
-			continue;
-		nng_msg *in = nng_aio_get_msg(aio);
-		uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(in));
-		/* A connection past its budget is being closed: drop, no reply. */
-		nng_msg *out = gate_admit(c->gate, pipe, nng_msg_len(in)) ? dispatch(c, in) : NULL;
-		nng_msg_free(in);
-		if (out == NULL)
-			continue; /* closing, or out of memory (the agent will ask again) */
-		/* A reply waits for its connection a bounded time: a peer that does
-		 * not read would otherwise hold this thread for good. */
-		nng_aio_set_msg(aio, out);
-		nng_aio_set_timeout(aio, gate_reply_ms(c->gate, pipe));
-		nng_ctx_send(h->ctx, aio);
-		nng_aio_wait(aio);
-		if (nng_aio_result(aio) != 0)
-			nng_msg_free(nng_aio_get_msg(aio));
+	int rv = nng_aio_result(h->aio);
+	if (h->state == H_SEND && rv != 0)
+		nng_msg_free(nng_aio_get_msg(h->aio));
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		h->state = H_STOPPED;
+		return;
 	}
-	nng_aio_free(aio);
+	if (h->state == H_SEND || rv != 0) {
+		h_recv(h);
+		return;
+	}
+	h->in = nng_aio_get_msg(h->aio);
+	h->state = H_WORK;
+	hq_push(&c->work, h);
+}
+
+static void work(cluster *c, handler *h)
+{
+	nng_msg *in = h->in;
+	int held = 0;
+	h->in = NULL;
+	h->pipe = nng_pipe_id(nng_msg_get_pipe(in));
+	/* A connection past its budget is being closed: drop, no reply. */
+	nng_msg *out = gate_admit(c->gate, h->pipe, nng_msg_len(in)) ? dispatch(c, h, in, &held) : NULL;
+	nng_msg_free(in);
+	if (!held)
+		h_send(h, out);
+}
+
+static void *worker_main(void *arg)
+{
+	cluster *c = arg;
+	handler *h;
+	size_t n;
+	while ((h = hq_take(&c->work, 1, &n)) != NULL)
+		work(c, h);
+	return NULL;
+}
+
+/* Answers held polls: at their heartbeat with NOP, or at once when woken
+ * (held_due) with their agent's command. While closing, one with nothing
+ * to hand over is parked unanswered. */
+static void *holder_main(void *arg)
+{
+	cluster *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->holder_stop) {
+		handler *h = c->held_head;
+		int64_t now = clock_mono_ns();
+		if (h == NULL || h->held_until > now) {
+			int64_t wait = h == NULL ? (int64_t)c->cfg.heartbeat_ms * 1000000 : h->held_until - now;
+			int64_t at = clock_real_ns() + wait;
+			struct timespec until = { .tv_sec = at / 1000000000, .tv_nsec = at % 1000000000 };
+			pthread_cond_timedwait(&c->hcv, &c->mu, &until);
+			continue;
+		}
+		held_unlink(c, h);
+		slot *s = h->held_for;
+		int mine = s->held == h; /* else the agent polled again: NOP */
+		h->held_for = NULL;
+		if (mine)
+			s->held = NULL;
+		nng_msg *msg = mine ? take_cmd(s) : NULL;
+		int drop = msg == NULL && c->closing;
+		if (drop && mine) {
+			s->parked |= PARKED_CMD;
+			pthread_cond_broadcast(&c->cv);
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (!drop && msg == NULL)
+			msg = simple_reply(WIRE_NOP);
+		msg = drop ? NULL : seal_reply(&h->sr, msg);
+		session_clear(&h->sr.sess);
+		h_send(h, msg);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }
 
@@ -791,6 +1124,9 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 		max_agents = MAX_AGENTS_HARD;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_cond_init(&c->hcv, NULL);
+	hq_init(&c->work);
+	hq_init(&c->merge);
 	c->cfg = *cfg;
 	c->on_metrics = cfg->on_metrics;
 	c->on_event = cfg->on_event;
@@ -800,10 +1136,16 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	/* Room for agents that come back under a new id after a restart. */
 	c->cap = (size_t)max_agents * 2 + 8;
 	c->agents = calloc(c->cap, sizeof(*c->agents));
-	/* Each agent holds a poll and a batch in flight at once; spare ones for stragglers. */
+	size_t isize = 16;
+	while (isize < 2 * c->cap + 1)
+		isize *= 2;
+	c->index = calloc(isize, sizeof(*c->index));
+	c->index_mask = isize - 1;
+	/* Each agent holds a poll and a batch in flight at once; spare ones for
+	 * stragglers. A context is an aio and a few words: no thread. */
 	c->nhandlers = max_agents * 2 + 4;
 	c->handlers = calloc((size_t)c->nhandlers, sizeof(*c->handlers));
-	if (c->agents == NULL || c->handlers == NULL) {
+	if (c->agents == NULL || c->index == NULL || c->handlers == NULL) {
 		cluster_close(c);
 		return HERD_ENOMEM;
 	}
@@ -846,13 +1188,27 @@ int cluster_open(const cluster_cfg *cfg, cluster **out, char *err, size_t errlen
 	for (int i = 0; i < c->nhandlers; i++) {
 		handler *h = &c->handlers[i];
 		h->c = c;
-		if (nng_ctx_open(&h->ctx, c->sock) != 0 || pthread_create(&h->thread, NULL, handler_main, h) != 0) {
-			snprintf(err, errlen, "cannot start handler threads");
+		if (nng_aio_alloc(&h->aio, h_done, h) != 0 || nng_ctx_open(&h->ctx, c->sock) != 0) {
+			snprintf(err, errlen, "cannot open the listener's contexts");
 			cluster_close(c);
-			return HERD_ENET;
+			return HERD_ENOMEM;
 		}
-		h->started = 1;
+		h->opened = 1;
 	}
+	for (; c->nworkers < WORKERS; c->nworkers++)
+		if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) != 0)
+			break;
+	if (c->nworkers == WORKERS && pthread_create(&c->merger, NULL, merger_main, c) == 0)
+		c->merger_started = 1;
+	if (c->merger_started && pthread_create(&c->holder, NULL, holder_main, c) == 0)
+		c->holder_started = 1;
+	if (!c->holder_started) {
+		snprintf(err, errlen, "cannot start the listener's threads");
+		cluster_close(c);
+		return HERD_ENOMEM;
+	}
+	for (int i = 0; i < c->nhandlers; i++)
+		h_recv(&c->handlers[i]);
 	*out = c;
 	return HERD_OK;
 }
@@ -962,6 +1318,10 @@ void cluster_close(cluster *c)
 	struct timespec until = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
 	pthread_mutex_lock(&c->mu);
 	c->closing = 1;
+	/* Held polls are answered with their command, or parked, at once. */
+	for (handler *h = c->held_head; h != NULL; h = h->hnext)
+		h->held_until = 0;
+	pthread_cond_signal(&c->hcv);
 	pthread_cond_broadcast(&c->cv);
 	while (c->open && !quiet(c))
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
@@ -983,19 +1343,43 @@ void cluster_close(cluster *c)
 		log_warn("the listener did not close within %d ms; leaving it to the process exit", CLOSE_WAIT_MS);
 		return;
 	}
-	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++)
-		if (c->handlers[i].started)
-			pthread_join(c->handlers[i].thread, NULL);
+	/* The socket is closed: every context's pending operation has ended or
+	 * ends with NNG_ECLOSED. Stop the threads, then free the aios (which
+	 * waits for their callbacks). */
+	pthread_mutex_lock(&c->mu);
+	c->holder_stop = 1;
+	pthread_cond_signal(&c->hcv);
+	pthread_mutex_unlock(&c->mu);
+	if (c->holder_started)
+		pthread_join(c->holder, NULL);
+	hq_stop(&c->work);
+	for (int i = 0; i < c->nworkers; i++)
+		pthread_join(c->workers[i], NULL);
+	hq_stop(&c->merge);
+	if (c->merger_started)
+		pthread_join(c->merger, NULL);
+	for (int i = 0; c->handlers != NULL && i < c->nhandlers; i++) {
+		handler *h = &c->handlers[i];
+		if (h->aio != NULL)
+			nng_aio_free(h->aio);
+		if (h->in != NULL)
+			nng_msg_free(h->in);
+		session_clear(&h->sr.sess);
+	}
 	for (size_t i = 0; c->agents != NULL && i < c->nagents; i++) {
 		free(c->agents[i].cmd);
 		session_clear(&c->agents[i].sess);
 	}
 	gate_close(c->gate);
 	free(c->agents);
+	free(c->index);
 	free(c->handlers);
 	free(c->weights);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	pthread_cond_destroy(&c->hcv);
+	hq_destroy(&c->work);
+	hq_destroy(&c->merge);
 	free(c);
 }
 
@@ -1113,7 +1497,7 @@ static int queue(cluster *c, const char *id, const wire_msg *m, int assign)
 	free(s->cmd);
 	s->cmd = buf;
 	s->cmd_len = len;
-	pthread_cond_broadcast(&c->cv);
+	held_wake(c, s);
 	pthread_mutex_unlock(&c->mu);
 	return HERD_OK;
 }
@@ -1193,7 +1577,7 @@ static void queue_load(cluster *c, slot *s)
 			                    .seq = l->seq, .kind = l->kind, .value = load_share(c, s, l) };
 		if (wire_encode(&m, &s->cmd, &s->cmd_len) != HERD_OK)
 			s->cmd = NULL; /* out of memory: the next poll tries again */
-		pthread_cond_broadcast(&c->cv);
+		held_wake(c, s);
 		return;
 	}
 }

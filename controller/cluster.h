@@ -1,9 +1,10 @@
 /*
  * The controller's side of the wire: a REP socket listening for agents, a
  * registry of the agents that said HELLO, and one queued command per agent
- * delivered on its next long poll. Handler threads each own one REP context;
- * a poll with nothing to deliver is held up to one heartbeat (1 s) so a
- * command reaches its agent as soon as it is queued.
+ * delivered on its next long poll. REP contexts with asynchronous aios, a
+ * few worker threads and one merging thread serve every agent (no thread
+ * per agent); a poll with nothing to deliver is held up to one heartbeat
+ * (1 s) so a command reaches its agent as soon as it is queued.
  *
  * The listener and the registry outlive a run: a run (controller/engine.h)
  * sets the hooks batches and events go to while it lasts, assigns idle
@@ -59,11 +60,25 @@ typedef struct agent_info {
 	double load_value;      /* the load it then said it runs: its share */
 } agent_info;
 
-/* Called for each METRICS batch from a handler thread. Returns HERD_OK to
- * acknowledge it (also when it was already merged before); anything else is
- * answered with ERROR and the agent sends it again. Without a hook a batch
- * is answered with ERROR HERD_ECLOSED (no run takes it). */
-typedef int (*cluster_metrics_fn)(void *arg, const char *agent_id, const wire_metrics *m);
+/* The most METRICS batches handed to the hook at once. */
+#define CLUSTER_MERGE_MAX 64
+
+/* A METRICS batch for the hook, and its answer. */
+typedef struct cluster_batch {
+	const char *agent_id;
+	const wire_metrics *m;
+	int rv; /* set by the hook: HERD_OK to acknowledge (also when merged before) */
+} cluster_batch;
+
+/*
+ * Called from the cluster's one merging thread with the batches that came
+ * while it merged the ones before (1 to CLUSTER_MERGE_MAX): so a busy
+ * controller merges many in one store transaction, an idle one each at
+ * once. Each batch is answered after the hook returns: ACK when its rv is
+ * HERD_OK; anything else with ERROR, and the agent sends it again. Without a
+ * hook a batch is answered with ERROR HERD_ECLOSED (no run takes it).
+ */
+typedef void (*cluster_metrics_fn)(void *arg, cluster_batch *b, size_t n);
 
 /* Called for events worth recording (kind: "agent_joined", "agent_refused",
  * "agent_lost", "agent_rejoined"), from any thread. */

@@ -1,6 +1,6 @@
 /*
  * The run engine; see engine.h. Threads: the caller's thread steps the run
- * and calls the hooks; the cluster's handler threads call eng_batch and
+ * and calls the hooks; the cluster's threads call eng_batches and
  * eng_cluster_event, which store and merge under the run's mutex (mu), and
  * queue cluster events for the next step.
  */
@@ -53,7 +53,7 @@ struct eng {
 	char store_error[600]; /* why, from store_errmsg */
 	uint64_t unstored;     /* batches acknowledged and dropped after that */
 	queued_ev *evq, **evq_tail;
-	abort_rules *ab;       /* the plan's abort rules, fed by eng_batch (NULL: not yet) */
+	abort_rules *ab;       /* the plan's abort rules, fed by eng_batches (NULL: not yet) */
 
 	/* Stepping thread only. */
 	agent_info *ai;   /* the run's agents, refreshed from the cluster */
@@ -125,39 +125,65 @@ static void record_event(eng *e, int64_t at_ms, const char *kind, const char *id
 
 /* ---- the cluster's hooks (handler threads) ---- */
 
-static int eng_batch(void *arg, const char *agent_id, const wire_metrics *m)
+/* Merges the batches that came together in one store transaction (one
+ * commit and one sync for all of them), then into the results, the live
+ * window and the abort rules; each is acknowledged only once stored. */
+static void eng_batches(void *arg, cluster_batch *b, size_t n)
 {
 	eng *e = arg;
-	int dup = 0, rv;
-	if (strcmp(m->run_id, e->run_id) != 0)
-		return HERD_ECLOSED; /* a batch of a run this controller does not run: refuse, never merge */
+	int dup[CLUSTER_MERGE_MAX] = { 0 };
+	int rv = HERD_OK;
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (strcmp(b[i].m->run_id, e->run_id) != 0)
+			b[i].rv = HERD_ECLOSED; /* a batch of a run this controller does not run: refuse, never merge */
 	pthread_mutex_lock(&e->mu);
 	if (e->store_failed) {
 		/* The run is being stopped (store_check): a batch that cannot be kept
 		 * is acknowledged and dropped, so the agents can finish at once
 		 * instead of sending it again until the hard deadline. */
-		e->unstored++;
+		for (i = 0; i < n; i++)
+			e->unstored += b[i].rv == HERD_OK;
 		pthread_mutex_unlock(&e->mu);
-		return HERD_OK;
+		return;
 	}
-	rv = store_add_batch(e->cfg.st, e->run_id, agent_id, m->seq, m->interval_ms, m->entries, m->nentries,
-	                     &dup);
+	rv = store_batches_begin(e->cfg.st);
+	for (i = 0; i < n && rv == HERD_OK; i++)
+		if (b[i].rv == HERD_OK)
+			rv = store_batch_put(e->cfg.st, e->run_id, b[i].agent_id, b[i].m->seq, b[i].m->interval_ms,
+			                     b[i].m->entries, b[i].m->nentries, &dup[i]);
+	if (rv == HERD_OK)
+		rv = store_batches_end(e->cfg.st, 1);
+	else
+		store_batches_end(e->cfg.st, 0);
 	if (rv != HERD_OK) {
+		/* Nothing of the group was stored: none is acknowledged. */
 		snprintf(e->store_error, sizeof(e->store_error), "%s", store_errmsg(e->cfg.st));
 		e->store_failed = 1;
-	} else if (dup) {
-		e->duplicates++;
-	} else {
-		rv = results_add_batch(e->res, agent_id, m->interval_ms, m->entries, m->nentries);
+		for (i = 0; i < n; i++)
+			if (b[i].rv == HERD_OK)
+				b[i].rv = rv;
+		pthread_mutex_unlock(&e->mu);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const wire_metrics *m = b[i].m;
+		if (b[i].rv != HERD_OK)
+			continue;
+		if (dup[i]) {
+			e->duplicates++;
+			continue;
+		}
+		rv = results_add_batch(e->res, b[i].agent_id, m->interval_ms, m->entries, m->nentries);
 		/* The window is a view for the live line and readers of the run
 		 * as it goes: a batch it cannot hold is still in the results. */
-		if (rv == HERD_OK && win_add(e->w, agent_id, m->interval_ms, m->entries, m->nentries) != HERD_OK)
+		if (rv == HERD_OK && win_add(e->w, b[i].agent_id, m->interval_ms, m->entries, m->nentries) != HERD_OK)
 			log_warn("live window: out of memory");
 		if (rv == HERD_OK && e->ab != NULL)
-			rv = abort_add_batch(e->ab, agent_id, m->interval_ms, m->entries, m->nentries);
+			rv = abort_add_batch(e->ab, b[i].agent_id, m->interval_ms, m->entries, m->nentries);
+		b[i].rv = rv;
 	}
 	pthread_mutex_unlock(&e->mu);
-	return rv;
 }
 
 /* Cluster events go to the store at once, and to on_event at the next step. */
@@ -433,7 +459,7 @@ int eng_start(eng *e, cluster *cl)
 	if (e->state != ENG_NEW || cl == NULL)
 		return HERD_EINVAL;
 	e->cl = cl;
-	cluster_set_hooks(cl, eng_batch, eng_cluster_event, e);
+	cluster_set_hooks(cl, eng_batches, eng_cluster_event, e);
 	set_state(e, ENG_JOINING);
 	/* The health guard's check before the start, before any agent is asked
 	 * to send anything. */
@@ -489,10 +515,20 @@ static void refresh_agents(eng *e)
 	if (e->cl == NULL || e->nai == 0)
 		return;
 	agent_info *all = fetch_agents(e->cl, &got);
-	for (size_t i = 0; all != NULL && i < e->nai; i++)
-		for (size_t k = 0; k < got; k++)
-			if (strcmp(e->ai[i].id, all[k].id) == 0)
+	/* Both lists are in joining order, so each agent is looked for from
+	 * where the one before was found: one pass when nothing moved, not
+	 * run x cluster string compares (a million at 1,000 agents, every
+	 * step of 50 ms). */
+	size_t from = 0;
+	for (size_t i = 0; all != NULL && got > 0 && i < e->nai; i++)
+		for (size_t j = 0; j < got; j++) {
+			size_t k = (from + j) % got;
+			if (strcmp(e->ai[i].id, all[k].id) == 0) {
 				e->ai[i] = all[k];
+				from = k + 1;
+				break;
+			}
+		}
 	free(all);
 }
 

@@ -130,6 +130,19 @@ int store_agent_upsert(store *st, const char *run_id, const store_agent *a);
  */
 int store_add_batch(store *st, const char *run_id, const char *agent_id, uint64_t seq,
                     int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate);
+/*
+ * Several batches in one transaction (one commit, one sync, for all):
+ * store_batches_begin, then store_batch_put for each (as store_add_batch,
+ * *duplicate also for a batch put earlier in the same transaction), then
+ * store_batches_end with commit = 1 when every put returned HERD_OK, else 0:
+ * it rolls back, so no batch of the group is stored. store_batches_end
+ * returns HERD_OK once committed, HERD_ESTORE when rolled back (also when the
+ * commit fails).
+ */
+int store_batches_begin(store *st);
+int store_batch_put(store *st, const char *run_id, const char *agent_id, uint64_t seq,
+                    int64_t interval_ms, const wire_entry *entries, size_t n, int *duplicate);
+int store_batches_end(store *st, int commit);
 
 /* Stores a breaking-point search's levels (capacity_levels) and its answer
  * with the knee and USL fit (capacity_fit) for run_id, replacing any stored

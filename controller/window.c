@@ -27,6 +27,7 @@ typedef struct wslot {
 
 typedef struct wkey {
 	char *scenario, *step; /* NULL: all */
+	uint32_t hash;         /* key_hash of the two: most lookups compare this only */
 	wslot *slots;
 } wkey;
 
@@ -90,10 +91,25 @@ static int same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static wkey *key_find(const win *w, const char *scenario, const char *step)
+/* FNV-1a of a key's two strings (NULL apart from ""). */
+static uint32_t key_hash(const char *scenario, const char *step)
+{
+	uint32_t h = 2166136261u;
+	const char *part[2] = { scenario, step };
+	for (int k = 0; k < 2; k++) {
+		h = (h ^ (part[k] == NULL ? 1u : 2u)) * 16777619u;
+		for (const unsigned char *p = (const unsigned char *)part[k]; p != NULL && *p != '\0'; p++)
+			h = (h ^ *p) * 16777619u;
+	}
+	return h;
+}
+
+/* Every entry of every batch looks its key up: by hash first (with 50 steps
+ * a batch of 50 entries compared up to 2,500 pairs of strings). */
+static wkey *key_find(const win *w, const char *scenario, const char *step, uint32_t hash)
 {
 	for (size_t i = 0; i < w->nkeys; i++)
-		if (same(w->keys[i].scenario, scenario) && same(w->keys[i].step, step))
+		if (w->keys[i].hash == hash && same(w->keys[i].scenario, scenario) && same(w->keys[i].step, step))
 			return &w->keys[i];
 	return NULL;
 }
@@ -101,7 +117,8 @@ static wkey *key_find(const win *w, const char *scenario, const char *step)
 /* The key, made when new; NULL when out of memory or past WIN_KEYS_MAX. */
 static wkey *key_get(win *w, const char *scenario, const char *step)
 {
-	wkey *k = key_find(w, scenario, step);
+	uint32_t hash = key_hash(scenario, step);
+	wkey *k = key_find(w, scenario, step, hash);
 	if (k != NULL || w->nkeys >= WIN_KEYS_MAX)
 		return k;
 	if (w->nkeys == w->capkeys) {
@@ -117,6 +134,7 @@ static wkey *key_get(win *w, const char *scenario, const char *step)
 	k->slots = calloc(w->n, sizeof(*k->slots));
 	k->scenario = dup_or_null(scenario);
 	k->step = dup_or_null(step);
+	k->hash = hash;
 	if (k->slots == NULL || (scenario != NULL && k->scenario == NULL) || (step != NULL && k->step == NULL)) {
 		key_fini(k, w->n);
 		return NULL;
@@ -333,7 +351,7 @@ int win_get(const win *w, const char *scenario, const char *step, int64_t from_m
 	out->from_ms = from_ms;
 	out->to_ms = to_ms;
 	out->latest_ms = -1;
-	const wkey *k = key_find(w, scenario, step);
+	const wkey *k = key_find(w, scenario, step, key_hash(scenario, step));
 	if (k == NULL)
 		return HERD_OK;
 	const wslot *last = NULL;

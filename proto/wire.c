@@ -320,6 +320,18 @@ void wire_msg_fini(wire_msg *m)
  * empty, min <= max <= HIST_MAX_US with min in the lowest nonzero bucket and
  * max in the highest. The min and max of an empty histogram are not looked at.
  */
+/* The checks of hist_consistent, given the sum of h's bucket counts and its
+ * lowest and highest nonzero buckets. */
+static bool hist_agrees(const hist *h, uint64_t sum, uint32_t first, uint32_t last)
+{
+	if (sum != h->total)
+		return false;
+	if (h->total == 0)
+		return true;
+	return h->min <= h->max && h->max <= HIST_MAX_US && hist_index(h->min) == first &&
+	       hist_index(h->max) == last;
+}
+
 static bool hist_consistent(const hist *h)
 {
 	uint64_t sum = 0;
@@ -334,12 +346,7 @@ static bool hist_consistent(const hist *h)
 		any = true;
 		sum += h->counts[i]; /* at most 2^32 * 3840: no overflow */
 	}
-	if (sum != h->total)
-		return false;
-	if (h->total == 0)
-		return true;
-	return h->min <= h->max && h->max <= HIST_MAX_US && hist_index(h->min) == first &&
-	       hist_index(h->max) == last;
+	return hist_agrees(h, sum, first, last);
 }
 
 /* A LOAD names a scenario, a known kind and a finite load that is not
@@ -1006,7 +1013,10 @@ static int dec_hist(dec *d, hist **out)
 	*out = h;
 	h->total = total;
 	h->sum = sum;
-	uint64_t idx = 0;
+	/* Checked as it is read, over the buckets given: scanning all 3,840 of
+	 * each histogram was a tenth of the controller's time at 1,000 agents. */
+	uint64_t idx = 0, nsum = 0;
+	uint32_t first = 0;
 	for (uint32_t i = 0; i < n / 2; i++) {
 		uint64_t delta, count;
 		if ((rv = dec_uint(d, HIST_NBUCKETS - 1, &delta)) != HERD_OK ||
@@ -1019,12 +1029,15 @@ static int dec_hist(dec *d, hist **out)
 		if (idx >= HIST_NBUCKETS)
 			return HERD_EPROTO;
 		h->counts[idx] = (uint32_t)count;
+		if (i == 0)
+			first = (uint32_t)idx;
+		nsum += count; /* at most 2^32 * 3840: no overflow */
 	}
 	if (total > 0) {
 		h->min = min;
 		h->max = max;
 	}
-	return hist_consistent(h) ? HERD_OK : HERD_EPROTO;
+	return hist_agrees(h, nsum, first, (uint32_t)idx) ? HERD_OK : HERD_EPROTO;
 }
 
 static int dec_fields(dec *d, const ftable *t, void *base, uint64_t npairs);

@@ -62,7 +62,7 @@ if build build-ci-tsan -Db_sanitize=thread; then
   # The link's and the cluster's threads: restarts, signals, closing, and
   # herd serve's (its loop, the API on NNG's threads, the webhook thread);
   # timing bounds of other suites do not hold at ThreadSanitizer's speed.
-  meson test -C build-ci-tsan lifecycle_test cluster_close_test engine_test daemon_test --print-errorlogs || true
+  meson test -C build-ci-tsan lifecycle_test cluster_close_test engine_test daemon_test ingest_test --print-errorlogs || true
   count build-ci-tsan
   unset TSAN_OPTIONS
   if compgen -G "$tsan_logs/tsan.*" >/dev/null; then

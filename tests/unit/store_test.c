@@ -107,6 +107,16 @@ static void test_hist_blob(void)
 	                                   0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0};
 	CHECK_EQ_INT(store_hist_decode(overlong, sizeof(overlong), d), HERD_EPROTO);
 	CHECK_EQ_INT(store_hist_decode(NULL, 0, d), HERD_EPROTO);
+
+	/* min and max must lie in the lowest and highest buckets given: the
+	 * merges look at that span only (hist.h). Buckets 3 and 7, once each. */
+	static const uint8_t span_ok[] = {1, 2, 10, 3, 7, 2, 4, 1, 4, 1};
+	CHECK_EQ_INT(store_hist_decode(span_ok, sizeof(span_ok), d), HERD_OK);
+	CHECK_EQ_INT(hist_percentile(d, 100), 7);
+	static const uint8_t min_below[] = {1, 2, 10, 2, 7, 2, 4, 1, 4, 1};
+	CHECK_EQ_INT(store_hist_decode(min_below, sizeof(min_below), d), HERD_EPROTO);
+	static const uint8_t max_below[] = {1, 2, 10, 3, 6, 2, 4, 1, 4, 1};
+	CHECK_EQ_INT(store_hist_decode(max_below, sizeof(max_below), d), HERD_EPROTO);
 	hist_free(h);
 	hist_free(d);
 }
@@ -428,6 +438,59 @@ static void test_batches(void)
 
 /* Entries with flows, groups, user tags and named checks; two of them differ
  * only by their tags. */
+/* Batches grouped in one transaction: all stored at the commit, a batch
+ * given twice in the group stored once, and a group that fails half-way
+ * leaves none of its batches behind. */
+static void test_batch_group(void)
+{
+	const char *run = "20261124-011203-gr01";
+	store *st;
+	char err[512];
+	int dup = -1;
+	sqlite3 *db;
+	batch b1, b2;
+
+	CHECK_EQ_INT(store_open(path, &st, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(store_run_begin(st, run, "group", NULL, NULL, 1795914723000LL, 1000), HERD_OK);
+	batch_make(&b1, 0, 1);
+	batch_make(&b2, 1, 1);
+	CHECK_EQ_INT(store_batches_begin(st), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-1", 1, 1000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(dup, 0);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-2", 1, 1000, b2.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(dup, 0);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-1", 1, 1000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(dup, 1);
+	/* Another connection sees nothing before the commit. */
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM batches WHERE run_id = '20261124-011203-gr01'"), 0);
+	CHECK_EQ_INT(store_batches_end(st, 1), HERD_OK);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM batches WHERE run_id = '20261124-011203-gr01'"), 2);
+	CHECK_EQ_INT(scalar(db, "SELECT sum(i.count) FROM intervals i JOIN series_keys k ON k.id = i.key_id "
+	                        "WHERE k.run_id = '20261124-011203-gr01' AND k.metric = 'http_req_duration'"),
+	             (long long)(b1.e[0].count + b1.e[1].count + b2.e[0].count + b2.e[1].count));
+
+	/* A group whose second batch fails: the first is not stored either, and
+	 * its retry is not taken for a duplicate. */
+	batch_free(&b1);
+	batch_free(&b2);
+	batch_make(&b1, 0, 2);
+	batch_make(&b2, 1, 2);
+	b2.e[1].metric = NULL;
+	CHECK_EQ_INT(store_batches_begin(st), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-1", 2, 2000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-2", 2, 2000, b2.e, 4, &dup), HERD_ESTORE);
+	CHECK_EQ_INT(store_batches_end(st, 0), HERD_ESTORE);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM batches WHERE run_id = '20261124-011203-gr01'"), 2);
+	CHECK_EQ_INT(store_add_batch(st, run, "agent-1", 2, 2000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(dup, 0);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM batches WHERE run_id = '20261124-011203-gr01'"), 3);
+	batch_free(&b1);
+	batch_free(&b2);
+	sqlite3_close(db);
+	store_close(st);
+}
+
 static void test_tags(void)
 {
 	char tpath[300], err[512];
@@ -1200,6 +1263,7 @@ int main(void)
 	test_run_id();
 	test_open_schema();
 	test_batches();
+	test_batch_group();
 	test_tags();
 	test_migrate_v1();
 	test_migrate_v2();
