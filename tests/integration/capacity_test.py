@@ -515,7 +515,7 @@ scenarios:
     check(p.returncode == 1 and "nope" in p.stderr, "exit %d, stderr %r" % (p.returncode, p.stderr))
     p = subprocess.run([harness.herd_bin(), "capacity", "fit", "latest", "--db", r.db, "--scenario", "x"],
                        capture_output=True, text=True, timeout=60)
-    check(p.returncode == 1 and "scenario 'x' is not a ramping-vus or ramping-arrival-rate scenario" in p.stderr,
+    check(p.returncode == 1 and "scenario 'x' is not a ramping-vus, ramping-arrival-rate or breaking-point scenario" in p.stderr,
           "exit %d, stderr %r" % (p.returncode, p.stderr))
 
 

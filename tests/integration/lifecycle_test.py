@@ -133,6 +133,20 @@ class Agent:
     def text(self):
         return read(self.log)
 
+    def wait(self, timeout):
+        """Its exit status; a Fail with its log and its threads' stacks
+        (gdb, when there) if it is still running after timeout seconds."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stacks = ""
+            if shutil.which("gdb"):
+                p = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt"],
+                                   capture_output=True, text=True, timeout=60)
+                stacks = "\n".join(l for l in p.stdout.splitlines() if l.startswith(("#", "Thread")))
+            raise Fail("agent %s still running %g s after its signal; its log:\n%s\nits threads:\n%s"
+                       % (self.name, timeout, self.text()[-3000:], stacks[-6000:]))
+
 
 def controller(plan_text, url, agents, db=None, quiet=True):
     """Starts `herd run --listen url --agents N` (its own session); returns
@@ -354,12 +368,12 @@ def test_agent_stop_signals():
             wait_lines(ng, "/read", 100, [("herd", ctl)] + [(a.name, a.proc) for a in agents])
             t0 = time.monotonic()
             agents[0].proc.send_signal(signal.SIGTERM)
-            codes = [agents[0].proc.wait(timeout=20)]
+            codes = [agents[0].wait(20)]
             took = time.monotonic() - t0
             wait_lines(ng, "/read", ng.access_log_lines(path="/read", settle=False) + 100,
                        [("herd", ctl), ("a2", agents[1].proc)])
             agents[1].proc.send_signal(signal.SIGHUP)
-            codes.append(agents[1].proc.wait(timeout=20))
+            codes.append(agents[1].wait(20))
             r = finish(ctl, timeout=40)
         finally:
             if ctl.poll() is None:
