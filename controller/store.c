@@ -321,6 +321,7 @@ enum {
 	S_AGENT_BATCH,
 	S_IV_SEL,
 	S_STATS_PUT,
+	S_STATS_NEW,
 	S__N
 };
 
@@ -346,12 +347,33 @@ static const char *const stmt_sql[S__N] = {
 	             " hist FROM intervals WHERE key_id = ? AND interval_ms = ? ORDER BY rowid",
 	[S_STATS_PUT] = "INSERT OR REPLACE INTO interval_stats (key_id, interval_ms, count, errors,"
 	                " p50, p90, p95, p99, max, gauge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	/* The first row of a series and interval: its figures are the row's own. */
+	[S_STATS_NEW] = "INSERT INTO interval_stats (key_id, interval_ms, count, errors,"
+	                " p50, p90, p95, p99, max, gauge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	                " ON CONFLICT (key_id, interval_ms) DO NOTHING",
 };
+
+/* One series key of the run being stored, by its fields packed (see
+ * key_pack); NULL key: a free slot. */
+typedef struct {
+	uint64_t hash;
+	char *key;
+	size_t len;
+	int64_t id;
+} key_slot;
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S__N];
 	hist *scratch; /* interval_stats: the merged histogram of one interval */
+	/* The series keys' ids of one run (keys_run), so that an entry's key is
+	 * not looked up in SQL each time: open addressing, a power of two of
+	 * slots, at most half of them used. Emptied when a batch transaction
+	 * rolls back (the ids it added are gone) and when another run's batches
+	 * come. */
+	key_slot *keys;
+	size_t nkeys, keys_cap;
+	char *keys_run;
 	int lock_fd; /* the database file, flock(2)ed shared while open; -1: none */
 	char err[512];
 };
@@ -599,6 +621,81 @@ fail:
 	return rv;
 }
 
+/* Forgets every cached series key id (keeps the table's memory). */
+static void keys_clear(store *st)
+{
+	for (size_t i = 0; i < st->keys_cap; i++) {
+		free(st->keys[i].key);
+		st->keys[i].key = NULL;
+	}
+	st->nkeys = 0;
+	free(st->keys_run);
+	st->keys_run = NULL;
+}
+
+/* Packs a series key's fields (the run aside) into buf, each followed by a
+ * NUL, the status class as text between them; returns the length needed,
+ * which may exceed cap (then buf holds a prefix). */
+static size_t key_pack(const char *agent_id, const wire_entry *e, char *buf, size_t cap)
+{
+	const char *f[6] = {agent_id, e->metric, e->scenario, e->name, e->method, e->tags};
+	char sc[24];
+	size_t n = 0;
+	snprintf(sc, sizeof(sc), "%" PRId64, (int64_t)e->status_class);
+	for (int i = 0; i < 7; i++) {
+		const char *v = i < 6 ? (f[i] != NULL ? f[i] : "") : sc;
+		size_t l = strlen(v) + 1;
+		if (n + l <= cap)
+			memcpy(buf + n, v, l);
+		n += l;
+	}
+	return n;
+}
+
+static uint64_t key_hash(const char *k, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+	return h;
+}
+
+/* The slot holding key, or the free slot where it would go. */
+static key_slot *keys_slot(const store *st, const char *k, size_t len, uint64_t hash)
+{
+	size_t mask = st->keys_cap - 1;
+	for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
+		key_slot *s = &st->keys[i];
+		if (s->key == NULL ||
+		    (s->hash == hash && s->len == len && memcmp(s->key, k, len) == 0))
+			return s;
+	}
+}
+
+/* Adds a key (a copy of k) with its id; a failure only leaves it uncached. */
+static void keys_add(store *st, const char *k, size_t len, uint64_t hash, int64_t id)
+{
+	if ((st->nkeys + 1) * 2 > st->keys_cap) {
+		size_t cap = st->keys_cap ? st->keys_cap * 2 : 1024;
+		key_slot *old = st->keys, *nk = calloc(cap, sizeof(*nk));
+		size_t ocap = st->keys_cap;
+		if (nk == NULL)
+			return;
+		st->keys = nk;
+		st->keys_cap = cap;
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i].key != NULL)
+				*keys_slot(st, old[i].key, old[i].len, old[i].hash) = old[i];
+		free(old);
+	}
+	char *copy = malloc(len);
+	if (copy == NULL)
+		return;
+	memcpy(copy, k, len);
+	*keys_slot(st, k, len, hash) = (key_slot){hash, copy, len, id};
+	st->nkeys++;
+}
+
 void store_close(store *st)
 {
 	if (st == NULL)
@@ -607,6 +704,8 @@ void store_close(store *st)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	hist_free(st->scratch);
+	keys_clear(st);
+	free(st->keys);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd); /* after SQLite's close: see mark_abandoned_runs */
 	free(st);
@@ -808,9 +907,33 @@ static const char *nz(const char *s)
 	return s != NULL ? s : "";
 }
 
+/* The id of an entry's series key: from the cache of the run's keys, else
+ * looked up or added in SQL (inside the batch transaction) and cached. */
 static int key_id(store *st, const char *run_id, const char *agent_id, const wire_entry *e,
                   int64_t *id)
 {
+	char kbuf[512], *k = kbuf;
+	size_t klen = key_pack(agent_id, e, kbuf, sizeof(kbuf));
+	uint64_t hash;
+	int rv = HERD_OK;
+
+	if (klen > sizeof(kbuf)) {
+		if ((k = malloc(klen)) == NULL)
+			return HERD_ENOMEM;
+		key_pack(agent_id, e, k, klen);
+	}
+	hash = key_hash(k, klen);
+	if (st->keys_run != NULL && strcmp(st->keys_run, run_id) != 0)
+		keys_clear(st);
+	if (st->keys_run == NULL)
+		st->keys_run = strdup(run_id); /* NULL: nothing is cached this time */
+	if (st->keys_run != NULL && st->nkeys > 0) {
+		const key_slot *s = keys_slot(st, k, klen, hash);
+		if (s->key != NULL) {
+			*id = s->id;
+			goto done;
+		}
+	}
 	sqlite3_stmt *s = st->stmt[S_KEY_SEL];
 	for (int pass = 0; pass < 2; pass++) {
 		sqlite3_stmt *q = pass == 0 ? s : st->stmt[S_KEY_INS];
@@ -829,17 +952,23 @@ static int key_id(store *st, const char *run_id, const char *agent_id, const wir
 			sqlite3_reset(s);
 			sqlite3_clear_bindings(s);
 			if (rc == SQLITE_ROW)
-				return HERD_OK;
-			if (rc != SQLITE_DONE)
-				return serr(st, "looking up a series key");
+				break;
+			if (rc != SQLITE_DONE) {
+				rv = serr(st, "looking up a series key");
+				goto done;
+			}
 		} else {
-			int rv = step_reset(st, S_KEY_INS, "adding a series key");
-			if (rv != 0)
-				return rv;
+			if ((rv = step_reset(st, S_KEY_INS, "adding a series key")) != 0)
+				goto done;
 			*id = sqlite3_last_insert_rowid(st->db);
 		}
 	}
-	return HERD_OK;
+	if (st->keys_run != NULL)
+		keys_add(st, k, klen, hash, *id);
+done:
+	if (k != kbuf)
+		free(k);
+	return rv;
 }
 
 /*
@@ -900,6 +1029,39 @@ static int stats_update(store *st, sqlite3_stmt *sel, sqlite3_stmt *put, int64_t
 	sqlite3_reset(put);
 	sqlite3_clear_bindings(put);
 	return rv;
+}
+
+/*
+ * Writes the interval_stats row of one series and interval after the row of
+ * entry e was stored: when it is the interval's first row (nearly always:
+ * one batch per agent and interval), its figures are e's own, computed from
+ * e without reading anything back; when rows were stored before (a late
+ * batch), from every stored row, as stats_update does.
+ */
+static int stats_put(store *st, const wire_entry *e, int64_t key_id, int64_t interval_ms)
+{
+	static const double pcts[] = {50, 90, 95, 99};
+	sqlite3_stmt *put = st->stmt[S_STATS_NEW];
+	int64_t errors = 0;
+	int rv;
+
+	for (int k = 0; k < ERRK__N; k++)
+		errors += (int64_t)e->errors[k];
+	sqlite3_bind_int64(put, 1, key_id);
+	sqlite3_bind_int64(put, 2, interval_ms);
+	sqlite3_bind_int64(put, 3, (int64_t)e->count);
+	sqlite3_bind_int64(put, 4, errors);
+	if (e->h != NULL && e->h->total > 0) {
+		for (int i = 0; i < 4; i++)
+			sqlite3_bind_int64(put, 5 + i, (int64_t)hist_percentile(e->h, pcts[i]));
+		sqlite3_bind_int64(put, 9, (int64_t)e->h->max);
+	}
+	sqlite3_bind_int64(put, 10, e->gauge);
+	if ((rv = step_reset(st, S_STATS_NEW, "storing an interval's figures")) != 0)
+		return rv;
+	if (sqlite3_changes(st->db) > 0)
+		return HERD_OK;
+	return stats_update(st, st->stmt[S_IV_SEL], st->stmt[S_STATS_PUT], key_id, interval_ms);
 }
 
 /* The 2 -> 3 migration's fill: interval_stats for every interval stored. */
@@ -972,6 +1134,8 @@ int store_batches_end(store *st, int commit)
 		sqlite3_step(st->stmt[S_ROLLBACK]);
 		sqlite3_reset(st->stmt[S_ROLLBACK]);
 	}
+	/* The keys this transaction added are gone with it. */
+	keys_clear(st);
 	return HERD_ESTORE;
 }
 
@@ -1029,8 +1193,7 @@ int store_batch_put(store *st, const char *run_id, const char *agent_id, uint64_
 		else
 			sqlite3_bind_null(s, 8);
 		if ((rv = step_reset(st, S_IV_INS, "adding an interval")) != 0 ||
-		    (rv = stats_update(st, st->stmt[S_IV_SEL], st->stmt[S_STATS_PUT], id,
-		                       interval_ms)) != 0)
+		    (rv = stats_put(st, e, id, interval_ms)) != 0)
 			return rv;
 	}
 

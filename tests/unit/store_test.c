@@ -491,6 +491,106 @@ static void test_batch_group(void)
 	store_close(st);
 }
 
+/* The series key ids the store keeps in memory and the interval figures it
+ * writes from the entry: a key added by a group that rolled back is added
+ * again (not taken from memory with the id it had), two runs' batches in
+ * turn keep their own keys, and interval_stats holds what the stored rows
+ * say: an interval's only row's own figures, and a late row's added and
+ * merged into them. */
+static void test_key_cache_stats(void)
+{
+	const char *run = "20261124-011203-kc01", *run2 = "20261124-011203-kc02";
+	store *st;
+	char err[512], q[512];
+	int dup = -1;
+	sqlite3 *db;
+	batch b1, b2, b3;
+
+	CHECK_EQ_INT(store_open(path, &st, err, sizeof(err)), HERD_OK);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(store_run_begin(st, run, "keys", NULL, NULL, 1795914723000LL, 1000), HERD_OK);
+	CHECK_EQ_INT(store_run_begin(st, run2, "keys2", NULL, NULL, 1795914723000LL, 1000), HERD_OK);
+	batch_make(&b1, 0, 1);
+	batch_make(&b2, 1, 1);
+	batch_make(&b3, 0, 3);
+	b2.e[1].metric = NULL; /* fails after its first entry's key was added */
+	CHECK_EQ_INT(store_batches_begin(st), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-1", 1, 1000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-2", 1, 1000, b2.e, 4, &dup), HERD_ESTORE);
+	CHECK_EQ_INT(store_batches_end(st, 0), HERD_ESTORE);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys WHERE run_id = '20261124-011203-kc01'"), 0);
+	b2.e[1].metric = "http_req_duration";
+	CHECK_EQ_INT(store_batches_begin(st), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-2", 1, 1000, b2.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-1", 1, 1000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run2, "agent-1", 1, 1000, b1.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(store_batch_put(st, run, "agent-1", 2, 2000, b3.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(store_batches_end(st, 1), HERD_OK);
+	/* Every interval row's key exists and belongs to the run it was given. */
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM intervals i JOIN series_keys k ON k.id = i.key_id"
+	                        " WHERE k.run_id = '20261124-011203-kc01'"), 12);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM intervals i JOIN series_keys k ON k.id = i.key_id"
+	                        " WHERE k.run_id = '20261124-011203-kc02'"), 4);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"
+	                        " WHERE run_id IN ('20261124-011203-kc01', '20261124-011203-kc02')"), 12);
+	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM intervals WHERE key_id NOT IN (SELECT id FROM series_keys)"), 0);
+
+	/* The only row of an interval: its own figures. */
+	snprintf(q, sizeof(q), "SELECT %%s FROM interval_series WHERE run_id = '%s' AND agent_id = 'agent-1'"
+	         " AND metric = 'http_req_duration' AND status_class = 2 AND interval_ms = 1000", run);
+	char one[600];
+	snprintf(one, sizeof(one), q, "count");
+	CHECK_EQ_INT(scalar(db, one), (long long)b1.e[0].count);
+	snprintf(one, sizeof(one), q, "p50");
+	CHECK_EQ_INT(scalar(db, one), (long long)hist_percentile(b1.h[0], 50));
+	snprintf(one, sizeof(one), q, "p99");
+	CHECK_EQ_INT(scalar(db, one), (long long)hist_percentile(b1.h[0], 99));
+	snprintf(one, sizeof(one), q, "max");
+	CHECK_EQ_INT(scalar(db, one), (long long)b1.h[0]->max);
+	snprintf(q, sizeof(q), "SELECT %%s FROM interval_series WHERE run_id = '%s' AND agent_id = 'agent-1'"
+	         " AND metric = 'http_req_duration' AND status_class = 5 AND interval_ms = 1000", run);
+	snprintf(one, sizeof(one), q, "errors");
+	CHECK_EQ_INT(scalar(db, one), 1);
+	snprintf(q, sizeof(q), "SELECT %%s FROM interval_series WHERE run_id = '%s' AND agent_id = 'agent-1'"
+	         " AND metric = 'vus' AND interval_ms = 1000", run);
+	snprintf(one, sizeof(one), q, "gauge");
+	CHECK_EQ_INT(scalar(db, one), (long long)b1.e[3].gauge);
+	snprintf(one, sizeof(one), q, "coalesce(p50, -1)");
+	CHECK_EQ_INT(scalar(db, one), -1);
+
+	/* A late batch for interval 1000 (seq 3): its rows are added up and its
+	 * histogram merged with the first's; the gauge is the last row's. */
+	batch_free(&b3);
+	batch_make(&b3, 2, 4);
+	CHECK_EQ_INT(store_add_batch(st, run, "agent-1", 3, 1000, b3.e, 4, &dup), HERD_OK);
+	CHECK_EQ_INT(dup, 0);
+	hist *m = hist_new();
+	hist_merge(m, b1.h[0]);
+	hist_merge(m, b3.h[0]);
+	snprintf(q, sizeof(q), "SELECT %%s FROM interval_series WHERE run_id = '%s' AND agent_id = 'agent-1'"
+	         " AND metric = 'http_req_duration' AND status_class = 2 AND interval_ms = 1000", run);
+	snprintf(one, sizeof(one), q, "count");
+	CHECK_EQ_INT(scalar(db, one), (long long)(b1.e[0].count + b3.e[0].count));
+	snprintf(one, sizeof(one), q, "p90");
+	CHECK_EQ_INT(scalar(db, one), (long long)hist_percentile(m, 90));
+	snprintf(one, sizeof(one), q, "max");
+	CHECK_EQ_INT(scalar(db, one), (long long)m->max);
+	snprintf(q, sizeof(q), "SELECT %%s FROM interval_series WHERE run_id = '%s' AND agent_id = 'agent-1'"
+	         " AND metric = 'http_req_duration' AND status_class = 5 AND interval_ms = 1000", run);
+	snprintf(one, sizeof(one), q, "errors");
+	CHECK_EQ_INT(scalar(db, one), 1 + 4);
+	snprintf(q, sizeof(q), "SELECT %%s FROM interval_series WHERE run_id = '%s' AND agent_id = 'agent-1'"
+	         " AND metric = 'vus' AND interval_ms = 1000", run);
+	snprintf(one, sizeof(one), q, "gauge");
+	CHECK_EQ_INT(scalar(db, one), (long long)b3.e[3].gauge);
+	hist_free(m);
+	batch_free(&b1);
+	batch_free(&b2);
+	batch_free(&b3);
+	sqlite3_close(db);
+	store_close(st);
+}
+
 static void test_tags(void)
 {
 	char tpath[300], err[512];
@@ -1264,6 +1364,7 @@ int main(void)
 	test_open_schema();
 	test_batches();
 	test_batch_group();
+	test_key_cache_stats();
 	test_tags();
 	test_migrate_v1();
 	test_migrate_v2();
