@@ -52,17 +52,22 @@ static void on_sigint(int sig)
  * SIGINT (Ctrl-C), SIGTERM (`timeout`, kill, a service manager's stop) and
  * SIGHUP (the terminal went away) all stop the run: the first gracefully,
  * the second at once; the summary is printed and the run stored as
- * interrupted either way. SIGPIPE is ignored, so that output to a reader
- * gone with the terminal (`herd run | tee`) fails instead of killing us
- * before the run is stored.
+ * interrupted either way. SIGINT and SIGHUP that were ignored when herd
+ * started stay ignored: `nohup herd run` keeps running when its terminal
+ * goes, and a script's background job is not stopped by a Ctrl-C meant for
+ * the script (as the shell intends); SIGTERM is always caught. SIGPIPE is
+ * ignored, so that output to a reader gone with the terminal
+ * (`herd run | tee`) fails instead of killing us before the run is stored.
  */
 static void catch_stop_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_sigint };
+	static const int terminal_sigs[] = { SIGINT, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_sigint }, old;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	for (size_t i = 0; i < sizeof(terminal_sigs) / sizeof(terminal_sigs[0]); i++)
+		if (sigaction(terminal_sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(terminal_sigs[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 

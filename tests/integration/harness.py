@@ -38,6 +38,14 @@ import tempfile
 import time
 import traceback
 
+# herd and its agents keep a stop signal that was ignored when they started
+# (`nohup`, a background job of a script), as they should; the suites signal
+# them as a terminal or a service manager would, so whatever ignored these
+# signals around the test run (CI under nohup did) is not passed on.
+for _sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.SIG_DFL)
+
 NGINX = "/usr/sbin/nginx"
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 

@@ -279,6 +279,41 @@ def signal_controller(sig, agents_too=False):
         return r
 
 
+def test_nohup_controller_keeps_running():
+    """herd started with SIGHUP ignored (`nohup herd run`): a SIGHUP mid-run
+    (its terminal went away) does not stop it: the run ends by itself, exit
+    0, every request counted; a SIGTERM to another such herd still stops it
+    gracefully (105)."""
+    body = LONG.replace("duration: 40s", "duration: 4s")
+    with Nginx() as ng:
+        old = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited, as nohup does
+        try:
+            p = start_herd(plan(ng.url, body), "--local-agents", "2", "--workers", "1", quiet=True)
+        finally:
+            signal.signal(signal.SIGHUP, old)
+        try:
+            wait_lines(ng, "/read", 100, [("herd", p)])
+            os.kill(p.pid, signal.SIGHUP)
+            r = finish(p, timeout=40)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        check(r.code == 0, "herd under nohup exited %d after a SIGHUP%s" % (r.code, r.tail()))
+        check("SIGHUP" not in r.stderr, "herd took the ignored SIGHUP%s" % r.tail())
+        check(db_rows(r.db, "SELECT status FROM runs") == [("passed",)], "stored %s"
+              % db_rows(r.db, "SELECT status FROM runs"))
+        n = ng.access_log_lines()
+        note("nohup: SIGHUP ignored, exit %d, herd %d requests, nginx %d", r.code, r.count(), n)
+        check(r.count() == n, "herd recorded %d requests, nginx saw %d" % (r.count(), n))
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        r = signal_controller(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    check("SIGTERM: stopping gracefully" in r.stderr, "no word of the SIGTERM%s" % r.tail())
+
+
 def test_controller_sighup():
     """SIGHUP to herd (its terminal went away) mid-run: a graceful stop, exit
     105, summary, run stored interrupted, herd == nginx."""
@@ -452,6 +487,7 @@ def test_killed_controller_run_marked_interrupted():
 
 
 if __name__ == "__main__":
-    main([test_new_controller_mid_run, test_controller_sighup, test_sigterm_to_controller_and_its_agents,
+    main([test_new_controller_mid_run, test_controller_sighup, test_nohup_controller_keeps_running,
+          test_sigterm_to_controller_and_its_agents,
           test_sigterm_while_waiting_for_agents, test_timeout_signals_the_group, test_agent_stop_signals,
           test_killed_controller_run_marked_interrupted])
