@@ -34,7 +34,6 @@ timeout on the process.
 import os
 import re
 import socket
-import stat
 import sys
 import threading
 

@@ -29,7 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import Nginx, check, main, note, run_cli, run_herd  # noqa: E402
+from harness import Nginx, check, main, note, run_cli, run_herd, tmp_dir  # noqa: E402
 
 LIMIT = 200  # nginx's limit_req rate, requests/s
 
@@ -366,7 +366,7 @@ scenarios:
       - get: /small
 """
     with Nginx() as ng:
-        d = tempfile.mkdtemp(prefix="herd-bp-store-")
+        d = tmp_dir("herd-bp-store-")
         db = os.path.join(d, "herd.db")
         store_refusing(db, "CREATE TRIGGER no_capacity BEFORE INSERT ON capacity_levels "
                        "BEGIN SELECT RAISE(ABORT, 'capacity refused by the test'); END")

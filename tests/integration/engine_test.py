@@ -12,9 +12,8 @@ import os
 import re
 import sqlite3
 import subprocess
-import tempfile
 
-from harness import Fail, Nginx, agent_bin, check, free_port, main, note
+from harness import Fail, Nginx, agent_bin, check, free_port, main, note, tmp_dir
 
 PLAN = """name: {name}
 scenarios:
@@ -59,7 +58,7 @@ def test_two_plans_over_one_cluster():
     processes started once, still running."""
     ab = agent_bin()
     check(ab is not None, "HERD_AGENT_BIN is not set")
-    d = tempfile.mkdtemp(prefix="herd-engine-")
+    d = tmp_dir("herd-engine-")
     with Nginx() as ng:
         plans = []
         for name, vus, iters, path in (("first", 2, 12, "/read"), ("second", 4, 5, "/write")):

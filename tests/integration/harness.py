@@ -27,6 +27,7 @@ Every load these tests generate goes to 127.0.0.1 only and is bounded by the
 plan's own duration or iteration count, and by a timeout on the process.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -884,10 +885,15 @@ class HerdResult:
 _tmpdirs = []
 
 
-def _new_tmpdir():
-    d = tempfile.mkdtemp(prefix="herd-test-")
+def tmp_dir(prefix="herd-test-"):
+    """A new temporary directory, removed when the suite ends (kept with
+    HERD_KEEP_TMP=1, to look at after a failure)."""
+    d = tempfile.mkdtemp(prefix=prefix)
     _tmpdirs.append(d)
     return d
+
+
+_new_tmpdir = tmp_dir
 
 
 def _cleanup_tmpdirs():
@@ -944,29 +950,8 @@ def run_herd(plan_text, *args, timeout=60, db=None, export=True, quiet=True,
     """Runs `herd run` on plan_text and returns a HerdResult. The process is
     killed (and the test fails) if it outlives timeout seconds. files: other
     files to write beside the plan ({name: text})."""
-    args = list(args)
-    if quiet and "--quiet" not in args:
-        args.append("--quiet")
-    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name,
-                                                     files)
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=_herd_env(), cwd=cwd or d, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(p)
-        out, err = p.communicate()
-        raise Fail("herd did not finish within %ss (killed)\n%s\n%s" % (
-            timeout, err.decode(errors="replace")[-1500:], out.decode(errors="replace")[-1500:]))
-    elapsed = time.monotonic() - t0
-    res = HerdResult(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
-                     _load_export(export_path), d, plan_path, db, export_path, elapsed)
-    check(p.returncode >= 0, "herd died from signal %d%s" % (-p.returncode, res.tail()))
-    strays = reap_group(p)
-    check(not strays, "processes of herd's group outlived herd by 3 s (killed): %s%s"
-          % (strays, res.tail()))
-    return res
+    return finish(start_herd(plan_text, *args, db=db, quiet=quiet, export=export, plan_name=plan_name,
+                             cwd=cwd, files=files), timeout)
 
 
 def _group_members(pgid):
@@ -1006,15 +991,16 @@ def reap_group(p, grace=3.0):
         time.sleep(0.1)
 
 
-def start_herd(plan_text, *args, db=None, quiet=False):
-    """Starts `herd run` and returns (Popen, HerdResult-builder). Call
+def start_herd(plan_text, *args, db=None, quiet=False, export=True, plan_name="plan.yaml", cwd=None,
+               files=None):
+    """Starts `herd run` in a session of its own and returns its Popen. Call
     finish(p, timeout) to collect the result."""
     args = list(args)
     if quiet and "--quiet" not in args:
         args.append("--quiet")
-    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, True)
+    d, plan_path, db, export_path, cmd = prepare_run(plan_text, args, db, export, plan_name, files)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=_herd_env(), cwd=d, start_new_session=True)
+                         env=_herd_env(), cwd=cwd or d, start_new_session=True)
     p._herd_info = (d, plan_path, db, export_path, time.monotonic())
     return p
 
@@ -1026,8 +1012,8 @@ def finish(p, timeout):
     except subprocess.TimeoutExpired:
         _kill_group(p)
         out, err = p.communicate()
-        raise Fail("herd did not finish within %ss (killed)\n%s" % (
-            timeout, err.decode(errors="replace")[-1500:]))
+        raise Fail("herd did not finish within %ss (killed)\n%s\n%s" % (
+            timeout, err.decode(errors="replace")[-1500:], out.decode(errors="replace")[-1500:]))
     res = HerdResult(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
                      _load_export(export_path), d, plan_path, db, export_path,
                      time.monotonic() - t0)
@@ -1048,6 +1034,20 @@ def _kill_group(p):
             p.kill()
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def killed_on_exit(p):
+    """Runs the block with herd p started by start_herd; if herd still runs
+    when the block is left (a check failed half way, finish timed out), kills
+    its process group by id and reaps it, so no test leaves herd or its local
+    agents behind."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            _kill_group(p)
+            p.wait()
 
 
 def run_cli(*args, timeout=30, cwd=None):

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (Fail, Nginx, TestPki, check, check_p50_against_server,  # noqa: E402
                      finish, free_port, main, near, note, reference_http, run_cli, run_herd,
-                     start_herd)
+                     killed_on_exit, start_herd)
 
 
 def plan(target, scenarios, thresholds=None, name="itest"):
@@ -713,7 +713,7 @@ flow:
 def _sigint_run(to_group):
     with Nginx() as ng:
         p = start_herd(plan(ng.url, {"s": SIGINT_PLAN}), quiet=True)
-        try:
+        with killed_on_exit(p):
             deadline = time.monotonic() + 15
             while ng.access_log_lines(settle=False) < 50:
                 check(p.poll() is None, "herd exited %s before the signal" % p.returncode)
@@ -727,11 +727,6 @@ def _sigint_run(to_group):
                 os.kill(p.pid, signal.SIGINT)
             r = finish(p, timeout=25)
             took = time.monotonic() - t_sig
-        except BaseException:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-            raise
         expect_code(r, 105)
         check(took < 10, "herd took %.1f s to stop after SIGINT" % took)
         check("http_reqs" in r.stdout, "no summary on stdout after SIGINT:\n%s" % r.tail())
@@ -757,7 +752,7 @@ def test_second_sigint_stops_at_once():
     """Two SIGINTs: exit 105, nothing left running."""
     with Nginx() as ng:
         p = start_herd(plan(ng.url, {"s": SIGINT_PLAN}), quiet=True)
-        try:
+        with killed_on_exit(p):
             deadline = time.monotonic() + 15
             while ng.access_log_lines(settle=False) < 50:
                 check(p.poll() is None, "herd exited %s before the signal" % p.returncode)
@@ -767,11 +762,6 @@ def test_second_sigint_stops_at_once():
             time.sleep(0.05)
             os.kill(p.pid, signal.SIGINT)
             r = finish(p, timeout=20)
-        except BaseException:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-            raise
         expect_code(r, 105)
 
 

@@ -40,7 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (Fail, Nginx, _herd_env, agent_bin, check, finish, free_port, main,  # noqa: E402
-                     note, prepare_run, run_cli, start_herd)
+                     killed_on_exit, note, prepare_run, run_cli, start_herd)
 
 SANITIZER = re.compile(r"(AddressSanitizer|LeakSanitizer|ThreadSanitizer|UndefinedBehaviorSanitizer"
                        r"|runtime error:)")
@@ -263,7 +263,7 @@ def graceful_stop_checks(r, ng, what):
 def signal_controller(sig, agents_too=False):
     with Nginx() as ng:
         p = start_herd(plan(ng.url, LONG), "--local-agents", "2", "--workers", "1", quiet=True)
-        try:
+        with killed_on_exit(p):
             pids = local_agents(p, 2)
             wait_lines(ng, "/read", 100, [("herd", p)])
             os.kill(p.pid, sig)
@@ -271,10 +271,6 @@ def signal_controller(sig, agents_too=False):
                 for pid in pids:
                     os.kill(pid, sig)
             r = finish(p, timeout=30)
-        finally:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
         graceful_stop_checks(r, ng, signal.Signals(sig).name + (" to all" if agents_too else ""))
         return r
 
@@ -291,14 +287,10 @@ def test_nohup_controller_keeps_running():
             p = start_herd(plan(ng.url, body), "--local-agents", "2", "--workers", "1", quiet=True)
         finally:
             signal.signal(signal.SIGHUP, old)
-        try:
+        with killed_on_exit(p):
             wait_lines(ng, "/read", 100, [("herd", p)])
             os.kill(p.pid, signal.SIGHUP)
             r = finish(p, timeout=40)
-        finally:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
         check(r.code == 0, "herd under nohup exited %d after a SIGHUP%s" % (r.code, r.tail()))
         check("SIGHUP" not in r.stderr, "herd took the ignored SIGHUP%s" % r.tail())
         check(db_rows(r.db, "SELECT status FROM runs") == [("passed",)], "stored %s"
@@ -333,17 +325,13 @@ def test_sigterm_while_waiting_for_agents():
     come: it stops at once (not at the end of --agents-wait 20s), exit 105,
     the run stored as interrupted."""
     p = controller(plan("http://127.0.0.1:9", LONG), "tcp://127.0.0.1:%d" % free_port(), 1)
-    try:
+    with killed_on_exit(p):
         time.sleep(1.0)
         check(p.poll() is None, "herd exited %s while waiting for agents" % p.returncode)
         t0 = time.monotonic()
         os.kill(p.pid, signal.SIGTERM)
         r = finish(p, timeout=30)
         took = time.monotonic() - t0
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
     note("exit %d %.2f s after SIGTERM", r.code, took)
     no_sanitizer_report(r.stderr, "herd")
     check(r.code == 105, "herd exited %d, expected 105%s" % (r.code, r.tail()))
@@ -366,12 +354,8 @@ def test_timeout_signals_the_group():
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=d, env=_herd_env(),
                              start_new_session=True)
         t._herd_info = (d, cmd[-1], db, export, time.monotonic())
-        try:
+        with killed_on_exit(t):
             r = finish(t, timeout=40)
-        finally:
-            if t.poll() is None:
-                os.killpg(t.pid, signal.SIGKILL)
-                t.wait()
         check(ng.access_log_lines() >= 100, "too little load before the timeout to tell: %d requests"
               % ng.access_log_lines())
         graceful_stop_checks(r, ng, "timeout -s TERM")
@@ -443,7 +427,7 @@ def test_killed_controller_run_marked_interrupted():
     (also through `herd results list`) until it ends."""
     with Nginx() as ng:
         first = start_herd(plan(ng.url, LONG), "--local-agents", "2", "--workers", "1", quiet=True)
-        d, db = first._herd_info[0], first._herd_info[2]
+        db = first._herd_info[2]
         try:
             pids = local_agents(first, 2)
             wait_lines(ng, "/read", 50, [("herd", first)])
@@ -461,7 +445,7 @@ def test_killed_controller_run_marked_interrupted():
         check(status == "running", "the killed run is stored as %r before the next open" % status)
 
         second = start_herd(plan(ng.url, LONG), "--local-agents", "1", "--workers", "1", db=db, quiet=True)
-        try:
+        with killed_on_exit(second):
             wait_lines(ng, "/read", ng.access_log_lines(path="/read", settle=False) + 50, [("herd", second)])
             rows = dict(db_rows(db, "SELECT id, status FROM runs"))
             check(rows.get(killed_id) == "interrupted", "after the next open the killed run is %r"
@@ -476,10 +460,6 @@ def test_killed_controller_run_marked_interrupted():
             check(events == [(killed_id,)], "interrupted events: %s" % events)
             os.kill(second.pid, signal.SIGINT)
             r = finish(second, timeout=30)
-        finally:
-            if second.poll() is None:
-                os.killpg(second.pid, signal.SIGKILL)
-                second.wait()
         check(r.code == 105, "the second run exited %d%s" % (r.code, r.tail()))
         rows = dict(db_rows(db, "SELECT id, status FROM runs"))
         note("stored: %s", rows)

@@ -8,7 +8,6 @@ series per step, no agent label) equal to the summary's.
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/metrics_test.py [-k NAME]
 """
 
-import json
 import os
 import shutil
 import subprocess

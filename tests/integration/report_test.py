@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (Nginx, Skip, check, finish, free_port, in_ci, main, note, run_cli,  # noqa: E402
-                     start_herd)
+                     start_herd, tmp_dir)
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -101,7 +101,7 @@ def make_run():
     ng = Nginx()
     ng.__enter__()
     try:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-report-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-report-"), "herd.db")
         p = start_herd(PLAN.format(url=ng.url), "--local-agents", "3", db=db, quiet=True)
         deadline = time.monotonic() + 20
         victim = []
@@ -124,7 +124,7 @@ def test_report_in_chromium():
     try:
         note("run exit %d", r.code)
         check(r.code != 0, "a run with a failing threshold and a lost agent exited 0")
-        out_dir = tempfile.mkdtemp(prefix="herd-report-out-")
+        out_dir = tmp_dir("herd-report-out-")
         html = os.path.join(out_dir, "report.html")
         code, _, err = run_cli("report", "latest", "--db", db, "-o", html)
         check(code == 0, "herd report exit %d: %s" % (code, err))
@@ -248,7 +248,7 @@ def test_stages_as_bands():
     """A ramping scenario's stages are bands on the charts, at their times
     (after the scenario's startTime), named as the plan names them."""
     with Nginx() as ng:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-report-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-report-"), "herd.db")
         p = start_herd(STAGED.format(url=ng.url), db=db, quiet=True)
         r = finish(p, 60)
         check(r.code == 0, "herd exit %d%s" % (r.code, r.tail()))

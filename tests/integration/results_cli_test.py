@@ -13,11 +13,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Nginx, check, main, note, run_cli, run_herd  # noqa: E402
+from harness import Nginx, check, main, note, run_cli, run_herd, tmp_dir  # noqa: E402
 
 try:
     import junitparser
@@ -67,7 +66,7 @@ def test_export_json_csv_junit():
     JUnit: one suite per scenario plus the run's, the failed threshold and
     the failing check as failures with their observed values."""
     with Nginx() as ng:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-res-"), "herd.db")
         r = run_herd(MIXED.format(url=ng.url), "--local-agents", "2", db=db, timeout=60)
         check(r.code == 99, "exit %d, expected 99 (browse fails half its requests)%s"
               % (r.code, r.tail()))
@@ -146,7 +145,7 @@ def test_run_references_and_list_filters():
     """latest, previous, prefixes and unknown runs; list --plan/--status/--label;
     herd run --label, --report and --junit."""
     with Nginx() as ng:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-res-"), "herd.db")
         plan = "name: %s\ntarget: " + ng.url + "\nscenarios:\n  s:\n    executor: per-vu-iterations\n" \
                "    vus: 1\n    iterations: 3\n    flow:\n      - get: %s\n"
         thr = "thresholds:\n  http_req_failed: [\"rate < 0.5\"]\n"
@@ -217,7 +216,7 @@ def test_compare_flags_the_slowed_step():
     seconds short of the 20 requests a p50 window needs left 7-8 windows a
     side, and even a +50% step came out P 0.011 after Bonferroni."""
     with nginx_ab("0.02") as ng:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-res-"), "herd.db")
         base = run_herd(COMPARE.format(url=ng.url, secs=20), db=db, timeout=60)
         check(base.code == 0, "base run exit %d%s" % (base.code, base.tail()))
     with nginx_ab("0.03") as ng:
@@ -261,7 +260,7 @@ def test_compare_aa_never_regresses():
     """Eleven runs of one plan against one nginx, each compared with the one
     before (10 A/A pairs): no REGRESSION, exit 0 every time."""
     with nginx_ab("0.02") as ng:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-res-"), "herd.db")
         verdicts = {}
         for i in range(11):
             r = run_herd(COMPARE.format(url=ng.url, secs=6), db=db, timeout=60)
@@ -282,7 +281,7 @@ def test_compare_unmatched_steps():
     """Runs of different plans compare where their steps match; the rest is
     listed as unmatched."""
     with nginx_ab("0.02") as ng:
-        db = os.path.join(tempfile.mkdtemp(prefix="herd-res-"), "herd.db")
+        db = os.path.join(tmp_dir("herd-res-"), "herd.db")
         run_herd(COMPARE.format(url=ng.url, secs=2), db=db, timeout=60)
         other = COMPARE.replace("name: b", "name: c").format(url=ng.url, secs=2)
         run_herd(other, db=db, timeout=60)

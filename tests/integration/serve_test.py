@@ -118,8 +118,8 @@ def test_webhook_retried_after_500():
               "probe exit %d: %s %s" % (p.returncode, p.stdout, p.stderr))
         check(len(rc.got) == 2, "%d deliveries arrived, expected 2" % len(rc.got))
         (t1, h1, b1), (t2, h2, b2) = rc.got
-        check(verify(h1, b1) and verify(h2, b2), "a signature does not verify: %s" %
-              [h1.get("X-Herd-Signature"), h2.get("X-Herd-Signature")])
+        check(verify(h1, b1) and verify(h2, b2), "a signature does not verify: %s, %s" %
+              (h1.get("X-Herd-Signature"), h2.get("X-Herd-Signature")))
         check(b1 == b2, "the retry's body differs")
         check(h1.get("X-Herd-Attempt") == "1" and h2.get("X-Herd-Attempt") == "2",
               "attempt headers %s, %s" % (h1.get("X-Herd-Attempt"), h2.get("X-Herd-Attempt")))

@@ -40,7 +40,7 @@ except ImportError:
     import websockets  # noqa: F401
 import websockets.server  # noqa: E402
 
-from harness import TestPki, check, free_port, main, near, note, run_herd  # noqa: E402
+from harness import TestPki, check, free_port, main, note, run_herd  # noqa: E402
 
 BIG = 1 << 20  # the large message: 1 MiB
 NOREAD_S = 4.0  # how long /noread leaves what herd sends unread

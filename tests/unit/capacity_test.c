@@ -18,6 +18,7 @@
 #include "controller/capacity.h"
 #include "controller/store.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdb.h"
 
 #include <sqlite3.h>
 
@@ -251,12 +252,7 @@ int main(void)
 		test_search(st, path, "arrival-rate", "run-ba");
 		store_close(st);
 	}
-	char wal[300];
-	unlink(path);
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	unlink(wal);
-	snprintf(wal, sizeof(wal), "%s-shm", path);
-	unlink(wal);
+	tmpdb_unlink(path);
 	rmdir(dir);
 	return check_done();
 }

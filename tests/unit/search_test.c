@@ -25,6 +25,7 @@
 #include "controller/searchrun.h"
 #include "controller/store.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdb.h"
 
 static plan *load_plan(const char *extra, const char *objectives)
 {
@@ -587,11 +588,7 @@ static void check_stored_cut(const search *se)
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 out:
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/s.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/s.db-shm", dir);
-	unlink(path);
+	tmpdb_unlink(path);
 	rmdir(dir);
 }
 

@@ -9,6 +9,7 @@
 #include "controller/store.h"
 #include "controller/store_serve.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdb.h"
 
 static char dir[] = "/tmp/herd-store-serve-XXXXXX";
 static char path[256];
@@ -120,12 +121,7 @@ int main(void)
 	CHECK_EQ_STR(s.text, "ops finished 1 500 -|ops finished 2 0 Connection refused|"
 	                     "ops finished 3 204 -|");
 	store_close(st);
-	unlink(path);
-	char side[300];
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
+	tmpdb_unlink(path);
 	rmdir(dir);
 	return check_done();
 }

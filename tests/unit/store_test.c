@@ -16,6 +16,7 @@
 #include "controller/store_serve.h"
 #include "controller/summary.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdb.h"
 
 static char dir[] = "/tmp/herd-store-test-XXXXXX";
 static char path[256];
@@ -46,17 +47,6 @@ static long long scalar(sqlite3 *db, const char *sql)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	return v;
-}
-
-/* Removes a database file and its WAL and shared-memory files. */
-static void unlink_db(const char *db)
-{
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		char f[320];
-		snprintf(f, sizeof(f), "%s%s", db, suffixes[i]);
-		unlink(f);
-	}
 }
 
 static void test_hist_blob(void)
@@ -715,7 +705,7 @@ static void test_tags(void)
 	results_free(loaded);
 	results_free(live);
 	store_close(st);
-	unlink_db(tpath);
+	tmpdb_unlink(tpath);
 }
 
 /* The schema of version 1, as earlier herds created it. */
@@ -936,7 +926,7 @@ static void test_migrate_v1(void)
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM series_keys"), 3);
 	sqlite3_close(db);
 
-	unlink_db(vpath);
+	tmpdb_unlink(vpath);
 }
 
 /* What 1 -> 2 made of schema_v1: series keys with tags. */
@@ -1071,7 +1061,7 @@ static void test_migrate_v2(void)
 	store_close(st);
 	sqlite3_close(db);
 
-	unlink_db(vpath);
+	tmpdb_unlink(vpath);
 }
 
 /* What 2 -> 3 made of a version 2 file: interval_stats and its view. */
@@ -1179,7 +1169,7 @@ static void test_migrate_v3(void)
 		CHECK_EQ_INT(n, 1);
 		store_close(st);
 	}
-	unlink_db(vpath);
+	tmpdb_unlink(vpath);
 }
 
 /* A file of schema version 5 holding levels of a breaking-point search is
@@ -1251,7 +1241,7 @@ static void test_migrate_v5(void)
 	CHECK_EQ_INT(exec_ok(db, "PRAGMA foreign_keys = ON; DELETE FROM runs WHERE id = 'bp5'"), SQLITE_OK);
 	CHECK_EQ_INT(scalar(db, "SELECT count(*) FROM capacity_levels"), 0);
 	sqlite3_close(db);
-	unlink_db(vpath);
+	tmpdb_unlink(vpath);
 }
 
 /* A close-code series keeps its code (a value well above any status class)
@@ -1306,7 +1296,7 @@ static void test_run_id(void)
  * another connection: flock(2) locks are per open file) has the store open. */
 static void test_abandoned_runs(void)
 {
-	char apath[300], f[320], err[512];
+	char apath[300], err[512];
 	store *a, *b, *c;
 	sqlite3 *db;
 	int dup = -1;
@@ -1345,11 +1335,7 @@ static void test_abandoned_runs(void)
 	store_close(c);
 	sqlite3_close(db);
 
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(f, sizeof(f), "%s%s", apath, suffixes[i]);
-		unlink(f);
-	}
+	tmpdb_unlink(apath);
 }
 
 int main(void)
@@ -1373,7 +1359,7 @@ int main(void)
 	test_close_codes();
 	test_abandoned_runs();
 
-	unlink_db(path);
+	tmpdb_unlink(path);
 	rmdir(dir);
 	return check_done();
 }
