@@ -89,6 +89,11 @@ static inline int is_field(unsigned char c)
 	return byte_class[c] & C_FIELD;
 }
 
+static inline int is_digit(unsigned c)
+{
+	return c - '0' <= 9u;
+}
+
 static inline int hexval(unsigned c)
 {
 	if (c >= '0' && c <= '9')
@@ -387,6 +392,130 @@ static int head_end(h1p *p)
 	return 0;
 }
 
+/* ---- the whole header section in one piece ---- */
+
+/* The high bit of each of the 8 bytes in x that is below 0x20 or is DEL: a
+ * byte no field holds bare, but HTAB. The two tests are the classic "has a
+ * byte less than n" and "has a zero byte"; a borrow only starts at a byte
+ * that is flagged rightly, so the lowest flag is always right (the ones
+ * above it may not be, and are not used). */
+static inline uint64_t ctl_bytes(uint64_t x)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+	uint64_t y = x ^ (ones * 0x7f);
+	return (((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & high;
+}
+
+/* Where the run of field bytes from i ends, before end: 8 bytes at a time
+ * (the first flagged byte of a little-endian word is its lowest), then byte
+ * by byte. */
+static inline size_t field_span(const unsigned char *b, size_t i, size_t end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (i + 8 <= end) {
+		uint64_t x, m;
+		memcpy(&x, b + i, 8);
+		if ((m = ctl_bytes(x)) == 0) {
+			i += 8;
+			continue;
+		}
+		i += (size_t)__builtin_ctzll(m) >> 3;
+		if (b[i] != '\t')
+			return i;
+		i++; /* HTAB is a field byte */
+	}
+#endif
+	while (i < end && is_field(b[i]))
+		i++;
+	return i;
+}
+
+/* The header a whole name of n bytes names (HDR_*); most names differ from
+ * every word the parser reads in their length alone. */
+static int name_word(const unsigned char *b, size_t n)
+{
+	for (int k = 0; k < (int)sizeof(hdr_lens); k++)
+		if (n == hdr_lens[k] && same_lower(b, hdr_words[k], n))
+			return k + 1;
+	return HDR_OTHER;
+}
+
+/* A whole value of a header the parser reads: the n field bytes before its
+ * CR, read as the state machine reads them (tokens a run at a time, other
+ * bytes one by one). NULL or why the value is bad. */
+static const char *value_all(h1p *p, const unsigned char *b, size_t n)
+{
+	const char *why;
+	value_begin(p);
+	for (size_t i = 0; i < n;) {
+		if (p->hdr != HDR_CL && is_tchar(b[i])) {
+			size_t j = i + 1;
+			while (j < n && is_tchar(b[j]))
+				j++;
+			value_token(p, b + i, j - i);
+			i = j;
+		} else if ((why = value_byte(p, b[i++])) != NULL) {
+			return why;
+		}
+	}
+	return value_end(p);
+}
+
+/*
+ * The common case in one pass: the bytes fed begin with a final response's
+ * whole header section, well within every limit. Works on a copy of the
+ * parser and keeps it only when the section parsed cleanly; anything else
+ * (a piece that ends inside the section, a 1xx response, a line or section
+ * at a limit, any error) leaves p as it was, and the state machine then
+ * reads the same bytes and gives its exact verdict. The fuzz target checks
+ * the two agree (a stream fed whole takes this path, fed in pieces mostly
+ * not). Returns the section's bytes, or 0.
+ */
+static size_t fast_head(h1p *p, const unsigned char *b, size_t len)
+{
+	h1p q = *p;
+	size_t lim = len < q.smax ? len : q.smax, k = 12;
+	if (lim < 16 || memcmp(b, "HTTP/1.", 7) != 0 || !is_digit(b[7]) || b[8] != ' ' || b[9] == '0' ||
+	    !is_digit(b[9]) || !is_digit(b[10]) || !is_digit(b[11]))
+		return 0;
+	q.minor = b[7] - '0';
+	q.status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+	if (q.status < 200 && q.status != 101)
+		return 0;
+	if (b[k] == ' ')
+		k = field_span(b, k + 1, lim);
+	if (k + 2 >= lim || b[k] != '\r' || b[k + 1] != '\n' || k > H1P_LINE_MAX)
+		return 0; /* k + 2 < lim: the next line's first byte is there */
+	for (k += 2; b[k] != '\r'; k += 2) {
+		size_t line = k, j = k;
+		while (j + 4 <= lim && (byte_class[b[j]] & byte_class[b[j + 1]] & byte_class[b[j + 2]] &
+		                        byte_class[b[j + 3]] & C_TCHAR))
+			j += 4;
+		while (j < lim && is_tchar(b[j]))
+			j++;
+		if (j == k || j >= lim || b[j] != ':')
+			return 0;
+		q.hdr = name_word(b + k, j - k);
+		if (q.hdr == HDR_SET_COOKIE) {
+			q.set_cookie = 1;
+			q.hdr = HDR_OTHER; /* its value is not read here */
+		}
+		k = field_span(b, j + 1, lim);
+		if (k + 2 >= lim || b[k] != '\r' || b[k + 1] != '\n' || k - line > H1P_LINE_MAX ||
+		    (q.hdr != HDR_OTHER && value_all(&q, b + j + 1, k - j - 1) != NULL))
+			return 0;
+	}
+	if (k + 1 >= lim || b[k + 1] != '\n')
+		return 0;
+	k += 2;
+	q.section = (uint32_t)k;
+	q.line = 0;
+	q.header_bytes += k;
+	head_end(&q);
+	*p = q;
+	return k;
+}
+
 int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 {
 	const unsigned char *b = (const unsigned char *)buf;
@@ -396,6 +525,14 @@ int h1p_feed(h1p *p, const char *buf, size_t len, size_t *used)
 	if (p->state == S_ERROR) {
 		*used = 0;
 		return HERD_EPROTO;
+	}
+	if (p->state == S_VERSION && p->header_bytes == 0) {
+		i = seg = fast_head(p, b, len); /* counted in header_bytes there */
+		if (p->state == S_DONE) {
+			p->done = 1;
+			*used = i;
+			return HERD_OK;
+		}
 	}
 	while (i < len && p->state != S_DONE) {
 		unsigned c = b[i];

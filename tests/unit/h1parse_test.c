@@ -627,6 +627,68 @@ static void test_set_cookie(void)
 	CHECK(o.done && o.keep_alive && !o.set_cookie);
 }
 
+/*
+ * A response fed at once is read a word (8 bytes) at a time where the parser
+ * can (h1parse.c's fast path), fed in pieces a byte at a time: every byte
+ * value at every place of a word, in a header value and in the reason
+ * phrase, after an HTAB too, must get the same verdict both ways, refused
+ * exactly at a control byte or DEL.
+ */
+static void test_every_byte_everywhere(void)
+{
+	char r[128];
+	outcome o;
+	for (int where = 0; where < 3; where++) {
+		for (unsigned c = 0; c < 256; c++) {
+			for (size_t off = 0; off < 17; off++) {
+				const char *pre = where == 1 ? "HTTP/1.1 200 O" : "HTTP/1.1 200 OK\r\nX-A: ";
+				size_t n = (size_t)snprintf(r, sizeof(r), "%s", pre);
+				memset(r + n, where == 2 && off > 0 ? '\t' : 'a', off); /* 2: HTABs before c */
+				n += off;
+				size_t at = n;
+				r[n++] = (char)c;
+				n += (size_t)snprintf(r + n, sizeof(r) - n, "bcdefghijk\r\nContent-Length: 0\r\n\r\n");
+				parse_all_ways(r, n, 0, 0, &o);
+				int field = c == '\t' || (c >= 0x20 && c != 0x7f);
+				if (field) {
+					CHECK(o.rv == HERD_OK && o.done && o.status == 200);
+				} else {
+					CHECK_EQ_INT(o.rv, HERD_EPROTO);
+					if (c != '\r') /* a CR ends the line; the LF it lacks is the error */
+						CHECK_EQ_INT(o.used, at);
+				}
+			}
+		}
+	}
+}
+
+/* A header section may be exactly H1P_SECTION_MAX bytes long, not a byte more. */
+static void test_section_at_limit(void)
+{
+	static char big[H1P_SECTION_MAX + 256];
+	outcome o;
+	for (int over = 0; over < 2; over++) {
+		size_t n = (size_t)snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+		while (n + 52 + 2 <= H1P_SECTION_MAX) {
+			memcpy(big + n, "X-Filler: 0123456789012345678901234567890123456789\r\n", 52);
+			n += 52;
+		}
+		size_t fill = H1P_SECTION_MAX - n - 2 + (size_t)over; /* one last line to the byte */
+		memcpy(big + n, "X: ", 3);
+		memset(big + n + 3, 'v', fill - 5);
+		memcpy(big + n + fill - 2, "\r\n\r\nok", 6);
+		n += fill + 4;
+		parse_all_ways(big, n, 0, 0, &o);
+		if (over) {
+			CHECK_EQ_INT(o.rv, HERD_EPROTO);
+			CHECK_CONTAINS(o.why, "too large");
+		} else {
+			CHECK(o.rv == HERD_OK && o.done && o.body_len == 2);
+			CHECK_EQ_INT(o.header_bytes, H1P_SECTION_MAX);
+		}
+	}
+}
+
 int main(void)
 {
 	test_content_length();
@@ -639,5 +701,7 @@ int main(void)
 	test_interim_flood();
 	test_random_splits();
 	test_set_cookie();
+	test_every_byte_everywhere();
+	test_section_at_limit();
 	return check_done();
 }
