@@ -3,6 +3,7 @@
  * doubles when 70% full. Histograms are allocated once per entry per
  * interval, i.e. at most a few times per second per worker.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,12 +54,22 @@ static size_t key_hash(agg_key k)
 	return (size_t)x;
 }
 
+/* Epochs for every table of the process (workers are threads): never 0, so
+ * a zeroed cache matches none. */
+static _Atomic uint64_t epochs;
+
+static uint64_t new_epoch(void)
+{
+	return atomic_fetch_add_explicit(&epochs, 1, memory_order_relaxed) + 1;
+}
+
 agg *agg_new(int64_t idx)
 {
 	agg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return NULL;
 	a->interval = idx;
+	a->epoch = new_epoch();
 	a->cap = 64;
 	a->slots = calloc(a->cap, sizeof(*a->slots));
 	if (a->slots == NULL) {
@@ -101,6 +112,7 @@ static int grow(agg *a)
 	free(a->slots);
 	a->slots = ns;
 	a->cap = ncap;
+	a->epoch = new_epoch();
 	return 0;
 }
 

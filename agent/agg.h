@@ -78,6 +78,10 @@ typedef struct agg_entry {
 
 typedef struct agg {
 	int64_t interval; /* interval index since run start */
+	/* Unique to this table as it is: a new one, and one that grew (its
+	 * entries moved), get a number no table had. A pointer to an entry
+	 * stays good while epoch is what it was when the entry was found. */
+	uint64_t epoch;
 	size_t cap, len;
 	agg_entry *slots;
 } agg;

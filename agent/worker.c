@@ -38,6 +38,15 @@ typedef struct watch {
 enum { DRV_CURL = 0, DRV_LEAN, DRV_WS, NDRIVERS };
 static const driver_ops *const drivers[NDRIVERS] = { &http_driver, &h1_driver, &ws_driver };
 
+/* The entries one step's requests of one status class record into, kept
+ * while the interval's table stays as it was (agg.epoch): a request then
+ * costs no hash lookup. */
+enum { REQ_METRICS = 7, STATUS_CLASSES = 6 };
+typedef struct req_cache {
+	uint64_t epoch;
+	agg_entry *e[REQ_METRICS]; /* http_req_duration, then the six phases (req_metrics) */
+} req_cache;
+
 typedef struct scen_rt {
 	const plan_scenario *s;
 	uint16_t idx;
@@ -63,6 +72,7 @@ typedef struct scen_rt {
 	int over;             /* nothing will start again */
 	int exhausted;        /* a feeder with onExhausted: stop ran out */
 	double *flow_credit;  /* per flow: its standing in the weighted round robin */
+	req_cache *rcache;    /* per step and status class (step * STATUS_CLASSES + class) */
 	/* A load set while running (worker_load) replaces the plan's from then on. */
 	uint64_t load_seq;    /* the worker_load seq taken; 0: the plan's load */
 	_Atomic uint64_t applied; /* load_seq, for other threads */
@@ -538,6 +548,39 @@ static uint64_t late_start_us(const plan_scenario *s, const vu *v)
 	return (uint64_t)(v->sent_ns - v->step_start_ns) / 1000;
 }
 
+/* What a request records, in req_cache's order. */
+static const uint8_t req_metrics[REQ_METRICS] = { AM_HTTP_REQ_DURATION, AM_HTTP_REQ_WAITING,
+	                                              AM_HTTP_REQ_CONNECTING, AM_HTTP_REQ_TLS,
+	                                              AM_HTTP_REQ_SENDING, AM_HTTP_REQ_RECEIVING,
+	                                              AM_HTTP_REQ_BLOCKED };
+
+/* The entries (each with its histogram) a request of v's step with status
+ * class sc records into: looked up once per interval and again after the
+ * table grew, kept in the step's cache in between. NULL when out of memory. */
+static agg_entry *const *request_entries(worker *w, const vu *v, const agg_key *k0)
+{
+	req_cache *c = &w->sc[v->scenario].rcache[(size_t)v->step * STATUS_CLASSES + k0->status_class];
+	agg *a = w->cur;
+	if (c->epoch == a->epoch)
+		return c->e;
+	uint64_t before;
+	do {
+		/* An entry added may grow the table and move those found before
+		 * it: then all are looked up again (none is added the second time). */
+		before = a->epoch;
+		agg_key k = *k0;
+		for (size_t i = 0; i < REQ_METRICS; i++) {
+			k.metric = req_metrics[i];
+			agg_entry *e = agg_get(a, k);
+			if (e == NULL || (e->h == NULL && (e->h = hist_new()) == NULL))
+				return NULL;
+			c->e[i] = e;
+		}
+	} while (a->epoch != before);
+	c->epoch = before;
+	return c->e;
+}
+
 void worker_step_done(worker *w, vu *v, const step_result *res)
 {
 	const plan_scenario *s = w->sc[v->scenario].s;
@@ -549,25 +592,21 @@ void worker_step_done(worker *w, vu *v, const step_result *res)
 	uint64_t late = late_start_us(s, v);
 
 	const agg_key rk = k; /* the request's own entry, looked up again below */
-	agg_entry *e = agg_get(w->cur, k);
-	if (e != NULL) {
-		if (e->h == NULL)
-			e->h = hist_new();
-		if (e->h != NULL)
-			hist_record(e->h, res->duration_us + late);
+	agg_entry *const *es = request_entries(w, v, &k);
+	if (es != NULL) {
+		agg_entry *e = es[0];
+		hist_record(e->h, res->duration_us + late);
 		e->count++;
 		if (res->err >= 0 && res->err < ERRK__N)
 			e->errors[res->err]++;
 		e->bytes_in += res->bytes_in;
 		e->bytes_out += res->bytes_out;
-	}
-	static const uint8_t phase_metric[] = { AM_HTTP_REQ_WAITING, AM_HTTP_REQ_CONNECTING, AM_HTTP_REQ_TLS,
-		                                    AM_HTTP_REQ_SENDING, AM_HTTP_REQ_RECEIVING, AM_HTTP_REQ_BLOCKED };
-	const uint64_t phase_us[] = { res->waiting_us, res->connecting_us, res->tls_us,
-		                          res->sending_us, res->receiving_us, res->blocked_us };
-	for (size_t i = 0; i < sizeof(phase_metric); i++) {
-		k.metric = phase_metric[i];
-		agg_observe(w->cur, k, phase_us[i]);
+		const uint64_t phase_us[REQ_METRICS - 1] = { res->waiting_us, res->connecting_us, res->tls_us,
+			                                         res->sending_us, res->receiving_us, res->blocked_us };
+		for (size_t i = 1; i < REQ_METRICS; i++) {
+			hist_record(es[i]->h, phase_us[i - 1]);
+			es[i]->count++;
+		}
 	}
 	int end = 0;
 	if (st->nchecks > 0 || st->ncaptures > 0) {
@@ -1086,6 +1125,8 @@ static int setup_scenario(worker *w, scen_rt *r, const plan_scenario *s, uint16_
 	r->idx = idx;
 	if (s->nflows > 1 && (r->flow_credit = calloc(s->nflows, sizeof(*r->flow_credit))) == NULL)
 		return HERD_ENOMEM;
+	if (s->nsteps > 0 && (r->rcache = calloc(s->nsteps * STATUS_CLASSES, sizeof(*r->rcache))) == NULL)
+		return HERD_ENOMEM;
 	r->start_ns = start + s->start_ms * 1000000;
 	r->end_ns = r->start_ns + plan_scenario_length_ms(s) * 1000000;
 	r->hard_end_ns = r->end_ns + s->graceful_stop_ms * 1000000;
@@ -1206,6 +1247,7 @@ void worker_free(worker *w)
 		free(r->idle);
 		free(r->targets);
 		free(r->flow_credit);
+		free(r->rcache);
 		sched_rate_fini(&r->rate);
 	}
 	free(w->sc);

@@ -10,6 +10,7 @@ Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/h1_driver_test.py
 import json
 import os
 import socket
+import sqlite3
 import sys
 import threading
 
@@ -180,6 +181,60 @@ flow:
               % (ebk.get("http_4xx"), n404, ebk))
         check(ebk.get("http_5xx") == n500, "http_5xx %s != nginx 500s %d (%s)"
               % (ebk.get("http_5xx"), n500, ebk))
+
+
+MANY_STEPS = [("/small", 200), ("/status404", 404), ("/status500", 500), ("/read", 200),
+              ("/nope-a", 404), ("/write", 200), ("/ai", 200), ("/nope-b", 404), ("/body", 200),
+              ("/nope-c", 404), ("/nope-d", 404), ("/nope-e", 404)]
+
+
+def test_many_steps_counted_per_step():
+    """12 steps of 3 status classes, each to a path of its own, while the
+    agent's table of series grows mid-interval (a step's 7 series each: the
+    worker keeps pointers to them between requests): every step's requests
+    and failures equal nginx's for its path, each of the 6 phase metrics
+    counted every request once, and http_4xx/http_5xx equal nginx's."""
+    flow = "\n".join("  - get: %s\n    name: s%02d" % (path, i) for i, (path, _) in enumerate(MANY_STEPS))
+    with Nginx() as ng:
+        r = run_herd(plan(ng.url, {"m": """
+executor: per-vu-iterations
+vus: 4
+iterations: 150
+flow:
+%s
+""" % flow}), timeout=60)
+        expect_code(r, 0)
+        total = ng.access_log_lines()
+        check(total == 4 * 150 * len(MANY_STEPS), "nginx logged %d requests" % total)
+        check(r.count() == total, "herd count %d != nginx %d" % (r.count(), total))
+        steps = {st.get("name"): st for st in r.herd().get("steps", [])}
+        for i, (path, status) in enumerate(MANY_STEPS):
+            st = steps.get("s%02d" % i, {})
+            n = ng.access_log_lines(path=path, status=status, settle=False)
+            check(n == 600 and st.get("requests") == n, "step s%02d %s: herd %s requests, nginx %d"
+                  % (i, path, st.get("requests"), n))
+            want_failed = n if status >= 400 else 0
+            check(st.get("failed") == want_failed, "step s%02d %s: %s failed, expected %d"
+                  % (i, path, st.get("failed"), want_failed))
+        # The store's series: each step's 7 request metrics, in its status class only.
+        con = sqlite3.connect(r.db)
+        try:
+            rows = con.execute("SELECT k.metric, k.name, k.status_class, sum(i.count) FROM intervals i "
+                               "JOIN series_keys k ON k.id = i.key_id WHERE k.metric LIKE 'http_req_%' "
+                               "AND k.metric <> 'http_req_failed' "
+                               "GROUP BY k.metric, k.name, k.status_class").fetchall()
+        finally:
+            con.close()
+        want = {(m, "s%02d" % i, status // 100, 600) for i, (_, status) in enumerate(MANY_STEPS)
+                for m in ("http_req_duration", "http_req_waiting", "http_req_connecting",
+                          "http_req_tls_handshaking", "http_req_sending", "http_req_receiving",
+                          "http_req_blocked")}
+        check(set(rows) == want, "stored series differ: extra %s, missing %s"
+              % (sorted(set(rows) - want)[:6], sorted(want - set(rows))[:6]))
+        ebk = r.errors_by_kind()
+        n4, n5 = ng.access_log_lines(status=404, settle=False), ng.access_log_lines(status=500, settle=False)
+        check(ebk.get("http_4xx") == n4 and ebk.get("http_5xx") == n5, "errors %s, nginx 404 %d 500 %d"
+              % (ebk, n4, n5))
 
 
 def test_post_json_body():
@@ -531,6 +586,7 @@ TESTS = [
     test_idle_keepalive_timeout_reconnects,
     test_retry_on_closed_keepalive_connection,
     test_data_bytes_match_nginx,
+    test_many_steps_counted_per_step,
 ]
 
 if __name__ == "__main__":

@@ -14,11 +14,22 @@ int main(void)
 	agg *a = agg_new(7), *b = agg_new(7);
 	CHECK(a != NULL && b != NULL);
 	CHECK_EQ_INT(a->interval, 7);
+	/* Every table has an epoch of its own, never 0 (the worker's zeroed
+	 * caches of entry pointers must match none). */
+	CHECK(a->epoch != 0 && b->epoch != 0 && a->epoch != b->epoch);
 
-	/* 2,000 distinct keys force several doublings. */
+	/* 2,000 distinct keys force several doublings; each gives the table
+	 * a new epoch (its entries moved), and only a doubling does. */
+	uint64_t epoch = a->epoch, cap = a->cap;
+	int epochs_right = 1;
 	for (uint16_t s = 0; s < 20; s++)
-		for (uint16_t st = 0; st < 100; st++)
+		for (uint16_t st = 0; st < 100; st++) {
 			CHECK_EQ_INT(agg_count(a, key(AM_HTTP_REQ_DURATION, s, st, 2), (uint64_t)s * 1000 + st), 0);
+			epochs_right &= (a->cap != cap) == (a->epoch != epoch) && a->epoch != b->epoch;
+			epoch = a->epoch;
+			cap = a->cap;
+		}
+	CHECK(epochs_right);
 	CHECK_EQ_INT(a->len, 2000);
 	int wrong = 0;
 	for (uint16_t s = 0; s < 20; s++)
@@ -26,6 +37,7 @@ int main(void)
 			wrong += agg_get(a, key(AM_HTTP_REQ_DURATION, s, st, 2))->count != (uint64_t)s * 1000 + st;
 	CHECK_EQ_INT(wrong, 0);
 	CHECK_EQ_INT(a->len, 2000); /* lookups did not add entries */
+	CHECK_EQ_INT(a->epoch, epoch); /* nor moved them */
 
 	/* Keys differing only in status class or sub are different entries. */
 	agg_key k2 = key(AM_CHECKS, 1, 1, 2), k5 = key(AM_CHECKS, 1, 1, 5), ks = k2;
