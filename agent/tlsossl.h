@@ -13,7 +13,9 @@
  * insecureSkipVerify. A host name is sent as SNI and must be named by the
  * certificate; an address is sent without SNI and must be one of its IP
  * names. ALPN offers http/1.1. TLS 1.2 is the minimum, 1.3 is used when the
- * server speaks it.
+ * server speaks it: a connection that resumes a TLS 1.2 session offers 1.2
+ * only (no 1.3 key share to generate), and the one after any connection
+ * that did not resume offers 1.3 again (tlso_start).
  */
 #ifndef HERD_AGENT_TLSOSSL_H
 #define HERD_AGENT_TLSOSSL_H

@@ -13,19 +13,28 @@ $connection) with certificates made here with openssl:
 - a refused certificate between two accepted ones: the refusal is a `tls`
   error, and the connections after it verify, resume and succeed as before;
 - a handshake cut short by its timeout (a peer that never answers), then
-  connections that succeed and resume.
+  connections that succeed and resume;
+- what each ClientHello offers, read by a relay between herd and nginx: a
+  connection that resumes a TLS 1.2 session offers TLS 1.2 only (no TLS 1.3
+  key share to generate), the first connection and the one after any that
+  did not resume offer TLS 1.3 with a key share, and against a TLS 1.3
+  server every one does.
 
 Run: HERD_BIN=... HERD_AGENT_BIN=... python3 tests/integration/tlsconn_test.py [-k NAME]
 """
 
 import collections
 import os
+import select
+import socket
+import struct
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from drivers_test import accept_proves, expect_code, expect_pick, plan, run_on  # noqa: E402
-from harness import TestPki, check, main, note  # noqa: E402
+from harness import Fail, TestPki, check, main, note  # noqa: E402
 from lean_tls_test import SilentThenGarbage, tls_nginx  # noqa: E402
 
 
@@ -131,8 +140,158 @@ def test_cut_handshake_then_success():
         check(reused == [".", "r"] * 2, "ssl_session_reused %s, expected . r . r" % reused)
 
 
+def hello_offer(rec):
+    """What the TLS record rec (a ClientHello, whole) offers: (TLS 1.3 in
+    supported_versions, a non-empty key_share, a session ticket sent)."""
+    if len(rec) < 9 or rec[0] != 0x16 or rec[5] != 0x01:
+        raise Fail("not a ClientHello: %r" % rec[:16])
+    p = 9 + 2 + 32                                # handshake header, version, random
+    p += 1 + rec[p]                               # session id
+    p += 2 + struct.unpack(">H", rec[p:p + 2])[0]  # cipher suites
+    p += 1 + rec[p]                               # compression methods
+    end = p + 2 + struct.unpack(">H", rec[p:p + 2])[0]
+    p += 2
+    tls13 = share = ticket = False
+    while p + 4 <= end:
+        kind, n = struct.unpack(">HH", rec[p:p + 4])
+        data = rec[p + 4:p + 4 + n]
+        if kind == 43:    # supported_versions: a length byte, then versions
+            tls13 = any(data[i:i + 2] == b"\x03\x04" for i in range(1, len(data), 2))
+        elif kind == 51:  # key_share: a length, then the shares
+            share = len(data) > 2
+        elif kind == 35:  # session_ticket
+            ticket = n > 0
+        p += 4 + n
+    return tls13, share, ticket
+
+
+class HelloRelay:
+    """A TCP relay on 127.0.0.1 that passes each connection on to an
+    upstream port (ports(i) for the i-th connection, from 0) and keeps what
+    each ClientHello offers (hello_offer), in order of arrival."""
+
+    def __init__(self, ports):
+        self.ports = ports
+        self.offers = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.threads = []
+
+    def __enter__(self):
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        for t in self.threads:
+            t.join(10)
+        self.sock.close()
+
+    def _accept(self):
+        n = 0
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._relay, args=(c, self.ports(n)), daemon=True)
+            t.start()
+            self.threads.append(t)
+            n += 1
+
+    def _relay(self, c, port):
+        with c, socket.create_connection(("127.0.0.1", port), timeout=10) as u:
+            c.settimeout(10)
+            head = b""
+            while len(head) < 5 or len(head) < 5 + struct.unpack(">H", head[3:5])[0]:
+                more = c.recv(65536)
+                if not more:
+                    return
+                head += more
+            rec = head[:5 + struct.unpack(">H", head[3:5])[0]]
+            with self.lock:
+                self.offers.append(hello_offer(rec))
+            u.sendall(head)
+            # Both ways until either side closes; bounded by the sockets' 10 s timeouts.
+            while not self.stop:
+                r, _, _ = select.select([c, u], [], [], 10)
+                if not r:
+                    return
+                for s in r:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (u if s is c else c).sendall(data)
+
+
+def test_offers_when_resuming():
+    """1 VU x 5 requests to /close through a relay that records each
+    ClientHello. Against nginx with TLS 1.2 only: the first connection
+    offers TLS 1.3 and a key share (a full handshake, . in nginx's log), the
+    4 others resume (r) offering TLS 1.2 only, with no key share and with
+    the session ticket. Against nginx with TLS 1.2 and 1.3: every
+    ClientHello offers 1.3 with a key share, and 4 of 5 resume."""
+    pki = TestPki()
+    srv = pki.server("srv", ["DNS:localhost"])
+    for protocols, want in (("TLSv1.2", [(True, True, False)] + [(False, False, True)] * 4),
+                            ("TLSv1.2 TLSv1.3", [(True, True, False)] * 5)):
+        with tls_nginx(srv, protocols) as a, HelloRelay(lambda i: a.port) as relay:
+            url = "https://localhost:%d/close" % relay.port
+            r = run_on("lean", plan(url, {"s": steps(1, 5, [url])}, head=head_ca(pki)), timeout=90)
+            expect_code(r, 0)
+            check(not r.errors_by_kind() and r.count() == 5, "%s: errors %s, count %d%s"
+                  % (protocols, r.errors_by_kind(), r.count(), r.tail()))
+            a.settle()
+            reused = "".join(e["ssl_session_reused"] for e in a.entries())
+            note("%s: offers (1.3, key share, ticket) %s; resumed %s", protocols, relay.offers,
+                 reused)
+            check(reused == ".rrrr", "%s: ssl_session_reused %s, expected .rrrr" % (protocols, reused))
+            if "1.3" in protocols:
+                # TLS 1.3 resumes with a PSK, not a ticket extension.
+                got = [o[:2] for o in relay.offers]
+                want = [w[:2] for w in want]
+            else:
+                got = relay.offers
+            check(got == want, "%s: ClientHello offers %s, expected %s" % (protocols, got, want))
+
+
+def test_offer_comes_back_after_a_refusal():
+    """A server that does not know the session (the relay sends the 3rd and
+    later connections to a second nginx, TLS 1.2 only, whose tickets and
+    cache are its own): the 3rd connection offers TLS 1.2 only and gets a
+    full handshake; the 4th offers TLS 1.3 and a key share again, and
+    resumes the 3rd's session; the 5th offers 1.2 only and resumes."""
+    pki = TestPki()
+    srv = pki.server("srv", ["DNS:localhost"])
+    with tls_nginx(srv) as a, tls_nginx(srv) as b, \
+            HelloRelay(lambda i: a.port if i < 2 else b.port) as relay:
+        url = "https://localhost:%d/close" % relay.port
+        r = run_on("lean", plan(url, {"s": steps(1, 5, [url])}, head=head_ca(pki)), timeout=90)
+        expect_code(r, 0)
+        check(not r.errors_by_kind() and r.count() == 5, "errors %s, count %d%s"
+              % (r.errors_by_kind(), r.count(), r.tail()))
+        a.settle()
+        b.settle()
+        ra = "".join(e["ssl_session_reused"] for e in a.entries())
+        rb = "".join(e["ssl_session_reused"] for e in b.entries())
+        note("offers (1.3, key share, ticket) %s; resumed at A %s, at B %s", relay.offers, ra, rb)
+        check(ra == ".r" and rb == ".rr", "ssl_session_reused at A %s, B %s: expected .r and .rr"
+              % (ra, rb))
+        got = [o[:2] for o in relay.offers]
+        want = [(True, True), (False, False), (False, False), (True, True), (False, False)]
+        check(got == want, "ClientHello offers (1.3, key share) %s, expected %s" % (got, want))
+
+
 TESTS = [test_name_and_address_alternate, test_refusal_between_acceptances,
-         test_cut_handshake_then_success]
+         test_cut_handshake_then_success, test_offers_when_resuming,
+         test_offer_comes_back_after_a_refusal]
 
 if __name__ == "__main__":
     main(TESTS)
