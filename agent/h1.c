@@ -391,10 +391,12 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 		conn_close(c);
 	worker_step_done(c->st->w, c->v, &r);
 	/* The VU did not send again at once (it thinks, or waits for its next
-	 * arrival): an idle TLS connection holds no record buffers. (c lives as
-	 * long as its VU, which the worker frees only at its end.) */
-	if (c->phase == PH_IDLE && c->tls != NULL)
-		tlso_idle(c->tls);
+	 * arrival): an idle TLS connection holds no record buffers, and with
+	 * its connection closed the VU holds no TLS object state beyond a few
+	 * bytes. (c lives as long as its VU, which the worker frees only at
+	 * its end.) */
+	if (c->phase == PH_IDLE && c->tls_obj != NULL)
+		tlso_idle(c->tls_obj);
 }
 
 static int attempt(h1_conn *c, int64_t now);

@@ -298,6 +298,10 @@ int tlso_pending(const tlso *t)
 
 void tlso_idle(tlso *t)
 {
+	if (!t->live) {
+		drop_ssl(t); /* what tlso_start reuses, when connections follow each other */
+		return;
+	}
 	SSL_free_buffers(t->ssl); /* fails, harmlessly, while bytes are held */
 }
 

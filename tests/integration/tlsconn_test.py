@@ -38,9 +38,12 @@ from harness import Fail, TestPki, check, main, note  # noqa: E402
 from lean_tls_test import SilentThenGarbage, tls_nginx  # noqa: E402
 
 
-def steps(vus, iterations, urls, timeout="5s"):
-    """A per-vu-iterations body whose flow gets each URL in turn."""
-    flow = "".join("  - get: %s\n    redirects: 0\n    timeout: %s\n" % (u, timeout) for u in urls)
+def steps(vus, iterations, urls, timeout="5s", think=None):
+    """A per-vu-iterations body whose flow gets each URL in turn (and thinks
+    after each, with think)."""
+    pause = "  - think: %s\n" % think if think else ""
+    flow = "".join("  - get: %s\n    redirects: 0\n    timeout: %s\n%s" % (u, timeout, pause)
+                   for u in urls)
     return ("executor: per-vu-iterations\nvus: %d\niterations: %d\nmaxDuration: 60s\nflow:\n%s"
             % (vus, iterations, flow))
 
@@ -267,13 +270,16 @@ def test_offer_comes_back_after_a_refusal():
     later connections to a second nginx, TLS 1.2 only, whose tickets and
     cache are its own): the 3rd connection offers TLS 1.2 only and gets a
     full handshake; the 4th offers TLS 1.3 and a key share again, and
-    resumes the 3rd's session; the 5th offers 1.2 only and resumes."""
+    resumes the 3rd's session; the 5th offers 1.2 only and resumes. The VU
+    thinks 50 ms after each request, so its TLS object is freed while it is
+    idle: what it knows of the refusal must outlive that."""
     pki = TestPki()
     srv = pki.server("srv", ["DNS:localhost"])
     with tls_nginx(srv) as a, tls_nginx(srv) as b, \
             HelloRelay(lambda i: a.port if i < 2 else b.port) as relay:
         url = "https://localhost:%d/close" % relay.port
-        r = run_on("lean", plan(url, {"s": steps(1, 5, [url])}, head=head_ca(pki)), timeout=90)
+        r = run_on("lean", plan(url, {"s": steps(1, 5, [url], think="50ms")}, head=head_ca(pki)),
+                   timeout=90)
         expect_code(r, 0)
         check(not r.errors_by_kind() and r.count() == 5, "errors %s, count %d%s"
               % (r.errors_by_kind(), r.count(), r.tail()))
