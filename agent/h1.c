@@ -112,7 +112,8 @@ struct h1_conn {
 	h1_state *st;
 	vu *v;
 	int fd;             /* -1 when there is no connection */
-	tlso *tls;          /* the TLS session over fd to an https:// host, else NULL */
+	tlso *tls;          /* the TLS session over fd to an https:// host (tls_obj), else NULL */
+	tlso *tls_obj;      /* the VU's TLS object, reused from connection to connection; NULL until its first */
 	tlso_sess *sess;    /* the VU's last TLS session of host sess_host, to resume */
 	size_t sess_host;
 	uint32_t events;    /* what fd is watched for */
@@ -164,7 +165,7 @@ static void conn_close(h1_conn *c)
 	if (c->fd < 0)
 		return;
 	worker_unwatch(c->st->w, c->fd);
-	tlso_free(c->tls); /* its close_notify goes out before the FIN */
+	tlso_end(c->tls); /* its close_notify goes out before the FIN */
 	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
@@ -390,10 +391,12 @@ static void finish(h1_conn *c, int err, int64_t now, int close_conn)
 		conn_close(c);
 	worker_step_done(c->st->w, c->v, &r);
 	/* The VU did not send again at once (it thinks, or waits for its next
-	 * arrival): an idle TLS connection holds no record buffers. (c lives as
-	 * long as its VU, which the worker frees only at its end.) */
-	if (c->phase == PH_IDLE && c->tls != NULL)
-		tlso_idle(c->tls);
+	 * arrival): an idle TLS connection holds no record buffers, and with
+	 * its connection closed the VU holds no TLS object state beyond a few
+	 * bytes. (c lives as long as its VU, which the worker frees only at
+	 * its end.) */
+	if (c->phase == PH_IDLE && c->tls_obj != NULL)
+		tlso_idle(c->tls_obj);
 }
 
 static int attempt(h1_conn *c, int64_t now);
@@ -526,8 +529,11 @@ static int conn_up(h1_conn *c, int64_t now)
 		c->sess = NULL;
 	}
 	c->sess_host = c->host;
-	if (tlso_new(cfg, c->fd, h->name, &c->sess, &c->tls) != HERD_OK)
+	if (c->tls_obj == NULL && tlso_new(cfg, &c->tls_obj) != HERD_OK)
 		return ERRK_OTHER;
+	if (tlso_start(c->tls_obj, c->fd, h->name, &c->sess) != HERD_OK)
+		return ERRK_OTHER;
+	c->tls = c->tls_obj;
 	c->phase = PH_TLS;
 	return tls_step(c);
 }
@@ -1511,6 +1517,7 @@ static void h1_vu_release(void *state, vu *v)
 	free(c->hdrs.p);
 	free(c->hop.bytes);
 	free(c->url.p);
+	tlso_free(c->tls_obj);
 	tlso_sess_free(c->sess);
 	free(c->out.p);
 	cookiejar_fini(&c->jar);

@@ -13,7 +13,9 @@
  * insecureSkipVerify. A host name is sent as SNI and must be named by the
  * certificate; an address is sent without SNI and must be one of its IP
  * names. ALPN offers http/1.1. TLS 1.2 is the minimum, 1.3 is used when the
- * server speaks it.
+ * server speaks it: a connection that resumes a TLS 1.2 session offers 1.2
+ * only (no 1.3 key share to generate), and the one after any connection
+ * that did not resume offers 1.3 again (tlso_start).
  */
 #ifndef HERD_AGENT_TLSOSSL_H
 #define HERD_AGENT_TLSOSSL_H
@@ -37,18 +39,32 @@ int tlso_cfg_new(const plan_tls *opts, tlso_cfg **out, char *err, size_t errlen)
 void tlso_cfg_free(tlso_cfg *cfg);
 
 /*
+ * Makes a TLS client object with no connection yet; tlso_start gives it one,
+ * tlso_end takes it back, and the next tlso_start reuses it (OpenSSL's SSL
+ * object, reset by SSL_clear: cheaper than a new one per connection, as wrk
+ * does it). cfg must outlive it. Returns HERD_OK and *out, or HERD_ENOMEM.
+ */
+int tlso_new(tlso_cfg *cfg, tlso **out);
+
+/*
  * Starts a session on the connected socket fd (it stays the caller's) for
  * host (a DNS name, or an IP address without brackets). It resumes *slot
  * when there is one, and every session the server issues on it (TLS 1.2:
  * in the handshake; 1.3: tickets after it) replaces what *slot holds. slot
  * (NULL: no resumption) must outlive the session; the caller frees what it
- * holds with tlso_sess_free. cfg must outlive the session. Returns HERD_OK
- * and *out, or HERD_ENOMEM.
+ * holds with tlso_sess_free. t must have no connection (new, or after
+ * tlso_end). Returns HERD_OK, or HERD_ENOMEM (t stays usable).
  */
-int tlso_new(tlso_cfg *cfg, int fd, const char *host, tlso_sess **slot, tlso **out);
+int tlso_start(tlso *t, int fd, const char *host, tlso_sess **slot);
 
-/* Sends a close_notify if the handshake is done (one try, never waiting),
- * then frees t. NULL is fine. */
+/* Ends the session on t's connection: sends a close_notify if the
+ * handshake is done (one try, never waiting), and leaves t with no
+ * connection and no record buffers, for the next tlso_start. After a
+ * failure nothing of the connection's state is kept: the next tlso_start
+ * begins from a new SSL object. The socket stays the caller's to close. */
+void tlso_end(tlso *t);
+
+/* Ends any session (as tlso_end), then frees t. NULL is fine. */
 void tlso_free(tlso *t);
 
 /* Advances the handshake: TLSC_OK once done, TLSC_WANT_READ or
@@ -70,7 +86,8 @@ int tlso_pending(const tlso *t);
 
 /* Frees t's record buffers (about 2 x 17 kB) while its connection is idle;
  * the next read or write allocates them again. A no-op when t holds bytes
- * not yet returned. */
+ * not yet returned. With no connection (after tlso_end) it frees OpenSSL's
+ * object (about 8.7 kB): the next tlso_start makes a new one. */
 void tlso_idle(tlso *t);
 
 /* After TLSC_ECERT: why the certificate was refused, as one line in buf. */

@@ -13,6 +13,12 @@
 #   SCHEME=https bench/http.sh       # over TLS (see bench/https.sh)
 #   SCHEME=https CLOSE=1 bench/http.sh   # nginx closes after each response:
 #                                        # a new TLS connection per request
+#   REPEAT=5 bench/http.sh           # 5 rounds of wrk and herd, interleaved (the
+#                                    # order alternates), per-round ratios and medians
+#   BASE_BUILD=other/build bench/http.sh # also herd from another build (say
+#                                    # main's) in each round, named "base"
+#   STRACE=1 DURATION=2 bench/http.sh # each client under strace -c -f: system
+#                                    # calls per request (skews the CPU figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,15 +30,21 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 NGINX=${NGINX:-/usr/sbin/nginx}
 SCHEME=${SCHEME:-http}     # http, or https: nginx's TLS with a throwaway ECDSA P-256 certificate
 CLOSE=${CLOSE:-0}          # 1: nginx answers Connection: close, so each request opens a connection
+REPEAT=${REPEAT:-1}        # rounds of wrk and herd (and base), interleaved
+BASE_BUILD=${BASE_BUILD:-} # another herd build to measure in each round ("base")
+STRACE=${STRACE:-0}        # 1: count each client's system calls (strace -c -f)
 
 die() { echo "bench: $*" >&2; exit 1; }
 
 case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
-HERD="$BUILD/controller/herd"
-AGENT="$BUILD/agent/herd-agent"
-if [ ! -x "$HERD" ] || [ ! -x "$AGENT" ]; then
-	die "herd is not built in $BUILD (need $HERD and $AGENT): run 'meson setup $BUILD && ninja -C $BUILD' or set BUILD="
-fi
+for b in "$BUILD" ${BASE_BUILD:+"$BASE_BUILD"}; do
+	if [ ! -x "$b/controller/herd" ] || [ ! -x "$b/agent/herd-agent" ]; then
+		die "herd is not built in $b: run 'meson setup $b && ninja -C $b' or set BUILD= (BASE_BUILD=)"
+	fi
+done
+if [ -n "$BASE_BUILD" ]; then case "$BASE_BUILD" in /*) ;; *) BASE_BUILD="$PWD/$BASE_BUILD" ;; esac; fi
+case "$REPEAT" in '' | *[!0-9]* | 0) die "REPEAT must be a positive whole number" ;; esac
+[ "$STRACE" = 0 ] || command -v strace >/dev/null || die "'strace' not found (STRACE=1)"
 
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU)"
 [ -x "$NGINX" ] || die "$NGINX not found: apt-get install nginx"
@@ -144,8 +156,10 @@ measure() {
 	before=$(nginx_requests)
 	c0=$(cpu_busy "$SERVER_CPU") c1=$(cpu_busy "$CLIENT_CPU") ng=$(nginx_ticks) i1=$(cpu_idle "$CLIENT_CPU")
 	grep -E "^cpu($SERVER_CPU|$CLIENT_CPU) " /proc/stat > "$tmp/$name.stat0"
+	local wrap=()
+	[ "$STRACE" = 0 ] || wrap=(strace -c -f -o "$tmp/$name.strace")
 	timeout -k 5 "$limit" taskset -c "$CLIENT_CPU" \
-		/usr/bin/time -f '%e %U %S %M' -o "$tmp/$name.time" "$@" \
+		/usr/bin/time -f '%e %U %S %M' -o "$tmp/$name.time" "${wrap[@]}" "$@" \
 		> "$tmp/$name.out" 2> "$tmp/$name.err" &
 	run_pid=$!
 	taskset -c "$SERVER_CPU" bash -c "$(declare -f sample_tree); sample_tree $run_pid $tmp/$name.tree_rss" &
@@ -218,17 +232,22 @@ echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 
 # --- wrk ---------------------------------------------------------------------
-echo "bench: wrk ..."
-measure wrk wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url"
-reuse_note wrk
-wrk_rate=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.out")
-wrk_reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.out")
-if [ -z "$wrk_rate" ] || [ -z "$wrk_reqs" ]; then
-	cat "$tmp/wrk.out" "$tmp/wrk.err" >&2
-	die "could not read wrk's output"
-fi
-grep -E 'Non-2xx|Socket errors' "$tmp/wrk.out" | sed 's/^/bench: wrk: /' || true
-result wrk "$wrk_reqs" "$wrk_rate"
+# run_wrk NAME: one wrk run, a row NAME in the table.
+run_wrk() {
+	local name=$1 rate reqs
+	echo "bench: $name (wrk) ..."
+	measure "$name" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url"
+	reuse_note "$name"
+	rate=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/$name.out")
+	reqs=$(awk '/requests in/ { print $1 }' "$tmp/$name.out")
+	if [ -z "$rate" ] || [ -z "$reqs" ]; then
+		cat "$tmp/$name.out" "$tmp/$name.err" >&2
+		die "could not read wrk's output"
+	fi
+	grep -E 'Non-2xx|Socket errors' "$tmp/$name.out" | sed "s/^/bench: $name: /" || true
+	strace_note "$name" "$reqs"
+	result "$name" "$reqs" "$rate"
+}
 
 # --- herd --------------------------------------------------------------------
 cat > "$tmp/plan.yaml" <<EOF
@@ -244,16 +263,25 @@ scenarios:
       - get: /small
 $([ "$SCHEME" = https ] && echo 'tls: { insecureSkipVerify: true }' || true)
 EOF
-echo "bench: herd ..."
-# shellcheck disable=SC2086 # HERD_FLAGS holds several words on purpose
-HERD_AGENT_BIN="$AGENT" measure herd "$HERD" run "$tmp/plan.yaml" --workers 1 --quiet \
-	--db "$tmp/bench.db" --summary-export "$tmp/summary.json" ${HERD_FLAGS:-}
-reuse_note herd
-herd_rc=$(cat "$tmp/herd.rc")
-if [ -s "$tmp/herd.err" ]; then sed 's/^/bench: herd stderr: /' "$tmp/herd.err" | head -20 >&2; fi
-[ "$herd_rc" -eq 0 ] || echo "bench: herd exited with $herd_rc" >&2
-if [ -s "$tmp/summary.json" ]; then
-	read -r herd_reqs herd_rate herd_failed < <(python3 - "$tmp/summary.json" <<'PY'
+# run_herd NAME BUILD: one herd run with the binaries of BUILD, a row NAME.
+run_herd() {
+	local name=$1 build=$2 rc reqs rate failed saw
+	echo "bench: $name (herd from $build) ..."
+	rm -f "$tmp/summary.json" "$tmp/bench.db" "$tmp/bench.db-wal" "$tmp/bench.db-shm"
+	# shellcheck disable=SC2086 # HERD_FLAGS holds several words on purpose
+	HERD_AGENT_BIN="$build/agent/herd-agent" measure "$name" "$build/controller/herd" run "$tmp/plan.yaml" \
+		--workers 1 --quiet --db "$tmp/bench.db" --summary-export "$tmp/summary.json" ${HERD_FLAGS:-}
+	reuse_note "$name"
+	rc=$(cat "$tmp/$name.rc")
+	if [ -s "$tmp/$name.err" ]; then sed "s/^/bench: $name stderr: /" "$tmp/$name.err" | head -20 >&2; fi
+	[ "$rc" -eq 0 ] || echo "bench: $name exited with $rc" >&2
+	if [ ! -s "$tmp/summary.json" ]; then
+		echo "bench: $name wrote no summary; its stdout:" >&2
+		sed "s/^/bench: $name stdout: /" "$tmp/$name.out" | tail -n 20 >&2
+		status=1
+		return 0
+	fi
+	read -r reqs rate failed < <(python3 - "$tmp/summary.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
 r = m.get("http_reqs", {})
@@ -261,22 +289,60 @@ f = m.get("http_req_failed", {})
 print(int(r.get("count", 0)), float(r.get("rate", 0)), f.get("value", f.get("rate", "?")))
 PY
 	)
-	echo "bench: herd: http_req_failed rate $herd_failed"
-	echo "bench: herd: CPU s and peak RSS kB by process (sampled, last sample <=1 s before exit):" \
-		"$(sort "$tmp/herd.tree_rss.procs" | awk '{ printf "%s %s s %s kB; ", $1, $2, $3 }')"
-	[ "$herd_reqs" -gt 0 ] || { echo "bench: herd counted no requests" >&2; status=1; }
-	herd_saw=$(cat "$tmp/herd.server")
-	[ "$herd_reqs" -eq "$herd_saw" ] ||
-		echo "bench: herd counted $herd_reqs requests, nginx handled $herd_saw (all of herd's finish before it exits, so these should be equal)" >&2
-	result herd "$herd_reqs" "$herd_rate"
-else
-	echo "bench: herd wrote no summary; its stdout:" >&2
-	sed 's/^/bench: herd stdout: /' "$tmp/herd.out" | tail -n 20 >&2
-	status=1
-fi
+	echo "bench: $name: http_req_failed rate $failed"
+	echo "bench: $name: CPU s and peak RSS kB by process (sampled, last sample <=1 s before exit):" \
+		"$(sort "$tmp/$name.tree_rss.procs" | awk '{ printf "%s %s s %s kB; ", $1, $2, $3 }')"
+	[ "$reqs" -gt 0 ] || { echo "bench: $name counted no requests" >&2; status=1; }
+	saw=$(cat "$tmp/$name.server")
+	[ "$reqs" -eq "$saw" ] ||
+		echo "bench: $name counted $reqs requests, nginx handled $saw (all of herd's finish before it exits, so these should be equal)" >&2
+	strace_note "$name" "$reqs"
+	result "$name" "$reqs" "$rate"
+}
+
+# strace_note NAME REQUESTS: with STRACE=1, the client's system calls per
+# request, the most frequent first (strace -c -f counts the whole process
+# tree; its "calls" column is the one before "errors" and the name).
+strace_note() {
+	[ "$STRACE" != 0 ] && [ -s "$tmp/$1.strace" ] || return 0
+	python3 - "$tmp/$1.strace" "$2" "$1" <<'PY'
+import sys
+path, reqs, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+calls = []
+for line in open(path):
+    f = line.split()
+    # % time, seconds, usecs/call, calls, [errors,] syscall
+    if len(f) >= 5 and f[-1] != "total" and f[3].isdigit() and f[0][0].isdigit():
+        calls.append((int(f[3]), f[-1]))
+calls.sort(reverse=True)
+print("bench: %s: system calls per request (strace -c -f): %s" % (name, ", ".join(
+    "%s %.2f" % (n, c / reqs) for c, n in calls if reqs and c / reqs >= 0.005)))
+PY
+}
+
+# Rounds: wrk and herd (and base) back to back, the order reversed every other
+# round so that a drift in the machine's load weighs on each alike. With one
+# round the rows are named wrk, herd (and base); with more, wrk1, herd1, ...
+for i in $(seq "$REPEAT"); do
+	sfx=""
+	[ "$REPEAT" -gt 1 ] && sfx=$i
+	order=(wrk herd)
+	[ -n "$BASE_BUILD" ] && order+=(base)
+	[ $((i % 2)) -eq 0 ] && mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)
+	for who in "${order[@]}"; do
+		echo "bench: round $i, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+		case "$who" in
+		wrk) run_wrk "wrk$sfx" ;;
+		herd) run_herd "herd$sfx" "$BUILD" ;;
+		base) run_herd "base$sfx" "$BASE_BUILD" ;;
+		esac
+	done
+done
 
 # --- optional peers ----------------------------------------------------------
-if command -v ab >/dev/null; then
+if [ "$REPEAT" -gt 1 ] || [ -n "$BASE_BUILD" ] || [ "$STRACE" != 0 ]; then
+	: # rounds compare herd with wrk: ab is left out
+elif command -v ab >/dev/null; then
 	echo "bench: ab ..."
 	# -t alone caps ab at 50000 requests; -n after it lifts the cap (ab allocates
 	# per-request records as they are used, so its RSS grows with the count).
@@ -299,19 +365,31 @@ echo
 	echo "tool req/s req/${DURATION}s cpu_us/req usr_us sys_us peak_rss_kb tree_rss_kb requests nginx_saw cpu_s exit"
 	printf '%s\n' "${rows[@]}"
 } | column -t
-python3 - "$CONNS" "${rows[@]}" <<'PY'
-import sys
-conns = int(sys.argv[1])
-rows = {r.split()[0]: r.split() for r in sys.argv[2:]}
-w, h = rows.get("wrk"), rows.get("herd")
-def ratio(i, fmt="{:.2f}"):
+python3 - "$CONNS" "$REPEAT" "${rows[@]}" <<'PY'
+import statistics, sys
+conns, repeat = int(sys.argv[1]), int(sys.argv[2])
+rows = {r.split()[0]: r.split() for r in sys.argv[3:]}
+def ratio(a, b, i):
     try:
-        return fmt.format(float(h[i]) / float(w[i]))
-    except (ZeroDivisionError, ValueError):
-        return "n/a"
-if w and h:
-    print(f"herd/wrk ratios: req/s {ratio(1)} (by count/duration {ratio(2)})  cpu/req {ratio(3)} "
-          f"(usr {ratio(4)}, sys {ratio(5)})  rss {ratio(6)}  tree_rss {ratio(7)}")
+        return float(a[i]) / float(b[i])
+    except (ZeroDivisionError, ValueError, TypeError):
+        return float("nan")
+sfx = [""] if repeat == 1 else [str(i) for i in range(1, repeat + 1)]
+for who in ("herd", "base"):
+    per = []  # per round: cpu/req, usr, sys ratios to the same round's wrk
+    for s in sfx:
+        w, h = rows.get("wrk" + s), rows.get(who + s)
+        if not w or not h:
+            continue
+        r = (ratio(h, w, 3), ratio(h, w, 4), ratio(h, w, 5))
+        per.append(r)
+        print(f"{who}{s}/wrk{s} ratios: req/s {ratio(h, w, 1):.2f} (by count/duration {ratio(h, w, 2):.2f})  "
+              f"cpu/req {r[0]:.2f} (usr {r[1]:.2f}, sys {r[2]:.2f})  rss {ratio(h, w, 6):.2f}  "
+              f"tree_rss {ratio(h, w, 7):.2f}")
+    if len(per) > 1:
+        med = [statistics.median(x[k] for x in per) for k in range(3)]
+        print(f"{who}/wrk cpu/req over {len(per)} rounds: " + " ".join(f"{x[0]:.2f}" for x in per) +
+              f"; median {med[0]:.2f} (usr {med[1]:.2f}, sys {med[2]:.2f})")
 for name, r in rows.items():
     # Up to one request per connection may be in flight when a client stops.
     if abs(int(r[9]) - int(r[8])) > conns:

@@ -45,7 +45,7 @@ if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false; then
   # link's threads, the bounds on hostile peers, the daemon's API, the
   # run engine across runs, herd serve's loop). The rest
   # run once, above: the whole CI stays under 45 minutes.
-  meson test -C build-ci-asan http_test h1_driver_test ws_test wsmem_test journey_test auth_test lifecycle_test bounds_test serve_test drivers_test engine_test daemon_test lean_tls_test --print-errorlogs || true
+  meson test -C build-ci-asan http_test h1_driver_test ws_test wsmem_test journey_test auth_test lifecycle_test bounds_test serve_test drivers_test engine_test daemon_test lean_tls_test tlsconn_test --print-errorlogs || true
   count build-ci-asan
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else
