@@ -49,7 +49,7 @@ void hist_free(hist *h);
  * entry then costs no 15 KB allocation and zeroing (the controller's ingest
  * at 1,000 agents decodes 50,000 a second). 0 (the default) frees at once
  * and drops what is kept. Call it from main, before other threads use
- * histograms.
+ * histograms. Out of memory, it changes nothing.
  */
 void hist_reuse(size_t max);
 /* How many freed histograms are kept now; for tests. */
