@@ -3,6 +3,8 @@
  * own bucket; a value with highest bit m >= SUB lies in [2^m, 2^(m+1)), which is
  * cut into HALF = 2^(SUB-1) buckets of width 2^(m-SUB+1).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +19,63 @@ void hist_init(hist *h)
 	h->min = UINT64_MAX;
 }
 
+/* The freed histograms kept for hist_new (hist_reuse): a stack under a
+ * mutex, held for a push or a pop only. Every bucket of a kept histogram is
+ * zero. reuse_max is read without the lock so that a process that never
+ * asks for reuse (the agent) never takes it. */
+static pthread_mutex_t reuse_mu = PTHREAD_MUTEX_INITIALIZER;
+static hist **reuse_stack;
+static size_t reuse_n;
+static atomic_size_t reuse_max;
+
+void hist_reuse(size_t max)
+{
+	hist **drop = NULL, **stack = NULL;
+	size_t ndrop = 0;
+	if (max > 0 && (stack = malloc(max * sizeof(*stack))) == NULL)
+		return; /* out of memory: histograms are freed as before */
+	pthread_mutex_lock(&reuse_mu);
+	drop = reuse_stack;
+	ndrop = reuse_n;
+	if (ndrop > max)
+		ndrop -= max;
+	else
+		ndrop = 0;
+	if (stack != NULL && reuse_n > ndrop)
+		memcpy(stack, reuse_stack, (reuse_n - ndrop) * sizeof(*stack));
+	reuse_stack = stack;
+	reuse_n -= ndrop;
+	atomic_store(&reuse_max, max);
+	pthread_mutex_unlock(&reuse_mu);
+	for (size_t i = 0; i < ndrop; i++)
+		free(drop[reuse_n + i]);
+	free(drop);
+}
+
+size_t hist_reuse_kept(void)
+{
+	pthread_mutex_lock(&reuse_mu);
+	size_t n = reuse_n;
+	pthread_mutex_unlock(&reuse_mu);
+	return n;
+}
+
 hist *hist_new(void)
 {
-	hist *h = malloc(sizeof(*h));
+	hist *h = NULL;
+	if (atomic_load_explicit(&reuse_max, memory_order_relaxed) > 0) {
+		pthread_mutex_lock(&reuse_mu);
+		if (reuse_n > 0)
+			h = reuse_stack[--reuse_n];
+		pthread_mutex_unlock(&reuse_mu);
+		if (h != NULL) {
+			/* Its buckets were emptied when it was kept. */
+			h->total = h->sum = h->max = 0;
+			h->min = UINT64_MAX;
+			return h;
+		}
+	}
+	h = malloc(sizeof(*h));
 	if (h != NULL)
 		hist_init(h);
 	return h;
@@ -27,6 +83,22 @@ hist *hist_new(void)
 
 void hist_free(hist *h)
 {
+	if (h == NULL)
+		return;
+	if (atomic_load_explicit(&reuse_max, memory_order_relaxed) > 0) {
+		/* Only the span can be nonzero (hist.h); a histogram whose min and
+		 * max disagree with its buckets has a span of all of them. */
+		uint32_t lo, hi;
+		hist_span(h, &lo, &hi);
+		if (hi > lo)
+			memset(&h->counts[lo], 0, (hi - lo) * sizeof(h->counts[0]));
+		pthread_mutex_lock(&reuse_mu);
+		if (reuse_n < atomic_load_explicit(&reuse_max, memory_order_relaxed)) {
+			reuse_stack[reuse_n++] = h;
+			h = NULL;
+		}
+		pthread_mutex_unlock(&reuse_mu);
+	}
 	free(h);
 }
 

@@ -35,9 +35,25 @@ typedef struct hist {
 
 /* Empties h. */
 void hist_init(hist *h);
-/* Allocates an empty histogram; returns NULL when out of memory. Free with hist_free. */
+/* Allocates an empty histogram; returns NULL when out of memory. Free with
+ * hist_free. Thread-safe. */
 hist *hist_new(void);
+/* Frees h (NULL is a no-op), or keeps it for a later hist_new when the
+ * process asked for that (hist_reuse). Thread-safe. */
 void hist_free(hist *h);
+
+/*
+ * From now on, hist_free keeps up to max freed histograms, emptied over the
+ * span of buckets they may have set only (a few of 3,840, see above), and
+ * hist_new hands them out again: a histogram decoded, merged and freed per
+ * entry then costs no 15 KB allocation and zeroing (the controller's ingest
+ * at 1,000 agents decodes 50,000 a second). 0 (the default) frees at once
+ * and drops what is kept. Call it from main, before other threads use
+ * histograms. Out of memory, it changes nothing.
+ */
+void hist_reuse(size_t max);
+/* How many freed histograms are kept now; for tests. */
+size_t hist_reuse_kept(void);
 
 /* Records value v (microseconds); values above HIST_MAX_US are clamped. */
 void hist_record(hist *h, uint64_t v);

@@ -598,7 +598,7 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 	 * interval rows a second, and with 2 MiB each batch read most of the
 	 * index pages it updates back from the file. */
 	if ((rv = wal_on(st)) != 0 ||
-	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768",
+	    (rv = exec(st, "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000",
 	               "setting pragmas")) != 0 ||
 	    (rv = migrate(st)) != 0 ||
 	    (rv = exec(st, "PRAGMA foreign_keys = ON", "turning on foreign keys")) != 0 ||
@@ -2088,7 +2088,7 @@ int store_hist_encode(const hist *h, uint8_t **buf, size_t *len)
 	return HERD_OK;
 }
 
-int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
+static int hist_decode_into(const uint8_t *buf, size_t len, hist *h)
 {
 	const uint8_t *p = buf, *end = buf + len;
 	uint64_t nz, sum = 0;
@@ -2130,4 +2130,14 @@ int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
 	    (int64_t)hist_index(h->max) != idx)
 		return HERD_EPROTO;
 	return HERD_OK;
+}
+
+int store_hist_decode(const uint8_t *buf, size_t len, hist *h)
+{
+	int rv = hist_decode_into(buf, len, h);
+	/* A blob refused may have set buckets outside h's span, which hist_free
+	 * empties when it keeps a histogram (hist_reuse): leave h empty. */
+	if (rv != HERD_OK)
+		hist_init(h);
+	return rv;
 }

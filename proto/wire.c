@@ -1021,13 +1021,14 @@ static int dec_hist(dec *d, hist **out)
 		uint64_t delta, count;
 		if ((rv = dec_uint(d, HIST_NBUCKETS - 1, &delta)) != HERD_OK ||
 		    (rv = dec_uint(d, UINT32_MAX, &count)) != HERD_OK)
-			return rv;
+			goto fail;
 		/* Indices strictly increase, so no bucket is given twice. */
+		rv = HERD_EPROTO;
 		if ((i > 0 && delta == 0) || count == 0)
-			return HERD_EPROTO;
+			goto fail;
 		idx += delta;
 		if (idx >= HIST_NBUCKETS)
-			return HERD_EPROTO;
+			goto fail;
 		h->counts[idx] = (uint32_t)count;
 		if (i == 0)
 			first = (uint32_t)idx;
@@ -1037,7 +1038,14 @@ static int dec_hist(dec *d, hist **out)
 		h->min = min;
 		h->max = max;
 	}
-	return hist_agrees(h, nsum, first, (uint32_t)idx) ? HERD_OK : HERD_EPROTO;
+	if (hist_agrees(h, nsum, first, (uint32_t)idx))
+		return HERD_OK;
+	rv = HERD_EPROTO;
+fail:
+	/* Refused: its buckets may lie outside its span, which hist_free
+	 * empties when it keeps a histogram (hist_reuse). */
+	hist_init(h);
+	return rv;
 }
 
 static int dec_fields(dec *d, const ftable *t, void *base, uint64_t npairs);

@@ -88,8 +88,67 @@ static void check_distribution(const char *name, gen_fn gen)
 	}
 }
 
+/* Every bucket of h is zero and h is empty. */
+static int all_empty(const hist *h)
+{
+	for (uint32_t i = 0; i < HIST_NBUCKETS; i++)
+		if (h->counts[i] != 0)
+			return 0;
+	return h->total == 0 && h->sum == 0 && h->min == UINT64_MAX && h->max == 0;
+}
+
+/* hist_reuse: freed histograms come back from hist_new empty, up to the
+ * number asked for, also one whose min and max disagree with its buckets. */
+static void test_reuse(void)
+{
+	hist_reuse(2);
+	CHECK_EQ_INT(hist_reuse_kept(), 0);
+	hist *a = hist_new(), *b = hist_new(), *c = hist_new();
+	CHECK(a != NULL && b != NULL && c != NULL);
+	hist_record(a, 3);
+	hist_record(a, 900000);
+	hist_record_n(b, 120, 7);
+	/* Not kept as hist.h says: a bucket outside [min, max]. */
+	hist_record(c, 50);
+	c->min = 60;
+	hist_free(a);
+	hist_free(b);
+	CHECK_EQ_INT(hist_reuse_kept(), 2);
+	hist_free(c); /* one more than kept: freed */
+	CHECK_EQ_INT(hist_reuse_kept(), 2);
+	hist *x = hist_new(), *y = hist_new();
+	CHECK(x == b && y == a); /* the last kept comes first */
+	CHECK(all_empty(x) && all_empty(y));
+	CHECK_EQ_INT(hist_reuse_kept(), 0);
+	hist_free(x);
+	hist_free(y);
+
+	/* A histogram whose span is all buckets (min above max) is emptied in full. */
+	hist_reuse(1);
+	CHECK_EQ_INT(hist_reuse_kept(), 1);
+	x = hist_new();
+	hist_record(x, 50);
+	hist_record(x, 70000);
+	x->min = 80000;
+	hist_free(x);
+	y = hist_new();
+	CHECK(y == x && all_empty(y));
+	hist_record(y, 10);
+	CHECK_EQ_INT(hist_percentile(y, 50), 10);
+	hist_free(y);
+
+	/* 0 frees what is kept and stops keeping. */
+	hist_reuse(0);
+	CHECK_EQ_INT(hist_reuse_kept(), 0);
+	x = hist_new();
+	hist_free(x);
+	CHECK_EQ_INT(hist_reuse_kept(), 0);
+}
+
 int main(void)
 {
+	test_reuse();
+
 	/* Buckets tile the range with no gap and no overlap, and the relative
 	 * width stays under 1%. */
 	uint64_t expect_low = 0;

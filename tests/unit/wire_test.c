@@ -1043,6 +1043,34 @@ static void test_hist_validation(void)
 	metrics_defaults();
 }
 
+/* A histogram refused by the decoder is freed with its entry; when freed
+ * histograms are kept (hist_reuse), it must come back empty: its buckets
+ * may lie outside its span (an empty total with buckets, a bucket read
+ * before a later one was refused), which is all hist_free empties. */
+static void test_hist_refused_reuse(void)
+{
+	hist_reuse(64);
+	test_hist_validation();
+	size_t kept = hist_reuse_kept();
+	CHECK(kept > 0);
+	hist **hs = calloc(kept, sizeof(*hs));
+	CHECK(hs != NULL);
+	for (size_t k = 0; hs != NULL && k < kept; k++) {
+		hs[k] = hist_new();
+		CHECK(hs[k] != NULL && hs[k]->total == 0 && hs[k]->min == UINT64_MAX);
+		for (uint32_t i = 0; hs[k] != NULL && i < HIST_NBUCKETS; i++)
+			if (hs[k]->counts[i] != 0) {
+				fprintf(stderr, "kept histogram %zu: bucket %u holds %u\n", k, i, hs[k]->counts[i]);
+				CHECK(0);
+				break;
+			}
+	}
+	for (size_t k = 0; hs != NULL && k < kept; k++)
+		hist_free(hs[k]);
+	free(hs);
+	hist_reuse(0);
+}
+
 static void test_entry_count(void)
 {
 	metrics_defaults();
@@ -1509,6 +1537,7 @@ int main(void)
 	test_entries();
 	test_errors_map();
 	test_hist_validation();
+	test_hist_refused_reuse();
 	test_entry_count();
 	test_hostile();
 	test_assign_hostile();
