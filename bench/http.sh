@@ -75,16 +75,11 @@ small_opts=""
 small="    location = /small { default_type text/plain; $small_opts return 200 \"hello herd\\n\"; }"
 curl() { command curl -k "$@"; } # the benchmark's own certificate
 if [ "$SCHEME" = https ]; then
-	base="https://127.0.0.1:$port"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-		-keyout "$tmp/nginx/key.pem" -out "$tmp/nginx/cert.pem" -subj /CN=127.0.0.1 \
-		-addext subjectAltName=IP:127.0.0.1 2>/dev/null || die "openssl could not make a certificate"
+	bench_tls
 	# nginx 1.22's defaults otherwise: TLS 1.2 (1.3 is not in its default
 	# ssl_protocols), session tickets on; a session cache for session IDs too.
-	BENCH_LISTEN=ssl
 	BENCH_HTTP="  log_format reuse '\$ssl_session_reused';"
-	small="    ssl_certificate $tmp/nginx/cert.pem;
-    ssl_certificate_key $tmp/nginx/key.pem;
+	small="$tls_lines
     ssl_session_cache shared:bench:10m;
 $small"
 fi

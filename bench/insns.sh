@@ -39,13 +39,8 @@ bench_setup insns
 small='    location = /small { default_type text/plain; return 200 "hello herd\n"; }'
 curl() { command curl -k "$@"; }
 if [ "$SCHEME" = https ]; then
-	base="https://127.0.0.1:$port"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-		-keyout "$tmp/nginx/key.pem" -out "$tmp/nginx/cert.pem" -subj /CN=127.0.0.1 \
-		-addext subjectAltName=IP:127.0.0.1 2>/dev/null || die "openssl could not make a certificate"
-	BENCH_LISTEN=ssl
-	small="    ssl_certificate $tmp/nginx/cert.pem;
-    ssl_certificate_key $tmp/nginx/key.pem;
+	bench_tls
+	small="$tls_lines
 $small"
 fi
 bench_nginx_conf "$small"

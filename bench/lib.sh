@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmarks: a temporary directory, nginx on a free
 # 127.0.0.1 port with a config of its own, and cleanup on exit (the client
 # run by its PID, nginx by its PID, the directory unless KEEP_TMP is set).
@@ -67,4 +68,18 @@ bench_nginx_start() {
 	done
 	nginx_pid=$(cat "$tmp/nginx/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
 	curl -fsS -o /dev/null "$base$2" || die "nginx on 127.0.0.1:$port does not answer $2"
+}
+
+# Over TLS: a throwaway ECDSA P-256 certificate for 127.0.0.1 in $tmp/nginx;
+# sets base to https, BENCH_LISTEN to ssl, and tls_lines to the server lines
+# naming the certificate and key. Needs openssl and die.
+bench_tls() {
+	base="https://127.0.0.1:$port"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-keyout "$tmp/nginx/key.pem" -out "$tmp/nginx/cert.pem" -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 2>/dev/null || die "openssl could not make a certificate"
+	BENCH_LISTEN=ssl
+	# shellcheck disable=SC2034 # read by the script that sourced this file
+	tls_lines="    ssl_certificate $tmp/nginx/cert.pem;
+    ssl_certificate_key $tmp/nginx/key.pem;"
 }
