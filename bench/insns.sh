@@ -28,7 +28,9 @@ die() { echo "bench: $*" >&2; exit 1; }
 case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
 HERD="$BUILD/controller/herd"
 AGENT="$BUILD/agent/herd-agent"
-[ -x "$HERD" ] && [ -x "$AGENT" ] || die "herd is not built in $BUILD: run 'meson setup $BUILD && ninja -C $BUILD'"
+if [ ! -x "$HERD" ] || [ ! -x "$AGENT" ]; then
+	die "herd is not built in $BUILD: run 'meson setup $BUILD && ninja -C $BUILD'"
+fi
 command -v valgrind >/dev/null || die "valgrind not found: apt-get install valgrind"
 [ -x "$NGINX" ] || die "$NGINX not found: apt-get install nginx"
 [ "$ITER2" -gt "$ITER1" ] || die "ITER2 must be above ITER1"
