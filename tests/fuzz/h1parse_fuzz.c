@@ -90,9 +90,14 @@ static void run(const char *buf, size_t len, int head, uint64_t seed, trace *t)
 		fold(t, (uint64_t)rv);
 		fold(t, (uint64_t)eof_rv);
 		fold(t, (uint64_t)p.status);
+		fold(t, (uint64_t)p.minor);
+		fold(t, (uint64_t)p.headers_done);
 		fold(t, (uint64_t)p.done);
 		fold(t, (uint64_t)p.keep_alive);
 		fold(t, (uint64_t)p.framing);
+		fold(t, p.content_length);
+		fold(t, (uint64_t)p.too_large);
+		fold(t, (uint64_t)p.set_cookie);
 		fold(t, p.header_bytes);
 		fold(t, p.body_wire_bytes);
 		fold(t, p.body_bytes);
