@@ -847,6 +847,18 @@ static void drop_arrivals(worker *w, scen_rt *r, int64_t n)
 	r->next_arrival_ns = arrival_due(r, r->arrival_k);
 }
 
+/*
+ * A starved scenario's catch-up: the loop does not wake for arrivals while
+ * no VU is free (worker_run), so the arrivals that fell due before now (and
+ * before the scenario's end) were not started and are dropped here.
+ */
+static void drop_owed(worker *w, scen_rt *r, int64_t now)
+{
+	int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
+	if (n > 0)
+		drop_arrivals(w, r, n);
+}
+
 /* Both arrival-rate executors: iterations start when the integral of the rate
  * says so, whether a VU is free or not. */
 static void arrivals(worker *w, scen_rt *r, int64_t now)
@@ -857,9 +869,7 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 		/* A VU came free: the arrivals due while none was had to go. The
 		 * loop does not wake for arrivals while starved (worker_run). */
 		r->starved = 0;
-		int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
-		if (n > 0)
-			drop_arrivals(w, r, n);
+		drop_owed(w, r, now);
 	}
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
 		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
@@ -912,13 +922,10 @@ static void take_load(worker *w, scen_rt *r, int64_t now)
 	r->load_seq = seq;
 	r->live = 1;
 	if (arrival_rate(r->s)) {
-		if (r->starved) {
-			/* The arrivals due at the old rate while no VU was free are
-			 * dropped before the count starts again at the new one. */
-			int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
-			if (n > 0)
-				drop_arrivals(w, r, n);
-		}
+		/* The arrivals due at the old rate while no VU was free are
+		 * dropped before the count starts again at the new one. */
+		if (r->starved)
+			drop_owed(w, r, now);
 		/* Per timeUnit to per second, then this worker's equal part. */
 		r->live_rate = value * 1000.0 / (double)r->s->time_unit_ms / (double)(pl->nworkers ? pl->nworkers : 1);
 		r->live_from_ns = now > r->start_ns ? now : r->start_ns;
