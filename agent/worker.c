@@ -851,9 +851,10 @@ static void drop_arrivals(worker *w, scen_rt *r, int64_t n)
 }
 
 /*
- * A starved scenario's arrivals at a rate about to be replaced: those that
- * fell due before now (and before the scenario's end) since the last pass,
- * while no VU was free, are dropped here, before the count starts again.
+ * Drops the arrivals that fell due before now (and before the scenario's
+ * end) and were not started: a starved scenario's at a rate about to be
+ * replaced (take_load), or those the loop never came to before the hard end
+ * (tick).
  */
 static void drop_owed(worker *w, scen_rt *r, int64_t now)
 {
@@ -971,7 +972,12 @@ static int tick(worker *w, int64_t now)
 		if (r->over)
 			continue;
 		if (stop >= 3 || now >= r->hard_end_ns) {
-			/* gracefulStop ran out (or a hard stop): abandon what is in flight */
+			/* gracefulStop ran out (or a hard stop): abandon what is in flight.
+			 * Arrivals due before the end that the loop never came to (it
+			 * was that far behind, or the agent was stopped) were offered
+			 * and not started: they are dropped, not forgotten. */
+			if (arrival_rate(r->s) && now >= r->hard_end_ns && !r->exhausted)
+				drop_owed(w, r, now);
 			cancel_all(w, r);
 			r->over = 1;
 			continue;

@@ -121,10 +121,8 @@ def agent_pids(herd_pid):
     return out
 
 
-def test_stopped_agent_starts_owed_arrivals():
-    """After the agent was away, the arrivals due meanwhile get every free VU."""
-    plan = """name: stall
-target: %%s
+PLAN = """name: stall
+target: %s
 cookies: false
 scenarios:
   open:
@@ -134,51 +132,66 @@ scenarios:
     duration: %ds
     preAllocatedVUs: %d
     maxVUs: %d
-    gracefulStop: 2s
+    gracefulStop: %s
     flow:
       - get: /g
-""" % (RATE, RUN_S, VUS, VUS)
-    with GateServer() as srv:
-        d, plan_path, db, export_path, cmd = prepare_run(plan % srv.url, ["--workers", "1", "--agent-loss-timeout", "20s",
-                                                                          "--quiet"])
-        t0 = time.monotonic()
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=_herd_env(), cwd=d, start_new_session=True)
+"""
+
+
+def run_stopped(srv, plan, wait_held, stop_after_s, stop_s):
+    """Runs herd on plan (one worker); once the server has held wait_held
+    requests and stop_after_s more seconds have passed, stops the agent
+    for stop_s s, opening the gate just after it stopped. Returns (herd's
+    result, the first request's arrival, SIGSTOP's and SIGCONT's times)."""
+    d, plan_path, db, export_path, cmd = prepare_run(
+        plan, ["--workers", "1", "--agent-loss-timeout", "20s", "--quiet"])
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=_herd_env(), cwd=d, start_new_session=True)
+    stopped = []
+    try:
+        deadline = time.monotonic() + 30
+        while srv.held() < wait_held and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.02)
+        check(srv.held() >= wait_held, "%d requests did not reach the server (%d did)"
+              % (wait_held, srv.held()))
+        first = srv.arrivals[0]
+        time.sleep(max(0.0, first + stop_after_s - time.monotonic()) if wait_held == 1
+                   else stop_after_s)
+        pids = agent_pids(p.pid)
+        check(len(pids) == 1, "herd run's agent not found: %s" % pids)
+        os.kill(pids[0], signal.SIGSTOP)
+        stopped = pids
+        t_stop = time.monotonic()
+        srv.open()
+        time.sleep(stop_s)
+        t_cont = time.monotonic()
+        os.kill(pids[0], signal.SIGCONT)
         stopped = []
-        try:
-            # Every VU busy behind the gate, and starved for half a second.
-            deadline = time.monotonic() + 30
-            while srv.held() < VUS and time.monotonic() < deadline and p.poll() is None:
-                time.sleep(0.02)
-            check(srv.held() == VUS, "the %d VUs did not all reach the gate (%d did)"
-                  % (VUS, srv.held()))
-            first = srv.arrivals[0]
-            time.sleep(0.5)
-            pids = agent_pids(p.pid)
-            check(len(pids) == 1, "herd run's agent not found: %s" % pids)
-            os.kill(pids[0], signal.SIGSTOP)
-            stopped = pids
-            t_stop = time.monotonic()
-            srv.open()
-            time.sleep(STOP_S)
-            t_cont = time.monotonic()
-            os.kill(pids[0], signal.SIGCONT)
-            stopped = []
-            out, err = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            _kill_group(p)
-            out, err = p.communicate()
-            raise Fail("herd did not finish within 60 s (killed)")
-        finally:
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
-        res = HerdResult(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
-                         _load_export(export_path), d, plan_path, db, export_path,
-                         time.monotonic() - t0)
-        strays = reap_group(p)
-        check(not strays, "herd's agents outlived it: %s" % strays)
-        arrivals = list(srv.arrivals)
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        out, err = p.communicate()
+        raise Fail("herd did not finish within 60 s (killed)")
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    res = HerdResult(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                     _load_export(export_path), d, plan_path, db, export_path,
+                     time.monotonic() - t0)
+    strays = reap_group(p)
+    check(not strays, "herd's agents outlived it: %s" % strays)
     check(res.code == 0, "herd exited %d%s" % (res.code, res.tail()))
+    return res, first, t_stop, t_cont
+
+
+def test_stopped_agent_starts_owed_arrivals():
+    """After the agent was away, the arrivals due meanwhile get every free VU."""
+    with GateServer() as srv:
+        # Every VU busy behind the gate, and starved for half a second.
+        res, first, t_stop, t_cont = run_stopped(
+            srv, PLAN % (srv.url, RATE, RUN_S, VUS, VUS, "2s"), VUS, 0.5, STOP_S)
+        arrivals = list(srv.arrivals)
     # The arrivals due after the agent came back number at most RATE per
     # second from SIGCONT to the end of the plan, whose start is no later
     # than the first request the server saw: that is all the old agent
@@ -201,7 +214,32 @@ scenarios:
           " did not serve the arrivals owed from the stop" % (after, due_after, VUS))
 
 
+def test_hard_end_drops_arrivals_never_reached():
+    """Arrivals the agent never came to before gracefulStop ran out are dropped, not lost."""
+    rate, run_s = 100, 2
+    with GateServer() as srv:
+        srv.open()
+        # Stopped 1 s into a 2 s plan for 2 s: back after its 0.5 s gracefulStop.
+        res, first, t_stop, t_cont = run_stopped(
+            srv, PLAN % (srv.url, rate, run_s, VUS, VUS, "500ms"), 1, 1.0, STOP_S)
+        served = len(srv.arrivals)
+    offered = res.metric("offered_iterations")["count"]
+    started = res.metric("iterations_started")["count"]
+    dropped = res.metric("dropped_iterations")["count"]
+    note("stopped %.2f s at +%.2f s; offered %d, started %d, dropped %d, server %d",
+         t_cont - t_stop, t_stop - first, offered, started, dropped, served)
+    check(t_cont - first > run_s + 0.5, "the agent came back before its hard end (%.2f s)"
+          % (t_cont - first))
+    check(abs(offered - rate * run_s) <= 1, "%d arrivals were due in %d s at %d/s; offered %d"
+          % (rate * run_s, run_s, rate, offered))
+    check(started + dropped == offered, "started %d + dropped %d != offered %d"
+          % (started, dropped, offered))
+    check(started == served, "iterations started %d != requests the server saw %d"
+          % (started, served))
+
+
 if __name__ == "__main__":
     main([
         test_stopped_agent_starts_owed_arrivals,
+        test_hard_end_drops_arrivals_never_reached,
     ])
