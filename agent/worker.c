@@ -897,6 +897,11 @@ static void arrivals(worker *w, scen_rt *r, int64_t now)
 	if (r->exhausted || atomic_load(w->cfg.stop))
 		return;
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
+		/* An agent far behind (more arrivals due than it can start) comes
+		 * back to its loop's other work every tick, interval flushes
+		 * included; the arrivals left go on at the next pass, late. */
+		if (r->nidle == 0 && (int64_t)r->nvus >= r->max_vus && clock_mono_ns() - now >= TICK_NS)
+			break;
 		vu *v = free_vu(w, r);
 		if (v == NULL) {
 			int64_t n = arrivals_due_by(r, now < r->end_ns ? now : r->end_ns - 1) - r->arrival_k;

@@ -14,10 +14,13 @@
 # logged / RUN_S, and the median of its whole seconds).
 #
 # VUs are sized as a k6 user would for a server that may stall: maxVUs =
-# rate x STALL_S (the longest stall to ride out without dropping; 0.25 s by
-# default, above the longest gap nginx's log showed on this shared machine,
-# 234 ms), at most MAX_VUS (the descriptor limit is 20,000), and
-# preAllocatedVUs = rate x 10 ms (an iteration here takes well under 1 ms).
+# rate x STALL_S (the stall to ride out without dropping: 50 ms by default,
+# the longest gap nginx's log showed in steady seconds on this machine at a
+# load average under 5), at least 100 and at most MAX_VUS (the descriptor
+# limit is 20,000), and preAllocatedVUs = rate x 10 ms (an iteration here
+# takes well under 1 ms). More is not better: every VU holds a connection,
+# and with 0.25 s (3,000-14,000 VUs) an agent that fell behind once opened
+# thousands of them and stayed behind (bench/README.md).
 # nginx's worker_connections and listen backlog are raised to match. For a
 # point with drops, its seconds with drops are printed: herd's dropped and
 # vus_max (from the run's SQLite store) beside nginx's count and longest gap
@@ -32,7 +35,7 @@ PCTS=${PCTS:-25 50 75 90}
 RUN_S=${RUN_S:-20}
 SAT_S=${SAT_S:-10}
 SAT_VUS=${SAT_VUS:-50}
-STALL_S=${STALL_S:-0.25}
+STALL_S=${STALL_S:-0.05}
 MAX_VUS=${MAX_VUS:-16000}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
