@@ -26,6 +26,9 @@
 #include "common/sbuf.h"
 
 #define TICK_NS 10000000 /* the executors' resolution: 10 ms */
+/* While every VU of an arrival-rate scenario is busy, its arrivals are
+ * judged (and dropped) at this resolution rather than one wake each. */
+#define STARVED_TICK_NS 1000000
 
 typedef struct watch {
 	worker_fd_cb cb;
@@ -67,7 +70,7 @@ typedef struct scen_rt {
 	double phase;         /* arrival k is due when the rate's integral reaches k + phase */
 	int64_t arrival_k;    /* arrivals scheduled so far */
 	int drops_logged;     /* the first dropped arrival was logged */
-	int starved;          /* arrivals were dropped and no VU has come free since */
+	int starved;          /* the last arrival due found no VU free (worker_run wakes less often) */
 	int64_t next_arrival_ns; /* INT64_MAX when no more are due */
 	int over;             /* nothing will start again */
 	int exhausted;        /* a feeder with onExhausted: stop ran out */
@@ -886,32 +889,68 @@ static void drop_arrivals(worker *w, scen_rt *r, int64_t n)
 	r->next_arrival_ns = arrival_due(r, r->arrival_k);
 }
 
-/* Both arrival-rate executors: iterations start when the integral of the rate
- * says so, whether a VU is free or not. */
+/*
+ * Drops the arrivals that fell due before now (and before the scenario's
+ * end) and were not started: a starved scenario's at a rate about to be
+ * replaced (take_load), or those the loop never came to before the hard end
+ * (tick).
+ */
+static void drop_owed(worker *w, scen_rt *r, int64_t now)
+{
+	int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
+	if (n > 0)
+		drop_arrivals(w, r, n);
+}
+
+static int poll_io(worker *w, int timeout_ms);
+
+/*
+ * A VU for the next arrival: an idle one, else a new one up to maxVUs, else
+ * one whose response has already been received but not yet read (the
+ * loop's own business must not make a VU look busy: after a stall of the
+ * agent, or while it starts a burst of late arrivals, responses wait in the
+ * sockets). NULL when every VU is really in flight.
+ */
+static vu *free_vu(worker *w, scen_rt *r)
+{
+	vu *v = NULL;
+	if (r->nidle == 0 && (int64_t)r->nvus < r->max_vus)
+		v = vu_alloc(w, r);
+	if (v == NULL && r->nidle == 0)
+		poll_io(w, 0);
+	if (v == NULL && r->nidle > 0)
+		v = r->idle[--r->nidle];
+	return v;
+}
+
+/*
+ * Both arrival-rate executors: iterations start when the integral of the rate
+ * says so, whether a VU is free or not. An arrival is judged when the loop
+ * comes to it: started (late, its latency counted from when it was due) if
+ * a VU is free then, else dropped. The loop comes to each within
+ * STARVED_TICK_NS while none is free, at once otherwise, and as soon as it
+ * can after a stall of its own.
+ */
 static void arrivals(worker *w, scen_rt *r, int64_t now)
 {
 	if (r->exhausted || atomic_load(w->cfg.stop))
 		return;
-	if (r->starved && r->nidle > 0) {
-		/* A VU came free: the arrivals due while none was had to go. The
-		 * loop does not wake for arrivals while starved (worker_run). */
-		r->starved = 0;
-		int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
-		if (n > 0)
-			drop_arrivals(w, r, n);
-	}
 	while (r->next_arrival_ns <= now && r->next_arrival_ns < r->end_ns) {
-		vu *free_vu = r->nidle > 0 ? r->idle[--r->nidle] : NULL;
-		if (free_vu == NULL && (int64_t)r->nvus < r->max_vus)
-			free_vu = vu_alloc(w, r);
-		if (free_vu == NULL) {
+		/* An agent far behind (more arrivals due than it can start) comes
+		 * back to its loop's other work every tick, interval flushes
+		 * included; the arrivals left go on at the next pass, late. */
+		if (r->nidle == 0 && (int64_t)r->nvus >= r->max_vus && clock_mono_ns() - now >= TICK_NS)
+			break;
+		vu *v = free_vu(w, r);
+		if (v == NULL) {
 			int64_t n = arrivals_due_by(r, now < r->end_ns ? now : r->end_ns - 1) - r->arrival_k;
 			drop_arrivals(w, r, n > 0 ? n : 1); /* it is due: one at least, rounding apart */
 			r->starved = 1;
 			continue;
 		}
+		r->starved = 0;
 		offer_arrivals(w, r, 1);
-		start_iteration(w, r, free_vu, r->next_arrival_ns, 0);
+		start_iteration(w, r, v, r->next_arrival_ns, 0);
 		/* From the start each time, so rounding never accumulates. */
 		r->arrival_k++;
 		r->next_arrival_ns = arrival_due(r, r->arrival_k);
@@ -951,13 +990,10 @@ static void take_load(worker *w, scen_rt *r, int64_t now)
 	r->load_seq = seq;
 	r->live = 1;
 	if (arrival_rate(r->s)) {
-		if (r->starved) {
-			/* The arrivals due at the old rate while no VU was free are
-			 * dropped before the count starts again at the new one. */
-			int64_t n = arrivals_due_by(r, (now < r->end_ns ? now : r->end_ns) - 1) - r->arrival_k;
-			if (n > 0)
-				drop_arrivals(w, r, n);
-		}
+		/* The arrivals due at the old rate while no VU was free are
+		 * dropped before the count starts again at the new one. */
+		if (r->starved)
+			drop_owed(w, r, now);
 		/* Per timeUnit to per second, then this worker's equal part. */
 		r->live_rate = value * 1000.0 / (double)r->s->time_unit_ms / (double)(pl->nworkers ? pl->nworkers : 1);
 		r->live_from_ns = now > r->start_ns ? now : r->start_ns;
@@ -980,7 +1016,12 @@ static int tick(worker *w, int64_t now)
 		if (r->over)
 			continue;
 		if (stop >= 3 || now >= r->hard_end_ns) {
-			/* gracefulStop ran out (or a hard stop): abandon what is in flight */
+			/* gracefulStop ran out (or a hard stop): abandon what is in flight.
+			 * Arrivals due before the end that the loop never came to (it
+			 * was that far behind, or the agent was stopped) were offered
+			 * and not started: they are dropped, not forgotten. */
+			if (arrival_rate(r->s) && now >= r->hard_end_ns && !r->exhausted)
+				drop_owed(w, r, now);
 			cancel_all(w, r);
 			r->over = 1;
 			continue;
@@ -1268,9 +1309,37 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-void worker_run(worker *w)
+/*
+ * Waits up to timeout_ms for I/O and runs the callbacks of what is ready;
+ * with 0, reads what has already arrived (arrivals() does, before it drops
+ * an arrival for want of a VU), the drivers' due timers first, so a request
+ * queued in a driver goes out and a response already in goes up. Returns -1
+ * when epoll fails.
+ */
+static int poll_io(worker *w, int timeout_ms)
 {
 	struct epoll_event evs[256];
+	if (timeout_ms == 0) {
+		int64_t now = clock_mono_ns();
+		for (int d = 0; d < NDRIVERS; d++)
+			if (w->dstate[d] != NULL && drivers[d]->next_timer(w->dstate[d]) <= now)
+				drivers[d]->on_timer(w->dstate[d]);
+	}
+	int n = epoll_wait(w->epfd, evs, 256, timeout_ms);
+	if (n < 0 && errno != EINTR) {
+		log_error("epoll_wait: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int fd = evs[i].data.fd;
+		if ((size_t)fd < w->nwatches && w->watches[fd].used)
+			w->watches[fd].cb(w->watches[fd].arg, fd, evs[i].events);
+	}
+	return n < 0 ? 0 : n;
+}
+
+void worker_run(worker *w)
+{
 	int64_t start = w->cfg.start_mono_ns;
 
 	/* Nothing to do before the start: sleep to the instant itself, finer than
@@ -1322,24 +1391,23 @@ void worker_run(worker *w)
 		else
 			wake = min64(wake, start);
 		/* Only arrivals that will start: one due at or after the end would
-		 * make the loop spin while the last iterations finish. */
-		for (size_t i = 0; i < w->nsc; i++)
-			if (!w->sc[i].over && w->sc[i].next_arrival_ns < w->sc[i].end_ns &&
-			    !(w->sc[i].starved && w->sc[i].nidle == 0) && !atomic_load(w->cfg.stop))
-				wake = min64(wake, w->sc[i].next_arrival_ns);
+		 * make the loop spin while the last iterations finish. While no VU
+		 * is free, arrivals are judged every STARVED_TICK_NS, not one wake
+		 * each, so a rate far beyond maxVUs costs no CPU. */
+		for (size_t i = 0; i < w->nsc; i++) {
+			const scen_rt *r = &w->sc[i];
+			if (r->over || r->next_arrival_ns >= r->end_ns || atomic_load(w->cfg.stop))
+				continue;
+			int64_t due = r->next_arrival_ns;
+			if (r->starved && r->nidle == 0 && due < now + STARVED_TICK_NS)
+				due = now + STARVED_TICK_NS;
+			wake = min64(wake, due);
+		}
 		int64_t wait_ns = wake - clock_mono_ns();
 		/* Round up so we never wake a hair early and spin. */
 		int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
-		int n = epoll_wait(w->epfd, evs, 256, timeout);
-		if (n < 0 && errno != EINTR) {
-			log_error("epoll_wait: %s", strerror(errno));
+		if (poll_io(w, timeout) < 0)
 			break;
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if ((size_t)fd < w->nwatches && w->watches[fd].used)
-				w->watches[fd].cb(w->watches[fd].arg, fd, evs[i].events);
-		}
 	}
 	if (w->cur != NULL)
 		flush(w, 1);
